@@ -236,7 +236,9 @@ export type RaftErrorCode =
   | 'RAFT_ERR_FAILED'
   | 'RAFT_ERR_COMPACTED'
   | 'RAFT_ERR_CORRUPT'
-  | 'RAFT_ERR_STORAGE';
+  | 'RAFT_ERR_STORAGE'
+  | 'RAFT_ERR_TIMEOUT'
+  | 'RAFT_ERR_CLOSED';
 
 export type RaftError = Readonly<{ code: RaftErrorCode; message: string; leaderHint: NodeId | null }>;
 export type RaftResult<T> = Readonly<{ ok: true; value: T }> | Readonly<{ ok: false; error: RaftError }>;
