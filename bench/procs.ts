@@ -1,0 +1,241 @@
+// Child processes for benchmarks: spawn, wait for a "ready" line, keep a short tail of the
+// output for error messages, and make sure every process started here dies with the
+// bench — on normal exit, on SIGINT/SIGTERM, and through explicit stop() in finally blocks.
+// Also CPU time of a pid from /proc, and free loopback ports.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+
+/** Lines of output kept per process for diagnostics. */
+const TAIL_LINES_MAX = 60;
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux ABI we run on). */
+const CLOCK_TICKS_PER_SECOND = 100;
+const READY_TIMEOUT_MS_DEFAULT = 20_000;
+const STOP_GRACE_MS_DEFAULT = 3_000;
+
+export type ExitStatus = Readonly<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+export type SpawnOptions = Readonly<{
+  /** Short label used in errors and progress lines. */
+  name: string;
+  command: string;
+  args: readonly string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Which stream carries the ready line (etcd logs on stderr). Default stdout. */
+  readyStream?: 'stdout' | 'stderr';
+  /** Ready predicate over one output line; without it the process counts as ready at once. */
+  isReady?: (line: string) => boolean;
+  readyTimeoutMs?: number;
+  /** Append all output to this file as well (useful for etcd logs). */
+  logFile?: string;
+  /** Called for every stdout line after spawn (e.g. to parse JSON events). */
+  onStdoutLine?: (line: string) => void;
+}>;
+
+/** A started child. `stop()` is idempotent and always safe to call from finally blocks. */
+export class ManagedProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  private readonly tailLines: string[] = [];
+  private exitStatus: ExitStatus | null = null;
+  private readonly exitPromise: Promise<ExitStatus>;
+
+  constructor(name: string, child: ChildProcess) {
+    if (child.pid === undefined) throw new Error(`spawn of ${name} failed (no pid)`);
+    this.name = name;
+    this.child = child;
+    this.pid = child.pid;
+    this.exitPromise = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitStatus = { code, signal };
+        live.delete(this);
+        resolve(this.exitStatus);
+      });
+    });
+  }
+
+  get exited(): ExitStatus | null {
+    return this.exitStatus;
+  }
+
+  /** The last lines this process printed (stdout and stderr interleaved). */
+  tail(): readonly string[] {
+    return this.tailLines;
+  }
+
+  /** @internal */
+  remember(line: string): void {
+    this.tailLines.push(line);
+    if (this.tailLines.length > TAIL_LINES_MAX) this.tailLines.shift();
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.exitStatus === null) this.child.kill(signal);
+  }
+
+  waitExit(): Promise<ExitStatus> {
+    return this.exitPromise;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  async stop(graceMs = STOP_GRACE_MS_DEFAULT): Promise<ExitStatus> {
+    if (this.exitStatus !== null) return this.exitStatus;
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    try {
+      return await this.exitPromise;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const live = new Set<ManagedProcess>();
+let handlersInstalled = false;
+
+/** Kills every process started through this module that is still running. Synchronous, so
+ * it works from an 'exit' handler. */
+export function killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const p of live) p.kill(signal);
+}
+
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', () => killAll('SIGKILL'));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      killAll('SIGKILL');
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+/** Spawns a child and resolves once its ready line appeared (or at once without
+ * `isReady`). Rejects with the output tail if it exits or times out first; the child is
+ * killed in that case. */
+export async function spawnProcess(opts: SpawnOptions): Promise<{ proc: ManagedProcess; readyLine: string | null }> {
+  installExitHandlers();
+  // stdin stays a pipe: children written for benches exit when it closes (parent gone).
+  const child = spawn(opts.command, [...opts.args], {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const proc = new ManagedProcess(opts.name, child);
+  live.add(proc);
+  const log: WriteStream | null = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+  void proc.waitExit().then(() => log?.end());
+
+  let onReady: ((line: string) => void) | null = null;
+  const watch = (stream: 'stdout' | 'stderr'): void => {
+    const rl = createInterface({ input: child[stream]!, crlfDelay: Infinity });
+    rl.on('line', (line) => {
+      proc.remember(line);
+      log?.write(line + '\n');
+      if (stream === 'stdout') opts.onStdoutLine?.(line);
+      if (onReady && stream === (opts.readyStream ?? 'stdout') && opts.isReady?.(line)) onReady(line);
+    });
+  };
+  watch('stdout');
+  watch('stderr');
+
+  if (!opts.isReady) return { proc, readyLine: null };
+  const timeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS_DEFAULT;
+  try {
+    const readyLine = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(failure(proc, `not ready after ${timeoutMs} ms`)), timeoutMs);
+      onReady = (line) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(failure(proc, `spawn error: ${err.message}`));
+      });
+      void proc.waitExit().then((st) => {
+        clearTimeout(timer);
+        reject(failure(proc, `exited before ready (code ${st.code}, signal ${st.signal})`));
+      });
+    });
+    onReady = null;
+    return { proc, readyLine };
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+}
+
+function failure(proc: ManagedProcess, what: string): Error {
+  return new Error(`${proc.name} (pid ${proc.pid}) ${what}; last output:\n  ${proc.tail().join('\n  ')}`);
+}
+
+/** `node --import tsx <file> ...args` with the current Node binary (how benches start
+ * TypeScript children). Extra node flags (e.g. --cpu-prof) go in `nodeFlags`. */
+export function nodeTsCommand(
+  file: string,
+  args: readonly string[],
+  nodeFlags: readonly string[] = [],
+): { command: string; args: string[] } {
+  return { command: process.execPath, args: [...nodeFlags, '--import', 'tsx', file, ...args] };
+}
+
+/** User + system CPU time of a live process in milliseconds, from /proc/<pid>/stat;
+ * null if the process is gone. */
+export function cpuTimeMs(pid: number): number | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU time of this process (user + system) in milliseconds. */
+export function selfCpuTimeMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** A TCP port free on 127.0.0.1 right now (bound to port 0, then released). Another
+ * process may still take it before use; callers starting servers should prefer port 0. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `n` distinct free ports (held open together so none repeats). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => {
+      return new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+        const srv = createServer();
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => resolve(srv));
+      });
+    }),
+  );
+  const ports = servers.map((s) => {
+    const addr = s.address();
+    return typeof addr === 'object' && addr ? addr.port : 0;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}

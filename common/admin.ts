@@ -1,0 +1,176 @@
+// The admin REST base every node shares: fastify with JSON-schema validation, OpenAPI at
+// /docs, bearer-token scopes, Prometheus /metrics, and one error mapping that turns
+// typed error codes into HTTP statuses with an RFC 9457 problem body.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { timingSafeEqual } from 'node:crypto';
+import type { Registry } from 'prom-client';
+
+export type Scope = 'read' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Which token a route needs; `public` routes (docs, dashboard shell) need none. */
+    scope?: Scope | 'public';
+  }
+}
+
+export type AdminOptions = Readonly<{
+  title: string;
+  tokens: Readonly<{ read: string; admin: string }>;
+  registry: Registry;
+  /** Bytes; bodies beyond it get 413 before parsing. */
+  bodyLimitBytes?: number;
+}>;
+
+/** A typed condition with a stable code; `httpStatusOf` decides its status. */
+export class AdminError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One place mapping every area's error codes to HTTP statuses. */
+const statusByCode: Record<string, number> = {
+  ADMIN_ERR_BAD_REQUEST: 400,
+  ADMIN_ERR_NOT_FOUND: 404,
+  ADMIN_ERR_UNAUTHORIZED: 401,
+  ADMIN_ERR_FORBIDDEN: 403,
+  ADMIN_ERR_UNAVAILABLE: 503,
+  ADMIN_ERR_PEER_FAILED: 502,
+  RAFT_ERR_NOT_LEADER: 503,
+  RAFT_ERR_TIMEOUT: 504,
+  RAFT_ERR_OVERLOADED: 503,
+  RAFT_ERR_CONF_CHANGE_PENDING: 409,
+  RAFT_ERR_TRANSFER_IN_PROGRESS: 409,
+  RAFT_ERR_UNKNOWN_NODE: 404,
+  RAFT_ERR_FAILED: 503,
+  RAFT_ERR_CLOSED: 503,
+  RAFT_ERR_STORAGE: 503,
+  SHARD_ERR_UNKNOWN_DN: 404,
+  SHARD_ERR_INVALID_COMMAND: 400,
+  SHARD_ERR_INVALID_TRANSITION: 409,
+  SHARD_ERR_NOT_READY: 409,
+  SHARD_ERR_RESERVED: 409,
+  SHARD_ERR_BUSY: 409,
+  SHARD_ERR_LOGGED_OUT: 409,
+  SHARD_ERR_STALE_RESERVATION: 409,
+  SHARD_ERR_UNAVAILABLE: 503,
+  SHARD_ERR_TIMEOUT: 504,
+};
+
+export function httpStatusOf(code: string): number {
+  return statusByCode[code] ?? (code.endsWith('_NOT_FOUND') ? 404 : code.includes('_INVALID') ? 400 : 500);
+}
+
+export type Problem = { type: string; title: string; status: number; code: string; detail: string; field?: string };
+
+export function problem(code: string, detail: string, field?: string): Problem {
+  const status = httpStatusOf(code);
+  return { type: `urn:ringfence:error:${code}`, title: code, status, code, detail, ...(field ? { field } : {}) };
+}
+
+export function sendProblem(reply: FastifyReply, code: string, detail: string, field?: string): FastifyReply {
+  const body = problem(code, detail, field);
+  return reply.code(body.status).type('application/problem+json').send(body);
+}
+
+/** JSON schema of the problem body, referenced by routes' error responses. */
+export const problemSchema = {
+  $id: 'Problem',
+  type: 'object',
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    code: { type: 'string' },
+    detail: { type: 'string' },
+    field: { type: 'string' },
+  },
+  required: ['type', 'title', 'status', 'code', 'detail'],
+} as const;
+
+function tokenEquals(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function authenticate(req: FastifyRequest, reply: FastifyReply, tokens: AdminOptions['tokens']): FastifyReply | undefined {
+  const scope = req.routeOptions.config?.scope ?? 'read';
+  if (scope === 'public') return undefined;
+  const header = req.headers.authorization;
+  const fromQuery = (req.query as Record<string, unknown> | undefined)?.token;
+  // EventSource cannot set headers, so the dashboard's live stream passes the token in the query.
+  const token = header?.startsWith('Bearer ') ? header.slice(7) : typeof fromQuery === 'string' ? fromQuery : undefined;
+  if (token === undefined) {
+    reply.header('www-authenticate', 'Bearer realm="ringfence"');
+    return sendProblem(reply, 'ADMIN_ERR_UNAUTHORIZED', 'missing bearer token');
+  }
+  const isAdmin = tokenEquals(token, tokens.admin);
+  const isRead = isAdmin || tokenEquals(token, tokens.read);
+  if (!isRead) return sendProblem(reply, 'ADMIN_ERR_UNAUTHORIZED', 'unknown bearer token');
+  if (scope === 'admin' && !isAdmin) return sendProblem(reply, 'ADMIN_ERR_FORBIDDEN', 'this route needs the admin token');
+  return undefined;
+}
+
+/** Turns fastify's ajv message (`body/state must be equal to one of ...`) into a field path. */
+function fieldOf(err: { validation?: { instancePath?: string; params?: Record<string, unknown> }[]; validationContext?: string }): string | undefined {
+  const v = err.validation?.[0];
+  if (!v) return undefined;
+  const missing = v.params?.missingProperty;
+  const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  const parts = [err.validationContext ?? 'body', path, typeof missing === 'string' ? missing : ''].filter(Boolean);
+  return parts.join('.');
+}
+
+export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  app.addSchema(problemSchema);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: opts.title, version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), scope: 'public' };
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    const denied = authenticate(req, reply, opts.tokens);
+    if (denied) return denied;
+  });
+  app.setErrorHandler((err: Error & { validation?: unknown[]; statusCode?: number; code?: string; field?: string; validationContext?: string }, _req, reply) => {
+    if (err.validation) {
+      const field = fieldOf(err as Parameters<typeof fieldOf>[0]);
+      return sendProblem(reply, 'ADMIN_ERR_BAD_REQUEST', err.message, field);
+    }
+    if (err instanceof AdminError) return sendProblem(reply, err.code, err.message, err.field);
+    if (typeof err.code === 'string' && /^(RAFT|SHARD|SIP|GW|ADMIN)_ERR_/.test(err.code)) {
+      return sendProblem(reply, err.code, err.message, err.field);
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      // fastify's own client errors: unparsable JSON, wrong content type, body too large.
+      const body = { ...problem('ADMIN_ERR_BAD_REQUEST', err.message), status: err.statusCode };
+      return reply.code(err.statusCode).type('application/problem+json').send(body);
+    }
+    return sendProblem(reply, 'ADMIN_ERR_INTERNAL', err.message);
+  });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, 'ADMIN_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  app.get('/metrics', { schema: { hide: true }, config: { scope: 'read' } }, async (_req, reply) => {
+    reply.type(opts.registry.contentType);
+    return opts.registry.metrics();
+  });
+  return app;
+}

@@ -1,0 +1,42 @@
+// `ringfence <role>`: one binary for every process of the cluster. Each role lives in its
+// own module and is imported only when asked for, so a role's start-up cost and failure
+// modes never touch the others.
+
+type RoleMain = (argv: string[]) => Promise<void>;
+
+const roles: Record<string, { summary: string; load: () => Promise<RoleMain> }> = {
+  start: { summary: 'a whole local cluster, supervised', load: async () => (await import('./launcher.js')).main },
+};
+
+function usage(): string {
+  const lines = Object.entries(roles).map(([name, r]) => `  ${name.padEnd(9)} ${r.summary}`);
+  return `usage: ringfence <role> [flags]\n\nroles:\n${lines.join('\n')}\n\nringfence <role> --help shows a role's flags.`;
+}
+
+const [role, ...rest] = process.argv.slice(2);
+if (!role || role === '--help' || role === '-h') {
+  process.stdout.write(usage() + '\n');
+  process.exit(role ? 0 : 2);
+}
+const entry = roles[role];
+if (!entry) {
+  process.stderr.write(`ringfence: unknown role ${JSON.stringify(role)}\n${usage()}\n`);
+  process.exit(2);
+}
+let main: RoleMain;
+try {
+  main = await entry.load();
+} catch (err) {
+  if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+    process.stderr.write(`ringfence: the ${role} role is not built yet (${(err as Error).message.split('\n')[0]})\n`);
+    process.exit(3);
+  }
+  throw err;
+}
+try {
+  await main(rest);
+} catch (err) {
+  const e = err as Error & { code?: string };
+  process.stderr.write(`ringfence ${role}: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,178 @@
+// The cluster file: one YAML document describing every process of a Ringfence cluster.
+// Every process reads the same file and finds itself by `--id`. Validation names the
+// offending field (`shards[1].replicas[0].raft: expected host:port`) so an operator can
+// fix a typo without reading code.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+export type HostPort = Readonly<{ host: string; port: number }>;
+
+export type ReplicaConfig = Readonly<{
+  id: string;
+  raft: HostPort;
+  client: HostPort;
+  admin: HostPort;
+  data: string;
+}>;
+export type ShardConfig = Readonly<{ id: string; replicas: readonly ReplicaConfig[] }>;
+export type SipNodeConfig = Readonly<{ id: string; udp: HostPort; tcp: HostPort; admin: HostPort }>;
+export type GatewayConfig = Readonly<{ id: string; control: HostPort; portMin: number; portMax: number; admin: HostPort | null }>;
+export type ServiceConfig = Readonly<{ number: string; skill: string; minLevel: number }>;
+
+export type ClusterConfig = Readonly<{
+  /** Shared secret for Raft peer authentication (HMAC handshake). */
+  secret: string;
+  tokens: Readonly<{ read: string; admin: string }>;
+  realm: string;
+  shards: readonly ShardConfig[];
+  sip: readonly SipNodeConfig[];
+  gateways: readonly GatewayConfig[];
+  services: readonly ServiceConfig[];
+  raft: Readonly<{ tickMs: number; electionTimeoutTicks: number; heartbeatTicks: number; snapshotEveryEntries: number }>;
+}>;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_ERR_INVALID';
+  constructor(readonly field: string, detail: string) {
+    super(`${field}: ${detail}`);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(o: Obj, key: string, path: string, fallback?: string): string {
+  const v = o[key];
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v === 'number') return String(v);
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${path}.${key}`, 'expected a non-empty string');
+  return v;
+}
+
+function num(o: Obj, key: string, path: string, fallback: number, min: number, max: number): number {
+  const v = o[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`${path}.${key}`, `expected an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+export function parseHostPort(value: unknown, field: string): HostPort {
+  if (typeof value === 'number') return { host: '127.0.0.1', port: checkPort(value, field) };
+  if (typeof value !== 'string') throw new ConfigError(field, 'expected host:port');
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value.trim());
+  if (!m) throw new ConfigError(field, `expected host:port, got ${JSON.stringify(value)}`);
+  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  return { host, port: checkPort(Number(m[2]), field) };
+}
+
+function checkPort(port: number, field: string): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(field, 'port must be 0–65535');
+  return port;
+}
+
+function list(o: Obj, key: string, path: string, required: boolean): Obj[] {
+  const v = o[key];
+  if (v === undefined && !required) return [];
+  if (!Array.isArray(v) || (required && v.length === 0)) throw new ConfigError(`${path}.${key}`, 'expected a non-empty list');
+  return v.map((item, i) => {
+    if (!isObj(item)) throw new ConfigError(`${path}.${key}[${i}]`, 'expected a mapping');
+    return item;
+  });
+}
+
+function uniqueIds(items: readonly { id: string }[], field: string): void {
+  const seen = new Set<string>();
+  for (const it of items) {
+    if (seen.has(it.id)) throw new ConfigError(field, `duplicate id ${JSON.stringify(it.id)}`);
+    seen.add(it.id);
+  }
+}
+
+export function validateClusterConfig(doc: unknown): ClusterConfig {
+  if (!isObj(doc)) throw new ConfigError('(root)', 'expected a mapping');
+  const tokensObj = isObj(doc.tokens) ? doc.tokens : {};
+  const shards = list(doc, 'shards', '', true).map((s, i): ShardConfig => {
+    const path = `shards[${i}]`;
+    const replicas = list(s, 'replicas', path, true).map((r, j): ReplicaConfig => {
+      const rp = `${path}.replicas[${j}]`;
+      const id = str(r, 'id', rp);
+      return {
+        id,
+        raft: parseHostPort(r.raft, `${rp}.raft`),
+        client: parseHostPort(r.client, `${rp}.client`),
+        admin: parseHostPort(r.admin, `${rp}.admin`),
+        data: str(r, 'data', rp, `./data/${id}`),
+      };
+    });
+    return { id: str(s, 'id', path), replicas };
+  });
+  uniqueIds(shards, 'shards');
+  uniqueIds(shards.flatMap((s) => s.replicas), 'shards[].replicas');
+  const sip = list(doc, 'sip', '', false).map((n, i): SipNodeConfig => {
+    const p = `sip[${i}]`;
+    const udp = parseHostPort(n.udp ?? n.listen, `${p}.udp`);
+    return { id: str(n, 'id', p), udp, tcp: n.tcp === undefined ? udp : parseHostPort(n.tcp, `${p}.tcp`), admin: parseHostPort(n.admin, `${p}.admin`) };
+  });
+  const gateways = list(doc, 'gateways', '', false).map((g, i): GatewayConfig => {
+    const p = `gateways[${i}]`;
+    const range = /^(\d+)-(\d+)$/.exec(String(g.ports ?? '30000-39999'));
+    if (!range || Number(range[1]) >= Number(range[2])) throw new ConfigError(`${p}.ports`, 'expected a range like 30000-39999');
+    return {
+      id: str(g, 'id', p),
+      control: parseHostPort(g.control, `${p}.control`),
+      portMin: Number(range[1]),
+      portMax: Number(range[2]),
+      admin: g.admin === undefined ? null : parseHostPort(g.admin, `${p}.admin`),
+    };
+  });
+  const services = list(doc, 'services', '', false).map((s, i): ServiceConfig => {
+    const p = `services[${i}]`;
+    const number = str(s, 'number', p);
+    if (!/^[0-9*#+]{1,32}$/.test(number)) throw new ConfigError(`${p}.number`, 'expected digits');
+    return { number, skill: str(s, 'skill', p), minLevel: num(s, 'minLevel', p, 0, 0, 100) };
+  });
+  const raftObj = isObj(doc.raft) ? doc.raft : {};
+  return {
+    secret: str(doc, 'secret', '(root)'),
+    tokens: { read: str(tokensObj, 'read', 'tokens'), admin: str(tokensObj, 'admin', 'tokens') },
+    realm: str(doc, 'realm', '(root)', 'ringfence'),
+    shards,
+    sip,
+    gateways,
+    services,
+    raft: {
+      tickMs: num(raftObj, 'tickMs', 'raft', 10, 1, 1000),
+      electionTimeoutTicks: num(raftObj, 'electionTimeoutTicks', 'raft', 15, 3, 1000),
+      heartbeatTicks: num(raftObj, 'heartbeatTicks', 'raft', 3, 1, 100),
+      snapshotEveryEntries: num(raftObj, 'snapshotEveryEntries', 'raft', 10000, 10, 10_000_000),
+    },
+  };
+}
+
+export function loadClusterConfig(path: string): ClusterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('--config', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError('--config', `${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  return validateClusterConfig(doc);
+}
+
+export function findReplica(config: ClusterConfig, id: string): { shard: ShardConfig; replica: ReplicaConfig } {
+  for (const shard of config.shards) {
+    const replica = shard.replicas.find((r) => r.id === id);
+    if (replica) return { shard, replica };
+  }
+  throw new ConfigError('--id', `no replica ${JSON.stringify(id)} in the cluster file`);
+}

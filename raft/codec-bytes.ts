@@ -1,0 +1,190 @@
+// Byte-level writer and reader for the Raft binary codec. The reader checks every length
+// against what is left before it allocates anything, so hostile or torn input fails with
+// RAFT_ERR_CORRUPT instead of a RangeError, a huge allocation or a half-built object.
+
+import assert from 'node:assert';
+import { ioError } from './io-error.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+/** 8 groups of 7 bits cover 2^53; a ninth byte can only mean garbage. */
+const VARINT_BYTES_MAX = 8;
+
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private length = 0;
+
+  constructor(sizeHint = 256) {
+    this.buf = new Uint8Array(Math.max(16, sizeHint));
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): this {
+    this.reserve(1);
+    this.buf[this.length++] = v;
+    return this;
+  }
+
+  u32(v: number): this {
+    this.reserve(4);
+    this.view.setUint32(this.length, v >>> 0);
+    this.length += 4;
+    return this;
+  }
+
+  bool(v: boolean): this {
+    return this.u8(v ? 1 : 0);
+  }
+
+  /** Unsigned LEB128 of a non-negative safe integer (terms, indexes, offsets, counts). */
+  uint(v: number): this {
+    assert(Number.isSafeInteger(v) && v >= 0, `codec: not a non-negative safe integer: ${v}`);
+    this.reserve(VARINT_BYTES_MAX);
+    while (v >= 0x80) {
+      this.buf[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.length++] = v;
+    return this;
+  }
+
+  f64(v: number): this {
+    this.reserve(8);
+    this.view.setFloat64(this.length, v);
+    this.length += 8;
+    return this;
+  }
+
+  bytes(v: Uint8Array): this {
+    this.uint(v.length);
+    return this.raw(v);
+  }
+
+  raw(v: Uint8Array): this {
+    this.reserve(v.length);
+    this.buf.set(v, this.length);
+    this.length += v.length;
+    return this;
+  }
+
+  str(v: string): this {
+    return this.bytes(encoder.encode(v));
+  }
+
+  /** The written bytes (a view of the internal buffer; the writer is not used after). */
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+export class ByteReader {
+  private pos = 0;
+  private readonly view: DataView;
+
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly what: string,
+  ) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  fail(reason: string): never {
+    throw ioError('RAFT_ERR_CORRUPT', `${this.what}: ${reason} at byte ${this.pos} of ${this.buf.length}`);
+  }
+
+  private need(n: number): void {
+    if (n > this.remaining) this.fail(`truncated (need ${n} bytes, have ${this.remaining})`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  bool(): boolean {
+    const b = this.u8();
+    if (b > 1) this.fail(`bad boolean ${b}`);
+    return b === 1;
+  }
+
+  uint(): number {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; i < VARINT_BYTES_MAX; i++) {
+      const b = this.u8();
+      v += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (b === 0 && i > 0) this.fail('non-canonical varint');
+        if (!Number.isSafeInteger(v)) this.fail('varint beyond 2^53');
+        return v;
+      }
+      scale *= 0x80;
+    }
+    return this.fail('varint too long');
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** A length-prefixed byte string, copied so it does not pin the whole input buffer. */
+  bytes(): Uint8Array {
+    const n = this.uint();
+    return this.raw(n);
+  }
+
+  raw(n: number): Uint8Array {
+    this.need(n);
+    const out = new Uint8Array(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
+  }
+
+  str(): string {
+    const n = this.uint();
+    this.need(n);
+    const view = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    try {
+      return decoder.decode(view);
+    } catch {
+      return this.fail('invalid UTF-8');
+    }
+  }
+
+  /** A count of items each at least `itemBytesMin` long: bounded by what is left. */
+  count(itemBytesMin: number): number {
+    const n = this.uint();
+    if (n * itemBytesMin > this.remaining) this.fail(`count ${n} exceeds remaining bytes`);
+    return n;
+  }
+
+  end(): void {
+    if (this.remaining !== 0) this.fail(`${this.remaining} trailing bytes`);
+  }
+}
