@@ -1,0 +1,193 @@
+// A whole Ringfence cluster as child processes on this machine: writes a cluster file with
+// free loopback ports, spawns each role as a real OS process (`ringfence <role>`), waits
+// for its `{"event":"ready"}` line, and can SIGKILL and restart any of them by id. The
+// launcher (`npm start`), the integration and chaos tests and the benchmarks share it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify as toYaml } from 'yaml';
+import { validateClusterConfig, type ClusterConfig } from './config.js';
+
+const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
+
+/** Ports the kernel just handed out and we released; a tiny race with other processes
+ * remains, acceptable for local clusters and tests (each test file gets its own). */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<import('node:net').Server>((res, rej) => {
+      const s = createServer();
+      s.once('error', rej);
+      s.listen(0, host, () => res(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export type LocalClusterSpec = Readonly<{
+  dir: string;
+  shards: number;
+  replicasPerShard?: number;
+  sipNodes?: number;
+  gateways?: number;
+  services?: readonly { number: string; skill: string; minLevel?: number }[];
+  raft?: Partial<ClusterConfig['raft']>;
+  /** Fixed ports for the first SIP node and its admin, as `npm start` promises. */
+  sipPort?: number;
+  adminPort?: number;
+}>;
+
+export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{ path: string; config: ClusterConfig }> {
+  mkdirSync(spec.dir, { recursive: true });
+  const replicas = spec.replicasPerShard ?? 3;
+  const sipNodes = spec.sipNodes ?? 0;
+  const gateways = spec.gateways ?? 0;
+  const ports = await freePorts(spec.shards * replicas * 3 + sipNodes * 2 + gateways * 2);
+  const next = (): number => ports.pop()!;
+  const doc = {
+    secret: randomBytes(16).toString('hex'),
+    tokens: { read: `read-${randomBytes(8).toString('hex')}`, admin: `admin-${randomBytes(8).toString('hex')}` },
+    realm: 'ringfence',
+    raft: { tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, snapshotEveryEntries: 10000, ...spec.raft },
+    shards: Array.from({ length: spec.shards }, (_, s) => ({
+      id: `s${s + 1}`,
+      replicas: Array.from({ length: replicas }, (_, r) => {
+        const id = `s${s + 1}-${String.fromCharCode(97 + r)}`;
+        return { id, raft: `127.0.0.1:${next()}`, client: `127.0.0.1:${next()}`, admin: `127.0.0.1:${next()}`, data: join(resolve(spec.dir), id) };
+      }),
+    })),
+    sip: Array.from({ length: sipNodes }, (_, i) => {
+      const port = i === 0 && spec.sipPort !== undefined ? spec.sipPort : next();
+      return { id: `sip${i + 1}`, udp: `127.0.0.1:${port}`, tcp: `127.0.0.1:${port}`, admin: `127.0.0.1:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}` };
+    }),
+    gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${30000 + i * 2000}-${31999 + i * 2000}`, admin: `127.0.0.1:${next()}` })),
+    services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0 })),
+  };
+  const config = validateClusterConfig(doc);
+  const path = join(spec.dir, 'cluster.yaml');
+  writeFileSync(path, toYaml(doc));
+  return { path, config };
+}
+
+export type ProcRole = 'shard' | 'sip' | 'gateway' | 'phones';
+
+export type ManagedProc = {
+  readonly id: string;
+  readonly role: ProcRole;
+  child: ChildProcess | null;
+  ready: Record<string, unknown> | null;
+  starts: number;
+};
+
+/** Spawns, watches, kills and restarts the processes of one local cluster. */
+export class ProcessSet {
+  readonly procs = new Map<string, ManagedProc>();
+  readonly #logs: WriteStream | null;
+  #closed = false;
+
+  constructor(
+    readonly configPath: string,
+    opts: { logFile?: string; env?: NodeJS.ProcessEnv } = {},
+    private readonly env: NodeJS.ProcessEnv = { ...process.env, ...opts.env },
+  ) {
+    this.#logs = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+  }
+
+  /** Starts `ringfence <role> --config <file> --id <id> [extra]` and resolves with its
+   * ready line; rejects if it exits first or stays silent past `timeoutMs`. */
+  start(role: ProcRole, id: string, extra: readonly string[] = [], timeoutMs = 60_000): Promise<Record<string, unknown>> {
+    if (this.#closed) return Promise.reject(new Error('process set closed'));
+    const p = this.procs.get(id) ?? { id, role, child: null, ready: null, starts: 0 };
+    this.procs.set(id, p);
+    if (p.child && p.child.exitCode === null && p.child.signalCode === null) return Promise.reject(new Error(`${id} is already running`));
+    const child = spawn(process.execPath, ['--import', 'tsx', cliPath, role, '--config', this.configPath, '--id', id, ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: this.env,
+    });
+    p.child = child;
+    p.ready = null;
+    p.starts++;
+    const logs = this.#logs;
+    child.stderr!.on('data', (d: Buffer) => logs?.write(d));
+    return new Promise((resolvePromise, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => {
+        reject(new Error(`${role} ${id} not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          logs?.write(`[${id} stdout] ${line}\n`);
+          try {
+            const ev = JSON.parse(line) as Record<string, unknown>;
+            if (ev.event === 'ready' && p.ready === null) {
+              p.ready = ev;
+              clearTimeout(timer);
+              resolvePromise(ev);
+            }
+          } catch {
+            // not a JSON line: plain output
+          }
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (p.ready === null) reject(new Error(`${role} ${id} exited (${signal ?? code}) before it was ready`));
+      });
+    });
+  }
+
+  pid(id: string): number | null {
+    const c = this.procs.get(id)?.child;
+    return c && c.exitCode === null && c.signalCode === null ? c.pid ?? null : null;
+  }
+
+  isRunning(id: string): boolean {
+    return this.pid(id) !== null;
+  }
+
+  /** SIGKILL by pid; resolves once the process is gone. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const c = this.procs.get(id)?.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise<void>((r) => c.once('exit', () => r()));
+    process.kill(c.pid!, signal);
+    await gone;
+  }
+
+  async restart(id: string, extra: readonly string[] = []): Promise<Record<string, unknown>> {
+    const p = this.procs.get(id);
+    if (!p) throw new Error(`unknown process ${id}`);
+    await this.kill(id);
+    return this.start(p.role, id, extra);
+  }
+
+  /** Stops everything: SIGTERM, then SIGKILL whatever is left after `graceMs`. */
+  async stopAll(graceMs = 3000): Promise<void> {
+    this.#closed = true;
+    const running = [...this.procs.values()].filter((p) => p.child && p.child.exitCode === null && p.child.signalCode === null);
+    await Promise.all(running.map(async (p) => {
+      const c = p.child!;
+      const gone = new Promise<void>((r) => c.once('exit', () => r()));
+      c.kill('SIGTERM');
+      const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
+      await gone;
+      clearTimeout(t);
+    }));
+    this.#logs?.end();
+  }
+
+  /** For process 'exit' handlers, where nothing asynchronous runs. */
+  killAllNow(): void {
+    for (const p of this.procs.values()) {
+      if (p.child && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    }
+  }
+}

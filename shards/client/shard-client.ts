@@ -1,0 +1,255 @@
+// The shard client: finds the shard that owns a DN (`shardOf`), keeps a connection and a
+// cached leader per shard, follows NotLeader hints, moves on to other replicas on
+// timeouts, and retries a command with the SAME session and request number until the
+// caller's deadline — the shard's session table makes the retry exactly-once.
+//
+// A command that runs out of deadline throws ShardClientError with `maybeApplied: true`:
+// the outcome is unknown (it may still commit), which is what a history checker records
+// as `info`. Denials (`{ok: false}` results) are definite answers and are returned.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HostPort } from '../../common/config.js';
+import { encodeProposal } from '../commands.js';
+import { shardOf } from '../shard-map.js';
+import type { Command, Proposal, ShardResult } from '../types.js';
+import { RpcConnection, RpcError } from '../rpc/connection.js';
+import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
+
+export type ShardTopology = readonly Readonly<{ id: string; replicas: readonly Readonly<{ id: string; client: HostPort }>[] }>[];
+
+export type ShardClientOptions = Readonly<{
+  shards: ShardTopology;
+  /** One attempt against one replica. */
+  attemptTimeoutMs?: number;
+  /** Default overall deadline of a call, retries included. */
+  deadlineMs?: number;
+}>;
+
+export class ShardClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    /** True when the command may have been applied (its outcome is unknown). */
+    readonly maybeApplied: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Errors after which another replica may answer: the command may or may not have run. */
+const retryable = new Set([
+  'SHARD_ERR_TIMEOUT',
+  'SHARD_ERR_UNAVAILABLE',
+  'RAFT_ERR_NOT_LEADER',
+  'RAFT_ERR_TIMEOUT',
+  'RAFT_ERR_CLOSED',
+  'RAFT_ERR_FAILED',
+  'RAFT_ERR_STORAGE',
+  'RAFT_ERR_OVERLOADED',
+  'RAFT_ERR_TRANSFER_IN_PROGRESS',
+]);
+
+type Session = { clientId: string; nextSeq: number; outstanding: Set<number> };
+
+class ShardHandle {
+  leader: string | null = null;
+  session: Promise<Session> | null = null;
+  readonly conns = new Map<string, Promise<RpcConnection>>();
+  constructor(readonly id: string, readonly replicas: readonly Readonly<{ id: string; client: HostPort }>[]) {}
+
+  replicaAfter(id: string | null): string {
+    const i = this.replicas.findIndex((r) => r.id === id);
+    return this.replicas[(i + 1) % this.replicas.length]!.id;
+  }
+}
+
+export class ShardClient {
+  readonly #shards = new Map<string, ShardHandle>();
+  readonly #shardIds: readonly string[];
+  readonly #attemptTimeoutMs: number;
+  readonly #deadlineMs: number;
+  #closed = false;
+
+  constructor(opts: ShardClientOptions) {
+    for (const s of opts.shards) this.#shards.set(s.id, new ShardHandle(s.id, s.replicas));
+    this.#shardIds = opts.shards.map((s) => s.id);
+    this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? 1000;
+    this.#deadlineMs = opts.deadlineMs ?? 5000;
+  }
+
+  get shardIds(): readonly string[] {
+    return this.#shardIds;
+  }
+
+  shardFor(dn: string): string {
+    return shardOf(dn, this.#shardIds);
+  }
+
+  /** Which replica this client last found leading the shard (null when unknown). */
+  cachedLeader(shardId: string): string | null {
+    return this.#handle(shardId).leader;
+  }
+
+  /** Runs a command on the shard owning `dn`. */
+  command(dn: string, command: Command, opts: { deadlineMs?: number } = {}): Promise<ShardResult> {
+    return this.commandOnShard(this.shardFor(dn), command, opts);
+  }
+
+  async commandOnShard(shardId: string, command: Command, opts: { deadlineMs?: number } = {}): Promise<ShardResult> {
+    const h = this.#handle(shardId);
+    const deadline = Date.now() + (opts.deadlineMs ?? this.#deadlineMs);
+    const session = await this.#session(h, deadline);
+    const seq = session.nextSeq++;
+    session.outstanding.add(seq);
+    try {
+      const ackedSeq = Math.min(...session.outstanding) - 1;
+      const proposal: Proposal = { session: { clientId: session.clientId, requestSeq: seq, ackedSeq }, command };
+      return (await this.#propose(h, proposal, deadline)) as ShardResult;
+    } finally {
+      session.outstanding.delete(seq);
+    }
+  }
+
+  async read(shardId: string, query: ShardQuery, consistency: Consistency = 'linearizable', opts: { deadlineMs?: number } = {}): Promise<unknown> {
+    const h = this.#handle(shardId);
+    const deadline = Date.now() + (opts.deadlineMs ?? this.#deadlineMs);
+    // A stale read may go to any replica; a linearizable one is cheapest on the leader.
+    return this.#withRetries(h, deadline, false, async (conn, timeoutMs) => (await conn.request({ op: 'read', query, consistency, timeoutMs }, timeoutMs)).result);
+  }
+
+  /** Reads a replica's own status (not forwarded to the leader). */
+  async replicaStatus(shardId: string, replicaId: string, timeoutMs = 1000): Promise<unknown> {
+    const conn = await this.#conn(this.#handle(shardId), replicaId);
+    return (await conn.request({ op: 'read', query: { type: 'status' }, consistency: 'stale', timeoutMs }, timeoutMs)).result;
+  }
+
+  /** Follows a shard's change feed from `fromIndex`; reconnects to another replica when a
+   * link dies and resumes from the last index seen. Returns a function that stops it. */
+  follow(shardId: string, fromIndex: number, onPage: (page: FeedPage) => void): () => void {
+    const h = this.#handle(shardId);
+    let stopped = false;
+    let index = fromIndex;
+    let stopCurrent: (() => void) | null = null;
+    let replica = h.leader ?? h.replicas[0]!.id;
+    const run = async (): Promise<void> => {
+      while (!stopped && !this.#closed) {
+        try {
+          const conn = await this.#conn(h, replica);
+          await new Promise<void>((resolve) => {
+            stopCurrent = conn.feed(index, (page) => {
+              index = Math.max(index, page.index);
+              onPage(page);
+            });
+            conn.onClose(() => resolve());
+          });
+        } catch {
+          // fall through to the next replica
+        }
+        replica = h.replicaAfter(replica);
+        if (!stopped) await sleep(100);
+      }
+    };
+    void run();
+    return () => {
+      stopped = true;
+      stopCurrent?.();
+    };
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const h of this.#shards.values()) {
+      for (const c of h.conns.values()) c.then((conn) => conn.close(), () => {});
+      h.conns.clear();
+    }
+  }
+
+  #handle(shardId: string): ShardHandle {
+    const h = this.#shards.get(shardId);
+    if (!h) throw new ShardClientError('SHARD_ERR_UNKNOWN_SHARD', `unknown shard ${JSON.stringify(shardId)}`, false);
+    return h;
+  }
+
+  #session(h: ShardHandle, deadline: number): Promise<Session> {
+    if (!h.session) {
+      h.session = this.#propose(h, { session: null, command: { type: 'openSession' } }, deadline).then(
+        (r) => {
+          const res = r as ShardResult;
+          if (!res.ok || res.type !== 'session') throw new ShardClientError('SHARD_ERR_SESSION', `openSession failed: ${JSON.stringify(res)}`, false);
+          return { clientId: res.clientId, nextSeq: 1, outstanding: new Set<number>() };
+        },
+        (err) => {
+          h.session = null;
+          throw err;
+        },
+      );
+    }
+    return h.session;
+  }
+
+  #propose(h: ShardHandle, proposal: Proposal, deadline: number): Promise<unknown> {
+    let text: string;
+    try {
+      text = Buffer.from(encodeProposal(proposal)).toString('utf8');
+    } catch (err) {
+      return Promise.reject(new ShardClientError('SHARD_ERR_BAD_COMMAND', (err as Error).message, false));
+    }
+    return this.#withRetries(h, deadline, true, async (conn, timeoutMs) => (await conn.request({ op: 'propose', proposal: text, timeoutMs }, timeoutMs)).result);
+  }
+
+  async #withRetries(h: ShardHandle, deadline: number, isWrite: boolean, attempt: (c: RpcConnection, timeoutMs: number) => Promise<unknown>): Promise<unknown> {
+    let replica = h.leader ?? h.replicas[0]!.id;
+    let sent = false;
+    let lastError = 'no attempt made';
+    for (;;) {
+      if (this.#closed) throw new ShardClientError('SHARD_ERR_CLOSED', 'client closed', isWrite && sent);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new ShardClientError('SHARD_ERR_TIMEOUT', `shard ${h.id}: deadline passed (${lastError})`, isWrite && sent);
+      }
+      try {
+        const conn = await this.#conn(h, replica);
+        sent = true;
+        const result = await attempt(conn, Math.min(this.#attemptTimeoutMs, remaining));
+        h.leader = replica;
+        return result;
+      } catch (err) {
+        const e = err as RpcError;
+        if (!(e instanceof RpcError) || !retryable.has(e.code)) {
+          throw new ShardClientError(e.code ?? 'SHARD_ERR_INTERNAL', e.message, false);
+        }
+        lastError = `${replica}: ${e.code} ${e.message}`;
+        if (e.code === 'RAFT_ERR_NOT_LEADER' && e.leaderHint && e.leaderHint !== replica && h.replicas.some((r) => r.id === e.leaderHint)) {
+          replica = e.leaderHint;
+          h.leader = replica;
+          continue;
+        }
+        if (h.leader === replica) h.leader = null;
+        replica = e.code === 'RAFT_ERR_OVERLOADED' ? replica : h.replicaAfter(replica);
+        // No leader known: an election is under way; give it a moment instead of spinning.
+        await sleep(e.code === 'RAFT_ERR_NOT_LEADER' ? 20 : 10);
+      }
+    }
+  }
+
+  async #conn(h: ShardHandle, replicaId: string): Promise<RpcConnection> {
+    const existing = h.conns.get(replicaId);
+    if (existing) {
+      try {
+        const c = await existing;
+        if (!c.closed) return c;
+      } catch {
+        // reconnect below
+      }
+      if (h.conns.get(replicaId) === existing) h.conns.delete(replicaId);
+      return this.#conn(h, replicaId);
+    }
+    const r = h.replicas.find((x) => x.id === replicaId);
+    if (!r) throw new RpcError('SHARD_ERR_UNAVAILABLE', `unknown replica ${replicaId}`);
+    const p = RpcConnection.open(r.client.host, r.client.port);
+    h.conns.set(replicaId, p);
+    p.catch(() => {
+      if (h.conns.get(replicaId) === p) h.conns.delete(replicaId);
+    });
+    return p;
+  }
+}

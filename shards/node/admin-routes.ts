@@ -1,0 +1,250 @@
+// The shard replica's admin REST routes (a fastify plugin). Reads are served from this
+// replica after a ReadIndex round (linearizable) unless `?consistency=stale`. Writes go
+// through the shard client, which finds the leader: a follower forwards every write.
+// Raft operations that only a leader can start (transfer, membership) are forwarded to
+// the leader's admin endpoint with the caller's own token.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AdminError, sendProblem } from '../../common/admin.js';
+import type { ClusterConfig, ShardConfig } from '../../common/config.js';
+import { RaftGroupError } from '../../raft/errors.js';
+import type { ShardClient } from '../client/shard-client.js';
+import { ShardClientError } from '../client/shard-client.js';
+import { digestCredentials } from '../digest-credentials.js';
+import type { ShardNode } from './shard-node.js';
+import type { Agent, Command, ShardResult } from '../types.js';
+import { agentStateNames } from '../types.js';
+
+const dnParam = { type: 'object', properties: { dn: { type: 'string', pattern: '^[0-9]{1,32}$' } }, required: ['dn'] } as const;
+const consistencyQuery = { consistency: { type: 'string', enum: ['linearizable', 'stale'] } } as const;
+const agentSchema = { type: 'object', additionalProperties: true } as const;
+const problemRef = { $ref: 'Problem#' } as const;
+const errors = { 400: problemRef, 401: problemRef, 403: problemRef, 404: problemRef, 409: problemRef, 503: problemRef, 504: problemRef } as const;
+
+export type ShardAdminDeps = Readonly<{ node: ShardNode; client: ShardClient; config: ClusterConfig; shard: ShardConfig }>;
+
+function stateOf(a: Agent): string {
+  return a.status.state;
+}
+
+export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDeps): Promise<void> {
+  const { node, client, shard } = deps;
+
+  const read = async (q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> => {
+    try {
+      return await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', 3000);
+    } catch (err) {
+      throw toAdminError(err);
+    }
+  };
+
+  const run = async (reply: FastifyReply, dn: string, command: Command): Promise<FastifyReply | Agent> => {
+    let result: ShardResult;
+    try {
+      result = await client.commandOnShard(shard.id, command, { deadlineMs: 5000 });
+    } catch (err) {
+      throw toAdminError(err);
+    }
+    if (!result.ok) return sendProblem(reply, result.code, result.reason, result.code === 'SHARD_ERR_UNKNOWN_DN' ? 'params.dn' : undefined);
+    if (result.type === 'agent' || result.type === 'reserved') return result.agent;
+    const agent = (await read({ type: 'agent', dn }, 'linearizable')) as Agent;
+    return agent;
+  };
+
+  app.get('/v1/status', { schema: { summary: 'This replica: role, term, leader, indexes, peers with lag', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => {
+    const s = node.status();
+    return {
+      shard: shard.id,
+      replica: node.replicaId,
+      pid: process.pid,
+      role: s.role,
+      term: s.term,
+      leader: s.leader,
+      commit: s.commit,
+      applied: s.applied,
+      lastIndex: s.lastIndex,
+      snapshotIndex: s.snapshotIndex,
+      conf: s.conf,
+      failed: s.failed,
+      peers: s.peers.map((p) => ({ ...p, lag: Math.max(0, s.lastIndex - p.matchIndex) })),
+    };
+  });
+
+  app.get('/v1/agents', {
+    schema: {
+      summary: 'Agents of this shard, optionally by state and skill',
+      querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: [...agentStateNames] }, skill: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' }, ...consistencyQuery, token: { type: 'string' } } },
+      response: { 200: { type: 'array', items: agentSchema }, ...errors },
+    },
+  }, async (req) => {
+    const q = req.query as { state?: Agent['status']['state']; skill?: string; consistency?: string };
+    return read({ type: 'agents', filter: { ...(q.state ? { state: q.state } : {}), ...(q.skill ? { skill: q.skill } : {}) } }, q.consistency);
+  });
+
+  app.get('/v1/agents/:dn', {
+    schema: { summary: 'One agent', params: dnParam, querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: agentSchema, ...errors } },
+  }, async (req) => {
+    const { dn } = req.params as { dn: string };
+    checkOwned(deps, dn);
+    return read({ type: 'agent', dn }, (req.query as { consistency?: string }).consistency);
+  });
+
+  app.put('/v1/agents/:dn', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Provision (create or update) an agent',
+      params: dnParam,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 128 },
+          skills: { type: 'object', additionalProperties: { type: 'integer', minimum: 0, maximum: 100 }, propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' }, maxProperties: 64 },
+          wrapUpMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
+          maxNoAnswer: { type: 'integer', minimum: 0, maximum: 1000 },
+          password: { type: 'string', minLength: 4, maxLength: 128 },
+        },
+      },
+      response: { 200: agentSchema, ...errors },
+    },
+  }, async (req, reply) => {
+    const { dn } = req.params as { dn: string };
+    checkOwned(deps, dn);
+    const b = req.body as { name: string; skills?: Record<string, number>; wrapUpMs?: number; maxNoAnswer?: number; password?: string };
+    const credentials = b.password ? digestCredentials(dn, deps.config.realm, b.password) : null;
+    return run(reply, dn, { type: 'provision', dn, name: b.name, skills: b.skills ?? {}, wrapUpMs: b.wrapUpMs ?? 0, maxNoAnswer: b.maxNoAnswer ?? 0, credentials });
+  });
+
+  app.post('/v1/agents/:dn/state', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Change an agent state: log in/out, READY, NOT_READY with a reason',
+      params: dnParam,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['state'],
+        properties: { state: { type: 'string', enum: ['LOGGED_OUT', 'NOT_READY', 'READY'] }, reason: { type: 'string', minLength: 1, maxLength: 128 } },
+      },
+      response: { 200: agentSchema, ...errors },
+    },
+  }, async (req, reply) => {
+    const { dn } = req.params as { dn: string };
+    checkOwned(deps, dn);
+    const b = req.body as { state: 'LOGGED_OUT' | 'NOT_READY' | 'READY'; reason?: string };
+    if (b.state === 'LOGGED_OUT') return run(reply, dn, { type: 'logout', dn });
+    const current = (await read({ type: 'agent', dn }, 'linearizable')) as Agent;
+    if (stateOf(current) === 'LOGGED_OUT') {
+      const loggedIn = await run(reply, dn, { type: 'login', dn });
+      if (reply.sent) return loggedIn;
+    }
+    if (b.state === 'READY') return run(reply, dn, { type: 'ready', dn });
+    return run(reply, dn, { type: 'notReady', dn, reason: b.reason ?? 'unspecified' });
+  });
+
+  app.get('/v1/reservations', {
+    schema: { summary: 'Reservations and calls held on this shard', querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errors } },
+  }, async (req) => read({ type: 'reservations' }, (req.query as { consistency?: string }).consistency));
+
+  app.post('/v1/leader/transfer', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Hand leadership to another voter of this shard',
+      body: { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } },
+      response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+    },
+  }, async (req, reply) => {
+    const { to } = req.body as { to: string };
+    if (!shard.replicas.some((r) => r.id === to) && !node.status().conf.voters.includes(to)) {
+      throw new AdminError('ADMIN_ERR_BAD_REQUEST', `no replica ${JSON.stringify(to)} in shard ${shard.id}`, 'body.to');
+    }
+    if (!node.group.isLeader()) return forwardToLeader(req, reply, deps);
+    await raftOp(() => node.group.transferLeadership(to));
+    return { transferredTo: to, leader: node.group.leader() };
+  });
+
+  app.post('/v1/members', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Add a replica: joins as a learner, promoted to voter once caught up',
+      body: { type: 'object', additionalProperties: false, required: ['id', 'raft'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' }, raft: { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$' }, promote: { type: 'boolean' } } },
+      response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+    },
+  }, async (req, reply) => {
+    if (!node.group.isLeader()) return forwardToLeader(req, reply, deps);
+    const b = req.body as { id: string; raft: string; promote?: boolean };
+    if (node.status().conf.voters.includes(b.id)) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${b.id} is already a voter`, 'body.id');
+    const [host, port] = splitHostPort(b.raft);
+    node.transport.setPeer(b.id, { host, port });
+    await raftOp(() => node.group.addLearner(b.id));
+    if (b.promote !== false) await raftOp(() => node.group.promote(b.id));
+    return { conf: node.status().conf };
+  });
+
+  app.delete('/v1/members/:id', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Remove a replica from this shard',
+      params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } }, required: ['id'] },
+      response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+    },
+  }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const conf = node.status().conf;
+    if (!conf.voters.includes(id) && !conf.learners.includes(id)) throw new AdminError('ADMIN_ERR_NOT_FOUND', `${id} is not a member of shard ${shard.id}`, 'params.id');
+    if (!node.group.isLeader()) return forwardToLeader(req, reply, deps);
+    await raftOp(() => node.group.removeMember(id));
+    return { conf: node.status().conf };
+  });
+}
+
+function splitHostPort(v: string): [string, number] {
+  const i = v.lastIndexOf(':');
+  return [v.slice(0, i).replace(/^\[|\]$/g, ''), Number(v.slice(i + 1))];
+}
+
+function checkOwned(deps: ShardAdminDeps, dn: string): void {
+  const owner = deps.client.shardFor(dn);
+  if (owner !== deps.shard.id) {
+    throw new AdminError('ADMIN_ERR_NOT_FOUND', `DN ${dn} belongs to shard ${owner}, not ${deps.shard.id}`, 'params.dn');
+  }
+}
+
+async function raftOp(op: () => Promise<void>): Promise<void> {
+  try {
+    await op();
+  } catch (err) {
+    throw toAdminError(err);
+  }
+}
+
+function toAdminError(err: unknown): Error {
+  if (err instanceof AdminError) return err;
+  if (err instanceof RaftGroupError || err instanceof ShardClientError) return new AdminError(err.code, err.message);
+  const e = err as { code?: string; message?: string };
+  if (typeof e.code === 'string') return new AdminError(e.code, e.message ?? e.code);
+  return err as Error;
+}
+
+/** Replays the request against the leader's admin endpoint with the caller's token. */
+async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, deps: ShardAdminDeps): Promise<FastifyReply> {
+  if (req.headers['x-ringfence-forwarded']) {
+    return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', 'leadership moved while forwarding; retry');
+  }
+  const leaderId = deps.node.group.leader();
+  const leader = deps.shard.replicas.find((r) => r.id === leaderId);
+  if (!leader) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${deps.shard.id} has no leader right now; retry`);
+  const url = `http://${leader.admin.host}:${leader.admin.port}${req.url}`;
+  try {
+    const res = await fetch(url, {
+      method: req.method,
+      headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '', 'x-ringfence-forwarded': '1' },
+      body: req.method === 'GET' || req.method === 'DELETE' ? undefined : JSON.stringify(req.body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    return reply.code(res.status).type(res.headers.get('content-type') ?? 'application/json').send(text);
+  } catch (err) {
+    return sendProblem(reply, 'ADMIN_ERR_PEER_FAILED', `forwarding to leader ${leaderId} failed: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,48 @@
+// Prometheus metrics of a shard replica. Raft figures are read at scrape time from the
+// group's status, so they can never drift from the truth; event counts are counters.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RaftStatus, Role } from '../../raft/types.js';
+
+export class ShardMetrics {
+  readonly registry = new Registry();
+  readonly proposals: Counter;
+  readonly expired: Counter;
+  readonly #reservations: Counter<'outcome' | 'reason'>;
+  readonly #applyLatency: Histogram;
+  readonly #leaderChanges: Counter;
+  #lastLeader: string | null = null;
+
+  constructor(labels: { shard: string; replica: string }, status: () => RaftStatus | null) {
+    this.registry.setDefaultLabels(labels);
+    collectDefaultMetrics({ register: this.registry });
+    const r = this.registry;
+    this.proposals = new Counter({ name: 'ringfence_raft_proposals_total', help: 'Commands proposed through this replica', registers: [r] });
+    this.expired = new Counter({ name: 'ringfence_reservations_expired_total', help: 'Reservations expired by this leader after their TTL', registers: [r] });
+    this.#reservations = new Counter({ name: 'ringfence_reservations_total', help: 'Reserve commands applied, by outcome and denial reason', labelNames: ['outcome', 'reason'], registers: [r] });
+    this.#applyLatency = new Histogram({ name: 'ringfence_apply_seconds', help: 'Time to apply one committed entry', buckets: [1e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01], registers: [r] });
+    this.#leaderChanges = new Counter({ name: 'ringfence_raft_leader_changes_total', help: 'Leader changes seen by this replica', registers: [r] });
+    const gauge = (name: string, help: string, pick: (s: RaftStatus) => number): void => {
+      new Gauge({ name, help, registers: [r], collect() { const s = status(); if (s) this.set(pick(s)); } });
+    };
+    gauge('ringfence_raft_term', 'Current Raft term', (s) => s.term);
+    gauge('ringfence_raft_commit_index', 'Highest committed log index', (s) => s.commit);
+    gauge('ringfence_raft_applied_index', 'Highest applied log index', (s) => s.applied);
+    gauge('ringfence_raft_is_leader', '1 when this replica leads its shard', (s) => (s.role === 'leader' ? 1 : 0));
+  }
+
+  observeApply(ms: number): void {
+    this.#applyLatency.observe(ms / 1000);
+  }
+
+  /** Counted where the reserve was proposed, from the result the proposer got back. */
+  observeReserve(result: unknown): void {
+    const r = result as { ok?: boolean; code?: string } | undefined;
+    if (r?.ok === true) this.#reservations.inc({ outcome: 'granted', reason: '' });
+    else if (r?.ok === false) this.#reservations.inc({ outcome: 'denied', reason: (r.code ?? 'UNKNOWN').replace(/^SHARD_ERR_(AGENT_)?/, '') });
+  }
+
+  role(_role: Role, leader: string | null): void {
+    if (leader !== this.#lastLeader && leader !== null) this.#leaderChanges.inc();
+    this.#lastLeader = leader;
+  }
+}

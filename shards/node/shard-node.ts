@@ -1,0 +1,196 @@
+// One replica of one DN shard: a Raft group (LevelDB log, authenticated TCP peers) driving
+// the shard state machine, a client RPC server, the leader's timer duties (expire
+// reservations that outlived their TTL, tick wrap-ups due), and the change feed.
+import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
+import type { Logger } from '../../common/logger.js';
+import { RaftGroupError } from '../../raft/errors.js';
+import { RaftGroup } from '../../raft/group.js';
+import { LevelRaftStorage } from '../../raft/storage/level-storage.js';
+import { TcpRaftTransport } from '../../raft/transport/tcp-transport.js';
+import type { RaftStatus } from '../../raft/types.js';
+import { encodeProposal } from '../commands.js';
+import { ShardStateMachine } from '../state-machine.js';
+import type { Proposal, ShardResult } from '../types.js';
+import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
+import { ShardMetrics } from './metrics.js';
+import type { ShardService } from './rpc-server.js';
+
+export type ShardNodeOptions = Readonly<{
+  config: ClusterConfig;
+  shard: ShardConfig;
+  replica: ReplicaConfig;
+  /** Where the Raft transport listens (may differ from the advertised address, e.g. port 0 in tests). */
+  raftListen?: { host: string; port: number };
+  log: Logger;
+  metrics: ShardMetrics;
+}>;
+
+/** How often the leader looks for expired reservations and due timers. */
+const leaderDutyIntervalMs = 50;
+
+export class ShardNode implements ShardService {
+  readonly #feeds = new Set<{ index: number; onPage: (p: FeedPage) => void }>();
+  #feedFlushScheduled = false;
+  #dutyTimer: NodeJS.Timeout | null = null;
+  readonly #expiring = new Set<string>();
+  #tickInFlight = false;
+
+  private constructor(
+    readonly shardId: string,
+    readonly replicaId: string,
+    readonly group: RaftGroup,
+    readonly stateMachine: ShardStateMachine,
+    readonly transport: TcpRaftTransport,
+    private readonly log: Logger,
+    private readonly metrics: ShardMetrics,
+  ) {}
+
+  static async start(opts: ShardNodeOptions): Promise<ShardNode> {
+    const { config, shard, replica, log } = opts;
+    const peers: Record<string, { host: string; port: number }> = {};
+    for (const r of shard.replicas) if (r.id !== replica.id) peers[r.id] = r.raft;
+    const listen = opts.raftListen ?? replica.raft;
+    const transport = await TcpRaftTransport.listen({ id: replica.id, host: listen.host, port: listen.port, secret: config.secret, peers, logger: log });
+    const storage = await LevelRaftStorage.open(replica.data);
+    const stateMachine = new ShardStateMachine();
+    const metrics = opts.metrics;
+    const group = await RaftGroup.open({
+      groupId: shard.id,
+      id: replica.id,
+      initialConf: { voters: shard.replicas.map((r) => r.id), learners: [] },
+      storage,
+      transport,
+      stateMachine: {
+        apply: (entry) => {
+          const started = performance.now();
+          const result = stateMachine.apply(entry);
+          metrics.observeApply(performance.now() - started);
+          return result;
+        },
+        snapshot: () => stateMachine.snapshot(),
+        restore: (data) => stateMachine.restore(data),
+      },
+      tickMs: config.raft.tickMs,
+      raft: { electionTimeoutTicks: config.raft.electionTimeoutTicks, heartbeatTicks: config.raft.heartbeatTicks },
+      snapshotEveryEntries: config.raft.snapshotEveryEntries,
+      logger: log,
+    });
+    const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics);
+    group.on('applied', () => node.#scheduleFeedFlush());
+    group.on('role', (s) => {
+      metrics.role(s.role, s.leader);
+      log.info('raft role', { role: s.role, leader: s.leader, term: group.status().term });
+    });
+    node.#dutyTimer = setInterval(() => node.#leaderDuties(), leaderDutyIntervalMs);
+    return node;
+  }
+
+  status(): RaftStatus {
+    return this.group.status();
+  }
+
+  async propose(proposal: Proposal, data: Uint8Array, timeoutMs: number): Promise<{ result: unknown; index: number }> {
+    this.metrics.proposals.inc();
+    try {
+      const r = await this.group.propose(data, { timeoutMs });
+      if (proposal.command.type === 'reserve') this.metrics.observeReserve(r.result);
+      return r;
+    } catch (err) {
+      throw this.#withHint(err);
+    }
+  }
+
+  async read(query: ShardQuery, consistency: Consistency, timeoutMs: number): Promise<unknown> {
+    if (query.type === 'status') return this.group.status();
+    if (consistency === 'linearizable') {
+      try {
+        await this.group.read({ timeoutMs });
+      } catch (err) {
+        throw this.#withHint(err);
+      }
+    }
+    switch (query.type) {
+      case 'agent': {
+        const agent = this.stateMachine.getAgent(query.dn);
+        if (!agent) throw Object.assign(new Error(`DN ${query.dn} is not provisioned`), { code: 'SHARD_ERR_UNKNOWN_DN' });
+        return agent;
+      }
+      case 'agents':
+        return this.stateMachine.listAgents(query.filter ?? {});
+      case 'reservations':
+        return this.stateMachine.reservations();
+      default:
+        throw Object.assign(new Error('unknown query'), { code: 'SHARD_ERR_BAD_COMMAND' });
+    }
+  }
+
+  feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void {
+    const sub = { index: fromIndex, onPage };
+    this.#feeds.add(sub);
+    this.#flushFeed(sub);
+    return () => this.#feeds.delete(sub);
+  }
+
+  async close(): Promise<void> {
+    if (this.#dutyTimer) clearInterval(this.#dutyTimer);
+    this.#feeds.clear();
+    await this.group.close();
+    await this.transport.close();
+  }
+
+  /** A follower's NotLeader error names the leader by replica id; the client maps it. */
+  #withHint(err: unknown): unknown {
+    if (err instanceof RaftGroupError && err.code === 'RAFT_ERR_NOT_LEADER' && !err.leaderHint) {
+      const leader = this.group.leader();
+      if (leader && leader !== this.replicaId) return new RaftGroupError(err.code, err.message, leader);
+    }
+    return err;
+  }
+
+  #scheduleFeedFlush(): void {
+    if (this.#feedFlushScheduled || this.#feeds.size === 0) return;
+    this.#feedFlushScheduled = true;
+    setImmediate(() => {
+      this.#feedFlushScheduled = false;
+      for (const sub of this.#feeds) this.#flushFeed(sub);
+    });
+  }
+
+  #flushFeed(sub: { index: number; onPage: (p: FeedPage) => void }): void {
+    const applied = this.stateMachine.appliedIndex;
+    if (applied <= sub.index && sub.index !== 0) return;
+    const page = this.stateMachine.changesSince(sub.index);
+    sub.index = applied;
+    sub.onPage({ changes: page.changes, truncated: page.truncated, index: applied });
+  }
+
+  /** Only the leader turns time into log entries, so every replica sees the same
+   * transitions at the same indexes. Each duty is proposed once at a time. */
+  #leaderDuties(): void {
+    if (!this.group.isLeader()) {
+      this.#expiring.clear();
+      return;
+    }
+    const now = Date.now();
+    for (const r of this.stateMachine.expiredReservations(now)) {
+      if (this.#expiring.has(r.reservationId)) continue;
+      this.#expiring.add(r.reservationId);
+      const data = encodeProposal({ session: null, command: { type: 'expire', dn: r.dn, reservationId: r.reservationId } });
+      this.group.propose(data, { timeoutMs: 5000 }).then(
+        (res) => {
+          if ((res.result as ShardResult).ok) this.metrics.expired.inc();
+        },
+        () => {},
+      ).finally(() => this.#expiring.delete(r.reservationId));
+    }
+    if (!this.#tickInFlight && this.stateMachine.dueTimers(now).length > 0) {
+      this.#tickInFlight = true;
+      this.group.propose(encodeProposal({ session: null, command: { type: 'tick' } }), { timeoutMs: 5000 }).then(
+        () => {},
+        (err) => this.log.debug('tick proposal failed', { err: (err as Error).message }),
+      ).finally(() => {
+        this.#tickInFlight = false;
+      });
+    }
+  }
+}
