@@ -1,0 +1,51 @@
+// Real-process shard clusters for integration tests: writes a cluster file with free
+// loopback ports, starts every replica as its own OS process, and registers a teardown
+// that kills them all even when the test fails.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import type { ClusterConfig } from '../../common/config.js';
+import { ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ShardClient } from '../../shards/client/shard-client.js';
+import type { RaftStatus } from '../../raft/types.js';
+
+export type ShardCluster = Readonly<{
+  dir: string;
+  config: ClusterConfig;
+  configPath: string;
+  procs: ProcessSet;
+  client: ShardClient;
+  /** The replica that leads `shardId` now, asking every live replica (highest term wins). */
+  leaderOf(shardId: string, timeoutMs?: number): Promise<string>;
+}>;
+
+export async function startShardCluster(t: Test, opts: { shards: number; replicasPerShard?: number; raft?: Partial<ClusterConfig['raft']> }): Promise<ShardCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'ringfence-test-'));
+  const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, replicasPerShard: opts.replicasPerShard, raft: opts.raft });
+  const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
+  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
+  const killAll = (): void => procs.killAllNow();
+  process.once('exit', killAll);
+  t.teardown(async () => {
+    client.close();
+    await procs.stopAll(2000);
+    process.removeListener('exit', killAll);
+    if (!process.env.RINGFENCE_KEEP_TEST_DATA) rmSync(dir, { recursive: true, force: true });
+  });
+  await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
+  const leaderOf = async (shardId: string, timeoutMs = 30_000): Promise<string> => {
+    const shard = config.shards.find((s) => s.id === shardId)!;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all(
+        shard.replicas.filter((r) => procs.isRunning(r.id)).map((r) => client.replicaStatus(shardId, r.id, 1000).then((s) => s as RaftStatus, () => null)),
+      );
+      const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader').sort((a, b) => b.term - a.term);
+      if (leaders[0]) return leaders[0].id;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`shard ${shardId} has no leader after ${timeoutMs} ms`);
+  };
+  return { dir, config, configPath: path, procs, client, leaderOf };
+}
