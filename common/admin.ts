@@ -144,6 +144,10 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   app.addSchema(problemSchema);
+  // Before the docs plugin registers its routes, so they are marked public.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), scope: 'public' };
+  });
   await app.register(swagger, {
     openapi: {
       info: { title: opts.title, version: '0.1.0' },
@@ -152,9 +156,6 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), scope: 'public' };
-  });
   app.addHook('onRequest', async (req, reply) => {
     const denied = authenticate(req, reply, opts.tokens);
     if (denied) return denied;

@@ -46,51 +46,75 @@ export class FrameDecoder {
   private headerFilled = 0;
   private frame: Buffer | null = null;
   private frameFilled = 0;
+  /** Fed bytes not yet consumed: chunks in order, the first read from `chunkAt`. */
+  private chunks: Uint8Array[] = [];
+  private chunkAt = 0;
 
-  /** `frameBytesMax` bounds one payload; it can be changed between pushes (e.g. a small
-   * limit during a handshake, the full one after it). */
+  /** `frameBytesMax` bounds one payload. It is checked when a frame's header is read, so
+   * it can change between next() calls (a small limit during a handshake, the full one
+   * right after the frame that completes it, even within the same TCP chunk). */
   constructor(public frameBytesMax: number) {}
 
-  /** Feeds bytes from the stream; returns the payloads completed by them, in order.
-   * Throws FrameError FRAME_ERR_TOO_LARGE when a header announces more than the maximum;
-   * the stream is then unusable and the connection should be closed. */
-  push(chunk: Uint8Array): Buffer[] {
-    const out: Buffer[] = [];
-    let at = 0;
-    while (at < chunk.length) {
-      if (this.frame === null) {
-        const take = Math.min(FRAME_HEADER_BYTES - this.headerFilled, chunk.length - at);
-        this.header.set(chunk.subarray(at, at + take), this.headerFilled);
-        this.headerFilled += take;
-        at += take;
-        if (this.headerFilled < FRAME_HEADER_BYTES) break;
-        const length = this.header.readUInt32BE(0);
-        if (length > this.frameBytesMax) {
-          throw new FrameError('FRAME_ERR_TOO_LARGE', `frame of ${length} bytes exceeds the maximum of ${this.frameBytesMax}`);
-        }
-        this.headerFilled = 0;
-        this.frame = Buffer.allocUnsafe(length);
-        this.frameFilled = 0;
-      }
-      const take = Math.min(this.frame.length - this.frameFilled, chunk.length - at);
-      this.frame.set(chunk.subarray(at, at + take), this.frameFilled);
-      this.frameFilled += take;
-      at += take;
-      if (this.frameFilled === this.frame.length) {
-        out.push(this.frame);
+  /** Adds bytes from the stream; take the frames out with next(). */
+  feed(chunk: Uint8Array): void {
+    if (chunk.length > 0) this.chunks.push(chunk);
+  }
+
+  /** The next complete payload, or null until more bytes are fed. Throws FrameError
+   * FRAME_ERR_TOO_LARGE when a header announces more than the maximum; the stream is
+   * then unusable and the connection should be closed. */
+  next(): Buffer | null {
+    for (;;) {
+      if (this.frame !== null && this.frameFilled === this.frame.length) {
+        const done = this.frame;
         this.frame = null;
+        return done;
+      }
+      const chunk = this.chunks[0];
+      if (chunk === undefined) return null;
+      if (this.frame === null) this.readHeader(chunk);
+      else this.readBody(chunk, this.frame);
+      if (this.chunkAt === chunk.length) {
+        this.chunks.shift();
+        this.chunkAt = 0;
       }
     }
-    // a zero-length frame completes as soon as its header does
-    if (this.frame !== null && this.frame.length === 0) {
-      out.push(this.frame);
-      this.frame = null;
-    }
+  }
+
+  /** feed() then every complete payload, in order. */
+  push(chunk: Uint8Array): Buffer[] {
+    this.feed(chunk);
+    const out: Buffer[] = [];
+    for (let f = this.next(); f !== null; f = this.next()) out.push(f);
     return out;
   }
 
-  /** Bytes of an incomplete frame held right now (header included). */
+  private readHeader(chunk: Uint8Array): void {
+    const take = Math.min(FRAME_HEADER_BYTES - this.headerFilled, chunk.length - this.chunkAt);
+    this.header.set(chunk.subarray(this.chunkAt, this.chunkAt + take), this.headerFilled);
+    this.headerFilled += take;
+    this.chunkAt += take;
+    if (this.headerFilled < FRAME_HEADER_BYTES) return;
+    const length = this.header.readUInt32BE(0);
+    if (length > this.frameBytesMax) {
+      throw new FrameError('FRAME_ERR_TOO_LARGE', `frame of ${length} bytes exceeds the maximum of ${this.frameBytesMax}`);
+    }
+    this.headerFilled = 0;
+    this.frame = Buffer.allocUnsafe(length);
+    this.frameFilled = 0;
+  }
+
+  private readBody(chunk: Uint8Array, frame: Buffer): void {
+    const take = Math.min(frame.length - this.frameFilled, chunk.length - this.chunkAt);
+    frame.set(chunk.subarray(this.chunkAt, this.chunkAt + take), this.frameFilled);
+    this.frameFilled += take;
+    this.chunkAt += take;
+  }
+
+  /** Bytes held right now that do not yet form a complete frame (header included). */
   get bufferedBytes(): number {
-    return this.headerFilled + (this.frame === null ? 0 : FRAME_HEADER_BYTES + this.frameFilled);
+    let queued = -this.chunkAt;
+    for (const c of this.chunks) queued += c.length;
+    return queued + this.headerFilled + (this.frame === null ? 0 : FRAME_HEADER_BYTES + this.frameFilled);
   }
 }

@@ -222,7 +222,7 @@ function toAdminError(err: unknown): Error {
   if (err instanceof AdminError) return err;
   if (err instanceof RaftGroupError || err instanceof ShardClientError) return new AdminError(err.code, err.message);
   const e = err as { code?: string; message?: string };
-  if (typeof e.code === 'string') return new AdminError(e.code, e.message ?? e.code);
+  if (typeof e.code === 'string') return new AdminError(e.code, e.message ?? e.code, e.code === 'SHARD_ERR_UNKNOWN_DN' ? 'params.dn' : undefined);
   return err as Error;
 }
 

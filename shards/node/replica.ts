@@ -1,0 +1,48 @@
+// Composes one shard replica: the Raft-backed ShardNode, its client RPC server, the shard
+// client it uses to forward writes to the leader, and the admin REST app. `main.ts` runs
+// it as a process; tests run it in-process and drive the admin app with inject().
+import type { FastifyInstance } from 'fastify';
+import { createAdminApp } from '../../common/admin.js';
+import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
+import type { Logger } from '../../common/logger.js';
+import { ShardClient } from '../client/shard-client.js';
+import { shardAdminRoutes } from './admin-routes.js';
+import { ShardMetrics } from './metrics.js';
+import { ShardRpcServer } from './rpc-server.js';
+import { ShardNode } from './shard-node.js';
+
+export type ShardReplica = Readonly<{
+  node: ShardNode;
+  rpc: ShardRpcServer;
+  client: ShardClient;
+  app: FastifyInstance;
+  metrics: ShardMetrics;
+  close(): Promise<void>;
+}>;
+
+export async function startShardReplica(opts: { config: ClusterConfig; shard: ShardConfig; replica: ReplicaConfig; log: Logger; listenAdmin: boolean }): Promise<ShardReplica> {
+  const { config, shard, replica, log } = opts;
+  let node: ShardNode | null = null;
+  const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null);
+  node = await ShardNode.start({ config, shard, replica, log, metrics });
+  const started = node;
+  const rpc = await ShardRpcServer.listen(started, replica.client.host, replica.client.port, log);
+  const client = new ShardClient({ shards: config.shards });
+  const app = await createAdminApp({ title: `Ringfence shard ${shard.id} replica ${replica.id}`, tokens: config.tokens, registry: metrics.registry });
+  await app.register(shardAdminRoutes, { node: started, client, config, shard });
+  if (opts.listenAdmin) await app.listen({ host: replica.admin.host, port: replica.admin.port });
+  else await app.ready();
+  return {
+    node: started,
+    rpc,
+    client,
+    app,
+    metrics,
+    async close() {
+      client.close();
+      await app.close();
+      await rpc.close();
+      await started.close();
+    },
+  };
+}
