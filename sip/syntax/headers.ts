@@ -1,0 +1,102 @@
+// Header names: the canonical spelling of each known header, the compact forms
+// (RFC 3261 §7.3.3, §20 and extensions), which headers are comma-separated lists that
+// the parser splits into one entry per value (§7.3.1), and which may appear only once.
+
+const CANONICAL = [
+  'Accept', 'Accept-Contact', 'Accept-Encoding', 'Accept-Language', 'Alert-Info', 'Allow',
+  'Allow-Events', 'Authentication-Info', 'Authorization', 'Call-ID', 'Call-Info', 'Contact',
+  'Content-Disposition', 'Content-Encoding', 'Content-Language', 'Content-Length',
+  'Content-Type', 'CSeq', 'Date', 'Diversion', 'Error-Info', 'Event', 'Expires', 'From',
+  'History-Info', 'Identity', 'In-Reply-To', 'Max-Forwards', 'MIME-Version', 'Min-Expires',
+  'Min-SE', 'Organization', 'P-Asserted-Identity', 'P-Preferred-Identity', 'Path', 'Priority',
+  'Privacy', 'Proxy-Authenticate', 'Proxy-Authorization', 'Proxy-Require', 'RAck', 'Reason',
+  'Record-Route', 'Refer-To', 'Referred-By', 'Reject-Contact', 'Replaces', 'Reply-To',
+  'Request-Disposition', 'Require', 'Retry-After', 'Route', 'RSeq', 'Security-Client',
+  'Security-Server', 'Security-Verify', 'Server', 'Service-Route', 'Session-Expires',
+  'SIP-ETag', 'SIP-If-Match', 'Subject', 'Subscription-State', 'Supported', 'Timestamp', 'To',
+  'Unsupported', 'User-Agent', 'Via', 'Warning', 'WWW-Authenticate',
+] as const;
+
+/** Compact forms (RFC 3261 §7.3.3 and the extensions that registered one). */
+const COMPACT: Readonly<Record<string, string>> = {
+  a: 'Accept-Contact', b: 'Referred-By', c: 'Content-Type', d: 'Request-Disposition',
+  e: 'Content-Encoding', f: 'From', i: 'Call-ID', j: 'Reject-Contact', k: 'Supported',
+  l: 'Content-Length', m: 'Contact', o: 'Event', r: 'Refer-To', s: 'Subject', t: 'To',
+  u: 'Allow-Events', v: 'Via', x: 'Session-Expires', y: 'Identity',
+};
+
+/** Headers whose grammar is `#value` and that may be split at top-level commas. Not the
+ * auth headers (their params hold commas, §7.3.1), not Date/Retry-After/unknown ones. */
+const LIST_HEADERS = new Set([
+  'accept', 'accept-contact', 'accept-encoding', 'accept-language', 'alert-info', 'allow',
+  'allow-events', 'call-info', 'contact', 'content-encoding', 'content-language', 'diversion',
+  'error-info', 'history-info', 'in-reply-to', 'p-asserted-identity', 'p-preferred-identity',
+  'path', 'proxy-require', 'reason', 'record-route', 'reject-contact', 'require', 'route',
+  'security-client', 'security-server', 'security-verify', 'service-route', 'supported',
+  'unsupported', 'via', 'warning',
+]);
+
+/** Headers that may appear at most once (RFC 3261 §20 and RFC 4475 §3.3.8/§3.3.9). */
+const SINGLE_HEADERS = new Set([
+  'call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length', 'content-type',
+  'expires', 'min-expires', 'date', 'mime-version', 'rseq', 'rack',
+]);
+
+const BY_LOWER = new Map<string, string>();
+for (const name of CANONICAL) BY_LOWER.set(name.toLowerCase(), name);
+for (const [short, long] of Object.entries(COMPACT)) BY_LOWER.set(short, long);
+
+/** The canonical long form of a header name ("v" → "Via", "call-id" → "Call-ID");
+ * unknown names come back unchanged. */
+export function canonicalHeaderName(name: string): string {
+  return BY_LOWER.get(name.toLowerCase()) ?? name;
+}
+
+const KEY_BY_LOWER = new Map<string, string>();
+for (const [lower, canon] of BY_LOWER) KEY_BY_LOWER.set(lower, canon.toLowerCase());
+
+/** The key two header names share when they name the same header: the lower-cased
+ * canonical name ("i" and "CALL-ID" both give "call-id"). */
+export function headerKey(name: string): string {
+  const lower = name.toLowerCase();
+  return KEY_BY_LOWER.get(lower) ?? lower;
+}
+
+export function isListHeader(key: string): boolean {
+  return LIST_HEADERS.has(key);
+}
+
+export function isSingleHeader(key: string): boolean {
+  return SINGLE_HEADERS.has(key);
+}
+
+/** Splits a list header value at commas outside quoted strings and <...>; elements are
+ * trimmed. Returns null if an element is empty (",," or a trailing comma) or a quote is
+ * unterminated. An all-blank value yields [""] (e.g. an empty Supported). */
+export function splitList(value: string): string[] | null {
+  const out: string[] = [];
+  let start = 0;
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (inQuote) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inQuote = false;
+    } else if (c === 0x22) {
+      inQuote = true;
+    } else if (c === 0x3c) {
+      inAngle = true;
+    } else if (c === 0x3e) {
+      inAngle = false;
+    } else if (c === 0x2c && !inAngle) {
+      out.push(value.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  if (inQuote) return null;
+  out.push(value.slice(start).trim());
+  if (out.length === 1) return out;
+  for (const e of out) if (e.length === 0) return null;
+  return out;
+}

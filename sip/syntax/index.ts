@@ -1,0 +1,30 @@
+// The SIP syntax layer's public API. Layers above import from here only.
+
+export type { SipHeader, SipMessage, SipRequest, SipResponse } from './message.js';
+export { SipErrorCodes, statusForError, reasonPhraseForError } from './errors.js';
+export type { SipErrorCode, SipSyntaxError } from './errors.js';
+export { parseMessage, parseFramed } from './parser.js';
+export type { ParseResult, Framing } from './parser.js';
+export { SipStreamParser } from './stream-parser.js';
+export { serializeMessage } from './serializer.js';
+export { getHeader, getHeaders, hasHeader, setHeader, removeHeader, prependHeader, appendHeader, withHeaders } from './header-access.js';
+export type { HeaderChanges } from './header-access.js';
+export { canonicalHeaderName, headerKey, isListHeader, isSingleHeader, splitList } from './headers.js';
+export { parseUri, formatUri, isValidUri, uriScheme } from './uri.js';
+export type { SipUri } from './uri.js';
+export { parseNameAddr, formatNameAddr } from './name-addr.js';
+export type { NameAddr } from './name-addr.js';
+export { parseVia, formatVia } from './via.js';
+export type { Via } from './via.js';
+export { parseCSeq, formatCSeq } from './cseq.js';
+export type { CSeq } from './cseq.js';
+export { formatParams, unquoteParam } from './params.js';
+export type { Params } from './params.js';
+export { parseDigestParams, formatDigestParams } from './auth-header.js';
+export type { AuthHeader } from './auth-header.js';
+export { buildResponse } from './response.js';
+export type { ResponseExtra } from './response.js';
+export { generateTag, generateBranch, generateCallId, cryptoRandom } from './ids.js';
+export type { RandomSource } from './ids.js';
+export { formatHost, isIPv4, isIPv6 } from './host.js';
+export * as limits from './limits.js';

@@ -1,0 +1,44 @@
+// Small pure steps shared by the four state tables: emit a send, arm or stop a timer,
+// end the transaction, and derive timer durations from T1/T2/T4 and reliability.
+
+import { buildResponse } from '../syntax/index.js';
+import type { SipMessage, SipRequest, SipResponse } from '../syntax/message.js';
+import type { TimerName, TxAction, TxConfig, TxRecord } from './types.js';
+
+export function send(out: TxAction[], message: SipMessage, retransmission = false): void {
+  out.push({ type: 'send', message, retransmission });
+}
+
+export function startTimer(out: TxAction[], timer: TimerName, delayMs: number): void {
+  out.push({ type: 'start-timer', timer, delayMs });
+}
+
+export function stopTimers(out: TxAction[], ...timers: TimerName[]): void {
+  for (const timer of timers) out.push({ type: 'stop-timer', timer });
+}
+
+export function terminate(tx: TxRecord): void {
+  tx.state = 'terminated';
+}
+
+/** Timers D, I, J, K are zero on reliable transports (RFC 3261 §17): then the
+ * transaction ends at once instead of arming a timer that fires immediately. */
+export function waitThenTerminate(tx: TxRecord, out: TxAction[], timer: TimerName, delayMs: number): void {
+  if (delayMs === 0) terminate(tx);
+  else startTimer(out, timer, delayMs);
+}
+
+export const timeoutMs = (cfg: TxConfig): number => 64 * cfg.t1Ms;
+
+/** Next interval of a capped retransmission timer (E, G): doubles up to T2. */
+export const backoffMs = (intervalMs: number, cfg: TxConfig): number => Math.min(2 * intervalMs, cfg.t2Ms);
+
+/** The final answer a TU sees when the far end never answered (408) or could not be
+ * reached (503), per RFC 3261 §8.1.3.1. */
+export function localResponse(request: SipRequest, status: 408 | 503, reason: string): SipResponse {
+  return buildResponse(request, status, reason);
+}
+
+export const isProvisional = (r: SipResponse): boolean => r.status >= 100 && r.status < 200;
+export const isSuccess = (r: SipResponse): boolean => r.status >= 200 && r.status < 300;
+export const isFinal = (r: SipResponse): boolean => r.status >= 200 && r.status < 700;

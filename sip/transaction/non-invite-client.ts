@@ -1,0 +1,80 @@
+// Non-INVITE client transaction (RFC 3261 §17.1.2, Figure 6): Trying → Proceeding →
+// Completed → Terminated. Timer E retransmits (doubling to T2, then every T2 once a
+// provisional arrived), F gives up with a 408 to the TU, K lingers to absorb response
+// retransmissions (zero on reliable transports).
+
+import {
+  backoffMs,
+  isProvisional,
+  localResponse,
+  send,
+  startTimer,
+  stopTimers,
+  terminate,
+  timeoutMs,
+  waitThenTerminate,
+} from './machine-helpers.js';
+import type { EventOf, Handler, StateTable } from './types.js';
+
+const onResponse: Handler<EventOf<'response'>> = (tx, ev, cfg, out) => {
+  const r = ev.response;
+  if (isProvisional(r)) {
+    tx.state = 'proceeding';
+    out.push({ type: 'notify', notice: { type: 'provisional', response: r } });
+    return;
+  }
+  stopTimers(out, 'E', 'F');
+  tx.state = 'completed';
+  tx.lastResponse = r;
+  out.push({ type: 'notify', notice: { type: 'final', response: r, retransmission: false } });
+  waitThenTerminate(tx, out, 'K', tx.reliable ? 0 : cfg.t4Ms);
+};
+
+const onTimer: Handler<EventOf<'timer'>> = (tx, ev, cfg, out) => {
+  if (ev.timer === 'E') {
+    send(out, tx.request, true);
+    tx.intervalMs = tx.state === 'proceeding' ? cfg.t2Ms : backoffMs(tx.intervalMs, cfg);
+    startTimer(out, 'E', tx.intervalMs);
+  } else if (ev.timer === 'F') {
+    stopTimers(out, 'E');
+    terminate(tx);
+    const response = localResponse(tx.request, 408, 'Request Timeout');
+    out.push({ type: 'notify', notice: { type: 'timeout', timer: 'F', response } });
+  }
+};
+
+const onTransportError: Handler<EventOf<'transport-error'>> = (tx, ev, _cfg, out) => {
+  stopTimers(out, 'E', 'F');
+  terminate(tx);
+  const response = localResponse(tx.request, 503, 'Service Unavailable');
+  out.push({ type: 'notify', notice: { type: 'transport-error', code: ev.code, response } });
+};
+
+export const NON_INVITE_CLIENT_TABLE: StateTable = {
+  trying: {
+    start: (tx, _ev, cfg, out) => {
+      send(out, tx.request);
+      if (!tx.reliable) {
+        tx.intervalMs = cfg.t1Ms;
+        startTimer(out, 'E', tx.intervalMs);
+      }
+      startTimer(out, 'F', timeoutMs(cfg));
+    },
+    timer: onTimer,
+    response: onResponse,
+    'transport-error': onTransportError,
+  },
+  proceeding: {
+    timer: onTimer,
+    response: onResponse,
+    'transport-error': onTransportError,
+  },
+  completed: {
+    response: (_tx, _ev, _cfg, out) => {
+      out.push({ type: 'absorbed' });
+    },
+    timer: (tx, ev) => {
+      if (ev.timer === 'K') terminate(tx);
+    },
+  },
+};

@@ -1,0 +1,43 @@
+// Where a response goes (RFC 3261 §18.2.2 with RFC 3581 §4): read from the top Via that
+// the request carried when it arrived (already stamped with received/rport). Pure.
+
+import { parseVia } from '../syntax/index.js';
+import type { SipSource, SipTarget, TransportProtocol } from './transport.js';
+
+function protocolOf(transport: string): TransportProtocol | null {
+  const p = transport.toUpperCase();
+  return p === 'UDP' || p === 'TCP' ? p : null;
+}
+
+/**
+ * The target for a response whose top Via is `topVia`. `source` is where the request
+ * came from, if known: on a reliable transport the response goes back over the same
+ * connection while it is open (the transport falls back to host/port when it is not).
+ * Returns null when the Via is unparsable or names a transport we do not speak.
+ */
+export function responseTarget(
+  topVia: string,
+  source: SipSource | undefined,
+  defaultPort: number,
+): SipTarget | null {
+  const via = parseVia(topVia);
+  if (via === null) return null;
+  const protocol = protocolOf(via.transport);
+  if (protocol === null) return null;
+  const sentByPort = via.port ?? defaultPort;
+  const received = via.received?.replace(/^\[|\]$/g, '');
+  if (protocol === 'TCP') {
+    const host = received ?? via.host;
+    const port = typeof via.rport === 'number' ? via.rport : sentByPort;
+    const sameConnection = source !== undefined && source.protocol === 'TCP' && source.connectionId !== undefined;
+    return sameConnection ? { protocol, host, port, connectionId: source.connectionId } : { protocol, host, port };
+  }
+  const maddr = via.params['maddr'];
+  if (typeof maddr === 'string') return { protocol, host: maddr, port: sentByPort };
+  if (received !== undefined) {
+    // RFC 3581: with rport filled in, answer the port the request came from.
+    const port = typeof via.rport === 'number' ? via.rport : sentByPort;
+    return { protocol, host: received, port };
+  }
+  return { protocol, host: via.host, port: sentByPort };
+}

@@ -1,0 +1,223 @@
+// SIP over TCP (RFC 3261 §18): connections are reused per remote address, framed by
+// Content-Length (SipStreamParser), closed when idle, bounded in number, and closed when
+// a peer sends bytes we cannot frame. Malformed requests are answered 400 when the
+// parser allows it, on the connection they came on.
+
+import net from 'node:net';
+import { SipStreamParser, serializeMessage } from '../syntax/index.js';
+import type { SipMessage } from '../syntax/message.js';
+import { countInto, createCounters, snapshotCounters, type TransportCounters } from './counters.js';
+import { SipTransportError, TRANSPORT_ERR } from './errors.js';
+import { transportLimits, type TransportLimits } from './limits.js';
+import { receiveParsed } from './receive.js';
+import type { HostPort, InboundListener, SipSource, SipTarget, SipTransport } from './transport.js';
+
+export type TcpTransportOptions = Readonly<{
+  host: string;
+  port: number;
+  advertisedHost?: string;
+  limits?: Partial<TransportLimits>;
+}>;
+
+type Connection = {
+  readonly id: string;
+  readonly socket: net.Socket;
+  readonly parser: SipStreamParser;
+  readonly remoteKey: string;
+  readonly source: SipSource;
+};
+
+const remoteKeyOf = (host: string, port: number): string => `${host}:${port}`;
+
+export class TcpTransport implements SipTransport {
+  readonly protocol = 'TCP' as const;
+  readonly reliable = true;
+  readonly local: HostPort;
+  readonly sentBy: HostPort;
+  private listener: InboundListener | undefined;
+  private closed = false;
+  private nextConnectionId = 1;
+  private readonly stats = createCounters();
+  private readonly byId = new Map<string, Connection>();
+  private readonly byRemote = new Map<string, Connection>();
+  private readonly connecting = new Map<string, Promise<Connection>>();
+
+  private constructor(
+    private readonly server: net.Server,
+    private readonly limits: TransportLimits,
+    advertisedHost: string | undefined,
+  ) {
+    const a = server.address() as net.AddressInfo;
+    this.local = { host: a.address, port: a.port };
+    this.sentBy = { host: advertisedHost ?? a.address, port: a.port };
+    server.on('connection', (socket) => this.onInbound(socket));
+    server.on('error', () => undefined);
+  }
+
+  static listen(options: TcpTransportOptions): Promise<TcpTransport> {
+    const limits = transportLimits(options.limits);
+    const server = net.createServer({ noDelay: true });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve(new TcpTransport(server, limits, options.advertisedHost));
+      });
+    });
+  }
+
+  onMessage(listener: InboundListener): void {
+    this.listener = listener;
+  }
+
+  connectionCount(): number {
+    return this.byId.size;
+  }
+
+  async send(message: SipMessage, target: SipTarget): Promise<void> {
+    if (this.closed) throw new SipTransportError(TRANSPORT_ERR.CLOSED, 'tcp transport closed');
+    if (target.protocol !== 'TCP') {
+      throw new SipTransportError(TRANSPORT_ERR.PROTOCOL_UNSUPPORTED, `${target.protocol} target on TCP`);
+    }
+    let bytes: Buffer;
+    try {
+      bytes = serializeMessage(message);
+    } catch (err) {
+      this.stats.sendErrors++;
+      throw new SipTransportError(TRANSPORT_ERR.SEND_FAILED, 'serialize failed', { cause: err });
+    }
+    const conn = await this.connectionFor(target);
+    await this.write(conn, bytes);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener = undefined;
+    for (const c of this.byId.values()) c.socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  counters(): TransportCounters {
+    return snapshotCounters(this.stats);
+  }
+
+  private async connectionFor(target: SipTarget): Promise<Connection> {
+    if (target.connectionId !== undefined) {
+      const c = this.byId.get(target.connectionId);
+      if (c !== undefined && !c.socket.destroyed) return c;
+    }
+    const key = remoteKeyOf(target.host, target.port);
+    const existing = this.byRemote.get(key);
+    if (existing !== undefined && !existing.socket.destroyed) return existing;
+    const pending = this.connecting.get(key);
+    if (pending !== undefined) return pending;
+    const p = this.connect(target.host, target.port).finally(() => this.connecting.delete(key));
+    this.connecting.set(key, p);
+    return p;
+  }
+
+  private connect(host: string, port: number): Promise<Connection> {
+    if (this.byId.size + this.connecting.size >= this.limits.tcpConnectionsMax) {
+      this.stats.sendErrors++;
+      return Promise.reject(new SipTransportError(TRANSPORT_ERR.CONNECTIONS_EXHAUSTED, `${this.byId.size} open`));
+    }
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port, noDelay: true });
+      const fail = (err: Error): void => {
+        socket.destroy();
+        this.stats.sendErrors++;
+        reject(new SipTransportError(TRANSPORT_ERR.CONNECT_FAILED, `${host}:${port}: ${err.message}`, { cause: err }));
+      };
+      const onConnectTimeout = (): void => fail(new Error('connect timeout'));
+      socket.setTimeout(this.limits.tcpConnectTimeoutMs);
+      socket.once('timeout', onConnectTimeout);
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.off('error', fail);
+        socket.off('timeout', onConnectTimeout);
+        if (this.closed) return fail(new Error('transport closed'));
+        resolve(this.register(socket, host, port));
+      });
+    });
+  }
+
+  private onInbound(socket: net.Socket): void {
+    if (this.closed || this.byId.size >= this.limits.tcpConnectionsMax) {
+      this.stats.connectionsRejected++;
+      socket.destroy();
+      return;
+    }
+    this.register(socket, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+  }
+
+  /** Tracks a connected socket in both maps and wires parsing, idle timeout and cleanup. */
+  private register(socket: net.Socket, host: string, port: number): Connection {
+    const id = `tcp-${this.nextConnectionId++}`;
+    const remoteKey = remoteKeyOf(host, port);
+    const source: SipSource = { protocol: 'TCP', host, port, connectionId: id, local: this.local };
+    const conn: Connection = { id, socket, parser: new SipStreamParser(), remoteKey, source };
+    this.byId.set(id, conn);
+    this.byRemote.set(remoteKey, conn);
+    this.stats.connectionsOpened++;
+    socket.setTimeout(this.limits.tcpIdleTimeoutMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.forget(conn));
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    return conn;
+  }
+
+  private forget(conn: Connection): void {
+    this.byId.delete(conn.id);
+    if (this.byRemote.get(conn.remoteKey) === conn) this.byRemote.delete(conn.remoteKey);
+    this.stats.connectionsClosed++;
+  }
+
+  private onData(conn: Connection, chunk: Buffer): void {
+    if (this.closed || conn.socket.destroyed) return;
+    this.stats.bytesReceived += chunk.length;
+    const results = conn.parser.push(chunk);
+    // RFC 5626 §4.4.1: answer each CRLFCRLF keepalive ping with a CRLF pong.
+    const pings = conn.parser.takePings();
+    if (pings > 0) conn.socket.write('\r\n'.repeat(pings));
+    for (const result of results) {
+      if (this.closed || conn.socket.destroyed) return;
+      receiveParsed(result, conn.source, {
+        counters: this.stats,
+        listener: this.listener,
+        defaultPort: this.limits.defaultSipPort,
+        // RFC 3261 §18.2.2: on a stream the answer goes back on the same connection.
+        answer: (response) => void conn.socket.write(serializeMessage(response)),
+      });
+    }
+    // A framing error (no or bad Content-Length, endless headers) leaves the start of the
+    // next message unknowable: close once any 400 already written has been flushed. A
+    // message that was framed but malformed does not desynchronise the stream, so the
+    // connection stays open for the messages after it.
+    if (conn.parser.closed) {
+      countInto(this.stats.dropped, TRANSPORT_ERR.FRAMING_LOST);
+      conn.socket.once('finish', () => conn.socket.destroy());
+      conn.socket.end();
+    }
+  }
+
+  private write(conn: Connection, bytes: Buffer): Promise<void> {
+    if (conn.socket.writableLength + bytes.length > this.limits.tcpPendingWriteBytesMax) {
+      conn.socket.destroy();
+      this.stats.sendErrors++;
+      return Promise.reject(new SipTransportError(TRANSPORT_ERR.PEER_TOO_SLOW, `${conn.remoteKey} not reading`));
+    }
+    return new Promise((resolve, reject) => {
+      conn.socket.write(bytes, (err) => {
+        if (err) {
+          this.stats.sendErrors++;
+          reject(new SipTransportError(TRANSPORT_ERR.SEND_FAILED, err.message, { cause: err }));
+          return;
+        }
+        this.stats.messagesSent++;
+        this.stats.bytesSent += bytes.length;
+        resolve();
+      });
+    });
+  }
+}

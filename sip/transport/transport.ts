@@ -1,0 +1,74 @@
+// The SIP transport contract (RFC 3261 §18). Transports move whole SIP messages between
+// this node and a peer; they know nothing of transactions. UdpTransport and TcpTransport
+// are the real ones, LoopTransport is the in-memory twin used by transaction tests.
+
+import type { SipMessage } from '../syntax/message.js';
+import type { TransportCounters } from './counters.js';
+
+export type TransportProtocol = 'UDP' | 'TCP';
+
+export type HostPort = Readonly<{ host: string; port: number }>;
+
+/** Where to send a message. `connectionId`, when set on a TCP target, asks the
+ * transport to use that connection if it is still open (RFC 3261 §18.2.2: a response
+ * goes back over the connection the request came on); otherwise host/port are used,
+ * reusing an open connection to that address or opening one. */
+export type SipTarget = Readonly<{
+  protocol: TransportProtocol;
+  host: string;
+  port: number;
+  connectionId?: string;
+}>;
+
+/** Where an inbound message came from: the packet's source address (not what its Via
+ * claims), the connection it arrived on (TCP), and the local address it arrived at. */
+export type SipSource = Readonly<{
+  protocol: TransportProtocol;
+  host: string;
+  port: number;
+  connectionId?: string;
+  local: HostPort;
+}>;
+
+/** A well-formed message handed up by a transport. For requests, the top Via already
+ * carries `received` (when the source IP differs from the sent-by host, or rport was
+ * asked for) and `rport=<source port>` when the sender asked for it (RFC 3581 §4). */
+export type InboundMessage = Readonly<{ message: SipMessage; source: SipSource }>;
+
+export type InboundListener = (inbound: InboundMessage) => void;
+
+/**
+ * One listening SIP transport.
+ *
+ * Contract:
+ * - `send` serializes the message and delivers it to `target`; it resolves once the
+ *   bytes are handed to the kernel (UDP) or written to the connection (TCP). It rejects
+ *   with a SipTransportError (codes in errors.ts) and never throws synchronously. It does
+ *   not retransmit: retransmission is the transaction layer's job. It does not edit the
+ *   message: the caller fills in Via and routes responses (see response-routing.ts).
+ * - Inbound bytes are parsed here. A well-formed message goes to the listener set with
+ *   `onMessage` (at most one listener; a later call replaces it). A malformed request the
+ *   parser says can be answered gets a 400 with the parser's reason phrase, sent by the
+ *   transport itself; any other malformed input is dropped. Both are counted by parser
+ *   error code in `counters().parseErrors`. On TCP a malformed message also closes the
+ *   connection, since the framing after it cannot be trusted.
+ * - The listener is called asynchronously with respect to `send` (never re-entrantly
+ *   from inside a send), once per message, in arrival order per connection.
+ * - After `close()` resolves no listener call happens and `send` rejects with
+ *   SIP_ERR_TRANSPORT_CLOSED.
+ */
+export interface SipTransport {
+  readonly protocol: TransportProtocol;
+  /** True when the transport itself guarantees delivery (TCP): the transaction layer
+   * then sets timers A, E, G to not fire and D, I, J, K to zero (RFC 3261 §17). */
+  readonly reliable: boolean;
+  /** The bound address (port resolved when listening on port 0). */
+  readonly local: HostPort;
+  /** The address to write into a Via's sent-by for requests leaving over this transport. */
+  readonly sentBy: HostPort;
+  onMessage(listener: InboundListener): void;
+  send(message: SipMessage, target: SipTarget): Promise<void>;
+  close(): Promise<void>;
+  /** A snapshot of the counters, for metrics. */
+  counters(): TransportCounters;
+}

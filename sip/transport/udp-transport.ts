@@ -1,0 +1,126 @@
+// SIP over UDP (RFC 3261 §18): one datagram per message, socket buffers sized for bursts.
+// Received datagrams are parsed and handed up; responses are routed by the caller.
+
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { parseMessage, serializeMessage } from '../syntax/index.js';
+import type { SipMessage, SipResponse } from '../syntax/message.js';
+import { createCounters, snapshotCounters, type TransportCounters } from './counters.js';
+import { SipTransportError, TRANSPORT_ERR } from './errors.js';
+import { transportLimits, type TransportLimits } from './limits.js';
+import { isKeepAlive, receiveParsed } from './receive.js';
+import type { HostPort, InboundListener, SipSource, SipTarget, SipTransport } from './transport.js';
+
+export type UdpTransportOptions = Readonly<{
+  host: string;
+  port: number;
+  /** Host to write into Via sent-by when the bound address is not what peers should use
+   * (e.g. bound to 0.0.0.0). Defaults to the bound address. */
+  advertisedHost?: string;
+  limits?: Partial<TransportLimits>;
+}>;
+
+export class UdpTransport implements SipTransport {
+  readonly protocol = 'UDP' as const;
+  readonly reliable = false;
+  readonly local: HostPort;
+  readonly sentBy: HostPort;
+  private listener: InboundListener | undefined;
+  private closed = false;
+  private readonly stats = createCounters();
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    private readonly limits: TransportLimits,
+    advertisedHost: string | undefined,
+  ) {
+    const a = socket.address();
+    this.local = { host: a.address, port: a.port };
+    this.sentBy = { host: advertisedHost ?? a.address, port: a.port };
+    socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
+    // ICMP errors surface here on some platforms; a send failure is reported by send().
+    socket.on('error', () => {
+      this.stats.sendErrors++;
+    });
+  }
+
+  static listen(options: UdpTransportOptions): Promise<UdpTransport> {
+    const limits = transportLimits(options.limits);
+    const socket = dgram.createSocket({
+      type: isIPv6(options.host) ? 'udp6' : 'udp4',
+      recvBufferSize: limits.socketReceiveBufferBytes,
+      sendBufferSize: limits.socketSendBufferBytes,
+    });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(options.port, options.host, () => {
+        socket.off('error', reject);
+        resolve(new UdpTransport(socket, limits, options.advertisedHost));
+      });
+    });
+  }
+
+  /** Buffer sizes the kernel actually granted (Linux reports double what was asked, capped). */
+  socketBufferBytes(): Readonly<{ receive: number; send: number }> {
+    return { receive: this.socket.getRecvBufferSize(), send: this.socket.getSendBufferSize() };
+  }
+
+  onMessage(listener: InboundListener): void {
+    this.listener = listener;
+  }
+
+  send(message: SipMessage, target: SipTarget): Promise<void> {
+    if (this.closed) return Promise.reject(new SipTransportError(TRANSPORT_ERR.CLOSED, 'udp transport closed'));
+    if (target.protocol !== 'UDP') {
+      return Promise.reject(new SipTransportError(TRANSPORT_ERR.PROTOCOL_UNSUPPORTED, `${target.protocol} target on UDP`));
+    }
+    let bytes: Buffer;
+    try {
+      bytes = serializeMessage(message);
+    } catch (err) {
+      this.stats.sendErrors++;
+      return Promise.reject(new SipTransportError(TRANSPORT_ERR.SEND_FAILED, 'serialize failed', { cause: err }));
+    }
+    if (bytes.length > this.limits.udpDatagramBytesMax) {
+      this.stats.sendErrors++;
+      return Promise.reject(new SipTransportError(TRANSPORT_ERR.MESSAGE_TOO_LARGE, `${bytes.length} bytes`));
+    }
+    return new Promise((resolve, reject) => {
+      this.socket.send(bytes, target.port, target.host, (err) => {
+        if (err) {
+          this.stats.sendErrors++;
+          reject(new SipTransportError(TRANSPORT_ERR.SEND_FAILED, err.message, { cause: err }));
+          return;
+        }
+        this.stats.messagesSent++;
+        this.stats.bytesSent += bytes.length;
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.listener = undefined;
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+
+  counters(): TransportCounters {
+    return snapshotCounters(this.stats);
+  }
+
+  private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.closed || isKeepAlive(buf)) return;
+    this.stats.bytesReceived += buf.length;
+    const source: SipSource = { protocol: 'UDP', host: rinfo.address, port: rinfo.port, local: this.local };
+    receiveParsed(parseMessage(buf), source, {
+      counters: this.stats,
+      listener: this.listener,
+      defaultPort: this.limits.defaultSipPort,
+      answer: (response: SipResponse, target: SipTarget) => {
+        this.send(response, target).catch(() => undefined);
+      },
+    });
+  }
+}
