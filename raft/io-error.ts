@@ -1,26 +1,12 @@
-// The typed error thrown by the I/O shell (storage, codec, transport, driver). It carries
-// a stable RAFT_ERR_* code from raft/types.ts so callers branch on `code`, never on text.
-// TEMPORARY: raft/errors.ts (RaftGroupError) is written by another helper; until it lands
-// this module defines a structurally identical class. Swap to RaftGroupError when it exists.
+// How the I/O shell (storage, codec, transport, driver) builds its typed errors: always a
+// RaftGroupError (raft/errors.ts) with a stable RAFT_ERR_* code, so callers branch on
+// `code`, never on message text.
 
+import { RaftGroupError } from './errors.js';
 import type { NodeId, RaftErrorCode } from './types.js';
 
-export class RaftIoError extends Error {
-  readonly code: RaftErrorCode;
-  readonly leaderHint: NodeId | null;
-  constructor(code: RaftErrorCode, message: string, leaderHint: NodeId | null = null) {
-    super(message);
-    this.name = 'RaftGroupError';
-    this.code = code;
-    this.leaderHint = leaderHint;
-  }
-}
-
-export function ioError(code: RaftErrorCode, message: string, leaderHint: NodeId | null = null): Error & {
-  readonly code: RaftErrorCode;
-  readonly leaderHint: NodeId | null;
-} {
-  return new RaftIoError(code, message, leaderHint);
+export function ioError(code: RaftErrorCode, message: string, leaderHint: NodeId | null = null): RaftGroupError {
+  return new RaftGroupError(code, message, leaderHint);
 }
 
 /** True when `e` is a typed Raft error with `code` (works across module copies). */

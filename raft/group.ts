@@ -1,0 +1,391 @@
+// RaftGroup: the driver that turns the pure core (raft/core.ts) into a running replica.
+// It owns the clock (a tick interval), the storage, the group's transport registration
+// and the state machine, and runs the Ready loop in the order raft/types.ts prescribes:
+// persist (fsync when mustSync) → send → install snapshot / apply → serve reads →
+// advance. Exactly one Ready is in flight at a time; every step, tick and proposal only
+// schedules the loop (setImmediate), so all proposals made in one event-loop turn — or
+// while the previous Ready was being fsync'd — leave in one Ready: group commit.
+//
+// Outcomes reported to callers (RaftGroupError codes):
+// - RAFT_ERR_NOT_LEADER (+ leaderHint): refused by a non-leader, or the proposal's index
+//   was committed with another term (so it was certainly not applied).
+// - RAFT_ERR_TIMEOUT: outcome unknown — no answer in time, the index was reused after a
+//   truncation, or a snapshot covered it. Retry idempotently.
+// - RAFT_ERR_FAILED: storage failed; this replica stopped acknowledging anything.
+// - RAFT_ERR_CLOSED: close() was called first.
+// - others from the core as is (RAFT_ERR_OVERLOADED, RAFT_ERR_CONF_CHANGE_PENDING, …).
+
+import assert from 'node:assert';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { createRaftCore, decodeConfChange, defaultRaftConfig } from './core.js';
+import { applyConfChange } from './core/conf.js';
+import { RaftGroupError } from './errors.js';
+import { REQUEST_TIMEOUT_MS_DEFAULT, SNAPSHOT_EVERY_ENTRIES_DEFAULT, TICK_MS_DEFAULT } from './group/limits.js';
+import { Waiter } from './group/waiter.js';
+import { ioError } from './io-error.js';
+import type { RaftStorage } from './storage/storage.js';
+import type { RaftTransport } from './transport/transport.js';
+import type {
+  ConfChange, ConfState, Entry, LogIndex, Message, NodeId, RaftConfig, RaftCore, RaftStatus, Ready, Snapshot, SoftState, Term,
+} from './types.js';
+
+/** The replicated application. Called only by the driver, in log order, on every replica. */
+export interface StateMachine {
+  /** Applies one committed entry of kind 'normal'; the result goes to the proposer (on
+   * the replica where it was proposed). Must be deterministic: no local clock, no
+   * randomness — use entry.timestampMs. Throwing is a bug and crashes the driver. */
+  apply(entry: Entry): unknown;
+  /** Serializes everything applied so far. */
+  snapshot(): Uint8Array;
+  /** Replaces the state with a snapshot's `data`. */
+  restore(data: Uint8Array): void;
+}
+
+export type RaftGroupOptions = {
+  groupId: string;
+  id: NodeId;
+  /** Membership before any snapshot or conf entry exists (the bootstrap voters). */
+  initialConf: ConfState;
+  storage: RaftStorage;
+  /** Shared by all groups of this process; the group registers and unregisters itself. */
+  transport: RaftTransport;
+  stateMachine: StateMachine;
+  tickMs?: number;
+  raft?: Partial<RaftConfig>;
+  snapshotEveryEntries?: number;
+  logger?: Logger;
+  /** Randomness for election timeouts (default Math.random). */
+  random?: () => number;
+};
+
+export type RequestOptions = { timeoutMs?: number };
+export type ProposeResult = { index: LogIndex; result: unknown };
+
+type Pending = { term: Term; waiter: Waiter<ProposeResult> };
+type ReadWait = { index: LogIndex | null; waiter: Waiter<void> };
+type Listener<T> = (v: T) => void;
+
+export class RaftGroup {
+  private readonly core: RaftCore;
+  private readonly logger: Logger;
+  private readonly sm: StateMachine;
+  private readonly snapshotEveryEntries: number;
+  private readonly pending = new Map<LogIndex, Pending>();
+  private readonly reads = new Map<string, ReadWait>();
+  private readonly transfers = new Set<{ to: NodeId; waiter: Waiter<void> }>();
+  private readonly roleListeners: Listener<SoftState>[] = [];
+  private readonly appliedListeners: Listener<LogIndex>[] = [];
+  private soft: SoftState;
+  private applied: LogIndex;
+  private appliedTerm: Term;
+  private appliedConf: ConfState;
+  private snapshotIndex: LogIndex;
+  private readSeq = 0;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private scheduled = false;
+  private loop: Promise<void> | null = null;
+  private closed = false;
+  private failure: string | null = null;
+
+  private constructor(
+    private readonly opts: RaftGroupOptions,
+    loaded: { snapshot: Snapshot | null; boot: Parameters<typeof createRaftCore>[1] },
+  ) {
+    this.logger = (opts.logger ?? silentLogger).child({ group: opts.groupId, node: opts.id });
+    this.sm = opts.stateMachine;
+    this.snapshotEveryEntries = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
+    const s = loaded.snapshot;
+    if (s) this.sm.restore(s.data);
+    this.applied = s?.meta.index ?? 0;
+    this.appliedTerm = s?.meta.term ?? 0;
+    this.appliedConf = s?.meta.conf ?? opts.initialConf;
+    this.snapshotIndex = this.applied;
+    const random = opts.random ?? Math.random;
+    const config: RaftConfig = { ...defaultRaftConfig(opts.id, random, Date.now), ...opts.raft, id: opts.id };
+    this.core = createRaftCore(config, loaded.boot);
+    const st = this.core.status();
+    this.soft = { leader: st.leader, role: st.role };
+  }
+
+  /** Loads the group's durable state, restores the state machine from the snapshot,
+   * starts ticking and joins the transport. Entries committed before a restart are
+   * re-applied through the normal path (they arrive as committed in the first Readies). */
+  static async open(opts: RaftGroupOptions): Promise<RaftGroup> {
+    const loaded = await opts.storage.load();
+    const applied = loaded.snapshot?.meta.index ?? 0;
+    const boot = { hardState: loaded.hardState, snapshot: loaded.snapshot, entries: loaded.entries, initialConf: opts.initialConf, applied };
+    const group = new RaftGroup(opts, { snapshot: loaded.snapshot, boot });
+    group.start();
+    return group;
+  }
+
+  private start(): void {
+    this.opts.transport.register(this.opts.groupId, (m) => this.onMessage(m));
+    this.tickTimer = setInterval(() => {
+      this.core.tick();
+      this.schedule();
+    }, this.opts.tickMs ?? TICK_MS_DEFAULT);
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------- client API
+
+  /** Appends `data` to the log; resolves once it is applied here, with the state
+   * machine's result. */
+  propose(data: Uint8Array, opts: RequestOptions = {}): Promise<ProposeResult> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const r = this.core.propose(data);
+    if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    return this.track(r.value, opts);
+  }
+
+  /** ReadIndex: resolves once a linearizable read may be served from the local state
+   * machine (the leader confirmed its leadership and this replica applied far enough). */
+  read(opts: RequestOptions = {}): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const context = `${this.opts.id}/${++this.readSeq}`;
+    const waiter = new Waiter<void>(
+      opts.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+      () => ioError('RAFT_ERR_TIMEOUT', `read ${context} timed out`, this.soft.leader),
+      () => this.reads.delete(context),
+    );
+    this.reads.set(context, { index: null, waiter });
+    this.core.readIndex(context);
+    this.schedule();
+    return waiter.promise;
+  }
+
+  /** Asks the leader (this replica) to hand leadership to `to`; resolves when `to` is
+   * seen as leader here. */
+  transferLeadership(to: NodeId, opts: RequestOptions = {}): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const r = this.core.transferLeadership(to);
+    if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    if (to === this.opts.id) return Promise.resolve();
+    const entry = {
+      to,
+      waiter: new Waiter<void>(
+        opts.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+        () => ioError('RAFT_ERR_TIMEOUT', `leadership transfer to ${to} did not complete`, this.soft.leader),
+        () => this.transfers.delete(entry),
+      ),
+    };
+    this.transfers.add(entry);
+    this.schedule();
+    return entry.waiter.promise;
+  }
+
+  addLearner(id: NodeId, opts: RequestOptions = {}): Promise<void> {
+    return this.changeConf({ type: 'addLearner', node: id }, opts);
+  }
+
+  promote(id: NodeId, opts: RequestOptions = {}): Promise<void> {
+    return this.changeConf({ type: 'promote', node: id }, opts);
+  }
+
+  removeMember(id: NodeId, opts: RequestOptions = {}): Promise<void> {
+    return this.changeConf({ type: 'remove', node: id }, opts);
+  }
+
+  /** Resolves once the membership change is committed and applied here. */
+  private async changeConf(change: ConfChange, opts: RequestOptions): Promise<void> {
+    const refused = this.refusal();
+    if (refused) throw refused;
+    const r = this.core.proposeConfChange(change);
+    if (!r.ok) throw RaftGroupError.from(r.error);
+    await this.track(r.value, opts);
+  }
+
+  status(): RaftStatus {
+    return this.core.status();
+  }
+
+  isLeader(): boolean {
+    return this.core.status().role === 'leader';
+  }
+
+  leader(): NodeId | null {
+    return this.core.status().leader;
+  }
+
+  /** 'role' fires with the new SoftState when the role or the known leader changes;
+   * 'applied' with the applied index after each batch of applied entries. */
+  on(event: 'role', cb: (s: SoftState) => void): void;
+  on(event: 'applied', cb: (index: LogIndex) => void): void;
+  on(event: 'role' | 'applied', cb: ((s: SoftState) => void) | ((index: LogIndex) => void)): void {
+    if (event === 'role') this.roleListeners.push(cb as Listener<SoftState>);
+    else this.appliedListeners.push(cb as Listener<LogIndex>);
+  }
+
+  /** Stops ticking and listening, waits for the Ready in flight, rejects every waiting
+   * caller with RAFT_ERR_CLOSED and closes the storage. The transport stays open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    this.opts.transport.unregister(this.opts.groupId);
+    await this.loop;
+    this.rejectAll(() => ioError('RAFT_ERR_CLOSED', `raft group ${this.opts.groupId} on ${this.opts.id} closed`));
+    await this.opts.storage.close();
+  }
+
+  // ---------------------------------------------------------------- the Ready loop
+
+  private onMessage(m: Message): void {
+    if (this.closed || this.failure !== null) return;
+    this.core.step(m);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed || this.failure !== null) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.loop === null) this.loop = this.drain().finally(() => (this.loop = null));
+    });
+  }
+
+  /** Handles Readies one at a time until the core has nothing more to say. */
+  private async drain(): Promise<void> {
+    while (!this.closed && this.failure === null && this.core.hasReady()) {
+      await this.handleReady(this.core.ready());
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    this.noteSoftState(rd.softState);
+    // 1. persist, fsync'd when anything sent below may depend on it
+    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+      try {
+        await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
+      } catch (e) {
+        return this.failStorage(e);
+      }
+      if (this.closed) return; // nothing leaves after close(); the next open replays the log
+    }
+    // 2. send
+    if (rd.messages.length > 0) this.opts.transport.send(this.opts.groupId, rd.messages);
+    // 3. install, apply
+    if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
+    const appliedBefore = this.applied;
+    for (const e of rd.committed) this.apply(e);
+    // 4. reads
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.context);
+      if (r) r.index = rs.index;
+    }
+    for (const rf of rd.readFailures) {
+      const why = rf.reason === 'notLeader' ? 'no leader could confirm the read' : 'the read was dropped';
+      this.reads.get(rf.context)?.waiter.reject(ioError('RAFT_ERR_NOT_LEADER', why, rd.softState.leader));
+    }
+    this.serveReads();
+    // 5. advance, then maybe snapshot what was applied
+    this.core.advance(rd);
+    if (this.applied !== appliedBefore) for (const cb of this.appliedListeners) cb(this.applied);
+    if (this.applied - this.snapshotIndex >= this.snapshotEveryEntries) await this.takeSnapshot();
+  }
+
+  private apply(e: Entry): void {
+    if (e.index <= this.applied) return;
+    assert(e.index === this.applied + 1, `${this.opts.id}: applying ${e.index} after ${this.applied}`);
+    let result: unknown;
+    if (e.kind === 'normal') result = this.sm.apply(e);
+    else if (e.kind === 'conf') this.appliedConf = applyConfChange(this.appliedConf, decodeConfChange(e.data));
+    this.applied = e.index;
+    this.appliedTerm = e.term;
+    const p = this.pending.get(e.index);
+    if (!p) return;
+    if (p.term === e.term) p.waiter.resolve({ index: e.index, result });
+    else {
+      const msg = `proposal at index ${e.index} (term ${p.term}) lost to an entry of term ${e.term}; not applied`;
+      p.waiter.reject(ioError('RAFT_ERR_NOT_LEADER', msg, this.soft.leader));
+    }
+  }
+
+  private installSnapshot(s: Snapshot): void {
+    if (s.meta.index <= this.applied) return;
+    this.sm.restore(s.data);
+    this.applied = s.meta.index;
+    this.appliedTerm = s.meta.term;
+    this.appliedConf = s.meta.conf;
+    this.snapshotIndex = s.meta.index;
+    for (const [index, p] of this.pending) {
+      if (index > s.meta.index) continue;
+      p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: index ${index} was covered by a snapshot`, this.soft.leader));
+    }
+  }
+
+  private serveReads(): void {
+    for (const r of this.reads.values()) {
+      if (r.index !== null && r.index <= this.applied) r.waiter.resolve();
+    }
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const index = this.applied;
+    const data = this.sm.snapshot();
+    const snapshot: Snapshot = { meta: { index, term: this.appliedTerm, conf: this.appliedConf }, data };
+    this.core.compact(index, data);
+    this.snapshotIndex = index;
+    try {
+      await this.opts.storage.compact(snapshot);
+    } catch (e) {
+      this.failStorage(e);
+    }
+  }
+
+  private noteSoftState(s: SoftState): void {
+    if (s.leader === this.soft.leader && s.role === this.soft.role) return;
+    this.soft = s;
+    this.logger.info('raft role', { role: s.role, leader: s.leader });
+    for (const t of this.transfers) if (s.leader === t.to) t.waiter.resolve();
+    for (const cb of this.roleListeners) cb(s);
+  }
+
+  // ---------------------------------------------------------------- bookkeeping
+
+  private track(index: LogIndex, opts: RequestOptions): Promise<ProposeResult> {
+    // An older proposal still waiting here lost its entry to a truncation; it may yet be
+    // committed through another replica's log, so its outcome is unknown.
+    this.pending.get(index)?.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: index ${index} was reused`, this.soft.leader));
+    const waiter: Waiter<ProposeResult> = new Waiter<ProposeResult>(
+      opts.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+      () => ioError('RAFT_ERR_TIMEOUT', `proposal at index ${index} not applied in time`, this.soft.leader),
+      () => {
+        if (this.pending.get(index)?.waiter === waiter) this.pending.delete(index);
+      },
+    );
+    this.pending.set(index, { term: this.core.status().term, waiter });
+    this.schedule();
+    return waiter.promise;
+  }
+
+  private refusal(): RaftGroupError | null {
+    if (this.closed) return ioError('RAFT_ERR_CLOSED', `raft group ${this.opts.groupId} on ${this.opts.id} is closed`);
+    if (this.failure !== null) return ioError('RAFT_ERR_FAILED', `raft group ${this.opts.groupId} failed: ${this.failure}`);
+    return null;
+  }
+
+  /** Storage failed: from now on this replica acknowledges nothing (it may have lost
+   * what it would be acknowledging). Restarting the process is the way back. */
+  private failStorage(e: unknown): void {
+    const reason = e instanceof Error ? e.message : String(e);
+    this.failure = reason;
+    this.core.fail(reason);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    this.logger.error('raft storage failed; replica stopped', { reason });
+    this.rejectAll(() => ioError('RAFT_ERR_FAILED', `raft storage failed: ${reason}`));
+  }
+
+  private rejectAll(error: () => RaftGroupError): void {
+    for (const p of [...this.pending.values()]) p.waiter.reject(error());
+    for (const r of [...this.reads.values()]) r.waiter.reject(error());
+    for (const t of [...this.transfers]) t.waiter.reject(error());
+  }
+}

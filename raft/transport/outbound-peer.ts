@@ -1,0 +1,169 @@
+// The single outbound connection from this node to one peer: dials, authenticates as the
+// dialer (handshake.ts), then writes queued frames — everything queued during one
+// event-loop turn goes out in one socket write. The queue is bounded (drop oldest), the
+// socket's own buffer too (wait for 'drain'), and a lost connection is redialled with
+// exponential backoff and jitter until the transport closes.
+
+import net from 'node:net';
+import { FrameDecoder, encodeFrame, encodeFrames } from '../../common/framing.js';
+import type { Logger } from '../../common/logger.js';
+import type { NodeId } from '../types.js';
+import {
+  HANDSHAKE_FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT_MS, KEEPALIVE_DELAY_MS, PEER_QUEUE_BYTES_MAX, PEER_QUEUE_MESSAGES_MAX,
+  RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN, SOCKET_PENDING_BYTES_MAX,
+} from './limits.js';
+import { computeMac, decodeChallenge, encodeHello, encodeProof, macMatches, newNonce } from './handshake.js';
+import type { PeerAddress } from './transport.js';
+
+type State = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
+
+export type OutboundOptions = {
+  selfId: NodeId;
+  peerId: NodeId;
+  secret: string;
+  logger: Logger;
+  random: () => number;
+};
+
+export class OutboundPeer {
+  private state: State = 'idle';
+  private socket: net.Socket | null = null;
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private attempts = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private flushScheduled = false;
+  /** Messages dropped because the queue was full, for status and tests. */
+  dropped = 0;
+  connects = 0;
+  /** Socket writes of Raft frames: one per flush, however many messages it carried. */
+  writes = 0;
+
+  constructor(
+    private readonly opts: OutboundOptions,
+    private addr: PeerAddress | null,
+  ) {}
+
+  get connected(): boolean {
+    return this.state === 'ready';
+  }
+
+  setAddress(addr: PeerAddress): void {
+    if (this.addr && this.addr.host === addr.host && this.addr.port === addr.port) return;
+    this.addr = addr;
+    if (this.socket) this.socket.destroy(); // 'close' redials the new address
+    else if (this.state === 'backoff') this.redialNow();
+  }
+
+  /** Queues one encoded message; the oldest are dropped beyond the queue limits. */
+  enqueue(payload: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.queue.push(payload);
+    this.queuedBytes += payload.length;
+    while (this.queue.length > PEER_QUEUE_MESSAGES_MAX || this.queuedBytes > PEER_QUEUE_BYTES_MAX) {
+      this.queuedBytes -= this.queue.shift()!.length;
+      this.dropped++;
+    }
+    if (this.state === 'idle') this.dial();
+    else if (this.state === 'ready') this.scheduleFlush();
+  }
+
+  close(): void {
+    this.state = 'closed';
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.socket?.destroy();
+  }
+
+  private dial(): void {
+    if (this.addr === null) {
+      this.state = 'idle';
+      this.queue = [];
+      this.queuedBytes = 0;
+      return; // no address known yet: nothing can be delivered, so nothing is kept
+    }
+    this.state = 'connecting';
+    const socket = net.connect({ host: this.addr.host, port: this.addr.port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
+    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy(new Error('handshake timed out')));
+    const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
+    const nonce = newNonce();
+    socket.on('connect', () => socket.write(encodeFrame(encodeHello({ dialerId: this.opts.selfId, dialerNonce: nonce }))));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of decoder.push(chunk)) this.onFrame(socket, frame, nonce);
+      } catch (e) {
+        this.opts.logger.warn('raft peer link rejected', { peer: this.opts.peerId, reason: (e as Error).message });
+        socket.destroy();
+      }
+    });
+    socket.on('drain', () => this.flush());
+    socket.on('error', (e) => {
+      if (this.attempts <= 1 || this.state === 'ready') this.opts.logger.debug('raft peer link error', { peer: this.opts.peerId, reason: e.message });
+    });
+    socket.on('close', () => this.onClose(socket));
+  }
+
+  private onFrame(socket: net.Socket, frame: Uint8Array, nonce: Uint8Array): void {
+    if (this.state !== 'connecting') throw new Error('unexpected frame from listener after handshake');
+    const challenge = decodeChallenge(frame);
+    const mac = {
+      dialerId: this.opts.selfId,
+      listenerId: this.opts.peerId,
+      dialerNonce: nonce,
+      listenerNonce: challenge.listenerNonce,
+    };
+    if (challenge.listenerId !== this.opts.peerId) throw new Error(`dialed ${this.opts.peerId} but ${challenge.listenerId} answered`);
+    if (!macMatches(this.opts.secret, { ...mac, role: 'listener' }, challenge.mac)) throw new Error('listener failed authentication');
+    socket.write(encodeFrame(encodeProof({ mac: computeMac(this.opts.secret, { ...mac, role: 'dialer' }) })));
+    socket.setTimeout(0);
+    this.state = 'ready';
+    this.attempts = 0;
+    this.connects++;
+    this.opts.logger.info('raft peer link up', { peer: this.opts.peerId });
+    this.flush();
+  }
+
+  private onClose(socket: net.Socket): void {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    if (this.state === 'closed') return;
+    if (this.state === 'ready') this.opts.logger.info('raft peer link down', { peer: this.opts.peerId });
+    this.state = 'backoff';
+    const base = Math.min(RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN * 2 ** this.attempts);
+    this.attempts = Math.min(this.attempts + 1, 30);
+    this.timer = setTimeout(() => this.redialNow(), base * (0.5 + this.opts.random()));
+    this.timer.unref();
+  }
+
+  private redialNow(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.state === 'backoff') this.dial();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Writes every queued frame in one write, unless the socket is still full. */
+  private flush(): void {
+    const socket = this.socket;
+    if (this.state !== 'ready' || socket === null || this.queue.length === 0) return;
+    if (socket.writableLength > SOCKET_PENDING_BYTES_MAX) return; // 'drain' calls us again
+    const frames = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.writes++;
+    socket.write(encodeFrames(frames));
+  }
+}

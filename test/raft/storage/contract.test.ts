@@ -1,0 +1,151 @@
+// Proves both RaftStorage implementations keep the contract written in
+// raft/storage/storage.ts: what is saved comes back after a re-open, entries overwrite and
+// truncate, compaction and snapshots replace the log prefix, gaps are refused. Each case
+// runs against MemoryRaftStorage and against LevelRaftStorage in a temp directory.
+
+import t from 'tap';
+import { LevelRaftStorage } from '../../../raft/storage/level-storage.js';
+import { MemoryRaftStorage } from '../../../raft/storage/memory-storage.js';
+import type { RaftStorage } from '../../../raft/storage/storage.js';
+import { entries, entry } from './helpers.js';
+
+type Kind = { name: string; open(dir: string): Promise<RaftStorage>; reopen(s: RaftStorage, dir: string): Promise<RaftStorage> };
+
+const kinds: Kind[] = [
+  {
+    name: 'memory',
+    open: async () => new MemoryRaftStorage(),
+    reopen: async (s) => {
+      await s.close();
+      return s;
+    },
+  },
+  {
+    name: 'level',
+    open: async (dir) => LevelRaftStorage.open(dir, { groupId: 'g1' }),
+    reopen: async (s, dir) => {
+      await s.close();
+      return LevelRaftStorage.open(dir, { groupId: 'g1' });
+    },
+  },
+];
+
+const conf = { voters: ['a', 'b', 'c'], learners: ['d'] };
+
+for (const kind of kinds) {
+  t.test(kind.name, async (t) => {
+    t.test('empty storage loads an empty log', async (t) => {
+      const s = await kind.open(t.testdir());
+      t.same(await s.load(), { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+      await s.close();
+    });
+
+    t.test('saved entries and hard state survive a re-open', async (t) => {
+      const dir = t.testdir();
+      let s = await kind.open(dir);
+      await s.load();
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: entries(1, 3, 1), snapshot: null }, true);
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 3 }, entries: entries(4, 5, 1), snapshot: null }, false);
+      s = await kind.reopen(s, dir);
+      const got = await s.load();
+      t.same(got.hardState, { term: 1, vote: 'a', commit: 3 });
+      t.same(got.entries, entries(1, 5, 1));
+      t.equal(got.snapshot, null);
+      await s.close();
+    });
+
+    t.test('entries overwrite from their first index and truncate what follows', async (t) => {
+      const dir = t.testdir();
+      let s = await kind.open(dir);
+      await s.load();
+      await s.save({ hardState: null, entries: entries(1, 6, 1), snapshot: null }, true);
+      await s.save({ hardState: { term: 2, vote: null, commit: 2 }, entries: entries(3, 4, 2), snapshot: null }, true);
+      s = await kind.reopen(s, dir);
+      const got = await s.load();
+      t.same(got.entries, [...entries(1, 2, 1), ...entries(3, 4, 2)]);
+      // appending after the truncation continues the log without a gap
+      await s.save({ hardState: null, entries: [entry(5, 2)], snapshot: null }, true);
+      s = await kind.reopen(s, dir);
+      t.same((await s.load()).entries.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 2], [4, 2], [5, 2]]);
+      await s.close();
+    });
+
+    t.test('a batch leaving a gap is refused and writes nothing', async (t) => {
+      const s = await kind.open(t.testdir());
+      await s.load();
+      await s.save({ hardState: null, entries: entries(1, 2, 1), snapshot: null }, true);
+      await t.rejects(s.save({ hardState: { term: 9, vote: null, commit: 0 }, entries: [entry(4, 1)], snapshot: null }, true), {
+        code: 'RAFT_ERR_STORAGE',
+      });
+      const got = await s.load();
+      t.same(got.entries, entries(1, 2, 1));
+      t.equal(got.hardState.term, 0);
+      await s.close();
+    });
+
+    t.test('compact stores the snapshot and drops entries up to its index', async (t) => {
+      const dir = t.testdir();
+      let s = await kind.open(dir);
+      await s.load();
+      await s.save({ hardState: { term: 1, vote: 'b', commit: 6 }, entries: entries(1, 6, 1), snapshot: null }, true);
+      const snap = { meta: { index: 4, term: 1, conf }, data: new Uint8Array([9, 8, 7]) };
+      await s.compact(snap);
+      await s.compact({ meta: { index: 2, term: 1, conf }, data: new Uint8Array([1]) }); // older: ignored
+      s = await kind.reopen(s, dir);
+      const got = await s.load();
+      t.same(got.snapshot, snap);
+      t.same(got.entries, entries(5, 6, 1));
+      // entries at or below the snapshot are skipped, the rest still appended
+      await s.save({ hardState: null, entries: [entry(4, 1), entry(5, 1), entry(6, 1), entry(7, 1)], snapshot: null }, true);
+      await t.rejects(s.save({ hardState: null, entries: [entry(9, 1)], snapshot: null }, true), { code: 'RAFT_ERR_STORAGE' });
+      s = await kind.reopen(s, dir);
+      t.same((await s.load()).entries, entries(5, 7, 1));
+      await s.close();
+    });
+
+    t.test('writes after close reject with RAFT_ERR_STORAGE', async (t) => {
+      const s = await kind.open(t.testdir());
+      await s.load();
+      await s.close();
+      await t.rejects(s.save({ hardState: { term: 1, vote: null, commit: 0 }, entries: [entry(1, 1)], snapshot: null }, true), { code: 'RAFT_ERR_STORAGE' });
+      await t.rejects(s.compact({ meta: { index: 1, term: 1, conf }, data: new Uint8Array() }), { code: 'RAFT_ERR_STORAGE' });
+    });
+
+    t.test('an installed snapshot beyond the log replaces it', async (t) => {
+      const dir = t.testdir();
+      let s = await kind.open(dir);
+      await s.load();
+      await s.save({ hardState: null, entries: entries(1, 3, 1), snapshot: null }, true);
+      const snap = { meta: { index: 10, term: 3, conf }, data: new Uint8Array([1, 2]) };
+      await s.save({ hardState: { term: 3, vote: null, commit: 10 }, entries: [entry(11, 3)], snapshot: snap }, true);
+      s = await kind.reopen(s, dir);
+      const got = await s.load();
+      t.same(got.snapshot, snap);
+      t.same(got.entries, [entry(11, 3)]);
+      t.same(got.hardState, { term: 3, vote: null, commit: 10 });
+      await s.close();
+    });
+
+    t.test('a snapshot matching a stored entry keeps the suffix; a conflicting one drops it', async (t) => {
+      const dir = t.testdir();
+      let s = await kind.open(dir);
+      await s.load();
+      await s.save({ hardState: null, entries: entries(1, 5, 2), snapshot: null }, true);
+      await s.save({ hardState: null, entries: [], snapshot: { meta: { index: 3, term: 2, conf }, data: new Uint8Array() } }, true);
+      s = await kind.reopen(s, dir);
+      t.same((await s.load()).entries, entries(4, 5, 2));
+      await s.save({ hardState: null, entries: [], snapshot: { meta: { index: 4, term: 3, conf }, data: new Uint8Array() } }, true);
+      s = await kind.reopen(s, dir);
+      const got = await s.load();
+      t.same(got.entries, []);
+      t.equal(got.snapshot?.meta.index, 4);
+      // an older snapshot in a later batch is ignored
+      await s.save({ hardState: null, entries: [entry(5, 3)], snapshot: { meta: { index: 2, term: 2, conf }, data: new Uint8Array() } }, true);
+      s = await kind.reopen(s, dir);
+      const again = await s.load();
+      t.equal(again.snapshot?.meta.index, 4);
+      t.same(again.entries, [entry(5, 3)]);
+      await s.close();
+    });
+  });
+}
