@@ -80,6 +80,8 @@ export class RaftGroup {
   private appliedTerm: Term;
   private appliedConf: ConfState;
   private snapshotIndex: LogIndex;
+  /** The term last made durable; a leader sends early only within it. */
+  private durableTerm: Term;
   private readSeq = 0;
   private tickTimer: NodeJS.Timeout | null = null;
   private scheduled = false;
@@ -100,6 +102,7 @@ export class RaftGroup {
     this.appliedTerm = s?.meta.term ?? 0;
     this.appliedConf = s?.meta.conf ?? opts.initialConf;
     this.snapshotIndex = this.applied;
+    this.durableTerm = loaded.boot.hardState.term;
     const random = opts.random ?? Math.random;
     const config: RaftConfig = { ...defaultRaftConfig(opts.id, random, Date.now), ...opts.raft, id: opts.id };
     this.core = createRaftCore(config, loaded.boot);
@@ -259,6 +262,19 @@ export class RaftGroup {
 
   private async handleReady(rd: Ready): Promise<void> {
     this.noteSoftState(rd.softState);
+    // A leader's replication messages do not depend on its own log being durable (Raft
+    // thesis §10.2.1): followers may hold entries the leader loses in a crash, as if it had
+    // crashed just after sending. So they leave before the fsync and the two disks work in
+    // parallel; the leader counts itself for commit only after advance(). Everything else
+    // (votes, acks) waits for the fsync. A term change in this Ready must be durable first.
+    let late = rd.messages;
+    if (rd.softState.role === 'leader' && (rd.hardState === null || rd.hardState.term === this.durableTerm) && rd.messages.length > 0) {
+      const early = rd.messages.filter((m) => m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot');
+      if (early.length > 0) {
+        late = rd.messages.filter((m) => m.type !== 'append' && m.type !== 'heartbeat' && m.type !== 'snapshot');
+        this.opts.transport.send(this.opts.groupId, early);
+      }
+    }
     // 1. persist, fsync'd when anything sent below may depend on it
     if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
       try {
@@ -266,10 +282,11 @@ export class RaftGroup {
       } catch (e) {
         return this.failStorage(e);
       }
+      if (rd.hardState !== null) this.durableTerm = rd.hardState.term;
       if (this.closed) return; // nothing leaves after close(); the next open replays the log
     }
     // 2. send
-    if (rd.messages.length > 0) this.opts.transport.send(this.opts.groupId, rd.messages);
+    if (late.length > 0) this.opts.transport.send(this.opts.groupId, late);
     // 3. install, apply
     if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
     const appliedBefore = this.applied;

@@ -1,0 +1,145 @@
+// Encoding of proposals (a command plus its session reference) into Raft entry data:
+// compact JSON `{"v":1,"s":[clientId,requestSeq,ackedSeq]|null,"c":{type,...}}` in UTF-8.
+// Decoding validates every field against limits.ts and rebuilds the command with only the
+// known fields in a fixed order, so whatever a replica stores from it (session results,
+// snapshots) is the same bytes on every replica.
+
+import { shardFailure, type ShardFailure } from './errors.js';
+import * as limits from './limits.js';
+import { releaseOutcomes, type Command, type CommandType, type Proposal, type SessionRef } from './types.js';
+import {
+  checkCredentials,
+  checkDn,
+  checkFields,
+  checkInt,
+  checkOneOf,
+  checkQ,
+  checkSkills,
+  checkText,
+  checkUri,
+  isPlainObject,
+  type Check,
+} from './validate.js';
+
+const formatVersion = 1;
+const cseqMax = 2 ** 31 - 1;
+
+const reservationFields = { dn: checkDn, reservationId: checkText(limits.reservationIdCharsMax) };
+
+/** The fields of each command type besides `type`, in their canonical order. */
+const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>>> = {
+  openSession: {},
+  provision: {
+    dn: checkDn,
+    name: checkText(limits.agentNameCharsMax),
+    skills: checkSkills,
+    wrapUpMs: checkInt(0, limits.wrapUpMsMax),
+    maxNoAnswer: checkInt(0, limits.maxNoAnswerMax),
+    credentials: checkCredentials,
+  },
+  deprovision: { dn: checkDn },
+  login: { dn: checkDn },
+  ready: { dn: checkDn },
+  notReady: { dn: checkDn, reason: checkText(limits.notReadyReasonCharsMax) },
+  logout: { dn: checkDn },
+  register: {
+    dn: checkDn,
+    uri: checkUri,
+    expiresMs: checkInt(0, limits.contactExpiresMsMax),
+    q: checkQ,
+    callId: checkText(limits.sipCallIdCharsMax),
+    cseq: checkInt(0, cseqMax),
+  },
+  unregister: { dn: checkDn, uri: (v, f) => (v === null ? null : checkUri(v, f)) },
+  reserve: {
+    ...reservationFields,
+    callId: checkText(limits.sipCallIdCharsMax),
+    owner: checkText(limits.ownerCharsMax),
+    ttlMs: checkInt(1, limits.reservationTtlMsMax),
+  },
+  confirm: reservationFields,
+  release: { ...reservationFields, outcome: checkOneOf(releaseOutcomes) },
+  expire: reservationFields,
+  releaseByOwner: { owner: checkText(limits.ownerCharsMax) },
+  tick: {},
+};
+
+const commandTypes = Object.keys(commandSpecs);
+
+/** Validates a command-shaped value; returns the canonical copy or the first error. */
+export function validateCommand(value: unknown): { ok: true; command: Command } | ShardFailure {
+  if (!isPlainObject(value)) return shardFailure('SHARD_ERR_BAD_COMMAND', 'command must be an object');
+  const type = value['type'];
+  if (typeof type !== 'string' || !commandTypes.includes(type)) {
+    return shardFailure('SHARD_ERR_BAD_COMMAND', `command.type must be one of ${commandTypes.join(', ')}`);
+  }
+  const spec = commandSpecs[type as CommandType];
+  const error = checkFields(value, 'command', { type: () => null, ...spec });
+  if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
+  const canonical: Record<string, unknown> = { type };
+  for (const key of Object.keys(spec)) canonical[key] = canonicalValue(value[key]);
+  return { ok: true, command: canonical as Command };
+}
+
+/** Deep copy with object keys sorted (skills, credentials), so equal commands are equal bytes. */
+function canonicalValue(value: unknown): unknown {
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) out[key] = canonicalValue(value[key]);
+  return out;
+}
+
+export function validateSession(value: unknown): { ok: true; session: SessionRef | null } | ShardFailure {
+  if (value === null) return { ok: true, session: null };
+  const error = ((): string | null => {
+    if (!Array.isArray(value) || value.length !== 3) return 'session must be [clientId, requestSeq, ackedSeq] or null';
+    const [clientId, requestSeq, ackedSeq] = value as unknown[];
+    return (
+      checkText(limits.clientIdCharsMax)(clientId, 'session.clientId') ??
+      checkInt(1, Number.MAX_SAFE_INTEGER)(requestSeq, 'session.requestSeq') ??
+      checkInt(0, (requestSeq as number) - 1)(ackedSeq, 'session.ackedSeq')
+    );
+  })();
+  if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
+  const [clientId, requestSeq, ackedSeq] = value as [string, number, number];
+  return { ok: true, session: { clientId, requestSeq, ackedSeq } };
+}
+
+export function validateProposal(value: unknown): { ok: true; proposal: Proposal } | ShardFailure {
+  if (!isPlainObject(value)) return shardFailure('SHARD_ERR_BAD_COMMAND', 'proposal must be an object');
+  if (value['v'] !== formatVersion) return shardFailure('SHARD_ERR_BAD_COMMAND', `unsupported proposal version ${String(value['v'])}`);
+  const fieldsError = checkFields(value, 'proposal', { v: () => null, s: () => null, c: () => null });
+  if (fieldsError) return shardFailure('SHARD_ERR_BAD_COMMAND', fieldsError);
+  const session = validateSession(value['s']);
+  if (!session.ok) return session;
+  const command = validateCommand(value['c']);
+  if (!command.ok) return command;
+  return { ok: true, proposal: { session: session.session, command: command.command } };
+}
+
+/** Encodes a proposal for `raft.propose()`. Throws a TypeError naming the bad field: an
+ * invalid command is a caller bug (callers validate user input with validateCommand). */
+export function encodeProposal(proposal: Proposal): Uint8Array {
+  const session = proposal.session === null ? null : [proposal.session.clientId, proposal.session.requestSeq, proposal.session.ackedSeq];
+  const checked = validateProposal({ v: formatVersion, s: session, c: proposal.command });
+  if (!checked.ok) throw new TypeError(`${checked.code}: ${checked.reason}`);
+  const bytes = new TextEncoder().encode(JSON.stringify({ v: formatVersion, s: session, c: checked.proposal.command }));
+  if (bytes.length > limits.commandBytesMax) {
+    throw new TypeError(`SHARD_ERR_BAD_COMMAND: proposal is ${bytes.length} bytes, more than ${limits.commandBytesMax}`);
+  }
+  return bytes;
+}
+
+/** Decodes entry data; never throws (a replica must survive any bytes in its log). */
+export function decodeProposal(data: Uint8Array): { ok: true; proposal: Proposal } | ShardFailure {
+  if (data.length > limits.commandBytesMax) {
+    return shardFailure('SHARD_ERR_BAD_COMMAND', `proposal is ${data.length} bytes, more than ${limits.commandBytesMax}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch {
+    return shardFailure('SHARD_ERR_BAD_COMMAND', 'proposal is not UTF-8 JSON');
+  }
+  return validateProposal(value);
+}

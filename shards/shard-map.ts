@@ -1,0 +1,29 @@
+// Which shard owns a DN: rendezvous (highest-random-weight) hashing. Each shard scores
+// the DN with a stable hash of (shard id, DN) and the highest score wins. Pure, and the
+// same on every node for the same shard list in any order. Adding a shard moves only the
+// DNs the new shard now wins (about 1/(n+1) of them), all onto the new shard; removing a
+// shard moves only that shard's DNs. SHA-256 is used for its spread, not its secrecy.
+
+import assert from 'node:assert';
+import { createHash } from 'node:crypto';
+
+/** 48 bits of SHA-256 of `shardId NUL dn`: exact in a JS number, and collisions between
+ * shards for one DN are rare enough that the id tie-break keeps the choice stable. */
+function score(shardId: string, dn: string): number {
+  return createHash('sha256').update(shardId).update('\u0000').update(dn).digest().readUIntBE(0, 6);
+}
+
+export function shardOf(dn: string, shardIds: readonly string[]): string {
+  assert(shardIds.length > 0, 'shardOf needs at least one shard');
+  assert(new Set(shardIds).size === shardIds.length, 'shard ids must be distinct');
+  let best = shardIds[0]!;
+  let bestScore = -1;
+  for (const id of shardIds) {
+    const s = score(id, dn);
+    if (s > bestScore || (s === bestScore && id < best)) {
+      best = id;
+      bestScore = s;
+    }
+  }
+  return best;
+}

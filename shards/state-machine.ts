@@ -1,0 +1,315 @@
+// The replicated state of one DN shard. Raft's driver calls apply() for each committed
+// 'normal' entry in log order on every replica; apply() reads only entry.index,
+// entry.timestampMs and entry.data, never a clock or a random source, so every replica
+// reaches the same state and snapshot() gives the same bytes.
+//
+// Time: the entry's leader-stamped timestamp, clamped so it never goes backwards across a
+// leader change with a slower clock. Timers (wrap-up end, contact expiry) are settled
+// lazily: for the agent an entry touches, before its command runs, and for all agents on a
+// `tick` — which the leader proposes when dueTimers() is non-empty so the transitions reach
+// the change feed. Queries settle a copy at the time they are asked about without changing
+// state. Reservation TTLs are not lazy: the leader proposes `expire` for each entry of
+// expiredReservations(), so every grant's end is an explicit log entry.
+
+import assert from 'node:assert';
+import type { Entry } from '../raft/types.js';
+import * as ops from './agent-ops.js';
+import { canonicalJson } from './canonical-json.js';
+import { ChangeFeed } from './change-feed.js';
+import { decodeProposal } from './commands.js';
+import { shardFailure } from './errors.js';
+import * as limits from './limits.js';
+import { defaultSessionLimits, SessionTable, type SessionLimits, type SessionsData } from './sessions.js';
+import {
+  sessionlessCommands,
+  type Agent,
+  type AgentStateName,
+  type ChangeKind,
+  type ChangesPage,
+  type Command,
+  type DueTimer,
+  type Reservation,
+  type ShardResult,
+  type StateMachine,
+} from './types.js';
+
+const snapshotVersion = 1;
+
+export type ShardStateMachineOptions = Readonly<{
+  changeFeedMax?: number;
+  sessions?: SessionLimits;
+  agentsMax?: number;
+}>;
+
+export type AgentFilter = Readonly<{ state?: AgentStateName; skill?: string; skillLevelMin?: number }>;
+
+export type ReservationView = Readonly<{ dn: string; state: 'RESERVED' | 'BUSY'; reservation: Reservation }>;
+
+type SnapshotData = Readonly<{
+  v: number;
+  appliedIndex: number;
+  timeMs: number;
+  agents: readonly Agent[];
+  sessions: SessionsData;
+}>;
+
+export class ShardStateMachine implements StateMachine {
+  readonly #changeFeedMax: number;
+  readonly #sessionLimits: SessionLimits;
+  readonly #agentsMax: number;
+  #agents = new Map<string, Agent>();
+  #sessions: SessionTable;
+  #feed: ChangeFeed;
+  #appliedIndex = 0;
+  #timeMs = 0;
+
+  constructor(options: ShardStateMachineOptions = {}) {
+    this.#changeFeedMax = options.changeFeedMax ?? limits.changeFeedMax;
+    this.#sessionLimits = options.sessions ?? defaultSessionLimits;
+    this.#agentsMax = options.agentsMax ?? limits.agentsPerShardMax;
+    this.#sessions = new SessionTable(this.#sessionLimits);
+    this.#feed = new ChangeFeed(this.#changeFeedMax);
+  }
+
+  /** Applies one committed entry; returns the ShardResult for the proposer (undefined for
+   * 'noop' and 'conf' entries, which only advance the applied index). */
+  apply(entry: Entry): ShardResult | undefined {
+    assert(entry.index > this.#appliedIndex, `entry ${entry.index} applied after ${this.#appliedIndex}`);
+    assert(Number.isFinite(entry.timestampMs), 'entry without a finite timestamp');
+    this.#appliedIndex = entry.index;
+    if (entry.kind !== 'normal') return undefined;
+    const decoded = decodeProposal(entry.data);
+    if (!decoded.ok) return decoded;
+    const { session, command } = decoded.proposal;
+    this.#timeMs = Math.max(this.#timeMs, entry.timestampMs);
+    if (command.type === 'openSession') {
+      if (session !== null) return shardFailure('SHARD_ERR_BAD_COMMAND', 'openSession carries no session');
+      const clientId = `c${entry.index}`;
+      this.#sessions.open(clientId, this.#timeMs);
+      return { ok: true, type: 'session', clientId };
+    }
+    if (session === null) {
+      if (!sessionlessCommands.has(command.type)) {
+        return shardFailure('SHARD_ERR_SESSION_REQUIRED', `${command.type} needs a client session`);
+      }
+      return this.#execute(command, entry.index);
+    }
+    const verdict = this.#sessions.check(session, this.#timeMs);
+    if (!verdict.run) return verdict.result;
+    const result = this.#execute(command, entry.index);
+    this.#sessions.remember(session, result);
+    return result;
+  }
+
+  #execute(command: Command, index: number): ShardResult {
+    const nowMs = this.#timeMs;
+    switch (command.type) {
+      case 'openSession':
+        assert.fail('openSession is handled by apply');
+      case 'tick':
+        return this.#tick(index);
+      case 'releaseByOwner':
+        return this.#releaseByOwner(command.owner, index);
+      case 'provision': {
+        const existing = this.#settled(command.dn, index);
+        if (!existing && this.#agents.size >= this.#agentsMax) {
+          return shardFailure('SHARD_ERR_LIMIT', `shard already holds ${this.#agentsMax} agents`);
+        }
+        return this.#commit(command.dn, 'provision', ops.provision(existing, command, index), index);
+      }
+      default: {
+        const agent = this.#settled(command.dn, index);
+        if (!agent) return shardFailure('SHARD_ERR_UNKNOWN_DN', `DN ${command.dn} is not provisioned on this shard`);
+        return this.#commit(command.dn, command.type, this.#runAgentOp(agent, command, nowMs, index), index);
+      }
+    }
+  }
+
+  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'provision' }>, nowMs: number, index: number): ops.OpResult {
+    switch (command.type) {
+      case 'deprovision':
+        return ops.deprovision(agent);
+      case 'login':
+        return ops.login(agent, index);
+      case 'ready':
+        return ops.ready(agent, nowMs, index);
+      case 'notReady':
+        return ops.notReady(agent, command.reason, index);
+      case 'logout':
+        return ops.logout(agent, index);
+      case 'register':
+        return ops.register(agent, command, nowMs, index);
+      case 'unregister':
+        return ops.unregister(agent, command.uri, index);
+      case 'reserve':
+        return ops.reserve(agent, command, nowMs, index);
+      case 'confirm':
+        return ops.confirm(agent, command.reservationId, nowMs, index);
+      case 'release':
+        return ops.release(agent, command, nowMs, index);
+      case 'expire':
+        return ops.expire(agent, command.reservationId, nowMs, index);
+    }
+  }
+
+  /** The agent with its due timers applied and recorded in the feed (null if unknown). */
+  #settled(dn: string, index: number): Agent | null {
+    const agent = this.#agents.get(dn);
+    if (!agent) return null;
+    const { agent: next, kinds } = ops.settle(agent, this.#timeMs, index);
+    if (kinds.length === 0) return agent;
+    this.#agents.set(dn, next);
+    for (const kind of kinds) this.#feed.push({ index, dn, kind, agent: next });
+    return next;
+  }
+
+  #commit(dn: string, kind: ChangeKind, outcome: ops.OpResult, index: number): ShardResult {
+    if (!('result' in outcome)) return outcome;
+    if (!outcome.changed) return outcome.result;
+    if (outcome.agent === null) this.#agents.delete(dn);
+    else this.#agents.set(dn, outcome.agent);
+    this.#feed.push({ index, dn, kind, agent: outcome.agent });
+    return outcome.result;
+  }
+
+  #tick(index: number): ShardResult {
+    this.#sessions.dropIdle(this.#timeMs);
+    const changedDns: string[] = [];
+    for (const dn of this.#sortedDns()) {
+      const before = this.#agents.get(dn);
+      if (this.#settled(dn, index) !== before) changedDns.push(dn);
+    }
+    return { ok: true, type: 'tick', changedDns };
+  }
+
+  #releaseByOwner(owner: string, index: number): ShardResult {
+    const released: { dn: string; reservationId: string }[] = [];
+    for (const dn of this.#sortedDns()) {
+      const agent = this.#settled(dn, index)!;
+      const { status } = agent;
+      if ((status.state !== 'RESERVED' && status.state !== 'BUSY') || status.reservation.owner !== owner) continue;
+      const outcome = ops.endReservation(agent, 'failed', this.#timeMs, index);
+      assert('result' in outcome, 'ending a held reservation cannot fail');
+      this.#commit(dn, 'releaseByOwner', outcome, index);
+      released.push({ dn, reservationId: status.reservation.reservationId });
+    }
+    return { ok: true, type: 'releasedByOwner', released };
+  }
+
+  /** Map order depends on history (a restored replica inserts in DN order), so anything
+   * whose effects are ordered walks DNs sorted. */
+  #sortedDns(): string[] {
+    return [...this.#agents.keys()].sort();
+  }
+
+  // ---- snapshots ----
+
+  /** The whole replicated state as canonical JSON: the same state gives the same bytes.
+   * The change feed is not included; a restored replica answers changesSince() with
+   * `truncated` for any index before the snapshot. */
+  snapshot(): Uint8Array {
+    const data: SnapshotData = {
+      v: snapshotVersion,
+      appliedIndex: this.#appliedIndex,
+      timeMs: this.#timeMs,
+      agents: this.#sortedDns().map((dn) => this.#agents.get(dn)!),
+      sessions: this.#sessions.toData(),
+    };
+    return new TextEncoder().encode(canonicalJson(data));
+  }
+
+  /** Replaces the whole state with a snapshot taken by snapshot() (of any replica). */
+  restore(data: Uint8Array): void {
+    const parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) as SnapshotData;
+    assert(parsed.v === snapshotVersion, `unsupported shard snapshot version ${String(parsed.v)}`);
+    assert(Number.isSafeInteger(parsed.appliedIndex) && Number.isFinite(parsed.timeMs) && Array.isArray(parsed.agents));
+    const agents = new Map<string, Agent>();
+    for (const agent of parsed.agents) {
+      assert(typeof agent.dn === 'string' && !agents.has(agent.dn), 'snapshot agents must have distinct DNs');
+      agents.set(agent.dn, agent);
+    }
+    this.#agents = agents;
+    this.#sessions = SessionTable.fromData(parsed.sessions, this.#sessionLimits);
+    this.#appliedIndex = parsed.appliedIndex;
+    this.#timeMs = parsed.timeMs;
+    this.#feed = new ChangeFeed(this.#changeFeedMax, parsed.appliedIndex);
+  }
+
+  // ---- queries (local reads; linearizable when served after a ReadIndex) ----
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /** Time of the latest applied entry (the shard's logical now). */
+  get timeMs(): number {
+    return this.#timeMs;
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** The agent as it is at `atMs` (default: the last applied entry's time), timers settled. */
+  getAgent(dn: string, atMs: number = this.#timeMs): Agent | null {
+    const agent = this.#agents.get(dn);
+    return agent ? ops.settle(agent, Math.max(atMs, this.#timeMs), agent.version).agent : null;
+  }
+
+  /** Agents sorted by DN, optionally only those in `state` and/or having `skill` at level ≥ skillLevelMin. */
+  listAgents(filter: AgentFilter = {}, atMs: number = this.#timeMs): Agent[] {
+    const out: Agent[] = [];
+    for (const dn of this.#sortedDns()) {
+      const agent = this.getAgent(dn, atMs)!;
+      if (filter.state !== undefined && agent.status.state !== filter.state) continue;
+      if (filter.skill !== undefined) {
+        const level = Object.hasOwn(agent.skills, filter.skill) ? agent.skills[filter.skill]! : -1;
+        if (level < 0 || level < (filter.skillLevelMin ?? 0)) continue;
+      }
+      out.push(agent);
+    }
+    return out;
+  }
+
+  /** Every held reservation or call, sorted by DN. */
+  reservations(): ReservationView[] {
+    const out: ReservationView[] = [];
+    for (const dn of this.#sortedDns()) {
+      const { status } = this.#agents.get(dn)!;
+      if (status.state === 'RESERVED' || status.state === 'BUSY') out.push({ dn, state: status.state, reservation: status.reservation });
+    }
+    return out;
+  }
+
+  /** Change records after `index`. `truncated`: some were dropped; re-read listAgents(). */
+  changesSince(index: number): ChangesPage {
+    return this.#feed.since(index);
+  }
+
+  /** Timers due at `nowMs` that no entry has applied yet; the leader proposes `tick` when
+   * this is non-empty. Sorted by time, then DN. */
+  dueTimers(nowMs: number): DueTimer[] {
+    const due: DueTimer[] = [];
+    for (const [dn, agent] of this.#agents) {
+      if (agent.status.state === 'WRAP_UP' && agent.status.wrapUpEndsMs <= nowMs) {
+        due.push({ dn, kind: 'wrapUpEnd', atMs: agent.status.wrapUpEndsMs });
+      }
+      const expired = agent.contacts.filter((c) => c.expiresAtMs <= nowMs);
+      if (expired.length > 0) due.push({ dn, kind: 'contactExpiry', atMs: Math.min(...expired.map((c) => c.expiresAtMs)) });
+    }
+    return due.sort((a, b) => a.atMs - b.atMs || (a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0));
+  }
+
+  /** Unanswered reservations whose TTL has run out at `nowMs`; the leader proposes
+   * `expire {dn, reservationId}` for each. Sorted by expiry, then DN. */
+  expiredReservations(nowMs: number): { dn: string; reservationId: string; expiresAtMs: number }[] {
+    const out: { dn: string; reservationId: string; expiresAtMs: number }[] = [];
+    for (const [dn, agent] of this.#agents) {
+      const { status } = agent;
+      if (status.state === 'RESERVED' && status.reservation.expiresAtMs <= nowMs) {
+        out.push({ dn, reservationId: status.reservation.reservationId, expiresAtMs: status.reservation.expiresAtMs });
+      }
+    }
+    return out.sort((a, b) => a.expiresAtMs - b.expiresAtMs || (a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0));
+  }
+}

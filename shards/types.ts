@@ -1,0 +1,159 @@
+// The vocabulary of a DN shard: agents, their states, the commands Raft replicates, the
+// results apply() returns to the proposer, and the change records routers follow. All plain
+// readonly data (no classes, no closures) so it can be encoded into log entries and
+// snapshots, logged, and compared in tests.
+
+import type { Entry } from '../raft/types.js';
+import type { ShardFailure } from './errors.js';
+
+export type AgentStateName = 'LOGGED_OUT' | 'NOT_READY' | 'READY' | 'RESERVED' | 'BUSY' | 'WRAP_UP';
+export const agentStateNames: readonly AgentStateName[] = [
+  'LOGGED_OUT',
+  'NOT_READY',
+  'READY',
+  'RESERVED',
+  'BUSY',
+  'WRAP_UP',
+];
+
+/** A grant of one agent to one call. `expiresAtMs` only matters while unanswered
+ * (RESERVED): once confirmed the call runs until released. */
+export type Reservation = Readonly<{
+  reservationId: string;
+  callId: string;
+  /** The SIP node that asked; releaseByOwner frees everything it held. */
+  owner: string;
+  grantedAtMs: number;
+  expiresAtMs: number;
+}>;
+
+/** The agent's state with exactly the data that state needs. RESERVED remembers the
+ * READY-since time so a reservation that ends without a call gives the agent back its
+ * place in the longest-idle order. */
+export type AgentStatus = Readonly<
+  | { state: 'LOGGED_OUT' }
+  | { state: 'NOT_READY'; reason: string }
+  | { state: 'READY'; readySinceMs: number }
+  | { state: 'RESERVED'; reservation: Reservation; readySinceMs: number }
+  | { state: 'BUSY'; reservation: Reservation; answeredAtMs: number }
+  | { state: 'WRAP_UP'; wrapUpEndsMs: number }
+>;
+
+/** One SIP registration of the agent's phone (RFC 3261 §10.3). */
+export type ContactBinding = Readonly<{
+  uri: string;
+  expiresAtMs: number;
+  /** Preference 0..1 from the Contact q parameter. */
+  q: number;
+  callId: string;
+  cseq: number;
+}>;
+
+export type AgentCounters = Readonly<{
+  callsAnswered: number;
+  talkTimeMs: number;
+  missedOffers: number;
+  /** Reset by an answered call or by the agent going READY themself. */
+  consecutiveNoAnswers: number;
+  lastCallEndMs: number | null;
+}>;
+
+/** SIP digest secrets as hashes only: HA1 = H(user:realm:password) for MD5 (RFC 2617) and
+ * SHA-256 (RFC 7616). The password itself never enters the log. */
+export type DigestCredentials = Readonly<{ user: string; realm: string; ha1Md5: string; ha1Sha256: string }>;
+
+export type AgentProfile = Readonly<{
+  name: string;
+  /** Skill name → level 0..100. */
+  skills: Readonly<Record<string, number>>;
+  wrapUpMs: number;
+  /** Consecutive unanswered offers that put the agent NOT_READY('max-no-answer'); 0 = never. */
+  maxNoAnswer: number;
+  credentials: DigestCredentials | null;
+}>;
+
+export type Agent = Readonly<
+  AgentProfile & {
+    dn: string;
+    status: AgentStatus;
+    contacts: readonly ContactBinding[];
+    counters: AgentCounters;
+    /** Log index of the entry that last changed this agent (a version for readers). */
+    version: number;
+  }
+>;
+
+export type ReleaseOutcome = 'completed' | 'no-answer' | 'rejected' | 'abandoned' | 'failed';
+export const releaseOutcomes: readonly ReleaseOutcome[] = ['completed', 'no-answer', 'rejected', 'abandoned', 'failed'];
+
+export type Command = Readonly<
+  | { type: 'openSession' }
+  | ({ type: 'provision'; dn: string } & AgentProfile)
+  | { type: 'deprovision'; dn: string }
+  | { type: 'login'; dn: string }
+  | { type: 'ready'; dn: string }
+  | { type: 'notReady'; dn: string; reason: string }
+  | { type: 'logout'; dn: string }
+  /** expiresMs 0 removes the binding, like REGISTER with Expires: 0. */
+  | { type: 'register'; dn: string; uri: string; expiresMs: number; q: number; callId: string; cseq: number }
+  /** uri null removes every binding (REGISTER Contact: *). */
+  | { type: 'unregister'; dn: string; uri: string | null }
+  | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number }
+  | { type: 'confirm'; dn: string; reservationId: string }
+  | { type: 'release'; dn: string; reservationId: string; outcome: ReleaseOutcome }
+  | { type: 'expire'; dn: string; reservationId: string }
+  | { type: 'releaseByOwner'; owner: string }
+  | { type: 'tick' }
+>;
+export type CommandType = Command['type'];
+
+/** Commands that need no session: naturally idempotent (a repeated tick or expire changes
+ * nothing more) or the command that creates sessions. Everything else must carry one. */
+export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire']);
+
+/** Exactly-once bookkeeping carried by a proposal (Ongaro thesis §6.3). `clientId` is the
+ * id returned by openSession; `requestSeq` numbers the client's requests from 1;
+ * `ackedSeq` says the client has received the answers of every request ≤ ackedSeq, so
+ * the shard may forget them. */
+export type SessionRef = Readonly<{ clientId: string; requestSeq: number; ackedSeq: number }>;
+
+/** What a Raft entry of kind 'normal' carries (encoded by commands.ts). */
+export type Proposal = Readonly<{ session: SessionRef | null; command: Command }>;
+
+export type ShardSuccess = Readonly<
+  | { ok: true; type: 'session'; clientId: string }
+  | { ok: true; type: 'agent'; agent: Agent }
+  | { ok: true; type: 'reserved'; agent: Agent; reservation: Reservation }
+  | { ok: true; type: 'deprovisioned'; dn: string }
+  | { ok: true; type: 'releasedByOwner'; released: readonly Readonly<{ dn: string; reservationId: string }>[] }
+  | { ok: true; type: 'tick'; changedDns: readonly string[] }
+>;
+
+/** What apply() returns for a 'normal' entry. Failures change no state. */
+export type ShardResult = ShardSuccess | ShardFailure;
+
+/** Why a reserve was refused, as the router needs it to pick another agent. */
+export type DenyReason = 'UNKNOWN_DN' | 'LOGGED_OUT' | 'NOT_READY' | 'RESERVED' | 'BUSY' | 'WRAP_UP';
+
+export type ChangeKind =
+  | Exclude<CommandType, 'openSession' | 'tick'>
+  /** WRAP_UP ran out: the agent became READY at wrapUpEndsMs. */
+  | 'wrapUpEnded'
+  /** Contact bindings passed their expiry and were dropped. */
+  | 'contactsExpired';
+
+/** One applied change to one agent; `agent` is null once deprovisioned. Several records
+ * may share an index (one entry can change several agents). */
+export type ChangeRecord = Readonly<{ index: number; dn: string; kind: ChangeKind; agent: Agent | null }>;
+
+export type ChangesPage = Readonly<{ changes: readonly ChangeRecord[]; truncated: boolean }>;
+
+/** A timer that has come due and needs a tick to become visible in the change feed. */
+export type DueTimer = Readonly<{ dn: string; kind: 'wrapUpEnd' | 'contactExpiry'; atMs: number }>;
+
+/** The shape Raft's driver calls: apply each committed 'normal' entry in order. */
+export interface StateMachine {
+  apply(entry: Entry): unknown;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
