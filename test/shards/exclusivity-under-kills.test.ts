@@ -81,6 +81,7 @@ t.test('no agent is double-booked while shard leaders are killed', { timeout: 60
   };
 
   let kills = 0;
+  const restarts: Promise<void>[] = [];
   const loadStart = Date.now();
   const rounds = Math.floor((loadMs - 1) / killEveryMs);
   const killLeader = async (shardId: string): Promise<void> => {
@@ -89,7 +90,7 @@ t.test('no agent is double-booked while shard leaders are killed', { timeout: 60
     await cluster.procs.kill(leader, 'SIGKILL');
     kills++;
     t.comment(`killed leader ${leader} (pid ${pid}) of ${shardId} at +${Date.now() - loadStart} ms`);
-    void cluster.procs.start('shard', leader, [], 120_000).catch((err) => t.fail(`restart ${leader}: ${(err as Error).message}`));
+    restarts.push(cluster.procs.start('shard', leader, [], 120_000).then(() => {}));
   };
   // Kills follow a fixed schedule (every killEveryMs from the start of the load), so a
   // slow election never pushes a round past the end of the load.
@@ -109,6 +110,7 @@ t.test('no agent is double-booked while shard leaders are killed', { timeout: 60
 
   // Let reservations whose release outcome stayed unknown run out their TTL, and every
   // replica restart, before reading the final states.
+  await Promise.all(restarts);
   await sleep(ttlMs + 1000);
   for (const shard of cluster.config.shards) {
     for (const r of shard.replicas) {

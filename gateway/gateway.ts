@@ -1,0 +1,328 @@
+// The gateway's command layer: ng commands (ping, offer, answer, delete, query, list) in,
+// bencoded replies out, driving the call table, the port allocator and the media relay.
+// Commands run one at a time, in arrival order, so two commands for one call never
+// interleave around an await (a socket bind).
+
+import net from 'node:net';
+import { isBList, type BDict, type BValue } from './bencode.js';
+import { GatewayError, GatewayErrorCode, isGatewayError } from './errors.js';
+import type { LatchMode } from './latching.js';
+import { idCharsMax, portBindAttemptsMax } from './limits.js';
+import { PortAllocator } from './port-allocator.js';
+import { COMPONENT_RTCP, COMPONENT_RTP, MediaRelay } from './relay.js';
+import { rewriteSdp, type SdpEndpoint } from './sdp-rewrite.js';
+import { CallTable, type Call } from './sessions.js';
+
+export type GatewayConfig = Readonly<{
+  /** Address media sockets bind to. */
+  bindIp: string;
+  /** Address written into rewritten SDP (defaults to bindIp). */
+  advertiseIp: string;
+  ports: Readonly<{ min: number; max: number }>;
+  latchMode: LatchMode;
+  callsMax: number;
+  packetRateMax: number;
+  packetBurstMax: number;
+  mediaTimeoutMs: number;
+  /** How often media timeouts are evaluated. */
+  sweepIntervalMs: number;
+  socketBufferBytes: number;
+}>;
+
+export type Clock = () => number;
+
+export class Gateway {
+  readonly calls: CallTable;
+  readonly ports: PortAllocator;
+  readonly relay: MediaRelay;
+  private chain: Promise<unknown> = Promise.resolve();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private lastSweepMs = 0;
+  private closed = false;
+
+  constructor(
+    readonly config: GatewayConfig,
+    private readonly nowMs: Clock = Date.now,
+  ) {
+    this.calls = new CallTable(config.callsMax);
+    this.ports = new PortAllocator(config.ports);
+    this.relay = new MediaRelay({
+      bindIp: config.bindIp,
+      latchMode: config.latchMode,
+      callsMax: config.callsMax,
+      packetRateMax: config.packetRateMax,
+      packetBurstMax: config.packetBurstMax,
+      socketBufferBytes: config.socketBufferBytes,
+    });
+  }
+
+  /** Starts the media-timeout sweep; `onTimedOut` hears each call as it becomes flagged. */
+  start(onTimedOut: (callId: string) => void = () => undefined): void {
+    this.lastSweepMs = this.nowMs();
+    this.sweepTimer = setInterval(() => {
+      for (const callId of this.sweep()) onTimedOut(callId);
+    }, this.config.sweepIntervalMs);
+  }
+
+  /** Evaluates media timeouts. A sweep that runs much later than scheduled means this
+   * process was stalled (CPU starvation, a long GC): libuv runs timers before polling
+   * sockets, so packets that arrived meanwhile are still unread and the counts would look
+   * idle. Such a sweep only re-arms; the next, punctual one judges. */
+  sweep(): string[] {
+    const now = this.nowMs();
+    const late = now - this.lastSweepMs > 2 * this.config.sweepIntervalMs;
+    this.lastSweepMs = now;
+    if (late) return [];
+    return this.calls.sweep(now, this.config.mediaTimeoutMs, (i) => this.relay.packetsSeen(i));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.relay.closeAll();
+  }
+
+  /** Runs one ng command and returns its reply; expected failures become error replies. */
+  handle(body: BDict): Promise<BDict> {
+    const run = this.chain.then(() => this.dispatch(body));
+    this.chain = run.catch(() => undefined);
+    return run.catch((e: unknown) => {
+      if (isGatewayError(e)) return { result: 'error', 'error-reason': e.message, 'error-code': e.code };
+      throw e;
+    });
+  }
+
+  private async dispatch(body: BDict): Promise<BDict> {
+    if (this.closed) throw new GatewayError(GatewayErrorCode.CLOSED, 'gateway is shutting down');
+    const command = body['command'];
+    switch (command) {
+      case 'ping':
+        return { result: 'pong' };
+      case 'offer':
+        return this.offer(body);
+      case 'answer':
+        return this.answer(body);
+      case 'delete':
+        return this.delete(body);
+      case 'query':
+        return this.query(body);
+      case 'list':
+        return this.list();
+      default:
+        throw new GatewayError(GatewayErrorCode.NG_UNKNOWN_COMMAND, `Unrecognized command ${String(command)}`);
+    }
+  }
+
+  private async offer(b: BDict): Promise<BDict> {
+    const callId = id(b, 'call-id');
+    const fromTag = id(b, 'from-tag');
+    const sdp = str(b, 'sdp');
+    let call = this.calls.get(callId);
+    const created = call === undefined;
+    if (call === undefined) call = await this.createCall(callId, fromTag);
+    try {
+      const offerer = this.calls.legIndexOf(call, fromTag);
+      if (offerer === null) throw new GatewayError(GatewayErrorCode.UNKNOWN_TAG, 'from-tag does not belong to this call');
+      const reply = this.rewriteFor(call, offerer, 1 - offerer, sdp, b);
+      return { result: 'ok', sdp: reply };
+    } catch (e) {
+      if (created) this.destroyCall(call);
+      throw e;
+    }
+  }
+
+  private answer(b: BDict): BDict {
+    const call = this.calls.require(id(b, 'call-id'));
+    const fromTag = id(b, 'from-tag');
+    const toTag = id(b, 'to-tag');
+    const sdp = str(b, 'sdp');
+    const offerer = this.calls.legIndexOf(call, fromTag);
+    if (offerer === null) throw new GatewayError(GatewayErrorCode.UNKNOWN_TAG, 'from-tag does not belong to this call');
+    const answerer = (1 - offerer) as 0 | 1;
+    const leg = call.legs[answerer];
+    if (leg.tag !== null && leg.tag !== toTag) {
+      throw new GatewayError(GatewayErrorCode.UNKNOWN_TAG, 'to-tag does not belong to this call');
+    }
+    const reply = this.rewriteFor(call, answerer, offerer, sdp, b);
+    leg.tag = toTag;
+    return { result: 'ok', sdp: reply };
+  }
+
+  /** Learns `from`'s endpoint from its SDP and returns the SDP rewritten to point at the
+   * gateway's ports of leg `to` (the side that will receive this SDP sends there). */
+  private rewriteFor(call: Call, from: number, to: number, sdp: string, b: BDict): string {
+    const replace = listOf(b, 'replace');
+    const flags = listOf(b, 'flags');
+    const out = rewriteSdp(sdp, {
+      ip: this.config.advertiseIp,
+      rtpPort: call.legs[to]!.localRtpPort,
+      replaceOrigin: replace.includes('origin') || flags.includes('replace-origin'),
+    });
+    this.setEndpoint(call, from, out.endpoint);
+    call.lastSignalMs = this.nowMs();
+    return out.sdp;
+  }
+
+  private setEndpoint(call: Call, legIndex: number, e: SdpEndpoint): void {
+    call.legs[legIndex]!.endpoint = e;
+    // The relay sends to IPv4 literals only; anything else is learnt by latching.
+    const ip = e.ip !== null && net.isIPv4(e.ip) ? e.ip : '';
+    this.relay.setLegAddress(call.index * 2 + legIndex, { ip, rtpPort: e.rtpPort, rtcpPort: e.rtcpPort }, e.clockRateHz);
+  }
+
+  private async createCall(callId: string, fromTag: string): Promise<Call> {
+    const index = this.calls.reserveIndex();
+    const opened: number[] = [];
+    try {
+      for (let leg = 0; leg < 2; leg++) opened.push(await this.openLeg(index * 2 + leg));
+    } catch (e) {
+      opened.forEach((port, leg) => {
+        this.relay.closeLeg(index * 2 + leg);
+        this.ports.release(port);
+      });
+      this.calls.unreserveIndex(index);
+      throw e;
+    }
+    const now = this.nowMs();
+    const call: Call = {
+      callId,
+      index,
+      createdMs: now,
+      legs: [
+        { tag: fromTag, localRtpPort: opened[0]!, endpoint: null },
+        { tag: null, localRtpPort: opened[1]!, endpoint: null },
+      ],
+      lastSignalMs: now,
+      packetsSeen: 0,
+      lastActiveMs: now,
+      timedOut: false,
+    };
+    this.calls.insert(call);
+    return call;
+  }
+
+  /** Binds a fresh port pair for a leg slot; a pair taken by another process goes back to
+   * the end of the free queue and the next one is tried, a bounded number of times. */
+  private async openLeg(slot: number): Promise<number> {
+    for (let attempt = 0; attempt < portBindAttemptsMax; attempt++) {
+      const port = this.ports.allocate();
+      try {
+        await this.relay.openLeg(slot, port, 8000);
+        return port;
+      } catch (e) {
+        this.ports.release(port);
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      }
+    }
+    throw new GatewayError(GatewayErrorCode.PORTS_EXHAUSTED, 'no bindable port pair found');
+  }
+
+  private destroyCall(call: Call): void {
+    this.calls.remove(call.callId);
+    for (let leg = 0; leg < 2; leg++) {
+      this.relay.closeLeg(call.index * 2 + leg);
+      this.ports.release(call.legs[leg]!.localRtpPort);
+    }
+  }
+
+  private delete(b: BDict): BDict {
+    const call = this.calls.require(id(b, 'call-id'));
+    const report = this.report(call);
+    this.destroyCall(call);
+    return report;
+  }
+
+  private query(b: BDict): BDict {
+    return this.report(this.calls.require(id(b, 'call-id')));
+  }
+
+  private list(): BDict {
+    return {
+      result: 'ok',
+      calls: this.calls.ids(),
+      'timed-out': this.calls.timedOutIds(),
+      'port pairs in use': this.ports.capacityPairs - this.ports.freePairs,
+      'port pairs free': this.ports.freePairs,
+    };
+  }
+
+  /** rtpengine-ish call report: `created`, `last signal`, `totals`, per-tag `tags`, plus
+   * Ringfence's flat `legs` list and `timed-out` (1/0; bencode has no booleans). */
+  private report(call: Call): BDict {
+    const legs: BDict[] = [];
+    const tags: Record<string, BValue> = {};
+    const totals = { RTP: { packets: 0, bytes: 0, errors: 0 }, RTCP: { packets: 0, bytes: 0, errors: 0 } };
+    call.legs.forEach((leg, i) => {
+      const slot = call.index * 2 + i;
+      const s = this.relay.stats.snapshot(slot);
+      const latched = this.relay.latchedSource(slot, COMPONENT_RTP);
+      const latchedRtcp = this.relay.latchedSource(slot, COMPONENT_RTCP);
+      totals.RTP.packets += s.rtpPackets;
+      totals.RTP.bytes += s.rtpBytes;
+      totals.RTP.errors += s.droppedSource + s.droppedRate + s.droppedUnroutable;
+      totals.RTCP.packets += s.rtcpPackets;
+      totals.RTCP.bytes += s.rtcpBytes;
+      const e = leg.endpoint;
+      const entry: BDict = {
+        leg: i === 0 ? 'A' : 'B',
+        tag: leg.tag ?? '',
+        'local port': leg.localRtpPort,
+        'local rtcp port': leg.localRtpPort + 1,
+        'sdp endpoint': e === null ? {} : { address: e.ip ?? '', port: e.rtpPort, 'rtcp port': e.rtcpPort },
+        'latched endpoint': latched === null ? {} : { address: latched.ip, port: latched.port },
+        'latched rtcp endpoint': latchedRtcp === null ? {} : { address: latchedRtcp.ip, port: latchedRtcp.port },
+        packets: s.rtpPackets,
+        bytes: s.rtpBytes,
+        'rtcp packets': s.rtcpPackets,
+        'rtcp bytes': s.rtcpBytes,
+        relayed: s.relayedPackets,
+        lost: s.lostPackets,
+        jitter: s.jitterTimestampUnits,
+        'jitter-us': Math.round(s.jitterMs * 1000),
+        'dropped source': s.droppedSource,
+        'dropped rate': s.droppedRate,
+        'dropped unroutable': s.droppedUnroutable,
+      };
+      legs.push(entry);
+      if (leg.tag !== null) {
+        tags[leg.tag] = {
+          tag: leg.tag,
+          'in dialogue with': call.legs[1 - i]!.tag ?? '',
+          medias: [{ index: 1, type: 'audio', streams: [entry] }],
+        };
+      }
+    });
+    return {
+      result: 'ok',
+      created: Math.floor(call.createdMs / 1000),
+      created_us: Math.floor(call.createdMs * 1000),
+      'last signal': Math.floor(call.lastSignalMs / 1000),
+      'timed-out': call.timedOut ? 1 : 0,
+      'last media ms ago': Math.max(0, Math.round(this.nowMs() - call.lastActiveMs)),
+      totals,
+      tags,
+      legs,
+    };
+  }
+}
+
+function str(b: BDict, key: string): string {
+  const v = b[key];
+  if (typeof v !== 'string') throw new GatewayError(GatewayErrorCode.NG_MISSING_KEY, `No ${key} in message`);
+  return v;
+}
+
+function id(b: BDict, key: string): string {
+  const v = str(b, key);
+  if (v.length === 0 || v.length > idCharsMax) throw new GatewayError(GatewayErrorCode.NG_MISSING_KEY, `bad ${key}`);
+  return v;
+}
+
+/** A list-of-strings option; anything else (absent, malformed) reads as empty: unknown
+ * or oddly shaped flags are ignored, as rtpengine ignores unknown flags. */
+function listOf(b: BDict, key: string): string[] {
+  const v = b[key];
+  if (!isBList(v)) return [];
+  return v.filter((x): x is string => typeof x === 'string').map((x) => x.toLowerCase());
+}
+

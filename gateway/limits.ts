@@ -1,0 +1,34 @@
+// Named maxima of the media gateway, each checked where it is enforced.
+
+/** Largest ng control datagram accepted or sent (one UDP datagram, no fragmentation
+ * reassembly above it). rtpengine uses the same 64 KiB ceiling. */
+export const ngMessageBytesMax = 65_507;
+/** Nesting of bencoded lists/dicts; the decoder is recursive, so this bounds its stack. */
+export const bencodeDepthMax = 32;
+/** Entries in a decoded list or dict. */
+export const bencodeItemsMax = 4_096;
+/** Replies remembered by cookie so a retransmitted command is answered, not re-run. */
+export const ngReplyCacheEntriesMax = 8_192;
+/** How long a cached reply stays valid (rtpengine keeps its cookie cache ~30 s). */
+export const ngReplyCacheTtlMs = 30_000;
+/** Characters of SDP accepted in one offer/answer. */
+export const sdpBytesMax = 16_384;
+/** Call-id and tag length. */
+export const idCharsMax = 256;
+
+/** Default ceiling on concurrent calls. Each call holds 4 sockets (2 legs × RTP+RTCP),
+ * so this is also bounded by the process file-descriptor limit. */
+export const sessionsMaxDefault = 2_000;
+/** Per-call packet rate ceiling (both legs, RTP+RTCP together), packets per second.
+ * 0 disables. 50 pps is one 20 ms stream; 4 streams' worth leaves headroom. */
+export const sessionPacketRateMaxDefault = 500;
+/** Token-bucket depth, packets: how far a call may burst above its rate. */
+export const sessionPacketBurstMaxDefault = 200;
+/** A call that relays nothing for this long is flagged timed-out. */
+export const mediaTimeoutMsDefault = 60_000;
+/** Attempts to bind a fresh port pair before answering "ports exhausted" when ports of
+ * the range are taken by other processes. */
+export const portBindAttemptsMax = 16;
+/** Kernel socket buffer asked for on each media socket. Big enough to ride over a GC
+ * pause, small enough that a backlog left by a burst drains in milliseconds. */
+export const mediaSocketBufferBytes = 1 << 20;
