@@ -5,6 +5,8 @@
 // times out, {"event":"stopped"} after SIGTERM/SIGINT closed every socket. Bad flags print
 // usage on stderr and exit 2.
 
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE, type ProcessOptions } from './cli-args.js';
 import { ControlServer } from './control-server.js';
 import { Gateway } from './gateway.js';
@@ -13,10 +15,12 @@ function emit(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
 
-async function main(): Promise<void> {
+/** Runs the gateway with command-line flags; `ready` adds fields to the listening event
+ * (the cluster CLI adds its id and the `ready` event its supervisor waits for). */
+export async function runGateway(argv: string[], ready: Record<string, unknown> = {}): Promise<void> {
   let opts: ProcessOptions;
   try {
-    opts = parseArgs(process.argv.slice(2));
+    opts = parseArgs(argv);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
     process.exit(2);
@@ -40,6 +44,8 @@ async function main(): Promise<void> {
     ports: `${gateway.ports.min}-${gateway.ports.max}`,
     latching: opts.gateway.latchMode,
   });
+  if (Object.keys(ready).length > 0) emit({ event: 'ready', role: 'gateway', pid: process.pid, control: port, ...ready });
 }
 
-void main();
+// Run directly (node gateway/gateway-process.ts ...), not when imported by the cluster CLI.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) void runGateway(process.argv.slice(2));
