@@ -1,5 +1,167 @@
-// `ringfence start` — the one-command local cluster. Until the launcher lands it says so
-// plainly instead of pretending to start anything.
-export async function main(_argv: string[]): Promise<void> {
-  process.stdout.write('ringfence: coming soon: the cluster launcher (see README.md for what works today)\n');
+// `ringfence start` (npm start): a whole local contact center on this machine, supervised.
+// Shards × 3 replicas, a media gateway, a SIP node on 127.0.0.1:5060 (UDP and TCP) whose
+// admin REST and dashboard listen on 127.0.0.1:8080, demo agents provisioned READY, and
+// demo agent phones (real SIP user agents) registered for them. Children that crash are
+// restarted with backoff; Ctrl-C stops everything. State lives under --data and survives
+// a restart: the cluster file written there on first start is reused.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ShardClient } from '../shards/client/shard-client.js';
+import { digestCredentials } from '../shards/digest-credentials.js';
+import type { Agent, ShardResult } from '../shards/types.js';
+import { intFlag, parseFlags, UsageError } from './args.js';
+import { loadClusterConfig, type ClusterConfig } from './config.js';
+import { ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
+
+const flags = {
+  shards: { type: 'string', help: 'number of DN shards (3 replicas each)', default: '2' },
+  'sip-port': { type: 'string', help: 'SIP port (UDP and TCP) on 127.0.0.1', default: '5060' },
+  'admin-port': { type: 'string', help: 'admin REST and dashboard port on 127.0.0.1', default: '8080' },
+  agents: { type: 'string', help: 'demo agents (DNs from 1001) with demo phones', default: '20' },
+  data: { type: 'string', help: 'data directory', default: './data' },
+  'no-phones': { type: 'boolean', help: 'do not start the demo agent phones' },
+} as const;
+
+export const demoPassword = (dn: string): string => `agent-${dn}`;
+export const demoService = { number: '5000', skill: 'support' };
+/** An agent with no demo phone, for a softphone of the operator's own. */
+export const softphoneDn = '1100';
+
+const backoffMsMax = 30_000;
+const stableAfterMs = 60_000;
+
+export async function main(argv: string[]): Promise<void> {
+  const f = parseFlags(argv, flags, 'usage: ringfence start [flags]   (npm start)');
+  const shards = intFlag(f.shards, 'shards', 1, 16, 2);
+  const sipPort = intFlag(f['sip-port'], 'sip-port', 1, 65535, 5060);
+  const adminPort = intFlag(f['admin-port'], 'admin-port', 1, 65535, 8080);
+  const agents = intFlag(f.agents, 'agents', 1, 99, 20);
+  const dir = resolve(f.data ?? './data');
+  mkdirSync(dir, { recursive: true });
+
+  const { path, config } = await clusterFile(dir, { shards, sipPort, adminPort });
+  const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log') });
+  const supervisor = supervise(procs);
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    supervisor.stop();
+    process.stdout.write('\nringfence: stopping...\n');
+    await procs.stopAll(5000);
+    process.stdout.write('ringfence: stopped\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  process.on('exit', () => procs.killAllNow());
+
+  process.stdout.write(`ringfence: starting ${config.shards.length} shards × 3 replicas, a gateway, a SIP node and ${agents} demo agents (logs: ${join(dir, 'cluster.log')})\n`);
+  await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => supervisor.start('shard', r.id))));
+  await Promise.all(config.gateways.map((g) => supervisor.start('gateway', g.id)));
+  const dns = Array.from({ length: agents }, (_, i) => String(1001 + i));
+  await provisionDemoAgents(config, [...dns, softphoneDn]);
+  await Promise.all(config.sip.map((n) => supervisor.start('sip', n.id)));
+  if (!f['no-phones']) {
+    await supervisor.start('phones', 'phones1', ['--dns', `${dns[0]}-${dns[dns.length - 1]}`, '--password-prefix', 'agent-']);
+  }
+  printReady(config, dns);
+}
+
+async function clusterFile(dir: string, o: { shards: number; sipPort: number; adminPort: number }): Promise<{ path: string; config: ClusterConfig }> {
+  const path = join(dir, 'cluster.yaml');
+  if (existsSync(path)) {
+    const config = loadClusterConfig(path);
+    if (config.shards.length !== o.shards || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort) {
+      throw new UsageError(`${path} was written for another layout (shards, --sip-port or --admin-port differ); use those flags, another --data, or delete ${dir}`);
+    }
+    return { path, config };
+  }
+  return writeLocalClusterConfig({ dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, services: [demoService] });
+}
+
+/** Restarts any child that exits while the cluster runs, with exponential backoff that
+ * resets once a child has stayed up for a minute. */
+function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra?: string[]): Promise<unknown>; stop(): void } {
+  const state = new Map<string, { role: ProcRole; extra: string[]; backoffMs: number; startedAt: number }>();
+  let stopped = false;
+  procs.onExit = (id, code, signal) => {
+    const s = state.get(id);
+    if (stopped || !s || procs.closed) return;
+    if (Date.now() - s.startedAt > stableAfterMs) s.backoffMs = 1000;
+    process.stdout.write(`ringfence: ${s.role} ${id} exited (${signal ?? `code ${code}`}); restarting in ${s.backoffMs} ms\n`);
+    const delay = s.backoffMs;
+    s.backoffMs = Math.min(backoffMsMax, s.backoffMs * 2);
+    void sleep(delay).then(() => {
+      if (stopped) return;
+      s.startedAt = Date.now();
+      return procs.start(s.role, id, s.extra).catch((err) => process.stdout.write(`ringfence: restart of ${id} failed: ${(err as Error).message}\n`));
+    });
+  };
+  return {
+    start(role, id, extra = []) {
+      state.set(id, { role, extra, backoffMs: 1000, startedAt: Date.now() });
+      return procs.start(role, id, extra, 120_000);
+    },
+    stop() {
+      stopped = true;
+    },
+  };
+}
+
+/** Provisions, logs in and readies the demo agents that do not exist yet; agents left
+ * from an earlier run keep their state. */
+async function provisionDemoAgents(config: ClusterConfig, dns: readonly string[]): Promise<void> {
+  const client = new ShardClient({ shards: config.shards, deadlineMs: 30_000 });
+  try {
+    for (const dn of dns) {
+      const existing = await client.read(client.shardFor(dn), { type: 'agent', dn }, 'linearizable', { deadlineMs: 30_000 }).then(
+        (a) => a as Agent,
+        (err: { code?: string }) => {
+          if (err.code === 'SHARD_ERR_UNKNOWN_DN') return null;
+          throw err;
+        },
+      );
+      if (existing) continue;
+      const credentials = digestCredentials(dn, config.realm, demoPassword(dn));
+      const name = dn === softphoneDn ? 'Your softphone' : `Demo agent ${dn}`;
+      check(await client.command(dn, { type: 'provision', dn, name, skills: { [demoService.skill]: 50 }, wrapUpMs: 2000, maxNoAnswer: 3, credentials }), dn);
+      check(await client.command(dn, { type: 'login', dn }), dn);
+      check(await client.command(dn, { type: 'ready', dn }), dn);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function check(r: ShardResult, dn: string): void {
+  if (!r.ok) throw new Error(`demo agent ${dn}: ${r.code}: ${r.reason}`);
+}
+
+function printReady(config: ClusterConfig, dns: readonly string[]): void {
+  const sip = config.sip[0]!;
+  const admin = `http://${sip.admin.host}:${sip.admin.port}`;
+  const caller = resolve('test/sipp/caller.xml');
+  process.stdout.write(
+    [
+      '',
+      `ringfence: ready — ${config.shards.length} shards × 3 replicas, SIP on ${sip.udp.host}:${sip.udp.port} (UDP and TCP), ${dns.length} demo agents ${dns[0]}–${dns[dns.length - 1]} READY with skill ${demoService.skill}`,
+      '',
+      `  Dashboard and admin REST: ${admin}/   (API docs: ${admin}/docs)`,
+      `    admin token: ${config.tokens.admin}`,
+      `    read token:  ${config.tokens.read}`,
+      `    curl -H 'Authorization: Bearer ${config.tokens.read}' ${admin}/v1/cluster`,
+      '',
+      `  Call the support line ${demoService.number} with RTP (SIPp, apt-get install sip-tester); a demo agent answers and echoes your audio:`,
+      `    sipp -sf ${caller} -s ${demoService.number} ${sip.udp.host}:${sip.udp.port} -i 127.0.0.1 -m 1 -l 1 -d 5000 -trace_err`,
+      '',
+      `  Be an agent with a softphone (Linphone, Zoiper, MicroSIP): register to ${sip.udp.host}:${sip.udp.port} over UDP or TCP`,
+      `    as user/extension ${softphoneDn}, password ${demoPassword(softphoneDn)}, domain/realm ${config.realm}.`,
+      `    Agent ${softphoneDn} is READY: once registered, calls to ${demoService.number} can ring you.`,
+      '',
+      '  Ctrl-C stops the cluster; its data stays in the data directory and the next npm start picks it up.',
+      '',
+    ].join('\n'),
+  );
 }

@@ -89,12 +89,19 @@ export class ProcessSet {
   readonly #logs: WriteStream | null;
   #closed = false;
 
+  /** Called whenever a child exits, however it ended (a supervisor restarts from here). */
+  onExit: ((id: string, code: number | null, signal: NodeJS.Signals | null) => void) | null = null;
+
   constructor(
     readonly configPath: string,
     opts: { logFile?: string; env?: NodeJS.ProcessEnv } = {},
     private readonly env: NodeJS.ProcessEnv = { ...process.env, ...opts.env },
   ) {
     this.#logs = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Starts `ringfence <role> --config <file> --id <id> [extra]` and resolves with its
@@ -139,6 +146,7 @@ export class ProcessSet {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
+        this.onExit?.(id, code, signal);
         if (p.ready === null) reject(new Error(`${role} ${id} exited (${signal ?? code}) before it was ready`));
       });
     });

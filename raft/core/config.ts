@@ -1,0 +1,46 @@
+// RaftConfig defaults and validation (a bad config is a programming error: assert).
+import assert from 'node:assert';
+import type { NodeId, RaftConfig } from '../types.js';
+import {
+  APPEND_BYTES_MAX_DEFAULT,
+  APPEND_ENTRIES_MAX_DEFAULT,
+  ELECTION_TIMEOUT_TICKS_DEFAULT,
+  HEARTBEAT_TICKS_DEFAULT,
+  INFLIGHT_APPENDS_MAX_DEFAULT,
+  SNAPSHOT_CHUNK_BYTES_DEFAULT,
+  UNCOMMITTED_BYTES_MAX_DEFAULT,
+} from '../limits.js';
+
+export function defaultRaftConfig(id: NodeId, random: () => number, nowMs: () => number): RaftConfig {
+  return {
+    id,
+    electionTimeoutTicks: ELECTION_TIMEOUT_TICKS_DEFAULT,
+    heartbeatTicks: HEARTBEAT_TICKS_DEFAULT,
+    preVote: true,
+    checkQuorum: true,
+    appendEntriesMax: APPEND_ENTRIES_MAX_DEFAULT,
+    appendBytesMax: APPEND_BYTES_MAX_DEFAULT,
+    inflightAppendsMax: INFLIGHT_APPENDS_MAX_DEFAULT,
+    uncommittedBytesMax: UNCOMMITTED_BYTES_MAX_DEFAULT,
+    snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES_DEFAULT,
+    random,
+    nowMs,
+  };
+}
+
+function positiveInt(value: number, name: string): void {
+  assert(Number.isInteger(value) && value > 0, `RaftConfig.${name} must be a positive integer, got ${value}`);
+}
+
+export function validateConfig(c: RaftConfig): void {
+  assert(typeof c.id === 'string' && c.id.length > 0, 'RaftConfig.id must be a non-empty string');
+  positiveInt(c.electionTimeoutTicks, 'electionTimeoutTicks');
+  positiveInt(c.heartbeatTicks, 'heartbeatTicks');
+  assert(c.heartbeatTicks < c.electionTimeoutTicks, 'heartbeatTicks must be below electionTimeoutTicks');
+  positiveInt(c.appendEntriesMax, 'appendEntriesMax');
+  positiveInt(c.appendBytesMax, 'appendBytesMax');
+  positiveInt(c.inflightAppendsMax, 'inflightAppendsMax');
+  positiveInt(c.uncommittedBytesMax, 'uncommittedBytesMax');
+  positiveInt(c.snapshotChunkBytes, 'snapshotChunkBytes');
+  assert(typeof c.random === 'function' && typeof c.nowMs === 'function', 'RaftConfig needs random and nowMs');
+}
