@@ -95,7 +95,16 @@ export class ManagedProcess {
 }
 
 const live = new Set<ManagedProcess>();
+const exitCleanups = new Set<() => void>();
 let handlersInstalled = false;
+
+/** Registers a synchronous cleanup (e.g. removing a temp dir) to run when this process
+ * exits or is interrupted, after every child was killed. Returns the unregister function. */
+export function onExitCleanup(fn: () => void): () => void {
+  installExitHandlers();
+  exitCleanups.add(fn);
+  return () => exitCleanups.delete(fn);
+}
 
 /** Kills every process started through this module that is still running. Synchronous, so
  * it works from an 'exit' handler. */
@@ -106,7 +115,16 @@ export function killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
 function installExitHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  process.on('exit', () => killAll('SIGKILL'));
+  process.on('exit', () => {
+    killAll('SIGKILL');
+    for (const fn of exitCleanups) {
+      try {
+        fn();
+      } catch {
+        // best effort: the process is going away
+      }
+    }
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       killAll('SIGKILL');
@@ -171,7 +189,7 @@ export async function spawnProcess(opts: SpawnOptions): Promise<{ proc: ManagedP
 }
 
 function failure(proc: ManagedProcess, what: string): Error {
-  return new Error(`${proc.name} (pid ${proc.pid}) ${what}; last output:\n  ${proc.tail().join('\n  ')}`);
+  return new Error(`${proc.name} (pid ${proc.pid}) ${what}; last output:\n  ${proc.tail().slice(-12).join('\n  ')}`);
 }
 
 /** `node --import tsx <file> ...args` with the current Node binary (how benches start
@@ -199,6 +217,19 @@ export function cpuTimeMs(pid: number): number | null {
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Read and write system calls a live process made so far (/proc/<pid>/io: every
+ * socket write, pipe write and file write counts); null if unavailable. */
+export function ioSyscalls(pid: number): { reads: number; writes: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const reads = Number(/^syscr:\s*(\d+)/m.exec(text)?.[1]);
+    const writes = Number(/^syscw:\s*(\d+)/m.exec(text)?.[1]);
+    return Number.isFinite(reads) && Number.isFinite(writes) ? { reads, writes } : null;
+  } catch {
+    return null;
+  }
 }
 
 /** CPU time of this process (user + system) in milliseconds. */

@@ -1,0 +1,38 @@
+// Proves the bench CLI's argument handling: flags and values parse as documented, an
+// unknown bench name exits 2 listing the valid names, and a bench whose module does not
+// exist yet says so instead of crashing. The CLI runs as a real child process.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { BENCH_NAMES, parseBenchArgv } from '../../bench/bench-args.js';
+
+t.test('argv parsing', async (t) => {
+  const p = parseBenchArgv(['raft', '--json', '--seconds', '2.5', '--levels=1,16', '--profile']);
+  t.equal(p.name, 'raft');
+  t.equal(p.json, true);
+  t.equal(p.seconds, 2.5);
+  t.equal(p.flags.get('levels'), '1,16');
+  t.equal(p.flags.get('profile'), 'true');
+  t.equal(parseBenchArgv(['--json', 'raft']).name, 'raft', '--json never swallows the bench name');
+  t.throws(() => parseBenchArgv(['raft', '--seconds', '-1']));
+  t.throws(() => parseBenchArgv(['raft', 'extra']));
+});
+
+const runCli = (args: string[]): { status: number | null; stderr: string } => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/cli.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stderr: r.stderr };
+};
+
+t.test('unknown bench name exits 2 and lists the valid ones', async (t) => {
+  const r = runCli(['nosuch']);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /unknown bench: nosuch/);
+  for (const n of BENCH_NAMES) t.match(r.stderr, n);
+});
+
+const missing = BENCH_NAMES.find((n) => !existsSync(`bench/${n}.ts`));
+t.test('a bench not built yet says so', { skip: missing ? false : 'every bench module exists' }, async (t) => {
+  const r = runCli([missing!]);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /not built yet/);
+});
