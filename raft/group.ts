@@ -82,6 +82,7 @@ export class RaftGroup {
   private snapshotIndex: LogIndex;
   /** The term last made durable; a leader sends early only within it. */
   private durableTerm: Term;
+  private compacting = false;
   private readSeq = 0;
   private tickTimer: NodeJS.Timeout | null = null;
   private scheduled = false;
@@ -276,7 +277,11 @@ export class RaftGroup {
       }
     }
     // 1. persist, fsync'd when anything sent below may depend on it
-    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+    if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
+      // Only the commit index moved: it need not be durable (a restart relearns it from the
+      // leader), so the write goes out without holding up this Ready.
+      this.opts.storage.save({ hardState: rd.hardState, entries: [], snapshot: null }, false).catch((e) => this.failStorage(e));
+    } else if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
       try {
         await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
       } catch (e) {
@@ -304,7 +309,12 @@ export class RaftGroup {
     // 5. advance, then maybe snapshot what was applied
     this.core.advance(rd);
     if (this.applied !== appliedBefore) for (const cb of this.appliedListeners) cb(this.applied);
-    if (this.applied - this.snapshotIndex >= this.snapshotEveryEntries) await this.takeSnapshot();
+    // Compaction runs beside the loop, not in it: the log keeps moving while LevelDB drops
+    // the covered entries.
+    if (this.applied - this.snapshotIndex >= this.snapshotEveryEntries && !this.compacting) {
+      this.compacting = true;
+      void this.takeSnapshot().finally(() => (this.compacting = false));
+    }
   }
 
   private apply(e: Entry): void {

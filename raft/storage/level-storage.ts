@@ -63,7 +63,9 @@ export class LevelRaftStorage implements RaftStorage {
   private async loadEntries(snapIndex: number): Promise<Entry[]> {
     const entries: Entry[] = [];
     let expected = snapIndex + 1;
-    for await (const [key, value] of this.db.iterator(this.entryRange())) {
+    // Entries at or below the snapshot may survive a crash during compaction: skip them.
+    const range = { gt: this.entryKey(snapIndex), lt: this.entryRange().lt };
+    for await (const [key, value] of this.db.iterator(range)) {
       const keyIndex = this.indexOf(key);
       const where = `LevelDB ${this.dir}: entry ${keyIndex}`;
       if (keyIndex !== expected) throw ioError('RAFT_ERR_CORRUPT', `${where}: gap in the log, expected entry ${expected}`);
@@ -108,12 +110,22 @@ export class LevelRaftStorage implements RaftStorage {
   async compact(snapshot: Snapshot): Promise<void> {
     const index = snapshot.meta.index;
     if (index <= this.snapIndex) return;
-    const ops: Op[] = [{ type: 'put', key: this.key(TAG_SNAP), value: encodeSnapshot(snapshot) }];
+    // The snapshot is made durable first; the entries it covers are then dropped with one
+    // range delete. A crash in between leaves entries at or below the snapshot, which load
+    // skips, so this needs no fsync and no per-entry delete ops (thousands of those held
+    // the Ready loop for most of a second).
+    await this.write([{ type: 'put', key: this.key(TAG_SNAP), value: encodeSnapshot(snapshot) }], true, 'compact');
+    const from = this.snapIndex + 1;
     const deleteTo = Math.min(index, this.lastIndex);
-    for (let i = this.snapIndex + 1; i <= deleteTo; i++) ops.push({ type: 'del', key: this.entryKey(i) });
-    await this.write(ops, true, 'compact');
     this.snapIndex = index;
     this.lastIndex = Math.max(this.lastIndex, index);
+    if (deleteTo >= from) {
+      try {
+        await this.db.clear({ gte: this.entryKey(from), lte: this.entryKey(deleteTo) });
+      } catch (e) {
+        throw storageFailure(this.dir, 'compact', e);
+      }
+    }
   }
 
   async close(): Promise<void> {
