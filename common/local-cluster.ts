@@ -94,8 +94,9 @@ export class ProcessSet {
 
   constructor(
     readonly configPath: string,
-    opts: { logFile?: string; env?: NodeJS.ProcessEnv } = {},
+    opts: { logFile?: string; env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[] } = {},
     private readonly env: NodeJS.ProcessEnv = { ...process.env, ...opts.env },
+    private readonly nodeArgs: readonly string[] = opts.nodeArgs ?? [],
   ) {
     this.#logs = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
   }
@@ -111,7 +112,7 @@ export class ProcessSet {
     const p = this.procs.get(id) ?? { id, role, child: null, ready: null, starts: 0 };
     this.procs.set(id, p);
     if (p.child && p.child.exitCode === null && p.child.signalCode === null) return Promise.reject(new Error(`${id} is already running`));
-    const child = spawn(process.execPath, ['--import', 'tsx', cliPath, role, '--config', this.configPath, '--id', id, ...extra], {
+    const child = spawn(process.execPath, [...this.nodeArgs, '--import', 'tsx', cliPath, role, '--config', this.configPath, '--id', id, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: this.env,
     });

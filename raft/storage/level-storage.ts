@@ -26,6 +26,9 @@ export class LevelRaftStorage implements RaftStorage {
   /** Index of the stored snapshot (0 without one); entries are snapIndex+1 .. lastIndex. */
   private snapIndex = 0;
   private lastIndex = 0;
+  /** The last write issued; the next one starts after it (see write()). */
+  private tail: Promise<void> = Promise.resolve();
+  private failure: string | null = null;
 
   private constructor(
     private readonly db: Db,
@@ -102,9 +105,12 @@ export class LevelRaftStorage implements RaftStorage {
       lastIndex = newLast;
     }
     if (batch.hardState) ops.push({ type: 'put', key: this.key(TAG_HARD), value: encodeHardState(batch.hardState) });
-    await this.write(ops, sync, 'save');
+    // Bookkeeping moves before the write: LevelDB applies batches in call order, so a save
+    // started while this one is in flight must already see its entries (a write failure
+    // stops the replica, so the optimistic view is never used after one).
     this.snapIndex = snapIndex;
     this.lastIndex = lastIndex;
+    await this.write(ops, sync, 'save');
   }
 
   async compact(snapshot: Snapshot): Promise<void> {
@@ -120,11 +126,7 @@ export class LevelRaftStorage implements RaftStorage {
     this.snapIndex = index;
     this.lastIndex = Math.max(this.lastIndex, index);
     if (deleteTo >= from) {
-      try {
-        await this.db.clear({ gte: this.entryKey(from), lte: this.entryKey(deleteTo) });
-      } catch (e) {
-        throw storageFailure(this.dir, 'compact', e);
-      }
+      await this.enqueue(() => this.db.clear({ gte: this.entryKey(from), lte: this.entryKey(deleteTo) }), 'compact');
     }
   }
 
@@ -147,13 +149,31 @@ export class LevelRaftStorage implements RaftStorage {
     }
   }
 
-  private async write(ops: Op[], sync: boolean, what: string): Promise<void> {
-    if (ops.length === 0) return;
-    try {
-      await this.db.batch(ops, { sync });
-    } catch (e) {
-      throw storageFailure(this.dir, what, e);
-    }
+  /** LevelDB runs each batch on a libuv pool thread, so two batches in flight at once can
+   * land in either order — a commit-only hard state written late would roll back a newer
+   * term and vote. Every write therefore waits for the one before it. */
+  private write(ops: Op[], sync: boolean, what: string): Promise<void> {
+    if (ops.length === 0) return this.tail;
+    return this.enqueue(() => this.db.batch(ops, { sync }), what);
+  }
+
+  private enqueue(run: () => Promise<void>, what: string): Promise<void> {
+    const next = this.tail
+      .then(() => {
+        // A failed write stops the replica; nothing may be written after it.
+        if (this.failure !== null) throw ioError('RAFT_ERR_STORAGE', `LevelDB ${this.dir}: ${what} refused after an earlier failure (${this.failure})`);
+        return run();
+      })
+      .catch((e) => {
+        const err = hasCode(e, 'RAFT_ERR_STORAGE') ? e : storageFailure(this.dir, what, e);
+        this.failure ??= (err as Error).message;
+        throw err;
+      });
+    this.tail = next.then(
+      () => {},
+      () => {},
+    );
+    return next;
   }
 
   private key(tag: number): Uint8Array {

@@ -34,6 +34,40 @@ const conf = { voters: ['a', 'b', 'c'], learners: ['d'] };
 
 for (const kind of kinds) {
   t.test(kind.name, async (t) => {
+    // Regression: the driver saves a commit-only hard state without awaiting it; a save of
+    // new entries issued meanwhile must not be refused as leaving a gap.
+    t.test('saves issued while another is in flight see its entries', async (t) => {
+      const dir = t.testdir();
+      const s = await kind.open(dir);
+      await s.load();
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: entries(1, 3, 1), snapshot: null }, true);
+      const inFlight = s.save({ hardState: { term: 1, vote: 'a', commit: 2 }, entries: [], snapshot: null }, false);
+      const more = s.save({ hardState: null, entries: entries(4, 5, 1), snapshot: null }, true);
+      await Promise.all([inFlight, more]);
+      await s.save({ hardState: null, entries: entries(6, 6, 1), snapshot: null }, true);
+      const reopened = await kind.reopen(s, dir);
+      const loaded = await reopened.load();
+      t.same(loaded.entries.map((e) => e.index), [1, 2, 3, 4, 5, 6], 'every entry is there, no gap refused');
+      t.equal(loaded.hardState.commit, 2);
+      await reopened.close();
+    });
+
+    // Regression: LevelDB runs batches on pool threads, so an unawaited commit-only write
+    // could land after a later one and roll back its term and vote.
+    t.test('a later hard state always wins over an earlier one still in flight', async (t) => {
+      const dir = t.testdir();
+      let s = await kind.open(dir);
+      await s.load();
+      for (let term = 1; term <= 40; term++) {
+        const early = s.save({ hardState: { term, vote: 'a', commit: 0 }, entries: [], snapshot: null }, false);
+        const late = s.save({ hardState: { term: term + 1, vote: 'b', commit: 0 }, entries: [], snapshot: null }, true);
+        await Promise.all([early, late]);
+        s = await kind.reopen(s, dir);
+        t.same((await s.load()).hardState, { term: term + 1, vote: 'b', commit: 0 }, `round ${term}`);
+      }
+      await s.close();
+    });
+
     t.test('empty storage loads an empty log', async (t) => {
       const s = await kind.open(t.testdir());
       t.same(await s.load(), { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
