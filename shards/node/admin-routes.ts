@@ -177,7 +177,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     const [host, port] = splitHostPort(b.raft);
     node.transport.setPeer(b.id, { host, port });
     await raftOp(() => node.group.addLearner(b.id));
-    if (b.promote !== false) await raftOp(() => node.group.promote(b.id));
+    if (b.promote !== false) await promoteWhenCaughtUp(node, b.id, 60_000);
     return { conf: node.status().conf };
   });
 
@@ -207,6 +207,22 @@ function checkOwned(deps: ShardAdminDeps, dn: string): void {
   const owner = deps.client.shardFor(dn);
   if (owner !== deps.shard.id) {
     throw new AdminError('ADMIN_ERR_NOT_FOUND', `DN ${dn} belongs to shard ${owner}, not ${deps.shard.id}`, 'params.dn');
+  }
+}
+
+/** The core refuses to promote a learner that is still far behind (the group would lose
+ * availability waiting for it); retry until it has caught up or the deadline passes. */
+async function promoteWhenCaughtUp(node: ShardNode, id: string, deadlineMs: number): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      await node.group.promote(id);
+      return;
+    } catch (err) {
+      const pending = err instanceof RaftGroupError && err.code === 'RAFT_ERR_CONF_CHANGE_PENDING';
+      if (!pending || Date.now() > deadline) throw toAdminError(err);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 
