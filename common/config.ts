@@ -13,6 +13,9 @@ export type ReplicaConfig = Readonly<{
   client: HostPort;
   admin: HostPort;
   data: string;
+  /** Added after the shard was created: not a bootstrap voter; it joins through
+   * POST /v1/members (as a learner first). */
+  join: boolean;
 }>;
 export type ShardConfig = Readonly<{ id: string; replicas: readonly ReplicaConfig[] }>;
 export type SipNodeConfig = Readonly<{ id: string; udp: HostPort; tcp: HostPort; admin: HostPort }>;
@@ -106,6 +109,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
         client: parseHostPort(r.client, `${rp}.client`),
         admin: parseHostPort(r.admin, `${rp}.admin`),
         data: str(r, 'data', rp, `./data/${id}`),
+        join: r.join === true,
       };
     });
     return { id: str(s, 'id', path), replicas };

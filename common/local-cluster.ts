@@ -36,6 +36,8 @@ export type LocalClusterSpec = Readonly<{
   gateways?: number;
   services?: readonly { number: string; skill: string; minLevel?: number }[];
   raft?: Partial<ClusterConfig['raft']>;
+  /** The last N replicas of every shard are marked `join: true` (added later by membership change). */
+  joinReplicas?: number;
   /** Fixed ports for the first SIP node and its admin, as `npm start` promises. */
   sipPort?: number;
   adminPort?: number;
@@ -57,7 +59,8 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
       id: `s${s + 1}`,
       replicas: Array.from({ length: replicas }, (_, r) => {
         const id = `s${s + 1}-${String.fromCharCode(97 + r)}`;
-        return { id, raft: `127.0.0.1:${next()}`, client: `127.0.0.1:${next()}`, admin: `127.0.0.1:${next()}`, data: join(resolve(spec.dir), id) };
+        const joiner = r >= replicas - (spec.joinReplicas ?? 0);
+        return { id, raft: `127.0.0.1:${next()}`, client: `127.0.0.1:${next()}`, admin: `127.0.0.1:${next()}`, data: join(resolve(spec.dir), id), ...(joiner ? { join: true } : {}) };
       }),
     })),
     sip: Array.from({ length: sipNodes }, (_, i) => {

@@ -252,10 +252,11 @@ async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, deps: S
   if (!leader) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${deps.shard.id} has no leader right now; retry`);
   const url = `http://${leader.admin.host}:${leader.admin.port}${req.url}`;
   try {
+    const hasBody = req.body !== undefined && req.body !== null;
     const res = await fetch(url, {
       method: req.method,
-      headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '', 'x-ringfence-forwarded': '1' },
-      body: req.method === 'GET' || req.method === 'DELETE' ? undefined : JSON.stringify(req.body),
+      headers: { ...(hasBody ? { 'content-type': 'application/json' } : {}), authorization: req.headers.authorization ?? '', 'x-ringfence-forwarded': '1' },
+      body: hasBody ? JSON.stringify(req.body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.text();

@@ -57,7 +57,7 @@ export class ShardNode implements ShardService {
     const group = await RaftGroup.open({
       groupId: shard.id,
       id: replica.id,
-      initialConf: { voters: shard.replicas.map((r) => r.id), learners: [] },
+      initialConf: { voters: shard.replicas.filter((r) => !r.join).map((r) => r.id), learners: [] },
       storage,
       transport,
       stateMachine: {

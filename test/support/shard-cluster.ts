@@ -20,9 +20,9 @@ export type ShardCluster = Readonly<{
   leaderOf(shardId: string, timeoutMs?: number): Promise<string>;
 }>;
 
-export async function startShardCluster(t: Test, opts: { shards: number; replicasPerShard?: number; raft?: Partial<ClusterConfig['raft']> }): Promise<ShardCluster> {
+export async function startShardCluster(t: Test, opts: { shards: number; replicasPerShard?: number; joinReplicas?: number; raft?: Partial<ClusterConfig['raft']> }): Promise<ShardCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-test-'));
-  const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, replicasPerShard: opts.replicasPerShard, raft: opts.raft });
+  const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, replicasPerShard: opts.replicasPerShard, joinReplicas: opts.joinReplicas, raft: opts.raft });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
   const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
   const killAll = (): void => procs.killAllNow();
@@ -33,7 +33,7 @@ export async function startShardCluster(t: Test, opts: { shards: number; replica
     process.removeListener('exit', killAll);
     if (!process.env.RINGFENCE_KEEP_TEST_DATA) rmSync(dir, { recursive: true, force: true });
   });
-  await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
+  await Promise.all(config.shards.flatMap((s) => s.replicas.filter((r) => !r.join).map((r) => procs.start('shard', r.id, [], 120_000))));
   const leaderOf = async (shardId: string, timeoutMs = 30_000): Promise<string> => {
     const shard = config.shards.find((s) => s.id === shardId)!;
     const deadline = Date.now() + timeoutMs;

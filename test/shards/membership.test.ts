@@ -1,0 +1,48 @@
+// Operating a shard over its admin REST with real processes: a fourth replica started
+// with an empty disk joins through POST /v1/members (learner, caught up, promoted), the
+// old leader is removed with DELETE /v1/members/:id after a leader transfer, and the
+// shard keeps every acknowledged agent and keeps serving throughout.
+import t from 'tap';
+import type { Agent } from '../../shards/types.js';
+import { startShardCluster } from '../support/shard-cluster.js';
+
+t.test('add a replica, transfer leadership, remove the old leader', { timeout: 300_000 }, async (t) => {
+  const cluster = await startShardCluster(t, { shards: 1, replicasPerShard: 4, joinReplicas: 1 });
+  const { client, config } = cluster;
+  const shard = config.shards[0]!;
+  const [a, b, c, d] = shard.replicas;
+  const admin = { authorization: `Bearer ${config.tokens.admin}`, 'content-type': 'application/json' };
+  const url = (r: typeof a, path: string): string => `http://${r!.admin.host}:${r!.admin.port}${path}`;
+
+  const dns = ['4001', '4002', '4003'];
+  for (const dn of dns) {
+    const r = await client.command(dn, { type: 'provision', dn, name: dn, skills: {}, wrapUpMs: 0, maxNoAnswer: 0, credentials: null });
+    t.ok(r.ok);
+  }
+  await cluster.procs.start('shard', d!.id, [], 120_000);
+  const leader = await cluster.leaderOf(shard.id);
+  const follower = [a, b, c].find((r) => r!.id !== leader)!;
+  // Sent to a follower on purpose: the write must be forwarded to the leader.
+  const add = await fetch(url(follower, '/v1/members'), { method: 'POST', headers: admin, body: JSON.stringify({ id: d!.id, raft: `${d!.raft.host}:${d!.raft.port}` }) });
+  t.equal(add.status, 200, await add.clone().text());
+  t.ok(((await add.json()) as { conf: { voters: string[] } }).conf.voters.includes(d!.id), 'the new replica is a voter');
+
+  const newLeader = [a, b, c].find((r) => r!.id !== leader)!;
+  const transfer = await fetch(url(newLeader, '/v1/leader/transfer'), { method: 'POST', headers: admin, body: JSON.stringify({ to: newLeader!.id }) });
+  t.equal(transfer.status, 200, 'leadership transferred');
+  t.equal(await cluster.leaderOf(shard.id), newLeader!.id);
+
+  // Sent to a replica that is not the leader after the transfer: forwarded, with no body.
+  const other = [a, b, c].find((r) => r!.id !== newLeader!.id && r!.id !== leader)!;
+  const remove = await fetch(url(other, `/v1/members/${leader}`), { method: 'DELETE', headers: { authorization: admin.authorization } });
+  t.equal(remove.status, 200, await remove.clone().text());
+  t.notOk(((await remove.json()) as { conf: { voters: string[] } }).conf.voters.includes(leader), 'the old leader is no longer a member');
+  await cluster.procs.kill(leader, 'SIGKILL');
+
+  const again = await client.command('4004', { type: 'provision', dn: '4004', name: '4004', skills: {}, wrapUpMs: 0, maxNoAnswer: 0, credentials: null });
+  t.ok(again.ok, 'the shard still commits with the new membership');
+  const fromNew = (await client.replicaStatus(shard.id, d!.id)) as { applied: number; conf: { voters: string[] } };
+  t.ok(fromNew.conf.voters.includes(d!.id) && !fromNew.conf.voters.includes(leader), 'the joined replica sees the new membership');
+  const agents = (await client.read(shard.id, { type: 'agents', filter: {} })) as Agent[];
+  t.same(agents.map((x) => x.dn).sort(), [...dns, '4004'], 'no acknowledged agent was lost');
+});
