@@ -303,6 +303,7 @@ export const clusterViewSchema = {
 /** `GET /v1/cluster` (read scope). */
 export async function clusterViewRoutes(app: FastifyInstance, opts: ClusterViewOptions): Promise<void> {
   const probe = new ClusterProbe(opts);
+  let inflight: Promise<ClusterProbeResult> | null = null;
   app.addHook('onClose', async () => probe.close());
   app.get('/v1/cluster', {
     config: { scope: 'read' },
@@ -311,5 +312,10 @@ export async function clusterViewRoutes(app: FastifyInstance, opts: ClusterViewO
       querystring: { type: 'object', additionalProperties: false, properties: { token: { type: 'string' } } },
       response: { 200: clusterViewSchema, 401: { $ref: 'Problem#' }, 403: { $ref: 'Problem#' } },
     },
-  }, async () => (await probe.collect()).view);
+  }, async () => {
+    // Concurrent requests share one round of asking: the peers see at most one probe in
+    // flight per node however many callers there are.
+    inflight ??= probe.collect().finally(() => { inflight = null; });
+    return (await inflight).view;
+  });
 }

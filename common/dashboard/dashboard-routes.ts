@@ -85,20 +85,28 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
   let latest: Snapshot | null = null;
   let polling: Promise<void> | null = null;
   const stop = new AbortController();
+  let inflight: Promise<Snapshot> | null = null;
+  // The poller and /v1/dashboard share one collection in flight at a time.
+  const collect = (): Promise<Snapshot> => (inflight ??= source.collect().then((s) => (latest = s)).finally(() => { inflight = null; }));
 
   const poll = async (): Promise<void> => {
     while (hub.size > 0 && !stop.signal.aborted) {
       const started = Date.now();
       try {
-        latest = await source.collect();
-        hub.broadcast('snapshot', latest.seq, latest);
+        const snapshot = await collect();
+        hub.broadcast('snapshot', snapshot.seq, snapshot);
       } catch (err) {
         hub.broadcast('problem', latest?.seq ?? 0, { detail: (err as Error).message });
       }
       const waitMs = Math.max(0, started + intervalMs - Date.now());
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, waitMs);
-        stop.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        const wake = (): void => {
+          clearTimeout(timer);
+          stop.signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, waitMs);
+        stop.signal.addEventListener('abort', wake);
       });
     }
   };
@@ -135,7 +143,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
     },
   }, async () => {
     const fresh = latest !== null && Date.now() - Date.parse(latest.generatedAt) < 2 * intervalMs;
-    return fresh ? latest : (latest = await source.collect());
+    return fresh ? latest : collect();
   });
 
   app.get('/v1/events', {

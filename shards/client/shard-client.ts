@@ -210,7 +210,8 @@ export class ShardClient {
         const conn = await this.#conn(h, replica);
         sent = true;
         const result = await attempt(conn, Math.min(this.#attemptTimeoutMs, remaining));
-        h.leader = replica;
+        // Only a committed write proves leadership: a follower answers reads too.
+        if (isWrite) h.leader = replica;
         return result;
       } catch (err) {
         const e = err as RpcError;

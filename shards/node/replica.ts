@@ -3,6 +3,7 @@
 // it as a process; tests run it in-process and drive the admin app with inject().
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
+import { clusterViewRoutes } from '../../common/cluster-view.js';
 import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import { ShardClient } from '../client/shard-client.js';
@@ -30,6 +31,7 @@ export async function startShardReplica(opts: { config: ClusterConfig; shard: Sh
   const client = new ShardClient({ shards: config.shards });
   const app = await createAdminApp({ title: `Ringfence shard ${shard.id} replica ${replica.id}`, tokens: config.tokens, registry: metrics.registry });
   await app.register(shardAdminRoutes, { node: started, client, config, shard });
+  await app.register(clusterViewRoutes, { config, self: { role: 'shard', id: replica.id }, shardClient: client });
   if (opts.listenAdmin) await app.listen({ host: replica.admin.host, port: replica.admin.port });
   else await app.ready();
   return {
