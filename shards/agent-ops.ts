@@ -9,7 +9,8 @@
 //   RESERVED | BUSY → LOGGED_OUT. reserve: READY → RESERVED, else denied by state.
 //   confirm: RESERVED → BUSY. release after a call (BUSY) → WRAP_UP for wrapUpMs, then
 //   READY at wrapUpEndsMs. A reservation that ends without a call (RESERVED) goes READY at
-//   once, keeping the agent's place in the longest-idle order — except 'no-answer', which
+//   once, keeping the agent's place in the longest-idle order — except 'rejected' (back of
+//   the order, a missed offer) and 'no-answer', which
 //   counts a missed offer, puts the agent at the back (readySinceMs = now), and at
 //   maxNoAnswer consecutive misses makes it NOT_READY('max-no-answer'). expire: like a
 //   release without a call, only once the TTL has run out and only while unanswered.
@@ -186,6 +187,12 @@ export function endReservation(agent: Agent, outcome: ReleaseOutcome, nowMs: num
     return changedAgent(agent, { status: next, counters: { ...counters, ...after } }, index);
   }
   if (status.state !== 'RESERVED') return staleFailure(agent, '(any)');
+  // A phone that declined the offer (486/603) goes to the back of the longest-idle order
+  // and counts a missed offer, so the router does not pick the same busy phone again at
+  // once; unlike no-answer it does not count toward max-no-answer (the phone is alive).
+  if (outcome === 'rejected') {
+    return changedAgent(agent, { status: { state: 'READY', readySinceMs: nowMs }, counters: { ...counters, missedOffers: counters.missedOffers + 1 } }, index);
+  }
   if (outcome !== 'no-answer') return changedAgent(agent, { status: { state: 'READY', readySinceMs: status.readySinceMs } }, index);
   const missed = { missedOffers: counters.missedOffers + 1, consecutiveNoAnswers: counters.consecutiveNoAnswers + 1 };
   const tooMany = agent.maxNoAnswer > 0 && missed.consecutiveNoAnswers >= agent.maxNoAnswer;

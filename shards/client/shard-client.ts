@@ -50,9 +50,16 @@ const retryable = new Set([
 
 type Session = { clientId: string; nextSeq: number; outstanding: Set<number> };
 
+/** Requests a session may have between its oldest unanswered one and its newest: the
+ * shard keeps at most sessionResultsMax (64) unacknowledged results per session and
+ * refuses more, so a busy client spreads over several sessions instead. */
+const sessionWindowMax = 48;
+const sessionsPerShardMax = 64;
+
 class ShardHandle {
   leader: string | null = null;
-  session: Promise<Session> | null = null;
+  readonly sessions: Session[] = [];
+  opening: Promise<Session> | null = null;
   readonly conns = new Map<string, Promise<RpcConnection>>();
   constructor(readonly id: string, readonly replicas: readonly Readonly<{ id: string; client: HostPort }>[]) {}
 
@@ -60,6 +67,12 @@ class ShardHandle {
     const i = this.replicas.findIndex((r) => r.id === id);
     return this.replicas[(i + 1) % this.replicas.length]!.id;
   }
+}
+
+function oldestOutstanding(s: Session): number {
+  let oldest = s.nextSeq;
+  for (const seq of s.outstanding) if (seq < oldest) oldest = seq;
+  return oldest;
 }
 
 export class ShardClient {
@@ -97,11 +110,9 @@ export class ShardClient {
   async commandOnShard(shardId: string, command: Command, opts: { deadlineMs?: number } = {}): Promise<ShardResult> {
     const h = this.#handle(shardId);
     const deadline = Date.now() + (opts.deadlineMs ?? this.#deadlineMs);
-    const session = await this.#session(h, deadline);
-    const seq = session.nextSeq++;
-    session.outstanding.add(seq);
+    const { session, seq } = await this.#session(h, deadline);
     try {
-      const ackedSeq = Math.min(...session.outstanding) - 1;
+      const ackedSeq = oldestOutstanding(session) - 1;
       const proposal: Proposal = { session: { clientId: session.clientId, requestSeq: seq, ackedSeq }, command };
       return (await this.#propose(h, proposal, deadline)) as ShardResult;
     } finally {
@@ -169,21 +180,34 @@ export class ShardClient {
     return h;
   }
 
-  #session(h: ShardHandle, deadline: number): Promise<Session> {
-    if (!h.session) {
-      h.session = this.#propose(h, { session: null, command: { type: 'openSession' } }, deadline).then(
-        (r) => {
-          const res = r as ShardResult;
-          if (!res.ok || res.type !== 'session') throw new ShardClientError('SHARD_ERR_SESSION', `openSession failed: ${JSON.stringify(res)}`, false);
-          return { clientId: res.clientId, nextSeq: 1, outstanding: new Set<number>() };
-        },
-        (err) => {
-          h.session = null;
-          throw err;
-        },
-      );
+  /** A session with room in its window, opening another one when all are full. */
+  async #session(h: ShardHandle, deadline: number): Promise<{ session: Session; seq: number }> {
+    // The request number is taken in the same synchronous step as the window check, or
+    // concurrent callers would all squeeze into one session.
+    const take = (session: Session): { session: Session; seq: number } => {
+      const seq = session.nextSeq++;
+      session.outstanding.add(seq);
+      return { session, seq };
+    };
+    for (;;) {
+      const free = h.sessions.find((s) => s.nextSeq - oldestOutstanding(s) < sessionWindowMax);
+      if (free) return take(free);
+      if (h.sessions.length < sessionsPerShardMax) {
+        h.opening ??= this.#openSession(h, deadline).finally(() => (h.opening = null));
+        await h.opening;
+        continue;
+      }
+      if (Date.now() > deadline) throw new ShardClientError('SHARD_ERR_TIMEOUT', `shard ${h.id}: every session is full`, false);
+      await sleep(2);
     }
-    return h.session;
+  }
+
+  async #openSession(h: ShardHandle, deadline: number): Promise<Session> {
+    const res = (await this.#propose(h, { session: null, command: { type: 'openSession' } }, deadline)) as ShardResult;
+    if (!res.ok || res.type !== 'session') throw new ShardClientError('SHARD_ERR_SESSION', `openSession failed: ${JSON.stringify(res)}`, false);
+    const session: Session = { clientId: res.clientId, nextSeq: 1, outstanding: new Set<number>() };
+    h.sessions.push(session);
+    return session;
   }
 
   #propose(h: ShardHandle, proposal: Proposal, deadline: number): Promise<unknown> {

@@ -121,6 +121,19 @@ t.test('no-answer counts missed offers and maxNoAnswer makes the agent NOT_READY
   t.equal(agentOf(c.send({ type: 'ready', dn: '5000' })).counters.consecutiveNoAnswers, 0, 'going READY resets the streak');
 });
 
+// Regression: a phone answering 486 kept its longest-idle place and was offered the next
+// call at once, thousands of times under load.
+t.test('a rejected offer sends the agent to the back of the idle order without max-no-answer', async (t) => {
+  const h = new ShardHarness();
+  const c = h.openClient();
+  readyAgent(c, '5100', { maxNoAnswer: 1 });
+  c.send({ type: 'reserve', dn: '5100', reservationId: 'r1', callId: 'k', owner: 's', ttlMs: 5000 });
+  h.advance(100);
+  const after = agentOf(c.send({ type: 'release', dn: '5100', reservationId: 'r1', outcome: 'rejected' }));
+  t.same(after.status, { state: 'READY', readySinceMs: h.nowMs }, 'READY, but idle only from now');
+  t.match(after.counters, { missedOffers: 1, consecutiveNoAnswers: 0 }, 'a missed offer, not a no-answer streak');
+});
+
 t.test('stale reservation ids on confirm, release and expire are typed errors that change nothing', async (t) => {
   const h = new ShardHarness();
   const c = h.openClient();
