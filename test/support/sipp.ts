@@ -27,14 +27,14 @@ export function sippAvailable(): boolean {
   return cachedAvailable;
 }
 
-type Skippable = { skip: (msg: string) => void };
+type Skippable = { skip: (...args: never[]) => unknown };
 
 /** For a test that needs SIPp: true when it can run. Without SIPp it skips the test, or
  * throws when REQUIRE_SIPP=1 (CI must not pass by skipping). */
 export function needSipp(t: Skippable): boolean {
   if (sippAvailable()) return true;
   if (process.env.REQUIRE_SIPP === '1') throw new Error('REQUIRE_SIPP=1 but no working `sipp` on PATH (apt-get install -y sip-tester)');
-  t.skip('sipp not installed (apt-get install -y sip-tester); set REQUIRE_SIPP=1 to make this a failure');
+  (t.skip as (msg: string) => void)('sipp not installed (apt-get install -y sip-tester); set REQUIRE_SIPP=1 to make this a failure');
   return false;
 }
 
@@ -52,9 +52,10 @@ export type SippOptions = Readonly<{
   rate?: number;
   ratePeriodMs?: number;
   maxCalls?: number;
-  /** Most simultaneous calls (-l). */
+  /** Most simultaneous calls (-l); defaults to maxCalls. */
   limit?: number;
-  /** Global timeout (-timeout, seconds): SIPp quits after it. */
+  /** Global timeout (-timeout, seconds): SIPp quits after it, and is SIGKILLed 10 s later
+   * if it has not. */
   timeoutS?: number;
   set?: Readonly<Record<string, string | number>>;
   keys?: Readonly<Record<string, string | number>>;
@@ -117,7 +118,10 @@ export function sippArgs(o: SippOptions): string[] {
   if (o.rate !== undefined) a.push('-r', String(o.rate));
   if (o.ratePeriodMs !== undefined) a.push('-rp', `${o.ratePeriodMs}ms`);
   if (o.maxCalls !== undefined) a.push('-m', String(o.maxCalls));
-  if (o.limit !== undefined) a.push('-l', String(o.limit));
+  // SIPp's own default caps simultaneous calls near 3 x rate x -d, which throttles the
+  // offered rate once calls are held or queued: default to the whole bounded run instead.
+  const limit = o.limit ?? o.maxCalls;
+  if (limit !== undefined) a.push('-l', String(limit));
   if (o.timeoutS !== undefined) a.push('-timeout', `${o.timeoutS}s`);
   for (const [k, v] of Object.entries(o.set ?? {})) a.push('-set', k, String(v));
   for (const [k, v] of Object.entries(o.keys ?? {})) a.push('-key', k, String(v));
@@ -164,6 +168,12 @@ export function startSipp(o: SippOptions): SippProcess {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     return done;
   };
+  // SIPp's -timeout does not end a run whose last calls hang in retransmissions: enforce it.
+  if (o.timeoutS !== undefined) {
+    const guard = setTimeout(() => void kill(), (o.timeoutS + 10) * 1000);
+    guard.unref();
+    void done.then(() => clearTimeout(guard));
+  }
   const stopGracefully = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGUSR1');
   };
@@ -192,7 +202,10 @@ function lastCsvRow(path: string): Record<string, string> | null {
 
 export function parseStats(row: Record<string, string>): SippStats {
   const all: Record<string, number> = {};
-  for (const [k, v] of Object.entries(row)) if (k.endsWith('(C)') && /^-?\d+(\.\d+)?$/.test(v)) all[k.slice(0, -3)] = Number(v);
+  for (const [k, v] of Object.entries(row)) {
+    // Cumulative columns end in "(C)"; TotalCallCreated has no suffix.
+    if (/^-?\d+(\.\d+)?$/.test(v) && (k.endsWith('(C)') || k === 'TotalCallCreated')) all[k.replace(/\(C\)$/, '')] = Number(v);
+  }
   const n = (k: string): number => all[k] ?? 0;
   return {
     successful: n('SuccessfulCall'),
@@ -223,7 +236,7 @@ function readResult(dir: string, pid: number, exitCode: number | null, signal: N
     const value = Number(v) || 0;
     counts[k] = value;
     if (m[2] === 'Unexp') unexpected += value;
-    if (m[2] === 'Recv' && /^[3-6]\d\d$/.test(m[1]!)) {
+    if (m[2] === 'Recv' && value > 0 && /^[3-6]\d\d$/.test(m[1]!)) {
       const status = Number(m[1]);
       finalFailures[status] = (finalFailures[status] ?? 0) + value;
       finalFailuresTotal += value;

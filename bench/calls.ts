@@ -1,0 +1,125 @@
+// `bench calls`: the highest call rate with zero failed calls, and the caller-side setup
+// latency (INVITE→200) at that rate, for
+//   ringfence: SIPp caller → SIP node (reserve on the DN's shard, committed grant, INVITE to
+//              the agent) → agent phones (`ringfence phones`), 2 shards × 3 replicas;
+//   direct:    SIPp caller → SIPp answering (agent-answer.xml), the ceiling on this machine.
+// Each target steps its rate up (bounded calls and time per step) and stops at the first
+// step with a failure: a SIPp failed call (timeout, unexpected message), a final 4xx-6xx,
+// or a call never answered. Latencies are SIPp's own response times (-trace_rtt, whole
+// milliseconds). Calls are answered at once and hung up right after the ACK, and agents
+// have no wrap-up, so a step measures call handling, not agents being busy. Both SIPps
+// use 4 MB socket buffers (-buff_size), as do the SIP node's sockets.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePorts } from '../common/local-cluster.js';
+import type { BenchArgs, BenchReport } from './bench-args.js';
+import { round, summarizeLatencies } from './stats.js';
+import { needSipp, scenarioPath, startSipp, type SippResult } from '../test/support/sipp.js';
+import { SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
+
+export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; agents?: number; log?: (line: string) => void };
+
+export type CallsStep = { target: 'ringfence' | 'direct'; rate: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number };
+export type CallsResult = { target: 'ringfence' | 'direct'; cps: number; failed: 0; p50Ms: number | null; p99Ms: number | null };
+
+const DEFAULT_RATES = [10, 25, 50, 100, 200, 300, 400, 600];
+const DEFAULT_DIRECT_RATES = [100, 200, 300, 400, 600, 1000, 2000];
+/** A step that has not finished this long after its last call was placed is a failure. */
+const STEP_GRACE_S = 30;
+
+function failuresOf(r: SippResult, calls: number): number {
+  const s = r.stats;
+  if (s === null) return calls;
+  const unanswered = calls - r.rttMs.length;
+  return Math.max(s.failed + r.finalFailuresTotal + r.unexpected, unanswered);
+}
+
+async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; seconds: number; dir: string }): Promise<CallsStep> {
+  const calls = Math.max(1, Math.round(o.rate * o.seconds));
+  const [port, media] = await freePorts(2);
+  const started = Date.now();
+  const sipp = startSipp({
+    scenario: scenarioPath('caller'), dir: join(o.dir, `${o.target}-${o.rate}`), remote: o.remote, localPort: port!, mediaPort: media!,
+    service: SERVICE_NUMBER, rate: o.rate, maxCalls: calls, timeoutS: Math.ceil(o.seconds + STEP_GRACE_S),
+    set: { hold_min_ms: 0, hold_spread_ms: 0 },
+  });
+  const r = await sipp.done;
+  const lat = summarizeLatencies(r.rttMs);
+  return {
+    target: o.target, rate: o.rate, calls, answered: r.rttMs.length, failed: failuresOf(r, calls), finalFailures: { ...r.finalFailures },
+    p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs: Date.now() - started,
+  };
+}
+
+async function stepUp(target: 'ringfence' | 'direct', remote: string, rates: readonly number[], seconds: number, dir: string, log: (l: string) => void): Promise<{ best: CallsResult; steps: CallsStep[] }> {
+  const steps: CallsStep[] = [];
+  let best: CallsResult = { target, cps: 0, failed: 0, p50Ms: null, p99Ms: null };
+  for (const rate of rates) {
+    const s = await runStep({ target, remote, rate, seconds, dir });
+    steps.push(s);
+    log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms`);
+    if (s.failed > 0) break;
+    best = { target, cps: rate, failed: 0, p50Ms: s.p50Ms, p99Ms: s.p99Ms };
+  }
+  return { best, steps };
+}
+
+async function benchRingfence(o: { rates: readonly number[]; seconds: number; agents: number; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
+  const agents = Array.from({ length: o.agents }, (_, i) => ({ dn: String(4001 + i), behaviour: 'answer' as const }));
+  o.log(`[bench calls] starting 2 shards x 3 replicas, 1 SIP node, ${o.agents} agent phones`);
+  const cluster = await startCallCluster({ dir: join(o.dir, 'cluster'), shards: 2, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0 });
+  try {
+    return await stepUp('ringfence', cluster.sipTargets[0]!, o.rates, o.seconds, o.dir, o.log);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function benchDirect(o: { rates: readonly number[]; seconds: number; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
+  const [port, media] = await freePorts(2);
+  const uas = startSipp({ scenario: scenarioPath('agent-answer'), dir: join(o.dir, 'direct-uas'), localPort: port!, mediaPort: media!, set: { ring_ms: 0 } });
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    return await stepUp('direct', `127.0.0.1:${port}`, o.rates, o.seconds, o.dir, o.log);
+  } finally {
+    await uas.kill();
+  }
+}
+
+export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchReport> {
+  const log = opts.log ?? ((l: string) => (opts.json ? process.stderr : process.stdout).write(l + '\n'));
+  needSipp({ skip: () => { throw new Error('bench calls needs sipp (apt-get install -y sip-tester)'); } });
+  const seconds = opts.seconds ?? 5;
+  const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-calls-'));
+  try {
+    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, seconds, agents: opts.agents ?? 100, dir, log });
+    const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, seconds, dir, log });
+    return { bench: 'calls', results: [ringfence.best, direct.best], steps: [...ringfence.steps, ...direct.steps], secondsPerStep: seconds };
+  } finally {
+    if (!process.env.RINGFENCE_KEEP_BENCH_DATA) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function rateList(v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  const rates = v.split(',').map(Number);
+  if (rates.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error(`rates must be positive integers, got ${v}`);
+  return rates;
+}
+
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --agents 100. */
+export function runBench(args: BenchArgs): Promise<BenchReport> {
+  const rates = rateList(args.flags.get('rates'));
+  const directRates = rateList(args.flags.get('direct-rates'));
+  const agents = args.flags.get('agents');
+  return runCallsBench({
+    json: args.json,
+    log: args.log,
+    ...(args.seconds !== null ? { seconds: args.seconds } : {}),
+    ...(rates ? { rates } : {}),
+    ...(directRates ? { directRates } : {}),
+    ...(agents !== undefined ? { agents: Number(agents) } : {}),
+  });
+}

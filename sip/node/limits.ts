@@ -1,0 +1,45 @@
+// Named maxima and defaults of the SIP node's transaction user (registrar, B2BUA, router,
+// queue, media control). Each is checked where it is enforced; flags may lower or raise
+// the defaults within the stated bounds.
+
+/** How long the agent's phone may ring before the node CANCELs and re-routes. */
+export const ringTimeoutMsDefault = 15_000;
+/** Added to the ring timeout to make the reservation TTL, so a grant outlives the ring
+ * (including the reserve round trip and a CANCEL's 487) but not a node that died. */
+export const reservationTtlMarginMs = 5_000;
+/** Deadline for one shard command issued while a caller waits. */
+export const shardCommandDeadlineMs = 5_000;
+/** Reservations one routing pass of a call may ask for, and phones one call may be
+ * offered to, before it is failed with 480. */
+export const routeAttemptsMax = 20;
+/** After CANCELing an agent leg, how long to wait for its final response before the
+ * reservation is released anyway (RFC 3261 §9.1 allows 64*T1; we do not hold an agent
+ * that long). */
+export const cancelFinalWaitMs = 4_000;
+
+/** Longest a caller waits in queue before 480 (default; configurable). */
+export const queueWaitMsDefault = 60_000;
+/** Calls waiting in queue per node; beyond it a caller gets 486 at once. */
+export const queueLengthMax = 10_000;
+/** Queued calls are re-checked this often against the router's view, in case the
+ * READY change that should have woken them came while they were busy being routed. */
+export const queueSweepIntervalMs = 500;
+/** Calls in progress per node; beyond it a new INVITE gets 503. */
+export const callsMax = 20_000;
+
+/** Nonce lifetime (RFC 7616 §3.3: the server decides); after it a nonce is stale. */
+export const nonceLifetimeMsDefault = 300_000;
+/** Nonces whose nc we remember; the oldest is forgotten first (its client then gets a
+ * stale=true challenge and retries with a fresh nonce). */
+export const nonceTrackedMax = 50_000;
+
+/** REGISTER Expires bounds (seconds): below the minimum → 423 (RFC 3261 §10.3 step 7). */
+export const registerExpiresSecondsDefault = 3_600;
+export const registerExpiresSecondsMin = 1;
+export const registerExpiresSecondsMax = 86_400;
+
+/** Media gateway health: ng ping every this, and media-timeout polls. */
+export const gatewayPollIntervalMsDefault = 2_000;
+/** Retransmitted 2xx to the caller until ACK: T1 doubling to T2, giving up after 64*T1. */
+export const t1Ms = 500;
+export const t2Ms = 4_000;

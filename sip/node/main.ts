@@ -1,0 +1,46 @@
+// `ringfence sip --config cluster.yaml --id sip1`: one SIP server node as a process.
+// Prints `{"event":"ready","role":"sip",...}` on stdout once it serves SIP and REST.
+
+import { announce, intFlag, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
+import { loadClusterConfig } from '../../common/config.js';
+import { createLogger } from '../../common/logger.js';
+import { algorithmOf, type DigestAlgorithm } from './digest.js';
+import * as limits from './limits.js';
+import { startSipNode } from './node.js';
+import { routingStrategies, type RoutingStrategy } from './router.js';
+
+const flags = {
+  config: { type: 'string', help: 'cluster file (YAML)' },
+  id: { type: 'string', help: 'this node id, as named in the cluster file' },
+  'ring-timeout-ms': { type: 'string', help: 'ring an agent this long before re-routing', default: String(limits.ringTimeoutMsDefault) },
+  'queue-wait-ms': { type: 'string', help: 'longest wait in queue before 480', default: String(limits.queueWaitMsDefault) },
+  strategy: { type: 'string', help: `routing strategy: ${routingStrategies.join(', ')}`, default: 'longest-idle' },
+  cdr: { type: 'string', help: 'append call detail records (JSON lines) to this file' },
+  'digest-algorithms': { type: 'string', help: 'digest challenges offered, most preferred first', default: 'SHA-256,MD5' },
+  'gateway-poll-ms': { type: 'string', help: 'media gateway ping / media-timeout poll interval', default: String(limits.gatewayPollIntervalMsDefault) },
+} as const;
+
+export async function main(argv: string[]): Promise<void> {
+  const f = parseFlags(argv, flags, 'usage: ringfence sip --config cluster.yaml --id <node>');
+  const config = loadClusterConfig(requireFlag(f.config, 'config'));
+  const id = requireFlag(f.id, 'id');
+  const strategy = f.strategy as RoutingStrategy;
+  if (!routingStrategies.includes(strategy)) throw new UsageError(`--strategy must be one of ${routingStrategies.join(', ')}`);
+  const digestAlgorithms = (f['digest-algorithms'] ?? '').split(',').map((a) => algorithmOf(a.trim()));
+  if (digestAlgorithms.length === 0 || digestAlgorithms.some((a) => a === null)) throw new UsageError('--digest-algorithms takes a list of SHA-256 and MD5');
+  const log = createLogger({ role: 'sip', id });
+  const node = await startSipNode({
+    config,
+    nodeId: id,
+    log,
+    strategy,
+    ringTimeoutMs: intFlag(f['ring-timeout-ms'], 'ring-timeout-ms', 100, 300_000, limits.ringTimeoutMsDefault),
+    queueWaitMs: intFlag(f['queue-wait-ms'], 'queue-wait-ms', 0, 3_600_000, limits.queueWaitMsDefault),
+    gatewayPollIntervalMs: intFlag(f['gateway-poll-ms'], 'gateway-poll-ms', 100, 60_000, limits.gatewayPollIntervalMsDefault),
+    digestAlgorithms: digestAlgorithms as DigestAlgorithm[],
+    ...(f.cdr !== undefined ? { cdrPath: f.cdr } : {}),
+  });
+  onShutdown(() => node.close());
+  log.info('sip node serving', { pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, admin: node.adminPort });
+  announce({ event: 'ready', role: 'sip', id, pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, admin: node.adminPort });
+}

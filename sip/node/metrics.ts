@@ -1,0 +1,44 @@
+// The SIP node's Prometheus metrics (one registry per node, so several nodes can live in
+// one test process). Transport parse errors are read from the transports' counters at
+// scrape time rather than counted twice.
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SipTransport } from '../transport/index.js';
+
+export type SipNodeMetrics = ReturnType<typeof createSipNodeMetrics>;
+
+export function createSipNodeMetrics(nodeId: string, transports: () => readonly SipTransport[], live: () => { calls: number; queued: number }) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: nodeId });
+  const m = {
+    registry,
+    callsOffered: new Counter({ name: 'ringfence_sip_calls_offered_total', help: 'INVITEs to a service number accepted for routing', registers: [registry] }),
+    callsAnswered: new Counter({ name: 'ringfence_sip_calls_answered_total', help: 'calls answered by an agent', registers: [registry] }),
+    callsAbandoned: new Counter({ name: 'ringfence_sip_calls_abandoned_total', help: 'calls the caller gave up on before an answer', registers: [registry] }),
+    callsFailed: new Counter({ name: 'ringfence_sip_calls_failed_total', help: 'calls ended without an answer by the node', labelNames: ['reason'], registers: [registry] }),
+    reroutes: new Counter({ name: 'ringfence_sip_reroutes_total', help: 'times a call moved on to another agent', labelNames: ['reason'], registers: [registry] }),
+    reservations: new Counter({ name: 'ringfence_sip_reservations_total', help: 'reserve commands by result', labelNames: ['result'], registers: [registry] }),
+    registrations: new Counter({ name: 'ringfence_sip_registers_total', help: 'REGISTER requests by final status', labelNames: ['status'], registers: [registry] }),
+    setupSeconds: new Histogram({
+      name: 'ringfence_sip_setup_latency_seconds',
+      help: 'caller INVITE to 200 OK sent to the caller',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    parseErrors: new Gauge({
+      name: 'ringfence_sip_parse_errors_total',
+      help: 'malformed SIP messages received, by parser error code',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const sums: Record<string, number> = {};
+        for (const t of transports()) for (const [k, v] of Object.entries(t.counters().parseErrors)) sums[k] = (sums[k] ?? 0) + v;
+        this.reset();
+        for (const [k, v] of Object.entries(sums)) this.set({ kind: k }, v);
+      },
+    }),
+    callsInProgress: new Gauge({ name: 'ringfence_sip_calls_in_progress', help: 'calls this node is handling', registers: [registry], collect() { this.set(live().calls); } }),
+    queued: new Gauge({ name: 'ringfence_sip_calls_queued', help: 'calls waiting for an agent', registers: [registry], collect() { this.set(live().queued); } }),
+  };
+  return m;
+}

@@ -1,0 +1,196 @@
+// One SIP server node, composed in one place: UDP and TCP transports, the transaction
+// layer, the transaction user (registrar + B2BUA), the router's agent view fed by the
+// shards' change feeds, media control, CDRs, metrics and the admin REST. The node holds
+// no agent state: several run side by side and any of them routes to any agent.
+//
+// On start the node releases every reservation it owned before a crash
+// (`releaseByOwner{owner: node id}` on every shard, retried until it succeeds) and routes
+// no call before that is done, so the clean-up can never release a grant of its own
+// new life.
+
+import type { FastifyInstance } from 'fastify';
+import { createAdminApp } from '../../common/admin.js';
+import type { ClusterConfig, HostPort } from '../../common/config.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import { ShardClient } from '../../shards/client/shard-client.js';
+import { buildResponse, getHeader } from '../syntax/index.js';
+import { TransactionLayer, type TransactionUser } from '../transaction/index.js';
+import { SystemTimerService, TcpTransport, UdpTransport, type SipTransport } from '../transport/index.js';
+import { AgentFeed } from './agent-feed.js';
+import { clusterViewRoutes } from '../../common/cluster-view.js';
+import { dashboardRoutes } from '../../common/dashboard/dashboard-routes.js';
+import { registerSipAdminRoutes } from './admin-routes.js';
+import { B2bua } from './b2bua.js';
+import { CdrWriter } from './cdr.js';
+import { DigestAuthenticator, type DigestAlgorithm } from './digest.js';
+import { tagOf } from './dialog.js';
+import { SipNodeError, SipNodeErrorCode } from './errors.js';
+import * as limits from './limits.js';
+import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
+import { createSipNodeMetrics } from './metrics.js';
+import { Registrar } from './registrar.js';
+import { AgentView, Router, type RoutingStrategy } from './router.js';
+
+export type SipNodeOptions = Readonly<{
+  config: ClusterConfig;
+  nodeId: string;
+  log?: Logger;
+  ringTimeoutMs?: number;
+  queueWaitMs?: number;
+  strategy?: RoutingStrategy;
+  /** Append one JSON line per call here (none when absent). */
+  cdrPath?: string;
+  /** Override the cluster file's addresses (tests bind port 0). */
+  udp?: HostPort;
+  tcp?: HostPort;
+  admin?: HostPort;
+  /** Default: NgMediaController over the cluster's gateways, or passthrough without any. */
+  media?: MediaController;
+  gatewayPollIntervalMs?: number;
+  nonceLifetimeMs?: number;
+  /** Digest challenges offered, most preferred first (default SHA-256, MD5). */
+  digestAlgorithms?: readonly DigestAlgorithm[];
+}>;
+
+export type SipNode = Readonly<{
+  id: string;
+  udpPort: number;
+  tcpPort: number;
+  adminPort: number;
+  app: FastifyInstance;
+  b2bua: B2bua;
+  view: AgentView;
+  /** Resolves when the pre-crash reservations of this node id have been released. */
+  reconciled: Promise<void>;
+  close(): Promise<void>;
+}>;
+
+export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
+  const self = o.config.sip.find((n) => n.id === o.nodeId);
+  if (self === undefined && (o.udp === undefined || o.admin === undefined)) {
+    throw new SipNodeError(SipNodeErrorCode.UNKNOWN_NODE, `no sip node ${JSON.stringify(o.nodeId)} in the cluster file`);
+  }
+  const log = o.log ?? createLogger({ role: 'sip', id: o.nodeId });
+  const udpAddr = o.udp ?? self!.udp;
+  const tcpAddr = o.tcp ?? self?.tcp ?? udpAddr;
+  const adminAddr = o.admin ?? self!.admin;
+  let closed = false;
+  let stopReconcile = false;
+
+  const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: 1000, deadlineMs: limits.shardCommandDeadlineMs });
+  const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port });
+  const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port });
+  const transports: SipTransport[] = [udp, tcp];
+  let b2bua: B2bua | undefined;
+  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0 }));
+  const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs }) : new PassthroughMedia());
+  const view = new AgentView();
+  const router = new Router(view, o.strategy ?? 'longest-idle');
+  const feed = new AgentFeed(shards, view, log);
+  const cdr = new CdrWriter(o.cdrPath);
+  const digest = new DigestAuthenticator({ secret: o.config.secret, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
+  const registrar = new Registrar({ shards, digest, metrics, log, now: () => Date.now() });
+
+  const reconcileShard = async (shardId: string): Promise<void> => {
+    for (let i = 0; !stopReconcile; i++) {
+      try {
+        const r = await shards.commandOnShard(shardId, { type: 'releaseByOwner', owner: o.nodeId });
+        if (r.ok && r.type === 'releasedByOwner') {
+          if (r.released.length > 0) log.info('released reservations held before restart', { shard: shardId, released: r.released.length });
+          return;
+        }
+        log.warn('releaseByOwner refused; retrying', { shard: shardId, result: r });
+      } catch (err) {
+        log.warn('releaseByOwner failed; retrying', { shard: shardId, error: (err as Error).message });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** i)));
+    }
+  };
+  const reconciled = Promise.all(shards.shardIds.map(reconcileShard)).then(() => undefined);
+
+  const layer: TransactionLayer = new TransactionLayer({
+    transports,
+    timers: new SystemTimerService(),
+    user: {
+      onRequest(tx, req) {
+        const bua = b2bua!;
+        switch (req.method) {
+          case 'REGISTER':
+            return registrar.handle(tx, req);
+          case 'INVITE':
+            return bua.onInvite(tx, req);
+          case 'CANCEL':
+            return bua.onCancel(tx, req);
+          case 'OPTIONS':
+            if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return bua.onInDialog(tx, req);
+            return void tx.respond(buildResponse(req, 200, 'OK', { headers: [
+              { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER' },
+              { name: 'Accept', value: 'application/sdp' },
+            ] }));
+          default:
+            if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return bua.onInDialog(tx, req);
+            return void tx.respond(buildResponse(req, req.method === 'BYE' ? 481 : 405, req.method === 'BYE' ? 'Call/Transaction Does Not Exist' : 'Method Not Allowed', {
+              headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER' }],
+            }));
+        }
+      },
+      onAck(ack) {
+        b2bua?.onAck(ack);
+      },
+    } satisfies TransactionUser,
+  });
+  b2bua = new B2bua({
+    nodeId: o.nodeId,
+    layer,
+    transports,
+    shards,
+    router,
+    view,
+    media,
+    cdr,
+    metrics,
+    log,
+    services: o.config.services,
+    ringTimeoutMs: o.ringTimeoutMs ?? limits.ringTimeoutMsDefault,
+    queueWaitMs: o.queueWaitMs ?? limits.queueWaitMsDefault,
+    reconciled,
+  });
+  const bua = b2bua;
+  feed.onChange((agent) => bua.onAgentChanged(agent));
+  const feedStarted = feed.start();
+
+  const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });
+  registerSipAdminRoutes(app, { nodeId: o.nodeId, b2bua: bua, shards, media });
+  const self = { role: 'sip', id: o.nodeId } as const;
+  await app.register(clusterViewRoutes, { config: o.config, self, shardClient: shards });
+  await app.register(dashboardRoutes, { config: o.config, self, shardClient: shards });
+  await app.listen({ host: adminAddr.host, port: adminAddr.port });
+  const adminInfo = app.server.address();
+  // Serve once the view and the clean-up are done, but never hang on a shard that is down:
+  // routing itself waits for the clean-up.
+  await Promise.race([Promise.all([feedStarted, reconciled]), new Promise((r) => setTimeout(r, 10_000).unref())]);
+
+  return {
+    id: o.nodeId,
+    udpPort: udp.local.port,
+    tcpPort: tcp.local.port,
+    adminPort: typeof adminInfo === 'object' && adminInfo !== null ? adminInfo.port : 0,
+    app,
+    b2bua: bua,
+    view,
+    reconciled,
+    async close() {
+      if (closed) return;
+      closed = true;
+      stopReconcile = true;
+      bua.close();
+      feed.close();
+      layer.close();
+      media.close();
+      await Promise.all(transports.map((t) => t.close()));
+      await app.close();
+      shards.close();
+      await cdr.close();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+// The registrar (RFC 3261 §10.3): an agent phone REGISTERs its DN (the To user) with
+// digest credentials checked against the agent's stored HA1 (read from the DN's shard).
+// Bindings are stored in that shard with `register`/`unregister` commands, so every SIP
+// node sees them: Expires: 0 removes one binding, `Contact: *` with Expires: 0 removes
+// all, a REGISTER without Contact lists them. The 200 carries every current binding with
+// its remaining expiry.
+
+import { ShardClientError, type ShardClient } from '../../shards/client/shard-client.js';
+import type { Agent, ShardResult } from '../../shards/types.js';
+import { buildResponse, generateTag, getHeader, getHeaders, parseCSeq, parseDigestParams, parseNameAddr, parseUri } from '../syntax/index.js';
+import type { SipHeader, SipRequest } from '../syntax/index.js';
+import type { ServerTransaction } from '../transaction/index.js';
+import type { Logger } from '../../common/logger.js';
+import type { DigestAuthenticator } from './digest.js';
+import * as limits from './limits.js';
+import type { SipNodeMetrics } from './metrics.js';
+
+export type RegistrarDeps = Readonly<{
+  shards: ShardClient;
+  digest: DigestAuthenticator;
+  metrics: SipNodeMetrics;
+  log: Logger;
+  now: () => number;
+}>;
+
+type Answer = Readonly<{ status: number; reason: string; headers?: readonly SipHeader[] }>;
+
+export class Registrar {
+  constructor(private readonly deps: RegistrarDeps) {}
+
+  handle(tx: ServerTransaction, req: SipRequest): void {
+    this.process(req).then(
+      (a) => this.reply(tx, req, a),
+      (err) => {
+        this.deps.log.warn('REGISTER failed', { error: (err as Error).message });
+        this.reply(tx, req, unavailable());
+      },
+    );
+  }
+
+  private reply(tx: ServerTransaction, req: SipRequest, a: Answer): void {
+    this.deps.metrics.registrations.inc({ status: String(a.status) });
+    tx.respond(buildResponse(req, a.status, a.reason, { headers: a.headers ?? [], toTag: generateTag() }));
+  }
+
+  private async process(req: SipRequest): Promise<Answer> {
+    const to = parseNameAddr(getHeader(req, 'To') ?? '');
+    const dn = to === null ? undefined : parseUri(to.uri)?.user;
+    if (dn === undefined || !/^[0-9]{1,20}$/.test(dn)) return { status: 404, reason: 'Not Found' };
+    const agent = await this.readAgent(dn);
+    if (agent === null) return { status: 404, reason: 'Not Found' };
+    if (agent.credentials === null) return { status: 403, reason: 'No Credentials Provisioned' };
+    const authValue = getHeader(req, 'Authorization');
+    if (authValue === undefined) return this.challenge(false);
+    const auth = parseDigestParams(authValue);
+    if (auth === null) return { status: 400, reason: 'Malformed Authorization' };
+    const verdict = this.deps.digest.verify('REGISTER', auth, agent.credentials);
+    if (!verdict.ok) {
+      switch (verdict.reason) {
+        case 'stale':
+          return this.challenge(true);
+        case 'malformed':
+          return { status: 400, reason: 'Malformed Authorization' };
+        case 'wrong-user':
+        case 'wrong-response':
+          return { status: 403, reason: 'Forbidden' };
+        case 'bad-nonce':
+        case 'replay':
+          // A nonce we did not issue, or one whose count did not go up: ask again.
+          return this.challenge(false);
+      }
+    }
+    return this.bind(req, dn, agent);
+  }
+
+  private challenge(stale: boolean): Answer {
+    return { status: 401, reason: 'Unauthorized', headers: this.deps.digest.challenges(stale).map((value) => ({ name: 'WWW-Authenticate', value })) };
+  }
+
+  private async readAgent(dn: string): Promise<Agent | null> {
+    try {
+      return (await this.deps.shards.read(this.deps.shards.shardFor(dn), { type: 'agent', dn }, 'stale')) as Agent;
+    } catch (err) {
+      if (err instanceof ShardClientError && err.code === 'SHARD_ERR_UNKNOWN_DN') return null;
+      throw err;
+    }
+  }
+
+  private async bind(req: SipRequest, dn: string, agent: Agent): Promise<Answer> {
+    const contacts = getHeaders(req, 'Contact');
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const cseq = parseCSeq(getHeader(req, 'CSeq') ?? '')?.seq ?? 0;
+    const expiresHeader = getHeader(req, 'Expires');
+    const headerSeconds = expiresHeader === undefined ? undefined : Number(expiresHeader);
+    if (headerSeconds !== undefined && !(Number.isInteger(headerSeconds) && headerSeconds >= 0)) return { status: 400, reason: 'Bad Expires' };
+    let current = agent;
+    if (contacts.some((c) => c.trim() === '*')) {
+      if (contacts.length !== 1 || headerSeconds !== 0) return { status: 400, reason: 'Wildcard Contact Needs Expires 0' };
+      const r = await this.command(dn, { type: 'unregister', dn, uri: null });
+      if (!r.ok) return failure(r);
+      return this.ok(r.type === 'agent' ? r.agent : current);
+    }
+    const bindings: { uri: string; seconds: number; q: number }[] = [];
+    for (const value of contacts) {
+      const na = parseNameAddr(value);
+      if (na === null || parseUri(na.uri) === null) return { status: 400, reason: 'Bad Contact' };
+      const p = na.params['expires'];
+      const seconds = typeof p === 'string' ? Number(p) : (headerSeconds ?? limits.registerExpiresSecondsDefault);
+      if (!Number.isInteger(seconds) || seconds < 0) return { status: 400, reason: 'Bad Contact Expires' };
+      if (seconds > 0 && seconds < limits.registerExpiresSecondsMin) {
+        return { status: 423, reason: 'Interval Too Brief', headers: [{ name: 'Min-Expires', value: String(limits.registerExpiresSecondsMin) }] };
+      }
+      const qText = na.params['q'];
+      const q = typeof qText === 'string' ? Number(qText) : 1;
+      if (!(q >= 0 && q <= 1)) return { status: 400, reason: 'Bad Contact q' };
+      bindings.push({ uri: na.uri, seconds: Math.min(seconds, limits.registerExpiresSecondsMax), q });
+    }
+    for (const b of bindings) {
+      const r = await this.command(dn, { type: 'register', dn, uri: b.uri, expiresMs: b.seconds * 1000, q: b.q, callId, cseq });
+      if (!r.ok) return failure(r);
+      if (r.type === 'agent') current = r.agent;
+    }
+    return this.ok(current);
+  }
+
+  private command(dn: string, cmd: Parameters<ShardClient['command']>[1]): Promise<ShardResult> {
+    return this.deps.shards.command(dn, cmd, { deadlineMs: limits.shardCommandDeadlineMs });
+  }
+
+  private ok(agent: Agent): Answer {
+    const now = this.deps.now();
+    const live = agent.contacts.filter((c) => c.expiresAtMs > now);
+    const headers = live.map((c) => ({ name: 'Contact', value: `<${c.uri}>;expires=${Math.max(1, Math.round((c.expiresAtMs - now) / 1000))};q=${c.q}` }));
+    return { status: 200, reason: 'OK', headers: [...headers, { name: 'Date', value: new Date(now).toUTCString() }] };
+  }
+}
+
+function failure(r: Extract<ShardResult, { ok: false }>): Answer {
+  switch (r.code) {
+    case 'SHARD_ERR_STALE_REGISTRATION':
+      // RFC 3261 §10.3 step 7: an out-of-order REGISTER for a binding fails.
+      return { status: 500, reason: 'Out Of Order Registration' };
+    case 'SHARD_ERR_LIMIT':
+      return { status: 403, reason: 'Too Many Contacts' };
+    case 'SHARD_ERR_UNKNOWN_DN':
+      return { status: 404, reason: 'Not Found' };
+    default:
+      return unavailable();
+  }
+}
+
+function unavailable(): Answer {
+  return { status: 503, reason: 'Service Unavailable', headers: [{ name: 'Retry-After', value: '5' }] };
+}

@@ -1,0 +1,91 @@
+// The router: which READY agent should take a call needing `skill` at `minLevel`. It
+// reads a local view of the agents that may be slightly stale (kept from the shards'
+// change feeds by agent-feed.ts): the shard's reservation, not the router, guarantees
+// that an agent gets one call at a time, so a stale pick only costs a denied reserve
+// and a re-route. Pure: no sockets, no timers.
+
+import type { Agent } from '../../shards/types.js';
+
+export type RoutingStrategy = 'longest-idle' | 'fewest-calls' | 'round-robin';
+export const routingStrategies: readonly RoutingStrategy[] = ['longest-idle', 'fewest-calls', 'round-robin'];
+
+export type RouteRequest = Readonly<{ skill: string; minLevel: number; exclude: ReadonlySet<string>; nowMs: number }>;
+
+/** The agents as last seen. `version` (the log index of the agent's last change) orders
+ * updates, so a re-read and feed pages may arrive in any order. */
+export class AgentView {
+  private readonly agents = new Map<string, Agent>();
+
+  /** Applies an agent as read or as carried by a change record; returns true when it
+   * replaced an older version. `null` with a DN: the agent was deprovisioned. */
+  update(dn: string, agent: Agent | null, index: number): boolean {
+    const old = this.agents.get(dn);
+    if (old !== undefined && old.version > index) return false;
+    if (agent === null) return this.agents.delete(dn);
+    if (old !== undefined && old.version >= agent.version) return false;
+    this.agents.set(dn, agent);
+    return true;
+  }
+
+  get(dn: string): Agent | undefined {
+    return this.agents.get(dn);
+  }
+
+  all(): Agent[] {
+    return [...this.agents.values()];
+  }
+
+  get size(): number {
+    return this.agents.size;
+  }
+}
+
+/** True when the agent may be offered the call: READY, skilled enough, a phone
+ * registered and not expired, and not already tried for this call. */
+export function eligible(agent: Agent, req: RouteRequest): boolean {
+  if (agent.status.state !== 'READY' || req.exclude.has(agent.dn)) return false;
+  const level = Object.hasOwn(agent.skills, req.skill) ? agent.skills[req.skill]! : -1;
+  if (level < 0 || level < req.minLevel) return false;
+  return agent.contacts.some((c) => c.expiresAtMs > req.nowMs);
+}
+
+function readySince(a: Agent): number {
+  return a.status.state === 'READY' ? a.status.readySinceMs : Number.POSITIVE_INFINITY;
+}
+
+function byDn(a: Agent, b: Agent): number {
+  return a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0;
+}
+
+export class Router {
+  private cursor = '';
+
+  constructor(
+    private readonly view: AgentView,
+    readonly strategy: RoutingStrategy = 'longest-idle',
+  ) {}
+
+  /** Whether some agent is eligible, without moving the round-robin cursor. */
+  peek(req: RouteRequest): string | null {
+    return this.view.all().find((a) => eligible(a, req))?.dn ?? null;
+  }
+
+  /** The DN to reserve next, or null when no agent is eligible. */
+  pick(req: RouteRequest): string | null {
+    const candidates = this.view.all().filter((a) => eligible(a, req));
+    if (candidates.length === 0) return null;
+    switch (this.strategy) {
+      case 'longest-idle':
+        return candidates.sort((a, b) => readySince(a) - readySince(b) || byDn(a, b))[0]!.dn;
+      case 'fewest-calls':
+        return candidates.sort((a, b) => a.counters.callsAnswered - b.counters.callsAnswered || readySince(a) - readySince(b) || byDn(a, b))[0]!.dn;
+      case 'round-robin': {
+        // The first DN after the last one handed out, wrapping around.
+        const sorted = candidates.sort(byDn);
+        const next = sorted.find((a) => a.dn > this.cursor) ?? sorted[0]!;
+        this.cursor = next.dn;
+        return next.dn;
+      }
+    }
+  }
+}

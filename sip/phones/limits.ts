@@ -1,0 +1,21 @@
+// Named maxima and defaults for the agent phones (`ringfence phones`). One place to read
+// the envelope a phones process works in.
+
+/** Phones one process plays; each has an RTP socket, so this bounds file descriptors. */
+export const phonesMax = 2000;
+/** Binding lifetime asked for in REGISTER (seconds). */
+export const registerExpiresSDefault = 300;
+/** Refresh this long before a binding would expire (capped at half its lifetime). */
+export const registerRefreshMarginMs = 30_000;
+/** Back-off after a failed REGISTER, doubling up to the maximum. */
+export const registerRetryMsMin = 500;
+export const registerRetryMsMax = 30_000;
+/** Ring time before 200 OK for phones that answer. */
+export const answerAfterMsDefault = 500;
+/** RFC 3261 §13.3.1.4: a UAS that gets no ACK for its 2xx within 64*T1 ends the call with BYE. */
+export const ackWaitMs = 32_000;
+/** 2xx retransmission: T1 doubling up to T2 (RFC 3261 §13.3.1.4). */
+export const t1Ms = 500;
+export const t2Ms = 4_000;
+/** Largest RTP datagram echoed; anything longer is not audio and is dropped. */
+export const rtpPacketBytesMax = 1500;

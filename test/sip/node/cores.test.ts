@@ -1,0 +1,97 @@
+// Proves the SIP node's pure cores without sockets: the digest authenticator (good
+// credentials for MD5 and SHA-256, wrong password, forged nonce, replayed and increasing
+// nonce counts, expiry → stale, no-qop nonces single-use), the router's strategies
+// (longest-idle, fewest-calls, round-robin) with skill/level/contact/exclusion filters
+// and version-ordered view updates, and the queue's longest-waiting-first order.
+
+import t from 'tap';
+import { digestCredentials } from '../../../shards/digest-credentials.js';
+import type { Agent } from '../../../shards/types.js';
+import { DigestAuthenticator, digestAuthorization } from '../../../sip/node/digest.js';
+import { CallQueue } from '../../../sip/node/queue.js';
+import { AgentView, Router } from '../../../sip/node/router.js';
+import { parseDigestParams } from '../../../sip/syntax/index.js';
+
+t.test('digest', async (t) => {
+  let now = 1_000_000;
+  const auth = new DigestAuthenticator({ secret: 's3cret', realm: 'ringfence', now: () => now, lifetimeMs: 10_000 });
+  const creds = digestCredentials('2001', 'ringfence', 'pw');
+  const [sha, md5] = auth.challenges().map((c) => parseDigestParams(c)!);
+  const answer = (challenge = sha!, pw = 'pw', nc = 1) =>
+    parseDigestParams(digestAuthorization({ method: 'REGISTER', uri: 'sip:ringfence', username: '2001', password: pw, challenge, nc, cnonce: 'abc' }))!;
+  t.match(auth.verify('REGISTER', answer(), creds), { ok: true, algorithm: 'SHA-256' });
+  // Both challenges carry one nonce: a phone answers one of them, and counts on.
+  t.match(auth.verify('REGISTER', answer(md5, 'pw', 2), creds), { ok: true, algorithm: 'MD5' });
+  t.match(auth.verify('REGISTER', answer(sha, 'wrong', 3), creds), { ok: false, reason: 'wrong-response' });
+  t.match(auth.verify('REGISTER', answer(sha, 'pw', 2), creds), { ok: false, reason: 'replay' }, 'same nc again');
+  t.match(auth.verify('REGISTER', answer(sha, 'pw', 3), creds), { ok: true }, 'higher nc accepted');
+  const forged = { ...sha!, params: { ...sha!.params, nonce: sha!.params['nonce']!.replace(/.$/, (c) => (c === '0' ? '1' : '0')) } };
+  t.match(auth.verify('REGISTER', answer(forged), creds), { ok: false, reason: 'bad-nonce' });
+  const other = new DigestAuthenticator({ secret: 'other', realm: 'ringfence', now: () => now });
+  t.match(other.verify('REGISTER', answer(sha, 'pw', 4), creds), { ok: false, reason: 'bad-nonce' }, 'another secret rejects our nonce');
+  now += 10_001;
+  t.match(auth.verify('REGISTER', answer(sha, 'pw', 4), creds), { ok: false, reason: 'stale' });
+  t.match(auth.verify('REGISTER', answer(sha, 'wrong', 5), creds), { ok: false, reason: 'wrong-response' }, 'stale only for a good password');
+  t.ok(auth.challenges(true).every((c) => c.includes('stale=true')));
+  t.match(auth.verify('REGISTER', { scheme: 'Basic', params: {} }, creds), { ok: false, reason: 'malformed' });
+  const md5Only = new DigestAuthenticator({ secret: 's3cret', realm: 'ringfence', now: () => now, algorithms: ['MD5'] });
+  const only = md5Only.challenges().map((c) => parseDigestParams(c)!);
+  t.same(only.map((c) => c.params['algorithm']), ['MD5'], 'offers only what it is configured for');
+  const shaAnswer = { ...only[0]!, params: { ...only[0]!.params, algorithm: 'SHA-256' } };
+  t.match(md5Only.verify('REGISTER', answer(shaAnswer, 'pw', 1), creds), { ok: false, reason: 'malformed' }, 'and accepts nothing else');
+});
+
+function agent(dn: string, o: { readySinceMs?: number; skills?: Record<string, number>; calls?: number; state?: 'READY' | 'BUSY'; contact?: boolean; version?: number } = {}): Agent {
+  return {
+    dn,
+    name: dn,
+    skills: o.skills ?? { sales: 50 },
+    wrapUpMs: 0,
+    maxNoAnswer: 0,
+    credentials: null,
+    status: o.state === 'BUSY'
+      ? { state: 'BUSY', reservation: { reservationId: 'r', callId: 'c', owner: 'n', grantedAtMs: 0, expiresAtMs: 1 }, answeredAtMs: 0 }
+      : { state: 'READY', readySinceMs: o.readySinceMs ?? 0 },
+    contacts: o.contact === false ? [] : [{ uri: `sip:${dn}@h`, expiresAtMs: 10_000, q: 1, callId: 'x', cseq: 1 }],
+    counters: { callsAnswered: o.calls ?? 0, talkTimeMs: 0, missedOffers: 0, consecutiveNoAnswers: 0, lastCallEndMs: null },
+    version: o.version ?? 1,
+  };
+}
+
+t.test('router', async (t) => {
+  const view = new AgentView();
+  const put = (a: Agent) => view.update(a.dn, a, a.version);
+  put(agent('1', { readySinceMs: 300, calls: 0 }));
+  put(agent('2', { readySinceMs: 100, calls: 5 }));
+  put(agent('3', { readySinceMs: 200, calls: 1 }));
+  put(agent('4', { readySinceMs: 0, skills: { sales: 10 } }));
+  put(agent('5', { readySinceMs: 0, state: 'BUSY' }));
+  put(agent('6', { readySinceMs: 0, contact: false }));
+  const req = { skill: 'sales', minLevel: 20, exclude: new Set<string>(), nowMs: 1000 };
+  t.equal(new Router(view, 'longest-idle').pick(req), '2', 'longest READY first; low level, busy and phoneless skipped');
+  t.equal(new Router(view, 'longest-idle').pick({ ...req, exclude: new Set(['2']) }), '3', 'tried agents excluded');
+  t.equal(new Router(view, 'fewest-calls').pick(req), '1');
+  const rr = new Router(view, 'round-robin');
+  t.same([rr.pick(req), rr.pick(req), rr.pick(req), rr.pick(req)], ['1', '2', '3', '1']);
+  t.equal(new Router(view).pick({ ...req, nowMs: 20_000 }), null, 'expired contacts make nobody eligible');
+  t.equal(new Router(view).pick({ ...req, skill: 'support' }), null);
+  t.notOk(view.update('2', agent('2', { readySinceMs: 999, version: 0 }), 0), 'an older version is ignored');
+  t.ok(view.update('2', agent('2', { state: 'BUSY', version: 5 }), 5));
+  t.equal(new Router(view).pick(req), '3', 'a newer version is applied');
+  t.ok(view.update('3', null, 6));
+  t.equal(view.get('3'), undefined, 'deprovisioned');
+});
+
+t.test('queue', async (t) => {
+  const q = new CallQueue(3);
+  t.ok(q.add({ key: 'b', skill: 'sales', minLevel: 0, enqueuedAtMs: 20, tried: new Set() }));
+  t.ok(q.add({ key: 'a', skill: 'sales', minLevel: 60, enqueuedAtMs: 10, tried: new Set() }));
+  t.ok(q.add({ key: 'c', skill: 'support', minLevel: 0, enqueuedAtMs: 5, tried: new Set() }));
+  t.notOk(q.add({ key: 'd', skill: 'sales', minLevel: 0, enqueuedAtMs: 30, tried: new Set() }), 'bounded');
+  t.same(q.list().map((c) => c.key), ['c', 'a', 'b']);
+  t.equal(q.takeFor(agent('9', { skills: { sales: 50 } }))?.key, 'b', 'a needs level 60: b is the oldest this agent can take');
+  t.equal(q.takeFor(agent('9', { skills: { sales: 70 } }))?.key, 'a');
+  t.equal(q.takeFor(agent('9', { skills: { sales: 70 } })), null);
+  t.ok(q.remove('c'));
+  t.equal(q.length, 0);
+});

@@ -1,0 +1,66 @@
+// Shared set-up for the SIP node's integration tests: real shard replica processes
+// (test/support/shard-cluster.ts), agents provisioned with digest credentials, and SIP
+// nodes started in this process on 127.0.0.1 port 0, closed in teardown.
+
+import type { Test } from 'tap';
+import { silentLogger } from '../../../common/logger.js';
+import type { ClusterConfig, ServiceConfig } from '../../../common/config.js';
+import { digestCredentials } from '../../../shards/digest-credentials.js';
+import type { Agent, Command } from '../../../shards/types.js';
+import { startSipNode, type SipNode, type SipNodeOptions } from '../../../sip/node/node.js';
+import type { SipTarget } from '../../../sip/transport/index.js';
+import { startShardCluster, type ShardCluster } from '../../support/shard-cluster.js';
+
+export const password = (dn: string): string => `pw-${dn}`;
+
+export async function startCluster(t: Test, services: readonly ServiceConfig[], shards = 2): Promise<{ cluster: ShardCluster; config: ClusterConfig }> {
+  const cluster = await startShardCluster(t, { shards, replicasPerShard: 1 });
+  return { cluster, config: { ...cluster.config, services } };
+}
+
+export async function startNode(t: Test, config: ClusterConfig, over: Partial<SipNodeOptions> = {}): Promise<SipNode> {
+  const node = await startSipNode({
+    config,
+    nodeId: 'sip1',
+    log: process.env.RINGFENCE_TEST_LOG ? undefined : silentLogger,
+    udp: { host: '127.0.0.1', port: 0 },
+    tcp: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    ...over,
+  });
+  t.teardown(() => node.close());
+  return node;
+}
+
+export function sipTarget(node: SipNode): SipTarget {
+  return { protocol: 'UDP', host: '127.0.0.1', port: node.udpPort };
+}
+
+/** Provisions an agent with `skills`, logs it in and (unless told not to) makes it READY. */
+export async function addAgent(cluster: ShardCluster, config: ClusterConfig, dn: string, skills: Record<string, number>, o: { ready?: boolean; maxNoAnswer?: number } = {}): Promise<void> {
+  const c = cluster.client;
+  const cmds: Command[] = [
+    { type: 'provision', dn, name: `Agent ${dn}`, skills, wrapUpMs: 0, maxNoAnswer: o.maxNoAnswer ?? 0, credentials: digestCredentials(dn, config.realm, password(dn)) },
+    { type: 'login', dn },
+    ...(o.ready === false ? [] : [{ type: 'ready', dn } as const]),
+  ];
+  for (const cmd of cmds) {
+    const r = await c.command(dn, cmd);
+    if (!r.ok) throw new Error(`${cmd.type} ${dn}: ${r.code} ${r.reason}`);
+  }
+}
+
+export async function readAgent(cluster: ShardCluster, dn: string): Promise<Agent> {
+  return (await cluster.client.read(cluster.client.shardFor(dn), { type: 'agent', dn }, 'linearizable')) as Agent;
+}
+
+/** Polls until `check` holds (or fails the wait after `timeoutMs`). */
+export async function waitFor<T>(what: string, probe: () => Promise<T> | T, check: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (check(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
