@@ -161,9 +161,9 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
 
   const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });
   registerSipAdminRoutes(app, { nodeId: o.nodeId, b2bua: bua, shards, media });
-  const self = { role: 'sip', id: o.nodeId } as const;
-  await app.register(clusterViewRoutes, { config: o.config, self, shardClient: shards });
-  await app.register(dashboardRoutes, { config: o.config, self, shardClient: shards });
+  const viewSelf = { role: 'sip', id: o.nodeId };
+  await app.register(clusterViewRoutes, { config: o.config, self: viewSelf, shardClient: shards });
+  await app.register(dashboardRoutes, { config: o.config, self: viewSelf, shardClient: shards });
   await app.listen({ host: adminAddr.host, port: adminAddr.port });
   const adminInfo = app.server.address();
   // Serve once the view and the clean-up are done, but never hang on a shard that is down:
