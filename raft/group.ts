@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import { createRaftCore, decodeConfChange, defaultRaftConfig } from './core.js';
 import { applyConfChange } from './core/conf.js';
 import { RaftGroupError } from './errors.js';
-import { REQUEST_TIMEOUT_MS_DEFAULT, SNAPSHOT_EVERY_ENTRIES_DEFAULT, TICK_MS_DEFAULT } from './group/limits.js';
+import { REQUEST_TIMEOUT_MS_DEFAULT, SNAPSHOT_EVERY_ENTRIES_DEFAULT, TICK_CATCH_UP_MAX, TICK_MS_DEFAULT } from './group/limits.js';
 import { Waiter } from './group/waiter.js';
 import { ioError } from './io-error.js';
 import type { RaftStorage } from './storage/storage.js';
@@ -125,10 +125,20 @@ export class RaftGroup {
 
   private start(): void {
     this.opts.transport.register(this.opts.groupId, (m) => this.onMessage(m));
+    const tickMs = this.opts.tickMs ?? TICK_MS_DEFAULT;
+    let nextTickAt = performance.now() + tickMs;
     this.tickTimer = setInterval(() => {
-      this.core.tick();
+      // A starved process's interval fires late; counting one tick per firing stretched a
+      // 150 ms election timeout past half a second. Make up the ticks that real time says
+      // are due, but at most a few at once, so that after a long stall the messages
+      // waiting in the sockets are read before anyone times out.
+      const now = performance.now();
+      let due = 1 + Math.max(0, Math.floor((now - nextTickAt) / tickMs));
+      due = Math.min(due, TICK_CATCH_UP_MAX);
+      for (let i = 0; i < due; i++) this.core.tick();
+      nextTickAt = Math.max(nextTickAt + due * tickMs, now - tickMs);
       this.schedule();
-    }, this.opts.tickMs ?? TICK_MS_DEFAULT);
+    }, tickMs);
     this.schedule();
   }
 

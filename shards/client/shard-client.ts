@@ -55,6 +55,8 @@ type Session = { clientId: string; nextSeq: number; outstanding: Set<number> };
  * refuses more, so a busy client spreads over several sessions instead. */
 const sessionWindowMax = 48;
 const sessionsPerShardMax = 64;
+/** How long a replica whose link failed is skipped when choosing where to go next. */
+const replicaDownMs = 1000;
 
 class ShardHandle {
   leader: string | null = null;
@@ -63,9 +65,23 @@ class ShardHandle {
   readonly conns = new Map<string, Promise<RpcConnection>>();
   constructor(readonly id: string, readonly replicas: readonly Readonly<{ id: string; client: HostPort }>[]) {}
 
+  /** Replicas whose connection failed recently, until when (ms since epoch). */
+  readonly downUntil = new Map<string, number>();
+
   replicaAfter(id: string | null): string {
     const i = this.replicas.findIndex((r) => r.id === id);
     return this.replicas[(i + 1) % this.replicas.length]!.id;
+  }
+
+  isDown(id: string): boolean {
+    return (this.downUntil.get(id) ?? 0) > Date.now();
+  }
+
+  /** The next replica after `id` not known to be down (or simply the next if all are). */
+  nextLive(id: string): string {
+    let candidate = this.replicaAfter(id);
+    for (let i = 0; i < this.replicas.length && this.isDown(candidate); i++) candidate = this.replicaAfter(candidate);
+    return candidate;
   }
 }
 
@@ -243,13 +259,17 @@ export class ShardClient {
           throw new ShardClientError(e.code ?? 'SHARD_ERR_INTERNAL', e.message, false);
         }
         lastError = `${replica}: ${e.code} ${e.message}`;
-        if (e.code === 'RAFT_ERR_NOT_LEADER' && e.leaderHint && e.leaderHint !== replica && h.replicas.some((r) => r.id === e.leaderHint)) {
-          replica = e.leaderHint;
+        if (e.code === 'SHARD_ERR_UNAVAILABLE') h.downUntil.set(replica, Date.now() + replicaDownMs);
+        // Right after a leader dies, followers still name it until an election ends: a hint
+        // naming a replica whose link just failed would only bounce off a closed port.
+        const hint = e.leaderHint;
+        if (e.code === 'RAFT_ERR_NOT_LEADER' && hint && hint !== replica && h.replicas.some((r) => r.id === hint) && !h.isDown(hint)) {
+          replica = hint;
           h.leader = replica;
           continue;
         }
         if (h.leader === replica) h.leader = null;
-        replica = e.code === 'RAFT_ERR_OVERLOADED' ? replica : h.replicaAfter(replica);
+        replica = e.code === 'RAFT_ERR_OVERLOADED' ? replica : h.nextLive(replica);
         // No leader known: an election is under way; give it a moment instead of spinning.
         await sleep(e.code === 'RAFT_ERR_NOT_LEADER' ? 20 : 10);
       }
