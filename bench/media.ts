@@ -10,11 +10,12 @@
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import type { BenchArgs, BenchReport } from './bench-args.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NgClient } from '../gateway/ng-client.js';
 
-export type MediaBenchOptions = { json: boolean; seconds?: number; calls?: number; startPps?: number; maxPps?: number; steps?: number };
+export type MediaBenchOptions = { json: boolean; seconds?: number; calls?: number; startPps?: number; maxPps?: number; steps?: number; printSummary?: boolean };
 export type MediaTargetResult = {
   target: TargetName;
   pps: number;
@@ -220,7 +221,7 @@ function describe(name: string, r: StepResult): string {
 
 /** Bounded step search: double the offered rate until loss (or the generator falls
  * behind, or maxPps), then bisect between the last clean and the first lossy rate. */
-async function search(s: Session, o: Required<Omit<MediaBenchOptions, 'json'>>): Promise<MediaTargetResult> {
+async function search(s: Session, o: Required<Omit<MediaBenchOptions, 'json' | 'printSummary'>>): Promise<MediaTargetResult> {
   const steps: StepResult[] = [];
   let good: StepResult | null = null;
   let goodPps = 0;
@@ -332,8 +333,15 @@ export async function runMediaBench(opts: MediaBenchOptions): Promise<object> {
       );
     }
   }
-  process.stdout.write(JSON.stringify(summary) + '\n');
+  if (opts.printSummary !== false) process.stdout.write(JSON.stringify(summary) + '\n');
   return { ...summary, details: results };
+}
+
+/** `npm run bench -- media [--json] [--seconds S]`: bench/cli.ts prints the final line. */
+export async function runBench(args: BenchArgs): Promise<BenchReport> {
+  const r = (await runMediaBench({ json: args.json, printSummary: false, ...(args.seconds !== null ? { seconds: args.seconds } : {}) })) as BenchReport & { details?: unknown };
+  const { details: _details, ...summary } = r;
+  return summary as BenchReport;
 }
 
 // Run directly: node --import tsx bench/media.ts [--json] [--seconds N]
