@@ -154,7 +154,7 @@ function printReady(config: ClusterConfig, dns: readonly string[]): void {
       `    curl -H 'Authorization: Bearer ${config.tokens.read}' ${admin}/v1/cluster`,
       '',
       `  Call the support line ${demoService.number} with RTP (SIPp, apt-get install sip-tester); a demo agent answers and echoes your audio:`,
-      `    sipp -sf ${caller} -s ${demoService.number} ${sip.udp.host}:${sip.udp.port} -i 127.0.0.1 -m 1 -l 1 -d 5000 -trace_err`,
+      `    sipp -sf ${caller} -s ${demoService.number} -set rtp 1 -set hold_min_ms 5000 -set hold_spread_ms 0 -m 1 -i 127.0.0.1 ${sip.udp.host}:${sip.udp.port}`,
       '',
       `  Be an agent with a softphone (Linphone, Zoiper, MicroSIP): register to ${sip.udp.host}:${sip.udp.port} over UDP or TCP`,
       `    as user/extension ${softphoneDn}, password ${demoPassword(softphoneDn)}, domain/realm ${config.realm}.`,
