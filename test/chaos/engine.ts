@@ -1,0 +1,245 @@
+// One Jepsen-style chaos run over a whole local cluster of real processes: 2 shards × 3
+// replicas and a media gateway (layer 1), plus 2 SIP nodes, the agent phones and SIPp
+// callers when those roles exist in the tree (layer 2). History-recorded shard clients
+// and SIPp calls load the cluster while the nemesis SIGKILLs a process every few seconds
+// on a plan drawn from the seed; at the end the histories are judged (exclusivity, lost
+// acknowledged changes, leaked reservations, double offers seen by phones, hung calls).
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterConfig } from '../../common/config.js';
+import { writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ShardClient } from '../../shards/client/shard-client.js';
+import { digestCredentials } from '../../shards/digest-credentials.js';
+import type { Command } from '../../shards/types.js';
+import { checkHistory, HistoryRecorder, type HistoryEvent, type Violation } from '../support/history.js';
+import { sippAvailable } from '../support/sipp.js';
+import { pollUntilReady } from './final-state.js';
+import { watchLeaders } from './leader-watch.js';
+import { planFaults } from './nemesis-plan.js';
+import { checkRegister, type RegisterVerdict } from './register-check.js';
+import { readRegister, runRegisterWriters } from './register-load.js';
+import { runNemesis } from './nemesis.js';
+import { checkPhoneRecord, type PhoneFindings } from './phone-checks.js';
+import { createPrng } from './prng.js';
+import { RoleProcs, roleAvailable } from './role-procs.js';
+import { readySweep, runShardLoad, type ShardLoadCounts, type ShardLoadSpec } from './shard-load.js';
+import { startSipLoad, type SipLoadResult } from './sip-load.js';
+import { Timeline, type TimelineEvent } from './timeline.js';
+
+export const SERVICE_NUMBER = '5000';
+export const PASSWORD_PREFIX = 'agent-';
+
+export type ChaosOptions = Readonly<{
+  minutes: number;
+  seed: number;
+  /** 'auto': SIP layer when `ringfence sip`, `ringfence phones` and SIPp are all there. */
+  sip: 'auto' | 'on' | 'off';
+  /** Nominal time between two kills. */
+  killIntervalMs?: number;
+  /** Where the cluster's data and logs go (a fresh temp dir by default; removed unless keep). */
+  dir?: string;
+  keepData?: boolean;
+  log?: (line: string) => void;
+  /** Called once processes exist, so a caller can kill them on its own teardown. */
+  onProcs?: (procs: RoleProcs) => void;
+}>;
+
+export type ChaosResult = Readonly<{
+  seed: number;
+  minutes: number;
+  loadMs: number;
+  sipIncluded: boolean;
+  sipMissingWhy: string | null;
+  kills: number;
+  killsByFault: Readonly<Record<string, number>>;
+  skippedSteps: number;
+  restartsFailed: number;
+  leaderChanges: number;
+  calls: number;
+  violations: number;
+  leaked: number;
+  hung: number;
+  violationList: readonly string[];
+  shardLoad: ShardLoadCounts;
+  historyCounts: ReturnType<typeof checkHistory>['counts'];
+  /** The register check: per DN, writes, acknowledged, unknown and the final value. */
+  registers: readonly RegisterVerdict[];
+  sip: Omit<SipLoadResult, 'results' | 'perSecond'> | null;
+  phones: PhoneFindings | null;
+  /** Phone calls left up by a SIP-node kill and offered again (not counted as violations). */
+  orphaned: readonly string[];
+  notReadyAtEnd: readonly string[];
+  timeline: readonly TimelineEvent[];
+  history: readonly HistoryEvent[];
+  loadStartMs: number;
+  callsPerSecond: SipLoadResult['perSecond'];
+  dir: string;
+}>;
+
+const historyDns = Array.from({ length: 16 }, (_, i) => String(2001 + i));
+/** One sequential writer each: the register check for lost acknowledged changes. */
+const registerDns = Array.from({ length: 4 }, (_, i) => String(2101 + i));
+const phoneDns = Array.from({ length: 20 }, (_, i) => String(1001 + i));
+const ttlMs = 4000;
+const clockSkewMsMax = 50;
+
+function sipPlan(mode: ChaosOptions['sip']): { on: boolean; why: string | null } {
+  if (mode === 'off') return { on: false, why: 'SIP layer turned off (--sip off)' };
+  const missing = [!roleAvailable('sip') && '`ringfence sip`', !roleAvailable('phones') && '`ringfence phones`', !sippAvailable() && 'SIPp'].filter(Boolean);
+  if (missing.length === 0) return { on: true, why: null };
+  if (mode === 'on') throw new Error(`--sip on, but ${missing.join(', ')} missing`);
+  return { on: false, why: `${missing.join(', ')} not available yet` };
+}
+
+async function provisionAll(client: ShardClient, config: ClusterConfig, withPhones: boolean): Promise<void> {
+  const run = async (dn: string, cmd: Command): Promise<void> => {
+    const r = await client.command(dn, cmd, { deadlineMs: 30_000 });
+    if (!r.ok) throw new Error(`${cmd.type} ${dn}: ${JSON.stringify(r)}`);
+  };
+  const agents = [
+    ...[...historyDns, ...registerDns].map((dn) => ({ dn, credentials: null })),
+    ...(withPhones ? phoneDns.map((dn) => ({ dn, credentials: digestCredentials(dn, config.realm, `${PASSWORD_PREFIX}${dn}`) })) : []),
+  ];
+  const queue = [...agents];
+  const worker = async (): Promise<void> => {
+    for (let a = queue.shift(); a !== undefined; a = queue.shift()) {
+      await run(a.dn, { type: 'provision', dn: a.dn, name: `Agent ${a.dn}`, skills: { support: 50 }, wrapUpMs: 0, maxNoAnswer: 0, credentials: a.credentials });
+      await run(a.dn, { type: 'login', dn: a.dn });
+      await run(a.dn, { type: 'ready', dn: a.dn });
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, worker));
+}
+
+export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
+  const log = opts.log ?? (() => {});
+  const sip = sipPlan(opts.sip);
+  const loadMs = Math.round(opts.minutes * 60_000);
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `ringfence-chaos-${opts.seed}-`));
+  mkdirSync(dir, { recursive: true });
+  const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, sipNodes: sip.on ? 2 : 0, gateways: 1, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
+  const procs = new RoleProcs(path, join(dir, 'processes.log'));
+  opts.onProcs?.(procs);
+  const killAll = (): void => procs.killAllNow();
+  process.once('exit', killAll);
+  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
+  const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000'];
+  const recordPath = join(dir, 'phones.jsonl');
+  try {
+    log(`cluster in ${dir}: 2 shards x 3 replicas, 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
+    await Promise.all([
+      ...config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id))),
+      ...config.gateways.map((g) => procs.start('gateway', g.id)),
+    ]);
+    await provisionAll(client, config, sip.on);
+    let sipTargets: string[] = [];
+    if (sip.on) {
+      const readies = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags)));
+      sipTargets = readies.map((r, i) => `127.0.0.1:${Number(r.udp ?? config.sip[i]!.udp.port)}`);
+      await procs.start('phones', 'phones1', ['--dns', `${phoneDns[0]}-${phoneDns[phoneDns.length - 1]}`, '--password-prefix', PASSWORD_PREFIX, '--record', recordPath, '--answer-after-ms', '300', '--expires-s', '600']);
+    }
+    log(`cluster ready; load for ${loadMs / 1000} s with a kill about every ${(opts.killIntervalMs ?? 5000) / 1000} s (seed ${opts.seed})`);
+
+    const prng = createPrng(opts.seed);
+    const plan = planFaults(prng.fork('nemesis'), { loadMs, intervalMs: opts.killIntervalMs ?? 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: sip.on });
+    const history = new HistoryRecorder(() => Date.now());
+    const timeline = new Timeline(Date.now());
+    const stopAt = timeline.startMs + loadMs;
+    const stopped = (): boolean => Date.now() >= stopAt;
+    const loadSpec: ShardLoadSpec = { client, history, prng: prng.fork('load'), dns: historyDns, reserveWorkers: 16, stateWorkers: 3, ttlMs, commandDeadlineMs: 3000, stopped };
+    const stopWatch = watchLeaders({ config, procs, client, timeline, pollMs: 1000 });
+    const sipLoad = sip.on
+      ? await startSipLoad({ dir: join(dir, 'sipp'), targets: sipTargets, service: SERVICE_NUMBER, nodeIds: config.sip.map((n) => n.id), recvTimeoutMs: 45_000, ratePerNode: 3, concurrentPerNodeMax: 12, holdMsMin: 500, holdMsSpread: 1500, safetyTimeoutS: Math.ceil(loadMs / 1000) + 300 })
+      : null;
+    const [shardLoad, registerOps, nemesis] = await Promise.all([
+      runShardLoad(loadSpec),
+      runRegisterWriters({ client, history, prng: prng.fork('registers'), dns: registerDns, deadlineMs: 15_000, stopped }),
+      runNemesis({
+        config, procs, client, timeline, plan, stopped, onLog: log,
+        restartFlags: (role) => (role === 'sip' ? sipFlags : []),
+        sipNodeIds: config.sip.map((n) => n.id), gatewayIds: config.gateways.map((g) => g.id),
+      }),
+    ]);
+    log(`load stopped: ${shardLoad.grants} grants, ${shardLoad.denials} denials, ${shardLoad.unknown} unknown outcomes; ${nemesis.kills} kills, ${nemesis.skipped} steps skipped`);
+    // Callers get time for calls in progress to end: hold + ring + queue wait, with margin.
+    const sipResult = sipLoad ? await sipLoad.stop(60_000) : null;
+    const leaderChanges = await stopWatch();
+
+    // Every process back (the nemesis restarted its victims; a failed restart is retried).
+    for (const p of procs.all()) if (!procs.isRunning(p.id) && p.role !== 'phones') await procs.start(p.role, p.id, p.role === 'sip' ? sipFlags : []);
+
+    const watched = new Set([...historyDns, ...(sip.on ? phoneDns : [])]);
+    const finalAgents = await pollUntilReady(client, watched, ttlMs + 30_000, async (agents) => {
+      const breaks = agents.filter((a) => historyDns.includes(a.dn) && a.state === 'NOT_READY').map((a) => a.dn);
+      if (breaks.length > 0) await readySweep(loadSpec, breaks);
+    });
+    const notReadyAtEnd = finalAgents.filter((a) => watched.has(a.dn) && a.state !== 'READY').map((a) => `${a.dn}:${a.state}`);
+    const events = history.events();
+    const report = checkHistory(events, { finalAgents: finalAgents.filter((a) => historyDns.includes(a.dn) || registerDns.includes(a.dn)), clockSkewMsMax });
+    const registers: RegisterVerdict[] = [];
+    for (const dn of registerDns) registers.push(checkRegister(dn, registerOps.get(dn) ?? [], await readRegister(client, dn)));
+    const describe = (v: Violation): string => `${v.kind} ${v.dn ?? ''}: ${v.message}`;
+    const leakedList = report.violations.filter((v) => v.kind === 'leaked-reservation');
+    const violationList = report.violations.filter((v) => v.kind !== 'leaked-reservation').map(describe);
+    for (const r of registers) if (r.lost !== null) violationList.push(`lost-change (register) ${r.lost}`);
+    const leakedPhones = finalAgents.filter((a) => sip.on && phoneDns.includes(a.dn) && (a.state === 'RESERVED' || a.state === 'BUSY'));
+    const phones = sip.on ? checkPhoneRecord(recordPath) : null;
+    const nodeKillsMs = (node: string): number[] => timeline.events.filter((e) => e.kind === 'kill' && e.target === node).map((e) => timeline.startMs + e.atMs);
+    const orphaned: string[] = [];
+    if (phones) {
+      for (const ep of phones.episodes) {
+        const node = sipResult?.callers.find((c) => c.port === ep.heldCallerPort)?.node ?? null;
+        const killedMs = node === null ? undefined : nodeKillsMs(node).find((k) => k >= ep.heldInviteAtMs && k <= ep.firstOfferAtMs);
+        const what = `phone ${ep.dn} was offered ${ep.offers} call(s) from +${((ep.firstOfferAtMs - timeline.startMs) / 1000).toFixed(1)}s while it still held call ${ep.heldCallId} (${ep.heldAnswered ? 'answered' : 'ringing'} since +${((ep.heldInviteAtMs - timeline.startMs) / 1000).toFixed(1)}s, via ${node ?? 'unknown node'})`;
+        // A SIGKILLed B2BUA cannot end its legs: the phone keeps a dead call that nothing
+        // holds any more. Counted apart; anything else is a double offer by a live cluster.
+        if (killedMs !== undefined) orphaned.push(`orphaned by the kill of ${node} at +${((killedMs - timeline.startMs) / 1000).toFixed(1)}s: ${what}`);
+        else violationList.push(`double-offer: ${what}`);
+      }
+    }
+    if (sipResult) {
+      if (sipResult.created === 0) violationList.push('sip: SIPp placed no call at all');
+      for (const c of sipResult.callers) {
+        if (c.timeouts > 0 && nodeKillsMs(c.node).length === 0) violationList.push(`sip: ${c.timeouts} calls through ${c.node}, never killed, timed out waiting for a response`);
+      }
+    }
+    const killsByFault: Record<string, number> = {};
+    for (const e of timeline.events) if (e.kind === 'kill') killsByFault[e.fault] = (killsByFault[e.fault] ?? 0) + 1;
+    const { results: _results, perSecond, ...sipSummary } = sipResult ?? { results: [], perSecond: [] };
+    return {
+      seed: opts.seed,
+      minutes: opts.minutes,
+      loadMs,
+      sipIncluded: sip.on,
+      sipMissingWhy: sip.why,
+      kills: nemesis.kills,
+      killsByFault,
+      skippedSteps: nemesis.skipped,
+      restartsFailed: nemesis.restartsFailed,
+      leaderChanges,
+      calls: sipResult?.created ?? 0,
+      violations: violationList.length,
+      leaked: leakedList.length + leakedPhones.length + notReadyAtEnd.filter((s) => !/:(RESERVED|BUSY)$/.test(s)).length,
+      hung: sipResult?.hung ?? 0,
+      violationList: [...violationList, ...leakedList.map(describe), ...leakedPhones.map((a) => `leaked phone agent ${a.dn} still ${a.state}`), ...notReadyAtEnd.map((s) => `not READY at the end: ${s}`)],
+      shardLoad,
+      historyCounts: report.counts,
+      registers,
+      sip: sipResult ? (sipSummary as Omit<SipLoadResult, 'results' | 'perSecond'>) : null,
+      phones,
+      orphaned,
+      notReadyAtEnd,
+      timeline: timeline.events,
+      history: events,
+      loadStartMs: timeline.startMs,
+      callsPerSecond: perSecond,
+      dir,
+    };
+  } finally {
+    client.close();
+    await procs.stopAll(3000);
+    process.removeListener('exit', killAll);
+    if (!opts.keepData && opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}

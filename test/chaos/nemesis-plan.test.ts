@@ -1,0 +1,33 @@
+// Proves the chaos run's replay promise at the level of its plan: the nemesis schedule is a
+// pure function of the seed (same seed, same kills at the same offsets with the same down
+// times; another seed, another schedule), steps stay in order inside the load window at
+// about one per interval, and without the SIP layer no step aims at a SIP node.
+import t from 'tap';
+import { planFaults } from './nemesis-plan.js';
+import { createPrng } from './prng.js';
+
+const spec = { loadMs: 600_000, intervalMs: 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: true } as const;
+
+t.test('the same seed gives the same schedule, another seed another', async (t) => {
+  const a = planFaults(createPrng(42).fork('nemesis'), spec);
+  const b = planFaults(createPrng(42).fork('nemesis'), spec);
+  const c = planFaults(createPrng(43).fork('nemesis'), spec);
+  t.same(a, b, 'seed 42 twice: identical plans');
+  t.not(JSON.stringify(a), JSON.stringify(c), 'seed 43 plans differently');
+});
+
+t.test('steps are ordered, inside the load, about one per interval, down times in range', async (t) => {
+  const plan = planFaults(createPrng(7), spec);
+  t.ok(plan.length >= 110 && plan.length <= 120, `10 minutes at 5 s: ${plan.length} steps`);
+  for (let i = 1; i < plan.length; i++) t.ok(plan[i]!.atMs > plan[i - 1]!.atMs, `step ${i} after step ${i - 1}`);
+  t.ok(plan.every((f) => f.atMs >= spec.firstAtMs && f.atMs < spec.loadMs), 'every step inside the load window');
+  t.ok(plan.every((f) => f.downMs >= spec.downMsMin && f.downMs <= spec.downMsMax), 'down times within bounds');
+  const kinds = new Set(plan.map((f) => f.kind));
+  t.same([...kinds].sort(), ['gateway', 'shard-leader', 'shard-replica', 'sip'], 'every kind of fault occurs');
+});
+
+t.test('without the SIP layer no step aims at a SIP node', async (t) => {
+  const plan = planFaults(createPrng(7), { ...spec, withSip: false });
+  t.equal(plan.filter((f) => f.kind === 'sip').length, 0);
+  t.ok(plan.some((f) => f.kind === 'shard-leader'), 'leaders are still aimed at');
+});

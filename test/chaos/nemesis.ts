@@ -1,0 +1,142 @@
+// Executes the nemesis plan against the live cluster: SIGKILLs by pid, then restarts the
+// victim after its planned down time. Safety of the run's liveness claims rests on one
+// rule: a shard is only hit when all its replicas are running and ready, so at most one of
+// its three replicas is ever down (a minority; the shard keeps a quorum and keeps serving).
+// Likewise at most one SIP node is down at a time. A step whose target is not safe to hit
+// is re-aimed at the next eligible target in a fixed order, or skipped.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ClusterConfig } from '../../common/config.js';
+import type { ShardClient } from '../../shards/client/shard-client.js';
+import type { RaftStatus } from '../../raft/types.js';
+import type { FaultKind, PlannedFault } from './nemesis-plan.js';
+import type { RoleProcs } from './role-procs.js';
+import type { Timeline } from './timeline.js';
+
+export type NemesisSpec = Readonly<{
+  config: ClusterConfig;
+  procs: RoleProcs;
+  client: ShardClient;
+  timeline: Timeline;
+  plan: readonly PlannedFault[];
+  /** Extra flags to restart a role with (SIP node timers, phones flags). */
+  restartFlags: (role: 'sip' | 'gateway' | 'shard') => readonly string[];
+  sipNodeIds: readonly string[];
+  gatewayIds: readonly string[];
+  stopped: () => boolean;
+  onLog?: (line: string) => void;
+}>;
+
+export type NemesisResult = Readonly<{ kills: number; skipped: number; restartsFailed: number }>;
+
+/** The replica that leads `shardId` now, asking every live replica (highest term wins). */
+export async function findLeader(spec: Pick<NemesisSpec, 'config' | 'procs' | 'client'>, shardId: string, timeoutMs = 2000): Promise<RaftStatus | null> {
+  const shard = spec.config.shards.find((s) => s.id === shardId)!;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const statuses = await Promise.all(
+      shard.replicas.filter((r) => spec.procs.isRunning(r.id)).map((r) => spec.client.replicaStatus(shardId, r.id, 500).then((s) => s as RaftStatus, () => null)),
+    );
+    const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader').sort((a, b) => b.term - a.term);
+    if (leaders[0]) return leaders[0];
+    await sleep(50);
+  }
+  return null;
+}
+
+type Target = { id: string; role: 'shard' | 'sip' | 'gateway'; shard: string | null; wasLeader: boolean; fault: FaultKind };
+
+export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
+  const { timeline, procs, config } = spec;
+  const down = new Set<string>();
+  const restarts: Promise<void>[] = [];
+  let kills = 0;
+  let skipped = 0;
+  let restartsFailed = 0;
+  const log = spec.onLog ?? (() => {});
+
+  const shardHealthy = (shardId: string): boolean => {
+    const shard = config.shards.find((s) => s.id === shardId)!;
+    return shard.replicas.every((r) => !down.has(r.id) && procs.isRunning(r.id));
+  };
+  const rotate = <T>(items: readonly T[], pick: number): T[] => items.map((_, i) => items[(pick + i) % items.length]!);
+
+  const shardTarget = async (f: PlannedFault, kind: 'shard-leader' | 'shard-replica'): Promise<Target | null> => {
+    for (const shard of rotate(config.shards, f.pick)) {
+      if (!shardHealthy(shard.id)) continue;
+      if (kind === 'shard-leader') {
+        const leader = await findLeader(spec, shard.id);
+        if (leader !== null && shardHealthy(shard.id)) return { id: leader.id, role: 'shard', shard: shard.id, wasLeader: true, fault: kind };
+      }
+      const replica = shard.replicas[f.replicaPick % shard.replicas.length]!;
+      const leader = await findLeader(spec, shard.id, 500);
+      if (shardHealthy(shard.id)) return { id: replica.id, role: 'shard', shard: shard.id, wasLeader: leader?.id === replica.id, fault: kind === 'shard-leader' ? 'shard-replica' : kind };
+    }
+    return null;
+  };
+  const nodeTarget = (f: PlannedFault, role: 'sip' | 'gateway', ids: readonly string[]): Target | null => {
+    // At most one node of the role down at once: with two SIP nodes the other carries calls.
+    if (ids.length === 0 || ids.some((id) => down.has(id))) return null;
+    const id = rotate(ids, f.pick)[0]!;
+    return procs.isRunning(id) ? { id, role, shard: null, wasLeader: false, fault: role } : null;
+  };
+  const resolve = async (f: PlannedFault): Promise<Target | null> => {
+    const order: FaultKind[] = [f.kind, ...(['shard-leader', 'shard-replica', 'sip', 'gateway'] as const).filter((k) => k !== f.kind)];
+    for (const kind of order) {
+      const t = kind === 'sip' ? nodeTarget(f, 'sip', spec.sipNodeIds)
+        : kind === 'gateway' ? nodeTarget(f, 'gateway', spec.gatewayIds)
+        : await shardTarget(f, kind);
+      if (t) return t;
+    }
+    return null;
+  };
+
+  const restart = async (t: Target, downMs: number): Promise<void> => {
+    await sleep(downMs);
+    const began = Date.now();
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await procs.start(t.role, t.id, spec.restartFlags(t.role), 120_000);
+        timeline.add({ kind: 'restart', atMs: timeline.sinceStartMs(), target: t.id, role: t.role, tookMs: Date.now() - began });
+        log(`restarted ${t.id} in ${Date.now() - began} ms`);
+        down.delete(t.id);
+        return;
+      } catch (err) {
+        timeline.add({ kind: 'restart-failed', atMs: timeline.sinceStartMs(), target: t.id, error: (err as Error).message });
+        log(`restart of ${t.id} failed (attempt ${attempt}): ${(err as Error).message}`);
+        await procs.kill(t.id);
+      }
+    }
+    restartsFailed++;
+    down.delete(t.id);
+  };
+
+  for (const [i, f] of spec.plan.entries()) {
+    const waitMs = timeline.startMs + f.atMs - Date.now();
+    if (waitMs > 0) await sleep(waitMs);
+    if (spec.stopped()) break;
+    // Restarts are slow on a loaded machine: when every candidate is still down or
+    // restarting, wait for one to come back rather than drop the step, until the next
+    // step is due (the schedule is absolute, so a late step does not push the others).
+    const nextAtMs = timeline.startMs + (spec.plan[i + 1]?.atMs ?? Infinity);
+    let t = await resolve(f);
+    while (t === null && Date.now() < nextAtMs && !spec.stopped()) {
+      await sleep(250);
+      t = await resolve(f);
+    }
+    if (spec.stopped()) break;
+    if (t === null) {
+      skipped++;
+      timeline.add({ kind: 'skip', atMs: timeline.sinceStartMs(), step: f.step, fault: f.kind, why: 'no target safe to kill (every candidate is down or restarting)' });
+      continue;
+    }
+    down.add(t.id);
+    const pid = procs.pid(t.id);
+    await procs.kill(t.id);
+    kills++;
+    timeline.add({ kind: 'kill', atMs: timeline.sinceStartMs(), step: f.step, fault: t.fault, target: t.id, role: t.role, shard: t.shard, wasLeader: t.wasLeader, downMs: f.downMs });
+    log(`step ${f.step}: SIGKILL ${t.id} (pid ${pid}, ${t.fault}${t.wasLeader ? ', leader' : ''}), down ${f.downMs} ms`);
+    restarts.push(restart(t, f.downMs));
+  }
+  await Promise.all(restarts);
+  return { kills, skipped, restartsFailed };
+}

@@ -1,0 +1,27 @@
+// The run's verdict in the two shapes the issue asks for: the final JSON line (its keys
+// and order are a contract: scripts grep it) and a few human lines before it.
+import type { ChaosResult } from './engine.js';
+
+export function finalLine(r: ChaosResult): string {
+  return JSON.stringify({ chaos: true, seed: r.seed, minutes: r.minutes, kills: r.kills, calls: r.calls, violations: r.violations, leaked: r.leaked, hung: r.hung });
+}
+
+export function humanSummary(r: ChaosResult): string[] {
+  const lines = [
+    `kills: ${r.kills} (${Object.entries(r.killsByFault).map(([k, v]) => `${k} ${v}`).join(', ')}); ${r.skippedSteps} planned steps skipped, ${r.restartsFailed} restarts failed; ${r.leaderChanges} leader changes seen`,
+    `shard load: ${r.shardLoad.grants} grants, ${r.shardLoad.confirms} confirmed, ${r.shardLoad.denials} denials, ${r.shardLoad.breaks} breaks, ${r.shardLoad.unknown} unknown outcomes`,
+    `history: ${r.historyCounts.operations} operations (${r.historyCounts.ok} ok, ${r.historyCounts.fail} fail, ${r.historyCounts.info} info), ${r.historyCounts.grantsAcknowledged} acknowledged grants, ${r.historyCounts.exclusivityPairsCompared} overlapping pairs compared, ${r.historyCounts.finalStatesChecked} final states checked`,
+    `registers (lost-change check): ${r.registers.map((g) => `${g.dn} ${g.acknowledged}/${g.writes} acked, ${g.unknown} unknown, final ${g.final}${g.lost ? ' LOST' : ''}`).join('; ')}`,
+  ];
+  if (r.sipIncluded && r.sip) {
+    const rejected = Object.values(r.sip.finalFailures).reduce((a, b) => a + b, 0);
+    lines.push(`calls: ${r.sip.created} placed: ${r.sip.answered} answered, ${rejected} rejected with a final response ${JSON.stringify(r.sip.finalFailures)}, ${r.sip.failed} failed without one (${r.sip.timeouts} timeouts, ${r.sip.unexpected} unexpected messages; a timeout through a SIP node never killed is a violation), ${r.sip.hung} hung`);
+    lines.push(`  per caller: ${r.sip.callers.map((c) => `${c.node}: ${c.created} placed, ${c.successful} ok, ${c.failed} failed (${c.timeouts} timeouts, ${c.unexpected} unexpected), ${c.hung} hung`).join('; ')}`);
+    if (r.phones) lines.push(`phones: ${r.phones.invites} INVITEs, ${r.phones.answered} answered, ${r.phones.doubleOffersFlagged} flagged double offers, ${r.phones.episodes.length} held calls offered again (${r.orphaned.length} orphaned by SIP-node kills)`);
+    for (const o of r.orphaned.slice(0, 20)) lines.push(`  ${o}`);
+  } else {
+    lines.push(`calls: 0 — the SIP layer is not in this run (${r.sipMissingWhy}); only shard-level load and shard/gateway kills`);
+  }
+  lines.push(r.violationList.length === 0 ? 'verdict: no violations, nothing leaked, no call hung' : `verdict: ${r.violationList.length} findings:\n  ${r.violationList.slice(0, 50).join('\n  ')}`);
+  return lines;
+}
