@@ -11,7 +11,7 @@ import t from 'tap';
 import { runChaos } from './engine.js';
 import type { RoleProcs } from './role-procs.js';
 
-const loadS = Number(process.env.RINGFENCE_CHAOS_SMOKE_S ?? 75);
+const loadS = Number(process.env.RINGFENCE_CHAOS_SMOKE_S ?? 45);
 const seed = Number(process.env.RINGFENCE_CHAOS_SEED ?? 20261126);
 
 t.test('chaos smoke: kills under load, nothing double-booked, lost, leaked or hung', { timeout: 400_000 }, async (t) => {
