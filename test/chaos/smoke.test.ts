@@ -1,7 +1,7 @@
 // Chaos smoke for `npm test`: the same engine as `npm run chaos`, shortened — a whole local
 // cluster of real processes (2 shards × 3 replicas, a gateway, and the SIP nodes, phones
 // and SIPp callers when they are in the tree) under load for RINGFENCE_CHAOS_SMOKE_S
-// seconds (default 75) while the nemesis SIGKILLs a shard replica, a shard leader, a SIP
+// seconds (default 45) while the nemesis SIGKILLs a shard replica, a shard leader, a SIP
 // node or the gateway every few seconds, never more than one replica of a shard at once.
 // It proves, from the recorded histories: the nemesis really killed processes, the shards
 // kept granting reservations through the kills, no agent was double-booked (the shard
