@@ -47,7 +47,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-function rtpengineInstalled(): boolean {
+export function rtpengineInstalled(): boolean {
   try {
     execFileSync('rtpengine', ['--version'], { stdio: 'ignore' });
     return true;
@@ -56,7 +56,7 @@ function rtpengineInstalled(): boolean {
   }
 }
 
-async function freeUdpPort(): Promise<number> {
+export async function freeUdpPort(): Promise<number> {
   const s = dgram.createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   const port = s.address().port;

@@ -4,30 +4,13 @@
 // returned. rtpengine runs userspace-only as a child process, killed in teardown. Skipped
 // when rtpengine is not installed, unless REQUIRE_RTPENGINE=1, which makes that a failure.
 
-import { execFileSync, spawn } from 'node:child_process';
-import dgram from 'node:dgram';
+import { spawn } from 'node:child_process';
 import t from 'tap';
 import { isBDict } from '../../gateway/bencode.js';
 import { GatewayErrorCode } from '../../gateway/errors.js';
 import { NgClient } from '../../gateway/ng-client.js';
+import { freeUdpPort, rtpengineInstalled as installed } from '../../bench/media.js';
 import { Endpoint, eventually, mediaPort, rtpPacket, sdp, sendAll } from './helpers.js';
-
-function installed(): boolean {
-  try {
-    execFileSync('rtpengine', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 if (!installed()) {
   if (process.env['REQUIRE_RTPENGINE'] === '1') t.fail('REQUIRE_RTPENGINE=1 but rtpengine is not installed (apt-get install rtpengine-daemon)');
