@@ -67,7 +67,14 @@ t.test('retried requests return their first result and are not applied twice', a
       const agents = (r: typeof without) => canonicalJson([r.sm.listAgents(), r.sm.reservations()]);
       return agents(withRetries) === agents(without);
     }),
-    { numRuns },
+    // Regression: a lost reserve retried 4 s later, after a call left the agent in a 2 s
+    // wrap-up; the retry's entry alone ends the wrap-up, which is time passing, not a
+    // second application (the model once compared it with a run where time stood still).
+    { numRuns, examples: [[['101', '100', '102'], [
+      { kind: 'call', caller: 0, dn: '100', dtMs: 0 }, { kind: 'call', caller: 0, dn: '100', dtMs: 0 }, { kind: 'call', caller: 0, dn: '100', dtMs: 0 },
+      { kind: 'client', client: 1, command: { type: 'reserve', dn: '100', reservationId: 'r1', callId: 'k', owner: 'sipA', ttlMs: 1000 }, answerLost: true, dtMs: 0 },
+      { kind: 'retry', client: 1, pick: 0, dtMs: 4000 },
+    ]]] },
   );
   t.ok(retried > 50, `retries exercised: ${retried}`);
 });
