@@ -57,22 +57,51 @@ function byDn(a: Agent, b: Agent): number {
   return a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0;
 }
 
+/** How long a pick keeps its agent from other picks when the view never shows the agent
+ * change (a denied or failed reserve changes nothing on the shard). */
+export const claimTtlMsDefault = 2000;
+
 export class Router {
   private cursor = '';
+  /** DN → the agent version seen when it was picked, and until when the claim holds. */
+  private readonly claims = new Map<string, { version: number; untilMs: number }>();
 
   constructor(
     private readonly view: AgentView,
     readonly strategy: RoutingStrategy = 'longest-idle',
+    private readonly claimTtlMs = claimTtlMsDefault,
   ) {}
 
   /** Whether some agent is eligible, without moving the round-robin cursor. */
   peek(req: RouteRequest): string | null {
-    return this.view.all().find((a) => eligible(a, req))?.dn ?? null;
+    return this.view.all().find((a) => eligible(a, req) && !this.claimed(a, req.nowMs))?.dn ?? null;
   }
 
-  /** The DN to reserve next, or null when no agent is eligible. */
+  /**
+   * The DN to reserve next, or null when no agent is eligible. The agent picked is claimed
+   * until the view shows a newer version of it (the grant or denial reached the change
+   * feed) or the claim times out: without that, every call routed before the feed catches
+   * up picks the same longest-idle agent, and all but one are denied and re-routed. The
+   * claim only spreads load; exclusivity stays the shard's.
+   */
   pick(req: RouteRequest): string | null {
-    const candidates = this.view.all().filter((a) => eligible(a, req));
+    const dn = this.choose(req);
+    if (dn !== null) this.claims.set(dn, { version: this.view.get(dn)!.version, untilMs: req.nowMs + this.claimTtlMs });
+    return dn;
+  }
+
+  private claimed(agent: Agent, nowMs: number): boolean {
+    const claim = this.claims.get(agent.dn);
+    if (claim === undefined) return false;
+    if (agent.version > claim.version || nowMs >= claim.untilMs) {
+      this.claims.delete(agent.dn);
+      return false;
+    }
+    return true;
+  }
+
+  private choose(req: RouteRequest): string | null {
+    const candidates = this.view.all().filter((a) => eligible(a, req) && !this.claimed(a, req.nowMs));
     if (candidates.length === 0) return null;
     switch (this.strategy) {
       case 'longest-idle':

@@ -71,14 +71,23 @@ t.test('router', async (t) => {
   t.equal(new Router(view, 'longest-idle').pick(req), '2', 'longest READY first; low level, busy and phoneless skipped');
   t.equal(new Router(view, 'longest-idle').pick({ ...req, exclude: new Set(['2']) }), '3', 'tried agents excluded');
   t.equal(new Router(view, 'fewest-calls').pick(req), '1');
-  const rr = new Router(view, 'round-robin');
+  // Claims off (ttl 0): the view never changes here, so every pick would stay claimed.
+  const rr = new Router(view, 'round-robin', 0);
   t.same([rr.pick(req), rr.pick(req), rr.pick(req), rr.pick(req)], ['1', '2', '3', '1']);
   t.equal(new Router(view).pick({ ...req, nowMs: 20_000 }), null, 'expired contacts make nobody eligible');
   t.equal(new Router(view).pick({ ...req, skill: 'support' }), null);
   t.notOk(view.update('2', agent('2', { readySinceMs: 999, version: 0 }), 0), 'an older version is ignored');
   t.ok(view.update('2', agent('2', { state: 'BUSY', version: 5 }), 5));
   t.equal(new Router(view).pick(req), '3', 'a newer version is applied');
-  t.ok(view.update('3', null, 6));
+
+  // Regression (bench calls at 50 calls/s: 480s after 20 denials): calls routed before the
+  // change feed shows a grant all picked the same longest-idle agent.
+  const claiming = new Router(view, 'longest-idle', 2000);
+  t.same([claiming.pick(req), claiming.pick(req), claiming.pick(req)], ['3', '1', null], 'a picked agent is not picked again while the view is unchanged');
+  t.ok(view.update('3', agent('3', { readySinceMs: 50, version: 9 }), 9));
+  t.equal(claiming.pick(req), '3', 'a newer version of the agent ends its claim');
+  t.equal(claiming.pick({ ...req, exclude: new Set(['3']), nowMs: 1000 + 2000 }), '1', 'a claim the view never answered times out');
+  t.ok(view.update('3', null, 10));
   t.equal(view.get('3'), undefined, 'deprovisioned');
 });
 
