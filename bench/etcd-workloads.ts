@@ -3,7 +3,9 @@
 // workload decides what to do):
 //  (a) CAS writes of 64-byte values at concurrency C (the `bench raft` counterpart);
 //  (b) agent reservations as transactions over 10,000 `agent/<n>` keys, with an error
-//      meaning "outcome unknown", settled by reading the key;
+//      meaning "outcome unknown", settled by reading the key; optionally with a confirm
+//      transaction between grant and release, so that a cycle is the same three state
+//      changes as Ringfence's reserve → confirm → release;
 //  (c) failover: steady reservation load at concurrency 16, SIGKILL the leader, time
 //      kill → first successful write, restart the member, repeat.
 
@@ -89,6 +91,10 @@ export function reservationValue(reservationId: string): string {
   return `reserved:${reservationId}`;
 }
 
+export function busyValue(reservationId: string): string {
+  return `busy:${reservationId}`;
+}
+
 /** Puts `free` into agent/0 … agent/<count-1>, in transactions of 100 puts. */
 export async function seedAgents(client: Etcd3, count: number): Promise<void> {
   for (let start = 0; start < count; start += SEED_PUTS_PER_TXN) {
@@ -114,12 +120,26 @@ export async function reserveAgent(client: Etcd3, n: number, reservationId: stri
   }
 }
 
-/** Release: put 'free' only if the key still holds this reservation. True when the key
- * no longer holds it afterwards (released now or before); false on an error. */
-export async function releaseAgent(client: Etcd3, n: number, reservationId: string): Promise<boolean> {
+/** Confirm (the call was answered): txn if agent/<n> == 'reserved:<id>' then put
+ * 'busy:<id>', the counterpart of the shard's `confirm`. 'unknown' on an error. */
+export async function confirmAgent(client: Etcd3, n: number, reservationId: string): Promise<'confirmed' | 'lost' | 'unknown'> {
   try {
     const key = agentKey(n);
-    await client.if(key, 'Value', '==', reservationValue(reservationId)).then(client.put(key).value(AGENT_FREE)).commit();
+    const res = await client.if(key, 'Value', '==', reservationValue(reservationId)).then(client.put(key).value(busyValue(reservationId))).commit();
+    return res.succeeded ? 'confirmed' : 'lost';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Release: put 'free' only if the key still holds this reservation (as reserved, or as
+ * busy once confirmed). True when the key no longer holds it afterwards (released now or
+ * before); false on an error. */
+export async function releaseAgent(client: Etcd3, n: number, reservationId: string, held: 'reserved' | 'busy' = 'reserved'): Promise<boolean> {
+  try {
+    const key = agentKey(n);
+    const value = held === 'busy' ? busyValue(reservationId) : reservationValue(reservationId);
+    await client.if(key, 'Value', '==', value).then(client.put(key).value(AGENT_FREE)).commit();
     return true;
   } catch {
     return false;
@@ -143,6 +163,9 @@ export type ReservationLoadOptions = Readonly<{
   agents: number;
   /** Pause after an error before retrying (10 ms in ANCHORS.md). */
   retryPauseMs?: number;
+  /** Confirm each grant before releasing it (reserve → confirm → release, three
+   * transactions, as `bench reserve` runs Ringfence); otherwise reserve → release. */
+  confirm?: boolean;
   /** Called with the time of every successful write response (reserve or release). */
   onWriteOk?: (atMs: number, sentAtMs: number) => void;
   /** Stops the load early when it returns true (checked between operations). */
@@ -181,16 +204,25 @@ export async function runEtcdReservationLoad(client: Etcd3, opts: ReservationLoa
     holder.set(n, id);
   };
   // A released (or never granted) agent must leave our books before the release is sent.
-  const release = async (n: number, id: string): Promise<void> => {
+  const releaseHeld = async (n: number, id: string, held: 'reserved' | 'busy'): Promise<void> => {
     if (holder.get(n) === id) holder.delete(n);
     for (let attempt = 0; attempt < 1000 && !opts.shouldStop?.(); attempt++) {
       const sentAt = performance.now();
-      if (await releaseAgent(client, n, id)) {
+      if (await releaseAgent(client, n, id, held)) {
         opts.onWriteOk?.(performance.now(), sentAt);
         return;
       }
       await pause();
     }
+  };
+  const release = async (n: number, id: string): Promise<void> => {
+    if (!opts.confirm) return releaseHeld(n, id, 'reserved');
+    const sentAt = performance.now();
+    const confirmed = await confirmAgent(client, n, id);
+    if (confirmed === 'confirmed') opts.onWriteOk?.(performance.now(), sentAt);
+    // An unknown confirm may have committed either way: release both forms (each a CAS).
+    if (confirmed !== 'lost') await releaseHeld(n, id, 'busy');
+    if (confirmed !== 'confirmed') await releaseHeld(n, id, 'reserved');
   };
 
   const t0 = performance.now();

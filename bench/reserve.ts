@@ -2,7 +2,8 @@
 // Reservation cycles (reserve → confirm → release) against 2 shards × 3 replicas as real
 // processes with fsync on, at several closed-loop concurrencies; beside it, when etcd is
 // installed, the same reservation workload against a 3-member etcd as compare-and-swap
-// transactions (ANCHORS.md). The two targets alternate level by level so both see the
+// transactions (ANCHORS.md): reserve, confirm and release are three transactions there as
+// they are three commands here (ANCHORS.md's etcd figures were reserve → release only). The two targets alternate level by level so both see the
 // same machine noise. Reports reservations/s and grant latency (the reserve call).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +54,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
       args.log(line(rows[rows.length - 1]!));
       if (etcd) {
         const ec = createEtcdClient(etcd.clientHosts);
-        const r = await runEtcdReservationLoad(ec, { concurrency: c, durationMs: seconds * 1000, agents });
+        const r = await runEtcdReservationLoad(ec, { concurrency: c, durationMs: seconds * 1000, agents, confirm: true });
         ec.close();
         const lat = summarizeLatencies(r.reserveLatenciesMs);
         rows.push({ target: 'etcd', concurrency: c, opsPerSec: round(r.granted / (r.elapsedMs / 1000), 1), p50Ms: round(lat.p50Ms), p99Ms: round(lat.p99Ms), denied: r.denied, unknown: r.unknown });

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { EtcdCluster, etcdBinary } from '../../bench/etcd-cluster.js';
-import { createEtcdClient, releaseAgent, reserveAgent, seedAgents, settleReservation } from '../../bench/etcd-workloads.js';
+import { confirmAgent, createEtcdClient, releaseAgent, reserveAgent, seedAgents, settleReservation } from '../../bench/etcd-workloads.js';
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -36,6 +36,14 @@ t.test('etcd cluster lifecycle and reservation transactions', { skip: etcdBinary
   t.equal(await client.get('agent/7').string(), 'reserved:a', '…but does not free the agent');
   t.equal(await releaseAgent(client, 7, 'a'), true);
   t.equal(await client.get('agent/7').string(), 'free');
+  t.equal(await reserveAgent(client, 9, 'd'), 'granted');
+  t.equal(await confirmAgent(client, 9, 'x'), 'lost', 'only the holder confirms');
+  t.equal(await confirmAgent(client, 9, 'd'), 'confirmed');
+  t.equal(await client.get('agent/9').string(), 'busy:d');
+  t.equal(await releaseAgent(client, 9, 'd', 'reserved'), true);
+  t.equal(await client.get('agent/9').string(), 'busy:d', 'a release of the unconfirmed form leaves a busy agent');
+  t.equal(await releaseAgent(client, 9, 'd', 'busy'), true);
+  t.equal(await client.get('agent/9').string(), 'free');
 
   const leader = await cluster.leader();
   t.ok(leader, 'a leader is found');
