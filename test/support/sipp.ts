@@ -262,3 +262,20 @@ export function quantile(values: readonly number[], q: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[rank]!;
 }
+
+export type SippLoggedMessage = Readonly<{ direction: 'sent' | 'received'; text: string }>;
+
+/** The SIP messages a SIPp run logged with `-trace_msg` (in `extra`), oldest first, read
+ * from `<scenario>_<pid>_messages.log` in its directory; [] when there is no such log. */
+export function sippMessageLog(dir: string, pid: number): SippLoggedMessage[] {
+  const file = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith(`_${pid}_messages.log`)) : undefined;
+  if (file === undefined) return [];
+  const out: SippLoggedMessage[] = [];
+  // Each entry: a dashed line with a timestamp, "<T> message sent|received ...", a blank
+  // line, then the message.
+  for (const block of readFileSync(join(dir, file), 'utf8').split(/^-{20,} .*$/m)) {
+    const m = /^\s*\S+ message (sent|received)[^\n]*\n\n([\s\S]*)$/.exec(block);
+    if (m !== null) out.push({ direction: m[1] as 'sent' | 'received', text: m[2]!.trimEnd() });
+  }
+  return out;
+}
