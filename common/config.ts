@@ -21,6 +21,9 @@ export type ShardConfig = Readonly<{ id: string; replicas: readonly ReplicaConfi
 export type SipNodeConfig = Readonly<{ id: string; udp: HostPort; tcp: HostPort; admin: HostPort }>;
 export type GatewayConfig = Readonly<{ id: string; control: HostPort; portMin: number; portMax: number; admin: HostPort | null }>;
 export type ServiceConfig = Readonly<{ number: string; skill: string; minLevel: number }>;
+/** The SIP nodes' optional HTTP routing webhook (cluster-wide: every node routes alike). */
+export type RoutingWebhookConfig = Readonly<{ url: string; timeoutMs: number }>;
+export type RoutingConfig = Readonly<{ webhook: RoutingWebhookConfig | null }>;
 
 export type ClusterConfig = Readonly<{
   /** Shared secret for Raft peer authentication (HMAC handshake). */
@@ -32,6 +35,8 @@ export type ClusterConfig = Readonly<{
   gateways: readonly GatewayConfig[];
   services: readonly ServiceConfig[];
   raft: Readonly<{ tickMs: number; electionTimeoutTicks: number; heartbeatTicks: number; snapshotEveryEntries: number }>;
+  /** `routing:` section; absent in configs built by code (no webhook). */
+  routing?: RoutingConfig;
 }>;
 
 export class ConfigError extends Error {
@@ -140,6 +145,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
     return { number, skill: str(s, 'skill', p), minLevel: num(s, 'minLevel', p, 0, 0, 100) };
   });
   const raftObj = isObj(doc.raft) ? doc.raft : {};
+  const routing = parseRouting(doc.routing);
   return {
     secret: str(doc, 'secret', '(root)'),
     tokens: { read: str(tokensObj, 'read', 'tokens'), admin: str(tokensObj, 'admin', 'tokens') },
@@ -154,7 +160,28 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
       heartbeatTicks: num(raftObj, 'heartbeatTicks', 'raft', 3, 1, 100),
       snapshotEveryEntries: num(raftObj, 'snapshotEveryEntries', 'raft', 10000, 10, 10_000_000),
     },
+    routing,
   };
+}
+
+/** `routing: { webhook: { url: http://..., timeoutMs: 300 } }`; a bare string for
+ * `webhook` is its URL. */
+function parseRouting(v: unknown): RoutingConfig {
+  if (v === undefined || v === null) return { webhook: null };
+  if (!isObj(v)) throw new ConfigError('routing', 'expected a mapping');
+  const w = v.webhook;
+  if (w === undefined || w === null) return { webhook: null };
+  if (!isObj(w) && typeof w !== 'string') throw new ConfigError('routing.webhook', 'expected a mapping with url and timeoutMs, or a URL');
+  const o: Obj = typeof w === 'string' ? { url: w } : w;
+  const url = str(o, 'url', 'routing.webhook');
+  let proto = '';
+  try {
+    proto = new URL(url).protocol;
+  } catch {
+    // reported below
+  }
+  if (proto !== 'http:' && proto !== 'https:') throw new ConfigError('routing.webhook.url', `expected an http:// or https:// URL, got ${JSON.stringify(url)}`);
+  return { webhook: { url, timeoutMs: num(o, 'timeoutMs', 'routing.webhook', 300, 1, 10_000) } };
 }
 
 export function loadClusterConfig(path: string): ClusterConfig {

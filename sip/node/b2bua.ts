@@ -32,7 +32,9 @@ import * as limits from './limits.js';
 import type { MediaController, MediaLostReason } from './media.js';
 import type { SipNodeMetrics } from './metrics.js';
 import { CallQueue } from './queue.js';
-import type { AgentView, Router } from './router.js';
+import type { AgentView, RouteRequest, Router } from './router.js';
+import { vetWebhookDn, type RoutingWebhook, type WebhookResult } from './routing-webhook.js';
+import { SipNodeErrorCode } from './errors.js';
 import type { Agent } from '../../shards/types.js';
 
 export type B2buaOptions = Readonly<{
@@ -51,9 +53,20 @@ export type B2buaOptions = Readonly<{
   queueWaitMs: number;
   /** Resolves once the node has released what it owned before a restart. */
   reconciled: Promise<void>;
+  /** The customer's routing engine, asked before the built-in router (none: built-in only). */
+  webhook?: RoutingWebhook | null;
 }>;
 
-type LegRef = Readonly<{ call: Call; side: 'caller' | 'agent' }>;
+/** A dialog we are a party to. `leg` tells an agent leg of the current attempt from one of
+ * an earlier attempt of the same call (which is over even if the call is not). */
+type LegRef = Readonly<{ call: Call; side: 'caller' | 'agent'; leg: DialogLeg }>;
+
+/** A 2xx to a relayed re-INVITE, resent until its ACK (RFC 3261 §13.3.1.4); `onAck`
+ * takes the ACK when it carries the answer to an offer made in that 2xx. */
+type PendingOk = { timer: NodeJS.Timeout | null; onAck: ((ack: SipRequest) => void) | null };
+
+/** What relaying one in-dialog request needs to know about the call. */
+type RelayContext = Readonly<{ call: Call; at: Attempt; from: DialogLeg; other: DialogLeg; offer: boolean; senderTag: string; receiverTag: string }>;
 
 const SDP = 'application/sdp';
 const rejectedStatuses = new Set([486, 480, 603, 600]);
@@ -62,6 +75,12 @@ export class B2bua {
   private readonly calls = new Map<string, Call>();
   private readonly dialogs = new Map<string, LegRef>();
   private readonly bySession = new Map<string, Call>();
+  /** Keyed by dialog key + CSeq number of the re-INVITE. */
+  private readonly reinviteOks = new Map<string, PendingOk>();
+  /** Calls the webhook queued (`{"dn":null}`), with when it said so: the sweep re-asks
+   * them at most every routingWebhookQueueRetryMs. */
+  private readonly webhookQueuedAtMs = new Map<string, number>();
+  private readonly warnedAtMs = new Map<string, number>();
   readonly queue = new CallQueue();
   private readonly services: Map<string, ServiceConfig>;
   private closed = false;
@@ -105,6 +124,8 @@ export class B2bua {
     for (const q of [...this.queue.list()]) {
       const call = this.calls.get(q.key);
       if (call === undefined || call.phase !== 'queued') continue;
+      const askedAtMs = this.webhookQueuedAtMs.get(q.key);
+      if (askedAtMs !== undefined && performance.now() - askedAtMs < limits.routingWebhookQueueRetryMs) continue;
       if (this.o.router.peek({ skill: q.skill, minLevel: q.minLevel, exclude: call.offered, nowMs: Date.now() }) === null) continue;
       this.queue.remove(q.key);
       call.phase = 'routing';
@@ -164,7 +185,7 @@ export class B2bua {
       acked: false,
     };
     this.calls.set(call.key, call);
-    this.dialogs.set(dialogKey(callerLeg.callId, localTag), { call, side: 'caller' });
+    this.dialogs.set(dialogKey(callerLeg.callId, localTag), { call, side: 'caller', leg: callerLeg });
     this.o.metrics.callsOffered.inc();
     tx.respond(buildResponse(req, 100, 'Trying'));
     void this.route(call);
@@ -183,9 +204,18 @@ export class B2bua {
   }
 
   onAck(ack: SipRequest): void {
-    const ref = this.dialogs.get(dialogKey(getHeader(ack, 'Call-ID') ?? '', tagOf(getHeader(ack, 'To') ?? '') ?? ''));
-    if (ref === undefined || ref.side !== 'caller') return;
+    const key = dialogKey(getHeader(ack, 'Call-ID') ?? '', tagOf(getHeader(ack, 'To') ?? '') ?? '');
+    const ref = this.dialogs.get(key);
+    if (ref === undefined) return;
     const cseq = parseCSeq(getHeader(ack, 'CSeq') ?? '')?.seq;
+    const pending = this.reinviteOks.get(`${key}\n${cseq}`);
+    if (pending !== undefined) {
+      if (pending.timer !== null) clearTimeout(pending.timer);
+      this.reinviteOks.delete(`${key}\n${cseq}`);
+      pending.onAck?.(ack);
+      return;
+    }
+    if (ref.side !== 'caller') return;
     const inviteSeq = parseCSeq(getHeader(ref.call.invite, 'CSeq') ?? '')?.seq;
     if (cseq !== inviteSeq) return; // the ACK of a relayed re-INVITE: we ACKed the other side already
     ref.call.acked = true;
@@ -193,16 +223,27 @@ export class B2bua {
     ref.call.okTimer = null;
   }
 
-  /** BYE, re-INVITE, INFO, UPDATE, ... inside one of our dialogs. */
+  /** BYE, re-INVITE, OPTIONS, INFO, UPDATE, ... inside one of our dialogs. A dialog we
+   * do not know (never ours, or forgotten in a restart) gets 481, which is how a phone
+   * probing its dialog with OPTIONS learns that its call is orphaned. */
   onInDialog(tx: ServerTransaction, req: SipRequest): void {
     const ref = this.dialogs.get(dialogKey(getHeader(req, 'Call-ID') ?? '', tagOf(getHeader(req, 'To') ?? '') ?? ''));
     if (ref === undefined) return void tx.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
     const { call, side } = ref;
-    if (req.method === 'BYE') return this.onBye(tx, req, call, side);
     const at = call.attempt;
+    // An agent leg of an earlier attempt (answered after we gave up on it, then BYEd) is
+    // over even though the call goes on with another agent: never relay it into the call.
+    const current = side === 'caller' || (at !== null && at.leg === ref.leg && !at.done);
+    if (req.method === 'BYE') {
+      if (!current) return void tx.respond(buildResponse(req, 200, 'OK'));
+      return this.onBye(tx, req, call, side);
+    }
+    if (!current || call.phase === 'ended') return void tx.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+    // Keep-alive probes are answered here: the dialog is ours, and the other leg's phone
+    // has no business learning of (or being woken by) this leg's probes.
+    if (req.method === 'OPTIONS') return void tx.respond(buildResponse(req, 200, 'OK', { headers: optionsHeaders }));
     if (call.phase !== 'answered' || at === null) return void tx.respond(buildResponse(req, 491, 'Request Pending'));
-    const other = side === 'caller' ? at.leg : call.callerLeg;
-    this.relay(tx, req, other);
+    void this.relay(tx, req, call, at, side);
   }
 
   private onBye(tx: ServerTransaction, req: SipRequest, call: Call, side: 'caller' | 'agent'): void {
@@ -222,32 +263,154 @@ export class B2bua {
     this.endCall(call, 'completed', side);
   }
 
-  /** Passes an in-dialog request to the other leg and its final answer back. */
-  private relay(tx: ServerTransaction, req: SipRequest, other: DialogLeg): void {
+  /** Passes an in-dialog request to the other leg and its final answer back. An SDP offer
+   * (re-INVITE or UPDATE) is re-offered to the call's media session first, and the
+   * other leg's SDP answer goes through the session before it reaches the sender, so
+   * hold/resume and address changes stay anchored on the gateway. */
+  private async relay(tx: ServerTransaction, req: SipRequest, call: Call, at: Attempt, side: 'caller' | 'agent'): Promise<void> {
+    const other = side === 'caller' ? at.leg : call.callerLeg;
+    const from = side === 'caller' ? call.callerLeg : at.leg;
+    // The media session knows the caller's side by our tag on the agent leg, the agent's
+    // side by the phone's tag (media.offer/answer in inviteAgent/connect).
+    const agentTag = tagOf(at.leg.remoteHeader) ?? '';
+    const senderTag = side === 'caller' ? at.leg.localTag : agentTag;
+    const receiverTag = side === 'caller' ? agentTag : at.leg.localTag;
+    const offer = (req.method === 'INVITE' || req.method === 'UPDATE') && isSdp(req);
+    // A re-INVITE without SDP asks the other leg for an offer (in its 2xx); the answer
+    // comes in the sender's ACK, so the other leg's ACK must wait for it.
+    const delayedOffer = req.method === 'INVITE' && req.body.length === 0;
+    let body = req.body;
+    if (offer) {
+      try {
+        body = Buffer.from(await this.o.media.reoffer(at.mediaSession, senderTag, Buffer.from(req.body).toString('utf8')), 'utf8');
+      } catch (err) {
+        this.o.metrics.reanchors.inc({ result: 'offer-failed' });
+        this.o.log.warn('re-offer not anchored', { code: SipNodeErrorCode.REANCHOR_FAILED, callId: call.callId, error: (err as Error).message });
+        return void tx.respond(buildResponse(req, 488, 'Not Acceptable Here'));
+      }
+      if (call.phase !== 'answered' || call.attempt !== at) return void tx.respond(buildResponse(req, 481, 'Call/Transaction Does Not Exist'));
+    }
     const headers: SipHeader[] = [];
     for (const name of ['Content-Type', 'Content-Disposition', 'Event', 'Subscription-State', 'Info-Package']) {
       const v = getHeader(req, name);
       if (v !== undefined) headers.push({ name, value: v });
     }
-    const out = inDialogRequest(other, req.method, { body: req.body, headers, contact: req.method === 'INVITE' ? this.contactFor(other) : undefined });
+    const out = inDialogRequest(other, req.method, { body, headers, contact: req.method === 'INVITE' ? this.contactFor(other) : undefined });
     const target = legTarget(other);
     if (target === null) return void tx.respond(buildResponse(req, 502, 'Bad Gateway'));
     const seq = other.localCseq;
+    const ctx: RelayContext = { call, at, from, other, offer, senderTag, receiverTag };
+    let ackToOther: SipRequest | null = null;
+    const ackOther = (answer?: Uint8Array): void => {
+      ackToOther = this.ackFor(other, seq, answer);
+      this.sendStateless(ackToOther, legTarget(other));
+    };
     try {
       this.o.layer.sendRequest(out, target, (ev) => {
         if (ev.type === 'provisional') return;
+        if (ev.type === 'final' && ev.retransmission) {
+          // The other leg lost our ACK: the same ACK again (none yet while we wait for
+          // the sender's answer to a delayed offer).
+          if (ackToOther !== null && ev.response.status < 300) this.sendStateless(ackToOther, legTarget(other));
+          return;
+        }
         const res = ev.response ?? synthetic(ev);
-        if (ev.type === 'final' && ev.retransmission) return;
-        if (req.method === 'INVITE' && res.status >= 200 && res.status < 300) this.sendAck(other, seq);
-        const extra: SipHeader[] = [];
-        const ct = getHeader(res, 'Content-Type');
-        if (ct !== undefined) extra.push({ name: 'Content-Type', value: ct });
-        if (req.method === 'INVITE' && res.status < 300) extra.push({ name: 'Contact', value: this.contactFor(other) });
-        tx.respond(buildResponse(req, res.status, res.reason, { headers: extra, body: res.body }));
+        const ok = req.method === 'INVITE' && res.status >= 200 && res.status < 300;
+        if (ok && delayedOffer && isSdp(res)) return void this.relayDelayedOffer(tx, req, res, ctx, ackOther);
+        if (ok) ackOther();
+        void this.relayFinal(tx, req, res, ctx);
       });
     } catch {
       tx.respond(buildResponse(req, 503, 'Service Unavailable'));
     }
+  }
+
+  /** The other leg's final answer to a relayed request, back to the sender. */
+  private async relayFinal(tx: ServerTransaction, req: SipRequest, res: SipResponse, c: RelayContext): Promise<void> {
+    const ok = res.status >= 200 && res.status < 300;
+    let body = res.body;
+    if (c.offer && ok && isSdp(res)) {
+      try {
+        body = Buffer.from(await this.o.media.answer(c.at.mediaSession, c.senderTag, c.receiverTag, Buffer.from(res.body).toString('utf8')), 'utf8');
+        this.o.metrics.reanchors.inc({ result: 'anchored' });
+      } catch (err) {
+        // The other leg already uses its new answer; the anchor does not know it. Media is
+        // broken one way at least: end the call rather than leave it half-heard.
+        this.o.metrics.reanchors.inc({ result: 'answer-failed' });
+        this.o.log.warn('re-answer not anchored; ending call', { code: SipNodeErrorCode.REANCHOR_FAILED, callId: c.call.callId, error: (err as Error).message });
+        tx.respond(buildResponse(req, 500, 'Media Unavailable'));
+        if (c.call.phase === 'answered' && c.call.attempt === c.at) this.hangUp(c.call, c.at, 'media-failed');
+        return;
+      }
+    }
+    const extra: SipHeader[] = [];
+    const ct = getHeader(res, 'Content-Type');
+    if (ct !== undefined && body.length > 0) extra.push({ name: 'Content-Type', value: ct });
+    if (req.method === 'INVITE' && res.status < 300) extra.push({ name: 'Contact', value: this.contactFor(c.from) });
+    const final = buildResponse(req, res.status, res.reason, { headers: extra, body });
+    tx.respond(final);
+    if (req.method === 'INVITE' && ok) this.retransmitReinviteOk(tx, final, c.call, c.from);
+  }
+
+  /** A re-INVITE without SDP: the other leg's 2xx carries an offer. It is re-offered to
+   * the media session from the other leg's side and sent to the sender in our 2xx; the
+   * sender's ACK carries the answer, which goes through the session and then, in our
+   * ACK, to the other leg. */
+  private async relayDelayedOffer(tx: ServerTransaction, req: SipRequest, res: SipResponse, c: RelayContext, ackOther: (answer?: Uint8Array) => void): Promise<void> {
+    let body: Uint8Array;
+    try {
+      body = Buffer.from(await this.o.media.reoffer(c.at.mediaSession, c.receiverTag, Buffer.from(res.body).toString('utf8')), 'utf8');
+    } catch (err) {
+      this.o.metrics.reanchors.inc({ result: 'offer-failed' });
+      this.o.log.warn('delayed re-offer not anchored; ending call', { code: SipNodeErrorCode.REANCHOR_FAILED, callId: c.call.callId, error: (err as Error).message });
+      ackOther();
+      tx.respond(buildResponse(req, 500, 'Media Unavailable'));
+      if (c.call.phase === 'answered' && c.call.attempt === c.at) this.hangUp(c.call, c.at, 'media-failed');
+      return;
+    }
+    const final = buildResponse(req, res.status, res.reason, { headers: [{ name: 'Contact', value: this.contactFor(c.from) }, { name: 'Content-Type', value: SDP }], body });
+    tx.respond(final);
+    this.retransmitReinviteOk(tx, final, c.call, c.from, (ack) => void this.forwardAnswerInAck(ack, c, ackOther));
+  }
+
+  private async forwardAnswerInAck(ack: SipRequest, c: RelayContext, ackOther: (answer?: Uint8Array) => void): Promise<void> {
+    if (!isSdp(ack)) return ackOther(); // no answer: the sender broke offer/answer; nothing to pass on
+    try {
+      const answer = await this.o.media.answer(c.at.mediaSession, c.receiverTag, c.senderTag, Buffer.from(ack.body).toString('utf8'));
+      this.o.metrics.reanchors.inc({ result: 'anchored' });
+      ackOther(Buffer.from(answer, 'utf8'));
+    } catch (err) {
+      this.o.metrics.reanchors.inc({ result: 'answer-failed' });
+      this.o.log.warn('answer in ACK not anchored; ending call', { code: SipNodeErrorCode.REANCHOR_FAILED, callId: c.call.callId, error: (err as Error).message });
+      ackOther();
+      if (c.call.phase === 'answered' && c.call.attempt === c.at) this.hangUp(c.call, c.at, 'media-failed');
+    }
+  }
+
+  /** Resends a relayed re-INVITE's 2xx, T1 doubling to T2, until the sender's ACK
+   * (onAck) or 64*T1; with no ACK by then the sender is gone and the call is ended. */
+  private retransmitReinviteOk(tx: ServerTransaction, ok: SipResponse, call: Call, from: DialogLeg, onAck: ((ack: SipRequest) => void) | null = null): void {
+    const key = `${dialogKey(from.callId, from.localTag)}\n${parseCSeq(getHeader(ok, 'CSeq') ?? '')?.seq}`;
+    const pending: PendingOk = { timer: null, onAck };
+    this.reinviteOks.set(key, pending);
+    const step = (intervalMs: number, elapsedMs: number): void => {
+      pending.timer = setTimeout(() => {
+        pending.timer = null;
+        if (this.reinviteOks.get(key) !== pending) return;
+        if (call.phase !== 'answered' || elapsedMs + intervalMs >= 64 * limits.t1Ms) {
+          this.reinviteOks.delete(key);
+          const at = call.attempt;
+          if (call.phase === 'answered' && at !== null) {
+            this.o.log.warn('no ACK for a re-INVITE 2xx; ending call', { callId: call.callId });
+            this.hangUp(call, at, 'no-ack');
+          }
+          return;
+        }
+        tx.respond(ok);
+        step(Math.min(intervalMs * 2, limits.t2Ms), elapsedMs + intervalMs);
+      }, intervalMs);
+    };
+    step(limits.t1Ms, 0);
   }
 
   // ---- routing ----
@@ -258,7 +421,8 @@ export class B2bua {
       if (call.phase !== 'routing') return;
       if (call.attemptCount >= limits.routeAttemptsMax || call.offered.size >= limits.routeAttemptsMax) return this.endCall(call, 'no-agent', 'node', 480, 'Temporarily Unavailable');
       const req = { skill: call.service.skill, minLevel: call.service.minLevel, exclude: call.tried, nowMs: Date.now() };
-      const dn = this.o.router.pick(req);
+      const dn = await this.pickDn(call, req);
+      if (call.phase !== 'routing') return;
       if (dn === null) return this.enqueue(call);
       call.tried.add(dn);
       call.attemptCount++;
@@ -301,6 +465,55 @@ export class B2bua {
       }
       if (await this.inviteAgent(call, dn, reservationId, contact.uri, target)) return;
     }
+  }
+
+  /** The DN to reserve next (null: queue the call). The webhook, when configured, is
+   * asked first; whatever it cannot answer usefully the built-in router decides. */
+  private async pickDn(call: Call, req: RouteRequest): Promise<string | null> {
+    const hook = this.o.webhook;
+    if (hook === undefined || hook === null) return this.o.router.pick(req);
+    const answer = await hook.ask({
+      callId: call.callId,
+      from: call.from,
+      to: uriOf(getHeader(call.invite, 'To') ?? '') ?? '',
+      service: call.service.number,
+      skill: req.skill,
+      minLevel: req.minLevel,
+      exclude: [...req.exclude],
+      attempt: call.attempts.length + 1,
+      node: this.o.nodeId,
+    });
+    let result: WebhookResult;
+    if (answer.result === 'queue') {
+      this.o.metrics.routingWebhook.inc({ result: 'queue' });
+      this.webhookQueuedAtMs.set(call.key, performance.now());
+      return null;
+    }
+    if (answer.result === 'dn') {
+      const verdict = vetWebhookDn(answer.dn, req, this.o.view.get(answer.dn));
+      if (verdict === 'ok') {
+        this.o.metrics.routingWebhook.inc({ result: 'accepted' });
+        this.webhookQueuedAtMs.delete(call.key);
+        return answer.dn;
+      }
+      result = verdict;
+      this.warnOnce(result, 'routing webhook chose an unusable DN; built-in router decides', { dn: answer.dn, callId: call.callId });
+    } else {
+      result = answer.result;
+      this.warnOnce(result, 'routing webhook gave no usable answer; built-in router decides', { detail: answer.detail, callId: call.callId });
+    }
+    this.o.metrics.routingWebhook.inc({ result });
+    this.webhookQueuedAtMs.delete(call.key);
+    return this.o.router.pick({ ...req, nowMs: Date.now() });
+  }
+
+  /** A warning at most once a second per kind: a dead webhook must not flood the log
+   * (the metric counts every case). */
+  private warnOnce(kind: string, msg: string, fields: Record<string, unknown>): void {
+    const now = performance.now();
+    if (now - (this.warnedAtMs.get(kind) ?? -Infinity) < 1000) return;
+    this.warnedAtMs.set(kind, now);
+    this.o.log.warn(msg, { code: SipNodeErrorCode.ROUTING_WEBHOOK, result: kind, ...fields });
   }
 
   private enqueue(call: Call): void {
@@ -372,7 +585,7 @@ export class B2bua {
       { name: 'Content-Length', value: String(body.length) },
     ];
     const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: contactUri, headers, body };
-    this.dialogs.set(dialogKey(agentCallId, localTag), { call, side: 'agent' });
+    this.dialogs.set(dialogKey(agentCallId, localTag), { call, side: 'agent', leg });
     this.bySession.set(at.mediaSession, call);
     call.phase = 'ringing';
     try {
@@ -623,6 +836,7 @@ export class B2bua {
       attempts: call.attempts,
     });
     this.calls.delete(call.key);
+    this.webhookQueuedAtMs.delete(call.key);
     setTimeout(() => this.dialogs.delete(dialogKey(call.callerLeg.callId, call.callerLeg.localTag)), 32_000).unref();
   }
 
@@ -631,14 +845,17 @@ export class B2bua {
     const at = call?.attempt;
     if (call === undefined || at === null || at === undefined || at.mediaSession !== session) return;
     this.o.log.warn('media lost; ending call', { callId: call.callId, reason });
-    if (call.phase === 'answered') {
-      this.sendBye(call.callerLeg);
-      this.sendBye(at.leg);
-      this.finishAttempt(call, at, 'completed');
-      return this.endCall(call, reason, 'node');
-    }
+    if (call.phase === 'answered') return this.hangUp(call, at, reason);
     this.cancelAttempt(call, at, 'failed');
     this.endCall(call, reason, 'node', 503, 'Media Unavailable');
+  }
+
+  /** The node ends an answered call: BYE on both legs, agent released, CDR written. */
+  private hangUp(call: Call, at: Attempt, outcome: string): void {
+    this.sendBye(call.callerLeg);
+    this.sendBye(at.leg);
+    this.finishAttempt(call, at, 'completed');
+    this.endCall(call, outcome, 'node');
   }
 
   // ---- sending ----
@@ -653,10 +870,15 @@ export class B2bua {
     }
   }
 
-  private sendAck(leg: DialogLeg, cseq: number): void {
+  /** The ACK for a leg's 2xx to our INVITE numbered `cseq`, with an SDP answer when
+   * the 2xx carried the offer. */
+  private ackFor(leg: DialogLeg, cseq: number, answer?: Uint8Array): SipRequest {
     const target = legTarget(leg);
-    if (target === null) return;
-    this.sendStateless(ackFor2xx(leg, cseq, { protocol: target.protocol, ...this.transportFor(target).sentBy }), target);
+    const t = target === null ? this.o.transports[0]! : this.transportFor(target);
+    const ack = ackFor2xx(leg, cseq, { protocol: t.protocol, ...t.sentBy });
+    if (answer === undefined || answer.length === 0) return ack;
+    const headers = ack.headers.filter((h) => h.name.toLowerCase() !== 'content-length');
+    return { ...ack, headers: [...headers, { name: 'Content-Type', value: SDP }, { name: 'Content-Length', value: String(answer.length) }], body: answer };
   }
 
   private sendStateless(msg: SipRequest, target: SipTarget | null): void {
@@ -679,6 +901,8 @@ export class B2bua {
   close(): void {
     this.closed = true;
     clearInterval(this.sweepTimer);
+    for (const p of this.reinviteOks.values()) if (p.timer !== null) clearTimeout(p.timer);
+    this.reinviteOks.clear();
     for (const call of this.calls.values()) {
       if (call.queueTimer !== null) clearTimeout(call.queueTimer);
       if (call.okTimer !== null) clearTimeout(call.okTimer);
@@ -687,6 +911,15 @@ export class B2bua {
       if (at?.cancelGuard) clearTimeout(at.cancelGuard);
     }
   }
+}
+
+const optionsHeaders: readonly SipHeader[] = [
+  { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE' },
+  { name: 'Accept', value: SDP },
+];
+
+function isSdp(msg: SipRequest | SipResponse): boolean {
+  return msg.body.length > 0 && (getHeader(msg, 'Content-Type') ?? '').split(';')[0]!.trim().toLowerCase() === SDP;
 }
 
 function dialogKey(callId: string, localTag: string): string {

@@ -12,6 +12,11 @@ export const SipNodeErrorCode = {
   SHARD_UNAVAILABLE: 'SIP_NODE_ERR_SHARD_UNAVAILABLE',
   /** A Contact or Request-URI the node cannot send to. */
   BAD_TARGET: 'SIP_NODE_ERR_BAD_TARGET',
+  /** The routing webhook gave no usable answer; the built-in router decided (logged,
+   * counted in ringfence_sip_routing_webhook_total by result). */
+  ROUTING_WEBHOOK: 'SIP_NODE_ERR_ROUTING_WEBHOOK',
+  /** An in-dialog offer (re-INVITE/UPDATE SDP) could not be re-anchored on the gateway. */
+  REANCHOR_FAILED: 'SIP_NODE_ERR_REANCHOR_FAILED',
   /** The queue is full. */
   QUEUE_FULL: 'SIP_NODE_ERR_QUEUE_FULL',
 } as const;

@@ -43,3 +43,16 @@ export const gatewayPollIntervalMsDefault = 2_000;
 /** Retransmitted 2xx to the caller until ACK: T1 doubling to T2, giving up after 64*T1. */
 export const t1Ms = 500;
 export const t2Ms = 4_000;
+
+/** Routing webhook: how long one POST (connect, headers and body) may take before the
+ * built-in router decides that attempt instead (default; flag and cluster file may set
+ * it up to the maximum, which stays well under a caller's patience). */
+export const routingWebhookTimeoutMsDefault = 300;
+export const routingWebhookTimeoutMsMax = 10_000;
+/** Webhook POSTs in flight per node; beyond it an attempt falls back at once. */
+export const routingWebhookInFlightMax = 256;
+/** Largest webhook response body read. */
+export const routingWebhookResponseBytesMax = 16_384;
+/** A call the webhook queued (`{"dn":null}`) is re-asked at most this often by the
+ * queue sweep (a matching agent turning READY asks at once). */
+export const routingWebhookQueueRetryMs = 2_000;

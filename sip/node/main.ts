@@ -8,6 +8,7 @@ import { algorithmOf, type DigestAlgorithm } from './digest.js';
 import * as limits from './limits.js';
 import { startSipNode } from './node.js';
 import { routingStrategies, type RoutingStrategy } from './router.js';
+import { webhookUrlProblem } from './routing-webhook.js';
 
 const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },
@@ -18,6 +19,8 @@ const flags = {
   cdr: { type: 'string', help: 'append call detail records (JSON lines) to this file' },
   'digest-algorithms': { type: 'string', help: 'digest challenges offered, most preferred first', default: 'SHA-256,MD5' },
   'gateway-poll-ms': { type: 'string', help: 'media gateway ping / media-timeout poll interval', default: String(limits.gatewayPollIntervalMsDefault) },
+  'routing-webhook-url': { type: 'string', help: 'POST each routing decision to this URL first (overrides routing.webhook.url of the cluster file)' },
+  'routing-webhook-timeout-ms': { type: 'string', help: `routing webhook deadline per request (default: the cluster file's, else ${limits.routingWebhookTimeoutMsDefault})` },
 } as const;
 
 export async function main(argv: string[]): Promise<void> {
@@ -28,6 +31,11 @@ export async function main(argv: string[]): Promise<void> {
   if (!routingStrategies.includes(strategy)) throw new UsageError(`--strategy must be one of ${routingStrategies.join(', ')}`);
   const digestAlgorithms = (f['digest-algorithms'] ?? '').split(',').map((a) => algorithmOf(a.trim()));
   if (digestAlgorithms.length === 0 || digestAlgorithms.some((a) => a === null)) throw new UsageError('--digest-algorithms takes a list of SHA-256 and MD5');
+  const fileHook = config.routing?.webhook ?? null;
+  const hookUrl = f['routing-webhook-url'] || fileHook?.url;
+  const urlProblem = hookUrl === undefined ? null : webhookUrlProblem(hookUrl);
+  if (urlProblem !== null) throw new UsageError(`--routing-webhook-url: ${urlProblem}`);
+  const hookTimeoutMs = intFlag(f['routing-webhook-timeout-ms'], 'routing-webhook-timeout-ms', 1, limits.routingWebhookTimeoutMsMax, fileHook?.timeoutMs ?? limits.routingWebhookTimeoutMsDefault);
   const log = createLogger({ role: 'sip', id });
   const node = await startSipNode({
     config,
@@ -38,6 +46,7 @@ export async function main(argv: string[]): Promise<void> {
     queueWaitMs: intFlag(f['queue-wait-ms'], 'queue-wait-ms', 0, 3_600_000, limits.queueWaitMsDefault),
     gatewayPollIntervalMs: intFlag(f['gateway-poll-ms'], 'gateway-poll-ms', 100, 60_000, limits.gatewayPollIntervalMsDefault),
     digestAlgorithms: digestAlgorithms as DigestAlgorithm[],
+    routingWebhook: hookUrl === undefined ? null : { url: hookUrl, timeoutMs: hookTimeoutMs },
     ...(f.cdr !== undefined ? { cdrPath: f.cdr } : {}),
   });
   onShutdown(() => node.close());

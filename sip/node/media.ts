@@ -22,6 +22,11 @@ export interface MediaController {
   /** Where the session's media is anchored ('passthrough' when not anchored). */
   offer(sessionId: string, fromTag: string, sdp: string): Promise<{ sdp: string; gateway: string }>;
   answer(sessionId: string, fromTag: string, toTag: string, sdp: string): Promise<string>;
+  /** A new offer inside an existing session (re-INVITE or UPDATE with SDP, from either
+   * leg: `fromTag` is the sender's tag as the session knows it): the SDP to pass to the
+   * other leg, still pointing at the session's anchor. The other leg's answer then goes
+   * through `answer(sessionId, fromTag, otherTag, sdp)`. */
+  reoffer(sessionId: string, fromTag: string, sdp: string): Promise<string>;
   /** Never rejects: a session the gateway lost is already gone. */
   delete(sessionId: string): Promise<void>;
   /** Called once per session whose media stopped or whose gateway died. */
@@ -35,6 +40,9 @@ export class PassthroughMedia implements MediaController {
     return { sdp, gateway: 'passthrough' };
   }
   async answer(_s: string, _f: string, _t: string, sdp: string): Promise<string> {
+    return sdp;
+  }
+  async reoffer(_s: string, _f: string, sdp: string): Promise<string> {
     return sdp;
   }
   async delete(): Promise<void> {}
@@ -95,6 +103,18 @@ export class NgMediaController implements MediaController {
     if (gw === undefined) throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, `no media session ${sessionId}`);
     try {
       return (await gw.client.answer({ callId: sessionId, fromTag, toTag, sdp, replace: ['origin'] })).sdp;
+    } catch (err) {
+      throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, `${gw.id}: ${(err as Error).message}`);
+    }
+  }
+
+  async reoffer(sessionId: string, fromTag: string, sdp: string): Promise<string> {
+    // Same gateway as the session (rtpengine's ng: an offer for a known call-id and tag
+    // updates that leg), never a new one: the other leg is anchored there.
+    const gw = this.bySession.get(sessionId);
+    if (gw === undefined) throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, `no media session ${sessionId}`);
+    try {
+      return (await gw.client.offer({ callId: sessionId, fromTag, sdp, replace: ['origin'] })).sdp;
     } catch (err) {
       throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, `${gw.id}: ${(err as Error).message}`);
     }

@@ -18,6 +18,13 @@ export function createSipNodeMetrics(nodeId: string, transports: () => readonly 
     callsFailed: new Counter({ name: 'ringfence_sip_calls_failed_total', help: 'calls ended without an answer by the node', labelNames: ['reason'], registers: [registry] }),
     reroutes: new Counter({ name: 'ringfence_sip_reroutes_total', help: 'times a call moved on to another agent', labelNames: ['reason'], registers: [registry] }),
     reservations: new Counter({ name: 'ringfence_sip_reservations_total', help: 'reserve commands by result', labelNames: ['result'], registers: [registry] }),
+    routingWebhook: new Counter({
+      name: 'ringfence_sip_routing_webhook_total',
+      help: 'routing webhook consultations by result: accepted, queue, or why the built-in router decided (timeout, error, http-status, malformed, overload, tried, not-eligible)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    reanchors: new Counter({ name: 'ringfence_sip_reanchors_total', help: 'in-dialog SDP offers (re-INVITE/UPDATE) re-anchored on the media gateway, by result', labelNames: ['result'], registers: [registry] }),
     registrations: new Counter({ name: 'ringfence_sip_registers_total', help: 'REGISTER requests by final status', labelNames: ['status'], registers: [registry] }),
     setupSeconds: new Histogram({
       name: 'ringfence_sip_setup_latency_seconds',

@@ -10,7 +10,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
-import type { ClusterConfig, HostPort } from '../../common/config.js';
+import type { ClusterConfig, HostPort, RoutingWebhookConfig } from '../../common/config.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { buildResponse, getHeader } from '../syntax/index.js';
@@ -30,6 +30,7 @@ import { NgMediaController, PassthroughMedia, type MediaController } from './med
 import { createSipNodeMetrics } from './metrics.js';
 import { Registrar } from './registrar.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
+import { RoutingWebhook } from './routing-webhook.js';
 
 export type SipNodeOptions = Readonly<{
   config: ClusterConfig;
@@ -50,6 +51,8 @@ export type SipNodeOptions = Readonly<{
   nonceLifetimeMs?: number;
   /** Digest challenges offered, most preferred first (default SHA-256, MD5). */
   digestAlgorithms?: readonly DigestAlgorithm[];
+  /** The routing webhook; default: the cluster file's `routing.webhook`; null: none. */
+  routingWebhook?: RoutingWebhookConfig | null;
 }>;
 
 export type SipNode = Readonly<{
@@ -86,6 +89,9 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs }) : new PassthroughMedia());
   const view = new AgentView();
   const router = new Router(view, o.strategy ?? 'longest-idle');
+  const webhookConfig = o.routingWebhook === undefined ? (o.config.routing?.webhook ?? null) : o.routingWebhook;
+  const webhook = webhookConfig === null ? null : new RoutingWebhook(webhookConfig);
+  if (webhook !== null) log.info('routing webhook', { url: webhookConfig!.url, timeoutMs: webhookConfig!.timeoutMs });
   const feed = new AgentFeed(shards, view, log);
   const cdr = new CdrWriter(o.cdrPath);
   const digest = new DigestAuthenticator({ secret: o.config.secret, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
@@ -154,6 +160,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     ringTimeoutMs: o.ringTimeoutMs ?? limits.ringTimeoutMsDefault,
     queueWaitMs: o.queueWaitMs ?? limits.queueWaitMsDefault,
     reconciled,
+    webhook,
   });
   const bua = b2bua;
   feed.onChange((agent) => bua.onAgentChanged(agent));

@@ -1,10 +1,13 @@
 // Shared set-up for the SIP node's integration tests: real shard replica processes
-// (test/support/shard-cluster.ts), agents provisioned with digest credentials, and SIP
-// nodes started in this process on 127.0.0.1 port 0, closed in teardown.
+// (test/support/shard-cluster.ts), agents provisioned with digest credentials, SIP
+// nodes started in this process on 127.0.0.1 port 0, closed in teardown, and media
+// gateway processes (killed in teardown).
 
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
 import { silentLogger } from '../../../common/logger.js';
-import type { ClusterConfig, ServiceConfig } from '../../../common/config.js';
+import type { ClusterConfig, GatewayConfig, ServiceConfig } from '../../../common/config.js';
 import { digestCredentials } from '../../../shards/digest-credentials.js';
 import type { Agent, Command } from '../../../shards/types.js';
 import { startSipNode, type SipNode, type SipNodeOptions } from '../../../sip/node/node.js';
@@ -63,4 +66,21 @@ export async function waitFor<T>(what: string, probe: () => Promise<T> | T, chec
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A real gateway process (`gateway/gateway-process.ts`) with its control socket on
+ * 127.0.0.1 port 0 and media ports in `ports` (MIN-MAX); SIGKILLed in teardown. */
+export async function startGatewayProcess(t: Test, id: string, ports: string, mediaTimeoutS: number): Promise<{ proc: ChildProcess; config: GatewayConfig }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/gateway-process.ts', '--control', '127.0.0.1:0', '--ports', ports, '--media-timeout-s', String(mediaTimeoutS)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout! });
+    rl.once('line', resolve);
+    proc.once('exit', (code) => reject(new Error(`gateway ${id} exited ${code}`)));
+  });
+  const ev = JSON.parse(line) as { control: number };
+  const [min, max] = ports.split('-').map(Number);
+  return { proc, config: { id, control: { host: '127.0.0.1', port: ev.control }, portMin: min!, portMax: max!, admin: null } };
 }

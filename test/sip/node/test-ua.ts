@@ -2,7 +2,10 @@
 // 127.0.0.1, built on our own transport and transaction layers. As an agent phone it
 // REGISTERs with digest auth and then answers INVITEs (200), rejects them (486) or lets
 // them ring forever (180 only), recording every INVITE it receives and the most calls it
-// ever had at once. As a caller it places INVITEs and sends ACK, BYE and CANCEL.
+// ever had at once. As a caller it places INVITEs and sends ACK, BYE and CANCEL. Either
+// side may send requests inside its dialog (re-INVITE, OPTIONS, ...); a re-INVITE it
+// receives is answered 200 with SDP naming its current RTP port (offerPort as a caller,
+// answerPort as an agent).
 
 import { randomBytes } from 'node:crypto';
 import {
@@ -19,7 +22,12 @@ export type UaMode = 'answer' | 'busy' | 'never';
 export const testSdp = (port: number): string =>
   `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
 
-type Incoming = { tx: ServerTransaction; req: SipRequest; toTag: string; state: 'ringing' | 'answered' | 'ended' };
+type Incoming = { tx: ServerTransaction; req: SipRequest; toTag: string; state: 'ringing' | 'answered' | 'ended'; leg: DialogLeg | null };
+
+/** Options for a request sent inside a dialog. `ack: false` leaves a 2xx to a re-INVITE
+ * unACKed; `ackBody` is SDP to put in the ACK (the answer when the 2xx carried the
+ * offer); `onRetransmission` hears each 2xx retransmission that arrives. */
+export type InDialogOptions = Readonly<{ ack?: boolean; ackBody?: Uint8Array; onRetransmission?: (res: SipResponse) => void }>;
 
 export type OutgoingCall = {
   readonly tx: ClientTransaction;
@@ -32,10 +40,16 @@ export type OutgoingCall = {
 
 export class TestUa {
   mode: UaMode = 'answer';
+  /** RTP port named in the SDP of calls this UA places (and its re-INVITE answers). */
+  offerPort = 40000;
+  /** RTP port named in the SDP with which this UA answers calls (and their re-INVITEs). */
+  answerPort = 41000;
   readonly invites: SipRequest[] = [];
   readonly byes: SipRequest[] = [];
   /** re-INVITEs, INFOs and other requests received inside a dialog. */
   readonly inDialog: SipRequest[] = [];
+  /** ACKs received (for 2xx responses this UA sent). */
+  readonly acks: SipRequest[] = [];
   private readonly incoming = new Map<string, Incoming>();
   private active = 0;
   maxActive = 0;
@@ -52,7 +66,7 @@ export class TestUa {
     const layer = new TransactionLayer({
       transports: [transport],
       timers: new SystemTimerService(),
-      user: { onRequest: (tx, req) => ua!.onRequest(tx, req) },
+      user: { onRequest: (tx, req) => ua!.onRequest(tx, req), onAck: (ack) => void ua!.acks.push(ack) },
     });
     ua = new TestUa(transport, layer);
     ua.mode = mode;
@@ -125,7 +139,7 @@ export class TestUa {
   call(server: SipTarget, number: string): OutgoingCall {
     const callId = generateCallId('caller');
     const fromTag = generateTag();
-    const body = Buffer.from(testSdp(40000));
+    const body = Buffer.from(testSdp(this.offerPort));
     const req: SipRequest = {
       kind: 'request',
       method: 'INVITE',
@@ -184,16 +198,48 @@ export class TestUa {
   }
 
   /** Sends a request inside an answered outgoing call's dialog (a 2xx to INVITE is ACKed). */
-  inDialogRequest(call: OutgoingCall, server: SipTarget, method: string, body = new Uint8Array(0), headers: readonly SipHeader[] = []): Promise<SipResponse> {
-    const leg = call.leg!;
-    const req = inDialogRequest(leg, method, { body, headers, ...(method === 'INVITE' ? { contact: `<sip:caller@127.0.0.1:${this.port}>` } : {}) });
+  inDialogRequest(call: OutgoingCall, server: SipTarget, method: string, body = new Uint8Array(0), headers: readonly SipHeader[] = [], o: InDialogOptions = {}): Promise<SipResponse> {
+    return this.sendInDialog(call.leg!, server, method, body, headers, o);
+  }
+
+  /** Sends a request inside the answered incoming call's dialog, as the agent's phone. */
+  incomingRequest(server: SipTarget, method: string, body = new Uint8Array(0), headers: readonly SipHeader[] = [], o: InDialogOptions = {}): Promise<SipResponse> {
+    const inc = [...this.incoming.values()].find((c) => c.state === 'answered');
+    if (inc === undefined) throw new Error('no answered call');
+    return this.sendInDialog(this.legOf(inc), server, method, body, headers, o);
+  }
+
+  private sendInDialog(leg: DialogLeg, server: SipTarget, method: string, body: Uint8Array, headers: readonly SipHeader[], o: InDialogOptions): Promise<SipResponse> {
+    const req = inDialogRequest(leg, method, { body, headers, ...(method === 'INVITE' ? { contact: `<sip:ua@127.0.0.1:${this.port}>` } : {}) });
     const seq = leg.localCseq;
     return new Promise((resolve) => this.layer.sendRequest(req, server, (ev) => {
-      if (ev.type === 'provisional' || (ev.type === 'final' && ev.retransmission)) return;
-      const res = ev.response!;
-      if (method === 'INVITE' && res.status >= 200 && res.status < 300) void this.layer.sendStateless(ackFor2xx(leg, seq, { protocol: 'UDP', ...this.transport.sentBy }), server);
+      if (ev.type === 'provisional') return;
+      if (ev.type === 'final' && ev.retransmission) return void o.onRetransmission?.(ev.response);
+      const res = ev.response ?? ({ kind: 'response', status: 408, reason: 'Timeout', headers: [], body: new Uint8Array(0) } as SipResponse);
+      if (method === 'INVITE' && res.status >= 200 && res.status < 300 && o.ack !== false) {
+        let ack = ackFor2xx(leg, seq, { protocol: 'UDP', ...this.transport.sentBy });
+        if (o.ackBody !== undefined) {
+          const headers = ack.headers.filter((h) => h.name !== 'Content-Length');
+          ack = { ...ack, headers: [...headers, { name: 'Content-Type', value: 'application/sdp' }, { name: 'Content-Length', value: String(o.ackBody.length) }], body: o.ackBody };
+        }
+        void this.layer.sendStateless(ack, server);
+      }
       resolve(res);
     }));
+  }
+
+  /** The agent side of an incoming call as a dialog we can send in. */
+  private legOf(inc: Incoming): DialogLeg {
+    inc.leg ??= {
+      callId: getHeader(inc.req, 'Call-ID')!,
+      localTag: inc.toTag,
+      localHeader: `${getHeader(inc.req, 'To')!};tag=${inc.toTag}`,
+      remoteHeader: getHeader(inc.req, 'From')!,
+      remoteTarget: uriOf(getHeaders(inc.req, 'Contact')[0] ?? '')!,
+      routeSet: [],
+      localCseq: 100,
+    };
+    return inc.leg;
   }
 
   cancel(call: OutgoingCall, server: SipTarget): void {
@@ -204,15 +250,7 @@ export class TestUa {
   hangUpIncoming(server: SipTarget): Promise<SipResponse> {
     const inc = [...this.incoming.values()].find((c) => c.state === 'answered');
     if (inc === undefined) throw new Error('no answered call');
-    const leg: DialogLeg = {
-      callId: getHeader(inc.req, 'Call-ID')!,
-      localTag: inc.toTag,
-      localHeader: `${getHeader(inc.req, 'To')!};tag=${inc.toTag}`,
-      remoteHeader: getHeader(inc.req, 'From')!,
-      remoteTarget: uriOf(getHeaders(inc.req, 'Contact')[0] ?? '')!,
-      routeSet: [],
-      localCseq: 100,
-    };
+    const leg = this.legOf(inc);
     this.end(inc);
     const req = inDialogRequest(leg, 'BYE');
     return new Promise((resolve) => this.layer.sendRequest(req, server, (ev) => { if (ev.type !== 'provisional') resolve(ev.response!); }));
@@ -224,12 +262,16 @@ export class TestUa {
       case 'INVITE': {
         if (parseNameAddr(getHeader(req, 'To') ?? '')?.params['tag'] !== undefined) {
           this.inDialog.push(req);
-          tx.respond(buildResponse(req, 200, 'OK', { headers: [{ name: 'Contact', value: `<${this.contact}>` }] }));
+          const port = this.incoming.has(callId) ? this.answerPort : this.offerPort;
+          tx.respond(buildResponse(req, 200, 'OK', {
+            headers: [{ name: 'Contact', value: `<${this.contact}>` }, { name: 'Content-Type', value: 'application/sdp' }],
+            body: Buffer.from(testSdp(port)),
+          }));
           return;
         }
         this.invites.push(req);
         for (const w of this.inviteWaiters.splice(0)) w(req);
-        const inc: Incoming = { tx, req, toTag: generateTag(), state: 'ringing' };
+        const inc: Incoming = { tx, req, toTag: generateTag(), state: 'ringing', leg: null };
         this.incoming.set(callId, inc);
         this.active++;
         this.maxActive = Math.max(this.maxActive, this.active);
@@ -241,7 +283,7 @@ export class TestUa {
         tx.respond(buildResponse(req, 180, 'Ringing', { toTag: inc.toTag }));
         if (this.mode === 'answer') {
           inc.state = 'answered';
-          const body = Buffer.from(testSdp(41000));
+          const body = Buffer.from(testSdp(this.answerPort));
           tx.respond(buildResponse(req, 200, 'OK', {
             toTag: inc.toTag,
             headers: [{ name: 'Contact', value: `<${this.contact}>` }, { name: 'Content-Type', value: 'application/sdp' }],
