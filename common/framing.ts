@@ -41,6 +41,35 @@ export function encodeFrames(payloads: readonly Uint8Array[]): Buffer {
   return out;
 }
 
+/**
+ * Queues payloads for one stream and writes everything queued during an event-loop turn
+ * as one buffer: a leader answering 30 applied commands, or a client sending 30 requests
+ * from one turn, costs one write() syscall instead of 30 (syscalls were a third of the
+ * CPU under reservation load).
+ */
+export class CoalescingFrameWriter {
+  private queued: Uint8Array[] = [];
+  private scheduled = false;
+
+  constructor(private readonly sink: { write(bytes: Uint8Array): unknown; readonly destroyed: boolean }) {}
+
+  write(payload: Uint8Array): void {
+    this.queued.push(payload);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** Writes what is queued now (also run by the scheduled turn). */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    const frames = this.queued;
+    if (frames.length === 0) return;
+    this.queued = [];
+    if (!this.sink.destroyed) this.sink.write(frames.length === 1 ? encodeFrame(frames[0]!) : encodeFrames(frames));
+  };
+}
+
 export class FrameDecoder {
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFilled = 0;

@@ -2,7 +2,7 @@
 // the ShardService and writes back exactly one response per request id (a stream of pages
 // for `feed`). A malformed frame closes that connection only; the node keeps serving.
 import { createServer, type Server, type Socket } from 'node:net';
-import { encodeFrame, FrameDecoder } from '../../common/framing.js';
+import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
 import { decodeProposal } from '../commands.js';
 import type { Proposal } from '../types.js';
@@ -53,8 +53,9 @@ export class ShardRpcServer {
     this.#sockets.add(socket);
     const decoder = new FrameDecoder(rpcFrameBytesMax);
     const feeds = new Map<number, () => void>();
+    const writer = new CoalescingFrameWriter(socket);
     const send = (r: RpcResponse): void => {
-      if (!socket.destroyed) socket.write(encodeFrame(Buffer.from(JSON.stringify(r))));
+      if (!socket.destroyed) writer.write(Buffer.from(JSON.stringify(r)));
     };
     socket.on('data', (chunk) => {
       let frames: Buffer[];

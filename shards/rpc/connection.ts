@@ -2,7 +2,7 @@
 // socket, times each out on its own, and fails every pending request at once when the
 // socket dies, so the shard client can move to another replica without waiting.
 import { connect, type Socket } from 'node:net';
-import { encodeFrame, FrameDecoder } from '../../common/framing.js';
+import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
 import { rpcFrameBytesMax, type FeedPage, type RpcErrorBody, type RpcRequest, type RpcResponse } from './protocol.js';
 
 export class RpcError extends Error {
@@ -22,6 +22,7 @@ type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 export class RpcConnection {
   readonly #socket: Socket;
+  readonly #writer: CoalescingFrameWriter;
   readonly #pending = new Map<number, Pending>();
   readonly #feeds = new Map<number, (page: FeedPage) => void>();
   #nextId = 1;
@@ -30,6 +31,7 @@ export class RpcConnection {
 
   private constructor(readonly host: string, readonly port: number, connectTimeoutMs: number) {
     this.#socket = connect({ host, port, noDelay: true });
+    this.#writer = new CoalescingFrameWriter(this.#socket);
     const decoder = new FrameDecoder(rpcFrameBytesMax);
     this.#ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -80,7 +82,7 @@ export class RpcConnection {
         reject(new RpcError('SHARD_ERR_TIMEOUT', `no answer from ${this.host}:${this.port} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
-      this.#socket.write(encodeFrame(Buffer.from(JSON.stringify({ ...body, id }))));
+      this.#writer.write(Buffer.from(JSON.stringify({ ...body, id })));
     });
   }
 
@@ -89,10 +91,10 @@ export class RpcConnection {
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void {
     const id = this.#nextId++;
     this.#feeds.set(id, onPage);
-    this.#socket.write(encodeFrame(Buffer.from(JSON.stringify({ id, op: 'feed', fromIndex }))));
+    this.#writer.write(Buffer.from(JSON.stringify({ id, op: 'feed', fromIndex })));
     return () => {
       if (!this.#feeds.delete(id) || this.#closed) return;
-      this.#socket.write(encodeFrame(Buffer.from(JSON.stringify({ id: this.#nextId++, op: 'unfeed', feedId: id }))));
+      this.#writer.write(Buffer.from(JSON.stringify({ id: this.#nextId++, op: 'unfeed', feedId: id })));
     };
   }
 

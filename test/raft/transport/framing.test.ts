@@ -1,10 +1,11 @@
 // Proves common/framing.ts reassembles frames exactly however TCP splits the stream
 // (fast-check over payloads and chunk boundaries, zero-length frames included) and
-// refuses a header announcing more than the maximum before buffering it.
+// refuses a header announcing more than the maximum before buffering it; and that the
+// coalescing writer turns one event-loop turn's frames into one write, in order.
 
 import t from 'tap';
 import fc from 'fast-check';
-import { FrameDecoder, FrameError, encodeFrame, encodeFrames } from '../../../common/framing.js';
+import { CoalescingFrameWriter, FrameDecoder, FrameError, encodeFrame, encodeFrames } from '../../../common/framing.js';
 
 t.test('frames survive any chunking of the stream', async (t) => {
   fc.assert(
@@ -61,4 +62,23 @@ t.test('the limit can be raised between frames of one chunk', async (t) => {
   t.equal(decoder.next(), null);
   const strict = new FrameDecoder(4);
   t.throws(() => strict.push(encodeFrames([new Uint8Array([1]), new Uint8Array(100)])), { code: 'FRAME_ERR_TOO_LARGE' });
+});
+
+t.test('a coalescing writer sends everything queued in one turn as one write, in order', async (t) => {
+  const writes: Uint8Array[] = [];
+  const sink = { destroyed: false, write: (b: Uint8Array) => writes.push(b) };
+  const writer = new CoalescingFrameWriter(sink);
+  for (const text of ['a', 'bb', 'ccc']) writer.write(Buffer.from(text));
+  t.equal(writes.length, 0, 'nothing leaves before the turn ends');
+  await new Promise((r) => setImmediate(r));
+  t.equal(writes.length, 1, 'one write for three frames');
+  writer.write(Buffer.from('dddd'));
+  await new Promise((r) => setImmediate(r));
+  t.equal(writes.length, 2, 'a later turn gets its own write');
+  const decoder = new FrameDecoder(100);
+  t.same(writes.flatMap((w) => decoder.push(w)).map((f) => f.toString()), ['a', 'bb', 'ccc', 'dddd']);
+  sink.destroyed = true;
+  writer.write(Buffer.from('lost'));
+  await new Promise((r) => setImmediate(r));
+  t.equal(writes.length, 2, 'nothing is written to a destroyed stream');
 });
