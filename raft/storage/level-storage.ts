@@ -154,7 +154,17 @@ export class LevelRaftStorage implements RaftStorage {
    * term and vote. Every write therefore waits for the one before it. */
   private write(ops: Op[], sync: boolean, what: string): Promise<void> {
     if (ops.length === 0) return this.tail;
-    return this.enqueue(() => this.db.batch(ops, { sync }), what);
+    // A chained batch, not db.batch(array): abstract-level copies and re-checks every op of
+    // an array batch, which cost 2.5× the CPU of the chained form per write (measured with
+    // 11-op batches: ~400 µs against ~170 µs on this machine), and this is the Raft hot path.
+    return this.enqueue(() => {
+      const batch = this.db.batch();
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+      return batch.write({ sync });
+    }, what);
   }
 
   private enqueue(run: () => Promise<void>, what: string): Promise<void> {
