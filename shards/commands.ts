@@ -65,6 +65,17 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
 };
 
 const commandTypes = Object.keys(commandSpecs);
+// Built once: validation runs for every proposal on the leader and for every entry on
+// every replica, so the hot path creates no closures or spec objects per call.
+const noCheck: Check = () => null;
+const commandSpecsWithType = Object.fromEntries(
+  Object.entries(commandSpecs).map(([type, spec]): [string, Readonly<Record<string, Check>>] => [type, { type: noCheck, ...spec }]),
+) as Readonly<Record<CommandType, Readonly<Record<string, Check>>>>;
+const proposalSpec: Readonly<Record<string, Check>> = { v: noCheck, s: noCheck, c: noCheck };
+const checkClientId = checkText(limits.clientIdCharsMax);
+const checkRequestSeq = checkInt(1, Number.MAX_SAFE_INTEGER);
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Validates a command-shaped value; returns the canonical copy or the first error. */
 export function validateCommand(value: unknown): { ok: true; command: Command } | ShardFailure {
@@ -74,7 +85,7 @@ export function validateCommand(value: unknown): { ok: true; command: Command } 
     return shardFailure('SHARD_ERR_BAD_COMMAND', `command.type must be one of ${commandTypes.join(', ')}`);
   }
   const spec = commandSpecs[type as CommandType];
-  const error = checkFields(value, 'command', { type: () => null, ...spec });
+  const error = checkFields(value, 'command', commandSpecsWithType[type as CommandType]);
   if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
   const canonical: Record<string, unknown> = { type };
   for (const key of Object.keys(spec)) canonical[key] = canonicalValue(value[key]);
@@ -89,17 +100,19 @@ function canonicalValue(value: unknown): unknown {
   return out;
 }
 
+function checkAckedSeq(ackedSeq: unknown, requestSeq: number): string | null {
+  return typeof ackedSeq === 'number' && Number.isSafeInteger(ackedSeq) && ackedSeq >= 0 && ackedSeq <= requestSeq - 1
+    ? null
+    : `session.ackedSeq must be an integer in 0..${requestSeq - 1}`;
+}
+
 export function validateSession(value: unknown): { ok: true; session: SessionRef | null } | ShardFailure {
   if (value === null) return { ok: true, session: null };
-  const error = ((): string | null => {
-    if (!Array.isArray(value) || value.length !== 3) return 'session must be [clientId, requestSeq, ackedSeq] or null';
-    const [clientId, requestSeq, ackedSeq] = value as unknown[];
-    return (
-      checkText(limits.clientIdCharsMax)(clientId, 'session.clientId') ??
-      checkInt(1, Number.MAX_SAFE_INTEGER)(requestSeq, 'session.requestSeq') ??
-      checkInt(0, (requestSeq as number) - 1)(ackedSeq, 'session.ackedSeq')
-    );
-  })();
+  if (!Array.isArray(value) || value.length !== 3) return shardFailure('SHARD_ERR_BAD_COMMAND', 'session must be [clientId, requestSeq, ackedSeq] or null');
+  const error =
+    checkClientId(value[0], 'session.clientId') ??
+    checkRequestSeq(value[1], 'session.requestSeq') ??
+    checkAckedSeq(value[2], value[1] as number);
   if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
   const [clientId, requestSeq, ackedSeq] = value as [string, number, number];
   return { ok: true, session: { clientId, requestSeq, ackedSeq } };
@@ -108,7 +121,7 @@ export function validateSession(value: unknown): { ok: true; session: SessionRef
 export function validateProposal(value: unknown): { ok: true; proposal: Proposal } | ShardFailure {
   if (!isPlainObject(value)) return shardFailure('SHARD_ERR_BAD_COMMAND', 'proposal must be an object');
   if (value['v'] !== formatVersion) return shardFailure('SHARD_ERR_BAD_COMMAND', `unsupported proposal version ${String(value['v'])}`);
-  const fieldsError = checkFields(value, 'proposal', { v: () => null, s: () => null, c: () => null });
+  const fieldsError = checkFields(value, 'proposal', proposalSpec);
   if (fieldsError) return shardFailure('SHARD_ERR_BAD_COMMAND', fieldsError);
   const session = validateSession(value['s']);
   if (!session.ok) return session;
@@ -123,7 +136,7 @@ export function encodeProposal(proposal: Proposal): Uint8Array {
   const session = proposal.session === null ? null : [proposal.session.clientId, proposal.session.requestSeq, proposal.session.ackedSeq];
   const checked = validateProposal({ v: formatVersion, s: session, c: proposal.command });
   if (!checked.ok) throw new TypeError(`${checked.code}: ${checked.reason}`);
-  const bytes = new TextEncoder().encode(JSON.stringify({ v: formatVersion, s: session, c: checked.proposal.command }));
+  const bytes = utf8Encoder.encode(JSON.stringify({ v: formatVersion, s: session, c: checked.proposal.command }));
   if (bytes.length > limits.commandBytesMax) {
     throw new TypeError(`SHARD_ERR_BAD_COMMAND: proposal is ${bytes.length} bytes, more than ${limits.commandBytesMax}`);
   }
@@ -137,7 +150,7 @@ export function decodeProposal(data: Uint8Array): { ok: true; proposal: Proposal
   }
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+    value = JSON.parse(utf8Decoder.decode(data));
   } catch {
     return shardFailure('SHARD_ERR_BAD_COMMAND', 'proposal is not UTF-8 JSON');
   }
