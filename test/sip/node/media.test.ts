@@ -5,32 +5,14 @@
 // legs and release the agent, and the next call uses the surviving gateway; a call whose
 // media times out on the gateway (no RTP is sent here) is ended with BYE on both legs.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import t from 'tap';
-import type { GatewayConfig } from '../../../common/config.js';
-import { addAgent, password, readAgent, sipTarget, startCluster, startNode, waitFor } from './harness.js';
+import { addAgent, password, readAgent, sipTarget, startCluster, startGatewayProcess, startNode, waitFor } from './harness.js';
 import { TestUa } from './test-ua.js';
-
-async function startGateway(id: string, ports: string, mediaTimeoutS: number): Promise<{ proc: ChildProcess; config: GatewayConfig }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/gateway-process.ts', '--control', '127.0.0.1:0', '--ports', ports, '--media-timeout-s', String(mediaTimeoutS)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout! });
-    rl.once('line', resolve);
-    proc.once('exit', (code) => reject(new Error(`gateway ${id} exited ${code}`)));
-  });
-  const ev = JSON.parse(line) as { control: number };
-  const [min, max] = ports.split('-').map(Number);
-  return { proc, config: { id, control: { host: '127.0.0.1', port: ev.control }, portMin: min!, portMax: max!, admin: null } };
-}
 
 const sdpPort = (body: Uint8Array): number => Number(/m=audio (\d+)/.exec(Buffer.from(body).toString())?.[1]);
 
-const gw1 = await startGateway('gw1', '32000-32099', 4);
-const gw2 = await startGateway('gw2', '32200-32299', 4);
+const gw1 = await startGatewayProcess(t, 'gw1', '32000-32099', 4);
+const gw2 = await startGatewayProcess(t, 'gw2', '32200-32299', 4);
 const services = [{ number: '6001', skill: 'media', minLevel: 0 }];
 const { cluster, config: base } = await startCluster(t, services, 1);
 const config = { ...base, gateways: [gw1.config, gw2.config] };
