@@ -64,7 +64,9 @@ export async function main(argv: string[]): Promise<void> {
   await provisionDemoAgents(config, [...dns, softphoneDn]);
   await Promise.all(config.sip.map((n) => supervisor.start('sip', n.id)));
   if (!f['no-phones']) {
-    await supervisor.start('phones', 'phones1', ['--dns', `${dns[0]}-${dns[dns.length - 1]}`, '--password-prefix', 'agent-']);
+    // A 15 s dialog probe: a demo phone whose SIP node was killed hangs up within seconds
+    // of the restart (481) instead of holding a dead call.
+    await supervisor.start('phones', 'phones1', ['--dns', `${dns[0]}-${dns[dns.length - 1]}`, '--password-prefix', 'agent-', '--dialog-probe-ms', '15000']);
   }
   printReady(config, dns);
 }

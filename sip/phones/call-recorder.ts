@@ -17,9 +17,22 @@ export type CallEvent = Readonly<
     }
   | { ev: 'ringing' | 'answered' | 'confirmed'; dn: string; callId: string; atMs: number }
   | { ev: 'rejected'; dn: string; callId: string; atMs: number; status: number }
-  | { ev: 'ended'; dn: string; callId: string; atMs: number; reason: 'bye' | 'cancel' | 'no-ack' | 'bye-sent' }
+  | {
+      ev: 'ended';
+      dn: string;
+      callId: string;
+      atMs: number;
+      /** 'dialog-lost': our in-dialog OPTIONS got 481 or no answer; `status` says which. */
+      reason: EndReason;
+      /** Only with 'dialog-lost': 481, or 408/503 for a timeout or a transport error. */
+      status?: number;
+    }
   | { ev: 'reinvite'; dn: string; callId: string; atMs: number }
 >;
+
+/** How a call ended. Older records hold only the first four; readers must accept
+ * reasons they do not know (new ones may be added). */
+export type EndReason = 'bye' | 'cancel' | 'no-ack' | 'bye-sent' | 'dialog-lost';
 
 export type RecorderCounters = {
   invites: number;
@@ -27,12 +40,14 @@ export type RecorderCounters = {
   rejected: number;
   cancelled: number;
   ended: number;
+  /** Calls ended because their dialog probe found the peer gone. */
+  dialogsLost: number;
   doubleOffers: number;
 };
 
 export class CallRecorder {
   private fd: number | null;
-  private readonly stats: RecorderCounters = { invites: 0, answered: 0, rejected: 0, cancelled: 0, ended: 0, doubleOffers: 0 };
+  private readonly stats: RecorderCounters = { invites: 0, answered: 0, rejected: 0, cancelled: 0, ended: 0, dialogsLost: 0, doubleOffers: 0 };
 
   constructor(path: string | undefined) {
     this.fd = path === undefined ? null : openSync(path, 'a');
@@ -47,6 +62,7 @@ export class CallRecorder {
     else if (e.ev === 'ended') {
       this.stats.ended++;
       if (e.reason === 'cancel') this.stats.cancelled++;
+      if (e.reason === 'dialog-lost') this.stats.dialogsLost++;
     }
     if (this.fd !== null) writeSync(this.fd, JSON.stringify(e) + '\n');
   }

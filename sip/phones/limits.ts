@@ -19,3 +19,8 @@ export const t1Ms = 500;
 export const t2Ms = 4_000;
 /** Largest RTP datagram echoed; anything longer is not audio and is dropped. */
 export const rtpPacketBytesMax = 1500;
+/** In-dialog OPTIONS interval on answered calls (RFC 5057 §5.1 probing); 0 turns it off. */
+export const dialogProbeMsDefault = 30_000;
+export const dialogProbeMsMax = 3_600_000;
+/** Probes of one call awaiting an answer at once (a silent peer's oldest probe times out). */
+export const dialogProbesInFlightMax = 8;

@@ -3,14 +3,15 @@
 // refuses, or lets ring) the calls it is offered, echoes RTP, and records every INVITE.
 // Prints {"event":"ready","role":"phones","registered":N,...} once every phone is bound;
 // on SIGUSR2 and at shutdown it prints a {"event":"status"} line with its counters,
-// including doubleOffers (INVITEs that found the phone already on a call).
+// including doubleOffers (INVITEs that found the phone already on a call) and dialogsLost
+// (answered calls ended because in-dialog OPTIONS found their SIP node gone).
 
 import { announce, intFlag, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
 import { loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import type { SipTarget } from '../transport/index.js';
 import { parseBehaviours, parseDnList } from './phone-spec.js';
-import { registerExpiresSDefault, answerAfterMsDefault } from './limits.js';
+import { registerExpiresSDefault, answerAfterMsDefault, dialogProbeMsDefault, dialogProbeMsMax } from './limits.js';
 import { PhonesUa } from './ua.js';
 
 const flags = {
@@ -27,6 +28,7 @@ const flags = {
   digest: { type: 'string', help: 'preferred digest algorithm: SHA-256 or MD5', default: 'SHA-256' },
   host: { type: 'string', help: 'local address for SIP and RTP', default: '127.0.0.1' },
   port: { type: 'string', help: 'local SIP port (0 = any free port)', default: '0' },
+  'dialog-probe-ms': { type: 'string', help: 'in-dialog OPTIONS interval on answered calls; a 481 or no answer ends the call (0 = off)', default: String(dialogProbeMsDefault) },
 } as const;
 
 export async function main(argv: string[]): Promise<void> {
@@ -47,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     answerAfterMs: intFlag(f['answer-after-ms'], 'answer-after-ms', 0, 600_000, answerAfterMsDefault),
     expiresS: intFlag(f['expires-s'], 'expires-s', 10, 86_400, registerExpiresSDefault),
     prefer,
+    dialogProbeMs: intFlag(f['dialog-probe-ms'], 'dialog-probe-ms', 0, dialogProbeMsMax, dialogProbeMsDefault),
     ...(f.record !== undefined ? { recordPath: f.record } : {}),
     phones: dns.map((dn, i) => {
       const node = nodes[i % nodes.length]!;

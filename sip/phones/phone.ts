@@ -3,21 +3,24 @@
 // ring; 2xx is retransmitted until the ACK; CANCEL ends a ringing call with 487; BYE ends
 // a call; a re-INVITE is answered in the dialog. A second INVITE while a call is ringing
 // or up is a "double offer" — the cluster broke exclusivity — recorded and refused 486.
+// An answered call is probed with in-dialog OPTIONS (dialog-probe.ts) so a call whose SIP
+// node died is ended here too, instead of being held forever.
 
 import {
   buildResponse,
-  generateBranch,
   generateTag,
   getHeader,
   getHeaders,
   parseNameAddr,
-  parseUri,
   type SipHeader,
   type SipRequest,
   type SipResponse,
 } from '../syntax/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
-import type { CallRecorder } from './call-recorder.js';
+import type { TimerHandle, TimerService } from '../transport/index.js';
+import type { CallRecorder, EndReason } from './call-recorder.js';
+import { DialogProbe } from './dialog-probe.js';
+import { buildInDialogRequest, remoteTargetOf, type DialogRequest } from './dialog-request.js';
 import { ackWaitMs, t1Ms, t2Ms } from './limits.js';
 import type { Behaviour } from './phone-spec.js';
 import type { RtpEcho } from './rtp-echo.js';
@@ -31,8 +34,12 @@ export type PhoneOptions = Readonly<{
   host: string;
   port: number;
   layer: TransactionLayer;
+  /** The clock for ring, 2xx retransmission, ACK wait and probe timers. */
+  timers: TimerService;
   rtp: RtpEcho;
   recorder: CallRecorder;
+  /** In-dialog OPTIONS interval on answered calls; 0 = never probe. */
+  dialogProbeMs: number;
 }>;
 
 type CallState = 'ringing' | 'answered' | 'confirmed';
@@ -45,8 +52,13 @@ type Call = {
   state: CallState;
   ok: SipResponse | null;
   retransMs: number;
-  timers: NodeJS.Timeout[];
+  timers: TimerHandle[];
   sdpVersion: number;
+  /** The peer's Contact (updated by a re-INVITE); null if it sent none. */
+  remoteTarget: string | null;
+  /** Our CSeq in the dialog (RFC 3261 §12.2.1.1): each request we send takes the next. */
+  localCseq: number;
+  probe: DialogProbe | null;
 };
 
 const sdpBody = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -54,6 +66,8 @@ const sdpBody = (text: string): Uint8Array => new TextEncoder().encode(text);
 export class Phone {
   private readonly calls = new Map<string, Call>();
   readonly contactUri: string;
+  /** In-dialog OPTIONS this phone has sent to probe its calls. */
+  probesSent = 0;
 
   constructor(private readonly o: PhoneOptions) {
     this.contactUri = `sip:${o.dn}@${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
@@ -123,7 +137,7 @@ export class Phone {
       this.o.recorder.record({ ev: 'rejected', dn: this.o.dn, callId, atMs: now, status: 486 });
       return;
     }
-    const call: Call = { callId, toTag: tag, invite: req, inviteTx: tx, state: 'ringing', ok: null, retransMs: t1Ms, timers: [], sdpVersion: 1 };
+    const call: Call = { callId, toTag: tag, invite: req, inviteTx: tx, state: 'ringing', ok: null, retransMs: t1Ms, timers: [], sdpVersion: 1, remoteTarget: remoteTargetOf(req), localCseq: 0, probe: null };
     this.calls.set(callId, call);
     if (this.o.behaviour === 'answer' && this.o.answerAfterMs === 0) {
       this.answer(call);
@@ -131,7 +145,7 @@ export class Phone {
     }
     tx.respond(this.response(call, 180, 'Ringing'));
     this.o.recorder.record({ ev: 'ringing', dn: this.o.dn, callId, atMs: now });
-    if (this.o.behaviour === 'answer') call.timers.push(setTimeout(() => this.answer(call), this.o.answerAfterMs));
+    if (this.o.behaviour === 'answer') call.timers.push(this.o.timers.setTimer(this.o.answerAfterMs, () => this.answer(call)));
   }
 
   private answer(call: Call): void {
@@ -150,20 +164,44 @@ export class Phone {
     call.state = 'answered';
     call.inviteTx.respond(ok);
     this.o.recorder.record({ ev: 'answered', dn: this.o.dn, callId: call.callId, atMs: Date.now() });
-    call.timers.push(setTimeout(() => this.retransmitOk(call), call.retransMs));
-    call.timers.push(setTimeout(() => {
+    this.o.rtp.setEchoing(true);
+    call.timers.push(this.o.timers.setTimer(call.retransMs, () => this.retransmitOk(call)));
+    call.timers.push(this.o.timers.setTimer(ackWaitMs, () => {
       // No ACK in 64*T1: RFC 3261 §13.3.1.4 says end the dialog with BYE.
       if (this.calls.get(call.callId) !== call || call.state !== 'answered') return;
       this.sendBye(call);
       this.end(call, 'no-ack');
-    }, ackWaitMs));
+    }));
+    this.startProbe(call);
+  }
+
+  /** Probes the answered call; a lost dialog is ended with a best-effort BYE. */
+  private startProbe(call: Call): void {
+    if (this.o.dialogProbeMs <= 0 || call.remoteTarget === null) return;
+    call.probe = new DialogProbe({
+      layer: this.o.layer,
+      timers: this.o.timers,
+      intervalMs: this.o.dialogProbeMs,
+      next: () => {
+        this.probesSent++;
+        return this.inDialog(call, 'OPTIONS');
+      },
+      onLost: (v) => {
+        if (this.calls.get(call.callId) !== call) return;
+        // The peer may be a restarted node that forgot us (481) or nobody: either way the
+        // BYE is a courtesy and its outcome changes nothing.
+        this.sendBye(call);
+        this.end(call, 'dialog-lost', v.status);
+      },
+    });
+    call.probe.start();
   }
 
   private retransmitOk(call: Call): void {
     if (this.calls.get(call.callId) !== call || call.state !== 'answered' || call.ok === null) return;
     call.inviteTx.respond(call.ok);
     call.retransMs = Math.min(call.retransMs * 2, t2Ms);
-    call.timers.push(setTimeout(() => this.retransmitOk(call), call.retransMs));
+    call.timers.push(this.o.timers.setTimer(call.retransMs, () => this.retransmitOk(call)));
   }
 
   private onReInvite(tx: ServerTransaction, req: SipRequest, callId: string): void {
@@ -173,6 +211,8 @@ export class Phone {
       return;
     }
     this.o.recorder.record({ ev: 'reinvite', dn: this.o.dn, callId, atMs: Date.now() });
+    // A re-INVITE is a target refresh (RFC 3261 §12.2.2): later requests go to its Contact.
+    call.remoteTarget = remoteTargetOf(req) ?? call.remoteTarget;
     call.sdpVersion++;
     const offer = Buffer.from(req.body).toString('utf8');
     const answer = offer.trim() === '' ? null : sdpAnswer({ offer, host: this.o.host, rtpPort: this.o.rtp.port, sessionId: Date.now(), version: call.sdpVersion });
@@ -217,42 +257,40 @@ export class Phone {
     return buildResponse(call.invite, status, reason, { toTag: call.toTag, headers, ...(sdp !== undefined ? { body: sdpBody(sdp) } : {}) });
   }
 
+  /** The next request of ours in the call's dialog (fresh CSeq), or null if it has no target. */
+  private inDialog(call: Call, method: 'BYE' | 'OPTIONS'): DialogRequest | null {
+    if (call.remoteTarget === null) return null;
+    call.localCseq++;
+    return buildInDialogRequest({ invite: call.invite, localTag: call.toTag, remoteTarget: call.remoteTarget }, method, call.localCseq);
+  }
+
   /** A BYE of our own, in the dialog the INVITE created (we are its UAS). */
   private sendBye(call: Call): void {
-    const contact = parseNameAddr(getHeader(call.invite, 'Contact') ?? '');
-    const target = contact === null ? null : parseUri(contact.uri);
-    if (target === null || contact === null) return;
-    const routes = getHeaders(call.invite, 'Record-Route');
-    const headers: SipHeader[] = [
-      { name: 'Via', value: `SIP/2.0/UDP ${this.o.host}:${this.o.port};branch=${generateBranch()};rport` },
-      ...routes.map((value) => ({ name: 'Route', value })),
-      { name: 'Max-Forwards', value: '70' },
-      { name: 'From', value: `${getHeader(call.invite, 'To') ?? ''};tag=${call.toTag}` },
-      { name: 'To', value: getHeader(call.invite, 'From') ?? '' },
-      { name: 'Call-ID', value: call.callId },
-      { name: 'CSeq', value: '1 BYE' },
-      { name: 'Content-Length', value: '0' },
-    ];
-    const bye: SipRequest = { kind: 'request', method: 'BYE', uri: contact.uri, headers, body: new Uint8Array(0) };
+    const bye = this.inDialog(call, 'BYE');
+    if (bye === null) return;
     try {
-      this.o.layer.sendRequest(bye, { protocol: 'UDP', host: target.host.replace(/^\[|\]$/g, ''), port: target.port ?? 5060 }, () => undefined);
+      this.o.layer.sendRequest(bye.request, bye.target, () => undefined);
     } catch {
       // The layer is closing or full; the peer's own timers end its side.
     }
   }
 
-  private end(call: Call, reason: 'bye' | 'cancel' | 'no-ack' | 'bye-sent'): void {
-    this.o.recorder.record({ ev: 'ended', dn: this.o.dn, callId: call.callId, atMs: Date.now(), reason });
+  private end(call: Call, reason: EndReason, status?: number): void {
+    this.o.recorder.record({ ev: 'ended', dn: this.o.dn, callId: call.callId, atMs: Date.now(), reason, ...(status !== undefined ? { status } : {}) });
     this.forget(call);
   }
 
   private forget(call: Call): void {
     this.clearTimers(call);
+    call.probe?.stop();
+    call.probe = null;
     if (this.calls.get(call.callId) === call) this.calls.delete(call.callId);
+    // The RTP socket is the phone's, not the call's: echo only while a call is up.
+    this.o.rtp.setEchoing([...this.calls.values()].some((c) => c.state !== 'ringing'));
   }
 
   private clearTimers(call: Call): void {
-    for (const t of call.timers) clearTimeout(t);
+    for (const t of call.timers) this.o.timers.clearTimer(t);
     call.timers = [];
   }
 }

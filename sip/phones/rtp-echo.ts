@@ -1,6 +1,7 @@
 // Symmetric RTP echo for one phone: every datagram that looks like RTP (version 2) goes
 // straight back to the address it came from, which is what a media gateway latching on
-// symmetric RTP expects of a real endpoint.
+// symmetric RTP expects of a real endpoint. The phone turns the echo on while it has an
+// answered call and off when the call ends, so a dead call's media is not kept alive.
 
 import dgram from 'node:dgram';
 import { rtpPacketBytesMax } from './limits.js';
@@ -8,10 +9,12 @@ import { rtpPacketBytesMax } from './limits.js';
 export class RtpEcho {
   private received = 0;
   private echoed = 0;
+  private echoing = false;
 
   private constructor(private readonly socket: dgram.Socket, readonly port: number) {
     socket.on('message', (buf, rinfo) => {
       this.received++;
+      if (!this.echoing) return;
       if (buf.length < 12 || buf.length > rtpPacketBytesMax || buf[0]! >> 6 !== 2) return;
       this.echoed++;
       socket.send(buf, rinfo.port, rinfo.address);
@@ -28,6 +31,11 @@ export class RtpEcho {
         resolve(new RtpEcho(socket, socket.address().port));
       });
     });
+  }
+
+  /** Echo (true) or drop (false) what arrives from now on. Starts off. */
+  setEchoing(on: boolean): void {
+    this.echoing = on;
   }
 
   counters(): Readonly<{ received: number; echoed: number }> {

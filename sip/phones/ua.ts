@@ -9,6 +9,7 @@ import { SystemTimerService, UdpTransport, type SipTarget } from '../transport/i
 import { CallRecorder, type RecorderCounters } from './call-recorder.js';
 import type { DigestAlgorithm } from './digest-client.js';
 import type { PhonesError } from './errors.js';
+import { dialogProbeMsDefault } from './limits.js';
 import { Phone } from './phone.js';
 import type { Behaviour } from './phone-spec.js';
 import { Registration } from './registration.js';
@@ -23,6 +24,8 @@ export type PhonesUaOptions = Readonly<{
   expiresS: number;
   prefer: DigestAlgorithm;
   recordPath?: string;
+  /** In-dialog OPTIONS interval on answered calls (0 = off); dialogProbeMsDefault if unset. */
+  dialogProbeMs?: number;
   onError?: (dn: string, err: PhonesError) => void;
 }>;
 
@@ -30,6 +33,8 @@ export type PhonesStatus = RecorderCounters & Readonly<{
   phones: number;
   registered: number;
   activeCalls: number;
+  /** In-dialog OPTIONS sent to probe answered calls. */
+  dialogProbes: number;
   rtpReceived: number;
   rtpEchoed: number;
 }>;
@@ -51,10 +56,11 @@ export class PhonesUa {
   static async start(o: PhonesUaOptions): Promise<PhonesUa> {
     const transport = await UdpTransport.listen({ host: o.host, port: o.port ?? 0 });
     const recorder = new CallRecorder(o.recordPath);
+    const timers = new SystemTimerService();
     let ua: PhonesUa | null = null;
     const layer = new TransactionLayer({
       transports: [transport],
-      timers: new SystemTimerService(),
+      timers,
       user: {
         onRequest: (tx, req) => ua!.onRequest(tx, req),
         onAck: (ack) => ua!.phoneFor(ack)?.onAck(ack),
@@ -63,7 +69,10 @@ export class PhonesUa {
     ua = new PhonesUa(transport, layer, recorder);
     for (const p of o.phones) {
       const rtp = await RtpEcho.open(o.host);
-      const phone = new Phone({ dn: p.dn, behaviour: p.behaviour, answerAfterMs: o.answerAfterMs, host: o.host, port: transport.local.port, layer, rtp, recorder });
+      const phone = new Phone({
+        dn: p.dn, behaviour: p.behaviour, answerAfterMs: o.answerAfterMs, host: o.host, port: transport.local.port,
+        layer, timers, rtp, recorder, dialogProbeMs: o.dialogProbeMs ?? dialogProbeMsDefault,
+      });
       const reg = new Registration({
         layer,
         registrar: p.registrar,
@@ -104,15 +113,17 @@ export class PhonesUa {
 
   status(): PhonesStatus {
     let activeCalls = 0;
+    let dialogProbes = 0;
     let rtpReceived = 0;
     let rtpEchoed = 0;
     for (const { phone, rtp } of this.byDn.values()) {
       activeCalls += phone.activeCalls();
+      dialogProbes += phone.probesSent;
       const c = rtp.counters();
       rtpReceived += c.received;
       rtpEchoed += c.echoed;
     }
-    return { ...this.recorder.counters(), phones: this.byDn.size, registered: this.registeredCount(), activeCalls, rtpReceived, rtpEchoed };
+    return { ...this.recorder.counters(), phones: this.byDn.size, registered: this.registeredCount(), activeCalls, dialogProbes, rtpReceived, rtpEchoed };
   }
 
   /** Hangs up, optionally unregisters (Expires: 0), and closes every socket. */

@@ -137,7 +137,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     if (sip.on) {
       const readies = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags)));
       sipTargets = readies.map((r, i) => `127.0.0.1:${Number(r.udp ?? config.sip[i]!.udp.port)}`);
-      await procs.start('phones', 'phones1', ['--dns', `${phoneDns[0]}-${phoneDns[phoneDns.length - 1]}`, '--password-prefix', PASSWORD_PREFIX, '--record', recordPath, '--answer-after-ms', '300', '--expires-s', '600']);
+      await procs.start('phones', 'phones1', ['--dns', `${phoneDns[0]}-${phoneDns[phoneDns.length - 1]}`, '--password-prefix', PASSWORD_PREFIX, '--record', recordPath, '--answer-after-ms', '300', '--expires-s', '600', '--dialog-probe-ms', '3000']);
     }
     log(`cluster ready; load for ${loadMs / 1000} s with a kill about every ${(opts.killIntervalMs ?? 5000) / 1000} s (seed ${opts.seed})`);
 

@@ -2,12 +2,17 @@
 // response matches RFC 2617 §3.5 (MD5) and RFC 7616 §3.9.1 (SHA-256) examples, challenge
 // selection prefers the asked algorithm and rejects what we cannot answer, DN ranges and
 // per-DN behaviours parse (and bad ones name the problem), and the SDP answer picks the
-// first offered G.711 codec with our own address, or nothing when there is none.
+// first offered G.711 codec with our own address, or nothing when there is none. The
+// phone's in-dialog requests follow RFC 3261 §12.2.1.1 (remote target, loose and strict
+// route sets, swapped From/To with our tag), and a probe's answer is judged as §12.2.1.2
+// says: 481, 408, a timeout or a transport error end the dialog, any other final does not.
 import t from 'tap';
 import { digestAuthorization, pickChallenge } from '../../../sip/phones/digest-client.js';
 import { parseBehaviours, parseDnList } from '../../../sip/phones/phone-spec.js';
 import { sdpAnswer } from '../../../sip/phones/sdp-answer.js';
-import { parseDigestParams } from '../../../sip/syntax/index.js';
+import { buildInDialogRequest, remoteTargetOf } from '../../../sip/phones/dialog-request.js';
+import { probeVerdict } from '../../../sip/phones/dialog-probe.js';
+import { buildResponse, getHeader, getHeaders, parseDigestParams, type SipRequest } from '../../../sip/syntax/index.js';
 
 t.test('digest responses match the RFC examples', async (tt) => {
   const md5 = pickChallenge(['Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'], 'MD5');
@@ -58,4 +63,53 @@ t.test('SDP answer', async (tt) => {
   tt.equal(sdpAnswer({ offer: offer('m=audio 4000 RTP/AVP 9', ['a=rtpmap:9 G722/8000']), host: '127.0.0.1', rtpPort: 1, sessionId: 1, version: 1 }), null, 'no G.711: nothing to agree');
   tt.equal(sdpAnswer({ offer: offer('m=video 4000 RTP/AVP 96'), host: '127.0.0.1', rtpPort: 1, sessionId: 1, version: 1 }), null, 'no audio');
   tt.equal(sdpAnswer({ offer: 'garbage', host: '127.0.0.1', rtpPort: 1, sessionId: 1, version: 1 }), null);
+});
+
+t.test('in-dialog requests of the phone (UAS side)', async (tt) => {
+  const invite = (recordRoute: string[]): SipRequest => ({
+    kind: 'request', method: 'INVITE', uri: 'sip:1001@10.0.0.2:5062', body: new Uint8Array(0),
+    headers: [
+      { name: 'Via', value: 'SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx' },
+      ...recordRoute.map((value) => ({ name: 'Record-Route', value })),
+      { name: 'From', value: '<sip:5000@10.0.0.1>;tag=abc' },
+      { name: 'To', value: '<sip:1001@10.0.0.2:5062>' },
+      { name: 'Call-ID', value: 'call-1' },
+      { name: 'CSeq', value: '7 INVITE' },
+      { name: 'Contact', value: '<sip:b2bua@10.0.0.1:5070>' },
+    ],
+  });
+  const direct = invite([]);
+  tt.equal(remoteTargetOf(direct), 'sip:b2bua@10.0.0.1:5070');
+  tt.equal(remoteTargetOf({ ...direct, headers: direct.headers.filter((h) => h.name !== 'Contact') }), null);
+  const d = buildInDialogRequest({ invite: direct, localTag: 'mytag', remoteTarget: 'sip:b2bua@10.0.0.1:5070' }, 'OPTIONS', 3)!;
+  tt.equal(d.request.uri, 'sip:b2bua@10.0.0.1:5070');
+  tt.same(d.target, { protocol: 'UDP', host: '10.0.0.1', port: 5070 });
+  tt.equal(getHeader(d.request, 'From'), '<sip:1001@10.0.0.2:5062>;tag=mytag');
+  tt.equal(getHeader(d.request, 'To'), '<sip:5000@10.0.0.1>;tag=abc');
+  tt.equal(getHeader(d.request, 'CSeq'), '3 OPTIONS');
+  tt.same(getHeaders(d.request, 'Route'), []);
+
+  const loose = buildInDialogRequest({ invite: invite(['<sip:p1.example:5080;lr>, <sip:p2.example;lr>']), localTag: 't', remoteTarget: 'sip:b2bua@10.0.0.1:5070' }, 'BYE', 1)!;
+  tt.equal(loose.request.uri, 'sip:b2bua@10.0.0.1:5070', 'loose routing keeps the remote target');
+  tt.same(getHeaders(loose.request, 'Route'), ['<sip:p1.example:5080;lr>', '<sip:p2.example;lr>'], 'route set in Record-Route order');
+  tt.same(loose.target, { protocol: 'UDP', host: 'p1.example', port: 5080 }, 'sent to the first route');
+
+  const strict = buildInDialogRequest({ invite: invite(['<sip:p1.example:5080>']), localTag: 't', remoteTarget: 'sip:b2bua@10.0.0.1:5070' }, 'BYE', 1)!;
+  tt.equal(strict.request.uri, 'sip:p1.example:5080', 'a strict router goes in the Request-URI');
+  tt.same(getHeaders(strict.request, 'Route'), ['<sip:b2bua@10.0.0.1:5070>'], 'the remote target becomes the last Route');
+  tt.throws(() => buildInDialogRequest({ invite: direct, localTag: 't', remoteTarget: 'sip:x@h' }, 'BYE', 0), 'CSeq starts at 1');
+});
+
+t.test('what a probe answer says about the dialog', async (tt) => {
+  const req: SipRequest = { kind: 'request', method: 'OPTIONS', uri: 'sip:x@h', body: new Uint8Array(0), headers: [{ name: 'Via', value: 'SIP/2.0/UDP h;branch=z9hG4bKy' }, { name: 'From', value: '<sip:a@h>;tag=1' }, { name: 'To', value: '<sip:b@h>;tag=2' }, { name: 'Call-ID', value: 'c' }, { name: 'CSeq', value: '1 OPTIONS' }] };
+  const final = (status: number) => probeVerdict({ type: 'final', response: buildResponse(req, status, 'x'), retransmission: false });
+  tt.same(final(200), { alive: true });
+  tt.same(final(405), { alive: true }, 'a peer without OPTIONS is still there');
+  tt.same(final(501), { alive: true });
+  tt.same(final(491), { alive: true });
+  tt.match(final(481), { alive: false, status: 481 });
+  tt.match(final(408), { alive: false, status: 408 });
+  tt.equal(probeVerdict({ type: 'provisional', response: buildResponse(req, 100, 'Trying') }), null, 'keep waiting');
+  tt.match(probeVerdict({ type: 'timeout', timer: 'F' }), { alive: false, status: 408 });
+  tt.match(probeVerdict({ type: 'transport-error', code: 'SIP_ERR_TRANSPORT_SEND_FAILED' }), { alive: false, status: 503 });
 });
