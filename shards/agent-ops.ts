@@ -176,8 +176,19 @@ export function confirm(agent: Agent, reservationId: string, nowMs: number, inde
   return changedAgent(agent, { status: { state: 'BUSY', reservation: status.reservation, answeredAtMs: nowMs } }, index);
 }
 
-/** Ends the agent's reservation or call (release, expire, releaseByOwner). */
-export function endReservation(agent: Agent, outcome: ReleaseOutcome, nowMs: number, index: number): OpResult {
+/** Ends the agent's reservation or call (release, expire, releaseByOwner). `holdMs` > 0
+ * (releaseByOwner after a SIP node restart) sends the agent to WRAP_UP for at least that
+ * long whatever the outcome: its phone may still be ringing or holding the dead call. */
+export function endReservation(agent: Agent, outcome: ReleaseOutcome, nowMs: number, index: number, holdMs = 0): OpResult {
+  const ended = endReservationNow(agent, outcome, nowMs, index);
+  if (holdMs <= 0 || !('changed' in ended) || !ended.changed || ended.agent === null) return ended;
+  const { status } = ended.agent;
+  if (status.state === 'NOT_READY') return ended;
+  const wrapUpEndsMs = Math.max(nowMs + holdMs, status.state === 'WRAP_UP' ? status.wrapUpEndsMs : 0);
+  return changedAgent(ended.agent, { status: { state: 'WRAP_UP', wrapUpEndsMs } }, index);
+}
+
+function endReservationNow(agent: Agent, outcome: ReleaseOutcome, nowMs: number, index: number): OpResult {
   const { status, counters } = agent;
   if (status.state === 'BUSY') {
     const talkTimeMs = counters.talkTimeMs + Math.max(0, nowMs - status.answeredAtMs);

@@ -60,11 +60,16 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
   confirm: reservationFields,
   release: { ...reservationFields, outcome: checkOneOf(releaseOutcomes) },
   expire: reservationFields,
-  releaseByOwner: { owner: checkText(limits.ownerCharsMax) },
+  releaseByOwner: { owner: checkText(limits.ownerCharsMax), holdMs: checkInt(0, limits.orphanHoldMsMax) },
   tick: {},
 };
 
 const commandTypes = Object.keys(commandSpecs);
+/** Fields added after a command type first shipped: entries written before carry none, and
+ * decode as if they carried these values (so replaying an old log gives the old results). */
+const commandDefaults: Readonly<Partial<Record<CommandType, Readonly<Record<string, unknown>>>>> = {
+  releaseByOwner: { holdMs: 0 },
+};
 // Built once: validation runs for every proposal on the leader and for every entry on
 // every replica, so the hot path creates no closures or spec objects per call.
 const noCheck: Check = () => null;
@@ -85,10 +90,12 @@ export function validateCommand(value: unknown): { ok: true; command: Command } 
     return shardFailure('SHARD_ERR_BAD_COMMAND', `command.type must be one of ${commandTypes.join(', ')}`);
   }
   const spec = commandSpecs[type as CommandType];
-  const error = checkFields(value, 'command', commandSpecsWithType[type as CommandType]);
+  const defaults = commandDefaults[type as CommandType];
+  const fields: Record<string, unknown> = defaults === undefined ? value : { ...defaults, ...value };
+  const error = checkFields(fields, 'command', commandSpecsWithType[type as CommandType]);
   if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
   const canonical: Record<string, unknown> = { type };
-  for (const key of Object.keys(spec)) canonical[key] = canonicalValue(value[key]);
+  for (const key of Object.keys(spec)) canonical[key] = canonicalValue(fields[key]);
   return { ok: true, command: canonical as Command };
 }
 

@@ -26,6 +26,8 @@ export const contactExpiresMsMax = 86_400_000;
 export const reservationIdCharsMax = 128;
 export const ownerCharsMax = 128;
 export const reservationTtlMsMax = 600_000;
+/** Longest hold a releaseByOwner may put on the agents it frees. */
+export const orphanHoldMsMax = 600_000;
 
 export const credentialUserCharsMax = 128;
 export const credentialRealmCharsMax = 128;

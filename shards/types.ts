@@ -102,7 +102,10 @@ export type Command = Readonly<
   | { type: 'confirm'; dn: string; reservationId: string }
   | { type: 'release'; dn: string; reservationId: string; outcome: ReleaseOutcome }
   | { type: 'expire'; dn: string; reservationId: string }
-  | { type: 'releaseByOwner'; owner: string }
+  /** `holdMs`: agents whose call was held (ringing or answered) go to WRAP_UP for at least
+   * this long instead of straight to READY, so a phone still holding the dead call has time
+   * to notice (dialog probe) before it is offered another. Absent in older entries = 0. */
+  | { type: 'releaseByOwner'; owner: string; holdMs?: number }
   | { type: 'tick' }
 >;
 export type CommandType = Command['type'];

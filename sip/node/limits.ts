@@ -4,6 +4,10 @@
 
 /** How long the agent's phone may ring before the node CANCELs and re-routes. */
 export const ringTimeoutMsDefault = 15_000;
+/** After a restart, the agents whose calls this node held before it died wait in WRAP_UP
+ * this long before they are offered again: a phone still holding the dead call finds out by
+ * its dialog probe (our phones probe every 30 s by default) and hangs up. */
+export const orphanHoldMsDefault = 35_000;
 /** Added to the ring timeout to make the reservation TTL, so a grant outlives the ring
  * (including the reserve round trip and a CANCEL's 487) but not a node that died. */
 export const reservationTtlMarginMs = 5_000;

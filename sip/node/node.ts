@@ -37,6 +37,8 @@ export type SipNodeOptions = Readonly<{
   nodeId: string;
   log?: Logger;
   ringTimeoutMs?: number;
+  /** WRAP_UP hold on the agents released at start (releaseByOwner holdMs). */
+  orphanHoldMs?: number;
   queueWaitMs?: number;
   strategy?: RoutingStrategy;
   /** Append one JSON line per call here (none when absent). */
@@ -100,7 +102,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const reconcileShard = async (shardId: string): Promise<void> => {
     for (let i = 0; !stopReconcile; i++) {
       try {
-        const r = await shards.commandOnShard(shardId, { type: 'releaseByOwner', owner: o.nodeId });
+        const r = await shards.commandOnShard(shardId, { type: 'releaseByOwner', owner: o.nodeId, holdMs: o.orphanHoldMs ?? limits.orphanHoldMsDefault });
         if (r.ok && r.type === 'releasedByOwner') {
           if (r.released.length > 0) log.info('released reservations held before restart', { shard: shardId, released: r.released.length });
           return;

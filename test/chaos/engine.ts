@@ -124,7 +124,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
   const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
-  const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000'];
+  // The phones probe their dialogs every 3 s, so a restarted node holds the agents of its
+  // dead calls for 5 s before they are offered again.
+  const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', '5000'];
   const recordPath = join(dir, 'phones.jsonl');
   try {
     log(`cluster in ${dir}: 2 shards x 3 replicas, 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);

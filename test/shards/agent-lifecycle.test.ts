@@ -1,11 +1,12 @@
 // Proves the agent state rules of the shard state machine, one scenario at a time, by
 // applying real encoded entries: login/ready/not-ready/logout, reserve denials with their
 // typed reasons, confirm → BUSY, release → WRAP_UP → READY (lazily at entry time and via
-// tick), no-answer counting and max-no-answer, expiry, releaseByOwner, and that stale
+// tick), no-answer counting and max-no-answer, expiry, releaseByOwner (with a hold), and that stale
 // reservation ids change nothing.
 
 import t from 'tap';
 import { denyReasonOf } from '../../shards/agent-ops.js';
+import { decodeProposal, validateCommand } from '../../shards/commands.js';
 import { agentOf, provisionCommand, readyAgent, ShardHarness } from './shard-harness.js';
 
 t.test('login, ready, not-ready and logout move through the states', async (t) => {
@@ -180,6 +181,30 @@ t.test('releaseByOwner frees everything one SIP node held, in DN order', async (
   t.equal(h.sm.getAgent('8002')!.status.state, 'READY');
   t.equal(h.sm.getAgent('8001')!.status.state, 'RESERVED', "another node's reservation stays");
   t.same(h.sm.reservations().map((r) => r.reservation.reservationId), ['y1']);
+});
+
+t.test('releaseByOwner with a hold keeps the freed agents in WRAP_UP until the hold ends', async (t) => {
+  const h = new ShardHarness();
+  const c = h.openClient();
+  readyAgent(c, '8100', { wrapUpMs: 1000 });
+  readyAgent(c, '8101', { wrapUpMs: 0 });
+  readyAgent(c, '8102', { wrapUpMs: 0 });
+  c.send({ type: 'reserve', dn: '8100', reservationId: 'a', callId: 'k', owner: 'sip-a', ttlMs: 5000 });
+  c.send({ type: 'confirm', dn: '8100', reservationId: 'a' });
+  c.send({ type: 'reserve', dn: '8101', reservationId: 'b', callId: 'k', owner: 'sip-a', ttlMs: 5000 });
+  c.send({ type: 'reserve', dn: '8102', reservationId: 'c', callId: 'k', owner: 'sip-b', ttlMs: 5000 });
+  const releasedAtMs = h.nowMs;
+  t.match(c.send({ type: 'releaseByOwner', owner: 'sip-a', holdMs: 4000 }), { ok: true, released: [{ dn: '8100' }, { dn: '8101' }] });
+  for (const dn of ['8100', '8101']) t.same(h.sm.getAgent(dn)!.status, { state: 'WRAP_UP', wrapUpEndsMs: releasedAtMs + 4000 }, `${dn} held, answered or ringing`);
+  t.equal(h.sm.getAgent('8100')!.counters.callsAnswered, 1, 'the answered call still counts');
+  t.equal(h.sm.getAgent('8102')!.status.state, 'RESERVED');
+  h.nowMs += 4000;
+  c.send({ type: 'tick' });
+  t.equal(h.sm.getAgent('8101')!.status.state, 'READY', 'READY once the hold is over');
+  // Entries written before holdMs existed decode as a hold of 0.
+  const old = new TextEncoder().encode(JSON.stringify({ v: 1, s: null, c: { type: 'releaseByOwner', owner: 'x' } }));
+  t.match(decodeProposal(old), { ok: true, proposal: { command: { type: 'releaseByOwner', owner: 'x', holdMs: 0 } } });
+  t.match(validateCommand({ type: 'releaseByOwner', owner: 'x', holdMs: -1 }), { ok: false, code: 'SHARD_ERR_BAD_COMMAND', reason: /holdMs/ });
 });
 
 t.test('logout and deprovision are refused while a reservation is held', async (t) => {

@@ -24,7 +24,8 @@ const samples: Command[] = [
   { type: 'confirm', dn: '1001', reservationId: 'r-1' },
   { type: 'release', dn: '1001', reservationId: 'r-1', outcome: 'no-answer' },
   { type: 'expire', dn: '1001', reservationId: 'r-1' },
-  { type: 'releaseByOwner', owner: 'sip-1' },
+  { type: 'releaseByOwner', owner: 'sip-1', holdMs: 0 },
+  { type: 'releaseByOwner', owner: 'sip-2', holdMs: 30_000 },
   { type: 'tick' },
 ];
 

@@ -26,7 +26,7 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ type: fc.constant('reserve' as const), dn, reservationId: rid, callId: fc.constant('k'), owner: fc.constantFrom(...owners), ttlMs: fc.constantFrom(1000, 5000) }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constant('confirm' as const), dn, reservationId: rid }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constant('release' as const), dn, reservationId: rid, outcome: fc.constantFrom('completed' as const, 'no-answer' as const, 'abandoned' as const) }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('releaseByOwner' as const), owner: fc.constantFrom(...owners) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('releaseByOwner' as const), owner: fc.constantFrom(...owners), holdMs: fc.constantFrom(0, 3000) }) },
 );
 
 export type Action = Readonly<

@@ -32,7 +32,7 @@ const procs = new Map<string, ChildProcess>();
 async function startSipProcess(id: string): Promise<Record<string, unknown>> {
   const proc = spawn(process.execPath, [
     '--import', 'tsx', '--input-type=module', '-e', "import { main } from './sip/node/main.ts'; await main(process.argv.slice(1));",
-    '--', '--config', configPath, '--id', id, '--queue-wait-ms', '30000',
+    '--', '--config', configPath, '--id', id, '--queue-wait-ms', '30000', '--orphan-hold-ms', '2000',
   ], { stdio: ['ignore', 'pipe', process.env.RINGFENCE_TEST_LOG ? 'inherit' : 'ignore'], env: { ...process.env, RINGFENCE_LOG_LEVEL: 'warn' } });
   procs.set(id, proc);
   return new Promise((resolve, reject) => {
@@ -101,6 +101,8 @@ t.test('a SIGKILLed node releases its calls when it comes back', async (t) => {
   await new Promise((r) => procs.get('sipA')!.once('exit', r));
   t.equal((await readAgent(cluster, busy!.dn)).status.state, 'BUSY', 'nothing released by the dead node');
   await startSipProcess('sipA');
-  await waitFor('agent released', () => readAgent(cluster, busy!.dn), (a) => a.status.state === 'READY');
-  t.pass('released by the restarted node');
+  const held = await waitFor('agent released', () => readAgent(cluster, busy!.dn), (a) => a.status.state !== 'BUSY');
+  t.equal(held.status.state, 'WRAP_UP', 'released into a hold (--orphan-hold-ms), as its phone may still hold the dead call');
+  await waitFor('agent READY after the hold', () => readAgent(cluster, busy!.dn), (a) => a.status.state === 'READY');
+  t.pass('READY once the hold is over');
 });
