@@ -99,7 +99,9 @@ export class ProcessSet {
     readonly configPath: string,
     opts: { logFile?: string; env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[] } = {},
     private readonly env: NodeJS.ProcessEnv = { ...process.env, ...opts.env },
-    private readonly nodeArgs: readonly string[] = opts.nodeArgs ?? [],
+    // RINGFENCE_CPU_PROF_DIR=<dir>: every role process writes a V8 CPU profile there when
+    // it stops (benches and tests that start clusters, for profiling a whole run).
+    private readonly nodeArgs: readonly string[] = opts.nodeArgs ?? (process.env.RINGFENCE_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGFENCE_CPU_PROF_DIR}`] : []),
   ) {
     this.#logs = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
   }
