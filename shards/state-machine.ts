@@ -61,6 +61,8 @@ export class ShardStateMachine implements StateMachine {
   #sessions: SessionTable;
   #feed: ChangeFeed;
   #appliedIndex = 0;
+  /** A lower bound on the next timer or TTL due (see quietUntilMs). */
+  #deadlineHintMs = Number.NEGATIVE_INFINITY;
   #timeMs = 0;
 
   constructor(options: ShardStateMachineOptions = {}) {
@@ -159,6 +161,7 @@ export class ShardStateMachine implements StateMachine {
     const { agent: next, kinds } = ops.settle(agent, this.#timeMs, index);
     if (kinds.length === 0) return agent;
     this.#agents.set(dn, next);
+    this.#noteDeadlines(next);
     for (const kind of kinds) this.#feed.push({ index, dn, kind, agent: next });
     return next;
   }
@@ -167,7 +170,10 @@ export class ShardStateMachine implements StateMachine {
     if (!('result' in outcome)) return outcome;
     if (!outcome.changed) return outcome.result;
     if (outcome.agent === null) this.#agents.delete(dn);
-    else this.#agents.set(dn, outcome.agent);
+    else {
+      this.#agents.set(dn, outcome.agent);
+      this.#noteDeadlines(outcome.agent);
+    }
     this.#feed.push({ index, dn, kind, agent: outcome.agent });
     return outcome.result;
   }
@@ -229,6 +235,7 @@ export class ShardStateMachine implements StateMachine {
       agents.set(agent.dn, agent);
     }
     this.#agents = agents;
+    this.#deadlineHintMs = Number.NEGATIVE_INFINITY;
     this.#sessions = SessionTable.fromData(parsed.sessions, this.#sessionLimits);
     this.#appliedIndex = parsed.appliedIndex;
     this.#timeMs = parsed.timeMs;
@@ -300,6 +307,25 @@ export class ShardStateMachine implements StateMachine {
     return due.sort((a, b) => a.atMs - b.atMs || (a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0));
   }
 
+  /**
+   * No timer or reservation TTL falls due before the returned time (Infinity: none at all),
+   * so the leader's 50 ms duty can skip its scans of every agent until then. A lower bound
+   * kept as agents change, made exact by a scan once it has passed. Local bookkeeping: it
+   * changes no replicated state.
+   */
+  quietUntilMs(nowMs: number): number {
+    if (nowMs < this.#deadlineHintMs) return this.#deadlineHintMs;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const agent of this.#agents.values()) earliest = Math.min(earliest, earliestDeadlineMs(agent));
+    this.#deadlineHintMs = earliest;
+    return earliest;
+  }
+
+  #noteDeadlines(agent: Agent): void {
+    const at = earliestDeadlineMs(agent);
+    if (at < this.#deadlineHintMs) this.#deadlineHintMs = at;
+  }
+
   /** Unanswered reservations whose TTL has run out at `nowMs`; the leader proposes
    * `expire {dn, reservationId}` for each. Sorted by expiry, then DN. */
   expiredReservations(nowMs: number): { dn: string; reservationId: string; expiresAtMs: number }[] {
@@ -312,4 +338,12 @@ export class ShardStateMachine implements StateMachine {
     }
     return out.sort((a, b) => a.expiresAtMs - b.expiresAtMs || (a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0));
   }
+}
+
+/** When the agent's next timer (wrap-up end, contact expiry) or reservation TTL falls due. */
+function earliestDeadlineMs(agent: Agent): number {
+  const { status } = agent;
+  let at = status.state === 'WRAP_UP' ? status.wrapUpEndsMs : status.state === 'RESERVED' ? status.reservation.expiresAtMs : Number.POSITIVE_INFINITY;
+  for (const c of agent.contacts) if (c.expiresAtMs < at) at = c.expiresAtMs;
+  return at;
 }

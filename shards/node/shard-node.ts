@@ -172,6 +172,7 @@ export class ShardNode implements ShardService {
       return;
     }
     const now = Date.now();
+    if (now < this.stateMachine.quietUntilMs(now)) return;
     for (const r of this.stateMachine.expiredReservations(now)) {
       if (this.#expiring.has(r.reservationId)) continue;
       this.#expiring.add(r.reservationId);

@@ -7,6 +7,7 @@
 import t from 'tap';
 import { denyReasonOf } from '../../shards/agent-ops.js';
 import { decodeProposal, validateCommand } from '../../shards/commands.js';
+import { ShardStateMachine } from '../../shards/state-machine.js';
 import { agentOf, provisionCommand, readyAgent, ShardHarness } from './shard-harness.js';
 
 t.test('login, ready, not-ready and logout move through the states', async (t) => {
@@ -257,4 +258,25 @@ t.test('undecodable entry data is a typed error and changes nothing', async (t) 
   const after = JSON.parse(new TextDecoder().decode(h.sm.snapshot()));
   t.same({ ...after, appliedIndex: 0 }, { ...JSON.parse(new TextDecoder().decode(before)), appliedIndex: 0 });
   t.equal(h.sm.apply({ term: 1, index: h.index + 1, kind: 'noop', timestampMs: h.nowMs, data: new Uint8Array() }), undefined);
+});
+
+t.test('quietUntilMs: the leader may skip its timer scans until the next deadline, never past one', async (t) => {
+  const h = new ShardHarness();
+  const c = h.openClient();
+  readyAgent(c, '8300', { wrapUpMs: 2000 });
+  t.equal(h.sm.quietUntilMs(h.nowMs), Number.POSITIVE_INFINITY, 'READY agents without contacts: nothing can fall due');
+  c.send({ type: 'reserve', dn: '8300', reservationId: 'q', callId: 'k', owner: 's', ttlMs: 5000 });
+  t.equal(h.sm.quietUntilMs(h.nowMs), h.nowMs + 5000, 'a reservation TTL');
+  c.send({ type: 'confirm', dn: '8300', reservationId: 'q' });
+  h.nowMs += 100;
+  c.send({ type: 'release', dn: '8300', reservationId: 'q', outcome: 'completed' });
+  const wrapUpEndsMs = h.nowMs + 2000;
+  t.ok(h.sm.quietUntilMs(h.nowMs) <= wrapUpEndsMs, 'never later than the wrap-up end');
+  t.equal(h.sm.quietUntilMs(h.nowMs + 5000), wrapUpEndsMs, 'made exact by a scan once the hint has passed');
+  t.same(h.sm.dueTimers(wrapUpEndsMs).map((d) => d.dn), ['8300'], 'and the timer is indeed due then');
+  c.send({ type: 'register', dn: '8300', uri: 'sip:a@h', expiresMs: 60_000, q: 1, callId: 'x', cseq: 1 });
+  t.ok(h.sm.quietUntilMs(h.nowMs) <= wrapUpEndsMs);
+  const restored = new ShardStateMachine();
+  restored.restore(h.sm.snapshot());
+  t.equal(restored.quietUntilMs(h.nowMs), wrapUpEndsMs, 'a restored machine scans before it trusts a hint');
 });
