@@ -13,6 +13,16 @@ t.test('add a replica, transfer leadership, remove the old leader', { timeout: 3
   const [a, b, c, d] = shard.replicas;
   const admin = { authorization: `Bearer ${config.tokens.admin}`, 'content-type': 'application/json' };
   const url = (r: typeof a, path: string): string => `http://${r!.admin.host}:${r!.admin.port}${path}`;
+  // 503 is the API's "leadership is moving, retry" (a new leader may still be committing
+  // its first entry, or a replica's view of the leader may be a moment old): an operator
+  // retries it, and so does this test, for a bounded time.
+  const retrying503 = async (call: () => Promise<Response>): Promise<Response> => {
+    for (let attempt = 0; ; attempt++) {
+      const res = await call();
+      if (res.status !== 503 || attempt >= 30) return res;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
 
   const dns = ['4001', '4002', '4003'];
   for (const dn of dns) {
@@ -23,18 +33,18 @@ t.test('add a replica, transfer leadership, remove the old leader', { timeout: 3
   const leader = await cluster.leaderOf(shard.id);
   const follower = [a, b, c].find((r) => r!.id !== leader)!;
   // Sent to a follower on purpose: the write must be forwarded to the leader.
-  const add = await fetch(url(follower, '/v1/members'), { method: 'POST', headers: admin, body: JSON.stringify({ id: d!.id, raft: `${d!.raft.host}:${d!.raft.port}` }) });
+  const add = await retrying503(() => fetch(url(follower, '/v1/members'), { method: 'POST', headers: admin, body: JSON.stringify({ id: d!.id, raft: `${d!.raft.host}:${d!.raft.port}` }) }));
   t.equal(add.status, 200, await add.clone().text());
   t.ok(((await add.json()) as { conf: { voters: string[] } }).conf.voters.includes(d!.id), 'the new replica is a voter');
 
   const newLeader = [a, b, c].find((r) => r!.id !== leader)!;
-  const transfer = await fetch(url(newLeader, '/v1/leader/transfer'), { method: 'POST', headers: admin, body: JSON.stringify({ to: newLeader!.id }) });
+  const transfer = await retrying503(() => fetch(url(newLeader, '/v1/leader/transfer'), { method: 'POST', headers: admin, body: JSON.stringify({ to: newLeader!.id }) }));
   t.equal(transfer.status, 200, 'leadership transferred');
   t.equal(await cluster.leaderOf(shard.id), newLeader!.id);
 
   // Sent to a replica that is not the leader after the transfer: forwarded, with no body.
   const other = [a, b, c].find((r) => r!.id !== newLeader!.id && r!.id !== leader)!;
-  const remove = await fetch(url(other, `/v1/members/${leader}`), { method: 'DELETE', headers: { authorization: admin.authorization } });
+  const remove = await retrying503(() => fetch(url(other, `/v1/members/${leader}`), { method: 'DELETE', headers: { authorization: admin.authorization } }));
   t.equal(remove.status, 200, await remove.clone().text());
   t.notOk(((await remove.json()) as { conf: { voters: string[] } }).conf.voters.includes(leader), 'the old leader is no longer a member');
   await cluster.procs.kill(leader, 'SIGKILL');
