@@ -3,18 +3,11 @@
 // (grant once, deny the second, release only by the holder), survives the leader being
 // SIGKILLed and restarted, and leaves no process or data dir behind when stopped.
 import t from 'tap';
+import { isAlive } from './bench-process.js';
 import { existsSync } from 'node:fs';
 import { EtcdCluster, etcdBinary } from '../../bench/etcd-cluster.js';
 import { confirmAgent, createEtcdClient, releaseAgent, reserveAgent, seedAgents, settleReservation } from '../../bench/etcd-workloads.js';
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 t.test('etcd cluster lifecycle and reservation transactions', { skip: etcdBinary() ? false : 'etcd not installed' }, async (t) => {
   const cluster = await EtcdCluster.start({ timing: 'fast' });

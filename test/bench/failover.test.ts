@@ -6,18 +6,10 @@
 // ordered, and that no replica or etcd member outlives the bench. No wall-clock thresholds.
 // Also: the phase split read from the replicas' role logs (failoverPhases) on a fixed log.
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { benchSmokeSkip, isAlive, runBenchCli } from './bench-process.js';
 import { etcdBinary } from '../../bench/etcd-cluster.js';
 import { failoverPhases } from '../../bench/failover-timeline.js';
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 type Row = {
   target: string;
@@ -31,25 +23,9 @@ type Row = {
   granted: number;
 };
 
-// Whole-bench runs start real clusters (and etcd) for a minute or more: they run with
-// RINGFENCE_BENCH_SMOKE=1 (and in `npm run bench` itself), not in every `npm test`.
-const benchSmoke = process.env.RINGFENCE_BENCH_SMOKE === '1';
 
-t.test('bench failover --json --kills 2 reports finite gaps and no double grant per target', { skip: benchSmoke ? false : 'set RINGFENCE_BENCH_SMOKE=1 to run the whole bench' }, async (t) => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'bench/cli.ts', 'failover', '--json', '--kills', '2', '--agents', '100', '--steady-ms', '500'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  t.teardown(() => {
-    // SIGTERM lets the CLI kill its own children (replicas, etcd) before it goes.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+t.test('bench failover --json --kills 2 reports finite gaps and no double grant per target', { skip: benchSmokeSkip }, async (t) => {
+  const { code, stdout, stderr } = await runBenchCli(t, ['failover', '--json', '--kills', '2', '--agents', '100', '--steady-ms', '500']);
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`);
 
   const lines = stdout.trim().split('\n');

@@ -4,36 +4,13 @@
 // numbers are not judged here (no wall-clock thresholds); only that work was committed.
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { benchSmokeSkip, isAlive, runBenchCli } from './bench-process.js';
 import { etcdBinary } from '../../bench/etcd-cluster.js';
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
-// Whole-bench runs start real clusters (and etcd) for a minute or more: they run with
-// RINGFENCE_BENCH_SMOKE=1 (and in `npm run bench` itself), not in every `npm test`.
-const benchSmoke = process.env.RINGFENCE_BENCH_SMOKE === '1';
 
-t.test('bench raft --json prints a result per target and level', { skip: benchSmoke ? false : 'set RINGFENCE_BENCH_SMOKE=1 to run the whole bench' }, async (t) => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'bench/cli.ts', 'raft', '--json', '--seconds', '1', '--levels', '1,16'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  t.teardown(() => {
-    // SIGTERM lets the CLI kill its own children (replicas, etcd) before it goes.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+t.test('bench raft --json prints a result per target and level', { skip: benchSmokeSkip }, async (t) => {
+  const { code, stdout, stderr } = await runBenchCli(t, ['raft', '--json', '--seconds', '1', '--levels', '1,16']);
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`);
 
   const lines = stdout.trim().split('\n');
