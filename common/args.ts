@@ -45,7 +45,9 @@ export function intFlag(value: string | undefined, name: string, min: number, ma
 }
 
 function helpText(spec: FlagSpec, usage: string): string {
-  const lines = Object.entries(spec).map(([k, v]) => `  --${k}${v.type === 'string' ? ' <value>' : ''}`.padEnd(28) + v.help + (v.default !== undefined ? ` (default ${v.default})` : ''));
+  const names = Object.entries(spec).map(([k, v]) => `  --${k}${v.type === 'string' ? ' <value>' : ''}`);
+  const width = Math.max(28, ...names.map((n) => n.length + 2));
+  const lines = Object.values(spec).map((v, i) => names[i]!.padEnd(width) + v.help + (v.default !== undefined ? ` (default ${v.default})` : ''));
   return `${usage}\n\nflags:\n${lines.join('\n')}`;
 }
 
