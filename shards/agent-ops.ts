@@ -17,7 +17,7 @@
 
 import { shardFailure, type ShardErrorCode, type ShardFailure } from './errors.js';
 import * as limits from './limits.js';
-import type { Agent, AgentStatus, Command, ContactBinding, DenyReason, ReleaseOutcome, ShardSuccess } from './types.js';
+import type { Agent, AgentStatus, Command, ContactBinding, DenyReason, ReleaseOutcome, Reservation, ShardSuccess } from './types.js';
 
 export type OpResult = Readonly<{ agent: Agent | null; result: ShardSuccess; changed: boolean }> | ShardFailure;
 
@@ -152,7 +152,9 @@ export function unregister(agent: Agent, uri: string | null, index: number): OpR
 export function reserve(agent: Agent, c: AgentCommand<'reserve'>, nowMs: number, index: number): OpResult {
   const { status } = agent;
   if (status.state !== 'READY') return stateFailure(agent, 'be reserved');
-  const reservation = { reservationId: c.reservationId, callId: c.callId, owner: c.owner, grantedAtMs: nowMs, expiresAtMs: nowMs + c.ttlMs };
+  const base = { reservationId: c.reservationId, callId: c.callId, owner: c.owner, grantedAtMs: nowMs, expiresAtMs: nowMs + c.ttlMs };
+  // Only stored when set, so grants without a hold keep their old shape (and snapshot bytes).
+  const reservation: Reservation = c.expiryHoldMs !== undefined && c.expiryHoldMs > 0 ? { ...base, expiryHoldMs: c.expiryHoldMs } : base;
   const next: Agent = { ...agent, status: { state: 'RESERVED', reservation, readySinceMs: status.readySinceMs }, version: index };
   return { agent: next, result: { ok: true, type: 'reserved', agent: next, reservation }, changed: true };
 }
@@ -223,5 +225,5 @@ export function expire(agent: Agent, reservationId: string, nowMs: number, index
   if (nowMs < status.reservation.expiresAtMs) {
     return shardFailure('SHARD_ERR_NOT_EXPIRED', `reservation ${reservationId} expires at ${status.reservation.expiresAtMs}, now ${nowMs}`);
   }
-  return endReservation(agent, 'abandoned', nowMs, index);
+  return endReservation(agent, 'abandoned', nowMs, index, status.reservation.expiryHoldMs ?? 0);
 }

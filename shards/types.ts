@@ -25,6 +25,9 @@ export type Reservation = Readonly<{
   owner: string;
   grantedAtMs: number;
   expiresAtMs: number;
+  /** If the grant expires unanswered, the agent waits this long in WRAP_UP (its owner is
+   * presumably dead and its phone may hold the call). Absent = 0. */
+  expiryHoldMs?: number;
 }>;
 
 /** The agent's state with exactly the data that state needs. RESERVED remembers the
@@ -98,7 +101,7 @@ export type Command = Readonly<
   | { type: 'register'; dn: string; uri: string; expiresMs: number; q: number; callId: string; cseq: number }
   /** uri null removes every binding (REGISTER Contact: *). */
   | { type: 'unregister'; dn: string; uri: string | null }
-  | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number }
+  | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number; expiryHoldMs?: number }
   | { type: 'confirm'; dn: string; reservationId: string }
   | { type: 'release'; dn: string; reservationId: string; outcome: ReleaseOutcome }
   | { type: 'expire'; dn: string; reservationId: string }

@@ -160,6 +160,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     log,
     services: o.config.services,
     ringTimeoutMs: o.ringTimeoutMs ?? limits.ringTimeoutMsDefault,
+    orphanHoldMs: o.orphanHoldMs ?? limits.orphanHoldMsDefault,
     queueWaitMs: o.queueWaitMs ?? limits.queueWaitMsDefault,
     reconciled,
     webhook,

@@ -260,6 +260,24 @@ t.test('undecodable entry data is a typed error and changes nothing', async (t) 
   t.equal(h.sm.apply({ term: 1, index: h.index + 1, kind: 'noop', timestampMs: h.nowMs, data: new Uint8Array() }), undefined);
 });
 
+t.test('a grant that expires unanswered holds its agent in WRAP_UP for its expiryHoldMs', async (t) => {
+  const h = new ShardHarness();
+  const c = h.openClient();
+  readyAgent(c, '8400', { wrapUpMs: 0 });
+  readyAgent(c, '8401', { wrapUpMs: 0 });
+  const held = agentOf(c.send({ type: 'reserve', dn: '8400', reservationId: 'h', callId: 'k', owner: 's', ttlMs: 1000, expiryHoldMs: 3000 }));
+  t.match(held.status, { state: 'RESERVED', reservation: { expiryHoldMs: 3000 } });
+  const plain = agentOf(c.send({ type: 'reserve', dn: '8401', reservationId: 'p', callId: 'k', owner: 's', ttlMs: 1000 }));
+  t.notOk('expiryHoldMs' in (plain.status as { reservation: object }).reservation, 'a grant without a hold keeps its old shape');
+  h.nowMs += 1000;
+  t.match(h.propose({ type: 'expire', dn: '8400', reservationId: 'h' }), { ok: true });
+  t.same(h.sm.getAgent('8400')!.status, { state: 'WRAP_UP', wrapUpEndsMs: h.nowMs + 3000 }, 'its owner is gone and its phone may hold the call');
+  t.match(h.propose({ type: 'expire', dn: '8401', reservationId: 'p' }), { ok: true });
+  t.equal(h.sm.getAgent('8401')!.status.state, 'READY', 'no hold asked, none given');
+  const old = new TextEncoder().encode(JSON.stringify({ v: 1, s: null, c: { type: 'reserve', dn: '1', reservationId: 'r', callId: 'k', owner: 'o', ttlMs: 5 } }));
+  t.match(decodeProposal(old), { ok: true, proposal: { command: { expiryHoldMs: 0 } } }, 'older entries decode with no hold');
+});
+
 t.test('quietUntilMs: the leader may skip its timer scans until the next deadline, never past one', async (t) => {
   const h = new ShardHarness();
   const c = h.openClient();

@@ -176,9 +176,11 @@ t.test('a restarted node releases the reservations it held (releaseByOwner)', as
   t.match(held.status, { reservation: { owner: 'sip-crash' } });
   await first.close(); // the "crash": nothing is released on the way down
   t.equal((await readAgent(cluster, '3008')).status.state, 'RESERVED', 'still held after the node died');
-  const second = await startNode(t, config, { nodeId: 'sip-crash', udp: addr, tcp: addr, admin: addr });
+  const second = await startNode(t, config, { nodeId: 'sip-crash', udp: addr, tcp: addr, admin: addr, orphanHoldMs: 500 });
   await second.reconciled;
-  t.equal((await readAgent(cluster, '3008')).status.state, 'READY', 'released by the restarted node');
+  t.equal((await readAgent(cluster, '3008')).status.state, 'WRAP_UP', 'released by the restarted node, into the orphan hold');
+  await waitFor('3008 READY after the hold', () => readAgent(cluster, '3008'), (a) => a.status.state === 'READY');
+  t.pass('READY once the hold is over');
 });
 
 t.test('admin REST: registrations, calls, metrics', async (t) => {
