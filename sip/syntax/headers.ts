@@ -2,6 +2,9 @@
 // (RFC 3261 §7.3.3, §20 and extensions), which headers are comma-separated lists that
 // the parser splits into one entry per value (§7.3.1), and which may appear only once.
 
+import { headerNamesCachedMax } from './limits.js';
+import { isToken } from './chars.js';
+
 const CANONICAL = [
   'Accept', 'Accept-Contact', 'Accept-Encoding', 'Accept-Language', 'Alert-Info', 'Allow',
   'Allow-Events', 'Authentication-Info', 'Authorization', 'Call-ID', 'Call-Info', 'Contact',
@@ -42,24 +45,65 @@ const SINGLE_HEADERS = new Set([
   'expires', 'min-expires', 'date', 'mime-version', 'rseq', 'rack',
 ]);
 
+/** What the parser and header access need to know about one header name. */
+export type HeaderInfo = Readonly<{
+  /** Canonical long form ("Via", "Call-ID"); an unknown name as written. */
+  canonical: string;
+  /** Lower-cased canonical name: the key two spellings of one header share. */
+  key: string;
+  list: boolean;
+  single: boolean;
+  /** The name as spelled is a token (RFC 3261 §25.1), so it may go on the wire. */
+  token: boolean;
+}>;
+
 const BY_LOWER = new Map<string, string>();
 for (const name of CANONICAL) BY_LOWER.set(name.toLowerCase(), name);
 for (const [short, long] of Object.entries(COMPACT)) BY_LOWER.set(short, long);
 
+function infoFor(name: string): HeaderInfo {
+  const lower = name.toLowerCase();
+  const canonical = BY_LOWER.get(lower) ?? name;
+  const key = BY_LOWER.has(lower) ? canonical.toLowerCase() : lower;
+  return { canonical, key, list: LIST_HEADERS.has(key), single: SINGLE_HEADERS.has(key), token: isToken(name) };
+}
+
+// Keyed by the name exactly as spelled, so the common spellings (canonical, lower-case,
+// compact) cost one map lookup and no toLowerCase. Other spellings are remembered up to
+// headerNamesCachedMax, after which they are computed each time (an attacker sending
+// random header names cannot grow it without bound).
+const BY_SPELLING = new Map<string, HeaderInfo>();
+for (const lower of BY_LOWER.keys()) {
+  const canon = BY_LOWER.get(lower) ?? lower;
+  for (const spelling of [lower, canon, lower.toUpperCase()]) BY_SPELLING.set(spelling, infoFor(spelling));
+}
+const knownSpellings = BY_SPELLING.size;
+const KNOWN_SPELLINGS = new Set(BY_SPELLING.keys());
+
+/** A canonical, lower-case, upper-case or compact spelling of a known header. */
+export function isKnownHeaderSpelling(name: string): boolean {
+  return KNOWN_SPELLINGS.has(name);
+}
+
+export function headerInfo(name: string): HeaderInfo {
+  let info = BY_SPELLING.get(name);
+  if (info === undefined) {
+    info = infoFor(name);
+    if (BY_SPELLING.size < knownSpellings + headerNamesCachedMax) BY_SPELLING.set(name, info);
+  }
+  return info;
+}
+
 /** The canonical long form of a header name ("v" → "Via", "call-id" → "Call-ID");
  * unknown names come back unchanged. */
 export function canonicalHeaderName(name: string): string {
-  return BY_LOWER.get(name.toLowerCase()) ?? name;
+  return headerInfo(name).canonical;
 }
-
-const KEY_BY_LOWER = new Map<string, string>();
-for (const [lower, canon] of BY_LOWER) KEY_BY_LOWER.set(lower, canon.toLowerCase());
 
 /** The key two header names share when they name the same header: the lower-cased
  * canonical name ("i" and "CALL-ID" both give "call-id"). */
 export function headerKey(name: string): string {
-  const lower = name.toLowerCase();
-  return KEY_BY_LOWER.get(lower) ?? lower;
+  return headerInfo(name).key;
 }
 
 export function isListHeader(key: string): boolean {

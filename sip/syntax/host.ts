@@ -4,12 +4,25 @@
 import { isAlpha, isDigit, isDigits, isHexChar } from './chars.js';
 
 export function isIPv4(s: string): boolean {
-  const parts = s.split('.');
-  if (parts.length !== 4) return false;
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3 || !isDigits(p) || Number(p) > 255) return false;
+  // One pass, no split: four groups of 1-3 digits, each at most 255.
+  let groups = 0;
+  let digits = 0;
+  let value = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i === s.length ? 0x2e : s.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || value > 255) return false;
+      groups++;
+      digits = 0;
+      value = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (++digits > 3) return false;
+      value = value * 10 + (c - 0x30);
+    } else {
+      return false;
+    }
   }
-  return true;
+  return groups === 4;
 }
 
 /** IPv6address (RFC 3261 §25.1 / RFC 4291 text forms), without brackets. */

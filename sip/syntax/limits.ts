@@ -25,3 +25,15 @@ export const paramCountMax = 64;
 /** Digits accepted in integer fields before the numeric range is even looked at, so a
  * 100-digit "number" costs nothing (RFC 4475 §3.1.2.4). */
 export const integerDigitsMax = 10;
+
+/** Header name spellings beyond the known ones (canonical, lower, upper, compact) whose
+ * lookup result is remembered; past this, odd spellings are simply recomputed. */
+export const headerNamesCachedMax = 512;
+
+/** Entries in each memo of parsed header values (Via, name-addr, URI). Values of one
+ * transaction are parsed several times on their way through the layers; the memo is
+ * emptied when full, so memory stays bounded whatever the traffic. */
+export const parseMemoEntriesMax = 2048;
+
+/** Longest value a parse memo keeps; longer ones are parsed every time. */
+export const parseMemoKeyCharsMax = 512;

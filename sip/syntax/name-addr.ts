@@ -8,6 +8,7 @@
 import { isTokenChar, isWs, quote, scanQuoted, skipWs } from './chars.js';
 import { isValidUri } from './uri.js';
 import { formatParams, scanParams, type Params } from './params.js';
+import { memoize } from './memo.js';
 
 /** `uri` is the URI text as written (parse it with parseUri); "*" for a wildcard Contact.
  * `displayName` is unquoted and unescaped; absent when none was written. */
@@ -23,7 +24,12 @@ export function parseNameAddr(value: string): NameAddr | null {
   return rest;
 }
 
+/** Results are memoized and shared: never mutate one (see memo.ts). */
 export function parseNameAddrDetail(value: string): NameAddrDetail | null {
+  return NAME_ADDR_MEMO.get(value);
+}
+
+function parseNameAddrUncached(value: string): NameAddrDetail | null {
   let i = skipWs(value, 0);
   if (value.slice(i).trimEnd() === '*') return { uri: '*', params: {}, bracketed: false };
   let displayName: string | undefined;
@@ -55,6 +61,8 @@ export function parseNameAddrDetail(value: string): NameAddrDetail | null {
   if (displayName !== undefined) out.displayName = displayName;
   return out;
 }
+
+const NAME_ADDR_MEMO = memoize(parseNameAddrUncached);
 
 function parseAddrSpec(value: string, i: number): NameAddrDetail | null {
   // Without brackets the URI ends at the first ";" (those are header parameters), and

@@ -5,10 +5,11 @@
 // ever sees the whole message, nothing recurses, and every size is bounded by limits.ts.
 // parseMessage never throws: a parser bug surfaces as SIP_ERR_INTERNAL.
 
+import { isAscii } from 'node:buffer';
 import type { SipHeader, SipMessage, SipRequest } from './message.js';
 import type { SipErrorCode, SipSyntaxError } from './errors.js';
 import { parseStartLine, type StartLine } from './start-line.js';
-import { canonicalHeaderName, headerKey, isListHeader, splitList } from './headers.js';
+import { headerInfo, isKnownHeaderSpelling, splitList } from './headers.js';
 import { parseContentLength, validateHeaders, type Problem } from './validate.js';
 import { isToken } from './chars.js';
 import { parseVia } from './via.js';
@@ -54,16 +55,12 @@ export function skipLeadingCrlf(buf: Uint8Array, i: number): number {
 }
 
 export function decodeHead(buf: Buffer, start: number, end: number): string | null {
-  for (let i = start; i < end; i++) {
-    if ((buf[i] ?? 0) >= 0x80) {
-      try {
-        return utf8Fatal.decode(buf.subarray(start, end));
-      } catch {
-        return null;
-      }
-    }
+  if (isAscii(buf.subarray(start, end))) return buf.toString('latin1', start, end);
+  try {
+    return utf8Fatal.decode(buf.subarray(start, end));
+  } catch {
+    return null;
   }
-  return buf.toString('latin1', start, end);
 }
 
 function parseUnsafe(bytes: Uint8Array, framing: Framing): ParseResult {
@@ -89,61 +86,103 @@ function cutLines(head: string): HeadLines {
   let pos = 0;
   let startLine: string | undefined;
   let dropContinuation = false;
+  const bare = hasBareCrOrLf(head);
+  // Works on indices into `head`: name and value are cut straight out of it, trimmed,
+  // without an intermediate string per line.
   while (pos <= head.length) {
     let eol = head.indexOf('\r\n', pos);
     if (eol < 0) eol = head.length;
-    const line = head.slice(pos, eol);
+    const from = pos;
     pos = eol + 2;
-    if (line.length > lineBytesMax) return { fatal: { code: 'SIP_ERR_LINE_TOO_LONG', reason: `Line longer than ${lineBytesMax} bytes` } };
-    if (line.indexOf('\r') >= 0 || line.indexOf('\n') >= 0) {
-      return { fatal: { code: 'SIP_ERR_BAD_LINE_ENDING', reason: 'Bare CR or LF in the header section' } };
+    if (eol - from > lineBytesMax) return { fatal: { code: 'SIP_ERR_LINE_TOO_LONG', reason: `Line longer than ${lineBytesMax} bytes` } };
+    if (bare) {
+      const line = head.slice(from, eol);
+      if (line.indexOf('\r') >= 0 || line.indexOf('\n') >= 0) {
+        return { fatal: { code: 'SIP_ERR_BAD_LINE_ENDING', reason: 'Bare CR or LF in the header section' } };
+      }
     }
-    if (startLine === undefined) { startLine = line; continue; }
-    const c0 = line.charCodeAt(0);
+    if (startLine === undefined) { startLine = head.slice(from, eol); continue; }
+    const c0 = from < eol ? head.charCodeAt(from) : -1;
     if (c0 === 0x20 || c0 === 0x09) {
       const last = raw[raw.length - 1];
       if (last === undefined || dropContinuation) {
         problem ??= { code: 'SIP_ERR_BAD_HEADER_LINE', reason: 'Continuation line without a header field' };
         continue;
       }
-      last.value = trimWsEnd(last.value) + ' ' + trimWs(line);
+      last.value = trimWsEnd(last.value) + ' ' + trimWs(head.slice(from, eol));
       if (last.value.length > lineBytesMax) return { fatal: { code: 'SIP_ERR_LINE_TOO_LONG', reason: `${last.name} header longer than ${lineBytesMax} bytes` } };
       continue;
     }
-    const colon = line.indexOf(':');
-    const name = colon < 0 ? '' : trimWsEnd(line.slice(0, colon));
-    if (colon < 0 || !isToken(name)) {
+    let colon = head.indexOf(':', from);
+    if (colon >= eol) colon = -1;
+    let nameEnd = colon;
+    while (nameEnd > from && isWsCode(head.charCodeAt(nameEnd - 1))) nameEnd--;
+    const name = colon < 0 ? '' : head.slice(from, nameEnd);
+    if (colon < 0 || !isHeaderName(name)) {
       problem ??= { code: 'SIP_ERR_BAD_HEADER_LINE', reason: colon < 0 ? 'Header line without a colon' : 'Malformed header name' };
       dropContinuation = true;
       continue;
     }
     dropContinuation = false;
-    raw.push({ name, value: line.slice(colon + 1) });
+    let vs = colon + 1;
+    while (vs < eol && isWsCode(head.charCodeAt(vs))) vs++;
+    let ve = eol;
+    while (ve > vs && isWsCode(head.charCodeAt(ve - 1))) ve--;
+    // Trimmed here already (a continuation joins trimmed parts the same way), so the
+    // trim in buildHeaders finds nothing to cut.
+    raw.push({ name, value: head.slice(vs, ve) });
     if (raw.length > headerCountMax) return { fatal: { code: 'SIP_ERR_TOO_MANY_HEADERS', reason: `More than ${headerCountMax} header fields` } };
   }
   return { startLine: startLine ?? '', raw, problem };
 }
 
+function isWsCode(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/** True when some CR is not followed by LF or some LF is not preceded by CR: the
+ * per-line check for them (and its error precedence) is only needed then. */
+function hasBareCrOrLf(head: string): boolean {
+  let crs = 0;
+  for (let i = head.indexOf('\r'); i >= 0; i = head.indexOf('\r', i + 1)) {
+    if (head.charCodeAt(i + 1) !== 0x0a) return true;
+    crs++;
+  }
+  let lfs = 0;
+  for (let i = head.indexOf('\n'); i >= 0; i = head.indexOf('\n', i + 1)) lfs++;
+  return lfs !== crs;
+}
+
+/** A known spelling is a token by construction; anything else is checked. */
+function isHeaderName(name: string): boolean {
+  return isKnownHeaderSpelling(name) || isToken(name);
+}
+
 const LIST_ERROR: Readonly<Record<string, SipErrorCode>> = { via: 'SIP_ERR_BAD_VIA', contact: 'SIP_ERR_BAD_NAME_ADDR', route: 'SIP_ERR_BAD_NAME_ADDR', 'record-route': 'SIP_ERR_BAD_NAME_ADDR' };
 
 /** Canonical names, trimmed values, list headers split (RFC 3261 §7.3.1). */
-function buildHeaders(raw: readonly RawHeader[]): { headers: SipHeader[]; byKey: Map<string, string[]>; problem: Problem | null } | { fatal: Problem } {
+function buildHeaders(raw: RawHeader[]): { headers: SipHeader[]; byKey: Map<string, string[]>; problem: Problem | null } | { fatal: Problem } {
   const headers: SipHeader[] = [];
   const byKey = new Map<string, string[]>();
   let problem: Problem | null = null;
   for (const r of raw) {
-    const name = canonicalHeaderName(r.name);
-    const key = headerKey(name);
+    const info = headerInfo(r.name);
+    const name = info.canonical;
+    const key = info.key;
     const value = trimWs(r.value);
     let values = byKey.get(key);
     if (values === undefined) byKey.set(key, (values = []));
-    const parts = isListHeader(key) ? splitList(value) : null;
-    if (parts === null) {
-      if (isListHeader(key)) {
+    const parts = info.list ? splitList(value) : null;
+    if (parts === null || parts.length === 1) {
+      if (parts === null && info.list) {
         problem ??= { code: Object.hasOwn(LIST_ERROR, key) ? (LIST_ERROR[key] ?? 'SIP_ERR_BAD_HEADER_VALUE') : 'SIP_ERR_BAD_HEADER_VALUE', reason: `Malformed ${name} header (empty list element or unbalanced quote)` };
       }
-      headers.push({ name, value });
-      values.push(value);
+      const one = parts === null ? value : (parts[0] ?? value);
+      // The raw field becomes the header: one object per field instead of two.
+      r.name = name;
+      r.value = one;
+      headers.push(r);
+      values.push(one);
     } else {
       for (const p of parts) {
         headers.push({ name, value: p });

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import type { SipMessage } from './message.js';
 import { isToken } from './chars.js';
-import { headerKey } from './headers.js';
+import { headerInfo, type HeaderInfo } from './headers.js';
 
-function checkField(name: string, value: string): void {
-  assert.ok(isToken(name), `header name is not a token: ${JSON.stringify(name)}`);
-  assert.ok(!/[\r\n]/.test(value), `header ${name} value contains CR or LF`);
+function checkField(name: string, value: string, info: HeaderInfo): void {
+  // One name lookup gives both the token check and the key; indexOf beats a regex.
+  assert.ok(info.token, `header name is not a token: ${JSON.stringify(name)}`);
+  assert.ok(value.indexOf('\r') < 0 && value.indexOf('\n') < 0, `header ${name} value contains CR or LF`);
 }
 
 export function serializeMessage(m: SipMessage): Buffer {
@@ -21,23 +22,27 @@ export function serializeMessage(m: SipMessage): Buffer {
     head = `${m.method} ${m.uri} SIP/2.0\r\n`;
   } else {
     assert.ok(Number.isInteger(m.status) && m.status >= 100 && m.status <= 699, 'status out of range');
-    assert.ok(!/[\r\n]/.test(m.reason), 'reason phrase contains CR or LF');
+    assert.ok(m.reason.indexOf('\r') < 0 && m.reason.indexOf('\n') < 0, 'reason phrase contains CR or LF');
     head = `SIP/2.0 ${m.status} ${m.reason}\r\n`;
   }
   const length = `Content-Length: ${m.body.length}\r\n`;
   let placed = false;
   for (const h of m.headers) {
-    checkField(h.name, h.value);
-    if (headerKey(h.name) === 'content-length') {
+    const info = headerInfo(h.name);
+    checkField(h.name, h.value, info);
+    if (info.key === 'content-length') {
       if (!placed) head += length;
       placed = true;
       continue;
     }
-    head += `${h.name}: ${h.value}\r\n`;
+    head += h.name + ': ' + h.value + '\r\n';
   }
   if (!placed) head += length;
   head += '\r\n';
-  const headBytes = Buffer.from(head, 'utf8');
-  if (m.body.length === 0) return headBytes;
-  return Buffer.concat([headBytes, m.body]);
+  // One allocation for head and body instead of a head buffer plus a concat.
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headBytes + m.body.length);
+  out.write(head, 0, 'utf8');
+  if (m.body.length > 0) out.set(m.body, headBytes);
+  return out;
 }

@@ -18,6 +18,7 @@ export type StartLineResult =
   | { ok: false; code: SipErrorCode; reason: string; loose?: { method: string; uri: string } };
 
 function versionOf(v: string): 'ok' | 'other' | 'bad' {
+  if (v === 'SIP/2.0') return 'ok';
   if (v.length < 5 || v.slice(0, 4).toUpperCase() !== 'SIP/') return 'bad';
   if (v.slice(4) === '2.0') return 'ok';
   const dot = v.indexOf('.', 4);
@@ -25,7 +26,7 @@ function versionOf(v: string): 'ok' | 'other' | 'bad' {
 }
 
 export function parseStartLine(line: string): StartLineResult {
-  if (line.length >= 4 && line.slice(0, 4).toUpperCase() === 'SIP/') return parseStatusLine(line);
+  if (line.startsWith('SIP/') || (line.length >= 4 && line.slice(0, 4).toUpperCase() === 'SIP/')) return parseStatusLine(line);
   return parseRequestLine(line);
 }
 

@@ -9,6 +9,7 @@ import {
 } from './chars.js';
 import { formatHost, parseHost, parsePort } from './host.js';
 import { paramCountMax, uriCharsMax } from './limits.js';
+import { memoize } from './memo.js';
 
 /** A parsed SIP/SIPS/tel URI. For tel URIs `user` holds the telephone-subscriber number
  * and `host` is "". `host` never carries IPv6 brackets. `params` maps lower-cased names
@@ -69,13 +70,20 @@ function decode(s: string, allowed: (c: number) => boolean, allowEmpty: boolean)
   return unescapePercent(s);
 }
 
+/** Results are memoized and shared: never mutate one (see memo.ts). */
 export function parseUri(s: string): SipUri | null {
+  return URI_MEMO.get(s);
+}
+
+function parseUriUncached(s: string): SipUri | null {
   if (s.length > uriCharsMax) return null;
   const scheme = uriScheme(s);
   if (scheme === 'sip' || scheme === 'sips') return parseSip(scheme, s.slice(scheme.length + 1));
   if (scheme === 'tel') return parseTel(s.slice(4));
   return null;
 }
+
+const URI_MEMO = memoize(parseUriUncached);
 
 function parseSip(scheme: 'sip' | 'sips', rest: string): SipUri | null {
   // "@" may appear neither in params nor in headers, so the first one ends userinfo

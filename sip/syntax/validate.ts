@@ -43,12 +43,17 @@ type Check = (value: string, count: number, method: string | undefined) => Probl
 
 const nameAddr = (header: string, opts: { star?: boolean; brackets?: boolean }): Check => (v, count) => {
   const na = parseNameAddrDetail(v);
-  const bad = { code: 'SIP_ERR_BAD_NAME_ADDR' as const, reason: `Malformed ${header} header` };
-  if (na === null) return bad;
-  if (na.uri === '*') return opts.star === true && count === 1 ? null : bad;
-  if (opts.brackets === true && !na.bracketed) return bad;
+  // The problem is built only on failure, and without a closure: this runs for
+  // From/To/Contact of every message.
+  if (na === null) return badNameAddr(header);
+  if (na.uri === '*') return opts.star === true && count === 1 ? null : badNameAddr(header);
+  if (opts.brackets === true && !na.bracketed) return badNameAddr(header);
   return null;
 };
+
+function badNameAddr(header: string): Problem {
+  return { code: 'SIP_ERR_BAD_NAME_ADDR', reason: `Malformed ${header} header` };
+}
 
 const tokenList = (header: string): Check => (v) =>
   v === '' || isToken(v) ? null : { code: 'SIP_ERR_BAD_HEADER_VALUE', reason: `Malformed ${header} header` };
@@ -78,16 +83,24 @@ function cseq(v: string, _count: number, method: string | undefined): Problem | 
 }
 
 function maxForwards(v: string): Problem | null {
-  const bad = { code: 'SIP_ERR_BAD_MAX_FORWARDS' as const, reason: 'Max-Forwards is not an integer 0-255' };
-  if (!isDigits(v)) return bad;
-  const sig = v.replace(/^0+(?=.)/, '');
-  return sig.length <= 3 && Number(sig) <= 255 ? null : bad;
+  if (isDigits(v)) {
+    const sig = stripLeadingZeros(v);
+    if (sig.length <= 3 && Number(sig) <= 255) return null;
+  }
+  return { code: 'SIP_ERR_BAD_MAX_FORWARDS', reason: 'Max-Forwards is not an integer 0-255' };
+}
+
+/** "007" → "7", "000" → "0" (keeps the last digit); digits only. */
+function stripLeadingZeros(v: string): string {
+  let i = 0;
+  while (i < v.length - 1 && v.charCodeAt(i) === 0x30) i++;
+  return i === 0 ? v : v.slice(i);
 }
 
 /** Content-Length = 1*DIGIT within contentLengthMax; returns the value or a problem. */
 export function parseContentLength(v: string): number | Problem {
   if (!isDigits(v)) return { code: 'SIP_ERR_BAD_CONTENT_LENGTH', reason: 'Content-Length is not a decimal integer' };
-  const sig = v.replace(/^0+(?=.)/, '');
+  const sig = stripLeadingZeros(v);
   if (sig.length > integerDigitsMax || Number(sig) > contentLengthMax) {
     return { code: 'SIP_ERR_BODY_TOO_LARGE', reason: 'Content-Length exceeds the message size limit' };
   }

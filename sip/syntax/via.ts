@@ -3,9 +3,10 @@
 //   sent-protocol = "SIP" SLASH "2.0" SLASH transport, sent-by = host [ COLON port ].
 // LWS is allowed around the slashes and colon (RFC 4475 §3.1.1.1).
 
-import { hasOwn, isToken, scanToken, setOwn, skipWs } from './chars.js';
+import { isToken, scanToken, setOwn, skipWs } from './chars.js';
 import { formatHost, isIPv4, isIPv6, parseHost, parsePort } from './host.js';
-import { formatParams, scanParams, type Params } from './params.js';
+import { scanParams, type Params } from './params.js';
+import { memoize } from './memo.js';
 
 /** A parsed Via value. `transport` is upper-cased ("UDP", "TCP", "TLS", "WS", ...);
  * `host` has no IPv6 brackets. `params` holds every parameter (lower-cased names) in
@@ -21,7 +22,12 @@ export type Via = Readonly<{
   rport?: number | true;
 }>;
 
+/** Parses one Via value; results are memoized and shared: never mutate one (see memo.ts). */
 export function parseVia(value: string): Via | null {
+  return VIA_MEMO.get(value);
+}
+
+function parseViaUncached(value: string): Via | null {
   let i = skipWs(value, 0);
   const protoEnd = scanToken(value, i);
   if (value.slice(i, protoEnd).toUpperCase() !== 'SIP') return null;
@@ -61,6 +67,8 @@ export function parseVia(value: string): Via | null {
   if (sp === null || skipWs(value, sp.end) !== value.length) return null;
   return withSpecialParams({ transport, host, port, params: sp.params });
 }
+
+const VIA_MEMO = memoize(parseViaUncached);
 
 function isHostChar(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e;
@@ -105,24 +113,57 @@ function withSpecialParams(v: { transport: string; host: string; port: number | 
 /** Formats a Via value. branch/received/rport fields win over the same names in
  * `params`; other parameters keep their order. */
 export function formatVia(v: Via): string {
-  const params: Params = {};
-  const special: Record<string, string | null | undefined> = {
-    branch: v.branch,
-    received: v.received,
-    rport: v.rport === true ? null : v.rport === undefined ? undefined : String(v.rport),
-  };
+  // Built as one string, without the intermediate params objects: the transport stamps
+  // (and so formats) the top Via of every request it receives.
+  const rport = v.rport === true ? null : v.rport === undefined ? undefined : String(v.rport);
+  let out = `SIP/2.0/${v.transport} ${formatHost(v.host)}${v.port !== undefined ? `:${v.port}` : ''}`;
+  let sawBranch = false;
+  let sawReceived = false;
+  let sawRport = false;
   for (const name of Object.keys(v.params)) {
-    if (hasOwn(special, name)) {
-      const s = special[name];
-      if (s !== undefined) setOwn(params, name, s);
-    } else {
-      setOwn(params, name, v.params[name] ?? null);
-    }
+    let value: string | null | undefined;
+    if (name === 'branch') { sawBranch = true; value = v.branch; }
+    else if (name === 'received') { sawReceived = true; value = v.received; }
+    else if (name === 'rport') { sawRport = true; value = rport; }
+    else value = v.params[name] ?? null;
+    if (value !== undefined) out += value === null ? `;${name}` : `;${name}=${value}`;
   }
-  for (const name of ['branch', 'received', 'rport']) {
-    const s = special[name];
-    if (s !== undefined && !hasOwn(params, name)) setOwn(params, name, s);
+  if (!sawBranch && v.branch !== undefined) out += `;branch=${v.branch}`;
+  if (!sawReceived && v.received !== undefined) out += `;received=${v.received}`;
+  if (!sawRport && rport !== undefined) out += rport === null ? ';rport' : `;rport=${rport}`;
+  return out;
+}
+
+/**
+ * `via` with `received` and `rport` replaced (undefined removes one), as text, plus the
+ * Via that parsing that text gives, which is handed to the parse memo: the transport
+ * stamps every request's top Via and the transaction layer parses the stamped text
+ * right after. When the new values would not parse back (a received that is not an IP
+ * address, a port out of range) nothing is remembered and parseVia decides later.
+ */
+export function restampVia(via: Via, received: string | undefined, rport: number | true | undefined): string {
+  const next: { -readonly [K in keyof Via]: Via[K] } = { transport: via.transport, host: via.host, params: {} };
+  if (via.port !== undefined) next.port = via.port;
+  if (via.branch !== undefined) next.branch = via.branch;
+  if (received !== undefined) next.received = received;
+  if (rport !== undefined) next.rport = rport;
+  const value = formatVia({ ...next, params: via.params });
+  const rportText = rport === true ? null : rport === undefined ? undefined : String(rport);
+  const receivedOk = received === undefined || isIPv4(received) || (received.startsWith('[') && received.endsWith(']') && isIPv6(received.slice(1, -1)));
+  const rportOk = rport === undefined || rport === true || (Number.isInteger(rport) && rport >= 0 && rport <= 65535);
+  if (!receivedOk || !rportOk) return value;
+  // The params in the order formatVia wrote them (see formatVia), values as text.
+  const params: Params = {};
+  for (const name of Object.keys(via.params)) {
+    if (name === 'received') { if (received !== undefined) setOwn<string | null>(params, name, received); }
+    else if (name === 'rport') { if (rportText !== undefined) setOwn<string | null>(params, name, rportText); }
+    else if (name === 'branch') { if (via.branch !== undefined) setOwn<string | null>(params, name, via.branch); }
+    else setOwn<string | null>(params, name, via.params[name] ?? null);
   }
-  const port = v.port !== undefined ? `:${v.port}` : '';
-  return `SIP/2.0/${v.transport} ${formatHost(v.host)}${port}${formatParams(params)}`;
+  if (via.branch !== undefined && !Object.hasOwn(params, 'branch')) setOwn<string | null>(params, 'branch', via.branch);
+  if (received !== undefined && !Object.hasOwn(params, 'received')) setOwn<string | null>(params, 'received', received);
+  if (rportText !== undefined && !Object.hasOwn(params, 'rport')) setOwn<string | null>(params, 'rport', rportText);
+  next.params = params;
+  VIA_MEMO.seed(value, next);
+  return value;
 }

@@ -9,7 +9,7 @@ import type { SipMessage, SipRequest, SipResponse } from '../syntax/message.js';
 export const MAGIC_COOKIE = 'z9hG4bK';
 
 function topVia(m: SipMessage): ReturnType<typeof parseVia> {
-  const value = getHeaders(m, 'Via')[0];
+  const value = getHeader(m, 'Via');
   return value === undefined ? null : parseVia(value);
 }
 

@@ -109,6 +109,9 @@ export class LoopTransport implements SipTransport {
   private listener: InboundListener | undefined;
   private closed = false;
   private readonly stats = createCounters();
+  private readonly answer = (response: SipResponse, target: SipTarget): void => {
+    this.send(response, target).catch(() => undefined);
+  };
 
   constructor(
     private readonly network: LoopNetwork,
@@ -164,9 +167,7 @@ export class LoopTransport implements SipTransport {
       counters: this.stats,
       listener: this.listener,
       defaultPort: this.limits.defaultSipPort,
-      answer: (response: SipResponse, target: SipTarget) => {
-        this.send(response, target).catch(() => undefined);
-      },
+      answer: this.answer,
     });
   }
 }

@@ -8,7 +8,7 @@ import type { SipMessage, SipResponse } from '../syntax/message.js';
 import { createCounters, snapshotCounters, type TransportCounters } from './counters.js';
 import { SipTransportError, TRANSPORT_ERR } from './errors.js';
 import { transportLimits, type TransportLimits } from './limits.js';
-import { isKeepAlive, receiveParsed } from './receive.js';
+import { isKeepAlive, receiveParsed, type ReceiveDeps } from './receive.js';
 import type { HostPort, InboundListener, SipSource, SipTarget, SipTransport } from './transport.js';
 
 export type UdpTransportOptions = Readonly<{
@@ -28,12 +28,22 @@ export class UdpTransport implements SipTransport {
   private listener: InboundListener | undefined;
   private closed = false;
   private readonly stats = createCounters();
+  /** Built once, not per datagram: the receive path runs for every packet. */
+  private readonly deps: { -readonly [K in keyof ReceiveDeps]: ReceiveDeps[K] } = {
+    counters: this.stats,
+    listener: undefined,
+    defaultPort: 5060,
+    answer: (response: SipResponse, target: SipTarget) => {
+      this.send(response, target).catch(() => undefined);
+    },
+  };
 
   private constructor(
     private readonly socket: dgram.Socket,
     private readonly limits: TransportLimits,
     advertisedHost: string | undefined,
   ) {
+    this.deps.defaultPort = limits.defaultSipPort;
     const a = socket.address();
     this.local = { host: a.address, port: a.port };
     this.sentBy = { host: advertisedHost ?? a.address, port: a.port };
@@ -114,13 +124,7 @@ export class UdpTransport implements SipTransport {
     if (this.closed || isKeepAlive(buf)) return;
     this.stats.bytesReceived += buf.length;
     const source: SipSource = { protocol: 'UDP', host: rinfo.address, port: rinfo.port, local: this.local };
-    receiveParsed(parseMessage(buf), source, {
-      counters: this.stats,
-      listener: this.listener,
-      defaultPort: this.limits.defaultSipPort,
-      answer: (response: SipResponse, target: SipTarget) => {
-        this.send(response, target).catch(() => undefined);
-      },
-    });
+    this.deps.listener = this.listener;
+    receiveParsed(parseMessage(buf), source, this.deps);
   }
 }

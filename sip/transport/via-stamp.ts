@@ -4,13 +4,15 @@
 
 import { isIPv6 } from 'node:net';
 import type { SipHeader, SipMessage, SipRequest } from '../syntax/message.js';
-import { formatVia, parseVia } from '../syntax/index.js';
+import { headerKey, parseVia, restampVia } from '../syntax/index.js';
 import type { HostPort } from './transport.js';
 
 /** Index of the top Via header in a message, or -1. Header names arrive canonical, but
  * compare case-insensitively so hand-built messages behave the same. */
 export function topViaIndex(message: SipMessage): number {
-  return message.headers.findIndex((h) => h.name.toLowerCase() === 'via');
+  const headers = message.headers;
+  for (let i = 0; i < headers.length; i++) if (headerKey(headers[i]!.name) === 'via') return i;
+  return -1;
 }
 
 export function topViaValue(message: SipMessage): string | undefined {
@@ -29,13 +31,11 @@ export function stampTopVia(request: SipRequest, source: HostPort): SipRequest |
   const rportAsked = via.rport !== undefined;
   const receivedNeeded = rportAsked || via.host.toLowerCase() !== source.host.toLowerCase();
   if (!rportAsked && !receivedNeeded) return request;
-  const stamped = {
-    ...via,
-    // Our Via grammar wants IPv6 parameter values bracketed.
-    received: receivedNeeded ? (isIPv6(source.host) ? `[${source.host}]` : source.host) : via.received,
-    rport: rportAsked ? source.port : via.rport,
-  };
+  // Our Via grammar wants IPv6 parameter values bracketed.
+  const received = receivedNeeded ? (source.host.indexOf(':') >= 0 && isIPv6(source.host) ? `[${source.host}]` : source.host) : via.received;
+  const rport = rportAsked ? source.port : via.rport;
   const headers: SipHeader[] = request.headers.slice();
-  headers[index] = { name: request.headers[index]!.name, value: formatVia(stamped) };
-  return { ...request, headers };
+  headers[index] = { name: request.headers[index]!.name, value: restampVia(via, received, rport) };
+  // Spelled out rather than spread: this runs for every request received.
+  return { kind: 'request', method: request.method, uri: request.uri, headers, body: request.body };
 }
