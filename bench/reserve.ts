@@ -29,8 +29,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, raft: { snapshotEveryEntries: 200_000 } });
   // --profile DIR: every replica writes a V8 CPU profile there when it stops.
   const profileDir = args.flags.get('profile');
-  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log'), nodeArgs });
+  const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log'), ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) });
   const cleanup = onExitCleanup(() => procs.killAllNow());
   let etcd: EtcdCluster | null = null;
   const rows: Row[] = [];
