@@ -3,6 +3,7 @@
 // DNs onto the new shard, about 1/(n+1) of them; removing one moves only its own DNs.
 
 import t from 'tap';
+import { ShardClient } from '../../shards/client/shard-client.js';
 import { shardOf } from '../../shards/shard-map.js';
 
 const dns = Array.from({ length: 10_000 }, (_, i) => String(100_000 + i * 7));
@@ -49,4 +50,14 @@ t.test('removing a shard moves only its own DNs', async (t) => {
     if (before !== 'shard-3' && shardOf(dn, shrunk) !== before) wrong += 1;
   }
   t.equal(wrong, 0);
+});
+
+t.test('the client remembers owners without changing them', async (t) => {
+  const shards = ['s1', 's2', 's3'].map((id) => ({ id, replicas: [{ id: `${id}-a`, client: { host: '127.0.0.1', port: 1 } }] }));
+  const client = new ShardClient({ shards });
+  t.teardown(() => client.close());
+  const dns = Array.from({ length: 500 }, (_, i) => String(1000 + i));
+  for (let pass = 0; pass < 2; pass++) {
+    t.ok(dns.every((dn) => client.shardFor(dn) === shardOf(dn, ['s1', 's2', 's3'])), `pass ${pass + 1}: shardFor equals shardOf for every DN`);
+  }
 });
