@@ -179,8 +179,9 @@ export function confirm(agent: Agent, reservationId: string, nowMs: number, inde
 }
 
 /** Ends the agent's reservation or call (release, expire, releaseByOwner). `holdMs` > 0
- * (releaseByOwner after a SIP node restart) sends the agent to WRAP_UP for at least that
- * long whatever the outcome: its phone may still be ringing or holding the dead call. */
+ * (releaseByOwner after a SIP node restart, or the expiry of a grant whose owner asked for
+ * a hold) sends the agent to WRAP_UP for at least that long whatever the outcome: its
+ * phone may still be ringing or holding the dead call. */
 export function endReservation(agent: Agent, outcome: ReleaseOutcome, nowMs: number, index: number, holdMs = 0): OpResult {
   const ended = endReservationNow(agent, outcome, nowMs, index);
   if (holdMs <= 0 || !('changed' in ended) || !ended.changed || ended.agent === null) return ended;
