@@ -154,7 +154,7 @@ export function reserve(agent: Agent, c: AgentCommand<'reserve'>, nowMs: number,
   if (status.state !== 'READY') return stateFailure(agent, 'be reserved');
   const base = { reservationId: c.reservationId, callId: c.callId, owner: c.owner, grantedAtMs: nowMs, expiresAtMs: nowMs + c.ttlMs };
   // Only stored when set, so grants without a hold keep their old shape (and snapshot bytes).
-  const reservation: Reservation = c.expiryHoldMs !== undefined && c.expiryHoldMs > 0 ? { ...base, expiryHoldMs: c.expiryHoldMs } : base;
+  const reservation: Reservation = c.orphanHoldMs !== undefined && c.orphanHoldMs > 0 ? { ...base, orphanHoldMs: c.orphanHoldMs } : base;
   const next: Agent = { ...agent, status: { state: 'RESERVED', reservation, readySinceMs: status.readySinceMs }, version: index };
   return { agent: next, result: { ok: true, type: 'reserved', agent: next, reservation }, changed: true };
 }
@@ -179,9 +179,9 @@ export function confirm(agent: Agent, reservationId: string, nowMs: number, inde
 }
 
 /** Ends the agent's reservation or call (release, expire, releaseByOwner). `holdMs` > 0
- * (releaseByOwner after a SIP node restart, or the expiry of a grant whose owner asked for
- * a hold) sends the agent to WRAP_UP for at least that long whatever the outcome: its
- * phone may still be ringing or holding the dead call. */
+ * (the grant's orphanHoldMs, when it ends because its owner is gone) sends the agent to
+ * WRAP_UP for at least that long whatever the outcome: its phone may still be ringing or
+ * holding the dead call. */
 export function endReservation(agent: Agent, outcome: ReleaseOutcome, nowMs: number, index: number, holdMs = 0): OpResult {
   const ended = endReservationNow(agent, outcome, nowMs, index);
   if (holdMs <= 0 || !('changed' in ended) || !ended.changed || ended.agent === null) return ended;
@@ -226,5 +226,5 @@ export function expire(agent: Agent, reservationId: string, nowMs: number, index
   if (nowMs < status.reservation.expiresAtMs) {
     return shardFailure('SHARD_ERR_NOT_EXPIRED', `reservation ${reservationId} expires at ${status.reservation.expiresAtMs}, now ${nowMs}`);
   }
-  return endReservation(agent, 'abandoned', nowMs, index, status.reservation.expiryHoldMs ?? 0);
+  return endReservation(agent, 'abandoned', nowMs, index, status.reservation.orphanHoldMs ?? 0);
 }

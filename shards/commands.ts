@@ -56,12 +56,12 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
     callId: checkText(limits.sipCallIdCharsMax),
     owner: checkText(limits.ownerCharsMax),
     ttlMs: checkInt(1, limits.reservationTtlMsMax),
-    expiryHoldMs: checkInt(0, limits.orphanHoldMsMax),
+    orphanHoldMs: checkInt(0, limits.orphanHoldMsMax),
   },
   confirm: reservationFields,
   release: { ...reservationFields, outcome: checkOneOf(releaseOutcomes) },
   expire: reservationFields,
-  releaseByOwner: { owner: checkText(limits.ownerCharsMax), holdMs: checkInt(0, limits.orphanHoldMsMax) },
+  releaseByOwner: { owner: checkText(limits.ownerCharsMax) },
   tick: {},
 };
 
@@ -69,8 +69,7 @@ const commandTypes = Object.keys(commandSpecs);
 /** Fields added after a command type first shipped: entries written before carry none, and
  * decode as if they carried these values (so replaying an old log gives the old results). */
 const commandDefaults: Readonly<Partial<Record<CommandType, Readonly<Record<string, unknown>>>>> = {
-  releaseByOwner: { holdMs: 0 },
-  reserve: { expiryHoldMs: 0 },
+  reserve: { orphanHoldMs: 0 },
 };
 // Built once: validation runs for every proposal on the leader and for every entry on
 // every replica, so the hot path creates no closures or spec objects per call.

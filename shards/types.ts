@@ -25,9 +25,10 @@ export type Reservation = Readonly<{
   owner: string;
   grantedAtMs: number;
   expiresAtMs: number;
-  /** If the grant expires unanswered, the agent waits this long in WRAP_UP (its owner is
-   * presumably dead and its phone may hold the call). Absent = 0. */
-  expiryHoldMs?: number;
+  /** If the grant ends because its owner is gone — its TTL expires unanswered, or the
+   * owner's restart releases it (releaseByOwner) — the agent waits this long in WRAP_UP, as
+   * its phone may still hold the dead call. Absent = 0. */
+  orphanHoldMs?: number;
 }>;
 
 /** The agent's state with exactly the data that state needs. RESERVED remembers the
@@ -101,14 +102,11 @@ export type Command = Readonly<
   | { type: 'register'; dn: string; uri: string; expiresMs: number; q: number; callId: string; cseq: number }
   /** uri null removes every binding (REGISTER Contact: *). */
   | { type: 'unregister'; dn: string; uri: string | null }
-  | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number; expiryHoldMs?: number }
+  | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number; orphanHoldMs?: number }
   | { type: 'confirm'; dn: string; reservationId: string }
   | { type: 'release'; dn: string; reservationId: string; outcome: ReleaseOutcome }
   | { type: 'expire'; dn: string; reservationId: string }
-  /** `holdMs`: agents whose call was held (ringing or answered) go to WRAP_UP for at least
-   * this long instead of straight to READY, so a phone still holding the dead call has time
-   * to notice (dialog probe) before it is offered another. Absent in older entries = 0. */
-  | { type: 'releaseByOwner'; owner: string; holdMs?: number }
+  | { type: 'releaseByOwner'; owner: string }
   | { type: 'tick' }
 >;
 export type CommandType = Command['type'];

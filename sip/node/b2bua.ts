@@ -50,7 +50,7 @@ export type B2buaOptions = Readonly<{
   log: Logger;
   services: readonly ServiceConfig[];
   ringTimeoutMs: number;
-  /** WRAP_UP hold on an agent whose grant expires unanswered (reserve expiryHoldMs). */
+  /** WRAP_UP hold on an agent whose grant ends because this node died (reserve orphanHoldMs). */
   orphanHoldMs: number;
   queueWaitMs: number;
   /** Resolves once the node has released what it owned before a restart. */
@@ -434,7 +434,7 @@ export class B2bua {
       try {
         // If this node dies before the answer is confirmed, the grant expires; the agent then
         // waits out the orphan hold too, as its phone may hold the call (see node.ts).
-        res = await this.o.shards.command(dn, { type: 'reserve', dn, reservationId, callId: call.callId, owner: this.o.nodeId, ttlMs, expiryHoldMs: this.o.orphanHoldMs }, { deadlineMs: limits.shardCommandDeadlineMs });
+        res = await this.o.shards.command(dn, { type: 'reserve', dn, reservationId, callId: call.callId, owner: this.o.nodeId, ttlMs, orphanHoldMs: this.o.orphanHoldMs }, { deadlineMs: limits.shardCommandDeadlineMs });
       } catch (err) {
         this.o.metrics.reservations.inc({ result: 'error' });
         this.o.log.warn('reserve failed', { dn, callId: call.callId, error: (err as Error).message });

@@ -4,9 +4,9 @@
 
 /** How long the agent's phone may ring before the node CANCELs and re-routes. */
 export const ringTimeoutMsDefault = 15_000;
-/** After a restart, the agents whose calls this node held before it died wait in WRAP_UP
- * this long before they are offered again: a phone still holding the dead call finds out by
- * its dialog probe (our phones probe every 30 s by default) and hangs up. */
+/** When a grant ends because its node died (TTL expiry, or releaseByOwner at the restart),
+ * the agent waits in WRAP_UP this long before it is offered again: a phone still holding
+ * the dead call finds out by its dialog probe (our phones probe every 30 s by default). */
 export const orphanHoldMsDefault = 35_000;
 /** Added to the ring timeout to make the reservation TTL, so a grant outlives the ring
  * (including the reserve round trip and a CANCEL's 487) but not a node that died. */

@@ -14,7 +14,7 @@ const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },
   id: { type: 'string', help: 'this node id, as named in the cluster file' },
   'ring-timeout-ms': { type: 'string', help: 'ring an agent this long before re-routing', default: String(limits.ringTimeoutMsDefault) },
-  'orphan-hold-ms': { type: 'string', help: 'after a restart, keep the agents of calls this node held before in WRAP_UP this long', default: String(limits.orphanHoldMsDefault) },
+  'orphan-hold-ms': { type: 'string', help: 'an agent whose call this node held when it died waits in WRAP_UP this long', default: String(limits.orphanHoldMsDefault) },
   'queue-wait-ms': { type: 'string', help: 'longest wait in queue before 480', default: String(limits.queueWaitMsDefault) },
   strategy: { type: 'string', help: `routing strategy: ${routingStrategies.join(', ')}`, default: 'longest-idle' },
   cdr: { type: 'string', help: 'append call detail records (JSON lines) to this file' },

@@ -37,7 +37,8 @@ export type SipNodeOptions = Readonly<{
   nodeId: string;
   log?: Logger;
   ringTimeoutMs?: number;
-  /** WRAP_UP hold on the agents released at start (releaseByOwner holdMs). */
+  /** WRAP_UP hold on an agent whose grant ends because this node died (reserve orphanHoldMs:
+   * applied at the grant's TTL expiry or by releaseByOwner when the node restarts). */
   orphanHoldMs?: number;
   queueWaitMs?: number;
   strategy?: RoutingStrategy;
@@ -102,7 +103,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const reconcileShard = async (shardId: string): Promise<void> => {
     for (let i = 0; !stopReconcile; i++) {
       try {
-        const r = await shards.commandOnShard(shardId, { type: 'releaseByOwner', owner: o.nodeId, holdMs: o.orphanHoldMs ?? limits.orphanHoldMsDefault });
+        const r = await shards.commandOnShard(shardId, { type: 'releaseByOwner', owner: o.nodeId });
         if (r.ok && r.type === 'releasedByOwner') {
           if (r.released.length > 0) log.info('released reservations held before restart', { shard: shardId, released: r.released.length });
           return;

@@ -1,7 +1,7 @@
 // Proves the agent state rules of the shard state machine, one scenario at a time, by
 // applying real encoded entries: login/ready/not-ready/logout, reserve denials with their
 // typed reasons, confirm → BUSY, release → WRAP_UP → READY (lazily at entry time and via
-// tick), no-answer counting and max-no-answer, expiry, releaseByOwner (with a hold), and that stale
+// tick), no-answer counting and max-no-answer, expiry, releaseByOwner, the orphan hold, and that stale
 // reservation ids change nothing.
 
 import t from 'tap';
@@ -184,28 +184,25 @@ t.test('releaseByOwner frees everything one SIP node held, in DN order', async (
   t.same(h.sm.reservations().map((r) => r.reservation.reservationId), ['y1']);
 });
 
-t.test('releaseByOwner with a hold keeps the freed agents in WRAP_UP until the hold ends', async (t) => {
+t.test("releaseByOwner holds the freed agents in WRAP_UP for their grants' orphanHoldMs", async (t) => {
   const h = new ShardHarness();
   const c = h.openClient();
   readyAgent(c, '8100', { wrapUpMs: 1000 });
   readyAgent(c, '8101', { wrapUpMs: 0 });
   readyAgent(c, '8102', { wrapUpMs: 0 });
-  c.send({ type: 'reserve', dn: '8100', reservationId: 'a', callId: 'k', owner: 'sip-a', ttlMs: 5000 });
+  c.send({ type: 'reserve', dn: '8100', reservationId: 'a', callId: 'k', owner: 'sip-a', ttlMs: 5000, orphanHoldMs: 4000 });
   c.send({ type: 'confirm', dn: '8100', reservationId: 'a' });
-  c.send({ type: 'reserve', dn: '8101', reservationId: 'b', callId: 'k', owner: 'sip-a', ttlMs: 5000 });
+  c.send({ type: 'reserve', dn: '8101', reservationId: 'b', callId: 'k', owner: 'sip-a', ttlMs: 5000, orphanHoldMs: 4000 });
   c.send({ type: 'reserve', dn: '8102', reservationId: 'c', callId: 'k', owner: 'sip-b', ttlMs: 5000 });
   const releasedAtMs = h.nowMs;
-  t.match(c.send({ type: 'releaseByOwner', owner: 'sip-a', holdMs: 4000 }), { ok: true, released: [{ dn: '8100' }, { dn: '8101' }] });
+  t.match(c.send({ type: 'releaseByOwner', owner: 'sip-a' }), { ok: true, released: [{ dn: '8100' }, { dn: '8101' }] });
   for (const dn of ['8100', '8101']) t.same(h.sm.getAgent(dn)!.status, { state: 'WRAP_UP', wrapUpEndsMs: releasedAtMs + 4000 }, `${dn} held, answered or ringing`);
   t.equal(h.sm.getAgent('8100')!.counters.callsAnswered, 1, 'the answered call still counts');
   t.equal(h.sm.getAgent('8102')!.status.state, 'RESERVED');
   h.nowMs += 4000;
   c.send({ type: 'tick' });
   t.equal(h.sm.getAgent('8101')!.status.state, 'READY', 'READY once the hold is over');
-  // Entries written before holdMs existed decode as a hold of 0.
-  const old = new TextEncoder().encode(JSON.stringify({ v: 1, s: null, c: { type: 'releaseByOwner', owner: 'x' } }));
-  t.match(decodeProposal(old), { ok: true, proposal: { command: { type: 'releaseByOwner', owner: 'x', holdMs: 0 } } });
-  t.match(validateCommand({ type: 'releaseByOwner', owner: 'x', holdMs: -1 }), { ok: false, code: 'SHARD_ERR_BAD_COMMAND', reason: /holdMs/ });
+  t.match(validateCommand({ type: 'reserve', dn: '1', reservationId: 'r', callId: 'k', owner: 'o', ttlMs: 5, orphanHoldMs: -1 }), { ok: false, code: 'SHARD_ERR_BAD_COMMAND', reason: /orphanHoldMs/ });
 });
 
 t.test('logout and deprovision are refused while a reservation is held', async (t) => {
@@ -260,22 +257,22 @@ t.test('undecodable entry data is a typed error and changes nothing', async (t) 
   t.equal(h.sm.apply({ term: 1, index: h.index + 1, kind: 'noop', timestampMs: h.nowMs, data: new Uint8Array() }), undefined);
 });
 
-t.test('a grant that expires unanswered holds its agent in WRAP_UP for its expiryHoldMs', async (t) => {
+t.test('a grant that expires unanswered holds its agent in WRAP_UP for its orphanHoldMs', async (t) => {
   const h = new ShardHarness();
   const c = h.openClient();
   readyAgent(c, '8400', { wrapUpMs: 0 });
   readyAgent(c, '8401', { wrapUpMs: 0 });
-  const held = agentOf(c.send({ type: 'reserve', dn: '8400', reservationId: 'h', callId: 'k', owner: 's', ttlMs: 1000, expiryHoldMs: 3000 }));
-  t.match(held.status, { state: 'RESERVED', reservation: { expiryHoldMs: 3000 } });
+  const held = agentOf(c.send({ type: 'reserve', dn: '8400', reservationId: 'h', callId: 'k', owner: 's', ttlMs: 1000, orphanHoldMs: 3000 }));
+  t.match(held.status, { state: 'RESERVED', reservation: { orphanHoldMs: 3000 } });
   const plain = agentOf(c.send({ type: 'reserve', dn: '8401', reservationId: 'p', callId: 'k', owner: 's', ttlMs: 1000 }));
-  t.notOk('expiryHoldMs' in (plain.status as { reservation: object }).reservation, 'a grant without a hold keeps its old shape');
+  t.notOk('orphanHoldMs' in (plain.status as { reservation: object }).reservation, 'a grant without a hold keeps its old shape');
   h.nowMs += 1000;
   t.match(h.propose({ type: 'expire', dn: '8400', reservationId: 'h' }), { ok: true });
   t.same(h.sm.getAgent('8400')!.status, { state: 'WRAP_UP', wrapUpEndsMs: h.nowMs + 3000 }, 'its owner is gone and its phone may hold the call');
   t.match(h.propose({ type: 'expire', dn: '8401', reservationId: 'p' }), { ok: true });
   t.equal(h.sm.getAgent('8401')!.status.state, 'READY', 'no hold asked, none given');
   const old = new TextEncoder().encode(JSON.stringify({ v: 1, s: null, c: { type: 'reserve', dn: '1', reservationId: 'r', callId: 'k', owner: 'o', ttlMs: 5 } }));
-  t.match(decodeProposal(old), { ok: true, proposal: { command: { expiryHoldMs: 0 } } }, 'older entries decode with no hold');
+  t.match(decodeProposal(old), { ok: true, proposal: { command: { orphanHoldMs: 0 } } }, 'older entries decode with no hold');
 });
 
 t.test('quietUntilMs: the leader may skip its timer scans until the next deadline, never past one', async (t) => {

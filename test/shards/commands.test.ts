@@ -20,13 +20,12 @@ const samples: Command[] = [
   { type: 'register', dn: '1001', uri: 'sip:1001@10.0.0.9:5060;transport=udp', expiresMs: 3_600_000, q: 0.7, callId: 'a@b', cseq: 12 },
   { type: 'unregister', dn: '1001', uri: null },
   { type: 'unregister', dn: '1001', uri: 'sip:1001@10.0.0.9' },
-  { type: 'reserve', dn: '1001', reservationId: 'r-1', callId: 'c-1', owner: 'sip-1', ttlMs: 8000, expiryHoldMs: 0 },
-  { type: 'reserve', dn: '1002', reservationId: 'r-2', callId: 'c-2', owner: 'sip-1', ttlMs: 8000, expiryHoldMs: 35_000 },
+  { type: 'reserve', dn: '1001', reservationId: 'r-1', callId: 'c-1', owner: 'sip-1', ttlMs: 8000, orphanHoldMs: 0 },
+  { type: 'reserve', dn: '1002', reservationId: 'r-2', callId: 'c-2', owner: 'sip-1', ttlMs: 8000, orphanHoldMs: 35_000 },
   { type: 'confirm', dn: '1001', reservationId: 'r-1' },
   { type: 'release', dn: '1001', reservationId: 'r-1', outcome: 'no-answer' },
   { type: 'expire', dn: '1001', reservationId: 'r-1' },
-  { type: 'releaseByOwner', owner: 'sip-1', holdMs: 0 },
-  { type: 'releaseByOwner', owner: 'sip-2', holdMs: 30_000 },
+  { type: 'releaseByOwner', owner: 'sip-1' },
   { type: 'tick' },
 ];
 

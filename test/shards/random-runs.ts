@@ -23,10 +23,10 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ type: fc.constant('notReady' as const), dn, reason: fc.constantFrom('lunch', 'break') }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('register' as const), dn, uri: fc.constantFrom('sip:a@h', 'sip:b@h'), expiresMs: fc.constantFrom(0, 2000, 60_000), q: fc.constantFrom(0.5, 1), callId: fc.constantFrom('x', 'y'), cseq: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('unregister' as const), dn, uri: fc.constantFrom(null, 'sip:a@h') }) },
-  { weight: 6, arbitrary: fc.record({ type: fc.constant('reserve' as const), dn, reservationId: rid, callId: fc.constant('k'), owner: fc.constantFrom(...owners), ttlMs: fc.constantFrom(1000, 5000) }) },
+  { weight: 6, arbitrary: fc.record({ type: fc.constant('reserve' as const), dn, reservationId: rid, callId: fc.constant('k'), owner: fc.constantFrom(...owners), ttlMs: fc.constantFrom(1000, 5000), orphanHoldMs: fc.constantFrom(0, 3000) }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constant('confirm' as const), dn, reservationId: rid }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constant('release' as const), dn, reservationId: rid, outcome: fc.constantFrom('completed' as const, 'no-answer' as const, 'abandoned' as const) }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('releaseByOwner' as const), owner: fc.constantFrom(...owners), holdMs: fc.constantFrom(0, 3000) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('releaseByOwner' as const), owner: fc.constantFrom(...owners) }) },
 );
 
 export type Action = Readonly<

@@ -41,7 +41,8 @@
 // changed the DN's state (ok, info or pending, not fail; including releaseByOwner of an
 // owner that reserved this DN) completed strictly before X was invoked, X is the last change in
 // every ordering, and the final state must be X's state or what time alone makes of it:
-// WRAP_UP → READY (wrap-up ended), RESERVED → READY (the leader expired it). Otherwise the
+// WRAP_UP → READY (wrap-up ended), RESERVED → READY or, with an orphan hold, WRAP_UP (the
+// leader expired it). Otherwise the
 // DN is counted undetermined, not violated. 'ABSENT' is the state of a deprovisioned DN.
 //
 // (3) NO LEAKS — once all calls ended, no final agent is RESERVED or BUSY; a final
@@ -252,7 +253,9 @@ function checkExclusivity(dn: string, operations: readonly Operation[], clockSke
 
 /** States time alone can turn `state` into, with no op in the history. */
 function reachableByTime(state: FinalStateName): FinalStateName[] {
-  if (state === 'WRAP_UP' || state === 'RESERVED') return [state, 'READY'];
+  // An expired grant that carried an orphan hold goes through WRAP_UP on its way to READY.
+  if (state === 'RESERVED') return [state, 'WRAP_UP', 'READY'];
+  if (state === 'WRAP_UP') return [state, 'READY'];
   return [state];
 }
 

@@ -166,7 +166,7 @@ t.test('a restarted node releases the reservations it held (releaseByOwner)', as
   const phone = await agentPhone('3008', 'restart', 'never');
   const addr = { host: '127.0.0.1', port: 0 };
   // A long ring timeout: the reservation TTL (65 s) cannot be what frees the agent.
-  const first = await startNode(t, config, { nodeId: 'sip-crash', udp: addr, tcp: addr, admin: addr, ringTimeoutMs: 60_000 });
+  const first = await startNode(t, config, { nodeId: 'sip-crash', udp: addr, tcp: addr, admin: addr, ringTimeoutMs: 60_000, orphanHoldMs: 500 });
   await waitFor('view of 3008', () => first.view.get('3008'), (a) => a !== undefined && a.status.state === 'READY');
   const target = sipTarget(first);
   caller.call(target, numberOf('restart'));
@@ -176,7 +176,7 @@ t.test('a restarted node releases the reservations it held (releaseByOwner)', as
   t.match(held.status, { reservation: { owner: 'sip-crash' } });
   await first.close(); // the "crash": nothing is released on the way down
   t.equal((await readAgent(cluster, '3008')).status.state, 'RESERVED', 'still held after the node died');
-  const second = await startNode(t, config, { nodeId: 'sip-crash', udp: addr, tcp: addr, admin: addr, orphanHoldMs: 500 });
+  const second = await startNode(t, config, { nodeId: 'sip-crash', udp: addr, tcp: addr, admin: addr });
   await second.reconciled;
   t.equal((await readAgent(cluster, '3008')).status.state, 'WRAP_UP', 'released by the restarted node, into the orphan hold');
   await waitFor('3008 READY after the hold', () => readAgent(cluster, '3008'), (a) => a.status.state === 'READY');
