@@ -172,14 +172,19 @@ export type ReservationLoadOptions = Readonly<{
   shouldStop?: () => boolean;
 }>;
 
-export type ReservationLoadResult = Readonly<{
+/** What a reservation load reports, for etcd and for Ringfence (failover-load.ts). */
+export type ReservationCounts = Readonly<{
   /** Reservations granted (including unknown outcomes settled as granted). */
   granted: number;
   denied: number;
+  /** Reserve calls whose outcome the client could not know (settled by a read). */
   unknown: number;
   /** Grants observed while another grant of the same agent was certainly active. */
   doubleGrants: number;
   elapsedMs: number;
+}>;
+
+export type ReservationLoadResult = ReservationCounts & Readonly<{
   /** Latency of reserve calls that answered granted, in ms. */
   reserveLatenciesMs: number[];
 }>;

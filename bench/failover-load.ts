@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ShardClientError, type ShardClient } from '../shards/client/shard-client.js';
 import type { Agent, Command, ShardResult } from '../shards/types.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
+import type { ReservationCounts } from './etcd-workloads.js';
 
 /** Reservations outlive any failover here; a leaked one (unknown outcome that committed
  * after its settling read) expires on its own and only makes its agent deny for a while. */
@@ -85,16 +86,9 @@ export type ReservationLoadOptions = Readonly<{
   shouldStop: () => boolean;
 }>;
 
-export type ReservationLoadResult = Readonly<{
-  granted: number;
-  denied: number;
-  /** Reserve calls whose outcome the client could not know (settled by a read). */
-  unknown: number;
-  /** Grants observed while another acknowledged grant of the same agent was still held. */
-  doubleGrants: number;
+export type ReservationLoadResult = ReservationCounts & Readonly<{
   /** Calls that failed without effect, by error code (e.g. a full session window). */
   definiteErrors: Readonly<Record<string, number>>;
-  elapsedMs: number;
 }>;
 
 export async function runReservationLoad(opts: ReservationLoadOptions): Promise<ReservationLoadResult> {

@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { EtcdCluster, etcdBinary } from '../../bench/etcd-cluster.js';
 import { confirmAgent, createEtcdClient, releaseAgent, reserveAgent, seedAgents, settleReservation } from '../../bench/etcd-workloads.js';
 
-
 t.test('etcd cluster lifecycle and reservation transactions', { skip: etcdBinary() ? false : 'etcd not installed' }, async (t) => {
   const cluster = await EtcdCluster.start({ timing: 'fast' });
   t.teardown(() => cluster.stop());

@@ -9,20 +9,7 @@ import t from 'tap';
 import { benchSmokeSkip, isAlive, runBenchCli } from './bench-process.js';
 import { etcdBinary } from '../../bench/etcd-cluster.js';
 import { failoverPhases } from '../../bench/failover-timeline.js';
-
-
-type Row = {
-  target: string;
-  kills: number;
-  gapMsMin: number;
-  gapMsMedian: number;
-  gapMsP99: number;
-  gapMsMax: number;
-  doubleGrants: number;
-  noWriteRounds: number;
-  granted: number;
-};
-
+import type { FailoverRow } from '../../bench/failover.js';
 
 t.test('bench failover --json --kills 2 reports finite gaps and no double grant per target', { skip: benchSmokeSkip }, async (t) => {
   const { code, stdout, stderr } = await runBenchCli(t, ['failover', '--json', '--kills', '2', '--agents', '100', '--steady-ms', '500']);
@@ -30,7 +17,7 @@ t.test('bench failover --json --kills 2 reports finite gaps and no double grant 
 
   const lines = stdout.trim().split('\n');
   t.equal(lines.length, 1, 'with --json stdout holds only the JSON line');
-  const report = JSON.parse(lines[0]!) as { bench: string; results: Row[] };
+  const report = JSON.parse(lines[0]!) as { bench: string; results: FailoverRow[] };
   t.equal(report.bench, 'failover');
   const targets = etcdBinary() ? ['ringfence', 'etcd', 'etcd-fast'] : ['ringfence'];
   t.same(report.results.map((r) => r.target), targets, 'one result per target, in order');

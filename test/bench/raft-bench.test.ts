@@ -7,8 +7,6 @@ import { spawn } from 'node:child_process';
 import { benchSmokeSkip, isAlive, runBenchCli } from './bench-process.js';
 import { etcdBinary } from '../../bench/etcd-cluster.js';
 
-
-
 t.test('bench raft --json prints a result per target and level', { skip: benchSmokeSkip }, async (t) => {
   const { code, stdout, stderr } = await runBenchCli(t, ['raft', '--json', '--seconds', '1', '--levels', '1,16']);
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`);
