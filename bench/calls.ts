@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { freePorts } from '../common/local-cluster.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { round, summarizeLatencies } from './stats.js';
-import { needSipp, scenarioPath, startSipp, type SippResult } from '../test/support/sipp.js';
+import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippResult } from '../test/support/sipp.js';
 import { SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
 
 export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; agents?: number; log?: (line: string) => void };
@@ -38,10 +38,11 @@ function failuresOf(r: SippResult, calls: number): number {
 
 async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; seconds: number; dir: string }): Promise<CallsStep> {
   const calls = Math.max(1, Math.round(o.rate * o.seconds));
-  const [port, media] = await freePorts(2);
+  const [port] = await freePorts(1);
+  const media = await freeSippMediaPort();
   const started = Date.now();
   const sipp = startSipp({
-    scenario: scenarioPath('caller'), dir: join(o.dir, `${o.target}-${o.rate}`), remote: o.remote, localPort: port!, mediaPort: media!,
+    scenario: scenarioPath('caller'), dir: join(o.dir, `${o.target}-${o.rate}`), remote: o.remote, localPort: port!, mediaPort: media,
     service: SERVICE_NUMBER, rate: o.rate, maxCalls: calls, timeoutS: Math.ceil(o.seconds + STEP_GRACE_S),
     set: { hold_min_ms: 0, hold_spread_ms: 0 },
   });
@@ -78,8 +79,9 @@ async function benchRingfence(o: { rates: readonly number[]; seconds: number; ag
 }
 
 async function benchDirect(o: { rates: readonly number[]; seconds: number; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
-  const [port, media] = await freePorts(2);
-  const uas = startSipp({ scenario: scenarioPath('agent-answer'), dir: join(o.dir, 'direct-uas'), localPort: port!, mediaPort: media!, set: { ring_ms: 0 } });
+  const [port] = await freePorts(1);
+  const media = await freeSippMediaPort();
+  const uas = startSipp({ scenario: scenarioPath('agent-answer'), dir: join(o.dir, 'direct-uas'), localPort: port!, mediaPort: media, set: { ring_ms: 0 } });
   try {
     await new Promise((r) => setTimeout(r, 500));
     return await stepUp('direct', `127.0.0.1:${port}`, o.rates, o.seconds, o.dir, o.log);

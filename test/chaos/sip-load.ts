@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from '../../common/local-cluster.js';
-import { scenarioPath, startSipp, type SippProcess, type SippResult } from '../support/sipp.js';
+import { freeSippMediaPort, scenarioPath, startSipp, type SippProcess, type SippResult } from '../support/sipp.js';
 
 export type SipLoadSpec = Readonly<{
   dir: string;
@@ -48,14 +48,16 @@ export type SipLoadResult = Readonly<{
 export type SipLoad = Readonly<{ stop: (graceMs: number) => Promise<SipLoadResult> }>;
 
 export async function startSipLoad(spec: SipLoadSpec): Promise<SipLoad> {
-  const ports = await freePorts(spec.targets.length * 2);
+  const ports = await freePorts(spec.targets.length);
+  const mediaPorts: number[] = [];
+  for (const _ of spec.targets) mediaPorts.push(await freeSippMediaPort());
   const startedMs = Date.now();
   const callers: { proc: SippProcess; dir: string }[] = spec.targets.map((target, i) => {
     const dir = join(spec.dir, `caller-${i}`);
     return {
       dir,
       proc: startSipp({
-        scenario: scenarioPath('caller'), dir, remote: target, localPort: ports[i * 2]!, mediaPort: ports[i * 2 + 1]!,
+        scenario: scenarioPath('caller'), dir, remote: target, localPort: ports[i]!, mediaPort: mediaPorts[i]!,
         service: spec.service, rate: spec.ratePerNode, limit: spec.concurrentPerNodeMax, timeoutS: spec.safetyTimeoutS,
         set: { hold_min_ms: spec.holdMsMin, hold_spread_ms: spec.holdMsSpread },
         extra: ['-recv_timeout', String(spec.recvTimeoutMs)],
@@ -80,7 +82,7 @@ export async function startSipLoad(spec: SipLoadSpec): Promise<SipLoad> {
       // A call SIPp created but neither counted successful nor failed never ended.
       const open = s ? Math.max(0, s.created - s.successful - s.failed) : 0;
       hung += open;
-      summaries.push({ node: spec.nodeIds[i]!, port: ports[i * 2]!, created: s?.created ?? 0, successful: s?.successful ?? 0, failed: s?.failed ?? 0, timeouts: s?.failedTimeouts ?? 0, unexpected: r.unexpected, hung: open });
+      summaries.push({ node: spec.nodeIds[i]!, port: ports[i]!, created: s?.created ?? 0, successful: s?.successful ?? 0, failed: s?.failed ?? 0, timeouts: s?.failedTimeouts ?? 0, unexpected: r.unexpected, hung: open });
     }
     const answered = results.reduce((n, r) => n + r.rttMs.length, 0);
     return { results, callers: summaries, created, answered, successful, failed, finalFailures, timeouts, unexpected, hung, perSecond: perSecond(callers.map((c) => c.dir), startedMs) };

@@ -23,7 +23,7 @@
 // Without SIPp the test skips, unless REQUIRE_SIPP=1, which makes a missing SIPp a failure.
 // SIPp plays pcaps through a raw socket: run as root, or give /usr/bin/sipp CAP_NET_RAW.
 
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Agent, Command } from '../../shards/types.js';
 import { writeRtpPcap } from '../sipp/rtp-pcap.js';
-import { needSipp, scenarioPath, sippMessageLog, startSippFor, type SippLoggedMessage } from '../support/sipp.js';
+import { bindUdp, needSipp, scenarioPath, sippMessageLog, startSippFor, type SippLoggedMessage } from '../support/sipp.js';
 
 const PACKETS = 500;
 const PACKET_MS = 20;
@@ -63,17 +63,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T> | T, check: (v: 
 
 /** What arrived at the caller's advertised RTP port. */
 type EchoCounter = { socket: dgram.Socket; port: number; packets: number; bySource: Map<string, number>; foreignSsrc: number; seqs: Set<number> };
-
-function bindUdp(port: number): Promise<dgram.Socket | null> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((resolve) => {
-    s.once('error', () => {
-      s.close();
-      resolve(null);
-    });
-    s.bind(port, '127.0.0.1', () => resolve(s));
-  });
-}
 
 /** A base port B where B and B+2 are free for SIPp (-mp binds both) and B+4 is bound by a
  * counting socket returned here. Probed, then B and B+2 released for SIPp: the same small

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { freePorts } from '../../common/local-cluster.js';
 import { parseRecord, type CallEvent } from '../../sip/phones/call-recorder.js';
 import type { Behaviour } from '../../sip/phones/phone-spec.js';
-import { needSipp, scenarioPath, startSippFor, type SippResult } from '../support/sipp.js';
+import { freeSippMediaPort, needSipp, scenarioPath, startSippFor, type SippResult } from '../support/sipp.js';
 import { SERVICE_NUMBER, startCallCluster } from './call-cluster.js';
 
 const full = process.env.RINGFENCE_FULL_LOAD === '1';
@@ -38,9 +38,10 @@ t.test('load through two SIP nodes: answered or cleanly failed, never a double o
   tt.teardown(() => cluster.stop());
 
   // One SIPp caller per SIP node, each at half the rate.
-  const ports = await freePorts(4);
+  const ports = await freePorts(2);
+  const mediaPorts = [await freeSippMediaPort(), await freeSippMediaPort()];
   const callers = cluster.sipTargets.map((target, i) => startSippFor(tt, {
-    scenario: scenarioPath('caller'), dir: join(dir, `caller-${i}`), remote: target, localPort: ports[i * 2]!, mediaPort: ports[i * 2 + 1]!,
+    scenario: scenarioPath('caller'), dir: join(dir, `caller-${i}`), remote: target, localPort: ports[i]!, mediaPort: mediaPorts[i]!,
     service: SERVICE_NUMBER, rate: ratePerSecond / 2, maxCalls: totalCalls / 2, timeoutS: full ? 600 : 300,
     set: { hold_min_ms: 2000, hold_spread_ms: 3000 },
   }));

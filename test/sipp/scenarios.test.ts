@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../../common/local-cluster.js';
 import { PhonesUa } from '../../sip/phones/ua.js';
-import { needSipp, scenarioPath, startSippFor } from '../support/sipp.js';
+import { freeSippMediaPort, needSipp, scenarioPath, startSippFor } from '../support/sipp.js';
 import { TestCaller } from '../sip/phones/test-caller.js';
 import { TestRegistrar } from '../sip/phones/test-registrar.js';
 
@@ -24,11 +24,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 t.test('caller.xml against agent-answer.xml: every call answered, RTP played and echoed', async (tt) => {
   if (!needSipp(tt)) return;
-  const [uasPort, uasRtp, uacPort, uacRtp] = await freePorts(4);
-  startSippFor(tt, { scenario: scenarioPath('agent-answer'), dir: join(dir, 'answer-uas'), localPort: uasPort!, mediaPort: uasRtp!, rtpEcho: true, set: { ring_ms: 50 } });
+  const [uasPort, uacPort] = await freePorts(2);
+  const uasRtp = await freeSippMediaPort();
+  const uacRtp = await freeSippMediaPort();
+  startSippFor(tt, { scenario: scenarioPath('agent-answer'), dir: join(dir, 'answer-uas'), localPort: uasPort!, mediaPort: uasRtp, rtpEcho: true, set: { ring_ms: 50 } });
   await sleep(300);
   const uac = startSippFor(tt, {
-    scenario: scenarioPath('caller'), dir: join(dir, 'answer-uac'), remote: `127.0.0.1:${uasPort}`, localPort: uacPort!, mediaPort: uacRtp!,
+    scenario: scenarioPath('caller'), dir: join(dir, 'answer-uac'), remote: `127.0.0.1:${uasPort}`, localPort: uacPort!, mediaPort: uacRtp,
     service: '5000', rate: 20, maxCalls: 20, timeoutS: 60, set: { hold_min_ms: 300, hold_spread_ms: 300, rtp: 1 },
   });
   const r = await uac.done;
@@ -43,11 +45,12 @@ t.test('caller.xml against agent-answer.xml: every call answered, RTP played and
 
 t.test('caller.xml against agent-busy.xml: every call ends on a clean 486', async (tt) => {
   if (!needSipp(tt)) return;
-  const [uasPort, uacPort, uacRtp] = await freePorts(3);
+  const [uasPort, uacPort] = await freePorts(2);
+  const uacRtp = await freeSippMediaPort();
   startSippFor(tt, { scenario: scenarioPath('agent-busy'), dir: join(dir, 'busy-uas'), localPort: uasPort! });
   await sleep(300);
   const uac = startSippFor(tt, {
-    scenario: scenarioPath('caller'), dir: join(dir, 'busy-uac'), remote: `127.0.0.1:${uasPort}`, localPort: uacPort!, mediaPort: uacRtp!,
+    scenario: scenarioPath('caller'), dir: join(dir, 'busy-uac'), remote: `127.0.0.1:${uasPort}`, localPort: uacPort!, mediaPort: uacRtp,
     service: '5000', rate: 20, maxCalls: 10, timeoutS: 60, set: { hold_min_ms: 0, hold_spread_ms: 0 },
   });
   const r = await uac.done;
@@ -104,9 +107,10 @@ t.test('caller.xml calls our agent phones directly: answered, held, BYE', async 
   });
   tt.teardown(() => ua.stop({ unregister: false }));
   await ua.allRegistered();
-  const [uacPort, uacRtp] = await freePorts(2);
+  const [uacPort] = await freePorts(1);
+  const uacRtp = await freeSippMediaPort();
   const uac = startSippFor(tt, {
-    scenario: scenarioPath('caller'), dir: join(dir, 'phones-uac'), remote: `127.0.0.1:${ua.port}`, localPort: uacPort!, mediaPort: uacRtp!,
+    scenario: scenarioPath('caller'), dir: join(dir, 'phones-uac'), remote: `127.0.0.1:${ua.port}`, localPort: uacPort!, mediaPort: uacRtp,
     service: '1001', rate: 10, maxCalls: 8, limit: 1, timeoutS: 60, set: { hold_min_ms: 200, hold_spread_ms: 0, rtp: 1 },
   });
   const r = await uac.done;

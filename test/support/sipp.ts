@@ -4,6 +4,7 @@
 // by kind (-trace_stat), per-step message counts (-trace_counts, which tell a clean final
 // 4xx-6xx from a timeout), and every INVITE→200 response time (-trace_rtt).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,37 @@ export function needSipp(t: Skippable): boolean {
   return false;
 }
 
+/** Binds a UDP socket on 127.0.0.1:port, or resolves null when the port is taken. */
+export function bindUdp(port: number): Promise<dgram.Socket | null> {
+  const s = dgram.createSocket('udp4');
+  return new Promise((resolve) => {
+    s.once('error', () => {
+      s.close();
+      resolve(null);
+    });
+    s.bind(port, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/** SIPp binds its -mp port and the three above it (audio RTP/RTCP, video RTP/RTCP), and
+ * exits at once when any is taken: a port that is merely free for TCP (freePorts) made a
+ * bench step fail with "Unable to bind audio RTP socket". This finds an even base whose
+ * four UDP ports were all free a moment ago. */
+export async function freeSippMediaPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const probe = await bindUdp(0);
+    if (probe === null) continue;
+    const port = (probe.address() as { port: number }).port;
+    probe.close();
+    const base = port - (port % 2);
+    if (base + 3 > 65535) continue;
+    const held = await Promise.all([0, 1, 2, 3].map((o) => bindUdp(base + o)));
+    await Promise.all(held.map((s) => (s === null ? undefined : new Promise<void>((r) => s.close(() => r())))));
+    if (held.every((s) => s !== null)) return base;
+  }
+  throw new Error('no four consecutive free UDP ports for SIPp media');
+}
+
 export type SippOptions = Readonly<{
   scenario: string;
   /** Directory for SIPp's trace files (its working directory). */
@@ -45,7 +77,7 @@ export type SippOptions = Readonly<{
   /** host:port to send to (a UAC's target); omitted for a pure UAS. */
   remote?: string;
   localPort: number;
-  /** RTP port for -mp (and -rtp_echo). */
+  /** RTP port for -mp (and -rtp_echo); pick it with freeSippMediaPort(). */
   mediaPort?: number;
   rtpEcho?: boolean;
   service?: string;

@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import t from 'tap';
 import { freePorts } from '../../../common/local-cluster.js';
+import { freeSippMediaPort } from '../../support/sipp.js';
 import { addAgent, password, readAgent, sipTarget, startCluster, startNode, waitFor } from './harness.js';
 import { TestUa } from './test-ua.js';
 
@@ -26,7 +27,8 @@ if (!sipp) {
       t.equal((await phones[i]!.register(sipTarget(node), dn, password(dn), { expires: 600 })).response.status, 200);
       await waitFor('view', () => node.view.get(dn), (a) => a?.status.state === 'READY' && a.contacts.length > 0);
     }
-    const [port, mediaPort] = await freePorts(2);
+    const [port] = await freePorts(1);
+    const mediaPort = await freeSippMediaPort();
     // Not spawnSync: the node under test runs in this process's event loop.
     const proc = spawn(sipp, [
       '-sn', 'uac', '-s', '5100', `127.0.0.1:${node.udpPort}`, '-i', '127.0.0.1', '-p', String(port), '-mp', String(mediaPort),
