@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,18 +14,28 @@ import { validateClusterConfig, type ClusterConfig } from './config.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
-/** Ports the kernel just handed out and we released; a tiny race with other processes
- * remains, acceptable for local clusters and tests (each test file gets its own). */
+/** Ports the kernel just handed out for TCP that were free for UDP too (SIP listens on
+ * both, SIPp and RTP on UDP; a TCP-only check once handed SIPp a port a phone's UDP socket
+ * held), then released; a tiny race with other processes remains, acceptable for local
+ * clusters and tests (each test file gets its own). */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<import('node:net').Server>((res, rej) => {
+  const ports: number[] = [];
+  for (let attempt = 0; ports.length < count; attempt++) {
+    if (attempt >= count + 100) throw new Error(`no ${count} ports free for both TCP and UDP on ${host}`);
+    const server = await new Promise<import('node:net').Server>((res, rej) => {
       const s = createServer();
       s.once('error', rej);
       s.listen(0, host, () => res(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    });
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const udpFree = await new Promise<boolean>((res) => {
+      const u = createSocket('udp4');
+      u.once('error', () => { u.close(); res(false); });
+      u.bind(port, host, () => u.close(() => res(true)));
+    });
+    await new Promise((r) => server.close(r));
+    if (udpFree && !ports.includes(port)) ports.push(port);
+  }
   return ports;
 }
 
