@@ -15,13 +15,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../common/local-cluster.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
+import type { ClusterConfig } from '../common/config.js';
+import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { round, summarizeLatencies } from './stats.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippResult } from '../test/support/sipp.js';
 import { SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
 
 export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; agents?: number; log?: (line: string) => void };
 
-export type CallsStep = { target: 'ringfence' | 'direct'; rate: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number };
+export type CallsStep = {
+  target: 'ringfence' | 'direct'; rate: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
+  /** ringfence only: the SIP node's setup phases over the step (see bench/phases.ts). */
+  phases?: Record<string, PhaseSummary>;
+};
 export type CallsResult = { target: 'ringfence' | 'direct'; cps: number; failed: 0; p50Ms: number | null; p99Ms: number | null };
 
 const DEFAULT_RATES = [10, 25, 50, 100, 200, 300, 400, 600];
@@ -36,10 +42,11 @@ function failuresOf(r: SippResult, calls: number): number {
   return Math.max(s.failed + r.finalFailuresTotal + r.unexpected, unanswered);
 }
 
-async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; seconds: number; dir: string }): Promise<CallsStep> {
+async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; seconds: number; dir: string; config: ClusterConfig | null }): Promise<CallsStep> {
   const calls = Math.max(1, Math.round(o.rate * o.seconds));
   const [port] = await freePorts(1);
   const media = await freeSippMediaPort();
+  const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
   const started = Date.now();
   const sipp = startSipp({
     scenario: scenarioPath('caller'), dir: join(o.dir, `${o.target}-${o.rate}`), remote: o.remote, localPort: port!, mediaPort: media,
@@ -47,20 +54,25 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
     set: { hold_min_ms: 0, hold_spread_ms: 0 },
   });
   const r = await sipp.done;
+  const durationMs = Date.now() - started;
   const lat = summarizeLatencies(r.rttMs);
+  // Released calls still confirm for a moment after SIPp is done.
+  if (o.config !== null) await new Promise((res) => setTimeout(res, 500));
+  const phases = o.config === null || phasesBefore === null ? undefined : summarizePhases(phasesBefore, await scrapePhases(o.config));
   return {
     target: o.target, rate: o.rate, calls, answered: r.rttMs.length, failed: failuresOf(r, calls), finalFailures: { ...r.finalFailures },
-    p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs: Date.now() - started,
+    p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(phases === undefined ? {} : { phases }),
   };
 }
 
-async function stepUp(target: 'ringfence' | 'direct', remote: string, rates: readonly number[], seconds: number, dir: string, log: (l: string) => void): Promise<{ best: CallsResult; steps: CallsStep[] }> {
+async function stepUp(target: 'ringfence' | 'direct', remote: string, rates: readonly number[], seconds: number, dir: string, log: (l: string) => void, config: ClusterConfig | null = null): Promise<{ best: CallsResult; steps: CallsStep[] }> {
   const steps: CallsStep[] = [];
   let best: CallsResult = { target, cps: 0, failed: 0, p50Ms: null, p99Ms: null };
   for (const rate of rates) {
-    const s = await runStep({ target, remote, rate, seconds, dir });
+    const s = await runStep({ target, remote, rate, seconds, dir, config });
     steps.push(s);
     log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms`);
+    if (s.phases !== undefined) log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
     if (s.failed > 0) break;
     best = { target, cps: rate, failed: 0, p50Ms: s.p50Ms, p99Ms: s.p99Ms };
   }
@@ -72,7 +84,7 @@ async function benchRingfence(o: { rates: readonly number[]; seconds: number; ag
   o.log(`[bench calls] starting 2 shards x 3 replicas, 1 SIP node, ${o.agents} agent phones`);
   const cluster = await startCallCluster({ dir: join(o.dir, 'cluster'), shards: 2, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0 });
   try {
-    return await stepUp('ringfence', cluster.sipTargets[0]!, o.rates, o.seconds, o.dir, o.log);
+    return await stepUp('ringfence', cluster.sipTargets[0]!, o.rates, o.seconds, o.dir, o.log, cluster.config);
   } finally {
     await cluster.stop();
   }

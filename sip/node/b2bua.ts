@@ -420,6 +420,7 @@ export class B2bua {
   private async route(call: Call): Promise<void> {
     await this.o.reconciled;
     for (;;) {
+      const routeStartMs = performance.now();
       if (call.phase !== 'routing') return;
       if (call.attemptCount >= limits.routeAttemptsMax || call.offered.size >= limits.routeAttemptsMax) return this.endCall(call, 'no-agent', 'node', 480, 'Temporarily Unavailable');
       const req = { skill: call.service.skill, minLevel: call.service.minLevel, exclude: call.tried, nowMs: Date.now() };
@@ -431,11 +432,14 @@ export class B2bua {
       const reservationId = randomUUID();
       const ttlMs = Math.min(this.o.ringTimeoutMs + limits.reservationTtlMarginMs, 600_000);
       let res;
+      this.observePhase('route', routeStartMs);
+      const reserveStartMs = performance.now();
       try {
         // If this node dies before the answer is confirmed, the grant expires; the agent then
         // waits out the orphan hold too, as its phone may hold the call (see node.ts).
         res = await this.o.shards.command(dn, { type: 'reserve', dn, reservationId, callId: call.callId, owner: this.o.nodeId, ttlMs, orphanHoldMs: this.o.orphanHoldMs }, { deadlineMs: limits.shardCommandDeadlineMs });
       } catch (err) {
+        this.observePhase('reserve', reserveStartMs);
         this.o.metrics.reservations.inc({ result: 'error' });
         this.o.log.warn('reserve failed', { dn, callId: call.callId, error: (err as Error).message });
         // The grant may exist: release it by id (a no-op if it never happened).
@@ -444,6 +448,7 @@ export class B2bua {
         this.o.metrics.reroutes.inc({ reason: 'reserve-error' });
         continue;
       }
+      this.observePhase('reserve', reserveStartMs);
       if (!res.ok || res.type !== 'reserved') {
         this.o.metrics.reservations.inc({ result: 'denied' });
         call.attempts.push({ dn, outcome: `denied:${res.ok ? res.type : res.code}` });
@@ -560,7 +565,7 @@ export class B2bua {
     };
     const at: Attempt = {
       no: call.attemptCount, dn, reservationId, leg, target, mediaSession: agentCallId, tx: null,
-      gotProvisional: false, cancel: null, cancelSent: false, answered: false, done: false, ack: null, ringTimer: null, cancelGuard: null,
+      gotProvisional: false, cancel: null, cancelSent: false, answered: false, done: false, ack: null, ringTimer: null, cancelGuard: null, confirming: null, invitedAtMs: 0,
     };
     call.attempt = at;
     let sdp: string;
@@ -593,6 +598,7 @@ export class B2bua {
     this.bySession.set(at.mediaSession, call);
     call.phase = 'ringing';
     try {
+      at.invitedAtMs = performance.now();
       at.tx = this.o.layer.sendRequest(invite, target, (ev) => this.onAgentEvent(call, at, ev));
     } catch (err) {
       this.o.log.warn('agent INVITE not sent', { dn, error: (err as Error).message });
@@ -666,11 +672,15 @@ export class B2bua {
       return;
     }
     call.phase = 'connecting';
-    void this.connect(call, at, res);
+    this.observePhase('agent', at.invitedAtMs);
+    void this.connect(call, at, res, performance.now());
   }
 
-  /** The agent answered: rewrite its SDP, confirm on the shard, then answer the caller. */
-  private async connect(call: Call, at: Attempt, res: SipResponse): Promise<void> {
+  /** The agent answered: rewrite its SDP, answer the caller, and confirm on the shard.
+   * The committed grant already makes the agent ours (DESIGN.md: 200 relayed → ACK →
+   * confirm), so the confirm commit stays off the caller's setup path; until it lands the
+   * grant's TTL still runs, and a release waits for it (see finishAttempt). */
+  private async connect(call: Call, at: Attempt, res: SipResponse, agentOkAtMs: number): Promise<void> {
     let sdp: string;
     try {
       sdp = await this.o.media.answer(at.mediaSession, at.leg.localTag, tagOf(at.leg.remoteHeader) ?? '', Buffer.from(res.body).toString('utf8'));
@@ -680,27 +690,7 @@ export class B2bua {
       this.finishAttempt(call, at, 'failed');
       return this.endCall(call, 'failed', 'node', 503, 'Media Unavailable');
     }
-    let confirmed = false;
-    try {
-      const r = await this.o.shards.command(at.dn, { type: 'confirm', dn: at.dn, reservationId: at.reservationId }, { deadlineMs: limits.shardCommandDeadlineMs });
-      confirmed = r.ok;
-      if (!r.ok) this.o.log.warn('confirm refused', { dn: at.dn, code: r.code });
-    } catch (err) {
-      this.o.log.warn('confirm failed', { dn: at.dn, error: (err as Error).message });
-    }
-    if (!confirmed) {
-      // The grant is gone (expired) or unknown: the agent may already be offered another
-      // call, so this leg must not go on.
-      this.sendBye(at.leg);
-      this.finishAttempt(call, at, 'failed');
-      if (call.phase === 'connecting') {
-        call.phase = 'routing';
-        this.o.metrics.reroutes.inc({ reason: 'confirm-failed' });
-        void this.route(call);
-      }
-      return;
-    }
-    if (call.phase !== 'connecting') {
+    if (call.phase !== 'connecting' || at.done) {
       this.sendBye(at.leg);
       this.finishAttempt(call, at, 'abandoned');
       return;
@@ -720,7 +710,35 @@ export class B2bua {
     });
     call.finalSent = true;
     call.inviteTx.respond(call.ok);
+    this.observePhase('answer', agentOkAtMs);
     this.retransmitOk(call, limits.t1Ms, 0);
+    at.confirming = this.confirm(call, at);
+  }
+
+  /** Turns the grant into a call on the shard (RESERVED → BUSY). If that fails the grant
+   * is gone or unknown — expired, or released by reconciliation — and the agent may be
+   * offered another call, so this call must not go on: both legs are hung up. */
+  private async confirm(call: Call, at: Attempt): Promise<void> {
+    let confirmed = false;
+    const startMs = performance.now();
+    try {
+      const r = await this.o.shards.command(at.dn, { type: 'confirm', dn: at.dn, reservationId: at.reservationId }, { deadlineMs: limits.shardCommandDeadlineMs });
+      confirmed = r.ok;
+      if (!r.ok) this.o.log.warn('confirm refused', { dn: at.dn, callId: call.callId, code: r.code });
+    } catch (err) {
+      this.o.log.warn('confirm failed', { dn: at.dn, callId: call.callId, error: (err as Error).message });
+    }
+    this.observePhase('confirm', startMs);
+    if (confirmed || at.done || call.attempt !== at || call.phase !== 'answered') return;
+    this.o.metrics.callsFailed.inc({ reason: 'confirm-failed' });
+    this.sendBye(call.callerLeg);
+    this.sendBye(at.leg);
+    this.finishAttempt(call, at, 'failed');
+    this.endCall(call, 'confirm-failed', 'node');
+  }
+
+  private observePhase(phase: 'route' | 'reserve' | 'agent' | 'answer' | 'confirm', sinceMs: number): void {
+    this.o.metrics.setupPhaseSeconds.observe({ phase }, (performance.now() - sinceMs) / 1000);
   }
 
   private retransmitOk(call: Call, intervalMs: number, elapsedMs: number): void {
@@ -782,7 +800,9 @@ export class B2bua {
     at.ringTimer = at.cancelGuard = null;
     this.bySession.delete(at.mediaSession);
     void this.o.media.delete(at.mediaSession);
-    void this.release(at.dn, at.reservationId, outcome);
+    // A release overtaking the confirm would end a RESERVED grant as if never answered
+    // (no wrap-up, no call counted) and the confirm would then be refused: wait for it.
+    void this.release(at.dn, at.reservationId, outcome, at.confirming);
     call.attempts.push({ dn: at.dn, outcome });
     if (call.attempt === at) call.attempt = null;
     // Keep the dialog a little so a late 200/BYE from the phone is still matched.
@@ -792,7 +812,8 @@ export class B2bua {
 
   /** Releases a grant, retrying while the outcome is unknown; a stale answer means the
    * shard already ended it (TTL expiry), which is just as good. */
-  private async release(dn: string, reservationId: string, outcome: ReleaseOutcome): Promise<void> {
+  private async release(dn: string, reservationId: string, outcome: ReleaseOutcome, after: Promise<void> | null = null): Promise<void> {
+    if (after !== null) await after;
     for (let i = 0; i < 10; i++) {
       try {
         await this.o.shards.command(dn, { type: 'release', dn, reservationId, outcome }, { deadlineMs: limits.shardCommandDeadlineMs });

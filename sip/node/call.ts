@@ -11,7 +11,7 @@ import type { CdrAttempt } from './cdr.js';
 import type { DialogLeg } from './dialog.js';
 
 /** routing: choosing and reserving an agent; queued: waiting for one; ringing: the
- * agent's phone got our INVITE; connecting: it answered, we confirm on the shard;
+ * agent's phone got our INVITE; connecting: it answered, we anchor its media answer;
  * answered: both legs up; ended: torn down (kept only until the maps forget it). */
 export type CallPhase = 'routing' | 'queued' | 'ringing' | 'connecting' | 'answered' | 'ended';
 
@@ -35,6 +35,10 @@ export type Attempt = {
   ack: SipRequest | null;
   ringTimer: NodeJS.Timeout | null;
   cancelGuard: NodeJS.Timeout | null;
+  /** performance.now() when the INVITE left for the phone. */
+  invitedAtMs: number;
+  /** The confirm in flight (or settled) once the caller got our 200; null before. */
+  confirming: Promise<void> | null;
 };
 
 export type Call = {

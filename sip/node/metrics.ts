@@ -32,6 +32,18 @@ export function createSipNodeMetrics(nodeId: string, transports: () => readonly 
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    // Where setup time goes, for an SRE asking why ringfence_sip_setup_latency_seconds
+    // grew: route (INVITE or re-route to the reserve being sent: the router, the webhook),
+    // reserve (the grant's Raft commit), agent (INVITE to the phone until its 200), answer
+    // (anchoring its SDP until our 200 to the caller), and confirm (RESERVED → BUSY, after
+    // the caller's 200, so not part of setup).
+    setupPhaseSeconds: new Histogram({
+      name: 'ringfence_sip_setup_phase_seconds',
+      help: 'time spent in each phase of call setup: route, reserve, agent, answer; and confirm, after the caller is answered',
+      labelNames: ['phase'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 15],
+      registers: [registry],
+    }),
     parseErrors: new Gauge({
       name: 'ringfence_sip_parse_errors_total',
       help: 'malformed SIP messages received, by parser error code',

@@ -17,7 +17,7 @@ import { getHeader } from '../../../sip/syntax/index.js';
 import { addAgent, password, readAgent, sipTarget, startCluster, startNode, waitFor } from './harness.js';
 import { TestUa, testSdp, type UaMode } from './test-ua.js';
 
-const services = ['answer', 'reroute', 'noanswer', 'cancel', 'queue', 'nobody', 'restart'].map((skill, i) => ({ number: String(5001 + i), skill, minLevel: 0 }));
+const services = ['answer', 'reroute', 'noanswer', 'cancel', 'queue', 'nobody', 'restart', 'confirm', 'wrapup'].map((skill, i) => ({ number: String(5001 + i), skill, minLevel: 0 }));
 const numberOf = (skill: string): string => services.find((s) => s.skill === skill)!.number;
 
 const { cluster, config } = await startCluster(t, services, 2);
@@ -47,7 +47,7 @@ t.test('answered call: reserve → INVITE → 200 → BYE → release', async (t
   t.equal(phone.invites.length, 1, 'the agent phone got exactly one INVITE');
   const inv = phone.invites[0]!;
   t.not(getHeader(inv, 'Call-ID'), getHeader(call.tx.request, 'Call-ID'), 'agent leg has its own Call-ID');
-  t.equal((await readAgent(cluster, '3001')).status.state, 'BUSY', 'confirmed on answer');
+  await waitFor('confirmed on answer', () => readAgent(cluster, '3001'), (a) => a.status.state === 'BUSY');
   await caller.ack(call, server);
   const bye = await caller.bye(call, server);
   t.equal(bye.status, 200);
@@ -181,6 +181,45 @@ t.test('a restarted node releases the reservations it held (releaseByOwner)', as
   t.equal((await readAgent(cluster, '3008')).status.state, 'WRAP_UP', 'released by the restarted node, into the orphan hold');
   await waitFor('3008 READY after the hold', () => readAgent(cluster, '3008'), (a) => a.status.state === 'READY');
   t.pass('READY once the hold is over');
+});
+
+t.test('a grant gone by the time the agent answers: the confirm fails and both legs are hung up', async (t) => {
+  const phone = await agentPhone('3010', 'confirm', 'answer');
+  // While the phone rings, the grant disappears (as when its TTL ran out or a restarted
+  // owner released it): the node has no right to this agent any more.
+  phone.beforeAnswer = async () => {
+    const a = await readAgent(cluster, '3010');
+    if (a.status.state !== 'RESERVED') throw new Error(`3010 is ${a.status.state}, not RESERVED`);
+    const r = await cluster.client.command('3010', { type: 'release', dn: '3010', reservationId: a.status.reservation.reservationId, outcome: 'failed' });
+    if (!r.ok) throw new Error(`release refused: ${r.code}`);
+  };
+  const call = caller.call(server, numberOf('confirm'));
+  t.equal((await call.final).status, 200, 'the caller was answered before the confirm (DESIGN.md: 200 → ACK → confirm)');
+  await caller.ack(call, server);
+  await call.byeReceived;
+  t.pass('the caller got a BYE');
+  await waitFor('agent leg BYE', () => phone.byes.length, (n) => n === 1);
+  const cdr = await waitFor('CDR line', () => readFileSync(cdrPath, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), (l) => l.some((c) => c.service === numberOf('confirm')));
+  t.match(cdr.find((c) => c.service === numberOf('confirm')), { outcome: 'confirm-failed', endedBy: 'node' });
+  const metrics = await node.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${config.tokens.read}` } });
+  t.match(metrics.body, /ringfence_sip_calls_failed_total\{reason="confirm-failed",node="sip1"\} 1/);
+  t.equal((await readAgent(cluster, '3010')).status.state, 'READY', 'the agent is not left BUSY');
+  t.equal(phone.maxActive, 1);
+});
+
+t.test('a BYE right after the answer waits for the confirm: the call counts and wrap-up applies', async (t) => {
+  await addAgent(cluster, config, '3011', { wrapup: 50 }, { wrapUpMs: 60_000 });
+  const phone = await TestUa.start('answer');
+  t.teardown(() => phone.close());
+  t.equal((await phone.register(server, '3011', password('3011'), { expires: 600 })).response.status, 200);
+  await waitFor('view of 3011', () => node.view.get('3011'), (a) => a?.status.state === 'READY' && a.contacts.length > 0);
+  const call = caller.call(server, numberOf('wrapup'));
+  t.equal((await call.final).status, 200);
+  await caller.ack(call, server);
+  t.equal((await caller.bye(call, server)).status, 200);
+  const a = await waitFor('3011 released', () => readAgent(cluster, '3011'), (x) => x.status.state !== 'RESERVED' && x.status.state !== 'BUSY');
+  t.equal(a.counters.callsAnswered, 1, 'the answered call is counted, though the BYE may have overtaken the confirm');
+  t.equal(a.status.state, 'WRAP_UP', 'and the agent wraps up');
 });
 
 t.test('admin REST: registrations, calls, metrics', async (t) => {

@@ -40,10 +40,10 @@ export function sipTarget(node: SipNode): SipTarget {
 }
 
 /** Provisions an agent with `skills`, logs it in and (unless told not to) makes it READY. */
-export async function addAgent(cluster: ShardCluster, config: ClusterConfig, dn: string, skills: Record<string, number>, o: { ready?: boolean; maxNoAnswer?: number } = {}): Promise<void> {
+export async function addAgent(cluster: ShardCluster, config: ClusterConfig, dn: string, skills: Record<string, number>, o: { ready?: boolean; maxNoAnswer?: number; wrapUpMs?: number } = {}): Promise<void> {
   const c = cluster.client;
   const cmds: Command[] = [
-    { type: 'provision', dn, name: `Agent ${dn}`, skills, wrapUpMs: 0, maxNoAnswer: o.maxNoAnswer ?? 0, credentials: digestCredentials(dn, config.realm, password(dn)) },
+    { type: 'provision', dn, name: `Agent ${dn}`, skills, wrapUpMs: o.wrapUpMs ?? 0, maxNoAnswer: o.maxNoAnswer ?? 0, credentials: digestCredentials(dn, config.realm, password(dn)) },
     { type: 'login', dn },
     ...(o.ready === false ? [] : [{ type: 'ready', dn } as const]),
   ];

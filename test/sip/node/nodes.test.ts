@@ -95,7 +95,8 @@ t.test('a SIGKILLed node releases its calls when it comes back', async (t) => {
   const call = caller.call(nodeA, '7001');
   t.equal((await call.final).status, 200);
   await caller.ack(call, nodeA);
-  const busy = (await Promise.all(dns.map((dn) => readAgent(cluster, dn)))).find((a) => a.status.state === 'BUSY');
+  // The confirm commits just after the caller's 200 (DESIGN.md: 200 → ACK → confirm).
+  const busy = (await waitFor('one agent BUSY', () => Promise.all(dns.map((dn) => readAgent(cluster, dn))), (as) => as.some((a) => a.status.state === 'BUSY'))).find((a) => a.status.state === 'BUSY');
   t.ok(busy, 'one agent is on the call');
   procs.get('sipA')!.kill('SIGKILL');
   await new Promise((r) => procs.get('sipA')!.once('exit', r));

@@ -44,6 +44,9 @@ export class TestUa {
   offerPort = 40000;
   /** RTP port named in the SDP with which this UA answers calls (and their re-INVITEs). */
   answerPort = 41000;
+  /** In 'answer' mode, awaited after the 180 and before the 200 (a test acts while the
+   * phone rings). */
+  beforeAnswer: ((invite: SipRequest) => Promise<void>) | null = null;
   readonly invites: SipRequest[] = [];
   readonly byes: SipRequest[] = [];
   /** re-INVITEs, INFOs and other requests received inside a dialog. */
@@ -281,7 +284,9 @@ export class TestUa {
           return;
         }
         tx.respond(buildResponse(req, 180, 'Ringing', { toTag: inc.toTag }));
-        if (this.mode === 'answer') {
+        if (this.mode !== 'answer') return;
+        const answer = (): void => {
+          if (inc.state !== 'ringing') return;
           inc.state = 'answered';
           const body = Buffer.from(testSdp(this.answerPort));
           tx.respond(buildResponse(req, 200, 'OK', {
@@ -289,7 +294,9 @@ export class TestUa {
             headers: [{ name: 'Contact', value: `<${this.contact}>` }, { name: 'Content-Type', value: 'application/sdp' }],
             body,
           }));
-        }
+        };
+        if (this.beforeAnswer === null) answer();
+        else void this.beforeAnswer(req).then(answer);
         return;
       }
       case 'CANCEL': {
