@@ -10,5 +10,5 @@ export const REQUEST_TIMEOUT_MS_DEFAULT = 5000;
 /** Applied entries between two local snapshots (each one compacts the log). */
 export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 10_000;
 
-/** Ticks made up in one firing of the tick interval when it fired late (see start()). */
+/** Firings' worth of ticks made up at once when the tick timer fired late (see start()). */
 export const TICK_CATCH_UP_MAX = 3;
