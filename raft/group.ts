@@ -26,7 +26,7 @@ import { ioError } from './io-error.js';
 import type { RaftStorage } from './storage/storage.js';
 import type { RaftTransport } from './transport/transport.js';
 import type {
-  ConfChange, ConfState, Entry, LogIndex, Message, NodeId, RaftConfig, RaftCore, RaftStatus, Ready, Snapshot, SoftState, Term,
+  ConfChange, ConfState, Entry, HardState, LogIndex, Message, NodeId, RaftConfig, RaftCore, RaftStatus, Ready, Snapshot, SoftState, Term,
 } from './types.js';
 
 /** The replicated application. Called only by the driver, in log order, on every replica. */
@@ -85,6 +85,8 @@ export class RaftGroup {
   private compacting = false;
   private readSeq = 0;
   private tickTimer: NodeJS.Timeout | null = null;
+  /** The newest hard state whose only change was the commit index, not yet written. */
+  private unsavedHardState: HardState | null = null;
   /** Ticks made per firing of the tick timer: one heartbeat interval's worth. */
   private readonly ticksPerFiring: number;
   private scheduled = false;
@@ -146,6 +148,7 @@ export class RaftGroup {
       due = Math.min(due, per * TICK_CATCH_UP_MAX);
       for (let i = 0; i < due; i++) this.core.tick();
       nextTickAt = Math.max(nextTickAt + due * tickMs, now - tickMs);
+      void this.saveUnsavedHardState();
       this.schedule();
     }, per * tickMs);
     this.schedule();
@@ -252,11 +255,20 @@ export class RaftGroup {
     this.tickTimer = null;
     this.opts.transport.unregister(this.opts.groupId);
     await this.loop;
+    if (this.failure === null) await this.saveUnsavedHardState();
     this.rejectAll(() => ioError('RAFT_ERR_CLOSED', `raft group ${this.opts.groupId} on ${this.opts.id} closed`));
     await this.opts.storage.close();
   }
 
   // ---------------------------------------------------------------- the Ready loop
+
+  /** Writes a commit-only hard state still held back (see handleReady), unsynced. */
+  private saveUnsavedHardState(): Promise<void> {
+    const hardState = this.unsavedHardState;
+    if (hardState === null) return Promise.resolve();
+    this.unsavedHardState = null;
+    return this.opts.storage.save({ hardState, entries: [], snapshot: null }, false).catch((e) => this.failStorage(e));
+  }
 
   private onMessage(m: Message): void {
     if (this.closed || this.failure !== null) return;
@@ -298,15 +310,18 @@ export class RaftGroup {
     // 1. persist, fsync'd when anything sent below may depend on it
     if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
       // Only the commit index moved: it need not be durable (a restart relearns it from the
-      // leader), so the write goes out without holding up this Ready.
-      this.opts.storage.save({ hardState: rd.hardState, entries: [], snapshot: null }, false).catch((e) => this.failStorage(e));
+      // leader), so it is written with the next batch of entries or at the next tick
+      // firing — not as a LevelDB write of its own after every commit.
+      this.unsavedHardState = rd.hardState;
     } else if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+      const hardState = rd.hardState ?? this.unsavedHardState;
+      this.unsavedHardState = null;
       try {
-        await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
+        await this.opts.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
       } catch (e) {
         return this.failStorage(e);
       }
-      if (rd.hardState !== null) this.durableTerm = rd.hardState.term;
+      if (hardState !== null) this.durableTerm = hardState.term;
       if (this.closed) return; // nothing leaves after close(); the next open replays the log
     }
     // 2. send

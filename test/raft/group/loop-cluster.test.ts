@@ -110,3 +110,24 @@ t.test('a proposal whose index is committed with another term rejects as not app
   await waitFor(() => old.sm.map.get('winner') === '1', 'old leader converged');
   t.notOk(old.sm.map.has('orphan'), 'and never applied the orphan');
 });
+
+t.test('a commit-only hard state rides with the next write; close() still makes it durable', async (t) => {
+  const c = new LoopCluster(['a', 'b', 'c'], { tickMs: 20, raft: { electionTimeoutTicks: 10, heartbeatTicks: 2 } });
+  t.teardown(() => c.closeAll());
+  for (const id of c.voters) await c.open(id);
+  const leader = await c.leader();
+  const before = leader.storage.saves.length;
+  for (let i = 0; i < 50; i++) await leader.group.propose(put(`s${i}`, `${i}`));
+  const saves = leader.storage.saves.slice(before);
+  const commitOnly = saves.filter((s) => s.entries === 0).length;
+  const withEntries = saves.filter((s) => s.entries > 0).length;
+  t.equal(withEntries, 50, 'one synced save per sequential proposal');
+  // Before, every commit was a LevelDB write of its own (50 more here); now the commit
+  // index goes out with the next entries or at a tick firing (every 40 ms).
+  t.ok(commitOnly < 25, `commit-only saves: ${commitOnly} for 50 commits`);
+  const lastIndex = (await leader.group.propose(put('last', 'x'))).index;
+  const storage = leader.storage;
+  await c.close(leader.id);
+  const loaded = await storage.load();
+  t.equal(loaded.hardState.commit, lastIndex, 'the last commit index was written on close');
+});
