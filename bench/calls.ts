@@ -1,7 +1,10 @@
 // `bench calls`: the highest call rate with zero failed calls, and the caller-side setup
 // latency (INVITE→200) at that rate, for
 //   ringfence: SIPp caller → SIP node (reserve on the DN's shard, committed grant, INVITE to
-//              the agent) → agent phones (`ringfence phones`), 2 shards × 3 replicas;
+//              the agent) → agent phones, 2 shards × 3 replicas. The phones are one SIPp
+//              answering (agent-answer.xml) for every agent, each DN registered to it
+//              through the SIP node with digest auth (register.xml); `--phones ringfence`
+//              uses `ringfence phones` instead;
 //   direct:    SIPp caller → SIPp answering (agent-answer.xml), the ceiling on this machine.
 // Each target steps its rate up (bounded calls and time per step) and stops at the first
 // step with a failure: a SIPp failed call (timeout, unexpected message), a final 4xx-6xx,
@@ -18,10 +21,16 @@ import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { round, summarizeLatencies } from './stats.js';
-import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippResult } from '../test/support/sipp.js';
-import { SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
+import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../test/support/sipp.js';
+import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
 
-export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; agents?: number; log?: (line: string) => void };
+/** Who plays the agents' phones: one answering SIPp (the default, as the issue names SIPp
+ * for agent phones, and the same UAS the direct ceiling uses), or `ringfence phones`
+ * (our test UA, which also records every INVITE; it costs ~1.5 ms of CPU per call on
+ * this machine, against SIPp's fraction of that). */
+export type PhonesKind = 'sipp' | 'ringfence';
+
+export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; agents?: number; phones?: PhonesKind; log?: (line: string) => void };
 
 export type CallsStep = {
   target: 'ringfence' | 'direct'; rate: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
@@ -79,15 +88,66 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, rates: rea
   return { best, steps };
 }
 
-async function benchRingfence(o: { rates: readonly number[]; seconds: number; agents: number; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
+async function benchRingfence(o: { rates: readonly number[]; seconds: number; agents: number; phones: PhonesKind; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
   const agents = Array.from({ length: o.agents }, (_, i) => ({ dn: String(4001 + i), behaviour: 'answer' as const }));
-  o.log(`[bench calls] starting 2 shards x 3 replicas, 1 SIP node, ${o.agents} agent phones`);
-  const cluster = await startCallCluster({ dir: join(o.dir, 'cluster'), shards: 2, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0 });
+  o.log(`[bench calls] starting 2 shards x 3 replicas, 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
+  const spec = { dir: join(o.dir, 'cluster'), shards: 2, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0 };
+  if (o.phones === 'ringfence') {
+    const cluster = await startCallCluster(spec);
+    try {
+      return await stepUp('ringfence', cluster.sipTargets[0]!, o.rates, o.seconds, o.dir, o.log, cluster.config);
+    } finally {
+      await cluster.stop();
+    }
+  }
+  // SIPp 3.6 answers only the first of the node's challenges (SHA-256, then MD5) and can
+  // do only MD5, so this node offers MD5 alone, as test/gateway/sipp-echo.test.ts does.
+  const cluster = await startCallCluster({ ...spec, phones: 'none', sipFlags: ['--digest-algorithms', 'MD5'] });
+  let uas: SippProcess | null = null;
   try {
+    const [uasPort] = await freePorts(1);
+    uas = startSipp({ scenario: scenarioPath('agent-answer'), dir: join(o.dir, 'agents-uas'), localPort: uasPort!, mediaPort: await freeSippMediaPort(), set: { ring_ms: 0 } });
+    await registerSippAgents(cluster.sipTargets[0]!, agents.map((a) => a.dn), uasPort!, join(o.dir, 'register'));
+    await waitForRegistrations(cluster.config, agents.length);
+    o.log(`[bench calls] ${agents.length} agents registered to the answering SIPp on port ${uasPort}`);
     return await stepUp('ringfence', cluster.sipTargets[0]!, o.rates, o.seconds, o.dir, o.log, cluster.config);
   } finally {
+    await uas?.kill();
     await cluster.stop();
   }
+}
+
+/** Registers each DN through the SIP node (register.xml: REGISTER, 401 challenge,
+ * REGISTER with digest credentials, 200), every binding naming the one answering SIPp. */
+async function registerSippAgents(sipTarget: string, dns: readonly string[], contactPort: number, dir: string): Promise<void> {
+  const queue = [...dns];
+  const worker = async (): Promise<void> => {
+    for (let dn = queue.shift(); dn !== undefined; dn = queue.shift()) {
+      const [port] = await freePorts(1);
+      const r = await startSipp({
+        scenario: scenarioPath('register'), dir: join(dir, dn), remote: sipTarget, localPort: port!, service: dn, maxCalls: 1, timeoutS: 30,
+        keys: { contact_host: '127.0.0.1', contact_port: contactPort, expires: 3600 }, extra: ['-au', dn, '-ap', passwordOf(dn)],
+      }).done;
+      if (r.stats?.successful !== 1) throw new Error(`registering agent ${dn} through SIPp failed: ${r.errorLog || r.stderr}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}
+
+/** Waits until the shards list `count` registrations (each SIP node routes only to agents
+ * with a binding, which its change feed brings a moment later). */
+async function waitForRegistrations(config: ClusterConfig, count: number): Promise<void> {
+  const admin = config.sip[0]!.admin;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`http://${admin.host}:${admin.port}/v1/registrations`, { headers: { authorization: `Bearer ${config.tokens.read}` } });
+    const n = res.ok ? ((await res.json()) as { registrations: unknown[] }).registrations.length : -1;
+    if (n >= count) break;
+    if (Date.now() > deadline) throw new Error(`only ${n} of ${count} agents registered after 30 s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // the change feed's way to the router
+
 }
 
 async function benchDirect(o: { rates: readonly number[]; seconds: number; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
@@ -108,7 +168,7 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   const seconds = opts.seconds ?? 5;
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-calls-'));
   try {
-    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, seconds, agents: opts.agents ?? 100, dir, log });
+    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, seconds, agents: opts.agents ?? 100, phones: opts.phones ?? 'sipp', dir, log });
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, seconds, dir, log });
     return { bench: 'calls', results: [ringfence.best, direct.best], steps: [...ringfence.steps, ...direct.steps], secondsPerStep: seconds };
   } finally {
@@ -123,11 +183,13 @@ function rateList(v: string | undefined): number[] | undefined {
   return rates;
 }
 
-/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --agents 100. */
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --agents 100 --phones sipp|ringfence. */
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
   const agents = args.flags.get('agents');
+  const phones = args.flags.get('phones');
+  if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones must be sipp or ringfence, got ${phones}`);
   return runCallsBench({
     json: args.json,
     log: args.log,
@@ -135,5 +197,6 @@ export function runBench(args: BenchArgs): Promise<BenchReport> {
     ...(rates ? { rates } : {}),
     ...(directRates ? { directRates } : {}),
     ...(agents !== undefined ? { agents: Number(agents) } : {}),
+    ...(phones !== undefined ? { phones } : {}),
   });
 }

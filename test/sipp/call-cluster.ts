@@ -28,6 +28,10 @@ export type CallClusterSpec = Readonly<{
   wrapUpMs: number;
   /** Extra flags for every SIP node. */
   sipFlags?: readonly string[];
+  /** 'ringfence' (default): one `ringfence phones` process plays every agent, registers
+   * them and records what each received. 'none': no phones; the caller registers the
+   * agents itself (e.g. SIPp as the phones, see bench/calls.ts). */
+  phones?: 'ringfence' | 'none';
 }>;
 
 export type CallCluster = Readonly<{
@@ -123,7 +127,12 @@ async function provision(client: ShardClient, config: ClusterConfig, spec: CallC
   await Promise.all(Array.from({ length: 8 }, worker));
 }
 
-export async function startCallCluster(spec: CallClusterSpec): Promise<CallCluster> {
+/** A cluster started with `phones: 'none'`. */
+export type BareCallCluster = Omit<CallCluster, 'recordPath' | 'phonesStatus'>;
+
+export function startCallCluster(spec: CallClusterSpec & { phones: 'none' }): Promise<BareCallCluster>;
+export function startCallCluster(spec: CallClusterSpec): Promise<CallCluster>;
+export async function startCallCluster(spec: CallClusterSpec): Promise<CallCluster | BareCallCluster> {
   const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
   const logPath = join(spec.dir, 'processes.log');
   const procs = new ProcessSet(path, { logFile: logPath });
@@ -155,6 +164,8 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
     const sipFlags = ['--ring-timeout-ms', String(spec.ringTimeoutMs), '--queue-wait-ms', String(spec.queueWaitMs), ...(spec.sipFlags ?? [])];
     const sips = await Promise.all(config.sip.map((n) => spawnRole(procs, path, 'sip', n.id, sipFlags, log)));
     for (const s of sips) if (s.child && !cliHasRole('sip')) own.push(s.child);
+    const sipTargets = sips.map((s, i) => `127.0.0.1:${Number(s.ready.udp ?? config.sip[i]!.udp.port)}`);
+    if (spec.phones === 'none') return { config, configPath: path, sipTargets, procs, stop };
     const recordPath = join(spec.dir, 'phones.jsonl');
     const behaviour = ['answer', ...(['busy', 'no-answer'] as const).flatMap((b) => {
       const dns = spec.agents.filter((a) => a.behaviour === b).map((a) => a.dn);
@@ -173,7 +184,6 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
       statusWaiters.push(resolve);
       phones.child?.kill('SIGUSR2');
     });
-    const sipTargets = sips.map((s, i) => `127.0.0.1:${Number(s.ready.udp ?? config.sip[i]!.udp.port)}`);
     return { config, configPath: path, sipTargets, recordPath, procs, phonesStatus, stop };
   } catch (err) {
     await stop();
