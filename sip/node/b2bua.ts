@@ -472,7 +472,9 @@ export class B2bua {
         this.o.metrics.reroutes.inc({ reason: 'no-contact' });
         continue;
       }
-      if (await this.inviteAgent(call, dn, reservationId, contact.uri, target)) return;
+      // The grant's TTL ran from the shard's commit; counting it from before the reserve
+      // was sent keeps this node's idea of it on the safe side.
+      if (await this.inviteAgent(call, dn, reservationId, contact.uri, target, reserveStartMs + ttlMs)) return;
     }
   }
 
@@ -549,7 +551,7 @@ export class B2bua {
 
   /** Allocates media and INVITEs the agent; false when the attempt failed at once and
    * routing should go on. */
-  private async inviteAgent(call: Call, dn: string, reservationId: string, contactUri: string, target: SipTarget): Promise<boolean> {
+  private async inviteAgent(call: Call, dn: string, reservationId: string, contactUri: string, target: SipTarget, grantExpiresAtMs: number): Promise<boolean> {
     const agentCallId = generateCallId(this.transportFor(target).sentBy.host);
     const localTag = generateTag();
     const fromNa = parseNameAddr(call.callerLeg.remoteHeader);
@@ -565,7 +567,7 @@ export class B2bua {
     };
     const at: Attempt = {
       no: call.attemptCount, dn, reservationId, leg, target, mediaSession: agentCallId, tx: null,
-      gotProvisional: false, cancel: null, cancelSent: false, answered: false, done: false, ack: null, ringTimer: null, cancelGuard: null, confirming: null, invitedAtMs: 0,
+      gotProvisional: false, cancel: null, cancelSent: false, answered: false, done: false, ack: null, ringTimer: null, cancelGuard: null, confirming: null, invitedAtMs: 0, grantExpiresAtMs,
     };
     call.attempt = at;
     let sdp: string;
@@ -715,20 +717,30 @@ export class B2bua {
     at.confirming = this.confirm(call, at);
   }
 
-  /** Turns the grant into a call on the shard (RESERVED → BUSY). If that fails the grant
-   * is gone or unknown — expired, or released by reconciliation — and the agent may be
-   * offered another call, so this call must not go on: both legs are hung up. */
+  /** Turns the grant into a call on the shard (RESERVED → BUSY). A confirm is idempotent,
+   * so an unknown outcome (no leader, a timeout) is retried while the grant can still be
+   * alive. If the shard refuses it, or the grant's TTL passes first, the grant is gone —
+   * expired, or released by reconciliation — and the agent may be offered another call,
+   * so this call must not go on: both legs are hung up. */
   private async confirm(call: Call, at: Attempt): Promise<void> {
     let confirmed = false;
     const startMs = performance.now();
-    try {
-      const r = await this.o.shards.command(at.dn, { type: 'confirm', dn: at.dn, reservationId: at.reservationId }, { deadlineMs: limits.shardCommandDeadlineMs });
-      confirmed = r.ok;
-      if (!r.ok) this.o.log.warn('confirm refused', { dn: at.dn, callId: call.callId, code: r.code });
-    } catch (err) {
-      this.o.log.warn('confirm failed', { dn: at.dn, callId: call.callId, error: (err as Error).message });
+    for (let attempt = 0; ; attempt++) {
+      const leftMs = at.grantExpiresAtMs - performance.now();
+      if (leftMs <= 0 || this.closed) break;
+      try {
+        const r = await this.o.shards.command(at.dn, { type: 'confirm', dn: at.dn, reservationId: at.reservationId }, { deadlineMs: Math.min(limits.shardCommandDeadlineMs, leftMs) });
+        confirmed = r.ok;
+        if (!r.ok) this.o.log.warn('confirm refused', { dn: at.dn, callId: call.callId, code: r.code });
+        break;
+      } catch (err) {
+        this.o.log.warn('confirm outcome unknown; retrying', { dn: at.dn, callId: call.callId, attempt, error: (err as Error).message });
+        if (at.done || call.phase !== 'answered') break;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
     }
     this.observePhase('confirm', startMs);
+    if (this.closed) return;
     if (confirmed || at.done || call.attempt !== at || call.phase !== 'answered') return;
     this.o.metrics.callsFailed.inc({ reason: 'confirm-failed' });
     this.sendBye(call.callerLeg);

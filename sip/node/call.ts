@@ -35,6 +35,8 @@ export type Attempt = {
   ack: SipRequest | null;
   ringTimer: NodeJS.Timeout | null;
   cancelGuard: NodeJS.Timeout | null;
+  /** performance.now() by which the grant's TTL has certainly run out. */
+  readonly grantExpiresAtMs: number;
   /** performance.now() when the INVITE left for the phone. */
   invitedAtMs: number;
   /** The confirm in flight (or settled) once the caller got our 200; null before. */
