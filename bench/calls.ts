@@ -1,7 +1,7 @@
 // `bench calls`: the highest call rate with zero failed calls, and the caller-side setup
 // latency (INVITE→200) at that rate, for
 //   ringfence: SIPp caller → SIP node (reserve on the DN's shard, committed grant, INVITE to
-//              the agent) → agent phones, 2 shards × 3 replicas. The phones are one SIPp
+//              the agent) → agent phones, 2 shards × 3 replicas (--shards N). The phones are one SIPp
 //              answering (agent-answer.xml) for every agent, each DN registered to it
 //              through the SIP node with digest auth (register.xml); `--phones ringfence`
 //              uses `ringfence phones` instead;
@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../common/local-cluster.js';
-import type { BenchArgs, BenchReport } from './bench-args.js';
+import { positiveInt, type BenchArgs, type BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { round, summarizeLatencies } from './stats.js';
@@ -30,7 +30,7 @@ import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-
  * this machine, against SIPp's fraction of that). */
 export type PhonesKind = 'sipp' | 'ringfence';
 
-export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; agents?: number; phones?: PhonesKind; log?: (line: string) => void };
+export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; agents?: number; shards?: number; phones?: PhonesKind; log?: (line: string) => void };
 
 export type CallsStep = {
   target: 'ringfence' | 'direct'; rate: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
@@ -88,10 +88,10 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, rates: rea
   return { best, steps };
 }
 
-async function benchRingfence(o: { rates: readonly number[]; seconds: number; agents: number; phones: PhonesKind; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
+async function benchRingfence(o: { rates: readonly number[]; seconds: number; agents: number; shards: number; phones: PhonesKind; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
   const agents = Array.from({ length: o.agents }, (_, i) => ({ dn: String(4001 + i), behaviour: 'answer' as const }));
-  o.log(`[bench calls] starting 2 shards x 3 replicas, 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
-  const spec = { dir: join(o.dir, 'cluster'), shards: 2, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0 };
+  o.log(`[bench calls] starting ${o.shards} shard${o.shards === 1 ? '' : 's'} x 3 replicas, 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
+  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0 };
   if (o.phones === 'ringfence') {
     const cluster = await startCallCluster(spec);
     try {
@@ -168,7 +168,7 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   const seconds = opts.seconds ?? 5;
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-calls-'));
   try {
-    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, seconds, agents: opts.agents ?? 100, phones: opts.phones ?? 'sipp', dir, log });
+    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', dir, log });
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, seconds, dir, log });
     return { bench: 'calls', results: [ringfence.best, direct.best], steps: [...ringfence.steps, ...direct.steps], secondsPerStep: seconds };
   } finally {
@@ -183,20 +183,22 @@ function rateList(v: string | undefined): number[] | undefined {
   return rates;
 }
 
-/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --agents 100 --phones sipp|ringfence. */
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --agents 100 --shards 2 --phones sipp|ringfence. */
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
   const agents = args.flags.get('agents');
   const phones = args.flags.get('phones');
-  if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones must be sipp or ringfence, got ${phones}`);
+  const shards = args.flags.get('shards');
+  if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones wants sipp or ringfence, got ${phones}`);
   return runCallsBench({
     json: args.json,
     log: args.log,
     ...(args.seconds !== null ? { seconds: args.seconds } : {}),
     ...(rates ? { rates } : {}),
     ...(directRates ? { directRates } : {}),
-    ...(agents !== undefined ? { agents: Number(agents) } : {}),
+    ...(agents !== undefined ? { agents: positiveInt(agents, 'agents') } : {}),
     ...(phones !== undefined ? { phones } : {}),
+    ...(shards !== undefined ? { shards: positiveInt(shards, 'shards') } : {}),
   });
 }

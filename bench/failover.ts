@@ -10,7 +10,7 @@
 // (cluster file, replica logs) in place for a closer look.
 
 import { loadavg } from 'node:os';
-import type { BenchArgs, BenchReport } from './bench-args.js';
+import { positiveInt, type BenchArgs, type BenchReport } from './bench-args.js';
 import { EtcdCluster, etcdBinary, type EtcdTiming } from './etcd-cluster.js';
 import { measureEtcdFailover } from './etcd-workloads.js';
 import { measureRingfenceFailover } from './failover-ringfence.js';
@@ -167,10 +167,4 @@ function raftOverrides(flags: ReadonlyMap<string, string>): { tickMs?: number; e
   if (election !== undefined) out.electionTimeoutTicks = positiveInt(election, 'election-ticks');
   if (heartbeat !== undefined) out.heartbeatTicks = positiveInt(heartbeat, 'heartbeat-ticks');
   return out;
-}
-
-function positiveInt(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} wants a positive integer, got ${v}`);
-  return n;
 }

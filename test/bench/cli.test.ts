@@ -30,6 +30,14 @@ t.test('unknown bench name exits 2 and lists the valid ones', async (t) => {
   for (const n of BENCH_NAMES) t.match(r.stderr, n);
 });
 
+t.test('bench calls names a bad flag before starting anything', async (t) => {
+  for (const [flag, value, why] of [['phones', 'bogus', /--phones wants sipp or ringfence, got bogus/], ['shards', '0', /--shards wants a positive integer, got 0/], ['agents', 'x', /--agents wants a positive integer, got x/]] as const) {
+    const r = runCli(['calls', `--${flag}`, value]);
+    t.equal(r.status, 1, `--${flag} ${value}`);
+    t.match(r.stderr, why);
+  }
+});
+
 const missing = BENCH_NAMES.find((n) => !existsSync(`bench/${n}.ts`));
 t.test('a bench not built yet says so', { skip: missing ? false : 'every bench module exists' }, async (t) => {
   const r = runCli([missing!]);
