@@ -140,16 +140,20 @@ export class RaftGroup {
     this.tickTimer = setInterval(() => {
       // A starved process's interval fires late; counting a fixed number of ticks per
       // firing stretched a 150 ms election timeout past half a second. Make up the ticks
-      // that real time says are due, but at most a few firings' worth at once, so that
-      // after a long stall the messages waiting in the sockets are read before anyone
-      // times out.
+      // that real time says are due, at most a few firings' worth at once. They are
+      // counted in setImmediate, after this turn's poll phase: libuv runs timers before it
+      // reads sockets, so a process waking from a stall would otherwise count the stall
+      // before reading the heartbeats that arrived during it, and campaign for nothing.
       const now = performance.now();
       let due = per + Math.max(0, Math.floor((now - nextTickAt) / tickMs));
       due = Math.min(due, per * TICK_CATCH_UP_MAX);
-      for (let i = 0; i < due; i++) this.core.tick();
       nextTickAt = Math.max(nextTickAt + due * tickMs, now - tickMs);
-      void this.saveUnsavedHardState();
-      this.schedule();
+      setImmediate(() => {
+        if (this.closed || this.failure !== null) return;
+        for (let i = 0; i < due; i++) this.core.tick();
+        void this.saveUnsavedHardState();
+        this.schedule();
+      });
     }, per * tickMs);
     this.schedule();
   }
