@@ -2,7 +2,7 @@
 // unknown bench name exits 2 listing the valid names, and a bench whose module does not
 // exist yet says so instead of crashing. The CLI runs as a real child process.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { BENCH_NAMES, parseBenchArgv } from '../../bench/bench-args.js';
 
@@ -31,11 +31,22 @@ t.test('unknown bench name exits 2 and lists the valid ones', async (t) => {
 });
 
 t.test('bench calls names a bad flag before starting anything', async (t) => {
-  for (const [flag, value, why] of [['phones', 'bogus', /--phones wants sipp or ringfence, got bogus/], ['shards', '0', /--shards wants a positive integer, got 0/], ['agents', 'x', /--agents wants a positive integer, got x/]] as const) {
-    const r = runCli(['calls', `--${flag}`, value]);
-    t.equal(r.status, 1, `--${flag} ${value}`);
-    t.match(r.stderr, why);
-  }
+  const cases = [['phones', 'bogus', /--phones wants sipp or ringfence, got bogus/], ['shards', '0', /--shards wants a positive integer, got 0/], ['agents', 'x', /--agents wants a positive integer, got x/]] as const;
+  // Side by side: each is a whole tsx start-up (~5 s here).
+  const runs = await Promise.all(cases.map(([flag, value]) => new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/cli.ts', 'calls', `--${flag}`, value], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
+    c.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
+  })));
+  cases.forEach(([flag, value, why], i) => {
+    t.equal(runs[i]!.status, 1, `--${flag} ${value}`);
+    t.match(runs[i]!.stderr, why);
+  });
 });
 
 const missing = BENCH_NAMES.find((n) => !existsSync(`bench/${n}.ts`));
