@@ -35,7 +35,7 @@ import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Agent, Command } from '../../shards/types.js';
 import { writeRtpPcap } from '../sipp/rtp-pcap.js';
-import { bindUdp, needSipp, scenarioPath, sippMessageLog, startSippFor, type SippLoggedMessage } from '../support/sipp.js';
+import { bindUdp, freeSippMediaPort, needSipp, scenarioPath, sippMessageLog, startSippFor, type SippLoggedMessage } from '../support/sipp.js';
 
 const PACKETS = 500;
 const PACKET_MS = 20;
@@ -144,10 +144,12 @@ t.test('echo through the gateway: SIPp caller → SIP node + gateway → SIPp ag
   const agentState = async (): Promise<Agent> => (await client.read(client.shardFor(DN), { type: 'agent', dn: DN }, 'linearizable')) as Agent;
 
   // --- the agent: a SIPp that answers one call and echoes RTP, registered by another SIPp
-  const [agentSipPort, agentRtpPort, registerPort, callerSipPort] = await freePorts(4);
+  const [agentSipPort, registerPort, callerSipPort] = await freePorts(3);
+  // SIPp binds -mp and the three ports above it; one of those was once the SIP node's.
+  const agentRtpPort = await freeSippMediaPort();
   const agentDir = join(dir, 'agent');
   const agent = startSippFor(t, {
-    scenario: scenarioPath('agent-answer'), dir: agentDir, localPort: agentSipPort!, mediaPort: agentRtpPort!, rtpEcho: true,
+    scenario: scenarioPath('agent-answer'), dir: agentDir, localPort: agentSipPort!, mediaPort: agentRtpPort, rtpEcho: true,
     maxCalls: 1, timeoutS: 300, set: { ring_ms: 100 }, extra: ['-trace_msg'],
   });
   const reg = await startSippFor(t, {
