@@ -61,7 +61,7 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
   confirm: reservationFields,
   release: { ...reservationFields, outcome: checkOneOf(releaseOutcomes) },
   expire: reservationFields,
-  releaseByOwner: { owner: checkText(limits.ownerCharsMax) },
+  releaseByOwner: { owner: checkText(limits.ownerCharsMax), holdMs: checkInt(0, limits.orphanHoldMsMax) },
   tick: {},
 };
 
@@ -70,6 +70,7 @@ const commandTypes = Object.keys(commandSpecs);
  * decode as if they carried these values (so replaying an old log gives the old results). */
 const commandDefaults: Readonly<Partial<Record<CommandType, Readonly<Record<string, unknown>>>>> = {
   reserve: { orphanHoldMs: 0 },
+  releaseByOwner: { holdMs: 0 },
 };
 // Built once: validation runs for every proposal on the leader and for every entry on
 // every replica, so the hot path creates no closures or spec objects per call.

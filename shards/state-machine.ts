@@ -111,7 +111,7 @@ export class ShardStateMachine implements StateMachine {
       case 'tick':
         return this.#tick(index);
       case 'releaseByOwner':
-        return this.#releaseByOwner(command.owner, index);
+        return this.#releaseByOwner(command.owner, command.holdMs ?? 0, index);
       case 'provision': {
         const existing = this.#settled(command.dn, index);
         if (!existing && this.#agents.size >= this.#agentsMax) {
@@ -188,13 +188,13 @@ export class ShardStateMachine implements StateMachine {
     return { ok: true, type: 'tick', changedDns };
   }
 
-  #releaseByOwner(owner: string, index: number): ShardResult {
+  #releaseByOwner(owner: string, legacyHoldMs: number, index: number): ShardResult {
     const released: { dn: string; reservationId: string }[] = [];
     for (const dn of this.#sortedDns()) {
       const agent = this.#settled(dn, index)!;
       const { status } = agent;
       if ((status.state !== 'RESERVED' && status.state !== 'BUSY') || status.reservation.owner !== owner) continue;
-      const outcome = ops.endReservation(agent, 'failed', this.#timeMs, index, status.reservation.orphanHoldMs ?? 0);
+      const outcome = ops.endReservation(agent, 'failed', this.#timeMs, index, Math.max(legacyHoldMs, status.reservation.orphanHoldMs ?? 0));
       assert('result' in outcome, 'ending a held reservation cannot fail');
       this.#commit(dn, 'releaseByOwner', outcome, index);
       released.push({ dn, reservationId: status.reservation.reservationId });

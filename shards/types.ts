@@ -106,7 +106,10 @@ export type Command = Readonly<
   | { type: 'confirm'; dn: string; reservationId: string }
   | { type: 'release'; dn: string; reservationId: string; outcome: ReleaseOutcome }
   | { type: 'expire'; dn: string; reservationId: string }
-  | { type: 'releaseByOwner'; owner: string }
+  /** `holdMs` is written only by SIP nodes from before the hold moved onto the grant
+   * (reserve orphanHoldMs); it is still read so their log entries replay as they first
+   * applied. */
+  | { type: 'releaseByOwner'; owner: string; holdMs?: number }
   | { type: 'tick' }
 >;
 export type CommandType = Command['type'];

@@ -205,6 +205,20 @@ t.test("releaseByOwner holds the freed agents in WRAP_UP for their grants' orpha
   t.match(validateCommand({ type: 'reserve', dn: '1', reservationId: 'r', callId: 'k', owner: 'o', ttlMs: 5, orphanHoldMs: -1 }), { ok: false, code: 'SHARD_ERR_BAD_COMMAND', reason: /orphanHoldMs/ });
 });
 
+t.test('a releaseByOwner logged before the hold moved onto the grant still replays with its holdMs', async (t) => {
+  // Nodes of commit 27ccc9e sent the hold on releaseByOwner itself; their log entries must
+  // apply as they did then, or a replay would lose an acknowledged hold.
+  const h = new ShardHarness();
+  const c = h.openClient();
+  readyAgent(c, '8200', { wrapUpMs: 0 });
+  c.send({ type: 'reserve', dn: '8200', reservationId: 'old', callId: 'k', owner: 'sip-old', ttlMs: 5000 });
+  const logged = new TextEncoder().encode(JSON.stringify({ v: 1, s: null, c: { type: 'releaseByOwner', owner: 'sip-old', holdMs: 2500 } }));
+  t.match(decodeProposal(logged), { ok: true, proposal: { command: { type: 'releaseByOwner', holdMs: 2500 } } });
+  const releasedAtMs = h.nowMs;
+  t.match(c.send({ type: 'releaseByOwner', owner: 'sip-old', holdMs: 2500 }), { ok: true, released: [{ dn: '8200' }] });
+  t.same(h.sm.getAgent('8200')!.status, { state: 'WRAP_UP', wrapUpEndsMs: releasedAtMs + 2500 });
+});
+
 t.test('logout and deprovision are refused while a reservation is held', async (t) => {
   const h = new ShardHarness();
   const c = h.openClient();

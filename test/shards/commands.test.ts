@@ -25,7 +25,7 @@ const samples: Command[] = [
   { type: 'confirm', dn: '1001', reservationId: 'r-1' },
   { type: 'release', dn: '1001', reservationId: 'r-1', outcome: 'no-answer' },
   { type: 'expire', dn: '1001', reservationId: 'r-1' },
-  { type: 'releaseByOwner', owner: 'sip-1' },
+  { type: 'releaseByOwner', owner: 'sip-1', holdMs: 0 },
   { type: 'tick' },
 ];
 
