@@ -47,10 +47,3 @@ export function parseBenchArgv(argv: readonly string[]): { name: string | null; 
   }
   return { name, json, seconds, flags };
 }
-
-/** A --flag's value as a positive integer, or an error naming the flag. */
-export function positiveInt(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} wants a positive integer, got ${v}`);
-  return n;
-}

@@ -17,7 +17,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../common/local-cluster.js';
-import { positiveInt, type BenchArgs, type BenchReport } from './bench-args.js';
+import { intFlag } from '../common/args.js';
+import { getJson } from '../common/cluster-view.js';
+import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { round, summarizeLatencies } from './stats.js';
@@ -140,14 +142,13 @@ async function waitForRegistrations(config: ClusterConfig, count: number): Promi
   const admin = config.sip[0]!.admin;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const res = await fetch(`http://${admin.host}:${admin.port}/v1/registrations`, { headers: { authorization: `Bearer ${config.tokens.read}` } });
-    const n = res.ok ? ((await res.json()) as { registrations: unknown[] }).registrations.length : -1;
+    const res = await getJson(admin, '/v1/registrations', config.tokens.read, 5000);
+    const n = res.status === 200 ? (res.body as { registrations: unknown[] }).registrations.length : -1;
     if (n >= count) break;
     if (Date.now() > deadline) throw new Error(`only ${n} of ${count} agents registered after 30 s`);
     await new Promise((r) => setTimeout(r, 200));
   }
   await new Promise((r) => setTimeout(r, 1000)); // the change feed's way to the router
-
 }
 
 async function benchDirect(o: { rates: readonly number[]; seconds: number; dir: string; log: (l: string) => void }): Promise<{ best: CallsResult; steps: CallsStep[] }> {
@@ -187,9 +188,7 @@ function rateList(v: string | undefined): number[] | undefined {
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
-  const agents = args.flags.get('agents');
   const phones = args.flags.get('phones');
-  const shards = args.flags.get('shards');
   if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones wants sipp or ringfence, got ${phones}`);
   return runCallsBench({
     json: args.json,
@@ -197,8 +196,8 @@ export function runBench(args: BenchArgs): Promise<BenchReport> {
     ...(args.seconds !== null ? { seconds: args.seconds } : {}),
     ...(rates ? { rates } : {}),
     ...(directRates ? { directRates } : {}),
-    ...(agents !== undefined ? { agents: positiveInt(agents, 'agents') } : {}),
+    agents: intFlag(args.flags.get('agents'), 'agents', 1, 10_000, 100),
+    shards: intFlag(args.flags.get('shards'), 'shards', 1, 64, 2),
     ...(phones !== undefined ? { phones } : {}),
-    ...(shards !== undefined ? { shards: positiveInt(shards, 'shards') } : {}),
   });
 }

@@ -10,7 +10,8 @@
 // (cluster file, replica logs) in place for a closer look.
 
 import { loadavg } from 'node:os';
-import { positiveInt, type BenchArgs, type BenchReport } from './bench-args.js';
+import { intFlag } from '../common/args.js';
+import type { BenchArgs, BenchReport } from './bench-args.js';
 import { EtcdCluster, etcdBinary, type EtcdTiming } from './etcd-cluster.js';
 import { measureEtcdFailover } from './etcd-workloads.js';
 import { measureRingfenceFailover } from './failover-ringfence.js';
@@ -49,9 +50,9 @@ export type FailoverRow = {
 };
 
 export async function runBench(args: BenchArgs): Promise<BenchReport> {
-  const kills = positiveInt(args.flags.get('kills') ?? '20', 'kills');
-  const agents = positiveInt(args.flags.get('agents') ?? '1000', 'agents');
-  const steadyMs = positiveInt(args.flags.get('steady-ms') ?? '2000', 'steady-ms');
+  const kills = intFlag(args.flags.get('kills'), 'kills', 1, 10_000, 20);
+  const agents = intFlag(args.flags.get('agents'), 'agents', 1, 1_000_000, 1000);
+  const steadyMs = intFlag(args.flags.get('steady-ms'), 'steady-ms', 1, 3_600_000, 2000);
   const withEtcd = etcdBinary() !== null && args.flags.get('etcd') !== 'false';
   const loadStart = loadavg()[0]!;
   args.log(`failover: ${kills} leader kills per target, concurrency ${CONCURRENCY}, ${ATTEMPT_TIMEOUT_MS} ms per attempt, ${RETRY_PAUSE_MS} ms retry pause; load average ${loadStart.toFixed(2)}`);
@@ -163,8 +164,8 @@ function raftOverrides(flags: ReadonlyMap<string, string>): { tickMs?: number; e
   const tick = flags.get('tick-ms');
   const election = flags.get('election-ticks');
   const heartbeat = flags.get('heartbeat-ticks');
-  if (tick !== undefined) out.tickMs = positiveInt(tick, 'tick-ms');
-  if (election !== undefined) out.electionTimeoutTicks = positiveInt(election, 'election-ticks');
-  if (heartbeat !== undefined) out.heartbeatTicks = positiveInt(heartbeat, 'heartbeat-ticks');
+  if (tick !== undefined) out.tickMs = intFlag(tick, 'tick-ms', 1, 1000, 0);
+  if (election !== undefined) out.electionTimeoutTicks = intFlag(election, 'election-ticks', 3, 1000, 0);
+  if (heartbeat !== undefined) out.heartbeatTicks = intFlag(heartbeat, 'heartbeat-ticks', 1, 100, 0);
   return out;
 }

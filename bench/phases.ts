@@ -1,9 +1,11 @@
 // Where a bench step's call-setup time went, from the SIP nodes' own
 // ringfence_sip_setup_phase_seconds histograms: scrape before and after the step, subtract,
 // and read each phase's p50/p99 as the upper bound of the bucket it falls in (a histogram
-// only knows that much). Pure parsing plus one HTTP GET per node.
+// only knows that much). Pure parsing plus one admin GET per node.
 
+import { adminGet } from '../common/cluster-view.js';
 import type { ClusterConfig } from '../common/config.js';
+import { setupPhases } from '../sip/node/metrics.js';
 
 /** Cumulative bucket counts per phase: phase → (upper bound in seconds → count). */
 export type PhaseBuckets = Map<string, Map<number, number>>;
@@ -48,16 +50,16 @@ export function summarizePhases(before: PhaseBuckets, after: PhaseBuckets): Reco
 export async function scrapePhases(config: ClusterConfig): Promise<PhaseBuckets> {
   const into: PhaseBuckets = new Map();
   for (const n of config.sip) {
-    const res = await fetch(`http://${n.admin.host}:${n.admin.port}/metrics`, { headers: { authorization: `Bearer ${config.tokens.read}` } });
-    if (!res.ok) throw new Error(`GET /metrics on ${n.id}: HTTP ${res.status}`);
-    parsePhaseBuckets(await res.text(), into);
+    const res = await adminGet(n.admin, '/metrics', config.tokens.read, 10_000);
+    if (res.status !== 200) throw new Error(`GET /metrics on ${n.id}: HTTP ${res.status}`);
+    parsePhaseBuckets(res.text, into);
   }
   return into;
 }
 
 /** "reserve ≤10/≤50 ms" for each phase, in setup order. */
 export function formatPhases(s: Record<string, PhaseSummary>): string {
-  const order = ['route', 'reserve', 'agent', 'answer', 'confirm'];
+  const order: readonly string[] = setupPhases;
   const ms = (v: number): string => (Number.isFinite(v) ? `≤${v}` : 'beyond the last bucket');
   return Object.keys(s)
     .sort((a, b) => order.indexOf(a) - order.indexOf(b))

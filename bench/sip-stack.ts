@@ -5,13 +5,14 @@
 // CPU time (process.cpuUsage, user + system) over a fixed count of iterations; each
 // section runs `--runs` times and reports the median and the minimum (the machine is shared).
 //
-//   node --import tsx bench/sip-stack.ts [--runs 7] [--scale 1] [--only 'call flow'] [--json]
-//   node --cpu-prof --cpu-prof-dir=tmp/prof --import tsx bench/sip-stack.ts --runs 1 --scale 4
+//   npm run bench -- sip-stack [--runs 7] [--scale 1] [--only 'call flow'] [--json]
+//   node --cpu-prof --cpu-prof-dir=tmp/prof --import tsx bench/cli.ts sip-stack --runs 1 --scale 4
 
 import { parseMessage, serializeMessage, buildResponse, getHeader, type SipRequest } from '../sip/syntax/index.js';
 import { FakeClock } from '../sip/transport/fake-clock.js';
 import { LoopNetwork } from '../sip/transport/loop-transport.js';
 import { TransactionLayer, type ServerTransaction } from '../sip/transaction/transaction-layer.js';
+import { intFlag, UsageError } from '../common/args.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 
 const crlf = (lines: readonly string[], body = ''): Buffer =>
@@ -264,25 +265,11 @@ export function runSipStackBench(runs: number, scale: number, log: (line: string
   return report;
 }
 
-function flag(argv: readonly string[], name: string, dflt: number): number {
-  const i = argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(argv[i + 1]) : dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} wants a positive number`);
-  return v;
-}
-
 /** The `npm run bench -- sip-stack` entry (bench-args.ts contract). */
 export async function runBench(args: BenchArgs): Promise<BenchReport> {
-  const runs = Number(args.flags.get('runs') ?? 7);
-  const scale = Number(args.flags.get('scale') ?? 1);
+  const runs = intFlag(args.flags.get('runs'), 'runs', 1, 1000, 7);
+  const scaleText = args.flags.get('scale') ?? '1';
+  const scale = Number(scaleText);
+  if (!Number.isFinite(scale) || scale <= 0 || scale > 1000) throw new UsageError(`--scale must be a number above 0 and at most 1000, got ${JSON.stringify(scaleText)}`);
   return { bench: 'sip-stack', runs, scale, usPer: runSipStackBench(runs, scale, args.log, args.flags.get('only') ?? '') };
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const argv = process.argv.slice(2);
-  const at = argv.indexOf('--only');
-  const only = at >= 0 ? (argv[at + 1] ?? '') : '';
-  const report = runSipStackBench(flag(argv, 'runs', 7), flag(argv, 'scale', 1), (l) => process.stderr.write(l + '\n'), only);
-  if (argv.includes('--json')) process.stdout.write(JSON.stringify(report) + '\n');
-  if (sink === -1) process.stdout.write('');
 }

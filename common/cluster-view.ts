@@ -107,16 +107,22 @@ function messageOf(err: unknown): string {
   return `${code ? `${code}: ` : ''}${e.message ?? String(err)}`.slice(0, 200);
 }
 
-async function getJson(addr: HostPort, path: string, token: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+/** GET on a node's admin REST with a bearer token: status and body text. */
+export async function adminGet(addr: HostPort, path: string, token: string, timeoutMs: number): Promise<{ status: number; text: string }> {
   const res = await fetch(`http://${hp(addr)}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await res.text();
+  return { status: res.status, text: await res.text() };
+}
+
+/** adminGet with the body parsed as JSON (null when it is not JSON). */
+export async function getJson(addr: HostPort, path: string, token: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  const { status, text } = await adminGet(addr, path, token, timeoutMs);
   let body: unknown = null;
   try {
     body = JSON.parse(text);
   } catch {
     body = null;
   }
-  return { status: res.status, body };
+  return { status, body };
 }
 
 /** Asks every process of the cluster for its state. Holds one NgClient per gateway. */
