@@ -77,6 +77,7 @@ export class UdpTransport implements SipTransport {
 
   onMessage(listener: InboundListener): void {
     this.listener = listener;
+    this.deps.listener = listener;
   }
 
   send(message: SipMessage, target: SipTarget): Promise<void> {
@@ -113,6 +114,7 @@ export class UdpTransport implements SipTransport {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     this.listener = undefined;
+    this.deps.listener = undefined;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 
@@ -124,7 +126,6 @@ export class UdpTransport implements SipTransport {
     if (this.closed || isKeepAlive(buf)) return;
     this.stats.bytesReceived += buf.length;
     const source: SipSource = { protocol: 'UDP', host: rinfo.address, port: rinfo.port, local: this.local };
-    this.deps.listener = this.listener;
     receiveParsed(parseMessage(buf), source, this.deps);
   }
 }
