@@ -217,6 +217,10 @@ t.test('a releaseByOwner logged before the hold moved onto the grant still repla
   const releasedAtMs = h.nowMs;
   t.match(c.send({ type: 'releaseByOwner', owner: 'sip-old', holdMs: 2500 }), { ok: true, released: [{ dn: '8200' }] });
   t.same(h.sm.getAgent('8200')!.status, { state: 'WRAP_UP', wrapUpEndsMs: releasedAtMs + 2500 });
+  // Entries written before holdMs existed decode as a hold of 0; a negative one is refused.
+  const older = new TextEncoder().encode(JSON.stringify({ v: 1, s: null, c: { type: 'releaseByOwner', owner: 'x' } }));
+  t.match(decodeProposal(older), { ok: true, proposal: { command: { type: 'releaseByOwner', owner: 'x', holdMs: 0 } } });
+  t.match(validateCommand({ type: 'releaseByOwner', owner: 'x', holdMs: -1 }), { ok: false, code: 'SHARD_ERR_BAD_COMMAND', reason: /holdMs/ });
 });
 
 t.test('logout and deprovision are refused while a reservation is held', async (t) => {
