@@ -195,6 +195,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       closed = true;
       stopReconcile = true;
       bua.close();
+      webhook?.close();
       feed.close();
       layer.close();
       media.close();

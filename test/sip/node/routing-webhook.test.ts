@@ -48,7 +48,11 @@ await gone.close();
 const skill = 'hook';
 const services = [{ number: '7001', skill, minLevel: 10 }];
 const { cluster, config } = await startCluster(t, services, 2);
-const node = await startNode(t, config, { nodeId: 'sip-hook', routingWebhook: { url: hookUrl, timeoutMs: 250 }, queueWaitMs: 8000 });
+// A deadline far above the hook's real answer time (a few ms): this process runs the
+// node, the hook and the test on one event loop of a loaded 2-core machine, and a late
+// answer would quietly turn a webhook decision into the built-in router's.
+const hookTimeoutMs = 2000;
+const node = await startNode(t, config, { nodeId: 'sip-hook', routingWebhook: { url: hookUrl, timeoutMs: hookTimeoutMs }, queueWaitMs: 8000 });
 const server = sipTarget(node);
 const caller = await TestUa.start();
 t.teardown(() => caller.close());
@@ -136,7 +140,7 @@ t.test('a webhook DN that is not READY is denied; the webhook is asked again wit
 
 t.test('every webhook failure falls back to the built-in router', async (t) => {
   const cases: { result: string; reply: (q: Query) => Reply }[] = [
-    { result: 'timeout', reply: () => ({ body: '{"dn":"7101"}', delayMs: 1000 }) },
+    { result: 'timeout', reply: () => ({ body: '{"dn":"7101"}', delayMs: 2 * hookTimeoutMs }) },
     { result: 'http-status', reply: () => ({ status: 503, body: '{"dn":"7101"}' }) },
     { result: 'malformed', reply: () => ({ body: 'route it yourself' }) },
     { result: 'malformed', reply: () => ({ body: '{"dn":7101}' }) },
