@@ -37,18 +37,29 @@ export class ChangeFeed {
     this.#start = (this.#start + 1) % this.#capacity;
   }
 
-  /** Every held record with index > `index`, oldest first. */
+  /** Every held record with index > `index`, oldest first. A subscriber asks after
+   * every apply, usually for the newest record or two: a binary search finds them
+   * without walking the whole ring each time (records are in index order). */
   since(index: number): ChangesPage {
-    const changes: ChangeRecord[] = [];
-    for (let i = 0; i < this.#ring.length; i += 1) {
-      const record = this.#ring[(this.#start + i) % this.#ring.length]!;
-      if (record.index > index) changes.push(record);
+    const n = this.#ring.length;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#at(mid).index > index) hi = mid;
+      else lo = mid + 1;
     }
+    const changes: ChangeRecord[] = [];
+    for (let i = lo; i < n; i += 1) changes.push(this.#at(i));
     return { changes, truncated: this.#droppedThroughIndex > index };
   }
 
+  /** The record at position `i`, counted from the oldest held. */
+  #at(i: number): ChangeRecord {
+    return this.#ring[(this.#start + i) % this.#ring.length]!;
+  }
+
   #newest(): ChangeRecord | null {
-    if (this.#ring.length === 0) return null;
-    return this.#ring[(this.#start + this.#ring.length - 1) % this.#ring.length]!;
+    return this.#ring.length === 0 ? null : this.#at(this.#ring.length - 1);
   }
 }
