@@ -31,8 +31,9 @@ export class AgentView {
     return this.agents.get(dn);
   }
 
-  all(): Agent[] {
-    return [...this.agents.values()];
+  /** Every agent, without copying the view (routing walks it once per call). */
+  values(): IterableIterator<Agent> {
+    return this.agents.values();
   }
 
   get size(): number {
@@ -57,6 +58,15 @@ function byDn(a: Agent, b: Agent): number {
   return a.dn < b.dn ? -1 : a.dn > b.dn ? 1 : 0;
 }
 
+/** Orders the candidates of a strategy; the first is picked. Total (DNs are unique). */
+export function longestIdleOrder(a: Agent, b: Agent): number {
+  return readySince(a) - readySince(b) || byDn(a, b);
+}
+
+export function fewestCallsOrder(a: Agent, b: Agent): number {
+  return a.counters.callsAnswered - b.counters.callsAnswered || longestIdleOrder(a, b);
+}
+
 /** How long a pick keeps its agent from other picks when the view never shows the agent
  * change (a denied or failed reserve changes nothing on the shard). */
 export const claimTtlMsDefault = 2000;
@@ -74,7 +84,8 @@ export class Router {
 
   /** Whether some agent is eligible, without moving the round-robin cursor. */
   peek(req: RouteRequest): string | null {
-    return this.view.all().find((a) => eligible(a, req) && !this.claimed(a, req.nowMs))?.dn ?? null;
+    for (const a of this.view.values()) if (eligible(a, req) && !this.claimed(a, req.nowMs)) return a.dn;
+    return null;
   }
 
   /**
@@ -100,21 +111,22 @@ export class Router {
     return true;
   }
 
+  /** One pass over the view, no copy and no sort: a pick is made for every call and
+   * every re-route, and a contact center may have thousands of agents. */
   private choose(req: RouteRequest): string | null {
-    const candidates = this.view.all().filter((a) => eligible(a, req) && !this.claimed(a, req.nowMs));
-    if (candidates.length === 0) return null;
-    switch (this.strategy) {
-      case 'longest-idle':
-        return candidates.sort((a, b) => readySince(a) - readySince(b) || byDn(a, b))[0]!.dn;
-      case 'fewest-calls':
-        return candidates.sort((a, b) => a.counters.callsAnswered - b.counters.callsAnswered || readySince(a) - readySince(b) || byDn(a, b))[0]!.dn;
-      case 'round-robin': {
-        // The first DN after the last one handed out, wrapping around.
-        const sorted = candidates.sort(byDn);
-        const next = sorted.find((a) => a.dn > this.cursor) ?? sorted[0]!;
-        this.cursor = next.dn;
-        return next.dn;
-      }
+    const order = this.strategy === 'fewest-calls' ? fewestCallsOrder : this.strategy === 'longest-idle' ? longestIdleOrder : byDn;
+    let best: Agent | null = null;
+    // Round-robin: the first DN after the last one handed out, else wrap to the first.
+    let nextAfterCursor: Agent | null = null;
+    for (const a of this.view.values()) {
+      if (!eligible(a, req) || this.claimed(a, req.nowMs)) continue;
+      if (best === null || order(a, best) < 0) best = a;
+      if (a.dn > this.cursor && (nextAfterCursor === null || a.dn < nextAfterCursor.dn)) nextAfterCursor = a;
     }
+    if (best === null) return null;
+    if (this.strategy !== 'round-robin') return best.dn;
+    const next = nextAfterCursor ?? best;
+    this.cursor = next.dn;
+    return next.dn;
   }
 }

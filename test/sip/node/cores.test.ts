@@ -4,12 +4,13 @@
 // (longest-idle, fewest-calls, round-robin) with skill/level/contact/exclusion filters
 // and version-ordered view updates, and the queue's longest-waiting-first order.
 
+import fc from 'fast-check';
 import t from 'tap';
 import { digestCredentials } from '../../../shards/digest-credentials.js';
 import type { Agent } from '../../../shards/types.js';
 import { DigestAuthenticator, digestAuthorization } from '../../../sip/node/digest.js';
 import { CallQueue } from '../../../sip/node/queue.js';
-import { AgentView, Router } from '../../../sip/node/router.js';
+import { AgentView, eligible, fewestCallsOrder, longestIdleOrder, Router, type RoutingStrategy } from '../../../sip/node/router.js';
 import { parseDigestParams } from '../../../sip/syntax/index.js';
 
 t.test('digest', async (t) => {
@@ -89,6 +90,56 @@ t.test('router', async (t) => {
   t.equal(claiming.pick({ ...req, exclude: new Set(['3']), nowMs: 1000 + 2000 }), '1', 'a claim the view never answered times out');
   t.ok(view.update('3', null, 10));
   t.equal(view.get('3'), undefined, 'deprovisioned');
+});
+
+// The router picks in one pass over the view; the reference below filters the whole
+// view and sorts it, as the router did before. They must agree pick after pick, for
+// every strategy, on random agents (states, levels, contacts, exclusions, ties).
+t.test('router: the one-pass pick equals filter-and-sort', async (t) => {
+  const arbAgent = fc.record({
+    dn: fc.integer({ min: 100, max: 140 }).map(String),
+    ready: fc.boolean(),
+    readySinceMs: fc.integer({ min: 0, max: 5 }),
+    level: fc.integer({ min: -1, max: 30 }),
+    contactExpiresAtMs: fc.integer({ min: 0, max: 2000 }),
+    calls: fc.integer({ min: 0, max: 3 }),
+  });
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(arbAgent, { selector: (a) => a.dn, maxLength: 25 }),
+      fc.constantFrom<RoutingStrategy>('longest-idle', 'fewest-calls', 'round-robin'),
+      fc.array(fc.integer({ min: 100, max: 140 }).map(String), { maxLength: 5 }),
+      fc.integer({ min: 1, max: 6 }),
+      (specs, strategy, excluded, picks) => {
+        const view = new AgentView();
+        for (const o of specs) {
+          const a = agent(o.dn, { readySinceMs: o.readySinceMs, state: o.ready ? 'READY' : 'BUSY', calls: o.calls, skills: o.level < 0 ? { other: 50 } : { sales: o.level } });
+          view.update(o.dn, { ...a, contacts: [{ ...a.contacts[0]!, expiresAtMs: o.contactExpiresAtMs }] }, 1);
+        }
+        const req = { skill: 'sales', minLevel: 10, exclude: new Set(excluded), nowMs: 1000 };
+        // Claims off (ttl 0) so successive picks see the same candidates.
+        const router = new Router(view, strategy, 0);
+        let cursor = '';
+        for (let i = 0; i < picks; i++) {
+          const candidates = [...view.values()].filter((a) => eligible(a, req));
+          let want: string | null = null;
+          if (candidates.length > 0) {
+            if (strategy === 'longest-idle') want = candidates.sort(longestIdleOrder)[0]!.dn;
+            else if (strategy === 'fewest-calls') want = candidates.sort(fewestCallsOrder)[0]!.dn;
+            else {
+              const sorted = candidates.sort((a, b) => (a.dn < b.dn ? -1 : 1));
+              want = (sorted.find((a) => a.dn > cursor) ?? sorted[0]!).dn;
+              cursor = want;
+            }
+          }
+          if (router.pick(req) !== want) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 1500 },
+  );
+  t.pass('1500 random views agree');
 });
 
 t.test('queue', async (t) => {
