@@ -32,6 +32,7 @@ export class ShardNode implements ShardService {
   readonly #feeds = new Set<{ index: number; onPage: (p: FeedPage) => void }>();
   #feedFlushScheduled = false;
   #dutyTimer: NodeJS.Timeout | null = null;
+  #closed = false;
   readonly #expiring = new Set<string>();
   #tickInFlight = false;
 
@@ -80,8 +81,8 @@ export class ShardNode implements ShardService {
     group.on('role', (s) => {
       metrics.role(s.role, s.leader);
       log.info('raft role', { role: s.role, leader: s.leader, term: group.status().term });
+      node.#leaderDutiesWhile(s.role === 'leader');
     });
-    node.#dutyTimer = setInterval(() => node.#leaderDuties(), leaderDutyIntervalMs);
     return node;
   }
 
@@ -132,7 +133,8 @@ export class ShardNode implements ShardService {
   }
 
   async close(): Promise<void> {
-    if (this.#dutyTimer) clearInterval(this.#dutyTimer);
+    this.#closed = true;
+    this.#leaderDutiesWhile(false);
     this.#feeds.clear();
     await this.group.close();
     await this.transport.close();
@@ -162,6 +164,18 @@ export class ShardNode implements ShardService {
     const page = this.stateMachine.changesSince(sub.index);
     sub.index = applied;
     sub.onPage({ changes: page.changes, truncated: page.truncated, index: applied });
+  }
+
+  /** The duty timer runs only while this replica leads: on a follower every firing
+   * would be a wake-up (20 a second) that finds nothing to do. */
+  #leaderDutiesWhile(leading: boolean): void {
+    if (leading && this.#dutyTimer === null && !this.#closed) {
+      this.#dutyTimer = setInterval(() => this.#leaderDuties(), leaderDutyIntervalMs);
+    } else if (!leading && this.#dutyTimer !== null) {
+      clearInterval(this.#dutyTimer);
+      this.#dutyTimer = null;
+      this.#expiring.clear();
+    }
   }
 
   /** Only the leader turns time into log entries, so every replica sees the same
