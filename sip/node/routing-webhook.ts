@@ -122,9 +122,10 @@ export class RoutingWebhook {
     const body = JSON.stringify(q);
     const deadlineMs = performance.now() + this.config.timeoutMs;
     const first = await this.postOnce(body, this.config.timeoutMs);
-    // A keep-alive connection the server closed while idle fails the request sent on it
-    // before the server saw a byte (Node's documented `reusedSocket` case): that one is
-    // sent again on a fresh connection, within what is left of the deadline.
+    // A kept-alive connection the server closed as the request went out fails it with
+    // ECONNRESET (Node's documented `reusedSocket` race). Asking which agent to try has
+    // no side effect, so that one is sent again on a fresh connection, within what is
+    // left of the deadline.
     if (first.staleSocket) {
       const leftMs = Math.floor(deadlineMs - performance.now());
       if (leftMs >= 1) return (await this.postOnce(body, leftMs)).answer;
