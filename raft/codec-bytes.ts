@@ -49,7 +49,7 @@ export class ByteWriter {
 
   /** Unsigned LEB128 of a non-negative safe integer (terms, indexes, offsets, counts). */
   uint(v: number): this {
-    assert(Number.isSafeInteger(v) && v >= 0, `codec: not a non-negative safe integer: ${v}`);
+    if (!Number.isSafeInteger(v) || v < 0) assert.fail(`codec: not a non-negative safe integer: ${v}`);
     this.reserve(VARINT_BYTES_MAX);
     while (v >= 0x80) {
       this.buf[this.length++] = (v % 0x80) | 0x80;

@@ -357,7 +357,7 @@ export class RaftGroup {
 
   private apply(e: Entry): void {
     if (e.index <= this.applied) return;
-    assert(e.index === this.applied + 1, `${this.opts.id}: applying ${e.index} after ${this.applied}`);
+    if (e.index !== this.applied + 1) assert.fail(`${this.opts.id}: applying ${e.index} after ${this.applied}`);
     let result: unknown;
     if (e.kind === 'normal') result = this.sm.apply(e);
     else if (e.kind === 'conf') this.appliedConf = applyConfChange(this.appliedConf, decodeConfChange(e.data));

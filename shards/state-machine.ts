@@ -76,7 +76,7 @@ export class ShardStateMachine implements StateMachine {
   /** Applies one committed entry; returns the ShardResult for the proposer (undefined for
    * 'noop' and 'conf' entries, which only advance the applied index). */
   apply(entry: Entry): ShardResult | undefined {
-    assert(entry.index > this.#appliedIndex, `entry ${entry.index} applied after ${this.#appliedIndex}`);
+    if (!(entry.index > this.#appliedIndex)) assert.fail(`entry ${entry.index} applied after ${this.#appliedIndex}`);
     assert(Number.isFinite(entry.timestampMs), 'entry without a finite timestamp');
     this.#appliedIndex = entry.index;
     if (entry.kind !== 'normal') return undefined;

@@ -33,7 +33,7 @@ export class Inflights {
     assert(!this.full(), 'inflights: add to a full window');
     if (this.countNow > 0) {
       const lastIndex = this.indexes[(this.start + this.countNow - 1) % this.capacity]!;
-      assert(index > lastIndex, `inflights: index ${index} not above ${lastIndex}`);
+      if (!(index > lastIndex)) assert.fail(`inflights: index ${index} not above ${lastIndex}`);
     }
     const slot = (this.start + this.countNow) % this.capacity;
     this.indexes[slot] = index;

@@ -94,8 +94,8 @@ export class RaftLog {
   /** Entries [lo, hi), limited to `countMax` entries and `bytesMax` bytes (always at least
    * one entry when the range is non-empty). `lo` must not be compacted. */
   slice(lo: LogIndex, hi: LogIndex, countMax = Infinity, bytesMax = Infinity): Entry[] {
-    assert(lo > this.snapIndex, `slice from compacted index ${lo} (snapshot at ${this.snapIndex})`);
-    assert(hi <= this.lastIndex() + 1, `slice to ${hi} beyond last index ${this.lastIndex()}`);
+    if (!(lo > this.snapIndex)) assert.fail(`slice from compacted index ${lo} (snapshot at ${this.snapIndex})`);
+    if (!(hi <= this.lastIndex() + 1)) assert.fail(`slice to ${hi} beyond last index ${this.lastIndex()}`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi && out.length < countMax; i++) {
@@ -112,8 +112,8 @@ export class RaftLog {
   truncateAndAppend(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const from = entries[0]!.index;
-    assert(from > this.committed, `truncate at ${from} would drop committed entries (commit ${this.committed})`);
-    assert(from > this.snapIndex && from <= this.lastIndex() + 1, `append at ${from} leaves a gap`);
+    if (!(from > this.committed)) assert.fail(`truncate at ${from} would drop committed entries (commit ${this.committed})`);
+    if (!(from > this.snapIndex && from <= this.lastIndex() + 1)) assert.fail(`append at ${from} leaves a gap`);
     this.entries.length = from - this.snapIndex - 1;
     for (const e of entries) {
       assert.equal(e.index, this.lastIndex() + 1, 'appended entries not contiguous');
@@ -135,7 +135,7 @@ export class RaftLog {
 
   commitTo(index: LogIndex): boolean {
     if (index <= this.committed) return false;
-    assert(index <= this.lastIndex(), `commit ${index} beyond last index ${this.lastIndex()}`);
+    if (!(index <= this.lastIndex())) assert.fail(`commit ${index} beyond last index ${this.lastIndex()}`);
     this.committed = index;
     return true;
   }

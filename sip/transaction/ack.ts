@@ -8,12 +8,12 @@ import assert from 'node:assert';
 
 function one(m: SipRequest | SipResponse, name: string): SipHeader {
   const value = getHeader(m, name);
-  assert(value !== undefined, `${name} missing`);
+  if (value === undefined) assert.fail(`${name} missing`);
   return { name, value };
 }
 
 function derived(invite: SipRequest, method: 'ACK' | 'CANCEL', to: SipHeader): SipRequest {
-  assert(invite.method === 'INVITE', `${method} is only built for an INVITE`);
+  if (invite.method !== 'INVITE') assert.fail(`${method} is only built for an INVITE`);
   const cseq = parseCSeq(getHeader(invite, 'CSeq') ?? '');
   assert(cseq !== null, 'INVITE without a valid CSeq');
   const topVia = getHeaders(invite, 'Via')[0];

@@ -37,7 +37,7 @@ export function newTransaction(kind: TxKind, request: SipRequest, reliable: bool
 export type StepResult = Readonly<{ actions: readonly TxAction[]; handled: boolean }>;
 
 export function step(tx: TxRecord, event: TxEvent, cfg: TxConfig): StepResult {
-  assert(tx.state !== 'terminated' || event.type === 'timer', `event ${event.type} on a terminated transaction`);
+  if (tx.state === 'terminated' && event.type !== 'timer') assert.fail(`event ${event.type} on a terminated transaction`);
   const handler = TABLES[tx.kind][tx.state]?.[event.type] as Handler | undefined;
   if (handler === undefined) return { actions: [], handled: false };
   const out: TxAction[] = [];

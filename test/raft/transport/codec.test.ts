@@ -114,3 +114,11 @@ t.test('mutated valid messages decode or fail typed', async (t) => {
   );
   t.pass('no untyped error escaped');
 });
+
+t.test('encoding refuses a term or index that is not a non-negative safe integer', async (t) => {
+  const base = { type: 'heartbeat', from: 'a', to: 'b', term: 1, commit: 0, context: '' } as const;
+  for (const term of [-1, 1.5, Number.NaN, 2 ** 53]) {
+    t.throws(() => encodeMessage('g', { ...base, term }), /codec: not a non-negative safe integer/, `term ${term}`);
+  }
+  t.doesNotThrow(() => encodeMessage('g', { ...base, term: 2 ** 53 - 1 }));
+});
