@@ -4,7 +4,7 @@
 // launcher (`npm start`), the integration and chaos tests and the benchmarks share it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -14,27 +14,54 @@ import { validateClusterConfig, type ClusterConfig } from './config.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
-/** Ports the kernel just handed out for TCP that were free for UDP too (SIP listens on
- * both, SIPp and RTP on UDP; a TCP-only check once handed SIPp a port a phone's UDP socket
- * held), then released; a tiny race with other processes remains, acceptable for local
- * clusters and tests (each test file gets its own). */
+/** The first port the kernel hands out for bind(0) and for the source side of connect(). */
+function ephemeralPortMin(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > 2048 ? first : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** The local cluster's gateways relay RTP on 2,000 ports each from here up. */
+const GATEWAY_RTP_PORT_BASE = 30000;
+const LISTEN_PORT_MIN = 20000;
+const listenPortMax = Math.max(LISTEN_PORT_MIN + 1024, Math.min(GATEWAY_RTP_PORT_BASE, ephemeralPortMin())) - 1;
+const listenPortSpan = listenPortMax - LISTEN_PORT_MIN + 1;
+/** Where this process's next probe starts: its own place in the range (by pid), moving
+ * forward, so test files running side by side probe different ports. */
+let listenPortCursor = (process.pid * 7919) % listenPortSpan;
+
+async function bindsTcpAndUdp(port: number, host: string): Promise<boolean> {
+  const tcp = await new Promise<import('node:net').Server | null>((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(null));
+    srv.listen(port, host, () => res(srv));
+  });
+  if (tcp === null) return false;
+  const udpFree = await new Promise<boolean>((res) => {
+    const u = createSocket('udp4');
+    u.once('error', () => { u.close(); res(false); });
+    u.bind(port, host, () => u.close(() => res(true)));
+  });
+  await new Promise((r) => tcp.close(r));
+  return udpFree;
+}
+
+/** Ports free for both TCP and UDP (SIP listens on both, SIPp and RTP on UDP; a TCP-only
+ * check once handed SIPp a port a phone's UDP socket held), probed and released for a
+ * role to bind. They come from 20000 up to the gateways' RTP ports, below the kernel's
+ * ephemeral range: a port the kernel had handed out for bind(0) could be handed out again,
+ * as the source port of any outgoing connection, before the role bound it (a replica of
+ * a test cluster once exited with the port taken). */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const ports: number[] = [];
-  for (let attempt = 0; ports.length < count; attempt++) {
-    if (attempt >= count + 100) throw new Error(`no ${count} ports free for both TCP and UDP on ${host}`);
-    const server = await new Promise<import('node:net').Server>((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen(0, host, () => res(s));
-    });
-    const port = (server.address() as import('node:net').AddressInfo).port;
-    const udpFree = await new Promise<boolean>((res) => {
-      const u = createSocket('udp4');
-      u.once('error', () => { u.close(); res(false); });
-      u.bind(port, host, () => u.close(() => res(true)));
-    });
-    await new Promise((r) => server.close(r));
-    if (udpFree && !ports.includes(port)) ports.push(port);
+  for (let probed = 0; ports.length < count; probed++) {
+    if (probed >= listenPortSpan) throw new Error(`no ${count} ports free for both TCP and UDP on ${host} in ${LISTEN_PORT_MIN}-${listenPortMax}`);
+    const port = LISTEN_PORT_MIN + listenPortCursor;
+    listenPortCursor = (listenPortCursor + 1) % listenPortSpan;
+    if (await bindsTcpAndUdp(port, host)) ports.push(port);
   }
   return ports;
 }
@@ -78,7 +105,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
       const port = i === 0 && spec.sipPort !== undefined ? spec.sipPort : next();
       return { id: `sip${i + 1}`, udp: `127.0.0.1:${port}`, tcp: `127.0.0.1:${port}`, admin: `127.0.0.1:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}` };
     }),
-    gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${30000 + i * 2000}-${31999 + i * 2000}`, admin: `127.0.0.1:${next()}` })),
+    gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${GATEWAY_RTP_PORT_BASE + i * 2000}-${GATEWAY_RTP_PORT_BASE + 1999 + i * 2000}`, admin: `127.0.0.1:${next()}` })),
     services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0 })),
   };
   const config = validateClusterConfig(doc);
@@ -136,7 +163,13 @@ export class ProcessSet {
     p.ready = null;
     p.starts++;
     const logs = this.#logs;
-    child.stderr!.on('data', (d: Buffer) => logs?.write(d));
+    // The last of its stderr goes into the error when a role dies before it is ready:
+    // the log file may be gone with a test's temporary directory by the time anyone looks.
+    let stderrTail = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      logs?.write(d);
+      stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
+    });
     return new Promise((resolvePromise, reject) => {
       let buf = '';
       const timer = setTimeout(() => {
@@ -164,7 +197,7 @@ export class ProcessSet {
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         this.onExit?.(id, code, signal);
-        if (p.ready === null) reject(new Error(`${role} ${id} exited (${signal ?? code}) before it was ready`));
+        if (p.ready === null) reject(new Error(`${role} ${id} exited (${signal ?? code}) before it was ready${stderrTail === '' ? '' : `; its stderr ended:\n${stderrTail}`}`));
       });
     });
   }
