@@ -53,8 +53,8 @@ async function bindsTcpAndUdp(port: number, host: string): Promise<boolean> {
  * check once handed SIPp a port a phone's UDP socket held), probed and released for a
  * role to bind. They come from 20000 up to the gateways' RTP ports, below the kernel's
  * ephemeral range: a port the kernel had handed out for bind(0) could be handed out again,
- * as the source port of any outgoing connection, before the role bound it (a replica of
- * a test cluster once exited with the port taken). */
+ * as the source port of any outgoing connection, before the role bound it (the likeliest
+ * reason a replica of a test cluster once exited before it was ready). */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const ports: number[] = [];
   for (let probed = 0; ports.length < count; probed++) {
