@@ -3,8 +3,9 @@
 // for its `{"event":"ready"}` line, and can SIGKILL and restart any of them by id. The
 // launcher (`npm start`), the integration and chaos tests and the benchmarks share it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { randomBytes, randomInt } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -29,9 +30,30 @@ const GATEWAY_RTP_PORT_BASE = 30000;
 const LISTEN_PORT_MIN = 20000;
 const listenPortMax = Math.max(LISTEN_PORT_MIN + 1024, Math.min(GATEWAY_RTP_PORT_BASE, ephemeralPortMin())) - 1;
 const listenPortSpan = listenPortMax - LISTEN_PORT_MIN + 1;
-/** Where this process's next probe starts: its own place in the range (by pid), moving
- * forward, so test files running side by side probe different ports. */
-let listenPortCursor = (process.pid * 7919) % listenPortSpan;
+/** A port handed out is claimed by a file created O_EXCL here, so no other process using
+ * freePorts (tap runs test files side by side) hands it out while its role starts. */
+const portClaimsDir = join(tmpdir(), 'ringfence-port-claims');
+/** A claim older than this is stale: its role has long bound the port, or never will. */
+const portClaimTtlMs = 10 * 60_000;
+
+function claimPort(port: number): boolean {
+  const path = join(portClaimsDir, String(port));
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      closeSync(openSync(path, 'wx'));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(path).mtimeMs < portClaimTtlMs) return false;
+        unlinkSync(path);
+      } catch {
+        return false; // another process took or refreshed it meanwhile
+      }
+    }
+  }
+  return false;
+}
 
 async function bindsTcpAndUdp(port: number, host: string): Promise<boolean> {
   const tcp = await new Promise<import('node:net').Server | null>((res) => {
@@ -50,18 +72,21 @@ async function bindsTcpAndUdp(port: number, host: string): Promise<boolean> {
 }
 
 /** Ports free for both TCP and UDP (SIP listens on both, SIPp and RTP on UDP; a TCP-only
- * check once handed SIPp a port a phone's UDP socket held), probed and released for a
- * role to bind. They come from 20000 up to the gateways' RTP ports, below the kernel's
- * ephemeral range: a port the kernel had handed out for bind(0) could be handed out again,
- * as the source port of any outgoing connection, before the role bound it (the likeliest
- * reason a replica of a test cluster once exited before it was ready). */
+ * check once handed SIPp a port a phone's UDP socket held), probed, claimed and released
+ * for a role to bind. They come from 20000 up to the gateways' RTP ports, below the
+ * kernel's ephemeral range: a port the kernel had handed out for bind(0) could be handed
+ * out again, as the source port of any outgoing connection, before the role bound it (the
+ * likeliest reason a replica of a test cluster once exited before it was ready). */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  mkdirSync(portClaimsDir, { recursive: true });
   const ports: number[] = [];
+  // Random picks, not consecutive ones: callers take freePorts(1) as the base of a block
+  // (SIPp binds -mp and the ports above it), and the next pick must not land in it.
   for (let probed = 0; ports.length < count; probed++) {
     if (probed >= listenPortSpan) throw new Error(`no ${count} ports free for both TCP and UDP on ${host} in ${LISTEN_PORT_MIN}-${listenPortMax}`);
-    const port = LISTEN_PORT_MIN + listenPortCursor;
-    listenPortCursor = (listenPortCursor + 1) % listenPortSpan;
-    if (await bindsTcpAndUdp(port, host)) ports.push(port);
+    const port = LISTEN_PORT_MIN + randomInt(listenPortSpan);
+    if (ports.includes(port) || !(await bindsTcpAndUdp(port, host)) || !claimPort(port)) continue;
+    ports.push(port);
   }
   return ports;
 }
