@@ -85,7 +85,9 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
   for (let probed = 0; ports.length < count; probed++) {
     if (probed >= listenPortSpan) throw new Error(`no ${count} ports free for both TCP and UDP on ${host} in ${LISTEN_PORT_MIN}-${listenPortMax}`);
     const port = LISTEN_PORT_MIN + randomInt(listenPortSpan);
-    if (ports.includes(port) || !(await bindsTcpAndUdp(port, host)) || !claimPort(port)) continue;
+    // The claim comes first: it is cheaper than a probe, and a port this process already
+    // handed out is claimed too, so it is never handed out twice.
+    if (!claimPort(port) || !(await bindsTcpAndUdp(port, host))) continue;
     ports.push(port);
   }
   return ports;
@@ -193,7 +195,8 @@ export class ProcessSet {
     let stderrTail = '';
     child.stderr!.on('data', (d: Buffer) => {
       logs?.write(d);
-      stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
+      // Kept only until ready: a long-running role logs to stderr for its whole life.
+      if (p.ready === null) stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
     });
     return new Promise((resolvePromise, reject) => {
       let buf = '';

@@ -25,7 +25,6 @@ export class UdpTransport implements SipTransport {
   readonly reliable = false;
   readonly local: HostPort;
   readonly sentBy: HostPort;
-  private listener: InboundListener | undefined;
   private closed = false;
   private readonly stats = createCounters();
   /** Built once, not per datagram: the receive path runs for every packet. */
@@ -76,7 +75,6 @@ export class UdpTransport implements SipTransport {
   }
 
   onMessage(listener: InboundListener): void {
-    this.listener = listener;
     this.deps.listener = listener;
   }
 
@@ -113,7 +111,6 @@ export class UdpTransport implements SipTransport {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    this.listener = undefined;
     this.deps.listener = undefined;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
