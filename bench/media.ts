@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onJsonLines } from '../common/json-lines.js';
 import { NgClient } from '../gateway/ng-client.js';
 
 export type MediaBenchOptions = { json: boolean; seconds?: number; calls?: number; startPps?: number; maxPps?: number; steps?: number; printSummary?: boolean };
@@ -79,11 +80,8 @@ async function startNode(name: 'ringfence' | 'bare-dgram', calls: number): Promi
       : [path.join(here, 'media-bare-relay.ts'), '18000'];
   const child = spawn(process.execPath, [...profileArgs(), '--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const ngPort = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as { control: number }).control);
+    onJsonLines(child.stdout!, (_line, ev) => {
+      if (ev?.['event'] === 'listening' && typeof ev['control'] === 'number') resolve(ev['control']);
     });
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
   });

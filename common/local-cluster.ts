@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { validateClusterConfig, type ClusterConfig } from './config.js';
+import { onJsonLines, type JsonEvent } from './json-lines.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
@@ -157,6 +158,8 @@ export class ProcessSet {
   readonly #logs: WriteStream | null;
   #closed = false;
 
+  /** Called with every JSON line a child prints, its ready line included. */
+  onEvent: ((id: string, event: JsonEvent) => void) | null = null;
   /** Called whenever a child exits, however it ended (a supervisor restarts from here). */
   onExit: ((id: string, code: number | null, signal: NodeJS.Signals | null) => void) | null = null;
 
@@ -199,28 +202,18 @@ export class ProcessSet {
       if (p.ready === null) stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
     });
     return new Promise((resolvePromise, reject) => {
-      let buf = '';
       const timer = setTimeout(() => {
         reject(new Error(`${role} ${id} not ready within ${timeoutMs} ms`));
       }, timeoutMs);
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString('utf8');
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          logs?.write(`[${id} stdout] ${line}\n`);
-          try {
-            const ev = JSON.parse(line) as Record<string, unknown>;
-            if (ev.event === 'ready' && p.ready === null) {
-              p.ready = ev;
-              clearTimeout(timer);
-              resolvePromise(ev);
-            }
-          } catch {
-            // not a JSON line: plain output
-          }
+      onJsonLines(child.stdout!, (line, ev) => {
+        logs?.write(`[${id} stdout] ${line}\n`);
+        if (ev === null) return;
+        if (ev.event === 'ready' && p.ready === null) {
+          p.ready = ev;
+          clearTimeout(timer);
+          resolvePromise(ev);
         }
+        this.onEvent?.(id, ev);
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
-import { writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Command } from '../../shards/types.js';
@@ -22,7 +22,6 @@ import { readRegister, runRegisterWriters } from './register-load.js';
 import { runNemesis } from './nemesis.js';
 import { checkPhoneRecord, type PhoneFindings } from './phone-checks.js';
 import { createPrng } from './prng.js';
-import { RoleProcs, roleAvailable } from './role-procs.js';
 import { readySweep, runShardLoad, type ShardLoadCounts, type ShardLoadSpec } from './shard-load.js';
 import { startSipLoad, type SipLoadResult } from './sip-load.js';
 import { Timeline, type TimelineEvent } from './timeline.js';
@@ -42,7 +41,7 @@ export type ChaosOptions = Readonly<{
   keepData?: boolean;
   log?: (line: string) => void;
   /** Called once processes exist, so a caller can kill them on its own teardown. */
-  onProcs?: (procs: RoleProcs) => void;
+  onProcs?: (procs: ProcessSet) => void;
 }>;
 
 export type ChaosResult = Readonly<{
@@ -83,13 +82,14 @@ const registerDns = Array.from({ length: 4 }, (_, i) => String(2101 + i));
 const phoneDns = Array.from({ length: 20 }, (_, i) => String(1001 + i));
 const ttlMs = 4000;
 const clockSkewMsMax = 50;
+/** Generous: on a loaded 2-core host a role's start (tsx compile included) can take long. */
+const roleReadyTimeoutMs = 120_000;
 
 function sipPlan(mode: ChaosOptions['sip']): { on: boolean; why: string | null } {
   if (mode === 'off') return { on: false, why: 'SIP layer turned off (--sip off)' };
-  const missing = [!roleAvailable('sip') && '`ringfence sip`', !roleAvailable('phones') && '`ringfence phones`', !sippAvailable() && 'SIPp'].filter(Boolean);
-  if (missing.length === 0) return { on: true, why: null };
-  if (mode === 'on') throw new Error(`--sip on, but ${missing.join(', ')} missing`);
-  return { on: false, why: `${missing.join(', ')} not available yet` };
+  if (sippAvailable()) return { on: true, why: null };
+  if (mode === 'on') throw new Error('--sip on, but SIPp is missing');
+  return { on: false, why: 'SIPp not available' };
 }
 
 async function provisionAll(client: ShardClient, config: ClusterConfig, withPhones: boolean): Promise<void> {
@@ -119,7 +119,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `ringfence-chaos-${opts.seed}-`));
   mkdirSync(dir, { recursive: true });
   const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, sipNodes: sip.on ? 2 : 0, gateways: 1, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
-  const procs = new RoleProcs(path, join(dir, 'processes.log'));
+  const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
   opts.onProcs?.(procs);
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
@@ -131,15 +131,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   try {
     log(`cluster in ${dir}: 2 shards x 3 replicas, 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
     await Promise.all([
-      ...config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id))),
-      ...config.gateways.map((g) => procs.start('gateway', g.id)),
+      ...config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], roleReadyTimeoutMs))),
+      ...config.gateways.map((g) => procs.start('gateway', g.id, [], roleReadyTimeoutMs)),
     ]);
     await provisionAll(client, config, sip.on);
     let sipTargets: string[] = [];
     if (sip.on) {
-      const readies = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags)));
+      const readies = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags, roleReadyTimeoutMs)));
       sipTargets = readies.map((r, i) => `127.0.0.1:${Number(r.udp ?? config.sip[i]!.udp.port)}`);
-      await procs.start('phones', 'phones1', ['--dns', `${phoneDns[0]}-${phoneDns[phoneDns.length - 1]}`, '--password-prefix', PASSWORD_PREFIX, '--record', recordPath, '--answer-after-ms', '300', '--expires-s', '600', '--dialog-probe-ms', '3000']);
+      await procs.start('phones', 'phones1', ['--dns', `${phoneDns[0]}-${phoneDns[phoneDns.length - 1]}`, '--password-prefix', PASSWORD_PREFIX, '--record', recordPath, '--answer-after-ms', '300', '--expires-s', '600', '--dialog-probe-ms', '3000'], roleReadyTimeoutMs);
     }
     log(`cluster ready; load for ${loadMs / 1000} s with a kill about every ${(opts.killIntervalMs ?? 5000) / 1000} s (seed ${opts.seed})`);
 
@@ -169,7 +169,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const leaderChanges = await stopWatch();
 
     // Every process back (the nemesis restarted its victims; a failed restart is retried).
-    for (const p of procs.all()) if (!procs.isRunning(p.id) && p.role !== 'phones') await procs.start(p.role, p.id, p.role === 'sip' ? sipFlags : []);
+    for (const p of [...procs.procs.values()]) if (!procs.isRunning(p.id) && p.role !== 'phones') await procs.start(p.role, p.id, p.role === 'sip' ? sipFlags : [], roleReadyTimeoutMs);
 
     const watched = new Set([...historyDns, ...(sip.on ? phoneDns : [])]);
     const finalAgents = await pollUntilReady(client, watched, ttlMs + 30_000, async (agents) => {

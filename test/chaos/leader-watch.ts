@@ -6,10 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig } from '../../common/config.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import { findLeader } from './nemesis.js';
-import type { RoleProcs } from './role-procs.js';
+import type { ProcessSet } from '../../common/local-cluster.js';
 import type { Timeline } from './timeline.js';
 
-export function watchLeaders(o: { config: ClusterConfig; procs: RoleProcs; client: ShardClient; timeline: Timeline; pollMs: number }): () => Promise<number> {
+export function watchLeaders(o: { config: ClusterConfig; procs: ProcessSet; client: ShardClient; timeline: Timeline; pollMs: number }): () => Promise<number> {
   let stop = false;
   let changes = 0;
   const last = new Map<string, string>();

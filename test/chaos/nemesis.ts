@@ -9,12 +9,12 @@ import type { ClusterConfig } from '../../common/config.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { RaftStatus } from '../../raft/types.js';
 import type { FaultKind, PlannedFault } from './nemesis-plan.js';
-import type { RoleProcs } from './role-procs.js';
+import type { ProcessSet } from '../../common/local-cluster.js';
 import type { Timeline } from './timeline.js';
 
 export type NemesisSpec = Readonly<{
   config: ClusterConfig;
-  procs: RoleProcs;
+  procs: ProcessSet;
   client: ShardClient;
   timeline: Timeline;
   plan: readonly PlannedFault[];

@@ -9,13 +9,13 @@
 // was lost, every agent was READY again once the load stopped, and no SIP call hung.
 import t from 'tap';
 import { runChaos } from './engine.js';
-import type { RoleProcs } from './role-procs.js';
+import type { ProcessSet } from '../../common/local-cluster.js';
 
 const loadS = Number(process.env.RINGFENCE_CHAOS_SMOKE_S ?? 45);
 const seed = Number(process.env.RINGFENCE_CHAOS_SEED ?? 20261126);
 
 t.test('chaos smoke: kills under load, nothing double-booked, lost, leaked or hung', { timeout: 400_000 }, async (t) => {
-  let procs: RoleProcs | null = null;
+  let procs: ProcessSet | null = null;
   // The engine stops its processes itself; this catches a test that dies half-way.
   t.teardown(() => procs?.killAllNow());
   const r = await runChaos({ minutes: loadS / 60, seed, sip: 'auto', log: (line) => t.comment(line), onProcs: (p) => { procs = p; } });

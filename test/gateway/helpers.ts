@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onJsonLines } from '../../common/json-lines.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -34,15 +35,10 @@ export async function spawnGateway(t: Teardown, args: readonly string[]): Promis
   });
   const events: Record<string, unknown>[] = [];
   const control = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const ev = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        events.push(ev);
-        if (ev['event'] === 'listening') resolve(ev['control'] as number);
-      }
+    onJsonLines(child.stdout!, (line, ev) => {
+      if (ev === null) return reject(new Error(`gateway printed a line that is not JSON: ${line}`));
+      events.push(ev);
+      if (ev['event'] === 'listening') resolve(ev['control'] as number);
     });
     child.once('exit', (code) => reject(new Error(`gateway exited early with ${code}`)));
   });

@@ -1,12 +1,8 @@
 // A call-carrying cluster for the SIPp load test and `bench calls`: shard replicas, SIP
 // nodes and one `ringfence phones` process as real OS processes on loopback, with every
 // agent provisioned (digest credentials for password pw-<dn>), logged in and READY, and
-// every phone registered through a SIP node. SIP nodes and phones start through
-// common/cli.ts when it lists their role, else through run-role.ts next to this file.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+// every phone registered through a SIP node. Every role starts through common/cli.ts.
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../../common/config.js';
 import { ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
@@ -46,68 +42,6 @@ export type CallCluster = Readonly<{
   stop: () => Promise<void>;
 }>;
 
-const cliSource = readFileSync(fileURLToPath(new URL('../../common/cli.ts', import.meta.url)), 'utf8');
-const runRole = fileURLToPath(new URL('./run-role.ts', import.meta.url));
-
-function cliHasRole(role: string): boolean {
-  return new RegExp(`^\\s+${role}: \\{`, 'm').test(cliSource);
-}
-
-type Started = { child: ChildProcess | null; ready: Record<string, unknown>; lines: (cb: (ev: Record<string, unknown>) => void) => void };
-
-/** Spawns a role, resolving with its ready line; `onLine` sees later JSON lines too. */
-function spawnRole(procs: ProcessSet, configPath: string, role: 'sip' | 'phones', id: string, extra: readonly string[], log: WriteStream): Promise<Started> {
-  const listeners: ((ev: Record<string, unknown>) => void)[] = [];
-  if (cliHasRole(role)) {
-    return procs.start(role, id, extra, 120_000).then((ready) => {
-      const child = procs.procs.get(id)?.child ?? null;
-      child?.stdout?.on('data', (d: Buffer) => {
-        for (const line of d.toString('utf8').split('\n')) {
-          try {
-            const ev = JSON.parse(line) as Record<string, unknown>;
-            for (const l of listeners) l(ev);
-          } catch {
-            // not JSON
-          }
-        }
-      });
-      return { child, ready, lines: (cb) => listeners.push(cb) };
-    });
-  }
-  const child = spawn(process.execPath, ['--import', 'tsx', runRole, role, '--config', configPath, '--id', id, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.on('data', (d: Buffer) => log.write(d));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    let ready: Record<string, unknown> | null = null;
-    const timer = setTimeout(() => reject(new Error(`${role} ${id} not ready within 120 s`)), 120_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        log.write(`[${id} stdout] ${line}\n`);
-        let ev: Record<string, unknown>;
-        try {
-          ev = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        if (ev.event === 'ready' && ready === null) {
-          ready = ev;
-          clearTimeout(timer);
-          resolve({ child, ready, lines: (cb) => listeners.push(cb) });
-        }
-        for (const l of listeners) l(ev);
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (ready === null) reject(new Error(`${role} ${id} exited (${signal ?? code}) before it was ready; see ${log.path}`));
-    });
-  });
-}
-
 async function provision(client: ShardClient, config: ClusterConfig, spec: CallClusterSpec): Promise<void> {
   const run = async (dn: string, cmd: Command): Promise<void> => {
     const r = await client.command(dn, cmd, { deadlineMs: 20_000 });
@@ -136,53 +70,37 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
   const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
   const logPath = join(spec.dir, 'processes.log');
   const procs = new ProcessSet(path, { logFile: logPath });
-  const log = createWriteStream(join(spec.dir, 'roles.log'), { flags: 'a' });
-  const own: ChildProcess[] = [];
-  const killAll = (): void => {
-    procs.killAllNow();
-    for (const c of own) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  };
+  const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
   const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
   const stop = async (): Promise<void> => {
     client.close();
-    await Promise.all(own.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const gone = new Promise<void>((r) => c.once('exit', () => r()));
-      c.kill('SIGTERM');
-      const t = setTimeout(() => c.kill('SIGKILL'), 3000);
-      await gone;
-      clearTimeout(t);
-    }));
     await procs.stopAll(3000);
-    log.end();
     process.removeListener('exit', killAll);
   };
   try {
     await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
     await provision(client, config, spec);
     const sipFlags = ['--ring-timeout-ms', String(spec.ringTimeoutMs), '--queue-wait-ms', String(spec.queueWaitMs), ...(spec.sipFlags ?? [])];
-    const sips = await Promise.all(config.sip.map((n) => spawnRole(procs, path, 'sip', n.id, sipFlags, log)));
-    for (const s of sips) if (s.child && !cliHasRole('sip')) own.push(s.child);
-    const sipTargets = sips.map((s, i) => `127.0.0.1:${Number(s.ready.udp ?? config.sip[i]!.udp.port)}`);
+    const sipReady = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags, 120_000)));
+    const sipTargets = sipReady.map((ready, i) => `127.0.0.1:${Number(ready.udp ?? config.sip[i]!.udp.port)}`);
     if (spec.phones === 'none') return { config, configPath: path, sipTargets, procs, stop };
     const recordPath = join(spec.dir, 'phones.jsonl');
     const behaviour = ['answer', ...(['busy', 'no-answer'] as const).flatMap((b) => {
       const dns = spec.agents.filter((a) => a.behaviour === b).map((a) => a.dn);
       return dns.length === 0 ? [] : [`${b}:${dns.join(',')}`];
     })].join(',');
-    const phones = await spawnRole(procs, path, 'phones', 'phones1', [
+    const statusWaiters: ((ev: Record<string, unknown>) => void)[] = [];
+    procs.onEvent = (id, ev) => {
+      if (id === 'phones1' && ev.event === 'status') for (const w of statusWaiters.splice(0)) w(ev);
+    };
+    await procs.start('phones', 'phones1', [
       '--dns', spec.agents.map((a) => a.dn).join(','), '--behaviour', behaviour, '--record', recordPath,
       '--answer-after-ms', String(spec.answerAfterMs), '--expires-s', '600',
-    ], log);
-    if (phones.child && !cliHasRole('phones')) own.push(phones.child);
-    const statusWaiters: ((ev: Record<string, unknown>) => void)[] = [];
-    phones.lines((ev) => {
-      if (ev.event === 'status') for (const w of statusWaiters.splice(0)) w(ev);
-    });
+    ], 120_000);
     const phonesStatus = (): Promise<Record<string, unknown>> => new Promise((resolve) => {
       statusWaiters.push(resolve);
-      phones.child?.kill('SIGUSR2');
+      procs.procs.get('phones1')?.child?.kill('SIGUSR2');
     });
     return { config, configPath: path, sipTargets, recordPath, procs, phonesStatus, stop };
   } catch (err) {

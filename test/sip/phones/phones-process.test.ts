@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { onJsonLines } from '../../../common/json-lines.js';
 import { parseRecord } from '../../../sip/phones/call-recorder.js';
 import { TestRegistrar } from './test-registrar.js';
 import { TestCaller } from './test-caller.js';
 
-const runRole = fileURLToPath(new URL('../../sipp/run-role.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../../../common/cli.ts', import.meta.url));
 
 t.test('phones process: register, ready line, a call, status line, clean exit', async (tt) => {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-phones-proc-'));
@@ -29,21 +30,19 @@ t.test('phones process: register, ready line, a call, status line, clean exit', 
   const configPath = join(dir, 'cluster.yaml');
   writeFileSync(configPath, stringify(config));
   const recordPath = join(dir, 'record.jsonl');
-  const child = spawn(process.execPath, ['--import', 'tsx', runRole, 'phones', '--config', configPath, '--id', 'phones1', '--dns', '1001-1004', '--behaviour', 'answer,busy:1004', '--answer-after-ms', '10', '--record', recordPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'phones', '--config', configPath, '--id', 'phones1', '--dns', '1001-1004', '--behaviour', 'answer,busy:1004', '--answer-after-ms', '10', '--record', recordPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   tt.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const lines: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString('utf8');
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      buf = buf.slice(nl + 1);
-      for (const w of waiters.splice(0)) w();
+  onJsonLines(child.stdout!, (line, ev) => {
+    if (ev === null) {
+      tt.fail(`stdout carries only JSON lines; got ${JSON.stringify(line)}`);
+      return;
     }
+    lines.push(ev);
+    for (const w of waiters.splice(0)) w();
   });
   const next = async (event: string): Promise<Record<string, unknown>> => {
     for (;;) {
