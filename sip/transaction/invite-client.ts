@@ -6,10 +6,12 @@
 
 import { buildNonSuccessAck } from './ack.js';
 import {
+  clientTimedOut,
+  clientTransportError,
   isProvisional,
   isSuccess,
-  localResponse,
   send,
+  startClient,
   startTimer,
   stopTimers,
   terminate,
@@ -42,23 +44,11 @@ const onResponse: Handler<EventOf<'response'>> = (tx, ev, cfg, out) => {
   waitThenTerminate(tx, out, 'D', tx.reliable ? 0 : cfg.timerDUnreliableMs);
 };
 
-const onTransportError: Handler<EventOf<'transport-error'>> = (tx, ev, _cfg, out) => {
-  stopTimers(out, 'A', 'B', 'C');
-  terminate(tx);
-  const response = localResponse(tx.request, 503, 'Service Unavailable');
-  out.push({ type: 'notify', notice: { type: 'transport-error', code: ev.code, response } });
-};
+const onTransportError = clientTransportError('A', 'B', 'C');
 
 export const INVITE_CLIENT_TABLE: StateTable = {
   calling: {
-    start: (tx, _ev, cfg, out) => {
-      send(out, tx.request);
-      if (!tx.reliable) {
-        tx.intervalMs = cfg.t1Ms;
-        startTimer(out, 'A', tx.intervalMs);
-      }
-      startTimer(out, 'B', timeoutMs(cfg));
-    },
+    start: (tx, _ev, cfg, out) => startClient(tx, cfg, out, 'A', 'B'),
     timer: (tx, ev, _cfg, out) => {
       if (ev.timer === 'A') {
         // INVITE retransmissions double without the T2 cap (RFC 3261 §17.1.1.2).
@@ -67,9 +57,7 @@ export const INVITE_CLIENT_TABLE: StateTable = {
         startTimer(out, 'A', tx.intervalMs);
       } else if (ev.timer === 'B') {
         stopTimers(out, 'A');
-        terminate(tx);
-        const response = localResponse(tx.request, 408, 'Request Timeout');
-        out.push({ type: 'notify', notice: { type: 'timeout', timer: 'B', response } });
+        clientTimedOut(tx, out, 'B');
       }
     },
     response: onResponse,
@@ -78,10 +66,7 @@ export const INVITE_CLIENT_TABLE: StateTable = {
   proceeding: {
     response: onResponse,
     timer: (tx, ev, _cfg, out) => {
-      if (ev.timer !== 'C') return;
-      terminate(tx);
-      const response = localResponse(tx.request, 408, 'Request Timeout');
-      out.push({ type: 'notify', notice: { type: 'timeout', timer: 'C', response } });
+      if (ev.timer === 'C') clientTimedOut(tx, out, 'C');
     },
     'transport-error': onTransportError,
   },

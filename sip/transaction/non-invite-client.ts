@@ -5,13 +5,14 @@
 
 import {
   backoffMs,
+  clientTimedOut,
+  clientTransportError,
   isProvisional,
-  localResponse,
   send,
+  startClient,
   startTimer,
   stopTimers,
   terminate,
-  timeoutMs,
   waitThenTerminate,
 } from './machine-helpers.js';
 import type { EventOf, Handler, StateTable } from './types.js';
@@ -37,29 +38,15 @@ const onTimer: Handler<EventOf<'timer'>> = (tx, ev, cfg, out) => {
     startTimer(out, 'E', tx.intervalMs);
   } else if (ev.timer === 'F') {
     stopTimers(out, 'E');
-    terminate(tx);
-    const response = localResponse(tx.request, 408, 'Request Timeout');
-    out.push({ type: 'notify', notice: { type: 'timeout', timer: 'F', response } });
+    clientTimedOut(tx, out, 'F');
   }
 };
 
-const onTransportError: Handler<EventOf<'transport-error'>> = (tx, ev, _cfg, out) => {
-  stopTimers(out, 'E', 'F');
-  terminate(tx);
-  const response = localResponse(tx.request, 503, 'Service Unavailable');
-  out.push({ type: 'notify', notice: { type: 'transport-error', code: ev.code, response } });
-};
+const onTransportError = clientTransportError('E', 'F');
 
 export const NON_INVITE_CLIENT_TABLE: StateTable = {
   trying: {
-    start: (tx, _ev, cfg, out) => {
-      send(out, tx.request);
-      if (!tx.reliable) {
-        tx.intervalMs = cfg.t1Ms;
-        startTimer(out, 'E', tx.intervalMs);
-      }
-      startTimer(out, 'F', timeoutMs(cfg));
-    },
+    start: (tx, _ev, cfg, out) => startClient(tx, cfg, out, 'E', 'F'),
     timer: onTimer,
     response: onResponse,
     'transport-error': onTransportError,
