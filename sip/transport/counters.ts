@@ -1,5 +1,6 @@
 // Counters every transport keeps; the SIP node exports them as metrics. Parse errors are
 // counted per parser error code so an operator can tell garbage from a buggy peer.
+import { SipTransportError, TRANSPORT_ERR } from './errors.js';
 
 export type TransportCounters = {
   messagesReceived: number;
@@ -40,4 +41,22 @@ export function countInto(table: Record<string, number>, code: string): void {
 
 export function snapshotCounters(c: TransportCounters): TransportCounters {
   return { ...c, parseErrors: { ...c.parseErrors }, dropped: { ...c.dropped } };
+}
+
+/** Hands `byteCount` bytes to a socket through `start` (which passes `done` as the
+ * socket's write callback) and resolves once the socket took them, counting the send, or
+ * its failure as a SEND_FAILED error. */
+export function countedSend(counters: TransportCounters, byteCount: number, start: (done: (err?: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    start((err) => {
+      if (err) {
+        counters.sendErrors++;
+        reject(new SipTransportError(TRANSPORT_ERR.SEND_FAILED, err.message, { cause: err }));
+        return;
+      }
+      counters.messagesSent++;
+      counters.bytesSent += byteCount;
+      resolve();
+    });
+  });
 }

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { SipStreamParser, serializeMessage } from '../syntax/index.js';
 import type { SipMessage } from '../syntax/message.js';
-import { countInto, createCounters, snapshotCounters, type TransportCounters } from './counters.js';
+import { countedSend, countInto, createCounters, snapshotCounters, type TransportCounters } from './counters.js';
 import { SipTransportError, TRANSPORT_ERR } from './errors.js';
 import { transportLimits, type TransportLimits } from './limits.js';
 import { receiveParsed } from './receive.js';
@@ -207,17 +207,6 @@ export class TcpTransport implements SipTransport {
       this.stats.sendErrors++;
       return Promise.reject(new SipTransportError(TRANSPORT_ERR.PEER_TOO_SLOW, `${conn.remoteKey} not reading`));
     }
-    return new Promise((resolve, reject) => {
-      conn.socket.write(bytes, (err) => {
-        if (err) {
-          this.stats.sendErrors++;
-          reject(new SipTransportError(TRANSPORT_ERR.SEND_FAILED, err.message, { cause: err }));
-          return;
-        }
-        this.stats.messagesSent++;
-        this.stats.bytesSent += bytes.length;
-        resolve();
-      });
-    });
+    return countedSend(this.stats, bytes.length, (done) => conn.socket.write(bytes, done));
   }
 }

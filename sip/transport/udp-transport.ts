@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { parseMessage, serializeMessage } from '../syntax/index.js';
 import type { SipMessage, SipResponse } from '../syntax/message.js';
-import { createCounters, snapshotCounters, type TransportCounters } from './counters.js';
+import { countedSend, createCounters, snapshotCounters, type TransportCounters } from './counters.js';
 import { SipTransportError, TRANSPORT_ERR } from './errors.js';
 import { transportLimits, type TransportLimits } from './limits.js';
 import { isKeepAlive, receiveParsed, type ReceiveDeps } from './receive.js';
@@ -94,18 +94,7 @@ export class UdpTransport implements SipTransport {
       this.stats.sendErrors++;
       return Promise.reject(new SipTransportError(TRANSPORT_ERR.MESSAGE_TOO_LARGE, `${bytes.length} bytes`));
     }
-    return new Promise((resolve, reject) => {
-      this.socket.send(bytes, target.port, target.host, (err) => {
-        if (err) {
-          this.stats.sendErrors++;
-          reject(new SipTransportError(TRANSPORT_ERR.SEND_FAILED, err.message, { cause: err }));
-          return;
-        }
-        this.stats.messagesSent++;
-        this.stats.bytesSent += bytes.length;
-        resolve();
-      });
-    });
+    return countedSend(this.stats, bytes.length, (done) => this.socket.send(bytes, target.port, target.host, done));
   }
 
   close(): Promise<void> {
