@@ -2,17 +2,18 @@
 // ties broken by insertion order, so the order of events is a pure function of the seed.
 
 import assert from 'node:assert';
+import { DueHeap } from '../../common/due-heap.js';
 
-type Event = { timeMs: number; seq: number; run: () => void };
+type Event = { readonly dueMs: number; readonly seq: number; readonly run: () => void };
 
 export class Scheduler {
-  private heap: Event[] = [];
+  private readonly heap = new DueHeap<Event>();
   private seq = 0;
   nowMs = 0;
 
   at(timeMs: number, run: () => void): void {
     assert(timeMs >= this.nowMs, 'events cannot be scheduled in the past');
-    this.push({ timeMs, seq: this.seq++, run });
+    this.heap.push({ dueMs: timeMs, seq: this.seq++, run });
   }
 
   after(delayMs: number, run: () => void): void {
@@ -20,50 +21,16 @@ export class Scheduler {
   }
 
   get size(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   /** Runs the earliest event; false when none is left before `untilMs`. */
   runNext(untilMs: number): boolean {
-    const top = this.heap[0];
-    if (top === undefined || top.timeMs > untilMs) return false;
-    this.pop();
-    this.nowMs = top.timeMs;
+    const top = this.heap.peek();
+    if (top === undefined || top.dueMs > untilMs) return false;
+    this.heap.pop();
+    this.nowMs = top.dueMs;
     top.run();
     return true;
-  }
-
-  private less(a: Event, b: Event): boolean {
-    return a.timeMs < b.timeMs || (a.timeMs === b.timeMs && a.seq < b.seq);
-  }
-
-  private push(e: Event): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
   }
 }
