@@ -15,7 +15,9 @@
 //
 // Each rate runs --repeat times (default 3) and the result quotes the median p50 and p99
 // of those runs: on a shared 2-core VM one run's p99 swings several-fold with the
-// neighbours' load, and a median of runs is the figure that repeats.
+// neighbours' load, and a median of runs is the figure that repeats. Each step records the
+// machine's busy and stolen CPU shares over the step (/proc/stat), which say whether a slow
+// step met a saturated machine or a busy neighbour.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,7 @@ import { getJson } from '../common/cluster-view.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
+import { hostCpuShare, hostCpuTicks } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../test/support/sipp.js';
 import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
@@ -42,6 +45,8 @@ export type CallsStep = {
   target: 'ringfence' | 'direct'; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
   /** ringfence only: the SIP node's setup phases over the step (see bench/phases.ts). */
   phases?: Record<string, PhaseSummary>;
+  /** The whole machine over the step (bench and SIPp included), from /proc/stat. */
+  hostCpu?: { busyPct: number; stealPct: number };
 };
 /** `p50Ms`/`p99Ms`: the medians over the runs at `cps` of each run's p50 and p99. */
 export type CallsResult = { target: 'ringfence' | 'direct'; cps: number; failed: 0; p50Ms: number | null; p99Ms: number | null };
@@ -67,12 +72,14 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   const media = await freeSippMediaPort();
   const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
   const started = Date.now();
+  const cpuBefore = hostCpuTicks();
   const sipp = startSipp({
     scenario: scenarioPath('caller'), dir: join(o.dir, `${o.target}-${o.rate}-${o.run}`), remote: o.remote, localPort: port!, mediaPort: media,
     service: SERVICE_NUMBER, rate: o.rate, maxCalls: calls, timeoutS: Math.ceil(o.seconds + STEP_GRACE_S),
     set: { hold_min_ms: 0, hold_spread_ms: 0 },
   });
   const r = await sipp.done;
+  const hostCpu = hostCpuShare(cpuBefore, hostCpuTicks());
   const durationMs = Date.now() - started;
   const lat = summarizeLatencies(r.rttMs);
   // Released calls still confirm for a moment after SIPp is done.
@@ -81,6 +88,7 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   return {
     target: o.target, rate: o.rate, run: o.run, calls, answered: r.rttMs.length, failed: failuresOf(r, calls), finalFailures: { ...r.finalFailures },
     p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(phases === undefined ? {} : { phases }),
+    ...(hostCpu === null ? {} : { hostCpu }),
   };
 }
 
@@ -101,7 +109,7 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
       runs.push(s);
       steps.push(s);
       const which = plan.repeat > 1 ? ` run ${run}/${plan.repeat}` : '';
-      plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s${which}: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms`);
+      plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s${which}: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms${s.hostCpu === undefined ? '' : `; host CPU ${s.hostCpu.busyPct}% busy, ${s.hostCpu.stealPct}% stolen`}`);
       if (s.phases !== undefined) plan.log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
       if (s.failed > 0) break;
     }

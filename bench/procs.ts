@@ -232,6 +232,41 @@ export function ioSyscalls(pid: number): { reads: number; writes: number } | nul
   }
 }
 
+/** The machine's cumulative CPU time by kind, in clock ticks summed over all CPUs (the
+ * first line of /proc/stat). `steal` is time the hypervisor gave another guest while
+ * this one had work: a shared VM's noisy neighbours show up there. */
+export type HostCpuTicks = { busy: number; idle: number; steal: number };
+
+/** Parses the aggregate `cpu` line of /proc/stat (user nice system idle iowait irq
+ * softirq steal …); null when it is missing or malformed. */
+export function parseHostCpu(procStat: string): HostCpuTicks | null {
+  const line = /^cpu\s+(.*)$/m.exec(procStat)?.[1];
+  if (line === undefined) return null;
+  const f = line.trim().split(/\s+/).map(Number);
+  if (f.length < 8 || f.slice(0, 8).some((n) => !Number.isFinite(n))) return null;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+}
+
+export function hostCpuTicks(): HostCpuTicks | null {
+  try {
+    return parseHostCpu(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Shares of the machine's CPU time between two samples, in percent: busy (this guest's
+ * work, all processes) and stolen (by the hypervisor). Null without a usable pair. */
+export function hostCpuShare(before: HostCpuTicks | null, after: HostCpuTicks | null): { busyPct: number; stealPct: number } | null {
+  if (before === null || after === null) return null;
+  const busy = after.busy - before.busy;
+  const steal = after.steal - before.steal;
+  const total = busy + steal + after.idle - before.idle;
+  if (total <= 0) return null;
+  return { busyPct: Math.round((1000 * busy) / total) / 10, stealPct: Math.round((1000 * steal) / total) / 10 };
+}
+
 /** CPU time of this process (user + system) in milliseconds. */
 export function selfCpuTimeMs(): number {
   const u = process.cpuUsage();

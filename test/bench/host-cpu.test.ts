@@ -1,0 +1,28 @@
+// `bench calls` reports, per step, how busy the whole machine was and how much time the
+// hypervisor stole: the figures that tell a slow window of a shared VM from a slow build.
+import t from 'tap';
+import { hostCpuShare, hostCpuTicks, parseHostCpu } from '../../bench/procs.js';
+
+const stat = (user: number, idle: number, steal: number): string =>
+  `cpu  ${user} 10 ${user / 2} ${idle} 5 0 ${user / 10} ${steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 1 2 3\n`;
+
+t.test('the aggregate cpu line is read field by field', async (t) => {
+  t.same(parseHostCpu(stat(1000, 4000, 30)), { busy: 1000 + 10 + 500 + 0 + 100, idle: 4005, steal: 30 });
+  t.equal(parseHostCpu('cpu0 1 2 3 4 5 6 7 8\n'), null, 'only a per-CPU line: no aggregate');
+  t.equal(parseHostCpu('cpu  1 2 3\n'), null, 'too few fields');
+  t.equal(parseHostCpu('cpu  1 2 x 4 5 6 7 8\n'), null, 'a field that is not a number');
+});
+
+t.test('shares between two samples', async (t) => {
+  const a = parseHostCpu(stat(1000, 4000, 0));
+  const b = parseHostCpu(stat(1600, 4200, 100));
+  // busy +600+300+60 = 960, idle +200, steal +100 → total 1260
+  t.same(hostCpuShare(a, b), { busyPct: 76.2, stealPct: 7.9 });
+  t.equal(hostCpuShare(a, a), null, 'no time passed');
+  t.equal(hostCpuShare(null, b), null);
+});
+
+t.test('this machine has a readable /proc/stat', async (t) => {
+  const a = hostCpuTicks();
+  t.ok(a !== null && a.busy > 0 && a.idle > 0, 'busy and idle ticks');
+});
