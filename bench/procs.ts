@@ -1,11 +1,11 @@
 // Child processes for benchmarks: spawn, wait for a "ready" line, keep a short tail of the
 // output for error messages, and make sure every process started here dies with the
 // bench — on normal exit, on SIGINT/SIGTERM, and through explicit stop() in finally blocks.
-// Also CPU time of a pid from /proc, and free loopback ports.
+// Also CPU time of a pid from /proc and the machine's CPU shares. Free ports come from
+// common/local-cluster.ts's freePorts, which the local clusters and the tests use too.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 /** Lines of output kept per process for diagnostics. */
@@ -271,37 +271,4 @@ export function hostCpuShare(before: HostCpuTicks | null, after: HostCpuTicks | 
 export function selfCpuTimeMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
-}
-
-/** A TCP port free on 127.0.0.1 right now (bound to port 0, then released). Another
- * process may still take it before use; callers starting servers should prefer port 0. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** `n` distinct free ports (held open together so none repeats). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => {
-      return new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-        const srv = createServer();
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => resolve(srv));
-      });
-    }),
-  );
-  const ports = servers.map((s) => {
-    const addr = s.address();
-    return typeof addr === 'object' && addr ? addr.port : 0;
-  });
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
 }
