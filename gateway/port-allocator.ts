@@ -44,15 +44,15 @@ export class PortAllocator {
     this.head = (this.head + 1) % this.queue.length;
     this.count--;
     const i = (port - this.min) >> 1;
-    assert(this.inUse[i] === 0, `port ${port} handed out twice`);
+    if (this.inUse[i] !== 0) assert.fail(`port ${port} handed out twice`);
     this.inUse[i] = 1;
     return port;
   }
 
   release(rtpPort: number): void {
     const i = (rtpPort - this.min) >> 1;
-    assert(rtpPort % 2 === 0 && i >= 0 && i < this.queue.length, `port ${rtpPort} not from this range`);
-    assert(this.inUse[i] === 1, `port ${rtpPort} released twice`);
+    if (!(rtpPort % 2 === 0 && i >= 0 && i < this.queue.length)) assert.fail(`port ${rtpPort} not from this range`);
+    if (this.inUse[i] !== 1) assert.fail(`port ${rtpPort} released twice`);
     this.inUse[i] = 0;
     this.queue[(this.head + this.count) % this.queue.length] = rtpPort;
     this.count++;

@@ -27,7 +27,7 @@ export class CallQueue {
 
   /** False when the queue is full. Keeps the list ordered by enqueue time. */
   add(call: QueuedCall): boolean {
-    assert(!this.waiting.some((c) => c.key === call.key), `call ${call.key} queued twice`);
+    if (this.waiting.some((c) => c.key === call.key)) assert.fail(`call ${call.key} queued twice`);
     if (this.waiting.length >= this.lengthMax) return false;
     let i = this.waiting.length;
     while (i > 0 && this.waiting[i - 1]!.enqueuedAtMs > call.enqueuedAtMs) i--;

@@ -23,7 +23,10 @@ t.test('port allocator', async (t) => {
   p.release(40002);
   t.equal(p.allocate(), 40004, 'the first released pair comes back first');
   t.equal(p.freePairs, 1);
-  t.throws(() => p.release(40006 + 1), 'an odd port is not a pair');
+  t.throws(() => p.release(40006 + 1), /port 40007 not from this range/, 'an odd port is not a pair');
+  t.throws(() => p.release(40010), /port 40010 not from this range/, 'a port beyond the range');
+  p.release(40006);
+  t.throws(() => p.release(40006), /port 40006 released twice/);
 });
 
 function feed(s: LegStats, seqs: number[], arrivalMs?: (i: number) => number, ssrc = 7): void {

@@ -149,6 +149,7 @@ t.test('queue', async (t) => {
   t.ok(q.add({ key: 'c', skill: 'support', minLevel: 0, enqueuedAtMs: 5, tried: new Set() }));
   t.notOk(q.add({ key: 'd', skill: 'sales', minLevel: 0, enqueuedAtMs: 30, tried: new Set() }), 'bounded');
   t.same(q.list().map((c) => c.key), ['c', 'a', 'b']);
+  t.throws(() => q.add({ key: 'a', skill: 'sales', minLevel: 0, enqueuedAtMs: 40, tried: new Set() }), /call a queued twice/);
   t.equal(q.takeFor(agent('9', { skills: { sales: 50 } }))?.key, 'b', 'a needs level 60: b is the oldest this agent can take');
   t.equal(q.takeFor(agent('9', { skills: { sales: 70 } }))?.key, 'a');
   t.equal(q.takeFor(agent('9', { skills: { sales: 70 } })), null);
