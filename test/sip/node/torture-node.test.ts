@@ -35,6 +35,8 @@ t.teardown(() => raw.close());
 async function parseErrors(): Promise<Record<string, number>> {
   const sip = cluster.config.sip[0]!;
   const res = await adminGet(sip.admin, '/metrics', cluster.config.tokens.read, 10_000);
+  // Without the family the checks below would pass on an empty map.
+  if (!res.text.includes('# TYPE ringfence_sip_parse_errors_total ')) throw new Error('/metrics lacks ringfence_sip_parse_errors_total');
   const out: Record<string, number> = {};
   for (const m of res.text.matchAll(/^ringfence_sip_parse_errors_total\{kind="([^"]+)"[^}]*\} (\d+)$/gm)) {
     if (Number(m[2]) > 0) out[m[1]!] = Number(m[2]);
