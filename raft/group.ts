@@ -392,16 +392,20 @@ export class RaftGroup {
   }
 
   private async takeSnapshot(): Promise<void> {
+    const startedMs = performance.now();
     const index = this.applied;
     const data = this.sm.snapshot();
     const snapshot: Snapshot = { meta: { index, term: this.appliedTerm, conf: this.appliedConf }, data };
     this.core.compact(index, data);
     this.snapshotIndex = index;
+    const serializedMs = performance.now() - startedMs;
     try {
       await this.opts.storage.compact(snapshot);
     } catch (e) {
       this.failStorage(e);
+      return;
     }
+    this.logger.info('snapshot taken, log compacted', { index, bytes: data.length, serializeMs: Math.round(serializedMs * 10) / 10, totalMs: Math.round((performance.now() - startedMs) * 10) / 10 });
   }
 
   private noteSoftState(s: SoftState): void {
