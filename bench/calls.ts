@@ -20,9 +20,9 @@
 // step met a saturated machine or a busy neighbour.
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts } from '../common/local-cluster.js';
+import { freePorts, type ProcessSet } from '../common/local-cluster.js';
 import { intFlag } from '../common/args.js';
 import { getJson } from '../common/cluster-view.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
@@ -39,7 +39,7 @@ import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-
  * this machine, against SIPp's fraction of that). */
 export type PhonesKind = 'sipp' | 'ringfence';
 
-export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; log?: (line: string) => void };
+export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; log?: (line: string) => void };
 
 export type CallsStep = {
   target: 'ringfence' | 'direct'; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
@@ -121,14 +121,23 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
   return { best, cpsUnderBar, steps };
 }
 
-async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind }): Promise<SteppedUp> {
+/** The SIP node's nice value as the kernel has it (what the bench measured under). */
+function reportSipNice(procs: ProcessSet, log: (line: string) => void): number | null {
+  const pid = procs.pid('sip1');
+  const nice = pid === null ? null : getPriority(pid);
+  log(`[bench calls] the SIP node runs at nice ${nice ?? 'unknown'}`);
+  return nice;
+}
+
+async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind; sipNice: number | undefined }): Promise<SteppedUp & { sipNice: number | null }> {
   const agents = Array.from({ length: o.agents }, (_, i) => ({ dn: String(4001 + i), behaviour: 'answer' as const }));
   o.log(`[bench calls] starting ${o.shards} shard${o.shards === 1 ? '' : 's'} x 3 replicas, 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
-  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0 };
+  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0, ...(o.sipNice !== undefined ? { sipNice: o.sipNice } : {}) };
   if (o.phones === 'ringfence') {
     const cluster = await startCallCluster(spec);
     try {
-      return await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config);
+      const sipNice = reportSipNice(cluster.procs, o.log);
+      return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config)), sipNice };
     } finally {
       await cluster.stop();
     }
@@ -143,7 +152,8 @@ async function benchRingfence(o: StepPlan & { agents: number; shards: number; ph
     await registerSippAgents(cluster.sipTargets[0]!, agents.map((a) => a.dn), uasPort!, join(o.dir, 'register'));
     await waitForRegistrations(cluster.config, agents.length);
     o.log(`[bench calls] ${agents.length} agents registered to the answering SIPp on port ${uasPort}`);
-    return await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config);
+    const sipNice = reportSipNice(cluster.procs, o.log);
+    return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config)), sipNice };
   } finally {
     await uas?.kill();
     await cluster.stop();
@@ -201,13 +211,14 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-calls-'));
   try {
     const repeat = opts.repeat ?? DEFAULT_REPEAT;
-    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', dir, log });
+    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, dir, log });
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, repeat, seconds, dir, log });
     log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ringfence ${ringfence.cpsUnderBar} calls/s, direct ${direct.cpsUnderBar} calls/s`);
     return {
       bench: 'calls',
       results: [ringfence.best, direct.best],
       cpsWithP99UnderBar: { barMs: P99_BAR_MS, ringfence: ringfence.cpsUnderBar, direct: direct.cpsUnderBar },
+      sipNice: ringfence.sipNice,
       steps: [...ringfence.steps, ...direct.steps],
       secondsPerStep: seconds,
       runsPerRate: repeat,
@@ -224,7 +235,7 @@ function rateList(v: string | undefined): number[] | undefined {
   return rates;
 }
 
-/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence. */
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5. */
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
@@ -240,5 +251,6 @@ export function runBench(args: BenchArgs): Promise<BenchReport> {
     agents: intFlag(args.flags.get('agents'), 'agents', 1, 10_000, 100),
     shards: intFlag(args.flags.get('shards'), 'shards', 1, 64, 2),
     ...(phones !== undefined ? { phones } : {}),
+    ...(args.flags.has('sip-nice') ? { sipNice: intFlag(args.flags.get('sip-nice'), 'sip-nice', -20, 19, 0) } : {}),
   });
 }

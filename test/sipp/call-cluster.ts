@@ -4,7 +4,7 @@
 // every phone registered through a SIP node. Every role starts through common/cli.ts.
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
-import { ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { LOCAL_ROLE_NICE, ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Command } from '../../shards/types.js';
@@ -24,6 +24,8 @@ export type CallClusterSpec = Readonly<{
   wrapUpMs: number;
   /** Extra flags for every SIP node. */
   sipFlags?: readonly string[];
+  /** The SIP nodes' nice value (default: LOCAL_ROLE_NICE's, as every local cluster). */
+  sipNice?: number;
   /** 'ringfence' (default): one `ringfence phones` process plays every agent, registers
    * them and records what each received. 'none': no phones; the caller registers the
    * agents itself (e.g. SIPp as the phones, see bench/calls.ts). */
@@ -69,7 +71,7 @@ export function startCallCluster(spec: CallClusterSpec): Promise<CallCluster>;
 export async function startCallCluster(spec: CallClusterSpec): Promise<CallCluster | BareCallCluster> {
   const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
   const logPath = join(spec.dir, 'processes.log');
-  const procs = new ProcessSet(path, { logFile: logPath });
+  const procs = new ProcessSet(path, { logFile: logPath, ...(spec.sipNice !== undefined ? { nice: { ...LOCAL_ROLE_NICE, sip: spec.sipNice } } : {}) });
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
   const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
