@@ -41,6 +41,10 @@ export type Attempt = {
   invitedAtMs: number;
   /** The confirm in flight (or settled) once the caller got our 200; null before. */
   confirming: Promise<void> | null;
+  /** The call this attempt is for; null once the attempt is done. The agent's INVITE
+   * transaction keeps its event callback (and so this attempt) for Timer M, 32 s after
+   * the 2xx: holding the call there kept every call of the last 32 s alive. */
+  call: Call | null;
 };
 
 export type Call = {

@@ -28,6 +28,10 @@ export const queueLengthMax = 10_000;
 /** Queued calls are re-checked this often against the router's view, in case the
  * READY change that should have woken them came while they were busy being routed. */
 export const queueSweepIntervalMs = 500;
+
+/** How long an ended leg is still recognised (64×T1, as RFC 3261 keeps a transaction):
+ * a late BYE on it gets 200, anything else 481. Swept every queueSweepIntervalMs. */
+export const endedDialogKeepMs = 32_000;
 /** Calls in progress per node; beyond it a new INVITE gets 503. */
 export const callsMax = 20_000;
 

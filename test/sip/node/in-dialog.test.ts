@@ -2,7 +2,8 @@
 // SIP over UDP (no gateway: PassthroughMedia): an OPTIONS keep-alive inside a live call,
 // from either leg, is answered 200 by the node itself and never reaches the other phone;
 // an in-dialog request for a dialog the node does not know (made up, or sent to a node
-// that restarted and so forgot it) gets 481, and so does one for a call already ended;
+// that restarted and so forgot it) gets 481, and so does one for a call already ended,
+// except a late BYE, which gets 200;
 // a re-INVITE from the agent's phone reaches the caller inside the caller's dialog; the
 // 2xx of a relayed re-INVITE is retransmitted until the sender ACKs it and not after.
 
@@ -57,6 +58,11 @@ t.test('in-dialog OPTIONS from either leg is answered by the node, not relayed',
   await waitFor('agent BYE', () => phone.byes.length, (n) => n >= 1);
   const late = await caller.inDialogRequest(call, server, 'OPTIONS');
   t.equal(late.status, 481, 'a probe after the call ended gets 481');
+  // The node remembers an ended leg (without its call) so late requests get the answers
+  // RFC 3261 expects rather than a 481 for a BYE that crossed ours.
+  t.equal((await caller.inDialogRequest(call, server, 'BYE')).status, 200, 'a late BYE from the caller still gets 200');
+  t.equal((await phone.lastIncomingRequest(server, 'OPTIONS')).status, 481, 'a probe on the ended agent leg gets 481');
+  t.equal((await phone.lastIncomingRequest(server, 'BYE')).status, 200, 'a late BYE from the agent leg gets 200');
   await waitFor('agent READY', () => readAgent(cluster, '3101'), (a) => a.status.state === 'READY');
 });
 

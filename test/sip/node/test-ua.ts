@@ -212,6 +212,14 @@ export class TestUa {
     return this.sendInDialog(this.legOf(inc), server, method, body, headers, o);
   }
 
+  /** Sends a request inside the most recent incoming call's dialog, whatever its state
+   * (a late request, as from a phone whose BYE crossed the node's). */
+  lastIncomingRequest(server: SipTarget, method: string): Promise<SipResponse> {
+    const inc = [...this.incoming.values()].at(-1);
+    if (inc === undefined || inc.state === 'ringing') throw new Error('no answered or ended call');
+    return this.sendInDialog(this.legOf(inc), server, method, new Uint8Array(0), [], {});
+  }
+
   private sendInDialog(leg: DialogLeg, server: SipTarget, method: string, body: Uint8Array, headers: readonly SipHeader[], o: InDialogOptions): Promise<SipResponse> {
     const req = inDialogRequest(leg, method, { body, headers, ...(method === 'INVITE' ? { contact: `<sip:ua@127.0.0.1:${this.port}>` } : {}) });
     const seq = leg.localCseq;
