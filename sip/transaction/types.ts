@@ -50,8 +50,10 @@ export type TxAction =
 export type TxRecord = {
   readonly kind: TxKind;
   state: TxState;
-  /** The request as sent (client) or as received, Via stamped (server). */
-  readonly request: SipRequest;
+  /** The request as sent (client) or as received, Via stamped (server); cut down to the
+   * headers that identify it once the transaction only waits out a timer (see
+   * TransactionLayer's settle). */
+  request: SipRequest;
   /** Server: the most recent response sent. Client: the final response received. */
   lastResponse: SipResponse | undefined;
   /** INVITE client: the ACK built for a non-2xx final, resent on its retransmissions. */

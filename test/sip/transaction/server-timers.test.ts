@@ -145,3 +145,39 @@ t.test('RFC 6026 Accepted: INVITE retransmissions absorbed, ACKs (same or new br
   t.equal(h.uas.transactionCount(), 0);
   t.equal(h.uac.transactionCount(), 0, 'M fired too');
 });
+
+// A transaction waiting out Timer L/M/J keeps only what identifies its request: at 300
+// calls/s whole messages held for 32 s were most of a SIP node's heap.
+t.test('a transaction that only waits keeps its request\'s identity, not its body', async (t) => {
+  const h = harness();
+  let server: ServerTransaction | undefined;
+  let seenByTu: SipRequest | undefined;
+  h.onRequest = (tx) => {
+    server = tx;
+    seenByTu = tx.request;
+    tx.respond(buildResponse(tx.request, 200, 'OK'));
+  };
+  const sdp = new TextEncoder().encode('v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\n');
+  const invite = makeRequest({ method: 'INVITE', via: null, extra: [{ name: 'Contact', value: '<sip:caller@10.0.0.1>' }, { name: 'Content-Type', value: 'application/sdp' }, { name: 'Content-Length', value: String(sdp.length) }] });
+  const client = h.send({ ...invite, body: sdp });
+  h.clock.flush();
+  h.clock.flush();
+  t.equal(server?.state(), 'accepted');
+  t.equal(client.state(), 'accepted');
+  t.equal(seenByTu?.body.length, sdp.length, 'the TU got the whole INVITE');
+  for (const [side, req] of [['server', server!.request], ['client', client.request]] as const) {
+    t.same(req.headers.map((x) => x.name), ['Via', 'From', 'To', 'Call-ID', 'CSeq'], `${side}: identity headers only`);
+    t.equal(req.body.length, 0, `${side}: no body`);
+    t.equal(req.headers.find((x) => x.name === 'Call-ID')?.value, invite.headers.find((x) => x.name === 'Call-ID')?.value, `${side}: same Call-ID`);
+  }
+  // It still does its job: the TU's 2xx retransmission goes out, an INVITE retransmission
+  // is absorbed, and Timer L ends it.
+  t.ok(server!.respond(buildResponse(seenByTu!, 200, 'OK')), 'a 2xx retransmission is taken');
+  h.clock.flush();
+  t.same(h.times(UAS, isStatus(200)), [0, 0]);
+  await h.uacTransport.send({ ...invite, body: sdp }, h.uasTarget);
+  h.clock.flush();
+  t.equal(h.requests.length, 1, 'the retransmitted INVITE was absorbed');
+  h.clock.advance(32_000);
+  t.equal(server!.state(), 'terminated');
+});
