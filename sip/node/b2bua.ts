@@ -128,8 +128,6 @@ export class B2bua {
     void this.route(call);
   }
 
-  /** Wakes queued calls for which the view shows an eligible agent (a READY change may
-   * have arrived while the call was being routed and so missed it). */
   /** Replaces a live leg with an EndedLeg, forgotten after endedDialogKeepMs. */
   private endLeg(key: string, side: 'caller' | 'agent'): void {
     if (!this.dialogs.has(key)) return;
@@ -152,6 +150,9 @@ export class B2bua {
     }
   }
 
+  /** Wakes queued calls for which the view shows an eligible agent (a READY change may
+   * have arrived while the call was being routed and so missed it); first forgets the
+   * ended legs that have been kept long enough. */
   private sweepQueue(): void {
     this.forgetEndedLegs();
     for (const q of [...this.queue.list()]) {
