@@ -11,7 +11,9 @@
 // or a call never answered. Latencies are SIPp's own response times (-trace_rtt, whole
 // milliseconds). Calls are answered at once and hung up right after the ACK, and agents
 // have no wrap-up, so a step measures call handling, not agents being busy. Both SIPps
-// use 4 MB socket buffers (-buff_size), as do the SIP node's sockets.
+// use 4 MB socket buffers (-buff_size), as do the SIP node's sockets. The SIP node runs
+// at nice -5 as in every local cluster (LOCAL_ROLE_NICE; --sip-nice N to compare), and
+// the report's sipNice says what the kernel gave it.
 //
 // Each rate runs --repeat times (default 3) and the result quotes the median p50 and p99
 // of those runs: on a shared 2-core VM one run's p99 swings several-fold with the
