@@ -53,6 +53,8 @@ export type B2buaOptions = Readonly<{
   /** WRAP_UP hold on an agent whose grant ends because this node died (reserve orphanHoldMs). */
   orphanHoldMs: number;
   queueWaitMs: number;
+  /** How long an ended leg is still recognised (default limits.endedDialogKeepMs). */
+  endedLegKeepMs?: number;
   /** Resolves once the node has released what it owned before a restart. */
   reconciled: Promise<void>;
   /** The customer's routing engine, asked before the built-in router (none: built-in only). */
@@ -133,7 +135,7 @@ export class B2bua {
     if (!this.dialogs.has(key)) return;
     const leg: EndedLeg = { ended: true, side };
     this.dialogs.set(key, leg);
-    this.endedLegs.push({ key, leg, forgetAtMs: performance.now() + limits.endedDialogKeepMs });
+    this.endedLegs.push({ key, leg, forgetAtMs: performance.now() + (this.o.endedLegKeepMs ?? limits.endedDialogKeepMs) });
   }
 
   private forgetEndedLegs(): void {

@@ -41,6 +41,8 @@ export type SipNodeOptions = Readonly<{
    * applied at the grant's TTL expiry or by releaseByOwner when the node restarts). */
   orphanHoldMs?: number;
   queueWaitMs?: number;
+  /** How long an ended call's legs still get a 200 for a late BYE (default 32 s). */
+  endedLegKeepMs?: number;
   strategy?: RoutingStrategy;
   /** Append one JSON line per call here (none when absent). */
   cdrPath?: string;
@@ -163,6 +165,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     ringTimeoutMs: o.ringTimeoutMs ?? limits.ringTimeoutMsDefault,
     orphanHoldMs: o.orphanHoldMs ?? limits.orphanHoldMsDefault,
     queueWaitMs: o.queueWaitMs ?? limits.queueWaitMsDefault,
+    ...(o.endedLegKeepMs !== undefined ? { endedLegKeepMs: o.endedLegKeepMs } : {}),
     reconciled,
     webhook,
   });

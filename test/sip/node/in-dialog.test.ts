@@ -110,3 +110,18 @@ t.test('the 2xx of a relayed re-INVITE is retransmitted until ACKed', async (t) 
   t.equal((await caller.bye(call, server)).status, 200);
   await waitFor('agent READY', () => readAgent(cluster, '3101'), (a) => a.status.state === 'READY');
 });
+
+// The ended legs are kept for endedLegKeepMs (32 s by default, asserted above as a 200
+// for a late BYE) and then forgotten, so a node's memory does not grow with its call count.
+t.test('an ended call is forgotten after its keep time: a late BYE then gets 481', async (t) => {
+  const brief = await startNode(t, config, { ringTimeoutMs: 3000, endedLegKeepMs: 300 });
+  const briefServer = sipTarget(brief);
+  await waitFor('view on the second node', () => brief.view.get('3101'), (a) => a?.status.state === 'READY' && a.contacts.length > 0);
+  const call = caller.call(briefServer, '5101');
+  t.equal((await call.final).status, 200);
+  await caller.ack(call, briefServer);
+  t.equal((await caller.bye(call, briefServer)).status, 200);
+  await waitFor('the ended leg forgotten', () => caller.inDialogRequest(call, briefServer, 'BYE').then((r) => r.status), (status) => status === 481, 30_000);
+  t.pass('a BYE on the forgotten call gets 481');
+  await waitFor('agent READY', () => readAgent(cluster, '3101'), (a) => a.status.state === 'READY');
+});
