@@ -25,7 +25,8 @@ export type ClientEvent = Exclude<TuNotice, { type: 'ack' }>;
 export type ClientTransaction = Readonly<{
   id: string;
   /** The request as sent, with the Via (and branch) the layer added. Build a CANCEL
-   * from this with buildCancel(). */
+   * from this with buildCancel(). After the final response only its identifying
+   * headers remain (Via, From, To, Call-ID, CSeq; no body). */
   request: SipRequest;
   target: SipTarget;
   state: () => TxState;
@@ -33,7 +34,8 @@ export type ClientTransaction = Readonly<{
 
 export type ServerTransaction = Readonly<{
   id: string;
-  /** The request as received, top Via stamped with received/rport. */
+  /** The request as received, top Via stamped with received/rport. After the final
+   * response only its identifying headers remain (Via, From, To, Call-ID, CSeq). */
   request: SipRequest;
   source: SipSource;
   state: () => TxState;
