@@ -123,12 +123,13 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
   return { best, cpsUnderBar, steps };
 }
 
-/** The SIP node's nice value as the kernel has it (what the bench measured under). */
-function reportSipNice(procs: ProcessSet, log: (line: string) => void): number | null {
-  const pid = procs.pid('sip1');
-  const nice = pid === null ? null : getPriority(pid);
-  log(`[bench calls] the SIP node runs at nice ${nice ?? 'unknown'}`);
-  return nice;
+/** Steps the ringfence target up, noting the SIP node's nice value as the kernel has it
+ * (what the bench measured under). */
+async function stepUpRingfence(cluster: { procs: ProcessSet; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan): Promise<SteppedUp & { sipNice: number | null }> {
+  const pid = cluster.procs.pid('sip1');
+  const sipNice = pid === null ? null : getPriority(pid);
+  o.log(`[bench calls] the SIP node runs at nice ${sipNice ?? 'unknown'}`);
+  return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config)), sipNice };
 }
 
 async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind; sipNice: number | undefined }): Promise<SteppedUp & { sipNice: number | null }> {
@@ -138,8 +139,7 @@ async function benchRingfence(o: StepPlan & { agents: number; shards: number; ph
   if (o.phones === 'ringfence') {
     const cluster = await startCallCluster(spec);
     try {
-      const sipNice = reportSipNice(cluster.procs, o.log);
-      return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config)), sipNice };
+      return await stepUpRingfence(cluster, o);
     } finally {
       await cluster.stop();
     }
@@ -154,8 +154,7 @@ async function benchRingfence(o: StepPlan & { agents: number; shards: number; ph
     await registerSippAgents(cluster.sipTargets[0]!, agents.map((a) => a.dn), uasPort!, join(o.dir, 'register'));
     await waitForRegistrations(cluster.config, agents.length);
     o.log(`[bench calls] ${agents.length} agents registered to the answering SIPp on port ${uasPort}`);
-    const sipNice = reportSipNice(cluster.procs, o.log);
-    return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config)), sipNice };
+    return await stepUpRingfence(cluster, o);
   } finally {
     await uas?.kill();
     await cluster.stop();

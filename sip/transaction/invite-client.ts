@@ -30,7 +30,6 @@ const onResponse: Handler<EventOf<'response'>> = (tx, ev, cfg, out) => {
     return;
   }
   stopTimers(out, 'A', 'B', 'C');
-  tx.lastResponse = r;
   if (isSuccess(r)) {
     tx.state = 'accepted';
     startTimer(out, 'M', timeoutMs(cfg));

@@ -23,14 +23,19 @@ const isAck = (ev: EventOf<'request'>): boolean => ev.request.method === 'ACK';
 const onTuResponse: Handler<EventOf<'tu-response'>> = (tx, ev, cfg, out) => {
   const r = ev.response;
   stopTimers(out, 'Trying100');
-  tx.lastResponse = r;
   send(out, r);
-  if (isProvisional(r)) return;
+  if (isProvisional(r)) {
+    tx.lastResponse = r;
+    return;
+  }
   if (isSuccess(r)) {
+    // Only the TU resends a 2xx (RFC 6026): nothing here will need it again.
+    tx.lastResponse = undefined;
     tx.state = 'accepted';
     startTimer(out, 'L', timeoutMs(cfg));
     return;
   }
+  tx.lastResponse = r;
   tx.state = 'completed';
   if (!tx.reliable) {
     tx.intervalMs = cfg.t1Ms;
@@ -104,7 +109,6 @@ export const INVITE_SERVER_TABLE: StateTable = {
     'tu-response': (tx, ev, _cfg, out) => {
       // Only the TU retransmits a 2xx; the transaction just passes it down.
       if (!isSuccess(ev.response)) return;
-      tx.lastResponse = ev.response;
       send(out, ev.response, true);
     },
     timer: (tx, ev) => {

@@ -26,7 +26,6 @@ const onResponse: Handler<EventOf<'response'>> = (tx, ev, cfg, out) => {
   }
   stopTimers(out, 'E', 'F');
   tx.state = 'completed';
-  tx.lastResponse = r;
   out.push({ type: 'notify', notice: { type: 'final', response: r, retransmission: false } });
   waitThenTerminate(tx, out, 'K', tx.reliable ? 0 : cfg.t4Ms);
 };

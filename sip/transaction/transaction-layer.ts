@@ -245,12 +245,13 @@ export class TransactionLayer {
    * callback finds the transaction already in its new state. */
   private dispatch(entry: Entry, event: TxEvent): { handled: boolean } {
     const cfg = this.limits;
+    const stateBefore = entry.record.state;
     const { actions, handled } = step(entry.record, event, cfg);
     const notices: TuNotice[] = [];
     for (const a of actions) this.perform(entry, a, notices);
     if (entry.record.state === 'terminated') this.remove(entry);
     for (const n of notices) this.notify(entry, n);
-    settle(entry.record);
+    if (entry.record.state !== stateBefore) settle(entry.record);
     return { handled };
   }
 
@@ -342,24 +343,20 @@ export class TransactionLayer {
 /** Headers a waiting transaction keeps of its request: what identifies it, and what a
  * late ACK, CANCEL or local response is built from. */
 const identityHeaders = new Set(['via', 'from', 'to', 'call-id', 'cseq'].map(headerKey));
-const settledRequests = new WeakSet<SipRequest>();
-const NO_BODY = new Uint8Array(0);
+/** The body of a settled request, and so the mark that it is settled. */
+const SETTLED_BODY = new Uint8Array(0);
 
 /** A transaction that only waits out a timer (Completed, Confirmed, Accepted: up to 32 s
- * over UDP) needs no body, no other headers, and no response unless it must resend one
- * (a Completed server). Holding whole messages that long was most of a SIP node's heap
- * at 300 calls/s: six per call, each pinning its datagram and its decoded text. Runs after
- * the TU has heard of the state change, so its callback still sees the whole request. */
+ * over UDP) needs no body and no other headers of its request (the machines keep only a
+ * response they will resend). Holding whole requests that long was most of a SIP node's
+ * heap at 300 calls/s, each pinning its datagram and its decoded text. Runs on a state
+ * change, after the TU has heard of it, so its callback still sees the whole request. */
 function settle(record: TxRecord): void {
   const s = record.state;
-  if (s !== 'completed' && s !== 'confirmed' && s !== 'accepted') return;
-  if (!(s === 'completed' && record.kind.endsWith('-server'))) record.lastResponse = undefined;
-  if (settledRequests.has(record.request)) return;
+  if ((s !== 'completed' && s !== 'confirmed' && s !== 'accepted') || record.request.body === SETTLED_BODY) return;
   const r = record.request;
   const headers = r.headers.filter((h) => identityHeaders.has(headerKey(h.name))).map((h) => ({ name: h.name, value: ownCopy(h.value) }));
-  const slim: SipRequest = { kind: 'request', method: r.method, uri: ownCopy(r.uri), headers, body: NO_BODY };
-  settledRequests.add(slim);
-  record.request = slim;
+  record.request = { kind: 'request', method: r.method, uri: ownCopy(r.uri), headers, body: SETTLED_BODY };
 }
 
 /** A copy that does not share the parsed message's text: V8 makes a substring longer

@@ -54,7 +54,8 @@ export type TxRecord = {
    * headers that identify it once the transaction only waits out a timer (see
    * TransactionLayer's settle). */
   request: SipRequest;
-  /** Server: the most recent response sent. Client: the final response received. */
+  /** Server: the response it resends on a request retransmission or timer G (the latest
+   * provisional, or the non-2xx final). Never a 2xx, which only the TU resends. */
   lastResponse: SipResponse | undefined;
   /** INVITE client: the ACK built for a non-2xx final, resent on its retransmissions. */
   ack: SipRequest | undefined;
