@@ -19,7 +19,9 @@
 // of those runs: on a shared 2-core VM one run's p99 swings several-fold with the
 // neighbours' load, and a median of runs is the figure that repeats. Each step records the
 // machine's busy and stolen CPU shares over the step (/proc/stat), which say whether a slow
-// step met a saturated machine or a busy neighbour.
+// step met a saturated machine or a busy neighbour, and the CPU time per call of the
+// machine and of each group of processes (replicas, SIP node, phones), which says where
+// the CPU budget goes; the report's cpuMsPerCallAtBest gives their medians at the best rate.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
@@ -30,7 +32,7 @@ import { getJson } from '../common/cluster-view.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
-import { hostCpuShare, hostCpuTicks } from './procs.js';
+import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../test/support/sipp.js';
 import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
@@ -49,6 +51,11 @@ export type CallsStep = {
   phases?: Record<string, PhaseSummary>;
   /** The whole machine over the step (bench and SIPp included), from /proc/stat. */
   hostCpu?: { busyPct: number; stealPct: number };
+  /** CPU time per call placed, in ms: `host` is the whole machine's busy time (SIPp, the
+   * bench and the kernel included); the others are process groups from /proc/<pid>/stat
+   * (all threads): `replicas`, `sipNode` and the agents' `phones`. It says where a rate's
+   * CPU budget goes, e.g. why a 2-core machine saturates at some rate. */
+  cpuMsPerCall?: Record<string, number>;
 };
 /** `p50Ms`/`p99Ms`: the medians over the runs at `cps` of each run's p50 and p99. */
 export type CallsResult = { target: 'ringfence' | 'direct'; cps: number; failed: 0; p50Ms: number | null; p99Ms: number | null };
@@ -68,20 +75,28 @@ function failuresOf(r: SippResult, calls: number): number {
   return Math.max(s.failed + r.finalFailuresTotal + r.unexpected, unanswered);
 }
 
-async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; run: number; seconds: number; dir: string; config: ClusterConfig | null }): Promise<CallsStep> {
+/** Process groups whose CPU a step accounts for, by name (see CallsStep.cpuMsPerCall). */
+type CpuGroups = Readonly<Record<string, readonly number[]>>;
+
+async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; run: number; seconds: number; dir: string; config: ClusterConfig | null; cpuGroups: CpuGroups }): Promise<CallsStep> {
   const calls = Math.max(1, Math.round(o.rate * o.seconds));
   const [port] = await freePorts(1);
   const media = await freeSippMediaPort();
   const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
   const started = Date.now();
   const cpuBefore = hostCpuTicks();
+  const groupsBefore = groupCpuMs(o.cpuGroups);
   const sipp = startSipp({
     scenario: scenarioPath('caller'), dir: join(o.dir, `${o.target}-${o.rate}-${o.run}`), remote: o.remote, localPort: port!, mediaPort: media,
     service: SERVICE_NUMBER, rate: o.rate, maxCalls: calls, timeoutS: Math.ceil(o.seconds + STEP_GRACE_S),
     set: { hold_min_ms: 0, hold_spread_ms: 0 },
   });
   const r = await sipp.done;
-  const hostCpu = hostCpuShare(cpuBefore, hostCpuTicks());
+  const cpuAfter = hostCpuTicks();
+  const groupsAfter = groupCpuMs(o.cpuGroups);
+  const hostCpu = hostCpuShare(cpuBefore, cpuAfter);
+  const hostMs = hostBusyMs(cpuBefore, cpuAfter);
+  const cpuMsPerCall = { ...(hostMs === null ? {} : { host: Math.round((100 * hostMs) / calls) / 100 }), ...cpuDeltaPerUnit(groupsBefore, groupsAfter, calls) };
   const durationMs = Date.now() - started;
   const lat = summarizeLatencies(r.rttMs);
   // Released calls still confirm for a moment after SIPp is done.
@@ -91,45 +106,72 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
     target: o.target, rate: o.rate, run: o.run, calls, answered: r.rttMs.length, failed: failuresOf(r, calls), finalFailures: { ...r.finalFailures },
     p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(phases === undefined ? {} : { phases }),
     ...(hostCpu === null ? {} : { hostCpu }),
+    ...(Object.keys(cpuMsPerCall).length === 0 ? {} : { cpuMsPerCall }),
   };
+}
+
+function formatCpu(c: Record<string, number>): string {
+  const parts = Object.entries(c).filter(([k]) => k !== 'host').map(([k, v]) => `${k} ${v}`);
+  return `CPU ms per call: host ${c.host ?? '?'}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
 }
 
 type StepPlan = { rates: readonly number[]; repeat: number; seconds: number; dir: string; log: (l: string) => void };
 
 /** `cpsUnderBar`: the highest rate stepped through with zero failures whose median p99
  * was under P99_BAR_MS (0 if none). */
-type SteppedUp = { best: CallsResult; cpsUnderBar: number; steps: CallsStep[] };
+type SteppedUp = { best: CallsResult; cpsUnderBar: number; steps: CallsStep[]; bestCpuMsPerCall: Record<string, number> };
 
-async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: StepPlan, config: ClusterConfig | null = null): Promise<SteppedUp> {
+/** Per group, the median over the runs of their CPU per call (groups every run measured). */
+function medianCpu(runs: readonly CallsStep[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  const first = runs[0]?.cpuMsPerCall;
+  if (first === undefined) return out;
+  for (const k of Object.keys(first)) {
+    const xs = runs.map((r) => r.cpuMsPerCall?.[k]);
+    if (xs.every((x): x is number => x !== undefined)) out[k] = round(median(xs), 2);
+  }
+  return out;
+}
+
+async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: StepPlan, cpuGroups: CpuGroups, config: ClusterConfig | null = null): Promise<SteppedUp> {
   const steps: CallsStep[] = [];
   let best: CallsResult = { target, cps: 0, failed: 0, p50Ms: null, p99Ms: null };
   let cpsUnderBar = 0;
+  let bestCpuMsPerCall: Record<string, number> = {};
   for (const rate of plan.rates) {
     const runs: CallsStep[] = [];
     for (let run = 1; run <= plan.repeat; run++) {
-      const s = await runStep({ target, remote, rate, run, seconds: plan.seconds, dir: plan.dir, config });
+      const s = await runStep({ target, remote, rate, run, seconds: plan.seconds, dir: plan.dir, config, cpuGroups });
       runs.push(s);
       steps.push(s);
       const which = plan.repeat > 1 ? ` run ${run}/${plan.repeat}` : '';
       plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s${which}: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms${s.hostCpu === undefined ? '' : `; host CPU ${s.hostCpu.busyPct}% busy, ${s.hostCpu.stealPct}% stolen`}`);
+      if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}`);
       if (s.phases !== undefined) plan.log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
       if (s.failed > 0) break;
     }
     if (runs.some((s) => s.failed > 0)) break;
     best = { target, cps: rate, failed: 0, p50Ms: median(runs.map((s) => s.p50Ms)), p99Ms: median(runs.map((s) => s.p99Ms)) };
+    bestCpuMsPerCall = medianCpu(runs);
     if (best.p99Ms !== null && best.p99Ms < P99_BAR_MS) cpsUnderBar = rate;
-    if (plan.repeat > 1) plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s median of ${runs.length} runs: p50 ${best.p50Ms} ms p99 ${best.p99Ms} ms`);
+    if (plan.repeat > 1) plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s median of ${runs.length} runs: p50 ${best.p50Ms} ms p99 ${best.p99Ms} ms${Object.keys(bestCpuMsPerCall).length > 0 ? `; ${formatCpu(bestCpuMsPerCall)}` : ''}`);
   }
-  return { best, cpsUnderBar, steps };
+  return { best, cpsUnderBar, steps, bestCpuMsPerCall };
 }
 
 /** Steps the ringfence target up, noting the SIP node's nice value as the kernel has it
  * (what the bench measured under). */
-async function stepUpRingfence(cluster: { procs: ProcessSet; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan): Promise<SteppedUp & { sipNice: number | null }> {
+async function stepUpRingfence(cluster: { procs: ProcessSet; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan, phonePids: readonly number[]): Promise<SteppedUp & { sipNice: number | null }> {
   const pid = cluster.procs.pid('sip1');
   const sipNice = pid === null ? null : getPriority(pid);
   o.log(`[bench calls] the SIP node runs at nice ${sipNice ?? 'unknown'}`);
-  return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cluster.config)), sipNice };
+  const pids = (ids: readonly string[]): number[] => ids.map((id) => cluster.procs.pid(id)).filter((p): p is number => p !== null);
+  const cpuGroups = {
+    replicas: pids(cluster.config.shards.flatMap((s) => s.replicas.map((r) => r.id))),
+    sipNode: pid === null ? [] : [pid],
+    phones: phonePids,
+  };
+  return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cpuGroups, cluster.config)), sipNice };
 }
 
 async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind; sipNice: number | undefined }): Promise<SteppedUp & { sipNice: number | null }> {
@@ -139,7 +181,7 @@ async function benchRingfence(o: StepPlan & { agents: number; shards: number; ph
   if (o.phones === 'ringfence') {
     const cluster = await startCallCluster(spec);
     try {
-      return await stepUpRingfence(cluster, o);
+      return await stepUpRingfence(cluster, o, [cluster.procs.pid('phones1')].filter((p): p is number => p !== null));
     } finally {
       await cluster.stop();
     }
@@ -154,7 +196,7 @@ async function benchRingfence(o: StepPlan & { agents: number; shards: number; ph
     await registerSippAgents(cluster.sipTargets[0]!, agents.map((a) => a.dn), uasPort!, join(o.dir, 'register'));
     await waitForRegistrations(cluster.config, agents.length);
     o.log(`[bench calls] ${agents.length} agents registered to the answering SIPp on port ${uasPort}`);
-    return await stepUpRingfence(cluster, o);
+    return await stepUpRingfence(cluster, o, [uas.pid]);
   } finally {
     await uas?.kill();
     await cluster.stop();
@@ -199,7 +241,7 @@ async function benchDirect(o: StepPlan): Promise<SteppedUp> {
   const uas = startSipp({ scenario: scenarioPath('agent-answer'), dir: join(o.dir, 'direct-uas'), localPort: port!, mediaPort: media, set: { ring_ms: 0 } });
   try {
     await new Promise((r) => setTimeout(r, 500));
-    return await stepUp('direct', `127.0.0.1:${port}`, o);
+    return await stepUp('direct', `127.0.0.1:${port}`, o, { phones: [uas.pid] });
   } finally {
     await uas.kill();
   }
@@ -220,6 +262,7 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
       results: [ringfence.best, direct.best],
       cpsWithP99UnderBar: { barMs: P99_BAR_MS, ringfence: ringfence.cpsUnderBar, direct: direct.cpsUnderBar },
       sipNice: ringfence.sipNice,
+      cpuMsPerCallAtBest: { ringfence: ringfence.bestCpuMsPerCall, direct: direct.bestCpuMsPerCall },
       steps: [...ringfence.steps, ...direct.steps],
       secondsPerStep: seconds,
       runsPerRate: repeat,

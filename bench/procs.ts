@@ -267,6 +267,45 @@ export function hostCpuShare(before: HostCpuTicks | null, after: HostCpuTicks | 
   return { busyPct: Math.round((1000 * busy) / total) / 10, stealPct: Math.round((1000 * steal) / total) / 10 };
 }
 
+/** Busy CPU time of the whole machine between two samples, in ms summed over all CPUs
+ * (every process, the kernel's softirq work included); null without a usable pair. */
+export function hostBusyMs(before: HostCpuTicks | null, after: HostCpuTicks | null): number | null {
+  if (before === null || after === null || after.busy < before.busy) return null;
+  return ((after.busy - before.busy) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU time (ms) of named groups of processes, each the sum over its pids; null for a
+ * group with a pid that is gone, whose time /proc no longer holds. */
+export function groupCpuMs(groups: Readonly<Record<string, readonly number[]>>): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const [name, pids] of Object.entries(groups)) {
+    let sum = 0;
+    for (const pid of pids) {
+      const ms = cpuTimeMs(pid);
+      if (ms === null) {
+        sum = Number.NaN;
+        break;
+      }
+      sum += ms;
+    }
+    out[name] = Number.isNaN(sum) ? null : sum;
+  }
+  return out;
+}
+
+/** Per-unit CPU of each group between two groupCpuMs samples (e.g. ms per call), rounded
+ * to 0.01; a group missing from either sample, or whose processes died, is left out. */
+export function cpuDeltaPerUnit(before: Record<string, number | null>, after: Record<string, number | null>, units: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!(units > 0)) return out;
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name];
+    if (a === null || b === null || b === undefined || a < b) continue;
+    out[name] = Math.round((100 * (a - b)) / units) / 100;
+  }
+  return out;
+}
+
 /** CPU time of this process (user + system) in milliseconds. */
 export function selfCpuTimeMs(): number {
   const u = process.cpuUsage();
