@@ -235,7 +235,7 @@ export class B2bua {
     if (call.phase === 'answered' || call.phase === 'ended') return;
     this.o.metrics.callsAbandoned.inc();
     const at = call.attempt;
-    if (at !== null && !at.done) this.cancelAttempt(call, at, 'abandoned');
+    if (at !== null && at.call !== null) this.cancelAttempt(call, at, 'abandoned');
     this.endCall(call, 'abandoned', 'caller', 487, 'Request Terminated');
   }
 
@@ -273,7 +273,7 @@ export class B2bua {
     const at = call.attempt;
     // An agent leg of an earlier attempt (answered after we gave up on it, then BYEd) is
     // over even though the call goes on with another agent: never relay it into the call.
-    const current = side === 'caller' || (at !== null && at.leg === ref.leg && !at.done);
+    const current = side === 'caller' || (at !== null && at.leg === ref.leg && at.call !== null);
     if (req.method === 'BYE') {
       if (!current) return void tx.respond(buildResponse(req, 200, 'OK'));
       return this.onBye(tx, req, call, side);
@@ -293,7 +293,7 @@ export class B2bua {
       // A BYE before the answer (an early-dialog BYE from the caller) abandons the call.
       if (side === 'caller' && call.phase !== 'ended') {
         this.o.metrics.callsAbandoned.inc();
-        if (at !== null && !at.done) this.cancelAttempt(call, at, 'abandoned');
+        if (at !== null && at.call !== null) this.cancelAttempt(call, at, 'abandoned');
         this.endCall(call, 'abandoned', 'caller', 487, 'Request Terminated');
       }
       return;
@@ -605,7 +605,7 @@ export class B2bua {
     };
     const at: Attempt = {
       no: call.attemptCount, dn, reservationId, leg, target, mediaSession: agentCallId, tx: null,
-      gotProvisional: false, cancel: null, cancelSent: false, answered: false, done: false, ack: null, ringTimer: null, cancelGuard: null, confirming: null, invitedAtMs: 0, grantExpiresAtMs, call,
+      gotProvisional: false, cancel: null, cancelSent: false, answered: false, ack: null, ringTimer: null, cancelGuard: null, confirming: null, invitedAtMs: 0, grantExpiresAtMs, call,
     };
     call.attempt = at;
     let sdp: string;
@@ -617,7 +617,7 @@ export class B2bua {
       this.endCall(call, 'failed', 'node', 503, 'Media Unavailable');
       return true;
     }
-    if (call.phase !== 'routing' || at.done) {
+    if (call.phase !== 'routing' || at.call === null) {
       this.finishAttempt(call, at, 'abandoned');
       return true;
     }
@@ -710,13 +710,12 @@ export class B2bua {
     this.sendStateless(at.ack, target);
     if (at.ringTimer !== null) clearTimeout(at.ringTimer);
     at.ringTimer = null;
-    if (call === null || at.done || at.cancel !== null || call.phase === 'ended' || call.attempt !== at) {
+    if (call === null || at.cancel !== null || call.phase === 'ended' || call.attempt !== at) {
       // Answered after we gave up on it (CANCEL crossed the 200): hang up that leg.
       this.sendBye(at.leg);
       if (call === null) return;
-      const wasDone = at.done;
       this.finishAttempt(call, at, at.cancel ?? 'abandoned');
-      if (!wasDone && at.cancel === 'no-answer' && call.phase === 'ringing' && call.attempt === null) {
+      if (at.cancel === 'no-answer' && call.phase === 'ringing' && call.attempt === null) {
         call.phase = 'routing';
         void this.route(call);
       }
@@ -741,7 +740,7 @@ export class B2bua {
       this.finishAttempt(call, at, 'failed');
       return this.endCall(call, 'failed', 'node', 503, 'Media Unavailable');
     }
-    if (call.phase !== 'connecting' || at.done) {
+    if (call.phase !== 'connecting' || at.call === null) {
       this.sendBye(at.leg);
       this.finishAttempt(call, at, 'abandoned');
       return;
@@ -784,13 +783,13 @@ export class B2bua {
         break;
       } catch (err) {
         this.o.log.warn('confirm outcome unknown; retrying', { dn: at.dn, callId: call.callId, attempt, error: (err as Error).message });
-        if (at.done || call.phase !== 'answered') break;
+        if (at.call === null || call.phase !== 'answered') break;
         await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
       }
     }
     this.observePhase('confirm', startMs);
     if (this.closed) return;
-    if (confirmed || at.done || call.attempt !== at || call.phase !== 'answered') return;
+    if (confirmed || at.call === null || call.attempt !== at || call.phase !== 'answered') return;
     this.o.metrics.callsFailed.inc({ reason: 'confirm-failed' });
     this.sendBye(call.callerLeg);
     this.sendBye(at.leg);
@@ -826,7 +825,7 @@ export class B2bua {
   /** CANCELs the agent leg (once). The reservation is released when the leg's final
    * response arrives, or after cancelFinalWaitMs at the latest. */
   private cancelAttempt(call: Call, at: Attempt, reason: ReleaseOutcome): void {
-    if (at.done || at.cancel !== null) return;
+    if (at.call === null || at.cancel !== null) return;
     at.cancel = reason;
     if (at.ringTimer !== null) clearTimeout(at.ringTimer);
     at.ringTimer = null;
@@ -854,8 +853,8 @@ export class B2bua {
   /** Ends an attempt once: timers stopped, media deleted, reservation released. Returns
    * false when it had already ended. */
   private finishAttempt(call: Call, at: Attempt, outcome: ReleaseOutcome): boolean {
-    if (at.done) return false;
-    at.done = true;
+    if (at.call === null) return false;
+    at.call = null;
     if (at.ringTimer !== null) clearTimeout(at.ringTimer);
     if (at.cancelGuard !== null) clearTimeout(at.cancelGuard);
     at.ringTimer = at.cancelGuard = null;
@@ -866,7 +865,6 @@ export class B2bua {
     void this.release(at.dn, at.reservationId, outcome, at.confirming);
     call.attempts.push({ dn: at.dn, outcome });
     if (call.attempt === at) call.attempt = null;
-    at.call = null;
     this.endLeg(dialogKey(at.leg.callId, at.leg.localTag), 'agent');
     return true;
   }

@@ -29,8 +29,6 @@ export type Attempt = {
   cancel: ReleaseOutcome | null;
   cancelSent: boolean;
   answered: boolean;
-  /** Finished: reservation released (or being released), media deleted. */
-  done: boolean;
   /** The ACK we sent for the agent's 2xx, resent on its retransmissions. */
   ack: SipRequest | null;
   ringTimer: NodeJS.Timeout | null;
@@ -41,9 +39,10 @@ export type Attempt = {
   invitedAtMs: number;
   /** The confirm in flight (or settled) once the caller got our 200; null before. */
   confirming: Promise<void> | null;
-  /** The call this attempt is for; null once the attempt is done. The agent's INVITE
-   * transaction keeps its event callback (and so this attempt) for Timer M, 32 s after
-   * the 2xx: holding the call there kept every call of the last 32 s alive. */
+  /** The call this attempt is for, until the attempt is finished (reservation released or
+   * being released, media deleted): null then, which is how "finished" is told. The agent's
+   * INVITE transaction keeps its event callback (and so this attempt) for Timer M, 32 s
+   * after the 2xx: holding the call there kept every call of the last 32 s alive. */
   call: Call | null;
 };
 
