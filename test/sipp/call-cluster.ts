@@ -4,7 +4,7 @@
 // every phone registered through a SIP node. Every role starts through common/cli.ts.
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
-import { LOCAL_ROLE_NICE, ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { LOCAL_ROLE_NICE, ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Command } from '../../shards/types.js';
@@ -30,6 +30,9 @@ export type CallClusterSpec = Readonly<{
    * them and records what each received. 'none': no phones; the caller registers the
    * agents itself (e.g. SIPp as the phones, see bench/calls.ts). */
   phones?: 'ringfence' | 'none';
+  /** One process per replica index hosting a replica of every shard (`--id s1-a,s2-a`),
+   * instead of one process per replica (default). */
+  coHostReplicas?: boolean;
 }>;
 
 export type CallCluster = Readonly<{
@@ -39,6 +42,8 @@ export type CallCluster = Readonly<{
   sipTargets: readonly string[];
   recordPath: string;
   procs: ProcessSet;
+  /** The ProcessSet ids of the processes running shard replicas. */
+  shardProcs: readonly string[];
   /** Sends SIGUSR2 to the phones and resolves with their status line. */
   phonesStatus: () => Promise<Record<string, unknown>>;
   stop: () => Promise<void>;
@@ -71,6 +76,7 @@ export function startCallCluster(spec: CallClusterSpec): Promise<CallCluster>;
 export async function startCallCluster(spec: CallClusterSpec): Promise<CallCluster | BareCallCluster> {
   const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
   const logPath = join(spec.dir, 'processes.log');
+  const shardProcs = shardProcessIds(config, spec.coHostReplicas ?? false);
   const procs = new ProcessSet(path, { logFile: logPath, ...(spec.sipNice !== undefined ? { nice: { ...LOCAL_ROLE_NICE, sip: spec.sipNice } } : {}) });
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
@@ -81,12 +87,12 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
     process.removeListener('exit', killAll);
   };
   try {
-    await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
+    await Promise.all(shardProcs.map((id) => procs.start('shard', id, [], 120_000)));
     await provision(client, config, spec);
     const sipFlags = ['--ring-timeout-ms', String(spec.ringTimeoutMs), '--queue-wait-ms', String(spec.queueWaitMs), ...(spec.sipFlags ?? [])];
     const sipReady = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags, 120_000)));
     const sipTargets = sipReady.map((ready, i) => `127.0.0.1:${Number(ready.udp ?? config.sip[i]!.udp.port)}`);
-    if (spec.phones === 'none') return { config, configPath: path, sipTargets, procs, stop };
+    if (spec.phones === 'none') return { config, configPath: path, sipTargets, procs, shardProcs, stop };
     const recordPath = join(spec.dir, 'phones.jsonl');
     const behaviour = ['answer', ...(['busy', 'no-answer'] as const).flatMap((b) => {
       const dns = spec.agents.filter((a) => a.behaviour === b).map((a) => a.dn);
@@ -104,7 +110,7 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
       statusWaiters.push(resolve);
       procs.procs.get('phones1')?.child?.kill('SIGUSR2');
     });
-    return { config, configPath: path, sipTargets, recordPath, procs, phonesStatus, stop };
+    return { config, configPath: path, sipTargets, recordPath, procs, shardProcs, phonesStatus, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,114 @@
+// One `ringfence shard` process may host one replica of each of several shards
+// (`--id s1-a,s2-a`), the README's layout of a replica of every shard per host. These
+// tests run 2 shards in 3 such processes, SIGKILL the process hosting a leader (one
+// replica of each shard dies with it), and check that both shards keep committing and
+// that the restarted process catches both of its replicas up.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { UsageError } from '../../common/args.js';
+import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import type { RaftStatus } from '../../raft/types.js';
+import { ShardClient } from '../../shards/client/shard-client.js';
+import { hostedReplicas } from '../../shards/node/main.js';
+
+t.test('which replicas a process hosts, and the --id lists refused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringfence-cohost-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { config } = await writeLocalClusterConfig({ dir, shards: 3 });
+  t.same(shardProcessIds(config, false), ['s1-a', 's1-b', 's1-c', 's2-a', 's2-b', 's2-c', 's3-a', 's3-b', 's3-c']);
+  t.same(shardProcessIds(config, true), ['s1-a,s2-a,s3-a', 's1-b,s2-b,s3-b', 's1-c,s2-c,s3-c'], 'the i-th process hosts the i-th replica of every shard');
+
+  t.same(hostedReplicas(config, 's1-a, s3-b', undefined).map((h) => [h.shard.id, h.replica.id]), [['s1', 's1-a'], ['s3', 's3-b']]);
+  t.equal(hostedReplicas(config, 's2-c', '/elsewhere')[0]!.replica.data, '/elsewhere', '--data still overrides for one replica');
+  t.throws(() => hostedReplicas(config, 's1-a,s1-b', undefined), new UsageError('--id names two replicas of shard s1 (s1-a and s1-b); a process hosts at most one replica of a shard, or one kill could take its quorum'));
+  t.throws(() => hostedReplicas(config, 's1-a,s1-a', undefined), new UsageError('--id names replica s1-a twice'));
+  t.throws(() => hostedReplicas(config, 's1-a,,s2-a', undefined), new UsageError('--id has an empty replica id: "s1-a,,s2-a"'));
+  t.throws(() => hostedReplicas(config, 's1-a,s2-a', '/elsewhere'), /--data names one data directory, but --id names several replicas/);
+  t.throws(() => hostedReplicas(config, 's1-a,s9-a', undefined), /--id: no replica "s9-a" in the cluster file/);
+});
+
+t.test('a process refuses to host two replicas of one shard, naming them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringfence-cohost-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { path } = await writeLocalClusterConfig({ dir, shards: 2 });
+  const procs = new ProcessSet(path);
+  t.teardown(() => procs.stopAll(1000));
+  await t.rejects(procs.start('shard', 's2-a,s2-c', [], 60_000), /exited \(1\) before it was ready; its stderr ended:\n.*--id names two replicas of shard s2 \(s2-a and s2-c\)/);
+});
+
+t.test('2 shards in 3 co-hosted processes survive a SIGKILL of a leader\'s process', { timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringfence-cohost-'));
+  const { path, config } = await writeLocalClusterConfig({ dir, shards: 2 });
+  const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
+  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
+  const killAll = (): void => procs.killAllNow();
+  process.once('exit', killAll);
+  t.teardown(async () => {
+    client.close();
+    await procs.stopAll(2000);
+    process.removeListener('exit', killAll);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const hosts = shardProcessIds(config, true);
+  const ready = await Promise.all(hosts.map((id) => procs.start('shard', id, [], 120_000)));
+  for (const [i, r] of ready.entries()) {
+    const replicas = r.replicas as { shard: string; id: string; raft: number; client: number; admin: number }[];
+    t.same(replicas.map((x) => x.id), hosts[i]!.split(','), `${hosts[i]} announces both of its replicas`);
+    t.equal(new Set(replicas.flatMap((x) => [x.raft, x.client, x.admin])).size, 6, 'each replica has its own ports');
+  }
+  t.equal(new Set(hosts.map((id) => procs.pid(id))).size, 3, '6 replicas run in 3 processes');
+
+  // One agent on each shard, so every step below touches both Raft groups.
+  const dnOf = (shard: string): string => {
+    for (let n = 3001; ; n++) if (client.shardFor(String(n)) === shard) return String(n);
+  };
+  const dns = config.shards.map((s) => dnOf(s.id));
+  for (const dn of dns) {
+    t.ok((await client.command(dn, { type: 'provision', dn, name: `Agent ${dn}`, skills: { support: 50 }, wrapUpMs: 0, maxNoAnswer: 0, credentials: null })).ok, `provision ${dn}`);
+    await client.command(dn, { type: 'login', dn });
+    t.ok((await client.command(dn, { type: 'ready', dn })).ok, `${dn} READY`);
+  }
+
+  const status = (shard: string, replica: string): Promise<RaftStatus | null> => client.replicaStatus(shard, replica, 1000).then((s) => s as RaftStatus, () => null);
+  const leaderOf = async (shard: string): Promise<RaftStatus> => {
+    const replicas = config.shards.find((s) => s.id === shard)!.replicas;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      const leaders = (await Promise.all(replicas.map((r) => status(shard, r.id)))).filter((s): s is RaftStatus => s?.role === 'leader').sort((a, b) => b.term - a.term);
+      if (leaders[0]) return leaders[0];
+    }
+    throw new Error(`shard ${shard} has no leader`);
+  };
+
+  const leader = await leaderOf('s1');
+  const victim = hosts.find((h) => h.split(',').includes(leader.id))!;
+  const victimPid = procs.pid(victim);
+  await procs.kill(victim);
+  t.notOk(procs.isRunning(victim), `SIGKILLed ${victim} (pid ${victimPid}), which hosted s1's leader ${leader.id}`);
+
+  // Each shard lost one replica of three: both still have a quorum and commit.
+  for (const dn of dns) {
+    const r = await client.command(dn, { type: 'reserve', dn, reservationId: `r-${dn}`, callId: `c-${dn}`, owner: 'cohost-test', ttlMs: 60_000 });
+    t.ok(r.ok, `shard ${client.shardFor(dn)} grants a reservation of ${dn} with ${victim} dead`);
+  }
+  const newLeader = await leaderOf('s1');
+  t.not(newLeader.id, leader.id, `s1 elected ${newLeader.id} in place of ${leader.id}`);
+
+  await procs.restart(victim);
+  for (const id of victim.split(',')) {
+    const shard = id.slice(0, id.indexOf('-'));
+    const target = (await leaderOf(shard)).commit;
+    let caughtUp: RaftStatus | null = null;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && caughtUp === null; await new Promise((r) => setTimeout(r, 100))) {
+      const s = await status(shard, id);
+      if (s !== null && s.applied >= target) caughtUp = s;
+    }
+    t.ok(caughtUp, `restarted ${id} applied up to index ${target}, which its shard committed while it was dead`);
+  }
+  for (const dn of dns) {
+    const r = await client.command(dn, { type: 'release', dn, reservationId: `r-${dn}`, outcome: 'completed' });
+    t.ok(r.ok, `release ${dn} with every replica back`);
+  }
+});
