@@ -3,8 +3,8 @@
 //   ringfence: SIPp caller → SIP node (reserve on the DN's shard, committed grant, INVITE to
 //              the agent) → agent phones, 2 shards × 3 replicas (--shards N) in 3 processes,
 //              each hosting one replica of every shard (--layout separate: a process per
-//              replica, 6 for 2 shards; co-hosting saves ~12% of the replicas' CPU at 300
-//              calls/s and ~30% at 100 on this VM, in wake-ups). The phones are one SIPp
+//              replica, 6 for 2 shards; co-hosted replicas used ~12% less CPU per call at
+//              300 calls/s and ~30% less at 100 on this VM). The phones are one SIPp
 //              answering (agent-answer.xml) for every agent, each DN registered to it
 //              through the SIP node with digest auth (register.xml); `--phones ringfence`
 //              uses `ringfence phones` instead;
