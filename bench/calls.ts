@@ -35,7 +35,7 @@ import { getJson } from '../common/cluster-view.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
-import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks } from './procs.js';
+import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reapedChildrenCpuMs } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../test/support/sipp.js';
 import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
@@ -60,8 +60,9 @@ export type CallsStep = {
   hostCpu?: { busyPct: number; stealPct: number };
   /** CPU time per call placed, in ms: `host` is the whole machine's busy time (SIPp, the
    * bench and the kernel included); the others are process groups from /proc/<pid>/stat
-   * (all threads): `replicas`, `sipNode` and the agents' `phones`. It says where a rate's
-   * CPU budget goes, e.g. why a 2-core machine saturates at some rate. */
+   * (all threads): `replicas`, `sipNode` and the agents' `phones`; and the `caller`
+   * SIPp's, read when the bench reaps it at the step's end. It says where a rate's CPU
+   * budget goes, e.g. why a 2-core machine saturates at some rate. */
   cpuMsPerCall?: Record<string, number>;
 };
 /** `p50Ms`/`p99Ms`: the medians over the runs at `cps` of each run's p50 and p99. */
@@ -92,7 +93,7 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
   const started = Date.now();
   const cpuBefore = hostCpuTicks();
-  const groupsBefore = groupCpuMs(o.cpuGroups);
+  const groupsBefore = { ...groupCpuMs(o.cpuGroups), caller: reapedChildrenCpuMs() };
   const sipp = startSipp({
     scenario: scenarioPath('caller'), dir: join(o.dir, `${o.target}-${o.rate}-${o.run}`), remote: o.remote, localPort: port!, mediaPort: media,
     service: SERVICE_NUMBER, rate: o.rate, maxCalls: calls, timeoutS: Math.ceil(o.seconds + STEP_GRACE_S),
@@ -100,7 +101,9 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   });
   const r = await sipp.done;
   const cpuAfter = hostCpuTicks();
-  const groupsAfter = groupCpuMs(o.cpuGroups);
+  // The caller SIPp has exited and been reaped (sipp.done waits for its exit), so its
+  // whole run is in this process's children's time; no other child exits during a step.
+  const groupsAfter = { ...groupCpuMs(o.cpuGroups), caller: reapedChildrenCpuMs() };
   const hostCpu = hostCpuShare(cpuBefore, cpuAfter);
   const hostMs = hostBusyMs(cpuBefore, cpuAfter);
   const cpuMsPerCall = { ...(hostMs === null ? {} : { host: Math.round((100 * hostMs) / calls) / 100 }), ...cpuDeltaPerUnit(groupsBefore, groupsAfter, calls) };

@@ -219,6 +219,24 @@ export function cpuTimeMs(pid: number): number | null {
   return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
+/** CPU time (user + system, ms) of this process's children that have exited and been
+ * reaped, from the cutime and cstime fields of /proc/self/stat: the kernel adds a child's
+ * time there when its parent waits for it, so a process that is gone by the time anyone
+ * reads it (a SIPp that exits at the end of a step) is still accounted. Null if /proc
+ * cannot be read. */
+export function reapedChildrenCpuMs(): number | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); cutime and cstime are fields 16 and 17.
+  const ticks = Number(rest[13]) + Number(rest[14]);
+  return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SECOND : null;
+}
+
 /** Read and write system calls a live process made so far (/proc/<pid>/io: every
  * socket write, pipe write and file write counts); null if unavailable. */
 export function ioSyscalls(pid: number): { reads: number; writes: number } | null {

@@ -2,7 +2,7 @@
 // hypervisor stole: the figures that tell a slow window of a shared VM from a slow build.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, parseHostCpu, type HostCpuSample } from '../../bench/procs.js';
+import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, parseHostCpu, reapedChildrenCpuMs, type HostCpuSample } from '../../bench/procs.js';
 
 const stat = (user: number, idle: number, steal: number): string =>
   `cpu  ${user} 10 ${user / 2} ${idle} 5 0 ${user / 10} ${steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 1 2 3 4 5 6 7 8 9 10\nintr 1 2 3\n`;
@@ -79,4 +79,15 @@ t.test('CPU per call of process groups', async (t) => {
   const after = groupCpuMs({ self: [process.pid] });
   t.ok(x > 0);
   t.ok(after.self! - before.self! >= 180, `200 ms of spinning shows in /proc (${after.self! - before.self!} ms, 10 ms ticks)`);
+});
+
+// The caller SIPp exits at the end of each step, before the step's second reading of
+// /proc/<pid>/stat; its time is read from this process's reaped children instead.
+t.test('a child that has exited is still accounted once reaped', async (t) => {
+  const before = reapedChildrenCpuMs();
+  t.ok(before !== null && before >= 0);
+  const child = spawnSync(process.execPath, ['-e', 'const s = process.cpuUsage(); let x = 0; while (process.cpuUsage(s).user < 250_000) x += Math.sqrt(x + 1); if (!(x > 0)) process.exit(1)']);
+  t.equal(child.status, 0);
+  const after = reapedChildrenCpuMs()!;
+  t.ok(after - before! >= 230, `the child's 250 ms of spinning shows (${after - before!} ms, 10 ms ticks)`);
 });
