@@ -151,6 +151,8 @@ export type ProcRole = 'shard' | 'sip' | 'gateway' | 'phones';
  * median p50/p99 16/80 ms at nice 0 against 4/36 ms at nice -5 (28/128 against 20/96
  * in a pair where the machine was busier). A negative nice needs root or CAP_SYS_NICE;
  * without it the role runs at the inherited priority (logged). */
+export const LOCAL_ROLE_NICE: Readonly<Partial<Record<ProcRole, number>>> = { sip: -5 };
+
 /** The shard processes that run a cluster's replicas, as `ProcessSet` ids (each is the
  * process's `--id`). Separate: one process per replica. Co-hosted: the i-th process hosts
  * the i-th replica of every shard (the README's one-replica-of-every-shard-per-host
@@ -160,8 +162,6 @@ export function shardProcessIds(config: ClusterConfig, coHosted: boolean): strin
   const width = Math.max(...config.shards.map((s) => s.replicas.length));
   return Array.from({ length: width }, (_, i) => config.shards.flatMap((s) => (s.replicas[i] ? [s.replicas[i]!.id] : [])).join(','));
 }
-
-export const LOCAL_ROLE_NICE: Readonly<Partial<Record<ProcRole, number>>> = { sip: -5 };
 
 export type ManagedProc = {
   readonly id: string;

@@ -1,8 +1,8 @@
 // `ringfence shard --config cluster.yaml --id s1-a`: one replica of one DN shard as a
 // process. `--id s1-a,s2-a` hosts one replica of each of several shards in one process,
 // the layout of the README's 3-host example (each host runs a replica of every shard):
-// the replicas share the process's event loop and heap, so they cost fewer wake-ups and
-// less memory than one process each. Each keeps its own ports, data directory and Raft
+// the replicas share the process's event loop and heap, and cost less CPU (see
+// bench/calls.ts) and memory than one process each. Each keeps its own ports, data directory and Raft
 // group, and a kill takes out one replica of each shard it hosts, never a quorum.
 // Prints one JSON line `{"event":"ready",...}` on stdout once every replica serves.
 import { announce, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
