@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { UsageError } from '../../common/args.js';
 import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { startShardCluster } from '../support/shard-cluster.js';
 import type { RaftStatus } from '../../raft/types.js';
-import { ShardClient } from '../../shards/client/shard-client.js';
 import { hostedReplicas } from '../../shards/node/main.js';
 
 t.test('which replicas a process hosts, and the --id lists refused', async (t) => {
@@ -39,24 +39,11 @@ t.test('a process refuses to host two replicas of one shard, naming them', async
 });
 
 t.test('2 shards in 3 co-hosted processes survive a SIGKILL of a leader\'s process', { timeout: 300_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-cohost-'));
-  const { path, config } = await writeLocalClusterConfig({ dir, shards: 2 });
-  const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
-  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
-  const killAll = (): void => procs.killAllNow();
-  process.once('exit', killAll);
-  t.teardown(async () => {
-    client.close();
-    await procs.stopAll(2000);
-    process.removeListener('exit', killAll);
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const hosts = shardProcessIds(config, true);
-  const ready = await Promise.all(hosts.map((id) => procs.start('shard', id, [], 120_000)));
-  for (const [i, r] of ready.entries()) {
-    const replicas = r.replicas as { shard: string; id: string; raft: number; client: number; admin: number }[];
-    t.same(replicas.map((x) => x.id), hosts[i]!.split(','), `${hosts[i]} announces both of its replicas`);
+  const { config, procs, hosts, hostOf, client, leaderOf } = await startShardCluster(t, { shards: 2, coHosted: true });
+  t.same(hosts, ['s1-a,s2-a', 's1-b,s2-b', 's1-c,s2-c']);
+  for (const host of hosts) {
+    const replicas = procs.procs.get(host)!.ready!.replicas as { shard: string; id: string; raft: number; client: number; admin: number }[];
+    t.same(replicas.map((x) => x.id), host.split(','), `${host} announces both of its replicas`);
     t.equal(new Set(replicas.flatMap((x) => [x.raft, x.client, x.admin])).size, 6, 'each replica has its own ports');
   }
   t.equal(new Set(hosts.map((id) => procs.pid(id))).size, 3, '6 replicas run in 3 processes');
@@ -73,20 +60,11 @@ t.test('2 shards in 3 co-hosted processes survive a SIGKILL of a leader\'s proce
   }
 
   const status = (shard: string, replica: string): Promise<RaftStatus | null> => client.replicaStatus(shard, replica, 1000).then((s) => s as RaftStatus, () => null);
-  const leaderOf = async (shard: string): Promise<RaftStatus> => {
-    const replicas = config.shards.find((s) => s.id === shard)!.replicas;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-      const leaders = (await Promise.all(replicas.map((r) => status(shard, r.id)))).filter((s): s is RaftStatus => s?.role === 'leader').sort((a, b) => b.term - a.term);
-      if (leaders[0]) return leaders[0];
-    }
-    throw new Error(`shard ${shard} has no leader`);
-  };
-
   const leader = await leaderOf('s1');
-  const victim = hosts.find((h) => h.split(',').includes(leader.id))!;
+  const victim = hostOf(leader);
   const victimPid = procs.pid(victim);
   await procs.kill(victim);
-  t.notOk(procs.isRunning(victim), `SIGKILLed ${victim} (pid ${victimPid}), which hosted s1's leader ${leader.id}`);
+  t.notOk(procs.isRunning(victim), `SIGKILLed ${victim} (pid ${victimPid}), which hosted s1's leader ${leader}`);
 
   // Each shard lost one replica of three: both still have a quorum and commit.
   for (const dn of dns) {
@@ -94,12 +72,12 @@ t.test('2 shards in 3 co-hosted processes survive a SIGKILL of a leader\'s proce
     t.ok(r.ok, `shard ${client.shardFor(dn)} grants a reservation of ${dn} with ${victim} dead`);
   }
   const newLeader = await leaderOf('s1');
-  t.not(newLeader.id, leader.id, `s1 elected ${newLeader.id} in place of ${leader.id}`);
+  t.not(newLeader, leader, `s1 elected ${newLeader} in place of ${leader}`);
 
   await procs.restart(victim);
   for (const id of victim.split(',')) {
-    const shard = id.slice(0, id.indexOf('-'));
-    const target = (await leaderOf(shard)).commit;
+    const shard = config.shards.find((s) => s.replicas.some((r) => r.id === id))!.id;
+    const target = (await status(shard, await leaderOf(shard)))!.commit;
     let caughtUp: RaftStatus | null = null;
     for (const deadline = Date.now() + 60_000; Date.now() < deadline && caughtUp === null; await new Promise((r) => setTimeout(r, 100))) {
       const s = await status(shard, id);

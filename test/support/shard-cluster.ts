@@ -1,12 +1,13 @@
 // Real-process shard clusters for integration tests: writes a cluster file with free
-// loopback ports, starts every replica as its own OS process, and registers a teardown
-// that kills them all even when the test fails.
+// loopback ports, starts every replica as its own OS process (or, co-hosted, the i-th
+// replica of every shard in one process), and registers a teardown that kills them all
+// even when the test fails.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { ClusterConfig } from '../../common/config.js';
-import { ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import type { RaftStatus } from '../../raft/types.js';
 
@@ -15,12 +16,17 @@ export type ShardCluster = Readonly<{
   config: ClusterConfig;
   configPath: string;
   procs: ProcessSet;
+  /** The ProcessSet ids of the shard processes (replica ids, joined by commas when co-hosted). */
+  hosts: readonly string[];
+  /** The ProcessSet id of the process hosting a replica. */
+  hostOf(replicaId: string): string;
   client: ShardClient;
   /** The replica that leads `shardId` now, asking every live replica (highest term wins). */
   leaderOf(shardId: string, timeoutMs?: number): Promise<string>;
 }>;
 
-export async function startShardCluster(t: Test, opts: { shards: number; replicasPerShard?: number; joinReplicas?: number; raft?: Partial<ClusterConfig['raft']> }): Promise<ShardCluster> {
+export async function startShardCluster(t: Test, opts: { shards: number; replicasPerShard?: number; joinReplicas?: number; raft?: Partial<ClusterConfig['raft']>; coHosted?: boolean }): Promise<ShardCluster> {
+  if (opts.coHosted && opts.joinReplicas) throw new Error('a co-hosted cluster starts every replica; joinReplicas needs separate processes');
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-test-'));
   const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, replicasPerShard: opts.replicasPerShard, joinReplicas: opts.joinReplicas, raft: opts.raft });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
@@ -33,13 +39,15 @@ export async function startShardCluster(t: Test, opts: { shards: number; replica
     process.removeListener('exit', killAll);
     if (!process.env.RINGFENCE_KEEP_TEST_DATA) rmSync(dir, { recursive: true, force: true });
   });
-  await Promise.all(config.shards.flatMap((s) => s.replicas.filter((r) => !r.join).map((r) => procs.start('shard', r.id, [], 120_000))));
+  const hosts = opts.coHosted ? shardProcessIds(config, true) : config.shards.flatMap((s) => s.replicas.filter((r) => !r.join).map((r) => r.id));
+  const hostOf = (replicaId: string): string => hosts.find((h) => h.split(',').includes(replicaId)) ?? replicaId;
+  await Promise.all(hosts.map((id) => procs.start('shard', id, [], 120_000)));
   const leaderOf = async (shardId: string, timeoutMs = 30_000): Promise<string> => {
     const shard = config.shards.find((s) => s.id === shardId)!;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const statuses = await Promise.all(
-        shard.replicas.filter((r) => procs.isRunning(r.id)).map((r) => client.replicaStatus(shardId, r.id, 1000).then((s) => s as RaftStatus, () => null)),
+        shard.replicas.filter((r) => procs.isRunning(hostOf(r.id))).map((r) => client.replicaStatus(shardId, r.id, 1000).then((s) => s as RaftStatus, () => null)),
       );
       const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader').sort((a, b) => b.term - a.term);
       if (leaders[0]) return leaders[0].id;
@@ -47,5 +55,5 @@ export async function startShardCluster(t: Test, opts: { shards: number; replica
     }
     throw new Error(`shard ${shardId} has no leader after ${timeoutMs} ms`);
   };
-  return { dir, config, configPath: path, procs, client, leaderOf };
+  return { dir, config, configPath: path, procs, hosts, hostOf, client, leaderOf };
 }
