@@ -1,4 +1,4 @@
-// `npm run chaos -- [--minutes M] [--seed S] [--json] [--sip auto|on|off]`: one chaos run
+// `npm run chaos -- [--minutes M] [--seed S] [--json] [--sip auto|on|off] [--layout separate|co-hosted]`: one chaos run
 // over a local cluster of real processes. Prints progress, a summary, the HTML timeline's
 // path (chaos-report/chaos-<seed>.html), and as its last line the verdict:
 // {"chaos":true,"seed":S,"minutes":M,"kills":K,"calls":N,"violations":V,"leaked":L,"hung":H}
@@ -18,6 +18,7 @@ const flags = {
   'kill-interval-ms': { type: 'string', help: 'nominal time between kills', default: '5000' },
   'report-dir': { type: 'string', help: 'where the HTML timeline goes', default: 'chaos-report' },
   keep: { type: 'boolean', help: 'keep the cluster data and logs (path printed)' },
+  layout: { type: 'string', help: 'shard replicas: separate (a process each) or co-hosted (3 processes, each a replica of every shard)', default: 'separate' },
 } as const;
 
 async function main(): Promise<number> {
@@ -28,14 +29,16 @@ async function main(): Promise<number> {
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed must be a non-negative integer');
   const sip = f.sip as 'auto' | 'on' | 'off';
   if (!['auto', 'on', 'off'].includes(sip)) throw new UsageError('--sip must be auto, on or off');
+  const layout = f.layout as 'separate' | 'co-hosted';
+  if (!['separate', 'co-hosted'].includes(layout)) throw new UsageError(`--layout must be separate or co-hosted, got ${JSON.stringify(f.layout)}`);
   const killIntervalMs = Number(f['kill-interval-ms']);
   if (!(killIntervalMs >= 500)) throw new UsageError('--kill-interval-ms must be at least 500');
   const t0 = Date.now();
   const say = (line: string): void => {
     process.stderr.write(`[chaos +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
   };
-  say(`seed ${seed} (replay with --seed ${seed})`);
-  const result = await runChaos({ minutes, seed, sip, killIntervalMs, keepData: f.keep, log: say });
+  say(`seed ${seed} (replay with --seed ${seed}${layout === 'separate' ? '' : ` --layout ${layout}`})`);
+  const result = await runChaos({ minutes, seed, sip, killIntervalMs, keepData: f.keep, layout, log: say });
   const line = finalLine(result);
   const reportDir = resolve(f['report-dir'] ?? 'chaos-report');
   mkdirSync(reportDir, { recursive: true });

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
-import { ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Command } from '../../shards/types.js';
@@ -42,10 +42,14 @@ export type ChaosOptions = Readonly<{
   log?: (line: string) => void;
   /** Called once processes exist, so a caller can kill them on its own teardown. */
   onProcs?: (procs: ProcessSet) => void;
+  /** 'separate' (default): a process per replica. 'co-hosted': 3 processes, each hosting
+   * one replica of every shard, so each shard-replica kill takes one replica of both. */
+  layout?: 'separate' | 'co-hosted';
 }>;
 
 export type ChaosResult = Readonly<{
   seed: number;
+  layout: 'separate' | 'co-hosted';
   minutes: number;
   loadMs: number;
   sipIncluded: boolean;
@@ -121,6 +125,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, sipNodes: sip.on ? 2 : 0, gateways: 1, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
   opts.onProcs?.(procs);
+  const layout = opts.layout ?? 'separate';
+  const shardHosts = shardProcessIds(config, layout === 'co-hosted');
+  const hostOf = (replicaId: string): string => shardHosts.find((h) => h.split(',').includes(replicaId)) ?? replicaId;
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
   const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
@@ -129,9 +136,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', '5000'];
   const recordPath = join(dir, 'phones.jsonl');
   try {
-    log(`cluster in ${dir}: 2 shards x 3 replicas, 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
+    log(`cluster in ${dir}: 2 shards x 3 replicas in ${shardHosts.length} processes (${layout}), 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
     await Promise.all([
-      ...config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], roleReadyTimeoutMs))),
+      ...shardHosts.map((id) => procs.start('shard', id, [], roleReadyTimeoutMs)),
       ...config.gateways.map((g) => procs.start('gateway', g.id, [], roleReadyTimeoutMs)),
     ]);
     await provisionAll(client, config, sip.on);
@@ -150,7 +157,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const stopAt = timeline.startMs + loadMs;
     const stopped = (): boolean => Date.now() >= stopAt;
     const loadSpec: ShardLoadSpec = { client, history, prng: prng.fork('load'), dns: historyDns, reserveWorkers: 16, stateWorkers: 3, ttlMs, commandDeadlineMs: 3000, stopped };
-    const stopWatch = watchLeaders({ config, procs, client, timeline, pollMs: 1000 });
+    const stopWatch = watchLeaders({ config, procs, client, timeline, pollMs: 1000, hostOf });
     const sipLoad = sip.on
       ? await startSipLoad({ dir: join(dir, 'sipp'), targets: sipTargets, service: SERVICE_NUMBER, nodeIds: config.sip.map((n) => n.id), recvTimeoutMs: 45_000, ratePerNode: 3, concurrentPerNodeMax: 12, holdMsMin: 500, holdMsSpread: 1500, safetyTimeoutS: Math.ceil(loadMs / 1000) + 300 })
       : null;
@@ -160,7 +167,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       runNemesis({
         config, procs, client, timeline, plan, stopped, onLog: log,
         restartFlags: (role) => (role === 'sip' ? sipFlags : []),
-        sipNodeIds: config.sip.map((n) => n.id), gatewayIds: config.gateways.map((g) => g.id),
+        sipNodeIds: config.sip.map((n) => n.id), gatewayIds: config.gateways.map((g) => g.id), hostOf,
       }),
     ]);
     log(`load stopped: ${shardLoad.grants} grants, ${shardLoad.denials} denials, ${shardLoad.unknown} unknown outcomes; ${nemesis.kills} kills, ${nemesis.skipped} steps skipped`);
@@ -211,6 +218,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const { results: _results, perSecond, ...sipSummary } = sipResult ?? { results: [], perSecond: [] };
     return {
       seed: opts.seed,
+      layout,
       minutes: opts.minutes,
       loadMs,
       sipIncluded: sip.on,

@@ -9,7 +9,7 @@ import { findLeader } from './nemesis.js';
 import type { ProcessSet } from '../../common/local-cluster.js';
 import type { Timeline } from './timeline.js';
 
-export function watchLeaders(o: { config: ClusterConfig; procs: ProcessSet; client: ShardClient; timeline: Timeline; pollMs: number }): () => Promise<number> {
+export function watchLeaders(o: { config: ClusterConfig; procs: ProcessSet; client: ShardClient; timeline: Timeline; pollMs: number; hostOf?: (replicaId: string) => string }): () => Promise<number> {
   let stop = false;
   let changes = 0;
   const last = new Map<string, string>();

@@ -3,7 +3,9 @@
 // rule: a shard is only hit when all its replicas are running and ready, so at most one of
 // its three replicas is ever down (a minority; the shard keeps a quorum and keeps serving).
 // Likewise at most one SIP node is down at a time. A step whose target is not safe to hit
-// is re-aimed at the next eligible target in a fixed order, or skipped.
+// is re-aimed at the next eligible target in a fixed order, or skipped. When replicas are
+// co-hosted (one process hosts a replica of every shard) the victim is the process hosting
+// the chosen replica, and every shard it hosts must be whole before it is hit.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig } from '../../common/config.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
@@ -22,6 +24,8 @@ export type NemesisSpec = Readonly<{
   restartFlags: (role: 'sip' | 'gateway' | 'shard') => readonly string[];
   sipNodeIds: readonly string[];
   gatewayIds: readonly string[];
+  /** The ProcessSet id of the process hosting a replica (itself, unless co-hosted). */
+  hostOf?: (replicaId: string) => string;
   stopped: () => boolean;
   onLog?: (line: string) => void;
 }>;
@@ -29,12 +33,13 @@ export type NemesisSpec = Readonly<{
 export type NemesisResult = Readonly<{ kills: number; skipped: number; restartsFailed: number }>;
 
 /** The replica that leads `shardId` now, asking every live replica (highest term wins). */
-export async function findLeader(spec: Pick<NemesisSpec, 'config' | 'procs' | 'client'>, shardId: string, timeoutMs = 2000): Promise<RaftStatus | null> {
+export async function findLeader(spec: Pick<NemesisSpec, 'config' | 'procs' | 'client' | 'hostOf'>, shardId: string, timeoutMs = 2000): Promise<RaftStatus | null> {
   const shard = spec.config.shards.find((s) => s.id === shardId)!;
+  const hostOf = spec.hostOf ?? ((id: string) => id);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const statuses = await Promise.all(
-      shard.replicas.filter((r) => spec.procs.isRunning(r.id)).map((r) => spec.client.replicaStatus(shardId, r.id, 500).then((s) => s as RaftStatus, () => null)),
+      shard.replicas.filter((r) => spec.procs.isRunning(hostOf(r.id))).map((r) => spec.client.replicaStatus(shardId, r.id, 500).then((s) => s as RaftStatus, () => null)),
     );
     const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader').sort((a, b) => b.term - a.term);
     if (leaders[0]) return leaders[0];
@@ -53,10 +58,17 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
   let skipped = 0;
   let restartsFailed = 0;
   const log = spec.onLog ?? (() => {});
+  const hostOf = spec.hostOf ?? ((id: string) => id);
 
   const shardHealthy = (shardId: string): boolean => {
     const shard = config.shards.find((s) => s.id === shardId)!;
-    return shard.replicas.every((r) => !down.has(r.id) && procs.isRunning(r.id));
+    return shard.replicas.every((r) => !down.has(hostOf(r.id)) && procs.isRunning(hostOf(r.id)));
+  };
+  /** Killing the process that hosts `replicaId` takes one replica of each shard it hosts:
+   * safe only when each of those shards has every replica up. */
+  const hostSafe = (replicaId: string): boolean => {
+    const host = hostOf(replicaId);
+    return config.shards.filter((s) => s.replicas.some((r) => hostOf(r.id) === host)).every((s) => shardHealthy(s.id));
   };
   const rotate = <T>(items: readonly T[], pick: number): T[] => items.map((_, i) => items[(pick + i) % items.length]!);
 
@@ -65,11 +77,11 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
       if (!shardHealthy(shard.id)) continue;
       if (kind === 'shard-leader') {
         const leader = await findLeader(spec, shard.id);
-        if (leader !== null && shardHealthy(shard.id)) return { id: leader.id, role: 'shard', shard: shard.id, wasLeader: true, fault: kind };
+        if (leader !== null && hostSafe(leader.id)) return { id: hostOf(leader.id), role: 'shard', shard: shard.id, wasLeader: true, fault: kind };
       }
       const replica = shard.replicas[f.replicaPick % shard.replicas.length]!;
       const leader = await findLeader(spec, shard.id, 500);
-      if (shardHealthy(shard.id)) return { id: replica.id, role: 'shard', shard: shard.id, wasLeader: leader?.id === replica.id, fault: kind === 'shard-leader' ? 'shard-replica' : kind };
+      if (hostSafe(replica.id)) return { id: hostOf(replica.id), role: 'shard', shard: shard.id, wasLeader: leader?.id === replica.id, fault: kind === 'shard-leader' ? 'shard-replica' : kind };
     }
     return null;
   };
