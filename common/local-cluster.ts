@@ -163,6 +163,12 @@ export function shardProcessIds(config: ClusterConfig, coHosted: boolean): strin
   return Array.from({ length: width }, (_, i) => config.shards.flatMap((s) => (s.replicas[i] ? [s.replicas[i]!.id] : [])).join(','));
 }
 
+/** Which of `shardProcessIds`'s processes hosts a replica (the replica's own id when it
+ * is in none of them, as a process per replica is named after it). */
+export function shardProcessOf(processIds: readonly string[], replicaId: string): string {
+  return processIds.find((p) => p.split(',').includes(replicaId)) ?? replicaId;
+}
+
 export type ManagedProc = {
   readonly id: string;
   readonly role: ProcRole;

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
-import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Command } from '../../shards/types.js';
@@ -127,7 +127,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   opts.onProcs?.(procs);
   const layout = opts.layout ?? 'separate';
   const shardHosts = shardProcessIds(config, layout === 'co-hosted');
-  const hostOf = (replicaId: string): string => shardHosts.find((h) => h.split(',').includes(replicaId)) ?? replicaId;
+  const hostOf = (replicaId: string): string => shardProcessOf(shardHosts, replicaId);
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
   const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { UsageError } from '../../common/args.js';
-import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { startShardCluster } from '../support/shard-cluster.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { hostedReplicas } from '../../shards/node/main.js';
@@ -19,6 +19,8 @@ t.test('which replicas a process hosts, and the --id lists refused', async (t) =
   const { config } = await writeLocalClusterConfig({ dir, shards: 3 });
   t.same(shardProcessIds(config, false), ['s1-a', 's1-b', 's1-c', 's2-a', 's2-b', 's2-c', 's3-a', 's3-b', 's3-c']);
   t.same(shardProcessIds(config, true), ['s1-a,s2-a,s3-a', 's1-b,s2-b,s3-b', 's1-c,s2-c,s3-c'], 'the i-th process hosts the i-th replica of every shard');
+  t.equal(shardProcessOf(shardProcessIds(config, true), 's2-b'), 's1-b,s2-b,s3-b');
+  t.equal(shardProcessOf(shardProcessIds(config, false), 's2-b'), 's2-b');
 
   t.same(hostedReplicas(config, 's1-a, s3-b', undefined).map((h) => [h.shard.id, h.replica.id]), [['s1', 's1-a'], ['s3', 's3-b']]);
   t.equal(hostedReplicas(config, 's2-c', '/elsewhere')[0]!.replica.data, '/elsewhere', '--data still overrides for one replica');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { ClusterConfig } from '../../common/config.js';
-import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import type { RaftStatus } from '../../raft/types.js';
 
@@ -40,7 +40,7 @@ export async function startShardCluster(t: Test, opts: { shards: number; replica
     if (!process.env.RINGFENCE_KEEP_TEST_DATA) rmSync(dir, { recursive: true, force: true });
   });
   const hosts = opts.coHosted ? shardProcessIds(config, true) : config.shards.flatMap((s) => s.replicas.filter((r) => !r.join).map((r) => r.id));
-  const hostOf = (replicaId: string): string => hosts.find((h) => h.split(',').includes(replicaId)) ?? replicaId;
+  const hostOf = (replicaId: string): string => shardProcessOf(hosts, replicaId);
   await Promise.all(hosts.map((id) => procs.start('shard', id, [], 120_000)));
   const leaderOf = async (shardId: string, timeoutMs = 30_000): Promise<string> => {
     const shard = config.shards.find((s) => s.id === shardId)!;
