@@ -106,7 +106,7 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   const groupsAfter = { ...groupCpuMs(o.cpuGroups), caller: reapedChildrenCpuMs() };
   const hostCpu = hostCpuShare(cpuBefore, cpuAfter);
   const hostMs = hostBusyMs(cpuBefore, cpuAfter);
-  const cpuMsPerCall = { ...(hostMs === null ? {} : { host: Math.round((100 * hostMs) / calls) / 100 }), ...cpuDeltaPerUnit(groupsBefore, groupsAfter, calls) };
+  const cpuMsPerCall = { ...(hostMs === null ? {} : { host: round(hostMs / calls, 2) }), ...cpuDeltaPerUnit(groupsBefore, groupsAfter, calls) };
   const durationMs = Date.now() - started;
   const lat = summarizeLatencies(r.rttMs);
   // Released calls still confirm for a moment after SIPp is done.

@@ -202,39 +202,35 @@ export function nodeTsCommand(
   return { command: process.execPath, args: [...nodeFlags, '--import', 'tsx', file, ...args] };
 }
 
-/** User + system CPU time of a live process in milliseconds, from /proc/<pid>/stat;
- * null if the process is gone. */
-export function cpuTimeMs(pid: number): number | null {
+/** CPU ms from two clock-tick fields of /proc/<pid>/stat (or /proc/self/stat), counted
+ * from field 1; null if the file cannot be read (the process is gone). */
+function statTicksMs(path: string, fieldA: number, fieldB: number): number | null {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch {
     return null;
   }
-  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+  // The command name (field 2) may contain spaces and parentheses: parse after the last ')',
+  // where rest[0] is field 3 (state).
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
+  const ticks = Number(rest[fieldA - 3]) + Number(rest[fieldB - 3]);
+  return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SECOND : null;
+}
+
+/** User + system CPU time of a live process in milliseconds (utime and stime, fields 14
+ * and 15 of /proc/<pid>/stat); null if the process is gone. */
+export function cpuTimeMs(pid: number): number | null {
+  return statTicksMs(`/proc/${pid}/stat`, 14, 15);
 }
 
 /** CPU time (user + system, ms) of this process's children that have exited and been
- * reaped, from the cutime and cstime fields of /proc/self/stat: the kernel adds a child's
- * time there when its parent waits for it, so a process that is gone by the time anyone
- * reads it (a SIPp that exits at the end of a step) is still accounted. Null if /proc
- * cannot be read. */
+ * reaped (cutime and cstime, fields 16 and 17 of /proc/self/stat): the kernel adds a
+ * child's time there when its parent waits for it, so a process that is gone by the time
+ * anyone reads it (a SIPp that exits at the end of a step) is still accounted. Null if
+ * /proc cannot be read. */
 export function reapedChildrenCpuMs(): number | null {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/stat', 'utf8');
-  } catch {
-    return null;
-  }
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); cutime and cstime are fields 16 and 17.
-  const ticks = Number(rest[13]) + Number(rest[14]);
-  return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SECOND : null;
+  return statTicksMs('/proc/self/stat', 16, 17);
 }
 
 /** Read and write system calls a live process made so far (/proc/<pid>/io: every
