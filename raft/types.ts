@@ -224,6 +224,9 @@ export type RaftStatus = Readonly<{
   conf: ConfState;
   /** Only meaningful on the leader. */
   peers: readonly PeerStatus[];
+  /** How this node won the leadership it holds: an election after a timeout, or a
+   * leadership transfer (it campaigned on the old leader's TimeoutNow). Null unless leader. */
+  leadership: 'election' | 'transfer' | null;
   failed: string | null;
 }>;
 

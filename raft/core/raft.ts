@@ -84,6 +84,8 @@ export class Raft implements RaftCore {
   /** Reads this follower forwarded: context → the leader it asked. */
   private readonly readsForwarded = new Map<string, NodeId>();
   private leadTransferee: NodeId | null = null;
+  /** Whether the current (or last) candidacy was started by a TimeoutNow. */
+  private campaignIsTransfer = false;
   private uncommittedBytes = 0;
   /** Leader: proposals or a commit advance wait to be sent (built at ready()). */
   private needBroadcast = false;
@@ -360,6 +362,7 @@ export class Raft implements RaftCore {
       conf: this.conf,
       peers,
       failed: this.failed,
+      leadership: this.state !== 'leader' ? null : this.campaignIsTransfer ? 'transfer' : 'election',
     };
   }
 
@@ -490,6 +493,7 @@ export class Raft implements RaftCore {
   }
 
   private campaign(transfer: boolean): void {
+    this.campaignIsTransfer = transfer;
     this.reset(this.term + 1);
     this.state = 'candidate';
     this.setLead(null);

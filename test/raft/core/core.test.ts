@@ -99,6 +99,30 @@ t.test('append messages are bounded by appendEntriesMax and the in-flight window
   t.equal(c.node('2').values.length, 100);
 });
 
+t.test('status says whether the leader won an election or a leadership transfer', async (t) => {
+  const c = cluster();
+  t.equal(c.node('1').live().status().leadership, null, 'null before anyone leads');
+  elect(c, '1');
+  t.equal(c.node('1').live().status().leadership, 'election');
+  t.equal(c.node('2').live().status().leadership, null, 'null on a follower');
+  t.equal(c.node('1').live().transferLeadership('2').ok, true);
+  c.stabilize(c.liveIds());
+  t.equal(c.node('2').live().status().role, 'leader');
+  t.equal(c.node('2').live().status().leadership, 'transfer', 'won on the old leader\'s TimeoutNow');
+  t.equal(c.node('1').live().status().leadership, null, 'the old leader is a follower now');
+  // The transferee's leadership is lost; whoever wins the next election holds it by election.
+  c.node('2').crash();
+  const leaderAmong = (): string | undefined => ['1', '3'].find((id) => c.node(id).live().status().role === 'leader');
+  for (let i = 0; i < 100 && leaderAmong() === undefined; i++) {
+    c.node('1').live().tick();
+    c.node('3').live().tick();
+    c.stabilize(c.liveIds());
+  }
+  const next = leaderAmong();
+  t.ok(next, 'a survivor is elected');
+  t.equal(c.node(next ?? '1').live().status().leadership, 'election');
+});
+
 t.test('typed errors: not leader, overloaded, pending conf change, failed', async (t) => {
   const c = cluster({ uncommittedBytesMax: 1000 });
   elect(c, '1');
