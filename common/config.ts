@@ -17,7 +17,13 @@ export type ReplicaConfig = Readonly<{
    * POST /v1/members (as a learner first). */
   join: boolean;
 }>;
-export type ShardConfig = Readonly<{ id: string; replicas: readonly ReplicaConfig[] }>;
+export type ShardConfig = Readonly<{
+  id: string;
+  replicas: readonly ReplicaConfig[];
+  /** The replica that should lead when it is up and caught up (see shards/node/shard-node.ts);
+   * absent: whichever replica wins the election keeps leading. */
+  preferredLeader?: string;
+}>;
 export type SipNodeConfig = Readonly<{ id: string; udp: HostPort; tcp: HostPort; admin: HostPort }>;
 export type GatewayConfig = Readonly<{ id: string; control: HostPort; portMin: number; portMax: number; admin: HostPort | null }>;
 export type ServiceConfig = Readonly<{ number: string; skill: string; minLevel: number }>;
@@ -117,7 +123,13 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
         join: r.join === true,
       };
     });
-    return { id: str(s, 'id', path), replicas };
+    const id = str(s, 'id', path);
+    if (s.preferredLeader === undefined) return { id, replicas };
+    const preferredLeader = str(s, 'preferredLeader', path);
+    if (!replicas.some((r) => r.id === preferredLeader)) {
+      throw new ConfigError(`${path}.preferredLeader`, `${JSON.stringify(preferredLeader)} is not a replica of shard ${id} (${replicas.map((r) => r.id).join(', ')})`);
+    }
+    return { id, replicas, preferredLeader };
   });
   uniqueIds(shards, 'shards');
   uniqueIds(shards.flatMap((s) => s.replicas), 'shards[].replicas');

@@ -80,7 +80,7 @@ async function clusterFile(dir: string, o: { shards: number; sipPort: number; ad
     }
     return { path, config };
   }
-  return writeLocalClusterConfig({ dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, services: [demoService] });
+  return writeLocalClusterConfig({ dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, services: [demoService], preferredLeaders: true });
 }
 
 /** Restarts any child that exits while the cluster runs, with exponential backoff that

@@ -104,6 +104,9 @@ export type LocalClusterSpec = Readonly<{
   raft?: Partial<ClusterConfig['raft']>;
   /** The last N replicas of every shard are marked `join: true` (added later by membership change). */
   joinReplicas?: number;
+  /** Shard i prefers its replica i mod (bootstrap voters) as leader, so the leaders of
+   * co-hosted replicas spread over the processes (shards[].preferredLeader). */
+  preferredLeaders?: boolean;
   /** Fixed ports for the first SIP node and its admin, as `npm start` promises. */
   sipPort?: number;
   adminPort?: number;
@@ -123,6 +126,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
     raft: { tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, snapshotEveryEntries: 10000, ...spec.raft },
     shards: Array.from({ length: spec.shards }, (_, s) => ({
       id: `s${s + 1}`,
+      ...(spec.preferredLeaders === true ? { preferredLeader: `s${s + 1}-${String.fromCharCode(97 + (s % (replicas - (spec.joinReplicas ?? 0))))}` } : {}),
       replicas: Array.from({ length: replicas }, (_, r) => {
         const id = `s${s + 1}-${String.fromCharCode(97 + r)}`;
         const joiner = r >= replicas - (spec.joinReplicas ?? 0);

@@ -59,6 +59,8 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
       role: s.role,
       term: s.term,
       leader: s.leader,
+      preferredLeader: shard.preferredLeader ?? null,
+      leadership: s.leadership,
       commit: s.commit,
       applied: s.applied,
       lastIndex: s.lastIndex,

@@ -7,6 +7,7 @@ export class ShardMetrics {
   readonly registry = new Registry();
   readonly proposals: Counter;
   readonly expired: Counter;
+  readonly handoffs: Counter<'outcome'>;
   readonly #reservations: Counter<'outcome' | 'reason'>;
   readonly #applyLatency: Histogram;
   readonly #leaderChanges: Counter;
@@ -21,6 +22,7 @@ export class ShardMetrics {
     const r = this.registry;
     this.proposals = new Counter({ name: 'ringfence_raft_proposals_total', help: 'Commands proposed through this replica', registers: [r] });
     this.expired = new Counter({ name: 'ringfence_reservations_expired_total', help: 'Reservations expired by this leader after their TTL', registers: [r] });
+    this.handoffs = new Counter({ name: 'ringfence_raft_preferred_handoffs_total', help: 'Leadership transfers this replica started to its shard\'s preferred leader, by outcome', labelNames: ['outcome'], registers: [r] });
     this.#reservations = new Counter({ name: 'ringfence_reservations_total', help: 'Reserve commands applied, by outcome and denial reason', labelNames: ['outcome', 'reason'], registers: [r] });
     this.#applyLatency = new Histogram({ name: 'ringfence_apply_seconds', help: 'Time to apply one committed entry', buckets: [1e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01], registers: [r] });
     this.#leaderChanges = new Counter({ name: 'ringfence_raft_leader_changes_total', help: 'Leader changes seen by this replica', registers: [r] });

@@ -25,10 +25,10 @@ export type ShardCluster = Readonly<{
   leaderOf(shardId: string, timeoutMs?: number): Promise<string>;
 }>;
 
-export async function startShardCluster(t: Test, opts: { shards: number; replicasPerShard?: number; joinReplicas?: number; raft?: Partial<ClusterConfig['raft']>; coHosted?: boolean }): Promise<ShardCluster> {
+export async function startShardCluster(t: Test, opts: { shards: number; replicasPerShard?: number; joinReplicas?: number; raft?: Partial<ClusterConfig['raft']>; coHosted?: boolean; preferredLeaders?: boolean }): Promise<ShardCluster> {
   if (opts.coHosted && opts.joinReplicas) throw new Error('a co-hosted cluster starts every replica; joinReplicas needs separate processes');
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-test-'));
-  const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, replicasPerShard: opts.replicasPerShard, joinReplicas: opts.joinReplicas, raft: opts.raft });
+  const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, replicasPerShard: opts.replicasPerShard, joinReplicas: opts.joinReplicas, raft: opts.raft, preferredLeaders: opts.preferredLeaders });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
   const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
   const killAll = (): void => procs.killAllNow();
