@@ -16,7 +16,10 @@
 // have no wrap-up, so a step measures call handling, not agents being busy. Both SIPps
 // use 4 MB socket buffers (-buff_size), as do the SIP node's sockets. The SIP node runs
 // at nice -5 as in every local cluster (LOCAL_ROLE_NICE; --sip-nice N to compare), and
-// the report's sipNice says what the kernel gave it.
+// the report's sipNice says what the kernel gave it. Shard i's leader is placed on its
+// replica i mod 3 (shards[].preferredLeader) and the steps start once it is there, so a
+// run does not depend on where the first election happened to land (--leaders elected
+// leaves that to chance); the report's `leaders` says where they were.
 //
 // Each rate runs --repeat times (default 3) and the result quotes the median p50 and p99
 // of those runs: on a shared 2-core VM one run's p99 swings several-fold with the
@@ -50,7 +53,11 @@ export type PhonesKind = 'sipp' | 'ringfence';
  * hosting a replica of every shard) or 'separate' (one process per replica). */
 export type ReplicaLayout = 'co-hosted' | 'separate';
 
-export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layout?: ReplicaLayout; log?: (line: string) => void };
+/** 'preferred': each shard has a preferredLeader, spread over the replica processes, and
+ * the bench waits for them to lead; 'elected': whoever wins the first election leads. */
+export type LeaderPlacement = 'preferred' | 'elected';
+
+export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layout?: ReplicaLayout; leaders?: LeaderPlacement; log?: (line: string) => void };
 
 export type CallsStep = {
   target: 'ringfence' | 'direct'; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
@@ -171,7 +178,9 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
 
 /** Steps the ringfence target up, noting the SIP node's nice value as the kernel has it
  * (what the bench measured under). */
-async function stepUpRingfence(cluster: { procs: ProcessSet; shardProcs: readonly string[]; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan, phonePids: readonly number[]): Promise<SteppedUp & { sipNice: number | null }> {
+async function stepUpRingfence(cluster: { procs: ProcessSet; shardProcs: readonly string[]; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan, phonePids: readonly number[]): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
+  const leaders = await shardLeaders(cluster.config, LEADER_PLACEMENT_WAIT_MS);
+  o.log(`[bench calls] shard leaders: ${Object.entries(leaders).map(([s, l]) => `${s} ${l ?? 'none'}`).join(', ')}`);
   const pid = cluster.procs.pid('sip1');
   const sipNice = pid === null ? null : getPriority(pid);
   o.log(`[bench calls] the SIP node runs at nice ${sipNice ?? 'unknown'}`);
@@ -181,14 +190,36 @@ async function stepUpRingfence(cluster: { procs: ProcessSet; shardProcs: readonl
     sipNode: pid === null ? [] : [pid],
     phones: phonePids,
   };
-  return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cpuGroups, cluster.config)), sipNice };
+  return { ...(await stepUp('ringfence', cluster.sipTargets[0]!, o, cpuGroups, cluster.config)), sipNice, leaders };
 }
 
-async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind; sipNice: number | undefined; layout: ReplicaLayout }): Promise<SteppedUp & { sipNice: number | null }> {
+/** How long the bench waits for every shard's preferred leader to lead (a handoff starts
+ * 3 s after the preferred replica is caught up). */
+const LEADER_PLACEMENT_WAIT_MS = 30_000;
+
+/** Each shard's leader as its replicas report it. With a preferredLeader, waits up to
+ * `waitMs` for that replica to lead. */
+async function shardLeaders(config: ClusterConfig, waitMs: number): Promise<Record<string, string | null>> {
+  const deadline = Date.now() + waitMs;
+  const out: Record<string, string | null> = {};
+  for (const shard of config.shards) {
+    const wanted = shard.preferredLeader;
+    for (;;) {
+      const statuses = await Promise.all(shard.replicas.map((r) => getJson(r.admin, '/v1/status', config.tokens.read, 1000).catch(() => null)));
+      const leaders = statuses.map((s) => (s?.body as { role?: string; replica?: string; term?: number } | null)).filter((b) => b?.role === 'leader').sort((a, b) => (b!.term ?? 0) - (a!.term ?? 0));
+      out[shard.id] = leaders[0]?.replica ?? null;
+      if ((wanted === undefined ? out[shard.id] !== null : out[shard.id] === wanted) || Date.now() > deadline) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+  return out;
+}
+
+async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind; sipNice: number | undefined; layout: ReplicaLayout; leaders: LeaderPlacement }): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
   const agents = Array.from({ length: o.agents }, (_, i) => ({ dn: String(4001 + i), behaviour: 'answer' as const }));
   const processes = o.layout === 'co-hosted' ? '3 processes' : `${o.shards * 3} processes`;
   o.log(`[bench calls] starting ${o.shards} shard${o.shards === 1 ? '' : 's'} x 3 replicas in ${processes} (${o.layout}), 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
-  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0, coHostReplicas: o.layout === 'co-hosted', ...(o.sipNice !== undefined ? { sipNice: o.sipNice } : {}) };
+  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0, coHostReplicas: o.layout === 'co-hosted', preferredLeaders: o.leaders === 'preferred', ...(o.sipNice !== undefined ? { sipNice: o.sipNice } : {}) };
   if (o.phones === 'ringfence') {
     const cluster = await startCallCluster(spec);
     try {
@@ -266,7 +297,8 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   try {
     const repeat = opts.repeat ?? DEFAULT_REPEAT;
     const layout = opts.layout ?? 'co-hosted';
-    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, dir, log });
+    const leaders = opts.leaders ?? 'preferred';
+    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, leaders, dir, log });
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, repeat, seconds, dir, log });
     log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ringfence ${ringfence.cpsUnderBar} calls/s, direct ${direct.cpsUnderBar} calls/s`);
     return {
@@ -275,6 +307,8 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
       cpsWithP99UnderBar: { barMs: P99_BAR_MS, ringfence: ringfence.cpsUnderBar, direct: direct.cpsUnderBar },
       sipNice: ringfence.sipNice,
       replicaLayout: layout,
+      leaderPlacement: leaders,
+      leaders: ringfence.leaders,
       cpuMsPerCallAtBest: { ringfence: ringfence.bestCpuMsPerCall, direct: direct.bestCpuMsPerCall },
       steps: [...ringfence.steps, ...direct.steps],
       secondsPerStep: seconds,
@@ -292,7 +326,7 @@ function rateList(v: string | undefined): number[] | undefined {
   return rates;
 }
 
-/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout co-hosted|separate. */
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout co-hosted|separate --leaders preferred|elected. */
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
@@ -300,6 +334,8 @@ export function runBench(args: BenchArgs): Promise<BenchReport> {
   if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones wants sipp or ringfence, got ${phones}`);
   const layout = args.flags.get('layout');
   if (layout !== undefined && layout !== 'co-hosted' && layout !== 'separate') throw new Error(`--layout wants co-hosted or separate, got ${layout}`);
+  const leaders = args.flags.get('leaders');
+  if (leaders !== undefined && leaders !== 'preferred' && leaders !== 'elected') throw new Error(`--leaders wants preferred or elected, got ${leaders}`);
   return runCallsBench({
     json: args.json,
     log: args.log,
@@ -311,6 +347,7 @@ export function runBench(args: BenchArgs): Promise<BenchReport> {
     shards: intFlag(args.flags.get('shards'), 'shards', 1, 64, 2),
     ...(phones !== undefined ? { phones } : {}),
     ...(layout !== undefined ? { layout } : {}),
+    ...(leaders !== undefined ? { leaders } : {}),
     ...(args.flags.has('sip-nice') ? { sipNice: intFlag(args.flags.get('sip-nice'), 'sip-nice', -20, 19, 0) } : {}),
   });
 }

@@ -33,6 +33,8 @@ export type CallClusterSpec = Readonly<{
   /** One process per replica index hosting a replica of every shard (`--id s1-a,s2-a`),
    * instead of one process per replica (default). */
   coHostReplicas?: boolean;
+  /** Shard i prefers replica i mod 3 as its leader (shards[].preferredLeader). */
+  preferredLeaders?: boolean;
 }>;
 
 export type CallCluster = Readonly<{
@@ -74,7 +76,7 @@ export type BareCallCluster = Omit<CallCluster, 'recordPath' | 'phonesStatus'>;
 export function startCallCluster(spec: CallClusterSpec & { phones: 'none' }): Promise<BareCallCluster>;
 export function startCallCluster(spec: CallClusterSpec): Promise<CallCluster>;
 export async function startCallCluster(spec: CallClusterSpec): Promise<CallCluster | BareCallCluster> {
-  const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
+  const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }], preferredLeaders: spec.preferredLeaders ?? false });
   const logPath = join(spec.dir, 'processes.log');
   const shardProcs = shardProcessIds(config, spec.coHostReplicas ?? false);
   const procs = new ProcessSet(path, { logFile: logPath, ...(spec.sipNice !== undefined ? { nice: { ...LOCAL_ROLE_NICE, sip: spec.sipNice } } : {}) });
