@@ -1,4 +1,4 @@
-// `npm run chaos -- [--minutes M] [--seed S] [--json] [--sip auto|on|off] [--layout separate|co-hosted]`: one chaos run
+// `npm run chaos -- [--minutes M] [--seed S] [--json] [--sip auto|on|off] [--layout separate|co-hosted] [--preferred-leaders]`: one chaos run
 // over a local cluster of real processes. Prints progress, a summary, the HTML timeline's
 // path (chaos-report/chaos-<seed>.html), and as its last line the verdict:
 // {"chaos":true,"seed":S,"minutes":M,"kills":K,"calls":N,"violations":V,"leaked":L,"hung":H}
@@ -19,6 +19,7 @@ const flags = {
   'report-dir': { type: 'string', help: 'where the HTML timeline goes', default: 'chaos-report' },
   keep: { type: 'boolean', help: 'keep the cluster data and logs (path printed)' },
   layout: { type: 'string', help: 'shard replicas: separate (a process each) or co-hosted (3 processes, each a replica of every shard)', default: 'separate' },
+  'preferred-leaders': { type: 'boolean', help: 'give each shard a preferredLeader, so elected leaders hand leadership back to it during the run' },
 } as const;
 
 async function main(): Promise<number> {
@@ -37,8 +38,9 @@ async function main(): Promise<number> {
   const say = (line: string): void => {
     process.stderr.write(`[chaos +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
   };
-  say(`seed ${seed} (replay with --seed ${seed}${layout === 'separate' ? '' : ` --layout ${layout}`})`);
-  const result = await runChaos({ minutes, seed, sip, killIntervalMs, keepData: f.keep, layout, log: say });
+  const preferredLeaders = f['preferred-leaders'] === true;
+  say(`seed ${seed} (replay with --seed ${seed}${layout === 'separate' ? '' : ` --layout ${layout}`}${preferredLeaders ? ' --preferred-leaders' : ''})`);
+  const result = await runChaos({ minutes, seed, sip, killIntervalMs, keepData: f.keep, layout, preferredLeaders, log: say });
   const line = finalLine(result);
   const reportDir = resolve(f['report-dir'] ?? 'chaos-report');
   mkdirSync(reportDir, { recursive: true });

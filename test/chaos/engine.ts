@@ -45,11 +45,15 @@ export type ChaosOptions = Readonly<{
   /** 'separate' (default): a process per replica. 'co-hosted': 3 processes, each hosting
    * one replica of every shard, so each shard-replica kill takes one replica of both. */
   layout?: 'separate' | 'co-hosted';
+  /** Each shard gets a preferredLeader (shard i: its replica i mod 3), so elected leaders
+   * hand leadership back to it while the nemesis kills replicas. */
+  preferredLeaders?: boolean;
 }>;
 
 export type ChaosResult = Readonly<{
   seed: number;
   layout: 'separate' | 'co-hosted';
+  preferredLeaders: boolean;
   minutes: number;
   loadMs: number;
   sipIncluded: boolean;
@@ -122,7 +126,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const loadMs = Math.round(opts.minutes * 60_000);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `ringfence-chaos-${opts.seed}-`));
   mkdirSync(dir, { recursive: true });
-  const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, sipNodes: sip.on ? 2 : 0, gateways: 1, services: [{ number: SERVICE_NUMBER, skill: 'support' }] });
+  const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, sipNodes: sip.on ? 2 : 0, gateways: 1, services: [{ number: SERVICE_NUMBER, skill: 'support' }], preferredLeaders: opts.preferredLeaders ?? false });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
   opts.onProcs?.(procs);
   const layout = opts.layout ?? 'separate';
@@ -136,7 +140,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', '5000'];
   const recordPath = join(dir, 'phones.jsonl');
   try {
-    log(`cluster in ${dir}: 2 shards x 3 replicas in ${shardHosts.length} processes (${layout}), 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
+    log(`cluster in ${dir}: 2 shards x 3 replicas in ${shardHosts.length} processes (${layout}${opts.preferredLeaders ? ', preferred leaders' : ''}), 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
     await Promise.all([
       ...shardHosts.map((id) => procs.start('shard', id, [], roleReadyTimeoutMs)),
       ...config.gateways.map((g) => procs.start('gateway', g.id, [], roleReadyTimeoutMs)),
@@ -219,6 +223,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     return {
       seed: opts.seed,
       layout,
+      preferredLeaders: opts.preferredLeaders ?? false,
       minutes: opts.minutes,
       loadMs,
       sipIncluded: sip.on,
