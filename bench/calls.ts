@@ -16,10 +16,14 @@
 // have no wrap-up, so a step measures call handling, not agents being busy. Both SIPps
 // use 4 MB socket buffers (-buff_size), as do the SIP node's sockets. The SIP node runs
 // at nice -5 as in every local cluster (LOCAL_ROLE_NICE; --sip-nice N to compare), and
-// the report's sipNice says what the kernel gave it. Shard i's leader is placed on its
-// replica i mod 3 (shards[].preferredLeader) and the steps start once it is there, so a
-// run does not depend on where the first election happened to land (--leaders elected
-// leaves that to chance); the report's `leaders` says where they were.
+// the report's sipNice says what the kernel gave it. The shards' leaders are wherever the
+// first elections put them, and the report's `leaders` says where; `--leaders preferred`
+// places shard i's leader on its replica i mod 3 (shards[].preferredLeader, one per
+// process when co-hosted) and starts the steps once it is there. On this one 2-core VM,
+// where every process shares the same cores, spreading them did not help: in 4
+// interleaved pairs at 300 calls/s the replicas used 3.19-3.42 ms of CPU per call spread
+// and 2.85-3.17 as elected (3 of those 4 had both leaders in one process), and the median
+// p99 was 128-188 ms against 72-164.
 //
 // Each rate runs --repeat times (default 3) and the result quotes the median p50 and p99
 // of those runs: on a shared 2-core VM one run's p99 swings several-fold with the
@@ -53,8 +57,9 @@ export type PhonesKind = 'sipp' | 'ringfence';
  * hosting a replica of every shard) or 'separate' (one process per replica). */
 export type ReplicaLayout = 'co-hosted' | 'separate';
 
-/** 'preferred': each shard has a preferredLeader, spread over the replica processes, and
- * the bench waits for them to lead; 'elected': whoever wins the first election leads. */
+/** 'elected' (default): whoever wins the first election leads. 'preferred': each shard has
+ * a preferredLeader, spread over the replica processes, and the bench waits for them to
+ * lead. */
 export type LeaderPlacement = 'preferred' | 'elected';
 
 export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layout?: ReplicaLayout; leaders?: LeaderPlacement; log?: (line: string) => void };
@@ -297,7 +302,7 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   try {
     const repeat = opts.repeat ?? DEFAULT_REPEAT;
     const layout = opts.layout ?? 'co-hosted';
-    const leaders = opts.leaders ?? 'preferred';
+    const leaders = opts.leaders ?? 'elected';
     const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, leaders, dir, log });
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, repeat, seconds, dir, log });
     log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ringfence ${ringfence.cpsUnderBar} calls/s, direct ${direct.cpsUnderBar} calls/s`);
