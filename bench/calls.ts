@@ -20,10 +20,10 @@
 // first elections put them, and the report's `leaders` says where; `--leaders preferred`
 // places shard i's leader on its replica i mod 3 (shards[].preferredLeader, one per
 // process when co-hosted) and starts the steps once it is there. On this one 2-core VM,
-// where every process shares the same cores, spreading them did not help: in 4
-// interleaved pairs at 300 calls/s the replicas used 3.19-3.42 ms of CPU per call spread
-// and 2.85-3.17 as elected (3 of those 4 had both leaders in one process), and the median
-// p99 was 128-188 ms against 72-164.
+// where every process shares the same cores, that made no consistent difference: in 10
+// interleaved pairs at 300 calls/s, leaders spread over the processes or both in one,
+// each had the lower median p99 in 5, and the replicas' CPU per call overlapped
+// (2.79-3.30 ms together, 3.04-3.49 spread).
 //
 // Each rate runs --repeat times (default 3) and the result quotes the median p50 and p99
 // of those runs: on a shared 2-core VM one run's p99 swings several-fold with the
