@@ -38,12 +38,13 @@ import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts, type ProcessSet } from '../common/local-cluster.js';
 import { intFlag } from '../common/args.js';
-import { getJson } from '../common/cluster-view.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reapedChildrenCpuMs } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
+import { getJson } from '../common/cluster-view.js';
+import { ShardClient } from '../shards/client/shard-client.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../test/support/sipp.js';
 import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
 
@@ -206,16 +207,19 @@ const LEADER_PLACEMENT_WAIT_MS = 30_000;
  * `waitMs` for that replica to lead. */
 async function shardLeaders(config: ClusterConfig, waitMs: number): Promise<Record<string, string | null>> {
   const deadline = Date.now() + waitMs;
+  const client = new ShardClient({ shards: config.shards });
   const out: Record<string, string | null> = {};
-  for (const shard of config.shards) {
-    const wanted = shard.preferredLeader;
-    for (;;) {
-      const statuses = await Promise.all(shard.replicas.map((r) => getJson(r.admin, '/v1/status', config.tokens.read, 1000).catch(() => null)));
-      const leaders = statuses.map((s) => (s?.body as { role?: string; replica?: string; term?: number } | null)).filter((b) => b?.role === 'leader').sort((a, b) => (b!.term ?? 0) - (a!.term ?? 0));
-      out[shard.id] = leaders[0]?.replica ?? null;
-      if ((wanted === undefined ? out[shard.id] !== null : out[shard.id] === wanted) || Date.now() > deadline) break;
-      await new Promise((res) => setTimeout(res, 200));
+  try {
+    for (const shard of config.shards) {
+      for (;;) {
+        out[shard.id] = (await client.leaderStatus(shard.id))?.id ?? null;
+        const placed = shard.preferredLeader === undefined ? out[shard.id] !== null : out[shard.id] === shard.preferredLeader;
+        if (placed || Date.now() > deadline) break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
     }
+  } finally {
+    client.close();
   }
   return out;
 }

@@ -119,6 +119,9 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
   const gateways = spec.gateways ?? 0;
   const ports = await freePorts(spec.shards * replicas * 3 + sipNodes * 2 + gateways * 2);
   const next = (): number => ports.pop()!;
+  const voters = replicas - (spec.joinReplicas ?? 0);
+  /** s1-a, s1-b, …: shard and replica by index. */
+  const replicaId = (shard: number, replica: number): string => `s${shard + 1}-${String.fromCharCode(97 + replica)}`;
   const doc = {
     secret: randomBytes(16).toString('hex'),
     tokens: { read: `read-${randomBytes(8).toString('hex')}`, admin: `admin-${randomBytes(8).toString('hex')}` },
@@ -126,10 +129,10 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
     raft: { tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, snapshotEveryEntries: 10000, ...spec.raft },
     shards: Array.from({ length: spec.shards }, (_, s) => ({
       id: `s${s + 1}`,
-      ...(spec.preferredLeaders === true ? { preferredLeader: `s${s + 1}-${String.fromCharCode(97 + (s % (replicas - (spec.joinReplicas ?? 0))))}` } : {}),
+      ...(spec.preferredLeaders === true ? { preferredLeader: replicaId(s, s % voters) } : {}),
       replicas: Array.from({ length: replicas }, (_, r) => {
-        const id = `s${s + 1}-${String.fromCharCode(97 + r)}`;
-        const joiner = r >= replicas - (spec.joinReplicas ?? 0);
+        const id = replicaId(s, r);
+        const joiner = r >= voters;
         return { id, raft: `127.0.0.1:${next()}`, client: `127.0.0.1:${next()}`, admin: `127.0.0.1:${next()}`, data: join(resolve(spec.dir), id), ...(joiner ? { join: true } : {}) };
       }),
     })),

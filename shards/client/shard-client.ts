@@ -8,6 +8,7 @@
 // as `info`. Denials (`{ok: false}` results) are definite answers and are returned.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../../common/config.js';
+import type { RaftStatus } from '../../raft/types.js';
 import { encodeProposal } from '../commands.js';
 import { shardOf } from '../shard-map.js';
 import type { Command, Proposal, ShardResult } from '../types.js';
@@ -159,6 +160,16 @@ export class ShardClient {
   async replicaStatus(shardId: string, replicaId: string, timeoutMs = 1000): Promise<unknown> {
     const conn = await this.#conn(this.#handle(shardId), replicaId);
     return (await conn.request({ op: 'read', query: { type: 'status' }, consistency: 'stale', timeoutMs }, timeoutMs)).result;
+  }
+
+  /** One round of asking replicas (default: all of the shard's) for their own status: the
+   * one that says it leads, in the highest term among those that do; null if none does.
+   * A replica that does not answer within `timeoutMs` is left out. */
+  async leaderStatus(shardId: string, replicaIds?: readonly string[], timeoutMs = 1000): Promise<RaftStatus | null> {
+    const ids = replicaIds ?? this.#handle(shardId).replicas.map((r) => r.id);
+    const statuses = await Promise.all(ids.map((id) => this.replicaStatus(shardId, id, timeoutMs).then((s) => s as RaftStatus, () => null)));
+    const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader');
+    return leaders.length === 0 ? null : leaders.reduce((a, b) => (b.term > a.term ? b : a));
   }
 
   /** Follows a shard's change feed from `fromIndex`; reconnects to another replica when a

@@ -38,11 +38,8 @@ export async function findLeader(spec: Pick<NemesisSpec, 'config' | 'procs' | 'c
   const hostOf = spec.hostOf ?? ((id: string) => id);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const statuses = await Promise.all(
-      shard.replicas.filter((r) => spec.procs.isRunning(hostOf(r.id))).map((r) => spec.client.replicaStatus(shardId, r.id, 500).then((s) => s as RaftStatus, () => null)),
-    );
-    const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader').sort((a, b) => b.term - a.term);
-    if (leaders[0]) return leaders[0];
+    const leader = await spec.client.leaderStatus(shardId, shard.replicas.map((r) => r.id).filter((id) => spec.procs.isRunning(hostOf(id))), 500);
+    if (leader) return leader;
     await sleep(50);
   }
   return null;

@@ -1,15 +1,15 @@
 // A role that dies before it is ready says why: ProcessSet's error carries the end of
 // the child's stderr, since a test's log file may be deleted with its temporary
 // directory before anyone reads it (a CI run once showed only "exited (1)").
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { getPriority, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LOCAL_ROLE_NICE, ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 t.test('an exit before ready reports the stderr it ended with', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-process-set-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'process-set');
   const { path } = await writeLocalClusterConfig({ dir, shards: 1 });
   const procs = new ProcessSet(path);
   t.teardown(() => procs.stopAll(1000));
@@ -20,8 +20,7 @@ t.test('an exit before ready reports the stderr it ended with', async (t) => {
 // SIP node runs at -5 by default). Raising priority needs root, lowering it does not, so
 // the test lowers a replica's.
 t.test('a role starts at the nice value set for it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-process-set-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'process-set');
   const { path } = await writeLocalClusterConfig({ dir, shards: 1 });
   const procs = new ProcessSet(path, { nice: { shard: 7 } });
   t.teardown(() => procs.stopAll(3000));
@@ -33,8 +32,7 @@ t.test('a role starts at the nice value set for it', async (t) => {
 });
 
 t.test('a nice value the system refuses is logged and the role still starts', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-process-set-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'process-set');
   const { path } = await writeLocalClusterConfig({ dir, shards: 1 });
   const logFile = join(dir, 'processes.log');
   const procs = new ProcessSet(path, { logFile, nice: { shard: -21 } });

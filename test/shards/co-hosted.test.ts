@@ -3,19 +3,16 @@
 // tests run 2 shards in 3 such processes, SIGKILL the process hosting a leader (one
 // replica of each shard dies with it), and check that both shards keep committing and
 // that the restarted process catches both of its replicas up.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { UsageError } from '../../common/args.js';
 import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { startShardCluster } from '../support/shard-cluster.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { hostedReplicas } from '../../shards/node/main.js';
+import { tempDir } from '../support/temp-dir.js';
 
 t.test('which replicas a process hosts, and the --id lists refused', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-cohost-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'cohost');
   const { config } = await writeLocalClusterConfig({ dir, shards: 3 });
   t.same(shardProcessIds(config, false), ['s1-a', 's1-b', 's1-c', 's2-a', 's2-b', 's2-c', 's3-a', 's3-b', 's3-c']);
   t.same(shardProcessIds(config, true), ['s1-a,s2-a,s3-a', 's1-b,s2-b,s3-b', 's1-c,s2-c,s3-c'], 'the i-th process hosts the i-th replica of every shard');
@@ -32,8 +29,7 @@ t.test('which replicas a process hosts, and the --id lists refused', async (t) =
 });
 
 t.test('a process refuses to host two replicas of one shard, naming them', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-cohost-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'cohost');
   const { path } = await writeLocalClusterConfig({ dir, shards: 2 });
   const procs = new ProcessSet(path);
   t.teardown(() => procs.stopAll(1000));

@@ -2,14 +2,13 @@
 // and caught up. An elected leader hands over to it (after a crash, once it is back); a
 // leader that got its leadership by a transfer (an operator's) keeps it. Real processes,
 // 2 shards co-hosted in 3 processes, so the preferred leaders sit in different processes.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, validateClusterConfig, type HostPort } from '../../common/config.js';
 import { writeLocalClusterConfig } from '../../common/local-cluster.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { startShardCluster } from '../support/shard-cluster.js';
+import { tempDir } from '../support/temp-dir.js';
 
 t.test('preferredLeader must name a replica of its own shard', async (t) => {
   const replica = (id: string, n: number): Record<string, string> => ({ id, raft: `127.0.0.1:${n}`, client: `127.0.0.1:${n + 1}`, admin: `127.0.0.1:${n + 2}` });
@@ -27,8 +26,7 @@ t.test('preferredLeader must name a replica of its own shard', async (t) => {
   t.throws(() => validateClusterConfig(doc('')), /shards\[0\]\.preferredLeader: expected a non-empty string/);
   t.throws(() => validateClusterConfig(doc(['s1-a'])), /shards\[0\]\.preferredLeader: expected a non-empty string/);
 
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-preferred-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'preferred');
   const spread = await writeLocalClusterConfig({ dir: join(dir, 'a'), shards: 4, preferredLeaders: true });
   t.same(spread.config.shards.map((s) => s.preferredLeader), ['s1-a', 's2-b', 's3-c', 's4-a'], 'local clusters spread the leaders over the replica indexes');
   const joining = await writeLocalClusterConfig({ dir: join(dir, 'b'), shards: 3, joinReplicas: 1, preferredLeaders: true });

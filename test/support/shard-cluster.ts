@@ -9,7 +9,6 @@ import type { Test } from 'tap';
 import type { ClusterConfig } from '../../common/config.js';
 import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../common/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
-import type { RaftStatus } from '../../raft/types.js';
 
 export type ShardCluster = Readonly<{
   dir: string;
@@ -46,11 +45,8 @@ export async function startShardCluster(t: Test, opts: { shards: number; replica
     const shard = config.shards.find((s) => s.id === shardId)!;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const statuses = await Promise.all(
-        shard.replicas.filter((r) => procs.isRunning(hostOf(r.id))).map((r) => client.replicaStatus(shardId, r.id, 1000).then((s) => s as RaftStatus, () => null)),
-      );
-      const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader').sort((a, b) => b.term - a.term);
-      if (leaders[0]) return leaders[0].id;
+      const leader = await client.leaderStatus(shardId, shard.replicas.map((r) => r.id).filter((id) => procs.isRunning(hostOf(id))));
+      if (leader) return leader.id;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`shard ${shardId} has no leader after ${timeoutMs} ms`);

@@ -4,8 +4,7 @@
 // the code test/sip/syntax/torture.test.ts records for it; and afterwards the node still
 // answers OPTIONS and connects a call to an agent phone.
 import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -13,13 +12,13 @@ import { adminGet } from '../../../common/cluster-view.js';
 import type { SipTarget } from '../../../sip/transport/index.js';
 import { SERVICE_NUMBER, startCallCluster } from '../../sipp/call-cluster.js';
 import { TestUa } from './test-ua.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const torture = join(dirname(fileURLToPath(import.meta.url)), '..', 'torture');
 type Entry = { file: string; code?: string };
 const index = JSON.parse(readFileSync(join(torture, 'index.json'), 'utf8')) as { valid: Entry[]; invalid: Entry[] };
 
-const dir = mkdtempSync(join(tmpdir(), 'ringfence-torture-node-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir(t, 'torture-node');
 const cluster = await startCallCluster({
   dir, shards: 1, sipNodes: 1, agents: [{ dn: '4001', behaviour: 'answer' }, { dn: '4002', behaviour: 'answer' }],
   answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 5000, wrapUpMs: 0,

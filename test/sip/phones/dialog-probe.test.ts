@@ -11,17 +11,16 @@
 // of 0 never probes. Asserted from the packets on the loop network, the phone's record
 // file, and real RTP sent to its echo socket.
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRecord, type CallEvent } from '../../../sip/phones/call-recorder.js';
 import { getHeader, parseCSeq, parseNameAddr, type SipRequest, type SipResponse } from '../../../sip/syntax/index.js';
 import { dialogProbesInFlightMax } from '../../../sip/phones/limits.js';
 import { PEER, startLoopRig, type LoopRig } from './loop-peer.js';
 import { rtpRoundTrip } from './test-caller.js';
+import { tempDir } from '../../support/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ringfence-probe-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir(t, 'probe');
 
 const probeMs = 5000;
 /** RFC 3261 timer F with the default T1 of 500 ms. */

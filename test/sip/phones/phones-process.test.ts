@@ -4,8 +4,7 @@
 // writes the --record file, prints a status line on SIGUSR2 and exits cleanly on SIGTERM.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -13,12 +12,12 @@ import { onJsonLines } from '../../../common/json-lines.js';
 import { parseRecord } from '../../../sip/phones/call-recorder.js';
 import { TestRegistrar } from './test-registrar.js';
 import { TestCaller } from './test-caller.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const cli = fileURLToPath(new URL('../../../common/cli.ts', import.meta.url));
 
 t.test('phones process: register, ready line, a call, status line, clean exit', async (tt) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-phones-proc-'));
-  tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(tt, 'phones-proc');
   const dns = ['1001', '1002', '1003', '1004'];
   const registrar = await TestRegistrar.start({ realm: 'ringfence', passwords: new Map(dns.map((d) => [d, `pw-${d}`])) });
   tt.teardown(() => registrar.close());

@@ -6,8 +6,7 @@
 // double offer; busy phones answer 486; a ringing no-answer phone ends on CANCEL with
 // 487. Everything is asserted from what crossed the sockets and from the phones' record.
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getHeader } from '../../../sip/syntax/index.js';
 import { parseRecord } from '../../../sip/phones/call-recorder.js';
@@ -15,9 +14,9 @@ import { PhonesUa } from '../../../sip/phones/ua.js';
 import type { Behaviour } from '../../../sip/phones/phone-spec.js';
 import { TestRegistrar } from './test-registrar.js';
 import { rtpRoundTrip, sdpAudioPort, TestCaller } from './test-caller.js';
+import { tempDir } from '../../support/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ringfence-phones-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir(t, 'phones');
 
 async function setup(tt: Test, spec: Record<string, Behaviour>, algorithms?: string[], answerAfterMs = 50) {
   const passwords = new Map(Object.keys(spec).map((dn) => [dn, `secret-${dn}`]));
