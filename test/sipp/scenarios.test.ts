@@ -8,10 +8,15 @@
 // unless REQUIRE_SIPP=1, which makes a missing sipp a failure.
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../../common/local-cluster.js';
 import { PhonesUa } from '../../sip/phones/ua.js';
+import { getHeader } from '../../sip/syntax/header-access.js';
+import { parseMessage } from '../../sip/syntax/parser.js';
+import { buildResponse } from '../../sip/syntax/response.js';
+import { serializeMessage } from '../../sip/syntax/serializer.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSippFor } from '../support/sipp.js';
 import { TestCaller } from '../sip/phones/test-caller.js';
 import { TestRegistrar } from '../sip/phones/test-registrar.js';
@@ -41,6 +46,49 @@ t.test('caller.xml against agent-answer.xml: every call answered, RTP played and
   tt.equal(r.unexpected, 0);
   tt.equal(r.rttMs.length, 20, 'one INVITE→200 time per call');
   tt.ok(r.rttMs.every((ms) => ms >= 50), 'each includes the 50 ms ring');
+});
+
+t.test('caller.xml ACKs a 200 to its INVITE that arrives again after its BYE (a late ACK, not a failed call)', async (tt) => {
+  if (!needSipp(tt)) return;
+  // What a stall does (a frozen caller, a busy host): the UAS's timer G resends its 200
+  // before our ACK reaches it, and that copy lands after the caller has sent BYE. This
+  // UAS plays it out on every call: it sends its 200 to the INVITE once more just before
+  // it answers the BYE. A caller that took that copy for the BYE's answer failed the call
+  // (3 of 1,000 at 200 calls/s in a bench run with 40-51% of the CPU stolen).
+  const calls = 5;
+  const uas = createSocket('udp4');
+  tt.teardown(() => uas.close());
+  await new Promise<void>((resolve) => uas.bind(0, '127.0.0.1', resolve));
+  const okByCallId = new Map<string, Buffer>();
+  const acks = new Map<string, number>();
+  uas.on('message', (bytes, from) => {
+    const parsed = parseMessage(bytes);
+    if (!parsed.ok || parsed.message.kind !== 'request') return;
+    const req = parsed.message;
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const reply = (b: Buffer): void => void uas.send(b, from.port, from.address);
+    if (req.method === 'INVITE') {
+      const ok = serializeMessage(buildResponse(req, 200, 'OK', { toTag: `uas${okByCallId.size}`, headers: [{ name: 'Contact', value: `<sip:uas@127.0.0.1:${uas.address().port}>` }] }));
+      okByCallId.set(callId, ok);
+      reply(ok);
+    } else if (req.method === 'ACK') {
+      acks.set(callId, (acks.get(callId) ?? 0) + 1);
+    } else if (req.method === 'BYE') {
+      const ok = okByCallId.get(callId);
+      if (ok !== undefined) reply(ok);
+      reply(serializeMessage(buildResponse(req, 200, 'OK')));
+    }
+  });
+  const [uacPort] = await freePorts(1);
+  const uac = startSippFor(tt, {
+    scenario: scenarioPath('caller'), dir: join(dir, 'reack-uac'), remote: `127.0.0.1:${uas.address().port}`, localPort: uacPort!, mediaPort: await freeSippMediaPort(),
+    service: '5000', rate: 10, maxCalls: calls, timeoutS: 60, set: { hold_min_ms: 0, hold_spread_ms: 0 },
+  });
+  const r = await uac.done;
+  tt.equal(r.stats?.successful, calls, `every call completed (errors: ${r.errorLog})`);
+  tt.equal(r.stats?.failed, 0);
+  tt.equal(r.unexpected, 0);
+  tt.same([...acks.values()], Array(calls).fill(2), 'each call ACKed its 200 twice: once on the answer, once on the copy');
 });
 
 t.test('caller.xml against agent-busy.xml: every call ends on a clean 486', async (tt) => {
