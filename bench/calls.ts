@@ -65,8 +65,12 @@ export type LeaderPlacement = 'preferred' | 'elected';
 
 export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layout?: ReplicaLayout; leaders?: LeaderPlacement; log?: (line: string) => void };
 
+/** SIPp's failure counters for a step with failed calls, and its last logged error. */
+export type FailureDetail = { timeouts: number; unexpected: number; maxRetrans: number; lastError: string | null };
+
 export type CallsStep = {
   target: 'ringfence' | 'direct'; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
+  failureDetail?: FailureDetail;
   /** ringfence only: the SIP node's setup phases over the step (see bench/phases.ts). */
   phases?: Record<string, PhaseSummary>;
   /** The whole machine over the step (bench and SIPp included), from /proc/stat. */
@@ -125,11 +129,25 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   // Released calls still confirm for a moment after SIPp is done.
   if (o.config !== null) await new Promise((res) => setTimeout(res, 500));
   const phases = o.config === null || phasesBefore === null ? undefined : summarizePhases(phasesBefore, await scrapePhases(o.config));
+  const failed = failuresOf(r, calls);
   return {
-    target: o.target, rate: o.rate, run: o.run, calls, answered: r.rttMs.length, failed: failuresOf(r, calls), finalFailures: { ...r.finalFailures },
+    target: o.target, rate: o.rate, run: o.run, calls, answered: r.rttMs.length, failed, finalFailures: { ...r.finalFailures },
+    ...(failed > 0 ? { failureDetail: failureDetailOf(r) } : {}),
     p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(phases === undefined ? {} : { phases }),
     ...(hostCpu === null ? {} : { hostCpu }),
     ...(Object.keys(cpuMsPerCall).length === 0 ? {} : { cpuMsPerCall }),
+  };
+}
+
+/** What SIPp said about failed calls, so a failing step can be read without rerunning it
+ * (the step's directory is removed unless RINGFENCE_KEEP_BENCH_DATA is set). */
+function failureDetailOf(r: SippResult): FailureDetail {
+  const events = r.errorLog.split(/(?=\d{4}-\d\d-\d\d\t)/).map((e) => e.replace(/\s+/g, ' ').trim()).filter((e) => e !== '' && !/watchdog/i.test(e));
+  return {
+    timeouts: r.stats?.failedTimeouts ?? 0,
+    unexpected: r.unexpected,
+    maxRetrans: r.stats?.failedRetrans ?? 0,
+    lastError: events.length === 0 ? null : events[events.length - 1]!.slice(0, 400),
   };
 }
 
@@ -169,6 +187,7 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
       steps.push(s);
       const which = plan.repeat > 1 ? ` run ${run}/${plan.repeat}` : '';
       plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s${which}: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms${s.hostCpu === undefined ? '' : `; host CPU ${s.hostCpu.busyPct}% busy, ${s.hostCpu.stealPct}% stolen`}`);
+      if (s.failureDetail !== undefined) plan.log(`[bench calls]                  SIPp: ${s.failureDetail.timeouts} timeouts, ${s.failureDetail.unexpected} unexpected, ${s.failureDetail.maxRetrans} out of retransmissions; last error: ${s.failureDetail.lastError ?? 'none logged'}`);
       if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}`);
       if (s.phases !== undefined) plan.log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
       if (s.failed > 0) break;
