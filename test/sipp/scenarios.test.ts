@@ -1,6 +1,7 @@
 // Proves the SIPp scenario files in this folder are valid and do what their headers say,
 // by running real SIPp processes against each other and against our own UAs on loopback:
 // caller.xml → agent-answer.xml (with RTP played and echoed) completes every call;
+// caller.xml ACKs again a late copy of the 200 to its INVITE that lands after its BYE;
 // caller.xml → agent-busy.xml ends every call on a clean 486 (counted as a final response,
 // not a timeout or unexpected message); agent-noanswer.xml rings and turns a CANCEL into
 // 200 + 487; register.xml registers DNs from an injection file through a digest challenge;
