@@ -36,17 +36,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts, type ProcessSet } from '../common/local-cluster.js';
+import { freePorts, type ProcessSet } from '../cluster/local-cluster.js';
 import { intFlag } from '../common/args.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reapedChildrenCpuMs } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
-import { getJson } from '../common/cluster-view.js';
+import { getJson } from '../cluster/cluster-view.js';
 import { ShardClient } from '../shards/client/shard-client.js';
-import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../test/support/sipp.js';
-import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../test/sipp/call-cluster.js';
+import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../cluster/sipp/driver.js';
+import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../cluster/sipp/call-cluster.js';
 
 /** Who plays the agents' phones: one answering SIPp (the default, as the issue names SIPp
  * for agent phones, and the same UAS the direct ceiling uses), or `ringfence phones`

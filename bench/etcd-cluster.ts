@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts } from '../common/local-cluster.js';
+import { freePorts } from '../cluster/local-cluster.js';
 import { onExitCleanup, spawnProcess, type ManagedProcess } from './procs.js';
 
 export type EtcdTiming = 'default' | 'fast';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig } from '../common/config.js';
-import { ProcessSet, writeLocalClusterConfig } from '../common/local-cluster.js';
+import { ProcessSet, writeLocalClusterConfig } from '../cluster/local-cluster.js';
 import { ShardClient } from '../shards/client/shard-client.js';
 import type { RaftStatus } from '../raft/types.js';
 import { failoverPhases, type FailoverPhases } from './failover-timeline.js';

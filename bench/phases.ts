@@ -3,7 +3,7 @@
 // and read each phase's p50/p99 as the upper bound of the bucket it falls in (a histogram
 // only knows that much). Pure parsing plus one admin GET per node.
 
-import { adminGet } from '../common/cluster-view.js';
+import { adminGet } from '../cluster/cluster-view.js';
 import type { ClusterConfig } from '../common/config.js';
 import { setupPhases } from '../sip/node/metrics.js';
 

@@ -2,7 +2,7 @@
 // output for error messages, and make sure every process started here dies with the
 // bench — on normal exit, on SIGINT/SIGTERM, and through explicit stop() in finally blocks.
 // Also CPU time of a pid from /proc and the machine's CPU shares. Free ports come from
-// common/local-cluster.ts's freePorts, which the local clusters and the tests use too.
+// cluster/local-cluster.ts's freePorts, which the local clusters and the tests use too.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../raft/types.js';
-import { freePorts } from '../common/local-cluster.js';
+import { freePorts } from '../cluster/local-cluster.js';
 import { onExitCleanup, nodeTsCommand, spawnProcess, type ManagedProcess } from './procs.js';
 import type { ReplicaAddress } from './raft-client.js';
 

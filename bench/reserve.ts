@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ProcessSet, writeLocalClusterConfig } from '../common/local-cluster.js';
+import { ProcessSet, writeLocalClusterConfig } from '../cluster/local-cluster.js';
 import { ShardClient } from '../shards/client/shard-client.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';

@@ -2,4 +2,4 @@
 // The CLI is TypeScript run through tsx, so the installed binary needs no build step.
 import { register } from 'tsx/esm/api';
 register();
-await import('../common/cli.ts');
+await import('../cluster/cli.ts');

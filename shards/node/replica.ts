@@ -3,7 +3,6 @@
 // it as a process; tests run it in-process and drive the admin app with inject().
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
-import { clusterViewRoutes } from '../../common/cluster-view.js';
 import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import { ShardClient } from '../client/shard-client.js';
@@ -21,7 +20,18 @@ export type ShardReplica = Readonly<{
   close(): Promise<void>;
 }>;
 
-export async function startShardReplica(opts: { config: ClusterConfig; shard: ShardConfig; replica: ReplicaConfig; log: Logger; listenAdmin: boolean }): Promise<ShardReplica> {
+export type ShardReplicaOptions = Readonly<{
+  config: ClusterConfig;
+  shard: ShardConfig;
+  replica: ReplicaConfig;
+  log: Logger;
+  listenAdmin: boolean;
+  /** Routes of the floor above (the cluster view), added to the admin app before it
+   * listens: the replica knows nothing of what watches the whole cluster. */
+  adminRoutes?: (app: FastifyInstance, client: ShardClient) => Promise<void>;
+}>;
+
+export async function startShardReplica(opts: ShardReplicaOptions): Promise<ShardReplica> {
   const { config, shard, replica, log } = opts;
   let node: ShardNode | null = null;
   const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null);
@@ -31,7 +41,7 @@ export async function startShardReplica(opts: { config: ClusterConfig; shard: Sh
   const client = new ShardClient({ shards: config.shards });
   const app = await createAdminApp({ title: `Ringfence shard ${shard.id} replica ${replica.id}`, tokens: config.tokens, registry: metrics.registry });
   await app.register(shardAdminRoutes, { node: started, client, config, shard });
-  await app.register(clusterViewRoutes, { config, self: { role: 'shard', id: replica.id }, shardClient: client });
+  if (opts.adminRoutes !== undefined) await opts.adminRoutes(app, client);
   if (opts.listenAdmin) await app.listen({ host: replica.admin.host, port: replica.admin.port });
   else await app.ready();
   return {

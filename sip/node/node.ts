@@ -17,8 +17,6 @@ import { buildResponse, getHeader } from '../syntax/index.js';
 import { TransactionLayer, type TransactionUser } from '../transaction/index.js';
 import { SystemTimerService, TcpTransport, UdpTransport, type SipTransport } from '../transport/index.js';
 import { AgentFeed } from './agent-feed.js';
-import { clusterViewRoutes } from '../../common/cluster-view.js';
-import { dashboardRoutes } from '../../common/dashboard/dashboard-routes.js';
 import { registerSipAdminRoutes } from './admin-routes.js';
 import { B2bua } from './b2bua.js';
 import { CdrWriter } from './cdr.js';
@@ -58,6 +56,9 @@ export type SipNodeOptions = Readonly<{
   digestAlgorithms?: readonly DigestAlgorithm[];
   /** The routing webhook; default: the cluster file's `routing.webhook`; null: none. */
   routingWebhook?: RoutingWebhookConfig | null;
+  /** Routes of the floor above (cluster view, dashboard), added to the admin app before
+   * it listens: the node knows nothing of what watches the whole cluster. */
+  adminRoutes?: (app: FastifyInstance, shards: ShardClient) => Promise<void>;
 }>;
 
 export type SipNode = Readonly<{
@@ -175,9 +176,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
 
   const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });
   registerSipAdminRoutes(app, { nodeId: o.nodeId, b2bua: bua, shards, media });
-  const viewSelf = { role: 'sip', id: o.nodeId };
-  await app.register(clusterViewRoutes, { config: o.config, self: viewSelf, shardClient: shards });
-  await app.register(dashboardRoutes, { config: o.config, self: viewSelf, shardClient: shards });
+  if (o.adminRoutes !== undefined) await o.adminRoutes(app, shards);
   await app.listen({ host: adminAddr.host, port: adminAddr.port });
   const adminInfo = app.server.address();
   // Serve once the view and the clean-up are done, but never hang on a shard that is down:

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig } from '../../common/config.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import { findLeader } from './nemesis.js';
-import type { ProcessSet } from '../../common/local-cluster.js';
+import type { ProcessSet } from '../../cluster/local-cluster.js';
 import type { Timeline } from './timeline.js';
 
 export function watchLeaders(o: { config: ClusterConfig; procs: ProcessSet; client: ShardClient; timeline: Timeline; pollMs: number; hostOf?: (replicaId: string) => string }): () => Promise<number> {

@@ -11,7 +11,7 @@ import type { ClusterConfig } from '../../common/config.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { RaftStatus } from '../../raft/types.js';
 import type { FaultKind, PlannedFault } from './nemesis-plan.js';
-import type { ProcessSet } from '../../common/local-cluster.js';
+import type { ProcessSet } from '../../cluster/local-cluster.js';
 import type { Timeline } from './timeline.js';
 
 export type NemesisSpec = Readonly<{

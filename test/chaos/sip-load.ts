@@ -1,12 +1,12 @@
-// Layer-2 load: one SIPp caller (test/sipp/caller.xml) per SIP node placing calls to the
+// Layer-2 load: one SIPp caller (cluster/sipp/scenarios/caller.xml) per SIP node placing calls to the
 // service number at a steady rate, each held a while. At the end each caller is asked to
 // stop placing calls and quit once its calls end (SIGUSR1); whatever SIPp still has open
 // after a bound is a hung call. SIPp's per-second statistics give the calls/s timeline.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePorts } from '../../common/local-cluster.js';
-import { freeSippMediaPort, scenarioPath, startSipp, type SippProcess, type SippResult } from '../support/sipp.js';
+import { freePorts } from '../../cluster/local-cluster.js';
+import { freeSippMediaPort, scenarioPath, startSipp, type SippProcess, type SippResult } from '../../cluster/sipp/driver.js';
 
 export type SipLoadSpec = Readonly<{
   dir: string;

@@ -9,7 +9,7 @@
 // was lost, every agent was READY again once the load stopped, and no SIP call hung.
 import t from 'tap';
 import { runChaos } from './engine.js';
-import type { ProcessSet } from '../../common/local-cluster.js';
+import type { ProcessSet } from '../../cluster/local-cluster.js';
 
 const loadS = Number(process.env.RINGFENCE_CHAOS_SMOKE_S ?? 45);
 const seed = Number(process.env.RINGFENCE_CHAOS_SEED ?? 20261126);

@@ -29,13 +29,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { freePorts, ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { freePorts, ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { NgClient, type NgLegReport, type NgQueryResult } from '../../gateway/ng-client.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Agent, Command } from '../../shards/types.js';
 import { writeRtpPcap } from '../sipp/rtp-pcap.js';
-import { bindUdp, freeSippMediaPort, needSipp, scenarioPath, sippMessageLog, startSippFor, type SippLoggedMessage } from '../support/sipp.js';
+import { bindUdp, freeSippMediaPort, needSipp, scenarioPath, sippMessageLog, startSippFor, type SippLoggedMessage } from '../../cluster/sipp/driver.js';
 
 const PACKETS = 500;
 const PACKET_MS = 20;
@@ -166,7 +166,7 @@ t.test('echo through the gateway: SIPp caller → SIP node + gateway → SIPp ag
   mkdirSync(callerDir, { recursive: true });
   // SIPp looks for the pcap next to the scenario, so both go into its directory.
   const callerScenario = join(callerDir, 'caller-echo.xml');
-  copyFileSync(fileURLToPath(new URL('../sipp/caller-echo.xml', import.meta.url)), callerScenario);
+  copyFileSync(fileURLToPath(new URL('../../cluster/sipp/scenarios/caller-echo.xml', import.meta.url)), callerScenario);
   writeRtpPcap(join(callerDir, 'echo-rtp.pcap'), { packets: PACKETS, intervalMs: PACKET_MS, ssrc: SSRC, firstSeq: FIRST_SEQ });
   const caller = startSippFor(t, {
     scenario: callerScenario, dir: callerDir, remote: sip, localPort: callerSipPort!, mediaPort: callerMediaBase, service: SERVICE,

@@ -5,10 +5,10 @@
 // that the restarted process catches both of its replicas up.
 import t from 'tap';
 import { UsageError } from '../../common/args.js';
-import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { startShardCluster } from '../support/shard-cluster.js';
 import type { RaftStatus } from '../../raft/types.js';
-import { hostedReplicas } from '../../shards/node/main.js';
+import { hostedReplicas } from '../../cluster/roles/shard.js';
 import { tempDir } from '../support/temp-dir.js';
 
 t.test('which replicas a process hosts, and the --id lists refused', async (t) => {

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, validateClusterConfig, type HostPort } from '../../common/config.js';
-import { writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { startShardCluster } from '../support/shard-cluster.js';
 import { tempDir } from '../support/temp-dir.js';

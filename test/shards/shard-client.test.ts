@@ -7,7 +7,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { silentLogger } from '../../common/logger.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { startShardReplica } from '../../shards/node/replica.js';

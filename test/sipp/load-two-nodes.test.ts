@@ -13,11 +13,11 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts } from '../../common/local-cluster.js';
+import { freePorts } from '../../cluster/local-cluster.js';
 import { parseRecord, type CallEvent } from '../../sip/phones/call-recorder.js';
 import type { Behaviour } from '../../sip/phones/phone-spec.js';
-import { freeSippMediaPort, needSipp, scenarioPath, startSippFor, type SippResult } from '../support/sipp.js';
-import { SERVICE_NUMBER, startCallCluster } from './call-cluster.js';
+import { freeSippMediaPort, needSipp, scenarioPath, startSippFor, type SippResult } from '../../cluster/sipp/driver.js';
+import { SERVICE_NUMBER, startCallCluster } from '../../cluster/sipp/call-cluster.js';
 
 const full = process.env.RINGFENCE_FULL_LOAD === '1';
 const totalCalls = full ? 2000 : 300;

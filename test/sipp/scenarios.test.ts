@@ -12,13 +12,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts } from '../../common/local-cluster.js';
+import { freePorts } from '../../cluster/local-cluster.js';
 import { PhonesUa } from '../../sip/phones/ua.js';
 import { getHeader } from '../../sip/syntax/header-access.js';
 import { parseMessage } from '../../sip/syntax/parser.js';
 import { buildResponse } from '../../sip/syntax/response.js';
 import { serializeMessage } from '../../sip/syntax/serializer.js';
-import { freeSippMediaPort, needSipp, scenarioPath, startSippFor } from '../support/sipp.js';
+import { freeSippMediaPort, needSipp, scenarioPath, startSippFor } from '../../cluster/sipp/driver.js';
 import { TestCaller } from '../sip/phones/test-caller.js';
 import { TestRegistrar } from '../sip/phones/test-registrar.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import type { ClusterConfig } from '../../common/config.js';
-import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 
 export type ShardCluster = Readonly<{

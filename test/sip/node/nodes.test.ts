@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { freePorts } from '../../../common/local-cluster.js';
+import { freePorts } from '../../../cluster/local-cluster.js';
 import type { SipTarget } from '../../../sip/transport/index.js';
 import { addAgent, password, readAgent, startCluster, waitFor } from './harness.js';
 import { TestUa, type OutgoingCall } from './test-ua.js';
@@ -31,7 +31,7 @@ writeFileSync(configPath, toYaml(doc));
 const procs = new Map<string, ChildProcess>();
 async function startSipProcess(id: string): Promise<Record<string, unknown>> {
   const proc = spawn(process.execPath, [
-    '--import', 'tsx', '--input-type=module', '-e', "import { main } from './sip/node/main.ts'; await main(process.argv.slice(1));",
+    '--import', 'tsx', '--input-type=module', '-e', "import { main } from './cluster/roles/sip.ts'; await main(process.argv.slice(1));",
     '--', '--config', configPath, '--id', id, '--queue-wait-ms', '30000', '--orphan-hold-ms', '2000',
   ], { stdio: ['ignore', 'pipe', process.env.RINGFENCE_TEST_LOG ? 'inherit' : 'ignore'], env: { ...process.env, RINGFENCE_LOG_LEVEL: 'warn' } });
   procs.set(id, proc);

@@ -4,8 +4,8 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import t from 'tap';
-import { freePorts } from '../../../common/local-cluster.js';
-import { freeSippMediaPort } from '../../support/sipp.js';
+import { freePorts } from '../../../cluster/local-cluster.js';
+import { freeSippMediaPort } from '../../../cluster/sipp/driver.js';
 import { addAgent, password, readAgent, sipTarget, startCluster, startNode, waitFor } from './harness.js';
 import { TestUa } from './test-ua.js';
 

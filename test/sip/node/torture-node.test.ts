@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { adminGet } from '../../../common/cluster-view.js';
+import { adminGet } from '../../../cluster/cluster-view.js';
 import type { SipTarget } from '../../../sip/transport/index.js';
-import { SERVICE_NUMBER, startCallCluster } from '../../sipp/call-cluster.js';
+import { SERVICE_NUMBER, startCallCluster } from '../../../cluster/sipp/call-cluster.js';
 import { TestUa } from './test-ua.js';
 import { tempDir } from '../../support/temp-dir.js';
 

@@ -1,6 +1,6 @@
 // Proves, with real OS processes, that an agent phone does not hold a call forever when
 // the SIP node carrying it is SIGKILLed: a cluster of one shard replica, one SIP node and
-// one `ringfence phones` process (test/sipp/call-cluster.ts) with a 1 s dialog probe set
+// one `ringfence phones` process (cluster/sipp/call-cluster.ts) with a 1 s dialog probe set
 // through RINGFENCE_DIALOG_PROBE_MS (the env twin of --dialog-probe-ms); a caller dials the
 // service and the phone answers. While the node lives, the probes keep the call up; once
 // the node is killed (and not restarted) the phone's OPTIONS goes unanswered, and the
@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRecord, type CallEvent } from '../../../sip/phones/call-recorder.js';
-import { SERVICE_NUMBER, startCallCluster } from '../../sipp/call-cluster.js';
+import { SERVICE_NUMBER, startCallCluster } from '../../../cluster/sipp/call-cluster.js';
 import { TestCaller } from './test-caller.js';
 
 const probeMs = 1000;

@@ -14,7 +14,7 @@ import { TestRegistrar } from './test-registrar.js';
 import { TestCaller } from './test-caller.js';
 import { tempDir } from '../../support/temp-dir.js';
 
-const cli = fileURLToPath(new URL('../../../common/cli.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../../../cluster/cli.ts', import.meta.url));
 
 t.test('phones process: register, ready line, a call, status line, clean exit', async (tt) => {
   const dir = tempDir(tt, 'phones-proc');

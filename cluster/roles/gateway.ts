@@ -2,9 +2,9 @@
 // configured from the cluster file (control address, port range); any other gateway flag
 // (--latching, --max-sessions, --media-timeout-s, ...) passes through.
 import { parseArgs as parseNodeArgs } from 'node:util';
-import { UsageError } from '../common/args.js';
-import { loadClusterConfig } from '../common/config.js';
-import { runGateway } from './gateway-process.js';
+import { UsageError } from '../../common/args.js';
+import { loadClusterConfig } from '../../common/config.js';
+import { runGateway } from '../../gateway/gateway-process.js';
 
 export async function main(argv: string[]): Promise<void> {
   const { values, tokens } = parseNodeArgs({ args: argv, options: { config: { type: 'string' }, id: { type: 'string' } }, strict: false, tokens: true });

@@ -12,12 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { createAdminApp } from '../../common/admin.js';
-import { clusterViewRoutes } from '../../common/cluster-view.js';
-import { dashboardRoutes } from '../../common/dashboard/dashboard-routes.js';
-import type { Snapshot } from '../../common/dashboard/snapshot-source.js';
-import { writeLocalClusterConfig } from '../../common/local-cluster.js';
-import { ShardClient } from '../../shards/client/shard-client.js';
+import { createAdminApp } from '../../../common/admin.js';
+import { clusterViewRoutes } from '../../../cluster/cluster-view.js';
+import { dashboardRoutes } from '../../../cluster/dashboard/dashboard-routes.js';
+import type { Snapshot } from '../../../cluster/dashboard/snapshot-source.js';
+import { writeLocalClusterConfig } from '../../../cluster/local-cluster.js';
+import { ShardClient } from '../../../shards/client/shard-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-dashboard-routes-'));
 const { config } = await writeLocalClusterConfig({ dir, shards: 1, sipNodes: 1, gateways: 1 });

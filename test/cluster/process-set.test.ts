@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { LOCAL_ROLE_NICE, ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { LOCAL_ROLE_NICE, ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { tempDir } from '../support/temp-dir.js';
 
 t.test('an exit before ready reports the stderr it ended with', async (t) => {

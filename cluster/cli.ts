@@ -5,10 +5,10 @@
 type RoleMain = (argv: string[]) => Promise<void>;
 
 const roles: Record<string, { summary: string; load: () => Promise<RoleMain> }> = {
-  shard: { summary: 'one Raft replica of one DN shard', load: async () => (await import('../shards/node/main.js')).main },
-  sip: { summary: 'a SIP server node (registrar, B2BUA, router client)', load: async () => (await import('../sip/node/main.js')).main },
-  phones: { summary: 'demo agent phones: real SIP user agents that register, answer and echo RTP', load: async () => (await import('../sip/phones/main.js')).main },
-  gateway: { summary: 'the media gateway (RTP/RTCP relay)', load: async () => (await import('../gateway/main.js')).main },
+  shard: { summary: 'one Raft replica of one DN shard', load: async () => (await import('./roles/shard.js')).main },
+  sip: { summary: 'a SIP server node (registrar, B2BUA, router client)', load: async () => (await import('./roles/sip.js')).main },
+  phones: { summary: 'demo agent phones: real SIP user agents that register, answer and echo RTP', load: async () => (await import('./roles/phones.js')).main },
+  gateway: { summary: 'the media gateway (RTP/RTCP relay)', load: async () => (await import('./roles/gateway.js')).main },
   start: { summary: 'a whole local cluster, supervised', load: async () => (await import('./launcher.js')).main },
 };
 

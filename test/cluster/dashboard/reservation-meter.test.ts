@@ -3,8 +3,8 @@
 // another replica) are skipped, a truncated page counts nothing, and the rate is the
 // reserves in the last window divided by its span.
 import t from 'tap';
-import { ReservationMeter } from '../../common/dashboard/reservation-meter.js';
-import type { ChangeRecord } from '../../shards/types.js';
+import { ReservationMeter } from '../../../cluster/dashboard/reservation-meter.js';
+import type { ChangeRecord } from '../../../shards/types.js';
 
 const rec = (index: number, kind: ChangeRecord['kind'], dn = '1001'): ChangeRecord => ({ index, dn, kind, agent: null });
 

@@ -3,7 +3,7 @@
 // re-election of the same replica are not failovers; shards are independent; the recent
 // list is newest first and bounded while the count keeps growing.
 import t from 'tap';
-import { FailoverTracker } from '../../common/dashboard/failover-tracker.js';
+import { FailoverTracker } from '../../../cluster/dashboard/failover-tracker.js';
 
 t.test('leader changes across polls', async (t) => {
   const f = new FailoverTracker();

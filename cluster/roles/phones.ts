@@ -9,10 +9,10 @@
 import { announce, intFlag, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
 import { loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
-import type { SipTarget } from '../transport/index.js';
-import { parseBehaviours, parseDnList } from './phone-spec.js';
-import { registerExpiresSDefault, answerAfterMsDefault, dialogProbeMsDefault, dialogProbeMsMax } from './limits.js';
-import { PhonesUa } from './ua.js';
+import type { SipTarget } from '../../sip/transport/index.js';
+import { parseBehaviours, parseDnList } from '../../sip/phones/phone-spec.js';
+import { registerExpiresSDefault, answerAfterMsDefault, dialogProbeMsDefault, dialogProbeMsMax } from '../../sip/phones/limits.js';
+import { PhonesUa } from '../../sip/phones/ua.js';
 
 const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },

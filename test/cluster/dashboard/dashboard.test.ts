@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
-import { createAdminApp } from '../../common/admin.js';
-import { clusterViewRoutes } from '../../common/cluster-view.js';
-import { dashboardRoutes } from '../../common/dashboard/dashboard-routes.js';
-import type { Agent } from '../../shards/types.js';
-import { startShardCluster } from '../support/shard-cluster.js';
+import { createAdminApp } from '../../../common/admin.js';
+import { clusterViewRoutes } from '../../../cluster/cluster-view.js';
+import { dashboardRoutes } from '../../../cluster/dashboard/dashboard-routes.js';
+import type { Agent } from '../../../shards/types.js';
+import { startShardCluster } from '../../support/shard-cluster.js';
 
 // The page functions below run in the browser; this file is compiled without the DOM lib.
 type El = { getAttribute(name: string): string | null; querySelector(sel: string): El | null; querySelectorAll(sel: string): ArrayLike<El>; textContent: string | null };

@@ -6,12 +6,13 @@
 // a restart: the cluster file written there on first start is reused.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShardClient } from '../shards/client/shard-client.js';
 import { digestCredentials } from '../shards/digest-credentials.js';
 import type { Agent, ShardResult } from '../shards/types.js';
-import { intFlag, parseFlags, UsageError } from './args.js';
-import { loadClusterConfig, type ClusterConfig } from './config.js';
+import { intFlag, parseFlags, UsageError } from '../common/args.js';
+import { loadClusterConfig, type ClusterConfig } from '../common/config.js';
 import { ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
 
 const flags = {
@@ -144,7 +145,7 @@ function check(r: ShardResult, dn: string): void {
 function printReady(config: ClusterConfig, dns: readonly string[]): void {
   const sip = config.sip[0]!;
   const admin = `http://${sip.admin.host}:${sip.admin.port}`;
-  const caller = resolve('test/sipp/caller.xml');
+  const caller = fileURLToPath(new URL('./sipp/scenarios/caller.xml', import.meta.url));
   process.stdout.write(
     [
       '',

@@ -11,8 +11,8 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
-import { validateClusterConfig, type ClusterConfig } from './config.js';
-import { onJsonLines, type JsonEvent } from './json-lines.js';
+import { validateClusterConfig, type ClusterConfig } from '../common/config.js';
+import { onJsonLines, type JsonEvent } from '../common/json-lines.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 

@@ -7,8 +7,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import t from 'tap';
-import { freePorts } from '../../common/local-cluster.js';
-import { bindUdp, freeSippMediaPort } from '../support/sipp.js';
+import { freePorts } from '../../cluster/local-cluster.js';
+import { bindUdp, freeSippMediaPort } from '../../cluster/sipp/driver.js';
 
 // On its own loopback address: the thousands of UDP ports it holds must not be the ports
 // that test files running beside it were just handed on 127.0.0.1 (that once failed CI).

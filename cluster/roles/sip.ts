@@ -4,11 +4,13 @@
 import { announce, intFlag, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
 import { loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
-import { algorithmOf, type DigestAlgorithm } from './digest.js';
-import * as limits from './limits.js';
-import { startSipNode } from './node.js';
-import { routingStrategies, type RoutingStrategy } from './router.js';
-import { webhookUrlProblem } from './routing-webhook.js';
+import { algorithmOf, type DigestAlgorithm } from '../../sip/node/digest.js';
+import * as limits from '../../sip/node/limits.js';
+import { startSipNode } from '../../sip/node/node.js';
+import { clusterViewRoutes } from '../cluster-view.js';
+import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import { routingStrategies, type RoutingStrategy } from '../../sip/node/router.js';
+import { webhookUrlProblem } from '../../sip/node/routing-webhook.js';
 
 const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },
@@ -38,8 +40,13 @@ export async function main(argv: string[]): Promise<void> {
   if (urlProblem !== null) throw new UsageError(`--routing-webhook-url: ${urlProblem}`);
   const hookTimeoutMs = intFlag(f['routing-webhook-timeout-ms'], 'routing-webhook-timeout-ms', 1, limits.routingWebhookTimeoutMsMax, fileHook?.timeoutMs ?? limits.routingWebhookTimeoutMsDefault);
   const log = createLogger({ role: 'sip', id });
+  const self = { role: 'sip', id } as const;
   const node = await startSipNode({
     config,
+    adminRoutes: async (app, shardClient) => {
+      await app.register(clusterViewRoutes, { config, self, shardClient });
+      await app.register(dashboardRoutes, { config, self, shardClient });
+    },
     nodeId: id,
     log,
     strategy,

@@ -1,10 +1,10 @@
 // A call-carrying cluster for the SIPp load test and `bench calls`: shard replicas, SIP
 // nodes and one `ringfence phones` process as real OS processes on loopback, with every
 // agent provisioned (digest credentials for password pw-<dn>), logged in and READY, and
-// every phone registered through a SIP node. Every role starts through common/cli.ts.
+// every phone registered through a SIP node. Every role starts through cluster/cli.ts.
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
-import { LOCAL_ROLE_NICE, ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { LOCAL_ROLE_NICE, ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Command } from '../../shards/types.js';

@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { NgClient } from '../gateway/ng-client.js';
 import type { RaftStatus } from '../raft/types.js';
 import type { ShardClient } from '../shards/client/shard-client.js';
-import type { ClusterConfig, HostPort } from './config.js';
+import type { ClusterConfig, HostPort } from '../common/config.js';
 
 /** Each peer gets this long per request; the whole view takes about as long as the slowest. */
 export const peerTimeoutMsDefault = 600;

@@ -8,7 +8,8 @@
 import { announce, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
 import { findReplica, loadClusterConfig, type ClusterConfig, type ReplicaConfig, type ShardConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
-import { startShardReplica, type ShardReplica } from './replica.js';
+import { startShardReplica, type ShardReplica } from '../../shards/node/replica.js';
+import { clusterViewRoutes } from '../cluster-view.js';
 
 const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },
@@ -54,7 +55,11 @@ export async function main(argv: string[]): Promise<void> {
     // closes the ones already serving before the process exits.
     for (const h of hosted) {
       const log = createLogger({ role: 'shard', shard: h.shard.id, replica: h.replica.id });
-      started.push(await startShardReplica({ config, shard: h.shard, replica: h.replica, log, listenAdmin: true }));
+      const self = { role: 'shard', id: h.replica.id } as const;
+      started.push(await startShardReplica({
+        config, shard: h.shard, replica: h.replica, log, listenAdmin: true,
+        adminRoutes: async (app, shardClient) => { await app.register(clusterViewRoutes, { config, self, shardClient }); },
+      }));
       log.info('shard replica serving', { pid: process.pid });
     }
   } catch (err) {

@@ -1,5 +1,5 @@
 // SIPp (Debian sip-tester) as a child process for tests and benchmarks: builds the command
-// line for our scenario files in test/sipp/, runs it on 127.0.0.1 with its traces in a
+// line for our scenario files in cluster/sipp/scenarios/, runs it on 127.0.0.1 with its traces in a
 // private directory, and reads back what SIPp itself counted — successful and failed calls
 // by kind (-trace_stat), per-step message counts (-trace_counts, which tell a clean final
 // 4xx-6xx from a timeout), and every INVITE→200 response time (-trace_rtt).
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const SIPP_BUFF_BYTES = 4_194_304;
 
-const scenarioDir = fileURLToPath(new URL('../sipp/', import.meta.url));
+const scenarioDir = fileURLToPath(new URL('./scenarios/', import.meta.url));
 
 export function scenarioPath(name: 'caller' | 'agent-answer' | 'agent-busy' | 'agent-noanswer' | 'register'): string {
   return join(scenarioDir, `${name}.xml`);

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { sendProblem } from '../admin.js';
+import { sendProblem } from '../../common/admin.js';
 import { clusterViewSchema, type ClusterViewOptions } from '../cluster-view.js';
 import { pollIntervalMs, sseBufferBytesMax, sseClientsMax, sseSkipsMax } from './limits.js';
 import { SnapshotSource, type Snapshot } from './snapshot-source.js';

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createAdminApp } from '../../common/admin.js';
-import { clusterViewRoutes, type ClusterView } from '../../common/cluster-view.js';
-import { ProcessSet, writeLocalClusterConfig } from '../../common/local-cluster.js';
+import { clusterViewRoutes, type ClusterView } from '../../cluster/cluster-view.js';
+import { ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 
 // Real processes start on a shared machine: allow well beyond tap's default 30 s.
