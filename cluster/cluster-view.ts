@@ -15,10 +15,9 @@ import type { RaftStatus } from '../raft/types.js';
 import type { ShardClient } from '../shards/client/shard-client.js';
 import type { ClusterConfig, HostPort } from '../common/config.js';
 
-/** Each peer gets this long per request; the whole view takes about as long as the slowest. */
-export const peerTimeoutMsDefault = 600;
-/** Calls and queue entries kept per SIP node in a probe (the dashboard's tables). */
-export const sipListItemsMax = 200;
+import { peerErrorCharsMax, peerTimeoutMsDefault, sipListItemsMax } from './limits.js';
+
+export { peerTimeoutMsDefault, sipListItemsMax };
 
 export type Health = 'up' | 'degraded' | 'down';
 export type SelfRef = Readonly<{ role: 'shard' | 'sip' | 'gateway' | 'launcher' | string; id: string }>;
@@ -104,7 +103,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 function messageOf(err: unknown): string {
   const e = err as { code?: string; message?: string; cause?: { code?: string } };
   const code = e.cause?.code ?? e.code;
-  return `${code ? `${code}: ` : ''}${e.message ?? String(err)}`.slice(0, 200);
+  return `${code ? `${code}: ` : ''}${e.message ?? String(err)}`.slice(0, peerErrorCharsMax);
 }
 
 /** GET on a node's admin REST with a bearer token: status and body text. */

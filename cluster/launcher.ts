@@ -13,6 +13,7 @@ import { digestCredentials } from '../shards/digest-credentials.js';
 import type { Agent, ShardResult } from '../shards/types.js';
 import { intFlag, parseFlags, UsageError } from '../common/args.js';
 import { loadClusterConfig, type ClusterConfig } from '../common/config.js';
+import { demoProvisionDeadlineMs, launcherRoleReadyMsMax, launcherStopGraceMs, restartBackoffMsMax, restartBackoffMsMin, restartStableAfterMs } from './limits.js';
 import { ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
 
 const flags = {
@@ -28,9 +29,6 @@ export const demoPassword = (dn: string): string => `agent-${dn}`;
 export const demoService = { number: '5000', skill: 'support' };
 /** An agent with no demo phone, for a softphone of the operator's own. */
 export const softphoneDn = '1100';
-
-const backoffMsMax = 30_000;
-const stableAfterMs = 60_000;
 
 export async function main(argv: string[]): Promise<void> {
   const f = parseFlags(argv, flags, 'usage: ringfence start [flags]   (npm start)');
@@ -50,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     stopping = true;
     supervisor.stop();
     process.stdout.write('\nringfence: stopping...\n');
-    await procs.stopAll(5000);
+    await procs.stopAll(launcherStopGraceMs);
     process.stdout.write('ringfence: stopped\n');
     process.exit(0);
   };
@@ -92,10 +90,10 @@ function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra
   procs.onExit = (id, code, signal) => {
     const s = state.get(id);
     if (stopped || !s || procs.closed) return;
-    if (Date.now() - s.startedAt > stableAfterMs) s.backoffMs = 1000;
+    if (Date.now() - s.startedAt > restartStableAfterMs) s.backoffMs = restartBackoffMsMin;
     process.stdout.write(`ringfence: ${s.role} ${id} exited (${signal ?? `code ${code}`}); restarting in ${s.backoffMs} ms\n`);
     const delay = s.backoffMs;
-    s.backoffMs = Math.min(backoffMsMax, s.backoffMs * 2);
+    s.backoffMs = Math.min(restartBackoffMsMax, s.backoffMs * 2);
     void sleep(delay).then(() => {
       if (stopped) return;
       s.startedAt = Date.now();
@@ -104,8 +102,8 @@ function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra
   };
   return {
     start(role, id, extra = []) {
-      state.set(id, { role, extra, backoffMs: 1000, startedAt: Date.now() });
-      return procs.start(role, id, extra, 120_000);
+      state.set(id, { role, extra, backoffMs: restartBackoffMsMin, startedAt: Date.now() });
+      return procs.start(role, id, extra, launcherRoleReadyMsMax);
     },
     stop() {
       stopped = true;
@@ -116,10 +114,10 @@ function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra
 /** Provisions, logs in and readies the demo agents that do not exist yet; agents left
  * from an earlier run keep their state. */
 async function provisionDemoAgents(config: ClusterConfig, dns: readonly string[]): Promise<void> {
-  const client = new ShardClient({ shards: config.shards, deadlineMs: 30_000 });
+  const client = new ShardClient({ shards: config.shards, deadlineMs: demoProvisionDeadlineMs });
   try {
     for (const dn of dns) {
-      const existing = await client.read(client.shardFor(dn), { type: 'agent', dn }, 'linearizable', { deadlineMs: 30_000 }).then(
+      const existing = await client.read(client.shardFor(dn), { type: 'agent', dn }, 'linearizable', { deadlineMs: demoProvisionDeadlineMs }).then(
         (a) => a as Agent,
         (err: { code?: string }) => {
           if (err.code === 'SHARD_ERR_UNKNOWN_DN') return null;

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { validateClusterConfig, type ClusterConfig } from '../common/config.js';
 import { onJsonLines, type JsonEvent } from '../common/json-lines.js';
+import { gatewayRtpPortBase, gatewayRtpPortsPerGateway, listenPortMin, portClaimTtlMs, roleReadyMsDefault, stderrTailCharsMax, stopGraceMsDefault } from './limits.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
@@ -26,16 +27,11 @@ function ephemeralPortMin(): number {
   }
 }
 
-/** The local cluster's gateways relay RTP on 2,000 ports each from here up. */
-const GATEWAY_RTP_PORT_BASE = 30000;
-const LISTEN_PORT_MIN = 20000;
-const listenPortMax = Math.max(LISTEN_PORT_MIN + 1024, Math.min(GATEWAY_RTP_PORT_BASE, ephemeralPortMin())) - 1;
-const listenPortSpan = listenPortMax - LISTEN_PORT_MIN + 1;
+const listenPortMax = Math.max(listenPortMin + 1024, Math.min(gatewayRtpPortBase, ephemeralPortMin())) - 1;
+const listenPortSpan = listenPortMax - listenPortMin + 1;
 /** A port handed out is claimed by a file created O_EXCL here, so no other process using
  * freePorts (tap runs test files side by side) hands it out while its role starts. */
 const portClaimsDir = join(tmpdir(), 'ringfence-port-claims');
-/** A claim older than this is stale: its role has long bound the port, or never will. */
-const portClaimTtlMs = 10 * 60_000;
 
 function claimPort(port: number): boolean {
   const path = join(portClaimsDir, String(port));
@@ -84,8 +80,8 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
   // Random picks, not consecutive ones: callers take freePorts(1) as the base of a block
   // (SIPp binds -mp and the ports above it), and the next pick must not land in it.
   for (let probed = 0; ports.length < count; probed++) {
-    if (probed >= listenPortSpan) throw new Error(`no ${count} ports free for both TCP and UDP on ${host} in ${LISTEN_PORT_MIN}-${listenPortMax}`);
-    const port = LISTEN_PORT_MIN + randomInt(listenPortSpan);
+    if (probed >= listenPortSpan) throw new Error(`no ${count} ports free for both TCP and UDP on ${host} in ${listenPortMin}-${listenPortMax}`);
+    const port = listenPortMin + randomInt(listenPortSpan);
     // The claim comes first: it is cheaper than a probe, and a port this process already
     // handed out is claimed too, so it is never handed out twice.
     if (!claimPort(port) || !(await bindsTcpAndUdp(port, host))) continue;
@@ -140,7 +136,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
       const port = i === 0 && spec.sipPort !== undefined ? spec.sipPort : next();
       return { id: `sip${i + 1}`, udp: `127.0.0.1:${port}`, tcp: `127.0.0.1:${port}`, admin: `127.0.0.1:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}` };
     }),
-    gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${GATEWAY_RTP_PORT_BASE + i * 2000}-${GATEWAY_RTP_PORT_BASE + 1999 + i * 2000}`, admin: `127.0.0.1:${next()}` })),
+    gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${gatewayRtpPortBase + i * gatewayRtpPortsPerGateway}-${gatewayRtpPortBase + (i + 1) * gatewayRtpPortsPerGateway - 1}`, admin: `127.0.0.1:${next()}` })),
     services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0 })),
   };
   const config = validateClusterConfig(doc);
@@ -214,7 +210,7 @@ export class ProcessSet {
 
   /** Starts `ringfence <role> --config <file> --id <id> [extra]` and resolves with its
    * ready line; rejects if it exits first or stays silent past `timeoutMs`. */
-  start(role: ProcRole, id: string, extra: readonly string[] = [], timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  start(role: ProcRole, id: string, extra: readonly string[] = [], timeoutMs = roleReadyMsDefault): Promise<Record<string, unknown>> {
     if (this.#closed) return Promise.reject(new Error('process set closed'));
     const p = this.procs.get(id) ?? { id, role, child: null, ready: null, starts: 0 };
     this.procs.set(id, p);
@@ -243,7 +239,7 @@ export class ProcessSet {
     child.stderr!.on('data', (d: Buffer) => {
       logs?.write(d);
       // Kept only until ready: a long-running role logs to stderr for its whole life.
-      if (p.ready === null) stderrTail = (stderrTail + d.toString('utf8')).slice(-2000);
+      if (p.ready === null) stderrTail = (stderrTail + d.toString('utf8')).slice(-stderrTailCharsMax);
     });
     return new Promise((resolvePromise, reject) => {
       const timer = setTimeout(() => {
@@ -293,7 +289,7 @@ export class ProcessSet {
   }
 
   /** Stops everything: SIGTERM, then SIGKILL whatever is left after `graceMs`. */
-  async stopAll(graceMs = 3000): Promise<void> {
+  async stopAll(graceMs = stopGraceMsDefault): Promise<void> {
     this.#closed = true;
     const running = [...this.procs.values()].filter((p) => p.child && p.child.exitCode === null && p.child.signalCode === null);
     await Promise.all(running.map(async (p) => {

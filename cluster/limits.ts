@@ -1,0 +1,38 @@
+// Every maximum, deadline and period of the cluster floor (launcher, local process set,
+// cluster view), in one place. The dashboard keeps its own in dashboard/limits.ts.
+
+/** The launcher restarts a child that exits after this long, doubling up to the maximum. */
+export const restartBackoffMsMin = 1000;
+export const restartBackoffMsMax = 30_000;
+/** A child that stayed up this long starts again from the shortest backoff. */
+export const restartStableAfterMs = 60_000;
+/** A role the launcher starts must print its ready line within this long (a replica
+ * may replay a long log first). */
+export const launcherRoleReadyMsMax = 120_000;
+/** Provisioning the demo agents: each shard command's deadline (a shard may still be
+ * electing its first leader). */
+export const demoProvisionDeadlineMs = 30_000;
+/** On Ctrl-C the launcher's children get this long to stop before SIGKILL. */
+export const launcherStopGraceMs = 5000;
+
+/** A role started by ProcessSet must print its ready line within this long by default. */
+export const roleReadyMsDefault = 60_000;
+/** ProcessSet.stopAll: SIGTERM, then SIGKILL whatever is left after this long. */
+export const stopGraceMsDefault = 3000;
+/** Characters of a starting child's stderr kept for the error when it dies unready. */
+export const stderrTailCharsMax = 2000;
+
+/** Local clusters' gateways relay RTP on this many ports each, from the base up. */
+export const gatewayRtpPortBase = 30000;
+export const gatewayRtpPortsPerGateway = 2000;
+/** freePorts hands out listening ports from here up to the gateways' RTP ports. */
+export const listenPortMin = 20000;
+/** A port claim older than this is stale: its role has long bound the port, or never will. */
+export const portClaimTtlMs = 10 * 60_000;
+
+/** Each peer gets this long per request; the whole view takes about as long as the slowest. */
+export const peerTimeoutMsDefault = 600;
+/** Calls and queue entries kept per SIP node in a probe (the dashboard's tables). */
+export const sipListItemsMax = 200;
+/** Characters of a peer's error text shown in the view. */
+export const peerErrorCharsMax = 200;
