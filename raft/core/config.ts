@@ -2,27 +2,27 @@
 import assert from 'node:assert';
 import type { NodeId, RaftConfig } from '../types.js';
 import {
-  APPEND_BYTES_MAX_DEFAULT,
-  APPEND_ENTRIES_MAX_DEFAULT,
-  ELECTION_TIMEOUT_TICKS_DEFAULT,
-  HEARTBEAT_TICKS_DEFAULT,
-  INFLIGHT_APPENDS_MAX_DEFAULT,
-  SNAPSHOT_CHUNK_BYTES_DEFAULT,
-  UNCOMMITTED_BYTES_MAX_DEFAULT,
+  appendBytesMaxDefault,
+  appendEntriesMaxDefault,
+  electionTimeoutTicksDefault,
+  heartbeatTicksDefault,
+  inflightAppendsMaxDefault,
+  snapshotChunkBytesDefault,
+  uncommittedBytesMaxDefault,
 } from '../limits.js';
 
 export function defaultRaftConfig(id: NodeId, random: () => number, nowMs: () => number): RaftConfig {
   return {
     id,
-    electionTimeoutTicks: ELECTION_TIMEOUT_TICKS_DEFAULT,
-    heartbeatTicks: HEARTBEAT_TICKS_DEFAULT,
+    electionTimeoutTicks: electionTimeoutTicksDefault,
+    heartbeatTicks: heartbeatTicksDefault,
     preVote: true,
     checkQuorum: true,
-    appendEntriesMax: APPEND_ENTRIES_MAX_DEFAULT,
-    appendBytesMax: APPEND_BYTES_MAX_DEFAULT,
-    inflightAppendsMax: INFLIGHT_APPENDS_MAX_DEFAULT,
-    uncommittedBytesMax: UNCOMMITTED_BYTES_MAX_DEFAULT,
-    snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES_DEFAULT,
+    appendEntriesMax: appendEntriesMaxDefault,
+    appendBytesMax: appendBytesMaxDefault,
+    inflightAppendsMax: inflightAppendsMaxDefault,
+    uncommittedBytesMax: uncommittedBytesMaxDefault,
+    snapshotChunkBytes: snapshotChunkBytesDefault,
     random,
     nowMs,
   };

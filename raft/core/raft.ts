@@ -32,10 +32,10 @@ import type {
 } from '../types.js';
 import { ok, raftError } from '../errors.js';
 import {
-  ENTRY_OVERHEAD_BYTES,
-  PROMOTE_LAG_ENTRIES_MAX,
-  READS_FORWARDED_MAX,
-  READS_PENDING_MAX,
+  entryOverheadBytes,
+  promoteLagEntriesMax,
+  readsForwardedMax,
+  readsPendingMax,
 } from '../limits.js';
 import { RaftLog, entryBytes } from './log.js';
 import { Replication, type ReplicationHost } from './replication.js';
@@ -173,7 +173,7 @@ export class Raft implements RaftCore {
   propose(data: Uint8Array): RaftResult<LogIndex> {
     const refused = this.refuseProposal();
     if (refused !== null) return refused;
-    const bytes = data.byteLength + ENTRY_OVERHEAD_BYTES;
+    const bytes = data.byteLength + entryOverheadBytes;
     if (this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > this.cfg.uncommittedBytesMax) {
       return raftError('RAFT_ERR_OVERLOADED', `uncommitted bytes would exceed ${this.cfg.uncommittedBytesMax}`, this.id);
     }
@@ -214,7 +214,7 @@ export class Raft implements RaftCore {
       this.readFailures.push({ context, reason: 'notLeader' });
       return;
     }
-    if (this.readsForwarded.size >= READS_FORWARDED_MAX || this.readsForwarded.has(context)) {
+    if (this.readsForwarded.size >= readsForwardedMax || this.readsForwarded.has(context)) {
       this.readFailures.push({ context, reason: 'dropped' });
       return;
     }
@@ -719,7 +719,7 @@ export class Raft implements RaftCore {
       if (!this.conf.learners.includes(node)) return raftError('RAFT_ERR_UNKNOWN_NODE', `${node} is not a learner`, this.id);
       const pr = this.repl.get(node);
       const lag = this.log.lastIndex() - (pr?.match ?? 0);
-      if (pr === undefined || lag > PROMOTE_LAG_ENTRIES_MAX) {
+      if (pr === undefined || lag > promoteLagEntriesMax) {
         // Retryable: the learner is still catching up.
         return raftError('RAFT_ERR_CONF_CHANGE_PENDING', `learner ${node} is ${lag} entries behind`, this.id);
       }
@@ -801,7 +801,7 @@ export class Raft implements RaftCore {
   // ---------------------------------------------------------------- leader: reads
 
   private leaderRead(req: ReadRequest): void {
-    if (this.readOnly.size + this.readsAwaitingCommit.length >= READS_PENDING_MAX) {
+    if (this.readOnly.size + this.readsAwaitingCommit.length >= readsPendingMax) {
       this.failRead(req, 'dropped');
       return;
     }
