@@ -16,18 +16,18 @@
 // - others from the core as is (RAFT_ERR_OVERLOADED, RAFT_ERR_CONF_CHANGE_PENDING, …).
 
 import assert from 'node:assert';
-import { silentLogger, type Logger } from '../common/logger.js';
-import { createRaftCore, decodeConfChange, defaultRaftConfig } from './core.js';
-import { applyConfChange } from './core/conf.js';
-import { RaftGroupError } from './errors.js';
-import { requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './group/limits.js';
-import { Waiter } from './group/waiter.js';
-import { ioError } from './io-error.js';
-import type { RaftStorage } from './storage/storage.js';
-import type { RaftTransport } from './transport/transport.js';
+import { silentLogger, type Logger } from '../../common/logger.js';
+import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js';
+import { applyConfChange } from '../core/conf.js';
+import { RaftGroupError } from '../errors.js';
+import { requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
+import { Waiter } from './waiter.js';
+import { ioError } from '../io-error.js';
+import type { RaftStorage } from '../storage/storage.js';
+import type { RaftTransport } from '../transport/transport.js';
 import type {
   ConfChange, ConfState, Entry, HardState, LogIndex, Message, NodeId, RaftConfig, RaftCore, RaftStatus, Ready, Snapshot, SoftState, Term,
-} from './types.js';
+} from '../types.js';
 
 /** The replicated application. Called only by the driver, in log order, on every replica. */
 export interface StateMachine {
