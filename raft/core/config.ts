@@ -43,4 +43,7 @@ export function validateConfig(c: RaftConfig): void {
   positiveInt(c.uncommittedBytesMax, 'uncommittedBytesMax');
   positiveInt(c.snapshotChunkBytes, 'snapshotChunkBytes');
   assert(typeof c.random === 'function' && typeof c.nowMs === 'function', 'RaftConfig needs random and nowMs');
+  // Deliberate bugs were once a config field; they now come only through the simulator's
+  // hook (raft/sim/planted-bugs.ts), so a leftover field must fail loudly, not be ignored.
+  assert(!('bugs' in c), 'RaftConfig has no bugs field: planted bugs come only from raft/sim/planted-bugs.ts');
 }

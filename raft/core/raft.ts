@@ -8,7 +8,6 @@
 // read-only.ts; snapshot assembly in snapshot-receiver.ts.
 import assert from 'node:assert';
 import type {
-  BugName,
   ConfChange,
   ConfState,
   Entry,
@@ -45,6 +44,7 @@ import { ReadOnly, type ReadRequest } from './read-only.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { confAfter, encodeConfChange, isMember, isVoter } from './conf.js';
 import { validateConfig } from './config.js';
+import { type PlantedBugs, assertPlantedBugs, noPlantedBugs } from './planted-bugs.js';
 
 type State = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
@@ -53,7 +53,8 @@ const EMPTY = new Uint8Array(0);
 export class Raft implements RaftCore {
   private readonly cfg: RaftConfig;
   private readonly id: NodeId;
-  private readonly bugs: ReadonlySet<BugName>;
+  /** Deliberate bugs; production always runs on noPlantedBugs (see planted-bugs.ts). */
+  private readonly bugs: PlantedBugs;
   private readonly initialConf: ConfState;
 
   private term: Term;
@@ -102,11 +103,12 @@ export class Raft implements RaftCore {
   private prevSoft: SoftState;
   private prevHard: HardState;
 
-  constructor(config: RaftConfig, boot: RaftBoot) {
+  constructor(config: RaftConfig, boot: RaftBoot, bugs: PlantedBugs = noPlantedBugs) {
     validateConfig(config);
+    assertPlantedBugs(bugs);
     this.cfg = config;
     this.id = config.id;
-    this.bugs = config.bugs ?? new Set();
+    this.bugs = bugs;
     this.initialConf = boot.initialConf;
     this.term = boot.hardState.term;
     this.vote = boot.hardState.vote;
@@ -203,7 +205,7 @@ export class Raft implements RaftCore {
       return;
     }
     if (this.state === 'leader') {
-      if (this.bugs.has('read-without-readindex')) {
+      if (this.bugs.readWithoutReadIndex) {
         this.readStates.push({ context, index: this.log.committed });
         return;
       }
@@ -378,7 +380,7 @@ export class Raft implements RaftCore {
   }
 
   private hardState(): HardState {
-    const vote = this.bugs.has('vote-not-persisted') ? null : this.vote;
+    const vote = this.bugs.voteNotPersisted ? null : this.vote;
     return { term: this.term, vote, commit: this.log.committed };
   }
 
@@ -529,7 +531,7 @@ export class Raft implements RaftCore {
       this.vote === m.from ||
       (this.vote === null && this.lead === null) ||
       (m.type === 'preVote' && m.term > this.term);
-    const logOk = this.bugs.has('vote-for-stale-log') || this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    const logOk = this.bugs.voteForStaleLog || this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
     if (canVote && logOk) {
       // Answer with the request's term so a pre-candidate can count a granted pre-vote.
@@ -653,7 +655,7 @@ export class Raft implements RaftCore {
       assert(conflict > log.committed, `conflict at ${conflict} inside committed prefix ${log.committed}`);
       const suffix = m.entries.slice(conflict - m.prevIndex - 1);
       const truncates = conflict <= log.lastIndex();
-      if (truncates && this.bugs.has('no-truncate-on-conflict')) log.overwriteInPlace(suffix);
+      if (truncates && this.bugs.noTruncateOnConflict) log.overwriteInPlace(suffix);
       else log.truncateAndAppend(suffix);
       if (truncates || suffix.some((e) => e.kind === 'conf')) this.recomputeConf();
     }
@@ -769,7 +771,7 @@ export class Raft implements RaftCore {
     );
     if (mci <= log.committed) return;
     // Only entries of the current term commit by counting replicas (§5.4.2).
-    if (log.term(mci) !== this.term && !this.bugs.has('commit-old-term-by-count')) return;
+    if (log.term(mci) !== this.term && !this.bugs.commitOldTermByCount) return;
     const before = log.committed;
     log.commitTo(mci);
     this.afterLeaderCommit(before);
