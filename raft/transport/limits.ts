@@ -25,6 +25,9 @@ export const socketPendingBytesMax = 8 * 1024 * 1024;
 /** Reconnect backoff: doubles from min to max per failed attempt, with ±50% jitter. */
 export const reconnectBackoffMsMin = 50;
 export const reconnectBackoffMsMax = 5000;
+/** Failed attempts counted towards the backoff exponent; more would only overflow
+ * 2 ** attempts, as the backoff reaches reconnectBackoffMsMax long before. */
+export const reconnectAttemptsCountedMax = 30;
 
 /** Inbound connections held at once (authenticated or not). */
 export const inboundConnectionsMax = 256;

@@ -10,7 +10,7 @@ import type { Logger } from '../../common/logger.js';
 import type { NodeId } from '../types.js';
 import {
   handshakeFrameBytesMax, handshakeTimeoutMs, keepaliveDelayMs, peerQueueBytesMax, peerQueueMessagesMax,
-  reconnectBackoffMsMax, reconnectBackoffMsMin, socketPendingBytesMax,
+  reconnectAttemptsCountedMax, reconnectBackoffMsMax, reconnectBackoffMsMin, socketPendingBytesMax,
 } from './limits.js';
 import { computeMac, decodeChallenge, encodeHello, encodeProof, macMatches, newNonce } from './handshake.js';
 import type { PeerAddress } from './transport.js';
@@ -135,7 +135,7 @@ export class OutboundPeer {
     if (this.state === 'ready') this.opts.logger.info('raft peer link down', { peer: this.opts.peerId });
     this.state = 'backoff';
     const base = Math.min(reconnectBackoffMsMax, reconnectBackoffMsMin * 2 ** this.attempts);
-    this.attempts = Math.min(this.attempts + 1, 30);
+    this.attempts = Math.min(this.attempts + 1, reconnectAttemptsCountedMax);
     this.timer = setTimeout(() => this.redialNow(), base * (0.5 + this.opts.random()));
     this.timer.unref();
   }
