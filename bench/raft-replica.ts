@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { encodeFrames, FrameDecoder } from '../common/framing.js';
 import { createLogger } from '../common/logger.js';
 import { RaftGroupError } from '../raft/errors.js';
-import { RaftGroup, type StateMachine } from '../raft/group.js';
+import { RaftGroup, type StateMachine } from '../raft/group/group.js';
 import { LevelRaftStorage } from '../raft/storage/level-storage.js';
 import { TcpRaftTransport } from '../raft/transport/tcp-transport.js';
 import type { Entry, NodeId } from '../raft/types.js';

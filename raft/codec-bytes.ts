@@ -4,11 +4,10 @@
 
 import assert from 'node:assert';
 import { ioError } from './io-error.js';
+import { varintBytesMax } from './limits.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
-/** 8 groups of 7 bits cover 2^53; a ninth byte can only mean garbage. */
-const VARINT_BYTES_MAX = 8;
 
 export class ByteWriter {
   private buf: Uint8Array;
@@ -50,7 +49,7 @@ export class ByteWriter {
   /** Unsigned LEB128 of a non-negative safe integer (terms, indexes, offsets, counts). */
   uint(v: number): this {
     if (!Number.isSafeInteger(v) || v < 0) assert.fail(`codec: not a non-negative safe integer: ${v}`);
-    this.reserve(VARINT_BYTES_MAX);
+    this.reserve(varintBytesMax);
     while (v >= 0x80) {
       this.buf[this.length++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
@@ -132,7 +131,7 @@ export class ByteReader {
   uint(): number {
     let v = 0;
     let scale = 1;
-    for (let i = 0; i < VARINT_BYTES_MAX; i++) {
+    for (let i = 0; i < varintBytesMax; i++) {
       const b = this.u8();
       v += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) {

@@ -151,14 +151,6 @@ export type RaftBoot = Readonly<{
   applied: LogIndex;
 }>;
 
-/** Deliberately wrong behaviours, switched on only by the simulator to prove it can fail. */
-export type BugName =
-  | 'vote-not-persisted'
-  | 'commit-old-term-by-count'
-  | 'no-truncate-on-conflict'
-  | 'read-without-readindex'
-  | 'vote-for-stale-log';
-
 export type RaftConfig = Readonly<{
   id: NodeId;
   electionTimeoutTicks: number;
@@ -177,7 +169,6 @@ export type RaftConfig = Readonly<{
   random: () => number;
   /** Leader's wall clock for entry timestamps, injected so the simulator controls it. */
   nowMs: () => number;
-  bugs?: ReadonlySet<BugName>;
 }>;
 
 /** The core's public face; the driver and the simulator use nothing else. */

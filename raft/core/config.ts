@@ -2,27 +2,27 @@
 import assert from 'node:assert';
 import type { NodeId, RaftConfig } from '../types.js';
 import {
-  APPEND_BYTES_MAX_DEFAULT,
-  APPEND_ENTRIES_MAX_DEFAULT,
-  ELECTION_TIMEOUT_TICKS_DEFAULT,
-  HEARTBEAT_TICKS_DEFAULT,
-  INFLIGHT_APPENDS_MAX_DEFAULT,
-  SNAPSHOT_CHUNK_BYTES_DEFAULT,
-  UNCOMMITTED_BYTES_MAX_DEFAULT,
+  appendBytesMaxDefault,
+  appendEntriesMaxDefault,
+  electionTimeoutTicksDefault,
+  heartbeatTicksDefault,
+  inflightAppendsMaxDefault,
+  snapshotChunkBytesDefault,
+  uncommittedBytesMaxDefault,
 } from '../limits.js';
 
 export function defaultRaftConfig(id: NodeId, random: () => number, nowMs: () => number): RaftConfig {
   return {
     id,
-    electionTimeoutTicks: ELECTION_TIMEOUT_TICKS_DEFAULT,
-    heartbeatTicks: HEARTBEAT_TICKS_DEFAULT,
+    electionTimeoutTicks: electionTimeoutTicksDefault,
+    heartbeatTicks: heartbeatTicksDefault,
     preVote: true,
     checkQuorum: true,
-    appendEntriesMax: APPEND_ENTRIES_MAX_DEFAULT,
-    appendBytesMax: APPEND_BYTES_MAX_DEFAULT,
-    inflightAppendsMax: INFLIGHT_APPENDS_MAX_DEFAULT,
-    uncommittedBytesMax: UNCOMMITTED_BYTES_MAX_DEFAULT,
-    snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES_DEFAULT,
+    appendEntriesMax: appendEntriesMaxDefault,
+    appendBytesMax: appendBytesMaxDefault,
+    inflightAppendsMax: inflightAppendsMaxDefault,
+    uncommittedBytesMax: uncommittedBytesMaxDefault,
+    snapshotChunkBytes: snapshotChunkBytesDefault,
     random,
     nowMs,
   };
@@ -43,4 +43,7 @@ export function validateConfig(c: RaftConfig): void {
   positiveInt(c.uncommittedBytesMax, 'uncommittedBytesMax');
   positiveInt(c.snapshotChunkBytes, 'snapshotChunkBytes');
   assert(typeof c.random === 'function' && typeof c.nowMs === 'function', 'RaftConfig needs random and nowMs');
+  // Deliberate bugs were once a config field; they now come only through the simulator's
+  // hook (raft/sim/planted-bugs.ts), so a leftover field must fail loudly, not be ignored.
+  assert(!('bugs' in c), 'RaftConfig has no bugs field: planted bugs come only from raft/sim/planted-bugs.ts');
 }

@@ -4,10 +4,10 @@
 // The whole log since the snapshot lives here; the driver hands it over at boot.
 import assert from 'node:assert';
 import type { Entry, LogIndex, Snapshot, Term } from '../types.js';
-import { ENTRY_OVERHEAD_BYTES } from '../limits.js';
+import { entryOverheadBytes } from '../limits.js';
 
 export function entryBytes(e: Entry): number {
-  return e.data.byteLength + ENTRY_OVERHEAD_BYTES;
+  return e.data.byteLength + entryOverheadBytes;
 }
 
 export class RaftLog {

@@ -5,7 +5,7 @@
 // transfer and reads stays with the caller (raft.ts).
 import assert from 'node:assert';
 import type { ConfState, Message, NodeId, PeerStatus, RaftConfig, Snapshot } from '../types.js';
-import { REPLICATE_STALL_HEARTBEATS } from '../limits.js';
+import { replicateStallHeartbeats } from '../limits.js';
 import { type RaftLog, entryBytes } from './log.js';
 import { Progress } from './progress.js';
 import { isVoter, members } from './conf.js';
@@ -117,7 +117,7 @@ export class Replication {
   /** Each heartbeat round: resend a possibly lost snapshot chunk, and put followers whose
    * pipeline stalled (its tail was lost) back into probe. */
   heartbeatRound(): void {
-    const stallTicks = REPLICATE_STALL_HEARTBEATS * this.host.cfg.heartbeatTicks;
+    const stallTicks = replicateStallHeartbeats * this.host.cfg.heartbeatTicks;
     for (const [id, pr] of this.followers()) {
       if (pr.state === 'snapshot') this.sendSnapshotChunk(id, pr);
       else if (pr.state === 'replicate' && pr.inflights.count > 0 && pr.ticksSinceAck >= stallTicks) {

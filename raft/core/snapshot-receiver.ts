@@ -3,7 +3,7 @@
 // after a lost chunk, and restarts from 0 when this node restarted (state lost) or the
 // leader moved on to a newer snapshot (different meta).
 import type { Snapshot, SnapshotChunk, SnapshotMeta } from '../types.js';
-import { SNAPSHOT_BYTES_MAX } from '../limits.js';
+import { snapshotBytesMax } from '../limits.js';
 
 export type ChunkOutcome =
   | { kind: 'partial'; offset: number }
@@ -22,7 +22,7 @@ export class SnapshotReceiver {
 
   /** Takes one chunk; returns how much of this snapshot is now held, or the whole of it. */
   receive(m: SnapshotChunk): ChunkOutcome {
-    if (m.totalBytes > SNAPSHOT_BYTES_MAX || m.offset < 0 || m.offset + m.chunk.byteLength > m.totalBytes) {
+    if (m.totalBytes > snapshotBytesMax || m.offset < 0 || m.offset + m.chunk.byteLength > m.totalBytes) {
       return { kind: 'reject' };
     }
     if (this.meta === null || !sameMeta(this.meta, m.meta) || this.totalBytes !== m.totalBytes) {

@@ -2,13 +2,13 @@
 
 /** Interval of core.tick(); with the core's defaults (10 ticks election timeout, 2 ticks
  * heartbeat) this gives 100–200 ms elections and 20 ms heartbeats. */
-export const TICK_MS_DEFAULT = 10;
+export const tickMsDefault = 10;
 
 /** How long propose(), read() and membership calls wait for their outcome. */
-export const REQUEST_TIMEOUT_MS_DEFAULT = 5000;
+export const requestTimeoutMsDefault = 5000;
 
 /** Applied entries between two local snapshots (each one compacts the log). */
-export const SNAPSHOT_EVERY_ENTRIES_DEFAULT = 10_000;
+export const snapshotEveryEntriesDefault = 10_000;
 
 /** Firings' worth of ticks made up at once when the tick timer fired late (see start()). */
-export const TICK_CATCH_UP_MAX = 3;
+export const tickCatchUpMax = 3;

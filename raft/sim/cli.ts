@@ -9,9 +9,9 @@
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { BugName } from '../types.js';
+import { type BugName, bugNames } from './planted-bugs.js';
 import { stepsDefault, stepsMax, workersDefault } from './limits.js';
-import { bugNames, runSeed } from './run.js';
+import { runSeed } from './run.js';
 import type { RunResult } from './run.js';
 
 type Options = { seeds: number; seed: number; bugs: BugName[]; steps: number; json: boolean; verbose: boolean; workers: number };

@@ -4,14 +4,16 @@
 // to the safety checks. The cluster is also the clients' way in (ClientPort).
 
 import assert from 'node:assert';
-import type { BugName, ConfChange, ConfState, Message, NodeId, RaftBoot, Ready } from '../types.js';
-import { createRaftCore, defaultRaftConfig } from '../core.js';
+import type { ConfChange, ConfState, Message, NodeId, RaftBoot, Ready } from '../types.js';
+import { defaultRaftConfig } from '../core.js';
+import type { PlantedBugs } from '../core/planted-bugs.js';
 import type { SafetyChecks } from './checks.js';
 import type { ClientPort, ClientReply } from './clients.js';
 import type { RegisterCommand } from './cas-register.js';
 import { CasRegister, decodeCommand, encodeCommand } from './cas-register.js';
 import { compactEveryEntriesMax, compactEveryEntriesMin, readyRoundsMax, tickMsBase } from './limits.js';
 import { Network } from './network.js';
+import { type BugName, createRaftCoreWithBugs, plantBugs } from './planted-bugs.js';
 import type { Prng } from './prng.js';
 import type { FaultProfile } from './profile.js';
 import type { Scheduler } from './scheduler.js';
@@ -39,7 +41,7 @@ export class Cluster implements ClientPort {
   private readonly profile: FaultProfile;
   private readonly trace: Trace;
   private readonly checks: SafetyChecks;
-  private readonly bugs: ReadonlySet<BugName>;
+  private readonly bugs: PlantedBugs;
   restarts = 0;
   crashes = 0;
 
@@ -49,7 +51,7 @@ export class Cluster implements ClientPort {
     this.profile = o.profile;
     this.trace = o.trace;
     this.checks = o.checks;
-    this.bugs = o.bugs;
+    this.bugs = plantBugs(o.bugs);
     this.initialConf = { voters: [...o.initialVoters], learners: [] };
     this.network = new Network(o.sched, o.prng.fork('network'), o.profile.network, (m) => this.deliver(m));
     for (const id of o.initialVoters) this.addNode(id);
@@ -113,8 +115,8 @@ export class Cluster implements ClientPort {
     const incarnation = ++node.incarnation;
     const clock = (): number => this.sched.nowMs * node.clockRate + node.clockOffsetMs;
     const random = node.prng.fork(`core-${incarnation}`);
-    const config = { ...defaultRaftConfig(node.id, () => random.next(), clock), ...this.profile.core, bugs: this.bugs };
-    node.core = createRaftCore(config, boot);
+    const config = { ...defaultRaftConfig(node.id, () => random.next(), clock), ...this.profile.core };
+    node.core = createRaftCoreWithBugs(config, boot, this.bugs);
     this.trace.record(this.sched.nowMs, `boot ${node.id} term=${d.hardState.term} vote=${d.hardState.vote} commit=${d.hardState.commit} last=${node.disk.lastIndex()}`);
     const tick = (): void => {
       if (node.incarnation !== incarnation || node.core === null) return;

@@ -4,7 +4,7 @@
 // client history is checked for linearizability at the end. The first violation ends
 // the run and is returned with the seed.
 
-import type { BugName } from '../types.js';
+import type { BugName } from './planted-bugs.js';
 import { SafetyChecks } from './checks.js';
 import type { Violation } from './checks.js';
 import { Clients } from './clients.js';
@@ -17,18 +17,6 @@ import { drawProfile } from './profile.js';
 import type { FaultProfile } from './profile.js';
 import { Scheduler } from './scheduler.js';
 import { Trace } from './trace.js';
-
-/** Every deliberate core bug the simulator can switch on (RaftConfig.bugs). */
-export const bugNames = [
-  'vote-not-persisted',
-  'commit-old-term-by-count',
-  'no-truncate-on-conflict',
-  'read-without-readindex',
-  'vote-for-stale-log',
-] as const satisfies readonly BugName[];
-// Fails to compile when a BugName is added to types.ts but not listed above.
-const everyBugListed: Exclude<BugName, (typeof bugNames)[number]> extends never ? true : never = true;
-void everyBugListed;
 
 export type RunOptions = Readonly<{ seed: number; bugs?: ReadonlySet<BugName>; steps?: number; verbose?: boolean }>;
 

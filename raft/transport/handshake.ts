@@ -13,7 +13,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ByteReader, ByteWriter } from '../codec-bytes.js';
-import { NODE_ID_BYTES_MAX } from './limits.js';
+import { nodeIdBytesMax } from './limits.js';
 
 const PROTOCOL = 'ringfence-raft-peer/1';
 export const NONCE_BYTES = 32;
@@ -85,6 +85,6 @@ function opened(bytes: Uint8Array, tag: number, what: string): ByteReader {
 
 function nodeId(r: ByteReader): string {
   const id = r.str();
-  if (id.length === 0 || Buffer.byteLength(id) > NODE_ID_BYTES_MAX) r.fail('bad node id');
+  if (id.length === 0 || Buffer.byteLength(id) > nodeIdBytesMax) r.fail('bad node id');
   return id;
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../../common/logger.js';
 import { decodeMessage } from '../codec.js';
 import type { Message, NodeId } from '../types.js';
 import { computeMac, decodeHello, decodeProof, encodeChallenge, macMatches, newNonce } from './handshake.js';
-import { HANDSHAKE_FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT_MS, KEEPALIVE_DELAY_MS, RAFT_FRAME_BYTES_MAX } from './limits.js';
+import { handshakeFrameBytesMax, handshakeTimeoutMs, keepaliveDelayMs, raftFrameBytesMax } from './limits.js';
 
 export type InboundOptions = {
   selfId: NodeId;
@@ -21,7 +21,7 @@ export type InboundOptions = {
 export type InboundStats = { authenticated: number; rejected: number; delivered: number };
 
 export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: InboundStats): void {
-  const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
+  const decoder = new FrameDecoder(handshakeFrameBytesMax);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   const listenerNonce = newNonce();
   let dialerId: NodeId | null = null;
@@ -31,8 +31,8 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
   let counted = false;
 
   socket.setNoDelay(true);
-  socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
-  socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => reject('handshake timed out'));
+  socket.setKeepAlive(true, keepaliveDelayMs);
+  socket.setTimeout(handshakeTimeoutMs, () => reject('handshake timed out'));
 
   function reject(reason: string): void {
     if (socket.destroyed) return;
@@ -59,7 +59,7 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
     }
     authenticated = true;
     stats.authenticated++;
-    decoder.frameBytesMax = RAFT_FRAME_BYTES_MAX;
+    decoder.frameBytesMax = raftFrameBytesMax;
     socket.setTimeout(0);
   }
 

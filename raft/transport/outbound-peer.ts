@@ -9,8 +9,8 @@ import { FrameDecoder, encodeFrame, encodeFrames } from '../../common/framing.js
 import type { Logger } from '../../common/logger.js';
 import type { NodeId } from '../types.js';
 import {
-  HANDSHAKE_FRAME_BYTES_MAX, HANDSHAKE_TIMEOUT_MS, KEEPALIVE_DELAY_MS, PEER_QUEUE_BYTES_MAX, PEER_QUEUE_MESSAGES_MAX,
-  RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN, SOCKET_PENDING_BYTES_MAX,
+  handshakeFrameBytesMax, handshakeTimeoutMs, keepaliveDelayMs, peerQueueBytesMax, peerQueueMessagesMax,
+  reconnectAttemptsCountedMax, reconnectBackoffMsMax, reconnectBackoffMsMin, socketPendingBytesMax,
 } from './limits.js';
 import { computeMac, decodeChallenge, encodeHello, encodeProof, macMatches, newNonce } from './handshake.js';
 import type { PeerAddress } from './transport.js';
@@ -60,7 +60,7 @@ export class OutboundPeer {
     if (this.state === 'closed') return;
     this.queue.push(payload);
     this.queuedBytes += payload.length;
-    while (this.queue.length > PEER_QUEUE_MESSAGES_MAX || this.queuedBytes > PEER_QUEUE_BYTES_MAX) {
+    while (this.queue.length > peerQueueMessagesMax || this.queuedBytes > peerQueueBytesMax) {
       this.queuedBytes -= this.queue.shift()!.length;
       this.dropped++;
     }
@@ -88,9 +88,9 @@ export class OutboundPeer {
     const socket = net.connect({ host: this.addr.host, port: this.addr.port });
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
-    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy(new Error('handshake timed out')));
-    const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
+    socket.setKeepAlive(true, keepaliveDelayMs);
+    socket.setTimeout(handshakeTimeoutMs, () => socket.destroy(new Error('handshake timed out')));
+    const decoder = new FrameDecoder(handshakeFrameBytesMax);
     const nonce = newNonce();
     socket.on('connect', () => socket.write(encodeFrame(encodeHello({ dialerId: this.opts.selfId, dialerNonce: nonce }))));
     socket.on('data', (chunk: Buffer) => {
@@ -134,8 +134,8 @@ export class OutboundPeer {
     if (this.state === 'closed') return;
     if (this.state === 'ready') this.opts.logger.info('raft peer link down', { peer: this.opts.peerId });
     this.state = 'backoff';
-    const base = Math.min(RECONNECT_BACKOFF_MS_MAX, RECONNECT_BACKOFF_MS_MIN * 2 ** this.attempts);
-    this.attempts = Math.min(this.attempts + 1, 30);
+    const base = Math.min(reconnectBackoffMsMax, reconnectBackoffMsMin * 2 ** this.attempts);
+    this.attempts = Math.min(this.attempts + 1, reconnectAttemptsCountedMax);
     this.timer = setTimeout(() => this.redialNow(), base * (0.5 + this.opts.random()));
     this.timer.unref();
   }
@@ -159,7 +159,7 @@ export class OutboundPeer {
   private flush(): void {
     const socket = this.socket;
     if (this.state !== 'ready' || socket === null || this.queue.length === 0) return;
-    if (socket.writableLength > SOCKET_PENDING_BYTES_MAX) return; // 'drain' calls us again
+    if (socket.writableLength > socketPendingBytesMax) return; // 'drain' calls us again
     const frames = this.queue;
     this.queue = [];
     this.queuedBytes = 0;

@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../../common/logger.js';
 import { encodeMessage } from '../codec.js';
 import type { Message, NodeId } from '../types.js';
 import { serveInbound, type InboundStats } from './inbound-conn.js';
-import { INBOUND_CONNECTIONS_MAX } from './limits.js';
+import { inboundConnectionsMax } from './limits.js';
 import { OutboundPeer } from './outbound-peer.js';
 import type { MessageHandler, PeerAddress, RaftTransport } from './transport.js';
 
@@ -55,7 +55,7 @@ export class TcpRaftTransport implements RaftTransport {
   static async listen(opts: TcpTransportOptions): Promise<TcpRaftTransport> {
     if (opts.secret.length === 0) throw new Error('TcpRaftTransport: an empty cluster secret authenticates nobody');
     const server = net.createServer();
-    server.maxConnections = INBOUND_CONNECTIONS_MAX;
+    server.maxConnections = inboundConnectionsMax;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port, opts.host, () => {

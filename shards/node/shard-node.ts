@@ -4,7 +4,7 @@
 import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
-import { RaftGroup } from '../../raft/group.js';
+import { RaftGroup } from '../../raft/group/group.js';
 import { LevelRaftStorage } from '../../raft/storage/level-storage.js';
 import { TcpRaftTransport } from '../../raft/transport/tcp-transport.js';
 import type { RaftStatus } from '../../raft/types.js';

@@ -6,6 +6,7 @@
 import t from 'tap';
 import type { Message, RaftConfig, Ready } from '../../../raft/types.js';
 import { createRaftCore, defaultRaftConfig } from '../../../raft/core.js';
+import { type BugName, createRaftCoreWithBugs, plantBugs } from '../../../raft/sim/planted-bugs.js';
 import { SimCluster, seededRandom } from '../interaction/cluster.js';
 
 const enc = new TextEncoder();
@@ -13,8 +14,8 @@ const boot = (voters: string[]) => ({
   hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [], initialConf: { voters, learners: [] }, applied: 0,
 });
 
-function cluster(overrides: Partial<RaftConfig> = {}, ids = ['1', '2', '3']): SimCluster {
-  const c = new SimCluster({ preVote: true, checkQuorum: true, overrides });
+function cluster(overrides: Partial<RaftConfig> = {}, ids = ['1', '2', '3'], bugs: readonly BugName[] = []): SimCluster {
+  const c = new SimCluster({ preVote: true, checkQuorum: true, overrides, bugs });
   c.initialConf = { voters: ids, learners: [] };
   for (const id of ids) c.addNode(id, c.initialConf);
   return c;
@@ -187,14 +188,14 @@ t.test('the hard state is emitted when it changes and survives a restart', async
 
 t.test('deliberate bugs change behaviour only when switched on', async (t) => {
   t.test('vote-not-persisted', async (t) => {
-    const c = cluster({ bugs: new Set(['vote-not-persisted']) });
+    const c = cluster({}, undefined, ['vote-not-persisted']);
     elect(c, '1');
     t.equal(c.node('2').live().status().vote, '1', 'the vote is held in memory');
     t.equal(c.node('2').stored.hardState.vote, null, 'but never persisted');
   });
   t.test('vote-for-stale-log', async (t) => {
     for (const buggy of [false, true]) {
-      const c = cluster(buggy ? { bugs: new Set(['vote-for-stale-log']) } : {});
+      const c = cluster({}, undefined, buggy ? ['vote-for-stale-log'] : []);
       elect(c, '1');
       c.node('1').live().propose(enc.encode('x'));
       c.stabilize(c.liveIds());
@@ -209,7 +210,7 @@ t.test('deliberate bugs change behaviour only when switched on', async (t) => {
   });
   t.test('read-without-readindex', async (t) => {
     for (const buggy of [false, true]) {
-      const c = cluster(buggy ? { bugs: new Set(['read-without-readindex']) } : {});
+      const c = cluster({}, undefined, buggy ? ['read-without-readindex'] : []);
       elect(c, '1');
       const leader = c.node('1').live();
       leader.readIndex('r');
@@ -220,13 +221,14 @@ t.test('deliberate bugs change behaviour only when switched on', async (t) => {
   });
   t.test('no-truncate-on-conflict', async (t) => {
     for (const buggy of [false, true]) {
-      const core = createRaftCore(
-        { ...defaultRaftConfig('f', seededRandom(3), () => 0), bugs: new Set(buggy ? ['no-truncate-on-conflict' as const] : []) },
+      const core = createRaftCoreWithBugs(
+        defaultRaftConfig('f', seededRandom(3), () => 0),
         {
           ...boot(['l', 'f', 'g']),
           hardState: { term: 1, vote: null, commit: 1 },
           entries: [1, 2, 3, 4].map((index) => ({ index, term: 1, kind: 'normal' as const, timestampMs: 0, data: new Uint8Array() })),
         },
+        plantBugs(buggy ? ['no-truncate-on-conflict'] : []),
       );
       const entry = { index: 2, term: 2, kind: 'normal' as const, timestampMs: 0, data: new Uint8Array() };
       core.step({ type: 'append', from: 'l', to: 'f', term: 2, prevIndex: 1, prevTerm: 1, entries: [entry], commit: 1 });

@@ -5,7 +5,8 @@
 // applied with the same data on every node (state machine safety). Failures print the
 // seed. Bounded: a fixed number of seeds and steps.
 import t from 'tap';
-import type { BugName, Message } from '../../../raft/types.js';
+import type { Message } from '../../../raft/types.js';
+import type { BugName } from '../../../raft/sim/planted-bugs.js';
 import { SimCluster, seededRandom } from '../interaction/cluster.js';
 
 const enc = new TextEncoder();
@@ -16,7 +17,7 @@ export function run(seed: number, bugs: ReadonlySet<BugName> = new Set()): { lea
   const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const ids = ['a', 'b', 'c', 'd', 'e'];
-  const c = new SimCluster({ preVote: rnd() < 0.7, checkQuorum: rnd() < 0.7, overrides: { snapshotChunkBytes: 64, appendEntriesMax: 4, inflightAppendsMax: 4, bugs } });
+  const c = new SimCluster({ preVote: rnd() < 0.7, checkQuorum: rnd() < 0.7, overrides: { snapshotChunkBytes: 64, appendEntriesMax: 4, inflightAppendsMax: 4 }, bugs });
   c.initialConf = { voters: ids, learners: [] };
   for (const id of ids) c.addNode(id, c.initialConf);
   const leaderOfTerm = new Map<number, string>();

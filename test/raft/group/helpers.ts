@@ -2,8 +2,8 @@
 // "key=value"; apply returns the number of keys after applying), clusters of groups over
 // the in-memory hub, and a poller.
 
-import type { RaftGroupOptions, StateMachine } from '../../../raft/group.js';
-import { RaftGroup } from '../../../raft/group.js';
+import type { RaftGroupOptions, StateMachine } from '../../../raft/group/group.js';
+import { RaftGroup } from '../../../raft/group/group.js';
 import { MemoryRaftStorage } from '../../../raft/storage/memory-storage.js';
 import type { RaftStorage, StorageBatch } from '../../../raft/storage/storage.js';
 import { LoopRaftHub } from '../../../raft/transport/loop-transport.js';

@@ -6,7 +6,7 @@
 
 import t from 'tap';
 import { join } from 'node:path';
-import { RaftGroup } from '../../../raft/group.js';
+import { RaftGroup } from '../../../raft/group/group.js';
 import { LevelRaftStorage } from '../../../raft/storage/level-storage.js';
 import { TcpRaftTransport } from '../../../raft/transport/tcp-transport.js';
 import { KvStateMachine, put, waitFor } from './helpers.js';

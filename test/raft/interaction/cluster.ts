@@ -15,7 +15,9 @@ import type {
   ReadState,
   Snapshot,
 } from '../../../raft/types.js';
-import { createRaftCore, defaultRaftConfig } from '../../../raft/core.js';
+import { defaultRaftConfig } from '../../../raft/core.js';
+import type { PlantedBugs } from '../../../raft/core/planted-bugs.js';
+import { type BugName, createRaftCoreWithBugs, plantBugs } from '../../../raft/sim/planted-bugs.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -47,10 +49,11 @@ export class SimNode {
     readonly id: NodeId,
     readonly config: RaftConfig,
     readonly initialConf: ConfState,
+    readonly bugs: PlantedBugs,
   ) {
-    this.core = createRaftCore(config, {
+    this.core = createRaftCoreWithBugs(config, {
       hardState: this.stored.hardState, snapshot: null, entries: [], initialConf, applied: 0,
-    });
+    }, bugs);
   }
 
   live(): RaftCore {
@@ -116,13 +119,13 @@ export class SimNode {
     this.appliedIndex = snap?.meta.index ?? 0;
     this.readStates = [];
     this.readFailures = [];
-    this.core = createRaftCore(this.config, {
+    this.core = createRaftCoreWithBugs(this.config, {
       hardState: this.stored.hardState,
       snapshot: snap,
       entries: this.stored.entries,
       initialConf: this.initialConf,
       applied: this.appliedIndex,
-    });
+    }, this.bugs);
   }
 }
 
@@ -130,6 +133,8 @@ export type ClusterOptions = {
   preVote: boolean;
   checkQuorum: boolean;
   overrides: Partial<RaftConfig>;
+  /** Deliberate core bugs to plant in every node (none by default). */
+  bugs?: Iterable<BugName>;
 };
 
 export class SimCluster {
@@ -152,7 +157,7 @@ export class SimCluster {
       checkQuorum: this.options.checkQuorum,
       ...this.options.overrides,
     };
-    const node = new SimNode(id, config, initialConf);
+    const node = new SimNode(id, config, initialConf, plantBugs(this.options.bugs ?? []));
     this.nodes.set(id, node);
     return node;
   }

@@ -27,6 +27,7 @@
 //            expect entries-per-append <from> <to> <count>   (every queued append matches)
 import type { ConfChange, Message, NodeId, RaftConfig, RaftResult } from '../../../raft/types.js';
 import { SimCluster, describe } from './cluster.js';
+import type { BugName } from '../../../raft/sim/planted-bugs.js';
 
 const encoder = new TextEncoder();
 
@@ -74,8 +75,8 @@ function setup(args: string[]): SimCluster {
   num('election', 'electionTimeoutTicks');
   num('heartbeat', 'heartbeatTicks');
   const bugs = opts.get('bugs');
-  if (bugs !== undefined) overrides.bugs = new Set(bugs.split(',')) as RaftConfig['bugs'];
   const cluster = new SimCluster({
+    bugs: bugs === undefined ? [] : (bugs.split(',') as BugName[]),
     preVote: opts.get('prevote') !== 'off',
     checkQuorum: opts.get('checkquorum') !== 'off',
     overrides,

@@ -13,7 +13,7 @@ import t from 'tap';
 import { encodeFrames } from '../../../common/framing.js';
 import { encodeMessage } from '../../../raft/codec.js';
 import { computeMac, decodeChallenge, encodeHello, encodeProof, newNonce } from '../../../raft/transport/handshake.js';
-import { PEER_QUEUE_MESSAGES_MAX } from '../../../raft/transport/limits.js';
+import { peerQueueMessagesMax } from '../../../raft/transport/limits.js';
 import { TcpRaftTransport } from '../../../raft/transport/tcp-transport.js';
 import type { Message } from '../../../raft/types.js';
 import { heartbeat, rawClient, recordingLogger, waitFor } from './helpers.js';
@@ -164,7 +164,7 @@ t.test('the queue to an unreachable peer is bounded, dropping the oldest', async
   await gone.transport.close();
   a.transport.setPeer('gone', { host: '127.0.0.1', port });
   const extra = 100;
-  for (let i = 0; i < PEER_QUEUE_MESSAGES_MAX + extra; i++) a.transport.send('g', [heartbeat('a', 'gone', i)]);
+  for (let i = 0; i < peerQueueMessagesMax + extra; i++) a.transport.send('g', [heartbeat('a', 'gone', i)]);
   t.equal(a.transport.peerStats().gone!.dropped, extra);
   t.equal(a.transport.peerStats().gone!.connected, false);
 });

@@ -16,18 +16,18 @@
 // - others from the core as is (RAFT_ERR_OVERLOADED, RAFT_ERR_CONF_CHANGE_PENDING, …).
 
 import assert from 'node:assert';
-import { silentLogger, type Logger } from '../common/logger.js';
-import { createRaftCore, decodeConfChange, defaultRaftConfig } from './core.js';
-import { applyConfChange } from './core/conf.js';
-import { RaftGroupError } from './errors.js';
-import { REQUEST_TIMEOUT_MS_DEFAULT, SNAPSHOT_EVERY_ENTRIES_DEFAULT, TICK_CATCH_UP_MAX, TICK_MS_DEFAULT } from './group/limits.js';
-import { Waiter } from './group/waiter.js';
-import { ioError } from './io-error.js';
-import type { RaftStorage } from './storage/storage.js';
-import type { RaftTransport } from './transport/transport.js';
+import { silentLogger, type Logger } from '../../common/logger.js';
+import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js';
+import { applyConfChange } from '../core/conf.js';
+import { RaftGroupError } from '../errors.js';
+import { requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
+import { Waiter } from './waiter.js';
+import { ioError } from '../io-error.js';
+import type { RaftStorage } from '../storage/storage.js';
+import type { RaftTransport } from '../transport/transport.js';
 import type {
   ConfChange, ConfState, Entry, HardState, LogIndex, Message, NodeId, RaftConfig, RaftCore, RaftStatus, Ready, Snapshot, SoftState, Term,
-} from './types.js';
+} from '../types.js';
 
 /** The replicated application. Called only by the driver, in log order, on every replica. */
 export interface StateMachine {
@@ -100,7 +100,7 @@ export class RaftGroup {
   ) {
     this.logger = (opts.logger ?? silentLogger).child({ group: opts.groupId, node: opts.id });
     this.sm = opts.stateMachine;
-    this.snapshotEveryEntries = opts.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES_DEFAULT;
+    this.snapshotEveryEntries = opts.snapshotEveryEntries ?? snapshotEveryEntriesDefault;
     const s = loaded.snapshot;
     if (s) this.sm.restore(s.data);
     this.applied = s?.meta.index ?? 0;
@@ -130,7 +130,7 @@ export class RaftGroup {
 
   private start(): void {
     this.opts.transport.register(this.opts.groupId, (m) => this.onMessage(m));
-    const tickMs = this.opts.tickMs ?? TICK_MS_DEFAULT;
+    const tickMs = this.opts.tickMs ?? tickMsDefault;
     // The timer fires once per heartbeat interval, not once per tick: the heartbeat is the
     // finest deadline (election timeouts are several heartbeats), and every firing wakes
     // an otherwise idle process — at 10 ms ticks that was most of an idle replica's CPU
@@ -146,7 +146,7 @@ export class RaftGroup {
       // before reading the heartbeats that arrived during it, and campaign for nothing.
       const now = performance.now();
       let due = per + Math.max(0, Math.floor((now - nextTickAt) / tickMs));
-      due = Math.min(due, per * TICK_CATCH_UP_MAX);
+      due = Math.min(due, per * tickCatchUpMax);
       nextTickAt = Math.max(nextTickAt + due * tickMs, now - tickMs);
       setImmediate(() => {
         if (this.closed || this.failure !== null) return;
@@ -177,7 +177,7 @@ export class RaftGroup {
     if (refused) return Promise.reject(refused);
     const context = `${this.opts.id}/${++this.readSeq}`;
     const waiter = new Waiter<void>(
-      opts.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+      opts.timeoutMs ?? requestTimeoutMsDefault,
       () => ioError('RAFT_ERR_TIMEOUT', `read ${context} timed out`, this.soft.leader),
       () => this.reads.delete(context),
     );
@@ -198,7 +198,7 @@ export class RaftGroup {
     const entry = {
       to,
       waiter: new Waiter<void>(
-        opts.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+        opts.timeoutMs ?? requestTimeoutMsDefault,
         () => ioError('RAFT_ERR_TIMEOUT', `leadership transfer to ${to} did not complete`, this.soft.leader),
         () => this.transfers.delete(entry),
       ),
@@ -423,7 +423,7 @@ export class RaftGroup {
     // committed through another replica's log, so its outcome is unknown.
     this.pending.get(index)?.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: index ${index} was reused`, this.soft.leader));
     const waiter: Waiter<ProposeResult> = new Waiter<ProposeResult>(
-      opts.timeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT,
+      opts.timeoutMs ?? requestTimeoutMsDefault,
       () => ioError('RAFT_ERR_TIMEOUT', `proposal at index ${index} not applied in time`, this.soft.leader),
       () => {
         if (this.pending.get(index)?.waiter === waiter) this.pending.delete(index);
