@@ -146,7 +146,7 @@ export class B2bua {
       if (this.dialogs.get(key) === leg) this.dialogs.delete(key);
     }
     // Drop the consumed head in one splice once it is most of the array.
-    if (this.endedLegsHead > 1024 && this.endedLegsHead * 2 > q.length) {
+    if (this.endedLegsHead > limits.endedLegsCompactCountMin && this.endedLegsHead * 2 > q.length) {
       q.splice(0, this.endedLegsHead);
       this.endedLegsHead = 0;
     }
@@ -177,7 +177,7 @@ export class B2bua {
     const service = user === undefined ? undefined : this.services.get(user);
     if (service === undefined) return void tx.respond(buildResponse(req, 404, 'Not Found'));
     if (this.closed || this.calls.size >= limits.callsMax) {
-      return void tx.respond(buildResponse(req, 503, 'Service Unavailable', { headers: [{ name: 'Retry-After', value: '5' }] }));
+      return void tx.respond(buildResponse(req, 503, 'Service Unavailable', { headers: [{ name: 'Retry-After', value: String(limits.busyRetryAfterSeconds) }] }));
     }
     if (req.body.length === 0) return void tx.respond(buildResponse(req, 488, 'Offer Required In INVITE'));
     const from = getHeader(req, 'From') ?? '';
@@ -468,7 +468,7 @@ export class B2bua {
       call.tried.add(dn);
       call.attemptCount++;
       const reservationId = randomUUID();
-      const ttlMs = Math.min(this.o.ringTimeoutMs + limits.reservationTtlMarginMs, 600_000);
+      const ttlMs = Math.min(this.o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax);
       let res;
       this.observePhase('route', routeStartMs);
       const reserveStartMs = performance.now();
@@ -560,7 +560,7 @@ export class B2bua {
    * (the metric counts every case). */
   private warnOnce(kind: string, msg: string, fields: Record<string, unknown>): void {
     const now = performance.now();
-    if (now - (this.warnedAtMs.get(kind) ?? -Infinity) < 1000) return;
+    if (now - (this.warnedAtMs.get(kind) ?? -Infinity) < limits.routingWebhookWarnIntervalMs) return;
     this.warnedAtMs.set(kind, now);
     this.o.log.warn(msg, { code: SipNodeErrorCode.ROUTING_WEBHOOK, result: kind, ...fields });
   }
@@ -784,7 +784,7 @@ export class B2bua {
       } catch (err) {
         this.o.log.warn('confirm outcome unknown; retrying', { dn: at.dn, callId: call.callId, attempt, error: (err as Error).message });
         if (at.call === null || call.phase !== 'answered') break;
-        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        await new Promise((r) => setTimeout(r, Math.min(limits.confirmRetryBackoffMsMax, limits.confirmRetryBackoffMsMin * 2 ** attempt)));
       }
     }
     this.observePhase('confirm', startMs);
@@ -873,14 +873,14 @@ export class B2bua {
    * shard already ended it (TTL expiry), which is just as good. */
   private async release(dn: string, reservationId: string, outcome: ReleaseOutcome, after: Promise<void> | null = null): Promise<void> {
     if (after !== null) await after;
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < limits.releaseTriesMax; i++) {
       try {
         await this.o.shards.command(dn, { type: 'release', dn, reservationId, outcome }, { deadlineMs: limits.shardCommandDeadlineMs });
         return;
       } catch (err) {
         if (this.closed) return;
         this.o.log.warn('release failed; retrying', { dn, reservationId, error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** i)));
+        await new Promise((r) => setTimeout(r, Math.min(limits.releaseRetryBackoffMsMax, limits.releaseRetryBackoffMsMin * 2 ** i)));
       }
     }
     this.o.log.error('release gave up; the reservation TTL will end it', { dn, reservationId });

@@ -85,7 +85,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   let closed = false;
   let stopReconcile = false;
 
-  const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: 1000, deadlineMs: limits.shardCommandDeadlineMs });
+  const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
   const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port });
   const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port });
   const transports: SipTransport[] = [udp, tcp];
@@ -114,7 +114,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       } catch (err) {
         log.warn('releaseByOwner failed; retrying', { shard: shardId, error: (err as Error).message });
       }
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** i)));
+      await new Promise((r) => setTimeout(r, Math.min(limits.reconcileRetryBackoffMsMax, limits.reconcileRetryBackoffMsMin * 2 ** i)));
     }
   };
   const reconciled = Promise.all(shards.shardIds.map(reconcileShard)).then(() => undefined);
@@ -182,7 +182,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const adminInfo = app.server.address();
   // Serve once the view and the clean-up are done, but never hang on a shard that is down:
   // routing itself waits for the clean-up.
-  await Promise.race([Promise.all([feedStarted, reconciled]), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  await Promise.race([Promise.all([feedStarted, reconciled]), new Promise((r) => setTimeout(r, limits.startupWaitMsMax).unref())]);
 
   return {
     id: o.nodeId,
