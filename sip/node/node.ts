@@ -119,9 +119,10 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   };
   const reconciled = Promise.all(shards.shardIds.map(reconcileShard)).then(() => undefined);
 
+  const timers = new SystemTimerService();
   const layer: TransactionLayer = new TransactionLayer({
     transports,
-    timers: new SystemTimerService(),
+    timers,
     user: {
       onRequest(tx, req) {
         const bua = b2bua!;
@@ -168,6 +169,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     ...(o.endedLegKeepMs !== undefined ? { endedLegKeepMs: o.endedLegKeepMs } : {}),
     reconciled,
     webhook,
+    timers,
+    now: () => Date.now(),
   });
   const bua = b2bua;
   feed.onChange((agent) => bua.onAgentChanged(agent));
