@@ -13,8 +13,7 @@ import { createAdminApp } from '../../common/admin.js';
 import type { ClusterConfig, HostPort, RoutingWebhookConfig } from '../../common/config.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
-import { buildResponse, getHeader } from '../syntax/index.js';
-import { TransactionLayer, type TransactionUser } from '../transaction/index.js';
+import { TransactionLayer } from '../transaction/index.js';
 import { SystemTimerService, TcpTransport, UdpTransport, type SipTransport } from '../transport/index.js';
 import { AgentFeed } from './agent-feed.js';
 import { clusterViewRoutes } from '../../common/cluster-view.js';
@@ -23,7 +22,7 @@ import { registerSipAdminRoutes } from './admin-routes.js';
 import { B2bua } from './b2bua.js';
 import { CdrWriter } from './cdr.js';
 import { DigestAuthenticator, type DigestAlgorithm } from './digest.js';
-import { tagOf } from './dialog.js';
+import { SipNodeDispatch } from './dispatch.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
@@ -120,37 +119,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const reconciled = Promise.all(shards.shardIds.map(reconcileShard)).then(() => undefined);
 
   const timers = new SystemTimerService();
-  const layer: TransactionLayer = new TransactionLayer({
-    transports,
-    timers,
-    user: {
-      onRequest(tx, req) {
-        const bua = b2bua!;
-        switch (req.method) {
-          case 'REGISTER':
-            return registrar.handle(tx, req);
-          case 'INVITE':
-            return bua.onInvite(tx, req);
-          case 'CANCEL':
-            return bua.onCancel(tx, req);
-          case 'OPTIONS':
-            if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return bua.onInDialog(tx, req);
-            return void tx.respond(buildResponse(req, 200, 'OK', { headers: [
-              { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER' },
-              { name: 'Accept', value: 'application/sdp' },
-            ] }));
-          default:
-            if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return bua.onInDialog(tx, req);
-            return void tx.respond(buildResponse(req, req.method === 'BYE' ? 481 : 405, req.method === 'BYE' ? 'Call/Transaction Does Not Exist' : 'Method Not Allowed', {
-              headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER' }],
-            }));
-        }
-      },
-      onAck(ack) {
-        b2bua?.onAck(ack);
-      },
-    } satisfies TransactionUser,
-  });
+  const dispatch = new SipNodeDispatch(registrar);
+  const layer: TransactionLayer = new TransactionLayer({ transports, timers, user: dispatch });
   b2bua = new B2bua({
     nodeId: o.nodeId,
     layer,
@@ -173,6 +143,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     now: () => Date.now(),
   });
   const bua = b2bua;
+  dispatch.attach(bua);
   feed.onChange((agent) => bua.onAgentChanged(agent));
   const feedStarted = feed.start();
 
