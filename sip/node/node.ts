@@ -3,10 +3,11 @@
 // shards' change feeds, media control, CDRs, metrics and the admin REST. The node holds
 // no agent state: several run side by side and any of them routes to any agent.
 //
-// On start the node releases every reservation it owned before a crash
-// (`releaseByOwner{owner: node id}` on every shard, retried until it succeeds) and routes
-// no call before that is done, so the clean-up can never release a grant of its own
-// new life.
+// Which request goes to which transaction user is dispatch.ts. On start the node releases
+// every reservation it owned before a crash (reconcile.ts: `releaseByOwner{owner: node
+// id}` on every shard, retried until it succeeds) and routes no call before that is done,
+// so the clean-up can never release a grant of its own new life. One SystemTimerService
+// and Date.now are the clocks of every part.
 
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
@@ -22,11 +23,13 @@ import { registerSipAdminRoutes } from './admin-routes.js';
 import { B2bua } from './b2bua.js';
 import { CdrWriter } from './cdr.js';
 import { DigestAuthenticator, type DigestAlgorithm } from './digest.js';
+import { sleep } from './clock.js';
 import { SipNodeDispatch } from './dispatch.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
 import { createSipNodeMetrics } from './metrics.js';
+import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
 import { RoutingWebhook } from './routing-webhook.js';
@@ -82,7 +85,6 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const tcpAddr = o.tcp ?? self?.tcp ?? udpAddr;
   const adminAddr = o.admin ?? self!.admin;
   let closed = false;
-  let stopReconcile = false;
 
   const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
   const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port });
@@ -101,24 +103,10 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const digest = new DigestAuthenticator({ secret: o.config.secret, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
   const registrar = new Registrar({ shards, digest, metrics, log, now: () => Date.now() });
 
-  const reconcileShard = async (shardId: string): Promise<void> => {
-    for (let i = 0; !stopReconcile; i++) {
-      try {
-        const r = await shards.commandOnShard(shardId, { type: 'releaseByOwner', owner: o.nodeId });
-        if (r.ok && r.type === 'releasedByOwner') {
-          if (r.released.length > 0) log.info('released reservations held before restart', { shard: shardId, released: r.released.length });
-          return;
-        }
-        log.warn('releaseByOwner refused; retrying', { shard: shardId, result: r });
-      } catch (err) {
-        log.warn('releaseByOwner failed; retrying', { shard: shardId, error: (err as Error).message });
-      }
-      await new Promise((r) => setTimeout(r, Math.min(limits.reconcileRetryBackoffMsMax, limits.reconcileRetryBackoffMsMin * 2 ** i)));
-    }
-  };
-  const reconciled = Promise.all(shards.shardIds.map(reconcileShard)).then(() => undefined);
-
   const timers = new SystemTimerService();
+  const reconcile = new Reconcile({ shards, owner: o.nodeId, log, sleep: (ms) => sleep(timers, ms) });
+  const reconciled = reconcile.done;
+
   const dispatch = new SipNodeDispatch(registrar);
   const layer: TransactionLayer = new TransactionLayer({ transports, timers, user: dispatch });
   b2bua = new B2bua({
@@ -156,7 +144,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const adminInfo = app.server.address();
   // Serve once the view and the clean-up are done, but never hang on a shard that is down:
   // routing itself waits for the clean-up.
-  await Promise.race([Promise.all([feedStarted, reconciled]), new Promise((r) => setTimeout(r, limits.startupWaitMsMax).unref())]);
+  await Promise.race([Promise.all([feedStarted, reconciled]), sleep(timers, limits.startupWaitMsMax)]);
 
   return {
     id: o.nodeId,
@@ -170,7 +158,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     async close() {
       if (closed) return;
       closed = true;
-      stopReconcile = true;
+      reconcile.stop();
       bua.close();
       webhook?.close();
       feed.close();
