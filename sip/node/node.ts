@@ -6,8 +6,8 @@
 // Which request goes to which transaction user is dispatch.ts. On start the node releases
 // every reservation it owned before a crash (reconcile.ts: `releaseByOwner{owner: node
 // id}` on every shard, retried until it succeeds) and routes no call before that is done,
-// so the clean-up can never release a grant of its own new life. One SystemTimerService
-// and Date.now are the clocks of every part.
+// so the clean-up can never release a grant of its own new life. The transaction layer,
+// the B2BUA and the reconcile loop share one SystemTimerService; Date.now is the wall clock.
 
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
