@@ -7,6 +7,7 @@
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { Agent } from '../../shards/types.js';
+import { agentFeedRetryBackoffMsMax, agentFeedRetryBackoffMsMin } from './limits.js';
 import type { AgentView } from './router.js';
 
 export type AgentChangeListener = (agent: Agent) => void;
@@ -53,7 +54,7 @@ export class AgentFeed {
         return;
       } catch (err) {
         if (attempt === 0) this.log.warn('agent list read failed; retrying', { shard: shardId, error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        await new Promise((r) => setTimeout(r, Math.min(agentFeedRetryBackoffMsMax, agentFeedRetryBackoffMsMin * 2 ** attempt)));
       }
     }
   }

@@ -1,19 +1,39 @@
 // The state of one call through the B2BUA: the caller's leg (we are its UAS) and the
 // current attempt to reach an agent (we are the agent leg's UAC). Plain mutable records
-// owned by the B2BUA; every transition is made in b2bua.ts.
+// owned by the B2BUA; every phase transition is made in b2bua.ts through moveTo, which
+// refuses one from a phase it cannot come from.
 
+import assert from 'node:assert';
 import type { ServiceConfig } from '../../common/config.js';
 import type { ReleaseOutcome } from '../../shards/types.js';
 import type { SipRequest, SipResponse } from '../syntax/index.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/index.js';
-import type { SipTarget } from '../transport/index.js';
-import type { CdrAttempt } from './cdr.js';
+import type { SipTarget, TimerHandle } from '../transport/index.js';
+import type { CdrAttempt, CdrRecord } from './cdr.js';
 import type { DialogLeg } from './dialog.js';
 
 /** routing: choosing and reserving an agent; queued: waiting for one; ringing: the
  * agent's phone got our INVITE; connecting: it answered, we anchor its media answer;
  * answered: both legs up; ended: torn down (kept only until the maps forget it). */
 export type CallPhase = 'routing' | 'queued' | 'ringing' | 'connecting' | 'answered' | 'ended';
+
+/** The phases each phase may move to. A call is routed again from ringing when its agent
+ * leg fails (or is not sent); any phase but ended may end. */
+const nextPhases: Readonly<Record<CallPhase, readonly CallPhase[]>> = {
+  routing: ['queued', 'ringing', 'ended'],
+  queued: ['routing', 'ended'],
+  ringing: ['routing', 'connecting', 'ended'],
+  connecting: ['answered', 'ended'],
+  answered: ['ended'],
+  ended: [],
+};
+
+/** Moves a call to its next phase. A move the table does not allow is a bug in the
+ * B2BUA (a call answered twice, or revived after it ended): it must not go on silently. */
+export function moveTo(call: Call, phase: CallPhase): void {
+  assert(nextPhases[call.phase].includes(phase), `call ${call.callId}: ${call.phase} → ${phase}`);
+  call.phase = phase;
+}
 
 export type Attempt = {
   readonly no: number;
@@ -31,11 +51,11 @@ export type Attempt = {
   answered: boolean;
   /** The ACK we sent for the agent's 2xx, resent on its retransmissions. */
   ack: SipRequest | null;
-  ringTimer: NodeJS.Timeout | null;
-  cancelGuard: NodeJS.Timeout | null;
-  /** performance.now() by which the grant's TTL has certainly run out. */
+  ringTimer: TimerHandle | null;
+  cancelGuard: TimerHandle | null;
+  /** TimerService time by which the grant's TTL has certainly run out. */
   readonly grantExpiresAtMs: number;
-  /** performance.now() when the INVITE left for the phone. */
+  /** TimerService time when the INVITE left for the phone. */
   invitedAtMs: number;
   /** The confirm in flight (or settled) once the caller got our 200; null before. */
   confirming: Promise<void> | null;
@@ -71,13 +91,13 @@ export type Call = {
   attemptCount: number;
   firstQueuedAtMs: number | null;
   queuedMs: number;
-  queueTimer: NodeJS.Timeout | null;
+  queueTimer: TimerHandle | null;
   sent182: boolean;
   answeredAtMs: number | null;
   answeredAt: Date | null;
   /** The 200 to the caller, retransmitted until the caller ACKs (RFC 3261 §13.3.1.4). */
   ok: SipResponse | null;
-  okTimer: NodeJS.Timeout | null;
+  okTimer: TimerHandle | null;
   acked: boolean;
 };
 
@@ -103,4 +123,78 @@ export function summarize(call: Call): CallSummary {
     startedAt: call.startedAt.toISOString(),
     answeredAt: call.answeredAt?.toISOString() ?? null,
   };
+}
+
+/** What a new call starts from: the caller's INVITE and its leg; the rest starts empty. */
+export type NewCall = Pick<Call, 'inviteTx' | 'invite' | 'service' | 'from' | 'callerLeg' | 'callerTarget' | 'startedAtMs' | 'startedAt'>;
+
+/** A call in its first phase (routing), keyed by its INVITE server transaction. */
+export function newCall(c: NewCall): Call {
+  return {
+    key: c.inviteTx.id,
+    callId: c.callerLeg.callId,
+    inviteTx: c.inviteTx,
+    invite: c.invite,
+    service: c.service,
+    from: c.from,
+    startedAtMs: c.startedAtMs,
+    startedAt: c.startedAt,
+    callerLeg: c.callerLeg,
+    callerTarget: c.callerTarget,
+    phase: 'routing',
+    finalSent: false,
+    tried: new Set(),
+    offered: new Set(),
+    attempts: [],
+    attempt: null,
+    attemptCount: 0,
+    firstQueuedAtMs: null,
+    queuedMs: 0,
+    queueTimer: null,
+    sent182: false,
+    answeredAtMs: null,
+    answeredAt: null,
+    ok: null,
+    okTimer: null,
+    acked: false,
+  };
+}
+
+export type CallEnd = Readonly<{
+  node: string;
+  outcome: string;
+  endedBy: 'caller' | 'agent' | 'node';
+  /** The call was answered when it ended (the agent's DN and Call-ID go in the record). */
+  wasAnswered: boolean;
+  /** On the clock of startedAtMs/answeredAtMs. */
+  endedAtMs: number;
+  endedAt: Date;
+}>;
+
+/** The CDR line of a call that ends now. */
+export function cdrOf(call: Call, e: CallEnd): CdrRecord {
+  const at = call.attempt;
+  const now = e.endedAtMs;
+  return {
+    node: e.node,
+    callId: call.callId,
+    service: call.service.number,
+    skill: call.service.skill,
+    from: call.from,
+    dn: e.wasAnswered ? (at?.dn ?? lastDn(call)) : null,
+    agentCallId: e.wasAnswered ? (at?.leg.callId ?? null) : null,
+    startedAt: call.startedAt.toISOString(),
+    answeredAt: call.answeredAt?.toISOString() ?? null,
+    endedAt: e.endedAt.toISOString(),
+    setupMs: call.answeredAtMs === null ? null : Math.round(call.answeredAtMs - call.startedAtMs),
+    talkMs: call.answeredAtMs === null ? 0 : Math.round(now - call.answeredAtMs),
+    queuedMs: call.firstQueuedAtMs === null ? 0 : Math.round((call.answeredAtMs ?? now) - call.firstQueuedAtMs),
+    outcome: e.outcome,
+    endedBy: e.endedBy,
+    attempts: call.attempts,
+  };
+}
+
+function lastDn(call: Call): string | null {
+  return call.attempts[call.attempts.length - 1]?.dn ?? null;
 }

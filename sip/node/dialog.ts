@@ -1,8 +1,8 @@
 // One side of a B2BUA call as an RFC 3261 §12 dialog: what we need to send requests
 // inside it (BYE, re-INVITE, INFO, ACK for a 2xx) and where they go. Pure helpers.
 
-import { formatHost, generateBranch, parseNameAddr, parseUri } from '../syntax/index.js';
-import type { SipHeader, SipRequest } from '../syntax/index.js';
+import { formatHost, generateBranch, getHeader, getHeaders, parseNameAddr, parseUri } from '../syntax/index.js';
+import type { SipHeader, SipRequest, SipResponse } from '../syntax/index.js';
 import type { SipTarget, TransportProtocol } from '../transport/index.js';
 
 export type DialogLeg = {
@@ -79,4 +79,12 @@ export function ackFor2xx(leg: DialogLeg, inviteCseq: number, via: Readonly<{ pr
   const ack = buildInDialog(leg, 'ACK', inviteCseq, {});
   const value = `SIP/2.0/${via.protocol} ${formatHost(via.host)}:${via.port};branch=${generateBranch()};rport`;
   return { ...ack, headers: [{ name: 'Via', value }, ...ack.headers] };
+}
+
+/** Completes a UAC leg from the 2xx that establishes its dialog (RFC 3261 §12.1.2): the
+ * peer's To (with its tag), its Contact, and the Record-Route reversed. */
+export function learnFrom2xx(leg: DialogLeg, ok: SipResponse): void {
+  leg.remoteHeader = getHeader(ok, 'To') ?? leg.remoteHeader;
+  leg.remoteTarget = uriOf(getHeaders(ok, 'Contact')[0] ?? '') ?? leg.remoteTarget;
+  leg.routeSet = getHeaders(ok, 'Record-Route').map((v) => uriOf(v)).filter((u): u is string => u !== null).reverse();
 }

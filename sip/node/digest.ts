@@ -10,7 +10,7 @@ import assert from 'node:assert';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuthHeader } from '../syntax/index.js';
 import type { DigestCredentials } from '../../shards/types.js';
-import { nonceLifetimeMsDefault, nonceTrackedMax } from './limits.js';
+import { nonceFutureSkewMsMax, nonceLifetimeMsDefault, nonceTrackedMax } from './limits.js';
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5';
 
@@ -111,7 +111,7 @@ export class DigestAuthenticator {
     if (m === null) return null;
     if (!equalText(this.sign(`${m[1]}.${m[2]}`), m[3]!)) return null;
     const age = this.opts.now() - Number(m[1]);
-    return age < -60_000 ? null : Math.max(0, age);
+    return age < -nonceFutureSkewMsMax ? null : Math.max(0, age);
   }
 
   private remember(nonce: string, nc: number): void {

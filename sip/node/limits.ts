@@ -64,3 +64,47 @@ export const routingWebhookResponseBytesMax = 16_384;
 /** A call the webhook queued (`{"dn":null}`) is re-asked at most this often by the
  * queue sweep (a matching agent turning READY asks at once). */
 export const routingWebhookQueueRetryMs = 2_000;
+
+/** The longest reservation TTL asked for, whatever the ring timeout (a shard holds an
+ * agent no longer than this for one grant). */
+export const reservationTtlMsMax = 600_000;
+/** A confirm whose outcome is unknown is retried after 50 ms, doubling, at most 1 s
+ * apart, while the grant's TTL lasts. */
+export const confirmRetryBackoffMsMin = 50;
+export const confirmRetryBackoffMsMax = 1_000;
+/** A release whose outcome is unknown is tried this many times, 100 ms doubling to 2 s
+ * apart; after that the reservation's TTL ends it on the shard. */
+export const releaseTriesMax = 10;
+export const releaseRetryBackoffMsMin = 100;
+export const releaseRetryBackoffMsMax = 2_000;
+/** Routing-webhook fallbacks are logged at most once per result kind this often (the
+ * metric counts every one). */
+export const routingWebhookWarnIntervalMs = 1_000;
+/** Retry-After of the 503 a full node answers a new INVITE with. */
+export const busyRetryAfterSeconds = 5;
+/** Ended legs are dropped from the front of their list in one splice once more than this
+ * many have been consumed (and they are most of the list). */
+export const endedLegsCompactCountMin = 1_024;
+
+/** After a restart, releaseByOwner on a shard is retried 100 ms doubling to 2 s apart
+ * until it succeeds. */
+export const reconcileRetryBackoffMsMin = 100;
+export const reconcileRetryBackoffMsMax = 2_000;
+/** The node serves once its agent view and the clean-up are done, or after this at most
+ * (routing itself waits for the clean-up). */
+export const startupWaitMsMax = 10_000;
+/** One try of a shard command on one replica before the client tries another. */
+export const shardAttemptTimeoutMs = 1_000;
+/** An agent change feed that failed is reopened after 50 ms, doubling, at most 1 s apart. */
+export const agentFeedRetryBackoffMsMin = 50;
+export const agentFeedRetryBackoffMsMax = 1_000;
+/** How long a router pick keeps its agent from other picks when the view never shows the
+ * agent change (a denied or failed reserve changes nothing on the shard). */
+export const routerClaimTtlMsDefault = 2_000;
+/** One ng control attempt to a media gateway (default), and the retries after it; a
+ * gateway is dead once they all time out. */
+export const ngTimeoutMsDefault = 300;
+export const ngRetries = 2;
+/** A nonce stamped further in the future than this (another node's clock ahead of ours)
+ * is treated as forged. */
+export const nonceFutureSkewMsMax = 60_000;

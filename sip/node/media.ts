@@ -14,7 +14,7 @@ import type { GatewayConfig } from '../../common/config.js';
 import { GatewayErrorCode } from '../../gateway/errors.js';
 import { NgClient } from '../../gateway/ng-client.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
-import { gatewayPollIntervalMsDefault } from './limits.js';
+import { gatewayPollIntervalMsDefault, ngRetries, ngTimeoutMsDefault } from './limits.js';
 
 export type MediaLostReason = 'media-timeout' | 'gateway-dead';
 
@@ -73,7 +73,7 @@ export class NgMediaController implements MediaController {
   constructor(private readonly opts: NgMediaOptions) {
     this.gateways = opts.gateways.map((g) => ({
       id: g.id,
-      client: new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: opts.ngTimeoutMs ?? 300, retries: 2 }),
+      client: new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: opts.ngTimeoutMs ?? ngTimeoutMsDefault, retries: ngRetries }),
       alive: true,
       sessions: new Set<string>(),
     }));

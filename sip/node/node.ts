@@ -3,29 +3,31 @@
 // shards' change feeds, media control, CDRs, metrics and the admin REST. The node holds
 // no agent state: several run side by side and any of them routes to any agent.
 //
-// On start the node releases every reservation it owned before a crash
-// (`releaseByOwner{owner: node id}` on every shard, retried until it succeeds) and routes
-// no call before that is done, so the clean-up can never release a grant of its own
-// new life.
+// Which request goes to which transaction user is dispatch.ts. On start the node releases
+// every reservation it owned before a crash (reconcile.ts: `releaseByOwner{owner: node
+// id}` on every shard, retried until it succeeds) and routes no call before that is done,
+// so the clean-up can never release a grant of its own new life. The transaction layer,
+// the B2BUA and the reconcile loop share one SystemTimerService; Date.now is the wall clock.
 
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
 import type { ClusterConfig, HostPort, RoutingWebhookConfig } from '../../common/config.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
-import { buildResponse, getHeader } from '../syntax/index.js';
-import { TransactionLayer, type TransactionUser } from '../transaction/index.js';
+import { TransactionLayer } from '../transaction/index.js';
 import { SystemTimerService, TcpTransport, UdpTransport, type SipTransport } from '../transport/index.js';
 import { AgentFeed } from './agent-feed.js';
 import { registerSipAdminRoutes } from './admin-routes.js';
 import { B2bua } from './b2bua.js';
 import { CdrWriter } from './cdr.js';
 import { DigestAuthenticator, type DigestAlgorithm } from './digest.js';
-import { tagOf } from './dialog.js';
+import { sleep } from './clock.js';
+import { SipNodeDispatch } from './dispatch.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
 import { createSipNodeMetrics } from './metrics.js';
+import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
 import { RoutingWebhook } from './routing-webhook.js';
@@ -84,9 +86,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const tcpAddr = o.tcp ?? self?.tcp ?? udpAddr;
   const adminAddr = o.admin ?? self!.admin;
   let closed = false;
-  let stopReconcile = false;
 
-  const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: 1000, deadlineMs: limits.shardCommandDeadlineMs });
+  const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
   const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port });
   const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port });
   const transports: SipTransport[] = [udp, tcp];
@@ -103,54 +104,12 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const digest = new DigestAuthenticator({ secret: o.config.secret, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
   const registrar = new Registrar({ shards, digest, metrics, log, now: () => Date.now() });
 
-  const reconcileShard = async (shardId: string): Promise<void> => {
-    for (let i = 0; !stopReconcile; i++) {
-      try {
-        const r = await shards.commandOnShard(shardId, { type: 'releaseByOwner', owner: o.nodeId });
-        if (r.ok && r.type === 'releasedByOwner') {
-          if (r.released.length > 0) log.info('released reservations held before restart', { shard: shardId, released: r.released.length });
-          return;
-        }
-        log.warn('releaseByOwner refused; retrying', { shard: shardId, result: r });
-      } catch (err) {
-        log.warn('releaseByOwner failed; retrying', { shard: shardId, error: (err as Error).message });
-      }
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** i)));
-    }
-  };
-  const reconciled = Promise.all(shards.shardIds.map(reconcileShard)).then(() => undefined);
+  const timers = new SystemTimerService();
+  const reconcile = new Reconcile({ shards, owner: o.nodeId, log, sleep: (ms) => sleep(timers, ms) });
+  const reconciled = reconcile.done;
 
-  const layer: TransactionLayer = new TransactionLayer({
-    transports,
-    timers: new SystemTimerService(),
-    user: {
-      onRequest(tx, req) {
-        const bua = b2bua!;
-        switch (req.method) {
-          case 'REGISTER':
-            return registrar.handle(tx, req);
-          case 'INVITE':
-            return bua.onInvite(tx, req);
-          case 'CANCEL':
-            return bua.onCancel(tx, req);
-          case 'OPTIONS':
-            if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return bua.onInDialog(tx, req);
-            return void tx.respond(buildResponse(req, 200, 'OK', { headers: [
-              { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER' },
-              { name: 'Accept', value: 'application/sdp' },
-            ] }));
-          default:
-            if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return bua.onInDialog(tx, req);
-            return void tx.respond(buildResponse(req, req.method === 'BYE' ? 481 : 405, req.method === 'BYE' ? 'Call/Transaction Does Not Exist' : 'Method Not Allowed', {
-              headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER' }],
-            }));
-        }
-      },
-      onAck(ack) {
-        b2bua?.onAck(ack);
-      },
-    } satisfies TransactionUser,
-  });
+  const dispatch = new SipNodeDispatch(registrar);
+  const layer: TransactionLayer = new TransactionLayer({ transports, timers, user: dispatch });
   b2bua = new B2bua({
     nodeId: o.nodeId,
     layer,
@@ -169,8 +128,11 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     ...(o.endedLegKeepMs !== undefined ? { endedLegKeepMs: o.endedLegKeepMs } : {}),
     reconciled,
     webhook,
+    timers,
+    now: () => Date.now(),
   });
   const bua = b2bua;
+  dispatch.attach(bua);
   feed.onChange((agent) => bua.onAgentChanged(agent));
   const feedStarted = feed.start();
 
@@ -181,7 +143,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const adminInfo = app.server.address();
   // Serve once the view and the clean-up are done, but never hang on a shard that is down:
   // routing itself waits for the clean-up.
-  await Promise.race([Promise.all([feedStarted, reconciled]), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  await Promise.race([Promise.all([feedStarted, reconciled]), sleep(timers, limits.startupWaitMsMax)]);
 
   return {
     id: o.nodeId,
@@ -195,7 +157,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     async close() {
       if (closed) return;
       closed = true;
-      stopReconcile = true;
+      reconcile.stop();
       bua.close();
       webhook?.close();
       feed.close();

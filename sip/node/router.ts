@@ -5,6 +5,7 @@
 // and a re-route. Pure: no sockets, no timers.
 
 import type { Agent } from '../../shards/types.js';
+import { routerClaimTtlMsDefault } from './limits.js';
 
 export type RoutingStrategy = 'longest-idle' | 'fewest-calls' | 'round-robin';
 export const routingStrategies: readonly RoutingStrategy[] = ['longest-idle', 'fewest-calls', 'round-robin'];
@@ -67,10 +68,6 @@ export function fewestCallsOrder(a: Agent, b: Agent): number {
   return a.counters.callsAnswered - b.counters.callsAnswered || longestIdleOrder(a, b);
 }
 
-/** How long a pick keeps its agent from other picks when the view never shows the agent
- * change (a denied or failed reserve changes nothing on the shard). */
-export const claimTtlMsDefault = 2000;
-
 export class Router {
   private cursor = '';
   /** DN → the agent version seen when it was picked, and until when the claim holds. */
@@ -79,7 +76,7 @@ export class Router {
   constructor(
     private readonly view: AgentView,
     readonly strategy: RoutingStrategy = 'longest-idle',
-    private readonly claimTtlMs = claimTtlMsDefault,
+    private readonly claimTtlMs = routerClaimTtlMsDefault,
   ) {}
 
   /** Whether some agent is eligible, without moving the round-robin cursor. */

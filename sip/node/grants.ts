@@ -1,0 +1,67 @@
+// The commands that end or confirm a grant the node holds, with their retries. A grant is
+// never forgotten while it may be alive: release is retried while its outcome is unknown
+// (a stale answer means the shard already ended it, which is just as good), and confirm
+// while the grant's TTL lasts. Time and sleeps come from the injected TimerService.
+
+import assert from 'node:assert';
+import type { Logger } from '../../common/logger.js';
+import type { ShardClient } from '../../shards/client/shard-client.js';
+import type { ReleaseOutcome } from '../../shards/types.js';
+import type { TimerService } from '../transport/index.js';
+import { backoffMs, sleep } from './clock.js';
+import * as limits from './limits.js';
+
+/** A committed reservation this node holds. `expiresAtMs` is on the TimerService clock,
+ * counted from before the reserve was sent, so it errs on the early side. */
+export type Grant = Readonly<{ dn: string; reservationId: string; expiresAtMs: number }>;
+
+export type GrantsOptions = Readonly<{
+  shards: Pick<ShardClient, 'command'>;
+  log: Logger;
+  timers: TimerService;
+  /** True once the node is closing: retries stop. */
+  closed: () => boolean;
+}>;
+
+export class Grants {
+  constructor(private readonly o: GrantsOptions) {}
+
+  /** Releases a grant, retrying while the outcome is unknown, after `after` settles (a
+   * confirm in flight: a release overtaking it would end a RESERVED grant as if never
+   * answered, and the confirm would then be refused). */
+  async release(dn: string, reservationId: string, outcome: ReleaseOutcome, after: Promise<void> | null = null): Promise<void> {
+    assert(dn !== '' && reservationId !== '', `release without a grant (${dn}, ${reservationId})`);
+    if (after !== null) await after;
+    for (let i = 0; i < limits.releaseTriesMax; i++) {
+      try {
+        await this.o.shards.command(dn, { type: 'release', dn, reservationId, outcome }, { deadlineMs: limits.shardCommandDeadlineMs });
+        return;
+      } catch (err) {
+        if (this.o.closed()) return;
+        this.o.log.warn('release failed; retrying', { dn, reservationId, error: (err as Error).message });
+        await sleep(this.o.timers, backoffMs(i, limits.releaseRetryBackoffMsMin, limits.releaseRetryBackoffMsMax));
+      }
+    }
+    this.o.log.error('release gave up; the reservation TTL will end it', { dn, reservationId });
+  }
+
+  /** Turns the grant into a call on the shard (RESERVED → BUSY); true when the shard
+   * confirmed it. A confirm is idempotent, so an unknown outcome is retried while the
+   * grant can still be alive and `wanted()` says the call still needs it. */
+  async confirm(grant: Grant, callId: string, wanted: () => boolean): Promise<boolean> {
+    assert(grant.reservationId !== '', `confirm without a reservation id (${grant.dn})`);
+    for (let attempt = 0; ; attempt++) {
+      const leftMs = grant.expiresAtMs - this.o.timers.now();
+      if (leftMs <= 0 || this.o.closed()) return false;
+      try {
+        const r = await this.o.shards.command(grant.dn, { type: 'confirm', dn: grant.dn, reservationId: grant.reservationId }, { deadlineMs: Math.min(limits.shardCommandDeadlineMs, leftMs) });
+        if (!r.ok) this.o.log.warn('confirm refused', { dn: grant.dn, callId, code: r.code });
+        return r.ok;
+      } catch (err) {
+        this.o.log.warn('confirm outcome unknown; retrying', { dn: grant.dn, callId, attempt, error: (err as Error).message });
+        if (!wanted()) return false;
+        await sleep(this.o.timers, backoffMs(attempt, limits.confirmRetryBackoffMsMin, limits.confirmRetryBackoffMsMax));
+      }
+    }
+  }
+}
