@@ -35,8 +35,10 @@ export class AdminError extends Error {
   }
 }
 
-/** One place mapping every area's error codes to HTTP statuses. */
-const statusByCode: Record<string, number> = {
+/** One place mapping every area's error codes to HTTP statuses. Every code of the shard
+ * catalogue (shards/errors.ts) and of RaftErrorCode has an entry; test/shards/errors.test.ts
+ * checks it. */
+export const httpStatusByCode: Readonly<Record<string, number>> = {
   ADMIN_ERR_BAD_REQUEST: 400,
   ADMIN_ERR_NOT_FOUND: 404,
   ADMIN_ERR_UNAUTHORIZED: 401,
@@ -52,6 +54,8 @@ const statusByCode: Record<string, number> = {
   RAFT_ERR_FAILED: 503,
   RAFT_ERR_CLOSED: 503,
   RAFT_ERR_STORAGE: 503,
+  RAFT_ERR_COMPACTED: 500,
+  RAFT_ERR_CORRUPT: 500,
   SHARD_ERR_BAD_COMMAND: 400,
   SHARD_ERR_UNKNOWN_DN: 404,
   SHARD_ERR_UNKNOWN_SHARD: 404,
@@ -70,10 +74,13 @@ const statusByCode: Record<string, number> = {
   SHARD_ERR_UNAVAILABLE: 503,
   SHARD_ERR_TIMEOUT: 504,
   SHARD_ERR_CLOSED: 503,
+  SHARD_ERR_SESSION: 500,
+  SHARD_ERR_INTERNAL: 500,
+  SHARD_ERR_INVALID_COMMAND: 400,
 };
 
 export function httpStatusOf(code: string): number {
-  return statusByCode[code] ?? (code.endsWith('_NOT_FOUND') ? 404 : code.includes('_INVALID') ? 400 : 500);
+  return httpStatusByCode[code] ?? (code.endsWith('_NOT_FOUND') ? 404 : code.includes('_INVALID') ? 400 : 500);
 }
 
 export type Problem = { type: string; title: string; status: number; code: string; detail: string; field?: string };

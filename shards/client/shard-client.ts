@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../../common/config.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { encodeProposal } from '../commands.js';
+import { carriedCode, isRetryable, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import { shardOf } from '../shard-map.js';
 import type { Command, Proposal, ShardResult } from '../types.js';
 import { RpcConnection, RpcError } from '../rpc/connection.js';
@@ -28,9 +29,11 @@ export type ShardClientOptions = Readonly<{
   deadlineMs?: number;
 }>;
 
+/** A call that failed without a shard answer: a shards/errors.ts transport code, the
+ * replica's shard or Raft code, or a foreign code carried on from a non-RPC failure. */
 export class ShardClientError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ShardRpcErrorCode | ForeignErrorCode,
     message: string,
     /** True when the command may have been applied (its outcome is unknown). */
     readonly maybeApplied: boolean,
@@ -39,18 +42,11 @@ export class ShardClientError extends Error {
   }
 }
 
-/** Errors after which another replica may answer: the command may or may not have run. */
-const retryable = new Set([
-  'SHARD_ERR_TIMEOUT',
-  'SHARD_ERR_UNAVAILABLE',
-  'RAFT_ERR_NOT_LEADER',
-  'RAFT_ERR_TIMEOUT',
-  'RAFT_ERR_CLOSED',
-  'RAFT_ERR_FAILED',
-  'RAFT_ERR_STORAGE',
-  'RAFT_ERR_OVERLOADED',
-  'RAFT_ERR_TRANSFER_IN_PROGRESS',
-]);
+/** The code a failure is reported with: its own `code` as is, else SHARD_ERR_INTERNAL. */
+function codeOf(err: unknown): ShardRpcErrorCode | ForeignErrorCode {
+  const code = (err as { code?: unknown }).code;
+  return code === undefined || code === null ? 'SHARD_ERR_INTERNAL' : carriedCode(code as string);
+}
 
 type Session = { clientId: string; nextSeq: number; outstanding: Set<number> };
 
@@ -278,8 +274,10 @@ export class ShardClient {
         return result;
       } catch (err) {
         const e = err as RpcError;
-        if (!(e instanceof RpcError) || !retryable.has(e.code)) {
-          throw new ShardClientError(e.code ?? 'SHARD_ERR_INTERNAL', e.message, false);
+        // Only an RPC failure may be retried, and only when the catalogue says another
+        // replica may answer (the command may or may not have run).
+        if (!(e instanceof RpcError) || !isRetryable(e.code)) {
+          throw new ShardClientError(codeOf(e), e.message, false);
         }
         lastError = `${replica}: ${e.code} ${e.message}`;
         if (e.code === 'SHARD_ERR_UNAVAILABLE') h.downUntil.set(replica, Date.now() + replicaDownMs);

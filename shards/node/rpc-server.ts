@@ -5,6 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
 import { decodeProposal } from '../commands.js';
+import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import type { Proposal } from '../types.js';
 import { rpcFrameBytesMax, type Consistency, type FeedPage, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
 
@@ -86,7 +87,7 @@ export class ShardRpcServer {
       return;
     }
     const id = typeof req.id === 'number' ? req.id : -1;
-    const fail = (code: string, message: string, leaderHint: string | null = null): void =>
+    const fail = (code: ShardRpcErrorCode, message: string, leaderHint: string | null = null): void =>
       send({ id, ok: false, error: { code, message, leaderHint } });
     const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? Math.min(req.timeoutMs, timeoutMsMax) : 5000;
     switch (req.op) {
@@ -127,10 +128,12 @@ export class ShardRpcServer {
   }
 }
 
-export function errorBody(err: unknown): RpcErrorBody {
+/** The wire form of an error thrown by the service: its code passed on verbatim (a code of
+ * neither catalogue included, as a ForeignErrorCode), SHARD_ERR_INTERNAL when it has none. */
+export function errorBody(err: unknown): RpcErrorBody & { code: ShardRpcErrorCode | ForeignErrorCode } {
   const e = err as { code?: unknown; message?: unknown; leaderHint?: unknown };
   return {
-    code: typeof e.code === 'string' ? e.code : 'SHARD_ERR_INTERNAL',
+    code: typeof e.code === 'string' ? carriedCode(e.code) : 'SHARD_ERR_INTERNAL',
     message: typeof e.message === 'string' ? e.message : String(err),
     leaderHint: typeof e.leaderHint === 'string' ? e.leaderHint : null,
   };

@@ -9,6 +9,7 @@ import { LevelRaftStorage } from '../../raft/storage/level-storage.js';
 import { TcpRaftTransport } from '../../raft/transport/tcp-transport.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { encodeProposal } from '../commands.js';
+import { ShardError } from '../errors.js';
 import { ShardStateMachine } from '../state-machine.js';
 import type { Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
@@ -134,7 +135,7 @@ export class ShardNode implements ShardService {
     switch (query.type) {
       case 'agent': {
         const agent = this.stateMachine.getAgent(query.dn);
-        if (!agent) throw Object.assign(new Error(`DN ${query.dn} is not provisioned`), { code: 'SHARD_ERR_UNKNOWN_DN' });
+        if (!agent) throw new ShardError('SHARD_ERR_UNKNOWN_DN', `DN ${query.dn} is not provisioned`);
         return agent;
       }
       case 'agents':
@@ -142,7 +143,7 @@ export class ShardNode implements ShardService {
       case 'reservations':
         return this.stateMachine.reservations();
       default:
-        throw Object.assign(new Error('unknown query'), { code: 'SHARD_ERR_BAD_COMMAND' });
+        throw new ShardError('SHARD_ERR_BAD_COMMAND', 'unknown query');
     }
   }
 
