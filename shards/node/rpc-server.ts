@@ -7,7 +7,8 @@ import type { Logger } from '../../common/logger.js';
 import { decodeProposal } from '../commands.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import type { Proposal } from '../types.js';
-import { rpcFrameBytesMax, type Consistency, type FeedPage, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
+import { rpcConnectionsMax, rpcFrameBytesMax, rpcTimeoutMsDefault, rpcTimeoutMsMax } from '../limits.js';
+import type { Consistency, FeedPage, RpcErrorBody, RpcResponse, ShardQuery } from '../rpc/protocol.js';
 
 /** What the RPC server needs from a shard node. Errors thrown carry `code` (and for
  * RAFT_ERR_NOT_LEADER a `leaderHint`), which travel to the client unchanged. */
@@ -18,16 +19,13 @@ export interface ShardService {
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void;
 }
 
-const connectionsMax = 1024;
-const timeoutMsMax = 60_000;
-
 export class ShardRpcServer {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
 
   private constructor(private readonly service: ShardService, private readonly log: Logger) {
     this.#server = createServer((s) => this.#accept(s));
-    this.#server.maxConnections = connectionsMax;
+    this.#server.maxConnections = rpcConnectionsMax;
   }
 
   static async listen(service: ShardService, host: string, port: number, log: Logger): Promise<ShardRpcServer> {
@@ -89,7 +87,7 @@ export class ShardRpcServer {
     const id = typeof req.id === 'number' ? req.id : -1;
     const fail = (code: ShardRpcErrorCode, message: string, leaderHint: string | null = null): void =>
       send({ id, ok: false, error: { code, message, leaderHint } });
-    const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? Math.min(req.timeoutMs, timeoutMsMax) : 5000;
+    const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? Math.min(req.timeoutMs, rpcTimeoutMsMax) : rpcTimeoutMsDefault;
     switch (req.op) {
       case 'propose': {
         if (typeof req.proposal !== 'string') return fail('SHARD_ERR_BAD_COMMAND', 'proposal must be the encoded proposal text');

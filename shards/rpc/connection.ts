@@ -4,7 +4,8 @@
 import { connect, type Socket } from 'node:net';
 import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
-import { rpcFrameBytesMax, type FeedPage, type RpcErrorBody, type RpcRequest, type RpcResponse } from './protocol.js';
+import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax } from '../limits.js';
+import type { FeedPage, RpcErrorBody, RpcRequest, RpcResponse } from './protocol.js';
 
 /** A failed RPC: the replica's own typed error (a shard or Raft code, see shards/errors.ts),
  * or SHARD_ERR_TIMEOUT / SHARD_ERR_UNAVAILABLE raised here. */
@@ -64,7 +65,7 @@ export class RpcConnection {
     this.#socket.on('close', () => this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${host}:${port}: connection closed`)));
   }
 
-  static async open(host: string, port: number, connectTimeoutMs = 1000): Promise<RpcConnection> {
+  static async open(host: string, port: number, connectTimeoutMs = rpcConnectTimeoutMsDefault): Promise<RpcConnection> {
     const c = new RpcConnection(host, port, connectTimeoutMs);
     await c.#ready;
     return c;

@@ -39,6 +39,3 @@ export type RpcResponse = Readonly<
   | { id: number; ok: true; feed: FeedPage }
   | { id: number; ok: false; error: RpcErrorBody }
 >;
-
-/** Frames on this protocol are small; a larger one is a bug or an attack. */
-export const rpcFrameBytesMax = 4 * 1024 * 1024;
