@@ -6,6 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
+import { adminBodyBytesMaxDefault } from './limits.js';
 
 export type Scope = 'read' | 'admin';
 
@@ -20,7 +21,7 @@ export type AdminOptions = Readonly<{
   title: string;
   tokens: Readonly<{ read: string; admin: string }>;
   registry: Registry;
-  /** Bytes; bodies beyond it get 413 before parsing. */
+  /** Bytes; bodies beyond it get 413 before parsing (default adminBodyBytesMaxDefault). */
   bodyLimitBytes?: number;
 }>;
 
@@ -147,7 +148,7 @@ function fieldOf(err: { validation?: { instancePath?: string; params?: Record<st
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
-    bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    bodyLimit: opts.bodyLimitBytes ?? adminBodyBytesMaxDefault,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   app.addSchema(problemSchema);
