@@ -6,6 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
+import { adminBodyBytesMaxDefault } from './limits.js';
 
 export type Scope = 'read' | 'admin';
 
@@ -20,7 +21,7 @@ export type AdminOptions = Readonly<{
   title: string;
   tokens: Readonly<{ read: string; admin: string }>;
   registry: Registry;
-  /** Bytes; bodies beyond it get 413 before parsing. */
+  /** Bytes; bodies beyond it get 413 before parsing (default adminBodyBytesMaxDefault). */
   bodyLimitBytes?: number;
 }>;
 
@@ -35,8 +36,10 @@ export class AdminError extends Error {
   }
 }
 
-/** One place mapping every area's error codes to HTTP statuses. */
-const statusByCode: Record<string, number> = {
+/** One place mapping every area's error codes to HTTP statuses. Every code of the shard
+ * catalogue (shards/errors.ts) and of RaftErrorCode has an entry; test/shards/errors.test.ts
+ * checks it. */
+export const httpStatusByCode: Readonly<Record<string, number>> = {
   ADMIN_ERR_BAD_REQUEST: 400,
   ADMIN_ERR_NOT_FOUND: 404,
   ADMIN_ERR_UNAUTHORIZED: 401,
@@ -52,6 +55,8 @@ const statusByCode: Record<string, number> = {
   RAFT_ERR_FAILED: 503,
   RAFT_ERR_CLOSED: 503,
   RAFT_ERR_STORAGE: 503,
+  RAFT_ERR_COMPACTED: 500,
+  RAFT_ERR_CORRUPT: 500,
   SHARD_ERR_BAD_COMMAND: 400,
   SHARD_ERR_UNKNOWN_DN: 404,
   SHARD_ERR_UNKNOWN_SHARD: 404,
@@ -70,10 +75,13 @@ const statusByCode: Record<string, number> = {
   SHARD_ERR_UNAVAILABLE: 503,
   SHARD_ERR_TIMEOUT: 504,
   SHARD_ERR_CLOSED: 503,
+  SHARD_ERR_SESSION: 500,
+  SHARD_ERR_INTERNAL: 500,
+  SHARD_ERR_INVALID_COMMAND: 400,
 };
 
 export function httpStatusOf(code: string): number {
-  return statusByCode[code] ?? (code.endsWith('_NOT_FOUND') ? 404 : code.includes('_INVALID') ? 400 : 500);
+  return httpStatusByCode[code] ?? (code.endsWith('_NOT_FOUND') ? 404 : code.includes('_INVALID') ? 400 : 500);
 }
 
 export type Problem = { type: string; title: string; status: number; code: string; detail: string; field?: string };
@@ -140,7 +148,7 @@ function fieldOf(err: { validation?: { instancePath?: string; params?: Record<st
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
-    bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    bodyLimit: opts.bodyLimitBytes ?? adminBodyBytesMaxDefault,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   app.addSchema(problemSchema);

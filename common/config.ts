@@ -4,6 +4,9 @@
 // fix a typo without reading code.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import * as limits from './limits.js';
+
+const serviceNumberPattern = new RegExp(`^[0-9*#+]{1,${limits.serviceNumberCharsMax}}$`);
 
 export type HostPort = Readonly<{ host: string; port: number }>;
 
@@ -140,7 +143,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   });
   const gateways = list(doc, 'gateways', '', false).map((g, i): GatewayConfig => {
     const p = `gateways[${i}]`;
-    const range = /^(\d+)-(\d+)$/.exec(String(g.ports ?? '30000-39999'));
+    const range = /^(\d+)-(\d+)$/.exec(String(g.ports ?? `${limits.gatewayPortMinDefault}-${limits.gatewayPortMaxDefault}`));
     if (!range || Number(range[1]) >= Number(range[2])) throw new ConfigError(`${p}.ports`, 'expected a range like 30000-39999');
     return {
       id: str(g, 'id', p),
@@ -153,8 +156,8 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   const services = list(doc, 'services', '', false).map((s, i): ServiceConfig => {
     const p = `services[${i}]`;
     const number = str(s, 'number', p);
-    if (!/^[0-9*#+]{1,32}$/.test(number)) throw new ConfigError(`${p}.number`, 'expected digits');
-    return { number, skill: str(s, 'skill', p), minLevel: num(s, 'minLevel', p, 0, 0, 100) };
+    if (!serviceNumberPattern.test(number)) throw new ConfigError(`${p}.number`, 'expected digits');
+    return { number, skill: str(s, 'skill', p), minLevel: num(s, 'minLevel', p, 0, 0, limits.serviceMinLevelMax) };
   });
   const raftObj = isObj(doc.raft) ? doc.raft : {};
   const routing = parseRouting(doc.routing);
@@ -167,10 +170,10 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
     gateways,
     services,
     raft: {
-      tickMs: num(raftObj, 'tickMs', 'raft', 10, 1, 1000),
-      electionTimeoutTicks: num(raftObj, 'electionTimeoutTicks', 'raft', 15, 3, 1000),
-      heartbeatTicks: num(raftObj, 'heartbeatTicks', 'raft', 3, 1, 100),
-      snapshotEveryEntries: num(raftObj, 'snapshotEveryEntries', 'raft', 10000, 10, 10_000_000),
+      tickMs: num(raftObj, 'tickMs', 'raft', limits.raftTickMsDefault, limits.raftTickMsMin, limits.raftTickMsMax),
+      electionTimeoutTicks: num(raftObj, 'electionTimeoutTicks', 'raft', limits.raftElectionTimeoutTicksDefault, limits.raftElectionTimeoutTicksMin, limits.raftElectionTimeoutTicksMax),
+      heartbeatTicks: num(raftObj, 'heartbeatTicks', 'raft', limits.raftHeartbeatTicksDefault, limits.raftHeartbeatTicksMin, limits.raftHeartbeatTicksMax),
+      snapshotEveryEntries: num(raftObj, 'snapshotEveryEntries', 'raft', limits.raftSnapshotEveryEntriesDefault, limits.raftSnapshotEveryEntriesMin, limits.raftSnapshotEveryEntriesMax),
     },
     routing,
   };
@@ -193,7 +196,7 @@ function parseRouting(v: unknown): RoutingConfig {
     // reported below
   }
   if (proto !== 'http:' && proto !== 'https:') throw new ConfigError('routing.webhook.url', `expected an http:// or https:// URL, got ${JSON.stringify(url)}`);
-  return { webhook: { url, timeoutMs: num(o, 'timeoutMs', 'routing.webhook', 300, 1, 10_000) } };
+  return { webhook: { url, timeoutMs: num(o, 'timeoutMs', 'routing.webhook', limits.routingWebhookTimeoutMsDefault, limits.routingWebhookTimeoutMsMin, limits.routingWebhookTimeoutMsMax) } };
 }
 
 export function loadClusterConfig(path: string): ClusterConfig {

@@ -8,6 +8,8 @@ import {
   sessionPacketBurstMaxDefault,
   sessionPacketRateMaxDefault,
   sessionsMaxDefault,
+  sweepIntervalMsMax,
+  sweepIntervalMsMin,
 } from './limits.js';
 
 export const USAGE = `usage: gateway-process [options]
@@ -59,7 +61,7 @@ export function parseArgs(argv: readonly string[]): ProcessOptions {
       packetRateMax: int(opts.get('max-pps') ?? String(sessionPacketRateMaxDefault), 'max-pps'),
       packetBurstMax: int(opts.get('burst') ?? String(sessionPacketBurstMaxDefault), 'burst'),
       mediaTimeoutMs,
-      sweepIntervalMs: Math.max(10, Math.min(1000, Math.floor(mediaTimeoutMs / 4))),
+      sweepIntervalMs: Math.max(sweepIntervalMsMin, Math.min(sweepIntervalMsMax, Math.floor(mediaTimeoutMs / 4))),
       socketBufferBytes: int(opts.get('socket-buffer-bytes') ?? String(mediaSocketBufferBytes), 'socket-buffer-bytes'),
     },
   };

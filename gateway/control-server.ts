@@ -5,11 +5,9 @@
 
 import dgram from 'node:dgram';
 import { GatewayError, GatewayErrorCode, isGatewayError } from './errors.js';
+import { ngCommandsInFlightMax } from './limits.js';
 import type { Gateway } from './gateway.js';
 import { errorReply, formatNgMessage, parseNgMessage, peekCookie, ReplyCache } from './ng-protocol.js';
-
-/** Commands in flight at once; beyond it a command is refused rather than queued. */
-const pendingMax = 1_024;
 
 export class ControlServer {
   private readonly socket: dgram.Socket;
@@ -58,7 +56,7 @@ export class ControlServer {
       void running.then((reply) => this.send(reply, rinfo));
       return;
     }
-    if (this.inFlight.size >= pendingMax) {
+    if (this.inFlight.size >= ngCommandsInFlightMax) {
       this.send(formatNgMessage(cookie, errorReply('overloaded')), rinfo);
       return;
     }

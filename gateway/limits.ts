@@ -7,6 +7,16 @@ export const ngMessageBytesMax = 65_507;
 export const bencodeDepthMax = 32;
 /** Entries in a decoded list or dict. */
 export const bencodeItemsMax = 4_096;
+/** Bytes of the cookie that opens an ng message (before the first space); a message
+ * whose first space is further in is malformed. */
+export const ngCookieBytesMax = 128;
+/** Commands the control server runs at once; beyond it a command is refused rather than
+ * queued. */
+export const ngCommandsInFlightMax = 1_024;
+/** ng client: wait per attempt before retransmitting the same datagram. */
+export const ngTimeoutMsDefault = 500;
+/** ng client: retransmissions after the first attempt. */
+export const ngRetriesDefault = 2;
 /** Replies remembered by cookie so a retransmitted command is answered, not re-run. */
 export const ngReplyCacheEntriesMax = 8_192;
 /** How long a cached reply stays valid (rtpengine keeps its cookie cache ~30 s). */
@@ -32,3 +42,6 @@ export const portBindAttemptsMax = 16;
 /** Kernel socket buffer asked for on each media socket. Big enough to ride over a GC
  * pause, small enough that a backlog left by a burst drains in milliseconds. */
 export const mediaSocketBufferBytes = 1 << 20;
+/** The media-timeout sweep runs every quarter of the media timeout, within these bounds. */
+export const sweepIntervalMsMin = 10;
+export const sweepIntervalMsMax = 1000;

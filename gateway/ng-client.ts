@@ -8,14 +8,15 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isBDict, isBList, type BDict, type BValue } from './bencode.js';
 import { GatewayError, GatewayErrorCode, type GatewayErrorCode as Code } from './errors.js';
+import { ngRetriesDefault, ngTimeoutMsDefault } from './limits.js';
 import { formatNgMessage, parseNgMessage } from './ng-protocol.js';
 
 export type NgClientOptions = Readonly<{
   host: string;
   port: number;
-  /** Wait per attempt before retransmitting (default 500). */
+  /** Wait per attempt before retransmitting (default ngTimeoutMsDefault, 500). */
   timeoutMs?: number;
-  /** Retransmissions after the first attempt (default 2). */
+  /** Retransmissions after the first attempt (default ngRetriesDefault, 2). */
   retries?: number;
 }>;
 
@@ -61,8 +62,8 @@ export class NgClient {
   private closed = false;
 
   constructor(private readonly opts: NgClientOptions) {
-    this.timeoutMs = opts.timeoutMs ?? 500;
-    this.retries = opts.retries ?? 2;
+    this.timeoutMs = opts.timeoutMs ?? ngTimeoutMsDefault;
+    this.retries = opts.retries ?? ngRetriesDefault;
     this.socket = dgram.createSocket('udp4');
     this.socket.on('message', (msg) => this.onReply(msg));
     this.socket.on('error', () => undefined);

@@ -6,7 +6,7 @@
 
 import { bdecodePrefix, bencode, isBDict, type BDict } from './bencode.js';
 import { GatewayError, GatewayErrorCode } from './errors.js';
-import { ngMessageBytesMax, ngReplyCacheEntriesMax, ngReplyCacheTtlMs } from './limits.js';
+import { ngCookieBytesMax, ngMessageBytesMax, ngReplyCacheEntriesMax, ngReplyCacheTtlMs } from './limits.js';
 
 export type NgMessage = Readonly<{ cookie: string; body: BDict }>;
 
@@ -15,7 +15,7 @@ const SPACE = 0x20;
 export function parseNgMessage(buf: Uint8Array): NgMessage {
   if (buf.length > ngMessageBytesMax) throw new GatewayError(GatewayErrorCode.NG_MALFORMED, 'message too large');
   const sp = buf.indexOf(SPACE);
-  if (sp <= 0 || sp > 128) throw new GatewayError(GatewayErrorCode.NG_MALFORMED, 'missing cookie');
+  if (sp <= 0 || sp > ngCookieBytesMax) throw new GatewayError(GatewayErrorCode.NG_MALFORMED, 'missing cookie');
   const cookie = Buffer.from(buf.buffer, buf.byteOffset, sp).toString('latin1');
   const { value, end } = bdecodePrefix(buf, sp + 1);
   if (!isBDict(value)) throw new GatewayError(GatewayErrorCode.NG_MALFORMED, 'body is not a dictionary');
@@ -31,7 +31,7 @@ export function parseNgMessage(buf: Uint8Array): NgMessage {
  * addressed to the request. */
 export function peekCookie(buf: Uint8Array): string | null {
   const sp = buf.indexOf(SPACE);
-  if (sp <= 0 || sp > 128) return null;
+  if (sp <= 0 || sp > ngCookieBytesMax) return null;
   return Buffer.from(buf.buffer, buf.byteOffset, sp).toString('latin1');
 }
 

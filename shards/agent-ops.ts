@@ -15,7 +15,7 @@
 //   maxNoAnswer consecutive misses makes it NOT_READY('max-no-answer'). expire: like a
 //   release without a call, only once the TTL has run out and only while unanswered.
 
-import { shardFailure, type ShardErrorCode, type ShardFailure } from './errors.js';
+import { shardFailure, type ShardFailure, type ShardStateErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import type { Agent, AgentStatus, Command, ContactBinding, DenyReason, ReleaseOutcome, Reservation, ShardSuccess } from './types.js';
 
@@ -23,7 +23,7 @@ export type OpResult = Readonly<{ agent: Agent | null; result: ShardSuccess; cha
 
 type AgentCommand<T extends Command['type']> = Extract<Command, { type: T }>;
 
-const stateErrors: Readonly<Record<AgentStatus['state'], ShardErrorCode>> = {
+const stateErrors: Readonly<Record<AgentStatus['state'], ShardStateErrorCode>> = {
   LOGGED_OUT: 'SHARD_ERR_AGENT_LOGGED_OUT',
   NOT_READY: 'SHARD_ERR_AGENT_NOT_READY',
   READY: 'SHARD_ERR_AGENT_NOT_READY', // never used as an error: READY is what ops want
@@ -33,8 +33,8 @@ const stateErrors: Readonly<Record<AgentStatus['state'], ShardErrorCode>> = {
 };
 
 /** The reserve denial reason a router acts on, from a failure code (null: not a denial). */
-export function denyReasonOf(code: ShardErrorCode): DenyReason | null {
-  const reasons: Partial<Record<ShardErrorCode, DenyReason>> = {
+export function denyReasonOf(code: ShardStateErrorCode): DenyReason | null {
+  const reasons: Partial<Record<ShardStateErrorCode, DenyReason>> = {
     SHARD_ERR_UNKNOWN_DN: 'UNKNOWN_DN',
     SHARD_ERR_AGENT_LOGGED_OUT: 'LOGGED_OUT',
     SHARD_ERR_AGENT_NOT_READY: 'NOT_READY',

@@ -1,8 +1,20 @@
-// The error catalogue of the DN shard area. Codes are stable: clients, the admin REST and
-// the history checker match on them. Each is an expected condition (a typed result that
-// changes no state), never a bug; bugs are node:assert failures inside the state machine.
+// The error catalogue of the DN shard area: every code the shard state machine, the shard
+// node, its client RPC and the shard client can produce. Codes are stable: clients, the
+// admin REST (common/admin.ts maps each to an HTTP status) and the history checker match
+// on them, and they travel on the RPC as these exact strings. Each is an expected
+// condition, never a bug; bugs are node:assert failures inside the state machine.
+//
+// Two families:
+// - state-machine codes: a `{ok: false}` ShardResult, the shard's definite answer to a
+//   command (it changed nothing);
+// - transport codes: raised by the node, the RPC or the client around a command, as a
+//   thrown RpcError / ShardClientError.
+// Raft codes (raft/types.ts) cross the same RPC; `ShardRpcErrorCode` covers both, and the
+// retry table below states, once, how the shard client treats every one of them.
+import type { RaftErrorCode } from '../raft/types.js';
 
-export const shardErrorCodes = [
+/** Answers of the shard state machine (`{ok: false, code, reason}` results). */
+export const shardStateErrorCodes = [
   /** The proposal bytes do not decode to a valid command (see `reason`). */
   'SHARD_ERR_BAD_COMMAND',
   /** The DN is not provisioned on this shard. */
@@ -34,14 +46,129 @@ export const shardErrorCodes = [
   'SHARD_ERR_TOO_MANY_PENDING',
 ] as const;
 
-export type ShardErrorCode = (typeof shardErrorCodes)[number];
+/** Conditions around a command: raised by the shard node, the RPC and the shard client. */
+export const shardTransportErrorCodes = [
+  /** No answer in time: one RPC attempt (rpc/connection.ts), or the client's overall
+   * deadline (the command's outcome is then unknown; see ShardClientError.maybeApplied). */
+  'SHARD_ERR_TIMEOUT',
+  /** The link to a replica failed: connect refused or timed out, socket closed, bad frame,
+   * or a replica id not in the topology. */
+  'SHARD_ERR_UNAVAILABLE',
+  /** The client was asked about a shard id that is not in its topology. */
+  'SHARD_ERR_UNKNOWN_SHARD',
+  /** The shard would not open a client session (openSession had no session result). */
+  'SHARD_ERR_SESSION',
+  /** The shard client was closed while the call was under way. */
+  'SHARD_ERR_CLOSED',
+  /** A replica failed with an error that carried no code of its own. */
+  'SHARD_ERR_INTERNAL',
+  /** The RPC request named an operation the server does not know. */
+  'SHARD_ERR_INVALID_COMMAND',
+] as const;
 
-export type ShardFailure = Readonly<{ ok: false; code: ShardErrorCode; reason: string }>;
+/** Every code of the shard catalogue. */
+export const shardErrorCodes = [...shardStateErrorCodes, ...shardTransportErrorCodes] as const;
 
-export function shardFailure(code: ShardErrorCode, reason: string): ShardFailure {
+export type ShardStateErrorCode = (typeof shardStateErrorCodes)[number];
+export type ShardTransportErrorCode = (typeof shardTransportErrorCodes)[number];
+export type ShardErrorCode = ShardStateErrorCode | ShardTransportErrorCode;
+/** What an error on the shard RPC may carry: the shard catalogue or a Raft group code. */
+export type ShardRpcErrorCode = ShardErrorCode | RaftErrorCode;
+
+/** A code from outside both catalogues, passed on verbatim rather than rewritten: an error
+ * the node threw with some other `code` (errorBody forwards any string code), a code a
+ * newer replica sent, or a Node error raised while connecting (`ERR_SOCKET_BAD_PORT`).
+ * Branded so that code of ours cannot produce one by accident; only `carriedCode` does.
+ * It is never retryable. */
+export type ForeignErrorCode = string & { readonly foreignErrorCode: unique symbol };
+
+/** How the shard client treats a code:
+ * - `replica`: it retries the SAME request (same session and request number, so the
+ *   session table keeps it exactly-once) on the same or another replica until its deadline;
+ * - `resend`: the session layer refused the command before it ran, nothing changed and the
+ *   refusal says nothing about the command: a caller may send it again;
+ * - `never`: a definite answer or a local failure; retrying would not change it. */
+export type Retry = 'replica' | 'resend' | 'never';
+
+/** The one statement of every code's retryability. A Record over the whole union, so a
+ * code added to either catalogue (or to RaftErrorCode) does not compile until it is here. */
+const retryByCode: Readonly<Record<ShardRpcErrorCode, Retry>> = {
+  SHARD_ERR_BAD_COMMAND: 'never',
+  SHARD_ERR_UNKNOWN_DN: 'never',
+  SHARD_ERR_AGENT_LOGGED_OUT: 'never',
+  SHARD_ERR_AGENT_NOT_READY: 'never',
+  SHARD_ERR_AGENT_RESERVED: 'never',
+  SHARD_ERR_AGENT_BUSY: 'never',
+  SHARD_ERR_AGENT_WRAP_UP: 'never',
+  SHARD_ERR_STALE_RESERVATION: 'never',
+  SHARD_ERR_NOT_EXPIRED: 'never',
+  SHARD_ERR_STALE_REGISTRATION: 'never',
+  SHARD_ERR_LIMIT: 'never',
+  SHARD_ERR_SESSION_REQUIRED: 'resend',
+  // The result was discarded: the command may have run, so sending it again could run it
+  // twice. Its outcome is unknown (a history checker records `info`).
+  SHARD_ERR_SESSION_EXPIRED: 'never',
+  SHARD_ERR_TOO_MANY_PENDING: 'resend',
+
+  SHARD_ERR_TIMEOUT: 'replica',
+  SHARD_ERR_UNAVAILABLE: 'replica',
+  SHARD_ERR_UNKNOWN_SHARD: 'never',
+  SHARD_ERR_SESSION: 'never',
+  SHARD_ERR_CLOSED: 'never',
+  SHARD_ERR_INTERNAL: 'never',
+  SHARD_ERR_INVALID_COMMAND: 'never',
+
+  RAFT_ERR_NOT_LEADER: 'replica',
+  RAFT_ERR_TIMEOUT: 'replica',
+  RAFT_ERR_CLOSED: 'replica',
+  RAFT_ERR_FAILED: 'replica',
+  RAFT_ERR_STORAGE: 'replica',
+  RAFT_ERR_OVERLOADED: 'replica',
+  RAFT_ERR_TRANSFER_IN_PROGRESS: 'replica',
+  RAFT_ERR_CONF_CHANGE_PENDING: 'never',
+  RAFT_ERR_UNKNOWN_NODE: 'never',
+  RAFT_ERR_COMPACTED: 'never',
+  RAFT_ERR_CORRUPT: 'never',
+};
+
+/** How the shard client treats `code`; a foreign code is never retried. */
+export function retryOf(code: ShardRpcErrorCode | ForeignErrorCode): Retry {
+  return Object.hasOwn(retryByCode, code) ? retryByCode[code as ShardRpcErrorCode] : 'never';
+}
+
+/** True when the shard client retries the same request on another replica after `code`:
+ * the command may or may not have run. */
+export function isRetryable(code: ShardRpcErrorCode | ForeignErrorCode): boolean {
+  return retryOf(code) === 'replica';
+}
+
+export type ShardFailure = Readonly<{ ok: false; code: ShardStateErrorCode; reason: string }>;
+
+export function shardFailure(code: ShardStateErrorCode, reason: string): ShardFailure {
   return { ok: false, code, reason };
+}
+
+/** The thrown form of a catalogue code, for the node's promise-based reads; the RPC
+ * server sends its `code` on unchanged. */
+export class ShardError extends Error {
+  constructor(
+    readonly code: ShardErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export function isShardErrorCode(value: unknown): value is ShardErrorCode {
   return typeof value === 'string' && (shardErrorCodes as readonly string[]).includes(value);
+}
+
+export function isShardRpcErrorCode(value: unknown): value is ShardRpcErrorCode {
+  return typeof value === 'string' && Object.hasOwn(retryByCode, value);
+}
+
+/** Types a code received from elsewhere (the wire, a Node error): a catalogue code keeps
+ * its type, any other string is carried verbatim as a ForeignErrorCode. */
+export function carriedCode(value: string): ShardRpcErrorCode | ForeignErrorCode {
+  return isShardRpcErrorCode(value) ? value : (value as ForeignErrorCode);
 }

@@ -1,7 +1,9 @@
-// Named maxima of the DN shard state machine. Every one is checked where it is enforced:
-// command validation (commands.ts), the session table (sessions.ts), the change feed
-// (change-feed.ts) and the agent operations (agent-ops.ts). They bound the memory a shard
-// replica holds and the size of its snapshot, whatever clients send.
+// Named maxima, timeouts and defaults of the DN shard area, each checked where it is
+// enforced. The first part bounds the state machine: command validation (commands.ts), the
+// session table (sessions.ts), the change feed (change-feed.ts) and the agent operations
+// (agent-ops.ts), so the memory a replica holds and its snapshot stay bounded whatever
+// clients send. Then the client RPC (rpc/), the shard client (client/) and the replica's
+// shell (node/): sockets, timeouts and the leader's duties.
 
 /** A DN is a string of ASCII digits (an extension), 1..dnDigitsMax long. */
 export const dnDigitsMax = 20;
@@ -47,3 +49,68 @@ export const changeFeedMax = 4_096;
 
 /** Largest encoded command accepted by decodeProposal. */
 export const commandBytesMax = 16_384;
+
+// ---- Client RPC (rpc/connection.ts, node/rpc-server.ts) ----
+
+/** Frames on the RPC are small; a larger one is a bug or an attack. */
+export const rpcFrameBytesMax = 4 * 1024 * 1024;
+/** Open client connections one replica's RPC server accepts. */
+export const rpcConnectionsMax = 1024;
+/** Longest per-request timeout a client may ask the server for. */
+export const rpcTimeoutMsMax = 60_000;
+/** Server-side timeout of a request that names none. */
+export const rpcTimeoutMsDefault = 5000;
+/** A connect to a replica that takes longer fails with SHARD_ERR_UNAVAILABLE. */
+export const rpcConnectTimeoutMsDefault = 1000;
+
+// ---- Shard client (client/shard-client.ts) ----
+
+/** DNs whose owning shard the client remembers. */
+export const clientOwnerCacheEntriesMax = 100_000;
+/** One attempt against one replica. */
+export const clientAttemptTimeoutMsDefault = 1000;
+/** Overall deadline of a call, retries included. */
+export const clientDeadlineMsDefault = 5000;
+/** One replica's own status (replicaStatus, leaderStatus). */
+export const clientStatusTimeoutMsDefault = 1000;
+/** Requests a session may have between its oldest unanswered one and its newest: the
+ * shard keeps at most sessionResultsMax (64) unacknowledged results per session and
+ * refuses more, so a busy client spreads over several sessions instead. */
+export const clientSessionWindowMax = 48;
+/** Sessions one client opens on one shard. */
+export const clientSessionsPerShardMax = 64;
+/** How long a replica whose link failed is skipped when choosing where to go next. */
+export const clientReplicaDownMs = 1000;
+
+// ---- Replica shell (node/shard-node.ts, node/admin-routes.ts) ----
+
+/** How often the leader looks for expired reservations and due timers. */
+export const leaderDutyIntervalMs = 50;
+/** Timeout of the leader's own expire and tick proposals. */
+export const leaderDutyProposalTimeoutMs = 5000;
+/** How long the preferred leader must stay caught up before an elected leader hands over.
+ * A handoff refuses writes until the new leader is elected (~5 ms in the tests here; the
+ * shard client retries them there), so a replica that keeps crashing soon after it starts
+ * must not pull leadership back each time; after a clean restart the load is back on its
+ * intended host within a few seconds. */
+export const preferredLeaderSettleMs = 3000;
+/** Longest a handoff may take before it is given up and retried after another settle. */
+export const preferredHandoffTimeoutMs = 2000;
+/** How far behind the leader's log the preferred leader may be and still count as caught
+ * up: under load a follower is always a few in-flight entries behind, and the transfer
+ * itself brings it level before it campaigns. */
+export const preferredLagEntriesMax = 64;
+/** The leader's `recentActive` flag for a peer restarts false at every election timeout
+ * and turns true on the peer's next answer, so one sample can miss a live peer: it counts
+ * as reachable if the flag was seen true within this long. */
+export const preferredSilenceMsMax = 1000;
+/** Admin REST: a read's ReadIndex round (or a stale read) on this replica. */
+export const adminReadTimeoutMs = 3000;
+/** Admin REST: deadline of a write sent through the shard client. */
+export const adminCommandDeadlineMs = 5000;
+/** Admin REST: how long POST /v1/members waits for a new learner to catch up before
+ * promoting it, and the pause between promotion attempts. */
+export const adminPromoteDeadlineMs = 60_000;
+export const adminPromoteRetryMs = 200;
+/** Admin REST: a request forwarded to the leader's admin endpoint. */
+export const adminForwardTimeoutMs = 10_000;

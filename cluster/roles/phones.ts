@@ -11,7 +11,7 @@ import { loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import type { SipTarget } from '../../sip/transport/index.js';
 import { parseBehaviours, parseDnList } from '../../sip/phones/phone-spec.js';
-import { registerExpiresSDefault, answerAfterMsDefault, dialogProbeMsDefault, dialogProbeMsMax } from '../../sip/phones/limits.js';
+import { registerExpiresSDefault, registerExpiresSMax, registerExpiresSMin, answerAfterMsDefault, answerAfterMsMax, dialogProbeMsDefault, dialogProbeMsMax } from '../../sip/phones/limits.js';
 import { PhonesUa } from '../../sip/phones/ua.js';
 
 const flags = {
@@ -46,8 +46,8 @@ export async function main(argv: string[]): Promise<void> {
   const ua = await PhonesUa.start({
     host: f.host ?? '127.0.0.1',
     port: intFlag(f.port, 'port', 0, 65535, 0),
-    answerAfterMs: intFlag(f['answer-after-ms'], 'answer-after-ms', 0, 600_000, answerAfterMsDefault),
-    expiresS: intFlag(f['expires-s'], 'expires-s', 10, 86_400, registerExpiresSDefault),
+    answerAfterMs: intFlag(f['answer-after-ms'], 'answer-after-ms', 0, answerAfterMsMax, answerAfterMsDefault),
+    expiresS: intFlag(f['expires-s'], 'expires-s', registerExpiresSMin, registerExpiresSMax, registerExpiresSDefault),
     prefer,
     dialogProbeMs: intFlag(f['dialog-probe-ms'], 'dialog-probe-ms', 0, dialogProbeMsMax, dialogProbeMsDefault),
     ...(f.record !== undefined ? { recordPath: f.record } : {}),

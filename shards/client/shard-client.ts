@@ -10,13 +10,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostPort } from '../../common/config.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { encodeProposal } from '../commands.js';
+import {
+  clientAttemptTimeoutMsDefault,
+  clientDeadlineMsDefault,
+  clientOwnerCacheEntriesMax,
+  clientReplicaDownMs,
+  clientSessionsPerShardMax,
+  clientSessionWindowMax,
+  clientStatusTimeoutMsDefault,
+} from '../limits.js';
+import { carriedCode, isRetryable, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import { shardOf } from '../shard-map.js';
 import type { Command, Proposal, ShardResult } from '../types.js';
 import { RpcConnection, RpcError } from '../rpc/connection.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
-
-/** DNs whose owning shard the client remembers. */
-const ownerCacheMax = 100_000;
 
 export type ShardTopology = readonly Readonly<{ id: string; replicas: readonly Readonly<{ id: string; client: HostPort }>[] }>[];
 
@@ -28,9 +35,11 @@ export type ShardClientOptions = Readonly<{
   deadlineMs?: number;
 }>;
 
+/** A call that failed without a shard answer: a shards/errors.ts transport code, the
+ * replica's shard or Raft code, or a foreign code carried on from a non-RPC failure. */
 export class ShardClientError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ShardRpcErrorCode | ForeignErrorCode,
     message: string,
     /** True when the command may have been applied (its outcome is unknown). */
     readonly maybeApplied: boolean,
@@ -39,28 +48,13 @@ export class ShardClientError extends Error {
   }
 }
 
-/** Errors after which another replica may answer: the command may or may not have run. */
-const retryable = new Set([
-  'SHARD_ERR_TIMEOUT',
-  'SHARD_ERR_UNAVAILABLE',
-  'RAFT_ERR_NOT_LEADER',
-  'RAFT_ERR_TIMEOUT',
-  'RAFT_ERR_CLOSED',
-  'RAFT_ERR_FAILED',
-  'RAFT_ERR_STORAGE',
-  'RAFT_ERR_OVERLOADED',
-  'RAFT_ERR_TRANSFER_IN_PROGRESS',
-]);
+/** The code a failure is reported with: its own `code` as is, else SHARD_ERR_INTERNAL. */
+function codeOf(err: unknown): ShardRpcErrorCode | ForeignErrorCode {
+  const code = (err as { code?: unknown }).code;
+  return code === undefined || code === null ? 'SHARD_ERR_INTERNAL' : carriedCode(code as string);
+}
 
 type Session = { clientId: string; nextSeq: number; outstanding: Set<number> };
-
-/** Requests a session may have between its oldest unanswered one and its newest: the
- * shard keeps at most sessionResultsMax (64) unacknowledged results per session and
- * refuses more, so a busy client spreads over several sessions instead. */
-const sessionWindowMax = 48;
-const sessionsPerShardMax = 64;
-/** How long a replica whose link failed is skipped when choosing where to go next. */
-const replicaDownMs = 1000;
 
 class ShardHandle {
   leader: string | null = null;
@@ -108,8 +102,8 @@ export class ShardClient {
   constructor(opts: ShardClientOptions) {
     for (const s of opts.shards) this.#shards.set(s.id, new ShardHandle(s.id, s.replicas));
     this.#shardIds = opts.shards.map((s) => s.id);
-    this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? 1000;
-    this.#deadlineMs = opts.deadlineMs ?? 5000;
+    this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? clientAttemptTimeoutMsDefault;
+    this.#deadlineMs = opts.deadlineMs ?? clientDeadlineMsDefault;
   }
 
   get shardIds(): readonly string[] {
@@ -121,7 +115,7 @@ export class ShardClient {
     if (known !== undefined) return known;
     const owner = shardOf(dn, this.#shardIds);
     // Bounded: cleared when full rather than tracking recency (DNs are few in practice).
-    if (this.#ownerOf.size >= ownerCacheMax) this.#ownerOf.clear();
+    if (this.#ownerOf.size >= clientOwnerCacheEntriesMax) this.#ownerOf.clear();
     this.#ownerOf.set(dn, owner);
     return owner;
   }
@@ -157,7 +151,7 @@ export class ShardClient {
   }
 
   /** Reads a replica's own status (not forwarded to the leader). */
-  async replicaStatus(shardId: string, replicaId: string, timeoutMs = 1000): Promise<unknown> {
+  async replicaStatus(shardId: string, replicaId: string, timeoutMs = clientStatusTimeoutMsDefault): Promise<unknown> {
     const conn = await this.#conn(this.#handle(shardId), replicaId);
     return (await conn.request({ op: 'read', query: { type: 'status' }, consistency: 'stale', timeoutMs }, timeoutMs)).result;
   }
@@ -165,7 +159,7 @@ export class ShardClient {
   /** One round of asking replicas (default: all of the shard's) for their own status: the
    * one that says it leads, in the highest term among those that do; null if none does.
    * A replica that does not answer within `timeoutMs` is left out. */
-  async leaderStatus(shardId: string, replicaIds?: readonly string[], timeoutMs = 1000): Promise<RaftStatus | null> {
+  async leaderStatus(shardId: string, replicaIds?: readonly string[], timeoutMs = clientStatusTimeoutMsDefault): Promise<RaftStatus | null> {
     const ids = replicaIds ?? this.#handle(shardId).replicas.map((r) => r.id);
     const statuses = await Promise.all(ids.map((id) => this.replicaStatus(shardId, id, timeoutMs).then((s) => s as RaftStatus, () => null)));
     const leaders = statuses.filter((s): s is RaftStatus => s !== null && s.role === 'leader');
@@ -229,9 +223,9 @@ export class ShardClient {
       return { session, seq };
     };
     for (;;) {
-      const free = h.sessions.find((s) => s.nextSeq - oldestOutstanding(s) < sessionWindowMax);
+      const free = h.sessions.find((s) => s.nextSeq - oldestOutstanding(s) < clientSessionWindowMax);
       if (free) return take(free);
-      if (h.sessions.length < sessionsPerShardMax) {
+      if (h.sessions.length < clientSessionsPerShardMax) {
         h.opening ??= this.#openSession(h, deadline).finally(() => (h.opening = null));
         await h.opening;
         continue;
@@ -278,11 +272,13 @@ export class ShardClient {
         return result;
       } catch (err) {
         const e = err as RpcError;
-        if (!(e instanceof RpcError) || !retryable.has(e.code)) {
-          throw new ShardClientError(e.code ?? 'SHARD_ERR_INTERNAL', e.message, false);
+        // Only an RPC failure may be retried, and only when the catalogue says another
+        // replica may answer (the command may or may not have run).
+        if (!(e instanceof RpcError) || !isRetryable(e.code)) {
+          throw new ShardClientError(codeOf(e), e.message, false);
         }
         lastError = `${replica}: ${e.code} ${e.message}`;
-        if (e.code === 'SHARD_ERR_UNAVAILABLE') h.downUntil.set(replica, Date.now() + replicaDownMs);
+        if (e.code === 'SHARD_ERR_UNAVAILABLE') h.downUntil.set(replica, Date.now() + clientReplicaDownMs);
         // Right after a leader dies, followers still name it until an election ends: a hint
         // naming a replica whose link just failed would only bounce off a closed port.
         const hint = e.leaderHint;

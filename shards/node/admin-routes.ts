@@ -10,6 +10,17 @@ import { RaftGroupError } from '../../raft/errors.js';
 import type { ShardClient } from '../client/shard-client.js';
 import { ShardClientError } from '../client/shard-client.js';
 import { digestCredentials } from '../digest-credentials.js';
+import {
+  adminCommandDeadlineMs,
+  adminForwardTimeoutMs,
+  adminPromoteDeadlineMs,
+  adminPromoteRetryMs,
+  adminReadTimeoutMs,
+  agentNameCharsMax,
+  skillLevelMax,
+  skillsPerAgentMax,
+  wrapUpMsMax,
+} from '../limits.js';
 import type { ShardNode } from './shard-node.js';
 import type { Agent, Command, ShardResult } from '../types.js';
 import { agentStateNames } from '../types.js';
@@ -31,7 +42,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
 
   const read = async (q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> => {
     try {
-      return await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', 3000);
+      return await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', adminReadTimeoutMs);
     } catch (err) {
       throw toAdminError(err);
     }
@@ -40,7 +51,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
   const run = async (reply: FastifyReply, dn: string, command: Command): Promise<FastifyReply | Agent> => {
     let result: ShardResult;
     try {
-      result = await client.commandOnShard(shard.id, command, { deadlineMs: 5000 });
+      result = await client.commandOnShard(shard.id, command, { deadlineMs: adminCommandDeadlineMs });
     } catch (err) {
       throw toAdminError(err);
     }
@@ -100,9 +111,9 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
         additionalProperties: false,
         required: ['name'],
         properties: {
-          name: { type: 'string', minLength: 1, maxLength: 128 },
-          skills: { type: 'object', additionalProperties: { type: 'integer', minimum: 0, maximum: 100 }, propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' }, maxProperties: 64 },
-          wrapUpMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
+          name: { type: 'string', minLength: 1, maxLength: agentNameCharsMax },
+          skills: { type: 'object', additionalProperties: { type: 'integer', minimum: 0, maximum: skillLevelMax }, propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' }, maxProperties: skillsPerAgentMax },
+          wrapUpMs: { type: 'integer', minimum: 0, maximum: wrapUpMsMax },
           maxNoAnswer: { type: 'integer', minimum: 0, maximum: 1000 },
           password: { type: 'string', minLength: 4, maxLength: 128 },
         },
@@ -179,7 +190,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     const [host, port] = splitHostPort(b.raft);
     node.transport.setPeer(b.id, { host, port });
     await raftOp(() => node.group.addLearner(b.id));
-    if (b.promote !== false) await promoteWhenCaughtUp(node, b.id, 60_000);
+    if (b.promote !== false) await promoteWhenCaughtUp(node, b.id, adminPromoteDeadlineMs);
     return { conf: node.status().conf };
   });
 
@@ -223,7 +234,7 @@ async function promoteWhenCaughtUp(node: ShardNode, id: string, deadlineMs: numb
     } catch (err) {
       const pending = err instanceof RaftGroupError && err.code === 'RAFT_ERR_CONF_CHANGE_PENDING';
       if (!pending || Date.now() > deadline) throw toAdminError(err);
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, adminPromoteRetryMs));
     }
   }
 }
@@ -259,7 +270,7 @@ async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, deps: S
       method: req.method,
       headers: { ...(hasBody ? { 'content-type': 'application/json' } : {}), authorization: req.headers.authorization ?? '', 'x-ringfence-forwarded': '1' },
       body: hasBody ? JSON.stringify(req.body) : undefined,
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(adminForwardTimeoutMs),
     });
     const text = await res.text();
     return reply.code(res.status).type(res.headers.get('content-type') ?? 'application/json').send(text);

@@ -5,8 +5,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
 import { decodeProposal } from '../commands.js';
+import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import type { Proposal } from '../types.js';
-import { rpcFrameBytesMax, type Consistency, type FeedPage, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
+import { rpcConnectionsMax, rpcFrameBytesMax, rpcTimeoutMsDefault, rpcTimeoutMsMax } from '../limits.js';
+import type { Consistency, FeedPage, RpcErrorBody, RpcResponse, ShardQuery } from '../rpc/protocol.js';
 
 /** What the RPC server needs from a shard node. Errors thrown carry `code` (and for
  * RAFT_ERR_NOT_LEADER a `leaderHint`), which travel to the client unchanged. */
@@ -17,16 +19,13 @@ export interface ShardService {
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void;
 }
 
-const connectionsMax = 1024;
-const timeoutMsMax = 60_000;
-
 export class ShardRpcServer {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
 
   private constructor(private readonly service: ShardService, private readonly log: Logger) {
     this.#server = createServer((s) => this.#accept(s));
-    this.#server.maxConnections = connectionsMax;
+    this.#server.maxConnections = rpcConnectionsMax;
   }
 
   static async listen(service: ShardService, host: string, port: number, log: Logger): Promise<ShardRpcServer> {
@@ -86,9 +85,9 @@ export class ShardRpcServer {
       return;
     }
     const id = typeof req.id === 'number' ? req.id : -1;
-    const fail = (code: string, message: string, leaderHint: string | null = null): void =>
+    const fail = (code: ShardRpcErrorCode, message: string, leaderHint: string | null = null): void =>
       send({ id, ok: false, error: { code, message, leaderHint } });
-    const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? Math.min(req.timeoutMs, timeoutMsMax) : 5000;
+    const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? Math.min(req.timeoutMs, rpcTimeoutMsMax) : rpcTimeoutMsDefault;
     switch (req.op) {
       case 'propose': {
         if (typeof req.proposal !== 'string') return fail('SHARD_ERR_BAD_COMMAND', 'proposal must be the encoded proposal text');
@@ -127,10 +126,12 @@ export class ShardRpcServer {
   }
 }
 
-export function errorBody(err: unknown): RpcErrorBody {
+/** The wire form of an error thrown by the service: its code passed on verbatim (a code of
+ * neither catalogue included, as a ForeignErrorCode), SHARD_ERR_INTERNAL when it has none. */
+export function errorBody(err: unknown): RpcErrorBody & { code: ShardRpcErrorCode | ForeignErrorCode } {
   const e = err as { code?: unknown; message?: unknown; leaderHint?: unknown };
   return {
-    code: typeof e.code === 'string' ? e.code : 'SHARD_ERR_INTERNAL',
+    code: typeof e.code === 'string' ? carriedCode(e.code) : 'SHARD_ERR_INTERNAL',
     message: typeof e.message === 'string' ? e.message : String(err),
     leaderHint: typeof e.leaderHint === 'string' ? e.leaderHint : null,
   };

@@ -9,6 +9,15 @@ import { LevelRaftStorage } from '../../raft/storage/level-storage.js';
 import { TcpRaftTransport } from '../../raft/transport/tcp-transport.js';
 import type { RaftStatus } from '../../raft/types.js';
 import { encodeProposal } from '../commands.js';
+import { ShardError } from '../errors.js';
+import {
+  leaderDutyIntervalMs,
+  leaderDutyProposalTimeoutMs,
+  preferredHandoffTimeoutMs,
+  preferredLagEntriesMax,
+  preferredLeaderSettleMs,
+  preferredSilenceMsMax,
+} from '../limits.js';
 import { ShardStateMachine } from '../state-machine.js';
 import type { Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
@@ -24,25 +33,6 @@ export type ShardNodeOptions = Readonly<{
   log: Logger;
   metrics: ShardMetrics;
 }>;
-
-/** How often the leader looks for expired reservations and due timers. */
-const leaderDutyIntervalMs = 50;
-/** How long the preferred leader must stay caught up before an elected leader hands over.
- * A handoff refuses writes until the new leader is elected (~5 ms in the tests here; the
- * shard client retries them there), so a replica that keeps crashing soon after it starts
- * must not pull leadership back each time; after a clean restart the load is back on its
- * intended host within a few seconds. */
-const preferredLeaderSettleMs = 3000;
-/** Longest a handoff may take before it is given up and retried after another settle. */
-const preferredHandoffTimeoutMs = 2000;
-/** How far behind the leader's log the preferred leader may be and still count as caught
- * up: under load a follower is always a few in-flight entries behind, and the transfer
- * itself brings it level before it campaigns. */
-const preferredLagEntriesMax = 64;
-/** The leader's `recentActive` flag for a peer restarts false at every election timeout
- * and turns true on the peer's next answer, so one sample can miss a live peer: it counts
- * as reachable if the flag was seen true within this long. */
-const preferredSilenceMsMax = 1000;
 
 export class ShardNode implements ShardService {
   readonly #feeds = new Set<{ index: number; onPage: (p: FeedPage) => void }>();
@@ -134,7 +124,7 @@ export class ShardNode implements ShardService {
     switch (query.type) {
       case 'agent': {
         const agent = this.stateMachine.getAgent(query.dn);
-        if (!agent) throw Object.assign(new Error(`DN ${query.dn} is not provisioned`), { code: 'SHARD_ERR_UNKNOWN_DN' });
+        if (!agent) throw new ShardError('SHARD_ERR_UNKNOWN_DN', `DN ${query.dn} is not provisioned`);
         return agent;
       }
       case 'agents':
@@ -142,7 +132,7 @@ export class ShardNode implements ShardService {
       case 'reservations':
         return this.stateMachine.reservations();
       default:
-        throw Object.assign(new Error('unknown query'), { code: 'SHARD_ERR_BAD_COMMAND' });
+        throw new ShardError('SHARD_ERR_BAD_COMMAND', 'unknown query');
     }
   }
 
@@ -215,7 +205,7 @@ export class ShardNode implements ShardService {
       if (this.#expiring.has(r.reservationId)) continue;
       this.#expiring.add(r.reservationId);
       const data = encodeProposal({ session: null, command: { type: 'expire', dn: r.dn, reservationId: r.reservationId } });
-      this.group.propose(data, { timeoutMs: 5000 }).then(
+      this.group.propose(data, { timeoutMs: leaderDutyProposalTimeoutMs }).then(
         (res) => {
           if ((res.result as ShardResult).ok) this.metrics.expired.inc();
         },
@@ -224,7 +214,7 @@ export class ShardNode implements ShardService {
     }
     if (!this.#tickInFlight && this.stateMachine.dueTimers(now).length > 0) {
       this.#tickInFlight = true;
-      this.group.propose(encodeProposal({ session: null, command: { type: 'tick' } }), { timeoutMs: 5000 }).then(
+      this.group.propose(encodeProposal({ session: null, command: { type: 'tick' } }), { timeoutMs: leaderDutyProposalTimeoutMs }).then(
         () => {},
         (err) => this.log.debug('tick proposal failed', { err: (err as Error).message }),
       ).finally(() => {

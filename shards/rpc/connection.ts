@@ -3,11 +3,15 @@
 // socket dies, so the shard client can move to another replica without waiting.
 import { connect, type Socket } from 'node:net';
 import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
-import { rpcFrameBytesMax, type FeedPage, type RpcErrorBody, type RpcRequest, type RpcResponse } from './protocol.js';
+import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
+import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax } from '../limits.js';
+import type { FeedPage, RpcErrorBody, RpcRequest, RpcResponse } from './protocol.js';
 
+/** A failed RPC: the replica's own typed error (a shard or Raft code, see shards/errors.ts),
+ * or SHARD_ERR_TIMEOUT / SHARD_ERR_UNAVAILABLE raised here. */
 export class RpcError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ShardRpcErrorCode | ForeignErrorCode,
     message: string,
     readonly leaderHint: string | null = null,
   ) {
@@ -61,7 +65,7 @@ export class RpcConnection {
     this.#socket.on('close', () => this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${host}:${port}: connection closed`)));
   }
 
-  static async open(host: string, port: number, connectTimeoutMs = 1000): Promise<RpcConnection> {
+  static async open(host: string, port: number, connectTimeoutMs = rpcConnectTimeoutMsDefault): Promise<RpcConnection> {
     const c = new RpcConnection(host, port, connectTimeoutMs);
     await c.#ready;
     return c;
@@ -134,5 +138,5 @@ export class RpcConnection {
 }
 
 function toRpcError(e: RpcErrorBody): RpcError {
-  return new RpcError(e.code, e.message, e.leaderHint);
+  return new RpcError(carriedCode(e.code), e.message, e.leaderHint);
 }

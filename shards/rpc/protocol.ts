@@ -22,6 +22,8 @@ export type RpcRequest = Readonly<
   | { id: number; op: 'unfeed'; feedId: number }
 >;
 
+/** `code` is a shards/errors.ts or Raft code, or a foreign code the node passed on as is;
+ * the receiver re-types it with `carriedCode`. */
 export type RpcErrorBody = Readonly<{ code: string; message: string; leaderHint: string | null }>;
 
 export type FeedPage = Readonly<{
@@ -37,6 +39,3 @@ export type RpcResponse = Readonly<
   | { id: number; ok: true; feed: FeedPage }
   | { id: number; ok: false; error: RpcErrorBody }
 >;
-
-/** Frames on this protocol are small; a larger one is a bug or an attack. */
-export const rpcFrameBytesMax = 4 * 1024 * 1024;

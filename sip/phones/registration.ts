@@ -9,7 +9,7 @@ import type { TransactionLayer } from '../transaction/index.js';
 import type { SipTarget } from '../transport/index.js';
 import { digestAuthorization, pickChallenge, type Challenge, type DigestAlgorithm } from './digest-client.js';
 import { PHONES_ERR, PhonesError } from './errors.js';
-import { registerRefreshMarginMs, registerRetryMsMax, registerRetryMsMin } from './limits.js';
+import { registerRefreshMarginMs, registerRefreshMsMin, registerRetryMsMax, registerRetryMsMin } from './limits.js';
 
 export type RegistrationOptions = Readonly<{
   layer: TransactionLayer;
@@ -177,5 +177,5 @@ export function grantedExpiresS(res: SipResponse, contactUri: string): number | 
 
 export function refreshDelayMs(grantedS: number): number {
   const lifeMs = grantedS * 1000;
-  return Math.max(200, lifeMs - Math.min(registerRefreshMarginMs, lifeMs / 2));
+  return Math.max(registerRefreshMsMin, lifeMs - Math.min(registerRefreshMarginMs, lifeMs / 2));
 }

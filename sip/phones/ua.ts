@@ -9,7 +9,7 @@ import { SystemTimerService, UdpTransport, type SipTarget } from '../transport/i
 import { CallRecorder, type RecorderCounters } from './call-recorder.js';
 import type { DigestAlgorithm } from './digest-client.js';
 import type { PhonesError } from './errors.js';
-import { dialogProbeMsDefault } from './limits.js';
+import { dialogProbeMsDefault, unregisterTimeoutMs } from './limits.js';
 import { Phone } from './phone.js';
 import type { Behaviour } from './phone-spec.js';
 import { Registration } from './registration.js';
@@ -129,7 +129,7 @@ export class PhonesUa {
   /** Hangs up, optionally unregisters (Expires: 0), and closes every socket. */
   async stop(opts: { unregister: boolean }): Promise<void> {
     for (const { phone } of this.byDn.values()) phone.hangUpAll();
-    await Promise.all([...this.byDn.values()].map(({ reg }) => withTimeout(reg.stop(opts.unregister), 2000)));
+    await Promise.all([...this.byDn.values()].map(({ reg }) => withTimeout(reg.stop(opts.unregister), unregisterTimeoutMs)));
     this.layer.close();
     await this.transport.close();
     await Promise.all([...this.byDn.values()].map(({ rtp }) => rtp.close()));

@@ -37,3 +37,6 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
 export function transportLimits(overrides: Partial<TransportLimits> = {}): TransportLimits {
   return Object.freeze({ ...DEFAULT_TRANSPORT_LIMITS, ...overrides });
 }
+
+/** LoopNetwork (the in-memory twin): packets kept in its `log` unless told otherwise. */
+export const loopLogPacketsMaxDefault = 100_000;

@@ -7,7 +7,7 @@ import { parseMessage, serializeMessage } from '../syntax/index.js';
 import type { SipMessage, SipResponse } from '../syntax/message.js';
 import { createCounters, snapshotCounters, type TransportCounters } from './counters.js';
 import { SipTransportError, TRANSPORT_ERR } from './errors.js';
-import { transportLimits, type TransportLimits } from './limits.js';
+import { loopLogPacketsMaxDefault, transportLimits, type TransportLimits } from './limits.js';
 import { receiveParsed } from './receive.js';
 import type { TimerService } from './timer-service.js';
 import type {
@@ -57,7 +57,7 @@ export class LoopNetwork {
   constructor(options: LoopNetworkOptions) {
     this.clock = options.clock;
     this.baseDelayMs = options.baseDelayMs ?? 0;
-    this.logPacketsMax = options.logPacketsMax ?? 100_000;
+    this.logPacketsMax = options.logPacketsMax ?? loopLogPacketsMaxDefault;
   }
 
   /** Creates an endpoint listening at host:port. */

@@ -8,6 +8,7 @@
 // and every change to them is in the history.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShardClientError, type ShardClient } from '../../shards/client/shard-client.js';
+import { retryOf, shardStateErrorCodes } from '../../shards/errors.js';
 import type { Command, ShardResult } from '../../shards/types.js';
 import type { FinalStateName, HistoryOpName, HistoryRecorder } from '../support/history.js';
 import type { Prng } from './prng.js';
@@ -27,8 +28,9 @@ export type ShardLoadSpec = Readonly<{
 
 /** Session answers that say nothing about the agent: the outcome is unknown ... */
 export const sessionUnknown: ReadonlySet<string> = new Set(['SHARD_ERR_SESSION_EXPIRED']);
-/** ... or the command was refused unapplied and is worth retrying. */
-export const sessionBusy: ReadonlySet<string> = new Set(['SHARD_ERR_TOO_MANY_PENDING', 'SHARD_ERR_SESSION_REQUIRED']);
+/** ... or the command was refused unapplied and is worth retrying (the catalogue's
+ * `resend` codes: SHARD_ERR_TOO_MANY_PENDING, SHARD_ERR_SESSION_REQUIRED). */
+export const sessionBusy: ReadonlySet<string> = new Set(shardStateErrorCodes.filter((c) => retryOf(c) === 'resend'));
 
 export type ShardLoadCounts = { grants: number; denials: number; unknown: number; confirms: number; breaks: number };
 

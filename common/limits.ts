@@ -1,0 +1,37 @@
+// Named maxima and defaults of the common plumbing: the admin REST base (admin.ts) and the
+// cluster file (config.ts), whose numbers are checked where the file is parsed. An
+// operator reads here what a cluster file may say and what it gets when it says nothing.
+
+/** Admin REST request bodies beyond this get 413 before parsing (AdminOptions.bodyLimitBytes). */
+export const adminBodyBytesMaxDefault = 64 * 1024;
+
+/** `raft.tickMs`: the Raft groups' logical clock period. */
+export const raftTickMsDefault = 10;
+export const raftTickMsMin = 1;
+export const raftTickMsMax = 1000;
+/** `raft.electionTimeoutTicks`. */
+export const raftElectionTimeoutTicksDefault = 15;
+export const raftElectionTimeoutTicksMin = 3;
+export const raftElectionTimeoutTicksMax = 1000;
+/** `raft.heartbeatTicks`. */
+export const raftHeartbeatTicksDefault = 3;
+export const raftHeartbeatTicksMin = 1;
+export const raftHeartbeatTicksMax = 100;
+/** `raft.snapshotEveryEntries`: applied entries between snapshots. */
+export const raftSnapshotEveryEntriesDefault = 10_000;
+export const raftSnapshotEveryEntriesMin = 10;
+export const raftSnapshotEveryEntriesMax = 10_000_000;
+
+/** `routing.webhook.timeoutMs`: how long the router waits for the routing webhook. */
+export const routingWebhookTimeoutMsDefault = 300;
+export const routingWebhookTimeoutMsMin = 1;
+export const routingWebhookTimeoutMsMax = 10_000;
+
+/** `services[].number`: characters of a dialled service number. */
+export const serviceNumberCharsMax = 32;
+/** `services[].minLevel`: the skill level an agent needs, 0..this. */
+export const serviceMinLevelMax = 100;
+
+/** `gateways[].ports` when it is absent: the RTP/RTCP port range. */
+export const gatewayPortMinDefault = 30000;
+export const gatewayPortMaxDefault = 39999;
