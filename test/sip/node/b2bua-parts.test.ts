@@ -117,7 +117,7 @@ t.test('grants: confirm', async (t) => {
     async command(): Promise<ShardResult> {
       const a = answers.shift();
       if (a === 'throw') throw new Error('no leader');
-      return (a === 'ok' ? { ok: true, type: 'confirmed' } : { ok: false, code: 'SHARD_ERR_STALE' }) as unknown as ShardResult;
+      return (a === 'ok' ? { ok: true, type: 'confirmed' } : { ok: false, code: 'SHARD_ERR_STALE_RESERVATION', reason: 'the agent holds another reservation' }) as ShardResult;
     },
   };
   const grants = new Grants({ shards, log: silentLogger, timers: clock, closed: () => false });

@@ -22,7 +22,7 @@ function fakeShards(script: Record<string, Answer[]>) {
         calls.push({ shardId, command });
         const answer = script[shardId]!.shift() ?? 'ok';
         if (answer === 'throw') throw new Error('no leader');
-        if (answer === 'refuse') return { ok: false, code: 'SHARD_ERR_NOT_LEADER', message: 'not leader' } as unknown as ShardResult;
+        if (answer === 'refuse') return { ok: false, code: 'SHARD_ERR_TOO_MANY_PENDING', reason: 'the session has too many unacknowledged results' };
         return { ok: true, type: 'releasedByOwner', released: [{ dn: '1001', reservationId: 'r1' }] };
       },
     },
