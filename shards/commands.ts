@@ -62,6 +62,8 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
   release: { ...reservationFields, outcome: checkOneOf(releaseOutcomes) },
   expire: reservationFields,
   releaseByOwner: { owner: checkText(limits.ownerCharsMax), holdMs: checkInt(0, limits.orphanHoldMsMax) },
+  renewLease: { owner: checkText(limits.ownerCharsMax), ttlMs: checkInt(limits.leaseTtlMsMin, limits.leaseTtlMsMax) },
+  expireLease: { owner: checkText(limits.ownerCharsMax), renewedIndex: checkInt(1, Number.MAX_SAFE_INTEGER) },
   tick: {},
 };
 

@@ -35,7 +35,10 @@ export const shardStateErrorCodes = [
   'SHARD_ERR_NOT_EXPIRED',
   /** REGISTER with a Call-ID/CSeq not newer than the binding's (RFC 3261 §10.3 step 7). */
   'SHARD_ERR_STALE_REGISTRATION',
-  /** A bounded table is full (agents, contacts). */
+  /** expireLease found the lease renewed after the renewal it named (or no lease): the
+   * owner is alive, nothing was freed. */
+  'SHARD_ERR_LEASE_RENEWED',
+  /** A bounded table is full (agents, contacts, leases). */
   'SHARD_ERR_LIMIT',
   /** The command needs a client session and carries none. */
   'SHARD_ERR_SESSION_REQUIRED',
@@ -103,6 +106,7 @@ const retryByCode: Readonly<Record<ShardRpcErrorCode, Retry>> = {
   SHARD_ERR_STALE_RESERVATION: 'never',
   SHARD_ERR_NOT_EXPIRED: 'never',
   SHARD_ERR_STALE_REGISTRATION: 'never',
+  SHARD_ERR_LEASE_RENEWED: 'never',
   SHARD_ERR_LIMIT: 'never',
   SHARD_ERR_SESSION_REQUIRED: 'resend',
   // The result was discarded: the command may have run, so sending it again could run it

@@ -30,6 +30,12 @@ export const ownerCharsMax = 128;
 export const reservationTtlMsMax = 600_000;
 /** Longest hold a releaseByOwner may put on the agents it frees. */
 export const orphanHoldMsMax = 600_000;
+/** A SIP node's lease on a shard (renewLease ttlMs): long enough to ride out a leader
+ * election and a few lost renewals, short enough that a dead node's agents come back. */
+export const leaseTtlMsMin = 1000;
+export const leaseTtlMsMax = 600_000;
+/** Leases one shard holds (one per SIP node); a renewal beyond it fails with SHARD_ERR_LIMIT. */
+export const leasesPerShardMax = 1024;
 
 export const credentialUserCharsMax = 128;
 export const credentialRealmCharsMax = 128;

@@ -10,6 +10,12 @@
 // the change feed. Queries settle a copy at the time they are asked about without changing
 // state. Reservation TTLs are not lazy: the leader proposes `expire` for each entry of
 // expiredReservations(), so every grant's end is an explicit log entry.
+//
+// Leases: each SIP node renews a lease on the shard (renewLease); when it stops, the leader
+// proposes expireLease naming the last renewal it saw, and applying it frees the node's
+// grants through their orphan hold, unless a later renewal applied first. Whether a lease
+// ran out is judged by the leader on its monotonic clock (shards/node/lease-watch.ts),
+// never here: apply only compares entry indexes.
 
 import assert from 'node:assert';
 import type { Entry } from '../raft/types.js';
@@ -28,17 +34,20 @@ import {
   type ChangesPage,
   type Command,
   type DueTimer,
+  type Lease,
   type Reservation,
   type ShardResult,
   type StateMachine,
 } from './types.js';
 
-const snapshotVersion = 1;
+/** 2 added `leases`; a version-1 snapshot restores with none. */
+const snapshotVersion = 2;
 
 export type ShardStateMachineOptions = Readonly<{
   changeFeedMax?: number;
   sessions?: SessionLimits;
   agentsMax?: number;
+  leasesMax?: number;
 }>;
 
 export type AgentFilter = Readonly<{ state?: AgentStateName; skill?: string; skillLevelMin?: number }>;
@@ -51,13 +60,16 @@ type SnapshotData = Readonly<{
   timeMs: number;
   agents: readonly Agent[];
   sessions: SessionsData;
+  leases?: readonly Lease[];
 }>;
 
 export class ShardStateMachine implements StateMachine {
   readonly #changeFeedMax: number;
   readonly #sessionLimits: SessionLimits;
   readonly #agentsMax: number;
+  readonly #leasesMax: number;
   #agents = new Map<string, Agent>();
+  #leases = new Map<string, Lease>();
   #sessions: SessionTable;
   #feed: ChangeFeed;
   #appliedIndex = 0;
@@ -69,6 +81,7 @@ export class ShardStateMachine implements StateMachine {
     this.#changeFeedMax = options.changeFeedMax ?? limits.changeFeedMax;
     this.#sessionLimits = options.sessions ?? defaultSessionLimits;
     this.#agentsMax = options.agentsMax ?? limits.agentsPerShardMax;
+    this.#leasesMax = options.leasesMax ?? limits.leasesPerShardMax;
     this.#sessions = new SessionTable(this.#sessionLimits);
     this.#feed = new ChangeFeed(this.#changeFeedMax);
   }
@@ -112,6 +125,10 @@ export class ShardStateMachine implements StateMachine {
         return this.#tick(index);
       case 'releaseByOwner':
         return this.#releaseByOwner(command.owner, command.holdMs ?? 0, index);
+      case 'renewLease':
+        return this.#renewLease(command.owner, command.ttlMs, index);
+      case 'expireLease':
+        return this.#expireLease(command.owner, command.renewedIndex, index);
       case 'provision': {
         const existing = this.#settled(command.dn, index);
         if (!existing && this.#agents.size >= this.#agentsMax) {
@@ -127,7 +144,7 @@ export class ShardStateMachine implements StateMachine {
     }
   }
 
-  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'provision' }>, nowMs: number, index: number): ops.OpResult {
+  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'provision' }>, nowMs: number, index: number): ops.OpResult {
     switch (command.type) {
       case 'deprovision':
         return ops.deprovision(agent);
@@ -188,7 +205,34 @@ export class ShardStateMachine implements StateMachine {
     return { ok: true, type: 'tick', changedDns };
   }
 
+  #renewLease(owner: string, ttlMs: number, index: number): ShardResult {
+    if (!this.#leases.has(owner) && this.#leases.size >= this.#leasesMax) {
+      return shardFailure('SHARD_ERR_LIMIT', `shard already holds ${this.#leasesMax} leases`);
+    }
+    const lease: Lease = { owner, ttlMs, renewedIndex: index, renewedAtMs: this.#timeMs };
+    this.#leases.set(owner, lease);
+    return { ok: true, type: 'leaseRenewed', lease };
+  }
+
+  /** Frees the owner's grants as releaseByOwner does, but only if `renewedIndex` is still
+   * the lease's last renewal: a renewal that applied after the leader decided wins. */
+  #expireLease(owner: string, renewedIndex: number, index: number): ShardResult {
+    const lease = this.#leases.get(owner);
+    if (lease === undefined || lease.renewedIndex !== renewedIndex) {
+      return shardFailure('SHARD_ERR_LEASE_RENEWED', lease === undefined ? `${owner} holds no lease` : `${owner} renewed its lease at index ${lease.renewedIndex}, after ${renewedIndex}`);
+    }
+    this.#leases.delete(owner);
+    const released = this.#releaseGrantsOf(owner, 0, 'expireLease', index);
+    return { ok: true, type: 'leaseExpired', owner, released };
+  }
+
   #releaseByOwner(owner: string, legacyHoldMs: number, index: number): ShardResult {
+    return { ok: true, type: 'releasedByOwner', released: this.#releaseGrantsOf(owner, legacyHoldMs, 'releaseByOwner', index) };
+  }
+
+  /** Ends every reservation and call `owner` holds, each agent into WRAP_UP for its
+   * grant's orphan hold (its phone may still hold the dead call). */
+  #releaseGrantsOf(owner: string, legacyHoldMs: number, kind: 'releaseByOwner' | 'expireLease', index: number): { dn: string; reservationId: string }[] {
     const released: { dn: string; reservationId: string }[] = [];
     for (const dn of this.#sortedDns()) {
       const agent = this.#settled(dn, index)!;
@@ -196,10 +240,10 @@ export class ShardStateMachine implements StateMachine {
       if ((status.state !== 'RESERVED' && status.state !== 'BUSY') || status.reservation.owner !== owner) continue;
       const outcome = ops.endReservation(agent, 'failed', this.#timeMs, index, Math.max(legacyHoldMs, status.reservation.orphanHoldMs ?? 0));
       assert('result' in outcome, 'ending a held reservation cannot fail');
-      this.#commit(dn, 'releaseByOwner', outcome, index);
+      this.#commit(dn, kind, outcome, index);
       released.push({ dn, reservationId: status.reservation.reservationId });
     }
-    return { ok: true, type: 'releasedByOwner', released };
+    return released;
   }
 
   /** Map order depends on history (a restored replica inserts in DN order), so anything
@@ -220,6 +264,7 @@ export class ShardStateMachine implements StateMachine {
       timeMs: this.#timeMs,
       agents: this.#sortedDns().map((dn) => this.#agents.get(dn)!),
       sessions: this.#sessions.toData(),
+      leases: [...this.#leases.keys()].sort().map((owner) => this.#leases.get(owner)!),
     };
     return new TextEncoder().encode(canonicalJson(data));
   }
@@ -227,14 +272,20 @@ export class ShardStateMachine implements StateMachine {
   /** Replaces the whole state with a snapshot taken by snapshot() (of any replica). */
   restore(data: Uint8Array): void {
     const parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) as SnapshotData;
-    assert(parsed.v === snapshotVersion, `unsupported shard snapshot version ${String(parsed.v)}`);
+    assert(parsed.v === 1 || parsed.v === snapshotVersion, `unsupported shard snapshot version ${String(parsed.v)}`);
     assert(Number.isSafeInteger(parsed.appliedIndex) && Number.isFinite(parsed.timeMs) && Array.isArray(parsed.agents));
     const agents = new Map<string, Agent>();
     for (const agent of parsed.agents) {
       assert(typeof agent.dn === 'string' && !agents.has(agent.dn), 'snapshot agents must have distinct DNs');
       agents.set(agent.dn, agent);
     }
+    const leases = new Map<string, Lease>();
+    for (const lease of parsed.leases ?? []) {
+      assert(typeof lease.owner === 'string' && !leases.has(lease.owner) && Number.isSafeInteger(lease.renewedIndex), 'snapshot leases must have distinct owners');
+      leases.set(lease.owner, lease);
+    }
     this.#agents = agents;
+    this.#leases = leases;
     this.#deadlineHintMs = Number.NEGATIVE_INFINITY;
     this.#sessions = SessionTable.fromData(parsed.sessions, this.#sessionLimits);
     this.#appliedIndex = parsed.appliedIndex;
@@ -276,6 +327,11 @@ export class ShardStateMachine implements StateMachine {
       out.push(agent);
     }
     return out;
+  }
+
+  /** Every SIP node's lease on this shard, sorted by owner. */
+  leases(): Lease[] {
+    return [...this.#leases.keys()].sort().map((owner) => this.#leases.get(owner)!);
   }
 
   /** Every held reservation or call, sorted by DN. */

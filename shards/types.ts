@@ -110,13 +110,25 @@ export type Command = Readonly<
    * (reserve orphanHoldMs); it is still read so their log entries replay as they first
    * applied. */
   | { type: 'releaseByOwner'; owner: string; holdMs?: number }
+  /** A SIP node's lease on this shard, renewed by the node itself (no per-grant
+   * traffic): while it is renewed within `ttlMs`, the node's grants stand. */
+  | { type: 'renewLease'; owner: string; ttlMs: number }
+  /** Proposed by the leader when `owner` has not renewed for its lease time, measured on
+   * the leader's monotonic clock from the renewal at `renewedIndex`: frees every grant
+   * the owner held (through their orphan hold) unless a later renewal applied first. */
+  | { type: 'expireLease'; owner: string; renewedIndex: number }
   | { type: 'tick' }
 >;
 export type CommandType = Command['type'];
 
 /** Commands that need no session: naturally idempotent (a repeated tick or expire changes
  * nothing more) or the command that creates sessions. Everything else must carry one. */
-export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire']);
+export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire', 'renewLease', 'expireLease']);
+
+/** A SIP node's lease on one shard, as replicated: which entry last renewed it, and for
+ * how long a renewal holds. `renewedAtMs` (the entry's leader-stamped time) is for
+ * display only; expiry is measured on the leader's monotonic clock, never from it. */
+export type Lease = Readonly<{ owner: string; ttlMs: number; renewedIndex: number; renewedAtMs: number }>;
 
 /** Exactly-once bookkeeping carried by a proposal (Ongaro thesis §6.3). `clientId` is the
  * id returned by openSession; `requestSeq` numbers the client's requests from 1;
@@ -133,6 +145,8 @@ export type ShardSuccess = Readonly<
   | { ok: true; type: 'reserved'; agent: Agent; reservation: Reservation }
   | { ok: true; type: 'deprovisioned'; dn: string }
   | { ok: true; type: 'releasedByOwner'; released: readonly Readonly<{ dn: string; reservationId: string }>[] }
+  | { ok: true; type: 'leaseRenewed'; lease: Lease }
+  | { ok: true; type: 'leaseExpired'; owner: string; released: readonly Readonly<{ dn: string; reservationId: string }>[] }
   | { ok: true; type: 'tick'; changedDns: readonly string[] }
 >;
 

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AdminError, sendProblem } from '../../common/admin.js';
 import type { ClusterConfig, ShardConfig } from '../../common/config.js';
+import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
 import type { ShardClient } from '../client/shard-client.js';
 import { ShardClientError } from '../client/shard-client.js';
@@ -31,7 +32,7 @@ const agentSchema = { type: 'object', additionalProperties: true } as const;
 const problemRef = { $ref: 'Problem#' } as const;
 const errors = { 400: problemRef, 401: problemRef, 403: problemRef, 404: problemRef, 409: problemRef, 503: problemRef, 504: problemRef } as const;
 
-export type ShardAdminDeps = Readonly<{ node: ShardNode; client: ShardClient; config: ClusterConfig; shard: ShardConfig }>;
+export type ShardAdminDeps = Readonly<{ node: ShardNode; client: ShardClient; config: ClusterConfig; shard: ShardConfig; log?: Logger }>;
 
 function stateOf(a: Agent): string {
   return a.status.state;
@@ -153,6 +154,44 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     }
     if (b.state === 'READY') return run(reply, dn, { type: 'ready', dn });
     return run(reply, dn, { type: 'notReady', dn, reason: b.reason ?? 'unspecified' });
+  });
+
+  // The operator's last resort for an agent held by a call that no longer exists (a SIP
+  // node that cannot reach the shard to release it, a bug): frees the agent into its
+  // wrap-up as a failed call. Audited: who asked, from where, and why.
+  app.post('/v1/agents/:dn/release', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Free an agent held by a reservation or call (RESERVED or BUSY) into WRAP_UP',
+      params: dnParam,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['reason'],
+        properties: {
+          reason: { type: 'string', minLength: 1, maxLength: 128, description: 'why, for the audit log' },
+          reservationId: { type: 'string', minLength: 1, maxLength: 128, description: 'release only if the agent still holds this reservation' },
+        },
+      },
+      response: { 200: agentSchema, ...errors },
+    },
+  }, async (req, reply) => {
+    const { dn } = req.params as { dn: string };
+    checkOwned(deps, dn);
+    const b = req.body as { reason: string; reservationId?: string };
+    const current = (await read({ type: 'agent', dn }, 'linearizable')) as Agent;
+    const { status } = current;
+    if (status.state !== 'RESERVED' && status.state !== 'BUSY') {
+      return sendProblem(reply, 'SHARD_ERR_STALE_RESERVATION', `agent ${dn} is ${status.state}: it holds no reservation or call`, 'params.dn');
+    }
+    if (b.reservationId !== undefined && b.reservationId !== status.reservation.reservationId) {
+      return sendProblem(reply, 'SHARD_ERR_STALE_RESERVATION', `agent ${dn} holds reservation ${status.reservation.reservationId}, not ${b.reservationId}`, 'body.reservationId');
+    }
+    deps.log?.warn('agent released by an operator', {
+      dn, reservationId: status.reservation.reservationId, owner: status.reservation.owner, callId: status.reservation.callId,
+      was: status.state, by: 'admin token', remote: req.ip, reason: b.reason,
+    });
+    return run(reply, dn, { type: 'release', dn, reservationId: status.reservation.reservationId, outcome: 'failed' });
   });
 
   app.get('/v1/reservations', {

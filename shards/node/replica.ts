@@ -40,7 +40,7 @@ export async function startShardReplica(opts: ShardReplicaOptions): Promise<Shar
   const rpc = await ShardRpcServer.listen(started, replica.client.host, replica.client.port, log);
   const client = new ShardClient({ shards: config.shards });
   const app = await createAdminApp({ title: `Ringfence shard ${shard.id} replica ${replica.id}`, tokens: config.tokens, registry: metrics.registry });
-  await app.register(shardAdminRoutes, { node: started, client, config, shard });
+  await app.register(shardAdminRoutes, { node: started, client, config, shard, log });
   if (opts.adminRoutes !== undefined) await opts.adminRoutes(app, client);
   if (opts.listenAdmin) await app.listen({ host: replica.admin.host, port: replica.admin.port });
   else await app.ready();

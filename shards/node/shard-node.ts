@@ -1,6 +1,8 @@
 // One replica of one DN shard: a Raft group (LevelDB log, authenticated TCP peers) driving
 // the shard state machine, a client RPC server, the leader's timer duties (expire
-// reservations that outlived their TTL, tick wrap-ups due), and the change feed.
+// reservations that outlived their TTL, expire the leases of SIP nodes that stopped
+// renewing, tick wrap-ups due), and the change feed.
+import { performance } from 'node:perf_hooks';
 import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
@@ -21,6 +23,7 @@ import {
 import { ShardStateMachine } from '../state-machine.js';
 import type { Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
+import { LeaseWatch } from './lease-watch.js';
 import { ShardMetrics } from './metrics.js';
 import type { ShardService } from './rpc-server.js';
 
@@ -40,6 +43,9 @@ export class ShardNode implements ShardService {
   #dutyTimer: NodeJS.Timeout | null = null;
   #closed = false;
   readonly #expiring = new Set<string>();
+  readonly #leaseWatch = new LeaseWatch();
+  /** Owners whose expireLease is in flight, proposed once at a time. */
+  readonly #expiringLeases = new Set<string>();
   #tickInFlight = false;
   /** Since when the preferred leader has been seen caught up, while this replica leads. */
   #preferredReadySinceMs: number | null = null;
@@ -181,11 +187,14 @@ export class ShardNode implements ShardService {
    * would be a wake-up (20 a second) that finds nothing to do. */
   #leaderDutiesWhile(leading: boolean): void {
     if (leading && this.#dutyTimer === null && !this.#closed) {
+      this.#leaseWatch.lead(performance.now());
       this.#dutyTimer = setInterval(() => this.#leaderDuties(), leaderDutyIntervalMs);
     } else if (!leading && this.#dutyTimer !== null) {
       clearInterval(this.#dutyTimer);
       this.#dutyTimer = null;
       this.#expiring.clear();
+      this.#leaseWatch.follow();
+      this.#expiringLeases.clear();
     }
     this.#preferredReadySinceMs = null;
     this.#preferredHeardAtMs = 0;
@@ -200,6 +209,7 @@ export class ShardNode implements ShardService {
     }
     const now = Date.now();
     this.#handOffToPreferred(now);
+    this.#expireLeases();
     if (now < this.stateMachine.quietUntilMs(now)) return;
     for (const r of this.stateMachine.expiredReservations(now)) {
       if (this.#expiring.has(r.reservationId)) continue;
@@ -220,6 +230,24 @@ export class ShardNode implements ShardService {
       ).finally(() => {
         this.#tickInFlight = false;
       });
+    }
+  }
+
+  /** Frees the grants of SIP nodes that stopped renewing their lease (lease-watch.ts
+   * measures on the monotonic clock); the state machine refuses the proposal if a later
+   * renewal applied first. */
+  #expireLeases(): void {
+    for (const lease of this.#leaseWatch.expired(this.stateMachine.leases(), performance.now())) {
+      if (this.#expiringLeases.has(lease.owner)) continue;
+      this.#expiringLeases.add(lease.owner);
+      const data = encodeProposal({ session: null, command: { type: 'expireLease', owner: lease.owner, renewedIndex: lease.renewedIndex } });
+      this.group.propose(data, { timeoutMs: leaderDutyProposalTimeoutMs }).then(
+        (res) => {
+          const r = res.result as ShardResult;
+          if (r.ok && r.type === 'leaseExpired') this.log.warn('lease expired: released the grants of a SIP node that stopped renewing', { owner: lease.owner, ttlMs: lease.ttlMs, released: r.released.length });
+        },
+        (err) => this.log.debug('expireLease proposal failed', { owner: lease.owner, err: (err as Error).message }),
+      ).finally(() => this.#expiringLeases.delete(lease.owner));
     }
   }
 

@@ -547,6 +547,22 @@ export class B2bua {
     this.endCall(call, reason, 'node', 503, 'Media Unavailable');
   }
 
+  /** The node's lease on a shard ran out (lease-keeper.ts): the shard frees those agents,
+   * so their calls must not go on here. Ends every call whose agent `isOnShard`. */
+  onLeaseLost(isOnShard: (dn: string) => boolean): void {
+    for (const call of [...this.calls.values()]) {
+      const at = call.attempt;
+      if (at === null || at === undefined || !isOnShard(at.dn)) continue;
+      this.o.log.warn('lease lost; ending call', { callId: call.callId, dn: at.dn });
+      if (call.phase === 'answered') {
+        this.hangUp(call, at, 'lease-lost');
+        continue;
+      }
+      this.cancelAttempt(call, at, 'failed');
+      this.endCall(call, 'lease-lost', 'node', 503, 'Service Unavailable');
+    }
+  }
+
   /** The node ends an answered call: BYE on both legs, agent released, CDR written. */
   private hangUp(call: Call, at: Attempt, outcome: string): void {
     this.sender.sendBye(call.callerLeg);

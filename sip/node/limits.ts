@@ -8,6 +8,12 @@ export const ringTimeoutMsDefault = 15_000;
  * the agent waits in WRAP_UP this long before it is offered again: a phone still holding
  * the dead call finds out by its dialog probe (our phones probe every 30 s by default). */
 export const orphanHoldMsDefault = 35_000;
+/** The node's lease on each shard (lease-keeper.ts), renewed every third of it: when the
+ * node stops renewing, the shard frees its grants after this long (plus their orphan
+ * hold). Long enough to ride out a shard election and two lost renewals. */
+export const leaseTtlMsDefault = 15_000;
+/** The bounds a shard accepts for renewLease ttlMs. */
+export { leaseTtlMsMax, leaseTtlMsMin } from '../../shards/limits.js';
 /** Added to the ring timeout to make the reservation TTL, so a grant outlives the ring
  * (including the reserve round trip and a CANCEL's 487) but not a node that died. */
 export const reservationTtlMarginMs = 5_000;

@@ -27,6 +27,7 @@ import { SipNodeError, SipNodeErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
 import { createSipNodeMetrics } from './metrics.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
@@ -41,6 +42,9 @@ export type SipNodeOptions = Readonly<{
    * applied at the grant's TTL expiry or by releaseByOwner when the node restarts). */
   orphanHoldMs?: number;
   queueWaitMs?: number;
+  /** The node's lease on each shard (default 15 s): when the node stops renewing, the
+   * shards free its grants after this long. */
+  leaseTtlMs?: number;
   /** How long an ended call's legs still get a 200 for a late BYE (default 32 s). */
   endedLegKeepMs?: number;
   strategy?: RoutingStrategy;
@@ -106,7 +110,13 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
 
   const timers = new SystemTimerService();
   const reconcile = new Reconcile({ shards, owner: o.nodeId, log, sleep: (ms) => sleep(timers, ms) });
-  const reconciled = reconcile.done;
+  const leases = new LeaseKeeper({
+    shards, owner: o.nodeId, ttlMs: o.leaseTtlMs ?? limits.leaseTtlMsDefault, timers, log,
+    onLost: (shardId) => b2bua?.onLeaseLost((dn) => shards.shardFor(dn) === shardId),
+  });
+  // Routing waits for the clean-up of a previous life and for a lease on every shard: a
+  // grant made before the first renewal would have no lease to end it if the node died.
+  const reconciled = Promise.all([reconcile.done, leases.firstRenewed]).then(() => undefined);
 
   const dispatch = new SipNodeDispatch(registrar);
   const layer: TransactionLayer = new TransactionLayer({ transports, timers, user: dispatch });
@@ -158,6 +168,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       if (closed) return;
       closed = true;
       reconcile.stop();
+      leases.stop();
       bua.close();
       webhook?.close();
       feed.close();

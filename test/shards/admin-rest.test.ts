@@ -31,6 +31,7 @@ const routes: Route[] = [
   { method: 'GET', url: '/v1/agents/3001', scope: 'read' },
   { method: 'PUT', url: '/v1/agents/3001', body: { name: 'Ada', skills: { support: 80 } }, scope: 'admin' },
   { method: 'POST', url: '/v1/agents/3001/state', body: { state: 'READY' }, scope: 'admin' },
+  { method: 'POST', url: '/v1/agents/3001/release', body: { reason: 'stuck' }, scope: 'admin' },
   { method: 'GET', url: '/v1/reservations', scope: 'read' },
   { method: 'POST', url: '/v1/leader/transfer', body: { to: shard.replicas[0]!.id }, scope: 'admin' },
   { method: 'POST', url: '/v1/members', body: { id: 'x1', raft: '127.0.0.1:1' }, scope: 'admin' },
@@ -90,6 +91,8 @@ t.test('malformed bodies and parameters get 400 naming the field', async (t) => 
     { method: 'PUT', url: '/v1/agents/abc', payload: { name: 'B' }, field: /dn/ },
     { method: 'POST', url: '/v1/agents/3001/state', payload: { state: 'SLEEPING' }, field: /state/ },
     { method: 'POST', url: '/v1/agents/3001/state', payload: {}, field: /state/ },
+    { method: 'POST', url: '/v1/agents/3001/release', payload: {}, field: /reason/ },
+    { method: 'POST', url: '/v1/agents/3001/release', payload: { reason: '' }, field: /reason/ },
     { method: 'GET', url: '/v1/agents?state=HAPPY', field: /state/ },
     { method: 'GET', url: '/v1/agents/12x', field: /dn/ },
     { method: 'POST', url: '/v1/leader/transfer', payload: {}, field: /to/ },
@@ -122,4 +125,28 @@ t.test('unknown DNs and members get 404 without side effects', async (t) => {
   t.equal(route.statusCode, 404);
   const list = await app.inject({ method: 'GET', url: '/v1/agents', headers: reader });
   t.same(list.json().map((a: { dn: string }) => a.dn), ['3001'], 'no agent appeared');
+});
+
+t.test('an operator frees a stuck BUSY agent, and only a held one', async (t) => {
+  const put = await app.inject({ method: 'PUT', url: '/v1/agents/3005', headers: admin, payload: { name: 'Stuck', skills: { support: 50 }, wrapUpMs: 60_000 } });
+  t.equal(put.statusCode, 200, put.body);
+  t.equal((await app.inject({ method: 'POST', url: '/v1/agents/3005/state', headers: admin, payload: { state: 'READY' } })).statusCode, 200);
+  t.match(await replica.client.command('3005', { type: 'reserve', dn: '3005', reservationId: 'r-stuck', callId: 'c-stuck', owner: 'sip-gone', ttlMs: 30_000 }), { ok: true });
+  t.match(await replica.client.command('3005', { type: 'confirm', dn: '3005', reservationId: 'r-stuck' }), { ok: true, agent: { status: { state: 'BUSY' } } });
+
+  const wrongId = await app.inject({ method: 'POST', url: '/v1/agents/3005/release', headers: admin, payload: { reason: 'stuck', reservationId: 'r-other' } });
+  t.equal(wrongId.statusCode, 409, 'a release naming another reservation is refused');
+  t.equal(wrongId.json().code, 'SHARD_ERR_STALE_RESERVATION');
+  const reader403 = await app.inject({ method: 'POST', url: '/v1/agents/3005/release', headers: reader, payload: { reason: 'stuck' } });
+  t.equal(reader403.statusCode, 403, 'the read token cannot free agents');
+  t.equal((await app.inject({ method: 'GET', url: '/v1/agents/3005', headers: reader })).json().status.state, 'BUSY', 'refused requests changed nothing');
+
+  const freed = await app.inject({ method: 'POST', url: '/v1/agents/3005/release', headers: admin, payload: { reason: 'SIP node gone for good', reservationId: 'r-stuck' } });
+  t.equal(freed.statusCode, 200, freed.body);
+  t.equal(freed.json().status.state, 'WRAP_UP', 'freed into its wrap-up, as after a failed call');
+  const again = await app.inject({ method: 'POST', url: '/v1/agents/3005/release', headers: admin, payload: { reason: 'twice' } });
+  t.equal(again.statusCode, 409, 'an agent that holds nothing is not released again');
+  t.match(again.json().detail ?? again.json().title ?? again.body, /WRAP_UP/);
+  const unknown = await app.inject({ method: 'POST', url: '/v1/agents/3999/release', headers: admin, payload: { reason: 'x' } });
+  t.equal(unknown.statusCode, 404);
 });
