@@ -1,6 +1,8 @@
 // `ringfence <role>`: one binary for every process of the cluster. Each role lives in its
 // own module and is imported only when asked for, so a role's start-up cost and failure
-// modes never touch the others.
+// modes never touch the others. Exit codes: common/last-resort.ts (README "Exit codes").
+import { createLogger } from '../common/logger.js';
+import { exitCodes, installLastResort } from '../common/last-resort.js';
 
 type RoleMain = (argv: string[]) => Promise<void>;
 
@@ -20,20 +22,23 @@ function usage(): string {
 const [role, ...rest] = process.argv.slice(2);
 if (!role || role === '--help' || role === '-h') {
   process.stdout.write(usage() + '\n');
-  process.exit(role ? 0 : 2);
+  process.exit(role ? 0 : exitCodes.usage);
 }
 const entry = roles[role];
 if (!entry) {
   process.stderr.write(`ringfence: unknown role ${JSON.stringify(role)}\n${usage()}\n`);
-  process.exit(2);
+  process.exit(exitCodes.usage);
 }
+// Before the role's module loads: from here on, an exception nothing caught ends the
+// process with one JSON log line and exit 70, never a half-working process.
+installLastResort(createLogger({ role, pid: process.pid }));
 let main: RoleMain;
 try {
   main = await entry.load();
 } catch (err) {
   if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
     process.stderr.write(`ringfence: the ${role} role is not built yet (${(err as Error).message.split('\n')[0]})\n`);
-    process.exit(3);
+    process.exit(exitCodes.notBuilt);
   }
   throw err;
 }
@@ -42,5 +47,5 @@ try {
 } catch (err) {
   const e = err as Error & { code?: string };
   process.stderr.write(`ringfence ${role}: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
-  process.exit(1);
+  process.exit(exitCodes.startFailed);
 }

@@ -185,6 +185,12 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
     }
     return sendProblem(reply, 'ADMIN_ERR_INTERNAL', err.message);
   });
+  // Node answers an `Expect:` other than 100-continue with a bare 417 of its own, before
+  // any route runs; answer it like every other refusal, with a problem body.
+  app.server.on('checkExpectation', (req, res) => {
+    const body = JSON.stringify({ ...problem('ADMIN_ERR_BAD_REQUEST', `unsupported Expect: ${String(req.headers.expect).slice(0, 64)}`), status: 417 });
+    res.writeHead(417, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 'ADMIN_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   app.get('/metrics', { schema: { hide: true }, config: { scope: 'read' } }, async (_req, reply) => {
     reply.type(opts.registry.contentType);

@@ -75,6 +75,7 @@ export class RaftGroup {
   private readonly transfers = new Set<{ to: NodeId; waiter: Waiter<void> }>();
   private readonly roleListeners: Listener<SoftState>[] = [];
   private readonly appliedListeners: Listener<LogIndex>[] = [];
+  private readonly failedListeners: Listener<Error>[] = [];
   private soft: SoftState;
   private applied: LogIndex;
   private appliedTerm: Term;
@@ -242,12 +243,21 @@ export class RaftGroup {
   }
 
   /** 'role' fires with the new SoftState when the role or the known leader changes;
-   * 'applied' with the applied index after each batch of applied entries. */
+   * 'applied' with the applied index after each batch of applied entries; 'failed' once,
+   * with the storage error, when this replica stopped for good (see failStorage) — the
+   * library only stops the group, whoever hosts it decides what happens to the process. */
   on(event: 'role', cb: (s: SoftState) => void): void;
   on(event: 'applied', cb: (index: LogIndex) => void): void;
-  on(event: 'role' | 'applied', cb: ((s: SoftState) => void) | ((index: LogIndex) => void)): void {
+  on(event: 'failed', cb: (err: Error) => void): void;
+  on(event: 'role' | 'applied' | 'failed', cb: ((s: SoftState) => void) | ((index: LogIndex) => void) | ((err: Error) => void)): void {
     if (event === 'role') this.roleListeners.push(cb as Listener<SoftState>);
-    else this.appliedListeners.push(cb as Listener<LogIndex>);
+    else if (event === 'applied') this.appliedListeners.push(cb as Listener<LogIndex>);
+    else this.failedListeners.push(cb as Listener<Error>);
+  }
+
+  /** Why storage failed, or null while it has not. */
+  get failedReason(): string | null {
+    return this.failure;
   }
 
   /** Stops ticking and listening, waits for the Ready in flight, rejects every waiting
@@ -443,6 +453,7 @@ export class RaftGroup {
   /** Storage failed: from now on this replica acknowledges nothing (it may have lost
    * what it would be acknowledging). Restarting the process is the way back. */
   private failStorage(e: unknown): void {
+    if (this.failure !== null) return; // a second failing write reports nothing new
     const reason = e instanceof Error ? e.message : String(e);
     this.failure = reason;
     this.core.fail(reason);
@@ -450,6 +461,8 @@ export class RaftGroup {
     this.tickTimer = null;
     this.logger.error('raft storage failed; replica stopped', { reason });
     this.rejectAll(() => ioError('RAFT_ERR_FAILED', `raft storage failed: ${reason}`));
+    const err = e instanceof Error ? e : new Error(reason);
+    for (const cb of this.failedListeners) cb(err);
   }
 
   private rejectAll(error: () => RaftGroupError): void {

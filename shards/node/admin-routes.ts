@@ -227,6 +227,11 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     const b = req.body as { id: string; raft: string; promote?: boolean };
     if (node.status().conf.voters.includes(b.id)) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${b.id} is already a voter`, 'body.id');
     const [host, port] = splitHostPort(b.raft);
+    // The schema allows 1-5 digits; a port past 65535 reached net.connect on the next
+    // Raft send and ended the process (found by test/security/admin-fuzz.test.ts).
+    if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new AdminError('ADMIN_ERR_BAD_REQUEST', `raft address ${JSON.stringify(b.raft)} needs a host and a port from 1 to 65535`, 'body.raft');
+    }
     node.transport.setPeer(b.id, { host, port });
     await raftOp(() => node.group.addLearner(b.id));
     if (b.promote !== false) await promoteWhenCaughtUp(node, b.id, adminPromoteDeadlineMs);

@@ -4,6 +4,7 @@
 // renewing, tick wrap-ups due), and the change feed.
 import { performance } from 'node:perf_hooks';
 import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
+import { exitCodes, exitFatal } from '../../common/last-resort.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
 import { RaftGroup } from '../../raft/group/group.js';
@@ -35,6 +36,13 @@ export type ShardNodeOptions = Readonly<{
   raftListen?: { host: string; port: number };
   log: Logger;
   metrics: ShardMetrics;
+  /** The Raft log could not be written (disk full, I/O error): the group already stopped
+   * acknowledging, and this replica must not go on serving reads from a state machine
+   * that no longer follows the log. Default: log `storage failed` and end the process
+   * with exit 74 (EX_IOERR) so its supervisor acts — a process that stays up looks
+   * healthy to systemd while serving stale answers. Tests hosting replicas in-process
+   * pass their own. */
+  onStorageFailure?: (err: Error) => void;
 }>;
 
 export class ShardNode implements ShardService {
@@ -51,6 +59,8 @@ export class ShardNode implements ShardService {
   #preferredReadySinceMs: number | null = null;
   #preferredHeardAtMs = 0;
   #handingOff = false;
+  /** Set once storage failed; nothing is served after it. */
+  #failed: Error | null = null;
 
   private constructor(
     readonly shardId: string,
@@ -94,6 +104,7 @@ export class ShardNode implements ShardService {
       logger: log,
     });
     const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics, shard.preferredLeader ?? null);
+    group.on('failed', (err) => node.#storageFailed(err, opts.onStorageFailure ?? ((e) => exitFatal(log, 'storage failed', e, exitCodes.storage))));
     group.on('applied', () => node.#scheduleFeedFlush());
     group.on('role', (s) => {
       metrics.role(s.role, s.leader);
@@ -119,6 +130,7 @@ export class ShardNode implements ShardService {
   }
 
   async read(query: ShardQuery, consistency: Consistency, timeoutMs: number): Promise<unknown> {
+    if (this.#failed !== null) throw new RaftGroupError('RAFT_ERR_FAILED', `replica ${this.replicaId} stopped: ${this.#failed.message}`, null);
     if (query.type === 'status') return this.group.status();
     if (consistency === 'linearizable') {
       try {
@@ -143,6 +155,9 @@ export class ShardNode implements ShardService {
   }
 
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void {
+    // A stopped replica sends no pages (its state machine no longer follows the log);
+    // not a throw, which the RPC server's frame handler does not expect from feed().
+    if (this.#failed !== null) return () => {};
     const sub = { index: fromIndex, onPage };
     this.#feeds.add(sub);
     this.#flushFeed(sub);
@@ -155,6 +170,22 @@ export class ShardNode implements ShardService {
     this.#feeds.clear();
     await this.group.close();
     await this.transport.close();
+  }
+
+  /** Storage failed: stop every duty and feed, refuse every read, then hand over to
+   * `onFailure` (by default the process exits). Proposals are already refused by the
+   * group with RAFT_ERR_FAILED. */
+  #storageFailed(err: Error, onFailure: (err: Error) => void): void {
+    if (this.#failed !== null) return;
+    this.#failed = err;
+    this.#leaderDutiesWhile(false);
+    this.#feeds.clear();
+    onFailure(err);
+  }
+
+  /** Whether storage failed (the replica serves nothing any more). */
+  get failed(): boolean {
+    return this.#failed !== null;
   }
 
   /** A follower's NotLeader error names the leader by replica id; the client maps it. */
