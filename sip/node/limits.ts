@@ -78,9 +78,8 @@ export const reservationTtlMsMax = 600_000;
  * apart, while the grant's TTL lasts. */
 export const confirmRetryBackoffMsMin = 50;
 export const confirmRetryBackoffMsMax = 1_000;
-/** A release whose outcome is unknown is tried this many times, 100 ms doubling to 2 s
- * apart; after that the reservation's TTL ends it on the shard. */
-export const releaseTriesMax = 10;
+/** A release whose outcome is unknown is sent again until the shard answers, 100 ms
+ * doubling to 2 s apart (a BUSY agent has no TTL: nothing else would free it). */
 export const releaseRetryBackoffMsMin = 100;
 export const releaseRetryBackoffMsMax = 2_000;
 /** Routing-webhook fallbacks are logged at most once per result kind this often (the

@@ -172,3 +172,45 @@ t.test('clock helpers', async (t) => {
   t.equal(runs, 2, 'stopped');
   t.equal(clock.pendingCount(), 0, 'no timer left');
 });
+
+t.test('grants: an evicted session does not lose a release or a confirm', async (t) => {
+  // Before, a release refused with SHARD_ERR_SESSION_EXPIRED (the shard evicted the
+  // node's session) was taken as done, and after 10 failed tries a release gave up: a
+  // BUSY agent, which has no TTL, stayed BUSY for good.
+  const clock = new FakeClock(0);
+  const sent: Command[] = [];
+  const answers: ShardResult[] = [
+    { ok: false, code: 'SHARD_ERR_SESSION_EXPIRED', reason: 'no session c1 (never opened or evicted)' },
+    { ok: false, code: 'SHARD_ERR_TOO_MANY_PENDING', reason: 'too many' },
+  ];
+  let throwsLeft = 12;
+  const shards = {
+    async command(_dn: string, cmd: Command): Promise<ShardResult> {
+      sent.push(cmd);
+      const a = answers.shift();
+      if (a !== undefined) return a;
+      if (throwsLeft-- > 0) throw new Error('timeout');
+      return cmd.type === 'confirm' ? ({ ok: true, type: 'agent' } as unknown as ShardResult) : ({ ok: true, type: 'agent' } as unknown as ShardResult);
+    },
+  };
+  const grants = new Grants({ shards, log: silentLogger, timers: clock, closed: () => false });
+  let done = false;
+  void grants.release('1001', 'r1', 'completed').then(() => { done = true; });
+  for (let i = 0; i < 400 && !done; i++) {
+    clock.advance(100);
+    await new Promise((r) => setImmediate(r));
+  }
+  t.ok(done, `released after ${sent.length} sends: two session refusals and 12 failures did not make it give up`);
+  t.equal(sent.length, 15);
+
+  sent.length = 0;
+  answers.push({ ok: false, code: 'SHARD_ERR_SESSION_EXPIRED', reason: 'evicted' });
+  throwsLeft = 0;
+  const confirmed = grants.confirm({ dn: '1001', reservationId: 'r2', expiresAtMs: 60_000 }, 'c-2', () => true);
+  for (let i = 0; i < 20; i++) {
+    clock.advance(100);
+    await new Promise((r) => setImmediate(r));
+  }
+  t.equal(await confirmed, true, 'a confirm refused by the session layer is sent again and succeeds');
+  t.equal(sent.length, 2);
+});
