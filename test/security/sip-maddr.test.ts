@@ -20,6 +20,7 @@ for (const rport of [false, true]) {
     await sendUdp(source.socket, rawRequest({ from: { host: '127.0.0.1', port: source.port }, toPort: node.udpPort, viaParams: `;maddr=127.0.0.99${rport ? ';rport' : ''}` }), node.udpPort);
     const got = await first;
     t.equal(got.at, 'source', 'the response came back to the source address');
+    if (got.at !== 'source') return; // reflected: the source's waiter is still pending
     t.equal(got.r.status, 200);
     const barrier = source.next();
     await sendUdp(source.socket, rawRequest({ from: { host: '127.0.0.1', port: source.port }, toPort: node.udpPort }), node.udpPort);
