@@ -6,6 +6,8 @@ import { loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { algorithmOf, type DigestAlgorithm } from '../../sip/node/digest.js';
 import * as limits from '../../sip/node/limits.js';
+import { trustedSources, trustedSourcesDefault } from '../../sip/node/source-limits.js';
+import * as transportLimits from '../../sip/transport/limits.js';
 import { startSipNode } from '../../sip/node/node.js';
 import { clusterViewRoutes } from '../cluster-view.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
@@ -25,6 +27,13 @@ const flags = {
   'gateway-poll-ms': { type: 'string', help: 'media gateway ping / media-timeout poll interval', default: String(limits.gatewayPollIntervalMsDefault) },
   'routing-webhook-url': { type: 'string', help: 'POST each routing decision to this URL first (overrides routing.webhook.url of the cluster file)' },
   'routing-webhook-timeout-ms': { type: 'string', help: `routing webhook deadline per request (default: the cluster file's, else ${limits.routingWebhookTimeoutMsDefault})` },
+  'sip-source-rate': { type: 'string', help: 'SIP messages a second one source IP may send before it gets 503 (0: no per-source limit)', default: String(transportLimits.sourceRequestsPerSecondDefault) },
+  'sip-source-burst': { type: 'string', help: 'burst above --sip-source-rate one source may send', default: String(transportLimits.sourceBurstDefault) },
+  'sip-trusted-sources': { type: 'string', help: 'sources never limited: IPs, CIDRs, loopback, cluster (the cluster file\'s addresses), none', default: trustedSourcesDefault },
+  'tcp-connections-per-source': { type: 'string', help: 'inbound SIP TCP connections one untrusted source IP may hold', default: String(transportLimits.DEFAULT_TRANSPORT_LIMITS.tcpConnectionsPerSourceMax) },
+  'tcp-message-deadline-ms': { type: 'string', help: 'a SIP message over TCP must be complete this long after its first byte', default: String(transportLimits.DEFAULT_TRANSPORT_LIMITS.tcpMessageDeadlineMs) },
+  'digest-failures-max': { type: 'string', help: 'wrong passwords one source may try for one DN within a minute before it is locked out', default: String(limits.digestFailuresMax) },
+  'digest-lockout-ms': { type: 'string', help: 'how long a (source, DN) pair is locked out after too many wrong passwords', default: String(limits.digestLockoutMs) },
 } as const;
 
 export async function main(argv: string[]): Promise<void> {
@@ -40,6 +49,13 @@ export async function main(argv: string[]): Promise<void> {
   const urlProblem = hookUrl === undefined ? null : webhookUrlProblem(hookUrl);
   if (urlProblem !== null) throw new UsageError(`--routing-webhook-url: ${urlProblem}`);
   const hookTimeoutMs = intFlag(f['routing-webhook-timeout-ms'], 'routing-webhook-timeout-ms', 1, limits.routingWebhookTimeoutMsMax, fileHook?.timeoutMs ?? limits.routingWebhookTimeoutMsDefault);
+  const sourceRate = intFlag(f['sip-source-rate'], 'sip-source-rate', 0, 1_000_000, transportLimits.sourceRequestsPerSecondDefault);
+  let trusted: string[];
+  try {
+    trusted = trustedSources(f['sip-trusted-sources'] ?? trustedSourcesDefault, config);
+  } catch (err) {
+    throw new UsageError(`--sip-trusted-sources: ${(err as Error).message}`);
+  }
   const log = createLogger({ role: 'sip', id });
   const self = { role: 'sip', id } as const;
   const node = await startSipNode({
@@ -59,6 +75,19 @@ export async function main(argv: string[]): Promise<void> {
     digestAlgorithms: digestAlgorithms as DigestAlgorithm[],
     routingWebhook: hookUrl === undefined ? null : { url: hookUrl, timeoutMs: hookTimeoutMs },
     ...(f.cdr !== undefined ? { cdrPath: f.cdr } : {}),
+    sourceLimits: sourceRate === 0 ? null : {
+      requestsPerSecond: sourceRate,
+      burst: intFlag(f['sip-source-burst'], 'sip-source-burst', 1, 10_000_000, transportLimits.sourceBurstDefault),
+      trusted,
+    },
+    transportLimits: {
+      tcpConnectionsPerSourceMax: intFlag(f['tcp-connections-per-source'], 'tcp-connections-per-source', 1, 1_000_000, transportLimits.DEFAULT_TRANSPORT_LIMITS.tcpConnectionsPerSourceMax),
+      tcpMessageDeadlineMs: intFlag(f['tcp-message-deadline-ms'], 'tcp-message-deadline-ms', 100, 600_000, transportLimits.DEFAULT_TRANSPORT_LIMITS.tcpMessageDeadlineMs),
+    },
+    digestThrottle: {
+      failuresMax: intFlag(f['digest-failures-max'], 'digest-failures-max', 1, 1_000_000, limits.digestFailuresMax),
+      lockoutMs: intFlag(f['digest-lockout-ms'], 'digest-lockout-ms', 0, 86_400_000, limits.digestLockoutMs),
+    },
   });
   onShutdown(() => node.close());
   log.info('sip node serving', { pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, admin: node.adminPort });

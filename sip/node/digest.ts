@@ -1,22 +1,31 @@
 // Server side of SIP digest authentication (RFC 2617, RFC 7616, RFC 8760 for SIP):
-// challenges for SHA-256 and MD5, nonces that carry their own issue time and an HMAC so
-// any node holding the secret can check them without a nonce table, expiry (stale=true so
-// the phone retries silently with the new nonce), and nonce-count tracking so a replayed
-// Authorization (same nonce, nc not above the last seen) is refused.
+// challenges for SHA-256 and MD5, nonces that carry their own issue time, the issuing node
+// and an HMAC (keyed by deriveKey(root, 'digest-nonce'), never the root secret itself),
+// expiry (stale=true so the phone retries silently with the new nonce), and nonce-count
+// tracking so a replayed Authorization (same nonce, nc not above the last seen) is refused.
+//
+// A nonce is good only at the node process that issued it: another node (or this node
+// after a restart) answers a correct response to it with a fresh stale=true challenge.
+// That is what makes the per-process nc table sound: a nonce can never be replayed to a
+// node that has not seen its counts. The `uri` must name the Request-URI and `qop=auth`
+// is required (RFC 7616 §3.4: without qop there is no nc, so no replay check at all).
 //
 // Pure apart from the injected clock and random source: no sockets, no timers.
 
 import assert from 'node:assert';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { AuthHeader } from '../syntax/index.js';
+import { parseUri, type AuthHeader } from '../syntax/index.js';
 import type { DigestCredentials } from '../../shards/types.js';
 import { nonceFutureSkewMsMax, nonceLifetimeMsDefault, nonceTrackedMax } from './limits.js';
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5';
 
 export type DigestOptions = Readonly<{
-  /** Key for the nonce HMAC; nodes sharing it accept each other's nonces. */
-  secret: string;
+  /** Key for the nonce HMAC: deriveKey(config.secret, 'digest-nonce'). Nodes sharing it
+   * recognise each other's nonces (and answer them stale=true). */
+  key: Buffer;
+  /** The issuing node, MAC'd into every nonce. */
+  nodeId: string;
   realm: string;
   lifetimeMs?: number;
   now: () => number;
@@ -28,30 +37,43 @@ export type DigestOptions = Readonly<{
   algorithms?: readonly DigestAlgorithm[];
 }>;
 
+/** Why credentials were refused. `stale`: expired, or issued by another node or an earlier
+ * life of this one (only said to a client whose response was right). `uri-mismatch`: the
+ * digest `uri` is not the Request-URI. `no-qop`: the response has no `qop=auth`. */
+export type DigestFailure = 'malformed' | 'bad-nonce' | 'stale' | 'replay' | 'wrong-user' | 'wrong-response' | 'uri-mismatch' | 'no-qop';
+
 export type DigestVerdict =
   | Readonly<{ ok: true; algorithm: DigestAlgorithm; username: string }>
-  | Readonly<{ ok: false; reason: 'malformed' | 'bad-nonce' | 'stale' | 'replay' | 'wrong-user' | 'wrong-response' }>;
+  | Readonly<{ ok: false; reason: DigestFailure }>;
+
+/** Longest node id put in a nonce (bytes, hex-encoded there). */
+const nodeIdBytesMax = 64;
 
 export class DigestAuthenticator {
   readonly realm: string;
   private readonly key: Buffer;
   private readonly lifetimeMs: number;
   private readonly trackedMax: number;
+  /** This node and this life of it: `<node id hex>-<boot hex>`. */
+  private readonly issuer: string;
   /** nonce → highest nc accepted. Map order is insertion order: the oldest goes first. */
   private readonly lastNc = new Map<string, number>();
 
   constructor(private readonly opts: DigestOptions) {
-    assert(opts.secret.length > 0, 'digest secret must not be empty');
+    assert(opts.key.length >= 16, 'digest nonce key too short');
+    const id = Buffer.from(opts.nodeId, 'utf8');
+    assert(id.length > 0 && id.length <= nodeIdBytesMax, 'digest node id must be 1-64 bytes');
     this.realm = opts.realm;
-    this.key = createHmac('sha256', opts.secret).update('ringfence-digest-nonce').digest();
+    this.key = opts.key;
     this.lifetimeMs = opts.lifetimeMs ?? nonceLifetimeMsDefault;
     this.trackedMax = opts.trackedMax ?? nonceTrackedMax;
+    this.issuer = `${id.toString('hex')}-${Buffer.from((opts.random ?? randomBytes)(4)).toString('hex')}`;
   }
 
-  /** A fresh nonce: `<issued ms>.<random hex>.<hmac>`, all token characters. */
+  /** A fresh nonce: `<issued ms>.<issuer>.<random hex>.<hmac>`, all token characters. */
   nonce(): string {
     const rand = Buffer.from((this.opts.random ?? randomBytes)(12)).toString('hex');
-    const body = `${Math.floor(this.opts.now())}.${rand}`;
+    const body = `${Math.floor(this.opts.now())}.${this.issuer}.${rand}`;
     return `${body}.${this.sign(body)}`;
   }
 
@@ -66,8 +88,10 @@ export class DigestAuthenticator {
     });
   }
 
-  /** Checks credentials from an Authorization header against the agent's stored HA1s. */
-  verify(method: string, auth: AuthHeader, creds: DigestCredentials): DigestVerdict {
+  /** Checks credentials from an Authorization header on a request for `requestUri`
+   * against the agent's stored HA1s. Everything that needs no password is checked first,
+   * so an unknown user (checked against made-up credentials) takes the same path. */
+  verify(method: string, requestUri: string, auth: AuthHeader, creds: DigestCredentials): DigestVerdict {
     const p = auth.params;
     if (auth.scheme.toLowerCase() !== 'digest') return { ok: false, reason: 'malformed' };
     const { username, nonce, uri, response } = p;
@@ -76,42 +100,39 @@ export class DigestAuthenticator {
     }
     const algorithm = algorithmOf(p['algorithm']);
     if (algorithm === null || !(this.opts.algorithms ?? ['SHA-256', 'MD5']).includes(algorithm)) return { ok: false, reason: 'malformed' };
-    const age = this.nonceAgeMs(nonce);
-    if (age === null) return { ok: false, reason: 'bad-nonce' };
+    const qop = p['qop'];
+    if (qop === undefined) return { ok: false, reason: 'no-qop' };
+    const cnonce = p['cnonce'];
+    const ncText = p['nc'];
+    if (qop !== 'auth' || cnonce === undefined || ncText === undefined || !/^[0-9a-fA-F]{8}$/.test(ncText)) {
+      return { ok: false, reason: 'malformed' };
+    }
+    if (!sameUri(uri, requestUri)) return { ok: false, reason: 'uri-mismatch' };
+    const stamp = this.nonceStamp(nonce);
+    if (stamp === null) return { ok: false, reason: 'bad-nonce' };
     if (username !== creds.user || (p['realm'] ?? '') !== creds.realm) return { ok: false, reason: 'wrong-user' };
     const ha1 = algorithm === 'SHA-256' ? creds.ha1Sha256 : creds.ha1Md5;
     const h = (s: string): string => createHash(algorithm === 'SHA-256' ? 'sha256' : 'md5').update(s, 'utf8').digest('hex');
     const ha2 = h(`${method}:${uri}`);
-    const qop = p['qop'];
-    let expected: string;
-    let nc = Number.POSITIVE_INFINITY; // without qop a nonce is good for one request
-    if (qop === undefined) {
-      expected = h(`${ha1}:${nonce}:${ha2}`);
-    } else {
-      const cnonce = p['cnonce'];
-      const ncText = p['nc'];
-      if (qop !== 'auth' || cnonce === undefined || ncText === undefined || !/^[0-9a-fA-F]{8}$/.test(ncText)) {
-        return { ok: false, reason: 'malformed' };
-      }
-      nc = parseInt(ncText, 16);
-      expected = h(`${ha1}:${nonce}:${ncText}:${cnonce}:${qop}:${ha2}`);
-    }
+    const nc = parseInt(ncText, 16);
+    const expected = h(`${ha1}:${nonce}:${ncText}:${cnonce}:${qop}:${ha2}`);
     if (!equalText(expected, response.toLowerCase())) return { ok: false, reason: 'wrong-response' };
-    // Checked after the response so a stale challenge only goes to a phone that knows the password.
-    if (age > this.lifetimeMs) return { ok: false, reason: 'stale' };
+    // Checked after the response so a stale challenge only goes to a phone that knows the
+    // password. Another issuer's nonce is stale here: we hold none of its counts.
+    if (stamp.ageMs > this.lifetimeMs || stamp.issuer !== this.issuer) return { ok: false, reason: 'stale' };
     const last = this.lastNc.get(nonce);
     if (last !== undefined && nc <= last) return { ok: false, reason: 'replay' };
-    this.remember(nonce, qop === undefined ? Number.POSITIVE_INFINITY : nc);
+    this.remember(nonce, nc);
     return { ok: true, algorithm, username };
   }
 
-  /** Age of a nonce we issued (any node with the secret), or null when forged/garbled. */
-  private nonceAgeMs(nonce: string): number | null {
-    const m = /^(\d{1,16})\.([0-9a-f]{24})\.([0-9a-f]{64})$/.exec(nonce);
+  /** Age and issuer of a nonce a node with our key issued, or null when forged/garbled. */
+  private nonceStamp(nonce: string): { ageMs: number; issuer: string } | null {
+    const m = /^(\d{1,16})\.([0-9a-f]{2,128}-[0-9a-f]{8})\.([0-9a-f]{24})\.([0-9a-f]{64})$/.exec(nonce);
     if (m === null) return null;
-    if (!equalText(this.sign(`${m[1]}.${m[2]}`), m[3]!)) return null;
+    if (!equalText(this.sign(`${m[1]}.${m[2]}.${m[3]}`), m[4]!)) return null;
     const age = this.opts.now() - Number(m[1]);
-    return age < -nonceFutureSkewMsMax ? null : Math.max(0, age);
+    return age < -nonceFutureSkewMsMax ? null : { ageMs: Math.max(0, age), issuer: m[2]! };
   }
 
   private remember(nonce: string, nc: number): void {
@@ -126,6 +147,16 @@ export class DigestAuthenticator {
   private sign(text: string): string {
     return createHmac('sha256', this.key).update(text).digest('hex');
   }
+}
+
+/** The digest `uri` names the Request-URI (RFC 2617 §3.2.2.5): the same text, or the same
+ * scheme, user, host (any case) and port. */
+function sameUri(digestUri: string, requestUri: string): boolean {
+  if (digestUri === requestUri) return true;
+  const a = parseUri(digestUri);
+  const b = parseUri(requestUri);
+  if (a === null || b === null) return false;
+  return a.scheme === b.scheme && a.user === b.user && a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port;
 }
 
 export function algorithmOf(value: string | undefined): DigestAlgorithm | null {

@@ -113,3 +113,11 @@ export const ngRetries = 2;
 /** A nonce stamped further in the future than this (another node's clock ahead of ours)
  * is treated as forged. */
 export const nonceFutureSkewMsMax = 60_000;
+/** Failed digest attempts (wrong password, or any password for an unknown DN) one source
+ * IP may make for one user within the window before that pair is locked out; a locked-out
+ * pair's REGISTERs get 403 without their response being checked. */
+export const digestFailuresMax = 5;
+export const digestFailureWindowMs = 60_000;
+export const digestLockoutMs = 300_000;
+/** (source, user) pairs remembered by the digest throttle; the oldest is forgotten first. */
+export const digestThrottleTrackedMax = 50_000;

@@ -15,12 +15,14 @@ import type { ClusterConfig, HostPort, RoutingWebhookConfig } from '../../common
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { TransactionLayer } from '../transaction/index.js';
-import { SystemTimerService, TcpTransport, UdpTransport, type SipTransport } from '../transport/index.js';
+import { deriveKey } from '../../common/keys.js';
+import { SourceGate, SystemTimerService, TcpTransport, UdpTransport, type SipTransport, type SourceGateOptions, type TransportLimits } from '../transport/index.js';
 import { AgentFeed } from './agent-feed.js';
 import { registerSipAdminRoutes } from './admin-routes.js';
 import { B2bua } from './b2bua.js';
 import { CdrWriter } from './cdr.js';
 import { DigestAuthenticator, type DigestAlgorithm } from './digest.js';
+import { DigestThrottle, type DigestThrottleOptions } from './digest-throttle.js';
 import { sleep } from './clock.js';
 import { SipNodeDispatch } from './dispatch.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
@@ -32,6 +34,7 @@ import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
 import { RoutingWebhook } from './routing-webhook.js';
+import { trustedSources, trustedSourcesDefault } from './source-limits.js';
 
 export type SipNodeOptions = Readonly<{
   config: ClusterConfig;
@@ -62,6 +65,13 @@ export type SipNodeOptions = Readonly<{
   digestAlgorithms?: readonly DigestAlgorithm[];
   /** The routing webhook; default: the cluster file's `routing.webhook`; null: none. */
   routingWebhook?: RoutingWebhookConfig | null;
+  /** Per-source request-rate limit on SIP (null: none). Default: the transport's
+   * defaults, trusting `loopback,cluster` (source-limits.ts). */
+  sourceLimits?: SourceGateOptions | null;
+  /** Failed-digest throttling per (source, DN); default: limits.ts. */
+  digestThrottle?: DigestThrottleOptions;
+  /** Transport limits (TCP deadlines, per-source connection cap...), default limits.ts. */
+  transportLimits?: Partial<TransportLimits>;
   /** Routes of the floor above (cluster view, dashboard), added to the admin app before
    * it listens: the node knows nothing of what watches the whole cluster. */
   adminRoutes?: (app: FastifyInstance, shards: ShardClient) => Promise<void>;
@@ -92,8 +102,11 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   let closed = false;
 
   const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
-  const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port });
-  const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port });
+  const sourceGate = o.sourceLimits === null ? null : new SourceGate({ trusted: trustedSources(trustedSourcesDefault, o.config), ...o.sourceLimits });
+  const onInputError = (err: unknown, source: { host: string; protocol: string }): void => log.error('SIP input handling threw; message dropped', { error: String((err as Error)?.stack ?? err), from: source.host, protocol: source.protocol });
+  const transportOptions = { sourceGate, onInputError, ...(o.transportLimits !== undefined ? { limits: o.transportLimits } : {}) };
+  const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port, ...transportOptions });
+  const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port, ...transportOptions });
   const transports: SipTransport[] = [udp, tcp];
   let b2bua: B2bua | undefined;
   const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0 }));
@@ -105,8 +118,9 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   if (webhook !== null) log.info('routing webhook', { url: webhookConfig!.url, timeoutMs: webhookConfig!.timeoutMs });
   const feed = new AgentFeed(shards, view, log);
   const cdr = new CdrWriter(o.cdrPath);
-  const digest = new DigestAuthenticator({ secret: o.config.secret, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
-  const registrar = new Registrar({ shards, digest, metrics, log, now: () => Date.now() });
+  const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
+  const throttle = new DigestThrottle(o.digestThrottle);
+  const registrar = new Registrar({ shards, digest, throttle, metrics, log, now: () => Date.now() });
 
   const timers = new SystemTimerService();
   const reconcile = new Reconcile({ shards, owner: o.nodeId, log, sleep: (ms) => sleep(timers, ms) });

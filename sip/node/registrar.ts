@@ -1,23 +1,31 @@
 // The registrar (RFC 3261 §10.3): an agent phone REGISTERs its DN (the To user) with
 // digest credentials checked against the agent's stored HA1 (read from the DN's shard).
+// No DN can be told from another by its answers: a REGISTER without credentials is
+// challenged before any shard is consulted, and credentials for an unknown DN (or an
+// agent without credentials) are checked against made-up HA1s on the same path as a
+// known DN's, so they earn the same 403 as a wrong password. Wrong passwords are
+// throttled per (source IP, DN) (digest-throttle.ts).
 // Bindings are stored in that shard with `register`/`unregister` commands, so every SIP
 // node sees them: Expires: 0 removes one binding, `Contact: *` with Expires: 0 removes
 // all, a REGISTER without Contact lists them. The 200 carries every current binding with
 // its remaining expiry.
 
+import { randomBytes } from 'node:crypto';
 import { ShardClientError, type ShardClient } from '../../shards/client/shard-client.js';
-import type { Agent, ShardResult } from '../../shards/types.js';
+import type { Agent, DigestCredentials, ShardResult } from '../../shards/types.js';
 import { buildResponse, generateTag, getHeader, getHeaders, parseCSeq, parseDigestParams, parseNameAddr, parseUri } from '../syntax/index.js';
 import type { SipHeader, SipRequest } from '../syntax/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { DigestAuthenticator } from './digest.js';
+import type { DigestThrottle } from './digest-throttle.js';
 import * as limits from './limits.js';
 import type { SipNodeMetrics } from './metrics.js';
 
 export type RegistrarDeps = Readonly<{
   shards: ShardClient;
   digest: DigestAuthenticator;
+  throttle: DigestThrottle;
   metrics: SipNodeMetrics;
   log: Logger;
   now: () => number;
@@ -25,11 +33,17 @@ export type RegistrarDeps = Readonly<{
 
 type Answer = Readonly<{ status: number; reason: string; headers?: readonly SipHeader[] }>;
 
+const dnPattern = /^[0-9]{1,20}$/;
+
 export class Registrar {
+  /** Checked for a DN with no credentials to check (unknown, or none provisioned): no
+   * password matches them, and the check costs what a real one does. */
+  private readonly noCredentialsHa1 = { md5: randomBytes(16).toString('hex'), sha256: randomBytes(32).toString('hex') };
+
   constructor(private readonly deps: RegistrarDeps) {}
 
   handle(tx: ServerTransaction, req: SipRequest): void {
-    this.process(req).then(
+    this.process(req, tx.source.host).then(
       (a) => this.reply(tx, req, a),
       (err) => {
         this.deps.log.warn('REGISTER failed', { error: (err as Error).message });
@@ -43,34 +57,46 @@ export class Registrar {
     tx.respond(buildResponse(req, a.status, a.reason, { headers: a.headers ?? [], toTag: generateTag() }));
   }
 
-  private async process(req: SipRequest): Promise<Answer> {
+  private async process(req: SipRequest, sourceIp: string): Promise<Answer> {
     const to = parseNameAddr(getHeader(req, 'To') ?? '');
-    const dn = to === null ? undefined : parseUri(to.uri)?.user;
-    if (dn === undefined || !/^[0-9]{1,20}$/.test(dn)) return { status: 404, reason: 'Not Found' };
-    const agent = await this.readAgent(dn);
-    if (agent === null) return { status: 404, reason: 'Not Found' };
-    if (agent.credentials === null) return { status: 403, reason: 'No Credentials Provisioned' };
+    const user = (to === null ? undefined : parseUri(to.uri)?.user) ?? '';
     const authValue = getHeader(req, 'Authorization');
+    // Challenged before anything is looked up: the same 401 for every To.
     if (authValue === undefined) return this.challenge(false);
     const auth = parseDigestParams(authValue);
     if (auth === null) return { status: 400, reason: 'Malformed Authorization' };
-    const verdict = this.deps.digest.verify('REGISTER', auth, agent.credentials);
-    if (!verdict.ok) {
-      switch (verdict.reason) {
-        case 'stale':
-          return this.challenge(true);
-        case 'malformed':
-          return { status: 400, reason: 'Malformed Authorization' };
-        case 'wrong-user':
-        case 'wrong-response':
-          return { status: 403, reason: 'Forbidden' };
-        case 'bad-nonce':
-        case 'replay':
-          // A nonce we did not issue, or one whose count did not go up: ask again.
-          return this.challenge(false);
-      }
+    if (this.deps.throttle.lockedForMs(sourceIp, user) > 0) return { status: 403, reason: 'Too Many Failed Attempts' };
+    const agent = dnPattern.test(user) ? await this.readAgent(user) : null;
+    const creds = agent?.credentials ?? this.noCredentials(user);
+    const verdict = this.deps.digest.verify('REGISTER', req.uri, auth, creds);
+    if (verdict.ok && agent !== null && agent.credentials !== null) {
+      this.deps.throttle.succeeded(sourceIp, user);
+      return this.bind(req, user, agent);
     }
-    return this.bind(req, dn, agent);
+    switch (verdict.ok ? 'wrong-response' : verdict.reason) {
+      case 'stale':
+        // Expired, or issued by another node: the phone retries silently with this one.
+        return this.challenge(true);
+      case 'malformed':
+        return { status: 400, reason: 'Malformed Authorization' };
+      case 'uri-mismatch':
+        return { status: 400, reason: 'Digest URI Does Not Match Request-URI' };
+      case 'no-qop':
+        return { status: 403, reason: 'Digest qop=auth Required' };
+      case 'bad-nonce':
+      case 'replay':
+        // A nonce we did not issue, or one whose count did not go up: ask again.
+        return this.challenge(false);
+      case 'wrong-user':
+      case 'wrong-response':
+        if (agent !== null && agent.credentials === null) this.deps.log.info('REGISTER for an agent without credentials', { dn: user });
+        this.deps.throttle.failed(sourceIp, user);
+        return { status: 403, reason: 'Forbidden' };
+    }
+  }
+
+  private noCredentials(user: string): DigestCredentials {
+    return { user, realm: this.deps.digest.realm, ha1Md5: this.noCredentialsHa1.md5, ha1Sha256: this.noCredentialsHa1.sha256 };
   }
 
   private challenge(stale: boolean): Answer {

@@ -15,6 +15,19 @@ export const TRANSPORT_ERR = Object.freeze({
   FRAMING_LOST: 'SIP_ERR_TRANSPORT_FRAMING_LOST',
   /** Inbound message dropped: unparsable and no 400 can be built for it. */
   UNANSWERABLE: 'SIP_ERR_TRANSPORT_UNANSWERABLE',
+  /** Inbound message from a source over its request rate: a request got a stateless 503
+   * with Retry-After, anything else was dropped. */
+  RATE_LIMITED: 'SIP_ERR_TRANSPORT_RATE_LIMITED',
+  /** Inbound message dropped unread: its source is far over its rate (its 503 budget is
+   * spent too). */
+  SOURCE_FLOODING: 'SIP_ERR_TRANSPORT_SOURCE_FLOODING',
+  /** An inbound TCP connection refused: its source IP holds its maximum already. */
+  SOURCE_CONNECTIONS_EXHAUSTED: 'SIP_ERR_TRANSPORT_SOURCE_CONNECTIONS_EXHAUSTED',
+  /** A TCP connection closed because a message was not complete within the deadline. */
+  MESSAGE_DEADLINE: 'SIP_ERR_TRANSPORT_MESSAGE_DEADLINE',
+  /** Handling inbound bytes threw (a bug): the message was dropped (on TCP the connection
+   * closed) and the listener kept serving. */
+  INPUT_FAILED: 'SIP_ERR_TRANSPORT_INPUT_FAILED',
 } as const);
 
 export type TransportErrorCode = (typeof TRANSPORT_ERR)[keyof typeof TRANSPORT_ERR];

@@ -5,6 +5,7 @@ export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';
 export { TcpTransport, type TcpTransportOptions } from './tcp-transport.js';
 export { LoopNetwork, LoopTransport, type LoopPacket, type LoopVerdict, type LoopNetworkOptions } from './loop-transport.js';
 export { DEFAULT_TRANSPORT_LIMITS, transportLimits, type TransportLimits } from './limits.js';
+export { SourceGate, parseTrustedSources, type SourceGateOptions, type GateVerdict } from './source-gate.js';
 export { TRANSPORT_ERR, SipTransportError, type TransportErrorCode } from './errors.js';
 export type { TransportCounters } from './counters.js';
 export { responseTarget } from './response-routing.js';

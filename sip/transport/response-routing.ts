@@ -1,5 +1,6 @@
 // Where a response goes (RFC 3261 §18.2.2 with RFC 3581 §4): read from the top Via that
-// the request carried when it arrived (already stamped with received/rport). Pure.
+// the request carried when it arrived (already stamped with received/rport), never to a
+// Via maddr. Pure.
 
 import { parseVia } from '../syntax/index.js';
 import type { SipSource, SipTarget, TransportProtocol } from './transport.js';
@@ -32,8 +33,10 @@ export function responseTarget(
     const sameConnection = source !== undefined && source.protocol === 'TCP' && source.connectionId !== undefined;
     return sameConnection ? { protocol, host, port, connectionId: source.connectionId } : { protocol, host, port };
   }
-  const maddr = via.params['maddr'];
-  if (typeof maddr === 'string') return { protocol, host: maddr, port: sentByPort };
+  // A Via `maddr` is ignored: RFC 3261 §18.2.2 would send there, but anyone can write one,
+  // and obeying it lets a forged request aim our responses at a third party (reflection).
+  // The request's real source (received/rport, else sent-by) gets the response instead, as
+  // §18.2.2 allows for an unreliable transport; multicast requests are not served.
   if (received !== undefined) {
     // RFC 3581: with rport filled in, answer the port the request came from.
     const port = typeof via.rport === 'number' ? via.rport : sentByPort;

@@ -1,15 +1,19 @@
 // SIP over TCP (RFC 3261 §18): connections are reused per remote address, framed by
-// Content-Length (SipStreamParser), closed when idle, bounded in number, and closed when
-// a peer sends bytes we cannot frame. Malformed requests are answered 400 when the
-// parser allows it, on the connection they came on.
+// Content-Length (SipStreamParser), closed when idle, bounded in number (in all and per
+// source IP), closed when a message is not complete within its deadline (a trickling
+// slowloris keeps the idle timer alive, not that one), and closed when a peer sends bytes
+// we cannot frame. Malformed requests are answered 400 when the parser allows it, on the
+// connection they came on. A source over its request rate (source-gate.ts) gets 503s,
+// then silence.
 
 import net from 'node:net';
 import { SipStreamParser, serializeMessage } from '../syntax/index.js';
 import type { SipMessage } from '../syntax/message.js';
 import { countedSend, countInto, createCounters, snapshotCounters, type TransportCounters } from './counters.js';
 import { SipTransportError, TRANSPORT_ERR } from './errors.js';
-import { transportLimits, type TransportLimits } from './limits.js';
-import { receiveParsed } from './receive.js';
+import { sourceRetryAfterSeconds, transportLimits, type TransportLimits } from './limits.js';
+import { receiveParsed, rejectParsed, type ReceiveDeps } from './receive.js';
+import type { SourceGate } from './source-gate.js';
 import type { HostPort, InboundListener, SipSource, SipTarget, SipTransport } from './transport.js';
 
 export type TcpTransportOptions = Readonly<{
@@ -17,6 +21,12 @@ export type TcpTransportOptions = Readonly<{
   port: number;
   advertisedHost?: string;
   limits?: Partial<TransportLimits>;
+  /** Per-source request-rate limit shared with the node's other transports; its trusted
+   * sources are also exempt from tcpConnectionsPerSourceMax. */
+  sourceGate?: SourceGate | null;
+  /** Told when handling inbound bytes threw (a bug; the connection is closed, counted as
+   * SIP_ERR_TRANSPORT_INPUT_FAILED, and the listener keeps serving). */
+  onInputError?: (err: unknown, source: SipSource) => void;
 }>;
 
 type Connection = {
@@ -25,6 +35,11 @@ type Connection = {
   readonly parser: SipStreamParser;
   readonly remoteKey: string;
   readonly source: SipSource;
+  /** Set for connections a peer opened: counted against its IP. */
+  readonly inboundIp: string | null;
+  readonly deps: ReceiveDeps;
+  /** Runs while part of a message is buffered. */
+  messageDeadline: NodeJS.Timeout | null;
 };
 
 const remoteKeyOf = (host: string, port: number): string => `${host}:${port}`;
@@ -41,12 +56,19 @@ export class TcpTransport implements SipTransport {
   private readonly byId = new Map<string, Connection>();
   private readonly byRemote = new Map<string, Connection>();
   private readonly connecting = new Map<string, Promise<Connection>>();
+  /** Inbound connections open per source IP. */
+  private readonly perSource = new Map<string, number>();
+  private readonly gate: SourceGate | null;
+  private readonly onInputError: ((err: unknown, source: SipSource) => void) | undefined;
 
   private constructor(
     private readonly server: net.Server,
     private readonly limits: TransportLimits,
-    advertisedHost: string | undefined,
+    options: TcpTransportOptions,
   ) {
+    const advertisedHost = options.advertisedHost;
+    this.gate = options.sourceGate ?? null;
+    this.onInputError = options.onInputError;
     const a = server.address() as net.AddressInfo;
     this.local = { host: a.address, port: a.port };
     this.sentBy = { host: advertisedHost ?? a.address, port: a.port };
@@ -61,7 +83,7 @@ export class TcpTransport implements SipTransport {
       server.once('error', reject);
       server.listen(options.port, options.host, () => {
         server.off('error', reject);
-        resolve(new TcpTransport(server, limits, options.advertisedHost));
+        resolve(new TcpTransport(server, limits, options));
       });
     });
   }
@@ -137,26 +159,46 @@ export class TcpTransport implements SipTransport {
         socket.off('error', fail);
         socket.off('timeout', onConnectTimeout);
         if (this.closed) return fail(new Error('transport closed'));
-        resolve(this.register(socket, host, port));
+        resolve(this.register(socket, host, port, null));
       });
     });
   }
 
   private onInbound(socket: net.Socket): void {
+    const ip = socket.remoteAddress ?? '';
     if (this.closed || this.byId.size >= this.limits.tcpConnectionsMax) {
       this.stats.connectionsRejected++;
       socket.destroy();
       return;
     }
-    this.register(socket, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    const fromIp = this.perSource.get(ip) ?? 0;
+    if (fromIp >= this.limits.tcpConnectionsPerSourceMax && !(this.gate?.trusted(ip) ?? false)) {
+      this.stats.connectionsRejected++;
+      countInto(this.stats.dropped, TRANSPORT_ERR.SOURCE_CONNECTIONS_EXHAUSTED);
+      socket.destroy();
+      return;
+    }
+    this.perSource.set(ip, fromIp + 1);
+    this.register(socket, ip, socket.remotePort ?? 0, ip);
   }
 
   /** Tracks a connected socket in both maps and wires parsing, idle timeout and cleanup. */
-  private register(socket: net.Socket, host: string, port: number): Connection {
+  private register(socket: net.Socket, host: string, port: number, inboundIp: string | null): Connection {
     const id = `tcp-${this.nextConnectionId++}`;
     const remoteKey = remoteKeyOf(host, port);
     const source: SipSource = { protocol: 'TCP', host, port, connectionId: id, local: this.local };
-    const conn: Connection = { id, socket, parser: new SipStreamParser(), remoteKey, source };
+    // The getter reads the current listener (onMessage may replace it); its own `this` is deps.
+    const transport = this;
+    const deps: ReceiveDeps = {
+      counters: this.stats,
+      get listener(): InboundListener | undefined {
+        return transport.listener;
+      },
+      defaultPort: this.limits.defaultSipPort,
+      // RFC 3261 §18.2.2: on a stream the answer goes back on the same connection.
+      answer: (response) => void socket.write(serializeMessage(response)),
+    };
+    const conn: Connection = { id, socket, parser: new SipStreamParser(), remoteKey, source, inboundIp, deps, messageDeadline: null };
     this.byId.set(id, conn);
     this.byRemote.set(remoteKey, conn);
     this.stats.connectionsOpened++;
@@ -168,27 +210,43 @@ export class TcpTransport implements SipTransport {
   }
 
   private forget(conn: Connection): void {
+    if (conn.messageDeadline !== null) clearTimeout(conn.messageDeadline);
+    conn.messageDeadline = null;
+    if (conn.inboundIp !== null) {
+      const left = (this.perSource.get(conn.inboundIp) ?? 1) - 1;
+      if (left <= 0) this.perSource.delete(conn.inboundIp);
+      else this.perSource.set(conn.inboundIp, left);
+    }
     this.byId.delete(conn.id);
     if (this.byRemote.get(conn.remoteKey) === conn) this.byRemote.delete(conn.remoteKey);
     this.stats.connectionsClosed++;
   }
 
+  /** Total: whatever the bytes, this returns; a throw (a bug) closes this connection only. */
   private onData(conn: Connection, chunk: Buffer): void {
     if (this.closed || conn.socket.destroyed) return;
     this.stats.bytesReceived += chunk.length;
+    try {
+      this.takeData(conn, chunk);
+    } catch (err) {
+      countInto(this.stats.dropped, TRANSPORT_ERR.INPUT_FAILED);
+      conn.socket.destroy();
+      this.onInputError?.(err, conn.source);
+    }
+  }
+
+  private takeData(conn: Connection, chunk: Buffer): void {
     const results = conn.parser.push(chunk);
+    this.armMessageDeadline(conn, results.length > 0);
     // RFC 5626 §4.4.1: answer each CRLFCRLF keepalive ping with a CRLF pong.
     const pings = conn.parser.takePings();
     if (pings > 0) conn.socket.write('\r\n'.repeat(pings));
     for (const result of results) {
       if (this.closed || conn.socket.destroyed) return;
-      receiveParsed(result, conn.source, {
-        counters: this.stats,
-        listener: this.listener,
-        defaultPort: this.limits.defaultSipPort,
-        // RFC 3261 §18.2.2: on a stream the answer goes back on the same connection.
-        answer: (response) => void conn.socket.write(serializeMessage(response)),
-      });
+      const verdict = this.gate === null ? 'pass' : this.gate.admit(conn.source.host);
+      if (verdict === 'drop') countInto(this.stats.dropped, TRANSPORT_ERR.SOURCE_FLOODING);
+      else if (verdict === 'reject') rejectParsed(result, conn.source, conn.deps, sourceRetryAfterSeconds);
+      else receiveParsed(result, conn.source, conn.deps);
     }
     // A framing error (no or bad Content-Length, endless headers) leaves the start of the
     // next message unknowable: close once any 400 already written has been flushed. A
@@ -199,6 +257,25 @@ export class TcpTransport implements SipTransport {
       conn.socket.once('finish', () => conn.socket.destroy());
       conn.socket.end();
     }
+  }
+
+  /** While part of a message is buffered a deadline runs from that message's first byte;
+   * when it passes the connection is closed. A message completing restarts it for the
+   * next one; an empty buffer stops it. */
+  private armMessageDeadline(conn: Connection, messagesCompleted: boolean): void {
+    const partial = conn.parser.bufferedBytes > 0 && !conn.parser.closed;
+    if (conn.messageDeadline !== null && (!partial || messagesCompleted)) {
+      clearTimeout(conn.messageDeadline);
+      conn.messageDeadline = null;
+    }
+    if (!partial || conn.messageDeadline !== null) return;
+    conn.messageDeadline = setTimeout(() => {
+      conn.messageDeadline = null;
+      if (conn.socket.destroyed) return;
+      countInto(this.stats.dropped, TRANSPORT_ERR.MESSAGE_DEADLINE);
+      conn.socket.destroy();
+    }, this.limits.tcpMessageDeadlineMs);
+    conn.messageDeadline.unref();
   }
 
   private write(conn: Connection, bytes: Buffer): Promise<void> {

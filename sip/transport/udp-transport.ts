@@ -5,10 +5,11 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { parseMessage, serializeMessage } from '../syntax/index.js';
 import type { SipMessage, SipResponse } from '../syntax/message.js';
-import { countedSend, createCounters, snapshotCounters, type TransportCounters } from './counters.js';
+import { countedSend, countInto, createCounters, snapshotCounters, type TransportCounters } from './counters.js';
 import { SipTransportError, TRANSPORT_ERR } from './errors.js';
-import { transportLimits, type TransportLimits } from './limits.js';
-import { isKeepAlive, receiveParsed, type ReceiveDeps } from './receive.js';
+import { sourceRetryAfterSeconds, transportLimits, type TransportLimits } from './limits.js';
+import { isKeepAlive, receiveParsed, rejectParsed, type ReceiveDeps } from './receive.js';
+import type { SourceGate } from './source-gate.js';
 import type { HostPort, InboundListener, SipSource, SipTarget, SipTransport } from './transport.js';
 
 export type UdpTransportOptions = Readonly<{
@@ -18,6 +19,12 @@ export type UdpTransportOptions = Readonly<{
    * (e.g. bound to 0.0.0.0). Defaults to the bound address. */
   advertisedHost?: string;
   limits?: Partial<TransportLimits>;
+  /** Per-source request-rate limit, shared with the node's other transports (none: every
+   * source unlimited). */
+  sourceGate?: SourceGate | null;
+  /** Told when handling a datagram threw (a bug; the datagram is dropped and counted as
+   * SIP_ERR_TRANSPORT_INPUT_FAILED, and the listener keeps serving). */
+  onInputError?: (err: unknown, source: SipSource) => void;
 }>;
 
 export class UdpTransport implements SipTransport {
@@ -37,11 +44,17 @@ export class UdpTransport implements SipTransport {
     },
   };
 
+  private readonly gate: SourceGate | null;
+  private readonly onInputError: ((err: unknown, source: SipSource) => void) | undefined;
+
   private constructor(
     private readonly socket: dgram.Socket,
     private readonly limits: TransportLimits,
-    advertisedHost: string | undefined,
+    options: UdpTransportOptions,
   ) {
+    const advertisedHost = options.advertisedHost;
+    this.gate = options.sourceGate ?? null;
+    this.onInputError = options.onInputError;
     this.deps.defaultPort = limits.defaultSipPort;
     const a = socket.address();
     this.local = { host: a.address, port: a.port };
@@ -64,7 +77,7 @@ export class UdpTransport implements SipTransport {
       socket.once('error', reject);
       socket.bind(options.port, options.host, () => {
         socket.off('error', reject);
-        resolve(new UdpTransport(socket, limits, options.advertisedHost));
+        resolve(new UdpTransport(socket, limits, options));
       });
     });
   }
@@ -108,10 +121,20 @@ export class UdpTransport implements SipTransport {
     return snapshotCounters(this.stats);
   }
 
+  /** Total: whatever the bytes, this returns; a throw (a bug) drops the datagram only. */
   private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.closed || isKeepAlive(buf)) return;
     this.stats.bytesReceived += buf.length;
     const source: SipSource = { protocol: 'UDP', host: rinfo.address, port: rinfo.port, local: this.local };
-    receiveParsed(parseMessage(buf), source, this.deps);
+    try {
+      const verdict = this.gate === null ? 'pass' : this.gate.admit(rinfo.address);
+      if (verdict === 'drop') return void countInto(this.stats.dropped, TRANSPORT_ERR.SOURCE_FLOODING);
+      const parsed = parseMessage(buf);
+      if (verdict === 'reject') return rejectParsed(parsed, source, this.deps, sourceRetryAfterSeconds);
+      receiveParsed(parsed, source, this.deps);
+    } catch (err) {
+      countInto(this.stats.dropped, TRANSPORT_ERR.INPUT_FAILED);
+      this.onInputError?.(err, source);
+    }
   }
 }

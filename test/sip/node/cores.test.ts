@@ -1,6 +1,7 @@
 // Proves the SIP node's pure cores without sockets: the digest authenticator (good
 // credentials for MD5 and SHA-256, wrong password, forged nonce, replayed and increasing
-// nonce counts, expiry → stale, no-qop nonces single-use), the router's strategies
+// nonce counts, expiry → stale, another node's or an earlier life's nonce → stale, uri
+// and qop required), the failed-digest throttle, the router's strategies
 // (longest-idle, fewest-calls, round-robin) with skill/level/contact/exclusion filters
 // and version-ordered view updates, and the queue's longest-waiting-first order.
 
@@ -8,38 +9,72 @@ import fc from 'fast-check';
 import t from 'tap';
 import { digestCredentials } from '../../../shards/digest-credentials.js';
 import type { Agent } from '../../../shards/types.js';
+import { randomBytes } from 'node:crypto';
+import { deriveKey } from '../../../common/keys.js';
 import { DigestAuthenticator, digestAuthorization } from '../../../sip/node/digest.js';
+import { DigestThrottle } from '../../../sip/node/digest-throttle.js';
 import { CallQueue } from '../../../sip/node/queue.js';
 import { AgentView, eligible, fewestCallsOrder, longestIdleOrder, Router, type RoutingStrategy } from '../../../sip/node/router.js';
 import { parseDigestParams } from '../../../sip/syntax/index.js';
 
 t.test('digest', async (t) => {
   let now = 1_000_000;
-  const auth = new DigestAuthenticator({ secret: 's3cret', realm: 'ringfence', now: () => now, lifetimeMs: 10_000 });
+  const key = deriveKey(randomBytes(32).toString('hex'), 'digest-nonce');
+  const auth = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now, lifetimeMs: 10_000 });
   const creds = digestCredentials('2001', 'ringfence', 'pw');
   const [sha, md5] = auth.challenges().map((c) => parseDigestParams(c)!);
+  const ruri = 'sip:ringfence';
   const answer = (challenge = sha!, pw = 'pw', nc = 1) =>
-    parseDigestParams(digestAuthorization({ method: 'REGISTER', uri: 'sip:ringfence', username: '2001', password: pw, challenge, nc, cnonce: 'abc' }))!;
-  t.match(auth.verify('REGISTER', answer(), creds), { ok: true, algorithm: 'SHA-256' });
+    parseDigestParams(digestAuthorization({ method: 'REGISTER', uri: ruri, username: '2001', password: pw, challenge, nc, cnonce: 'abc' }))!;
+  t.match(auth.verify('REGISTER', ruri, answer(), creds), { ok: true, algorithm: 'SHA-256' });
   // Both challenges carry one nonce: a phone answers one of them, and counts on.
-  t.match(auth.verify('REGISTER', answer(md5, 'pw', 2), creds), { ok: true, algorithm: 'MD5' });
-  t.match(auth.verify('REGISTER', answer(sha, 'wrong', 3), creds), { ok: false, reason: 'wrong-response' });
-  t.match(auth.verify('REGISTER', answer(sha, 'pw', 2), creds), { ok: false, reason: 'replay' }, 'same nc again');
-  t.match(auth.verify('REGISTER', answer(sha, 'pw', 3), creds), { ok: true }, 'higher nc accepted');
+  t.match(auth.verify('REGISTER', ruri, answer(md5, 'pw', 2), creds), { ok: true, algorithm: 'MD5' });
+  t.match(auth.verify('REGISTER', ruri, answer(sha, 'wrong', 3), creds), { ok: false, reason: 'wrong-response' });
+  t.match(auth.verify('REGISTER', ruri, answer(sha, 'pw', 2), creds), { ok: false, reason: 'replay' }, 'same nc again');
+  t.match(auth.verify('REGISTER', ruri, answer(sha, 'pw', 3), creds), { ok: true }, 'higher nc accepted');
+  t.match(auth.verify('REGISTER', 'sip:ringfence;transport=tcp', answer(sha, 'pw', 4), creds), { ok: true }, 'the same URI with other parameters');
+  t.match(auth.verify('REGISTER', 'sip:elsewhere', answer(sha, 'pw', 5), creds), { ok: false, reason: 'uri-mismatch' });
+  const noQop = { ...sha!, params: Object.fromEntries(Object.entries(answer(sha, 'pw', 6).params).filter(([k]) => k !== 'qop' && k !== 'nc' && k !== 'cnonce')) };
+  t.match(auth.verify('REGISTER', ruri, noQop, creds), { ok: false, reason: 'no-qop' });
   const forged = { ...sha!, params: { ...sha!.params, nonce: sha!.params['nonce']!.replace(/.$/, (c) => (c === '0' ? '1' : '0')) } };
-  t.match(auth.verify('REGISTER', answer(forged), creds), { ok: false, reason: 'bad-nonce' });
-  const other = new DigestAuthenticator({ secret: 'other', realm: 'ringfence', now: () => now });
-  t.match(other.verify('REGISTER', answer(sha, 'pw', 4), creds), { ok: false, reason: 'bad-nonce' }, 'another secret rejects our nonce');
+  t.match(auth.verify('REGISTER', ruri, answer(forged), creds), { ok: false, reason: 'bad-nonce' });
+  const otherKey = new DigestAuthenticator({ key: deriveKey(randomBytes(32).toString('hex'), 'digest-nonce'), nodeId: 'sip1', realm: 'ringfence', now: () => now });
+  t.match(otherKey.verify('REGISTER', ruri, answer(sha, 'pw', 7), creds), { ok: false, reason: 'bad-nonce' }, 'another key rejects our nonce');
+  const otherNode = new DigestAuthenticator({ key, nodeId: 'sip2', realm: 'ringfence', now: () => now });
+  t.match(otherNode.verify('REGISTER', ruri, answer(sha, 'pw', 7), creds), { ok: false, reason: 'stale' }, 'another node: stale, so it re-challenges');
+  const restarted = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now });
+  t.match(restarted.verify('REGISTER', ruri, answer(sha, 'pw', 7), creds), { ok: false, reason: 'stale' }, 'this node after a restart: stale too');
+  t.match(otherNode.verify('REGISTER', ruri, answer(sha, 'wrong', 7), creds), { ok: false, reason: 'wrong-response' }, 'stale only for a good password');
   now += 10_001;
-  t.match(auth.verify('REGISTER', answer(sha, 'pw', 4), creds), { ok: false, reason: 'stale' });
-  t.match(auth.verify('REGISTER', answer(sha, 'wrong', 5), creds), { ok: false, reason: 'wrong-response' }, 'stale only for a good password');
+  t.match(auth.verify('REGISTER', ruri, answer(sha, 'pw', 8), creds), { ok: false, reason: 'stale' });
+  t.match(auth.verify('REGISTER', ruri, answer(sha, 'wrong', 9), creds), { ok: false, reason: 'wrong-response' }, 'stale only for a good password');
   t.ok(auth.challenges(true).every((c) => c.includes('stale=true')));
-  t.match(auth.verify('REGISTER', { scheme: 'Basic', params: {} }, creds), { ok: false, reason: 'malformed' });
-  const md5Only = new DigestAuthenticator({ secret: 's3cret', realm: 'ringfence', now: () => now, algorithms: ['MD5'] });
+  t.match(auth.verify('REGISTER', ruri, { scheme: 'Basic', params: {} }, creds), { ok: false, reason: 'malformed' });
+  const md5Only = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now, algorithms: ['MD5'] });
   const only = md5Only.challenges().map((c) => parseDigestParams(c)!);
   t.same(only.map((c) => c.params['algorithm']), ['MD5'], 'offers only what it is configured for');
   const shaAnswer = { ...only[0]!, params: { ...only[0]!.params, algorithm: 'SHA-256' } };
-  t.match(md5Only.verify('REGISTER', answer(shaAnswer, 'pw', 1), creds), { ok: false, reason: 'malformed' }, 'and accepts nothing else');
+  t.match(md5Only.verify('REGISTER', ruri, answer(shaAnswer, 'pw', 1), creds), { ok: false, reason: 'malformed' }, 'and accepts nothing else');
+});
+
+t.test('digest throttle', async (t) => {
+  let now = 0;
+  const th = new DigestThrottle({ failuresMax: 3, windowMs: 1_000, lockoutMs: 5_000, trackedMax: 2, now: () => now });
+  th.failed('10.0.0.1', '2001');
+  th.failed('10.0.0.1', '2001');
+  t.equal(th.lockedForMs('10.0.0.1', '2001'), 0, 'two failures: still allowed');
+  now = 1_500;
+  th.failed('10.0.0.1', '2001');
+  t.equal(th.lockedForMs('10.0.0.1', '2001'), 0, 'the window moved on: the count started again');
+  th.failed('10.0.0.1', '2001');
+  th.failed('10.0.0.1', '2001');
+  t.equal(th.lockedForMs('10.0.0.1', '2001'), 5_000, 'three within the window: locked out');
+  t.equal(th.lockedForMs('10.0.0.2', '2001'), 0, 'another source is not');
+  now = 6_500;
+  t.equal(th.lockedForMs('10.0.0.1', '2001'), 0, 'the lockout ends');
+  th.failed('10.0.0.3', '1');
+  th.failed('10.0.0.4', '1');
+  t.equal(th.trackedCount, 2, 'bounded table');
 });
 
 function agent(dn: string, o: { readySinceMs?: number; skills?: Record<string, number>; calls?: number; state?: 'READY' | 'BUSY'; contact?: boolean; version?: number } = {}): Agent {

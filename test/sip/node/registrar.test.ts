@@ -1,6 +1,6 @@
 // Proves the registrar end to end over real UDP against real shard processes: digest
 // REGISTER with the agent's stored HA1 (good password → 200 and a binding in the DN's
-// shard; wrong password → 403; unknown DN → 404), a replayed Authorization (same nonce
+// shard; wrong password → 403; unknown DN → the same 403, never 404), a replayed Authorization (same nonce
 // and nc) refused with a new challenge, an expired nonce answered 401 stale=true, several
 // contacts ordered by q, Expires: 0 removing one, and `Contact: *` removing all.
 
@@ -35,12 +35,13 @@ t.test('challenge offers SHA-256 first, then MD5', async (t) => {
   t.same(algs, ['SHA-256', 'MD5']);
 });
 
-t.test('wrong password is 403; unknown DN is 404', async (t) => {
+t.test('wrong password is 403; unknown DN is the same 403 (no enumeration)', async (t) => {
   const wrong = await ua.register(server, '2002', 'not-the-password');
   t.equal(wrong.response.status, 403);
   t.same((await readAgent(cluster, '2002')).contacts, [], 'no binding made');
   const unknown = await ua.register(server, '2999', 'x');
-  t.equal(unknown.response.status, 404);
+  t.equal(unknown.response.status, 403);
+  t.equal(unknown.response.reason, wrong.response.reason);
 });
 
 t.test('a replayed Authorization is refused', async (t) => {

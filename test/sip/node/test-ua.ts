@@ -63,8 +63,9 @@ export class TestUa {
 
   private constructor(readonly transport: UdpTransport, readonly layer: TransactionLayer) {}
 
-  static async start(mode: UaMode = 'answer'): Promise<TestUa> {
-    const transport = await UdpTransport.listen({ host: '127.0.0.1', port: 0 });
+  /** `host`: the loopback address to send from (127.0.0.2 and up are other sources). */
+  static async start(mode: UaMode = 'answer', host = '127.0.0.1'): Promise<TestUa> {
+    const transport = await UdpTransport.listen({ host, port: 0 });
     let ua: TestUa | undefined;
     const layer = new TransactionLayer({
       transports: [transport],
@@ -81,7 +82,7 @@ export class TestUa {
   }
 
   get contact(): string {
-    return `sip:agent@127.0.0.1:${this.port}`;
+    return `sip:agent@${this.transport.local.host}:${this.port}`;
   }
 
   /** Calls in progress right now (ringing or answered). */

@@ -40,7 +40,9 @@ const routeRows: ReadonlyArray<readonly [via: string, source: SipSource | undefi
   ['SIP/2.0/UDP 10.1.1.1;branch=z9hG4bK1', undefined, { protocol: 'UDP', host: '10.1.1.1', port: 5060 }],
   ['SIP/2.0/UDP 10.1.1.1:5070;branch=z9hG4bK1;received=203.0.113.9', undefined, { protocol: 'UDP', host: '203.0.113.9', port: 5070 }],
   ['SIP/2.0/UDP 10.1.1.1:5070;branch=z9hG4bK1;received=203.0.113.9;rport=40123', undefined, { protocol: 'UDP', host: '203.0.113.9', port: 40123 }],
-  ['SIP/2.0/UDP 10.1.1.1:5070;branch=z9hG4bK1;maddr=239.1.1.1', undefined, { protocol: 'UDP', host: '239.1.1.1', port: 5070 }],
+  // A Via maddr is never obeyed (reflection): the sent-by / received address is used.
+  ['SIP/2.0/UDP 10.1.1.1:5070;branch=z9hG4bK1;maddr=239.1.1.1', undefined, { protocol: 'UDP', host: '10.1.1.1', port: 5070 }],
+  ['SIP/2.0/UDP 10.1.1.1:5070;branch=z9hG4bK1;maddr=198.51.100.7;received=203.0.113.9;rport=40123', undefined, { protocol: 'UDP', host: '203.0.113.9', port: 40123 }],
   // Reliable: back over the request's connection while it is open.
   ['SIP/2.0/TCP 10.1.1.1:5070;branch=z9hG4bK1;received=203.0.113.9', tcpSource, { protocol: 'TCP', host: '203.0.113.9', port: 5070, connectionId: 'tcp-7' }],
   ['SIP/2.0/TCP 10.1.1.1:5070;branch=z9hG4bK1', undefined, { protocol: 'TCP', host: '10.1.1.1', port: 5070 }],
