@@ -1,12 +1,10 @@
 // Symmetric RTP latching: which source a leg's socket accepts packets from, and where the
 // other leg's packets are sent back to (the latched source, else the SDP address).
 //
-// 'strict' (the default; rtpengine's strict-source with SDP-first learning): the peer is
-// the address the leg's SDP announced. A packet from exactly that IP and port is always
-// accepted and (re)latches the leg, so the expected peer reclaims a leg whatever else was
-// heard first. Before the SDP peer has sent, a packet from the SDP's IP on another port
-// (a port-translating NAT) may latch; once latched, every other source is dropped and
-// counted — so once the expected peer is sending, a stranger's packets never pass.
+// 'strict' (the default; rtpengine's strict-source, with the peer learnt from the SDP
+// rather than from whoever sends first): a leg accepts packets only from the exact IP and
+// port its SDP announced; every other source is dropped and counted, whether it sent
+// before the peer or alongside it. A new SDP (re-INVITE) moves the expected peer.
 // 'latch-any' (explicit, for NATed peers whose SDP shows a private address): the first
 // source wins and is kept; later sources are dropped.
 // Pure: one decision function on numbers and strings, no state of its own.
@@ -35,8 +33,6 @@ export function latchDecision(
   srcPort: number,
 ): LatchDecision {
   if (latchedPort !== 0 && srcPort === latchedPort && srcIp === latchedIp) return LATCH_ACCEPT;
-  if (strict && srcPort === sdpPort && srcIp === sdpIp && sdpIp !== '' && sdpPort !== 0) return LATCH_LEARN;
-  if (latchedPort !== 0) return LATCH_DROP;
-  if (!strict) return LATCH_LEARN;
-  return sdpIp !== '' && srcIp === sdpIp ? LATCH_LEARN : LATCH_DROP;
+  if (strict) return srcPort === sdpPort && srcIp === sdpIp && sdpIp !== '' && sdpPort !== 0 ? LATCH_LEARN : LATCH_DROP;
+  return latchedPort === 0 ? LATCH_LEARN : LATCH_DROP;
 }

@@ -3,9 +3,9 @@
 // sockets that only know the ports from the rewritten SDP. Each side only ever receives
 // from the gateway's address and the other leg's port; payloads arrive intact; query counts
 // packets, bytes and the loss of a deliberate sequence gap. Latching: 'strict' (default)
-// drops other IPs, may learn another port of the SDP's IP while the SDP peer is silent
-// (answering symmetric-RTP style to it), and hands the leg back to the SDP peer as soon
-// as it sends; 'latch-any' lets the first source win and drops the rest. A call without
+// accepts only the SDP's exact address and drops every other source, even another port
+// of the same IP; 'latch-any' (for NATed peers) lets the first source win and drops the
+// rest, answering symmetric-RTP style to the learnt source. A call without
 // media is flagged timed-out (query, list and a stdout event) while a call with media is
 // not. The per-call rate ceiling drops and counts the excess.
 
@@ -58,34 +58,28 @@ t.test('RTP and RTCP relayed both ways, only ever from the gateway', async (t) =
   t.equal(c.agent.received.length, 45, 'nothing is relayed after delete');
 });
 
-t.test("latching 'strict' (the default): the SDP peer first; its IP on another port only until the SDP peer sends", async (t) => {
+t.test("latching 'strict' (the default): only the SDP's exact address, before and after it latched", async (t) => {
   const c = await setUpCall(t, []);
   t.match(c.gw.events[0], { event: 'listening', latching: 'strict' }, 'strict is the default');
   const intruder = await Endpoint.open(t, '127.0.0.2');
   await intruder.send(rtpPacket(1), c.portA);
-  await eventually(async () => ((await c.ng.query({ callId: 'c1' })).legs[0]!.droppedSource === 1 ? true : undefined));
-  // Same IP as the SDP, another port (a port-translating NAT) while the SDP peer is silent: latches.
-  const natted = await Endpoint.open(t);
-  await natted.send(rtpPacket(2), c.portA);
-  await eventually(() => (c.agent.received.length === 1 ? true : undefined));
-  await c.agent.send(rtpPacket(1, 0xbbbb), c.portB);
-  await eventually(() => (natted.received.length === 1 ? true : undefined));
-  t.pass('replies go to the learnt source');
-  // The SDP peer itself speaks: it reclaims the leg, and the other port is dropped from now on.
+  // Same IP as the SDP, another port, before the SDP peer has sent: still a stranger.
+  const sameIp = await Endpoint.open(t);
+  await sameIp.send(rtpPacket(2), c.portA);
+  await eventually(async () => ((await c.ng.query({ callId: 'c1' })).legs[0]!.droppedSource === 2 ? true : undefined));
   await c.caller.send(rtpPacket(3), c.portA);
-  await eventually(() => (c.agent.received.length === 2 ? true : undefined));
-  await natted.send(rtpPacket(4), c.portA);
-  await c.agent.send(rtpPacket(2, 0xbbbb), c.portB);
+  await eventually(() => (c.agent.received.length === 1 ? true : undefined));
+  await sameIp.send(rtpPacket(4), c.portA);
+  await c.agent.send(rtpPacket(1, 0xbbbb), c.portB);
   await eventually(() => (c.caller.received.length === 1 ? true : undefined));
   const q = await eventually(async () => {
     const r = await c.ng.query({ callId: 'c1' });
-    return r.legs[0]!.droppedSource === 2 ? r : undefined;
+    return r.legs[0]!.droppedSource === 3 ? r : undefined;
   });
-  t.pass('the intruder and the displaced port are dropped and counted');
+  t.pass('the intruder and the other port are dropped and counted');
   t.same(q.legs[0]!.latched, { address: '127.0.0.1', port: c.caller.port });
-  t.same(c.agent.received.map((r) => r.data.readUInt16BE(2)), [2, 3], 'only the latched packets reached the agent');
-  t.equal(natted.received.length, 1, 'after the SDP peer spoke, replies go to it');
-  t.equal(intruder.received.length, 0);
+  t.same(c.agent.received.map((r) => r.data.readUInt16BE(2)), [3], "only the SDP peer's packet reached the agent");
+  t.equal(sameIp.received.length + intruder.received.length, 0, 'replies go only to the SDP peer');
 });
 
 t.test("latching 'latch-any': the first source wins", async (t) => {

@@ -1,9 +1,9 @@
 // Proves a stranger cannot steal a call's media leg: a real gateway process (killed in
 // teardown) anchors a call between a caller and an agent (plain UDP sockets on 127.0.0.1
-// that only know the ports from the rewritten SDP). While the caller — the address in the
-// leg's SDP — sends its stream, strangers send to the same leg's port: one from another
-// IP that started before the caller, one from the caller's own IP on another port (a
-// neighbour on the same host, or behind the same NAT). With the default (strict) latching
+// that only know the ports from the rewritten SDP). Strangers send to leg A's port before
+// the caller — the address in the leg's SDP — and then alongside its stream: one from
+// another IP, one from the caller's own IP on another port (a neighbour on the same host,
+// or behind the same NAT). With the default (strict) latching
 // none of the strangers' packets reaches the agent, the leg stays latched to the caller,
 // the agent's replies go only to the caller, and the drops are counted. With an explicit
 // `--latching latch-any` the old behaviour is available: the first sender owns the leg.
@@ -33,9 +33,10 @@ t.test('strict (default): strangers do not steal the leg while the SDP peer send
   const c = await setUpCall(t, []);
   const stranger = await Endpoint.open(t, '127.0.0.2');
   const neighbour = await Endpoint.open(t, '127.0.0.1');
-  // The stranger is first on the wire.
+  // Both strangers are on the wire before the caller.
   await stranger.send(rtpPacket(0, STRANGER), c.portA);
-  await eventually(async () => ((await c.ng.query({ callId: 'c1' })).legs[0]!.droppedSource === 1 ? true : undefined));
+  await neighbour.send(rtpPacket(0, NEIGHBOUR), c.portA);
+  await eventually(async () => ((await c.ng.query({ callId: 'c1' })).legs[0]!.droppedSource === 2 ? true : undefined));
   // Then the caller talks, and both strangers keep sending alongside it.
   for (let i = 1; i <= 20; i++) {
     await c.caller.send(rtpPacket(i, CALLER), c.portA);
@@ -46,11 +47,11 @@ t.test('strict (default): strangers do not steal the leg while the SDP peer send
   }
   const q = await eventually(async () => {
     const r = await c.ng.query({ callId: 'c1' });
-    return r.legs[0]!.droppedSource === 41 && c.agent.received.length === 20 ? r : undefined;
+    return r.legs[0]!.droppedSource === 42 && c.agent.received.length === 20 ? r : undefined;
   });
   t.same(ssrcs(c.agent), [CALLER], "the agent hears only the caller's stream");
   t.same(q.legs[0]!.latched, { address: '127.0.0.1', port: c.caller.port }, 'leg A stays latched to the SDP address');
-  t.equal(q.legs[0]!.droppedSource, 41, "every stranger's packet dropped and counted");
+  t.equal(q.legs[0]!.droppedSource, 42, "every stranger's packet dropped and counted");
   await eventually(() => (c.caller.received.length === 20 ? true : undefined));
   t.same(ssrcs(c.caller), [AGENT], "the agent's stream reaches the caller");
   t.equal(stranger.received.length + neighbour.received.length, 0, 'the strangers receive nothing');
