@@ -1,8 +1,9 @@
 // Proves the gateway process speaks the ng protocol over UDP as a SIP node needs: ping →
 // pong; offer rewrites c=/m= to the gateway and allocates two legs; answer does the same
 // for the answer SDP with the other leg's port; query reports both legs and their tags;
-// delete frees the ports (the next call can take them); a retransmitted command (same
-// cookie, raw datagram) gets the byte-identical reply and allocates nothing a second time;
+// delete frees the ports (the next call can take them); list is paged; a retransmitted
+// command (same cookie, raw datagram, signed with the gateway's key) gets the
+// byte-identical reply and allocates nothing a second time;
 // an exhausted port range and the session ceiling are error replies with a reason, which
 // NgClient turns into typed errors; unknown commands are errors, and so are malformed
 // datagrams to a gateway running with --ng-auth off (with a key they get silence).
@@ -79,6 +80,16 @@ t.test('offer, answer, query, delete, ping, list', async (t) => {
   t.match(open.events[0], { event: 'listening', ngAuth: 'off' });
   const [malformed] = await rawExchange(open.control, Buffer.from('ck1 d7:command4:pi'), 1);
   t.match(parseNgMessage(malformed!).body, { result: 'error' }, 'a malformed body is answered with an error');
+});
+
+t.test('list is paged so every reply fits one datagram', async (t) => {
+  const gw = await spawnGateway(t, ['--ports', portRange(10)]);
+  const ng = client(t, gw);
+  for (const id of ['a', 'b', 'c']) await ng.offer({ callId: id, fromTag: 'f', sdp: sdp(7000) });
+  const first = await ng.list({ limit: 2 });
+  t.match(first, { calls: ['a', 'b'], callsTotal: 3 });
+  t.match(await ng.list({ limit: 2, offset: 2 }), { calls: ['c'], callsTotal: 3 });
+  await t.rejects(ng.list({ limit: 101 }), { code: GatewayErrorCode.NG_MALFORMED }, 'no page larger than ngListCallsMax');
 });
 
 t.test('a retransmitted command is answered from the cache', async (t) => {
