@@ -81,6 +81,7 @@ export async function runGateway(argv: string[], o: RunGatewayOptions = {}): Pro
     ports: `${gateway.ports.min}-${gateway.ports.max}`,
     latching: opts.gateway.latchMode,
     ngAuth: key === null ? 'off' : 'on',
+    ngAllow: opts.ngAllow,
   });
   if (Object.keys(ready).length > 0) emit({ event: 'ready', role: 'gateway', pid: process.pid, control: port, ...ready });
 }
