@@ -76,7 +76,7 @@ async function startNode(name: 'ringfence' | 'bare-dgram', calls: number): Promi
   const args =
     name === 'ringfence'
       ? [path.join(root, 'gateway/gateway-process.ts'), '--control', '127.0.0.1:0', '--ports', '14000-15999',
-          '--max-sessions', String(calls + 10), '--max-pps', '1000000', '--burst', '100000', '--socket-buffer-bytes', String(4 << 20)]
+          '--max-sessions', String(calls + 10), '--max-pps', '1000000', '--burst', '100000', '--socket-buffer-bytes', String(4 << 20), '--ng-auth', 'off']
       : [path.join(here, 'media-bare-relay.ts'), '18000'];
   const child = spawn(process.execPath, [...profileArgs(), '--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const ngPort = await new Promise<number>((resolve, reject) => {

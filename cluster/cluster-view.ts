@@ -10,6 +10,7 @@
 // - SIP nodes: admin `GET /v1/calls` and `GET /v1/queue` (read token); no answer → down.
 // - gateways: ng `ping` then `list` over the control socket (NgClient), as a SIP node would.
 import type { FastifyInstance } from 'fastify';
+import { deriveKey } from '../common/keys.js';
 import { NgClient } from '../gateway/ng-client.js';
 import type { RaftStatus } from '../raft/types.js';
 import type { ShardClient } from '../shards/client/shard-client.js';
@@ -133,10 +134,11 @@ export class ClusterProbe {
   constructor(opts: ClusterViewOptions) {
     this.#opts = opts;
     this.#timeoutMs = opts.peerTimeoutMs ?? peerTimeoutMsDefault;
+    const ngKey = deriveKey(opts.config.secret, 'ng-control');
     for (const g of opts.config.gateways) {
       // One attempt per request: the next poll is the retry, and a stuck gateway must not
-      // hold the view for three timeouts.
-      this.#ng.set(g.id, new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: this.#timeoutMs, retries: 0 }));
+      // hold the view for three timeouts. Signed, as gateways answer nothing else.
+      this.#ng.set(g.id, new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: this.#timeoutMs, retries: 0, key: ngKey }));
     }
   }
 
@@ -234,7 +236,7 @@ export class ClusterProbe {
     }
     try {
       const l = await client.list();
-      return { ...base, health: 'up', calls: l.calls.length, portPairsInUse: l.portPairsInUse, portPairsFree: l.portPairsFree, error: null };
+      return { ...base, health: 'up', calls: l.callsTotal, portPairsInUse: l.portPairsInUse, portPairsFree: l.portPairsFree, error: null };
     } catch (err) {
       // Answers ping but not `list`: a real rtpengine (no such command) or a sick gateway.
       return { ...base, health: 'degraded', calls: null, portPairsInUse: null, portPairsFree: null, error: `list: ${messageOf(err)}` };

@@ -2,9 +2,10 @@
 //   node --import tsx gateway/gateway-process.ts --control 127.0.0.1:0 --ports 30000-40000
 // Prints one JSON line per event on stdout: {"event":"listening","control":<port>,...}
 // once the control socket is bound, {"event":"timed-out","callId":...} when a call's media
-// times out, {"event":"stopped"} after SIGTERM/SIGINT closed every socket. Bad flags print
-// usage on stderr and exit 2.
+// times out, {"event":"stopped"} after SIGTERM/SIGINT closed every socket. Bad flags (or a
+// missing, malformed or world-readable --ng-key-file) print usage on stderr and exit 2.
 
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE, type ProcessOptions } from './cli-args.js';
@@ -15,18 +16,53 @@ function emit(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
 
-/** Runs the gateway with command-line flags; `ready` adds fields to the listening event
- * (the cluster CLI adds its id and the `ready` event its supervisor waits for). */
-export async function runGateway(argv: string[], ready: Record<string, unknown> = {}): Promise<void> {
+/** The ng key from a file holding 64 hex digits. A file other users may read is refused:
+ * whoever reads the key controls every call's media. */
+export function readNgKeyFile(path: string): Buffer {
+  let mode: number;
+  let text: string;
+  try {
+    mode = statSync(path).mode;
+    text = readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new Error(`--ng-key-file: cannot read ${path}: ${(e as Error).message}`);
+  }
+  if ((mode & 0o007) !== 0) throw new Error(`--ng-key-file: ${path} is accessible to every user (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new Error(`--ng-key-file: ${path} must hold a 32-byte key as 64 hex digits`);
+  return Buffer.from(text, 'hex');
+}
+
+export type RunGatewayOptions = Readonly<{
+  /** Fields added to the listening event (the cluster CLI adds its id and the `ready`
+   * event its supervisor waits for). */
+  ready?: Record<string, unknown>;
+  /** The ng key, when the caller derived it (cluster/roles/gateway.ts); otherwise it comes
+   * from --ng-key-file. */
+  ngKey?: Buffer;
+}>;
+
+/** Runs the gateway with command-line flags. */
+export async function runGateway(argv: string[], o: RunGatewayOptions = {}): Promise<void> {
   let opts: ProcessOptions;
+  let key: Buffer | null;
   try {
     opts = parseArgs(argv);
+    if (!opts.ngAuth) key = null;
+    else if (o.ngKey !== undefined) key = o.ngKey;
+    else if (opts.ngKeyFile !== null) key = readNgKeyFile(opts.ngKeyFile);
+    else throw new Error('--ng-key-file PATH is required (or --ng-auth off, for a gateway behind a firewall)');
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
     process.exit(2);
   }
+  // Last resort: every input path handles its own errors, so an exception reaching here
+  // is a bug. Log it and exit non-zero so the supervisor restarts a clean process.
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`gateway: uncaught exception, exiting: ${err.stack ?? String(err)}\n`);
+    process.exit(70);
+  });
   const gateway = new Gateway(opts.gateway);
-  const control = new ControlServer(gateway);
+  const control = new ControlServer(gateway, { key, allowFrom: opts.ngAllow === null ? null : new Set(opts.ngAllow) });
   const port = await control.listen(opts.controlHost, opts.controlPort);
   gateway.start((callId) => emit({ event: 'timed-out', callId }));
   const stop = () => {
@@ -37,12 +73,15 @@ export async function runGateway(argv: string[], ready: Record<string, unknown> 
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  const ready = o.ready ?? {};
   emit({
     event: 'listening',
     control: port,
     pid: process.pid,
     ports: `${gateway.ports.min}-${gateway.ports.max}`,
     latching: opts.gateway.latchMode,
+    ngAuth: key === null ? 'off' : 'on',
+    ngAllow: opts.ngAllow,
   });
   if (Object.keys(ready).length > 0) emit({ event: 'ready', role: 'gateway', pid: process.pid, control: port, ...ready });
 }

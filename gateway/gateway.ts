@@ -7,7 +7,7 @@ import net from 'node:net';
 import { isBList, type BDict, type BValue } from './bencode.js';
 import { GatewayError, GatewayErrorCode, isGatewayError } from './errors.js';
 import type { LatchMode } from './latching.js';
-import { idCharsMax, portBindAttemptsMax } from './limits.js';
+import { idCharsMax, ngListCallsMax, portBindAttemptsMax } from './limits.js';
 import { PortAllocator } from './port-allocator.js';
 import { COMPONENT_RTCP, COMPONENT_RTP, MediaRelay } from './relay.js';
 import { rewriteSdp, type SdpEndpoint } from './sdp-rewrite.js';
@@ -107,7 +107,7 @@ export class Gateway {
       case 'query':
         return this.query(body);
       case 'list':
-        return this.list();
+        return this.list(body);
       default:
         throw new GatewayError(GatewayErrorCode.NG_UNKNOWN_COMMAND, `Unrecognized command ${String(command)}`);
     }
@@ -226,7 +226,11 @@ export class Gateway {
   }
 
   private delete(b: BDict): BDict {
-    const call = this.calls.require(id(b, 'call-id'));
+    const callId = id(b, 'call-id');
+    const call = this.calls.get(callId);
+    // rtpengine answers a delete of a call it does not know with ok and a warning: the
+    // caller's goal (no such media session) holds, and a retried delete must not fail.
+    if (call === undefined) return { result: 'ok', warning: 'Call-ID not found or tags didn\'t match' };
     const report = this.report(call);
     this.destroyCall(call);
     return report;
@@ -236,11 +240,21 @@ export class Gateway {
     return this.report(this.calls.require(id(b, 'call-id')));
   }
 
-  private list(): BDict {
+  /** One page of call-ids (`offset`, and rtpengine's `limit` key, ≤ ngListCallsMax) and
+   * the first ngListCallsMax timed-out ones (a poller deletes those, so the rest surface
+   * on its next poll): the reply always fits one datagram. `calls total` and `timed-out
+   * total` say how many there are in all. */
+  private list(b: BDict): BDict {
+    const offset = intOf(b, 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
+    const limit = intOf(b, 'limit', 0, ngListCallsMax, ngListCallsMax);
+    const calls = this.calls.ids();
+    const timedOut = this.calls.timedOutIds();
     return {
       result: 'ok',
-      calls: this.calls.ids(),
-      'timed-out': this.calls.timedOutIds(),
+      calls: calls.slice(offset, offset + limit),
+      'calls total': calls.length,
+      'timed-out': timedOut.slice(0, ngListCallsMax),
+      'timed-out total': timedOut.length,
       'port pairs in use': this.ports.capacityPairs - this.ports.freePairs,
       'port pairs free': this.ports.freePairs,
     };
@@ -315,6 +329,14 @@ function str(b: BDict, key: string): string {
 function id(b: BDict, key: string): string {
   const v = str(b, key);
   if (v.length === 0 || v.length > idCharsMax) throw new GatewayError(GatewayErrorCode.NG_MISSING_KEY, `bad ${key}`);
+  return v;
+}
+
+/** An optional integer key; absent means `dflt`, present must lie in [min, max]. */
+function intOf(b: BDict, key: string, min: number, max: number, dflt: number): number {
+  const v = b[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || v < min || v > max) throw new GatewayError(GatewayErrorCode.NG_MALFORMED, `${key} must be an integer from ${min} to ${max}`);
   return v;
 }
 

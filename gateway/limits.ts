@@ -13,6 +13,28 @@ export const ngCookieBytesMax = 128;
 /** Commands the control server runs at once; beyond it a command is refused rather than
  * queued. */
 export const ngCommandsInFlightMax = 1_024;
+/** Commands one source address may have running at once (within the global ceiling), so
+ * one node cannot take every slot. */
+export const ngCommandsInFlightPerSourceMax = 256;
+/** Authenticated commands per second per source address (token bucket), and its depth.
+ * A SIP node at 300 calls/s sends about 1,200 (offer, answer, delete, polls). */
+export const ngCommandRatePerSourceMax = 5_000;
+export const ngCommandBurstPerSourceMax = 5_000;
+/** Source addresses tracked for the two per-source bounds above; the least recently seen
+ * is forgotten beyond it. Only authenticated sources are tracked. */
+export const ngSourcesTrackedMax = 1_024;
+/** A signed command's auth-ts may be this far from the gateway's clock. At most half the
+ * reply cache TTL: a command first seen at the window's start is still remembered (as
+ * run) when its timestamp leaves the window at the other end. */
+export const ngAuthTimestampSkewMsMax = 15_000;
+/** Cookies of authenticated commands remembered until their timestamp leaves the window,
+ * so a replay is refused even after its reply left the cache. Beyond it new commands are
+ * refused (a sender this fast is broken): fail closed, never re-run. */
+export const ngSeenCookiesMax = 131_072;
+/** Call-ids in one `list` reply, in `calls` and again in `timed-out`, unless the command
+ * asks for fewer (`limit`); the rest are paged with `offset`. Sized for the longest ids
+ * (idCharsMax): 2 × 100 × ~260 bytes stays inside one datagram (ngMessageBytesMax). */
+export const ngListCallsMax = 100;
 /** ng client: wait per attempt before retransmitting the same datagram. */
 export const ngTimeoutMsDefault = 500;
 /** ng client: retransmissions after the first attempt. */

@@ -2,13 +2,15 @@
 // rtpengine. Each request gets a fresh cookie; on timeout the very same datagram (same
 // cookie) is sent again, so the server answers a retransmission from its cache instead of
 // running the command twice. Error replies become GatewayErrors (code NG_REMOTE unless the
-// server named one of ours in 'error-code').
+// server named one of ours in 'error-code'). With a key, commands are signed and a reply
+// that is not signed with the same key is ignored like a stray datagram.
 
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isBDict, isBList, type BDict, type BValue } from './bencode.js';
 import { GatewayError, GatewayErrorCode, type GatewayErrorCode as Code } from './errors.js';
 import { ngRetriesDefault, ngTimeoutMsDefault } from './limits.js';
+import { signNg, stripAuth, verifyNg } from './ng-auth.js';
 import { formatNgMessage, parseNgMessage } from './ng-protocol.js';
 
 export type NgClientOptions = Readonly<{
@@ -18,6 +20,11 @@ export type NgClientOptions = Readonly<{
   timeoutMs?: number;
   /** Retransmissions after the first attempt (default ngRetriesDefault, 2). */
   retries?: number;
+  /** deriveKey(secret, 'ng-control'): every command is signed and only replies signed
+   * with it are accepted (gateway/ng-auth.ts). Absent: plain commands, as rtpengine
+   * expects. */
+  key?: Buffer;
+  nowMs?: () => number;
 }>;
 
 /** Options common to offer and answer. `flags`, `replace` and `ice` are passed through as
@@ -104,12 +111,28 @@ export class NgClient {
     return { timedOut: raw['timed-out'] === 1, legs, raw };
   }
 
-  /** Ringfence's `list`: every call, those flagged media-timed-out, and port usage. */
-  async list(): Promise<{ calls: string[]; timedOut: string[]; portPairsInUse: number; portPairsFree: number }> {
-    const r = await this.request({ command: 'list' });
+  /** Ringfence's `list`: one page of calls (`offset`, `limit`), the first timed-out ones,
+   * the totals of both, and port usage. */
+  async list(page: Readonly<{ offset?: number; limit?: number }> = {}): Promise<{
+    calls: string[];
+    callsTotal: number;
+    timedOut: string[];
+    timedOutTotal: number;
+    portPairsInUse: number;
+    portPairsFree: number;
+  }> {
+    const r = await this.request({
+      command: 'list',
+      ...(page.offset !== undefined ? { offset: page.offset } : {}),
+      ...(page.limit !== undefined ? { limit: page.limit } : {}),
+    });
+    const calls = strings(r['calls']);
+    const timedOut = strings(r['timed-out']);
     return {
-      calls: strings(r['calls']),
-      timedOut: strings(r['timed-out']),
+      calls,
+      callsTotal: typeof r['calls total'] === 'number' ? r['calls total'] : calls.length,
+      timedOut,
+      timedOutTotal: typeof r['timed-out total'] === 'number' ? r['timed-out total'] : timedOut.length,
       portPairsInUse: n(r, 'port pairs in use'),
       portPairsFree: n(r, 'port pairs free'),
     };
@@ -120,7 +143,8 @@ export class NgClient {
   request(body: BDict): Promise<BDict> {
     if (this.closed) return Promise.reject(new GatewayError(GatewayErrorCode.CLOSED, 'client closed'));
     const cookie = `${this.prefix}_${++this.seq}`;
-    const msg = formatNgMessage(cookie, body);
+    const key = this.opts.key;
+    const msg = formatNgMessage(cookie, key === undefined ? body : signNg(key, 'ng-request', cookie, body, (this.opts.nowMs ?? Date.now)()));
     return new Promise<BDict>((resolve, reject) => {
       const p: Pending = { msg, attempts: 0, timer: undefined as unknown as NodeJS.Timeout, resolve, reject };
       this.pending.set(cookie, p);
@@ -167,6 +191,11 @@ export class NgClient {
     }
     const p = this.pending.get(cookie);
     if (p === undefined) return; // a late duplicate
+    const key = this.opts.key;
+    if (key !== undefined) {
+      if (verifyNg(key, 'ng-reply', cookie, body, 0) !== 'ok') return; // forged or foreign
+      body = stripAuth(body);
+    }
     this.pending.delete(cookie);
     clearTimeout(p.timer);
     p.resolve(body);

@@ -174,7 +174,7 @@ export class MediaRelay {
     const stats = this.stats;
     const srcIp = rinfo.address;
     const srcPort = rinfo.port;
-    const d = latchDecision(this.strict, this.latchedIp[k]!, this.latchedPort[k]!, this.sdpIp[k]!, srcIp, srcPort);
+    const d = latchDecision(this.strict, this.latchedIp[k]!, this.latchedPort[k]!, this.sdpIp[k]!, this.sdpPort[k]!, srcIp, srcPort);
     if (d === LATCH_DROP) {
       stats.droppedSource[slot]!++;
       return;

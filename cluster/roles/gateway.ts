@@ -1,9 +1,12 @@
 // `ringfence gateway --config cluster.yaml --id gw1 [gateway flags]`: the media gateway
 // configured from the cluster file (control address, port range); any other gateway flag
-// (--latching, --max-sessions, --media-timeout-s, ...) passes through.
+// (--latching, --max-sessions, --media-timeout-s, --ng-allow, ...) passes through. The ng
+// control key is derived from the cluster file's secret; `--ng-allow sip-nodes` allows
+// only the cluster file's SIP node addresses on top of it.
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { UsageError } from '../../common/args.js';
 import { loadClusterConfig } from '../../common/config.js';
+import { deriveKey } from '../../common/keys.js';
 import { runGateway } from '../../gateway/gateway-process.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -18,5 +21,18 @@ export async function main(argv: string[]): Promise<void> {
     if (t.kind === 'option' && !own.has(t.name)) rest.push(t.rawName, ...(t.value !== undefined ? [t.value] : []));
     else if (t.kind === 'positional') rest.push(t.value);
   }
-  await runGateway(['--control', `${gw.control.host}:${gw.control.port}`, '--ports', `${gw.portMin}-${gw.portMax}`, ...rest], { id: gw.id });
+  // `--ng-allow sip-nodes`: the allow-list is the SIP nodes' addresses from the cluster file
+  // (their UDP host, the address their ng commands leave from on a single-homed host).
+  const allowAt = rest.indexOf('--ng-allow');
+  if (allowAt >= 0 && rest[allowAt + 1] === 'sip-nodes') {
+    const hosts = [...new Set(config.sip.map((n) => n.udp.host))];
+    if (hosts.length === 0 || hosts.some((h) => h === '0.0.0.0' || h === '::')) {
+      throw new UsageError('--ng-allow sip-nodes: every sip[].udp host in the cluster file must be a specific address');
+    }
+    rest[allowAt + 1] = hosts.join(',');
+  }
+  // The ng key comes from the cluster's root secret, as on every SIP node; --ng-auth off
+  // (passed through) still turns authentication off.
+  const ngKey = deriveKey(config.secret, 'ng-control');
+  await runGateway(['--control', `${gw.control.host}:${gw.control.port}`, '--ports', `${gw.portMin}-${gw.portMax}`, ...rest], { ready: { id: gw.id }, ngKey });
 }

@@ -9,6 +9,7 @@
 // skipped for new sessions, and its sessions are reported lost; gateways are polled
 // (`list`, or `query` per session for rtpengine) for sessions whose media timed out.
 
+import { deriveKey } from '../../common/keys.js';
 import type { Logger } from '../../common/logger.js';
 import type { GatewayConfig } from '../../common/config.js';
 import { GatewayErrorCode } from '../../gateway/errors.js';
@@ -61,6 +62,9 @@ export type NgMediaOptions = Readonly<{
   pollIntervalMs?: number;
   /** Per ng attempt; a gateway is dead after the client's retries all time out. */
   ngTimeoutMs?: number;
+  /** The cluster's root secret: commands are signed with deriveKey(secret, 'ng-control'),
+   * as the gateways expect. Absent: unsigned commands (rtpengine, or `--ng-auth off`). */
+  rootSecret?: string;
 }>;
 
 export class NgMediaController implements MediaController {
@@ -71,9 +75,10 @@ export class NgMediaController implements MediaController {
   private polling = false;
 
   constructor(private readonly opts: NgMediaOptions) {
+    const key = opts.rootSecret === undefined ? {} : { key: deriveKey(opts.rootSecret, 'ng-control') };
     this.gateways = opts.gateways.map((g) => ({
       id: g.id,
-      client: new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: opts.ngTimeoutMs ?? ngTimeoutMsDefault, retries: ngRetries }),
+      client: new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: opts.ngTimeoutMs ?? ngTimeoutMsDefault, retries: ngRetries, ...key }),
       alive: true,
       sessions: new Set<string>(),
     }));

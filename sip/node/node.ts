@@ -110,7 +110,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const transports: SipTransport[] = [udp, tcp];
   let b2bua: B2bua | undefined;
   const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0 }));
-  const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs }) : new PassthroughMedia());
+  const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs, rootSecret: o.config.secret }) : new PassthroughMedia());
   const view = new AgentView();
   const router = new Router(view, o.strategy ?? 'longest-idle');
   const webhookConfig = o.routingWebhook === undefined ? (o.config.routing?.webhook ?? null) : o.routingWebhook;

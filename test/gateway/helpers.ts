@@ -1,18 +1,26 @@
 // Shared test plumbing for the gateway tests: spawning the real gateway process (killed
-// in teardown), UDP endpoints that record what they receive and from whom, RTP packets,
+// in teardown, with a fresh ng key unless told otherwise), UDP endpoints that record what they receive and from whom, RTP packets,
 // and bounded polling.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onJsonLines } from '../../common/json-lines.js';
+import type { BDict } from '../../gateway/bencode.js';
+import { signNg } from '../../gateway/ng-auth.js';
+import { formatNgMessage } from '../../gateway/ng-protocol.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
-export type GatewayHandle = { child: ChildProcess; control: number; events: Record<string, unknown>[] };
+/** `key`: the ng control key the gateway was started with (null with --ng-auth off);
+ * pass it to NgClient. */
+export type GatewayHandle = { child: ChildProcess; control: number; events: Record<string, unknown>[]; key: Buffer | null };
 
 // Below the kernel's ephemeral range (32768+), so sockets bound to port 0 anywhere on the
 // machine never take our ports; each test file starts at its own random offset.
@@ -25,8 +33,27 @@ export function portRange(pairs: number): string {
   return `${min}-${min + pairs * 2 - 1}`;
 }
 
+/** A fresh random ng key in a 0600 file (removed in teardown), as an operator would
+ * provision one for a standalone gateway. */
+export function writeNgKeyFile(t: Teardown): { key: Buffer; file: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ringfence-ngkey-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const key = randomBytes(32);
+  const file = path.join(dir, 'ng.key');
+  writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600 });
+  return { key, file };
+}
+
+/** The gateway process, with a fresh ng key unless `args` set --ng-auth or --ng-key-file. */
 export async function spawnGateway(t: Teardown, args: readonly string[]): Promise<GatewayHandle> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway/gateway-process.ts'), '--control', '127.0.0.1:0', ...args], {
+  let key: Buffer | null = null;
+  const keyArgs: string[] = [];
+  if (!args.includes('--ng-auth') && !args.includes('--ng-key-file')) {
+    const k = writeNgKeyFile(t);
+    key = k.key;
+    keyArgs.push('--ng-key-file', k.file);
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway/gateway-process.ts'), '--control', '127.0.0.1:0', ...keyArgs, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -42,7 +69,12 @@ export async function spawnGateway(t: Teardown, args: readonly string[]): Promis
     });
     child.once('exit', (code) => reject(new Error(`gateway exited early with ${code}`)));
   });
-  return { child, control, events };
+  return { child, control, events, key };
+}
+
+/** An ng datagram as NgClient would send it: signed with `key` unless it is null. */
+export function ngDatagram(key: Buffer | null, cookie: string, body: BDict, nowMs = Date.now()): Buffer {
+  return formatNgMessage(cookie, key === null ? body : signNg(key, 'ng-request', cookie, body, nowMs));
 }
 
 export type Received = { data: Buffer; address: string; port: number };

@@ -1,7 +1,7 @@
 // Proves the gateway's pure media cores behave as a user of query would notice: port
 // pairs are even/odd, never handed out twice, reused last and exhausted with a typed
 // error; loss follows sequence gaps (including wrap-around and an SSRC restart) and jitter
-// follows RFC 3550 for a known arrival pattern; latching decisions for both modes; the
+// follows RFC 3550 for a known arrival pattern; latching decisions for both modes (strict: the SDP's exact address only); the
 // token bucket passes its burst, then its rate, and nothing more. Driven directly, with
 // time passed in.
 
@@ -77,18 +77,19 @@ t.test('interarrival jitter', async (t) => {
 });
 
 t.test('latching decisions', async (t) => {
-  // strict: before latching only the SDP IP may latch, any port.
-  t.equal(latchDecision(true, '', 0, '10.0.0.1', '10.0.0.2', 5000), LATCH_DROP);
-  t.equal(latchDecision(true, '', 0, '10.0.0.1', '10.0.0.1', 6000), LATCH_LEARN);
-  t.equal(latchDecision(true, '', 0, '', '10.0.0.1', 6000), LATCH_DROP, 'no SDP address yet');
-  // latch-any: first source wins.
-  t.equal(latchDecision(false, '', 0, '10.0.0.1', '192.0.2.9', 7000), LATCH_LEARN);
-  // latched: only that exact source.
-  for (const strict of [true, false]) {
-    t.equal(latchDecision(strict, '192.0.2.9', 7000, '10.0.0.1', '192.0.2.9', 7000), LATCH_ACCEPT);
-    t.equal(latchDecision(strict, '192.0.2.9', 7000, '10.0.0.1', '192.0.2.9', 7001), LATCH_DROP);
-    t.equal(latchDecision(strict, '192.0.2.9', 7000, '10.0.0.1', '10.0.0.1', 7000), LATCH_DROP);
-  }
+  // Arguments: strict, latched ip/port, SDP ip/port, source ip/port. The SDP says 10.0.0.1:5000.
+  // strict: only the SDP's exact address, latched or not; nothing without an SDP address.
+  t.equal(latchDecision(true, '', 0, '10.0.0.1', 5000, '10.0.0.1', 5000), LATCH_LEARN);
+  t.equal(latchDecision(true, '', 0, '10.0.0.1', 5000, '10.0.0.2', 5000), LATCH_DROP);
+  t.equal(latchDecision(true, '', 0, '10.0.0.1', 5000, '10.0.0.1', 6000), LATCH_DROP, 'the SDP IP on another port is a stranger');
+  t.equal(latchDecision(true, '', 0, '', 0, '10.0.0.1', 6000), LATCH_DROP, 'no SDP address yet');
+  t.equal(latchDecision(true, '10.0.0.1', 5000, '10.0.0.1', 5000, '10.0.0.1', 5000), LATCH_ACCEPT);
+  t.equal(latchDecision(true, '10.0.0.1', 5000, '10.0.0.1', 5000, '10.0.0.1', 6000), LATCH_DROP);
+  // latch-any: first source wins and keeps the leg, even against the SDP address.
+  t.equal(latchDecision(false, '', 0, '10.0.0.1', 5000, '192.0.2.9', 7000), LATCH_LEARN);
+  t.equal(latchDecision(false, '192.0.2.9', 7000, '10.0.0.1', 5000, '192.0.2.9', 7000), LATCH_ACCEPT);
+  t.equal(latchDecision(false, '192.0.2.9', 7000, '10.0.0.1', 5000, '192.0.2.9', 7001), LATCH_DROP);
+  t.equal(latchDecision(false, '192.0.2.9', 7000, '10.0.0.1', 5000, '10.0.0.1', 5000), LATCH_DROP);
 });
 
 t.test('token bucket', async (t) => {

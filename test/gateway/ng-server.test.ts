@@ -1,10 +1,12 @@
 // Proves the gateway process speaks the ng protocol over UDP as a SIP node needs: ping →
 // pong; offer rewrites c=/m= to the gateway and allocates two legs; answer does the same
 // for the answer SDP with the other leg's port; query reports both legs and their tags;
-// delete frees the ports (the next call can take them); a retransmitted command (same
-// cookie, raw datagram) gets the byte-identical reply and allocates nothing a second time;
+// delete frees the ports (the next call can take them); list is paged; a retransmitted
+// command (same cookie, raw datagram, signed with the gateway's key) gets the
+// byte-identical reply and allocates nothing a second time;
 // an exhausted port range and the session ceiling are error replies with a reason, which
-// NgClient turns into typed errors; unknown commands and malformed datagrams are errors.
+// NgClient turns into typed errors; unknown commands are errors, and so are malformed
+// datagrams to a gateway running with --ng-auth off (with a key they get silence).
 // SIGTERM stops the process cleanly; bad flags exit 2 with usage. The gateway runs as a
 // real child process, killed in teardown.
 
@@ -12,12 +14,12 @@ import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import t from 'tap';
 import { GatewayErrorCode } from '../../gateway/errors.js';
-import { formatNgMessage, parseNgMessage } from '../../gateway/ng-protocol.js';
+import { parseNgMessage } from '../../gateway/ng-protocol.js';
 import { NgClient } from '../../gateway/ng-client.js';
-import { mediaPort, portRange, sdp, spawnGateway } from './helpers.js';
+import { type GatewayHandle, mediaPort, ngDatagram, portRange, sdp, spawnGateway } from './helpers.js';
 
-function client(t: { teardown(fn: () => void): void }, port: number): NgClient {
-  const c = new NgClient({ host: '127.0.0.1', port, timeoutMs: 1000, retries: 2 });
+function client(t: { teardown(fn: () => void): void }, gw: GatewayHandle): NgClient {
+  const c = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 2, ...(gw.key !== null ? { key: gw.key } : {}) });
   t.teardown(() => c.close());
   return c;
 }
@@ -43,7 +45,7 @@ t.test('offer, answer, query, delete, ping, list', async (t) => {
   const range = portRange(20);
   const min = Number(range.split('-')[0]);
   const gw = await spawnGateway(t, ['--ports', range]);
-  const ng = client(t, gw.control);
+  const ng = client(t, gw);
   await ng.ping();
 
   const offer = await ng.offer({ callId: 'call-1', fromTag: 'caller', sdp: sdp(7000, '192.0.2.1'), ice: 'remove' });
@@ -72,17 +74,31 @@ t.test('offer, answer, query, delete, ping, list', async (t) => {
   const again = await ng.offer({ callId: 'call-2', fromTag: 'c2', sdp: sdp(7002), flags: ['trust-address', 'whatever'] });
   t.ok(mediaPort(again.sdp) > 0, 'unknown flags are ignored');
 
-  const [malformed] = await rawExchange(gw.control, Buffer.from('ck1 d7:command4:pi'), 1);
+  // Without authentication (rtpengine-style) a malformed body earns an error reply; with it,
+  // silence (test/security/ng-auth.test.ts).
+  const open = await spawnGateway(t, ['--ports', portRange(2), '--ng-auth', 'off']);
+  t.match(open.events[0], { event: 'listening', ngAuth: 'off' });
+  const [malformed] = await rawExchange(open.control, Buffer.from('ck1 d7:command4:pi'), 1);
   t.match(parseNgMessage(malformed!).body, { result: 'error' }, 'a malformed body is answered with an error');
+});
+
+t.test('list is paged so every reply fits one datagram', async (t) => {
+  const gw = await spawnGateway(t, ['--ports', portRange(10)]);
+  const ng = client(t, gw);
+  for (const id of ['a', 'b', 'c']) await ng.offer({ callId: id, fromTag: 'f', sdp: sdp(7000) });
+  const first = await ng.list({ limit: 2 });
+  t.match(first, { calls: ['a', 'b'], callsTotal: 3 });
+  t.match(await ng.list({ limit: 2, offset: 2 }), { calls: ['c'], callsTotal: 3 });
+  await t.rejects(ng.list({ limit: 101 }), { code: GatewayErrorCode.NG_MALFORMED }, 'no page larger than ngListCallsMax');
 });
 
 t.test('a retransmitted command is answered from the cache', async (t) => {
   const gw = await spawnGateway(t, ['--ports', portRange(20)]);
-  const datagram = formatNgMessage('retx-1', { command: 'offer', 'call-id': 'r1', 'from-tag': 'f', sdp: sdp(7000) });
+  const datagram = ngDatagram(gw.key, 'retx-1', { command: 'offer', 'call-id': 'r1', 'from-tag': 'f', sdp: sdp(7000) });
   const replies = await rawExchange(gw.control, datagram, 3);
   t.equal(replies.length, 3);
   t.ok(replies[1]!.equals(replies[0]!) && replies[2]!.equals(replies[0]!), 'identical replies');
-  const ng = client(t, gw.control);
+  const ng = client(t, gw);
   t.match(await ng.list(), { calls: ['r1'], portPairsInUse: 2 }, 'one call, two pairs: the retransmissions allocated nothing');
   await ng.offer({ callId: 'r2', fromTag: 'f', sdp: sdp(7000) });
   t.match(await ng.list(), { portPairsInUse: 4 });
@@ -90,11 +106,11 @@ t.test('a retransmitted command is answered from the cache', async (t) => {
 
 t.test('port exhaustion and the session ceiling', async (t) => {
   const gw = await spawnGateway(t, ['--ports', portRange(4)]); // 4 pairs = 2 calls
-  const ng = client(t, gw.control);
+  const ng = client(t, gw);
   await ng.offer({ callId: 'a', fromTag: 'f', sdp: sdp(7000) });
   await ng.offer({ callId: 'b', fromTag: 'f', sdp: sdp(7000) });
   await t.rejects(ng.offer({ callId: 'c', fromTag: 'f', sdp: sdp(7000) }), { code: GatewayErrorCode.PORTS_EXHAUSTED });
-  const raw = await rawExchange(gw.control, formatNgMessage('x', { command: 'offer', 'call-id': 'c', 'from-tag': 'f', sdp: sdp(7000) }), 1);
+  const raw = await rawExchange(gw.control, ngDatagram(gw.key, 'x', { command: 'offer', 'call-id': 'c', 'from-tag': 'f', sdp: sdp(7000) }), 1);
   const body = parseNgMessage(raw[0]!).body;
   t.equal(body['result'], 'error');
   t.match(String(body['error-reason']), /no free port pair/);
@@ -103,7 +119,7 @@ t.test('port exhaustion and the session ceiling', async (t) => {
   t.pass('deleting a call frees its ports');
 
   const capped = await spawnGateway(t, ['--ports', portRange(10), '--max-sessions', '1']);
-  const ng2 = client(t, capped.control);
+  const ng2 = client(t, capped);
   await ng2.offer({ callId: 'a', fromTag: 'f', sdp: sdp(7000) });
   await t.rejects(ng2.offer({ callId: 'b', fromTag: 'f', sdp: sdp(7000) }), { code: GatewayErrorCode.MAX_SESSIONS });
 });

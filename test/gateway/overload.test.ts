@@ -30,7 +30,7 @@ function flood(t: { teardown(fn: () => void): void }, port: number): Promise<num
 
 t.test('loss returns to zero within a second after a flood', async (t) => {
   const gw = await spawnGateway(t, ['--ports', portRange(10), '--max-pps', '0']);
-  const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 3 });
+  const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 3, key: gw.key! });
   t.teardown(() => ng.close());
   const void1 = await Endpoint.open(t);
   const floodPorts: number[] = [];

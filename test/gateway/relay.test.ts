@@ -2,9 +2,10 @@
 // teardown) the way the two phones of a call would see it: caller and agent are plain UDP
 // sockets that only know the ports from the rewritten SDP. Each side only ever receives
 // from the gateway's address and the other leg's port; payloads arrive intact; query counts
-// packets, bytes and the loss of a deliberate sequence gap. Latching: 'strict' drops other
-// IPs and learns the real port of the SDP's IP, then answers symmetric-RTP style to that
-// learnt source; 'latch-any' lets the first source win and drops the rest. A call without
+// packets, bytes and the loss of a deliberate sequence gap. Latching: 'strict' (default)
+// accepts only the SDP's exact address and drops every other source, even another port
+// of the same IP; 'latch-any' (for NATed peers) lets the first source win and drops the
+// rest, answering symmetric-RTP style to the learnt source. A call without
 // media is flagged timed-out (query, list and a stdout event) while a call with media is
 // not. The per-call rate ceiling drops and counts the excess.
 
@@ -16,7 +17,7 @@ type Tap = { teardown(fn: () => void | Promise<void>): void };
 
 async function setUpCall(t: Tap, args: string[], callId = 'c1') {
   const gw = await spawnGateway(t, ['--ports', portRange(10), ...args]);
-  const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 2 });
+  const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 2, key: gw.key! });
   t.teardown(() => ng.close());
   const caller = await Endpoint.open(t);
   const callerRtcp = await Endpoint.open(t);
@@ -57,27 +58,28 @@ t.test('RTP and RTCP relayed both ways, only ever from the gateway', async (t) =
   t.equal(c.agent.received.length, 45, 'nothing is relayed after delete');
 });
 
-t.test("latching 'strict': only the SDP's IP may latch; replies go to the learnt source", async (t) => {
-  const c = await setUpCall(t, ['--latching', 'strict']);
+t.test("latching 'strict' (the default): only the SDP's exact address, before and after it latched", async (t) => {
+  const c = await setUpCall(t, []);
+  t.match(c.gw.events[0], { event: 'listening', latching: 'strict' }, 'strict is the default');
   const intruder = await Endpoint.open(t, '127.0.0.2');
   await intruder.send(rtpPacket(1), c.portA);
-  await eventually(async () => ((await c.ng.query({ callId: 'c1' })).legs[0]!.droppedSource === 1 ? true : undefined));
-  // Same IP as the SDP, another port (a port-translating NAT): latches.
-  const natted = await Endpoint.open(t);
-  await natted.send(rtpPacket(2), c.portA);
+  // Same IP as the SDP, another port, before the SDP peer has sent: still a stranger.
+  const sameIp = await Endpoint.open(t);
+  await sameIp.send(rtpPacket(2), c.portA);
+  await eventually(async () => ((await c.ng.query({ callId: 'c1' })).legs[0]!.droppedSource === 2 ? true : undefined));
+  await c.caller.send(rtpPacket(3), c.portA);
   await eventually(() => (c.agent.received.length === 1 ? true : undefined));
-  await c.caller.send(rtpPacket(3), c.portA); // the SDP port itself, now not the latched source
+  await sameIp.send(rtpPacket(4), c.portA);
   await c.agent.send(rtpPacket(1, 0xbbbb), c.portB);
-  await eventually(() => (natted.received.length === 1 ? true : undefined));
+  await eventually(() => (c.caller.received.length === 1 ? true : undefined));
   const q = await eventually(async () => {
     const r = await c.ng.query({ callId: 'c1' });
-    return r.legs[0]!.droppedSource === 2 ? r : undefined;
+    return r.legs[0]!.droppedSource === 3 ? r : undefined;
   });
-  t.pass('the intruder and the stale SDP port are dropped and counted');
-  t.same(q.legs[0]!.latched, { address: '127.0.0.1', port: natted.port });
-  t.equal(c.agent.received.length, 1, 'only the latched packet reached the agent');
-  t.equal(c.caller.received.length, 0, 'the agent packet went to the learnt source, not the SDP port');
-  t.equal(intruder.received.length, 0);
+  t.pass('the intruder and the other port are dropped and counted');
+  t.same(q.legs[0]!.latched, { address: '127.0.0.1', port: c.caller.port });
+  t.same(c.agent.received.map((r) => r.data.readUInt16BE(2)), [3], "only the SDP peer's packet reached the agent");
+  t.equal(sameIp.received.length + intruder.received.length, 0, 'replies go only to the SDP peer');
 });
 
 t.test("latching 'latch-any': the first source wins", async (t) => {

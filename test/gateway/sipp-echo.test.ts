@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { freePorts, ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
+import { deriveKey } from '../../common/keys.js';
 import { NgClient, type NgLegReport, type NgQueryResult } from '../../gateway/ng-client.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
@@ -139,7 +140,7 @@ t.test('echo through the gateway: SIPp caller → SIP node + gateway → SIPp ag
   // SIPp 3.6 answers digest challenges with MD5 only, so the node offers just MD5.
   const sipReady = await procs.start('sip', config.sip[0]!.id, ['--digest-algorithms', 'MD5', '--cdr', cdrPath, '--ring-timeout-ms', '15000', '--gateway-poll-ms', '500'], 120_000);
   const sip = `127.0.0.1:${Number(sipReady.udp ?? config.sip[0]!.udp.port)}`;
-  const ng = new NgClient({ host: gw.control.host, port: gw.control.port, timeoutMs: 1000, retries: 3 });
+  const ng = new NgClient({ host: gw.control.host, port: gw.control.port, timeoutMs: 1000, retries: 3, key: deriveKey(config.secret, 'ng-control') });
   t.teardown(() => ng.close());
   const agentState = async (): Promise<Agent> => (await client.read(client.shardFor(DN), { type: 'agent', dn: DN }, 'linearizable')) as Agent;
 

@@ -4,8 +4,11 @@
 // gateway processes (killed in teardown).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
+import { deriveKey } from '../../../common/keys.js';
 import { silentLogger } from '../../../common/logger.js';
 import type { ClusterConfig, GatewayConfig, ServiceConfig } from '../../../common/config.js';
 import { digestCredentials } from '../../../shards/digest-credentials.js';
@@ -13,6 +16,7 @@ import type { Agent, Command } from '../../../shards/types.js';
 import { startSipNode, type SipNode, type SipNodeOptions } from '../../../sip/node/node.js';
 import type { SipTarget } from '../../../sip/transport/index.js';
 import { startShardCluster, type ShardCluster } from '../../support/shard-cluster.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 export const password = (dn: string): string => `pw-${dn}`;
 
@@ -69,9 +73,12 @@ export async function waitFor<T>(what: string, probe: () => Promise<T> | T, chec
 }
 
 /** A real gateway process (`gateway/gateway-process.ts`) with its control socket on
- * 127.0.0.1 port 0 and media ports in `ports` (MIN-MAX); SIGKILLed in teardown. */
-export async function startGatewayProcess(t: Test, id: string, ports: string, mediaTimeoutS: number): Promise<{ proc: ChildProcess; config: GatewayConfig }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/gateway-process.ts', '--control', '127.0.0.1:0', '--ports', ports, '--media-timeout-s', String(mediaTimeoutS)], {
+ * 127.0.0.1 port 0 and media ports in `ports` (MIN-MAX), keyed like the cluster's SIP
+ * nodes (deriveKey(secret, 'ng-control'), in a 0600 file); SIGKILLed in teardown. */
+export async function startGatewayProcess(t: Test, id: string, ports: string, mediaTimeoutS: number, secret: string): Promise<{ proc: ChildProcess; config: GatewayConfig }> {
+  const keyFile = join(tempDir(t, `ngkey-${id}`), 'ng.key');
+  writeFileSync(keyFile, deriveKey(secret, 'ng-control').toString('hex'), { mode: 0o600 });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/gateway-process.ts', '--control', '127.0.0.1:0', '--ports', ports, '--media-timeout-s', String(mediaTimeoutS), '--ng-key-file', keyFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });

@@ -17,9 +17,9 @@ import t from 'tap';
 import { addAgent, password, sipTarget, startCluster, startGatewayProcess, startNode, waitFor } from './harness.js';
 import { TestUa, testSdp } from './test-ua.js';
 
-const gw = await startGatewayProcess(t, 'gw-re', '32400-32499', 30);
 const services = [{ number: '6101', skill: 'reanchor', minLevel: 0 }];
 const { cluster, config: base } = await startCluster(t, services, 1);
+const gw = await startGatewayProcess(t, 'gw-re', '32400-32499', 30, base.secret);
 const config = { ...base, gateways: [gw.config] };
 const node = await startNode(t, config, { nodeId: 'sip-re', ringTimeoutMs: 3000 });
 const server = sipTarget(node);

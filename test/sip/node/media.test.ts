@@ -11,10 +11,10 @@ import { TestUa } from './test-ua.js';
 
 const sdpPort = (body: Uint8Array): number => Number(/m=audio (\d+)/.exec(Buffer.from(body).toString())?.[1]);
 
-const gw1 = await startGatewayProcess(t, 'gw1', '32000-32099', 4);
-const gw2 = await startGatewayProcess(t, 'gw2', '32200-32299', 4);
 const services = [{ number: '6001', skill: 'media', minLevel: 0 }];
 const { cluster, config: base } = await startCluster(t, services, 1);
+const gw1 = await startGatewayProcess(t, 'gw1', '32000-32099', 4, base.secret);
+const gw2 = await startGatewayProcess(t, 'gw2', '32200-32299', 4, base.secret);
 const config = { ...base, gateways: [gw1.config, gw2.config] };
 const node = await startNode(t, config, { ringTimeoutMs: 3000, gatewayPollIntervalMs: 300 });
 const server = sipTarget(node);
