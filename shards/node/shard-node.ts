@@ -136,6 +136,14 @@ export class ShardNode implements ShardService {
     }
   }
 
+  /** For the RPC server's policy (rpc/policy.ts): who owns the grant a confirm or release
+   * names, as this replica's state has it now. */
+  reservationOwner(dn: string, reservationId: string): string | null {
+    const status = this.stateMachine.getAgent(dn)?.status;
+    if (status === undefined || (status.state !== 'RESERVED' && status.state !== 'BUSY')) return null;
+    return status.reservation.reservationId === reservationId ? status.reservation.owner : null;
+  }
+
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void {
     const sub = { index: fromIndex, onPage };
     this.#feeds.add(sub);

@@ -87,7 +87,9 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const adminAddr = o.admin ?? self!.admin;
   let closed = false;
 
-  const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
+  // Authenticates as `sip:<id>`: the shards let it reserve and release only as owner <id>,
+  // and it is the one principal they send digest HA1s to (shards/rpc/policy.ts).
+  const shards = new ShardClient({ shards: o.config.shards, auth: { secret: o.config.secret, principal: `sip:${o.nodeId}` }, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
   const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port });
   const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port });
   const transports: SipTransport[] = [udp, tcp];
