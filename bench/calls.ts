@@ -226,7 +226,7 @@ const LEADER_PLACEMENT_WAIT_MS = 30_000;
  * `waitMs` for that replica to lead. */
 async function shardLeaders(config: ClusterConfig, waitMs: number): Promise<Record<string, string | null>> {
   const deadline = Date.now() + waitMs;
-  const client = new ShardClient({ shards: config.shards });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' } });
   const out: Record<string, string | null> = {};
   try {
     for (const shard of config.shards) {

@@ -93,7 +93,7 @@ async function restartReplica(procs: ProcessSet, id: string, log: (line: string)
 export async function measureRingfenceFailover(opts: RingfenceFailoverOptions): Promise<RingfenceFailoverResult> {
   const { dir, logFile, config, procs, forgetCleanup } = await startCluster(opts);
   const shard = config.shards[0]!;
-  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: opts.attemptTimeoutMs, deadlineMs: opts.callDeadlineMs });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: opts.attemptTimeoutMs, deadlineMs: opts.callDeadlineMs });
   const rounds: RingfenceRound[] = [];
   let stop = false;
   let load: Promise<ReservationLoadResult> | null = null;

@@ -36,7 +36,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   try {
     args.log(`reserve: starting 2 shards × 3 replicas (fsync on) in ${dir}`);
     await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
-    const client = new ShardClient({ shards: config.shards, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
+    const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
     await provision(client, agents);
     args.log(`reserve: ${agents} agents provisioned and READY`);
     if (withEtcd) {

@@ -4,7 +4,7 @@
 // demo agent phones (real SIP user agents) registered for them. Children that crash are
 // restarted with backoff; Ctrl-C stops everything. State lives under --data and survives
 // a restart: the cluster file written there on first start is reused.
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,9 +12,9 @@ import { ShardClient } from '../shards/client/shard-client.js';
 import { digestCredentials } from '../shards/digest-credentials.js';
 import type { Agent, ShardResult } from '../shards/types.js';
 import { intFlag, parseFlags, UsageError } from '../common/args.js';
-import { loadClusterConfig, type ClusterConfig } from '../common/config.js';
+import { ConfigError, loadClusterConfig, type ClusterConfig } from '../common/config.js';
 import { demoProvisionDeadlineMs, launcherRoleReadyMsMax, launcherStopGraceMs, restartBackoffMsMax, restartBackoffMsMin, restartStableAfterMs } from './limits.js';
-import { ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
+import { clusterFileMode, ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
 
 const flags = {
   shards: { type: 'string', help: 'number of DN shards (3 replicas each)', default: '2' },
@@ -73,7 +73,17 @@ export async function main(argv: string[]): Promise<void> {
 async function clusterFile(dir: string, o: { shards: number; sipPort: number; adminPort: number }): Promise<{ path: string; config: ClusterConfig }> {
   const path = join(dir, 'cluster.yaml');
   if (existsSync(path)) {
-    const config = loadClusterConfig(path);
+    // It holds the root secret: an earlier version wrote it world-readable.
+    chmodSync(path, clusterFileMode);
+    let config: ClusterConfig;
+    try {
+      config = loadClusterConfig(path);
+    } catch (err) {
+      if (err instanceof ConfigError && (err.field === 'secret' || err.field.startsWith('tokens'))) {
+        throw new UsageError(`${path}: ${err.message}. An earlier version wrote shorter secrets: put new ones in (secret: openssl rand -hex 32; tokens: openssl rand -hex 24) or delete ${dir} to start afresh`);
+      }
+      throw err;
+    }
     if (config.shards.length !== o.shards || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort) {
       throw new UsageError(`${path} was written for another layout (shards, --sip-port or --admin-port differ); use those flags, another --data, or delete ${dir}`);
     }
@@ -114,7 +124,8 @@ function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra
 /** Provisions, logs in and readies the demo agents that do not exist yet; agents left
  * from an earlier run keep their state. */
 async function provisionDemoAgents(config: ClusterConfig, dns: readonly string[]): Promise<void> {
-  const client = new ShardClient({ shards: config.shards, deadlineMs: demoProvisionDeadlineMs });
+  // As `launcher`: provisioning and agent state are administrative commands (shards/rpc/policy.ts).
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: demoProvisionDeadlineMs });
   try {
     for (const dn of dns) {
       const existing = await client.read(client.shardFor(dn), { type: 'agent', dn }, 'linearizable', { deadlineMs: demoProvisionDeadlineMs }).then(

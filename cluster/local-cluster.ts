@@ -4,7 +4,7 @@
 // launcher (`npm start`), the integration and chaos tests and the benchmarks share it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
@@ -108,6 +108,18 @@ export type LocalClusterSpec = Readonly<{
   adminPort?: number;
 }>;
 
+/** Mode of a cluster file: it holds the root secret and the admin tokens. */
+export const clusterFileMode = 0o600;
+
+/** Writes `text` to `path` readable by its owner only, also when the file already exists
+ * with a wider mode (writeFileSync's `mode` applies only to a file it creates). */
+export function writeSecretFile(path: string, text: string): void {
+  writeFileSync(path, text, { mode: clusterFileMode });
+  chmodSync(path, clusterFileMode);
+}
+
+/** The cluster file of a local cluster: fresh random secrets (a 32-byte root secret,
+ * 48-hex-digit tokens), free loopback ports, written mode 0600. */
 export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{ path: string; config: ClusterConfig }> {
   mkdirSync(spec.dir, { recursive: true });
   const replicas = spec.replicasPerShard ?? 3;
@@ -119,8 +131,8 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
   /** s1-a, s1-b, …: shard and replica by index. */
   const replicaId = (shard: number, replica: number): string => `s${shard + 1}-${String.fromCharCode(97 + replica)}`;
   const doc = {
-    secret: randomBytes(16).toString('hex'),
-    tokens: { read: `read-${randomBytes(8).toString('hex')}`, admin: `admin-${randomBytes(8).toString('hex')}` },
+    secret: randomBytes(32).toString('hex'),
+    tokens: { read: `read-${randomBytes(24).toString('hex')}`, admin: `admin-${randomBytes(24).toString('hex')}` },
     realm: 'ringfence',
     raft: { tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, snapshotEveryEntries: 10000, ...spec.raft },
     shards: Array.from({ length: spec.shards }, (_, s) => ({
@@ -141,7 +153,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
   };
   const config = validateClusterConfig(doc);
   const path = join(spec.dir, 'cluster.yaml');
-  writeFileSync(path, toYaml(doc));
+  writeSecretFile(path, toYaml(doc));
   return { path, config };
 }
 

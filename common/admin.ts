@@ -79,6 +79,11 @@ export const httpStatusByCode: Readonly<Record<string, number>> = {
   SHARD_ERR_SESSION: 500,
   SHARD_ERR_INTERNAL: 500,
   SHARD_ERR_INVALID_COMMAND: 400,
+  // The node behind the admin REST could not authenticate to a replica (its cluster
+  // secret differs): a failed upstream, not the caller's token.
+  SHARD_ERR_UNAUTHENTICATED: 502,
+  SHARD_ERR_FORBIDDEN: 403,
+  SHARD_ERR_RPC_LIMIT: 429,
 };
 
 export function httpStatusOf(code: string): number {

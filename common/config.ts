@@ -2,7 +2,7 @@
 // Every process reads the same file and finds itself by `--id`. Validation names the
 // offending field (`shards[1].replicas[0].raft: expected host:port`) so an operator can
 // fix a typo without reading code.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import * as limits from './limits.js';
 
@@ -35,7 +35,8 @@ export type RoutingWebhookConfig = Readonly<{ url: string; timeoutMs: number }>;
 export type RoutingConfig = Readonly<{ webhook: RoutingWebhookConfig | null }>;
 
 export type ClusterConfig = Readonly<{
-  /** Shared secret for Raft peer authentication (HMAC handshake). */
+  /** The cluster's root secret (≥ 32 bytes): the Raft peer and shard RPC handshakes'
+   * keys are derived from it (common/keys.ts). The file holding it must be mode 0600. */
   secret: string;
   tokens: Readonly<{ read: string; admin: string }>;
   realm: string;
@@ -109,9 +110,42 @@ function uniqueIds(items: readonly { id: string }[], field: string): void {
   }
 }
 
+/** What stands in for a secret in examples and templates: a `secret` or token containing
+ * one of these (case-insensitively) is refused, so a copied example never guards a real
+ * cluster. The README's examples (the `change-me-…` values of earlier versions, the
+ * `<run: openssl rand -hex 32>` of this one) are among them. */
+export const secretPlaceholders: readonly string[] = ['change-me', 'changeme', 'change_me', 'replace-me', 'replaceme', 'placeholder', 'example', 'openssl rand', '<', '>'];
+
+/** Why `value` cannot serve as the secret or token in `field`, or null. */
+function weakSecret(value: string, minLength: number, unit: 'bytes' | 'characters'): string | null {
+  const lower = value.toLowerCase();
+  const placeholder = secretPlaceholders.find((p) => lower.includes(p));
+  const how = unit === 'bytes' ? 'generate one with `openssl rand -hex 32`' : 'generate one with `openssl rand -hex 24`';
+  if (placeholder !== undefined) return `is a placeholder (contains ${JSON.stringify(placeholder)}); ${how}`;
+  const length = unit === 'bytes' ? Buffer.byteLength(value, 'utf8') : value.length;
+  if (length < minLength) return `must be at least ${minLength} ${unit}, got ${length}; ${how}`;
+  if (new Set(value).size < limits.secretDistinctCharsMin) return `has fewer than ${limits.secretDistinctCharsMin} distinct characters, so it is no secret; ${how}`;
+  return null;
+}
+
+/** The root secret and the admin tokens, checked (each error names its field). */
+function secrets(doc: Obj): Pick<ClusterConfig, 'secret' | 'tokens'> {
+  const secret = str(doc, 'secret', '(root)');
+  const secretProblem = weakSecret(secret, limits.secretBytesMin, 'bytes');
+  if (secretProblem !== null) throw new ConfigError('secret', secretProblem);
+  const tokensObj = isObj(doc.tokens) ? doc.tokens : {};
+  const tokens = { read: str(tokensObj, 'read', 'tokens'), admin: str(tokensObj, 'admin', 'tokens') };
+  for (const scope of ['read', 'admin'] as const) {
+    const problem = weakSecret(tokens[scope], limits.adminTokenCharsMin, 'characters');
+    if (problem !== null) throw new ConfigError(`tokens.${scope}`, problem);
+    if (tokens[scope] === secret) throw new ConfigError(`tokens.${scope}`, 'must differ from secret (a token travels in HTTP headers and URLs; the secret never leaves the cluster file)');
+  }
+  if (tokens.read === tokens.admin) throw new ConfigError('tokens.admin', 'must differ from tokens.read, or the read token could change state');
+  return { secret, tokens };
+}
+
 export function validateClusterConfig(doc: unknown): ClusterConfig {
   if (!isObj(doc)) throw new ConfigError('(root)', 'expected a mapping');
-  const tokensObj = isObj(doc.tokens) ? doc.tokens : {};
   const shards = list(doc, 'shards', '', true).map((s, i): ShardConfig => {
     const path = `shards[${i}]`;
     const replicas = list(s, 'replicas', path, true).map((r, j): ReplicaConfig => {
@@ -162,8 +196,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   const raftObj = isObj(doc.raft) ? doc.raft : {};
   const routing = parseRouting(doc.routing);
   return {
-    secret: str(doc, 'secret', '(root)'),
-    tokens: { read: str(tokensObj, 'read', 'tokens'), admin: str(tokensObj, 'admin', 'tokens') },
+    ...secrets(doc),
     realm: str(doc, 'realm', '(root)', 'ringfence'),
     shards,
     sip,
@@ -213,6 +246,19 @@ export function loadClusterConfig(path: string): ClusterConfig {
     throw new ConfigError('--config', `${path} is not valid YAML: ${(err as Error).message}`);
   }
   return validateClusterConfig(doc);
+}
+
+/** A warning when the cluster file at `path` can be read by anyone but its owner (it
+ * holds the root secret and the admin tokens; it should be mode 0600), else null. */
+export function clusterFileExposure(path: string): string | null {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    return null;
+  }
+  if ((mode & 0o077) === 0) return null;
+  return `${path} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}: it holds the cluster's secrets; chmod 600 it`;
 }
 
 export function findReplica(config: ClusterConfig, id: string): { shard: ShardConfig; replica: ReplicaConfig } {

@@ -5,6 +5,15 @@
 /** Admin REST request bodies beyond this get 413 before parsing (AdminOptions.bodyLimitBytes). */
 export const adminBodyBytesMaxDefault = 64 * 1024;
 
+/** `secret`: the root secret every per-purpose key is derived from (common/keys.ts), at
+ * least this many bytes (UTF-8): `openssl rand -hex 32` gives 64. */
+export const secretBytesMin = 32;
+/** `tokens.read`, `tokens.admin`: the admin REST's bearer tokens, at least this long. */
+export const adminTokenCharsMin = 32;
+/** A secret or token with fewer distinct characters is a placeholder (`aaaa…`, `0000…`),
+ * however long: random hex has 16 of 16 almost surely. */
+export const secretDistinctCharsMin = 8;
+
 /** `raft.tickMs`: the Raft groups' logical clock period. */
 export const raftTickMsDefault = 10;
 export const raftTickMsMin = 1;

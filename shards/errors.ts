@@ -65,8 +65,18 @@ export const shardTransportErrorCodes = [
   'SHARD_ERR_CLOSED',
   /** A replica failed with an error that carried no code of its own. */
   'SHARD_ERR_INTERNAL',
-  /** The RPC request named an operation the server does not know. */
+  /** The RPC request named an operation the server does not know, or was not a request
+   * (not a JSON object, a field of the wrong type, a query that is not one). */
   'SHARD_ERR_INVALID_COMMAND',
+  /** The shard RPC handshake failed: the listener refused the dialer's proof (wrong
+   * cluster secret, or a principal it does not know), or the listener's own proof was
+   * wrong (it is not the replica the client meant to dial, or holds another secret). */
+  'SHARD_ERR_UNAUTHENTICATED',
+  /** The authenticated principal may not do this (shards/rpc/policy.ts): a SIP node
+   * provisioning, or touching another node's grants. Nothing was proposed. */
+  'SHARD_ERR_FORBIDDEN',
+  /** A per-connection bound of the RPC server was reached (feed subscriptions). */
+  'SHARD_ERR_RPC_LIMIT',
 ] as const;
 
 /** Every code of the shard catalogue. */
@@ -121,6 +131,10 @@ const retryByCode: Readonly<Record<ShardRpcErrorCode, Retry>> = {
   SHARD_ERR_CLOSED: 'never',
   SHARD_ERR_INTERNAL: 'never',
   SHARD_ERR_INVALID_COMMAND: 'never',
+  // Another replica holds the same secret and policy: asking it would change nothing.
+  SHARD_ERR_UNAUTHENTICATED: 'never',
+  SHARD_ERR_FORBIDDEN: 'never',
+  SHARD_ERR_RPC_LIMIT: 'never',
 
   RAFT_ERR_NOT_LEADER: 'replica',
   RAFT_ERR_TIMEOUT: 'replica',

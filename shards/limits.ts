@@ -58,8 +58,38 @@ export const commandBytesMax = 16_384;
 
 // ---- Client RPC (rpc/connection.ts, node/rpc-server.ts) ----
 
-/** Frames on the RPC are small; a larger one is a bug or an attack. */
+/** Frames on the RPC are small; a larger one is a bug or an attack. This bounds the
+ * answers a client accepts (an agent listing of a full shard); requests are far smaller. */
 export const rpcFrameBytesMax = 4 * 1024 * 1024;
+/** Largest request frame the server accepts: a propose carries at most commandBytesMax of
+ * proposal text, escaped once more inside the request's JSON. */
+export const rpcRequestFrameBytesMax = 8 * commandBytesMax;
+/** Largest frame before the handshake completes (its messages are ~200 bytes), so a
+ * stranger cannot make a replica buffer more than this per connection. */
+export const rpcHandshakeFrameBytesMax = 1024;
+/** A connection that has not completed the handshake this long after it was accepted
+ * (or, on the client, dialled) is closed: an absolute deadline, not an idle timer, so a
+ * stranger trickling one byte at a time cannot hold a slot. */
+export const rpcHandshakeTimeoutMs = 5000;
+/** Connections a replica holds before their handshake completes; more are closed at
+ * once, so strangers cannot crowd out the SIP nodes (rpcConnectionsMax bounds them all). */
+export const rpcUnauthenticatedConnectionsMax = 64;
+/** Requests one connection may have in flight (proposed or reading, not yet answered);
+ * at the limit the server stops reading that socket until answers go out. A SIP node's
+ * client has at most clientSessionsPerShardMax × clientSessionWindowMax (3072) commands
+ * in flight to one shard, so this only ever stops a client that ignores its answers. */
+export const rpcPendingRequestsPerConnectionMax = 4096;
+/** Feed subscriptions one connection may hold (a client follows a shard once per link). */
+export const rpcFeedsPerConnectionMax = 16;
+/** Unsent answer bytes one connection may queue before the server stops reading it
+ * (backpressure), and the bound past which the reader is too slow and is dropped (feed
+ * pages are pushed whether or not the client reads them). */
+export const rpcSocketPendingBytesMax = 8 * 1024 * 1024;
+export const rpcSocketPendingBytesHardMax = 64 * 1024 * 1024;
+/** Principals' derived keys a server keeps computed (cleared when full). */
+export const rpcPrincipalKeysCachedMax = 1024;
+/** Characters of the id in a principal name (`sip:<id>`, `replica:<id>`). */
+export const rpcPrincipalIdCharsMax = 128;
 /** Open client connections one replica's RPC server accepts. */
 export const rpcConnectionsMax = 1024;
 /** Longest per-request timeout a client may ask the server for. */

@@ -6,7 +6,7 @@
 // group, and a kill takes out one replica of each shard it hosts, never a quorum.
 // Prints one JSON line `{"event":"ready",...}` on stdout once every replica serves.
 import { announce, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
-import { findReplica, loadClusterConfig, type ClusterConfig, type ReplicaConfig, type ShardConfig } from '../../common/config.js';
+import { clusterFileExposure, findReplica, loadClusterConfig, type ClusterConfig, type ReplicaConfig, type ShardConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { startShardReplica, type ShardReplica } from '../../shards/node/replica.js';
 import { clusterViewRoutes } from '../cluster-view.js';
@@ -44,8 +44,11 @@ export function hostedReplicas(config: ClusterConfig, idFlag: string, dataFlag: 
 
 export async function main(argv: string[]): Promise<void> {
   const f = parseFlags(argv, flags, 'usage: ringfence shard --config cluster.yaml --id <replica>[,<replica of another shard>...]');
-  const config = loadClusterConfig(requireFlag(f.config, 'config'));
+  const configPath = requireFlag(f.config, 'config');
+  const config = loadClusterConfig(configPath);
   const hosted = hostedReplicas(config, requireFlag(f.id, 'id'), f.data);
+  const exposure = clusterFileExposure(configPath);
+  if (exposure !== null) createLogger({ role: 'shard' }).warn(exposure);
   const started: ShardReplica[] = [];
   const closeAll = async (): Promise<void> => {
     for (const r of started.splice(0).reverse()) await r.close();

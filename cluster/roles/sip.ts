@@ -2,7 +2,7 @@
 // Prints `{"event":"ready","role":"sip",...}` on stdout once it serves SIP and REST.
 
 import { announce, intFlag, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
-import { loadClusterConfig } from '../../common/config.js';
+import { clusterFileExposure, loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { algorithmOf, type DigestAlgorithm } from '../../sip/node/digest.js';
 import * as limits from '../../sip/node/limits.js';
@@ -38,7 +38,8 @@ const flags = {
 
 export async function main(argv: string[]): Promise<void> {
   const f = parseFlags(argv, flags, 'usage: ringfence sip --config cluster.yaml --id <node>');
-  const config = loadClusterConfig(requireFlag(f.config, 'config'));
+  const configPath = requireFlag(f.config, 'config');
+  const config = loadClusterConfig(configPath);
   const id = requireFlag(f.id, 'id');
   const strategy = f.strategy as RoutingStrategy;
   if (!routingStrategies.includes(strategy)) throw new UsageError(`--strategy must be one of ${routingStrategies.join(', ')}`);
@@ -57,6 +58,8 @@ export async function main(argv: string[]): Promise<void> {
     throw new UsageError(`--sip-trusted-sources: ${(err as Error).message}`);
   }
   const log = createLogger({ role: 'sip', id });
+  const exposure = clusterFileExposure(configPath);
+  if (exposure !== null) log.warn(exposure);
   const self = { role: 'sip', id } as const;
   const node = await startSipNode({
     config,

@@ -82,7 +82,7 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
   const procs = new ProcessSet(path, { logFile: logPath, ...(spec.sipNice !== undefined ? { nice: { ...LOCAL_ROLE_NICE, sip: spec.sipNice } } : {}) });
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
-  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
   const stop = async (): Promise<void> => {
     client.close();
     await procs.stopAll(3000);

@@ -1,19 +1,26 @@
-// One accepted connection: authenticate the dialer as the listener (handshake.ts), then
-// decode Raft frames and hand each message to `deliver`. Anything wrong — a bad or
-// oversized frame, a failed MAC, a silent stranger, a message claiming another sender —
-// closes this connection with a logged reason; the node itself keeps running.
+// One accepted connection: authenticate the dialer as the listener (handshake.ts: the
+// dialer's proof is checked before this side sends any MAC), then decode Raft frames and
+// hand each message to `deliver`. Anything wrong — a bad or oversized frame, a failed MAC,
+// a stranger that has not finished the handshake by the absolute deadline (however slowly
+// it trickles bytes), a message claiming another sender — closes this connection with a
+// logged reason; the node itself keeps running.
 
 import type net from 'node:net';
 import { FrameDecoder, encodeFrame } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
 import { decodeMessage } from '../codec.js';
 import type { Message, NodeId } from '../types.js';
-import { computeMac, decodeHello, decodeProof, encodeChallenge, macMatches, newNonce } from './handshake.js';
-import { handshakeFrameBytesMax, handshakeTimeoutMs, keepaliveDelayMs, raftFrameBytesMax } from './limits.js';
+import { computeMac, decodeHello, decodeProof, encodeAccept, encodeChallenge, macMatches, newNonce } from './handshake.js';
+import { handshakeFrameBytesMax, keepaliveDelayMs, raftFrameBytesMax } from './limits.js';
 
 export type InboundOptions = {
   selfId: NodeId;
-  secret: string;
+  /** The derived Raft peer key (deriveKey(rootSecret, 'raft-peer')). */
+  key: Uint8Array;
+  /** Absolute: from the accept to the verified proof. */
+  handshakeTimeoutMs: number;
+  /** Called once when the handshake completes or the connection closes before it. */
+  onHandshakeDone?: () => void;
   logger: Logger;
   deliver: (groupId: string, m: Message) => void;
 };
@@ -30,9 +37,18 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
   /** Whether this connection was already counted as rejected. */
   let counted = false;
 
+  let handshakeDone = false;
+  const finishHandshake = (): void => {
+    if (handshakeDone) return;
+    handshakeDone = true;
+    clearTimeout(deadline);
+    opts.onHandshakeDone?.();
+  };
+
   socket.setNoDelay(true);
   socket.setKeepAlive(true, keepaliveDelayMs);
-  socket.setTimeout(handshakeTimeoutMs, () => reject('handshake timed out'));
+  // An absolute deadline, not socket.setTimeout (an idle timer a trickle keeps resetting).
+  const deadline = setTimeout(() => reject(`handshake not done within ${opts.handshakeTimeoutMs} ms`), opts.handshakeTimeoutMs);
 
   function reject(reason: string): void {
     if (socket.destroyed) return;
@@ -49,18 +65,19 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
       const hello = decodeHello(frame);
       dialerId = hello.dialerId;
       dialerNonce = hello.dialerNonce;
-      const mac = computeMac(opts.secret, macInput('listener', dialerId, dialerNonce));
-      socket.write(encodeFrame(encodeChallenge({ listenerId: opts.selfId, listenerNonce, mac })));
+      // A nonce only: nothing a stranger could test a guessed secret against.
+      socket.write(encodeFrame(encodeChallenge({ listenerId: opts.selfId, listenerNonce })));
       return;
     }
     const proof = decodeProof(frame);
-    if (!macMatches(opts.secret, macInput('dialer', dialerId, dialerNonce!), proof.mac)) {
+    if (!macMatches(opts.key, macInput('dialer', dialerId, dialerNonce!), proof.mac)) {
       throw new Error('dialer failed authentication (wrong cluster secret?)');
     }
     authenticated = true;
     stats.authenticated++;
     decoder.frameBytesMax = raftFrameBytesMax;
-    socket.setTimeout(0);
+    finishHandshake();
+    socket.write(encodeFrame(encodeAccept({ mac: computeMac(opts.key, macInput('listener', dialerId, dialerNonce!)) })));
   }
 
   function macInput(role: 'dialer' | 'listener', dialer: NodeId, nonce: Uint8Array) {
@@ -99,6 +116,7 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
     }
   });
   socket.on('close', () => {
+    finishHandshake();
     if (authenticated || counted) return;
     counted = true;
     stats.rejected++;

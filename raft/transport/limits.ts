@@ -8,8 +8,13 @@ export const raftFrameBytesMax = 16 * 1024 * 1024;
  * stranger cannot make us buffer more than this. */
 export const handshakeFrameBytesMax = 1024;
 
-/** A connection that has not completed the handshake by then is closed. */
+/** A connection that has not completed the handshake this long after it was accepted (or
+ * dialled) is closed: an absolute deadline, so trickled bytes do not extend it. */
 export const handshakeTimeoutMs = 5000;
+
+/** Inbound connections held before their handshake completes; more are closed at once,
+ * so strangers cannot take every inbound slot (inboundConnectionsMax) from real peers. */
+export const inboundUnauthenticatedMax = 64;
 
 /** Longest node id accepted in a handshake. */
 export const nodeIdBytesMax = 256;

@@ -1,6 +1,7 @@
 // The single outbound connection from this node to one peer: dials, authenticates as the
-// dialer (handshake.ts), then writes queued frames — everything queued during one
-// event-loop turn goes out in one socket write. The queue is bounded (drop oldest), the
+// dialer (handshake.ts: proves itself, then checks the listener's ACCEPT before sending
+// any Raft frame, all within an absolute deadline), then writes queued frames —
+// everything queued during one event-loop turn goes out in one socket write. The queue is bounded (drop oldest), the
 // socket's own buffer too (wait for 'drain'), and a lost connection is redialled with
 // exponential backoff and jitter until the transport closes.
 
@@ -9,10 +10,10 @@ import { FrameDecoder, encodeFrame, encodeFrames } from '../../common/framing.js
 import type { Logger } from '../../common/logger.js';
 import type { NodeId } from '../types.js';
 import {
-  handshakeFrameBytesMax, handshakeTimeoutMs, keepaliveDelayMs, peerQueueBytesMax, peerQueueMessagesMax,
+  handshakeFrameBytesMax, keepaliveDelayMs, peerQueueBytesMax, peerQueueMessagesMax,
   reconnectAttemptsCountedMax, reconnectBackoffMsMax, reconnectBackoffMsMin, socketPendingBytesMax,
 } from './limits.js';
-import { computeMac, decodeChallenge, encodeHello, encodeProof, macMatches, newNonce } from './handshake.js';
+import { computeMac, decodeAccept, decodeChallenge, encodeHello, encodeProof, macMatches, newNonce } from './handshake.js';
 import type { PeerAddress } from './transport.js';
 
 type State = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
@@ -20,7 +21,10 @@ type State = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 export type OutboundOptions = {
   selfId: NodeId;
   peerId: NodeId;
-  secret: string;
+  /** The derived Raft peer key (deriveKey(rootSecret, 'raft-peer')). */
+  key: Uint8Array;
+  /** Absolute: from the dial to the verified ACCEPT. */
+  handshakeTimeoutMs: number;
   logger: Logger;
   random: () => number;
 };
@@ -89,13 +93,16 @@ export class OutboundPeer {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, keepaliveDelayMs);
-    socket.setTimeout(handshakeTimeoutMs, () => socket.destroy(new Error('handshake timed out')));
+    // Absolute, unlike socket.setTimeout: a listener trickling bytes cannot stretch it.
+    const deadline = setTimeout(() => socket.destroy(new Error('handshake timed out')), this.opts.handshakeTimeoutMs);
+    socket.once('close', () => clearTimeout(deadline));
     const decoder = new FrameDecoder(handshakeFrameBytesMax);
     const nonce = newNonce();
+    const handshake: { listenerNonce: Uint8Array | null; deadline: NodeJS.Timeout } = { listenerNonce: null, deadline };
     socket.on('connect', () => socket.write(encodeFrame(encodeHello({ dialerId: this.opts.selfId, dialerNonce: nonce }))));
     socket.on('data', (chunk: Buffer) => {
       try {
-        for (const frame of decoder.push(chunk)) this.onFrame(socket, frame, nonce);
+        for (const frame of decoder.push(chunk)) this.onFrame(socket, frame, nonce, handshake);
       } catch (e) {
         this.opts.logger.warn('raft peer link rejected', { peer: this.opts.peerId, reason: (e as Error).message });
         socket.destroy();
@@ -108,19 +115,20 @@ export class OutboundPeer {
     socket.on('close', () => this.onClose(socket));
   }
 
-  private onFrame(socket: net.Socket, frame: Uint8Array, nonce: Uint8Array): void {
+  private onFrame(socket: net.Socket, frame: Uint8Array, nonce: Uint8Array, handshake: { listenerNonce: Uint8Array | null; deadline: NodeJS.Timeout }): void {
     if (this.state !== 'connecting') throw new Error('unexpected frame from listener after handshake');
-    const challenge = decodeChallenge(frame);
-    const mac = {
-      dialerId: this.opts.selfId,
-      listenerId: this.opts.peerId,
-      dialerNonce: nonce,
-      listenerNonce: challenge.listenerNonce,
-    };
-    if (challenge.listenerId !== this.opts.peerId) throw new Error(`dialed ${this.opts.peerId} but ${challenge.listenerId} answered`);
-    if (!macMatches(this.opts.secret, { ...mac, role: 'listener' }, challenge.mac)) throw new Error('listener failed authentication');
-    socket.write(encodeFrame(encodeProof({ mac: computeMac(this.opts.secret, { ...mac, role: 'dialer' }) })));
-    socket.setTimeout(0);
+    if (handshake.listenerNonce === null) {
+      const challenge = decodeChallenge(frame);
+      if (challenge.listenerId !== this.opts.peerId) throw new Error(`dialed ${this.opts.peerId} but ${challenge.listenerId} answered`);
+      handshake.listenerNonce = challenge.listenerNonce;
+      const mac = computeMac(this.opts.key, { role: 'dialer', dialerId: this.opts.selfId, listenerId: this.opts.peerId, dialerNonce: nonce, listenerNonce: challenge.listenerNonce });
+      socket.write(encodeFrame(encodeProof({ mac })));
+      return;
+    }
+    const accept = decodeAccept(frame);
+    const input = { role: 'listener' as const, dialerId: this.opts.selfId, listenerId: this.opts.peerId, dialerNonce: nonce, listenerNonce: handshake.listenerNonce };
+    if (!macMatches(this.opts.key, input, accept.mac)) throw new Error('listener failed authentication');
+    clearTimeout(handshake.deadline);
     this.state = 'ready';
     this.attempts = 0;
     this.connects++;

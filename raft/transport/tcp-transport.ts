@@ -5,11 +5,12 @@
 // delivery contract and handshake.ts for the authentication.
 
 import net from 'node:net';
+import { deriveKey } from '../../common/keys.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
 import { encodeMessage } from '../codec.js';
 import type { Message, NodeId } from '../types.js';
 import { serveInbound, type InboundStats } from './inbound-conn.js';
-import { inboundConnectionsMax } from './limits.js';
+import { handshakeTimeoutMs, inboundConnectionsMax, inboundUnauthenticatedMax } from './limits.js';
 import { OutboundPeer } from './outbound-peer.js';
 import type { MessageHandler, PeerAddress, RaftTransport } from './transport.js';
 
@@ -18,8 +19,11 @@ export type TcpTransportOptions = {
   host: string;
   /** 0 picks a free port; read it back from `port`. */
   port: number;
-  /** The cluster's shared secret; peers without it can neither connect nor inject. */
+  /** The cluster's root secret; peers without it can neither connect nor inject. The
+   * handshake's key is derived from it (deriveKey(secret, 'raft-peer')), never the root. */
   secret: string;
+  /** Absolute handshake deadline, both directions (default handshakeTimeoutMs). */
+  handshakeTimeoutMs?: number;
   peers: Record<NodeId, PeerAddress>;
   logger?: Logger;
   /** Jitter source for reconnect backoff. */
@@ -36,6 +40,11 @@ export class TcpRaftTransport implements RaftTransport {
   private readonly logger: Logger;
   private closed = false;
   readonly inbound: InboundStats = { authenticated: 0, rejected: 0, delivered: 0 };
+  /** Inbound connections closed on arrival because too many were mid-handshake. */
+  inboundDropped = 0;
+  private unauthenticated = 0;
+  private readonly key: Buffer;
+  private readonly handshakeTimeoutMs: number;
   /** Messages dropped because their group is not registered here. */
   unroutable = 0;
 
@@ -45,11 +54,18 @@ export class TcpRaftTransport implements RaftTransport {
     readonly port: number,
   ) {
     this.logger = opts.logger ?? silentLogger;
+    this.key = deriveKey(opts.secret, 'raft-peer');
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? handshakeTimeoutMs;
     for (const [id, addr] of Object.entries(opts.peers)) this.addresses.set(id, addr);
   }
 
   get id(): NodeId {
     return this.opts.id;
+  }
+
+  /** Inbound connections accepted and not yet authenticated, right now. */
+  get pendingHandshakes(): number {
+    return this.unauthenticated;
   }
 
   static async listen(opts: TcpTransportOptions): Promise<TcpRaftTransport> {
@@ -109,7 +125,7 @@ export class TcpRaftTransport implements RaftTransport {
   private peer(id: NodeId): OutboundPeer {
     let p = this.peers.get(id);
     if (!p) {
-      const options = { selfId: this.id, peerId: id, secret: this.opts.secret, logger: this.logger, random: this.opts.random ?? Math.random };
+      const options = { selfId: this.id, peerId: id, key: this.key, handshakeTimeoutMs: this.handshakeTimeoutMs, logger: this.logger, random: this.opts.random ?? Math.random };
       p = new OutboundPeer(options, this.addresses.get(id) ?? null);
       this.peers.set(id, p);
     }
@@ -121,6 +137,13 @@ export class TcpRaftTransport implements RaftTransport {
       socket.destroy();
       return;
     }
+    if (this.unauthenticated >= inboundUnauthenticatedMax) {
+      this.inboundDropped++;
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    this.unauthenticated++;
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     const deliver = (groupId: string, m: Message): void => {
@@ -128,6 +151,9 @@ export class TcpRaftTransport implements RaftTransport {
       if (handler) handler(m);
       else this.unroutable++;
     };
-    serveInbound(socket, { selfId: this.id, secret: this.opts.secret, logger: this.logger, deliver }, this.inbound);
+    const onHandshakeDone = (): void => {
+      this.unauthenticated--;
+    };
+    serveInbound(socket, { selfId: this.id, key: this.key, handshakeTimeoutMs: this.handshakeTimeoutMs, onHandshakeDone, logger: this.logger, deliver }, this.inbound);
   }
 }

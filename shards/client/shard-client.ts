@@ -22,13 +22,25 @@ import {
 import { carriedCode, isRetryable, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import { shardOf } from '../shard-map.js';
 import type { Command, Proposal, ShardResult } from '../types.js';
+import { parsePrincipal } from '../rpc/auth.js';
 import { RpcConnection, RpcError } from '../rpc/connection.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
 
 export type ShardTopology = readonly Readonly<{ id: string; replicas: readonly Readonly<{ id: string; client: HostPort }>[] }>[];
 
+/** Who a shard client authenticates as on every replica link (rpc/auth.ts). */
+export type ShardClientAuth = Readonly<{
+  /** The cluster's root secret (`secret:` of the cluster file). */
+  secret: string;
+  /** `sip:<node id>` for a SIP node, `admin` for the admin REST, `replica:<id>` for a
+   * replica's own reads, `launcher` for npm start, tests and benches (rpc/policy.ts says
+   * what each may do). */
+  principal: string;
+}>;
+
 export type ShardClientOptions = Readonly<{
   shards: ShardTopology;
+  auth: ShardClientAuth;
   /** One attempt against one replica. */
   attemptTimeoutMs?: number;
   /** Default overall deadline of a call, retries included. */
@@ -97,9 +109,13 @@ export class ShardClient {
   readonly #ownerOf = new Map<string, string>();
   readonly #attemptTimeoutMs: number;
   readonly #deadlineMs: number;
+  readonly #auth: ShardClientAuth;
   #closed = false;
 
   constructor(opts: ShardClientOptions) {
+    if (opts.auth.secret.length === 0) throw new TypeError('ShardClient: an empty cluster secret authenticates nobody');
+    if (parsePrincipal(opts.auth.principal) === null) throw new TypeError(`ShardClient: ${JSON.stringify(opts.auth.principal)} is not a principal (sip:<id>, replica:<id>, admin, launcher)`);
+    this.#auth = opts.auth;
     for (const s of opts.shards) this.#shards.set(s.id, new ShardHandle(s.id, s.replicas));
     this.#shardIds = opts.shards.map((s) => s.id);
     this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? clientAttemptTimeoutMsDefault;
@@ -309,7 +325,7 @@ export class ShardClient {
     }
     const r = h.replicas.find((x) => x.id === replicaId);
     if (!r) throw new RpcError('SHARD_ERR_UNAVAILABLE', `unknown replica ${replicaId}`);
-    const p = RpcConnection.open(r.client.host, r.client.port);
+    const p = RpcConnection.open(r.client.host, r.client.port, { secret: this.#auth.secret, principal: this.#auth.principal, replicaId: r.id });
     h.conns.set(replicaId, p);
     p.catch(() => {
       if (h.conns.get(replicaId) === p) h.conns.delete(replicaId);

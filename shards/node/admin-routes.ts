@@ -3,6 +3,11 @@
 // through the shard client, which finds the leader: a follower forwards every write.
 // Raft operations that only a leader can start (transfer, membership) are forwarded to
 // the leader's admin endpoint with the caller's own token.
+//
+// No route returns a digest HA1, whichever token asks: an agent's `credentials` come back
+// as {user, realm} when set (so an operator sees that the phone can register, and as
+// whom) and null when not. The hashes are password-equivalent for digest (RFC 7616 §5.11)
+// and only the SIP nodes need them, over the authenticated shard RPC (rpc/policy.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AdminError, sendProblem } from '../../common/admin.js';
 import type { ClusterConfig, ShardConfig } from '../../common/config.js';
@@ -11,6 +16,7 @@ import { RaftGroupError } from '../../raft/errors.js';
 import type { ShardClient } from '../client/shard-client.js';
 import { ShardClientError } from '../client/shard-client.js';
 import { digestCredentials } from '../digest-credentials.js';
+import { readWithoutHa1, withoutHa1 } from '../rpc/policy.js';
 import {
   adminCommandDeadlineMs,
   adminForwardTimeoutMs,
@@ -43,7 +49,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
 
   const read = async (q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> => {
     try {
-      return await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', adminReadTimeoutMs);
+      return readWithoutHa1(await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', adminReadTimeoutMs));
     } catch (err) {
       throw toAdminError(err);
     }
@@ -57,7 +63,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
       throw toAdminError(err);
     }
     if (!result.ok) return sendProblem(reply, result.code, result.reason, result.code === 'SHARD_ERR_UNKNOWN_DN' ? 'params.dn' : undefined);
-    if (result.type === 'agent' || result.type === 'reserved') return result.agent;
+    if (result.type === 'agent' || result.type === 'reserved') return withoutHa1(result.agent);
     const agent = (await read({ type: 'agent', dn }, 'linearizable')) as Agent;
     return agent;
   };

@@ -1,6 +1,11 @@
 // Composes one shard replica: the Raft-backed ShardNode, its client RPC server, the shard
-// client it uses to forward writes to the leader, and the admin REST app. `main.ts` runs
-// it as a process; tests run it in-process and drive the admin app with inject().
+// clients it talks to the shard's leader with, and the admin REST app. `main.ts` runs it
+// as a process; tests run it in-process and drive the admin app with inject().
+//
+// Two shard clients, two principals (shards/rpc/policy.ts): the admin REST's writes, made
+// once the admin bearer token has been checked, go to the leader as `admin`; the routes of
+// the floor above (the cluster view's status probes) get a client that authenticates as
+// `replica:<id>`, which may only read.
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
 import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
@@ -14,7 +19,10 @@ import { ShardNode } from './shard-node.js';
 export type ShardReplica = Readonly<{
   node: ShardNode;
   rpc: ShardRpcServer;
+  /** The admin REST's client (principal `admin`). */
   client: ShardClient;
+  /** The replica's own read-only client (principal `replica:<id>`), given to `adminRoutes`. */
+  viewClient: ShardClient;
   app: FastifyInstance;
   metrics: ShardMetrics;
   close(): Promise<void>;
@@ -37,21 +45,24 @@ export async function startShardReplica(opts: ShardReplicaOptions): Promise<Shar
   const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null);
   node = await ShardNode.start({ config, shard, replica, log, metrics });
   const started = node;
-  const rpc = await ShardRpcServer.listen(started, replica.client.host, replica.client.port, log);
-  const client = new ShardClient({ shards: config.shards });
+  const rpc = await ShardRpcServer.listen({ service: started, host: replica.client.host, port: replica.client.port, log, secret: config.secret, replicaId: replica.id });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'admin' } });
+  const viewClient = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: `replica:${replica.id}` } });
   const app = await createAdminApp({ title: `Ringfence shard ${shard.id} replica ${replica.id}`, tokens: config.tokens, registry: metrics.registry });
   await app.register(shardAdminRoutes, { node: started, client, config, shard, log });
-  if (opts.adminRoutes !== undefined) await opts.adminRoutes(app, client);
+  if (opts.adminRoutes !== undefined) await opts.adminRoutes(app, viewClient);
   if (opts.listenAdmin) await app.listen({ host: replica.admin.host, port: replica.admin.port });
   else await app.ready();
   return {
     node: started,
     rpc,
     client,
+    viewClient,
     app,
     metrics,
     async close() {
       client.close();
+      viewClient.close();
       await app.close();
       await rpc.close();
       await started.close();

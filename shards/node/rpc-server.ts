@@ -1,14 +1,40 @@
-// The shard node's client RPC server: decodes frames, validates each request, hands it to
-// the ShardService and writes back exactly one response per request id (a stream of pages
-// for `feed`). A malformed frame closes that connection only; the node keeps serving.
+// The shard node's client RPC server. Each connection first authenticates (rpc/auth.ts:
+// the dialer proves knowledge of its principal's key, then the replica proves its own),
+// within an absolute deadline; until then nothing but the handshake is read, in frames of
+// at most rpcHandshakeFrameBytesMax, and at most rpcUnauthenticatedConnectionsMax such
+// connections are held. Then it decodes request frames, validates each, checks the
+// principal may make it (rpc/policy.ts), hands it to the ShardService and writes back
+// exactly one response per request id (a stream of pages for `feed`), with digest HA1s
+// removed for every principal but a SIP node.
+//
+// Total over its input: any frame — not JSON, `null`, a number, an array, a field of the
+// wrong type, an unknown op, a garbage query — gets an error response or closes that one
+// connection; nothing a peer sends can throw out of here. Each connection is bounded: its
+// requests in flight and unsent answer bytes (beyond either it is no longer read until
+// answers drain), and its feed subscriptions.
 import { createServer, type Server, type Socket } from 'node:net';
-import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
+import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
 import { decodeProposal } from '../commands.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import type { Proposal } from '../types.js';
-import { rpcConnectionsMax, rpcFrameBytesMax, rpcTimeoutMsDefault, rpcTimeoutMsMax } from '../limits.js';
-import type { Consistency, FeedPage, RpcErrorBody, RpcResponse, ShardQuery } from '../rpc/protocol.js';
+import * as limits from '../limits.js';
+import {
+  computeRpcMac,
+  decodeRpcHello,
+  decodeRpcProof,
+  encodeRpcAccept,
+  encodeRpcChallenge,
+  encodeRpcRefused,
+  newRpcNonce,
+  parsePrincipal,
+  principalKey,
+  rpcMacMatches,
+  type Principal,
+} from '../rpc/auth.js';
+import { commandRefusal, pageWithoutHa1, readWithoutHa1, resultWithoutHa1, seesCredentials } from '../rpc/policy.js';
+import { validateQuery, type Consistency, type FeedPage, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
+import { isPlainObject } from '../validate.js';
 
 /** What the RPC server needs from a shard node. Errors thrown carry `code` (and for
  * RAFT_ERR_NOT_LEADER a `leaderHint`), which travel to the client unchanged. */
@@ -17,22 +43,77 @@ export interface ShardService {
   propose(proposal: Proposal, data: Uint8Array, timeoutMs: number): Promise<{ result: unknown; index: number }>;
   read(query: ShardQuery, consistency: Consistency, timeoutMs: number): Promise<unknown>;
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void;
+  /** The owner of reservation `reservationId` if this replica's state holds it on `dn`. */
+  reservationOwner(dn: string, reservationId: string): string | null;
 }
+
+export type ShardRpcServerOptions = Readonly<{
+  service: ShardService;
+  host: string;
+  port: number;
+  log: Logger;
+  /** The cluster's root secret; each principal's key is derived from it (rpc/auth.ts). */
+  secret: string;
+  /** This replica's id, which the handshake binds and the client checks. */
+  replicaId: string;
+  /** Absolute handshake deadline (default rpcHandshakeTimeoutMs). */
+  handshakeTimeoutMs?: number;
+  /** Connections held before their handshake completes (default rpcUnauthenticatedConnectionsMax). */
+  unauthenticatedMax?: number;
+}>;
+
+export type ShardRpcServerStats = { authenticated: number; refused: number; dropped: number };
+
+type Conn = {
+  readonly socket: Socket;
+  readonly remote: string;
+  readonly decoder: FrameDecoder;
+  readonly writer: CoalescingFrameWriter;
+  readonly listenerNonce: Buffer;
+  /** `refused`: the proof failed; the refusal is being written, then the socket closes. */
+  phase: 'hello' | 'proof' | 'open' | 'refused';
+  principalName: string;
+  principal: Principal | null;
+  dialerNonce: Buffer | null;
+  deadline: NodeJS.Timeout | null;
+  /** Counted in #unauthenticated until the handshake completes or the socket closes. */
+  countedUnauthenticated: boolean;
+  inflight: number;
+  paused: boolean;
+  readonly feeds: Map<number, () => void>;
+};
+
+type Reply = (r: RpcResponse) => void;
 
 export class ShardRpcServer {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #keys = new Map<string, Buffer>();
+  readonly #opts: ShardRpcServerOptions;
+  readonly #handshakeTimeoutMs: number;
+  readonly #unauthenticatedMax: number;
+  #unauthenticated = 0;
+  #lastHandshakeWarnMs = 0;
+  #handshakeWarnsSuppressed = 0;
+  readonly stats: ShardRpcServerStats = { authenticated: 0, refused: 0, dropped: 0 };
 
-  private constructor(private readonly service: ShardService, private readonly log: Logger) {
+  private constructor(opts: ShardRpcServerOptions) {
+    if (opts.secret.length === 0) throw new Error('ShardRpcServer: an empty cluster secret authenticates nobody');
+    this.#opts = opts;
+    this.#handshakeTimeoutMs = opts.handshakeTimeoutMs ?? limits.rpcHandshakeTimeoutMs;
+    this.#unauthenticatedMax = opts.unauthenticatedMax ?? limits.rpcUnauthenticatedConnectionsMax;
     this.#server = createServer((s) => this.#accept(s));
-    this.#server.maxConnections = rpcConnectionsMax;
+    this.#server.maxConnections = limits.rpcConnectionsMax;
   }
 
-  static async listen(service: ShardService, host: string, port: number, log: Logger): Promise<ShardRpcServer> {
-    const s = new ShardRpcServer(service, log);
+  static async listen(opts: ShardRpcServerOptions): Promise<ShardRpcServer> {
+    const s = new ShardRpcServer(opts);
     await new Promise<void>((resolve, reject) => {
       s.#server.once('error', reject);
-      s.#server.listen(port, host, () => resolve());
+      s.#server.listen(opts.port, opts.host, () => {
+        s.#server.off('error', reject);
+        resolve();
+      });
     });
     return s;
   }
@@ -42,94 +123,273 @@ export class ShardRpcServer {
     return typeof a === 'object' && a ? a.port : 0;
   }
 
+  /** Connections accepted and not yet authenticated, right now. */
+  get unauthenticated(): number {
+    return this.#unauthenticated;
+  }
+
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  #accept(socket: Socket): void {
-    socket.setNoDelay(true);
-    this.#sockets.add(socket);
-    const decoder = new FrameDecoder(rpcFrameBytesMax);
-    const feeds = new Map<number, () => void>();
-    const writer = new CoalescingFrameWriter(socket);
-    const send = (r: RpcResponse): void => {
-      if (!socket.destroyed) writer.write(Buffer.from(JSON.stringify(r)));
-    };
-    socket.on('data', (chunk) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        this.log.warn('closing client connection: bad frame', { remote: socket.remoteAddress, reason: (err as Error).message });
-        socket.destroy();
-        return;
-      }
-      for (const f of frames) this.#handle(f, send, feeds, socket);
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      this.#sockets.delete(socket);
-      for (const stop of feeds.values()) stop();
-      feeds.clear();
-    });
+  #log(): Logger {
+    return this.#opts.log;
   }
 
-  #handle(frame: Buffer, send: (r: RpcResponse) => void, feeds: Map<number, () => void>, socket: Socket): void {
-    let req: Record<string, unknown>;
-    try {
-      req = JSON.parse(frame.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      this.log.warn('closing client connection: frame is not JSON', { remote: socket.remoteAddress });
+  /** Handshake failures are a stranger's to cause; at most one warning a second. */
+  #handshakeFailed(c: Conn, reason: string): void {
+    this.stats.refused++;
+    const now = Date.now();
+    if (now - this.#lastHandshakeWarnMs >= 1000) {
+      this.#log().warn('shard rpc handshake failed', { remote: c.remote, principal: c.principalName || null, reason, suppressed: this.#handshakeWarnsSuppressed });
+      this.#lastHandshakeWarnMs = now;
+      this.#handshakeWarnsSuppressed = 0;
+    } else {
+      this.#handshakeWarnsSuppressed++;
+    }
+    c.socket.destroy();
+  }
+
+  #keyOf(principal: string): Buffer {
+    let key = this.#keys.get(principal);
+    if (key === undefined) {
+      if (this.#keys.size >= limits.rpcPrincipalKeysCachedMax) this.#keys.clear();
+      key = principalKey(this.#opts.secret, principal);
+      this.#keys.set(principal, key);
+    }
+    return key;
+  }
+
+  #accept(socket: Socket): void {
+    socket.on('error', () => {});
+    if (this.#unauthenticated >= this.#unauthenticatedMax) {
+      this.stats.dropped++;
       socket.destroy();
       return;
     }
-    const id = typeof req.id === 'number' ? req.id : -1;
-    const fail = (code: ShardRpcErrorCode, message: string, leaderHint: string | null = null): void =>
-      send({ id, ok: false, error: { code, message, leaderHint } });
-    const timeoutMs = typeof req.timeoutMs === 'number' && req.timeoutMs > 0 ? Math.min(req.timeoutMs, rpcTimeoutMsMax) : rpcTimeoutMsDefault;
+    socket.setNoDelay(true);
+    this.#sockets.add(socket);
+    this.#unauthenticated++;
+    const c: Conn = {
+      socket,
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      decoder: new FrameDecoder(limits.rpcHandshakeFrameBytesMax),
+      writer: new CoalescingFrameWriter(socket),
+      listenerNonce: newRpcNonce(),
+      phase: 'hello',
+      principalName: '',
+      principal: null,
+      dialerNonce: null,
+      deadline: null,
+      countedUnauthenticated: true,
+      inflight: 0,
+      paused: false,
+      feeds: new Map(),
+    };
+    // Absolute: counted from the accept, whatever trickles in meanwhile.
+    c.deadline = setTimeout(() => this.#handshakeFailed(c, `no handshake within ${this.#handshakeTimeoutMs} ms`), this.#handshakeTimeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      c.decoder.feed(chunk);
+      this.#pump(c);
+    });
+    socket.on('drain', () => this.#resumeIfRoom(c));
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      if (c.deadline !== null) clearTimeout(c.deadline);
+      c.deadline = null;
+      this.#uncountUnauthenticated(c);
+      for (const stop of c.feeds.values()) stop();
+      c.feeds.clear();
+    });
+  }
+
+  #uncountUnauthenticated(c: Conn): void {
+    if (!c.countedUnauthenticated) return;
+    c.countedUnauthenticated = false;
+    this.#unauthenticated--;
+  }
+
+  #blocked(c: Conn): boolean {
+    return c.phase === 'open' && (c.inflight >= limits.rpcPendingRequestsPerConnectionMax || c.socket.writableLength > limits.rpcSocketPendingBytesMax);
+  }
+
+  /** Handles the complete frames buffered, one at a time, until the connection is blocked. */
+  #pump(c: Conn): void {
+    for (;;) {
+      if (c.socket.destroyed || c.phase === 'refused') return;
+      if (this.#blocked(c)) {
+        if (!c.paused) {
+          c.paused = true;
+          c.socket.pause();
+        }
+        return;
+      }
+      let frame: Buffer | null;
+      try {
+        frame = c.decoder.next();
+      } catch (err) {
+        if (c.phase === 'open') this.#log().warn('closing shard rpc connection: bad frame', { remote: c.remote, principal: c.principalName, reason: (err as Error).message });
+        else this.#handshakeFailed(c, (err as Error).message);
+        c.socket.destroy();
+        return;
+      }
+      if (frame === null) return;
+      try {
+        if (c.phase === 'open') this.#request(c, frame);
+        else this.#handshake(c, frame);
+      } catch (err) {
+        // A bug of ours, not the peer's: drop the connection, keep the replica serving.
+        this.#log().error('shard rpc: request handling failed', { remote: c.remote, principal: c.principalName, err: (err as Error).stack ?? String(err) });
+        c.socket.destroy();
+        return;
+      }
+    }
+  }
+
+  #resumeIfRoom(c: Conn): void {
+    if (!c.paused || c.socket.destroyed || this.#blocked(c)) return;
+    c.paused = false;
+    c.socket.resume();
+    this.#pump(c);
+  }
+
+  #handshake(c: Conn, frame: Buffer): void {
+    if (c.phase === 'hello') {
+      const hello = decodeRpcHello(frame);
+      if (hello === null) return this.#handshakeFailed(c, 'expected a hello');
+      c.principalName = hello.principal;
+      c.principal = parsePrincipal(hello.principal);
+      c.dialerNonce = hello.nonce;
+      c.phase = 'proof';
+      c.socket.write(encodeFrame(encodeRpcChallenge(this.#opts.replicaId, c.listenerNonce)));
+      return;
+    }
+    const mac = decodeRpcProof(frame);
+    if (mac === null) return this.#handshakeFailed(c, 'expected a proof');
+    const key = this.#keyOf(c.principalName);
+    const input = { principal: c.principalName, listenerId: this.#opts.replicaId, dialerNonce: c.dialerNonce!, listenerNonce: c.listenerNonce };
+    if (!rpcMacMatches(key, { ...input, role: 'dialer' }, mac)) {
+      // A code and nothing else (no MAC), then close.
+      this.stats.refused++;
+      this.#log().warn('shard rpc: dialer failed authentication (wrong cluster secret?)', { remote: c.remote, principal: c.principalName });
+      c.phase = 'refused';
+      c.socket.pause();
+      c.socket.write(encodeFrame(encodeRpcRefused('SHARD_ERR_UNAUTHENTICATED', `${c.principalName} failed authentication`)), () => c.socket.destroy());
+      return;
+    }
+    c.phase = 'open';
+    this.stats.authenticated++;
+    if (c.deadline !== null) clearTimeout(c.deadline);
+    c.deadline = null;
+    this.#uncountUnauthenticated(c);
+    c.decoder.frameBytesMax = limits.rpcRequestFrameBytesMax;
+    c.socket.write(encodeFrame(encodeRpcAccept(computeRpcMac(key, { ...input, role: 'listener' }))));
+  }
+
+  #send(c: Conn, r: RpcResponse): void {
+    if (c.socket.destroyed) return;
+    c.writer.write(Buffer.from(JSON.stringify(r)));
+    if (c.socket.writableLength > limits.rpcSocketPendingBytesHardMax) {
+      this.#log().warn('closing shard rpc connection: the client does not read its answers', { remote: c.remote, principal: c.principalName, pendingBytes: c.socket.writableLength });
+      c.socket.destroy();
+    }
+  }
+
+  #request(c: Conn, frame: Buffer): void {
+    const principal = c.principal!;
+    let req: unknown;
+    try {
+      req = JSON.parse(frame.toString('utf8'));
+    } catch {
+      return this.#send(c, failure(-1, 'SHARD_ERR_INVALID_COMMAND', 'the frame is not JSON'));
+    }
+    if (!isPlainObject(req)) return this.#send(c, failure(-1, 'SHARD_ERR_INVALID_COMMAND', 'a request is a JSON object'));
+    const id = req.id;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+      return this.#send(c, failure(-1, 'SHARD_ERR_INVALID_COMMAND', 'request id must be a non-negative integer'));
+    }
+    const fail = (code: ShardRpcErrorCode, message: string): void => this.#send(c, failure(id, code, message));
+    let timeoutMs = limits.rpcTimeoutMsDefault;
+    if (req.timeoutMs !== undefined) {
+      if (typeof req.timeoutMs !== 'number' || !Number.isFinite(req.timeoutMs) || req.timeoutMs <= 0) return fail('SHARD_ERR_INVALID_COMMAND', 'timeoutMs must be a positive number');
+      timeoutMs = Math.min(req.timeoutMs, limits.rpcTimeoutMsMax);
+    }
+    const redact = !seesCredentials(principal);
+    const answered = (): void => {
+      c.inflight--;
+      this.#resumeIfRoom(c);
+    };
     switch (req.op) {
       case 'propose': {
         if (typeof req.proposal !== 'string') return fail('SHARD_ERR_BAD_COMMAND', 'proposal must be the encoded proposal text');
         const data = Buffer.from(req.proposal, 'utf8');
         const v = decodeProposal(data);
         if (!v.ok) return fail(v.code, v.reason);
-        this.service.propose(v.proposal, data, timeoutMs).then(
-          (r) => send({ id, ok: true, result: r.result, index: r.index }),
-          (err) => send({ id, ok: false, error: errorBody(err) }),
-        );
+        const refusal = commandRefusal(principal, v.proposal.command, (dn, rid) => this.#opts.service.reservationOwner(dn, rid));
+        if (refusal !== null) return fail('SHARD_ERR_FORBIDDEN', `${c.principalName}: ${refusal}`);
+        c.inflight++;
+        promised(() => this.#opts.service.propose(v.proposal, data, timeoutMs)).then(
+          (r) => this.#send(c, { id, ok: true, result: redact ? resultWithoutHa1(r.result) : r.result, index: r.index }),
+          (err) => this.#send(c, { id, ok: false, error: errorBody(err) }),
+        ).finally(answered);
         return;
       }
       case 'read': {
-        const consistency = req.consistency === 'stale' ? 'stale' : 'linearizable';
-        this.service.read(req.query as ShardQuery, consistency, timeoutMs).then(
-          (result) => send({ id, ok: true, result }),
-          (err) => send({ id, ok: false, error: errorBody(err) }),
-        );
+        const q = validateQuery(req.query);
+        if (!q.ok) return fail('SHARD_ERR_INVALID_COMMAND', q.reason);
+        const consistency = req.consistency ?? 'linearizable';
+        if (consistency !== 'linearizable' && consistency !== 'stale') return fail('SHARD_ERR_INVALID_COMMAND', 'consistency must be linearizable or stale');
+        c.inflight++;
+        promised(() => this.#opts.service.read(q.query, consistency, timeoutMs)).then(
+          (result) => this.#send(c, { id, ok: true, result: redact ? readWithoutHa1(result) : result }),
+          (err) => this.#send(c, { id, ok: false, error: errorBody(err) }),
+        ).finally(answered);
         return;
       }
       case 'feed': {
-        const fromIndex = typeof req.fromIndex === 'number' && req.fromIndex >= 0 ? req.fromIndex : 0;
-        feeds.get(id)?.();
-        feeds.set(id, this.service.feed(fromIndex, (page) => send({ id, ok: true, feed: page })));
+        const fromIndex = req.fromIndex ?? 0;
+        if (typeof fromIndex !== 'number' || !Number.isSafeInteger(fromIndex) || fromIndex < 0) return fail('SHARD_ERR_INVALID_COMMAND', 'fromIndex must be a non-negative integer');
+        const previous = c.feeds.get(id);
+        if (previous === undefined && c.feeds.size >= limits.rpcFeedsPerConnectionMax) {
+          return fail('SHARD_ERR_RPC_LIMIT', `a connection follows at most ${limits.rpcFeedsPerConnectionMax} feeds`);
+        }
+        previous?.();
+        c.feeds.delete(id);
+        const onPage = (page: FeedPage): void => this.#send(c, { id, ok: true, feed: redact ? pageWithoutHa1(page) : page });
+        c.feeds.set(id, this.#opts.service.feed(fromIndex, onPage));
         return;
       }
       case 'unfeed': {
-        const feedId = typeof req.feedId === 'number' ? req.feedId : -1;
-        feeds.get(feedId)?.();
-        feeds.delete(feedId);
+        const feedId = req.feedId;
+        if (typeof feedId !== 'number') return fail('SHARD_ERR_INVALID_COMMAND', 'feedId must be a number');
+        c.feeds.get(feedId)?.();
+        c.feeds.delete(feedId);
         return;
       }
       default:
-        return fail('SHARD_ERR_INVALID_COMMAND', `unknown op ${JSON.stringify(req.op)}`);
+        return fail('SHARD_ERR_INVALID_COMMAND', `unknown op ${typeof req.op === 'string' ? JSON.stringify(req.op.slice(0, 64)) : `of type ${req.op === null ? 'null' : typeof req.op}`}`);
     }
   }
+}
+
+/** `f()`'s promise; a synchronous throw becomes a rejection. */
+function promised<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return f();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function failure(id: number, code: ShardRpcErrorCode, message: string): RpcResponse {
+  return { id, ok: false, error: { code, message, leaderHint: null } };
 }
 
 /** The wire form of an error thrown by the service: its code passed on verbatim (a code of
  * neither catalogue included, as a ForeignErrorCode), SHARD_ERR_INTERNAL when it has none. */
 export function errorBody(err: unknown): RpcErrorBody & { code: ShardRpcErrorCode | ForeignErrorCode } {
-  const e = err as { code?: unknown; message?: unknown; leaderHint?: unknown };
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown; leaderHint?: unknown };
   return {
     code: typeof e.code === 'string' ? carriedCode(e.code) : 'SHARD_ERR_INTERNAL',
     message: typeof e.message === 'string' ? e.message : String(err),

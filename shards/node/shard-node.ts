@@ -154,6 +154,14 @@ export class ShardNode implements ShardService {
     }
   }
 
+  /** For the RPC server's policy (rpc/policy.ts): who owns the grant a confirm or release
+   * names, as this replica's state has it now. */
+  reservationOwner(dn: string, reservationId: string): string | null {
+    const status = this.stateMachine.getAgent(dn)?.status;
+    if (status === undefined || (status.state !== 'RESERVED' && status.state !== 'BUSY')) return null;
+    return status.reservation.reservationId === reservationId ? status.reservation.owner : null;
+  }
+
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void {
     // A stopped replica sends no pages (its state machine no longer follows the log);
     // not a throw, which the RPC server's frame handler does not expect from feed().

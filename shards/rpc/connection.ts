@@ -1,14 +1,25 @@
-// One client connection to one shard replica: multiplexes requests by id over a TCP
-// socket, times each out on its own, and fails every pending request at once when the
-// socket dies, so the shard client can move to another replica without waiting.
+// One client connection to one shard replica: authenticates (auth.ts: this side proves
+// its principal first, then checks the replica's proof), then multiplexes requests by id
+// over the TCP socket, times each out on its own, and fails every pending request at once
+// when the socket dies, so the shard client can move to another replica without waiting.
 import { connect, type Socket } from 'node:net';
-import { CoalescingFrameWriter, FrameDecoder } from '../../common/framing.js';
+import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
-import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax } from '../limits.js';
+import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax, rpcHandshakeFrameBytesMax } from '../limits.js';
+import {
+  computeRpcMac,
+  decodeRpcAcceptOrRefused,
+  decodeRpcChallenge,
+  encodeRpcHello,
+  encodeRpcProof,
+  newRpcNonce,
+  principalKey,
+  rpcMacMatches,
+} from './auth.js';
 import type { FeedPage, RpcErrorBody, RpcRequest, RpcResponse } from './protocol.js';
 
 /** A failed RPC: the replica's own typed error (a shard or Raft code, see shards/errors.ts),
- * or SHARD_ERR_TIMEOUT / SHARD_ERR_UNAVAILABLE raised here. */
+ * or SHARD_ERR_TIMEOUT / SHARD_ERR_UNAVAILABLE / SHARD_ERR_UNAUTHENTICATED raised here. */
 export class RpcError extends Error {
   constructor(
     readonly code: ShardRpcErrorCode | ForeignErrorCode,
@@ -18,6 +29,18 @@ export class RpcError extends Error {
     super(message);
   }
 }
+
+/** Who this connection authenticates as, and which replica it expects to answer. */
+export type RpcDialOptions = Readonly<{
+  /** The cluster's root secret. */
+  secret: string;
+  /** `sip:<id>`, `replica:<id>`, `admin` or `launcher` (auth.ts). */
+  principal: string;
+  /** The replica id the listener must prove it is. */
+  replicaId: string;
+  /** Connect and handshake together, an absolute deadline (default rpcConnectTimeoutMsDefault). */
+  connectTimeoutMs?: number;
+}>;
 
 type Pending = { resolve: (r: { result: unknown; index?: number }) => void; reject: (e: RpcError) => void; timer: NodeJS.Timeout };
 
@@ -32,41 +55,73 @@ export class RpcConnection {
   #nextId = 1;
   #closed: RpcError | null = null;
   readonly #ready: Promise<void>;
+  #onFail: ((err: RpcError) => void) | null = null;
 
-  private constructor(readonly host: string, readonly port: number, connectTimeoutMs: number) {
+  private constructor(readonly host: string, readonly port: number, dial: RpcDialOptions) {
+    const connectTimeoutMs = dial.connectTimeoutMs ?? rpcConnectTimeoutMsDefault;
     this.#socket = connect({ host, port, noDelay: true });
     this.#writer = new CoalescingFrameWriter(this.#socket);
-    const decoder = new FrameDecoder(rpcFrameBytesMax);
+    const decoder = new FrameDecoder(rpcHandshakeFrameBytesMax);
+    const key = principalKey(dial.secret, dial.principal);
+    const dialerNonce = newRpcNonce();
+    let listenerNonce: Buffer | null = null;
+    let open = false;
+    let settle: { resolve: () => void; reject: (e: RpcError) => void } | null = null;
     this.#ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `connect to ${host}:${port} timed out`));
-        reject(this.#closed);
-      }, connectTimeoutMs);
-      this.#socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.#socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new RpcError('SHARD_ERR_UNAVAILABLE', `${host}:${port}: ${err.message}`));
-      });
+      settle = { resolve, reject };
     });
-    this.#socket.on('data', (chunk) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `bad frame from ${host}:${port}: ${(err as Error).message}`));
+    const where = `${dial.replicaId} at ${host}:${port}`;
+    // Absolute: connect and handshake must both be done by then.
+    const timer = setTimeout(() => this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `connect to ${where} timed out`)), connectTimeoutMs);
+    this.#socket.once('connect', () => this.#socket.write(encodeFrame(encodeRpcHello(dial.principal, dialerNonce))));
+    const handshake = (frame: Buffer): void => {
+      const mac = { principal: dial.principal, listenerId: dial.replicaId, dialerNonce, listenerNonce: listenerNonce ?? Buffer.alloc(0) };
+      if (listenerNonce === null) {
+        const challenge = decodeRpcChallenge(frame);
+        if (challenge === null) return this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${where}: not a shard RPC challenge`));
+        if (challenge.replica !== dial.replicaId) return this.#fail(new RpcError('SHARD_ERR_UNAUTHENTICATED', `dialled ${where} but ${JSON.stringify(challenge.replica.slice(0, 80))} answered`));
+        listenerNonce = challenge.nonce;
+        this.#socket.write(encodeFrame(encodeRpcProof(computeRpcMac(key, { ...mac, listenerNonce, role: 'dialer' }))));
         return;
       }
-      for (const f of frames) this.#onResponse(JSON.parse(f.toString('utf8')) as RpcResponse);
+      const answer = decodeRpcAcceptOrRefused(frame);
+      if (answer === null) return this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${where}: not a shard RPC accept`));
+      if ('refused' in answer) return this.#fail(new RpcError('SHARD_ERR_UNAUTHENTICATED', `${where} refused ${dial.principal}: ${answer.message.slice(0, 200)} (is the cluster secret the same?)`));
+      if (!rpcMacMatches(key, { ...mac, role: 'listener' }, answer.mac)) return this.#fail(new RpcError('SHARD_ERR_UNAUTHENTICATED', `${where} failed authentication (not the replica, or another cluster secret)`));
+      open = true;
+      clearTimeout(timer);
+      decoder.frameBytesMax = rpcFrameBytesMax;
+      settle!.resolve();
+    };
+    this.#socket.on('data', (chunk) => {
+      decoder.feed(chunk);
+      for (;;) {
+        if (this.#closed) return;
+        let frame: Buffer | null;
+        try {
+          frame = decoder.next();
+        } catch (err) {
+          this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `bad frame from ${where}: ${(err as Error).message}`));
+          return;
+        }
+        if (frame === null) return;
+        if (!open) handshake(frame);
+        else this.#onFrame(frame);
+      }
     });
-    this.#socket.on('error', (err) => this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${host}:${port}: ${err.message}`)));
-    this.#socket.on('close', () => this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${host}:${port}: connection closed`)));
+    this.#socket.on('error', (err) => this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${where}: ${err.message}`)));
+    this.#socket.on('close', () => this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${where}: connection closed`)));
+    this.#onFail = (err) => {
+      clearTimeout(timer);
+      if (!open) settle!.reject(err);
+    };
   }
 
-  static async open(host: string, port: number, connectTimeoutMs = rpcConnectTimeoutMsDefault): Promise<RpcConnection> {
-    const c = new RpcConnection(host, port, connectTimeoutMs);
+  /** Connects to the replica `dial.replicaId` at host:port and authenticates as
+   * `dial.principal`; rejects with SHARD_ERR_UNAVAILABLE (no link, timeout) or
+   * SHARD_ERR_UNAUTHENTICATED (either side's proof failed). */
+  static async open(host: string, port: number, dial: RpcDialOptions): Promise<RpcConnection> {
+    const c = new RpcConnection(host, port, dial);
     await c.#ready;
     return c;
   }
@@ -111,6 +166,21 @@ export class RpcConnection {
     this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', 'connection closed by client'));
   }
 
+  /** A response frame; one that is not a response closes the link (the replica is broken). */
+  #onFrame(frame: Buffer): void {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(frame.toString('utf8'));
+    } catch {
+      msg = null;
+    }
+    if (!isResponse(msg)) {
+      this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${this.host}:${this.port} sent a frame that is not a response`));
+      return;
+    }
+    this.#onResponse(msg);
+  }
+
   #onResponse(msg: RpcResponse): void {
     if ('feed' in msg) {
       this.#feeds.get(msg.id)?.(msg.feed);
@@ -127,6 +197,7 @@ export class RpcConnection {
   #fail(err: RpcError): void {
     if (this.#closed) return;
     this.#closed = err;
+    this.#onFail?.(err);
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.reject(err);
@@ -135,6 +206,16 @@ export class RpcConnection {
     this.#feeds.clear();
     this.#socket.destroy();
   }
+}
+
+function isResponse(v: unknown): v is RpcResponse {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const m = v as Record<string, unknown>;
+  if (typeof m.id !== 'number') return false;
+  if (m.ok === true) return true;
+  if (m.ok !== false || typeof m.error !== 'object' || m.error === null) return false;
+  const e = m.error as Record<string, unknown>;
+  return typeof e.code === 'string' && typeof e.message === 'string' && (e.leaderHint === null || typeof e.leaderHint === 'string');
 }
 
 function toRpcError(e: RpcErrorBody): RpcError {

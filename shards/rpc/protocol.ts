@@ -1,9 +1,13 @@
 // The shard client RPC: JSON payloads in length-prefixed frames (common/framing.ts) over
-// TCP. Requests carry a connection-unique `id`; each gets exactly one response with that
-// id, except `feed`, whose id receives a stream of pages until `unfeed` or disconnect.
+// TCP. A connection starts with the handshake of auth.ts; only then are requests read.
+// Requests carry a connection-unique `id`; each gets exactly one response with that id
+// (a frame the server cannot take as a request gets one with id -1), except `feed`, whose
+// id receives a stream of pages until `unfeed` or disconnect, and `unfeed` (none).
 // JSON keeps the protocol debuggable with a hex dump; the payloads are small.
+import { skillLevelMax, skillNameCharsMax } from '../limits.js';
 import type { AgentFilter } from '../state-machine.js';
-import type { ChangeRecord } from '../types.js';
+import { agentStateNames, type ChangeRecord } from '../types.js';
+import { checkDn, isPlainObject } from '../validate.js';
 
 export type Consistency = 'linearizable' | 'stale';
 
@@ -39,3 +43,37 @@ export type RpcResponse = Readonly<
   | { id: number; ok: true; feed: FeedPage }
   | { id: number; ok: false; error: RpcErrorBody }
 >;
+
+const skillPattern = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,${skillNameCharsMax - 1}}$`);
+
+/** A `read` request's query as the server accepts it, or why not. Never throws. */
+export function validateQuery(v: unknown): { ok: true; query: ShardQuery } | { ok: false; reason: string } {
+  const bad = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
+  if (!isPlainObject(v)) return bad('query must be an object');
+  const keys = Object.keys(v);
+  switch (v.type) {
+    case 'status':
+    case 'reservations':
+      return keys.length === 1 ? { ok: true, query: { type: v.type } } : bad(`a ${v.type} query has only a type`);
+    case 'agent': {
+      if (keys.length !== 2 || !Object.hasOwn(v, 'dn')) return bad('an agent query is {type, dn}');
+      const error = checkDn(v.dn, 'query.dn');
+      return error === null ? { ok: true, query: { type: 'agent', dn: v.dn as string } } : bad(error);
+    }
+    case 'agents': {
+      if (keys.length !== 2 || !isPlainObject(v.filter)) return bad('an agents query is {type, filter}');
+      const f = v.filter;
+      const filter: { state?: AgentFilter['state']; skill?: string; skillLevelMin?: number } = {};
+      for (const k of Object.keys(f)) {
+        const x = f[k];
+        if (k === 'state' && typeof x === 'string' && (agentStateNames as readonly string[]).includes(x)) filter.state = x as AgentFilter['state'];
+        else if (k === 'skill' && typeof x === 'string' && skillPattern.test(x)) filter.skill = x;
+        else if (k === 'skillLevelMin' && typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && x <= skillLevelMax) filter.skillLevelMin = x;
+        else return bad(`query.filter.${k.slice(0, 40)} is not a valid filter field`);
+      }
+      return { ok: true, query: { type: 'agents', filter } };
+    }
+    default:
+      return bad('query.type must be agent, agents, reservations or status');
+  }
+}

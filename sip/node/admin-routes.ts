@@ -53,6 +53,8 @@ export function registerSipAdminRoutes(app: FastifyInstance, deps: Readonly<{ no
       response: { 200: { type: 'object', properties: { registrations: { type: 'array', items: registrationSchema } } } },
     },
   }, async () => {
+    // This node reads agents as `sip:<id>`, so they carry digest HA1s (it checks REGISTERs
+    // with them): only the fields below are copied out, never `credentials`.
     const now = Date.now();
     const perShard = await Promise.all(
       deps.shards.shardIds.map(async (shard) => {

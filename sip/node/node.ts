@@ -101,7 +101,9 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const adminAddr = o.admin ?? self!.admin;
   let closed = false;
 
-  const shards = new ShardClient({ shards: o.config.shards, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
+  // Authenticates as `sip:<id>`: the shards let it reserve and release only as owner <id>,
+  // and it is the one principal they send digest HA1s to (shards/rpc/policy.ts).
+  const shards = new ShardClient({ shards: o.config.shards, auth: { secret: o.config.secret, principal: `sip:${o.nodeId}` }, attemptTimeoutMs: limits.shardAttemptTimeoutMs, deadlineMs: limits.shardCommandDeadlineMs });
   const sourceGate = o.sourceLimits === null ? null : new SourceGate({ trusted: trustedSources(trustedSourcesDefault, o.config), ...o.sourceLimits });
   const onInputError = (err: unknown, source: { host: string; protocol: string }): void => log.error('SIP input handling threw; message dropped', { error: String((err as Error)?.stack ?? err), from: source.host, protocol: source.protocol });
   const transportOptions = { sourceGate, onInputError, ...(o.transportLimits !== undefined ? { limits: o.transportLimits } : {}) };

@@ -134,7 +134,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const hostOf = (replicaId: string): string => shardProcessOf(shardHosts, replicaId);
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
-  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
   // The phones probe their dialogs every 3 s, so an agent whose call died with its node is
   // held 5 s before it is offered again.
   const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', '5000'];

@@ -22,7 +22,7 @@ const { path, config } = await writeLocalClusterConfig({ dir, shards: 1, sipNode
 const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
 const killAll = (): void => procs.killAllNow();
 process.once('exit', killAll);
-const shardClient = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
+const shardClient = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
 const app = await createAdminApp({ title: 'cluster view test', tokens: config.tokens, registry: new Registry() });
 await app.register(clusterViewRoutes, { config, self: { role: 'sip', id: 'sip1' }, shardClient });
 t.teardown(async () => {

@@ -122,7 +122,7 @@ t.test('echo through the gateway: SIPp caller → SIP node + gateway → SIPp ag
     await procs.stopAll(3000);
     process.removeListener('exit', killAll);
   });
-  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 30_000 });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 30_000 });
   t.teardown(() => client.close());
   await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
   const commands: Command[] = [

@@ -48,7 +48,7 @@ t.test('a replica that cannot write exits 74 and loses no acknowledged write', {
   // acknowledgement could run ahead of the disk.
   const { path, config } = await writeLocalClusterConfig({ dir, shards: 1, preferredLeaders: true });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
-  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
   const exits: { id: string; code: number | null; signal: string | null }[] = [];
   let tearingDown = false;
   procs.onExit = (id, code, signal) => {

@@ -13,8 +13,8 @@ import { tempDir } from '../support/temp-dir.js';
 t.test('preferredLeader must name a replica of its own shard', async (t) => {
   const replica = (id: string, n: number): Record<string, string> => ({ id, raft: `127.0.0.1:${n}`, client: `127.0.0.1:${n + 1}`, admin: `127.0.0.1:${n + 2}` });
   const doc = (preferredLeader?: unknown): unknown => ({
-    secret: 's',
-    tokens: { read: 'r', admin: 'a' },
+    secret: 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz',
+    tokens: { read: 'test-read-token-0123456789abcdefghijklmn', admin: 'test-admin-token-0123456789abcdefghijklmn' },
     shards: [
       { id: 's1', ...(preferredLeader === undefined ? {} : { preferredLeader }), replicas: [replica('s1-a', 7000), replica('s1-b', 7010)] },
       { id: 's2', replicas: [replica('s2-a', 7020)] },

@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'ringfence-client-'));
 const { config } = await writeLocalClusterConfig({ dir, shards: 1, replicasPerShard: 1 });
 const shard = config.shards[0]!;
 const replica = await startShardReplica({ config, shard, replica: shard.replicas[0]!, log: silentLogger, listenAdmin: false });
-const client = new ShardClient({ shards: config.shards });
+const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' } });
 t.teardown(async () => {
   client.close();
   await replica.close();

@@ -54,7 +54,7 @@ t.test('removing a shard moves only its own DNs', async (t) => {
 
 t.test('the client remembers owners without changing them', async (t) => {
   const shards = ['s1', 's2', 's3'].map((id) => ({ id, replicas: [{ id: `${id}-a`, client: { host: '127.0.0.1', port: 1 } }] }));
-  const client = new ShardClient({ shards });
+  const client = new ShardClient({ shards, auth: { secret: 'no replica is ever dialled here', principal: 'launcher' } });
   t.teardown(() => client.close());
   const dns = Array.from({ length: 500 }, (_, i) => String(1000 + i));
   for (let pass = 0; pass < 2; pass++) {

@@ -29,7 +29,7 @@ export async function startShardCluster(t: Test, opts: { shards: number; replica
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-test-'));
   const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, replicasPerShard: opts.replicasPerShard, joinReplicas: opts.joinReplicas, raft: opts.raft, preferredLeaders: opts.preferredLeaders });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
-  const client = new ShardClient({ shards: config.shards, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
   t.teardown(async () => {

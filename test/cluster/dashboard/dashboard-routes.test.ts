@@ -21,7 +21,7 @@ import { ShardClient } from '../../../shards/client/shard-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-dashboard-routes-'));
 const { config } = await writeLocalClusterConfig({ dir, shards: 1, sipNodes: 1, gateways: 1 });
-const shardClient = new ShardClient({ shards: config.shards, attemptTimeoutMs: 300, deadlineMs: 1000 });
+const shardClient = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 300, deadlineMs: 1000 });
 const app = await createAdminApp({ title: 'dashboard routes test', tokens: config.tokens, registry: new Registry() });
 const opts = { config, self: { role: 'sip', id: 'sip1' }, shardClient, peerTimeoutMs: 300 };
 await app.register(clusterViewRoutes, opts);

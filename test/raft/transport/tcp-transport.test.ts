@@ -11,6 +11,7 @@
 
 import t from 'tap';
 import { encodeFrames } from '../../../common/framing.js';
+import { deriveKey } from '../../../common/keys.js';
 import { encodeMessage } from '../../../raft/codec.js';
 import { computeMac, decodeChallenge, encodeHello, encodeProof, newNonce } from '../../../raft/transport/handshake.js';
 import { peerQueueMessagesMax } from '../../../raft/transport/limits.js';
@@ -125,7 +126,7 @@ t.test('an authenticated peer cannot speak for another node', async (t) => {
   await waitFor(() => c.frames.length === 1, 'challenge');
   const ch = decodeChallenge(c.frames[0]!);
   t.equal(ch.listenerId, 'a');
-  const mac = computeMac(SECRET, { role: 'dialer', dialerId: 'b', listenerId: 'a', dialerNonce: nonce, listenerNonce: ch.listenerNonce });
+  const mac = computeMac(deriveKey(SECRET, 'raft-peer'), { role: 'dialer', dialerId: 'b', listenerId: 'a', dialerNonce: nonce, listenerNonce: ch.listenerNonce });
   // the proof and a frame far above the handshake limit arrive in one TCP write
   const big: Message = { type: 'append', from: 'b', to: 'a', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ term: 1, index: 1, kind: 'normal', timestampMs: 1, data: new Uint8Array(50_000) }] };
   c.socket.write(encodeFrames([encodeProof({ mac }), encodeMessage('g', big)]));

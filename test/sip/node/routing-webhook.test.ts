@@ -200,7 +200,7 @@ t.test('body parsing and DN vetting (pure)', async (t) => {
 });
 
 t.test('cluster file: routing.webhook is validated with the field named', async (t) => {
-  const base = { secret: 's', tokens: { read: 'r', admin: 'a' }, shards: [{ id: 'a', replicas: [{ id: 'a1', raft: 1, client: 2, admin: 3 }] }] };
+  const base = { secret: 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz', tokens: { read: 'test-read-token-0123456789abcdefghijklmn', admin: 'test-admin-token-0123456789abcdefghijklmn' }, shards: [{ id: 'a', replicas: [{ id: 'a1', raft: 1, client: 2, admin: 3 }] }] };
   t.same(validateClusterConfig(base).routing, { webhook: null });
   t.same(validateClusterConfig({ ...base, routing: { webhook: { url: 'http://r.example/route' } } }).routing, { webhook: { url: 'http://r.example/route', timeoutMs: 300 } });
   t.same(validateClusterConfig({ ...base, routing: { webhook: 'https://r.example/x' } }).routing?.webhook?.url, 'https://r.example/x');

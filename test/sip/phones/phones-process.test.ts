@@ -22,7 +22,7 @@ t.test('phones process: register, ready line, a call, status line, clean exit', 
   const registrar = await TestRegistrar.start({ realm: 'ringfence', passwords: new Map(dns.map((d) => [d, `pw-${d}`])) });
   tt.teardown(() => registrar.close());
   const config = {
-    secret: 'x', tokens: { read: 'r', admin: 'a' }, realm: 'ringfence',
+    secret: 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz', tokens: { read: 'test-read-token-0123456789abcdefghijklmn', admin: 'test-admin-token-0123456789abcdefghijklmn' }, realm: 'ringfence',
     shards: [{ id: 's1', replicas: [{ id: 's1-a', raft: '127.0.0.1:1', client: '127.0.0.1:2', admin: '127.0.0.1:3', data: dir }] }],
     sip: [{ id: 'sip1', udp: `127.0.0.1:${registrar.port}`, admin: '127.0.0.1:4' }],
   };
