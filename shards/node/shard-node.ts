@@ -24,6 +24,7 @@ import {
 import { ShardStateMachine } from '../state-machine.js';
 import type { Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
+import { LeaderClock } from './leader-clock.js';
 import { LeaseWatch } from './lease-watch.js';
 import { ShardMetrics } from './metrics.js';
 import type { ShardService } from './rpc-server.js';
@@ -71,6 +72,8 @@ export class ShardNode implements ShardService {
     private readonly log: Logger,
     private readonly metrics: ShardMetrics,
     private readonly preferredLeader: string | null,
+    /** Entry timestamps and deadlines: wall time at the monotonic rate (leader-clock.ts). */
+    private readonly clock: LeaderClock,
   ) {}
 
   static async start(opts: ShardNodeOptions): Promise<ShardNode> {
@@ -82,6 +85,7 @@ export class ShardNode implements ShardService {
     const storage = await LevelRaftStorage.open(replica.data);
     const stateMachine = new ShardStateMachine();
     const metrics = opts.metrics;
+    const clock = new LeaderClock();
     const group = await RaftGroup.open({
       groupId: shard.id,
       id: replica.id,
@@ -99,11 +103,11 @@ export class ShardNode implements ShardService {
         restore: (data) => stateMachine.restore(data),
       },
       tickMs: config.raft.tickMs,
-      raft: { electionTimeoutTicks: config.raft.electionTimeoutTicks, heartbeatTicks: config.raft.heartbeatTicks },
+      raft: { electionTimeoutTicks: config.raft.electionTimeoutTicks, heartbeatTicks: config.raft.heartbeatTicks, nowMs: clock.nowMs },
       snapshotEveryEntries: config.raft.snapshotEveryEntries,
       logger: log,
     });
-    const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics, shard.preferredLeader ?? null);
+    const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics, shard.preferredLeader ?? null, clock);
     group.on('failed', (err) => node.#storageFailed(err, opts.onStorageFailure ?? ((e) => exitFatal(log, 'storage failed', e, exitCodes.storage))));
     group.on('applied', () => node.#scheduleFeedFlush());
     group.on('role', (s) => {
@@ -227,12 +231,14 @@ export class ShardNode implements ShardService {
   #leaderDutiesWhile(leading: boolean): void {
     if (leading && this.#dutyTimer === null && !this.#closed) {
       this.#leaseWatch.lead(performance.now());
+      this.clock.lead(this.stateMachine.timeMs);
       this.#dutyTimer = setInterval(() => this.#leaderDuties(), leaderDutyIntervalMs);
     } else if (!leading && this.#dutyTimer !== null) {
       clearInterval(this.#dutyTimer);
       this.#dutyTimer = null;
       this.#expiring.clear();
       this.#leaseWatch.follow();
+      this.clock.follow();
       this.#expiringLeases.clear();
     }
     this.#preferredReadySinceMs = null;
@@ -246,7 +252,7 @@ export class ShardNode implements ShardService {
       this.#expiring.clear();
       return;
     }
-    const now = Date.now();
+    const now = this.clock.nowMs();
     this.#handOffToPreferred(now);
     this.#expireLeases();
     if (now < this.stateMachine.quietUntilMs(now)) return;
