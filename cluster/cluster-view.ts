@@ -138,7 +138,7 @@ export class ClusterProbe {
     for (const g of opts.config.gateways) {
       // One attempt per request: the next poll is the retry, and a stuck gateway must not
       // hold the view for three timeouts. Signed, as gateways answer nothing else.
-      this.#ng.set(g.id, new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: this.#timeoutMs, retries: 0, key: ngKey }));
+      this.#ng.set(g.id, new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: this.#timeoutMs, retries: 0, ...(g.ngAuth ? { key: ngKey } : {}) }));
     }
   }
 

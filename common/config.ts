@@ -28,7 +28,16 @@ export type ShardConfig = Readonly<{
   preferredLeader?: string;
 }>;
 export type SipNodeConfig = Readonly<{ id: string; udp: HostPort; tcp: HostPort; admin: HostPort }>;
-export type GatewayConfig = Readonly<{ id: string; control: HostPort; portMin: number; portMax: number; admin: HostPort | null }>;
+export type GatewayConfig = Readonly<{
+  id: string;
+  control: HostPort;
+  portMin: number;
+  portMax: number;
+  admin: HostPort | null;
+  /** Whether its ng control is signed (our gateway, the default). false: it speaks plain
+   * ng (a real rtpengine, or ours run with --ng-auth off), trusted by network position. */
+  ngAuth: boolean;
+}>;
 export type ServiceConfig = Readonly<{ number: string; skill: string; minLevel: number }>;
 /** The SIP nodes' optional HTTP routing webhook (cluster-wide: every node routes alike). */
 export type RoutingWebhookConfig = Readonly<{ url: string; timeoutMs: number }>;
@@ -67,6 +76,13 @@ function str(o: Obj, key: string, path: string, fallback?: string): string {
   if (v === undefined && fallback !== undefined) return fallback;
   if (typeof v === 'number') return String(v);
   if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${path}.${key}`, 'expected a non-empty string');
+  return v;
+}
+
+function bool(o: Obj, key: string, path: string, fallback: boolean): boolean {
+  const v = o[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new ConfigError(`${path}.${key}`, 'expected true or false');
   return v;
 }
 
@@ -185,6 +201,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
       portMin: Number(range[1]),
       portMax: Number(range[2]),
       admin: g.admin === undefined ? null : parseHostPort(g.admin, `${p}.admin`),
+      ngAuth: bool(g, 'ngAuth', p, true),
     };
   });
   const services = list(doc, 'services', '', false).map((s, i): ServiceConfig => {

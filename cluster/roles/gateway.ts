@@ -33,6 +33,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   // The ng key comes from the cluster's root secret, as on every SIP node; --ng-auth off
   // (passed through) still turns authentication off.
+  // A gateway the cluster file marks `ngAuth: false` is run so, or the SIP nodes' plain
+  // commands would go unanswered.
   const ngKey = deriveKey(config.secret, 'ng-control');
-  await runGateway(['--control', `${gw.control.host}:${gw.control.port}`, '--ports', `${gw.portMin}-${gw.portMax}`, ...rest], { ready: { id: gw.id }, ngKey });
+  const authOff = gw.ngAuth ? [] : ['--ng-auth', 'off'];
+  await runGateway(['--control', `${gw.control.host}:${gw.control.port}`, '--ports', `${gw.portMin}-${gw.portMax}`, ...authOff, ...rest], { ready: { id: gw.id }, ngKey });
 }

@@ -75,10 +75,10 @@ export class NgMediaController implements MediaController {
   private polling = false;
 
   constructor(private readonly opts: NgMediaOptions) {
-    const key = opts.rootSecret === undefined ? {} : { key: deriveKey(opts.rootSecret, 'ng-control') };
+    const ngKey = opts.rootSecret === undefined ? null : deriveKey(opts.rootSecret, 'ng-control');
     this.gateways = opts.gateways.map((g) => ({
       id: g.id,
-      client: new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: opts.ngTimeoutMs ?? ngTimeoutMsDefault, retries: ngRetries, ...key }),
+      client: new NgClient({ host: g.control.host, port: g.control.port, timeoutMs: opts.ngTimeoutMs ?? ngTimeoutMsDefault, retries: ngRetries, ...(ngKey !== null && g.ngAuth ? { key: ngKey } : {}) }),
       alive: true,
       sessions: new Set<string>(),
     }));

@@ -89,5 +89,5 @@ export async function startGatewayProcess(t: Test, id: string, ports: string, me
   });
   const ev = JSON.parse(line) as { control: number };
   const [min, max] = ports.split('-').map(Number);
-  return { proc, config: { id, control: { host: '127.0.0.1', port: ev.control }, portMin: min!, portMax: max!, admin: null } };
+  return { proc, config: { id, control: { host: '127.0.0.1', port: ev.control }, portMin: min!, portMax: max!, admin: null, ngAuth: true } };
 }
