@@ -114,6 +114,9 @@ function oldestOutstanding(s: Session): number {
 
 export class ShardClient {
   readonly #shards = new Map<string, ShardHandle>();
+  /** The topology's shard ids: the shards this client can reach. */
+  readonly #topologyIds: readonly string[];
+  /** The list DNs are hashed over (shardOf), and its version. */
   #shardIds: readonly string[];
   #mapVersion: number;
   /** DN → owning shard under #shardIds (cleared when a shard's answer changes the map):
@@ -129,13 +132,21 @@ export class ShardClient {
     if (parsePrincipal(opts.auth.principal) === null) throw new TypeError(`ShardClient: ${JSON.stringify(opts.auth.principal)} is not a principal (sip:<id>, replica:<id>, admin, launcher)`);
     this.#auth = opts.auth;
     for (const s of opts.shards) this.#shards.set(s.id, new ShardHandle(s.id, s.replicas));
-    this.#shardIds = [...(opts.shardIds ?? opts.shards.map((s) => s.id))];
+    this.#topologyIds = opts.shards.map((s) => s.id);
+    this.#shardIds = [...(opts.shardIds ?? this.#topologyIds)];
     this.#mapVersion = shardMapVersion(this.#shardIds);
     this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? clientAttemptTimeoutMsDefault;
     this.#deadlineMs = opts.deadlineMs ?? clientDeadlineMsDefault;
   }
 
+  /** Every shard of the topology (what a lease keeper renews on). */
   get shardIds(): readonly string[] {
+    return this.#topologyIds;
+  }
+
+  /** The shard list DNs are routed by: the topology's, until a shard's refusal brings its
+   * replicated map. */
+  get routingShardIds(): readonly string[] {
     return this.#shardIds;
   }
 

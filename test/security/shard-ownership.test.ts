@@ -68,7 +68,7 @@ t.test('a SIP node with a stale shard list can never get one DN granted twice', 
     t.ok(r.ok, `${c.type} through the full map: ${JSON.stringify(r).slice(0, 200)}`);
   }
   for (const c of agentCommands) await staleLauncher.command(dn, c);
-  t.same(staleLauncher.shardIds, ids, 'the stale tool adopted the replicated map');
+  t.same(staleLauncher.routingShardIds, ids, 'the stale tool adopted the replicated map');
 
   // Both nodes reserve the agent for different calls at once.
   const reserve = (client: ShardClient, owner: string): Promise<ShardResult> =>
@@ -89,7 +89,7 @@ t.test('a SIP node with a stale shard list can never get one DN granted twice', 
   t.equal([fresh, stale].filter((r) => r.ok).length, 1, `one reserve granted, the other refused: ${JSON.stringify([fresh, stale].map((r) => (r.ok ? r.type : r.code)))}`);
   const refused = [fresh, stale].find((r) => !r.ok);
   t.ok(refused && !refused.ok && ['SHARD_ERR_AGENT_RESERVED', 'SHARD_ERR_WRONG_SHARD', 'SHARD_ERR_MAP_VERSION'].includes(refused.code), 'the loser is refused');
-  t.same(staleSip.shardIds, ids, 'the stale node now routes by the replicated map');
+  t.same(staleSip.routingShardIds, ids, 'the stale node now routes by the replicated map');
   t.equal(staleSip.shardFor(dn), 's2');
   t.ok(blind === 'SHARD_ERR_UNKNOWN_SHARD' || blind === 'SHARD_ERR_MAP_VERSION', `a node that cannot reach the owner is refused (${blind}), not granted`);
 
