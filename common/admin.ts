@@ -84,6 +84,9 @@ export const httpStatusByCode: Readonly<Record<string, number>> = {
   SHARD_ERR_UNAUTHENTICATED: 502,
   SHARD_ERR_FORBIDDEN: 403,
   SHARD_ERR_RPC_LIMIT: 429,
+  // The command reached a shard that does not own the DN under its replicated map.
+  SHARD_ERR_WRONG_SHARD: 421,
+  SHARD_ERR_MAP_VERSION: 409,
 };
 
 export function httpStatusOf(code: string): number {

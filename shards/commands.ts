@@ -1,11 +1,14 @@
 // Encoding of proposals (a command plus its session reference) into Raft entry data:
-// compact JSON `{"v":1,"s":[clientId,requestSeq,ackedSeq]|null,"c":{type,...}}` in UTF-8.
+// compact JSON `{"v":1,"s":[clientId,requestSeq,ackedSeq]|null,"c":{type,...}}` in UTF-8,
+// plus `"m":mapVersion` when the client routed by a shard map version (absent otherwise,
+// so proposals without one encode to the same bytes as before).
 // Decoding validates every field against limits.ts and rebuilds the command with only the
 // known fields in a fixed order, so whatever a replica stores from it (session results,
 // snapshots) is the same bytes on every replica.
 
 import { shardFailure, type ShardFailure } from './errors.js';
 import * as limits from './limits.js';
+import { shardMapVersion } from './shard-map.js';
 import { releaseOutcomes, type Command, type CommandType, type Proposal, type SessionRef } from './types.js';
 import {
   checkCredentials,
@@ -65,7 +68,24 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
   renewLease: { owner: checkText(limits.ownerCharsMax), ttlMs: checkInt(limits.leaseTtlMsMin, limits.leaseTtlMsMax) },
   expireLease: { owner: checkText(limits.ownerCharsMax), renewedIndex: checkInt(1, Number.MAX_SAFE_INTEGER) },
   tick: {},
+  setShardMap: {
+    shardId: checkText(limits.shardIdCharsMax),
+    shardIds: checkShardIds,
+    version: checkInt(0, Number.MAX_SAFE_INTEGER),
+  },
 };
+
+/** A shard list: 1..shardMapShardsMax distinct ids, sorted (one canonical form). */
+function checkShardIds(v: unknown, f: string): string | null {
+  if (!Array.isArray(v) || v.length < 1 || v.length > limits.shardMapShardsMax) return `${f} must be an array of 1..${limits.shardMapShardsMax} shard ids`;
+  const checkId = checkText(limits.shardIdCharsMax);
+  for (let i = 0; i < v.length; i++) {
+    const error = checkId(v[i], `${f}[${i}]`);
+    if (error) return error;
+    if (i > 0 && !((v[i - 1] as string) < (v[i] as string))) return `${f} must be sorted and distinct`;
+  }
+  return null;
+}
 
 const commandTypes = Object.keys(commandSpecs);
 /** Fields added after a command type first shipped: entries written before carry none, and
@@ -81,6 +101,7 @@ const commandSpecsWithType = Object.fromEntries(
   Object.entries(commandSpecs).map(([type, spec]): [string, Readonly<Record<string, Check>>] => [type, { type: noCheck, ...spec }]),
 ) as Readonly<Record<CommandType, Readonly<Record<string, Check>>>>;
 const proposalSpec: Readonly<Record<string, Check>> = { v: noCheck, s: noCheck, c: noCheck };
+const proposalWithMapSpec: Readonly<Record<string, Check>> = { ...proposalSpec, m: checkInt(0, Number.MAX_SAFE_INTEGER) };
 const checkClientId = checkText(limits.clientIdCharsMax);
 const checkRequestSeq = checkInt(1, Number.MAX_SAFE_INTEGER);
 const utf8Encoder = new TextEncoder();
@@ -100,11 +121,17 @@ export function validateCommand(value: unknown): { ok: true; command: Command } 
   if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
   const canonical: Record<string, unknown> = { type };
   for (const key of Object.keys(spec)) canonical[key] = canonicalValue(fields[key]);
+  if (type === 'setShardMap') {
+    const map = canonical as { shardId: string; shardIds: string[]; version: number };
+    if (!map.shardIds.includes(map.shardId)) return shardFailure('SHARD_ERR_BAD_COMMAND', `command.shardId ${JSON.stringify(map.shardId)} is not in command.shardIds`);
+    if (map.version !== shardMapVersion(map.shardIds)) return shardFailure('SHARD_ERR_BAD_COMMAND', 'command.version is not the version of command.shardIds');
+  }
   return { ok: true, command: canonical as Command };
 }
 
 /** Deep copy with object keys sorted (skills, credentials), so equal commands are equal bytes. */
 function canonicalValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalValue);
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value).sort()) out[key] = canonicalValue(value[key]);
@@ -132,22 +159,25 @@ export function validateSession(value: unknown): { ok: true; session: SessionRef
 export function validateProposal(value: unknown): { ok: true; proposal: Proposal } | ShardFailure {
   if (!isPlainObject(value)) return shardFailure('SHARD_ERR_BAD_COMMAND', 'proposal must be an object');
   if (value['v'] !== formatVersion) return shardFailure('SHARD_ERR_BAD_COMMAND', `unsupported proposal version ${String(value['v'])}`);
-  const fieldsError = checkFields(value, 'proposal', proposalSpec);
+  const withMap = Object.hasOwn(value, 'm');
+  const fieldsError = checkFields(value, 'proposal', withMap ? proposalWithMapSpec : proposalSpec);
   if (fieldsError) return shardFailure('SHARD_ERR_BAD_COMMAND', fieldsError);
   const session = validateSession(value['s']);
   if (!session.ok) return session;
   const command = validateCommand(value['c']);
   if (!command.ok) return command;
-  return { ok: true, proposal: { session: session.session, command: command.command } };
+  const proposal: Proposal = withMap ? { session: session.session, command: command.command, mapVersion: value['m'] as number } : { session: session.session, command: command.command };
+  return { ok: true, proposal };
 }
 
 /** Encodes a proposal for `raft.propose()`. Throws a TypeError naming the bad field: an
  * invalid command is a caller bug (callers validate user input with validateCommand). */
 export function encodeProposal(proposal: Proposal): Uint8Array {
   const session = proposal.session === null ? null : [proposal.session.clientId, proposal.session.requestSeq, proposal.session.ackedSeq];
-  const checked = validateProposal({ v: formatVersion, s: session, c: proposal.command });
+  const envelope = proposal.mapVersion === undefined ? { v: formatVersion, s: session, c: proposal.command } : { v: formatVersion, s: session, c: proposal.command, m: proposal.mapVersion };
+  const checked = validateProposal(envelope);
   if (!checked.ok) throw new TypeError(`${checked.code}: ${checked.reason}`);
-  const bytes = utf8Encoder.encode(JSON.stringify({ v: formatVersion, s: session, c: checked.proposal.command }));
+  const bytes = utf8Encoder.encode(JSON.stringify({ ...envelope, c: checked.proposal.command }));
   if (bytes.length > limits.commandBytesMax) {
     throw new TypeError(`SHARD_ERR_BAD_COMMAND: proposal is ${bytes.length} bytes, more than ${limits.commandBytesMax}`);
   }

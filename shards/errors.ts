@@ -47,6 +47,12 @@ export const shardStateErrorCodes = [
   'SHARD_ERR_SESSION_EXPIRED',
   /** The session has sessionResultsMax unacknowledged results; nothing was applied. */
   'SHARD_ERR_TOO_MANY_PENDING',
+  /** The DN belongs to another shard under this shard's replicated map (`shardMap` says
+   * which list it hashed over): nothing changed; route by that map. */
+  'SHARD_ERR_WRONG_SHARD',
+  /** The command was routed under another shard map version than the replicated one
+   * (`shardMap` carries the current one): nothing changed; refresh and route again. */
+  'SHARD_ERR_MAP_VERSION',
 ] as const;
 
 /** Conditions around a command: raised by the shard node, the RPC and the shard client. */
@@ -123,6 +129,10 @@ const retryByCode: Readonly<Record<ShardRpcErrorCode, Retry>> = {
   // twice. Its outcome is unknown (a history checker records `info`).
   SHARD_ERR_SESSION_EXPIRED: 'never',
   SHARD_ERR_TOO_MANY_PENDING: 'resend',
+  // Not the same request again: the shard client adopts the map the refusal carries and
+  // sends a NEW request to the shard that map names (ShardClient.command).
+  SHARD_ERR_WRONG_SHARD: 'never',
+  SHARD_ERR_MAP_VERSION: 'never',
 
   SHARD_ERR_TIMEOUT: 'replica',
   SHARD_ERR_UNAVAILABLE: 'replica',
@@ -160,10 +170,13 @@ export function isRetryable(code: ShardRpcErrorCode | ForeignErrorCode): boolean
   return retryOf(code) === 'replica';
 }
 
-export type ShardFailure = Readonly<{ ok: false; code: ShardStateErrorCode; reason: string }>;
+/** The replicated shard map, as a WRONG_SHARD / MAP_VERSION refusal carries it. */
+export type ShardMapView = Readonly<{ shardId: string; shardIds: readonly string[]; version: number }>;
 
-export function shardFailure(code: ShardStateErrorCode, reason: string): ShardFailure {
-  return { ok: false, code, reason };
+export type ShardFailure = Readonly<{ ok: false; code: ShardStateErrorCode; reason: string; shardMap?: ShardMapView }>;
+
+export function shardFailure(code: ShardStateErrorCode, reason: string, shardMap?: ShardMapView): ShardFailure {
+  return shardMap === undefined ? { ok: false, code, reason } : { ok: false, code, reason, shardMap };
 }
 
 /** The thrown form of a catalogue code, for the node's promise-based reads; the RPC

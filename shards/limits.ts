@@ -36,6 +36,9 @@ export const leaseTtlMsMin = 1000;
 export const leaseTtlMsMax = 600_000;
 /** Leases one shard holds (one per SIP node); a renewal beyond it fails with SHARD_ERR_LIMIT. */
 export const leasesPerShardMax = 1024;
+/** Shards a replicated shard map (setShardMap) may list, and the length of one shard id. */
+export const shardMapShardsMax = 256;
+export const shardIdCharsMax = 64;
 
 export const credentialUserCharsMax = 128;
 export const credentialRealmCharsMax = 128;
@@ -101,6 +104,9 @@ export const rpcConnectTimeoutMsDefault = 1000;
 
 // ---- Shard client (client/shard-client.ts) ----
 
+/** Times one ShardClient.command follows a WRONG_SHARD / MAP_VERSION refusal to another
+ * shard before it returns the refusal (shards whose own maps disagree would bounce it). */
+export const clientMapRedirectsMax = 3;
 /** DNs whose owning shard the client remembers. */
 export const clientOwnerCacheEntriesMax = 100_000;
 /** One attempt against one replica. */

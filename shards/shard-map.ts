@@ -27,3 +27,16 @@ export function shardOf(dn: string, shardIds: readonly string[]): string {
   }
   return best;
 }
+
+/** The map a shard enforces (replicated by setShardMap): which shard it is, the list
+ * shardOf hashes over, and that list's version. */
+export type ShardMap = Readonly<{ shardId: string; shardIds: readonly string[]; version: number }>;
+
+/** The version of a shard list: a content hash of the sorted ids, so two nodes with equal
+ * lists (in any order) agree on it without coordinating, and any difference — a shard
+ * added, removed or renamed — gives another version. 48 bits, exact in a JS number. */
+export function shardMapVersion(shardIds: readonly string[]): number {
+  const h = createHash('sha256');
+  for (const id of [...shardIds].sort()) h.update(id).update('\u0000');
+  return h.digest().readUIntBE(0, 6);
+}

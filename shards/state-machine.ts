@@ -16,6 +16,13 @@
 // grants through their orphan hold, unless a later renewal applied first. Whether a lease
 // ran out is judged by the leader on its monotonic clock (shards/node/lease-watch.ts),
 // never here: apply only compares entry indexes.
+//
+// Ownership: once the leader has replicated its cluster file's shard map (setShardMap),
+// the shard refuses a DN command unless shardOf(dn, map) is this shard
+// (SHARD_ERR_WRONG_SHARD), and a command routed under another map version
+// (SHARD_ERR_MAP_VERSION); both carry the map so the client can route again. Two SIP
+// nodes whose files list different shards then cannot reserve one DN on two shards. Until
+// a map is set every command is accepted as before, so old logs replay identically.
 
 import assert from 'node:assert';
 import type { Entry } from '../raft/types.js';
@@ -23,10 +30,12 @@ import * as ops from './agent-ops.js';
 import { canonicalJson } from './canonical-json.js';
 import { ChangeFeed } from './change-feed.js';
 import { decodeProposal } from './commands.js';
-import { shardFailure } from './errors.js';
+import { shardFailure, type ShardFailure } from './errors.js';
 import * as limits from './limits.js';
+import { shardOf, type ShardMap } from './shard-map.js';
 import { defaultSessionLimits, SessionTable, type SessionLimits, type SessionsData } from './sessions.js';
 import {
+  ownershipExemptCommands,
   sessionlessCommands,
   type Agent,
   type AgentStateName,
@@ -40,8 +49,8 @@ import {
   type StateMachine,
 } from './types.js';
 
-/** 2 added `leases`; a version-1 snapshot restores with none. */
-const snapshotVersion = 2;
+/** 2 added `leases`; 3 added `shardMap`. Older snapshots restore with none of them. */
+const snapshotVersion = 3;
 
 export type ShardStateMachineOptions = Readonly<{
   changeFeedMax?: number;
@@ -61,6 +70,7 @@ type SnapshotData = Readonly<{
   agents: readonly Agent[];
   sessions: SessionsData;
   leases?: readonly Lease[];
+  shardMap?: ShardMap | null;
 }>;
 
 export class ShardStateMachine implements StateMachine {
@@ -70,6 +80,8 @@ export class ShardStateMachine implements StateMachine {
   readonly #leasesMax: number;
   #agents = new Map<string, Agent>();
   #leases = new Map<string, Lease>();
+  /** The replicated shard map; null until the leader has proposed one (accept every DN). */
+  #shardMap: ShardMap | null = null;
   #sessions: SessionTable;
   #feed: ChangeFeed;
   #appliedIndex = 0;
@@ -95,7 +107,7 @@ export class ShardStateMachine implements StateMachine {
     if (entry.kind !== 'normal') return undefined;
     const decoded = decodeProposal(entry.data);
     if (!decoded.ok) return decoded;
-    const { session, command } = decoded.proposal;
+    const { session, command, mapVersion } = decoded.proposal;
     this.#timeMs = Math.max(this.#timeMs, entry.timestampMs);
     if (command.type === 'openSession') {
       if (session !== null) return shardFailure('SHARD_ERR_BAD_COMMAND', 'openSession carries no session');
@@ -107,11 +119,13 @@ export class ShardStateMachine implements StateMachine {
       if (!sessionlessCommands.has(command.type)) {
         return shardFailure('SHARD_ERR_SESSION_REQUIRED', `${command.type} needs a client session`);
       }
-      return this.#execute(command, entry.index);
+      return this.#ownershipRefusal(command, mapVersion) ?? this.#execute(command, entry.index);
     }
     const verdict = this.#sessions.check(session, this.#timeMs);
     if (!verdict.run) return verdict.result;
-    const result = this.#execute(command, entry.index);
+    // Remembered like any answer: a retry of the same request gets the same refusal, and
+    // the client sends a new request to the owning shard.
+    const result = this.#ownershipRefusal(command, mapVersion) ?? this.#execute(command, entry.index);
     this.#sessions.remember(session, result);
     return result;
   }
@@ -129,6 +143,9 @@ export class ShardStateMachine implements StateMachine {
         return this.#renewLease(command.owner, command.ttlMs, index);
       case 'expireLease':
         return this.#expireLease(command.owner, command.renewedIndex, index);
+      case 'setShardMap':
+        this.#shardMap = { shardId: command.shardId, shardIds: [...command.shardIds], version: command.version };
+        return { ok: true, type: 'shardMap', shardMap: this.#shardMap };
       case 'provision': {
         const existing = this.#settled(command.dn, index);
         if (!existing && this.#agents.size >= this.#agentsMax) {
@@ -144,7 +161,19 @@ export class ShardStateMachine implements StateMachine {
     }
   }
 
-  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'provision' }>, nowMs: number, index: number): ops.OpResult {
+  /** Why this shard refuses a DN command under its replicated map, or null to run it. */
+  #ownershipRefusal(command: Command, mapVersion: number | undefined): ShardFailure | null {
+    const map = this.#shardMap;
+    if (map === null || !('dn' in command) || ownershipExemptCommands.has(command.type)) return null;
+    if (mapVersion !== undefined && mapVersion !== map.version) {
+      return shardFailure('SHARD_ERR_MAP_VERSION', `routed under shard map version ${mapVersion}; shard ${map.shardId} has version ${map.version} (${map.shardIds.join(', ')})`, map);
+    }
+    const owner = shardOf(command.dn, map.shardIds);
+    if (owner !== map.shardId) return shardFailure('SHARD_ERR_WRONG_SHARD', `DN ${command.dn} belongs to shard ${owner}, not ${map.shardId}`, map);
+    return null;
+  }
+
+  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'setShardMap' | 'provision' }>, nowMs: number, index: number): ops.OpResult {
     switch (command.type) {
       case 'deprovision':
         return ops.deprovision(agent);
@@ -265,6 +294,7 @@ export class ShardStateMachine implements StateMachine {
       agents: this.#sortedDns().map((dn) => this.#agents.get(dn)!),
       sessions: this.#sessions.toData(),
       leases: [...this.#leases.keys()].sort().map((owner) => this.#leases.get(owner)!),
+      shardMap: this.#shardMap,
     };
     return new TextEncoder().encode(canonicalJson(data));
   }
@@ -272,7 +302,7 @@ export class ShardStateMachine implements StateMachine {
   /** Replaces the whole state with a snapshot taken by snapshot() (of any replica). */
   restore(data: Uint8Array): void {
     const parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data)) as SnapshotData;
-    assert(parsed.v === 1 || parsed.v === snapshotVersion, `unsupported shard snapshot version ${String(parsed.v)}`);
+    assert(Number.isSafeInteger(parsed.v) && parsed.v >= 1 && parsed.v <= snapshotVersion, `unsupported shard snapshot version ${String(parsed.v)}`);
     assert(Number.isSafeInteger(parsed.appliedIndex) && Number.isFinite(parsed.timeMs) && Array.isArray(parsed.agents));
     const agents = new Map<string, Agent>();
     for (const agent of parsed.agents) {
@@ -284,8 +314,11 @@ export class ShardStateMachine implements StateMachine {
       assert(typeof lease.owner === 'string' && !leases.has(lease.owner) && Number.isSafeInteger(lease.renewedIndex), 'snapshot leases must have distinct owners');
       leases.set(lease.owner, lease);
     }
+    const shardMap = parsed.shardMap ?? null;
+    assert(shardMap === null || (typeof shardMap.shardId === 'string' && Array.isArray(shardMap.shardIds) && shardMap.shardIds.includes(shardMap.shardId) && Number.isSafeInteger(shardMap.version)), 'snapshot shardMap must name this shard among its ids');
     this.#agents = agents;
     this.#leases = leases;
+    this.#shardMap = shardMap;
     this.#deadlineHintMs = Number.NEGATIVE_INFINITY;
     this.#sessions = SessionTable.fromData(parsed.sessions, this.#sessionLimits);
     this.#appliedIndex = parsed.appliedIndex;
@@ -327,6 +360,11 @@ export class ShardStateMachine implements StateMachine {
       out.push(agent);
     }
     return out;
+  }
+
+  /** The replicated shard map (null: none set yet, every DN accepted). */
+  get shardMap(): ShardMap | null {
+    return this.#shardMap;
   }
 
   /** Every SIP node's lease on this shard, sorted by owner. */

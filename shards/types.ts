@@ -118,12 +118,22 @@ export type Command = Readonly<
    * the owner held (through their orphan hold) unless a later renewal applied first. */
   | { type: 'expireLease'; owner: string; renewedIndex: number }
   | { type: 'tick' }
+  /** Proposed by the leader when the replicated shard map differs from its cluster file's:
+   * from then on the shard refuses DN commands for DNs that `shardOf(dn, shardIds)` gives
+   * to another shard, and commands made under another map version. `shardId` is this
+   * shard's own id, `version` is shardMapVersion(shardIds). */
+  | { type: 'setShardMap'; shardId: string; shardIds: readonly string[]; version: number }
 >;
 export type CommandType = Command['type'];
 
 /** Commands that need no session: naturally idempotent (a repeated tick or expire changes
  * nothing more) or the command that creates sessions. Everything else must carry one. */
-export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire', 'renewLease', 'expireLease']);
+export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire', 'renewLease', 'expireLease', 'setShardMap']);
+
+/** DN commands a shard still runs for a DN it does not own under its replicated map: they
+ * only end a grant or remove an agent, never grant, so a shard can be emptied of what it
+ * held before its map was set (and the leader's `expire` duty never loops on a refusal). */
+export const ownershipExemptCommands: ReadonlySet<CommandType> = new Set(['expire', 'release', 'deprovision']);
 
 /** A SIP node's lease on one shard, as replicated: which entry last renewed it, and for
  * how long a renewal holds. `renewedAtMs` (the entry's leader-stamped time) is for
@@ -137,7 +147,13 @@ export type Lease = Readonly<{ owner: string; ttlMs: number; renewedIndex: numbe
 export type SessionRef = Readonly<{ clientId: string; requestSeq: number; ackedSeq: number }>;
 
 /** What a Raft entry of kind 'normal' carries (encoded by commands.ts). */
-export type Proposal = Readonly<{ session: SessionRef | null; command: Command }>;
+export type Proposal = Readonly<{
+  session: SessionRef | null;
+  command: Command;
+  /** The version of the shard map the client routed this command by (shardMapVersion);
+   * absent from clients and log entries from before the map was replicated. */
+  mapVersion?: number;
+}>;
 
 export type ShardSuccess = Readonly<
   | { ok: true; type: 'session'; clientId: string }
@@ -148,6 +164,7 @@ export type ShardSuccess = Readonly<
   | { ok: true; type: 'leaseRenewed'; lease: Lease }
   | { ok: true; type: 'leaseExpired'; owner: string; released: readonly Readonly<{ dn: string; reservationId: string }>[] }
   | { ok: true; type: 'tick'; changedDns: readonly string[] }
+  | { ok: true; type: 'shardMap'; shardMap: Readonly<{ shardId: string; shardIds: readonly string[]; version: number }> }
 >;
 
 /** What apply() returns for a 'normal' entry. Failures change no state. */
@@ -157,7 +174,7 @@ export type ShardResult = ShardSuccess | ShardFailure;
 export type DenyReason = 'UNKNOWN_DN' | 'LOGGED_OUT' | 'NOT_READY' | 'RESERVED' | 'BUSY' | 'WRAP_UP';
 
 export type ChangeKind =
-  | Exclude<CommandType, 'openSession' | 'tick'>
+  | Exclude<CommandType, 'openSession' | 'tick' | 'setShardMap'>
   /** WRAP_UP ran out: the agent became READY at wrapUpEndsMs. */
   | 'wrapUpEnded'
   /** Contact bindings passed their expiry and were dropped. */

@@ -3,6 +3,13 @@
 // timeouts, and retries a command with the SAME session and request number until the
 // caller's deadline — the shard's session table makes the retry exactly-once.
 //
+// Ownership: every proposal carries the version of the shard map the client routes by. A
+// shard whose replicated map differs (or that does not own the DN under it) refuses with
+// SHARD_ERR_MAP_VERSION / SHARD_ERR_WRONG_SHARD and its map; command() adopts that map,
+// forgets its cached owners, and sends a new request to the owner it now computes, within
+// the same deadline. A shard the adopted map names but the topology cannot reach gives
+// SHARD_ERR_UNKNOWN_SHARD: a client with a stale file is refused, never granted twice.
+//
 // A command that runs out of deadline throws ShardClientError with `maybeApplied: true`:
 // the outcome is unknown (it may still commit), which is what a history checker records
 // as `info`. Denials (`{ok: false}` results) are definite answers and are returned.
@@ -13,6 +20,7 @@ import { encodeProposal } from '../commands.js';
 import {
   clientAttemptTimeoutMsDefault,
   clientDeadlineMsDefault,
+  clientMapRedirectsMax,
   clientOwnerCacheEntriesMax,
   clientReplicaDownMs,
   clientSessionsPerShardMax,
@@ -20,7 +28,7 @@ import {
   clientStatusTimeoutMsDefault,
 } from '../limits.js';
 import { carriedCode, isRetryable, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
-import { shardOf } from '../shard-map.js';
+import { shardMapVersion, shardOf } from '../shard-map.js';
 import type { Command, Proposal, ShardResult } from '../types.js';
 import { parsePrincipal } from '../rpc/auth.js';
 import { RpcConnection, RpcError } from '../rpc/connection.js';
@@ -45,6 +53,9 @@ export type ShardClientOptions = Readonly<{
   attemptTimeoutMs?: number;
   /** Default overall deadline of a call, retries included. */
   deadlineMs?: number;
+  /** The shard list DNs are hashed over until a shard answers with its replicated map;
+   * default: the topology's shard ids. (Tests of configuration skew give a stale one.) */
+  shardIds?: readonly string[];
 }>;
 
 /** A call that failed without a shard answer: a shards/errors.ts transport code, the
@@ -103,9 +114,13 @@ function oldestOutstanding(s: Session): number {
 
 export class ShardClient {
   readonly #shards = new Map<string, ShardHandle>();
-  readonly #shardIds: readonly string[];
-  /** DN → owning shard: the shard list is fixed for the client's life, and hashing the DN
-   * against every shard on each command was 4% of a loaded SIP node's CPU. */
+  /** The topology's shard ids: the shards this client can reach. */
+  readonly #topologyIds: readonly string[];
+  /** The list DNs are hashed over (shardOf), and its version. */
+  #shardIds: readonly string[];
+  #mapVersion: number;
+  /** DN → owning shard under #shardIds (cleared when a shard's answer changes the map):
+   * hashing the DN against every shard on each command was 4% of a loaded SIP node's CPU. */
   readonly #ownerOf = new Map<string, string>();
   readonly #attemptTimeoutMs: number;
   readonly #deadlineMs: number;
@@ -117,13 +132,27 @@ export class ShardClient {
     if (parsePrincipal(opts.auth.principal) === null) throw new TypeError(`ShardClient: ${JSON.stringify(opts.auth.principal)} is not a principal (sip:<id>, replica:<id>, admin, launcher)`);
     this.#auth = opts.auth;
     for (const s of opts.shards) this.#shards.set(s.id, new ShardHandle(s.id, s.replicas));
-    this.#shardIds = opts.shards.map((s) => s.id);
+    this.#topologyIds = opts.shards.map((s) => s.id);
+    this.#shardIds = [...(opts.shardIds ?? this.#topologyIds)];
+    this.#mapVersion = shardMapVersion(this.#shardIds);
     this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? clientAttemptTimeoutMsDefault;
     this.#deadlineMs = opts.deadlineMs ?? clientDeadlineMsDefault;
   }
 
+  /** Every shard of the topology (what a lease keeper renews on). */
   get shardIds(): readonly string[] {
+    return this.#topologyIds;
+  }
+
+  /** The shard list DNs are routed by: the topology's, until a shard's refusal brings its
+   * replicated map. */
+  get routingShardIds(): readonly string[] {
     return this.#shardIds;
+  }
+
+  /** The version of the shard map this client routes by (shardMapVersion of shardIds). */
+  get mapVersion(): number {
+    return this.#mapVersion;
   }
 
   shardFor(dn: string): string {
@@ -141,9 +170,28 @@ export class ShardClient {
     return this.#handle(shardId).leader;
   }
 
-  /** Runs a command on the shard owning `dn`. */
-  command(dn: string, command: Command, opts: { deadlineMs?: number } = {}): Promise<ShardResult> {
-    return this.commandOnShard(this.shardFor(dn), command, opts);
+  /** Runs a command on the shard owning `dn`, following the shards' replicated map when
+   * it differs from this client's (see the header). */
+  async command(dn: string, command: Command, opts: { deadlineMs?: number } = {}): Promise<ShardResult> {
+    const deadline = Date.now() + (opts.deadlineMs ?? this.#deadlineMs);
+    for (let redirects = 0; ; redirects++) {
+      const sentVersion = this.#mapVersion;
+      const result = await this.commandOnShard(this.shardFor(dn), command, { deadlineMs: Math.max(1, deadline - Date.now()) });
+      if (result.ok || (result.code !== 'SHARD_ERR_WRONG_SHARD' && result.code !== 'SHARD_ERR_MAP_VERSION') || result.shardMap === undefined) return result;
+      this.#adoptMap(result.shardMap.shardIds);
+      // Retry only when the map changed since this request was routed: a WRONG_SHARD under
+      // the very map the shard holds means the shards' own maps disagree.
+      if (this.#mapVersion === sentVersion || redirects >= clientMapRedirectsMax || Date.now() >= deadline) return result;
+    }
+  }
+
+  /** Routes by `shardIds` from now on (a shard's replicated map), forgetting cached owners. */
+  #adoptMap(shardIds: readonly string[]): void {
+    const version = shardMapVersion(shardIds);
+    if (version === this.#mapVersion) return;
+    this.#shardIds = [...shardIds];
+    this.#mapVersion = version;
+    this.#ownerOf.clear();
   }
 
   async commandOnShard(shardId: string, command: Command, opts: { deadlineMs?: number } = {}): Promise<ShardResult> {
@@ -152,7 +200,7 @@ export class ShardClient {
     const { session, seq } = await this.#session(h, deadline);
     try {
       const ackedSeq = oldestOutstanding(session) - 1;
-      const proposal: Proposal = { session: { clientId: session.clientId, requestSeq: seq, ackedSeq }, command };
+      const proposal: Proposal = { session: { clientId: session.clientId, requestSeq: seq, ackedSeq }, command, mapVersion: this.#mapVersion };
       return (await this.#propose(h, proposal, deadline)) as ShardResult;
     } finally {
       session.outstanding.delete(seq);

@@ -68,7 +68,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     return agent;
   };
 
-  app.get('/v1/status', { schema: { summary: 'This replica: role, term, leader, indexes, peers with lag', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => {
+  app.get('/v1/status', { schema: { summary: 'This replica: role, term, leader, indexes, peers with lag, replicated shard map', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => {
     const s = node.status();
     return {
       shard: shard.id,
@@ -86,6 +86,8 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
       conf: s.conf,
       failed: s.failed,
       peers: s.peers.map((p) => ({ ...p, lag: Math.max(0, s.lastIndex - p.matchIndex) })),
+      // The map this shard enforces (null until its leader replicated the cluster file's).
+      shardMap: node.stateMachine.shardMap,
     };
   });
 

@@ -1,7 +1,7 @@
 // One replica of one DN shard: a Raft group (LevelDB log, authenticated TCP peers) driving
 // the shard state machine, a client RPC server, the leader's timer duties (expire
 // reservations that outlived their TTL, expire the leases of SIP nodes that stopped
-// renewing, tick wrap-ups due), and the change feed.
+// renewing, tick wrap-ups due, replicate the cluster file's shard map), and the change feed.
 import { performance } from 'node:perf_hooks';
 import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
 import { exitCodes, exitFatal } from '../../common/last-resort.js';
@@ -21,6 +21,7 @@ import {
   preferredLeaderSettleMs,
   preferredSilenceMsMax,
 } from '../limits.js';
+import { shardMapVersion } from '../shard-map.js';
 import { ShardStateMachine } from '../state-machine.js';
 import type { Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
@@ -56,6 +57,7 @@ export class ShardNode implements ShardService {
   /** Owners whose expireLease is in flight, proposed once at a time. */
   readonly #expiringLeases = new Set<string>();
   #tickInFlight = false;
+  #shardMapInFlight = false;
   /** Since when the preferred leader has been seen caught up, while this replica leads. */
   #preferredReadySinceMs: number | null = null;
   #preferredHeardAtMs = 0;
@@ -74,6 +76,8 @@ export class ShardNode implements ShardService {
     private readonly preferredLeader: string | null,
     /** Entry timestamps and deadlines: wall time at the monotonic rate (leader-clock.ts). */
     private readonly clock: LeaderClock,
+    /** The shard ids of this replica's cluster file, sorted: the map it replicates. */
+    private readonly fileShardIds: readonly string[],
   ) {}
 
   static async start(opts: ShardNodeOptions): Promise<ShardNode> {
@@ -107,7 +111,8 @@ export class ShardNode implements ShardService {
       snapshotEveryEntries: config.raft.snapshotEveryEntries,
       logger: log,
     });
-    const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics, shard.preferredLeader ?? null, clock);
+    const fileShardIds = config.shards.map((s) => s.id).sort();
+    const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics, shard.preferredLeader ?? null, clock, fileShardIds);
     group.on('failed', (err) => node.#storageFailed(err, opts.onStorageFailure ?? ((e) => exitFatal(log, 'storage failed', e, exitCodes.storage))));
     group.on('applied', () => node.#scheduleFeedFlush());
     group.on('role', (s) => {
@@ -254,6 +259,7 @@ export class ShardNode implements ShardService {
     }
     const now = this.clock.nowMs();
     this.#handOffToPreferred(now);
+    this.#replicateShardMap();
     this.#expireLeases();
     if (now < this.stateMachine.quietUntilMs(now)) return;
     for (const r of this.stateMachine.expiredReservations(now)) {
@@ -276,6 +282,29 @@ export class ShardNode implements ShardService {
         this.#tickInFlight = false;
       });
     }
+  }
+
+  /** Makes the cluster file's shard list the shard's replicated map when it differs, so
+   * the state machine can refuse DNs this shard does not own (state-machine.ts). A
+   * replica whose file differs from the others' would propose its own list when it leads:
+   * the map follows the leader's file, and clients are refused until files agree. */
+  #replicateShardMap(): void {
+    if (this.#shardMapInFlight) return;
+    const version = shardMapVersion(this.fileShardIds);
+    const current = this.stateMachine.shardMap;
+    if (current !== null && current.version === version && current.shardId === this.shardId) return;
+    this.#shardMapInFlight = true;
+    const data = encodeProposal({ session: null, command: { type: 'setShardMap', shardId: this.shardId, shardIds: this.fileShardIds, version } });
+    this.group.propose(data, { timeoutMs: leaderDutyProposalTimeoutMs }).then(
+      (res) => {
+        const r = res.result as ShardResult;
+        if (r.ok) this.log.info('shard map replicated', { shardIds: this.fileShardIds, version, was: current?.version ?? null });
+        else this.log.warn('shard map refused', { code: r.code, reason: r.reason });
+      },
+      (err) => this.log.debug('setShardMap proposal failed', { err: (err as Error).message }),
+    ).finally(() => {
+      this.#shardMapInFlight = false;
+    });
   }
 
   /** Frees the grants of SIP nodes that stopped renewing their lease (lease-watch.ts

@@ -9,6 +9,7 @@
 // |                | owner <id> only; confirm and release of its own grants only;  |                    |
 // |                | renewLease of its own lease only; expire (applies only once   |                    |
 // |                | a TTL has run out). Not expireLease: the leader proposes it   |                    |
+// |                | (nor setShardMap: the leader proposes its cluster file's map) |                    |
 // | `admin`        | every command: provisioning, login/logout/ready/not-ready,    | all, HA1s removed  |
 // | `launcher`     | and the grant commands an operator or a test drives by hand   |                    |
 // | `replica:<id>` | none (a replica's own client only reads: cluster view)        | all, HA1s removed  |
@@ -61,6 +62,7 @@ export function commandRefusal(principal: Principal, command: Command, reservati
     case 'logout':
     case 'tick':
     case 'expireLease':
+    case 'setShardMap':
       return `${command.type} is an administrative command (admin or launcher only)`;
   }
 }
