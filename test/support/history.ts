@@ -93,7 +93,7 @@ export type HistoryEvent = Readonly<{
   state?: FinalStateName;
 }>;
 
-export type FinalAgent = Readonly<{ dn: string; state: AgentStateName; reservationId?: string | null }>;
+export type FinalAgent = Readonly<{ dn: string; state: AgentStateName; reservationId?: string | null; owner?: string | null }>;
 
 export type CheckOptions = Readonly<{
   /** The agents read after the run; without it checks (2) and (3) are skipped. */
