@@ -1,7 +1,9 @@
 // The shard client: finds the shard that owns a DN (`shardOf`), keeps a connection and a
 // cached leader per shard, follows NotLeader hints, moves on to other replicas on
 // timeouts, and retries a command with the SAME session and request number until the
-// caller's deadline — the shard's session table makes the retry exactly-once.
+// caller's deadline — the shard's session table makes the retry exactly-once. A session
+// the shard evicted is dropped and replaced; see #resendAfterSessionLoss for which
+// commands are then sent again.
 //
 // Ownership: every proposal carries the version of the shard map the client routes by. A
 // shard whose replicated map differs (or that does not own the DN under it) refuses with
@@ -78,6 +80,9 @@ function codeOf(err: unknown): ShardRpcErrorCode | ForeignErrorCode {
 }
 
 type Session = { clientId: string; nextSeq: number; outstanding: Set<number> };
+
+/** Commands whose second run leaves the shard as the first did (see the session-loss rule). */
+const idempotentOnShard: ReadonlySet<Command['type']> = new Set(['confirm', 'release', 'expire', 'register', 'unregister', 'renewLease', 'releaseByOwner', 'expireLease']);
 
 class ShardHandle {
   leader: string | null = null;
@@ -197,14 +202,43 @@ export class ShardClient {
   async commandOnShard(shardId: string, command: Command, opts: { deadlineMs?: number } = {}): Promise<ShardResult> {
     const h = this.#handle(shardId);
     const deadline = Date.now() + (opts.deadlineMs ?? this.#deadlineMs);
+    for (;;) {
+      const { result, session } = await this.#commandInSession(h, command, deadline);
+      if (!this.#resendAfterSessionLoss(h, command, result, session, deadline)) return result;
+    }
+  }
+
+  async #commandInSession(h: ShardHandle, command: Command, deadline: number): Promise<{ result: ShardResult; session: Session }> {
     const { session, seq } = await this.#session(h, deadline);
     try {
       const ackedSeq = oldestOutstanding(session) - 1;
       const proposal: Proposal = { session: { clientId: session.clientId, requestSeq: seq, ackedSeq }, command, mapVersion: this.#mapVersion };
-      return (await this.#propose(h, proposal, deadline)) as ShardResult;
+      return { result: (await this.#propose(h, proposal, deadline)) as ShardResult, session };
     } finally {
       session.outstanding.delete(seq);
     }
+  }
+
+  /**
+   * The session-loss rule. A shard evicts a session (its table is full, or the session
+   * idled out) and answers the session's next request SHARD_ERR_SESSION_EXPIRED: the
+   * request did not run now, but an earlier attempt of it (a retry after a timeout) may
+   * have, and its result is gone. The session is dead for every later request too, so it
+   * is dropped here and the next command opens a fresh one. Then:
+   *   - a command that is idempotent on the shard (running it twice leaves the state it
+   *     leaves once: confirm, release, expire, register, unregister, renewLease,
+   *     releaseByOwner, expireLease) is sent again in a new session, until the deadline;
+   *   - any other command (reserve above all) is NOT re-run: the SESSION_EXPIRED answer
+   *     goes back to the caller, who must treat the outcome as unknown — a reserve may
+   *     have granted, and that grant ends by its TTL or its owner's lease.
+   * Exactly-once thus holds per session, and nothing non-idempotent runs twice.
+   * Returns true when the command should be sent again.
+   */
+  #resendAfterSessionLoss(h: ShardHandle, command: Command, r: ShardResult, lost: Session, deadline: number): boolean {
+    if (r.ok || r.code !== 'SHARD_ERR_SESSION_EXPIRED') return false;
+    const i = h.sessions.indexOf(lost);
+    if (i >= 0) h.sessions.splice(i, 1);
+    return idempotentOnShard.has(command.type) && Date.now() < deadline && !this.#closed;
   }
 
   async read(shardId: string, query: ShardQuery, consistency: Consistency = 'linearizable', opts: { deadlineMs?: number } = {}): Promise<unknown> {

@@ -1,4 +1,5 @@
-// `npm run chaos -- [--minutes M] [--seed S] [--json] [--sip auto|on|off] [--layout separate|co-hosted] [--preferred-leaders]`: one chaos run
+// `npm run chaos -- [--minutes M] [--seed S] [--json] [--sip auto|on|off] [--layout separate|co-hosted] [--preferred-leaders]
+// [--nemesis-sip-gone] [--nemesis-evict-sessions] [--lease-ms MS]`: one chaos run
 // over a local cluster of real processes. Prints progress, a summary, the HTML timeline's
 // path (chaos-report/chaos-<seed>.html), and as its last line the verdict:
 // {"chaos":true,"seed":S,"minutes":M,"kills":K,"calls":N,"violations":V,"leaked":L,"hung":H}
@@ -20,6 +21,10 @@ const flags = {
   keep: { type: 'boolean', help: 'keep the cluster data and logs (path printed)' },
   layout: { type: 'string', help: 'shard replicas: separate (a process each) or co-hosted (3 processes, each a replica of every shard)', default: 'separate' },
   'preferred-leaders': { type: 'boolean', help: 'give each shard a preferredLeader, so elected leaders hand leadership back to it during the run' },
+  'nemesis-sip-gone': { type: 'boolean', help: 'also SIGKILL one SIP node for good (never restarted) a third into the load; its agents must come back READY by lease expiry' },
+  'nemesis-evict-sessions': { type: 'boolean', help: 'also open enough client sessions on a shard, every --evict-interval-ms, to evict the SIP nodes\' and load clients\' sessions' },
+  'evict-interval-ms': { type: 'string', help: 'time between two session-eviction bursts', default: '20000' },
+  'lease-ms': { type: 'string', help: 'the SIP nodes\' --lease-ms (default: theirs; 3000 with --nemesis-sip-gone)' },
 } as const;
 
 async function main(): Promise<number> {
@@ -39,8 +44,15 @@ async function main(): Promise<number> {
     process.stderr.write(`[chaos +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
   };
   const preferredLeaders = f['preferred-leaders'] === true;
-  say(`seed ${seed} (replay with --seed ${seed}${layout === 'separate' ? '' : ` --layout ${layout}`}${preferredLeaders ? ' --preferred-leaders' : ''})`);
-  const result = await runChaos({ minutes, seed, sip, killIntervalMs, keepData: f.keep, layout, preferredLeaders, log: say });
+  const sipGone = f['nemesis-sip-gone'] === true;
+  const evictSessions = f['nemesis-evict-sessions'] === true;
+  const evictIntervalMs = Number(f['evict-interval-ms']);
+  if (!(evictIntervalMs >= 2000)) throw new UsageError('--evict-interval-ms must be at least 2000');
+  const leaseMs = f['lease-ms'] === undefined ? undefined : Number(f['lease-ms']);
+  if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 1000 && leaseMs <= 600_000)) throw new UsageError('--lease-ms must be an integer in [1000, 600000]');
+  const extraFlags = `${sipGone ? ' --nemesis-sip-gone' : ''}${evictSessions ? ' --nemesis-evict-sessions' : ''}${leaseMs === undefined ? '' : ` --lease-ms ${leaseMs}`}`;
+  say(`seed ${seed} (replay with --seed ${seed}${layout === 'separate' ? '' : ` --layout ${layout}`}${preferredLeaders ? ' --preferred-leaders' : ''}${extraFlags})`);
+  const result = await runChaos({ minutes, seed, sip, killIntervalMs, keepData: f.keep, layout, preferredLeaders, sipGone, evictSessions, evictIntervalMs, leaseMs, log: say });
   const line = finalLine(result);
   const reportDir = resolve(f['report-dir'] ?? 'chaos-report');
   mkdirSync(reportDir, { recursive: true });

@@ -16,7 +16,8 @@ import { checkHistory, HistoryRecorder, type HistoryEvent, type Violation } from
 import { sippAvailable } from '../../cluster/sipp/driver.js';
 import { pollUntilReady } from './final-state.js';
 import { watchLeaders } from './leader-watch.js';
-import { planFaults } from './nemesis-plan.js';
+import { planFaults, withExtraFaults } from './nemesis-plan.js';
+import { followLeaseExpiries } from './lease-expiries.js';
 import { checkRegister, type RegisterVerdict } from './register-check.js';
 import { readRegister, runRegisterWriters } from './register-load.js';
 import { runNemesis } from './nemesis.js';
@@ -48,6 +49,13 @@ export type ChaosOptions = Readonly<{
   /** Each shard gets a preferredLeader (shard i: its replica i mod 3), so elected leaders
    * hand leadership back to it while the nemesis kills replicas. */
   preferredLeaders?: boolean;
+  /** Opt-in nemesis: one SIP node is SIGKILLed for good a third into the load. */
+  sipGone?: boolean;
+  /** Opt-in nemesis: bursts of session opens evict the shards' client sessions. */
+  evictSessions?: boolean;
+  evictIntervalMs?: number;
+  /** The SIP nodes' --lease-ms (their default when unset; 3000 with sipGone). */
+  leaseMs?: number;
 }>;
 
 export type ChaosResult = Readonly<{
@@ -77,6 +85,22 @@ export type ChaosResult = Readonly<{
   /** Phone calls left up by a SIP-node kill and offered again (not counted as violations). */
   orphaned: readonly string[];
   notReadyAtEnd: readonly string[];
+  /** SIP nodes killed for good (never restarted). */
+  goneNodes: readonly string[];
+  /** Session-eviction bursts made. */
+  evictions: number;
+  /** Agents the shards freed by lease expiry (change-feed kind 'expireLease'). */
+  leaseExpiries: number;
+  /** Longest time from a node's kill for good until an agent its lease held was READY. */
+  goneAgentsReadyS: number | null;
+  /** The SIP nodes' lease and orphan hold, and their sum: the bound on how long after the
+   * end every agent must be READY. */
+  leaseMs: number | null;
+  orphanHoldMs: number;
+  /** Seconds from the end of the load (calls stopped, processes back) until every agent
+   * was READY; null if some never was within the poll bound. */
+  allReadyAfterS: number | null;
+  allReadyWithinBound: boolean;
   timeline: readonly TimelineEvent[];
   history: readonly HistoryEvent[];
   loadStartMs: number;
@@ -92,6 +116,10 @@ const ttlMs = 4000;
 const clockSkewMsMax = 50;
 /** Generous: on a loaded 2-core host a role's start (tsx compile included) can take long. */
 const roleReadyTimeoutMs = 120_000;
+
+function nodeKillsMsOf(timeline: Timeline, node: string): number[] {
+  return timeline.events.filter((e) => e.kind === 'kill' && e.target === node).map((e) => timeline.startMs + e.atMs);
+}
 
 function sipPlan(mode: ChaosOptions['sip']): { on: boolean; why: string | null } {
   if (mode === 'off') return { on: false, why: 'SIP layer turned off (--sip off)' };
@@ -137,7 +165,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
   // The phones probe their dialogs every 3 s, so an agent whose call died with its node is
   // held 5 s before it is offered again.
-  const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', '5000'];
+  const orphanHoldMs = 5000;
+  const leaseMs = opts.leaseMs ?? (opts.sipGone ? 3000 : null);
+  const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', String(orphanHoldMs), ...(leaseMs === null ? [] : ['--lease-ms', String(leaseMs)])];
   const recordPath = join(dir, 'phones.jsonl');
   try {
     log(`cluster in ${dir}: 2 shards x 3 replicas in ${shardHosts.length} processes (${layout}${opts.preferredLeaders ? ', preferred leaders' : ''}), 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
@@ -155,7 +185,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     log(`cluster ready; load for ${loadMs / 1000} s with a kill about every ${(opts.killIntervalMs ?? 5000) / 1000} s (seed ${opts.seed})`);
 
     const prng = createPrng(opts.seed);
-    const plan = planFaults(prng.fork('nemesis'), { loadMs, intervalMs: opts.killIntervalMs ?? 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: sip.on });
+    const planSpec = { loadMs, intervalMs: opts.killIntervalMs ?? 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: sip.on };
+    const randomPlan = planFaults(prng.fork('nemesis'), planSpec);
+    const extra = { sipGone: opts.sipGone ?? false, evictSessions: opts.evictSessions ?? false, evictIntervalMs: opts.evictIntervalMs ?? 20_000 };
+    const plan = extra.sipGone || extra.evictSessions ? withExtraFaults(randomPlan, prng.fork('nemesis-extra'), planSpec, extra) : randomPlan;
+    const expiries = followLeaseExpiries(client);
     const history = new HistoryRecorder(() => Date.now());
     const timeline = new Timeline(Date.now());
     const stopAt = timeline.startMs + loadMs;
@@ -180,14 +214,20 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const leaderChanges = await stopWatch();
 
     // Every process back (the nemesis restarted its victims; a failed restart is retried).
-    for (const p of [...procs.procs.values()]) if (!procs.isRunning(p.id) && p.role !== 'phones') await procs.start(p.role, p.id, p.role === 'sip' ? sipFlags : [], roleReadyTimeoutMs);
+    for (const p of [...procs.procs.values()]) if (!procs.isRunning(p.id) && p.role !== 'phones' && !nemesis.gone.includes(p.id)) await procs.start(p.role, p.id, p.role === 'sip' ? sipFlags : [], roleReadyTimeoutMs);
 
     const watched = new Set([...historyDns, ...(sip.on ? phoneDns : [])]);
+    const endMs = Date.now();
     const finalAgents = await pollUntilReady(client, watched, ttlMs + 30_000, async (agents) => {
       const breaks = agents.filter((a) => historyDns.includes(a.dn) && a.state === 'NOT_READY').map((a) => a.dn);
       if (breaks.length > 0) await readySweep(loadSpec, breaks);
     });
     const notReadyAtEnd = finalAgents.filter((a) => watched.has(a.dn) && a.state !== 'READY').map((a) => `${a.dn}:${a.state}`);
+    const allReadyAfterS = notReadyAtEnd.length === 0 ? (Date.now() - endMs) / 1000 : null;
+    const readyBoundMs = (leaseMs ?? 15_000) + orphanHoldMs;
+    const allReadyWithinBound = allReadyAfterS !== null && allReadyAfterS * 1000 <= readyBoundMs;
+    log(`every agent READY ${allReadyAfterS === null ? 'NOT reached' : `${allReadyAfterS.toFixed(1)} s`} after the end (bound: lease + orphan hold = ${readyBoundMs / 1000} s)`);
+    const expiryReport = expiries.stop();
     const events = history.events();
     const report = checkHistory(events, { finalAgents: finalAgents.filter((a) => historyDns.includes(a.dn) || registerDns.includes(a.dn)), clockSkewMsMax });
     const registers: RegisterVerdict[] = [];
@@ -196,9 +236,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const leakedList = report.violations.filter((v) => v.kind === 'leaked-reservation');
     const violationList = report.violations.filter((v) => v.kind !== 'leaked-reservation').map(describe);
     for (const r of registers) if (r.lost !== null) violationList.push(`lost-change (register) ${r.lost}`);
-    const leakedPhones = finalAgents.filter((a) => sip.on && phoneDns.includes(a.dn) && (a.state === 'RESERVED' || a.state === 'BUSY'));
+    // Held by a node that is gone for good: its lease should have freed them (hung).
+    const hungAgents = finalAgents.filter((a) => (a.state === 'RESERVED' || a.state === 'BUSY') && a.owner != null && nemesis.gone.includes(a.owner));
+    const leakedPhones = finalAgents.filter((a) => sip.on && phoneDns.includes(a.dn) && (a.state === 'RESERVED' || a.state === 'BUSY') && !hungAgents.includes(a));
+    // The load's owners hold no lease: a lease expiry freeing one of their agents is a bug.
+    for (const e of expiryReport.records) if (historyDns.includes(e.dn) || registerDns.includes(e.dn)) violationList.push(`lease-expiry of ${e.dn}, whose grants belong to owners that hold no lease`);
+    const goneKillMs = nemesis.gone.flatMap((n) => nodeKillsMsOf(timeline, n));
+    const goneAgentsReadyS = goneKillMs.length === 0 ? null : expiryReport.readyAfterMs(Math.min(...goneKillMs)) / 1000;
     const phones = sip.on ? checkPhoneRecord(recordPath) : null;
-    const nodeKillsMs = (node: string): number[] => timeline.events.filter((e) => e.kind === 'kill' && e.target === node).map((e) => timeline.startMs + e.atMs);
+    const nodeKillsMs = (node: string): number[] => nodeKillsMsOf(timeline, node);
     const orphaned: string[] = [];
     if (phones) {
       for (const ep of phones.episodes) {
@@ -236,8 +282,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       calls: sipResult?.created ?? 0,
       violations: violationList.length,
       leaked: leakedList.length + leakedPhones.length + notReadyAtEnd.filter((s) => !/:(RESERVED|BUSY)$/.test(s)).length,
-      hung: sipResult?.hung ?? 0,
-      violationList: [...violationList, ...leakedList.map(describe), ...leakedPhones.map((a) => `leaked phone agent ${a.dn} still ${a.state}`), ...notReadyAtEnd.map((s) => `not READY at the end: ${s}`)],
+      hung: (sipResult?.hung ?? 0) + hungAgents.length,
+      violationList: [...violationList, ...leakedList.map(describe), ...leakedPhones.map((a) => `leaked phone agent ${a.dn} still ${a.state}`), ...notReadyAtEnd.map((s) => `not READY at the end: ${s}`), ...hungAgents.map((a) => `hung agent ${a.dn} still ${a.state}, held by ${a.owner}, gone for good`)],
       shardLoad,
       historyCounts: report.counts,
       registers,
@@ -245,6 +291,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       phones,
       orphaned,
       notReadyAtEnd,
+      goneNodes: nemesis.gone,
+      evictions: nemesis.evictions,
+      leaseExpiries: expiryReport.records.length,
+      goneAgentsReadyS,
+      leaseMs,
+      orphanHoldMs,
+      allReadyAfterS,
+      allReadyWithinBound,
       timeline: timeline.events,
       history: events,
       loadStartMs: timeline.startMs,

@@ -13,7 +13,7 @@ export async function readAgents(client: ShardClient): Promise<FinalAgent[]> {
     for (const a of agents) {
       const s = a.status;
       const held = s.state === 'RESERVED' || s.state === 'BUSY' ? s.reservation : null;
-      out.push({ dn: a.dn, state: s.state, reservationId: held?.reservationId ?? null });
+      out.push({ dn: a.dn, state: s.state, reservationId: held?.reservationId ?? null, owner: held?.owner ?? null });
     }
   }
   return out;

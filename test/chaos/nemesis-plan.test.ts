@@ -3,7 +3,7 @@
 // times; another seed, another schedule), steps stay in order inside the load window at
 // about one per interval, and without the SIP layer no step aims at a SIP node.
 import t from 'tap';
-import { planFaults } from './nemesis-plan.js';
+import { planFaults, withExtraFaults } from './nemesis-plan.js';
 import { createPrng } from './prng.js';
 
 const spec = { loadMs: 600_000, intervalMs: 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: true } as const;
@@ -30,4 +30,14 @@ t.test('without the SIP layer no step aims at a SIP node', async (t) => {
   const plan = planFaults(createPrng(7), { ...spec, withSip: false });
   t.equal(plan.filter((f) => f.kind === 'sip').length, 0);
   t.ok(plan.some((f) => f.kind === 'shard-leader'), 'leaders are still aimed at');
+});
+
+t.test('the opt-in nemeses add their steps without moving the random ones', async (t) => {
+  const base = planFaults(createPrng(7).fork('nemesis'), spec);
+  const plan = withExtraFaults(base, createPrng(7).fork('nemesis-extra'), spec, { sipGone: true, evictSessions: true, evictIntervalMs: 30_000 });
+  t.same(plan.filter((f) => f.kind !== 'sip-gone' && f.kind !== 'evict-sessions'), base, 'the random kills are unchanged');
+  t.equal(plan.filter((f) => f.kind === 'sip-gone').length, 1, 'one SIP node goes for good');
+  t.ok(plan.filter((f) => f.kind === 'evict-sessions').length >= 19, 'session evictions all through the load');
+  for (let i = 1; i < plan.length; i++) t.ok(plan[i]!.atMs >= plan[i - 1]!.atMs, `step at ${i} in time order`);
+  t.same(withExtraFaults(base, createPrng(7).fork('nemesis-extra'), { ...spec, withSip: false }, { sipGone: true, evictSessions: false, evictIntervalMs: 30_000 }), base, 'no SIP layer: no SIP node to lose');
 });

@@ -5,7 +5,7 @@
 // moment (a shard already missing a replica); the plan itself never depends on timing.
 import type { Prng } from './prng.js';
 
-export type FaultKind = 'shard-leader' | 'shard-replica' | 'gateway' | 'sip';
+export type FaultKind = 'shard-leader' | 'shard-replica' | 'gateway' | 'sip' | 'sip-gone' | 'evict-sessions';
 
 export type PlannedFault = Readonly<{
   step: number;
@@ -58,4 +58,31 @@ export function planFaults(prng: Prng, spec: NemesisPlanSpec): PlannedFault[] {
     out.push({ step, atMs, kind, pick: prng.int(0, 1 << 20), replicaPick: prng.int(0, 1 << 20), downMs: prng.int(spec.downMsMin, spec.downMsMax) });
   }
   return out;
+}
+
+/** The opt-in nemeses (off by default, so default runs keep their plans). */
+export type ExtraFaults = Readonly<{
+  /** SIGKILL one SIP node for good (never restarted), once, a third into the load. */
+  sipGone: boolean;
+  /** Open enough client sessions on a shard to evict the others (its LRU table is full),
+   * about every `evictIntervalMs`. */
+  evictSessions: boolean;
+  evictIntervalMs: number;
+}>;
+
+/** The opt-in steps, drawn from their own PRNG fork and merged into `plan` by time (step
+ * numbers follow on after the plan's), so turning them on leaves the random kills as they
+ * were for the seed. */
+export function withExtraFaults(plan: readonly PlannedFault[], prng: Prng, spec: NemesisPlanSpec, extra: ExtraFaults): PlannedFault[] {
+  const out = [...plan];
+  let step = plan.length;
+  const at = (atMs: number, kind: FaultKind): void => {
+    out.push({ step: step++, atMs, kind, pick: prng.int(0, 1 << 20), replicaPick: prng.int(0, 1 << 20), downMs: 0 });
+  };
+  if (extra.sipGone && spec.withSip) at(Math.floor(spec.loadMs / 3) + prng.int(0, 1000), 'sip-gone');
+  if (extra.evictSessions) {
+    for (let atMs = spec.firstAtMs + Math.floor(extra.evictIntervalMs / 2) + prng.int(0, 1000); atMs < spec.loadMs; atMs += extra.evictIntervalMs) at(atMs, 'evict-sessions');
+  }
+  // Ties keep the random kill first: the order is a function of the seed alone.
+  return out.sort((a, b) => a.atMs - b.atMs || a.step - b.step);
 }

@@ -2,7 +2,10 @@
 // victim after its planned down time. Safety of the run's liveness claims rests on one
 // rule: a shard is only hit when all its replicas are running and ready, so at most one of
 // its three replicas is ever down (a minority; the shard keeps a quorum and keeps serving).
-// Likewise at most one SIP node is down at a time. A step whose target is not safe to hit
+// Likewise at most one SIP node is down at a time. Two opt-in steps: 'sip-gone' SIGKILLs a
+// SIP node and never restarts it (it stays "down" for good, so no later step hits the
+// other one), and 'evict-sessions' floods a shard with session opens (session-evict.ts),
+// in the background, killing nothing. A step whose target is not safe to hit
 // is re-aimed at the next eligible target in a fixed order, or skipped. When replicas are
 // co-hosted (one process hosts a replica of every shard) the victim is the process hosting
 // the chosen replica, and every shard it hosts must be whole before it is hit.
@@ -13,6 +16,7 @@ import type { RaftStatus } from '../../raft/types.js';
 import type { FaultKind, PlannedFault } from './nemesis-plan.js';
 import type { ProcessSet } from '../../cluster/local-cluster.js';
 import type { Timeline } from './timeline.js';
+import { evictSessions } from './session-evict.js';
 
 export type NemesisSpec = Readonly<{
   config: ClusterConfig;
@@ -30,7 +34,7 @@ export type NemesisSpec = Readonly<{
   onLog?: (line: string) => void;
 }>;
 
-export type NemesisResult = Readonly<{ kills: number; skipped: number; restartsFailed: number }>;
+export type NemesisResult = Readonly<{ kills: number; skipped: number; restartsFailed: number; gone: readonly string[]; evictions: number }>;
 
 /** The replica that leads `shardId` now, asking every live replica (highest term wins). */
 export async function findLeader(spec: Pick<NemesisSpec, 'config' | 'procs' | 'client' | 'hostOf'>, shardId: string, timeoutMs = 2000): Promise<RaftStatus | null> {
@@ -88,8 +92,22 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     const id = rotate(ids, f.pick)[0]!;
     return procs.isRunning(id) ? { id, role, shard: null, wasLeader: false, fault: role } : null;
   };
+  const gone: string[] = [];
+  const evictions: Promise<void>[] = [];
+  const evict = async (f: PlannedFault): Promise<void> => {
+    const shard = rotate(config.shards, f.pick)[0]!;
+    const leader = await findLeader(spec, shard.id, 1000);
+    const r = await evictSessions(config, shard.id, leader?.id ?? null, 30_000);
+    timeline.add({ kind: 'evict', atMs: timeline.sinceStartMs(), step: f.step, shard: shard.id, opened: r.opened, failed: r.failed, tookMs: r.tookMs });
+    log(`step ${f.step}: opened ${r.opened} sessions on ${shard.id} in ${r.tookMs} ms (${r.failed} failed): its older client sessions are evicted`);
+  };
   const resolve = async (f: PlannedFault): Promise<Target | null> => {
-    const order: FaultKind[] = [f.kind, ...(['shard-leader', 'shard-replica', 'sip', 'gateway'] as const).filter((k) => k !== f.kind)];
+    if (f.kind === 'sip-gone') {
+      const t = nodeTarget(f, 'sip', spec.sipNodeIds);
+      return t && { ...t, fault: 'sip-gone' };
+    }
+    const kinds = ['shard-leader', 'shard-replica', 'sip', 'gateway'] as const;
+    const order = [...kinds.filter((k) => k === f.kind), ...kinds.filter((k) => k !== f.kind)];
     for (const kind of order) {
       const t = kind === 'sip' ? nodeTarget(f, 'sip', spec.sipNodeIds)
         : kind === 'gateway' ? nodeTarget(f, 'gateway', spec.gatewayIds)
@@ -123,10 +141,15 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     const waitMs = timeline.startMs + f.atMs - Date.now();
     if (waitMs > 0) await sleep(waitMs);
     if (spec.stopped()) break;
+    if (f.kind === 'evict-sessions') {
+      evictions.push(evict(f).catch((err: Error) => log(`step ${f.step}: session eviction failed: ${err.message}`)));
+      continue;
+    }
     // Restarts are slow on a loaded machine: when every candidate is still down or
     // restarting, wait for one to come back rather than drop the step, until the next
     // step is due (the schedule is absolute, so a late step does not push the others).
-    const nextAtMs = timeline.startMs + (spec.plan[i + 1]?.atMs ?? Infinity);
+    // A node to lose for good waits for the other to be back, however long that takes.
+    const nextAtMs = f.kind === 'sip-gone' ? Infinity : timeline.startMs + (spec.plan[i + 1]?.atMs ?? Infinity);
     let t = await resolve(f);
     while (t === null && Date.now() < nextAtMs && !spec.stopped()) {
       await sleep(250);
@@ -143,9 +166,15 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     await procs.kill(t.id);
     kills++;
     timeline.add({ kind: 'kill', atMs: timeline.sinceStartMs(), step: f.step, fault: t.fault, target: t.id, role: t.role, shard: t.shard, wasLeader: t.wasLeader, downMs: f.downMs });
+    if (t.fault === 'sip-gone') {
+      // Never restarted: it stays in `down`, so no later step kills the other SIP node.
+      gone.push(t.id);
+      log(`step ${f.step}: SIGKILL ${t.id} (pid ${pid}) for good: it is never restarted`);
+      continue;
+    }
     log(`step ${f.step}: SIGKILL ${t.id} (pid ${pid}, ${t.fault}${t.wasLeader ? ', leader' : ''}), down ${f.downMs} ms`);
     restarts.push(restart(t, f.downMs));
   }
-  await Promise.all(restarts);
-  return { kills, skipped, restartsFailed };
+  await Promise.all([...restarts, ...evictions]);
+  return { kills, skipped, restartsFailed, gone, evictions: evictions.length };
 }

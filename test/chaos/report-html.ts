@@ -58,7 +58,8 @@ export function renderChaosHtml(r: ChaosResult, finalLine: string): string {
     e.kind === 'kill' ? `${e.target} (${e.fault}${e.wasLeader ? ', leader' : ''}), down ${e.downMs} ms`
     : e.kind === 'restart' ? `${e.target} ready after ${e.tookMs} ms`
     : e.kind === 'restart-failed' ? `${e.target}: ${e.error}`
-    : e.kind === 'skip' ? `step ${e.step} (${e.fault}): ${e.why}` : '',
+    : e.kind === 'skip' ? `step ${e.step} (${e.fault}): ${e.why}`
+    : e.kind === 'evict' ? `${e.opened} sessions opened on ${e.shard} in ${e.tookMs} ms (${e.failed} failed)` : '',
   )}</td></tr>`).join('');
   const leaders = r.timeline.filter((e) => e.kind === 'leader').map((e) => e.kind === 'leader' ? `<tr><td>${(e.atMs / 1000).toFixed(1)}</td><td>${e.shard}</td><td>${esc(e.leader ?? '')}</td><td>${e.term}</td></tr>` : '').join('');
   const violations = r.violationList.length === 0 ? '<p class="good">No violations.</p>' : `<ul class="bad">${r.violationList.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>`;

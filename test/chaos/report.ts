@@ -13,6 +13,10 @@ export function humanSummary(r: ChaosResult): string[] {
     `history: ${r.historyCounts.operations} operations (${r.historyCounts.ok} ok, ${r.historyCounts.fail} fail, ${r.historyCounts.info} info), ${r.historyCounts.grantsAcknowledged} acknowledged grants, ${r.historyCounts.exclusivityPairsCompared} overlapping pairs compared, ${r.historyCounts.finalStatesChecked} final states checked`,
     `registers (lost-change check): ${r.registers.map((g) => `${g.dn} ${g.acknowledged}/${g.writes} acked, ${g.unknown} unknown, final ${g.final}${g.lost ? ' LOST' : ''}`).join('; ')}`,
   ];
+  if (r.goneNodes.length > 0 || r.evictions > 0 || r.leaseExpiries > 0) {
+    lines.push(`liveness: ${r.goneNodes.length > 0 ? `${r.goneNodes.join(', ')} killed for good; ` : ''}${r.evictions} session-eviction bursts; ${r.leaseExpiries} agents freed by lease expiry${r.goneAgentsReadyS === null ? '' : `, all READY ${Number.isFinite(r.goneAgentsReadyS) ? `${r.goneAgentsReadyS.toFixed(1)} s` : 'never'} after the kill`} (lease ${r.leaseMs ?? 'node default'} ms + orphan hold ${r.orphanHoldMs} ms)`);
+  }
+  lines.push(`every agent READY ${r.allReadyAfterS === null ? 'NOT reached' : `${r.allReadyAfterS.toFixed(1)} s`} after the end of the load: ${r.allReadyWithinBound ? 'within' : 'NOT within'} lease + orphan hold`);
   if (r.sipIncluded && r.sip) {
     const rejected = Object.values(r.sip.finalFailures).reduce((a, b) => a + b, 0);
     lines.push(`calls: ${r.sip.created} placed: ${r.sip.answered} answered, ${rejected} rejected with a final response ${JSON.stringify(r.sip.finalFailures)}, ${r.sip.failed} failed without one (${r.sip.timeouts} timeouts, ${r.sip.unexpected} unexpected messages; a timeout through a SIP node never killed is a violation), ${r.sip.hung} hung`);

@@ -1,5 +1,5 @@
 // What happened during a chaos run, in one clock (ms since the load started): each kill
-// and restart the nemesis made, steps it had to skip, and every leader change the watcher
+// and restart the nemesis made, each session-eviction burst, steps it had to skip, and every leader change the watcher
 // saw. Plain data, so the report and the HTML timeline are pure functions of it.
 export type TimelineEvent = Readonly<
   | { kind: 'kill'; atMs: number; step: number; fault: string; target: string; role: string; shard: string | null; wasLeader: boolean; downMs: number }
@@ -7,6 +7,7 @@ export type TimelineEvent = Readonly<
   | { kind: 'restart-failed'; atMs: number; target: string; error: string }
   | { kind: 'skip'; atMs: number; step: number; fault: string; why: string }
   | { kind: 'leader'; atMs: number; shard: string; leader: string | null; term: number }
+  | { kind: 'evict'; atMs: number; step: number; shard: string; opened: number; failed: number; tookMs: number }
 >;
 
 export class Timeline {

@@ -149,3 +149,27 @@ t.test('the recorder pairs completions with invokes and stamps its clock', async
   t.throws(() => recorder.complete('p1', 'ok'), /without an invoke/);
   t.match(checkHistory(recorder.events()).counts, { ok: 1, info: 1, grantsAcknowledged: 1 });
 });
+
+t.test('a lease expiry ends the grants of its owner, like releaseByOwner', async (t) => {
+  // sip1's lease ran out (the shard leader proposed expireLease) before sip2 was granted
+  // the same DN: one grant after the other, not a double booking.
+  const leaseEnd = (from: number, fields: Fields = {}) => op('leader', 'expireLease', from, from, 'ok', { owner: 'sip1', ...fields });
+  const expired = history(reserve('a', 'r1', 0, 1), leaseEnd(2), reserve('b', 'r2', 4, 5, 'ok', { owner: 'sip2' }), release('b', 'r2', 6, 7));
+  t.same(kinds(expired, { finalAgents: ready }), [], 'expireLease of the owner ends its grant');
+  t.same(kinds(history(reserve('a', 'r1', 0, 1), leaseEnd(2, { dn: '100' }), reserve('b', 'r2', 4, 5, 'ok', { owner: 'sip2' }))), [], 'also when it names the freed DN');
+
+  // Another owner's lease, or a lease expiry that freed another DN, leaves A held.
+  t.same(kinds(history(reserve('a', 'r1', 0, 1), leaseEnd(2, { owner: 'sip9' }), reserve('b', 'r2', 4, 5, 'ok', { owner: 'sip2' }))), ['exclusivity']);
+  t.same(kinds(history(reserve('a', 'r1', 0, 1), leaseEnd(2, { dn: '101' }), reserve('b', 'r2', 4, 5, 'ok', { owner: 'sip2' }))), ['exclusivity']);
+  // A refused expiry (the lease was renewed after all) ended nothing.
+  t.same(kinds(history(reserve('a', 'r1', 0, 1), op('leader', 'expireLease', 2, 3, 'fail', { owner: 'sip1' }), reserve('b', 'r2', 4, 5, 'ok', { owner: 'sip2' }))), ['exclusivity']);
+  // The expiry took effect only after B's grant was acknowledged: both were held.
+  t.same(kinds(history(reserve('a', 'r1', 0, 1), reserve('b', 'r2', 4, 5, 'ok', { owner: 'sip2' }), leaseEnd(6))), ['exclusivity']);
+
+  // A lease expiry after the last acknowledged change may have changed the final state:
+  // the DN is undetermined, not a lost change.
+  const afterLast = history(reserve('a', 'r1', 0, 1), leaseEnd(2));
+  const report = checkHistory(afterLast, { finalAgents: [{ dn: '100', state: 'NOT_READY' }] });
+  t.same(report.violations.map((v) => v.kind), []);
+  t.match(report.counts, { finalStatesUndetermined: 1 });
+});

@@ -9,7 +9,11 @@
 // test's), so they order events across processes; an operation takes effect at some
 // instant between its invoke and its completion (or any time after invoke for `info`).
 // Leader-proposed `expire` entries are usually not seen by clients; the checker allows for
-// them through the TTL rule below. Every other command that can change an agent (and every
+// them through the TTL rule below. Leader-proposed `expireLease` entries (a SIP node
+// stopped renewing its lease) are learnt from the shard's change feed (kind
+// 'expireLease') and recorded as an `expireLease` op with the lease's `owner` (and the
+// freed `dn` when known) whose invoke time is a LOWER bound on when it took effect (e.g.
+// when that owner was last known alive), never the time the feed page arrived. Every other command that can change an agent (and every
 // releaseByOwner) must be recorded, or the checker may blame the shard for its effect.
 // Record `ttlMs` and `owner` on reserve invokes, and the agent's resulting `state` on ok
 // completions of state-changing ops.
@@ -20,8 +24,9 @@
 //   * A is surely held from okA (its grant took effect at or before okA) ...
 //   * ... until endLowerA, a time before which A cannot have ended: the minimum over
 //       - the invoke time of every non-failed op that could end A: release/expire naming A
-//         (or naming no reservation on A's DN), releaseByOwner of A's owner (a failed op
-//         changed nothing, so it ended nothing);
+//         (or naming no reservation on A's DN), releaseByOwner of A's owner, expireLease of
+//         A's owner (the shard leader ended the owner's lease and freed its grants; when it
+//         names a DN, only that DN's grant) — a failed op changed nothing, so it ended nothing;
 //       - unless a confirm of A was acknowledged (an answered reservation never expires),
 //         the earliest instant A's TTL could have run out: invokeA + ttlMs − 2·clockSkewMsMax
 //         (the grant's entry time is at least invokeA on the leader's clock, the expiring
@@ -38,8 +43,8 @@
 // (2) ACKNOWLEDGED CHANGES SURVIVE — checked against `finalAgents`, the states read from
 // the cluster (linearizably) after every process completed. Per DN, take the acknowledged
 // op X with a recorded `state` whose ok came last. If every other op that may have
-// changed the DN's state (ok, info or pending, not fail; including releaseByOwner of an
-// owner that reserved this DN) completed strictly before X was invoked, X is the last change in
+// changed the DN's state (ok, info or pending, not fail; including releaseByOwner and
+// expireLease of an owner that reserved this DN) completed strictly before X was invoked, X is the last change in
 // every ordering, and the final state must be X's state or what time alone makes of it:
 // WRAP_UP → READY (wrap-up ended), RESERVED → READY or, with an orphan hold, WRAP_UP (the
 // leader expired it). Otherwise the
@@ -60,6 +65,7 @@ export type HistoryOpName =
   | 'release'
   | 'expire'
   | 'releaseByOwner'
+  | 'expireLease'
   | 'provision'
   | 'deprovision'
   | 'login'
@@ -79,7 +85,7 @@ export type HistoryEvent = Readonly<{
   timeMs: number;
   dn?: string;
   reservationId?: string;
-  /** reserve: the owner of the grant; releaseByOwner: the owner released. */
+  /** reserve: the owner of the grant; releaseByOwner, expireLease: the owner released. */
   owner?: string;
   /** reserve: the TTL asked for. */
   ttlMs?: number;
@@ -87,7 +93,7 @@ export type HistoryEvent = Readonly<{
   state?: FinalStateName;
 }>;
 
-export type FinalAgent = Readonly<{ dn: string; state: AgentStateName; reservationId?: string | null }>;
+export type FinalAgent = Readonly<{ dn: string; state: AgentStateName; reservationId?: string | null; owner?: string | null }>;
 
 export type CheckOptions = Readonly<{
   /** The agents read after the run; without it checks (2) and (3) are skipped. */
@@ -211,6 +217,8 @@ const endsAt = (op: Operation): number => op.completeMs ?? Infinity;
 function couldEnd(op: Operation, grant: Operation): boolean {
   if (op.outcome === 'fail') return false;
   if (op.op === 'releaseByOwner') return op.owner === null || op.owner === grant.owner;
+  // A lease expiry frees exactly the owner's grants, like its releaseByOwner.
+  if (op.op === 'expireLease') return (op.owner === null || op.owner === grant.owner) && (op.dn === null || op.dn === grant.dn);
   if (op.op !== 'release' && op.op !== 'expire') return false;
   return op.dn === grant.dn && (op.reservationId === null || op.reservationId === grant.reservationId);
 }
@@ -265,6 +273,7 @@ const stateChangingOps: ReadonlySet<HistoryOpName> = new Set([
   'release',
   'expire',
   'releaseByOwner',
+  'expireLease',
   'provision',
   'deprovision',
   'login',
@@ -282,7 +291,7 @@ function checkFinalState(dn: string, operations: readonly Operation[], final: Fi
     (op) =>
       stateChangingOps.has(op.op) &&
       op.outcome !== 'fail' &&
-      (op.op === 'releaseByOwner' ? op.owner === null || ownersHere.has(op.owner) : op.dn === dn),
+      (op.op === 'releaseByOwner' || (op.op === 'expireLease' && op.dn === null) ? op.owner === null || ownersHere.has(op.owner) : op.dn === dn),
   );
   const acked = mayChange.filter((op) => op.outcome === 'ok' && op.state !== null && op.dn === dn);
   if (acked.length === 0) return 'undetermined';
