@@ -4,27 +4,12 @@
 // succeeds; a reserve is not re-run but answered SHARD_ERR_SESSION_EXPIRED (its outcome is
 // the caller's to treat as unknown), and the client's next commands work again.
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
-import { silentLogger } from '../../common/logger.js';
-import { ShardClient } from '../../shards/client/shard-client.js';
 import { sessionsMax } from '../../shards/limits.js';
-import { startShardReplica } from '../../shards/node/replica.js';
 import type { Agent } from '../../shards/types.js';
 import { evictSessions } from './session-evict.js';
+import { startSingleReplica } from '../support/single-replica.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ringfence-evict-'));
-const { config } = await writeLocalClusterConfig({ dir, shards: 1, replicasPerShard: 1 });
-const shard = config.shards[0]!;
-const replica = await startShardReplica({ config, shard, replica: shard.replicas[0]!, log: silentLogger, listenAdmin: false });
-const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' } });
-t.teardown(async () => {
-  client.close();
-  await replica.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { config, shard, replica, client } = await startSingleReplica(t, 'evict');
 
 const dn = '4100';
 const evict = async (t: Test): Promise<void> => {

@@ -4,21 +4,9 @@
 // malformed body or parameter with 400 and a problem body naming the field, an unknown
 // DN with 404 — and nothing is half-applied.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
-import { silentLogger } from '../../common/logger.js';
-import { startShardReplica } from '../../shards/node/replica.js';
+import { startSingleReplica } from '../support/single-replica.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ringfence-admin-'));
-const { config } = await writeLocalClusterConfig({ dir, shards: 1, replicasPerShard: 1 });
-const shard = config.shards[0]!;
-const replica = await startShardReplica({ config, shard, replica: shard.replicas[0]!, log: silentLogger, listenAdmin: false });
-t.teardown(async () => {
-  await replica.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { config, shard, replica } = await startSingleReplica(t, 'admin');
 const { app } = replica;
 const admin = { authorization: `Bearer ${config.tokens.admin}` };
 const reader = { authorization: `Bearer ${config.tokens.read}` };

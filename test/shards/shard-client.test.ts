@@ -4,25 +4,10 @@
 // SHARD_ERR_TOO_MANY_PENDING (a regression seen as calls answered 480 under load), and
 // every command is applied exactly once.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
-import { silentLogger } from '../../common/logger.js';
-import { ShardClient } from '../../shards/client/shard-client.js';
-import { startShardReplica } from '../../shards/node/replica.js';
 import type { Agent } from '../../shards/types.js';
+import { startSingleReplica } from '../support/single-replica.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ringfence-client-'));
-const { config } = await writeLocalClusterConfig({ dir, shards: 1, replicasPerShard: 1 });
-const shard = config.shards[0]!;
-const replica = await startShardReplica({ config, shard, replica: shard.replicas[0]!, log: silentLogger, listenAdmin: false });
-const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' } });
-t.teardown(async () => {
-  client.close();
-  await replica.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { shard, replica, client } = await startSingleReplica(t, 'client');
 
 t.test('300 concurrent reservations of distinct agents all commit', async (t) => {
   const dns = Array.from({ length: 300 }, (_, i) => String(50000 + i));
