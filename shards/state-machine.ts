@@ -82,6 +82,10 @@ export class ShardStateMachine implements StateMachine {
   #leases = new Map<string, Lease>();
   /** The replicated shard map; null until the leader has proposed one (accept every DN). */
   #shardMap: ShardMap | null = null;
+  /** Local memo of shardOf(dn, map) under #shardMap: the ownership check runs on every DN
+   * command on every replica, and shardOf hashes the DN once per shard id (SHA-256), which
+   * grows with the shard count. Cleared when the map changes; bounded like the agents. */
+  readonly #ownerOf = new Map<string, string>();
   #sessions: SessionTable;
   #feed: ChangeFeed;
   #appliedIndex = 0;
@@ -145,6 +149,7 @@ export class ShardStateMachine implements StateMachine {
         return this.#expireLease(command.owner, command.renewedIndex, index);
       case 'setShardMap':
         this.#shardMap = { shardId: command.shardId, shardIds: [...command.shardIds], version: command.version };
+        this.#ownerOf.clear();
         return { ok: true, type: 'shardMap', shardMap: this.#shardMap };
       case 'provision': {
         const existing = this.#settled(command.dn, index);
@@ -168,7 +173,12 @@ export class ShardStateMachine implements StateMachine {
     if (mapVersion !== undefined && mapVersion !== map.version) {
       return shardFailure('SHARD_ERR_MAP_VERSION', `routed under shard map version ${mapVersion}; shard ${map.shardId} has version ${map.version} (${map.shardIds.join(', ')})`, map);
     }
-    const owner = shardOf(command.dn, map.shardIds);
+    let owner = this.#ownerOf.get(command.dn);
+    if (owner === undefined) {
+      owner = shardOf(command.dn, map.shardIds);
+      if (this.#ownerOf.size >= this.#agentsMax) this.#ownerOf.clear();
+      this.#ownerOf.set(command.dn, owner);
+    }
     if (owner !== map.shardId) return shardFailure('SHARD_ERR_WRONG_SHARD', `DN ${command.dn} belongs to shard ${owner}, not ${map.shardId}`, map);
     return null;
   }
@@ -319,6 +329,7 @@ export class ShardStateMachine implements StateMachine {
     this.#agents = agents;
     this.#leases = leases;
     this.#shardMap = shardMap;
+    this.#ownerOf.clear();
     this.#deadlineHintMs = Number.NEGATIVE_INFINITY;
     this.#sessions = SessionTable.fromData(parsed.sessions, this.#sessionLimits);
     this.#appliedIndex = parsed.appliedIndex;

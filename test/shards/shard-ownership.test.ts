@@ -76,6 +76,12 @@ t.test('with the map, a DN of another shard is refused and nothing changes', asy
   // Commands that only end a grant or remove an agent still run, so the shard can be emptied.
   const gone = c.send({ type: 'deprovision', dn: theirs });
   t.equal(gone.ok && gone.type, 'deprovisioned');
+
+  // The shard remembers who owns a DN; a new map must not be judged by the old answers.
+  const alone = ['s1'];
+  t.match(h.propose({ type: 'setShardMap', shardId: 's1', shardIds: alone, version: shardMapVersion(alone) }), { ok: true, type: 'shardMap' });
+  const back = c.send(provisionCommand(theirs));
+  t.equal(back.ok ? 'ok' : back.code, 'ok', 'under a map of s1 alone, the DN that was s2\'s is s1\'s');
 });
 
 t.test('a command routed under another map version is refused with the current map', async (t) => {
