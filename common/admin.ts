@@ -5,6 +5,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { adminBodyBytesMaxDefault } from './limits.js';
 
@@ -154,9 +156,32 @@ function fieldOf(err: { validation?: { instancePath?: string; params?: Record<st
   return parts.join('.');
 }
 
+/** Bytes that never parsed as HTTP (a bad chunk size, a body shorter than its
+ * Content-Length, a header too long): a problem body, then the connection is closed. If a
+ * response to the request has already begun on this socket, nothing more is written — a
+ * second status line would corrupt the stream — and the socket is only closed. Replaces
+ * fastify's default, whose body is not a problem and which wrote even mid-response. */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // Node's own handler makes the same test (its socketOnError): `_httpMessage` is the
+  // socket's in-flight ServerResponse.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({ ...problem('ADMIN_ERR_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`), status });
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own, and then,
+    // if the body is malformed too, fastify wrote a second response on the same socket.
+    // The onRequest hook below refuses it with a problem body instead.
+    http: { requireHostHeader: false },
+    clientErrorHandler: answerClientError,
     bodyLimit: opts.bodyLimitBytes ?? adminBodyBytesMaxDefault,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
@@ -174,6 +199,10 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   app.addHook('onRequest', async (req, reply) => {
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      reply.header('connection', 'close');
+      return sendProblem(reply, 'ADMIN_ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)', 'headers.host');
+    }
     const denied = authenticate(req, reply, opts.tokens);
     if (denied) return denied;
   });
