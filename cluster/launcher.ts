@@ -17,6 +17,7 @@ import { digestCredentials } from '../shards/digest-credentials.js';
 import type { Agent, ShardResult } from '../shards/types.js';
 import { intFlag, parseFlags, UsageError } from '../common/args.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from '../common/config.js';
+import { exitCodes } from '../common/last-resort.js';
 import { demoProvisionDeadlineMs, launcherRoleReadyMsMax, launcherStopGraceMs, restartBackoffMsMax, restartBackoffMsMin, restartStableAfterMs } from './limits.js';
 import { clusterFileMode, ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
 
@@ -122,6 +123,12 @@ function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra
   procs.onExit = (id, code, signal) => {
     const s = state.get(id);
     if (stopped || !s || procs.closed) return;
+    // As RestartPreventExitStatus=2 78 in the README's units: a bad flag or a bad cluster
+    // file fails the same way on every restart.
+    if (code === exitCodes.usage || code === exitCodes.config) {
+      process.stdout.write(`ringfence: ${s.role} ${id} exited (code ${code}: ${code === exitCodes.usage ? 'bad usage' : 'bad cluster file'}); not restarting it (see ${id}'s lines in the log)\n`);
+      return;
+    }
     if (Date.now() - s.startedAt > restartStableAfterMs) s.backoffMs = restartBackoffMsMin;
     process.stdout.write(`ringfence: ${s.role} ${id} exited (${signal ?? `code ${code}`}); restarting in ${s.backoffMs} ms\n`);
     const delay = s.backoffMs;
