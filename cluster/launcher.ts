@@ -117,7 +117,7 @@ async function clusterFile(dir: string, o: { shards: number; sipPort: number; ad
 
 /** Restarts any child that exits while the cluster runs, with exponential backoff that
  * resets once a child has stayed up for a minute. */
-function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra?: string[]): Promise<unknown>; stop(): void } {
+export function supervise(procs: ProcessSet, say: (line: string) => void = (line) => process.stdout.write(line)): { start(role: ProcRole, id: string, extra?: string[]): Promise<unknown>; stop(): void } {
   const state = new Map<string, { role: ProcRole; extra: string[]; backoffMs: number; startedAt: number }>();
   let stopped = false;
   procs.onExit = (id, code, signal) => {
@@ -126,17 +126,17 @@ function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra
     // As RestartPreventExitStatus=2 78 in the README's units: a bad flag or a bad cluster
     // file fails the same way on every restart.
     if (code === exitCodes.usage || code === exitCodes.config) {
-      process.stdout.write(`ringfence: ${s.role} ${id} exited (code ${code}: ${code === exitCodes.usage ? 'bad usage' : 'bad cluster file'}); not restarting it (see ${id}'s lines in the log)\n`);
+      say(`ringfence: ${s.role} ${id} exited (code ${code}: ${code === exitCodes.usage ? 'bad usage' : 'bad cluster file'}); not restarting it (see ${id}'s lines in the log)\n`);
       return;
     }
     if (Date.now() - s.startedAt > restartStableAfterMs) s.backoffMs = restartBackoffMsMin;
-    process.stdout.write(`ringfence: ${s.role} ${id} exited (${signal ?? `code ${code}`}); restarting in ${s.backoffMs} ms\n`);
+    say(`ringfence: ${s.role} ${id} exited (${signal ?? `code ${code}`}); restarting in ${s.backoffMs} ms\n`);
     const delay = s.backoffMs;
     s.backoffMs = Math.min(restartBackoffMsMax, s.backoffMs * 2);
     void sleep(delay).then(() => {
       if (stopped) return;
       s.startedAt = Date.now();
-      return procs.start(s.role, id, s.extra).catch((err) => process.stdout.write(`ringfence: restart of ${id} failed: ${(err as Error).message}\n`));
+      return procs.start(s.role, id, s.extra).catch((err) => say(`ringfence: restart of ${id} failed: ${(err as Error).message}\n`));
     });
   };
   return {

@@ -7,13 +7,13 @@
 // the support line is answered with a Contact and an SDP that carry 127.0.0.2 — the SIP
 // node's and the gateway's advertised address — without leaving loopback.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { advertiseAddress } from '../../cluster/launcher.js';
-import { childEnv, freePorts } from '../../cluster/local-cluster.js';
+import { advertiseAddress, supervise } from '../../cluster/launcher.js';
+import { childEnv, freePorts, ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { needSipp, scenarioPath, sippMessageLog, startSippFor } from '../../cluster/sipp/driver.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -32,6 +32,20 @@ t.test('--advertise takes an IPv4 address of this machine', async (t) => {
   t.throws(() => advertiseAddress('::1', interfaces), { code: 'CLI_ERR_USAGE', message: /expected an IPv4 address/ });
   t.throws(() => advertiseAddress('0.0.0.0', interfaces), { message: /0\.0\.0\.0 cannot be advertised/ });
   t.throws(() => advertiseAddress('198.51.100.1', interfaces), { message: /198\.51\.100\.1 is not an address of this machine \(it has 192\.0\.2\.7\)/ });
+});
+
+t.test('the launcher does not restart a child that exits 78 (a bad cluster file), as systemd would not', async (t) => {
+  const dir = tempDir(t, 'launcher');
+  const { path } = await writeLocalClusterConfig({ dir, shards: 1 });
+  writeFileSync(path, `${readFileSync(path, 'utf8')}\nrelam: typo\n`, { mode: 0o600 });
+  const procs = new ProcessSet(path);
+  t.teardown(() => procs.stopAll(1000));
+  const said: string[] = [];
+  const supervisor = supervise(procs, (line) => said.push(line));
+  t.teardown(() => supervisor.stop());
+  await t.rejects(supervisor.start('shard', 's1-a'), /exited \(78\) before it was ready/);
+  // onExit runs before start() rejects, so its decision is already made here.
+  t.same(said, ['ringfence: shard s1-a exited (code 78: bad cluster file); not restarting it (see s1-a\'s lines in the log)\n']);
 });
 
 t.test('npm start --advertise 127.0.0.2 with RINGFENCE_DATA set', async (t) => {
