@@ -235,3 +235,40 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
   });
   return app;
 }
+
+/** What /readyz reports: each check by name, ok or not with why. */
+export type ReadyCheck = Readonly<{ ok: boolean; detail: string }>;
+export type ReadyReport = Readonly<Record<string, ReadyCheck>>;
+
+/** `/healthz` and `/readyz`, unauthenticated (a load balancer or systemd probe holds no
+ * token) and cheap (no disk, no consensus round):
+ * - /healthz: 200 {"status":"ok"} while the process serves HTTP at all;
+ * - /readyz: 200 {"status":"ready","checks":{...}} when every check of `readiness` is ok,
+ *   else 503 {"status":"not ready","missing":["<check>: <detail>",...],"checks":{...}}.
+ * A readiness function that throws counts as not ready, naming the error. */
+export function healthRoutes(app: FastifyInstance, readiness: () => Promise<ReadyReport>): void {
+  const checkSchema = { type: 'object', properties: { ok: { type: 'boolean' }, detail: { type: 'string' } }, required: ['ok', 'detail'] } as const;
+  const readySchema = {
+    type: 'object',
+    properties: { status: { type: 'string' }, missing: { type: 'array', items: { type: 'string' } }, checks: { type: 'object', additionalProperties: checkSchema } },
+    required: ['status', 'checks'],
+  } as const;
+  app.get('/healthz', {
+    config: { scope: 'public' },
+    schema: { summary: 'Liveness: the process is up and serves HTTP', response: { 200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] } } },
+  }, async () => ({ status: 'ok' }));
+  app.get('/readyz', {
+    config: { scope: 'public' },
+    schema: { summary: 'Readiness: this role can serve (503 names what is missing)', response: { 200: readySchema, 503: readySchema } },
+  }, async (_req, reply) => {
+    let checks: ReadyReport;
+    try {
+      checks = await readiness();
+    } catch (err) {
+      checks = { readiness: { ok: false, detail: (err as Error).message } };
+    }
+    const missing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name, c]) => `${name}: ${c.detail}`);
+    if (missing.length > 0) return reply.code(503).send({ status: 'not ready', missing, checks });
+    return { status: 'ready', checks };
+  });
+}
