@@ -163,7 +163,10 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const feedStarted = feed.start();
 
   const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });
-  registerSipAdminRoutes(app, { nodeId: o.nodeId, b2bua: bua, shards, media });
+  // The agent routes act as `admin` once the bearer token is checked, as on a replica:
+  // `sip:<id>` may neither provision nor change an agent's state, and receives HA1s.
+  const adminShards = new ShardClient({ shards: o.config.shards, auth: { secret: o.config.secret, principal: 'admin' } });
+  await registerSipAdminRoutes(app, { nodeId: o.nodeId, realm: o.config.realm, b2bua: bua, shards, adminShards, media, log });
   if (o.adminRoutes !== undefined) await o.adminRoutes(app, shards);
   await app.listen({ host: adminAddr.host, port: adminAddr.port });
   const adminInfo = app.server.address();
@@ -192,6 +195,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       media.close();
       await Promise.all(transports.map((t) => t.close()));
       await app.close();
+      adminShards.close();
       shards.close();
       await cdr.close();
     },
