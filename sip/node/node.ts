@@ -111,7 +111,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port, ...transportOptions });
   const transports: SipTransport[] = [udp, tcp];
   let b2bua: B2bua | undefined;
-  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0 }));
+  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
   const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs, rootSecret: o.config.secret }) : new PassthroughMedia());
   const view = new AgentView();
   const router = new Router(view, o.strategy ?? 'longest-idle');
@@ -200,4 +200,11 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       await cdr.close();
     },
   };
+}
+
+/** Calls in progress per service number (the `ringfence_sip_calls` gauge, at scrape time). */
+function callsByService(b2bua: B2bua | undefined): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const call of b2bua?.listCalls() ?? []) counts[call.service] = (counts[call.service] ?? 0) + 1;
+  return counts;
 }

@@ -145,6 +145,20 @@ t.test('GET /v1/agents: every shard on a SIP node, its own shard on a replica', 
   t.ok(docs.body.paths['/v1/agents/{dn}/release'].post, 'and the release route');
 });
 
+t.test('agents by state: the leader of each shard exports them, a follower does not', async (t) => {
+  const scrape = async (hp: { host: string; port: number }): Promise<string> => (await fetch(`${base(hp)}/metrics`, { headers: reader })).text();
+  const leader = s1.replicas.find((r) => r.id === s1Leader)!;
+  const fromLeader = await scrape(leader.admin);
+  const samples = [...fromLeader.matchAll(/^ringfence_agents\{state="(\w+)",shard="(\w+)",replica="([\w-]+)"\} (\d+)$/gm)];
+  t.equal(samples.length, 6, 'one sample per state');
+  t.ok(samples.every((m) => m[2] === s1.id && m[3] === leader.id), 'labelled with the shard and the leader');
+  t.equal(samples.reduce((a, m) => a + Number(m[4]), 0), 1, `leader ${leader.id} counts its one agent, ${dn1}`);
+  t.equal(samples.find((m) => m[1] === 'LOGGED_OUT')?.[4], '1', 'provisioned, not logged in');
+  const fromFollower = await scrape(follower.admin);
+  t.match(fromFollower, /^# TYPE ringfence_agents gauge$/m);
+  t.notMatch(fromFollower, /^ringfence_agents\{/m, `follower ${follower.id} exports no samples`);
+});
+
 const clientPorts = config.shards.flatMap((s) => s.replicas.map((r) => r.client.port));
 /** `ss` lines of TCP sockets in `state` whose far end is a replica's client port. */
 function linesToReplicas(state: string, withPids: boolean): string[] {

@@ -51,6 +51,8 @@ t.test('a provisioned agent goes READY and shows up in listings', async (t) => {
   const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: reader });
   t.match(metrics.body, /ringfence_raft_term\{[^}]*\} [1-9]/);
   t.match(metrics.body, /ringfence_apply_seconds_count/);
+  t.match(metrics.body, /^ringfence_agents\{state="NOT_READY",shard="[^"]+",replica="[^"]+"\} 1$/m, 'the leader counts its NOT_READY agent');
+  t.match(metrics.body, /^ringfence_agents\{state="READY",[^}]*\} 0$/m, 'and every other state at 0');
   const docs = await app.inject({ method: 'GET', url: '/docs/json' });
   t.equal(docs.statusCode, 200, 'OpenAPI needs no token');
   t.ok(docs.json().paths['/v1/agents/{dn}'], 'OpenAPI lists the agent routes');
