@@ -37,5 +37,7 @@ export async function main(argv: string[]): Promise<void> {
   // commands would go unanswered.
   const ngKey = deriveKey(config.secret, 'ng-control');
   const authOff = gw.ngAuth ? [] : ['--ng-auth', 'off'];
-  await runGateway(['--control', `${gw.control.host}:${gw.control.port}`, '--ports', `${gw.portMin}-${gw.portMax}`, ...authOff, ...rest], { ready: { id: gw.id }, ngKey });
+  // The admin REST (/metrics, /v1/status, /healthz, /readyz) on `gateways[].admin`, when set.
+  const admin = gw.admin === null ? {} : { admin: { id: gw.id, address: gw.admin, tokens: config.tokens } };
+  await runGateway(['--control', `${gw.control.host}:${gw.control.port}`, '--ports', `${gw.portMin}-${gw.portMax}`, ...authOff, ...rest], { ready: { id: gw.id }, ngKey, ...admin });
 }
