@@ -10,7 +10,8 @@
 // a late duplicate can lower; the exported counter holds its highest value, so it never
 // goes down. Jitter is the RFC 3550 interarrival estimate: its largest value among the
 // calls in progress (a gauge) and each leg's value at the end of its call (a histogram).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../common/process-metrics.js';
 import type { ControlCounters } from './control-server.js';
 import type { Gateway } from './gateway.js';
 import type { LegStatsSnapshot } from './stats.js';
@@ -57,8 +58,7 @@ export class GatewayMetrics {
     this.#gateway = o.gateway;
     const r = this.registry;
     r.setDefaultLabels({ gateway: o.id });
-    // Sampled at 100 ms rather than prom-client's 10 ms: fewer wake-ups beside the relay.
-    collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 100 });
+    collectProcessMetrics(r);
     const gw = o.gateway;
 
     const commands = new Counter({ name: 'ringfence_gateway_ng_commands_total', help: 'ng commands run, by command and result (ok, pong, error)', labelNames: ['command', 'result'], registers: [r] });

@@ -5,7 +5,8 @@
 // replica holds the same agents, so a follower exporting them too would count each agent
 // three times in a sum. A follower exports the family with no samples; after a failover
 // the new leader's series take over. `sum by (state) (ringfence_agents)` is the cluster.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../../common/process-metrics.js';
 import type { RaftStatus, Role } from '../../raft/types.js';
 import { agentStateNames, type AgentStateName } from '../types.js';
 
@@ -24,10 +25,7 @@ export class ShardMetrics {
 
   constructor(labels: { shard: string; replica: string }, status: () => RaftStatus | null, agentsByState: AgentsByState = () => null) {
     this.registry.setDefaultLabels(labels);
-    // prom-client samples event-loop delay with a timer at this period (default 10 ms):
-    // 100 extra wake-ups a second in an otherwise idle replica, for a gauge scraped every
-    // few seconds.
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    collectProcessMetrics(this.registry);
     const r = this.registry;
     this.proposals = new Counter({ name: 'ringfence_raft_proposals_total', help: 'Commands proposed through this replica', registers: [r] });
     this.expired = new Counter({ name: 'ringfence_reservations_expired_total', help: 'Reservations expired by this leader after their TTL', registers: [r] });

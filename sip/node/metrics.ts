@@ -4,6 +4,7 @@
 // are exported as counters because those counters only grow.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../../common/process-metrics.js';
 import type { SipTransport, TransportCounters } from '../transport/index.js';
 
 export type SipNodeMetrics = ReturnType<typeof createSipNodeMetrics>;
@@ -48,6 +49,7 @@ function transportTotal(registry: Registry, name: string, help: string, transpor
 export function createSipNodeMetrics(nodeId: string, transports: () => readonly SipTransport[], live: SipNodeLive, services: readonly string[] = []) {
   const registry = new Registry();
   registry.setDefaultLabels({ node: nodeId });
+  collectProcessMetrics(registry);
   const m = {
     registry,
     callsOffered: new Counter({ name: 'ringfence_sip_calls_offered_total', help: 'INVITEs to a service number accepted for routing', registers: [registry] }),

@@ -56,7 +56,7 @@ t.test('the admin REST listens where the cluster file says, with the usual token
   t.same(await readyz.json(), { status: 'ready' });
   const anonymous = await fetch(`${adminUrl}/metrics`);
   t.equal(anonymous.status, 401, '/metrics needs the read token');
-  t.equal((await anonymous.json()).code, 'ADMIN_ERR_UNAUTHORIZED');
+  t.equal(((await anonymous.json()) as { code: string }).code, 'ADMIN_ERR_UNAUTHORIZED');
   const status = await fetch(`${adminUrl}/v1/status`, { headers: reader });
   t.equal(status.status, 200);
   t.match(await status.json(), { gateway: gw.id, control: gw.control.port, calls: 0, latching: 'strict', portPairs: { inUse: 0 } });
