@@ -5,11 +5,11 @@
 // SIP node, on a FOLLOWER of s1 and on a replica of s2, with the same auth scopes and the
 // same problem bodies (404 for an unknown DN, 409 for a BUSY agent, 403 for the read
 // token); that GET /v1/agents lists every shard on a SIP node and one shard on a replica;
-// and that routing reuses the node's connections (none opened per request, counted with
-// `ss` on the SIP node's process).
+// that only a shard's leader exports `ringfence_agents{state}`;
+// and that routing reuses the node's connections (none opened per request, counted from
+// /proc: the SIP node's sockets to the replicas' client ports, and closed ones in TIME-WAIT).
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessSet, shardProcessIds, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
@@ -159,16 +159,26 @@ t.test('agents by state: the leader of each shard exports them, a follower does 
   t.notMatch(fromFollower, /^ringfence_agents\{/m, `follower ${follower.id} exports no samples`);
 });
 
-const clientPorts = config.shards.flatMap((s) => s.replicas.map((r) => r.client.port));
-/** `ss` lines of TCP sockets in `state` whose far end is a replica's client port. */
-function linesToReplicas(state: string, withPids: boolean): string[] {
-  const filter = `( ${clientPorts.map((p) => `dport = :${p}`).join(' or ')} )`;
-  return execFileSync('ss', [withPids ? '-tnpH' : '-tnH', 'state', state, filter], { encoding: 'utf8', maxBuffer: 16 << 20 }).split('\n').filter((l) => l.trim() !== '');
+const clientPorts = new Set(config.shards.flatMap((s) => s.replicas.map((r) => r.client.port)));
+/** TCP sockets of this host whose far end is a replica's client port, from /proc/net/tcp:
+ * the kernel's state code (01 established, 06 time-wait) and the socket's inode. */
+function socketsToReplicas(): { state: string; inode: string }[] {
+  const rows = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1);
+  return rows.map((l) => l.trim().split(/\s+/)).filter((f) => f.length > 9 && clientPorts.has(parseInt(f[2]!.split(':')[1]!, 16))).map((f) => ({ state: f[3]!, inode: f[9]! }));
 }
-/** TCP links of a process to the replicas' client ports. */
-const linksToReplicas = (pid: number): number => linesToReplicas('established', true).filter((l) => l.includes(`pid=${pid},`)).length;
-/** Links to the replicas' client ports closed from this side lately (TIME-WAIT). */
-const closedLinksToReplicas = (): number => linesToReplicas('time-wait', false).length;
+/** Established links of a process to the replicas' client ports (its fds' socket inodes). */
+function linksToReplicas(pid: number): number {
+  const inodes = new Set(readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try {
+      return [/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? ''];
+    } catch {
+      return []; // closed meanwhile
+    }
+  }));
+  return socketsToReplicas().filter((s) => s.state === '01' && inodes.has(s.inode)).length;
+}
+/** Links to the replicas' client ports closed from this host's side lately (TIME-WAIT). */
+const closedLinksToReplicas = (): number => socketsToReplicas().filter((s) => s.state === '06').length;
 
 t.test('routing reuses the node\'s connections: none is opened per request', async (t) => {
   const pid = Number(sipReady.pid);
