@@ -4,8 +4,10 @@
 // per-source protections are counters by reason — a UDP flood's 503s (RATE_LIMITED) and
 // silent drops (SOURCE_FLOODING) in exactly the numbers the token buckets allow, a TCP
 // connection over the per-source cap, a TCP message past its deadline; and calls by
-// service is a gauge with one sample per configured service.
+// service is a gauge with one sample per configured service (its collector, fed calls
+// by service as the node's B2BUA lists them, also for a number no longer configured).
 import t from 'tap';
+import { createSipNodeMetrics } from '../../sip/node/metrics.js';
 import { startNode } from '../sip/node/harness.js';
 import { listenersOnlyConfig, rawRequest, sendUdp, tcpConnect, tcpStatus, udpPeer } from '../sip/node/raw-sip.js';
 
@@ -88,4 +90,17 @@ t.test('TCP: a connection over the per-source cap, and a message past its deadli
   t.equal(sample(text, 'ringfence_sip_dropped_total', { reason: 'SIP_ERR_TRANSPORT_SOURCE_CONNECTIONS_EXHAUSTED', transport: 'tcp' }), 1);
   t.equal(sample(text, 'ringfence_sip_connections_rejected_total', { transport: 'tcp' }), 1);
   t.equal(sample(text, 'ringfence_sip_dropped_total', { reason: 'SIP_ERR_TRANSPORT_MESSAGE_DEADLINE', transport: 'tcp' }), 1, 'the half-sent message closed at its deadline');
+});
+
+t.test('calls by service: what the node holds, every configured service, and one no longer configured', async (t) => {
+  let byService: Record<string, number> = { '5000': 2, '5009': 1 };
+  const m = createSipNodeMetrics('n-unit', () => [], () => ({ calls: 3, queued: 0, callsByService: byService }), ['5000', '5001']);
+  let text = await m.registry.metrics();
+  t.equal(sample(text, 'ringfence_sip_calls', { service: '5000' }), 2);
+  t.equal(sample(text, 'ringfence_sip_calls', { service: '5001' }), 0);
+  t.equal(sample(text, 'ringfence_sip_calls', { service: '5009' }), 1);
+  byService = {};
+  text = await m.registry.metrics();
+  t.equal(sample(text, 'ringfence_sip_calls', { service: '5000' }), 0, 'calls that ended leave no stale value');
+  t.notMatch(text, /service="5009"/, 'nor a series for a number no call uses any more');
 });
