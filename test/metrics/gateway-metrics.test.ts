@@ -5,15 +5,20 @@
 // packets and bytes per leg, relayed packets, RFC 3550 loss of a deliberate gap, a
 // latching reject from a stranger's port, port pairs in use, ng commands by command and
 // result — and the counters keep their values after the call is deleted (its slots are
-// reused, its figures are not lost).
+// reused, its figures are not lost). And /readyz, on an in-process gateway of 2 port pairs,
+// says why it cannot take a call: control socket not bound, then no free port pair.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { deriveKey } from '../../common/keys.js';
+import { startGatewayAdmin } from '../../gateway/admin.js';
+import { parseArgs } from '../../gateway/cli-args.js';
+import { Gateway } from '../../gateway/gateway.js';
+import { GatewayMetrics } from '../../gateway/metrics.js';
 import { NgClient } from '../../gateway/ng-client.js';
-import { Endpoint, eventually, mediaPort, rtcpPacket, rtpPacket, sdp, sendAll } from '../gateway/helpers.js';
+import { Endpoint, eventually, mediaPort, portRange, rtcpPacket, rtpPacket, sdp, sendAll } from '../gateway/helpers.js';
 
 t.setTimeout(120_000);
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-gateway-metrics-'));
@@ -120,4 +125,25 @@ t.test('a call\'s media in the counters, during the call and after its delete', 
   t.equal(sample(after, 'ringfence_gateway_port_pairs', { state: 'in_use' }), 0);
   t.equal(sample(after, 'ringfence_gateway_ng_commands_total', { command: 'delete', result: 'ok' }), 1);
   t.equal(sample(after, 'ringfence_gateway_leg_jitter_seconds_count'), 2, 'each leg\'s jitter observed at the end of its call');
+});
+
+t.test('/readyz names why the gateway cannot take a call', async (t) => {
+  const gateway = new Gateway(parseArgs(['--control', '127.0.0.1:0', '--ports', portRange(2), '--ng-auth', 'off']).gateway);
+  t.teardown(() => gateway.close());
+  let controlPort: number | null = null;
+  const app = await startGatewayAdmin({ id: 'gw-ready', host: '127.0.0.1', port: 0, tokens: config.tokens, gateway, metrics: new GatewayMetrics({ gateway, control: null, id: 'gw-ready' }), controlPort: () => controlPort });
+  t.teardown(() => app.close());
+  const readyz = async (): Promise<{ status: number; body: { status?: string; code?: string; detail?: string } }> => {
+    const res = await app.inject({ method: 'GET', url: '/readyz' });
+    return { status: res.statusCode, body: res.json() };
+  };
+  t.match(await readyz(), { status: 503, body: { code: 'ADMIN_ERR_UNAVAILABLE', detail: /control socket is not bound/ } });
+  controlPort = 1;
+  t.match(await readyz(), { status: 200, body: { status: 'ready' } });
+  const offer = await gateway.handle({ command: 'offer', 'call-id': 'r1', 'from-tag': 'a', sdp: sdp(40000) });
+  t.equal(offer['result'], 'ok', 'a call takes both pairs');
+  t.match(await readyz(), { status: 503, body: { detail: /no free port pair/ } });
+  t.equal((await gateway.handle({ command: 'delete', 'call-id': 'r1' }))['result'], 'ok');
+  t.match(await readyz(), { status: 200 }, 'ready again once the call is gone');
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 });
