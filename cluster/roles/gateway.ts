@@ -47,5 +47,7 @@ export async function main(argv: string[]): Promise<void> {
     'ng-auth': ngAuth,
     'ng-allow': ngAllow,
   });
-  await runGateway(opts, { ready: { id: gw.id }, ngKey: deriveKey(config.secret, 'ng-control') });
+  // The admin REST (/metrics, /v1/status, /healthz, /readyz) on `gateways[].admin`, when set.
+  const admin = gw.admin === null ? {} : { admin: { id: gw.id, address: gw.admin, tokens: config.tokens } };
+  await runGateway(opts, { ready: { id: gw.id }, ngKey: deriveKey(config.secret, 'ng-control'), ...admin });
 }

@@ -111,7 +111,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port, ...transportOptions });
   const transports: SipTransport[] = [udp, tcp];
   let b2bua: B2bua | undefined;
-  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0 }));
+  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
   const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs, rootSecret: o.config.secret }) : new PassthroughMedia());
   const view = new AgentView();
   const router = new Router(view, o.strategy ?? 'longest-idle');
@@ -163,7 +163,10 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const feedStarted = feed.start();
 
   const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });
-  registerSipAdminRoutes(app, { nodeId: o.nodeId, b2bua: bua, shards, media });
+  // The agent routes act as `admin` once the bearer token is checked, as on a replica:
+  // `sip:<id>` may neither provision nor change an agent's state, and receives HA1s.
+  const adminShards = new ShardClient({ shards: o.config.shards, auth: { secret: o.config.secret, principal: 'admin' } });
+  await registerSipAdminRoutes(app, { nodeId: o.nodeId, realm: o.config.realm, b2bua: bua, shards, adminShards, media, log });
   if (o.adminRoutes !== undefined) await o.adminRoutes(app, shards);
   await app.listen({ host: adminAddr.host, port: adminAddr.port });
   const adminInfo = app.server.address();
@@ -192,8 +195,16 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       media.close();
       await Promise.all(transports.map((t) => t.close()));
       await app.close();
+      adminShards.close();
       shards.close();
       await cdr.close();
     },
   };
+}
+
+/** Calls in progress per service number (the `ringfence_sip_calls` gauge, at scrape time). */
+function callsByService(b2bua: B2bua | undefined): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const call of b2bua?.listCalls() ?? []) counts[call.service] = (counts[call.service] ?? 0) + 1;
+  return counts;
 }
