@@ -132,14 +132,13 @@ export class NatKeepAlive {
   private remove(w: Watched): void {
     const key = `${w.dn} ${w.uri}`;
     if (this.watched.get(key) !== w) return;
-    this.o.log.info('NAT binding stopped answering keep-alives; removed', { dn: w.dn, uri: w.uri, misses: w.misses });
+    // Stop pinging at once; if the shard cannot be told now, the binding still expires.
+    this.watched.delete(key);
+    this.stats.watched = this.watched.size;
+    this.o.log.info('NAT binding stopped answering keep-alives; removing it', { dn: w.dn, uri: w.uri, misses: w.misses });
     this.o.unregister(w.dn, w.uri).then(
-      () => {
-        if (this.watched.get(key) === w) this.watched.delete(key);
-        this.stats.removed++;
-        this.stats.watched = this.watched.size;
-      },
-      (err: unknown) => this.o.log.warn('removing a silent NAT binding failed', { dn: w.dn, error: (err as Error).message }),
+      () => { this.stats.removed++; },
+      (err: unknown) => this.o.log.warn('removing a silent NAT binding failed; it expires on its own', { dn: w.dn, error: (err as Error).message }),
     );
   }
 
