@@ -6,8 +6,9 @@
 //   1. its Contact host is a private, shared (CGN) or link-local address literal other
 //      than the packet's source IP (Kamailio flag 1), or
 //   2. its top Via sent-by host is not the packet's source IP (flag 2), or
-//   3. it asked for rport (RFC 3581: "answer where I sent from") and its Via port is not
-//      the packet's source port (flag 16).
+//   3. over UDP, it asked for rport (RFC 3581: "answer where I sent from") and its Via port
+//      is not the packet's source port (flag 16; over TCP the source port is always an
+//      ephemeral one, so it tells nothing).
 // A NATed binding keeps the Contact URI as the Request-URI of calls to it, but the calls
 // are sent to where the REGISTER came from (protocol, IP, port), as RFC 3581 routes the
 // REGISTER's own response. A Contact that already names the source is stored as is.
@@ -71,7 +72,9 @@ function isNated(contactHost: string, topVia: string | undefined, source: Regist
   const via = topVia === undefined ? null : parseVia(topVia);
   if (via === null) return false;
   if (!sameHost(via.host, source.host)) return true;
-  return via.rport !== undefined && (via.port ?? 5060) !== source.port;
+  // Over TCP the source port is the connection's ephemeral one whatever the phone listens
+  // on: a port difference says nothing there.
+  return source.protocol === 'UDP' && via.rport !== undefined && (via.port ?? 5060) !== source.port;
 }
 
 function sameHost(a: string, b: string): boolean {

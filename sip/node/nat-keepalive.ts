@@ -112,6 +112,7 @@ export class NatKeepAlive {
       w.inFlight = false;
       this.o.timers.clearTimer(deadline);
       if (answered) { w.misses = 0; this.stats.answers++; return; }
+      if (this.closed) return;
       w.misses++;
       this.stats.misses++;
       if (w.misses >= this.missesMax) this.remove(w);

@@ -44,6 +44,8 @@ t.test('flag 16: rport asked and the source port differs from the Via port', asy
   t.same(d.received && [d.received.host, d.received.port], ['203.0.113.9', 40312]);
   const noRport = natDecision(input({ contact: '<sip:1001@203.0.113.9:5060>', topVia: 'SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bKx' }));
   t.equal(noRport.received, null, 'without rport a port difference is a phone that listens elsewhere: left alone');
+  const tcp = natDecision(input({ contact: '<sip:1001@203.0.113.9:5060;transport=tcp>', topVia: 'SIP/2.0/TCP 203.0.113.9:5060;branch=z9hG4bKx;rport=40312', source: { protocol: 'TCP', host: '203.0.113.9', port: 40312, connectionId: 'tcp-1' } }));
+  t.equal(tcp.received, null, 'over TCP the source port is ephemeral: a port difference alone is no NAT');
 });
 
 t.test('no NAT: Contact, Via and source agree (loopback tests, LAN phones)', async (t) => {
