@@ -51,6 +51,18 @@ export const nonceTrackedMax = 50_000;
 export const registerExpiresSecondsDefault = 3_600;
 export const registerExpiresSecondsMin = 1;
 export const registerExpiresSecondsMax = 86_400;
+/** RFC 5626 Flow-Timer sent to a phone that registered over an outbound TCP flow: it sends
+ * a CRLF keep-alive at least this often, well inside the 120 s TCP idle timeout. */
+export const flowTimerSeconds = 60;
+/** OPTIONS keep-alives to UDP bindings from behind a NAT (nat-keepalive.ts): how often each
+ * is pinged (NAT UDP mappings commonly last 30-60 s), how many pings in a row may go
+ * unanswered before the binding is removed, and at most how many pings one round sends
+ * (the rest wait for the next round, so a node with many NATed phones never bursts). */
+export const natKeepAliveIntervalMsDefault = 25_000;
+export const natKeepAliveMissesMax = 3;
+export const natKeepAlivesPerRoundMax = 500;
+/** Most UDP NAT bindings one node pings (the oldest are dropped from the pinger first). */
+export const natKeepAliveBindingsMax = 50_000;
 
 /** Media gateway health: ng ping every this, and media-timeout polls. */
 export const gatewayPollIntervalMsDefault = 2_000;

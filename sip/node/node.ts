@@ -32,6 +32,7 @@ import { createSipNodeMetrics } from './metrics.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
+import { NatKeepAlive } from './nat-keepalive.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
 import { RoutingWebhook } from './routing-webhook.js';
 import { trustedSources, trustedSourcesDefault } from './source-limits.js';
@@ -75,6 +76,14 @@ export type SipNodeOptions = Readonly<{
   /** Routes of the floor above (cluster view, dashboard), added to the admin app before
    * it listens: the node knows nothing of what watches the whole cluster. */
   adminRoutes?: (app: FastifyInstance, shards: ShardClient) => Promise<void>;
+  /** OPTIONS keep-alives to UDP phones registered from behind a NAT (nat-keepalive.ts):
+   * interval (default 25 s) and unanswered pings in a row before the binding is removed
+   * (default 3). */
+  natKeepAliveIntervalMs?: number;
+  natKeepAliveMisses?: number;
+  /** False: the registrar stores Contacts as sent, ignoring where a REGISTER came from
+   * (nat-binding.ts; default true). */
+  natHandling?: boolean;
 }>;
 
 export type SipNode = Readonly<{
@@ -122,7 +131,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const cdr = new CdrWriter(o.cdrPath);
   const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
   const throttle = new DigestThrottle(o.digestThrottle);
-  const registrar = new Registrar({ shards, digest, throttle, metrics, log, now: () => Date.now() });
+  let natKeepAlive: NatKeepAlive | undefined;
+  const registrar = new Registrar({ shards, digest, throttle, metrics, log, now: () => Date.now(), nodeId: o.nodeId, natHandling: o.natHandling ?? true, onNatBinding: (e) => natKeepAlive?.onBinding(e) });
 
   const timers = new SystemTimerService();
   const reconcile = new Reconcile({ shards, owner: o.nodeId, log, sleep: (ms) => sleep(timers, ms) });
@@ -136,6 +146,16 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
 
   const dispatch = new SipNodeDispatch(registrar);
   const layer: TransactionLayer = new TransactionLayer({ transports, timers, user: dispatch });
+  natKeepAlive = new NatKeepAlive({
+    layer, timers, log, localHost: udp.sentBy.host,
+    unregister: async (dn, uri) => {
+      const r = await shards.command(dn, { type: 'unregister', dn, uri }, { deadlineMs: limits.shardCommandDeadlineMs });
+      if (!r.ok) throw new Error(`${r.code}: ${r.reason}`);
+    },
+    ...(o.natKeepAliveIntervalMs !== undefined ? { intervalMs: o.natKeepAliveIntervalMs } : {}),
+    ...(o.natKeepAliveMisses !== undefined ? { missesMax: o.natKeepAliveMisses } : {}),
+  });
+  const keepAlive = natKeepAlive;
   b2bua = new B2bua({
     nodeId: o.nodeId,
     layer,
@@ -188,6 +208,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       closed = true;
       reconcile.stop();
       leases.stop();
+      keepAlive.close();
       bua.close();
       webhook?.close();
       feed.close();
