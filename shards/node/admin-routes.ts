@@ -57,6 +57,7 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
       peers: s.peers.map((p) => ({ ...p, lag: Math.max(0, s.lastIndex - p.matchIndex) })),
       // The map this shard enforces (null until its leader replicated the cluster file's).
       shardMap: node.stateMachine.shardMap,
+      shardMapFileSkew: node.shardMapSkew(),
     };
   });
 

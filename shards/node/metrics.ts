@@ -23,7 +23,7 @@ export class ShardMetrics {
   readonly #leaderChanges: Counter;
   #lastLeader: string | null = null;
 
-  constructor(labels: { shard: string; replica: string }, status: () => RaftStatus | null, agentsByState: AgentsByState = () => null) {
+  constructor(labels: { shard: string; replica: string }, status: () => RaftStatus | null, agentsByState: AgentsByState = () => null, shardMapSkew: () => boolean | null = () => null) {
     this.registry.setDefaultLabels(labels);
     collectProcessMetrics(this.registry);
     const r = this.registry;
@@ -40,6 +40,18 @@ export class ShardMetrics {
     gauge('ringfence_raft_commit_index', 'Highest committed log index', (s) => s.commit);
     gauge('ringfence_raft_applied_index', 'Highest applied log index', (s) => s.applied);
     gauge('ringfence_raft_is_leader', '1 when this replica leads its shard', (s) => (s.role === 'leader' ? 1 : 0));
+    // Replicas of one shard whose cluster files list different shards: the replicated map
+    // follows whichever leads, and flips when leadership moves. Alert on any 1.
+    new Gauge({
+      name: 'ringfence_shard_map_file_skew',
+      help: '1 when this replica\'s cluster file lists other shards than its shard\'s replicated map (fix the files), 0 when they agree',
+      registers: [r],
+      collect() {
+        this.reset();
+        const skew = shardMapSkew();
+        if (skew !== null) this.set(skew ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'ringfence_agents',
       help: 'Agents of this shard by state, exported by the shard\'s leader only (sum by state for the cluster)',

@@ -50,7 +50,7 @@ function agentsByState(node: ShardNode): Record<AgentStateName, number> {
 export async function startShardReplica(opts: ShardReplicaOptions): Promise<ShardReplica> {
   const { config, shard, replica, log } = opts;
   let node: ShardNode | null = null;
-  const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null, () => (node !== null && node.group.isLeader() ? agentsByState(node) : null));
+  const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null, () => (node !== null && node.group.isLeader() ? agentsByState(node) : null), () => node?.shardMapSkew() ?? null);
   node = await ShardNode.start({ config, shard, replica, log, metrics });
   const started = node;
   const rpc = await ShardRpcServer.listen({ service: started, host: replica.client.host, port: replica.client.port, log, secret: config.secret, replicaId: replica.id });
