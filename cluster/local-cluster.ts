@@ -106,6 +106,11 @@ export type LocalClusterSpec = Readonly<{
   /** Fixed ports for the first SIP node and its admin, as `npm start` promises. */
   sipPort?: number;
   adminPort?: number;
+  /** SIP over TLS on the first SIP node: its certificate and key files, and its port
+   * (default: a free one). */
+  sipTls?: Readonly<{ cert: string; key: string; port?: number }>;
+  /** The cluster file's digest section (default: none, the nodes' default policy). */
+  digest?: ClusterConfig['digest'];
 }>;
 
 /** Mode of a cluster file: it holds the root secret and the admin tokens. */
@@ -125,7 +130,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
   const replicas = spec.replicasPerShard ?? 3;
   const sipNodes = spec.sipNodes ?? 0;
   const gateways = spec.gateways ?? 0;
-  const ports = await freePorts(spec.shards * replicas * 3 + sipNodes * 2 + gateways * 2);
+  const ports = await freePorts(spec.shards * replicas * 3 + sipNodes * 2 + gateways * 2 + (spec.sipTls !== undefined ? 1 : 0));
   const next = (): number => ports.pop()!;
   const voters = replicas - (spec.joinReplicas ?? 0);
   /** s1-a, s1-b, …: shard and replica by index. */
@@ -146,10 +151,12 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
     })),
     sip: Array.from({ length: sipNodes }, (_, i) => {
       const port = i === 0 && spec.sipPort !== undefined ? spec.sipPort : next();
-      return { id: `sip${i + 1}`, udp: `127.0.0.1:${port}`, tcp: `127.0.0.1:${port}`, admin: `127.0.0.1:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}` };
+      const tls = i === 0 && spec.sipTls !== undefined ? { tls: { listen: `127.0.0.1:${spec.sipTls.port ?? next()}`, cert: resolve(spec.sipTls.cert), key: resolve(spec.sipTls.key) } } : {};
+      return { id: `sip${i + 1}`, udp: `127.0.0.1:${port}`, tcp: `127.0.0.1:${port}`, admin: `127.0.0.1:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}`, ...tls };
     }),
     gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${gatewayRtpPortBase + i * gatewayRtpPortsPerGateway}-${gatewayRtpPortBase + (i + 1) * gatewayRtpPortsPerGateway - 1}`, admin: `127.0.0.1:${next()}` })),
     services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0 })),
+    ...(spec.digest !== undefined ? { digest: { algorithms: [...spec.digest.algorithms] } } : {}),
   };
   const config = validateClusterConfig(doc);
   const path = join(spec.dir, 'cluster.yaml');
