@@ -48,9 +48,10 @@ export type DigestVerdict =
  * or --digest-algorithms). RFC 8760 §2.4 would offer SHA-256 first, then MD5, but stock
  * clients still in use do not cope (run against the real ones in test/softphones/):
  * Debian 12's baresip (libre 1.1.0) walks every WWW-Authenticate and gives up with ENOSYS
- * on any that is not MD5, whatever the order; SIPp 3.6 answers only the first challenge
- * and knows only MD5. linphone (belle-sip) answers SHA-256 and MD5 alike. So the default
- * is MD5 alone; a cluster whose phones all know SHA-256 lists it in its cluster file. */
+ * on any that is not MD5, in either order; SIPp 3.6 answers the first challenge only, and
+ * only MD5 ("authentication must use MD5" with SHA-256 first). linphonec 5.1 answers
+ * SHA-256 when offered, else MD5. So the default is MD5 alone; a cluster whose phones all
+ * know SHA-256 lists it in its cluster file. */
 export const digestAlgorithmsDefault: readonly DigestAlgorithm[] = ['MD5'];
 
 /** A comma-separated list such as `MD5,SHA-256`, or why it is not one. */
