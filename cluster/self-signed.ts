@@ -14,17 +14,20 @@ export type SelfSignedCertificate = Readonly<{ certPath: string; keyPath: string
 const validityDays = 3650;
 
 /** The certificate in `dir` (sip-tls-cert.pem, sip-tls-key.pem), made when either file is
- * missing. Throws with openssl's own words when openssl is absent or fails. */
+ * missing, for `hosts` (subjectAltName; the first is also its CN). Throws with openssl's
+ * own words when openssl is absent or fails. */
 export function ensureSelfSignedCertificate(dir: string, hosts: readonly string[] = ['127.0.0.1']): SelfSignedCertificate {
   const certPath = join(dir, 'sip-tls-cert.pem');
   const keyPath = join(dir, 'sip-tls-key.pem');
   let created = false;
   if (!existsSync(certPath) || !existsSync(keyPath)) {
-    const san = ['DNS:localhost', ...hosts.map((h) => (/^[0-9.]+$|:/.test(h) ? `IP:${h}` : `DNS:${h}`))].join(',');
+    // An address goes in as IP: and as DNS: too: mbedtls (linphone's TLS on Debian 12)
+    // skips IP entries, and with any subjectAltName present it ignores the CN.
+    const san = ['DNS:localhost', ...hosts.flatMap((h) => (/^[0-9.]+$|:/.test(h) ? [`IP:${h}`, `DNS:${h}`] : [`DNS:${h}`]))].join(',');
     try {
       execFileSync('openssl', [
         'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', keyPath, '-out', certPath, '-days', String(validityDays), '-subj', '/CN=ringfence', '-addext', `subjectAltName=${san}`,
+        '-keyout', keyPath, '-out', certPath, '-days', String(validityDays), '-subj', `/CN=${hosts[0] ?? 'localhost'}`, '-addext', `subjectAltName=${san}`,
       ], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: Buffer };

@@ -2,7 +2,10 @@
 // with real processes: a cluster (3 shard replicas, a media gateway, a SIP node with UDP,
 // TCP and TLS listeners, its certificate self-signed as `npm start` makes it), and
 // - a baresip agent and a linphonec agent that register with digest under the default
-//   digest policy (which algorithm each answered with is read from its own trace);
+//   digest policy (which algorithm each answered with is read from its own trace); more
+//   of them over TCP, and linphonec over TLS checking the certificate against the one
+//   it was given (root_ca); at a second node that offers SHA-256 first, as RFC 8760
+//   would, linphonec answers SHA-256 and baresip gives up (why MD5 is the default);
 // - a baresip caller that dials a service, sends a 440 Hz tone through Ringfence and the
 //   gateway to the baresip agent, which loops it back: the caller's recording holds the
 //   tone (Goertzel, test/support/goertzel.ts);
@@ -10,7 +13,8 @@
 //   and the linphonec agent's recording holds the caller's 440 Hz;
 // - a baresip agent that registers over TLS and receives a call over TLS (the INVITE
 //   reuses the phone's own connection), its echo heard by the caller.
-// Each service has its own skill and agent, so routing is not left to chance.
+// Each service has its own skill and agent, so routing is not left to chance. Two SIP
+// nodes: sip1 with the default policy and TLS, sip2 offering SHA-256 then MD5.
 // Skips without baresip/linphonec unless REQUIRE_SOFTPHONES=1.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +38,12 @@ const agents = [
   { dn: '7001', service: '5001', skill: 'echo' },
   { dn: '7002', service: '5002', skill: 'linphone' },
   { dn: '7003', service: '5003', skill: 'tls' },
+  // Registration only: over TCP and TLS, and at a node that offers SHA-256.
+  { dn: '7004', service: '5004', skill: 'reg-a' },
+  { dn: '7005', service: '5005', skill: 'reg-b' },
+  { dn: '7006', service: '5006', skill: 'reg-c' },
+  { dn: '7007', service: '5007', skill: 'reg-d' },
+  { dn: '7008', service: '5008', skill: 'reg-e' },
 ] as const;
 const passwordOf = (dn: string): string => `pw-${dn}`;
 
@@ -44,7 +54,7 @@ if (needSoftphones(t, ['baresip', 'linphonec'])) {
   });
   const cert = ensureSelfSignedCertificate(dir);
   const { path: configPath, config } = await writeLocalClusterConfig({
-    dir, shards: 1, replicasPerShard: 3, sipNodes: 1, gateways: 1,
+    dir, shards: 1, replicasPerShard: 3, sipNodes: 2, gateways: 1,
     services: agents.map((a) => ({ number: a.service, skill: a.skill })),
     sipTls: { cert: cert.certPath, key: cert.keyPath },
   });
@@ -73,7 +83,11 @@ if (needSoftphones(t, ['baresip', 'linphonec'])) {
   // The default digest policy: no --digest-algorithms, no digest section in the file.
   const ready = await procs.start('sip', config.sip[0]!.id, ['--ring-timeout-ms', '20000'], 120_000);
   const udp: Registrar = { host: '127.0.0.1', port: Number(ready.udp), transport: 'udp' };
+  const tcp: Registrar = { host: '127.0.0.1', port: Number(ready.tcp), transport: 'tcp' };
   const tls: Registrar = { host: '127.0.0.1', port: Number(ready.tls), transport: 'tls' };
+  // A second node that offers SHA-256 first, as RFC 8760 would: shows why that is not the default.
+  const shaReady = await procs.start('sip', config.sip[1]!.id, ['--digest-algorithms', 'SHA-256,MD5'], 120_000);
+  const shaUdp: Registrar = { host: '127.0.0.1', port: Number(shaReady.udp), transport: 'udp' };
   const agentState = async (dn: string): Promise<Agent> => (await client.read(client.shardFor(dn), { type: 'agent', dn }, 'linearizable')) as Agent;
   const waitRegistered = async (dn: string): Promise<void> => {
     for (let i = 0; i < 300 && (await agentState(dn)).contacts.length === 0; i++) await sleep(100);
@@ -119,6 +133,28 @@ if (needSoftphones(t, ['baresip', 'linphonec'])) {
     await waitRegistered('7002');
     tt.equal((await agentState('7001')).contacts.length, 1, 'the baresip binding is in the shard');
     tt.equal((await agentState('7002')).contacts.length, 1, 'the linphonec binding is in the shard');
+  });
+
+  await t.test('over TCP and TLS too; offered SHA-256 first, linphonec takes it and baresip gives up', async (tt) => {
+    const overTcp = Baresip.start(tt, { dir: join(dir, 'agent-7004'), user: '7004', password: passwordOf('7004'), registrar: tcp, audio: 'echo' });
+    const [p1, p2, p3, p4, p5, p6] = await freePorts(6);
+    const lpTcp = Linphonec.start(tt, { dir: join(dir, 'agent-7005'), user: '7005', password: passwordOf('7005'), registrar: tcp, sipPort: p1!, rtpPort: p2!, playWav: linphoneWav });
+    const lpTls = Linphonec.start(tt, { dir: join(dir, 'agent-7006'), user: '7006', password: passwordOf('7006'), registrar: tls, sipPort: p3!, rtpPort: p4!, playWav: linphoneWav, rootCa: cert.certPath });
+    const lpSha = Linphonec.start(tt, { dir: join(dir, 'agent-7007'), user: '7007', password: passwordOf('7007'), registrar: shaUdp, sipPort: p5!, rtpPort: p6!, playWav: linphoneWav });
+    const bsSha = Baresip.start(tt, { dir: join(dir, 'agent-7008'), user: '7008', password: passwordOf('7008'), registrar: shaUdp, audio: 'echo' });
+    const seen = {
+      baresipTcp: await overTcp.registered(),
+      linphonecTcp: await lpTcp.registered(),
+      linphonecTls: await lpTls.registered(),
+      linphonecSha: await lpSha.registered(),
+    };
+    tt.comment(`default policy: baresip/TCP ${seen.baresipTcp}, linphonec/TCP ${seen.linphonecTcp}, linphonec/TLS (verifying the certificate) ${seen.linphonecTls}; SHA-256 offered first: linphonec/UDP ${seen.linphonecSha}`);
+    tt.same(seen, { baresipTcp: 'MD5', linphonecTcp: 'MD5', linphonecTls: 'MD5', linphonecSha: 'SHA-256' });
+    tt.match(overTcp.output, /^TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\s*\r?\nREGISTER /m, 'baresip registered over TCP');
+    await tt.rejects(bsSha.registered(), /Register: Function not implemented/, 'baresip (libre 1.1) gives up on a SHA-256 challenge');
+    for (const dn of ['7004', '7005', '7006', '7007']) await waitRegistered(dn);
+    tt.same(await Promise.all(['7004', '7005', '7006', '7007', '7008'].map(async (dn) => (await agentState(dn)).contacts.length)), [1, 1, 1, 1, 0], 'bound: all but the baresip offered SHA-256');
+    await Promise.all([lpTcp.quit(), lpTls.quit(), lpSha.quit()]);
   });
 
   await t.test('a baresip caller hears its 440 Hz tone looped back by the baresip agent', async (tt) => {

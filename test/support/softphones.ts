@@ -215,6 +215,8 @@ export type LinphoncSpec = Readonly<{
   rtpPort: number;
   /** WAV played to whoever calls; what it hears goes to <dir>/heard.wav. */
   playWav: string;
+  /** Over TLS: the PEM certificate linphonec is to trust (it verifies the server's). */
+  rootCa?: string;
 }>;
 
 export class Linphonec extends Driven {
@@ -231,9 +233,10 @@ export class Linphonec extends Driven {
     // liblinphone will not start without a directory for its database under $HOME.
     const home = join(spec.dir, 'home');
     mkdirSync(join(home, '.local', 'share', 'linphone'), { recursive: true });
-    const tcp = spec.registrar.transport === 'tcp';
+    const via = spec.registrar.transport;
     const rc = [
-      '[sip]', `sip_port=${tcp ? 0 : spec.sipPort}`, `sip_tcp_port=${tcp ? spec.sipPort : 0}`, 'sip_tls_port=0',
+      '[sip]', `sip_port=${via === 'udp' ? spec.sipPort : 0}`, `sip_tcp_port=${via === 'tcp' ? spec.sipPort : 0}`, `sip_tls_port=${via === 'tls' ? spec.sipPort : 0}`,
+      ...(spec.rootCa !== undefined ? [`root_ca=${spec.rootCa}`, 'verify_server_certs=1', 'verify_server_cn=1'] : []),
       '[rtp]', `audio_rtp_port=${spec.rtpPort}`,
       // No network monitor in a container: take the network as up.
       '[net]', 'auto_net_state_mon=0',
