@@ -41,12 +41,13 @@ export type RunGatewayOptions = Readonly<{
   ngKey?: Buffer;
 }>;
 
-/** Runs the gateway with command-line flags. */
-export async function runGateway(argv: string[], o: RunGatewayOptions = {}): Promise<void> {
+/** Runs the gateway with command-line flags, or with options a caller parsed already
+ * (`ringfence gateway`, whose flags are a superset). */
+export async function runGateway(argv: string[] | ProcessOptions, o: RunGatewayOptions = {}): Promise<void> {
   let opts: ProcessOptions;
   let key: Buffer | null;
   try {
-    opts = parseArgs(argv);
+    opts = Array.isArray(argv) ? parseArgs(argv) : argv;
     if (!opts.ngAuth) key = null;
     else if (o.ngKey !== undefined) key = o.ngKey;
     else if (opts.ngKeyFile !== null) key = readNgKeyFile(opts.ngKeyFile);

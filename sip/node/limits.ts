@@ -119,5 +119,15 @@ export const nonceFutureSkewMsMax = 60_000;
 export const digestFailuresMax = 5;
 export const digestFailureWindowMs = 60_000;
 export const digestLockoutMs = 300_000;
-/** (source, user) pairs remembered by the digest throttle; the oldest is forgotten first. */
+/** (source, user) pairs remembered by the digest throttle; the oldest is forgotten first.
+ * Users (DNs) are remembered in a table of the same bound. */
 export const digestThrottleTrackedMax = 50_000;
+/** Guessing spread over many source IPs: this many failures for one user from ALL sources
+ * within the window guard that user; while guarded, only sources that have registered it
+ * successfully before may try (the rest get 403 unchecked), so a botnet's guesses stop
+ * while the agent's own phone keeps registering. */
+export const digestUserFailuresMax = 30;
+export const digestUserFailureWindowMs = 600_000;
+export const digestUserGuardMs = 900_000;
+/** Sources remembered per user as having registered it (the most recent are kept). */
+export const digestKnownSourcesPerUserMax = 8;

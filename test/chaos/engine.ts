@@ -17,7 +17,7 @@ import { sippAvailable } from '../../cluster/sipp/driver.js';
 import { pollUntilReady } from './final-state.js';
 import { watchLeaders } from './leader-watch.js';
 import { planFaults, withExtraFaults } from './nemesis-plan.js';
-import { followLeaseExpiries } from './lease-expiries.js';
+import { followLeaseExpiries, goneNodesRecoveryS } from './lease-expiries.js';
 import { checkRegister, type RegisterVerdict } from './register-check.js';
 import { readRegister, runRegisterWriters } from './register-load.js';
 import { runNemesis } from './nemesis.js';
@@ -241,11 +241,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const leakedPhones = finalAgents.filter((a) => sip.on && phoneDns.includes(a.dn) && (a.state === 'RESERVED' || a.state === 'BUSY') && !hungAgents.includes(a));
     // The load's owners hold no lease: a lease expiry freeing one of their agents is a bug.
     for (const e of expiryReport.records) if (historyDns.includes(e.dn) || registerDns.includes(e.dn)) violationList.push(`lease-expiry of ${e.dn}, whose grants belong to owners that hold no lease`);
-    // A node gone for good may have been killed and restarted before: its kill for good is
-    // its last one (it never restarts after it). Measuring from its first kill counted the
-    // minutes it served in between (a 10-minute run reported 204.8 s for a 7.6 s recovery).
-    const goneKillMs = nemesis.gone.map((n) => Math.max(...nodeKillsMsOf(timeline, n))).filter((ms) => Number.isFinite(ms));
-    const goneAgentsReadyS = goneKillMs.length === 0 ? null : expiryReport.readyAfterMs(Math.min(...goneKillMs)) / 1000;
+    const goneAgentsReadyS = goneNodesRecoveryS(nemesis.gone, (n) => nodeKillsMsOf(timeline, n), expiryReport);
     const phones = sip.on ? checkPhoneRecord(recordPath) : null;
     const nodeKillsMs = (node: string): number[] => nodeKillsMsOf(timeline, node);
     const orphaned: string[] = [];

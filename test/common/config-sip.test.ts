@@ -25,6 +25,7 @@ t.test('sip[].tls', async (t) => {
   refused(t, withSip({ cert: '/c.pem' }), 'sip[0].tls.key', /non-empty string/);
   refused(t, withSip({ listen: 'nowhere', cert: '/c.pem', key: '/k.pem' }), 'sip[0].tls.listen', /host:port/);
   refused(t, withSip('yes'), 'sip[0].tls', /mapping/);
+  refused(t, withSip({ cert: '/c.pem', key: '/k.pem', certs: '/x' }), 'sip[0].tls.certs', /unknown key; did you mean cert\?/);
 });
 
 t.test('digest.algorithms', async (t) => {
@@ -34,4 +35,5 @@ t.test('digest.algorithms', async (t) => {
   refused(t, { ...base, digest: { algorithms: ['MD5', 'SHA-512'] } }, 'digest.algorithms[1]', /one of MD5, SHA-256, got "SHA-512"/);
   refused(t, { ...base, digest: { algorithms: ['MD5', 'md5'] } }, 'digest.algorithms', /twice/);
   refused(t, { ...base, digest: 'MD5' }, 'digest', /mapping/);
+  refused(t, { ...base, digest: { algorithm: ['MD5'] } }, 'digest.algorithm', /unknown key; did you mean algorithms\?/);
 });
