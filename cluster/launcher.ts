@@ -1,11 +1,13 @@
 // `ringfence start` (npm start): a whole local contact center on this machine, supervised.
-// Shards × 3 replicas, a media gateway, a SIP node on 127.0.0.1:5060 (UDP and TCP) whose
-// admin REST and dashboard listen on 127.0.0.1:8080, demo agents provisioned READY, and
-// demo agent phones (real SIP user agents) registered for them. Children that crash are
+// Shards × 3 replicas, a media gateway, a SIP node on 127.0.0.1:5060 (UDP and TCP) and
+// 127.0.0.1:5061 (TLS, with a self-signed certificate made on first start) whose admin
+// REST and dashboard listen on 127.0.0.1:8080, demo agents provisioned READY, demo agent
+// phones (real SIP user agents) registered for them, and one more agent for the
+// operator's own softphone, alone on its own service number. Children that crash are
 // restarted with backoff; Ctrl-C stops everything. State lives under --data and survives
-// a restart: the cluster file written there on first start is reused. `--advertise ADDR`
-// puts the SIP node, its admin REST and the gateway's media on ADDR instead of 127.0.0.1,
-// so a phone on another machine can register and talk.
+// a restart: the cluster file and the certificate written there on first start are
+// reused. `--advertise ADDR` puts the SIP node (TLS too), its admin REST and the gateway's
+// media on ADDR instead of 127.0.0.1, so a phone on another machine can register and talk.
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -20,10 +22,12 @@ import { ConfigError, loadClusterConfig, type ClusterConfig } from '../common/co
 import { exitCodes } from '../common/last-resort.js';
 import { demoProvisionDeadlineMs, launcherRoleReadyMsMax, launcherStopGraceMs, restartBackoffMsMax, restartBackoffMsMin, restartStableAfterMs } from './limits.js';
 import { clusterFileMode, ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
+import { ensureSelfSignedCertificate, type SelfSignedCertificate } from './self-signed.js';
 
 export const flags = {
   shards: { type: 'string', help: 'number of DN shards (3 replicas each)', default: '2' },
   'sip-port': { type: 'string', help: 'SIP port (UDP and TCP) on the --advertise address', default: '5060' },
+  'sip-tls-port': { type: 'string', help: 'SIP over TLS port on the --advertise address (self-signed certificate in the data directory)', default: '5061' },
   'admin-port': { type: 'string', help: 'admin REST and dashboard port on the --advertise address', default: '8080' },
   advertise: { type: 'string', help: 'an IPv4 address of this machine: SIP, admin REST and RTP listen on it and SDP, Via and Contact carry it, for phones on other machines', default: '127.0.0.1' },
   agents: { type: 'string', help: 'demo agents (DNs from 1001) with demo phones', default: '20' },
@@ -33,8 +37,11 @@ export const flags = {
 
 export const demoPassword = (dn: string): string => `agent-${dn}`;
 export const demoService = { number: '5000', skill: 'support' };
-/** An agent with no demo phone, for a softphone of the operator's own. */
+/** An agent with no demo phone, for a softphone of the operator's own... */
 export const softphoneDn = '1100';
+/** ...and the service only it serves, so a call to it rings that softphone every time
+ * (on the demo service it would wait its turn behind the demo agents). */
+export const softphoneService = { number: '5100', skill: 'softphone' };
 
 export async function main(argv: string[]): Promise<void> {
   const f = parseFlags(argv, flags, 'usage: ringfence start [flags]   (npm start)');
@@ -42,11 +49,13 @@ export async function main(argv: string[]): Promise<void> {
   const sipPort = intFlag(f['sip-port'], 'sip-port', 1, 65535, 5060);
   const adminPort = intFlag(f['admin-port'], 'admin-port', 1, 65535, 8080);
   const agents = intFlag(f.agents, 'agents', 1, 99, 20);
+  const sipTlsPort = intFlag(f['sip-tls-port'], 'sip-tls-port', 1, 65535, 5061);
   const advertise = advertiseAddress(f.advertise ?? '127.0.0.1');
   const dir = resolve(f.data ?? './data');
   mkdirSync(dir, { recursive: true });
 
-  const { path, config } = await clusterFile(dir, { shards, sipPort, adminPort, advertise });
+  const cert = ensureSelfSignedCertificate(dir, [advertise]);
+  const { path, config } = await clusterFile(dir, { shards, sipPort, adminPort, sipTlsPort, advertise, cert });
   const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log') });
   const supervisor = supervise(procs);
   let stopping = false;
@@ -74,7 +83,7 @@ export async function main(argv: string[]): Promise<void> {
     // of the restart (481) instead of holding a dead call.
     await supervisor.start('phones', 'phones1', ['--dns', `${dns[0]}-${dns[dns.length - 1]}`, '--password-prefix', 'agent-', '--dialog-probe-ms', '15000']);
   }
-  printReady(config, dns);
+  printReady(config, dns, cert.fingerprint);
 }
 
 /** `--advertise`: an IPv4 literal this machine holds (any 127.0.0.0/8 address is on the
@@ -93,7 +102,7 @@ export function advertiseAddress(text: string, interfaces = networkInterfaces())
   return addr;
 }
 
-async function clusterFile(dir: string, o: { shards: number; sipPort: number; adminPort: number; advertise: string }): Promise<{ path: string; config: ClusterConfig }> {
+async function clusterFile(dir: string, o: { shards: number; sipPort: number; adminPort: number; sipTlsPort: number; advertise: string; cert: SelfSignedCertificate }): Promise<{ path: string; config: ClusterConfig }> {
   const path = join(dir, 'cluster.yaml');
   if (existsSync(path)) {
     // It holds the root secret: an earlier version wrote it world-readable.
@@ -107,12 +116,16 @@ async function clusterFile(dir: string, o: { shards: number; sipPort: number; ad
       }
       throw err;
     }
-    if (config.shards.length !== o.shards || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort || config.sip[0]?.udp.host !== o.advertise) {
-      throw new UsageError(`${path} was written for another layout (--shards, --sip-port, --admin-port or --advertise differ); use those flags, another --data, or delete ${dir}`);
+    const tls = config.sip[0]?.tls;
+    if (config.shards.length !== o.shards || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort || config.sip[0]?.udp.host !== o.advertise || (tls !== undefined && tls.listen.port !== o.sipTlsPort)) {
+      throw new UsageError(`${path} was written for another layout (--shards, --sip-port, --sip-tls-port, --admin-port or --advertise differ); use those flags, another --data, or delete ${dir}`);
     }
     return { path, config };
   }
-  return writeLocalClusterConfig({ dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, sipHost: o.advertise, services: [demoService], preferredLeaders: true });
+  return writeLocalClusterConfig({
+    dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, sipHost: o.advertise, services: [demoService, softphoneService], preferredLeaders: true,
+    sipTls: { cert: o.cert.certPath, key: o.cert.keyPath, port: o.sipTlsPort },
+  });
 }
 
 /** Restarts any child that exits while the cluster runs, with exponential backoff that
@@ -167,7 +180,8 @@ async function provisionDemoAgents(config: ClusterConfig, dns: readonly string[]
       if (existing) continue;
       const credentials = digestCredentials(dn, config.realm, demoPassword(dn));
       const name = dn === softphoneDn ? 'Your softphone' : `Demo agent ${dn}`;
-      check(await client.command(dn, { type: 'provision', dn, name, skills: { [demoService.skill]: 50 }, wrapUpMs: 2000, maxNoAnswer: 3, credentials }), dn);
+      const skills = { [dn === softphoneDn ? softphoneService.skill : demoService.skill]: 50 };
+      check(await client.command(dn, { type: 'provision', dn, name, skills, wrapUpMs: 2000, maxNoAnswer: 3, credentials }), dn);
       check(await client.command(dn, { type: 'login', dn }), dn);
       check(await client.command(dn, { type: 'ready', dn }), dn);
     }
@@ -180,14 +194,14 @@ function check(r: ShardResult, dn: string): void {
   if (!r.ok) throw new Error(`demo agent ${dn}: ${r.code}: ${r.reason}`);
 }
 
-function printReady(config: ClusterConfig, dns: readonly string[]): void {
+function printReady(config: ClusterConfig, dns: readonly string[], fingerprint: string): void {
   const sip = config.sip[0]!;
   const admin = `http://${sip.admin.host}:${sip.admin.port}`;
   const caller = fileURLToPath(new URL('./sipp/scenarios/caller.xml', import.meta.url));
   process.stdout.write(
     [
       '',
-      `ringfence: ready — ${config.shards.length} shards × 3 replicas, SIP on ${sip.udp.host}:${sip.udp.port} (UDP and TCP), ${dns.length} demo agents ${dns[0]}–${dns[dns.length - 1]} READY with skill ${demoService.skill}`,
+      `ringfence: ready — ${config.shards.length} shards × 3 replicas, SIP on ${sip.udp.host}:${sip.udp.port} (UDP and TCP)${sip.tls ? ` and ${sip.tls.listen.host}:${sip.tls.listen.port} (TLS)` : ''}, ${dns.length} demo agents ${dns[0]}–${dns[dns.length - 1]} READY with skill ${demoService.skill}`,
       '',
       `  Dashboard and admin REST: ${admin}/   (API docs: ${admin}/docs)`,
       `    admin token: ${config.tokens.admin}`,
@@ -197,12 +211,30 @@ function printReady(config: ClusterConfig, dns: readonly string[]): void {
       `  Call the support line ${demoService.number} with RTP (SIPp, apt-get install sip-tester); a demo agent answers and echoes your audio:`,
       `    sipp -sf ${caller} -s ${demoService.number} -set rtp 1 -set hold_min_ms 5000 -set hold_spread_ms 0 -m 1 -i ${sip.udp.host} ${sip.udp.host}:${sip.udp.port}`,
       '',
-      `  Be an agent with a softphone (Linphone, Zoiper, MicroSIP): register to ${sip.udp.host}:${sip.udp.port} over UDP or TCP`,
-      `    as user/extension ${softphoneDn}, password ${demoPassword(softphoneDn)}, domain/realm ${config.realm}.`,
-      `    Agent ${softphoneDn} is READY: once registered, calls to ${demoService.number} can ring you.`,
+      ...softphoneHint(config, fingerprint, caller),
       '',
       '  Ctrl-C stops the cluster; its data stays in the data directory and the next npm start picks it up.',
       '',
     ].join('\n'),
   );
+}
+
+/** How to use a softphone with the local cluster: what to type where, what to dial and
+ * what to hear. The server is the SIP node's address: the realm is no host name. */
+export function softphoneHint(config: ClusterConfig, fingerprint: string, callerScenario: string): string[] {
+  const sip = config.sip[0]!;
+  const server = `${sip.udp.host}:${sip.udp.port}`;
+  const own = config.services.some((s) => s.number === softphoneService.number);
+  return [
+    `  Your own softphone (Linphone, baresip, Zoiper, MicroSIP), as agent ${softphoneDn}:`,
+    `    server/domain ${server}, transport UDP or TCP${sip.tls ? ` (or TLS: ${sip.tls.listen.host}:${sip.tls.listen.port})` : ''}`,
+    `    username ${softphoneDn}, password ${demoPassword(softphoneDn)} (digest realm ${config.realm}; the server is the address above, not the realm)`,
+    ...(sip.tls ? [`    TLS certificate (self-signed) SHA-256 fingerprint: ${fingerprint}`] : []),
+    `    Dial ${demoService.number} from it: a demo agent answers and you hear your own voice back (the demo phones echo).`,
+    own
+      ? `    To be called: dial ${softphoneService.number} (from SIPp below, or a second softphone) and it rings yours, every time:`
+      : `    To be called: agent ${softphoneDn} is READY on ${demoService.number} with the demo agents (this data directory predates service ${softphoneService.number}):`,
+    `    sipp -sf ${callerScenario} -s ${own ? softphoneService.number : demoService.number} -set rtp 1 -set hold_min_ms 10000 -set hold_spread_ms 0 -m 1 -i ${sip.udp.host} ${server}`,
+    `    Answer it: you hear SIPp's test audio for 10 seconds, then it hangs up.`,
+  ];
 }

@@ -110,6 +110,11 @@ export type LocalClusterSpec = Readonly<{
    * other machines (`npm start -- --advertise`); default 127.0.0.1. Replicas and gateway
    * control stay on loopback: only this machine's processes talk to them. */
   sipHost?: string;
+  /** SIP over TLS on the first SIP node (on sipHost): its certificate and key files, and
+   * its port (default: a free one). */
+  sipTls?: Readonly<{ cert: string; key: string; port?: number }>;
+  /** The cluster file's digest section (default: none, the nodes' default policy). */
+  digest?: ClusterConfig['digest'];
 }>;
 
 /** Mode of a cluster file: it holds the root secret and the admin tokens. */
@@ -129,7 +134,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
   const replicas = spec.replicasPerShard ?? 3;
   const sipNodes = spec.sipNodes ?? 0;
   const gateways = spec.gateways ?? 0;
-  const ports = await freePorts(spec.shards * replicas * 3 + sipNodes * 2 + gateways * 2);
+  const ports = await freePorts(spec.shards * replicas * 3 + sipNodes * 2 + gateways * 2 + (spec.sipTls !== undefined ? 1 : 0));
   const next = (): number => ports.pop()!;
   const voters = replicas - (spec.joinReplicas ?? 0);
   /** s1-a, s1-b, …: shard and replica by index. */
@@ -151,10 +156,12 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
     sip: Array.from({ length: sipNodes }, (_, i) => {
       const port = i === 0 && spec.sipPort !== undefined ? spec.sipPort : next();
       const host = spec.sipHost ?? '127.0.0.1';
-      return { id: `sip${i + 1}`, udp: `${host}:${port}`, tcp: `${host}:${port}`, admin: `${host}:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}` };
+      const tls = i === 0 && spec.sipTls !== undefined ? { tls: { listen: `${host}:${spec.sipTls.port ?? next()}`, cert: resolve(spec.sipTls.cert), key: resolve(spec.sipTls.key) } } : {};
+      return { id: `sip${i + 1}`, udp: `${host}:${port}`, tcp: `${host}:${port}`, admin: `${host}:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}`, ...tls };
     }),
     gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${gatewayRtpPortBase + i * gatewayRtpPortsPerGateway}-${gatewayRtpPortBase + (i + 1) * gatewayRtpPortsPerGateway - 1}`, admin: `127.0.0.1:${next()}` })),
     services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0 })),
+    ...(spec.digest !== undefined ? { digest: { algorithms: [...spec.digest.algorithms] } } : {}),
   };
   const config = validateClusterConfig(doc);
   const path = join(spec.dir, 'cluster.yaml');

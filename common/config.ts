@@ -7,6 +7,9 @@ import { parse as parseYaml } from 'yaml';
 import { UsageError } from './args.js';
 import * as limits from './limits.js';
 
+/** RFC 3261 §19.1.2: the default port of sips: and SIP over TLS. */
+export const sipTlsPortDefault = 5061;
+
 const serviceNumberPattern = new RegExp(`^[0-9*#+]{1,${limits.serviceNumberCharsMax}}$`);
 
 export type HostPort = Readonly<{ host: string; port: number }>;
@@ -28,7 +31,15 @@ export type ShardConfig = Readonly<{
    * absent: whichever replica wins the election keeps leading. */
   preferredLeader?: string;
 }>;
-export type SipNodeConfig = Readonly<{ id: string; udp: HostPort; tcp: HostPort; admin: HostPort }>;
+/** SIP over TLS on a SIP node: where it listens and the PEM files of its certificate
+ * (chain) and private key. The files are read when the node starts. */
+export type SipTlsConfig = Readonly<{ listen: HostPort; cert: string; key: string }>;
+export type SipNodeConfig = Readonly<{ id: string; udp: HostPort; tcp: HostPort; admin: HostPort; tls?: SipTlsConfig }>;
+/** A digest algorithm the SIP nodes may challenge with (RFC 8760). */
+export type DigestAlgorithmName = 'MD5' | 'SHA-256';
+export const digestAlgorithmNames: readonly DigestAlgorithmName[] = ['MD5', 'SHA-256'];
+/** `digest:` section: the challenges every SIP node offers, in the order sent. */
+export type DigestConfig = Readonly<{ algorithms: readonly DigestAlgorithmName[] }>;
 export type GatewayConfig = Readonly<{
   id: string;
   control: HostPort;
@@ -57,6 +68,8 @@ export type ClusterConfig = Readonly<{
   raft: Readonly<{ tickMs: number; electionTimeoutTicks: number; heartbeatTicks: number; snapshotEveryEntries: number }>;
   /** `routing:` section; absent in configs built by code (no webhook). */
   routing?: RoutingConfig;
+  /** `digest:` section; absent: the SIP nodes' default policy (sip/node/digest.ts). */
+  digest?: DigestConfig;
 }>;
 
 export class ConfigError extends Error {
@@ -73,13 +86,16 @@ type Obj = Record<string, unknown>;
  * so a typo never silently falls back to a default. A new field is one more name in its
  * mapping's list here, next to the code in validateClusterConfig that reads it. */
 export const knownKeys = {
-  root: ['secret', 'tokens', 'realm', 'raft', 'shards', 'sip', 'gateways', 'services', 'routing'],
+  root: ['secret', 'tokens', 'realm', 'raft', 'shards', 'sip', 'gateways', 'services', 'routing', 'digest'],
   tokens: ['read', 'admin'],
   raft: ['tickMs', 'electionTimeoutTicks', 'heartbeatTicks', 'snapshotEveryEntries'],
   shard: ['id', 'replicas', 'preferredLeader'],
   replica: ['id', 'raft', 'client', 'admin', 'data', 'join'],
   // `listen`: the name of `udp` in early cluster files.
-  sip: ['id', 'udp', 'tcp', 'admin', 'listen'],
+  sip: ['id', 'udp', 'tcp', 'admin', 'listen', 'tls'],
+  // `port`: a bare port for `listen`.
+  sipTls: ['listen', 'port', 'cert', 'key'],
+  digest: ['algorithms'],
   gateway: ['id', 'control', 'ports', 'admin', 'ngAuth'],
   service: ['number', 'skill', 'minLevel'],
   routing: ['webhook'],
@@ -254,7 +270,8 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
     const p = `sip[${i}]`;
     onlyKnownKeys(n, knownKeys.sip, p);
     const udp = parseHostPort(n.udp ?? n.listen, `${p}.udp`);
-    return { id: str(n, 'id', p), udp, tcp: n.tcp === undefined ? udp : parseHostPort(n.tcp, `${p}.tcp`), admin: parseHostPort(n.admin, `${p}.admin`) };
+    const node = { id: str(n, 'id', p), udp, tcp: n.tcp === undefined ? udp : parseHostPort(n.tcp, `${p}.tcp`), admin: parseHostPort(n.admin, `${p}.admin`) };
+    return n.tls === undefined || n.tls === null ? node : { ...node, tls: parseSipTls(n.tls, `${p}.tls`, udp.host) };
   });
   const gateways = list(doc, 'gateways', '', false).map((g, i): GatewayConfig => {
     const p = `gateways[${i}]`;
@@ -279,6 +296,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   });
   const raftObj = isObj(doc.raft) ? doc.raft : {};
   const routing = parseRouting(doc.routing);
+  const digest = parseDigest(doc.digest);
   return {
     ...secrets(doc),
     realm: str(doc, 'realm', '(root)', 'ringfence'),
@@ -293,7 +311,34 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
       snapshotEveryEntries: num(raftObj, 'snapshotEveryEntries', 'raft', limits.raftSnapshotEveryEntriesDefault, limits.raftSnapshotEveryEntriesMin, limits.raftSnapshotEveryEntriesMax),
     },
     routing,
+    ...(digest !== null ? { digest } : {}),
   };
+}
+
+/** `tls: { listen: host:port | port, cert: file, key: file }` of a SIP node; a bare port
+ * listens on the node's UDP host. Default port 5061 (RFC 3261 §19.1.2). */
+function parseSipTls(v: unknown, path: string, host: string): SipTlsConfig {
+  if (!isObj(v)) throw new ConfigError(path, 'expected a mapping with listen, cert and key');
+  onlyKnownKeys(v, knownKeys.sipTls, path);
+  const listenValue = v.listen ?? v.port ?? sipTlsPortDefault;
+  const listen = typeof listenValue === 'number' ? { host, port: checkPort(listenValue, `${path}.listen`) } : parseHostPort(listenValue, `${path}.listen`);
+  return { listen, cert: str(v, 'cert', path), key: str(v, 'key', path) };
+}
+
+/** `digest: { algorithms: [MD5, SHA-256] }`: a non-empty list, no repeats, each known. */
+function parseDigest(v: unknown): DigestConfig | null {
+  if (v === undefined || v === null) return null;
+  if (!isObj(v)) throw new ConfigError('digest', 'expected a mapping with algorithms');
+  onlyKnownKeys(v, knownKeys.digest, 'digest');
+  const list = v.algorithms;
+  if (!Array.isArray(list) || list.length === 0) throw new ConfigError('digest.algorithms', `expected a non-empty list of ${digestAlgorithmNames.join(', ')}`);
+  const algorithms = list.map((a, i): DigestAlgorithmName => {
+    const name = typeof a === 'string' ? digestAlgorithmNames.find((n) => n === a.toUpperCase()) : undefined;
+    if (name === undefined) throw new ConfigError(`digest.algorithms[${i}]`, `expected one of ${digestAlgorithmNames.join(', ')}, got ${JSON.stringify(a)}`);
+    return name;
+  });
+  if (new Set(algorithms).size !== algorithms.length) throw new ConfigError('digest.algorithms', 'lists an algorithm twice');
+  return { algorithms };
 }
 
 /** `routing: { webhook: { url: http://..., timeoutMs: 300 } }`; a bare string for

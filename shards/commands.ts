@@ -77,7 +77,7 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
 };
 
 const contactSourceSpec: Readonly<Record<string, Check>> = {
-  protocol: checkOneOf(['UDP', 'TCP']),
+  protocol: checkOneOf(['UDP', 'TCP', 'TLS']),
   host: checkText(limits.contactHostCharsMax),
   port: checkInt(1, 65535),
   node: checkText(limits.ownerCharsMax),

@@ -61,7 +61,7 @@ export type ContactBinding = Readonly<{
  * Contact's host. `node`/`connection` name the SIP node and its TCP connection the
  * REGISTER came on; with `outbound` (RFC 5626) only that connection may carry requests. */
 export type ContactSource = Readonly<{
-  protocol: 'UDP' | 'TCP';
+  protocol: 'UDP' | 'TCP' | 'TLS';
   host: string;
   port: number;
   node: string;

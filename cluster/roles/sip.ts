@@ -3,12 +3,13 @@
 
 import { announce, intFlag, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
 import { healthRoutes } from '../../common/admin.js';
-import { clusterFileExposure, loadClusterConfig } from '../../common/config.js';
+import { clusterFileExposure, ConfigError, loadClusterConfig, type ClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
-import { algorithmOf, type DigestAlgorithm } from '../../sip/node/digest.js';
+import { digestAlgorithmsDefault, parseDigestAlgorithms, type DigestAlgorithm } from '../../sip/node/digest.js';
 import * as limits from '../../sip/node/limits.js';
 import { trustedSources, trustedSourcesDefault } from '../../sip/node/source-limits.js';
 import * as transportLimits from '../../sip/transport/limits.js';
+import { loadTlsCredentials, TlsCredentialsError, type TlsCredentials } from '../../sip/transport/index.js';
 import { startSipNode } from '../../sip/node/node.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from '../../sip/node/media.js';
 import { coalesced, probeSipNode } from '../readiness.js';
@@ -26,7 +27,7 @@ export const flags = {
   'queue-wait-ms': { type: 'string', help: 'longest wait in queue before 480', default: String(limits.queueWaitMsDefault) },
   strategy: { type: 'string', help: `routing strategy: ${routingStrategies.join(', ')}`, default: 'longest-idle' },
   cdr: { type: 'string', help: 'append call detail records (JSON lines) to this file' },
-  'digest-algorithms': { type: 'string', help: 'digest challenges offered, most preferred first', default: 'SHA-256,MD5' },
+  'digest-algorithms': { type: 'string', help: `digest challenges offered, in order: SHA-256 and/or MD5 (overrides digest.algorithms of the cluster file; default ${digestAlgorithmsDefault.join(',')})` },
   'gateway-poll-ms': { type: 'string', help: 'media gateway ping / media-timeout poll interval', default: String(limits.gatewayPollIntervalMsDefault) },
   'routing-webhook-url': { type: 'string', help: 'POST each routing decision to this URL first (overrides routing.webhook.url of the cluster file)' },
   'routing-webhook-timeout-ms': { type: 'string', help: `routing webhook deadline per request (default: the cluster file's, else ${limits.routingWebhookTimeoutMsDefault})` },
@@ -47,8 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   if (!config.sip.some((n) => n.id === id)) throw new UsageError(`--id: no sip node ${JSON.stringify(id)} in the cluster file (${config.sip.map((n) => n.id).join(', ') || 'it lists none'})`);
   const strategy = f.strategy as RoutingStrategy;
   if (!routingStrategies.includes(strategy)) throw new UsageError(`--strategy must be one of ${routingStrategies.join(', ')}`);
-  const digestAlgorithms = (f['digest-algorithms'] ?? '').split(',').map((a) => algorithmOf(a.trim()));
-  if (digestAlgorithms.length === 0 || digestAlgorithms.some((a) => a === null)) throw new UsageError('--digest-algorithms takes a list of SHA-256 and MD5');
+  const digestAlgorithms = digestPolicy(f['digest-algorithms'], config.digest?.algorithms);
   const fileHook = config.routing?.webhook ?? null;
   const hookUrl = f['routing-webhook-url'] || fileHook?.url;
   const urlProblem = hookUrl === undefined ? null : webhookUrlProblem(hookUrl);
@@ -61,6 +61,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`--sip-trusted-sources: ${(err as Error).message}`);
   }
+  const tls = tlsOf(config, id);
   const log = createLogger({ role: 'sip', id });
   const exposure = clusterFileExposure(configPath);
   if (exposure !== null) log.warn(exposure);
@@ -87,7 +88,8 @@ export async function main(argv: string[]): Promise<void> {
     orphanHoldMs: intFlag(f['orphan-hold-ms'], 'orphan-hold-ms', 0, 600_000, limits.orphanHoldMsDefault),
     queueWaitMs: intFlag(f['queue-wait-ms'], 'queue-wait-ms', 0, 3_600_000, limits.queueWaitMsDefault),
     gatewayPollIntervalMs,
-    digestAlgorithms: digestAlgorithms as DigestAlgorithm[],
+    digestAlgorithms,
+    tls,
     routingWebhook: hookUrl === undefined ? null : { url: hookUrl, timeoutMs: hookTimeoutMs },
     ...(f.cdr !== undefined ? { cdrPath: f.cdr } : {}),
     sourceLimits: sourceRate === 0 ? null : {
@@ -108,6 +110,29 @@ export async function main(argv: string[]): Promise<void> {
     reconciled = true;
   });
   onShutdown(() => node.close());
-  log.info('sip node serving', { pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, admin: node.adminPort });
-  announce({ event: 'ready', role: 'sip', id, pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, admin: node.adminPort });
+  log.info('sip node serving', { pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, tls: node.tlsPort, admin: node.adminPort, digestAlgorithms });
+  announce({ event: 'ready', role: 'sip', id, pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, ...(node.tlsPort !== null ? { tls: node.tlsPort } : {}), admin: node.adminPort });
+}
+
+/** The challenges this node offers: --digest-algorithms, else the cluster file's
+ * digest.algorithms, else the default (sip/node/digest.ts says why it is what it is). */
+function digestPolicy(flag: string | undefined, fromFile: readonly DigestAlgorithm[] | undefined): readonly DigestAlgorithm[] {
+  if (flag === undefined) return fromFile ?? digestAlgorithmsDefault;
+  const parsed = parseDigestAlgorithms(flag);
+  if (typeof parsed === 'string') throw new UsageError(`--digest-algorithms: ${parsed}`);
+  return parsed;
+}
+
+/** This node's TLS listener from the cluster file, its certificate and key read now: a
+ * missing, unreadable or mismatched file is a configuration error naming the field. */
+function tlsOf(config: ClusterConfig, id: string): { listen: { host: string; port: number }; credentials: TlsCredentials } | null {
+  const index = config.sip.findIndex((n) => n.id === id);
+  const tls = index < 0 ? undefined : config.sip[index]!.tls;
+  if (tls === undefined) return null;
+  try {
+    return { listen: tls.listen, credentials: loadTlsCredentials(tls.cert, tls.key) };
+  } catch (err) {
+    if (!(err instanceof TlsCredentialsError)) throw err;
+    throw new ConfigError(`sip[${index}].tls.${err.file}`, err.message.replace(`${err.code}: `, ''));
+  }
 }

@@ -23,16 +23,17 @@ export type DialogLeg = {
   readonly flowTarget?: SipTarget;
 };
 
-/** Where a request to `uri` goes: host, port (5060 by default) and the transport its
- * `transport` parameter names (UDP by default). Null for an unusable URI. */
+/** Where a request to `uri` goes: host, port and the transport its `transport` parameter
+ * names (UDP by default; a sips: URI always TLS, RFC 3261 §26.2.2), the port defaulting
+ * to 5061 over TLS and 5060 otherwise. Null for an unusable URI. */
 export function targetOfUri(uri: string): SipTarget | null {
   const u = parseUri(uri);
   if (u === null || u.scheme === 'tel' || u.host === '') return null;
-  const t = (u.params['transport'] ?? 'udp')?.toUpperCase();
-  const protocol: TransportProtocol | null = t === 'UDP' || t === 'TCP' ? t : null;
+  const t = u.scheme === 'sips' ? 'TLS' : (u.params['transport'] ?? 'udp')?.toUpperCase();
+  const protocol: TransportProtocol | null = t === 'UDP' || t === 'TCP' || t === 'TLS' ? t : null;
   if (protocol === null) return null;
   const maddr = u.params['maddr'];
-  return { protocol, host: typeof maddr === 'string' ? maddr : u.host, port: u.port ?? 5060 };
+  return { protocol, host: typeof maddr === 'string' ? maddr : u.host, port: u.port ?? (protocol === 'TLS' ? 5061 : 5060) };
 }
 
 /** The URI inside a name-addr header value (Contact, Route, Record-Route). */

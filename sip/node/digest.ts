@@ -31,9 +31,7 @@ export type DigestOptions = Readonly<{
   now: () => number;
   random?: (n: number) => Uint8Array;
   trackedMax?: number;
-  /** Challenges offered, most preferred first (default SHA-256, MD5 as RFC 8760 §2.4
-   * asks). Clients that read only the first challenge and know only MD5 (some test
-   * tools) need MD5 first. */
+  /** Challenges offered, in the order sent (default digestAlgorithmsDefault). */
   algorithms?: readonly DigestAlgorithm[];
 }>;
 
@@ -45,6 +43,29 @@ export type DigestFailure = 'malformed' | 'bad-nonce' | 'stale' | 'replay' | 'wr
 export type DigestVerdict =
   | Readonly<{ ok: true; algorithm: DigestAlgorithm; username: string }>
   | Readonly<{ ok: false; reason: DigestFailure }>;
+
+/** The challenges a node offers unless told otherwise (cluster file `digest.algorithms`,
+ * or --digest-algorithms). RFC 8760 §2.4 would offer SHA-256 first, then MD5, but stock
+ * clients still in use do not cope (run against the real ones in test/softphones/):
+ * Debian 12's baresip (libre 1.1.0) walks every WWW-Authenticate and gives up with ENOSYS
+ * on any that is not MD5, in either order; SIPp 3.6 answers the first challenge only, and
+ * only MD5 ("authentication must use MD5" with SHA-256 first). linphonec 5.1 answers
+ * SHA-256 when offered, else MD5. So the default is MD5 alone; a cluster whose phones all
+ * know SHA-256 lists it in its cluster file. */
+export const digestAlgorithmsDefault: readonly DigestAlgorithm[] = ['MD5'];
+
+/** A comma-separated list such as `MD5,SHA-256`, or why it is not one. */
+export function parseDigestAlgorithms(text: string): readonly DigestAlgorithm[] | string {
+  const names = text.split(',').map((a) => a.trim()).filter((a) => a.length > 0);
+  const algorithms: DigestAlgorithm[] = [];
+  for (const name of names) {
+    const a = name.toUpperCase() === 'MD5' ? 'MD5' : name.toUpperCase() === 'SHA-256' ? 'SHA-256' : null;
+    if (a === null) return `unknown algorithm ${JSON.stringify(name)}; expected SHA-256 and/or MD5`;
+    if (algorithms.includes(a)) return `${a} is listed twice`;
+    algorithms.push(a);
+  }
+  return algorithms.length === 0 ? 'expected SHA-256 and/or MD5' : algorithms;
+}
 
 /** Longest node id put in a nonce (bytes, hex-encoded there). */
 const nodeIdBytesMax = 64;
@@ -77,11 +98,11 @@ export class DigestAuthenticator {
     return `${body}.${this.sign(body)}`;
   }
 
-  /** WWW-Authenticate values, most preferred first (RFC 8760 §2.4: SHA-256, then MD5). */
+  /** WWW-Authenticate values, in the configured order. */
   challenges(stale = false): string[] {
     const nonce = this.nonce();
     const opaque = this.sign(`opaque.${nonce}`).slice(0, 16);
-    return (this.opts.algorithms ?? (['SHA-256', 'MD5'] as const)).map((algorithm) => {
+    return (this.opts.algorithms ?? digestAlgorithmsDefault).map((algorithm) => {
       const parts = [`realm="${this.realm}"`, `nonce="${nonce}"`, `opaque="${opaque}"`, `algorithm=${algorithm}`, `qop="auth"`];
       if (stale) parts.push('stale=true');
       return `Digest ${parts.join(', ')}`;
@@ -99,7 +120,7 @@ export class DigestAuthenticator {
       return { ok: false, reason: 'malformed' };
     }
     const algorithm = algorithmOf(p['algorithm']);
-    if (algorithm === null || !(this.opts.algorithms ?? ['SHA-256', 'MD5']).includes(algorithm)) return { ok: false, reason: 'malformed' };
+    if (algorithm === null || !(this.opts.algorithms ?? digestAlgorithmsDefault).includes(algorithm)) return { ok: false, reason: 'malformed' };
     const qop = p['qop'];
     if (qop === undefined) return { ok: false, reason: 'no-qop' };
     const cnonce = p['cnonce'];

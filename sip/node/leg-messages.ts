@@ -52,6 +52,8 @@ export function legTransport(transports: readonly SipTransport[], leg: DialogLeg
 /** Our Contact on a transport. */
 export function contactOn(t: SipTransport): string {
   const host = t.sentBy.host.includes(':') ? `[${t.sentBy.host}]` : t.sentBy.host;
+  // Over TLS a sips: Contact, so the phone's requests in the dialog stay on TLS (RFC 3261 §8.1.1.8).
+  if (t.protocol === 'TLS') return `<sips:ringfence@${host}:${t.sentBy.port}>`;
   return `<sip:ringfence@${host}:${t.sentBy.port}${t.protocol === 'TCP' ? ';transport=tcp' : ''}>`;
 }
 

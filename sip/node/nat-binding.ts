@@ -13,7 +13,7 @@
 // are sent to where the REGISTER came from (protocol, IP, port), as RFC 3581 routes the
 // REGISTER's own response. A Contact that already names the source is stored as is.
 //
-// RFC 5626 (SIP Outbound) over TCP: a REGISTER with `Supported: outbound` whose Contact
+// RFC 5626 (SIP Outbound) over TCP or TLS: a REGISTER with `Supported: outbound` whose Contact
 // carries `+sip.instance` and `reg-id` binds to the flow it came on. Requests to it go
 // back over that very connection, and only over it: a NATed phone cannot be dialled, so
 // once the flow is gone the binding is unreachable (the phone's own flow recovery
@@ -28,7 +28,7 @@ import type { ContactSource } from '../../shards/types.js';
 import { targetOfUri } from './dialog.js';
 
 export type RegisterSource = Readonly<{
-  protocol: 'UDP' | 'TCP';
+  protocol: 'UDP' | 'TCP' | 'TLS';
   host: string;
   port: number;
   connectionId?: string;
@@ -56,7 +56,7 @@ export function natDecision(i: NatInput): NatDecision {
   const observed = { protocol: i.source.protocol, host: i.source.host, port: i.source.port, node: i.nodeId, connection: i.source.connectionId ?? null };
   const wantsOutbound = i.supported.some((s) => s.toLowerCase() === 'outbound')
     && typeof na.params['+sip.instance'] === 'string' && typeof na.params['reg-id'] === 'string';
-  if (wantsOutbound && i.source.protocol === 'TCP' && i.source.connectionId !== undefined) {
+  if (wantsOutbound && i.source.protocol !== 'UDP' && i.source.connectionId !== undefined) {
     return { received: { ...observed, outbound: true }, outbound: true };
   }
   if (!isNated(uri.host, i.topVia, i.source)) return { received: null, outbound: false };
@@ -106,7 +106,7 @@ export function isPrivateAddress(host: string): boolean {
 export function bindingTarget(binding: Readonly<{ uri: string; received?: ContactSource }>, nodeId: string): SipTarget | null {
   const r = binding.received;
   if (r === undefined) return targetOfUri(binding.uri);
-  const here = r.node === nodeId && r.connection !== null && r.protocol === 'TCP';
-  if (r.outbound) return here ? { protocol: 'TCP', host: r.host, port: r.port, connectionId: r.connection!, flowOnly: true } : null;
+  const here = r.node === nodeId && r.connection !== null && r.protocol !== 'UDP';
+  if (r.outbound) return here ? { protocol: r.protocol, host: r.host, port: r.port, connectionId: r.connection!, flowOnly: true } : null;
   return here ? { protocol: r.protocol, host: r.host, port: r.port, connectionId: r.connection! } : { protocol: r.protocol, host: r.host, port: r.port };
 }

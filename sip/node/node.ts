@@ -16,7 +16,7 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { TransactionLayer } from '../transaction/index.js';
 import { deriveKey } from '../../common/keys.js';
-import { SourceGate, SystemTimerService, TcpTransport, UdpTransport, type SipTransport, type SourceGateOptions, type TransportLimits } from '../transport/index.js';
+import { loadTlsCredentials, SourceGate, SystemTimerService, TcpTransport, TlsTransport, UdpTransport, type SipTransport, type SourceGateOptions, type TlsCredentials, type TransportLimits } from '../transport/index.js';
 import { AgentFeed } from './agent-feed.js';
 import { registerSipAdminRoutes } from './admin-routes.js';
 import { B2bua } from './b2bua.js';
@@ -58,11 +58,16 @@ export type SipNodeOptions = Readonly<{
   udp?: HostPort;
   tcp?: HostPort;
   admin?: HostPort;
+  /** SIP over TLS: where and with what certificate. Default: the cluster file's
+   * sip[].tls (its files read at start; SIP_ERR_TRANSPORT_TLS_CONFIG when unusable);
+   * null: no TLS. */
+  tls?: Readonly<{ listen: HostPort; credentials: TlsCredentials }> | null;
   /** Default: NgMediaController over the cluster's gateways, or passthrough without any. */
   media?: MediaController;
   gatewayPollIntervalMs?: number;
   nonceLifetimeMs?: number;
-  /** Digest challenges offered, most preferred first (default SHA-256, MD5). */
+  /** Digest challenges offered, in order (default: the cluster file's digest.algorithms,
+   * else digestAlgorithmsDefault). */
   digestAlgorithms?: readonly DigestAlgorithm[];
   /** The routing webhook; default: the cluster file's `routing.webhook`; null: none. */
   routingWebhook?: RoutingWebhookConfig | null;
@@ -90,6 +95,8 @@ export type SipNode = Readonly<{
   id: string;
   udpPort: number;
   tcpPort: number;
+  /** null when the node has no TLS listener. */
+  tlsPort: number | null;
   adminPort: number;
   app: FastifyInstance;
   b2bua: B2bua;
@@ -108,6 +115,9 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const udpAddr = o.udp ?? self!.udp;
   const tcpAddr = o.tcp ?? self?.tcp ?? udpAddr;
   const adminAddr = o.admin ?? self!.admin;
+  const fileTls = self?.tls;
+  // Read before anything listens: a bad certificate stops the start, it is no runtime surprise.
+  const tlsSetup = o.tls !== undefined ? o.tls : fileTls === undefined ? null : { listen: fileTls.listen, credentials: loadTlsCredentials(fileTls.cert, fileTls.key) };
   let closed = false;
 
   // Authenticates as `sip:<id>`: the shards let it reserve and release only as owner <id>,
@@ -118,7 +128,11 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const transportOptions = { sourceGate, onInputError, ...(o.transportLimits !== undefined ? { limits: o.transportLimits } : {}) };
   const udp = await UdpTransport.listen({ host: udpAddr.host, port: udpAddr.port, ...transportOptions });
   const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port, ...transportOptions });
-  const transports: SipTransport[] = [udp, tcp];
+  const tls = tlsSetup === null ? null : await TlsTransport.listen({ host: tlsSetup.listen.host, port: tlsSetup.listen.port, credentials: tlsSetup.credentials, ...transportOptions }).catch(async (err: unknown) => {
+    await Promise.all([udp.close(), tcp.close()]);
+    throw err;
+  });
+  const transports: SipTransport[] = tls === null ? [udp, tcp] : [udp, tcp, tls];
   let b2bua: B2bua | undefined;
   const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
   const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs, rootSecret: o.config.secret }) : new PassthroughMedia());
@@ -129,7 +143,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   if (webhook !== null) log.info('routing webhook', { url: webhookConfig!.url, timeoutMs: webhookConfig!.timeoutMs });
   const feed = new AgentFeed(shards, view, log);
   const cdr = new CdrWriter(o.cdrPath);
-  const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
+  const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms ?? o.config.digest?.algorithms });
   const throttle = new DigestThrottle(o.digestThrottle);
   let natKeepAlive: NatKeepAlive | undefined;
   const registrar = new Registrar({ shards, digest, throttle, metrics, log, now: () => Date.now(), nodeId: o.nodeId, natHandling: o.natHandling ?? true, onNatBinding: (e) => natKeepAlive?.onBinding(e) });
@@ -198,6 +212,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     id: o.nodeId,
     udpPort: udp.local.port,
     tcpPort: tcp.local.port,
+    tlsPort: tls === null ? null : tls.local.port,
     adminPort: typeof adminInfo === 'object' && adminInfo !== null ? adminInfo.port : 0,
     app,
     b2bua: bua,

@@ -30,6 +30,11 @@ export const TRANSPORT_ERR = Object.freeze({
   /** Handling inbound bytes threw (a bug): the message was dropped (on TCP the connection
    * closed) and the listener kept serving. */
   INPUT_FAILED: 'SIP_ERR_TRANSPORT_INPUT_FAILED',
+  /** The TLS certificate or key named in the cluster file cannot be used. */
+  TLS_CONFIG: 'SIP_ERR_TRANSPORT_TLS_CONFIG',
+  /** An inbound TLS connection closed before its handshake completed (bad bytes, a
+   * protocol the node does not speak, a client that gave up on our certificate). */
+  TLS_HANDSHAKE_FAILED: 'SIP_ERR_TRANSPORT_TLS_HANDSHAKE_FAILED',
 } as const);
 
 export type TransportErrorCode = (typeof TRANSPORT_ERR)[keyof typeof TRANSPORT_ERR];

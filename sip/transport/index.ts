@@ -3,6 +3,8 @@
 export type { SipTransport, SipTarget, SipSource, HostPort, InboundMessage, InboundListener, TransportProtocol } from './transport.js';
 export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';
 export { TcpTransport, type TcpTransportOptions } from './tcp-transport.js';
+export { TlsTransport, TlsCredentialsError, loadTlsCredentials, certificateFingerprint, type TlsTransportOptions, type TlsCredentials } from './tls-transport.js';
+export { StreamTransport, type StreamTransportOptions } from './stream-transport.js';
 export { LoopNetwork, LoopTransport, type LoopPacket, type LoopVerdict, type LoopNetworkOptions } from './loop-transport.js';
 export { DEFAULT_TRANSPORT_LIMITS, transportLimits, type TransportLimits } from './limits.js';
 export { SourceGate, parseTrustedSources, type SourceGateOptions, type GateVerdict } from './source-gate.js';

@@ -119,7 +119,7 @@ export class LoopTransport implements SipTransport {
     readonly local: HostPort,
     private readonly limits: TransportLimits,
   ) {
-    this.reliable = protocol === 'TCP';
+    this.reliable = protocol !== 'UDP';
     this.sentBy = local;
   }
 

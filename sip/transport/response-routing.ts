@@ -7,7 +7,7 @@ import type { SipSource, SipTarget, TransportProtocol } from './transport.js';
 
 function protocolOf(transport: string): TransportProtocol | null {
   const p = transport.toUpperCase();
-  return p === 'UDP' || p === 'TCP' ? p : null;
+  return p === 'UDP' || p === 'TCP' || p === 'TLS' ? p : null;
 }
 
 /**
@@ -27,10 +27,10 @@ export function responseTarget(
   if (protocol === null) return null;
   const sentByPort = via.port ?? defaultPort;
   const received = via.received?.replace(/^\[|\]$/g, '');
-  if (protocol === 'TCP') {
+  if (protocol !== 'UDP') {
     const host = received ?? via.host;
     const port = typeof via.rport === 'number' ? via.rport : sentByPort;
-    const sameConnection = source !== undefined && source.protocol === 'TCP' && source.connectionId !== undefined;
+    const sameConnection = source !== undefined && source.protocol === protocol && source.connectionId !== undefined;
     return sameConnection ? { protocol, host, port, connectionId: source.connectionId } : { protocol, host, port };
   }
   // A Via `maddr` is ignored: RFC 3261 §18.2.2 would send there, but anyone can write one,

@@ -5,7 +5,7 @@
 import type { SipMessage } from '../syntax/message.js';
 import type { TransportCounters } from './counters.js';
 
-export type TransportProtocol = 'UDP' | 'TCP';
+export type TransportProtocol = 'UDP' | 'TCP' | 'TLS';
 
 export type HostPort = Readonly<{ host: string; port: number }>;
 

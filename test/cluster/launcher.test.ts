@@ -5,9 +5,12 @@
 // inherit it as their --data, and all replicas opened one LevelDB) gives each replica its
 // own directory under it, serves /healthz and /readyz on 127.0.0.2, and a SIPp call to
 // the support line is answered with a Contact and an SDP that carry 127.0.0.2 — the SIP
-// node's and the gateway's advertised address — without leaving loopback.
+// node's and the gateway's advertised address — without leaving loopback. Its printed
+// softphone hint names the server address, agent 1100's credentials and service 5100, and
+// the fingerprint of the certificate its TLS listener presents.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -52,8 +55,8 @@ t.test('npm start --advertise 127.0.0.2 with RINGFENCE_DATA set', async (t) => {
   if (!needSipp(t)) return;
   const dir = tempDir(t, 'launcher');
   const addr = '127.0.0.2';
-  const [sipPort, adminPort, callerPort] = await freePorts(3, addr);
-  const launcher = spawn(process.execPath, ['--import', 'tsx', join(root, 'cluster/cli.ts'), 'start', '--shards', '1', '--agents', '1', '--advertise', addr, '--sip-port', String(sipPort), '--admin-port', String(adminPort)], {
+  const [sipPort, adminPort, callerPort, tlsPort] = await freePorts(4, addr);
+  const launcher = spawn(process.execPath, ['--import', 'tsx', join(root, 'cluster/cli.ts'), 'start', '--shards', '1', '--agents', '1', '--advertise', addr, '--sip-port', String(sipPort), '--admin-port', String(adminPort), '--sip-tls-port', String(tlsPort)], {
     cwd: root, env: { ...process.env, RINGFENCE_DATA: dir }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   // Its own process group: the teardown ends the launcher and every child it started,
@@ -76,6 +79,22 @@ t.test('npm start --advertise 127.0.0.2 with RINGFENCE_DATA set', async (t) => {
   });
   t.match(out, new RegExp(`SIP on ${addr.replace(/\./g, '\\.')}:${sipPort} \\(UDP and TCP\\)`), 'the hint names the advertised address');
   t.match(out, `http://${addr}:${adminPort}/`);
+  // The softphone hint: the server is the address (not the realm), agent 1100 on its own
+  // service, and the fingerprint of the certificate the TLS listener really presents.
+  t.match(out, `server/domain ${addr}:${sipPort}, transport UDP or TCP (or TLS: ${addr}:${tlsPort})`);
+  t.match(out, 'username 1100, password agent-1100');
+  t.match(out, '-s 5100');
+  const printed = /fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/.exec(out)?.[1];
+  t.ok(printed, 'the certificate fingerprint is printed');
+  t.equal(statSync(join(dir, 'sip-tls-key.pem')).mode & 0o777, 0o600, 'the TLS key is readable by its owner only');
+  const presented = await new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ host: addr, port: tlsPort!, rejectUnauthorized: false }, () => {
+      resolve(s.getPeerCertificate().fingerprint256);
+      s.destroy();
+    });
+    s.once('error', reject);
+  });
+  t.equal(presented, printed, 'the TLS listener presents the certificate whose fingerprint was printed');
 
   t.ok(existsSync(join(dir, 'cluster.yaml')), 'the launcher took RINGFENCE_DATA as its --data');
   for (const id of ['s1-a', 's1-b', 's1-c']) t.ok(readdirSync(join(dir, id)).length > 0, `${id} keeps its data in its own directory`);

@@ -137,8 +137,8 @@ t.test('echo through the gateway: SIPp caller → SIP node + gateway → SIPp ag
   const gw = config.gateways[0]!;
   await procs.start('gateway', gw.id, [], 120_000);
   const cdrPath = join(dir, 'cdr.jsonl');
-  // SIPp 3.6 answers digest challenges with MD5 only, so the node offers just MD5.
-  const sipReady = await procs.start('sip', config.sip[0]!.id, ['--digest-algorithms', 'MD5', '--cdr', cdrPath, '--ring-timeout-ms', '15000', '--gateway-poll-ms', '500'], 120_000);
+  // The default digest policy (MD5 alone) is what SIPp 3.6 answers: no flag needed.
+  const sipReady = await procs.start('sip', config.sip[0]!.id, ['--cdr', cdrPath, '--ring-timeout-ms', '15000', '--gateway-poll-ms', '500'], 120_000);
   const sip = `127.0.0.1:${Number(sipReady.udp ?? config.sip[0]!.udp.port)}`;
   const ng = new NgClient({ host: gw.control.host, port: gw.control.port, timeoutMs: 1000, retries: 3, key: deriveKey(config.secret, 'ng-control') });
   t.teardown(() => ng.close());

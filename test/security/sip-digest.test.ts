@@ -27,8 +27,9 @@ await addAgent(cluster, config, '2001', {});
 await addAgent(cluster, config, '2002', {});
 await addAgent(cluster, config, '2003', {});
 await addAgent(cluster, config, '2004', {});
-const node = await startNode(t, config, { digestThrottle: { failuresMax: 3, lockoutMs: 600_000 } });
-const node2 = await startNode(t, config, { nodeId: 'sip2' });
+// SHA-256 first, so the checks below cover it (the default offers MD5 alone).
+const node = await startNode(t, config, { digestAlgorithms: ['SHA-256', 'MD5'], digestThrottle: { failuresMax: 3, lockoutMs: 600_000 } });
+const node2 = await startNode(t, config, { nodeId: 'sip2', digestAlgorithms: ['SHA-256', 'MD5'] });
 const server = sipTarget(node);
 const ua = await TestUa.start();
 t.teardown(() => ua.close());

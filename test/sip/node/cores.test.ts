@@ -11,7 +11,7 @@ import { digestCredentials } from '../../../shards/digest-credentials.js';
 import type { Agent } from '../../../shards/types.js';
 import { randomBytes } from 'node:crypto';
 import { deriveKey } from '../../../common/keys.js';
-import { DigestAuthenticator, digestAuthorization } from '../../../sip/node/digest.js';
+import { DigestAuthenticator, digestAuthorization, parseDigestAlgorithms } from '../../../sip/node/digest.js';
 import { DigestThrottle } from '../../../sip/node/digest-throttle.js';
 import { CallQueue } from '../../../sip/node/queue.js';
 import { AgentView, eligible, fewestCallsOrder, longestIdleOrder, Router, type RoutingStrategy } from '../../../sip/node/router.js';
@@ -20,7 +20,7 @@ import { parseDigestParams } from '../../../sip/syntax/index.js';
 t.test('digest', async (t) => {
   let now = 1_000_000;
   const key = deriveKey(randomBytes(32).toString('hex'), 'digest-nonce');
-  const auth = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now, lifetimeMs: 10_000 });
+  const auth = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now, lifetimeMs: 10_000, algorithms: ['SHA-256', 'MD5'] });
   const creds = digestCredentials('2001', 'ringfence', 'pw');
   const [sha, md5] = auth.challenges().map((c) => parseDigestParams(c)!);
   const ruri = 'sip:ringfence';
@@ -38,11 +38,12 @@ t.test('digest', async (t) => {
   t.match(auth.verify('REGISTER', ruri, noQop, creds), { ok: false, reason: 'no-qop' });
   const forged = { ...sha!, params: { ...sha!.params, nonce: sha!.params['nonce']!.replace(/.$/, (c) => (c === '0' ? '1' : '0')) } };
   t.match(auth.verify('REGISTER', ruri, answer(forged), creds), { ok: false, reason: 'bad-nonce' });
-  const otherKey = new DigestAuthenticator({ key: deriveKey(randomBytes(32).toString('hex'), 'digest-nonce'), nodeId: 'sip1', realm: 'ringfence', now: () => now });
+  const both = ['SHA-256', 'MD5'] as const;
+  const otherKey = new DigestAuthenticator({ key: deriveKey(randomBytes(32).toString('hex'), 'digest-nonce'), nodeId: 'sip1', realm: 'ringfence', now: () => now, algorithms: both });
   t.match(otherKey.verify('REGISTER', ruri, answer(sha, 'pw', 7), creds), { ok: false, reason: 'bad-nonce' }, 'another key rejects our nonce');
-  const otherNode = new DigestAuthenticator({ key, nodeId: 'sip2', realm: 'ringfence', now: () => now });
+  const otherNode = new DigestAuthenticator({ key, nodeId: 'sip2', realm: 'ringfence', now: () => now, algorithms: both });
   t.match(otherNode.verify('REGISTER', ruri, answer(sha, 'pw', 7), creds), { ok: false, reason: 'stale' }, 'another node: stale, so it re-challenges');
-  const restarted = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now });
+  const restarted = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now, algorithms: both });
   t.match(restarted.verify('REGISTER', ruri, answer(sha, 'pw', 7), creds), { ok: false, reason: 'stale' }, 'this node after a restart: stale too');
   t.match(otherNode.verify('REGISTER', ruri, answer(sha, 'wrong', 7), creds), { ok: false, reason: 'wrong-response' }, 'stale only for a good password');
   now += 10_001;
@@ -50,11 +51,15 @@ t.test('digest', async (t) => {
   t.match(auth.verify('REGISTER', ruri, answer(sha, 'wrong', 9), creds), { ok: false, reason: 'wrong-response' }, 'stale only for a good password');
   t.ok(auth.challenges(true).every((c) => c.includes('stale=true')));
   t.match(auth.verify('REGISTER', ruri, { scheme: 'Basic', params: {} }, creds), { ok: false, reason: 'malformed' });
-  const md5Only = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now, algorithms: ['MD5'] });
+  const md5Only = new DigestAuthenticator({ key, nodeId: 'sip1', realm: 'ringfence', now: () => now });
   const only = md5Only.challenges().map((c) => parseDigestParams(c)!);
-  t.same(only.map((c) => c.params['algorithm']), ['MD5'], 'offers only what it is configured for');
+  t.same(only.map((c) => c.params['algorithm']), ['MD5'], 'by default offers MD5 alone (what baresip and SIPp accept)');
   const shaAnswer = { ...only[0]!, params: { ...only[0]!.params, algorithm: 'SHA-256' } };
   t.match(md5Only.verify('REGISTER', ruri, answer(shaAnswer, 'pw', 1), creds), { ok: false, reason: 'malformed' }, 'and accepts nothing else');
+  t.same(parseDigestAlgorithms('sha-256, MD5'), ['SHA-256', 'MD5'], 'a policy list, in its order');
+  t.match(parseDigestAlgorithms('MD5,SHA-512'), /unknown algorithm "SHA-512"/);
+  t.match(parseDigestAlgorithms('MD5,md5'), /listed twice/);
+  t.match(parseDigestAlgorithms(' , '), /expected SHA-256 and\/or MD5/);
 });
 
 t.test('digest throttle', async (t) => {

@@ -28,11 +28,19 @@ t.test('good password registers; the binding lands in the DN shard', async (t) =
   t.same(agent.contacts.map((c) => c.uri), [ua.contact]);
 });
 
-t.test('challenge offers SHA-256 first, then MD5', async (t) => {
+t.test('the challenge offers MD5 alone by default (what baresip and SIPp accept)', async (t) => {
   const r = await ua.registerOnce(server, '2001', []);
   t.equal(r.status, 401);
   const algs = getHeaders(r, 'WWW-Authenticate').map((v) => parseDigestParams(v)?.params['algorithm']);
-  t.same(algs, ['SHA-256', 'MD5']);
+  t.same(algs, ['MD5']);
+});
+
+t.test("the cluster file's digest.algorithms sets the challenges and their order", async (t) => {
+  const sha = await startNode(t, { ...config, digest: { algorithms: ['SHA-256', 'MD5'] } }, { nodeId: 'sip-sha' });
+  const r = await ua.registerOnce(sipTarget(sha), '2001', []);
+  t.same(getHeaders(r, 'WWW-Authenticate').map((v) => parseDigestParams(v)?.params['algorithm']), ['SHA-256', 'MD5']);
+  const { response } = await ua.register(sipTarget(sha), '2001', password('2001'), { expires: 600 });
+  t.equal(response.status, 200, 'a phone answering the first (SHA-256) challenge registers');
 });
 
 t.test('wrong password is 403; unknown DN is the same 403 (no enumeration)', async (t) => {
