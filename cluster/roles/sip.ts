@@ -38,6 +38,10 @@ export const flags = {
   'tcp-message-deadline-ms': { type: 'string', help: 'a SIP message over TCP must be complete this long after its first byte', default: String(transportLimits.DEFAULT_TRANSPORT_LIMITS.tcpMessageDeadlineMs) },
   'digest-failures-max': { type: 'string', help: 'wrong passwords one source may try for one DN within a minute before it is locked out', default: String(limits.digestFailuresMax) },
   'digest-lockout-ms': { type: 'string', help: 'how long a (source, DN) pair is locked out after too many wrong passwords', default: String(limits.digestLockoutMs) },
+  'digest-user-failures-max': { type: 'string', help: 'wrong passwords for one DN from all sources within 10 minutes before only sources that registered it before may try', default: String(limits.digestUserFailuresMax) },
+  'no-nat': { type: 'boolean', help: 'treat every Contact as reachable: no received/rport bindings, no RFC 5626 flows, no keep-alives (sip/node/README.md "Agents behind NAT")' },
+  'nat-keepalive-ms': { type: 'string', help: 'OPTIONS keep-alive interval to UDP phones registered from behind a NAT', default: String(limits.natKeepAliveIntervalMsDefault) },
+  'nat-keepalive-misses': { type: 'string', help: 'unanswered keep-alives in a row before such a binding is removed', default: String(limits.natKeepAliveMissesMax) },
 } as const;
 
 export async function main(argv: string[]): Promise<void> {
@@ -104,7 +108,11 @@ export async function main(argv: string[]): Promise<void> {
     digestThrottle: {
       failuresMax: intFlag(f['digest-failures-max'], 'digest-failures-max', 1, 1_000_000, limits.digestFailuresMax),
       lockoutMs: intFlag(f['digest-lockout-ms'], 'digest-lockout-ms', 0, 86_400_000, limits.digestLockoutMs),
+      userFailuresMax: intFlag(f['digest-user-failures-max'], 'digest-user-failures-max', 1, 1_000_000, limits.digestUserFailuresMax),
     },
+    natHandling: !f['no-nat'],
+    natKeepAliveIntervalMs: intFlag(f['nat-keepalive-ms'], 'nat-keepalive-ms', 1000, 3_600_000, limits.natKeepAliveIntervalMsDefault),
+    natKeepAliveMisses: intFlag(f['nat-keepalive-misses'], 'nat-keepalive-misses', 1, 100, limits.natKeepAliveMissesMax),
   });
   void node.reconciled.then(() => {
     reconciled = true;

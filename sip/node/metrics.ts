@@ -122,3 +122,29 @@ function phaseChildren(h: Histogram<'phase'>): Readonly<Record<SetupPhase, { obs
   for (const phase of setupPhases) children[phase] = h.labels({ phase });
   return children;
 }
+
+/** The NAT keep-alive's figures (nat-keepalive.ts), read at scrape time. */
+export function registerNatKeepAliveMetrics(registry: Registry, stats: () => Readonly<{ pingsSent: number; answers: number; misses: number; removed: number; watched: number }>): void {
+  new Counter({
+    name: 'ringfence_sip_nat_keepalive_total',
+    help: 'OPTIONS keep-alives to UDP bindings behind NAT: pings sent, answers, misses, and bindings removed after too many misses in a row',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = stats();
+      this.inc({ event: 'ping' }, s.pingsSent);
+      this.inc({ event: 'answer' }, s.answers);
+      this.inc({ event: 'miss' }, s.misses);
+      this.inc({ event: 'removed' }, s.removed);
+    },
+  });
+  new Gauge({
+    name: 'ringfence_sip_nat_bindings_watched',
+    help: 'UDP bindings behind NAT this node keeps alive',
+    registers: [registry],
+    collect() {
+      this.set(stats().watched);
+    },
+  });
+}

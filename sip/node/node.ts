@@ -28,7 +28,7 @@ import { SipNodeDispatch } from './dispatch.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
-import { createSipNodeMetrics } from './metrics.js';
+import { createSipNodeMetrics, registerNatKeepAliveMetrics } from './metrics.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
@@ -170,6 +170,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     ...(o.natKeepAliveMisses !== undefined ? { missesMax: o.natKeepAliveMisses } : {}),
   });
   const keepAlive = natKeepAlive;
+  registerNatKeepAliveMetrics(metrics.registry, () => keepAlive.stats);
   b2bua = new B2bua({
     nodeId: o.nodeId,
     layer,

@@ -97,4 +97,12 @@ t.test('NATed UDP bindings are pinged while they answer and removed after missed
   t.ok(natted.options.length <= afterRemoval + 1, 'no pings after the binding is gone');
   t.equal(direct.options.length, 0, 'a phone that is not behind a NAT is never pinged');
   t.equal((await readAgent(cluster, '9502')).contacts.length, 1, 'and keeps its binding');
+
+  const scrape = (await node.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${config.tokens.read}` } })).body;
+  const sample = (name: string, labels = ''): number => Number(new RegExp(`^${name}\\{${labels}[^}]*\\} (\\S+)$`, 'm').exec(scrape)?.[1] ?? Number.NaN);
+  t.ok(sample('ringfence_sip_nat_keepalive_total', 'event="ping"') >= afterRemoval, 'the metrics count every ping sent');
+  t.ok(sample('ringfence_sip_nat_keepalive_total', 'event="answer"') >= 3, 'and the answers');
+  t.ok(sample('ringfence_sip_nat_keepalive_total', 'event="miss"') >= 2, 'and the misses');
+  t.equal(sample('ringfence_sip_nat_keepalive_total', 'event="removed"'), 1, 'one binding removed');
+  t.equal(sample('ringfence_sip_nat_bindings_watched'), 0, 'none watched once it is gone');
 });
