@@ -8,7 +8,10 @@
 //    agents turn READY one at a time and each READY agent answers exactly one call: the
 //    calls are answered in global arrival order (0 inversions), and a SIGKILL of the queue
 //    shard's leader halfway changes nothing.
-// 2. A SIP node is SIGKILLed (not restarted) while it holds queued callers: the shard's
+// 2. A caller's CANCEL (487) or early-dialog BYE while queued removes its entry at once,
+//    the others keep their order, and ringfence_sip_queue_abandoned_total counts it on the
+//    node that held the caller.
+// 3. A SIP node is SIGKILLed (not restarted) while it holds queued callers: the shard's
 //    leader removes that node's entries when its lease (--lease-ms) runs out (feed records
 //    with reason lease-expired), the other node's callers keep their order, and READY
 //    agents then answer only those, in order.
@@ -23,6 +26,8 @@ import { freePorts } from '../../cluster/local-cluster.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { QueueSnapshot } from '../../shards/rpc/protocol.js';
 import { isQueueRecord, type Command, type FeedRecord, type QueueChangeRecord } from '../../shards/types.js';
+import { type DialogLeg, uriOf } from '../../sip/node/dialog.js';
+import { getHeader, getHeaders } from '../../sip/syntax/index.js';
 import type { SipTarget } from '../../sip/transport/index.js';
 import { startShardCluster } from '../support/shard-cluster.js';
 import { password, readAgent, waitFor } from '../sip/node/harness.js';
@@ -105,6 +110,20 @@ async function serveOneByOne(calls: readonly OutgoingCall[], agents: readonly st
   return answered;
 }
 
+/** The caller's side of the early dialog the 182 created (its To tag), for a BYE. */
+function earlyLeg(call: OutgoingCall): DialogLeg {
+  const queued = call.provisionals.find((p) => p.status === 182)!;
+  return {
+    callId: getHeader(call.tx.request, 'Call-ID')!,
+    localTag: /;tag=([^;>\s]+)/.exec(getHeader(call.tx.request, 'From')!)![1]!,
+    localHeader: getHeader(call.tx.request, 'From')!,
+    remoteHeader: getHeader(queued, 'To')!,
+    remoteTarget: uriOf(getHeaders(queued, 'Contact')[0] ?? '') ?? call.tx.request.uri,
+    routeSet: [],
+    localCseq: 1,
+  };
+}
+
 const inversions = (order: readonly number[]): number => order.reduce((n, x, i) => n + order.slice(i + 1).filter((y) => y < x).length, 0);
 
 t.test('set-up: two SIP node processes, six agents with phones, none READY', async (st) => {
@@ -143,6 +162,29 @@ t.test('answered in global arrival order across both nodes; a queue-shard leader
     await waitFor(`${dn} READY`, () => readAgent(cluster, dn), (a) => a.status.state === 'READY', 30_000);
     await command(dn, { type: 'notReady', dn, reason: 'break' });
   }
+});
+
+t.test('a caller\'s CANCEL or BYE while queued removes its entry at once, and is counted', async (t) => {
+  const metric = async (admin: number): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`, { headers: { authorization: `Bearer ${config.tokens.read}` } })).text();
+    return Number(/^ringfence_sip_queue_abandoned_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
+  };
+  const [beforeA, beforeB] = [await metric(adminA!), await metric(adminB!)];
+  const first = await queuedCall(nodeA);
+  const second = await queuedCall(nodeB);
+  const third = await queuedCall(nodeA);
+  t.same(await queueNow(), ['sipA', 'sipB', 'sipA']);
+  caller.cancel(first, nodeA);
+  t.equal((await first.final).status, 487, 'CANCEL → 487');
+  t.same(await waitFor('the cancelled entry gone', () => queueNow(), (o) => o.length === 2, 10_000), ['sipB', 'sipA'], 'its entry left; the others keep their order');
+  // An early-dialog BYE (RFC 3261 §15: the caller may BYE once it has a To tag) abandons too.
+  t.equal((await caller.bye({ ...second, leg: earlyLeg(second) }, nodeB)).status, 200);
+  t.same(await waitFor('the BYE\'d entry gone', () => queueNow(), (o) => o.length === 1, 10_000), ['sipA']);
+  t.equal(await metric(adminA!), beforeA + 1, 'counted on the node that held the CANCELed caller');
+  t.equal(await metric(adminB!), beforeB + 1, 'and on the node that held the BYE\'d one');
+  caller.cancel(third, nodeA);
+  await third.final;
+  t.same(await waitFor('queue empty', () => queueNow(), (o) => o.length === 0, 10_000), []);
 });
 
 t.test('a SIGKILLed SIP node: its entries leave with its lease, the other node\'s callers are served in order', async (t) => {
