@@ -64,10 +64,11 @@ export class AgentAcquisition {
 
   constructor(private readonly o: AgentAcquisitionOptions) {}
 
-  /** Whether the webhook queued this call too recently to be asked again. */
-  webhookQueuedRecently(key: string): boolean {
+  /** How long until the webhook, which queued this call, may be asked about it again
+   * (0: now). */
+  webhookRetryInMs(key: string): number {
     const askedAtMs = this.webhookQueuedAtMs.get(key);
-    return askedAtMs !== undefined && this.o.timers.now() - askedAtMs < limits.routingWebhookQueueRetryMs;
+    return askedAtMs === undefined ? 0 : Math.max(0, askedAtMs + limits.routingWebhookQueueRetryMs - this.o.timers.now());
   }
 
   /** The call is over: forget what was kept for it. */

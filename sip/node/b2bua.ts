@@ -149,9 +149,22 @@ export class B2bua {
   private onClaimed(key: string, dn: string): boolean {
     const call = this.calls.get(key);
     if (call === undefined || call.phase !== 'queued' || this.closed) return false;
+    // A webhook that just queued this call is asked again at most every
+    // routingWebhookQueueRetryMs: the claim holds the agent for this (oldest) call meanwhile.
+    const waitMs = this.acquisition.webhookRetryInMs(key);
+    if (waitMs > 0) {
+      this.timers.setTimer(waitMs, () => {
+        if (call.phase === 'queued' && this.queued.servingOf(key) === dn) this.onClaimedNow(call, dn);
+      });
+      return true;
+    }
+    this.onClaimedNow(call, dn);
+    return true;
+  }
+
+  private onClaimedNow(call: Call, dn: string): void {
     moveTo(call, 'routing');
     void this.serveClaim(call, dn);
-    return true;
   }
 
   private async serveClaim(call: Call, dn: string): Promise<void> {
