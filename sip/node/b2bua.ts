@@ -113,7 +113,7 @@ export class B2bua {
       hangUp: (call, at, outcome) => this.hangUp(call, at, outcome),
     });
     this.queued = new QueuedCalls({
-      nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, monotonicNow: () => o.timers.now(),
+      nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
       claimTtlMs: Math.min(o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
       onClaimed: (key, dn) => this.onClaimed(key, dn),
       onEntryLost: (key) => this.onEntryLost(key),

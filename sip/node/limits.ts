@@ -37,6 +37,8 @@ export const queueViewTombstonesMax = 10_000;
 /** Attempts to remove a queue entry (dequeue) when the shard cannot be reached: a left-over
  * entry would keep an agent claimed for a call that is gone until the claim lapses. */
 export const dequeueAttemptsMax = 5;
+/** Pause before the nth dequeue retry: n times this. */
+export const dequeueRetryMs = 200;
 /** Queued calls are re-checked this often against the router's view, in case the
  * READY change that should have woken them came while they were busy being routed. */
 export const queueSweepIntervalMs = 500;

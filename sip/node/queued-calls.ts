@@ -15,6 +15,7 @@
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { Agent, QueueChangeRecord, QueueEntry, QueueRemoveReason } from '../../shards/types.js';
+import type { TimerService } from '../transport/index.js';
 import type { WallClock } from './clock.js';
 import * as limits from './limits.js';
 import type { QueueView } from './queue.js';
@@ -43,7 +44,8 @@ export type QueuedCallsOptions = Readonly<{
   queues: QueueView;
   log: Logger;
   now: WallClock;
-  monotonicNow: () => number;
+  /** Monotonic time and timers (the B2BUA's). */
+  timers: TimerService;
   claimTtlMs: number;
   /** The shard claimed `dn` for the call `key`; false if the call cannot take it now. */
   onClaimed: (key: string, dn: string) => boolean;
@@ -80,7 +82,7 @@ export class QueuedCalls {
   }
 
   list(): { key: string; skill: string; waitedMs: number }[] {
-    const now = this.o.monotonicNow();
+    const now = this.o.timers.now();
     return [...this.seats.values()].map((s) => ({ key: s.key, skill: s.skill, waitedMs: Math.round(now - s.joinedAtMs) }));
   }
 
@@ -103,7 +105,7 @@ export class QueuedCalls {
     if (this.seats.size >= limits.queueLengthMax) return 'full';
     const seat: Seat = {
       key: call.key, service: call.service.number, skill: call.service.skill, minLevel: call.service.minLevel,
-      entryId: `${this.o.nodeId}/${call.key}`.slice(0, 256), serving: null, joinedAtMs: this.o.monotonicNow(),
+      entryId: `${this.o.nodeId}/${call.key}`.slice(0, 256), serving: null, joinedAtMs: this.o.timers.now(),
     };
     this.seats.set(call.key, seat);
     this.byEntryId.set(seat.entryId, seat);
@@ -197,7 +199,7 @@ export class QueuedCalls {
   scheduleServe(): void {
     if (this.servePending || this.closed) return;
     this.servePending = true;
-    setImmediate(() => {
+    this.o.timers.setTimer(0, () => {
       this.servePending = false;
       this.serveAll();
     });
@@ -232,7 +234,7 @@ export class QueuedCalls {
       () => {},
       (err) => {
         if (this.closed || attempt >= limits.dequeueAttemptsMax) return this.o.log.warn('dequeue failed', { service: seat.service, error: (err as Error).message });
-        setTimeout(() => this.dequeue(seat, reason, attempt + 1), 200 * attempt).unref();
+        this.o.timers.setTimer(limits.dequeueRetryMs * attempt, () => this.dequeue(seat, reason, attempt + 1));
       },
     );
   }
