@@ -1,8 +1,10 @@
 // `ringfence <role>`: one binary for every process of the cluster. Each role lives in its
 // own module and is imported only when asked for, so a role's start-up cost and failure
 // modes never touch the others. Exit codes: common/last-resort.ts (README "Exit codes").
+import { packageVersion, UsageError } from '../common/args.js';
+import { ConfigError } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
-import { exitCodes, installLastResort } from '../common/last-resort.js';
+import { exitCodes, installLastResort, type ExitCode } from '../common/last-resort.js';
 
 type RoleMain = (argv: string[]) => Promise<void>;
 
@@ -16,10 +18,22 @@ const roles: Record<string, { summary: string; load: () => Promise<RoleMain> }> 
 
 function usage(): string {
   const lines = Object.entries(roles).map(([name, r]) => `  ${name.padEnd(9)} ${r.summary}`);
-  return `usage: ringfence <role> [flags]\n\nroles:\n${lines.join('\n')}\n\nringfence <role> --help shows a role's flags.`;
+  return `usage: ringfence <role> [flags]\n       ringfence --version\n\nroles:\n${lines.join('\n')}\n\nringfence <role> --help shows a role's flags.\nExit codes: 0 done, 1 start-up failed, 2 bad usage, 78 bad cluster file, 70 a bug, 74 storage failed.`;
+}
+
+/** How a role's start-up failure ends the process: a supervisor must not restart a bad
+ * flag (2) or a bad cluster file (78) in a loop; anything else may heal on a retry (1). */
+function exitCodeOf(err: unknown): ExitCode {
+  if (err instanceof UsageError) return exitCodes.usage;
+  if (err instanceof ConfigError) return exitCodes.config;
+  return exitCodes.startFailed;
 }
 
 const [role, ...rest] = process.argv.slice(2);
+if (role === '--version' || role === '-v') {
+  process.stdout.write(`ringfence ${packageVersion()}\n`);
+  process.exit(0);
+}
 if (!role || role === '--help' || role === '-h') {
   process.stdout.write(usage() + '\n');
   process.exit(role ? 0 : exitCodes.usage);
@@ -47,5 +61,5 @@ try {
 } catch (err) {
   const e = err as Error & { code?: string };
   process.stderr.write(`ringfence ${role}: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
-  process.exit(exitCodes.startFailed);
+  process.exit(exitCodeOf(err));
 }

@@ -3,8 +3,12 @@
 // admin REST and dashboard listen on 127.0.0.1:8080, demo agents provisioned READY, and
 // demo agent phones (real SIP user agents) registered for them. Children that crash are
 // restarted with backoff; Ctrl-C stops everything. State lives under --data and survives
-// a restart: the cluster file written there on first start is reused.
+// a restart: the cluster file written there on first start is reused. `--advertise ADDR`
+// puts the SIP node, its admin REST and the gateway's media on ADDR instead of 127.0.0.1,
+// so a phone on another machine can register and talk.
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,13 +17,15 @@ import { digestCredentials } from '../shards/digest-credentials.js';
 import type { Agent, ShardResult } from '../shards/types.js';
 import { intFlag, parseFlags, UsageError } from '../common/args.js';
 import { ConfigError, loadClusterConfig, type ClusterConfig } from '../common/config.js';
+import { exitCodes } from '../common/last-resort.js';
 import { demoProvisionDeadlineMs, launcherRoleReadyMsMax, launcherStopGraceMs, restartBackoffMsMax, restartBackoffMsMin, restartStableAfterMs } from './limits.js';
 import { clusterFileMode, ProcessSet, writeLocalClusterConfig, type ProcRole } from './local-cluster.js';
 
-const flags = {
+export const flags = {
   shards: { type: 'string', help: 'number of DN shards (3 replicas each)', default: '2' },
-  'sip-port': { type: 'string', help: 'SIP port (UDP and TCP) on 127.0.0.1', default: '5060' },
-  'admin-port': { type: 'string', help: 'admin REST and dashboard port on 127.0.0.1', default: '8080' },
+  'sip-port': { type: 'string', help: 'SIP port (UDP and TCP) on the --advertise address', default: '5060' },
+  'admin-port': { type: 'string', help: 'admin REST and dashboard port on the --advertise address', default: '8080' },
+  advertise: { type: 'string', help: 'an IPv4 address of this machine: SIP, admin REST and RTP listen on it and SDP, Via and Contact carry it, for phones on other machines', default: '127.0.0.1' },
   agents: { type: 'string', help: 'demo agents (DNs from 1001) with demo phones', default: '20' },
   data: { type: 'string', help: 'data directory', default: './data' },
   'no-phones': { type: 'boolean', help: 'do not start the demo agent phones' },
@@ -36,10 +42,11 @@ export async function main(argv: string[]): Promise<void> {
   const sipPort = intFlag(f['sip-port'], 'sip-port', 1, 65535, 5060);
   const adminPort = intFlag(f['admin-port'], 'admin-port', 1, 65535, 8080);
   const agents = intFlag(f.agents, 'agents', 1, 99, 20);
+  const advertise = advertiseAddress(f.advertise ?? '127.0.0.1');
   const dir = resolve(f.data ?? './data');
   mkdirSync(dir, { recursive: true });
 
-  const { path, config } = await clusterFile(dir, { shards, sipPort, adminPort });
+  const { path, config } = await clusterFile(dir, { shards, sipPort, adminPort, advertise });
   const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log') });
   const supervisor = supervise(procs);
   let stopping = false;
@@ -58,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
 
   process.stdout.write(`ringfence: starting ${config.shards.length} shards × 3 replicas, a gateway, a SIP node and ${agents} demo agents (logs: ${join(dir, 'cluster.log')})\n`);
   await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => supervisor.start('shard', r.id))));
-  await Promise.all(config.gateways.map((g) => supervisor.start('gateway', g.id)));
+  await Promise.all(config.gateways.map((g) => supervisor.start('gateway', g.id, ['--interface', advertise])));
   const dns = Array.from({ length: agents }, (_, i) => String(1001 + i));
   await provisionDemoAgents(config, [...dns, softphoneDn]);
   await Promise.all(config.sip.map((n) => supervisor.start('sip', n.id)));
@@ -70,7 +77,23 @@ export async function main(argv: string[]): Promise<void> {
   printReady(config, dns);
 }
 
-async function clusterFile(dir: string, o: { shards: number; sipPort: number; adminPort: number }): Promise<{ path: string; config: ClusterConfig }> {
+/** `--advertise`: an IPv4 literal this machine holds (any 127.0.0.0/8 address is on the
+ * loopback interface), so every role can bind it; 0.0.0.0 is refused because SDP, Via
+ * and Contact must carry one address a phone can reach. */
+export function advertiseAddress(text: string, interfaces = networkInterfaces()): string {
+  const addr = text.trim();
+  if (!isIPv4(addr)) throw new UsageError(`--advertise: expected an IPv4 address of this machine (e.g. 192.168.1.20), got ${JSON.stringify(text)}`);
+  if (addr === '0.0.0.0' || addr === '255.255.255.255' || Number(addr.split('.')[0]) >= 224) {
+    throw new UsageError(`--advertise: ${addr} cannot be advertised; give the one address phones reach this machine at`);
+  }
+  const own = Object.values(interfaces).flatMap((list) => (list ?? []).map((i) => i.address));
+  if (!addr.startsWith('127.') && !own.includes(addr)) {
+    throw new UsageError(`--advertise: ${addr} is not an address of this machine (it has ${own.filter((a) => isIPv4(a)).join(', ')})`);
+  }
+  return addr;
+}
+
+async function clusterFile(dir: string, o: { shards: number; sipPort: number; adminPort: number; advertise: string }): Promise<{ path: string; config: ClusterConfig }> {
   const path = join(dir, 'cluster.yaml');
   if (existsSync(path)) {
     // It holds the root secret: an earlier version wrote it world-readable.
@@ -80,34 +103,40 @@ async function clusterFile(dir: string, o: { shards: number; sipPort: number; ad
       config = loadClusterConfig(path);
     } catch (err) {
       if (err instanceof ConfigError && (err.field === 'secret' || err.field.startsWith('tokens'))) {
-        throw new UsageError(`${path}: ${err.message}. An earlier version wrote shorter secrets: put new ones in (secret: openssl rand -hex 32; tokens: openssl rand -hex 24) or delete ${dir} to start afresh`);
+        throw new ConfigError(err.field, `${err.message.slice(err.field.length + 2)} (in ${path}). An earlier version wrote shorter secrets: put new ones in (secret: openssl rand -hex 32; tokens: openssl rand -hex 24) or delete ${dir} to start afresh`);
       }
       throw err;
     }
-    if (config.shards.length !== o.shards || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort) {
-      throw new UsageError(`${path} was written for another layout (shards, --sip-port or --admin-port differ); use those flags, another --data, or delete ${dir}`);
+    if (config.shards.length !== o.shards || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort || config.sip[0]?.udp.host !== o.advertise) {
+      throw new UsageError(`${path} was written for another layout (--shards, --sip-port, --admin-port or --advertise differ); use those flags, another --data, or delete ${dir}`);
     }
     return { path, config };
   }
-  return writeLocalClusterConfig({ dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, services: [demoService], preferredLeaders: true });
+  return writeLocalClusterConfig({ dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, sipHost: o.advertise, services: [demoService], preferredLeaders: true });
 }
 
 /** Restarts any child that exits while the cluster runs, with exponential backoff that
  * resets once a child has stayed up for a minute. */
-function supervise(procs: ProcessSet): { start(role: ProcRole, id: string, extra?: string[]): Promise<unknown>; stop(): void } {
+export function supervise(procs: ProcessSet, say: (line: string) => void = (line) => process.stdout.write(line)): { start(role: ProcRole, id: string, extra?: string[]): Promise<unknown>; stop(): void } {
   const state = new Map<string, { role: ProcRole; extra: string[]; backoffMs: number; startedAt: number }>();
   let stopped = false;
   procs.onExit = (id, code, signal) => {
     const s = state.get(id);
     if (stopped || !s || procs.closed) return;
+    // As RestartPreventExitStatus=2 78 in the README's units: a bad flag or a bad cluster
+    // file fails the same way on every restart.
+    if (code === exitCodes.usage || code === exitCodes.config) {
+      say(`ringfence: ${s.role} ${id} exited (code ${code}: ${code === exitCodes.usage ? 'bad usage' : 'bad cluster file'}); not restarting it (see ${id}'s lines in the log)\n`);
+      return;
+    }
     if (Date.now() - s.startedAt > restartStableAfterMs) s.backoffMs = restartBackoffMsMin;
-    process.stdout.write(`ringfence: ${s.role} ${id} exited (${signal ?? `code ${code}`}); restarting in ${s.backoffMs} ms\n`);
+    say(`ringfence: ${s.role} ${id} exited (${signal ?? `code ${code}`}); restarting in ${s.backoffMs} ms\n`);
     const delay = s.backoffMs;
     s.backoffMs = Math.min(restartBackoffMsMax, s.backoffMs * 2);
     void sleep(delay).then(() => {
       if (stopped) return;
       s.startedAt = Date.now();
-      return procs.start(s.role, id, s.extra).catch((err) => process.stdout.write(`ringfence: restart of ${id} failed: ${(err as Error).message}\n`));
+      return procs.start(s.role, id, s.extra).catch((err) => say(`ringfence: restart of ${id} failed: ${(err as Error).message}\n`));
     });
   };
   return {
@@ -166,7 +195,7 @@ function printReady(config: ClusterConfig, dns: readonly string[]): void {
       `    curl -H 'Authorization: Bearer ${config.tokens.read}' ${admin}/v1/cluster`,
       '',
       `  Call the support line ${demoService.number} with RTP (SIPp, apt-get install sip-tester); a demo agent answers and echoes your audio:`,
-      `    sipp -sf ${caller} -s ${demoService.number} -set rtp 1 -set hold_min_ms 5000 -set hold_spread_ms 0 -m 1 -i 127.0.0.1 ${sip.udp.host}:${sip.udp.port}`,
+      `    sipp -sf ${caller} -s ${demoService.number} -set rtp 1 -set hold_min_ms 5000 -set hold_spread_ms 0 -m 1 -i ${sip.udp.host} ${sip.udp.host}:${sip.udp.port}`,
       '',
       `  Be an agent with a softphone (Linphone, Zoiper, MicroSIP): register to ${sip.udp.host}:${sip.udp.port} over UDP or TCP`,
       `    as user/extension ${softphoneDn}, password ${demoPassword(softphoneDn)}, domain/realm ${config.realm}.`,

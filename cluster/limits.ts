@@ -36,3 +36,11 @@ export const peerTimeoutMsDefault = 600;
 export const sipListItemsMax = 200;
 /** Characters of a peer's error text shown in the view. */
 export const peerErrorCharsMax = 200;
+
+/** /readyz: each status read it makes (a replica's of its leader, a SIP node's of every
+ * replica) gets this long; a peer slower than this counts as unreachable. */
+export const readinessProbeTimeoutMs = 500;
+/** /readyz of a replica: ready while its applied index is within this many entries of
+ * its leader's commit index. A replica further behind is replaying or being sent a
+ * snapshot; its reads would be stale by more than a moment. */
+export const readinessAppliedLagEntriesMax = 100;

@@ -106,6 +106,10 @@ export type LocalClusterSpec = Readonly<{
   /** Fixed ports for the first SIP node and its admin, as `npm start` promises. */
   sipPort?: number;
   adminPort?: number;
+  /** The address the SIP nodes (SIP and admin) listen on and advertise, for phones on
+   * other machines (`npm start -- --advertise`); default 127.0.0.1. Replicas and gateway
+   * control stay on loopback: only this machine's processes talk to them. */
+  sipHost?: string;
 }>;
 
 /** Mode of a cluster file: it holds the root secret and the admin tokens. */
@@ -146,7 +150,8 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
     })),
     sip: Array.from({ length: sipNodes }, (_, i) => {
       const port = i === 0 && spec.sipPort !== undefined ? spec.sipPort : next();
-      return { id: `sip${i + 1}`, udp: `127.0.0.1:${port}`, tcp: `127.0.0.1:${port}`, admin: `127.0.0.1:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}` };
+      const host = spec.sipHost ?? '127.0.0.1';
+      return { id: `sip${i + 1}`, udp: `${host}:${port}`, tcp: `${host}:${port}`, admin: `${host}:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}` };
     }),
     gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${gatewayRtpPortBase + i * gatewayRtpPortsPerGateway}-${gatewayRtpPortBase + (i + 1) * gatewayRtpPortsPerGateway - 1}`, admin: `127.0.0.1:${next()}` })),
     services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0 })),
@@ -158,6 +163,29 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
 }
 
 export type ProcRole = 'shard' | 'sip' | 'gateway' | 'phones';
+
+/** The variables of the launcher's environment a child role inherits: what Node, tsx and
+ * the C library need (search path, home and temporary directory for caches, locale and
+ * time zone, Node's own options and CA bundle), and the log level, which applies to the
+ * whole cluster. Nothing else: a RINGFENCE_<FLAG> the operator set for the launcher (say
+ * RINGFENCE_DATA) would otherwise become every child's flag fallback, and six replicas
+ * would open one data directory. What a child needs beyond this comes as explicit flags
+ * (ProcessSet.start's command line) or as `env` given to the ProcessSet. */
+export const childEnvAllowed: readonly string[] = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'TMPDIR', 'TZ', 'LANG', 'LANGUAGE',
+  'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_V8_COVERAGE',
+  'RINGFENCE_LOG_LEVEL',
+];
+
+/** A child's environment: the allowed variables of `parent` (and its LC_* locale ones),
+ * then `extra` on top. */
+export function childEnv(parent: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(parent)) {
+    if (v !== undefined && (childEnvAllowed.includes(k) || k.startsWith('LC_'))) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
 
 /** The CPU priority (nice) a local cluster gives each role, as `Nice=` does in the systemd
  * units of the README. The SIP node runs first: it is one single-threaded process that
@@ -207,7 +235,7 @@ export class ProcessSet {
   constructor(
     readonly configPath: string,
     opts: { logFile?: string; env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[]; nice?: Readonly<Partial<Record<ProcRole, number>>> } = {},
-    private readonly env: NodeJS.ProcessEnv = { ...process.env, ...opts.env },
+    private readonly env: NodeJS.ProcessEnv = childEnv(process.env, opts.env),
     // RINGFENCE_CPU_PROF_DIR=<dir>: every role process writes a V8 CPU profile there when
     // it stops (benches and tests that start clusters, for profiling a whole run).
     private readonly nodeArgs: readonly string[] = opts.nodeArgs ?? (process.env.RINGFENCE_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RINGFENCE_CPU_PROF_DIR}`] : []),

@@ -5,6 +5,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { adminBodyBytesMaxDefault } from './limits.js';
 
@@ -156,9 +158,32 @@ function fieldOf(err: { validation?: { instancePath?: string; params?: Record<st
   return parts.join('.');
 }
 
+/** Bytes that never parsed as HTTP (a bad chunk size, a body shorter than its
+ * Content-Length, a header too long): a problem body, then the connection is closed. If a
+ * response to the request has already begun on this socket, nothing more is written — a
+ * second status line would corrupt the stream — and the socket is only closed. Replaces
+ * fastify's default, whose body is not a problem and which wrote even mid-response. */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // Node's own handler makes the same test (its socketOnError): `_httpMessage` is the
+  // socket's in-flight ServerResponse.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({ ...problem('ADMIN_ERR_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`), status });
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own, and then,
+    // if the body is malformed too, fastify wrote a second response on the same socket.
+    // The onRequest hook below refuses it with a problem body instead.
+    http: { requireHostHeader: false },
+    clientErrorHandler: answerClientError,
     bodyLimit: opts.bodyLimitBytes ?? adminBodyBytesMaxDefault,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
@@ -176,6 +201,10 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   app.addHook('onRequest', async (req, reply) => {
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      reply.header('connection', 'close');
+      return sendProblem(reply, 'ADMIN_ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)', 'headers.host');
+    }
     const denied = authenticate(req, reply, opts.tokens);
     if (denied) return denied;
   });
@@ -207,4 +236,41 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
     return opts.registry.metrics();
   });
   return app;
+}
+
+/** What /readyz reports: each check by name, ok or not with why. */
+export type ReadyCheck = Readonly<{ ok: boolean; detail: string }>;
+export type ReadyReport = Readonly<Record<string, ReadyCheck>>;
+
+/** `/healthz` and `/readyz`, unauthenticated (a load balancer or systemd probe holds no
+ * token) and cheap (no disk, no consensus round):
+ * - /healthz: 200 {"status":"ok"} while the process serves HTTP at all;
+ * - /readyz: 200 {"status":"ready","checks":{...}} when every check of `readiness` is ok,
+ *   else 503 {"status":"not ready","missing":["<check>: <detail>",...],"checks":{...}}.
+ * A readiness function that throws counts as not ready, naming the error. */
+export function healthRoutes(app: FastifyInstance, readiness: () => Promise<ReadyReport>): void {
+  const checkSchema = { type: 'object', properties: { ok: { type: 'boolean' }, detail: { type: 'string' } }, required: ['ok', 'detail'] } as const;
+  const readySchema = {
+    type: 'object',
+    properties: { status: { type: 'string' }, missing: { type: 'array', items: { type: 'string' } }, checks: { type: 'object', additionalProperties: checkSchema } },
+    required: ['status', 'checks'],
+  } as const;
+  app.get('/healthz', {
+    config: { scope: 'public' },
+    schema: { summary: 'Liveness: the process is up and serves HTTP', response: { 200: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'] } } },
+  }, async () => ({ status: 'ok' }));
+  app.get('/readyz', {
+    config: { scope: 'public' },
+    schema: { summary: 'Readiness: this role can serve (503 names what is missing)', response: { 200: readySchema, 503: readySchema } },
+  }, async (_req, reply) => {
+    let checks: ReadyReport;
+    try {
+      checks = await readiness();
+    } catch (err) {
+      checks = { readiness: { ok: false, detail: (err as Error).message } };
+    }
+    const missing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name, c]) => `${name}: ${c.detail}`);
+    if (missing.length > 0) return reply.code(503).send({ status: 'not ready', missing, checks });
+    return { status: 'ready', checks };
+  });
 }

@@ -4,6 +4,7 @@
 // fix a typo without reading code.
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { UsageError } from './args.js';
 import * as limits from './limits.js';
 
 const serviceNumberPattern = new RegExp(`^[0-9*#+]{1,${limits.serviceNumberCharsMax}}$`);
@@ -66,6 +67,64 @@ export class ConfigError extends Error {
 }
 
 type Obj = Record<string, unknown>;
+
+/** Every key the cluster file may hold, per mapping. A key not listed is refused with the
+ * nearest known one (`shards[0].preferedLeader: unknown key; did you mean preferredLeader?`),
+ * so a typo never silently falls back to a default. A new field is one more name in its
+ * mapping's list here, next to the code in validateClusterConfig that reads it. */
+export const knownKeys = {
+  root: ['secret', 'tokens', 'realm', 'raft', 'shards', 'sip', 'gateways', 'services', 'routing'],
+  tokens: ['read', 'admin'],
+  raft: ['tickMs', 'electionTimeoutTicks', 'heartbeatTicks', 'snapshotEveryEntries'],
+  shard: ['id', 'replicas', 'preferredLeader'],
+  replica: ['id', 'raft', 'client', 'admin', 'data', 'join'],
+  // `listen`: the name of `udp` in early cluster files.
+  sip: ['id', 'udp', 'tcp', 'admin', 'listen'],
+  gateway: ['id', 'control', 'ports', 'admin', 'ngAuth'],
+  service: ['number', 'skill', 'minLevel'],
+  routing: ['webhook'],
+  webhook: ['url', 'timeoutMs'],
+} as const satisfies Record<string, readonly string[]>;
+
+/** Levenshtein distance, for naming the known key a typo was meant to be. */
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The known key nearest to `key` (case-insensitively), or null when none is close enough
+ * to be the one meant (more than a third of the key's letters differ). */
+export function nearestKey(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.ceil(key.length / 3)) ? best : null;
+}
+
+/** Refuses a key of `o` (the mapping at `path`) that `known` does not list. */
+function onlyKnownKeys(o: Obj, known: readonly string[], path: string): void {
+  for (const key of Object.keys(o)) {
+    if (known.includes(key)) continue;
+    const near = nearestKey(key, known);
+    const field = path === '' ? key : `${path}.${key}`;
+    throw new ConfigError(field, `unknown key${near === null ? '' : `; did you mean ${near}?`} (known here: ${known.join(', ')})`);
+  }
+}
 
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -162,10 +221,15 @@ function secrets(doc: Obj): Pick<ClusterConfig, 'secret' | 'tokens'> {
 
 export function validateClusterConfig(doc: unknown): ClusterConfig {
   if (!isObj(doc)) throw new ConfigError('(root)', 'expected a mapping');
+  onlyKnownKeys(doc, knownKeys.root, '');
+  if (isObj(doc.tokens)) onlyKnownKeys(doc.tokens, knownKeys.tokens, 'tokens');
+  if (isObj(doc.raft)) onlyKnownKeys(doc.raft, knownKeys.raft, 'raft');
   const shards = list(doc, 'shards', '', true).map((s, i): ShardConfig => {
     const path = `shards[${i}]`;
+    onlyKnownKeys(s, knownKeys.shard, path);
     const replicas = list(s, 'replicas', path, true).map((r, j): ReplicaConfig => {
       const rp = `${path}.replicas[${j}]`;
+      onlyKnownKeys(r, knownKeys.replica, rp);
       const id = str(r, 'id', rp);
       return {
         id,
@@ -188,11 +252,13 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   uniqueIds(shards.flatMap((s) => s.replicas), 'shards[].replicas');
   const sip = list(doc, 'sip', '', false).map((n, i): SipNodeConfig => {
     const p = `sip[${i}]`;
+    onlyKnownKeys(n, knownKeys.sip, p);
     const udp = parseHostPort(n.udp ?? n.listen, `${p}.udp`);
     return { id: str(n, 'id', p), udp, tcp: n.tcp === undefined ? udp : parseHostPort(n.tcp, `${p}.tcp`), admin: parseHostPort(n.admin, `${p}.admin`) };
   });
   const gateways = list(doc, 'gateways', '', false).map((g, i): GatewayConfig => {
     const p = `gateways[${i}]`;
+    onlyKnownKeys(g, knownKeys.gateway, p);
     const range = /^(\d+)-(\d+)$/.exec(String(g.ports ?? `${limits.gatewayPortMinDefault}-${limits.gatewayPortMaxDefault}`));
     if (!range || Number(range[1]) >= Number(range[2])) throw new ConfigError(`${p}.ports`, 'expected a range like 30000-39999');
     return {
@@ -206,6 +272,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   });
   const services = list(doc, 'services', '', false).map((s, i): ServiceConfig => {
     const p = `services[${i}]`;
+    onlyKnownKeys(s, knownKeys.service, p);
     const number = str(s, 'number', p);
     if (!serviceNumberPattern.test(number)) throw new ConfigError(`${p}.number`, 'expected digits');
     return { number, skill: str(s, 'skill', p), minLevel: num(s, 'minLevel', p, 0, 0, limits.serviceMinLevelMax) };
@@ -234,10 +301,12 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
 function parseRouting(v: unknown): RoutingConfig {
   if (v === undefined || v === null) return { webhook: null };
   if (!isObj(v)) throw new ConfigError('routing', 'expected a mapping');
+  onlyKnownKeys(v, knownKeys.routing, 'routing');
   const w = v.webhook;
   if (w === undefined || w === null) return { webhook: null };
   if (!isObj(w) && typeof w !== 'string') throw new ConfigError('routing.webhook', 'expected a mapping with url and timeoutMs, or a URL');
   const o: Obj = typeof w === 'string' ? { url: w } : w;
+  onlyKnownKeys(o, knownKeys.webhook, 'routing.webhook');
   const url = str(o, 'url', 'routing.webhook');
   let proto = '';
   try {
@@ -283,5 +352,6 @@ export function findReplica(config: ClusterConfig, id: string): { shard: ShardCo
     const replica = shard.replicas.find((r) => r.id === id);
     if (replica) return { shard, replica };
   }
-  throw new ConfigError('--id', `no replica ${JSON.stringify(id)} in the cluster file`);
+  // The flag names what is not there: a usage error (exit 2), as for every role's --id.
+  throw new UsageError(`--id: no replica ${JSON.stringify(id)} in the cluster file`);
 }

@@ -10,9 +10,11 @@ import type { Logger } from './logger.js';
 
 /** Exit codes of `ringfence <role>` (README "Exit codes"); sysexits.h numbering where one fits. */
 export const exitCodes = Object.freeze({
-  /** Start-up failed (bad config, port in use), reported on stderr. */
+  /** Start-up failed for a reason outside the flags and the cluster file (a port in
+   * use, a replica's data directory locked), reported on stderr: may heal on a retry. */
   startFailed: 1,
-  /** Bad usage: unknown role, bad flag. */
+  /** Bad usage: unknown role, unknown or malformed flag, a flag naming what is not there.
+   * A restart cannot fix it (RestartPreventExitStatus). */
   usage: 2,
   /** The role's module is not built. */
   notBuilt: 3,
@@ -20,6 +22,9 @@ export const exitCodes = Object.freeze({
   software: 70,
   /** EX_IOERR: storage failed (disk full, I/O error); nothing more was acknowledged. */
   storage: 74,
+  /** EX_CONFIG: the cluster file is unreadable, not YAML, or has a bad or unknown field.
+   * A restart cannot fix it (RestartPreventExitStatus). */
+  config: 78,
 });
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];

@@ -8,9 +8,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { HostPort } from '../common/config.js';
+import { startGatewayAdmin } from './admin.js';
 import { parseArgs, USAGE, type ProcessOptions } from './cli-args.js';
 import { ControlServer } from './control-server.js';
 import { Gateway } from './gateway.js';
+import { GatewayMetrics } from './metrics.js';
 
 function emit(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(event) + '\n');
@@ -39,14 +43,18 @@ export type RunGatewayOptions = Readonly<{
   /** The ng key, when the caller derived it (cluster/roles/gateway.ts); otherwise it comes
    * from --ng-key-file. */
   ngKey?: Buffer;
+  /** The admin REST (/metrics, /v1/status, /healthz, /readyz) and its tokens: the cluster
+   * file's `gateways[].admin` and `tokens` (cluster/roles/gateway.ts). None when absent. */
+  admin?: Readonly<{ id: string; address: HostPort; tokens: Readonly<{ read: string; admin: string }> }>;
 }>;
 
-/** Runs the gateway with command-line flags. */
-export async function runGateway(argv: string[], o: RunGatewayOptions = {}): Promise<void> {
+/** Runs the gateway with command-line flags, or with options a caller parsed already
+ * (`ringfence gateway`, whose flags are a superset). */
+export async function runGateway(argv: string[] | ProcessOptions, o: RunGatewayOptions = {}): Promise<void> {
   let opts: ProcessOptions;
   let key: Buffer | null;
   try {
-    opts = parseArgs(argv);
+    opts = Array.isArray(argv) ? parseArgs(argv) : argv;
     if (!opts.ngAuth) key = null;
     else if (o.ngKey !== undefined) key = o.ngKey;
     else if (opts.ngKeyFile !== null) key = readNgKeyFile(opts.ngKeyFile);
@@ -63,11 +71,20 @@ export async function runGateway(argv: string[], o: RunGatewayOptions = {}): Pro
   });
   const gateway = new Gateway(opts.gateway);
   const control = new ControlServer(gateway, { key, allowFrom: opts.ngAllow === null ? null : new Set(opts.ngAllow) });
+  // Before the control socket takes commands, so its observer counts the first one.
+  const metrics = o.admin === undefined ? null : new GatewayMetrics({ gateway, control, id: o.admin.id });
   const port = await control.listen(opts.controlHost, opts.controlPort);
   gateway.start((callId) => emit({ event: 'timed-out', callId }));
+  let admin: FastifyInstance | null = null;
+  if (o.admin !== undefined && metrics !== null) {
+    admin = await startGatewayAdmin({ id: o.admin.id, host: o.admin.address.host, port: o.admin.address.port, tokens: o.admin.tokens, gateway, metrics, controlPort: () => port });
+  }
+  const adminAddress = admin?.server.address();
+  const adminPort = typeof adminAddress === 'object' && adminAddress !== null ? adminAddress.port : null;
   const stop = () => {
     control.close();
     gateway.close();
+    void admin?.close();
     emit({ event: 'stopped' });
     process.exit(0);
   };
@@ -82,8 +99,9 @@ export async function runGateway(argv: string[], o: RunGatewayOptions = {}): Pro
     latching: opts.gateway.latchMode,
     ngAuth: key === null ? 'off' : 'on',
     ngAllow: opts.ngAllow,
+    ...(adminPort !== null ? { admin: adminPort } : {}),
   });
-  if (Object.keys(ready).length > 0) emit({ event: 'ready', role: 'gateway', pid: process.pid, control: port, ...ready });
+  if (Object.keys(ready).length > 0) emit({ event: 'ready', role: 'gateway', pid: process.pid, control: port, ...(adminPort !== null ? { admin: adminPort } : {}), ...ready });
 }
 
 // Run directly (node gateway/gateway-process.ts ...), not when imported by the cluster CLI.

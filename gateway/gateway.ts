@@ -12,6 +12,7 @@ import { PortAllocator } from './port-allocator.js';
 import { COMPONENT_RTCP, COMPONENT_RTP, MediaRelay } from './relay.js';
 import { rewriteSdp, type SdpEndpoint } from './sdp-rewrite.js';
 import { CallTable, type Call } from './sessions.js';
+import type { LegStatsSnapshot } from './stats.js';
 
 export type GatewayConfig = Readonly<{
   /** Address media sockets bind to. */
@@ -31,6 +32,15 @@ export type GatewayConfig = Readonly<{
 
 export type Clock = () => number;
 
+/** Told of what metrics count (gateway/metrics.ts); the gateway works without one. */
+export type GatewayObserver = {
+  /** An ng command ran: its `command` field as sent, and its reply's `result`. */
+  command(command: unknown, result: unknown): void;
+  callCreated(): void;
+  /** A call is being deleted: each leg's figures, just before its slots are freed. */
+  callEnded(legs: readonly [LegStatsSnapshot, LegStatsSnapshot]): void;
+};
+
 export class Gateway {
   readonly calls: CallTable;
   readonly ports: PortAllocator;
@@ -39,6 +49,7 @@ export class Gateway {
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastSweepMs = 0;
   private closed = false;
+  observer: GatewayObserver | null = null;
 
   constructor(
     readonly config: GatewayConfig,
@@ -86,9 +97,13 @@ export class Gateway {
   handle(body: BDict): Promise<BDict> {
     const run = this.chain.then(() => this.dispatch(body));
     this.chain = run.catch(() => undefined);
-    return run.catch((e: unknown) => {
+    const replied = run.catch((e: unknown): BDict => {
       if (isGatewayError(e)) return { result: 'error', 'error-reason': e.message, 'error-code': e.code };
       throw e;
+    });
+    return replied.then((reply) => {
+      this.observer?.command(body['command'], reply['result']);
+      return reply;
     });
   }
 
@@ -198,6 +213,7 @@ export class Gateway {
       timedOut: false,
     };
     this.calls.insert(call);
+    this.observer?.callCreated();
     return call;
   }
 
@@ -218,6 +234,7 @@ export class Gateway {
   }
 
   private destroyCall(call: Call): void {
+    this.observer?.callEnded([this.relay.stats.snapshot(call.index * 2), this.relay.stats.snapshot(call.index * 2 + 1)]);
     this.calls.remove(call.callId);
     for (let leg = 0; leg < 2; leg++) {
       this.relay.closeLeg(call.index * 2 + leg);

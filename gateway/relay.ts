@@ -206,5 +206,6 @@ export class MediaRelay {
     }
     sock.send(msg, port, ip);
     stats.relayedPackets[slot]!++;
+    stats.relayedBytes[slot]! += len;
   }
 }

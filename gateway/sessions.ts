@@ -104,6 +104,11 @@ export class CallTable {
     return newly;
   }
 
+  /** The calls in the table (for metrics, read at scrape time). */
+  values(): IterableIterator<Call> {
+    return this.calls.values();
+  }
+
   ids(): string[] {
     return [...this.calls.keys()];
   }

@@ -21,6 +21,7 @@ export type LegStatsSnapshot = Readonly<{
   droppedRate: number;
   droppedUnroutable: number;
   relayedPackets: number;
+  relayedBytes: number;
 }>;
 
 export class LegStats {
@@ -32,6 +33,7 @@ export class LegStats {
   readonly droppedRate: Float64Array;
   readonly droppedUnroutable: Float64Array;
   readonly relayedPackets: Float64Array;
+  readonly relayedBytes: Float64Array;
   // RFC 3550 A.1 sequence state.
   private readonly seqStarted: Uint8Array;
   private readonly baseSeq: Float64Array;
@@ -56,6 +58,7 @@ export class LegStats {
     this.droppedRate = f();
     this.droppedUnroutable = f();
     this.relayedPackets = f();
+    this.relayedBytes = f();
     this.seqStarted = new Uint8Array(slots);
     this.baseSeq = f();
     this.maxSeq = new Int32Array(slots);
@@ -78,6 +81,7 @@ export class LegStats {
     this.droppedRate[slot] = 0;
     this.droppedUnroutable[slot] = 0;
     this.relayedPackets[slot] = 0;
+    this.relayedBytes[slot] = 0;
     this.seqStarted[slot] = 0;
     this.lostBefore[slot] = 0;
     this.received[slot] = 0;
@@ -181,6 +185,7 @@ export class LegStats {
       droppedRate: this.droppedRate[slot]!,
       droppedUnroutable: this.droppedUnroutable[slot]!,
       relayedPackets: this.relayedPackets[slot]!,
+      relayedBytes: this.relayedBytes[slot]!,
     };
   }
 }

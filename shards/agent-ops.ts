@@ -139,7 +139,11 @@ export function register(agent: Agent, c: AgentCommand<'register'>, nowMs: numbe
   if (!existing && others.length >= limits.contactsPerAgentMax) {
     return shardFailure('SHARD_ERR_LIMIT', `agent ${agent.dn} already has ${limits.contactsPerAgentMax} contacts`);
   }
-  const binding: ContactBinding = { uri: c.uri, expiresAtMs: nowMs + c.expiresMs, q: c.q, callId: c.callId, cseq: c.cseq };
+  // `received` only when set: a binding without it is the same bytes as before it existed.
+  const binding: ContactBinding = {
+    uri: c.uri, expiresAtMs: nowMs + c.expiresMs, q: c.q, callId: c.callId, cseq: c.cseq,
+    ...(c.received !== undefined && c.received !== null ? { received: c.received } : {}),
+  };
   return changedAgent(agent, { contacts: sortContacts([...others, binding]) }, index);
 }
 

@@ -56,6 +56,7 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
     q: checkQ,
     callId: checkText(limits.sipCallIdCharsMax),
     cseq: checkInt(0, cseqMax),
+    received: checkContactSource,
   },
   unregister: { dn: checkDn, uri: (v, f) => (v === null ? null : checkUri(v, f)) },
   reserve: {
@@ -87,6 +88,22 @@ function checkBoolean(v: unknown, f: string): string | null {
   return typeof v === 'boolean' ? null : `${f} must be true or false`;
 }
 
+const contactSourceSpec: Readonly<Record<string, Check>> = {
+  protocol: checkOneOf(['UDP', 'TCP']),
+  host: checkText(limits.contactHostCharsMax),
+  port: checkInt(1, 65535),
+  node: checkText(limits.ownerCharsMax),
+  connection: (v, f) => (v === null ? null : checkText(limits.ownerCharsMax)(v, f)),
+  outbound: checkBoolean,
+};
+
+/** register.received: null, or where the REGISTER came from (types.ts ContactSource). */
+function checkContactSource(v: unknown, f: string): string | null {
+  if (v === null) return null;
+  if (!isPlainObject(v)) return `${f} must be null or an object`;
+  return checkFields(v, f, contactSourceSpec);
+}
+
 /** A shard list: 1..shardMapShardsMax distinct ids, sorted (one canonical form). */
 function checkShardIds(v: unknown, f: string): string | null {
   if (!Array.isArray(v) || v.length < 1 || v.length > limits.shardMapShardsMax) return `${f} must be an array of 1..${limits.shardMapShardsMax} shard ids`;
@@ -104,6 +121,7 @@ const commandTypes = Object.keys(commandSpecs);
  * decode as if they carried these values (so replaying an old log gives the old results). */
 const commandDefaults: Readonly<Partial<Record<CommandType, Readonly<Record<string, unknown>>>>> = {
   reserve: { orphanHoldMs: 0 },
+  register: { received: null },
   releaseByOwner: { holdMs: 0 },
 };
 // Built once: validation runs for every proposal on the leader and for every entry on

@@ -21,6 +21,8 @@ export const notReadyReasonCharsMax = 64;
 /** SIP contact bindings per agent (REGISTER), like a registrar's per-AOR limit. */
 export const contactsPerAgentMax = 8;
 export const contactUriCharsMax = 512;
+/** The host of a REGISTER's observed source (an IP address; 45 characters fit any IPv6). */
+export const contactHostCharsMax = 64;
 export const sipCallIdCharsMax = 256;
 /** Longest registration a binding may carry (one day). */
 export const contactExpiresMsMax = 86_400_000;

@@ -51,6 +51,22 @@ export type ContactBinding = Readonly<{
   q: number;
   callId: string;
   cseq: number;
+  /** Where the REGISTER really came from, when the registrar judged the Contact
+   * unreachable (behind a NAT) or the phone asked for an RFC 5626 flow; absent otherwise
+   * (and in bindings stored before this field existed). */
+  received?: ContactSource;
+}>;
+
+/** The observed source of a REGISTER: calls to the binding go here instead of to the
+ * Contact's host. `node`/`connection` name the SIP node and its TCP connection the
+ * REGISTER came on; with `outbound` (RFC 5626) only that connection may carry requests. */
+export type ContactSource = Readonly<{
+  protocol: 'UDP' | 'TCP';
+  host: string;
+  port: number;
+  node: string;
+  connection: string | null;
+  outbound: boolean;
 }>;
 
 export type AgentCounters = Readonly<{
@@ -125,7 +141,7 @@ export type Command = Readonly<
   | { type: 'notReady'; dn: string; reason: string }
   | { type: 'logout'; dn: string }
   /** expiresMs 0 removes the binding, like REGISTER with Expires: 0. */
-  | { type: 'register'; dn: string; uri: string; expiresMs: number; q: number; callId: string; cseq: number }
+  | { type: 'register'; dn: string; uri: string; expiresMs: number; q: number; callId: string; cseq: number; received?: ContactSource | null }
   /** uri null removes every binding (REGISTER Contact: *). */
   | { type: 'unregister'; dn: string; uri: string | null }
   | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number; orphanHoldMs?: number }

@@ -14,7 +14,7 @@ import { parseBehaviours, parseDnList } from '../../sip/phones/phone-spec.js';
 import { registerExpiresSDefault, registerExpiresSMax, registerExpiresSMin, answerAfterMsDefault, answerAfterMsMax, dialogProbeMsDefault, dialogProbeMsMax } from '../../sip/phones/limits.js';
 import { PhonesUa } from '../../sip/phones/ua.js';
 
-const flags = {
+export const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },
   id: { type: 'string', help: 'this process id (for logs)' },
   dns: { type: 'string', help: 'DNs to play: ranges and numbers, e.g. 1001-1020,1050', default: '1001-1020' },

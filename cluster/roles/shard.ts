@@ -7,11 +7,13 @@
 // Prints one JSON line `{"event":"ready",...}` on stdout once every replica serves.
 import { announce, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
 import { clusterFileExposure, findReplica, loadClusterConfig, type ClusterConfig, type ReplicaConfig, type ShardConfig } from '../../common/config.js';
+import { healthRoutes } from '../../common/admin.js';
 import { createLogger } from '../../common/logger.js';
 import { startShardReplica, type ShardReplica } from '../../shards/node/replica.js';
 import { clusterViewRoutes } from '../cluster-view.js';
+import { coalesced, probeReplica } from '../readiness.js';
 
-const flags = {
+export const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },
   id: { type: 'string', help: 'the replica id, as named in the cluster file; several, comma-separated, host one replica of each of several shards' },
   data: { type: 'string', help: 'data directory (overrides the cluster file; one replica only)' },
@@ -59,10 +61,18 @@ export async function main(argv: string[]): Promise<void> {
     for (const h of hosted) {
       const log = createLogger({ role: 'shard', shard: h.shard.id, replica: h.replica.id });
       const self = { role: 'shard', id: h.replica.id } as const;
-      started.push(await startShardReplica({
+      // Set once the replica has started; its admin app (and /readyz) listens just before.
+      let replica: ShardReplica | null = null;
+      replica = await startShardReplica({
         config, shard: h.shard, replica: h.replica, log, listenAdmin: true,
-        adminRoutes: async (app, shardClient) => { await app.register(clusterViewRoutes, { config, self, shardClient }); },
-      }));
+        adminRoutes: async (app, shardClient) => {
+          await app.register(clusterViewRoutes, { config, self, shardClient });
+          healthRoutes(app, coalesced(async () => (replica === null
+            ? { started: { ok: false, detail: 'the replica is still starting' } }
+            : probeReplica(() => replica!.node.status(), h.shard.id, shardClient))));
+        },
+      });
+      started.push(replica);
       log.info('shard replica serving', { pid: process.pid });
     }
   } catch (err) {

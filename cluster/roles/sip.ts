@@ -2,6 +2,7 @@
 // Prints `{"event":"ready","role":"sip",...}` on stdout once it serves SIP and REST.
 
 import { announce, intFlag, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
+import { healthRoutes } from '../../common/admin.js';
 import { clusterFileExposure, loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { algorithmOf, type DigestAlgorithm } from '../../sip/node/digest.js';
@@ -9,12 +10,14 @@ import * as limits from '../../sip/node/limits.js';
 import { trustedSources, trustedSourcesDefault } from '../../sip/node/source-limits.js';
 import * as transportLimits from '../../sip/transport/limits.js';
 import { startSipNode } from '../../sip/node/node.js';
+import { NgMediaController, PassthroughMedia, type MediaController } from '../../sip/node/media.js';
+import { coalesced, probeSipNode } from '../readiness.js';
 import { clusterViewRoutes } from '../cluster-view.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { routingStrategies, type RoutingStrategy } from '../../sip/node/router.js';
 import { webhookUrlProblem } from '../../sip/node/routing-webhook.js';
 
-const flags = {
+export const flags = {
   config: { type: 'string', help: 'cluster file (YAML)' },
   id: { type: 'string', help: 'this node id, as named in the cluster file' },
   'ring-timeout-ms': { type: 'string', help: 'ring an agent this long before re-routing', default: String(limits.ringTimeoutMsDefault) },
@@ -41,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
   const configPath = requireFlag(f.config, 'config');
   const config = loadClusterConfig(configPath);
   const id = requireFlag(f.id, 'id');
+  if (!config.sip.some((n) => n.id === id)) throw new UsageError(`--id: no sip node ${JSON.stringify(id)} in the cluster file (${config.sip.map((n) => n.id).join(', ') || 'it lists none'})`);
   const strategy = f.strategy as RoutingStrategy;
   if (!routingStrategies.includes(strategy)) throw new UsageError(`--strategy must be one of ${routingStrategies.join(', ')}`);
   const digestAlgorithms = (f['digest-algorithms'] ?? '').split(',').map((a) => algorithmOf(a.trim()));
@@ -61,11 +65,19 @@ export async function main(argv: string[]): Promise<void> {
   const exposure = clusterFileExposure(configPath);
   if (exposure !== null) log.warn(exposure);
   const self = { role: 'sip', id } as const;
+  const gatewayPollIntervalMs = intFlag(f['gateway-poll-ms'], 'gateway-poll-ms', 100, 60_000, limits.gatewayPollIntervalMsDefault);
+  // Made here rather than by the node, so /readyz can see which gateways answer pings.
+  const media: MediaController = config.gateways.length > 0
+    ? new NgMediaController({ gateways: config.gateways, log, pollIntervalMs: gatewayPollIntervalMs, rootSecret: config.secret })
+    : new PassthroughMedia();
+  let reconciled = false;
   const node = await startSipNode({
     config,
+    media,
     adminRoutes: async (app, shardClient) => {
       await app.register(clusterViewRoutes, { config, self, shardClient });
       await app.register(dashboardRoutes, { config, self, shardClient });
+      healthRoutes(app, coalesced(() => probeSipNode({ config, shards: shardClient, gateways: () => media.status(), reconciled: () => reconciled })));
     },
     nodeId: id,
     log,
@@ -74,7 +86,7 @@ export async function main(argv: string[]): Promise<void> {
     leaseTtlMs: intFlag(f['lease-ms'], 'lease-ms', limits.leaseTtlMsMin, limits.leaseTtlMsMax, limits.leaseTtlMsDefault),
     orphanHoldMs: intFlag(f['orphan-hold-ms'], 'orphan-hold-ms', 0, 600_000, limits.orphanHoldMsDefault),
     queueWaitMs: intFlag(f['queue-wait-ms'], 'queue-wait-ms', 0, 3_600_000, limits.queueWaitMsDefault),
-    gatewayPollIntervalMs: intFlag(f['gateway-poll-ms'], 'gateway-poll-ms', 100, 60_000, limits.gatewayPollIntervalMsDefault),
+    gatewayPollIntervalMs,
     digestAlgorithms: digestAlgorithms as DigestAlgorithm[],
     routingWebhook: hookUrl === undefined ? null : { url: hookUrl, timeoutMs: hookTimeoutMs },
     ...(f.cdr !== undefined ? { cdrPath: f.cdr } : {}),
@@ -91,6 +103,9 @@ export async function main(argv: string[]): Promise<void> {
       failuresMax: intFlag(f['digest-failures-max'], 'digest-failures-max', 1, 1_000_000, limits.digestFailuresMax),
       lockoutMs: intFlag(f['digest-lockout-ms'], 'digest-lockout-ms', 0, 86_400_000, limits.digestLockoutMs),
     },
+  });
+  void node.reconciled.then(() => {
+    reconciled = true;
   });
   onShutdown(() => node.close());
   log.info('sip node serving', { pid: process.pid, udp: node.udpPort, tcp: node.tcpPort, admin: node.adminPort });

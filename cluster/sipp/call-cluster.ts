@@ -24,6 +24,8 @@ export type CallClusterSpec = Readonly<{
   wrapUpMs: number;
   /** Extra flags for every SIP node. */
   sipFlags?: readonly string[];
+  /** Extra flags for the phones process (children inherit no RINGFENCE_* variable). */
+  phonesFlags?: readonly string[];
   /** The SIP nodes' nice value (default: LOCAL_ROLE_NICE's, as every local cluster). */
   sipNice?: number;
   /** 'ringfence' (default): one `ringfence phones` process plays every agent, registers
@@ -106,7 +108,7 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
     };
     await procs.start('phones', 'phones1', [
       '--dns', spec.agents.map((a) => a.dn).join(','), '--behaviour', behaviour, '--record', recordPath,
-      '--answer-after-ms', String(spec.answerAfterMs), '--expires-s', '600',
+      '--answer-after-ms', String(spec.answerAfterMs), '--expires-s', '600', ...(spec.phonesFlags ?? []),
     ], 120_000);
     const phonesStatus = (): Promise<Record<string, unknown>> => new Promise((resolve) => {
       statusWaiters.push(resolve);

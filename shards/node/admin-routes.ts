@@ -1,6 +1,7 @@
 // The shard replica's admin REST routes (a fastify plugin). Reads are served from this
 // replica after a ReadIndex round (linearizable) unless `?consistency=stale`. Writes go
 // through the shard client, which finds the leader: a follower forwards every write.
+// The agent routes (client/agent-routes.ts) answer for every DN, whichever shard owns it.
 // Raft operations that only a leader can start (transfer, membership) are forwarded to
 // the leader's admin endpoint with the caller's own token.
 //
@@ -13,36 +14,17 @@ import { AdminError, sendProblem } from '../../common/admin.js';
 import type { ClusterConfig, ShardConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
+import { agentRoutes, toAdminError } from '../client/agent-routes.js';
 import type { ShardClient } from '../client/shard-client.js';
-import { ShardClientError } from '../client/shard-client.js';
-import { digestCredentials } from '../digest-credentials.js';
-import { readWithoutHa1, withoutHa1 } from '../rpc/policy.js';
-import {
-  adminCommandDeadlineMs,
-  adminForwardTimeoutMs,
-  adminPromoteDeadlineMs,
-  adminPromoteRetryMs,
-  adminReadTimeoutMs,
-  agentNameCharsMax,
-  skillLevelMax,
-  skillsPerAgentMax,
-  wrapUpMsMax,
-} from '../limits.js';
+import { readWithoutHa1 } from '../rpc/policy.js';
+import { adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adminReadTimeoutMs } from '../limits.js';
 import type { ShardNode } from './shard-node.js';
-import type { Agent, Command, ShardResult } from '../types.js';
-import { agentStateNames } from '../types.js';
 
-const dnParam = { type: 'object', properties: { dn: { type: 'string', pattern: '^[0-9]{1,32}$' } }, required: ['dn'] } as const;
 const consistencyQuery = { consistency: { type: 'string', enum: ['linearizable', 'stale'] } } as const;
-const agentSchema = { type: 'object', additionalProperties: true } as const;
 const problemRef = { $ref: 'Problem#' } as const;
 const errors = { 400: problemRef, 401: problemRef, 403: problemRef, 404: problemRef, 409: problemRef, 503: problemRef, 504: problemRef } as const;
 
 export type ShardAdminDeps = Readonly<{ node: ShardNode; client: ShardClient; config: ClusterConfig; shard: ShardConfig; log?: Logger }>;
-
-function stateOf(a: Agent): string {
-  return a.status.state;
-}
 
 export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDeps): Promise<void> {
   const { node, client, shard } = deps;
@@ -53,19 +35,6 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     } catch (err) {
       throw toAdminError(err);
     }
-  };
-
-  const run = async (reply: FastifyReply, dn: string, command: Command): Promise<FastifyReply | Agent> => {
-    let result: ShardResult;
-    try {
-      result = await client.commandOnShard(shard.id, command, { deadlineMs: adminCommandDeadlineMs });
-    } catch (err) {
-      throw toAdminError(err);
-    }
-    if (!result.ok) return sendProblem(reply, result.code, result.reason, result.code === 'SHARD_ERR_UNKNOWN_DN' ? 'params.dn' : undefined);
-    if (result.type === 'agent' || result.type === 'reserved') return withoutHa1(result.agent);
-    const agent = (await read({ type: 'agent', dn }, 'linearizable')) as Agent;
-    return agent;
   };
 
   app.get('/v1/status', { schema: { summary: 'This replica: role, term, leader, indexes, peers with lag, replicated shard map', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => {
@@ -88,118 +57,19 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
       peers: s.peers.map((p) => ({ ...p, lag: Math.max(0, s.lastIndex - p.matchIndex) })),
       // The map this shard enforces (null until its leader replicated the cluster file's).
       shardMap: node.stateMachine.shardMap,
+      shardMapFileSkew: node.shardMapSkew(),
     };
   });
 
-  app.get('/v1/agents', {
-    schema: {
-      summary: 'Agents of this shard, optionally by state and skill',
-      querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: [...agentStateNames] }, skill: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' }, ...consistencyQuery, token: { type: 'string' } } },
-      response: { 200: { type: 'array', items: agentSchema }, ...errors },
-    },
-  }, async (req) => {
-    const q = req.query as { state?: Agent['status']['state']; skill?: string; consistency?: string };
-    return read({ type: 'agents', filter: { ...(q.state ? { state: q.state } : {}), ...(q.skill ? { skill: q.skill } : {}) } }, q.consistency);
-  });
-
-  app.get('/v1/agents/:dn', {
-    schema: { summary: 'One agent', params: dnParam, querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: agentSchema, ...errors } },
-  }, async (req) => {
-    const { dn } = req.params as { dn: string };
-    checkOwned(deps, dn);
-    return read({ type: 'agent', dn }, (req.query as { consistency?: string }).consistency);
-  });
-
-  app.put('/v1/agents/:dn', {
-    config: { scope: 'admin' },
-    schema: {
-      summary: 'Provision (create or update) an agent',
-      params: dnParam,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: {
-          name: { type: 'string', minLength: 1, maxLength: agentNameCharsMax },
-          skills: { type: 'object', additionalProperties: { type: 'integer', minimum: 0, maximum: skillLevelMax }, propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' }, maxProperties: skillsPerAgentMax },
-          wrapUpMs: { type: 'integer', minimum: 0, maximum: wrapUpMsMax },
-          maxNoAnswer: { type: 'integer', minimum: 0, maximum: 1000 },
-          password: { type: 'string', minLength: 4, maxLength: 128 },
-        },
-      },
-      response: { 200: agentSchema, ...errors },
-    },
-  }, async (req, reply) => {
-    const { dn } = req.params as { dn: string };
-    checkOwned(deps, dn);
-    const b = req.body as { name: string; skills?: Record<string, number>; wrapUpMs?: number; maxNoAnswer?: number; password?: string };
-    const credentials = b.password ? digestCredentials(dn, deps.config.realm, b.password) : null;
-    return run(reply, dn, { type: 'provision', dn, name: b.name, skills: b.skills ?? {}, wrapUpMs: b.wrapUpMs ?? 0, maxNoAnswer: b.maxNoAnswer ?? 0, credentials });
-  });
-
-  app.post('/v1/agents/:dn/state', {
-    config: { scope: 'admin' },
-    schema: {
-      summary: 'Change an agent state: log in/out, READY, NOT_READY with a reason',
-      params: dnParam,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['state'],
-        properties: { state: { type: 'string', enum: ['LOGGED_OUT', 'NOT_READY', 'READY'] }, reason: { type: 'string', minLength: 1, maxLength: 128 } },
-      },
-      response: { 200: agentSchema, ...errors },
-    },
-  }, async (req, reply) => {
-    const { dn } = req.params as { dn: string };
-    checkOwned(deps, dn);
-    const b = req.body as { state: 'LOGGED_OUT' | 'NOT_READY' | 'READY'; reason?: string };
-    if (b.state === 'LOGGED_OUT') return run(reply, dn, { type: 'logout', dn });
-    const current = (await read({ type: 'agent', dn }, 'linearizable')) as Agent;
-    if (stateOf(current) === 'LOGGED_OUT') {
-      const loggedIn = await run(reply, dn, { type: 'login', dn });
-      if (reply.sent) return loggedIn;
-    }
-    if (b.state === 'READY') return run(reply, dn, { type: 'ready', dn });
-    return run(reply, dn, { type: 'notReady', dn, reason: b.reason ?? 'unspecified' });
-  });
-
-  // The operator's last resort for an agent held by a call that no longer exists (a SIP
-  // node that cannot reach the shard to release it, a bug): frees the agent into its
-  // wrap-up as a failed call. Audited: who asked, from where, and why.
-  app.post('/v1/agents/:dn/release', {
-    config: { scope: 'admin' },
-    schema: {
-      summary: 'Free an agent held by a reservation or call (RESERVED or BUSY) into WRAP_UP',
-      params: dnParam,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['reason'],
-        properties: {
-          reason: { type: 'string', minLength: 1, maxLength: 128, description: 'why, for the audit log' },
-          reservationId: { type: 'string', minLength: 1, maxLength: 128, description: 'release only if the agent still holds this reservation' },
-        },
-      },
-      response: { 200: agentSchema, ...errors },
-    },
-  }, async (req, reply) => {
-    const { dn } = req.params as { dn: string };
-    checkOwned(deps, dn);
-    const b = req.body as { reason: string; reservationId?: string };
-    const current = (await read({ type: 'agent', dn }, 'linearizable')) as Agent;
-    const { status } = current;
-    if (status.state !== 'RESERVED' && status.state !== 'BUSY') {
-      return sendProblem(reply, 'SHARD_ERR_STALE_RESERVATION', `agent ${dn} is ${status.state}: it holds no reservation or call`, 'params.dn');
-    }
-    if (b.reservationId !== undefined && b.reservationId !== status.reservation.reservationId) {
-      return sendProblem(reply, 'SHARD_ERR_STALE_RESERVATION', `agent ${dn} holds reservation ${status.reservation.reservationId}, not ${b.reservationId}`, 'body.reservationId');
-    }
-    deps.log?.warn('agent released by an operator', {
-      dn, reservationId: status.reservation.reservationId, owner: status.reservation.owner, callId: status.reservation.callId,
-      was: status.state, by: 'admin token', remote: req.ip, reason: b.reason,
-    });
-    return run(reply, dn, { type: 'release', dn, reservationId: status.reservation.reservationId, outcome: 'failed' });
+  await agentRoutes(app, {
+    client,
+    realm: deps.config.realm,
+    listShards: [shard.id],
+    // This shard's DNs are read here, after a ReadIndex round (or stale); other shards'
+    // over the shard RPC.
+    readLocal: (shardId, q, consistency) => (shardId === shard.id ? node.read(q, consistency, adminReadTimeoutMs) : null),
+    servedBy: `shard ${shard.id} replica ${node.replicaId}`,
+    ...(deps.log ? { log: deps.log } : {}),
   });
 
   app.get('/v1/reservations', {
@@ -268,13 +138,6 @@ function splitHostPort(v: string): [string, number] {
   return [v.slice(0, i).replace(/^\[|\]$/g, ''), Number(v.slice(i + 1))];
 }
 
-function checkOwned(deps: ShardAdminDeps, dn: string): void {
-  const owner = deps.client.shardFor(dn);
-  if (owner !== deps.shard.id) {
-    throw new AdminError('ADMIN_ERR_NOT_FOUND', `DN ${dn} belongs to shard ${owner}, not ${deps.shard.id}`, 'params.dn');
-  }
-}
-
 /** The core refuses to promote a learner that is still far behind (the group would lose
  * availability waiting for it); retry until it has caught up or the deadline passes. */
 async function promoteWhenCaughtUp(node: ShardNode, id: string, deadlineMs: number): Promise<void> {
@@ -297,14 +160,6 @@ async function raftOp(op: () => Promise<void>): Promise<void> {
   } catch (err) {
     throw toAdminError(err);
   }
-}
-
-function toAdminError(err: unknown): Error {
-  if (err instanceof AdminError) return err;
-  if (err instanceof RaftGroupError || err instanceof ShardClientError) return new AdminError(err.code, err.message);
-  const e = err as { code?: string; message?: string };
-  if (typeof e.code === 'string') return new AdminError(e.code, e.message ?? e.code, e.code === 'SHARD_ERR_UNKNOWN_DN' ? 'params.dn' : undefined);
-  return err as Error;
 }
 
 /** Replays the request against the leader's admin endpoint with the caller's token. */

@@ -1,7 +1,17 @@
 // Prometheus metrics of a shard replica. Raft figures are read at scrape time from the
 // group's status, so they can never drift from the truth; event counts are counters.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+//
+// Agents by state (`ringfence_agents{state}`) come from the shard's LEADER only: every
+// replica holds the same agents, so a follower exporting them too would count each agent
+// three times in a sum. A follower exports the family with no samples; after a failover
+// the new leader's series take over. `sum by (state) (ringfence_agents)` is the cluster.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../../common/process-metrics.js';
 import type { RaftStatus, Role } from '../../raft/types.js';
+import { agentStateNames, type AgentStateName } from '../types.js';
+
+/** Agents by state as the leader sees them, or null on a follower (see the header). */
+export type AgentsByState = () => Readonly<Record<AgentStateName, number>> | null;
 
 export class ShardMetrics {
   readonly registry = new Registry();
@@ -13,12 +23,9 @@ export class ShardMetrics {
   readonly #leaderChanges: Counter;
   #lastLeader: string | null = null;
 
-  constructor(labels: { shard: string; replica: string }, status: () => RaftStatus | null) {
+  constructor(labels: { shard: string; replica: string }, status: () => RaftStatus | null, agentsByState: AgentsByState = () => null, shardMapSkew: () => boolean | null = () => null) {
     this.registry.setDefaultLabels(labels);
-    // prom-client samples event-loop delay with a timer at this period (default 10 ms):
-    // 100 extra wake-ups a second in an otherwise idle replica, for a gauge scraped every
-    // few seconds.
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    collectProcessMetrics(this.registry);
     const r = this.registry;
     this.proposals = new Counter({ name: 'ringfence_raft_proposals_total', help: 'Commands proposed through this replica', registers: [r] });
     this.expired = new Counter({ name: 'ringfence_reservations_expired_total', help: 'Reservations expired by this leader after their TTL', registers: [r] });
@@ -33,6 +40,30 @@ export class ShardMetrics {
     gauge('ringfence_raft_commit_index', 'Highest committed log index', (s) => s.commit);
     gauge('ringfence_raft_applied_index', 'Highest applied log index', (s) => s.applied);
     gauge('ringfence_raft_is_leader', '1 when this replica leads its shard', (s) => (s.role === 'leader' ? 1 : 0));
+    // Replicas of one shard whose cluster files list different shards: the replicated map
+    // follows whichever leads, and flips when leadership moves. Alert on any 1.
+    new Gauge({
+      name: 'ringfence_shard_map_file_skew',
+      help: '1 when this replica\'s cluster file lists other shards than its shard\'s replicated map (fix the files), 0 when they agree',
+      registers: [r],
+      collect() {
+        this.reset();
+        const skew = shardMapSkew();
+        if (skew !== null) this.set(skew ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ringfence_agents',
+      help: 'Agents of this shard by state, exported by the shard\'s leader only (sum by state for the cluster)',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const counts = agentsByState();
+        if (counts === null) return;
+        for (const state of agentStateNames) this.set({ state }, counts[state]);
+      },
+    });
   }
 
   observeApply(ms: number): void {

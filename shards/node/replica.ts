@@ -15,6 +15,7 @@ import { shardAdminRoutes } from './admin-routes.js';
 import { ShardMetrics } from './metrics.js';
 import { ShardRpcServer } from './rpc-server.js';
 import { ShardNode } from './shard-node.js';
+import { agentStateNames, type AgentStateName } from '../types.js';
 
 export type ShardReplica = Readonly<{
   node: ShardNode;
@@ -39,10 +40,17 @@ export type ShardReplicaOptions = Readonly<{
   adminRoutes?: (app: FastifyInstance, client: ShardClient) => Promise<void>;
 }>;
 
+/** Every state with its count of this replica's agents (timers settled at the last entry). */
+function agentsByState(node: ShardNode): Record<AgentStateName, number> {
+  const counts = Object.fromEntries(agentStateNames.map((s) => [s, 0])) as Record<AgentStateName, number>;
+  for (const a of node.stateMachine.listAgents()) counts[a.status.state]++;
+  return counts;
+}
+
 export async function startShardReplica(opts: ShardReplicaOptions): Promise<ShardReplica> {
   const { config, shard, replica, log } = opts;
   let node: ShardNode | null = null;
-  const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null);
+  const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null, () => (node !== null && node.group.isLeader() ? agentsByState(node) : null), () => node?.shardMapSkew() ?? null);
   node = await ShardNode.start({ config, shard, replica, log, metrics });
   const started = node;
   const rpc = await ShardRpcServer.listen({ service: started, host: replica.client.host, port: replica.client.port, log, secret: config.secret, replicaId: replica.id });

@@ -21,7 +21,7 @@ import {
   preferredLeaderSettleMs,
   preferredSilenceMsMax,
 } from '../limits.js';
-import { shardMapVersion } from '../shard-map.js';
+import { shardMapVersion, type ShardMap } from '../shard-map.js';
 import { ShardStateMachine } from '../state-machine.js';
 import type { Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
@@ -58,6 +58,9 @@ export class ShardNode implements ShardService {
   readonly #expiringLeases = new Set<string>();
   #tickInFlight = false;
   #shardMapInFlight = false;
+  readonly #fileShardMapVersion: number;
+  #shardMapSkewLogged = false;
+  #shardMapSeen: ShardMap | null = null;
   /** Since when the preferred leader has been seen caught up, while this replica leads. */
   #preferredReadySinceMs: number | null = null;
   #preferredHeardAtMs = 0;
@@ -78,7 +81,9 @@ export class ShardNode implements ShardService {
     private readonly clock: LeaderClock,
     /** The shard ids of this replica's cluster file, sorted: the map it replicates. */
     private readonly fileShardIds: readonly string[],
-  ) {}
+  ) {
+    this.#fileShardMapVersion = shardMapVersion(fileShardIds);
+  }
 
   static async start(opts: ShardNodeOptions): Promise<ShardNode> {
     const { config, shard, replica, log } = opts;
@@ -114,7 +119,14 @@ export class ShardNode implements ShardService {
     const fileShardIds = config.shards.map((s) => s.id).sort();
     const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics, shard.preferredLeader ?? null, clock, fileShardIds);
     group.on('failed', (err) => node.#storageFailed(err, opts.onStorageFailure ?? ((e) => exitFatal(log, 'storage failed', e, exitCodes.storage))));
-    group.on('applied', () => node.#scheduleFeedFlush());
+    group.on('applied', () => {
+      node.#scheduleFeedFlush();
+      // A new map (or a first one) comes through the log: notice skew when it applies.
+      if (node.stateMachine.shardMap !== node.#shardMapSeen) {
+        node.#shardMapSeen = node.stateMachine.shardMap;
+        node.shardMapSkew();
+      }
+    });
     group.on('role', (s) => {
       metrics.role(s.role, s.leader);
       log.info('raft role', { role: s.role, leader: s.leader, term: group.status().term });
@@ -163,6 +175,20 @@ export class ShardNode implements ShardService {
       default:
         throw new ShardError('SHARD_ERR_BAD_COMMAND', 'unknown query');
     }
+  }
+
+  /** Whether this replica's cluster file lists other shards than the shard's replicated
+   * map (null until a map is replicated). Logged once each time it changes. */
+  shardMapSkew(): boolean | null {
+    const current = this.stateMachine.shardMap;
+    if (current === null) return null;
+    const skewed = current.version !== this.#fileShardMapVersion;
+    if (skewed !== this.#shardMapSkewLogged) {
+      this.#shardMapSkewLogged = skewed;
+      if (skewed) this.log.warn('this replica\'s cluster file lists other shards than the shard\'s replicated map: make the files agree', { fileShardIds: this.fileShardIds, replicated: current.shardIds, version: current.version });
+      else this.log.info('cluster file and replicated shard map agree', { version: current.version });
+    }
+    return skewed;
   }
 
   /** For the RPC server's policy (rpc/policy.ts): who owns the grant a confirm or release

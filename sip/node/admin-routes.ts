@@ -1,8 +1,12 @@
-// The SIP node's admin REST routes (read scope): calls in progress, registrations (read
-// from the shards, so any node shows every binding), the queue, and gateway health.
+// The SIP node's admin REST routes: calls in progress, registrations (read from the
+// shards, so any node shows every binding), the queue, gateway health (read scope), and
+// the agent routes every node answers (shards/client/agent-routes.ts: routed to the
+// shard that owns the DN; here GET /v1/agents lists every shard's agents).
 // /metrics and /docs come from createAdminApp.
 
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../../common/logger.js';
+import { agentRoutes } from '../../shards/client/agent-routes.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { Agent } from '../../shards/types.js';
 import type { B2bua } from './b2bua.js';
@@ -35,7 +39,26 @@ const registrationSchema = {
   },
 } as const;
 
-export function registerSipAdminRoutes(app: FastifyInstance, deps: Readonly<{ nodeId: string; b2bua: B2bua; shards: ShardClient; media: MediaController }>): void {
+export type SipAdminDeps = Readonly<{
+  nodeId: string;
+  realm: string;
+  b2bua: B2bua;
+  /** The node's own client (`sip:<id>`), for reads of registrations. */
+  shards: ShardClient;
+  /** The node's client with principal `admin`, for the agent routes. */
+  adminShards: ShardClient;
+  media: MediaController;
+  log?: Logger;
+}>;
+
+export async function registerSipAdminRoutes(app: FastifyInstance, deps: SipAdminDeps): Promise<void> {
+  await app.register(agentRoutes, {
+    client: deps.adminShards,
+    realm: deps.realm,
+    listShards: deps.adminShards.shardIds,
+    servedBy: `sip ${deps.nodeId}`,
+    ...(deps.log ? { log: deps.log } : {}),
+  });
   app.get('/v1/calls', {
     schema: { summary: 'Calls in progress on this node', response: { 200: { type: 'object', properties: { node: { type: 'string' }, calls: { type: 'array', items: callSchema } } } } },
   }, async () => ({ node: deps.nodeId, calls: deps.b2bua.listCalls() }));

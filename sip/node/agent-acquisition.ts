@@ -21,7 +21,8 @@ import { getHeader } from '../syntax/index.js';
 import type { SipTarget, TimerService } from '../transport/index.js';
 import type { Call } from './call.js';
 import type { WallClock } from './clock.js';
-import { targetOfUri, uriOf } from './dialog.js';
+import { uriOf } from './dialog.js';
+import { bindingTarget } from './nat-binding.js';
 import { SipNodeErrorCode } from './errors.js';
 import type { Grant, Grants } from './grants.js';
 import * as limits from './limits.js';
@@ -35,7 +36,7 @@ export type CallToRoute = Pick<Call, 'key' | 'callId' | 'from' | 'invite' | 'ser
 /** grant: reserved, with the phone to ring; queue: no agent free now; give-up: too many
  * attempts (480); stopped: the call left routing meanwhile (hung up), nothing held. */
 export type Acquisition =
-  | Readonly<{ type: 'grant'; grant: Grant; contactUri: string; target: SipTarget }>
+  | Readonly<{ type: 'grant'; grant: Grant; contactUri: string; target: SipTarget; viaSource: boolean }>
   | Readonly<{ type: 'queue' }>
   | Readonly<{ type: 'give-up' }>
   | Readonly<{ type: 'stopped' }>;
@@ -147,7 +148,8 @@ export class AgentAcquisition {
     }
     const now = this.o.now();
     const contact = res.agent.contacts.find((c) => c.expiresAtMs > now);
-    const target = contact === undefined ? null : targetOfUri(contact.uri);
+    // A binding from behind a NAT is reached where its REGISTER came from (nat-binding.ts).
+    const target = contact === undefined ? null : bindingTarget(contact, this.o.nodeId);
     call.offered.add(dn);
     if (contact === undefined || target === null) {
       void this.o.grants.release(dn, reservationId, 'failed');
@@ -159,7 +161,7 @@ export class AgentAcquisition {
     // was sent keeps this node's idea of it on the safe side.
     const grant: Grant = { dn, reservationId, expiresAtMs: reserveStartMs + ttlMs };
     assert(res.reservation.reservationId === reservationId && res.agent.dn === dn, `grant ${reservationId} on ${dn} came back as ${res.reservation.reservationId} on ${res.agent.dn}`);
-    return { type: 'grant', grant, contactUri: contact.uri, target };
+    return { type: 'grant', grant, contactUri: contact.uri, target, viaSource: contact.received !== undefined };
   }
 
   /** The DN to reserve next (null: queue the call). The webhook, when configured, is

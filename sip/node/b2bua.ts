@@ -177,7 +177,7 @@ export class B2bua {
       case 'queue':
         return this.enqueue(call);
       case 'grant':
-        if (!(await this.inviteAgent(call, next.grant, next.contactUri, next.target))) return this.enqueue(call);
+        if (!(await this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource))) return this.enqueue(call);
     }
   }
 
@@ -310,7 +310,7 @@ export class B2bua {
         case 'queue':
           return this.enqueue(call);
         case 'grant':
-          if (await this.inviteAgent(call, next.grant, next.contactUri, next.target)) return;
+          if (await this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource)) return;
       }
     }
   }
@@ -343,10 +343,10 @@ export class B2bua {
 
   /** Allocates media and INVITEs the agent; false when the attempt failed at once and
    * routing should go on. */
-  private async inviteAgent(call: Call, grant: Grant, contactUri: string, target: SipTarget): Promise<boolean> {
+  private async inviteAgent(call: Call, grant: Grant, contactUri: string, target: SipTarget, viaSource: boolean): Promise<boolean> {
     const agentCallId = generateCallId(this.sender.transportFor(target).sentBy.host);
     const localTag = generateTag();
-    const leg = agentLegOf({ callerLeg: call.callerLeg, dn: grant.dn, target, contactUri, callId: agentCallId, localTag });
+    const leg = agentLegOf({ callerLeg: call.callerLeg, dn: grant.dn, target, contactUri, callId: agentCallId, localTag, viaSource });
     const at: Attempt = {
       no: call.attemptCount, dn: grant.dn, reservationId: grant.reservationId, leg, target, mediaSession: agentCallId, tx: null,
       gotProvisional: false, cancel: null, cancelSent: false, answered: false, ack: null, ringTimer: null, cancelGuard: null, confirming: null,

@@ -17,6 +17,10 @@ export type DialogLeg = {
   /** Route URIs in the order requests carry them (RFC 3261 §12.1). */
   routeSet: string[];
   localCseq: number;
+  /** Where the peer is really reached when that is not its Contact: the source its
+   * REGISTER came from (behind a NAT) or its RFC 5626 flow. Requests to it keep the
+   * Contact as Request-URI (RFC 3581 §4 style) but travel here. */
+  readonly flowTarget?: SipTarget;
 };
 
 /** Where a request to `uri` goes: host, port (5060 by default) and the transport its
@@ -45,6 +49,7 @@ export function tagOf(headerValue: string): string | undefined {
 
 /** Loose routing: a request goes to the first Route when there is one. */
 export function legTarget(leg: DialogLeg): SipTarget | null {
+  if (leg.routeSet.length === 0 && leg.flowTarget !== undefined) return leg.flowTarget;
   return targetOfUri(leg.routeSet[0] ?? leg.remoteTarget);
 }
 

@@ -98,7 +98,9 @@ export function callerOk(invite: SipRequest, callerLeg: DialogLeg, contact: stri
 
 // ---- the agent's leg (we are its UAC) ----
 
-export type AgentLegInput = Readonly<{ callerLeg: DialogLeg; dn: string; target: SipTarget; contactUri: string; callId: string; localTag: string }>;
+/** `viaSource`: the target is the binding's observed source (a NATed phone), not its
+ * Contact; every request in the dialog goes there too. */
+export type AgentLegInput = Readonly<{ callerLeg: DialogLeg; dn: string; target: SipTarget; contactUri: string; callId: string; localTag: string; viaSource?: boolean }>;
 
 /** The agent leg's dialog: the caller's From (display name and URI) with our tag, to the
  * agent's DN at the contact's host. */
@@ -117,6 +119,7 @@ export function agentLegOf(i: AgentLegInput): DialogLeg {
     remoteTarget: i.contactUri,
     routeSet: [],
     localCseq: 1,
+    ...(i.viaSource === true ? { flowTarget: i.target } : {}),
   };
 }
 

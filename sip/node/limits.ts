@@ -59,6 +59,18 @@ export const nonceTrackedMax = 50_000;
 export const registerExpiresSecondsDefault = 3_600;
 export const registerExpiresSecondsMin = 1;
 export const registerExpiresSecondsMax = 86_400;
+/** RFC 5626 Flow-Timer sent to a phone that registered over an outbound TCP flow: it sends
+ * a CRLF keep-alive at least this often, well inside the 120 s TCP idle timeout. */
+export const flowTimerSeconds = 60;
+/** OPTIONS keep-alives to UDP bindings from behind a NAT (nat-keepalive.ts): how often each
+ * is pinged (NAT UDP mappings commonly last 30-60 s), how many pings in a row may go
+ * unanswered before the binding is removed, and at most how many pings one round sends
+ * (the rest wait for the next round, so a node with many NATed phones never bursts). */
+export const natKeepAliveIntervalMsDefault = 25_000;
+export const natKeepAliveMissesMax = 3;
+export const natKeepAlivesPerRoundMax = 500;
+/** Most UDP NAT bindings one node pings (the oldest are dropped from the pinger first). */
+export const natKeepAliveBindingsMax = 50_000;
 
 /** Media gateway health: ng ping every this, and media-timeout polls. */
 export const gatewayPollIntervalMsDefault = 2_000;
@@ -127,5 +139,15 @@ export const nonceFutureSkewMsMax = 60_000;
 export const digestFailuresMax = 5;
 export const digestFailureWindowMs = 60_000;
 export const digestLockoutMs = 300_000;
-/** (source, user) pairs remembered by the digest throttle; the oldest is forgotten first. */
+/** (source, user) pairs remembered by the digest throttle; the oldest is forgotten first.
+ * Users (DNs) are remembered in a table of the same bound. */
 export const digestThrottleTrackedMax = 50_000;
+/** Guessing spread over many source IPs: this many failures for one user from ALL sources
+ * within the window guard that user; while guarded, only sources that have registered it
+ * successfully before may try (the rest get 403 unchecked), so a botnet's guesses stop
+ * while the agent's own phone keeps registering. */
+export const digestUserFailuresMax = 30;
+export const digestUserFailureWindowMs = 600_000;
+export const digestUserGuardMs = 900_000;
+/** Sources remembered per user as having registered it (the most recent are kept). */
+export const digestKnownSourcesPerUserMax = 8;

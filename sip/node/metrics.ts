@@ -1,18 +1,55 @@
 // The SIP node's Prometheus metrics (one registry per node, so several nodes can live in
-// one test process). Transport parse errors are read from the transports' counters at
-// scrape time rather than counted twice.
+// one test process). Transport figures (parse errors, per-source drops and refusals) are
+// read from the transports' own counters at scrape time rather than counted twice; they
+// are exported as counters because those counters only grow.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SipTransport } from '../transport/index.js';
+import { collectProcessMetrics } from '../../common/process-metrics.js';
+import type { SipTransport, TransportCounters } from '../transport/index.js';
 
 export type SipNodeMetrics = ReturnType<typeof createSipNodeMetrics>;
+
+/** What the node holds right now, read at scrape time. */
+export type SipNodeLive = () => Readonly<{ calls: number; queued: number; callsByService: Readonly<Record<string, number>> }>;
+
+/** A counter mirrored from every transport's counters at scrape time: `pick` gives one
+ * transport's totals by error code (already monotonic), labelled with the transport. */
+function transportCounter(registry: Registry, name: string, help: string, reasonLabel: string, transports: () => readonly SipTransport[], pick: (c: TransportCounters) => Readonly<Record<string, number>>): Counter {
+  return new Counter({
+    name,
+    help,
+    labelNames: ['transport', reasonLabel],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of transports()) {
+        for (const [code, n] of Object.entries(pick(t.counters()))) this.inc({ [reasonLabel]: code, transport: t.protocol.toLowerCase() }, n);
+      }
+    },
+  });
+}
 
 export const setupPhases = ['route', 'reserve', 'agent', 'answer', 'confirm'] as const;
 export type SetupPhase = (typeof setupPhases)[number];
 
-export function createSipNodeMetrics(nodeId: string, transports: () => readonly SipTransport[], live: () => { calls: number; queued: number }) {
+/** A counter mirrored from one number of every transport's counters, by transport. */
+function transportTotal(registry: Registry, name: string, help: string, transports: () => readonly SipTransport[], pick: (c: TransportCounters) => number): Counter {
+  return new Counter({
+    name,
+    help,
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of transports()) this.inc({ transport: t.protocol.toLowerCase() }, pick(t.counters()));
+    },
+  });
+}
+
+export function createSipNodeMetrics(nodeId: string, transports: () => readonly SipTransport[], live: SipNodeLive, services: readonly string[] = []) {
   const registry = new Registry();
   registry.setDefaultLabels({ node: nodeId });
+  collectProcessMetrics(registry);
   const m = {
     registry,
     callsOffered: new Counter({ name: 'ringfence_sip_calls_offered_total', help: 'INVITEs to a service number accepted for routing', registers: [registry] }),
@@ -48,20 +85,33 @@ export function createSipNodeMetrics(nodeId: string, transports: () => readonly 
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 15],
       registers: [registry],
     })),
-    parseErrors: new Gauge({
-      name: 'ringfence_sip_parse_errors_total',
-      help: 'malformed SIP messages received, by parser error code',
-      labelNames: ['kind'],
-      registers: [registry],
-      collect() {
-        const sums: Record<string, number> = {};
-        for (const t of transports()) for (const [k, v] of Object.entries(t.counters().parseErrors)) sums[k] = (sums[k] ?? 0) + v;
-        this.reset();
-        for (const [k, v] of Object.entries(sums)) this.set({ kind: k }, v);
-      },
-    }),
+    // A counter (it was a gauge with a counter's name): totals since the node started.
+    parseErrors: transportCounter(registry, 'ringfence_sip_parse_errors_total', 'malformed SIP messages received, by transport and parser error code', 'kind', transports, (c) => c.parseErrors),
+    // Per-source protection and lost input, by SIP_ERR_TRANSPORT_* code: RATE_LIMITED (over
+    // its rate: a 503 with Retry-After, or dropped when not a request), SOURCE_FLOODING
+    // (dropped unread, its 503 budget spent), SOURCE_CONNECTIONS_EXHAUSTED (a TCP
+    // connection refused: the source holds its maximum), MESSAGE_DEADLINE (a TCP
+    // connection closed: a message not complete in time), FRAMING_LOST, INPUT_FAILED.
+    dropped: transportCounter(registry, 'ringfence_sip_dropped_total', 'inbound SIP messages or connections refused or dropped, by transport and reason', 'reason', transports, (c) => c.dropped),
+    badRequestsAnswered: transportTotal(registry, 'ringfence_sip_bad_requests_answered_total', 'malformed SIP requests answered with a 400, by transport', transports, (c) => c.badRequestsAnswered),
+    // Over the node's connection cap or the source's (the latter also counted in
+    // ringfence_sip_dropped_total{reason="SOURCE_CONNECTIONS_EXHAUSTED"}).
+    tcpConnectionsRejected: transportTotal(registry, 'ringfence_sip_connections_rejected_total', 'inbound SIP connections refused, by transport', transports, (c) => c.connectionsRejected),
     callsInProgress: new Gauge({ name: 'ringfence_sip_calls_in_progress', help: 'calls this node is handling', registers: [registry], collect() { this.set(live().calls); } }),
     queued: new Gauge({ name: 'ringfence_sip_calls_queued', help: 'calls waiting for an agent', registers: [registry], collect() { this.set(live().queued); } }),
+    // Every configured service has a sample (0 when idle), so a dashboard's series do not
+    // appear and vanish; a call to a number no longer configured still counts.
+    callsByService: new Gauge({
+      name: 'ringfence_sip_calls',
+      help: 'calls this node is handling, by service number (queued, ringing or answered)',
+      labelNames: ['service'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const service of services) this.set({ service }, 0);
+        for (const [service, n] of Object.entries(live().callsByService)) this.set({ service }, n);
+      },
+    }),
   };
   return m;
 }

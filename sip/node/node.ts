@@ -32,6 +32,7 @@ import { createSipNodeMetrics } from './metrics.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
+import { NatKeepAlive } from './nat-keepalive.js';
 import { QueueView } from './queue.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
 import { RoutingWebhook } from './routing-webhook.js';
@@ -76,6 +77,14 @@ export type SipNodeOptions = Readonly<{
   /** Routes of the floor above (cluster view, dashboard), added to the admin app before
    * it listens: the node knows nothing of what watches the whole cluster. */
   adminRoutes?: (app: FastifyInstance, shards: ShardClient) => Promise<void>;
+  /** OPTIONS keep-alives to UDP phones registered from behind a NAT (nat-keepalive.ts):
+   * interval (default 25 s) and unanswered pings in a row before the binding is removed
+   * (default 3). */
+  natKeepAliveIntervalMs?: number;
+  natKeepAliveMisses?: number;
+  /** False: the registrar stores Contacts as sent, ignoring where a REGISTER came from
+   * (nat-binding.ts; default true). */
+  natHandling?: boolean;
 }>;
 
 export type SipNode = Readonly<{
@@ -112,7 +121,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const tcp = await TcpTransport.listen({ host: tcpAddr.host, port: tcpAddr.port, ...transportOptions });
   const transports: SipTransport[] = [udp, tcp];
   let b2bua: B2bua | undefined;
-  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queuedCount ?? 0 }));
+  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queuedCount ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
   const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs, rootSecret: o.config.secret }) : new PassthroughMedia());
   const view = new AgentView();
   const router = new Router(view, o.strategy ?? 'longest-idle');
@@ -124,7 +133,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const cdr = new CdrWriter(o.cdrPath);
   const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms });
   const throttle = new DigestThrottle(o.digestThrottle);
-  const registrar = new Registrar({ shards, digest, throttle, metrics, log, now: () => Date.now() });
+  let natKeepAlive: NatKeepAlive | undefined;
+  const registrar = new Registrar({ shards, digest, throttle, metrics, log, now: () => Date.now(), nodeId: o.nodeId, natHandling: o.natHandling ?? true, onNatBinding: (e) => natKeepAlive?.onBinding(e) });
 
   const timers = new SystemTimerService();
   const reconcile = new Reconcile({ shards, owner: o.nodeId, log, sleep: (ms) => sleep(timers, ms) });
@@ -138,6 +148,16 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
 
   const dispatch = new SipNodeDispatch(registrar);
   const layer: TransactionLayer = new TransactionLayer({ transports, timers, user: dispatch });
+  natKeepAlive = new NatKeepAlive({
+    layer, timers, log, localHost: udp.sentBy.host,
+    unregister: async (dn, uri) => {
+      const r = await shards.command(dn, { type: 'unregister', dn, uri }, { deadlineMs: limits.shardCommandDeadlineMs });
+      if (!r.ok) throw new Error(`${r.code}: ${r.reason}`);
+    },
+    ...(o.natKeepAliveIntervalMs !== undefined ? { intervalMs: o.natKeepAliveIntervalMs } : {}),
+    ...(o.natKeepAliveMisses !== undefined ? { missesMax: o.natKeepAliveMisses } : {}),
+  });
+  const keepAlive = natKeepAlive;
   b2bua = new B2bua({
     nodeId: o.nodeId,
     layer,
@@ -167,7 +187,10 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const feedStarted = feed.start();
 
   const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });
-  registerSipAdminRoutes(app, { nodeId: o.nodeId, b2bua: bua, shards, media });
+  // The agent routes act as `admin` once the bearer token is checked, as on a replica:
+  // `sip:<id>` may neither provision nor change an agent's state, and receives HA1s.
+  const adminShards = new ShardClient({ shards: o.config.shards, auth: { secret: o.config.secret, principal: 'admin' } });
+  await registerSipAdminRoutes(app, { nodeId: o.nodeId, realm: o.config.realm, b2bua: bua, shards, adminShards, media, log });
   if (o.adminRoutes !== undefined) await o.adminRoutes(app, shards);
   await app.listen({ host: adminAddr.host, port: adminAddr.port });
   const adminInfo = app.server.address();
@@ -189,6 +212,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       closed = true;
       reconcile.stop();
       leases.stop();
+      keepAlive.close();
       bua.close();
       webhook?.close();
       feed.close();
@@ -196,8 +220,16 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       media.close();
       await Promise.all(transports.map((t) => t.close()));
       await app.close();
+      adminShards.close();
       shards.close();
       await cdr.close();
     },
   };
+}
+
+/** Calls in progress per service number (the `ringfence_sip_calls` gauge, at scrape time). */
+function callsByService(b2bua: B2bua | undefined): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const call of b2bua?.listCalls() ?? []) counts[call.service] = (counts[call.service] ?? 0) + 1;
+  return counts;
 }

@@ -12,10 +12,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { ShardClientError, type ShardClient } from '../../shards/client/shard-client.js';
-import type { Agent, DigestCredentials, ShardResult } from '../../shards/types.js';
+import type { Agent, ContactSource, DigestCredentials, ShardResult } from '../../shards/types.js';
 import { buildResponse, generateTag, getHeader, getHeaders, parseCSeq, parseDigestParams, parseNameAddr, parseUri } from '../syntax/index.js';
 import type { SipHeader, SipRequest } from '../syntax/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
+import { topViaValue } from '../transport/index.js';
+import { natDecision, type RegisterSource } from './nat-binding.js';
 import type { Logger } from '../../common/logger.js';
 import type { DigestAuthenticator } from './digest.js';
 import type { DigestThrottle } from './digest-throttle.js';
@@ -29,7 +31,16 @@ export type RegistrarDeps = Readonly<{
   metrics: SipNodeMetrics;
   log: Logger;
   now: () => number;
+  /** This SIP node's id: a binding's RFC 5626 flow is usable only on the node holding it. */
+  nodeId: string;
+  /** False: store every Contact as sent, never the observed source (no NAT handling). */
+  natHandling?: boolean;
+  /** Called for each binding stored with an observed UDP source from behind a NAT (the
+   * keep-alive pinger watches it), and for each removed. */
+  onNatBinding?: (event: NatBindingEvent) => void;
 }>;
+
+export type NatBindingEvent = Readonly<{ dn: string; uri: string; received: ContactSource | null; expiresInMs: number }>;
 
 type Answer = Readonly<{ status: number; reason: string; headers?: readonly SipHeader[] }>;
 
@@ -43,7 +54,7 @@ export class Registrar {
   constructor(private readonly deps: RegistrarDeps) {}
 
   handle(tx: ServerTransaction, req: SipRequest): void {
-    this.process(req, tx.source.host).then(
+    this.process(req, tx.source).then(
       (a) => this.reply(tx, req, a),
       (err) => {
         this.deps.log.warn('REGISTER failed', { error: (err as Error).message });
@@ -57,7 +68,8 @@ export class Registrar {
     tx.respond(buildResponse(req, a.status, a.reason, { headers: a.headers ?? [], toTag: generateTag() }));
   }
 
-  private async process(req: SipRequest, sourceIp: string): Promise<Answer> {
+  private async process(req: SipRequest, source: RegisterSource): Promise<Answer> {
+    const sourceIp = source.host;
     const to = parseNameAddr(getHeader(req, 'To') ?? '');
     const user = (to === null ? undefined : parseUri(to.uri)?.user) ?? '';
     const authValue = getHeader(req, 'Authorization');
@@ -71,7 +83,7 @@ export class Registrar {
     const verdict = this.deps.digest.verify('REGISTER', req.uri, auth, creds);
     if (verdict.ok && agent !== null && agent.credentials !== null) {
       this.deps.throttle.succeeded(sourceIp, user);
-      return this.bind(req, user, agent);
+      return this.bind(req, user, agent, source);
     }
     switch (verdict.ok ? 'wrong-response' : verdict.reason) {
       case 'stale':
@@ -112,7 +124,7 @@ export class Registrar {
     }
   }
 
-  private async bind(req: SipRequest, dn: string, agent: Agent): Promise<Answer> {
+  private async bind(req: SipRequest, dn: string, agent: Agent, source: RegisterSource): Promise<Answer> {
     const contacts = getHeaders(req, 'Contact');
     const callId = getHeader(req, 'Call-ID') ?? '';
     const cseq = parseCSeq(getHeader(req, 'CSeq') ?? '')?.seq ?? 0;
@@ -124,9 +136,13 @@ export class Registrar {
       if (contacts.length !== 1 || headerSeconds !== 0) return { status: 400, reason: 'Wildcard Contact Needs Expires 0' };
       const r = await this.command(dn, { type: 'unregister', dn, uri: null });
       if (!r.ok) return failure(r);
+      for (const c of current.contacts) this.deps.onNatBinding?.({ dn, uri: c.uri, received: null, expiresInMs: 0 });
       return this.ok(r.type === 'agent' ? r.agent : current);
     }
-    const bindings: { uri: string; seconds: number; q: number }[] = [];
+    const bindings: { uri: string; seconds: number; q: number; received: ContactSource | null }[] = [];
+    const topVia = topViaValue(req);
+    const supported = getHeaders(req, 'Supported');
+    let outbound = false;
     for (const value of contacts) {
       const na = parseNameAddr(value);
       if (na === null || parseUri(na.uri) === null) return { status: 400, reason: 'Bad Contact' };
@@ -139,14 +155,20 @@ export class Registrar {
       const qText = na.params['q'];
       const q = typeof qText === 'string' ? Number(qText) : 1;
       if (!(q >= 0 && q <= 1)) return { status: 400, reason: 'Bad Contact q' };
-      bindings.push({ uri: na.uri, seconds: Math.min(seconds, limits.registerExpiresSecondsMax), q });
+      const nat = this.deps.natHandling === false ? { received: null, outbound: false } : natDecision({ contact: value, topVia, supported, source, nodeId: this.deps.nodeId });
+      outbound ||= nat.outbound;
+      bindings.push({ uri: na.uri, seconds: Math.min(seconds, limits.registerExpiresSecondsMax), q, received: nat.received });
     }
     for (const b of bindings) {
-      const r = await this.command(dn, { type: 'register', dn, uri: b.uri, expiresMs: b.seconds * 1000, q: b.q, callId, cseq });
+      const r = await this.command(dn, { type: 'register', dn, uri: b.uri, expiresMs: b.seconds * 1000, q: b.q, callId, cseq, ...(b.received !== null ? { received: b.received } : {}) });
       if (!r.ok) return failure(r);
       if (r.type === 'agent') current = r.agent;
+      this.deps.onNatBinding?.({ dn, uri: b.uri, received: b.seconds > 0 ? b.received : null, expiresInMs: b.seconds * 1000 });
     }
-    return this.ok(current);
+    const answer = this.ok(current);
+    // RFC 5626 §6: confirm the flow, and ask for CRLF keep-alives well inside our TCP idle timeout.
+    if (!outbound) return answer;
+    return { ...answer, headers: [...(answer.headers ?? []), { name: 'Require', value: 'outbound' }, { name: 'Flow-Timer', value: String(limits.flowTimerSeconds) }] };
   }
 
   private command(dn: string, cmd: Parameters<ShardClient['command']>[1]): Promise<ShardResult> {

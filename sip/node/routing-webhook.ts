@@ -157,11 +157,19 @@ export class RoutingWebhook {
         },
         (res) => {
           const status = res.statusCode ?? 0;
+          // The socket itself, not only the request: once a response has arrived whole,
+          // Node 24 has already handed its socket back to the keep-alive pool, where
+          // req.destroy() no longer reaches it (Node 20 still did).
+          const socket = res.socket;
+          const drop = (): void => {
+            req.destroy();
+            socket?.destroy();
+          };
           if (status < 200 || status > 299) {
             finish({ result: 'http-status', detail: `HTTP ${status}` });
             // An error body is not read: the connection goes rather than drain an
             // untrusted stream of unknown length.
-            req.destroy();
+            drop();
             return;
           }
           const chunks: Buffer[] = [];
@@ -170,7 +178,7 @@ export class RoutingWebhook {
             total += chunk.length;
             if (total > bytesMax) {
               finish({ result: 'malformed', detail: `response larger than ${bytesMax} bytes` });
-              req.destroy();
+              drop();
               return;
             }
             chunks.push(chunk);

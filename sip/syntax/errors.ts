@@ -39,10 +39,12 @@ export const SipErrorCodes = {
 
 export type SipErrorCode = keyof typeof SipErrorCodes;
 
-/** Why a message was rejected. `canRespond` is true only for a request (not ACK) whose
- * Via, CSeq, Call-ID, From and To are present once each with Via and CSeq parseable:
- * enough for buildResponse(partial, statusForError(code), ...) to address a reply that
- * the sender's transaction will match (RFC 3261 §8.2.6, §17.1.3). */
+/** Why a message was rejected. `canRespond` is true for a request (not ACK) with a start
+ * line we could read and a parseable top Via: enough for buildResponse(partial,
+ * statusForError(code), reasonPhraseForError(error)) to address a reply (RFC 3261
+ * §18.2.2). `partial` then holds the Vias and the first From, To, Call-ID and CSeq as
+ * received (any of them may be missing or malformed: that can be the very problem the
+ * reply names, RFC 4475 §3.1.2). */
 export type SipSyntaxError = Readonly<{
   code: SipErrorCode;
   reason: string;

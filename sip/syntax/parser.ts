@@ -13,7 +13,6 @@ import { headerInfo, isKnownHeaderSpelling, splitList } from './headers.js';
 import { parseContentLength, validateHeaders, type Problem } from './validate.js';
 import { isToken } from './chars.js';
 import { parseVia } from './via.js';
-import { parseCSeq } from './cseq.js';
 import { headerCountMax, lineBytesMax, messageBytesMax } from './limits.js';
 
 export type ParseResult =
@@ -232,20 +231,33 @@ function parseHead(head: string, buf: Buffer, bodyStart: number, framing: Framin
   return { ok: true, message };
 }
 
-/** The request a 400 can be built from, when its addressing headers are usable
- * (see SipSyntaxError.canRespond). ACK never gets a response (RFC 3261 §17.2.3). */
+/** The request a 400 can be built from: a request other than ACK whose top Via parses,
+ * since that Via alone says where the answer goes (RFC 3261 §18.2.2). From, To, Call-ID
+ * and CSeq are copied into the 400 as they are, even when absent, repeated or malformed:
+ * RFC 4475 §3.1.2 and §3.3.1 ask for a 400 ("ideally") rather than silence, and a sender
+ * whose request lacks them cannot match any answer anyway, but its operator can read one.
+ * ACK never gets a response (RFC 3261 §17.2.3). */
 function respondable(method: string, uri: string, headers: readonly SipHeader[], byKey: Map<string, string[]>): SipRequest | undefined {
   if (method === 'ACK') return undefined;
-  const one = (k: string): string | undefined => {
-    const v = byKey.get(k);
-    return v !== undefined && v.length === 1 ? v[0] : undefined;
-  };
   const via = byKey.get('via')?.[0];
-  const cseq = one('cseq');
-  if (via === undefined || parseVia(via) === null || cseq === undefined || parseCSeq(cseq) === null) return undefined;
-  if (!one('call-id') || one('from') === undefined || one('to') === undefined) return undefined;
-  return { kind: 'request', method, uri, headers, body: EMPTY_BODY };
+  if (via === undefined || parseVia(via) === null) return undefined;
+  return { kind: 'request', method, uri, headers: answerHeaders(headers), body: EMPTY_BODY };
 }
+
+/** The fields a 400 copies (all Vias in order, the first of each other one), so that a
+ * request repeating a header many times earns an answer no bigger than needed. */
+function answerHeaders(headers: readonly SipHeader[]): SipHeader[] {
+  const kept: SipHeader[] = [];
+  const seen = new Set<string>();
+  for (const h of headers) {
+    const key = headerInfo(h.name).key;
+    if (key === 'via') kept.push(h);
+    else if (ANSWER_COPIED.has(key) && !seen.has(key)) { seen.add(key); kept.push(h); }
+  }
+  return kept;
+}
+
+const ANSWER_COPIED: ReadonlySet<string> = new Set(['from', 'to', 'call-id', 'cseq']);
 
 function copyBytes(buf: Buffer, from: number, to: number): Uint8Array {
   // A copy: the transport may reuse its receive buffer once we return.

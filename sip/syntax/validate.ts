@@ -20,8 +20,9 @@ const MANDATORY: readonly [string, string][] = [
 
 /** `byKey` maps each header key (headerKey) to its values in order. */
 export function validateHeaders(byKey: Map<string, string[]>, method: string | undefined): Problem | null {
-  for (const [key, name] of MANDATORY) {
-    if (!byKey.has(key)) return { code: 'SIP_ERR_MISSING_HEADER', reason: `Missing ${name} header` };
+  const missing = MANDATORY.filter(([key]) => !byKey.has(key)).map(([, name]) => name);
+  if (missing.length > 0) {
+    return { code: 'SIP_ERR_MISSING_HEADER', reason: `Missing ${missing.join(', ')} header${missing.length > 1 ? 's' : ''}` };
   }
   for (const [key, values] of byKey) {
     if (values.length > 1 && isSingleHeader(key)) {
@@ -75,7 +76,11 @@ function isWord(s: string): boolean {
 
 function cseq(v: string, _count: number, method: string | undefined): Problem | null {
   const c = parseCSeq(v);
-  if (c === null) return { code: 'SIP_ERR_BAD_CSEQ', reason: 'Malformed CSeq header' };
+  if (c === null) {
+    const number = /^[ \t]*0*([0-9]+)/.exec(v)?.[1];
+    const overflow = number !== undefined && (number.length > 10 || Number(number) > 0xffffffff);
+    return { code: 'SIP_ERR_BAD_CSEQ', reason: overflow ? 'CSeq number exceeds 2^32-1' : 'Malformed CSeq header' };
+  }
   if (method !== undefined && c.method !== method) {
     return { code: 'SIP_ERR_CSEQ_METHOD_MISMATCH', reason: 'CSeq method does not match the request method' };
   }
@@ -87,7 +92,7 @@ function maxForwards(v: string): Problem | null {
     const sig = stripLeadingZeros(v);
     if (sig.length <= 3 && Number(sig) <= 255) return null;
   }
-  return { code: 'SIP_ERR_BAD_MAX_FORWARDS', reason: 'Max-Forwards is not an integer 0-255' };
+  return { code: 'SIP_ERR_BAD_MAX_FORWARDS', reason: isDigits(v) ? 'Max-Forwards exceeds 255' : 'Max-Forwards is not an integer 0-255' };
 }
 
 /** "007" → "7", "000" → "0" (keeps the last digit); digits only. */

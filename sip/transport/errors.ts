@@ -9,6 +9,8 @@ export const TRANSPORT_ERR = Object.freeze({
   SEND_FAILED: 'SIP_ERR_TRANSPORT_SEND_FAILED',
   PROTOCOL_UNSUPPORTED: 'SIP_ERR_TRANSPORT_PROTOCOL_UNSUPPORTED',
   PEER_TOO_SLOW: 'SIP_ERR_TRANSPORT_PEER_TOO_SLOW',
+  /** A send bound to an RFC 5626 flow whose connection is closed (no new one is opened). */
+  FLOW_GONE: 'SIP_ERR_TRANSPORT_FLOW_GONE',
   /** Inbound message dropped: its top Via could not be parsed, so no reply can be routed. */
   BAD_VIA: 'SIP_ERR_TRANSPORT_BAD_VIA',
   /** A TCP connection closed because its byte stream could not be framed. */

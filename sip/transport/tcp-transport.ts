@@ -128,6 +128,10 @@ export class TcpTransport implements SipTransport {
     if (target.connectionId !== undefined) {
       const c = this.byId.get(target.connectionId);
       if (c !== undefined && !c.socket.destroyed) return c;
+      if (target.flowOnly === true) {
+        this.stats.sendErrors++;
+        throw new SipTransportError(TRANSPORT_ERR.FLOW_GONE, `flow ${target.connectionId} to ${target.host}:${target.port} is closed`);
+      }
     }
     const key = remoteKeyOf(target.host, target.port);
     const existing = this.byRemote.get(key);

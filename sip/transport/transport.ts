@@ -18,6 +18,10 @@ export type SipTarget = Readonly<{
   host: string;
   port: number;
   connectionId?: string;
+  /** With connectionId: that connection or nothing (an RFC 5626 flow to a phone behind a
+   * NAT, which no new connection could reach); the send fails with FLOW_GONE once it is
+   * closed. */
+  flowOnly?: boolean;
 }>;
 
 /** Where an inbound message came from: the packet's source address (not what its Via

@@ -13,7 +13,7 @@ t.test('an exit before ready reports the stderr it ended with', async (t) => {
   const { path } = await writeLocalClusterConfig({ dir, shards: 1 });
   const procs = new ProcessSet(path);
   t.teardown(() => procs.stopAll(1000));
-  await t.rejects(procs.start('shard', 'no-such-replica', [], 60_000), /shard no-such-replica exited \(1\) before it was ready; its stderr ended:\n.*no replica "no-such-replica" in the cluster file/);
+  await t.rejects(procs.start('shard', 'no-such-replica', [], 60_000), /shard no-such-replica exited \(2\) before it was ready; its stderr ended:\n.*no replica "no-such-replica" in the cluster file/);
 });
 
 // Local clusters give roles a CPU priority the way `Nice=` does in a systemd unit (the

@@ -1,6 +1,7 @@
 // Proves the CLI flag parser's user-facing behaviour: an unknown flag and a bad integer get
 // a message naming the flag, the environment fills what the command line leaves out, and
 // the help text keeps every flag's description apart from its name, however long the name.
+// (--help and --version exit the process: test/cluster/cli.test.ts runs them in real ones.)
 import t from 'tap';
 import { intFlag, parseFlags } from '../../common/args.js';
 
@@ -30,6 +31,15 @@ t.test('help lines keep at least two spaces between a flag and its description',
     message = (err as Error).message;
   }
   const lines = message.split('\n').filter((l) => l.startsWith('  --'));
-  t.equal(lines.length, 2);
-  for (const line of lines) t.match(line, /^ {2}--\S+( <value>)? {2,}\S/, line);
+  t.equal(lines.length, 4, 'both flags, then --help and --version');
+  for (const line of lines) t.match(line, /^ {2}--\S+?(, -h)?( <value>)? {2,}\S/, line);
+});
+
+t.test('a boolean from the environment must say yes or no', async (t) => {
+  const bools = { 'no-phones': { type: 'boolean', help: 'x' } } as const;
+  t.equal(parseFlags([], bools, 'u', { RINGFENCE_NO_PHONES: '1' })['no-phones'], true);
+  t.equal(parseFlags([], bools, 'u', { RINGFENCE_NO_PHONES: 'false' })['no-phones'], false);
+  t.equal(parseFlags([], bools, 'u', {})['no-phones'], false);
+  t.throws(() => parseFlags([], bools, 'u', { RINGFENCE_NO_PHONES: 'yes please' }), { code: 'CLI_ERR_USAGE', message: /RINGFENCE_NO_PHONES \(for --no-phones\) must be 1, true, 0 or false/ });
+  t.equal(parseFlags([], spec, 'u', { RINGFENCE_RING_TIMEOUT_MS: '' })['ring-timeout-ms'], '15000', 'an empty variable is unset');
 });

@@ -1,11 +1,11 @@
-// Threat: the admin REST of a shard replica and of a SIP node (with the dashboard: `/`,
-// `/v1/dashboard`, the `/v1/events` stream, `/v1/cluster`) had never met hostile input;
+// Threat: the admin REST of a shard replica, of a SIP node (with the dashboard: `/`,
+// `/v1/dashboard`, the `/v1/events` stream, `/v1/cluster`) and of a media gateway had never met hostile input;
 // an exception escaping a route could end the process, and a 5xx for bad input tells the
 // caller "our bug" where the truth is "your request". Proves: fuzzFramesPerListener()
 // raw HTTP requests per listener — generated request lines, methods, paths, query
 // strings, headers, JSON bodies with the wrong types, chunked encodings, and byte-level
 // mutations of all of these — sent over real TCP to real processes (`ringfence shard`,
-// `ringfence sip`) on 127.0.0.1; none gets a 5xx for its bad input (every 4xx carries a
+// `ringfence sip`, `ringfence gateway`) on 127.0.0.1; none gets a 5xx for its bad input (every 4xx carries a
 // JSON problem body); afterwards the replica's `/v1/status` and the SIP node's `/v1/calls` and dashboard still answer 200 with
 // the token, and neither process exited. Requests that would legitimately change the
 // cluster's membership are not generated (ids are never members', see http-fuzz.ts).
@@ -54,9 +54,9 @@ async function getStatus(port: number, path: string, token: string): Promise<num
   return res.status;
 }
 
-t.test(`the admin listeners of a shard replica and a SIP node take ${frames} hostile requests each`, { timeout: 0 }, async (t) => {
+t.test(`the admin listeners of a shard replica, a SIP node and a gateway take ${frames} hostile requests each`, { timeout: 0 }, async (t) => {
   const dir = tempDir(t, 'admin-fuzz');
-  const { path, config } = await writeLocalClusterConfig({ dir, shards: 1, replicasPerShard: 1, sipNodes: 1 });
+  const { path, config } = await writeLocalClusterConfig({ dir, shards: 1, replicasPerShard: 1, sipNodes: 1, gateways: 1 });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
   const exits: string[] = [];
   let tearingDown = false;
@@ -72,14 +72,16 @@ t.test(`the admin listeners of a shard replica and a SIP node take ${frames} hos
   });
   await procs.start('shard', 's1-a', [], 120_000);
   await procs.start('sip', 'sip1', [], 120_000);
+  await procs.start('gateway', 'gw1', [], 60_000);
+  const gatewayAdmin = config.gateways[0]!.admin!.port;
   const shardAdmin = config.shards[0]!.replicas[0]!.admin.port;
   const sipAdmin = config.sip[0]!.admin.port;
   // One real agent, so /v1/agents/:dn and state changes have something to work on.
   const put = await fetch(`http://127.0.0.1:${shardAdmin}/v1/agents/1001`, { method: 'PUT', headers: { authorization: `Bearer ${config.tokens.admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Ada', skills: { support: 50 } }) });
   t.equal(put.status, 200, 'an agent is provisioned before the barrage');
 
-  const [shard, sip] = await Promise.all([barrage(shardAdmin, config.tokens, 1800), barrage(sipAdmin, config.tokens, 2800)]);
-  for (const [name, r] of [['shard replica', shard], ['SIP node', sip]] as const) {
+  const [shard, sip, gateway] = await Promise.all([barrage(shardAdmin, config.tokens, 1800), barrage(sipAdmin, config.tokens, 2800), barrage(gatewayAdmin, config.tokens, 3800)]);
+  for (const [name, r] of [['shard replica', shard], ['SIP node', sip], ['gateway', gateway]] as const) {
     t.comment(`${name}: ${JSON.stringify(Object.fromEntries([...r.statuses].sort()))}`);
     t.same(r.findings, [], `${name}: no 5xx, no hung request, every 4xx a JSON problem`);
   }
@@ -96,5 +98,6 @@ t.test(`the admin listeners of a shard replica and a SIP node take ${frames} hos
   t.equal(await getStatus(shardAdmin, '/v1/status', config.tokens.read), 200, 'the replica still answers /v1/status');
   t.equal(await getStatus(sipAdmin, '/v1/calls', config.tokens.read), 200, 'the SIP node still answers /v1/calls (it has no /v1/status)');
   t.equal(await getStatus(sipAdmin, '/v1/dashboard', config.tokens.read), 200, 'the dashboard still answers');
-  t.ok(procs.isRunning('s1-a') && procs.isRunning('sip1'), 'both processes are running');
+  t.equal(await getStatus(gatewayAdmin, '/v1/status', config.tokens.read), 200, 'the gateway still answers /v1/status');
+  t.ok(procs.isRunning('s1-a') && procs.isRunning('sip1') && procs.isRunning('gw1'), 'every process is running');
 });

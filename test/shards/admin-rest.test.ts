@@ -20,6 +20,7 @@ const routes: Route[] = [
   { method: 'PUT', url: '/v1/agents/3001', body: { name: 'Ada', skills: { support: 80 } }, scope: 'admin' },
   { method: 'POST', url: '/v1/agents/3001/state', body: { state: 'READY' }, scope: 'admin' },
   { method: 'POST', url: '/v1/agents/3001/release', body: { reason: 'stuck' }, scope: 'admin' },
+  { method: 'DELETE', url: '/v1/agents/3001', scope: 'admin' },
   { method: 'GET', url: '/v1/reservations', scope: 'read' },
   { method: 'POST', url: '/v1/leader/transfer', body: { to: shard.replicas[0]!.id }, scope: 'admin' },
   { method: 'POST', url: '/v1/members', body: { id: 'x1', raft: '127.0.0.1:1' }, scope: 'admin' },
@@ -50,6 +51,8 @@ t.test('a provisioned agent goes READY and shows up in listings', async (t) => {
   const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: reader });
   t.match(metrics.body, /ringfence_raft_term\{[^}]*\} [1-9]/);
   t.match(metrics.body, /ringfence_apply_seconds_count/);
+  t.match(metrics.body, /^ringfence_agents\{state="NOT_READY",shard="[^"]+",replica="[^"]+"\} 1$/m, 'the leader counts its NOT_READY agent');
+  t.match(metrics.body, /^ringfence_agents\{state="READY",[^}]*\} 0$/m, 'and every other state at 0');
   const docs = await app.inject({ method: 'GET', url: '/docs/json' });
   t.equal(docs.statusCode, 200, 'OpenAPI needs no token');
   t.ok(docs.json().paths['/v1/agents/{dn}'], 'OpenAPI lists the agent routes');
@@ -87,6 +90,7 @@ t.test('malformed bodies and parameters get 400 naming the field', async (t) => 
     { method: 'POST', url: '/v1/leader/transfer', payload: { to: 'nobody' }, field: /to/ },
     { method: 'POST', url: '/v1/members', payload: { id: 'x1', raft: 'not an address' }, field: /raft/ },
     { method: 'DELETE', url: '/v1/members/bad%20id', field: /id/ },
+    { method: 'DELETE', url: '/v1/agents/12x', field: /dn/ },
   ];
   for (const c of cases) {
     const res = await app.inject({ method: c.method, url: c.url, headers: admin, payload: c.payload as object | undefined });
@@ -137,4 +141,30 @@ t.test('an operator frees a stuck BUSY agent, and only a held one', async (t) =>
   t.match(again.json().detail ?? again.json().title ?? again.body, /WRAP_UP/);
   const unknown = await app.inject({ method: 'POST', url: '/v1/agents/3999/release', headers: admin, payload: { reason: 'x' } });
   t.equal(unknown.statusCode, 404);
+});
+
+t.test('DELETE deprovisions an agent, but not one RESERVED or BUSY, nor an unknown DN', async (t) => {
+  t.equal((await app.inject({ method: 'PUT', url: '/v1/agents/3010', headers: admin, payload: { name: 'Held', skills: { support: 50 } } })).statusCode, 200);
+  t.equal((await app.inject({ method: 'POST', url: '/v1/agents/3010/state', headers: admin, payload: { state: 'READY' } })).statusCode, 200);
+  t.match(await replica.client.command('3010', { type: 'reserve', dn: '3010', reservationId: 'r-held', callId: 'c-held', owner: 'sip-x', ttlMs: 30_000 }), { ok: true });
+  const reserved = await app.inject({ method: 'DELETE', url: '/v1/agents/3010', headers: admin });
+  t.equal(reserved.statusCode, 409, reserved.body);
+  t.equal(reserved.json().code, 'SHARD_ERR_AGENT_RESERVED');
+  t.match(await replica.client.command('3010', { type: 'confirm', dn: '3010', reservationId: 'r-held' }), { ok: true });
+  const busy = await app.inject({ method: 'DELETE', url: '/v1/agents/3010', headers: admin });
+  t.equal(busy.statusCode, 409, busy.body);
+  t.equal(busy.json().code, 'SHARD_ERR_AGENT_BUSY');
+  t.equal((await app.inject({ method: 'GET', url: '/v1/agents/3010', headers: reader })).json().status.state, 'BUSY', 'the refused DELETE changed nothing');
+  t.equal((await app.inject({ method: 'POST', url: '/v1/agents/3010/release', headers: admin, payload: { reason: 'to delete it' } })).statusCode, 200);
+  const gone = await app.inject({ method: 'DELETE', url: '/v1/agents/3010', headers: admin });
+  t.equal(gone.statusCode, 200, gone.body);
+  t.same(gone.json(), { dn: '3010', deprovisioned: true });
+  const after = await app.inject({ method: 'GET', url: '/v1/agents/3010', headers: reader });
+  t.equal(after.statusCode, 404);
+  t.equal(after.json().code, 'SHARD_ERR_UNKNOWN_DN');
+  const again = await app.inject({ method: 'DELETE', url: '/v1/agents/3010', headers: admin });
+  t.equal(again.statusCode, 404, 'deleting a DN twice finds nothing the second time');
+  t.equal(again.json().field, 'params.dn');
+  const docs = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+  t.ok(docs.paths['/v1/agents/{dn}'].delete, 'OpenAPI lists DELETE /v1/agents/{dn}');
 });

@@ -33,7 +33,7 @@ t.test('a process refuses to host two replicas of one shard, naming them', async
   const { path } = await writeLocalClusterConfig({ dir, shards: 2 });
   const procs = new ProcessSet(path);
   t.teardown(() => procs.stopAll(1000));
-  await t.rejects(procs.start('shard', 's2-a,s2-c', [], 60_000), /exited \(1\) before it was ready; its stderr ended:\n.*--id names two replicas of shard s2 \(s2-a and s2-c\)/);
+  await t.rejects(procs.start('shard', 's2-a,s2-c', [], 60_000), /exited \(2\) before it was ready; its stderr ended:\n.*--id names two replicas of shard s2 \(s2-a and s2-c\)/);
 });
 
 t.test('2 shards in 3 co-hosted processes survive a SIGKILL of a leader\'s process', { timeout: 300_000 }, async (t) => {

@@ -17,7 +17,10 @@ const samples: Command[] = [
   { type: 'ready', dn: '1001' },
   { type: 'notReady', dn: '1001', reason: 'lunch' },
   { type: 'logout', dn: '1001' },
-  { type: 'register', dn: '1001', uri: 'sip:1001@10.0.0.9:5060;transport=udp', expiresMs: 3_600_000, q: 0.7, callId: 'a@b', cseq: 12 },
+  { type: 'register', dn: '1001', uri: 'sip:1001@10.0.0.9:5060;transport=udp', expiresMs: 3_600_000, q: 0.7, callId: 'a@b', cseq: 12, received: null },
+  // From behind a NAT (sip/node/nat-binding.ts): the observed source, and an RFC 5626 flow.
+  { type: 'register', dn: '1001', uri: 'sip:1001@10.0.0.9:5060', expiresMs: 60_000, q: 1, callId: 'a@b', cseq: 13, received: { connection: null, host: '198.51.100.7', node: 'sip1', outbound: false, port: 40312, protocol: 'UDP' } },
+  { type: 'register', dn: '1001', uri: 'sip:1001@10.0.0.9;transport=tcp;ob', expiresMs: 60_000, q: 1, callId: 'a@b', cseq: 14, received: { connection: 'tcp-7', host: '198.51.100.7', node: 'sip1', outbound: true, port: 40313, protocol: 'TCP' } },
   { type: 'unregister', dn: '1001', uri: null },
   { type: 'unregister', dn: '1001', uri: 'sip:1001@10.0.0.9' },
   { type: 'reserve', dn: '1001', reservationId: 'r-1', callId: 'c-1', owner: 'sip-1', ttlMs: 8000, orphanHoldMs: 0 },
@@ -63,6 +66,8 @@ t.test('invalid commands are refused with the field named', async (t) => {
     [{ type: 'release', dn: '1', reservationId: 'r', outcome: 'done' }, /outcome must be one of/],
     [{ type: 'register', dn: '1', uri: 'http://x', expiresMs: 1, q: 1, callId: 'c', cseq: 1 }, /uri must be a sip/],
     [{ type: 'register', dn: '1', uri: 'sip:x', expiresMs: 1, q: 2, callId: 'c', cseq: 1 }, /q must be/],
+    [{ type: 'register', dn: '1', uri: 'sip:x', expiresMs: 1, q: 1, callId: 'c', cseq: 1, received: { protocol: 'SCTP', host: 'h', port: 1, node: 'n', connection: null, outbound: false } }, /received.protocol must be one of UDP, TCP/],
+    [{ type: 'register', dn: '1', uri: 'sip:x', expiresMs: 1, q: 1, callId: 'c', cseq: 1, received: { protocol: 'UDP', host: 'h', port: 1, node: 'n', connection: null } }, /received.outbound is missing/],
   ];
   for (const [command, pattern] of bad) {
     const result = validateCommand(command);

@@ -20,7 +20,7 @@ function enc(s: string): string {
 
 /** Paths of the admin listeners, with hostile parameters and query strings. */
 export const adminPath = fc.oneof(
-  fc.constantFrom('/', '/v1/status', '/v1/agents', '/v1/reservations', '/v1/cluster', '/v1/dashboard', '/v1/events', '/v1/calls', '/v1/queue', '/v1/registrations', '/v1/gateways', '/metrics', '/docs', '/docs/json', '/docs/static/index.html', '/v1/leader/transfer', '/v1/members'),
+  fc.constantFrom('/', '/v1/status', '/v1/agents', '/v1/reservations', '/v1/cluster', '/v1/dashboard', '/v1/events', '/v1/calls', '/v1/queue', '/v1/registrations', '/v1/gateways', '/metrics', '/healthz', '/readyz', '/docs', '/docs/json', '/docs/static/index.html', '/v1/leader/transfer', '/v1/members'),
   dn.map((d) => `/v1/agents/${enc(d)}`),
   dn.map((d) => `/v1/agents/${enc(d)}/state`),
   memberId.map((m) => `/v1/members/${enc(m)}`),
@@ -79,6 +79,8 @@ export function routeRequest(tokens: Tokens): fc.Arbitrary<RequestParts> {
     fc.tuple(fc.constant('POST'), dn.map((d) => `/v1/agents/${enc(d)}/state`)),
     fc.tuple(fc.constant('PUT'), fc.constant('/v1/agents/1001')),
     fc.tuple(fc.constant('POST'), fc.constant('/v1/agents/1001/state')),
+    fc.tuple(fc.constant('POST'), dn.map((d) => `/v1/agents/${enc(d)}/release`)),
+    fc.tuple(fc.constant('DELETE'), dn.map((d) => `/v1/agents/${enc(d)}`)),
     fc.tuple(fc.constant('POST'), fc.constant('/v1/leader/transfer')),
     fc.tuple(fc.constant('DELETE'), memberId.map((m) => `/v1/members/${enc(m)}`)),
   );

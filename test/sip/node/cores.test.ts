@@ -78,6 +78,30 @@ t.test('digest throttle', async (t) => {
   t.equal(th.trackedCount, 2, 'bounded table');
 });
 
+t.test('digest throttle: guessing spread over many sources guards the user, not its known phone', async (t) => {
+  let now = 0;
+  const th = new DigestThrottle({ failuresMax: 3, userFailuresMax: 4, userWindowMs: 10_000, userGuardMs: 60_000, knownSourcesPerUserMax: 2, now: () => now });
+  th.succeeded('10.0.0.9', '2001'); // the agent's phone registered from here before
+  for (const source of ['10.1.0.1', '10.1.0.2', '10.1.0.3']) th.failed(source, '2001');
+  t.equal(th.lockedForMs('10.1.0.4', '2001'), 0, 'three failures from three sources: a fourth source may still try');
+  t.notOk(th.guarded('2001'));
+  th.failed('10.1.0.4', '2001');
+  t.ok(th.guarded('2001'), 'the fourth failure within the window guards the user');
+  t.equal(th.lockedForMs('10.1.0.5', '2001'), 60_000, 'a new source is refused for the guard\'s length');
+  t.equal(th.lockedForMs('10.0.0.9', '2001'), 0, 'the source that registered it before may still try');
+  t.equal(th.lockedForMs('10.1.0.5', '2002'), 0, 'another user is not guarded');
+  now = 60_001;
+  t.equal(th.lockedForMs('10.1.0.5', '2001'), 0, 'the guard ends');
+  th.failed('10.2.0.1', '2003');
+  now = 80_000;
+  for (const source of ['10.2.0.2', '10.2.0.3', '10.2.0.4']) th.failed(source, '2003');
+  t.notOk(th.guarded('2003'), 'failures further apart than the window do not add up');
+  for (const source of ['a', 'b', 'c']) th.succeeded(source, '2004');
+  for (const source of ['d', 'e', 'f', 'g']) th.failed(source, '2004');
+  t.ok(th.lockedForMs('a', '2004') > 0, 'only the most recent known sources are kept (here 2): the oldest is refused');
+  t.equal(th.lockedForMs('c', '2004'), 0, 'the most recent is still known');
+});
+
 function agent(dn: string, o: { readySinceMs?: number; skills?: Record<string, number>; calls?: number; state?: 'READY' | 'BUSY'; contact?: boolean; version?: number } = {}): Agent {
   return {
     dn,

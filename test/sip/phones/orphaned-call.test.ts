@@ -1,7 +1,7 @@
 // Proves, with real OS processes, that an agent phone does not hold a call forever when
 // the SIP node carrying it is SIGKILLed: a cluster of one shard replica, one SIP node and
-// one `ringfence phones` process (cluster/sipp/call-cluster.ts) with a 1 s dialog probe set
-// through RINGFENCE_DIALOG_PROBE_MS (the env twin of --dialog-probe-ms); a caller dials the
+// one `ringfence phones` process (cluster/sipp/call-cluster.ts) with a 1 s dialog probe
+// (--dialog-probe-ms; a local cluster's children inherit no RINGFENCE_*); a caller dials the
 // service and the phone answers. While the node lives, the probes keep the call up; once
 // the node is killed (and not restarted) the phone's OPTIONS goes unanswered, and the
 // phone ends the call — its record says `ended` / `dialog-lost` and its status line shows
@@ -25,17 +25,11 @@ t.test('a phone ends the call of a SIGKILLed SIP node', { timeout: 240_000 }, as
   tt.teardown(() => {
     if (!process.env.RINGFENCE_KEEP_TEST_DATA) rmSync(dir, { recursive: true, force: true });
   });
-  const saved = process.env.RINGFENCE_DIALOG_PROBE_MS;
-  process.env.RINGFENCE_DIALOG_PROBE_MS = String(probeMs);
-  const restoreEnv = (): void => {
-    if (saved === undefined) delete process.env.RINGFENCE_DIALOG_PROBE_MS;
-    else process.env.RINGFENCE_DIALOG_PROBE_MS = saved;
-  };
-  tt.teardown(restoreEnv);
   const cluster = await startCallCluster({
     dir, shards: 1, sipNodes: 1, agents: [{ dn: '4001', behaviour: 'answer' }],
     answerAfterMs: 50, ringTimeoutMs: 5000, queueWaitMs: 10_000, wrapUpMs: 0,
-  }).finally(restoreEnv);
+    phonesFlags: ['--dialog-probe-ms', String(probeMs)],
+  });
   // Stops (SIGTERM, then SIGKILL) every child the cluster started, whatever the outcome.
   tt.teardown(() => cluster.stop());
   const caller = await TestCaller.start();

@@ -9,11 +9,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   parseMessage, serializeMessage, getHeader, getHeaders, parseVia, parseNameAddr, parseUri, parseCSeq,
-  buildResponse, statusForError, appendHeader, type SipMessage,
+  buildResponse, statusForError, reasonPhraseForError, appendHeader, type SipMessage,
 } from '../../../sip/syntax/index.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'torture');
-type Entry = { file: string; section: string; title: string; code?: string; canRespond?: boolean };
+type Entry = { file: string; section: string; title: string; code?: string; canRespond?: boolean; reason?: string };
 const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { valid: Entry[]; invalid: Entry[] };
 const load = (kind: string, file: string): Buffer => readFileSync(join(dir, kind, file));
 const parseOk = (kind: string, file: string): SipMessage => {
@@ -148,4 +148,28 @@ t.test('rejected requests that can be answered yield a usable 400', async (t) =>
   t.equal(back.message.kind === 'response' && back.message.status, 400);
   t.equal(getHeader(back.message, 'Call-ID'), getHeader(r.error.partial, 'Call-ID'));
   t.match(getHeader(back.message, 'To'), /;tag=abc$/);
+});
+
+t.test('every answerable torture request earns one 400 (505/513) naming its problem, no bigger than the request', async (t) => {
+  // RFC 4475 §3.1.2: "ideally" a 400 whenever a response can be addressed. Answerable
+  // means a request (not ACK) with a usable top Via, whatever else is missing or broken.
+  for (const e of index.invalid) {
+    const bytes = load('invalid', e.file);
+    const r = parseMessage(bytes);
+    if (r.ok || !r.error.canRespond || r.error.partial === undefined) continue;
+    const reason = reasonPhraseForError(r.error);
+    if (e.reason !== undefined) t.equal(reason, e.reason, `${e.file} reason`);
+    const resp = buildResponse(r.error.partial, statusForError(r.error.code), reason);
+    const wire = serializeMessage(resp);
+    t.ok(wire.length < bytes.length + 64, `${e.file}: ${wire.length}-byte answer to a ${bytes.length}-byte request`);
+    t.equal(getHeaders(resp, 'Via').length, getHeaders(r.error.partial, 'Via').length, `${e.file} copies every Via`);
+    for (const name of ['From', 'To', 'Call-ID', 'CSeq']) t.ok(getHeaders(resp, name).length <= 1, `${e.file}: at most one ${name}`);
+  }
+  const insuf = parseMessage(load('invalid', 'insuf.sip'));
+  if (insuf.ok || insuf.error.partial === undefined) return t.fail('insuf.sip should be answerable');
+  const resp = buildResponse(insuf.error.partial, 400, reasonPhraseForError(insuf.error));
+  t.equal(resp.reason, 'Missing From, To, Call-ID headers');
+  t.equal(getHeader(resp, 'CSeq'), getHeader(insuf.error.partial, 'CSeq'), 'the CSeq it had is copied');
+  const multi = parseMessage(load('invalid', 'multi01.sip'));
+  t.equal(!multi.ok && multi.error.canRespond && getHeaders(multi.error.partial!, 'Call-ID').length, 1, 'multi01: one Call-ID in the answer');
 });

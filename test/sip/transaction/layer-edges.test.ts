@@ -60,15 +60,23 @@ t.test('malformed requests: 400 with the parser reason when answerable, else dro
   t.equal(answers[0]!.to.port, UAC.port);
   t.match(answers[0]!.message.kind === 'response' && answers[0]!.message.reason, /Max-Forwards/i, "the parser's reason");
   t.equal(h.requests.length, 0, 'the TU never saw it');
-  // No Call-ID: the parser cannot build a matching response, so it is dropped.
+  // No Call-ID: still answerable by its Via (RFC 4475 §3.1.2, issue #19 point 11).
   const noCallId = { ...good, headers: good.headers.filter((x) => x.name !== 'Call-ID') };
   await h.uacTransport.send(noCallId, h.uasTarget);
   h.clock.flush();
-  t.equal(h.net.sentFrom(UAS).length, 1, 'nothing more sent');
+  const second = h.net.sentFrom(UAS, isStatus(400));
+  t.equal(second.length, 2, 'a second 400');
+  t.equal(second[1]!.message.kind === 'response' && second[1]!.message.reason, 'Missing Call-ID header', 'naming the missing header');
+  // An unusable Via leaves nowhere to answer: dropped.
+  const badVia = { ...good, headers: good.headers.map((x) => (x.name === 'Via' ? { name: 'Via', value: 'SIP/2.0/UDP' } : x)) };
+  await h.uacTransport.send(badVia, h.uasTarget);
+  h.clock.flush();
+  t.equal(h.net.sentFrom(UAS).length, 2, 'nothing more sent');
   const c = h.uasTransport.counters();
-  t.equal(c.badRequestsAnswered, 1);
-  t.same(c.parseErrors, { SIP_ERR_BAD_MAX_FORWARDS: 1, SIP_ERR_MISSING_HEADER: 1 }, 'both counted by parser code');
+  t.equal(c.badRequestsAnswered, 2);
+  t.same(c.parseErrors, { SIP_ERR_BAD_MAX_FORWARDS: 1, SIP_ERR_MISSING_HEADER: 1, SIP_ERR_BAD_VIA: 1 }, 'all three counted by parser code');
   t.equal(c.dropped['SIP_ERR_TRANSPORT_UNANSWERABLE'], 1);
+  t.equal(h.requests.length, 0, 'the TU saw none of them');
 });
 
 t.test('sendRequest refuses an ACK and a Via without an RFC 3261 branch', async (t) => {

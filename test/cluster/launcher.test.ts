@@ -1,0 +1,104 @@
+// Proves what `npm start` hands its children and where it listens. Unit: a child's
+// environment keeps what Node needs and drops every RINGFENCE_* variable; --advertise
+// takes only an IPv4 address of this machine. Real processes: `ringfence start
+// --advertise 127.0.0.2` with RINGFENCE_DATA set (the issue's case: the children used to
+// inherit it as their --data, and all replicas opened one LevelDB) gives each replica its
+// own directory under it, serves /healthz and /readyz on 127.0.0.2, and a SIPp call to
+// the support line is answered with a Contact and an SDP that carry 127.0.0.2 — the SIP
+// node's and the gateway's advertised address — without leaving loopback.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { advertiseAddress, supervise } from '../../cluster/launcher.js';
+import { childEnv, freePorts, ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
+import { needSipp, scenarioPath, sippMessageLog, startSippFor } from '../../cluster/sipp/driver.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+t.test('a child environment: what Node needs, no RINGFENCE_* flag fallbacks', async (t) => {
+  const env = childEnv({ PATH: '/usr/bin', HOME: '/root', LC_ALL: 'C.UTF-8', NODE_OPTIONS: '--max-old-space-size=512', RINGFENCE_DATA: '/x', RINGFENCE_ID: 'a', RINGFENCE_LOG_LEVEL: 'debug', SECRET_THING: 'y' }, { EXTRA: '1' });
+  t.same(env, { PATH: '/usr/bin', HOME: '/root', LC_ALL: 'C.UTF-8', NODE_OPTIONS: '--max-old-space-size=512', RINGFENCE_LOG_LEVEL: 'debug', EXTRA: '1' });
+});
+
+t.test('--advertise takes an IPv4 address of this machine', async (t) => {
+  const interfaces = { eth0: [{ address: '192.0.2.7', family: 'IPv4' }] } as unknown as Parameters<typeof advertiseAddress>[1];
+  t.equal(advertiseAddress('192.0.2.7', interfaces), '192.0.2.7');
+  t.equal(advertiseAddress('127.0.0.2', interfaces), '127.0.0.2', 'any loopback address');
+  t.throws(() => advertiseAddress('pbx.example.com', interfaces), { code: 'CLI_ERR_USAGE', message: /--advertise: expected an IPv4 address/ });
+  t.throws(() => advertiseAddress('::1', interfaces), { code: 'CLI_ERR_USAGE', message: /expected an IPv4 address/ });
+  t.throws(() => advertiseAddress('0.0.0.0', interfaces), { message: /0\.0\.0\.0 cannot be advertised/ });
+  t.throws(() => advertiseAddress('198.51.100.1', interfaces), { message: /198\.51\.100\.1 is not an address of this machine \(it has 192\.0\.2\.7\)/ });
+});
+
+t.test('the launcher does not restart a child that exits 78 (a bad cluster file), as systemd would not', async (t) => {
+  const dir = tempDir(t, 'launcher');
+  const { path } = await writeLocalClusterConfig({ dir, shards: 1 });
+  writeFileSync(path, `${readFileSync(path, 'utf8')}\nrelam: typo\n`, { mode: 0o600 });
+  const procs = new ProcessSet(path);
+  t.teardown(() => procs.stopAll(1000));
+  const said: string[] = [];
+  const supervisor = supervise(procs, (line) => said.push(line));
+  t.teardown(() => supervisor.stop());
+  await t.rejects(supervisor.start('shard', 's1-a'), /exited \(78\) before it was ready/);
+  // onExit runs before start() rejects, so its decision is already made here.
+  t.same(said, ['ringfence: shard s1-a exited (code 78: bad cluster file); not restarting it (see s1-a\'s lines in the log)\n']);
+});
+
+t.test('npm start --advertise 127.0.0.2 with RINGFENCE_DATA set', async (t) => {
+  if (!needSipp(t)) return;
+  const dir = tempDir(t, 'launcher');
+  const addr = '127.0.0.2';
+  const [sipPort, adminPort, callerPort] = await freePorts(3, addr);
+  const launcher = spawn(process.execPath, ['--import', 'tsx', join(root, 'cluster/cli.ts'), 'start', '--shards', '1', '--agents', '1', '--advertise', addr, '--sip-port', String(sipPort), '--admin-port', String(adminPort)], {
+    cwd: root, env: { ...process.env, RINGFENCE_DATA: dir }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  });
+  // Its own process group: the teardown ends the launcher and every child it started,
+  // even when the launcher itself is wedged.
+  t.teardown(async () => {
+    if (launcher.exitCode !== null || launcher.signalCode !== null) return;
+    const gone = new Promise((r) => launcher.once('exit', r));
+    process.kill(-launcher.pid!, 'SIGTERM');
+    const hard = setTimeout(() => process.kill(-launcher.pid!, 'SIGKILL'), 8000);
+    await gone;
+    clearTimeout(hard);
+  });
+  let out = '';
+  launcher.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  let err = '';
+  launcher.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  await new Promise<void>((resolve, reject) => {
+    launcher.stdout!.on('data', () => out.includes('ringfence: ready') && resolve());
+    launcher.once('exit', (code) => reject(new Error(`the launcher exited (${code}) before it was ready: ${out}\n${err}`)));
+  });
+  t.match(out, new RegExp(`SIP on ${addr.replace(/\./g, '\\.')}:${sipPort} \\(UDP and TCP\\)`), 'the hint names the advertised address');
+  t.match(out, `http://${addr}:${adminPort}/`);
+
+  t.ok(existsSync(join(dir, 'cluster.yaml')), 'the launcher took RINGFENCE_DATA as its --data');
+  for (const id of ['s1-a', 's1-b', 's1-c']) t.ok(readdirSync(join(dir, id)).length > 0, `${id} keeps its data in its own directory`);
+  t.notOk(readdirSync(dir).some((f) => f === 'CURRENT' || f === 'LOCK'), 'no replica opened the data directory itself as its LevelDB');
+
+  const health = await fetch(`http://${addr}:${adminPort}/healthz`);
+  t.same({ status: health.status, body: await health.json() }, { status: 200, body: { status: 'ok' } }, '/healthz on the advertised address');
+  for (;;) {
+    const ready = await fetch(`http://${addr}:${adminPort}/readyz`);
+    if (ready.status === 200) break;
+    await sleep(100);
+  }
+  t.pass('/readyz turns 200 on the advertised address');
+
+  const callerDir = join(dir, 'caller');
+  const call = await startSippFor(t, {
+    scenario: scenarioPath('caller'), dir: callerDir, remote: `${addr}:${sipPort}`, localPort: callerPort!, service: '5000',
+    maxCalls: 1, timeoutS: 60, set: { hold_min_ms: 200, hold_spread_ms: 0 }, extra: ['-trace_msg'],
+  });
+  const result = await call.done;
+  t.equal(result.stats?.successful, 1, `the demo agent answered (errors: ${result.errorLog})`);
+  const ok = sippMessageLog(callerDir, call.pid).find((m) => m.direction === 'received' && /^SIP\/2\.0 200/.test(m.text) && /CSeq:\s*\d+ INVITE/i.test(m.text));
+  t.ok(ok, 'the caller got a 200 to its INVITE');
+  t.match(ok?.text ?? '', new RegExp(`^Contact:.*@${addr.replace(/\./g, '\\.')}:${sipPort}`, 'mi'), 'the SIP node\'s Contact carries the advertised address');
+  t.match(ok?.text ?? '', new RegExp(`^c=IN IP4 ${addr.replace(/\./g, '\\.')}\\s*$`, 'm'), 'the SDP points the media at the gateway on the advertised address');
+});
