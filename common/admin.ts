@@ -89,6 +89,8 @@ export const httpStatusByCode: Readonly<Record<string, number>> = {
   // The command reached a shard that does not own the DN under its replicated map.
   SHARD_ERR_WRONG_SHARD: 421,
   SHARD_ERR_MAP_VERSION: 409,
+  SHARD_ERR_QUEUE_FULL: 503,
+  SHARD_ERR_QUEUE_OWNER: 409,
 };
 
 export function httpStatusOf(code: string): number {

@@ -5,11 +5,11 @@
 // index it read at.
 
 import assert from 'node:assert';
-import type { ChangeRecord, ChangesPage } from './types.js';
+import type { FeedRecord, ChangesPage } from './types.js';
 
 export class ChangeFeed {
   readonly #capacity: number;
-  #ring: ChangeRecord[] = [];
+  #ring: FeedRecord[] = [];
   #start = 0;
   /** Highest index of any record no longer held (0 when nothing was dropped). */
   #droppedThroughIndex = 0;
@@ -24,7 +24,7 @@ export class ChangeFeed {
     return this.#ring.length;
   }
 
-  push(record: ChangeRecord): void {
+  push(record: FeedRecord): void {
     const last = this.#newest();
     assert(last === null || record.index >= last.index, 'change records must come in index order');
     if (this.#ring.length < this.#capacity) {
@@ -49,17 +49,17 @@ export class ChangeFeed {
       if (this.#at(mid).index > index) hi = mid;
       else lo = mid + 1;
     }
-    const changes: ChangeRecord[] = [];
+    const changes: FeedRecord[] = [];
     for (let i = lo; i < n; i += 1) changes.push(this.#at(i));
     return { changes, truncated: this.#droppedThroughIndex > index };
   }
 
   /** The record at position `i`, counted from the oldest held. */
-  #at(i: number): ChangeRecord {
+  #at(i: number): FeedRecord {
     return this.#ring[(this.#start + i) % this.#ring.length]!;
   }
 
-  #newest(): ChangeRecord | null {
+  #newest(): FeedRecord | null {
     return this.#ring.length === 0 ? null : this.#at(this.#ring.length - 1);
   }
 }

@@ -9,7 +9,7 @@
 import { shardFailure, type ShardFailure } from './errors.js';
 import * as limits from './limits.js';
 import { shardMapVersion } from './shard-map.js';
-import { releaseOutcomes, type Command, type CommandType, type Proposal, type SessionRef } from './types.js';
+import { queueRemoveReasons, releaseOutcomes, type Command, type CommandType, type Proposal, type SessionRef } from './types.js';
 import {
   checkCredentials,
   checkDn,
@@ -17,6 +17,7 @@ import {
   checkInt,
   checkOneOf,
   checkQ,
+  checkSkillName,
   checkSkills,
   checkText,
   checkUri,
@@ -28,6 +29,9 @@ const formatVersion = 1;
 const cseqMax = 2 ** 31 - 1;
 
 const reservationFields = { dn: checkDn, reservationId: checkText(limits.reservationIdCharsMax) };
+const checkService = checkText(limits.serviceNumberCharsMax);
+const checkOwner = checkText(limits.ownerCharsMax);
+const checkCallId = checkText(limits.sipCallIdCharsMax);
 
 /** The fields of each command type besides `type`, in their canonical order. */
 const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>>> = {
@@ -74,7 +78,15 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
     shardIds: checkShardIds,
     version: checkInt(0, Number.MAX_SAFE_INTEGER),
   },
+  enqueue: { service: checkService, callId: checkCallId, owner: checkOwner, skill: checkSkillName, minLevel: checkInt(0, limits.skillLevelMax) },
+  dequeue: { service: checkService, callId: checkCallId, owner: checkOwner, reason: checkOneOf(queueRemoveReasons) },
+  claim: { service: checkService, dn: checkDn, skills: checkSkills, claimer: checkOwner, ttlMs: checkInt(1, limits.queueClaimTtlMsMax) },
+  unclaim: { service: checkService, callId: checkCallId, owner: checkOwner, dn: checkDn, pass: checkBoolean },
 };
+
+function checkBoolean(v: unknown, f: string): string | null {
+  return typeof v === 'boolean' ? null : `${f} must be true or false`;
+}
 
 const contactSourceSpec: Readonly<Record<string, Check>> = {
   protocol: checkOneOf(['UDP', 'TCP', 'TLS']),
@@ -82,7 +94,7 @@ const contactSourceSpec: Readonly<Record<string, Check>> = {
   port: checkInt(1, 65535),
   node: checkText(limits.ownerCharsMax),
   connection: (v, f) => (v === null ? null : checkText(limits.ownerCharsMax)(v, f)),
-  outbound: (v, f) => (typeof v === 'boolean' ? null : `${f} must be a boolean`),
+  outbound: checkBoolean,
 };
 
 /** register.received: null, or where the REGISTER came from (types.ts ContactSource). */

@@ -53,6 +53,12 @@ export const shardStateErrorCodes = [
   /** The command was routed under another shard map version than the replicated one
    * (`shardMap` carries the current one): nothing changed; refresh and route again. */
   'SHARD_ERR_MAP_VERSION',
+  /** The service's queue, or all the queues of the shard, hold as many waiting calls as
+   * they may (shards/limits.ts): the call was not queued. */
+  'SHARD_ERR_QUEUE_FULL',
+  /** The queue entry for this call belongs to another SIP node (dequeue, unclaim, or an
+   * enqueue reusing its call id): nothing changed. */
+  'SHARD_ERR_QUEUE_OWNER',
 ] as const;
 
 /** Conditions around a command: raised by the shard node, the RPC and the shard client. */
@@ -133,6 +139,8 @@ const retryByCode: Readonly<Record<ShardRpcErrorCode, Retry>> = {
   // sends a NEW request to the shard that map names (ShardClient.command).
   SHARD_ERR_WRONG_SHARD: 'never',
   SHARD_ERR_MAP_VERSION: 'never',
+  SHARD_ERR_QUEUE_FULL: 'never',
+  SHARD_ERR_QUEUE_OWNER: 'never',
 
   SHARD_ERR_TIMEOUT: 'replica',
   SHARD_ERR_UNAVAILABLE: 'replica',

@@ -40,6 +40,16 @@ export const leaseTtlMsMax = 600_000;
 export const leasesPerShardMax = 1024;
 /** Shards a replicated shard map (setShardMap) may list, and the length of one shard id. */
 export const shardMapShardsMax = 256;
+/** A service number (the queue's key; hashed like a DN to find the queue's shard). */
+export const serviceNumberCharsMax = 64;
+/** Waiting calls one shard holds across all the queues it owns. */
+export const queueEntriesPerShardMax = 10_000;
+/** Waiting calls in one service's queue. */
+export const queueEntriesPerServiceMax = 1_000;
+/** Agents remembered per queue entry as already offered its call. */
+export const queuePassedDnsMax = 16;
+/** Longest a claim (an agent offered to a queued call) holds before it lapses. */
+export const queueClaimTtlMsMax = 600_000;
 export const shardIdCharsMax = 64;
 
 export const credentialUserCharsMax = 128;

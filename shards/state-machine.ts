@@ -23,6 +23,10 @@
 // (SHARD_ERR_MAP_VERSION); both carry the map so the client can route again. Two SIP
 // nodes whose files list different shards then cannot reserve one DN on two shards. Until
 // a map is set every command is accepted as before, so old logs replay identically.
+//
+// Queues (queue.ts): the shard also holds the waiting calls of the services that hash to
+// it (shardOf(service), ownership checked like a DN's). An expireLease or releaseByOwner
+// removes the owner's entries in the same command that frees its grants.
 
 import assert from 'node:assert';
 import type { Entry } from '../raft/types.js';
@@ -32,6 +36,7 @@ import { ChangeFeed } from './change-feed.js';
 import { decodeProposal } from './commands.js';
 import { shardFailure, type ShardFailure } from './errors.js';
 import * as limits from './limits.js';
+import { ServiceQueues, type QueueLimits } from './queue.js';
 import { shardOf, type ShardMap } from './shard-map.js';
 import { defaultSessionLimits, SessionTable, type SessionLimits, type SessionsData } from './sessions.js';
 import {
@@ -44,19 +49,23 @@ import {
   type Command,
   type DueTimer,
   type Lease,
+  type QueueChangeRecord,
+  type QueueEntry,
   type Reservation,
   type ShardResult,
   type StateMachine,
 } from './types.js';
 
-/** 2 added `leases`; 3 added `shardMap`. Older snapshots restore with none of them. */
-const snapshotVersion = 3;
+/** 2 added `leases`; 3 added `shardMap`; 4 added `queues`. Older snapshots restore with
+ * none of them. */
+const snapshotVersion = 4;
 
 export type ShardStateMachineOptions = Readonly<{
   changeFeedMax?: number;
   sessions?: SessionLimits;
   agentsMax?: number;
   leasesMax?: number;
+  queues?: QueueLimits;
 }>;
 
 export type AgentFilter = Readonly<{ state?: AgentStateName; skill?: string; skillLevelMin?: number }>;
@@ -71,6 +80,7 @@ type SnapshotData = Readonly<{
   sessions: SessionsData;
   leases?: readonly Lease[];
   shardMap?: ShardMap | null;
+  queues?: readonly QueueEntry[];
 }>;
 
 export class ShardStateMachine implements StateMachine {
@@ -80,6 +90,8 @@ export class ShardStateMachine implements StateMachine {
   readonly #leasesMax: number;
   #agents = new Map<string, Agent>();
   #leases = new Map<string, Lease>();
+  readonly #queueLimits: QueueLimits | undefined;
+  #queues: ServiceQueues;
   /** The replicated shard map; null until the leader has proposed one (accept every DN). */
   #shardMap: ShardMap | null = null;
   /** Local memo of shardOf(dn, map) under #shardMap: the ownership check runs on every DN
@@ -100,6 +112,8 @@ export class ShardStateMachine implements StateMachine {
     this.#leasesMax = options.leasesMax ?? limits.leasesPerShardMax;
     this.#sessions = new SessionTable(this.#sessionLimits);
     this.#feed = new ChangeFeed(this.#changeFeedMax);
+    this.#queueLimits = options.queues;
+    this.#queues = new ServiceQueues(options.queues);
   }
 
   /** Applies one committed entry; returns the ShardResult for the proposer (undefined for
@@ -151,6 +165,14 @@ export class ShardStateMachine implements StateMachine {
         this.#shardMap = { shardId: command.shardId, shardIds: [...command.shardIds], version: command.version };
         this.#ownerOf.clear();
         return { ok: true, type: 'shardMap', shardMap: this.#shardMap };
+      case 'enqueue':
+        return this.#queueChanged(this.#queues.enqueue(command, index, nowMs));
+      case 'dequeue':
+        return this.#queueChanged(this.#queues.dequeue(command, index));
+      case 'claim':
+        return this.#queueChanged(this.#queues.claim(command, index, nowMs));
+      case 'unclaim':
+        return this.#queueChanged(this.#queues.unclaim(command, index));
       case 'provision': {
         const existing = this.#settled(command.dn, index);
         if (!existing && this.#agents.size >= this.#agentsMax) {
@@ -166,24 +188,33 @@ export class ShardStateMachine implements StateMachine {
     }
   }
 
-  /** Why this shard refuses a DN command under its replicated map, or null to run it. */
+  #queueChanged(outcome: Readonly<{ result: ShardResult; records: readonly QueueChangeRecord[] }>): ShardResult {
+    for (const r of outcome.records) this.#feed.push(r);
+    return outcome.result;
+  }
+
+  /** Why this shard refuses a DN (or service queue) command under its replicated map, or
+   * null to run it. */
   #ownershipRefusal(command: Command, mapVersion: number | undefined): ShardFailure | null {
     const map = this.#shardMap;
-    if (map === null || !('dn' in command) || ownershipExemptCommands.has(command.type)) return null;
+    if (map === null || ownershipExemptCommands.has(command.type)) return null;
+    const key = 'service' in command ? command.service : 'dn' in command ? command.dn : null;
+    if (key === null) return null;
     if (mapVersion !== undefined && mapVersion !== map.version) {
       return shardFailure('SHARD_ERR_MAP_VERSION', `routed under shard map version ${mapVersion}; shard ${map.shardId} has version ${map.version} (${map.shardIds.join(', ')})`, map);
     }
-    let owner = this.#ownerOf.get(command.dn);
+    let owner = this.#ownerOf.get(key);
     if (owner === undefined) {
-      owner = shardOf(command.dn, map.shardIds);
+      owner = shardOf(key, map.shardIds);
       if (this.#ownerOf.size >= this.#agentsMax) this.#ownerOf.clear();
-      this.#ownerOf.set(command.dn, owner);
+      this.#ownerOf.set(key, owner);
     }
-    if (owner !== map.shardId) return shardFailure('SHARD_ERR_WRONG_SHARD', `DN ${command.dn} belongs to shard ${owner}, not ${map.shardId}`, map);
+    const what = 'service' in command ? 'service' : 'DN';
+    if (owner !== map.shardId) return shardFailure('SHARD_ERR_WRONG_SHARD', `${what} ${key} belongs to shard ${owner}, not ${map.shardId}`, map);
     return null;
   }
 
-  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'setShardMap' | 'provision' }>, nowMs: number, index: number): ops.OpResult {
+  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'setShardMap' | 'provision' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' }>, nowMs: number, index: number): ops.OpResult {
     switch (command.type) {
       case 'deprovision':
         return ops.deprovision(agent);
@@ -262,11 +293,23 @@ export class ShardStateMachine implements StateMachine {
     }
     this.#leases.delete(owner);
     const released = this.#releaseGrantsOf(owner, 0, 'expireLease', index);
-    return { ok: true, type: 'leaseExpired', owner, released };
+    const dequeued = this.#dequeueOwner(owner, 'lease-expired', index);
+    // Only present when entries went, so results of logs from before queues keep their bytes.
+    return dequeued.length === 0 ? { ok: true, type: 'leaseExpired', owner, released } : { ok: true, type: 'leaseExpired', owner, released, dequeued };
   }
 
+  /** A restarted node's callers from its last life are gone with its process: their
+   * entries leave the queue with its grants. */
   #releaseByOwner(owner: string, legacyHoldMs: number, index: number): ShardResult {
-    return { ok: true, type: 'releasedByOwner', released: this.#releaseGrantsOf(owner, legacyHoldMs, 'releaseByOwner', index) };
+    const released = this.#releaseGrantsOf(owner, legacyHoldMs, 'releaseByOwner', index);
+    const dequeued = this.#dequeueOwner(owner, 'owner-restarted', index);
+    return dequeued.length === 0 ? { ok: true, type: 'releasedByOwner', released } : { ok: true, type: 'releasedByOwner', released, dequeued };
+  }
+
+  #dequeueOwner(owner: string, reason: 'lease-expired' | 'owner-restarted', index: number): { service: string; callId: string }[] {
+    const { removed, records } = this.#queues.removeOwner(owner, reason, index);
+    for (const r of records) this.#feed.push(r);
+    return removed;
   }
 
   /** Ends every reservation and call `owner` holds, each agent into WRAP_UP for its
@@ -305,6 +348,7 @@ export class ShardStateMachine implements StateMachine {
       sessions: this.#sessions.toData(),
       leases: [...this.#leases.keys()].sort().map((owner) => this.#leases.get(owner)!),
       shardMap: this.#shardMap,
+      queues: this.#queues.entries(),
     };
     return new TextEncoder().encode(canonicalJson(data));
   }
@@ -326,8 +370,15 @@ export class ShardStateMachine implements StateMachine {
     }
     const shardMap = parsed.shardMap ?? null;
     assert(shardMap === null || (typeof shardMap.shardId === 'string' && Array.isArray(shardMap.shardIds) && shardMap.shardIds.includes(shardMap.shardId) && Number.isSafeInteger(shardMap.version)), 'snapshot shardMap must name this shard among its ids');
+    let queues: ServiceQueues;
+    try {
+      queues = ServiceQueues.fromEntries(parsed.queues ?? [], this.#queueLimits);
+    } catch (err) {
+      assert.fail((err as Error).message);
+    }
     this.#agents = agents;
     this.#leases = leases;
+    this.#queues = queues;
     this.#shardMap = shardMap;
     this.#ownerOf.clear();
     this.#deadlineHintMs = Number.NEGATIVE_INFINITY;
@@ -376,6 +427,12 @@ export class ShardStateMachine implements StateMachine {
   /** The replicated shard map (null: none set yet, every DN accepted). */
   get shardMap(): ShardMap | null {
     return this.#shardMap;
+  }
+
+  /** The waiting calls of `service` in arrival order, or of every service this shard
+   * holds (services sorted). */
+  queueEntries(service?: string): QueueEntry[] {
+    return this.#queues.entries(service);
   }
 
   /** Every SIP node's lease on this shard, sorted by owner. */

@@ -103,6 +103,32 @@ export type Agent = Readonly<
   }
 >;
 
+/** Why a queue entry left its queue. */
+export type QueueRemoveReason = 'answered' | 'abandoned' | 'timed-out' | 'failed' | 'lease-expired' | 'owner-restarted';
+export const queueRemoveReasons: readonly QueueRemoveReason[] = ['answered', 'abandoned', 'timed-out', 'failed', 'lease-expired', 'owner-restarted'];
+
+/** An agent offered to a queued call: the entry's owner reserves `dn` next. Lapses at
+ * `expiresAtMs` (entry time), so a claimer or owner that dies blocks nothing for long. */
+export type QueueClaim = Readonly<{ dn: string; claimer: string; claimedAtMs: number; expiresAtMs: number }>;
+
+/** A call waiting in the queue of one service, held by the SIP node `owner` (its leg is
+ * there). Entries of a service are served in `enqueuedIndex` order: the Raft log order of
+ * the shard owning the service is the cluster's arrival order. */
+export type QueueEntry = Readonly<{
+  service: string;
+  callId: string;
+  owner: string;
+  skill: string;
+  minLevel: number;
+  enqueuedIndex: number;
+  enqueuedAtMs: number;
+  claim: QueueClaim | null;
+  /** Agents this call was offered and did not get (no answer, declined): never claimed
+   * for it again, as a queued call never rings a phone twice. Oldest dropped beyond
+   * queuePassedDnsMax. */
+  passed: readonly string[];
+}>;
+
 export type ReleaseOutcome = 'completed' | 'no-answer' | 'rejected' | 'abandoned' | 'failed';
 export const releaseOutcomes: readonly ReleaseOutcome[] = ['completed', 'no-answer', 'rejected', 'abandoned', 'failed'];
 
@@ -139,6 +165,19 @@ export type Command = Readonly<
    * to another shard, and commands made under another map version. `shardId` is this
    * shard's own id, `version` is shardMapVersion(shardIds). */
   | { type: 'setShardMap'; shardId: string; shardIds: readonly string[]; version: number }
+  /** A call starts waiting in `service`'s queue (owned by shardOf(service)); a repeat for
+   * a callId already queued changes nothing and keeps its place. */
+  | { type: 'enqueue'; service: string; callId: string; owner: string; skill: string; minLevel: number }
+  /** The call left the queue (answered, hung up, timed out); removing an entry that is not
+   * there is a success that changes nothing. Only the entry's owner may remove it. */
+  | { type: 'dequeue'; service: string; callId: string; owner: string; reason: QueueRemoveReason }
+  /** Offers agent `dn` (with `skills` as the claimer saw them) to the oldest unclaimed
+   * entry that can take it; if `dn` already holds a live claim, that entry is returned. */
+  | { type: 'claim'; service: string; dn: string; skills: Readonly<Record<string, number>>; claimer: string; ttlMs: number }
+  /** The owner could not get `dn` (reserve denied, phone did not answer): the entry is
+   * unclaimed again, at its original place. No-op unless `dn` holds the claim. `pass`:
+   * the agent was offered the call (its phone rang), so it is not claimed for it again. */
+  | { type: 'unclaim'; service: string; callId: string; owner: string; dn: string; pass: boolean }
 >;
 export type CommandType = Command['type'];
 
@@ -146,10 +185,14 @@ export type CommandType = Command['type'];
  * nothing more) or the command that creates sessions. Everything else must carry one. */
 export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire', 'renewLease', 'expireLease', 'setShardMap']);
 
+/** Commands keyed by a service number rather than a DN: the shard owning the service's
+ * queue is shardOf(service), the same hash as a DN's. */
+export const queueCommands: ReadonlySet<CommandType> = new Set(['enqueue', 'dequeue', 'claim', 'unclaim']);
+
 /** DN commands a shard still runs for a DN it does not own under its replicated map: they
  * only end a grant or remove an agent, never grant, so a shard can be emptied of what it
  * held before its map was set (and the leader's `expire` duty never loops on a refusal). */
-export const ownershipExemptCommands: ReadonlySet<CommandType> = new Set(['expire', 'release', 'deprovision']);
+export const ownershipExemptCommands: ReadonlySet<CommandType> = new Set(['expire', 'release', 'deprovision', 'dequeue', 'unclaim']);
 
 /** A SIP node's lease on one shard, as replicated: which entry last renewed it, and for
  * how long a renewal holds. `renewedAtMs` (the entry's leader-stamped time) is for
@@ -176,11 +219,17 @@ export type ShardSuccess = Readonly<
   | { ok: true; type: 'agent'; agent: Agent }
   | { ok: true; type: 'reserved'; agent: Agent; reservation: Reservation }
   | { ok: true; type: 'deprovisioned'; dn: string }
-  | { ok: true; type: 'releasedByOwner'; released: readonly Readonly<{ dn: string; reservationId: string }>[] }
+  | { ok: true; type: 'releasedByOwner'; released: readonly Readonly<{ dn: string; reservationId: string }>[]; dequeued?: readonly Readonly<{ service: string; callId: string }>[] }
   | { ok: true; type: 'leaseRenewed'; lease: Lease }
-  | { ok: true; type: 'leaseExpired'; owner: string; released: readonly Readonly<{ dn: string; reservationId: string }>[] }
+  | { ok: true; type: 'leaseExpired'; owner: string; released: readonly Readonly<{ dn: string; reservationId: string }>[]; dequeued?: readonly Readonly<{ service: string; callId: string }>[] }
   | { ok: true; type: 'tick'; changedDns: readonly string[] }
   | { ok: true; type: 'shardMap'; shardMap: Readonly<{ shardId: string; shardIds: readonly string[]; version: number }> }
+  /** `position`: 1 for the head of the service's queue. */
+  | { ok: true; type: 'queued'; entry: QueueEntry; position: number }
+  | { ok: true; type: 'dequeued'; service: string; callId: string; removed: boolean }
+  /** `entry` null: no entry could take the agent. */
+  | { ok: true; type: 'claimed'; service: string; entry: QueueEntry | null }
+  | { ok: true; type: 'unclaimed'; service: string; callId: string; changed: boolean }
 >;
 
 /** What apply() returns for a 'normal' entry. Failures change no state. */
@@ -190,7 +239,7 @@ export type ShardResult = ShardSuccess | ShardFailure;
 export type DenyReason = 'UNKNOWN_DN' | 'LOGGED_OUT' | 'NOT_READY' | 'RESERVED' | 'BUSY' | 'WRAP_UP';
 
 export type ChangeKind =
-  | Exclude<CommandType, 'openSession' | 'tick' | 'setShardMap'>
+  | Exclude<CommandType, 'openSession' | 'tick' | 'setShardMap' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim'>
   /** WRAP_UP ran out: the agent became READY at wrapUpEndsMs. */
   | 'wrapUpEnded'
   /** Contact bindings passed their expiry and were dropped. */
@@ -200,7 +249,28 @@ export type ChangeKind =
  * may share an index (one entry can change several agents). */
 export type ChangeRecord = Readonly<{ index: number; dn: string; kind: ChangeKind; agent: Agent | null }>;
 
-export type ChangesPage = Readonly<{ changes: readonly ChangeRecord[]; truncated: boolean }>;
+/** One applied change to one queue entry: `entry` as it is now, null once removed
+ * (`reason` says why). It has no `dn` nor `agent`, declared absent so readers of agent
+ * records can test `record.agent` without first telling the two kinds apart. */
+export type QueueChangeRecord = Readonly<{
+  index: number;
+  kind: 'queue';
+  dn?: undefined;
+  agent?: undefined;
+  service: string;
+  callId: string;
+  entry: QueueEntry | null;
+  reason: 'enqueued' | 'claimed' | 'unclaimed' | QueueRemoveReason;
+}>;
+
+/** What a change feed carries: agent records and queue records, in index order. */
+export type FeedRecord = ChangeRecord | QueueChangeRecord;
+
+export function isQueueRecord(record: FeedRecord): record is QueueChangeRecord {
+  return record.kind === 'queue';
+}
+
+export type ChangesPage = Readonly<{ changes: readonly FeedRecord[]; truncated: boolean }>;
 
 /** A timer that has come due and needs a tick to become visible in the change feed. */
 export type DueTimer = Readonly<{ dn: string; kind: 'wrapUpEnd' | 'contactExpiry'; atMs: number }>;

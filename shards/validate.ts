@@ -42,6 +42,9 @@ export const checkUri: Check = (v, f) =>
     ? null
     : `${f} must be a sip: or sips: URI of at most ${limits.contactUriCharsMax} characters`;
 
+export const checkSkillName: Check = (v, f) =>
+  typeof v === 'string' && skillNamePattern.test(v) ? null : `${f} must be a skill name (letters, digits, _ . -; at most ${limits.skillNameCharsMax})`;
+
 export const checkSkills: Check = (v, f) => {
   if (!isPlainObject(v)) return `${f} must be an object of skill → level`;
   const names = Object.keys(v);

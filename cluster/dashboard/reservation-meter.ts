@@ -8,10 +8,10 @@
 // follower moved to another replica, so records at or below the last counted index of
 // their shard are skipped. A truncated page (the feed lost history) only moves the mark.
 import assert from 'node:assert';
-import type { ChangeRecord } from '../../shards/types.js';
+import type { FeedRecord } from '../../shards/types.js';
 import { rateHistoryMax, rateWindowS } from './limits.js';
 
-export type FeedPageLike = Readonly<{ changes: readonly ChangeRecord[]; truncated: boolean; index: number }>;
+export type FeedPageLike = Readonly<{ changes: readonly FeedRecord[]; truncated: boolean; index: number }>;
 
 export class ReservationMeter {
   readonly #mark = new Map<string, number>();

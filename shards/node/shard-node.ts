@@ -170,6 +170,8 @@ export class ShardNode implements ShardService {
         return this.stateMachine.listAgents(query.filter ?? {});
       case 'reservations':
         return this.stateMachine.reservations();
+      case 'queue':
+        return { appliedIndex: this.stateMachine.appliedIndex, entries: this.stateMachine.queueEntries() };
       default:
         throw new ShardError('SHARD_ERR_BAD_COMMAND', 'unknown query');
     }

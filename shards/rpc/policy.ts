@@ -8,7 +8,11 @@
 // |                | checked the phone's digest); reserve and releaseByOwner with  |                    |
 // |                | owner <id> only; confirm and release of its own grants only;  |                    |
 // |                | renewLease of its own lease only; expire (applies only once   |                    |
-// |                | a TTL has run out). Not expireLease: the leader proposes it   |                    |
+// |                | a TTL has run out); enqueue, dequeue, unclaim with owner <id> |                    |
+// |                | only (the shard refuses another node's entry), and claim with |                    |
+// |                | claimer <id> (any agent for any entry: the reservation on the |                    |
+// |                | agent's shard still decides). Not expireLease: the leader     |                    |
+// |                | proposes it                                                   |                    |
 // |                | (nor setShardMap: the leader proposes its cluster file's map) |                    |
 // | `admin`        | every command: provisioning, login/logout/ready/not-ready,    | all, HA1s removed  |
 // | `launcher`     | and the grant commands an operator or a test drives by hand   |                    |
@@ -18,7 +22,7 @@
 // the replica has checked the admin bearer token first. A digest HA1 leaves a shard only to
 // a SIP node, the one role that verifies REGISTERs with it; everyone else sees whether an
 // agent has credentials ({user, realm}) but not the hashes.
-import type { Agent, Command, ShardResult } from '../types.js';
+import { isQueueRecord, type Agent, type Command, type ShardResult } from '../types.js';
 import type { Principal } from './auth.js';
 import type { FeedPage } from './protocol.js';
 
@@ -48,7 +52,12 @@ export function commandRefusal(principal: Principal, command: Command, reservati
     case 'reserve':
     case 'releaseByOwner':
     case 'renewLease':
+    case 'enqueue':
+    case 'dequeue':
+    case 'unclaim':
       return command.owner === self ? null : `sip:${self} may only ${command.type} with owner ${JSON.stringify(self)}, not ${JSON.stringify(command.owner.slice(0, 80))}`;
+    case 'claim':
+      return command.claimer === self ? null : `sip:${self} may only claim with claimer ${JSON.stringify(self)}, not ${JSON.stringify(command.claimer.slice(0, 80))}`;
     case 'confirm':
     case 'release': {
       const owner = reservationOwner(command.dn, command.reservationId);
@@ -98,6 +107,6 @@ export function resultWithoutHa1(result: unknown): unknown {
 }
 
 export function pageWithoutHa1(page: FeedPage): FeedPage {
-  if (!page.changes.some((c) => c.agent !== null && c.agent.credentials !== null)) return page;
-  return { ...page, changes: page.changes.map((c) => (c.agent === null ? c : { ...c, agent: withoutHa1(c.agent) })) };
+  if (!page.changes.some((c) => !isQueueRecord(c) && c.agent !== null && c.agent.credentials !== null)) return page;
+  return { ...page, changes: page.changes.map((c) => (isQueueRecord(c) || c.agent === null ? c : { ...c, agent: withoutHa1(c.agent) })) };
 }

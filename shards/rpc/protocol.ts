@@ -6,7 +6,7 @@
 // JSON keeps the protocol debuggable with a hex dump; the payloads are small.
 import { skillLevelMax, skillNameCharsMax } from '../limits.js';
 import type { AgentFilter } from '../state-machine.js';
-import { agentStateNames, type ChangeRecord } from '../types.js';
+import { agentStateNames, type FeedRecord, type QueueEntry } from '../types.js';
 import { checkDn, isPlainObject } from '../validate.js';
 
 export type Consistency = 'linearizable' | 'stale';
@@ -16,7 +16,13 @@ export type ShardQuery = Readonly<
   | { type: 'agents'; filter: AgentFilter }
   | { type: 'reservations' }
   | { type: 'status' }
+  /** Every waiting call the shard holds (answered as a QueueSnapshot). */
+  | { type: 'queue' }
 >;
+
+/** The answer to a `queue` query: the entries as of `appliedIndex`, so a reader can
+ * follow the change feed on from there. */
+export type QueueSnapshot = Readonly<{ appliedIndex: number; entries: readonly QueueEntry[] }>;
 
 export type RpcRequest = Readonly<
   /** `proposal` is the text of encodeProposal(): validated once here, proposed as is. */
@@ -31,7 +37,7 @@ export type RpcRequest = Readonly<
 export type RpcErrorBody = Readonly<{ code: string; message: string; leaderHint: string | null }>;
 
 export type FeedPage = Readonly<{
-  changes: readonly ChangeRecord[];
+  changes: readonly FeedRecord[];
   /** The feed could not resume from the asked index: re-read the agents, then follow on. */
   truncated: boolean;
   /** Applied index this page brings the subscriber up to. */
@@ -54,6 +60,7 @@ export function validateQuery(v: unknown): { ok: true; query: ShardQuery } | { o
   switch (v.type) {
     case 'status':
     case 'reservations':
+    case 'queue':
       return keys.length === 1 ? { ok: true, query: { type: v.type } } : bad(`a ${v.type} query has only a type`);
     case 'agent': {
       if (keys.length !== 2 || !Object.hasOwn(v, 'dn')) return bad('an agent query is {type, dn}');
@@ -74,6 +81,6 @@ export function validateQuery(v: unknown): { ok: true; query: ShardQuery } | { o
       return { ok: true, query: { type: 'agents', filter } };
     }
     default:
-      return bad('query.type must be agent, agents, reservations or status');
+      return bad('query.type must be agent, agents, reservations, queue or status');
   }
 }

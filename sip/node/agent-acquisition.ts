@@ -4,6 +4,12 @@
 // router otherwise or when the webhook cannot answer usefully. The reservation on the
 // DN's shard, not the pick, makes the agent ours (DESIGN.md).
 //
+// A call waiting in the cluster queue is served differently (acquireClaimed): the queue's
+// shard has claimed one agent for it, and that agent is reserved once — or, with a
+// routing webhook, the webhook's choice, falling back to the claimed agent. A failure
+// sends the call back to its place in the queue, never on to another agent directly,
+// which could overtake an older caller.
+//
 // It touches only the routing part of a call (what was tried and offered, the attempt
 // count and the CDR's attempt list), and never sends SIP: the B2BUA acts on the result.
 
@@ -59,10 +65,11 @@ export class AgentAcquisition {
 
   constructor(private readonly o: AgentAcquisitionOptions) {}
 
-  /** Whether the webhook queued this call too recently to be asked again. */
-  webhookQueuedRecently(key: string): boolean {
+  /** How long until the webhook, which queued this call, may be asked about it again
+   * (0: now). */
+  webhookRetryInMs(key: string): number {
     const askedAtMs = this.webhookQueuedAtMs.get(key);
-    return askedAtMs !== undefined && this.o.timers.now() - askedAtMs < limits.routingWebhookQueueRetryMs;
+    return askedAtMs === undefined ? 0 : Math.max(0, askedAtMs + limits.routingWebhookQueueRetryMs - this.o.timers.now());
   }
 
   /** The call is over: forget what was kept for it. */
@@ -82,65 +89,87 @@ export class AgentAcquisition {
       const dn = await this.pickDn(call, req);
       if (call.phase !== 'routing') return { type: 'stopped' };
       if (dn === null) return { type: 'queue' };
-      call.tried.add(dn);
-      call.attemptCount++;
-      const reservationId = randomUUID();
-      const ttlMs = Math.min(this.o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax);
-      let res;
-      this.observePhase('route', routeStartMs);
-      const reserveStartMs = this.o.timers.now();
-      try {
-        // If this node dies before the answer is confirmed, the grant expires; the agent then
-        // waits out the orphan hold too, as its phone may hold the call (see node.ts).
-        res = await this.o.shards.command(dn, { type: 'reserve', dn, reservationId, callId: call.callId, owner: this.o.nodeId, ttlMs, orphanHoldMs: this.o.orphanHoldMs }, { deadlineMs: limits.shardCommandDeadlineMs });
-      } catch (err) {
-        this.observePhase('reserve', reserveStartMs);
-        this.o.metrics.reservations.inc({ result: 'error' });
-        this.o.log.warn('reserve failed', { dn, callId: call.callId, error: (err as Error).message });
-        // The grant may exist: release it by id (a no-op if it never happened).
-        if (err instanceof ShardClientError && err.maybeApplied) void this.o.grants.release(dn, reservationId, 'failed');
-        call.attempts.push({ dn, outcome: 'reserve-error' });
-        this.o.metrics.reroutes.inc({ reason: 'reserve-error' });
-        continue;
-      }
-      this.observePhase('reserve', reserveStartMs);
-      if (!res.ok || res.type !== 'reserved') {
-        this.o.metrics.reservations.inc({ result: 'denied' });
-        call.attempts.push({ dn, outcome: `denied:${res.ok ? res.type : res.code}` });
-        this.o.metrics.reroutes.inc({ reason: 'denied' });
-        continue;
-      }
-      this.o.metrics.reservations.inc({ result: 'granted' });
-      if (call.phase !== 'routing') {
-        // The caller hung up while the grant was committing.
-        void this.o.grants.release(dn, reservationId, 'abandoned');
-        call.attempts.push({ dn, outcome: 'abandoned' });
-        return { type: 'stopped' };
-      }
-      const now = this.o.now();
-      const contact = res.agent.contacts.find((c) => c.expiresAtMs > now);
-      // A binding from behind a NAT is reached where its REGISTER came from (nat-binding.ts).
-      const target = contact === undefined ? null : bindingTarget(contact, this.o.nodeId);
-      call.offered.add(dn);
-      if (contact === undefined || target === null) {
-        void this.o.grants.release(dn, reservationId, 'failed');
-        call.attempts.push({ dn, outcome: 'no-contact' });
-        this.o.metrics.reroutes.inc({ reason: 'no-contact' });
-        continue;
-      }
-      // The grant's TTL ran from the shard's commit; counting it from before the reserve
-      // was sent keeps this node's idea of it on the safe side.
-      const grant: Grant = { dn, reservationId, expiresAtMs: reserveStartMs + ttlMs };
-      assert(res.reservation.reservationId === reservationId && res.agent.dn === dn, `grant ${reservationId} on ${dn} came back as ${res.reservation.reservationId} on ${res.agent.dn}`);
-      return { type: 'grant', grant, contactUri: contact.uri, target, viaSource: contact.received !== undefined };
+      const result = await this.tryDn(call, dn, routeStartMs);
+      if (result !== null) return result;
     }
+  }
+
+  /** One reservation for a queued call the queue's shard claimed `claimedDn` for: the
+   * webhook's pick when one is configured and answers, else the claimed agent. Anything
+   * but a grant sends the call back to the queue. */
+  async acquireClaimed(call: CallToRoute, claimedDn: string): Promise<Acquisition> {
+    const routeStartMs = this.o.timers.now();
+    if (call.phase !== 'routing') return { type: 'stopped' };
+    if (call.attemptCount >= limits.routeAttemptsMax || call.offered.size >= limits.routeAttemptsMax) return { type: 'give-up' };
+    const req = { skill: call.service.skill, minLevel: call.service.minLevel, exclude: call.tried, nowMs: this.o.now() };
+    const dn = this.o.webhook === null ? claimedDn : await this.pickDn(call, req, claimedDn);
+    if (call.phase !== 'routing') return { type: 'stopped' };
+    if (dn === null || call.tried.has(dn)) return { type: 'queue' };
+    return (await this.tryDn(call, dn, routeStartMs)) ?? { type: 'queue' };
+  }
+
+  /** Reserves `dn` for the call: the grant with a live phone, `stopped`, or null when the
+   * attempt failed (recorded on the call) and routing should go on. */
+  private async tryDn(call: CallToRoute, dn: string, routeStartMs: number): Promise<Acquisition | null> {
+    call.tried.add(dn);
+    call.attemptCount++;
+    const reservationId = randomUUID();
+    const ttlMs = Math.min(this.o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax);
+    let res;
+    this.observePhase('route', routeStartMs);
+    const reserveStartMs = this.o.timers.now();
+    try {
+      // If this node dies before the answer is confirmed, the grant expires; the agent then
+      // waits out the orphan hold too, as its phone may hold the call (see node.ts).
+      res = await this.o.shards.command(dn, { type: 'reserve', dn, reservationId, callId: call.callId, owner: this.o.nodeId, ttlMs, orphanHoldMs: this.o.orphanHoldMs }, { deadlineMs: limits.shardCommandDeadlineMs });
+    } catch (err) {
+      this.observePhase('reserve', reserveStartMs);
+      this.o.metrics.reservations.inc({ result: 'error' });
+      this.o.log.warn('reserve failed', { dn, callId: call.callId, error: (err as Error).message });
+      // The grant may exist: release it by id (a no-op if it never happened).
+      if (err instanceof ShardClientError && err.maybeApplied) void this.o.grants.release(dn, reservationId, 'failed');
+      call.attempts.push({ dn, outcome: 'reserve-error' });
+      this.o.metrics.reroutes.inc({ reason: 'reserve-error' });
+      return null;
+    }
+    this.observePhase('reserve', reserveStartMs);
+    if (!res.ok || res.type !== 'reserved') {
+      this.o.metrics.reservations.inc({ result: 'denied' });
+      call.attempts.push({ dn, outcome: `denied:${res.ok ? res.type : res.code}` });
+      this.o.metrics.reroutes.inc({ reason: 'denied' });
+      return null;
+    }
+    this.o.metrics.reservations.inc({ result: 'granted' });
+    if (call.phase !== 'routing') {
+      // The caller hung up while the grant was committing.
+      void this.o.grants.release(dn, reservationId, 'abandoned');
+      call.attempts.push({ dn, outcome: 'abandoned' });
+      return { type: 'stopped' };
+    }
+    const now = this.o.now();
+    const contact = res.agent.contacts.find((c) => c.expiresAtMs > now);
+    // A binding from behind a NAT is reached where its REGISTER came from (nat-binding.ts).
+    const target = contact === undefined ? null : bindingTarget(contact, this.o.nodeId);
+    call.offered.add(dn);
+    if (contact === undefined || target === null) {
+      void this.o.grants.release(dn, reservationId, 'failed');
+      call.attempts.push({ dn, outcome: 'no-contact' });
+      this.o.metrics.reroutes.inc({ reason: 'no-contact' });
+      return null;
+    }
+    // The grant's TTL ran from the shard's commit; counting it from before the reserve
+    // was sent keeps this node's idea of it on the safe side.
+    const grant: Grant = { dn, reservationId, expiresAtMs: reserveStartMs + ttlMs };
+    assert(res.reservation.reservationId === reservationId && res.agent.dn === dn, `grant ${reservationId} on ${dn} came back as ${res.reservation.reservationId} on ${res.agent.dn}`);
+    return { type: 'grant', grant, contactUri: contact.uri, target, viaSource: contact.received !== undefined };
   }
 
   /** The DN to reserve next (null: queue the call). The webhook, when configured, is
    * asked first; whatever it cannot answer usefully the built-in router decides. */
-  private async pickDn(call: CallToRoute, req: RouteRequest): Promise<string | null> {
+  private async pickDn(call: CallToRoute, req: RouteRequest, claimedDn?: string): Promise<string | null> {
     const hook = this.o.webhook;
-    if (hook === null) return this.o.router.pick(req);
+    const fallback = (): string | null => (claimedDn !== undefined ? claimedDn : this.o.router.pick({ ...req, nowMs: this.o.now() }));
+    if (hook === null) return fallback();
     const answer = await hook.ask({
       callId: call.callId,
       from: call.from,
@@ -173,7 +202,7 @@ export class AgentAcquisition {
     }
     this.o.metrics.routingWebhook.inc({ result });
     this.webhookQueuedAtMs.delete(call.key);
-    return this.o.router.pick({ ...req, nowMs: this.o.now() });
+    return fallback();
   }
 
   /** A warning at most once a second per kind: a dead webhook must not flood the log

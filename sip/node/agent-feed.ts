@@ -1,30 +1,42 @@
-// Keeps an AgentView current from every shard's change feed (ShardClient.follow). A
-// page marked `truncated` (the replica no longer holds the records after our index, e.g.
-// it was restored from a snapshot) makes us re-read that shard's agent list; versions
-// let the re-read and later pages be applied in any order. Listeners hear of each agent
-// that changed, so the queue can offer a waiting call to an agent that just became READY.
+// Keeps an AgentView and a QueueView current from every shard's change feed
+// (ShardClient.follow). A page marked `truncated` (the replica no longer holds the records
+// after our index, e.g. it was restored from a snapshot) makes us re-read that shard's
+// agent list and queue; versions (and the queue read's applied index) let the re-read and
+// later pages be applied in any order. Listeners hear of each agent that changed, so a
+// queued call can be offered an agent that just became READY, and of each queue entry
+// that changed, so a node learns that one of its waiting calls was claimed.
 
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
-import type { Agent } from '../../shards/types.js';
+import type { QueueSnapshot } from '../../shards/rpc/protocol.js';
+import { isQueueRecord, type Agent, type QueueChangeRecord, type QueueEntry } from '../../shards/types.js';
 import { agentFeedRetryBackoffMsMax, agentFeedRetryBackoffMsMin } from './limits.js';
+import type { QueueView } from './queue.js';
 import type { AgentView } from './router.js';
 
 export type AgentChangeListener = (agent: Agent) => void;
+/** `entry` null: the entry left the queue; `record` null: learnt from a re-read. */
+export type QueueChangeListener = (entry: QueueEntry | null, record: QueueChangeRecord | null) => void;
 
 export class AgentFeed {
   private readonly stops: (() => void)[] = [];
   private readonly listeners: AgentChangeListener[] = [];
+  private readonly queueListeners: QueueChangeListener[] = [];
   private closed = false;
 
   constructor(
     private readonly client: ShardClient,
     readonly view: AgentView,
     private readonly log: Logger,
+    readonly queues: QueueView | null = null,
   ) {}
 
   onChange(listener: AgentChangeListener): void {
     this.listeners.push(listener);
+  }
+
+  onQueueChange(listener: QueueChangeListener): void {
+    this.queueListeners.push(listener);
   }
 
   /** Starts following every shard; resolves once each shard has been read once. */
@@ -34,7 +46,10 @@ export class AgentFeed {
       this.stops.push(
         this.client.follow(id, 0, (page) => {
           if (page.truncated) void this.resync(id);
-          for (const rec of page.changes) this.apply(rec.dn, rec.agent, rec.index);
+          for (const rec of page.changes) {
+            if (isQueueRecord(rec)) this.applyQueue(id, rec);
+            else this.apply(rec.dn, rec.agent, rec.index);
+          }
         }),
       );
     }
@@ -45,12 +60,17 @@ export class AgentFeed {
     for (const stop of this.stops) stop();
   }
 
-  /** Reads the shard's whole agent list (a stale read: any replica may answer). */
+  /** Reads the shard's whole agent list and queue (stale reads: any replica may answer). */
   private async resync(shardId: string): Promise<void> {
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         const agents = (await this.client.read(shardId, { type: 'agents', filter: {} }, 'stale')) as Agent[];
         for (const a of agents) this.apply(a.dn, a, a.version);
+        if (this.queues !== null) {
+          const q = (await this.client.read(shardId, { type: 'queue' }, 'stale')) as QueueSnapshot;
+          this.queues.resync(shardId, q.entries, q.appliedIndex);
+          for (const entry of q.entries) for (const l of this.queueListeners) l(entry, null);
+        }
         return;
       } catch (err) {
         if (attempt === 0) this.log.warn('agent list read failed; retrying', { shard: shardId, error: (err as Error).message });
@@ -62,5 +82,12 @@ export class AgentFeed {
   private apply(dn: string, agent: Agent | null, index: number): void {
     if (!this.view.update(dn, agent, index) || agent === null) return;
     for (const l of this.listeners) l(agent);
+  }
+
+  private applyQueue(shardId: string, rec: QueueChangeRecord): void {
+    if (this.queues === null) return;
+    const entry = this.queues.apply(shardId, rec);
+    if (entry === undefined) return;
+    for (const l of this.queueListeners) l(entry, rec);
   }
 }

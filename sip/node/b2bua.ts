@@ -3,8 +3,10 @@
 // owning the DN and waits for the committed grant; only then does it allocate media and
 // INVITE the agent's phone (new Call-ID, tags, CSeq). Denials, busy/absent/unanswered
 // phones and transport errors release the agent and re-route (excluding agents already
-// tried); with no agent free the call waits in the queue (182 Queued) until an agent
-// turns READY or the maximum wait runs out (480).
+// tried); with no agent free the call waits in its service's cluster-wide queue (182
+// Queued; queued-calls.ts) until the queue's shard claims an agent for it or the maximum
+// wait runs out (480). A call that has queued is only ever offered agents claimed for it,
+// and a new call joins the queue while others wait, so no call overtakes an older one.
 //
 // This file is the call control on top; below it: agent acquisition (pick → reserve →
 // re-route, agent-acquisition.ts), the grant's confirm and release (grants.ts), the leg
@@ -44,7 +46,8 @@ import { LegSender } from './leg-sender.js';
 import * as limits from './limits.js';
 import type { MediaController, MediaLostReason } from './media.js';
 import type { SetupPhase, SipNodeMetrics } from './metrics.js';
-import { CallQueue } from './queue.js';
+import type { QueueView } from './queue.js';
+import { QueuedCalls } from './queued-calls.js';
 import type { AgentView, Router } from './router.js';
 import type { RoutingWebhook } from './routing-webhook.js';
 
@@ -55,6 +58,8 @@ export type B2buaOptions = Readonly<{
   shards: ShardClient;
   router: Router;
   view: AgentView;
+  /** The cluster-wide queues as the change feeds show them. */
+  queues: QueueView;
   media: MediaController;
   cdr: CdrWriter;
   metrics: SipNodeMetrics;
@@ -82,7 +87,7 @@ export class B2bua {
   private readonly calls = new Map<string, Call>();
   private readonly dialogs: DialogTable;
   private readonly bySession = new Map<string, Call>();
-  readonly queue = new CallQueue();
+  readonly queued: QueuedCalls;
   private readonly services: Map<string, ServiceConfig>;
   private readonly timers: TimerService;
   private readonly sender: LegSender;
@@ -107,6 +112,12 @@ export class B2bua {
       layer: o.layer, sender: this.sender, media: o.media, metrics: o.metrics, log: o.log, timers: o.timers,
       hangUp: (call, at, outcome) => this.hangUp(call, at, outcome),
     });
+    this.queued = new QueuedCalls({
+      nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
+      claimTtlMs: Math.min(o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
+      onClaimed: (key, dn) => this.onClaimed(key, dn),
+      onEntryLost: (key) => this.onEntryLost(key),
+    });
     o.media.onLost((session, reason) => this.onMediaLost(session, reason));
     this.stopSweep = every(o.timers, limits.queueSweepIntervalMs, () => this.sweepQueue());
   }
@@ -119,37 +130,72 @@ export class B2bua {
     return [...this.calls.values()].map(summarize);
   }
 
+  /** This node's calls waiting in the cluster queues. */
+  get queuedCount(): number {
+    return this.queued.size;
+  }
+
   listQueue(): { callId: string; skill: string; waitedMs: number }[] {
-    const now = this.timers.now();
-    return this.queue.list().map((q) => ({ callId: this.calls.get(q.key)?.callId ?? q.key, skill: q.skill, waitedMs: Math.round(now - q.enqueuedAtMs) }));
+    return this.queued.list().map((q) => ({ callId: this.calls.get(q.key)?.callId ?? q.key, skill: q.skill, waitedMs: q.waitedMs }));
   }
 
-  /** An agent changed (from the change feed): a READY agent with a phone takes the
-   * longest-waiting queued call it can serve. */
+  /** An agent changed (from the change feed): a READY agent with a phone is claimed for
+   * the oldest queued call it can take, whichever node holds that call. */
   onAgentChanged(agent: Agent): void {
-    if (agent.status.state !== 'READY' || this.queue.length === 0) return;
-    if (!agent.contacts.some((c) => c.expiresAtMs > this.o.now())) return;
-    const q = this.queue.takeFor(agent);
-    const call = q === null ? undefined : this.calls.get(q.key);
-    if (call === undefined || call.phase !== 'queued') return;
-    moveTo(call, 'routing');
-    void this.route(call);
+    this.queued.onAgent(agent);
   }
 
-  /** Wakes queued calls for which the view shows an eligible agent (a READY change may
-   * have arrived while the call was being routed and so missed it); first forgets the
-   * ended legs that have been kept long enough. */
+  /** The queue's shard claimed agent `dn` for our queued call `key`: reserve it. */
+  private onClaimed(key: string, dn: string): boolean {
+    const call = this.calls.get(key);
+    if (call === undefined || call.phase !== 'queued' || this.closed) return false;
+    // A webhook that just queued this call is asked again at most every
+    // routingWebhookQueueRetryMs: the claim holds the agent for this (oldest) call meanwhile.
+    const waitMs = this.acquisition.webhookRetryInMs(key);
+    if (waitMs > 0) {
+      this.timers.setTimer(waitMs, () => {
+        if (call.phase === 'queued' && this.queued.servingOf(key) === dn) this.onClaimedNow(call, dn);
+      });
+      return true;
+    }
+    this.onClaimedNow(call, dn);
+    return true;
+  }
+
+  private onClaimedNow(call: Call, dn: string): void {
+    moveTo(call, 'routing');
+    void this.serveClaim(call, dn);
+  }
+
+  private async serveClaim(call: Call, dn: string): Promise<void> {
+    const next = await this.acquisition.acquireClaimed(call, dn);
+    switch (next.type) {
+      case 'stopped':
+        return;
+      case 'give-up':
+        return this.endCall(call, 'no-agent', 'node', 480, 'Temporarily Unavailable');
+      case 'queue':
+        return this.enqueue(call);
+      case 'grant':
+        if (!(await this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource))) return this.enqueue(call);
+    }
+  }
+
+  /** The shard removed our entry (this node's lease there ran out, so the cluster counts
+   * the call as gone): end it rather than let it wait where nobody will serve it. */
+  private onEntryLost(key: string): void {
+    const call = this.calls.get(key);
+    if (call === undefined || (call.phase !== 'queued' && call.phase !== 'routing')) return;
+    this.o.log.warn('queue entry removed by the shard (lease lost); ending call', { callId: call.callId });
+    this.endCall(call, 'lease-lost', 'node', 503, 'Service Unavailable');
+  }
+
+  /** Proposes claims for READY agents an unclaimed entry could take (a READY change may
+   * have come while the entry was being offered another agent, or a claim lapsed); first
+   * forgets the ended legs that have been kept long enough. */
   private sweepQueue(): void {
     this.dialogs.forgetEnded();
-    for (const q of [...this.queue.list()]) {
-      const call = this.calls.get(q.key);
-      if (call === undefined || call.phase !== 'queued') continue;
-      if (this.acquisition.webhookQueuedRecently(q.key)) continue;
-      if (this.o.router.peek({ skill: q.skill, minLevel: q.minLevel, exclude: call.offered, nowMs: this.o.now() }) === null) continue;
-      this.queue.remove(q.key);
-      moveTo(call, 'routing');
-      void this.route(call);
-    }
+    this.queued.serveAll();
   }
 
   // ---- requests from the transaction layer ----
@@ -251,6 +297,9 @@ export class B2bua {
   /** Routes until an agent's phone rings, the call queues, or it ends. */
   private async route(call: Call): Promise<void> {
     await this.o.reconciled;
+    // Once queued, a call takes only agents claimed for it (it goes back to its place);
+    // a new call joins the queue while others wait for its service.
+    if (this.queued.has(call.key) || this.queued.waiting(call.service.number)) return this.enqueue(call);
     for (;;) {
       const next = await this.acquisition.acquire(call);
       switch (next.type) {
@@ -266,7 +315,8 @@ export class B2bua {
     }
   }
 
-  private enqueue(call: Call): void {
+  private async enqueue(call: Call): Promise<void> {
+    if (call.phase === 'ended') return;
     const now = this.timers.now();
     if (call.firstQueuedAtMs === null) {
       call.firstQueuedAtMs = now;
@@ -279,9 +329,12 @@ export class B2bua {
     call.tried.clear();
     for (const dn of call.offered) call.tried.add(dn);
     call.attemptCount = 0;
-    const added = this.queue.add({ key: call.key, skill: call.service.skill, minLevel: call.service.minLevel, enqueuedAtMs: call.firstQueuedAtMs, tried: call.offered });
-    if (!added) return this.endCall(call, 'queue-full', 'node', 503, 'Service Unavailable');
     moveTo(call, 'queued');
+    const joined = await this.queued.join(call, call.offered);
+    if (joined === 'left' || (call.phase as string) === 'ended') return; // hung up meanwhile
+    if (joined === 'full') return this.endCall(call, 'queue-full', 'node', 503, 'Service Unavailable');
+    if (joined === 'error') return this.endCall(call, 'queue-unavailable', 'node', 503, 'Service Unavailable');
+    // After the entry committed: the caller's place in the cluster's arrival order is set.
     if (!call.sent182 && !call.finalSent) {
       call.sent182 = true;
       call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, 182, 'Queued'));
@@ -428,6 +481,7 @@ export class B2bua {
     this.o.metrics.callsAnswered.inc();
     this.o.metrics.setupSeconds.observe((call.answeredAtMs - call.startedAtMs) / 1000);
     if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);
+    this.queued.leave(call.key, 'answered');
     call.ok = callerOk(call.invite, call.callerLeg, this.sender.contactFor(call.callerLeg), Buffer.from(sdp, 'utf8'));
     call.finalSent = true;
     call.inviteTx.respond(call.ok);
@@ -522,7 +576,7 @@ export class B2bua {
     if (call.phase === 'ended') return;
     const wasAnswered = call.phase === 'answered';
     moveTo(call, 'ended');
-    this.queue.remove(call.key);
+    if (this.queued.leave(call.key, outcome === 'abandoned' ? 'abandoned' : outcome === 'queue-timeout' ? 'timed-out' : 'failed') && outcome === 'abandoned') this.o.metrics.queueAbandoned.inc();
     if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);
     if (call.okTimer !== null) this.timers.clearTimer(call.okTimer);
     call.queueTimer = call.okTimer = null;
@@ -550,6 +604,8 @@ export class B2bua {
   /** The node's lease on a shard ran out (lease-keeper.ts): the shard frees those agents,
    * so their calls must not go on here. Ends every call whose agent `isOnShard`. */
   onLeaseLost(isOnShard: (dn: string) => boolean): void {
+    // Its entries there are gone too (the same expireLease removed them).
+    for (const key of this.queued.keysWhere(isOnShard)) this.onEntryLost(key);
     for (const call of [...this.calls.values()]) {
       const at = call.attempt;
       if (at === null || at === undefined || !isOnShard(at.dn)) continue;
@@ -574,6 +630,7 @@ export class B2bua {
   close(): void {
     this.closed = true;
     this.stopSweep();
+    this.queued.close();
     this.relay.close();
     for (const call of this.calls.values()) {
       if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);

@@ -31,6 +31,14 @@ export const cancelFinalWaitMs = 4_000;
 export const queueWaitMsDefault = 60_000;
 /** Calls waiting in queue per node; beyond it a caller gets 486 at once. */
 export const queueLengthMax = 10_000;
+/** Removed cluster-queue entries the node's queue view remembers (to ignore repeated feed
+ * records about them). */
+export const queueViewTombstonesMax = 10_000;
+/** Attempts to remove a queue entry (dequeue) when the shard cannot be reached: a left-over
+ * entry would keep an agent claimed for a call that is gone until the claim lapses. */
+export const dequeueAttemptsMax = 5;
+/** Pause before the nth dequeue retry: n times this. */
+export const dequeueRetryMs = 200;
 /** Queued calls are re-checked this often against the router's view, in case the
  * READY change that should have woken them came while they were busy being routed. */
 export const queueSweepIntervalMs = 500;

@@ -33,6 +33,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
 import { NatKeepAlive } from './nat-keepalive.js';
+import { QueueView } from './queue.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
 import { RoutingWebhook } from './routing-webhook.js';
 import { trustedSources, trustedSourcesDefault } from './source-limits.js';
@@ -134,14 +135,15 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   });
   const transports: SipTransport[] = tls === null ? [udp, tcp] : [udp, tcp, tls];
   let b2bua: B2bua | undefined;
-  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queue.length ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
+  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queuedCount ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
   const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs, rootSecret: o.config.secret }) : new PassthroughMedia());
   const view = new AgentView();
   const router = new Router(view, o.strategy ?? 'longest-idle');
   const webhookConfig = o.routingWebhook === undefined ? (o.config.routing?.webhook ?? null) : o.routingWebhook;
   const webhook = webhookConfig === null ? null : new RoutingWebhook(webhookConfig);
   if (webhook !== null) log.info('routing webhook', { url: webhookConfig!.url, timeoutMs: webhookConfig!.timeoutMs });
-  const feed = new AgentFeed(shards, view, log);
+  const queues = new QueueView();
+  const feed = new AgentFeed(shards, view, log, queues);
   const cdr = new CdrWriter(o.cdrPath);
   const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms ?? o.config.digest?.algorithms });
   const throttle = new DigestThrottle(o.digestThrottle);
@@ -178,6 +180,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     shards,
     router,
     view,
+    queues,
     media,
     cdr,
     metrics,
@@ -195,6 +198,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const bua = b2bua;
   dispatch.attach(bua);
   feed.onChange((agent) => bua.onAgentChanged(agent));
+  feed.onQueueChange((entry, rec) => bua.queued.onQueueChange(entry, rec));
   const feedStarted = feed.start();
 
   const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });

@@ -1,62 +1,103 @@
-// Calls waiting for an agent, per node. When an agent turns READY the longest-waiting
-// call it can take (skill at the call's minimum level, not already tried by that call)
-// goes first. A call that is woken but finds no agent after all goes back in at its
-// original place (its enqueue time is kept). Pure: the B2BUA owns the timers.
+// This node's view of the cluster-wide queues (DESIGN.md, Queue): every service's waiting
+// calls, whichever node holds their legs, kept from the shards' change feeds by
+// agent-feed.ts. The queues themselves are replicated shard state (shards/queue.ts); this
+// view only tells the node when to propose a claim (an agent READY while an entry it can
+// take waits unclaimed), and when one of its own entries was claimed. A stale view costs a
+// claim that finds nothing, never an order inversion: the shard picks the entry.
+//
+// Records from one shard arrive in index order but a page may repeat some (the follower
+// moved to another replica) and a re-read (after a truncated page) may cross pages, so
+// each entry keeps the index it was last changed at, and removals leave a bounded
+// tombstone. Pure: no sockets, no timers.
 
-import assert from 'node:assert';
-import type { Agent } from '../../shards/types.js';
-import { queueLengthMax } from './limits.js';
+import type { Agent, QueueChangeRecord, QueueEntry } from '../../shards/types.js';
+import { canTake } from '../../shards/queue.js';
+import { queueViewTombstonesMax } from './limits.js';
 
-export type QueuedCall = Readonly<{
-  key: string;
-  skill: string;
-  minLevel: number;
-  enqueuedAtMs: number;
-  /** DNs this call already tried; the agent must not be one of them. */
-  tried: ReadonlySet<string>;
-}>;
+type Held = { entry: QueueEntry; index: number; shardId: string };
 
-export class CallQueue {
-  private readonly waiting: QueuedCall[] = [];
+const keyOf = (service: string, callId: string): string => `${service}\u0000${callId}`;
 
-  constructor(private readonly lengthMax = queueLengthMax) {}
+export class QueueView {
+  readonly #held = new Map<string, Held>();
+  /** key → index of the record that removed it. */
+  readonly #removed = new Map<string, number>();
 
-  get length(): number {
-    return this.waiting.length;
+  get size(): number {
+    return this.#held.size;
   }
 
-  /** False when the queue is full. Keeps the list ordered by enqueue time. */
-  add(call: QueuedCall): boolean {
-    if (this.waiting.some((c) => c.key === call.key)) assert.fail(`call ${call.key} queued twice`);
-    if (this.waiting.length >= this.lengthMax) return false;
-    let i = this.waiting.length;
-    while (i > 0 && this.waiting[i - 1]!.enqueuedAtMs > call.enqueuedAtMs) i--;
-    this.waiting.splice(i, 0, call);
-    return true;
+  /** Applies a feed record; returns the entry as it now is (null: removed), or undefined
+   * when the record was older than what the view holds. */
+  apply(shardId: string, rec: QueueChangeRecord): QueueEntry | null | undefined {
+    const key = keyOf(rec.service, rec.callId);
+    const held = this.#held.get(key);
+    if (held !== undefined && held.index >= rec.index) return undefined;
+    if ((this.#removed.get(key) ?? -1) >= rec.index) return undefined;
+    if (rec.entry === null) {
+      this.#held.delete(key);
+      this.#tombstone(key, rec.index);
+      return null;
+    }
+    this.#held.set(key, { entry: rec.entry, index: rec.index, shardId });
+    return rec.entry;
   }
 
-  remove(key: string): boolean {
-    const i = this.waiting.findIndex((c) => c.key === key);
-    if (i < 0) return false;
-    this.waiting.splice(i, 1);
-    return true;
+  /** Replaces what the view holds from `shardId` with a full read made at `appliedIndex`;
+   * records newer than the read are kept. */
+  resync(shardId: string, entries: readonly QueueEntry[], appliedIndex: number): void {
+    const read = new Set(entries.map((e) => keyOf(e.service, e.callId)));
+    for (const [key, held] of this.#held) {
+      if (held.shardId === shardId && held.index <= appliedIndex && !read.has(key)) this.#held.delete(key);
+    }
+    for (const entry of entries) {
+      const key = keyOf(entry.service, entry.callId);
+      const held = this.#held.get(key);
+      if ((held !== undefined && held.index > appliedIndex) || (this.#removed.get(key) ?? -1) > appliedIndex) continue;
+      this.#held.set(key, { entry, index: appliedIndex, shardId });
+    }
   }
 
-  has(key: string): boolean {
-    return this.waiting.some((c) => c.key === key);
+  /** The waiting calls of `service` in arrival order. */
+  waiting(service: string): QueueEntry[] {
+    const out: QueueEntry[] = [];
+    for (const { entry } of this.#held.values()) if (entry.service === service) out.push(entry);
+    return out.sort((a, b) => a.enqueuedIndex - b.enqueuedIndex);
   }
 
-  /** Removes and returns the longest-waiting call this agent can take, if any. */
-  takeFor(agent: Agent): QueuedCall | null {
-    const i = this.waiting.findIndex((c) => {
-      const level = Object.hasOwn(agent.skills, c.skill) ? agent.skills[c.skill]! : -1;
-      return level >= 0 && level >= c.minLevel && !c.tried.has(agent.dn);
-    });
-    if (i < 0) return null;
-    return this.waiting.splice(i, 1)[0]!;
+  /** Whether `dn` holds a live claim on some entry. */
+  claimHeldBy(dn: string, nowMs: number): boolean {
+    for (const { entry } of this.#held.values()) if (entry.claim !== null && entry.claim.dn === dn && entry.claim.expiresAtMs > nowMs) return true;
+    return false;
   }
 
-  list(): readonly QueuedCall[] {
-    return this.waiting;
+  /**
+   * The service whose oldest entry the agent could be claimed for waits longest (entries
+   * of different services are compared by their leader-stamped enqueue times), or null.
+   * Within a service the shard's log order decides; across services this is the best a
+   * node can tell, and priority between services is not modelled yet.
+   */
+  serviceToClaim(agent: Agent, nowMs: number): string | null {
+    let best: QueueEntry | null = null;
+    for (const { entry } of this.#held.values()) {
+      if (entry.claim !== null && entry.claim.expiresAtMs > nowMs) continue;
+      if (!canTake(entry, agent.skills) || entry.passed.includes(agent.dn)) continue;
+      if (best === null || entry.enqueuedAtMs < best.enqueuedAtMs || (entry.enqueuedAtMs === best.enqueuedAtMs && entry.enqueuedIndex < best.enqueuedIndex)) best = entry;
+    }
+    return best === null ? null : best.service;
+  }
+
+  /** Whether any entry waits unclaimed (a claim pass could serve it). */
+  hasUnclaimed(nowMs: number): boolean {
+    for (const { entry } of this.#held.values()) if (entry.claim === null || entry.claim.expiresAtMs <= nowMs) return true;
+    return false;
+  }
+
+  #tombstone(key: string, index: number): void {
+    this.#removed.delete(key);
+    this.#removed.set(key, index);
+    // Oldest first (Map order is insertion order): a record older than the tombstones
+    // kept is long settled by the records that followed it.
+    if (this.#removed.size > queueViewTombstonesMax) this.#removed.delete(this.#removed.keys().next().value!);
   }
 }

@@ -7,7 +7,7 @@
 // is untouched.
 import t from 'tap';
 import { silentLogger } from '../../common/logger.js';
-import type { Agent, ChangeRecord, ShardResult } from '../../shards/types.js';
+import type { Agent, FeedRecord, ShardResult } from '../../shards/types.js';
 import { LeaseKeeper } from '../../sip/node/lease-keeper.js';
 import { SystemTimerService } from '../../sip/transport/index.js';
 import { startShardCluster } from '../support/shard-cluster.js';
@@ -47,7 +47,7 @@ t.test('a dead node\'s agents come back after its lease; a live node\'s stay', {
   await new Promise((r) => setTimeout(r, 3 * ttlMs));
   t.same([await stateOf('4001'), await stateOf('4002')], ['BUSY', 'BUSY'], 'both stay BUSY while their nodes renew, over three lease times');
 
-  const changes: ChangeRecord[] = [];
+  const changes: FeedRecord[] = [];
   const unfollow = client.follow('s1', 0, (page) => changes.push(...page.changes));
   t.teardown(unfollow);
   doomed.stop();

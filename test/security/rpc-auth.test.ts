@@ -159,6 +159,13 @@ t.test('a SIP node cannot administer agents or touch another node\'s grants', as
   t.equal(await codeOf(sipA.commandOnShard(shard.id, { type: 'renewLease', owner: 'sip-b', ttlMs: 5000 })), 'SHARD_ERR_FORBIDDEN', 'renewLease of another node\'s lease');
   t.equal(await codeOf(sipA.commandOnShard(shard.id, { type: 'expireLease', owner: 'sip-b', renewedIndex: 1 })), 'SHARD_ERR_FORBIDDEN', 'expireLease');
   t.match(await sipA.commandOnShard(shard.id, { type: 'renewLease', owner: 'sip-a', ttlMs: 5000 }), { ok: true, type: 'leaseRenewed' }, 'its own lease it renews');
+  // Queues: a node queues, removes and gives back claims only as itself, and claims only as
+  // itself (the shard picks the entry; the reservation still decides).
+  const q = { service: '7001', callId: 'q-x' };
+  t.equal(await codeOf(sipA.commandOnShard(shard.id, { type: 'enqueue', ...q, owner: 'sip-b', skill: 's', minLevel: 0 })), 'SHARD_ERR_FORBIDDEN', 'enqueue as another owner');
+  t.equal(await codeOf(sipA.commandOnShard(shard.id, { type: 'dequeue', ...q, owner: 'sip-b', reason: 'abandoned' })), 'SHARD_ERR_FORBIDDEN', 'dequeue as another owner');
+  t.equal(await codeOf(sipA.commandOnShard(shard.id, { type: 'unclaim', ...q, owner: 'sip-b', dn: '4002', pass: false })), 'SHARD_ERR_FORBIDDEN', 'unclaim as another owner');
+  t.equal(await codeOf(sipA.commandOnShard(shard.id, { type: 'claim', service: '7001', dn: '4002', skills: { s: 1 }, claimer: 'sip-b', ttlMs: 5000 })), 'SHARD_ERR_FORBIDDEN', 'claim as another claimer');
   await forbidden(own, '4002', { type: 'logout', dn: '4002' }, 'a replica\'s own client does not write');
   t.equal(JSON.stringify(await agentsNow()), before, 'nothing was applied');
 

@@ -111,15 +111,16 @@ t.test('the map survives a snapshot; older snapshots restore without one', async
   t.same(copy.shardMap, { shardId: 's1', shardIds: ids, version });
   t.same(copy.snapshot(), h.sm.snapshot(), 'same bytes');
   const doc = JSON.parse(new TextDecoder().decode(h.sm.snapshot())) as Record<string, unknown>;
-  t.equal(doc['v'], 3);
+  t.equal(doc['v'], 4, 'version 4 added queues (test/shards/queue.test.ts)');
   for (const v of [1, 2]) {
     const old: Record<string, unknown> = { ...doc, v };
     delete old['shardMap'];
+    delete old['queues'];
     if (v === 1) delete old['leases'];
     const restored = new ShardStateMachine();
     restored.restore(new TextEncoder().encode(JSON.stringify(old)));
     t.equal(restored.shardMap, null, `a version-${v} snapshot restores with no map`);
     t.equal(restored.getAgent(mine)!.status.state, 'READY');
   }
-  t.throws(() => new ShardStateMachine().restore(new TextEncoder().encode(JSON.stringify({ ...doc, v: 4 }))), /unsupported shard snapshot version/);
+  t.throws(() => new ShardStateMachine().restore(new TextEncoder().encode(JSON.stringify({ ...doc, v: 5 }))), /unsupported shard snapshot version/);
 });

@@ -3,17 +3,18 @@
 // nonce counts, expiry → stale, another node's or an earlier life's nonce → stale, uri
 // and qop required), the failed-digest throttle, the router's strategies
 // (longest-idle, fewest-calls, round-robin) with skill/level/contact/exclusion filters
-// and version-ordered view updates, and the queue's longest-waiting-first order.
+// and version-ordered view updates, and the node's view of the cluster queues (arrival
+// order, repeated and stale feed records, claims and their expiry, re-reads).
 
 import fc from 'fast-check';
 import t from 'tap';
 import { digestCredentials } from '../../../shards/digest-credentials.js';
-import type { Agent } from '../../../shards/types.js';
+import type { Agent, QueueChangeRecord, QueueEntry } from '../../../shards/types.js';
 import { randomBytes } from 'node:crypto';
 import { deriveKey } from '../../../common/keys.js';
 import { DigestAuthenticator, digestAuthorization, parseDigestAlgorithms } from '../../../sip/node/digest.js';
 import { DigestThrottle } from '../../../sip/node/digest-throttle.js';
-import { CallQueue } from '../../../sip/node/queue.js';
+import { QueueView } from '../../../sip/node/queue.js';
 import { AgentView, eligible, fewestCallsOrder, longestIdleOrder, Router, type RoutingStrategy } from '../../../sip/node/router.js';
 import { parseDigestParams } from '../../../sip/syntax/index.js';
 
@@ -206,17 +207,28 @@ t.test('router: the one-pass pick equals filter-and-sort', async (t) => {
   t.pass('1500 random views agree');
 });
 
-t.test('queue', async (t) => {
-  const q = new CallQueue(3);
-  t.ok(q.add({ key: 'b', skill: 'sales', minLevel: 0, enqueuedAtMs: 20, tried: new Set() }));
-  t.ok(q.add({ key: 'a', skill: 'sales', minLevel: 60, enqueuedAtMs: 10, tried: new Set() }));
-  t.ok(q.add({ key: 'c', skill: 'support', minLevel: 0, enqueuedAtMs: 5, tried: new Set() }));
-  t.notOk(q.add({ key: 'd', skill: 'sales', minLevel: 0, enqueuedAtMs: 30, tried: new Set() }), 'bounded');
-  t.same(q.list().map((c) => c.key), ['c', 'a', 'b']);
-  t.throws(() => q.add({ key: 'a', skill: 'sales', minLevel: 0, enqueuedAtMs: 40, tried: new Set() }), /call a queued twice/);
-  t.equal(q.takeFor(agent('9', { skills: { sales: 50 } }))?.key, 'b', 'a needs level 60: b is the oldest this agent can take');
-  t.equal(q.takeFor(agent('9', { skills: { sales: 70 } }))?.key, 'a');
-  t.equal(q.takeFor(agent('9', { skills: { sales: 70 } })), null);
-  t.ok(q.remove('c'));
-  t.equal(q.length, 0);
+t.test('queue view (the cluster queues as the change feeds show them)', async (t) => {
+  const q = new QueueView();
+  const entry = (service: string, callId: string, enqueuedIndex: number, o: Partial<QueueEntry> = {}): QueueEntry => ({
+    service, callId, owner: 'sipA', skill: 'sales', minLevel: 0, enqueuedIndex, enqueuedAtMs: enqueuedIndex * 10, claim: null, passed: [], ...o,
+  });
+  const rec = (index: number, e: QueueEntry | null, callId = e?.callId ?? '', service = e?.service ?? '7001'): QueueChangeRecord => ({ index, kind: 'queue', service, callId, entry: e, reason: e === null ? 'answered' : 'enqueued' });
+  t.same(q.apply('s1', rec(5, entry('7001', 'b', 5))), entry('7001', 'b', 5));
+  q.apply('s1', rec(3, entry('7001', 'a', 3, { minLevel: 60 })));
+  q.apply('s2', rec(9, entry('7002', 'c', 9, { skill: 'support', enqueuedAtMs: 1 })));
+  t.same(q.waiting('7001').map((e) => e.callId), ['a', 'b'], 'arrival (log) order, whatever order the records came in');
+  t.equal(q.apply('s1', rec(5, entry('7001', 'b', 5))), undefined, 'a repeated record is ignored');
+  t.equal(q.serviceToClaim(agent('9', { skills: { sales: 50 } }), 0), '7001', 'a needs level 60, b can take a 50');
+  t.equal(q.serviceToClaim(agent('9', { skills: { sales: 50, support: 1 } }), 0), '7002', 'across services the oldest by time');
+  t.equal(q.serviceToClaim(agent('9', { skills: { other: 90 } }), 0), null);
+  q.apply('s1', rec(7, entry('7001', 'b', 5, { claim: { dn: '9', claimer: 'sipB', claimedAtMs: 70, expiresAtMs: 1000 } })));
+  t.ok(q.claimHeldBy('9', 999) && !q.claimHeldBy('9', 1000), 'a claim holds until its expiry');
+  t.equal(q.serviceToClaim(agent('8', { skills: { sales: 50 } }), 0), null, 'b is claimed, a needs 60');
+  t.equal(q.serviceToClaim(agent('8', { skills: { sales: 50 } }), 1000), '7001', 'a lapsed claim frees the entry');
+  t.equal(q.apply('s1', rec(8, null, 'b')), null);
+  t.equal(q.apply('s1', rec(7, entry('7001', 'b', 5))), undefined, 'a record older than the removal does not bring it back');
+  q.resync('s1', [entry('7001', 'z', 12)], 12);
+  t.same(q.waiting('7001').map((e) => e.callId), ['z'], 'a re-read replaces what the shard held');
+  t.same(q.waiting('7002').map((e) => e.callId), ['c'], "another shard's entries stay");
+  t.equal(q.size, 2);
 });
