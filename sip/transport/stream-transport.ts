@@ -19,20 +19,9 @@ import { SipTransportError, TRANSPORT_ERR } from './errors.js';
 import { sourceRetryAfterSeconds, transportLimits, type TransportLimits } from './limits.js';
 import { receiveParsed, rejectParsed, type ReceiveDeps } from './receive.js';
 import type { SourceGate } from './source-gate.js';
-import type { HostPort, InboundListener, SipSource, SipTarget, SipTransport } from './transport.js';
+import type { HostPort, InboundListener, ListenerOptions, SipSource, SipTarget, SipTransport } from './transport.js';
 
-export type StreamTransportOptions = Readonly<{
-  host: string;
-  port: number;
-  advertisedHost?: string;
-  limits?: Partial<TransportLimits>;
-  /** Per-source request-rate limit shared with the node's other transports; its trusted
-   * sources are also exempt from tcpConnectionsPerSourceMax. */
-  sourceGate?: SourceGate | null;
-  /** Told when handling inbound bytes threw (a bug; the connection is closed, counted as
-   * SIP_ERR_TRANSPORT_INPUT_FAILED, and the listener keeps serving). */
-  onInputError?: (err: unknown, source: SipSource) => void;
-}>;
+export type StreamTransportOptions = ListenerOptions;
 
 type Connection = {
   readonly id: string;

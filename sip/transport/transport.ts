@@ -4,10 +4,29 @@
 
 import type { SipMessage } from '../syntax/message.js';
 import type { TransportCounters } from './counters.js';
+import type { TransportLimits } from './limits.js';
+import type { SourceGate } from './source-gate.js';
 
 export type TransportProtocol = 'UDP' | 'TCP' | 'TLS';
 
 export type HostPort = Readonly<{ host: string; port: number }>;
+
+/** How every listening transport (UDP, TCP, TLS) is started. */
+export type ListenerOptions = Readonly<{
+  host: string;
+  port: number;
+  /** Host to write into Via sent-by when the bound address is not what peers should use
+   * (e.g. bound to 0.0.0.0). Defaults to the bound address. */
+  advertisedHost?: string;
+  limits?: Partial<TransportLimits>;
+  /** Per-source request-rate limit shared with the node's other transports (none: every
+   * source unlimited); its trusted sources are also exempt from tcpConnectionsPerSourceMax. */
+  sourceGate?: SourceGate | null;
+  /** Told when handling inbound bytes threw (a bug; the datagram is dropped or the
+   * connection closed, counted as SIP_ERR_TRANSPORT_INPUT_FAILED, and the listener keeps
+   * serving). */
+  onInputError?: (err: unknown, source: SipSource) => void;
+}>;
 
 /** Where to send a message. `connectionId`, when set on a TCP target, asks the
  * transport to use that connection if it is still open (RFC 3261 §18.2.2: a response

@@ -10,22 +10,9 @@ import { SipTransportError, TRANSPORT_ERR } from './errors.js';
 import { sourceRetryAfterSeconds, transportLimits, type TransportLimits } from './limits.js';
 import { isKeepAlive, receiveParsed, rejectParsed, type ReceiveDeps } from './receive.js';
 import type { SourceGate } from './source-gate.js';
-import type { HostPort, InboundListener, SipSource, SipTarget, SipTransport } from './transport.js';
+import type { HostPort, InboundListener, ListenerOptions, SipSource, SipTarget, SipTransport } from './transport.js';
 
-export type UdpTransportOptions = Readonly<{
-  host: string;
-  port: number;
-  /** Host to write into Via sent-by when the bound address is not what peers should use
-   * (e.g. bound to 0.0.0.0). Defaults to the bound address. */
-  advertisedHost?: string;
-  limits?: Partial<TransportLimits>;
-  /** Per-source request-rate limit, shared with the node's other transports (none: every
-   * source unlimited). */
-  sourceGate?: SourceGate | null;
-  /** Told when handling a datagram threw (a bug; the datagram is dropped and counted as
-   * SIP_ERR_TRANSPORT_INPUT_FAILED, and the listener keeps serving). */
-  onInputError?: (err: unknown, source: SipSource) => void;
-}>;
+export type UdpTransportOptions = ListenerOptions;
 
 export class UdpTransport implements SipTransport {
   readonly protocol = 'UDP' as const;
