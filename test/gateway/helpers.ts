@@ -33,6 +33,43 @@ export function portRange(pairs: number): string {
   return `${min}-${min + pairs * 2 - 1}`;
 }
 
+/** Like portRange, but every port of the range is first checked free on UDP at the
+ * gateway's default interface: a test that needs EVERY pair of a small range (to fill it)
+ * cannot afford one port taken by a parallel test file. */
+export async function freePortRange(pairs: number, host = '127.0.0.1'): Promise<string> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const range = portRange(pairs);
+    const [min, max] = range.split('-').map(Number) as [number, number];
+    if (await allBindable(host, min, max)) return range;
+  }
+  throw new Error(`no free range of ${pairs} port pairs found in 50 tries`);
+}
+
+async function allBindable(host: string, min: number, max: number): Promise<boolean> {
+  const sockets: dgram.Socket[] = [];
+  try {
+    for (let port = min; port <= max; port++) {
+      const s = dgram.createSocket('udp4');
+      sockets.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(port, host, () => resolve());
+      });
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    for (const s of sockets) {
+      try {
+        s.close();
+      } catch {
+        // never bound
+      }
+    }
+  }
+}
+
 /** A fresh random ng key in a 0600 file (removed in teardown), as an operator would
  * provision one for a standalone gateway. */
 export function writeNgKeyFile(t: Teardown): { key: Buffer; file: string } {

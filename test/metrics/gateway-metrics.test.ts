@@ -18,7 +18,7 @@ import { parseArgs } from '../../gateway/cli-args.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { GatewayMetrics } from '../../gateway/metrics.js';
 import { NgClient } from '../../gateway/ng-client.js';
-import { Endpoint, eventually, mediaPort, portRange, rtcpPacket, rtpPacket, sdp, sendAll } from '../gateway/helpers.js';
+import { Endpoint, eventually, freePortRange, mediaPort, portRange, rtcpPacket, rtpPacket, sdp, sendAll } from '../gateway/helpers.js';
 
 t.setTimeout(120_000);
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-gateway-metrics-'));
@@ -128,7 +128,7 @@ t.test('a call\'s media in the counters, during the call and after its delete', 
 });
 
 t.test('/readyz names why the gateway cannot take a call', async (t) => {
-  const gateway = new Gateway(parseArgs(['--control', '127.0.0.1:0', '--ports', portRange(2), '--ng-auth', 'off']).gateway);
+  const gateway = new Gateway(parseArgs(['--control', '127.0.0.1:0', '--ports', await freePortRange(2), '--ng-auth', 'off']).gateway);
   t.teardown(() => gateway.close());
   let controlPort: number | null = null;
   const app = await startGatewayAdmin({ id: 'gw-ready', host: '127.0.0.1', port: 0, tokens: config.tokens, gateway, metrics: new GatewayMetrics({ gateway, control: null, id: 'gw-ready' }), controlPort: () => controlPort });
