@@ -51,7 +51,8 @@ function rowOf(a: Agent, shard: string): AgentRow {
     shard,
     state: s.state,
     detail,
-    readySinceMs: s.state === 'READY' || s.state === 'RESERVED' ? s.readySinceMs : null,
+    // Floored: entries written before the replica clock gave whole milliseconds carry fractions.
+    readySinceMs: s.state === 'READY' || s.state === 'RESERVED' ? Math.floor(s.readySinceMs) : null,
     callsAnswered: a.counters.callsAnswered,
   };
 }

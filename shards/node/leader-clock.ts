@@ -27,12 +27,14 @@ export class LeaderClock {
     assert(Number.isFinite(this.#wallAtStartMs) && Number.isFinite(this.#monoAtStartMs), 'clocks must read finite times');
   }
 
-  /** Now, in epoch milliseconds, at the monotonic rate (a function, so it can be handed
-   * to the Raft core as its `nowMs`). */
+  /** Now, in whole epoch milliseconds, at the monotonic rate (a function, so it can be
+   * handed to the Raft core as its `nowMs`). Whole: these times go into log entries and
+   * out through APIs whose schemas say integer (the monotonic clock has microseconds; a
+   * fractional readySinceMs made the dashboard answer 500, found by `npm run fuzz`). */
   readonly nowMs = (): number => {
     const mono = this.monoNowMs();
     const steady = this.#wallAtStartMs + (mono - this.#monoAtStartMs);
-    return this.#anchor === null ? steady : Math.max(steady, this.#anchor.baseMs + (mono - this.#anchor.monoAtMs));
+    return Math.floor(this.#anchor === null ? steady : Math.max(steady, this.#anchor.baseMs + (mono - this.#anchor.monoAtMs)));
   };
 
   /** This replica leads from now; the shard's state has reached `appliedTimeMs`. */

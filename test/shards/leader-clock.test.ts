@@ -25,6 +25,15 @@ t.test('a step of the wall clock after start moves nothing', async (t) => {
   t.equal(clock.nowMs(), 1_700_000_003_000);
 });
 
+t.test('whole milliseconds, though the monotonic clock has fractions', async (t) => {
+  const { c, clock } = clocks(1_700_000_000_000);
+  c.monoMs += 1234.567;
+  t.equal(clock.nowMs(), 1_700_000_001_234, 'rounded down: never ahead of real time');
+  clock.lead(1_800_000_000_000.5);
+  c.monoMs += 0.75;
+  t.ok(Number.isInteger(clock.nowMs()), 'an anchored clock too');
+});
+
 t.test('a leader behind the shard carries on from the applied time', async (t) => {
   const { c, clock } = clocks(1_000_000);
   clock.lead(5_000_000); // the previous leader's host ran 4,000 s ahead
