@@ -47,7 +47,8 @@ import * as limits from './limits.js';
 import type { MediaController, MediaLostReason } from './media.js';
 import type { SetupPhase, SipNodeMetrics } from './metrics.js';
 import type { QueueView } from './queue.js';
-import { QueuedCalls } from './queued-calls.js';
+import { CallQueueing } from './call-queueing.js';
+import type { QueuedCalls } from './queued-calls.js';
 import type { AgentView, Router } from './router.js';
 import type { RoutingWebhook } from './routing-webhook.js';
 
@@ -87,6 +88,7 @@ export class B2bua {
   private readonly calls = new Map<string, Call>();
   private readonly dialogs: DialogTable;
   private readonly bySession = new Map<string, Call>();
+  private readonly queueing: CallQueueing;
   readonly queued: QueuedCalls;
   private readonly services: Map<string, ServiceConfig>;
   private readonly timers: TimerService;
@@ -112,14 +114,20 @@ export class B2bua {
       layer: o.layer, sender: this.sender, media: o.media, metrics: o.metrics, log: o.log, timers: o.timers,
       hangUp: (call, at, outcome) => this.hangUp(call, at, outcome),
     });
-    this.queued = new QueuedCalls({
+    this.queueing = new CallQueueing({
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
-      claimTtlMs: Math.min(o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
-      onClaimed: (key, dn) => this.onClaimed(key, dn),
-      onEntryLost: (key) => this.onEntryLost(key),
+      queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, calls: this.calls, acquisition: this.acquisition,
+      closed: () => this.closed,
+      endCall: (call, outcome, status, reason) => this.endCall(call, outcome, 'node', status, reason),
+      inviteAgent: (call, next) => this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource),
     });
+    this.queued = this.queueing.queued;
     o.media.onLost((session, reason) => this.onMediaLost(session, reason));
-    this.stopSweep = every(o.timers, limits.queueSweepIntervalMs, () => this.sweepQueue());
+    // Forgets the ended legs kept long enough, then proposes claims the queue may still owe.
+    this.stopSweep = every(o.timers, limits.queueSweepIntervalMs, () => {
+      this.dialogs.forgetEnded();
+      this.queueing.sweep();
+    });
   }
 
   get callCount(): number {
@@ -136,7 +144,7 @@ export class B2bua {
   }
 
   listQueue(): { callId: string; skill: string; waitedMs: number }[] {
-    return this.queued.list().map((q) => ({ callId: this.calls.get(q.key)?.callId ?? q.key, skill: q.skill, waitedMs: q.waitedMs }));
+    return this.queueing.list();
   }
 
   /** An agent changed (from the change feed): a READY agent with a phone is claimed for
@@ -144,61 +152,6 @@ export class B2bua {
   onAgentChanged(agent: Agent): void {
     this.queued.onAgent(agent);
   }
-
-  /** The queue's shard claimed agent `dn` for our queued call `key`: reserve it. */
-  private onClaimed(key: string, dn: string): boolean {
-    const call = this.calls.get(key);
-    if (call === undefined || call.phase !== 'queued' || this.closed) return false;
-    // A webhook that just queued this call is asked again at most every
-    // routingWebhookQueueRetryMs: the claim holds the agent for this (oldest) call meanwhile.
-    const waitMs = this.acquisition.webhookRetryInMs(key);
-    if (waitMs > 0) {
-      this.timers.setTimer(waitMs, () => {
-        if (call.phase === 'queued' && this.queued.servingOf(key) === dn) this.onClaimedNow(call, dn);
-      });
-      return true;
-    }
-    this.onClaimedNow(call, dn);
-    return true;
-  }
-
-  private onClaimedNow(call: Call, dn: string): void {
-    moveTo(call, 'routing');
-    void this.serveClaim(call, dn);
-  }
-
-  private async serveClaim(call: Call, dn: string): Promise<void> {
-    const next = await this.acquisition.acquireClaimed(call, dn);
-    switch (next.type) {
-      case 'stopped':
-        return;
-      case 'give-up':
-        return this.endCall(call, 'no-agent', 'node', 480, 'Temporarily Unavailable');
-      case 'queue':
-        return this.enqueue(call);
-      case 'grant':
-        if (!(await this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource))) return this.enqueue(call);
-    }
-  }
-
-  /** The shard removed our entry (this node's lease there ran out, so the cluster counts
-   * the call as gone): end it rather than let it wait where nobody will serve it. */
-  private onEntryLost(key: string): void {
-    const call = this.calls.get(key);
-    if (call === undefined || (call.phase !== 'queued' && call.phase !== 'routing')) return;
-    this.o.log.warn('queue entry removed by the shard (lease lost); ending call', { callId: call.callId });
-    this.endCall(call, 'lease-lost', 'node', 503, 'Service Unavailable');
-  }
-
-  /** Proposes claims for READY agents an unclaimed entry could take (a READY change may
-   * have come while the entry was being offered another agent, or a claim lapsed); first
-   * forgets the ended legs that have been kept long enough. */
-  private sweepQueue(): void {
-    this.dialogs.forgetEnded();
-    this.queued.serveAll();
-  }
-
-  // ---- requests from the transaction layer ----
 
   onInvite(tx: ServerTransaction, req: SipRequest): void {
     if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return this.onInDialog(tx, req);
@@ -299,7 +252,7 @@ export class B2bua {
     await this.o.reconciled;
     // Once queued, a call takes only agents claimed for it (it goes back to its place);
     // a new call joins the queue while others wait for its service.
-    if (this.queued.has(call.key) || this.queued.waiting(call.service.number)) return this.enqueue(call);
+    if (this.queued.has(call.key) || this.queued.waiting(call.service.number)) return this.queueing.enqueue(call);
     for (;;) {
       const next = await this.acquisition.acquire(call);
       switch (next.type) {
@@ -308,36 +261,10 @@ export class B2bua {
         case 'give-up':
           return this.endCall(call, 'no-agent', 'node', 480, 'Temporarily Unavailable');
         case 'queue':
-          return this.enqueue(call);
+          return this.queueing.enqueue(call);
         case 'grant':
           if (await this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource)) return;
       }
-    }
-  }
-
-  private async enqueue(call: Call): Promise<void> {
-    if (call.phase === 'ended') return;
-    const now = this.timers.now();
-    if (call.firstQueuedAtMs === null) {
-      call.firstQueuedAtMs = now;
-      call.queueTimer = this.timers.setTimer(this.o.queueWaitMs, () => {
-        call.queueTimer = null;
-        if (call.phase === 'queued' || call.phase === 'routing') this.endCall(call, 'queue-timeout', 'node', 480, 'Temporarily Unavailable');
-      });
-    }
-    // Agents that only denied the reservation (busy with another call) may take it later.
-    call.tried.clear();
-    for (const dn of call.offered) call.tried.add(dn);
-    call.attemptCount = 0;
-    moveTo(call, 'queued');
-    const joined = await this.queued.join(call, call.offered);
-    if (joined === 'left' || (call.phase as string) === 'ended') return; // hung up meanwhile
-    if (joined === 'full') return this.endCall(call, 'queue-full', 'node', 503, 'Service Unavailable');
-    if (joined === 'error') return this.endCall(call, 'queue-unavailable', 'node', 503, 'Service Unavailable');
-    // After the entry committed: the caller's place in the cluster's arrival order is set.
-    if (!call.sent182 && !call.finalSent) {
-      call.sent182 = true;
-      call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, 182, 'Queued'));
     }
   }
 
@@ -605,7 +532,7 @@ export class B2bua {
    * so their calls must not go on here. Ends every call whose agent `isOnShard`. */
   onLeaseLost(isOnShard: (dn: string) => boolean): void {
     // Its entries there are gone too (the same expireLease removed them).
-    for (const key of this.queued.keysWhere(isOnShard)) this.onEntryLost(key);
+    for (const key of this.queued.keysWhere(isOnShard)) this.queueing.onEntryLost(key);
     for (const call of [...this.calls.values()]) {
       const at = call.attempt;
       if (at === null || at === undefined || !isOnShard(at.dn)) continue;

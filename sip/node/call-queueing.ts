@@ -1,0 +1,130 @@
+// The B2BUA's half that deals with the cluster queue (queued-calls.ts keeps the seats and
+// talks to the queue's shard): putting a call in its service's queue with its maximum wait
+// and the 182 once the entry committed, serving an agent the shard claimed for one of our
+// calls, and ending a call whose entry the shard removed. Call control itself (INVITE,
+// attempts, media, BYE) stays in b2bua.ts, reached through the two callbacks below.
+import type { Logger } from '../../common/logger.js';
+import type { ShardClient } from '../../shards/client/shard-client.js';
+import type { TimerService } from '../transport/index.js';
+import type { Acquisition, AgentAcquisition } from './agent-acquisition.js';
+import { moveTo, type Call } from './call.js';
+import type { WallClock } from './clock.js';
+import { callerAnswer } from './leg-messages.js';
+import * as limits from './limits.js';
+import type { QueueView } from './queue.js';
+import { QueuedCalls } from './queued-calls.js';
+import type { AgentView } from './router.js';
+
+type Granted = Extract<Acquisition, { type: 'grant' }>;
+
+export type CallQueueingOptions = Readonly<{
+  nodeId: string;
+  shards: Pick<ShardClient, 'command'>;
+  view: AgentView;
+  queues: QueueView;
+  log: Logger;
+  now: WallClock;
+  timers: TimerService;
+  queueWaitMs: number;
+  ringTimeoutMs: number;
+  /** The B2BUA's calls by key. */
+  calls: ReadonlyMap<string, Call>;
+  acquisition: AgentAcquisition;
+  closed: () => boolean;
+  /** Ends the call from the node's side with a final response to the caller. */
+  endCall: (call: Call, outcome: string, status: number, reason: string) => void;
+  /** INVITEs the granted agent; false when the attempt failed at once. */
+  inviteAgent: (call: Call, granted: Granted) => Promise<boolean>;
+}>;
+
+export class CallQueueing {
+  readonly queued: QueuedCalls;
+
+  constructor(private readonly o: CallQueueingOptions) {
+    this.queued = new QueuedCalls({
+      nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
+      claimTtlMs: Math.min(o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
+      onClaimed: (key, dn) => this.onClaimed(key, dn),
+      onEntryLost: (key) => this.onEntryLost(key),
+    });
+  }
+
+  list(): { callId: string; skill: string; waitedMs: number }[] {
+    return this.queued.list().map((q) => ({ callId: this.o.calls.get(q.key)?.callId ?? q.key, skill: q.skill, waitedMs: q.waitedMs }));
+  }
+
+  /** Proposes claims for READY agents an unclaimed entry could take (a READY change may
+   * have come while the entry was being offered another agent, or a claim lapsed). */
+  sweep(): void {
+    this.queued.serveAll();
+  }
+
+  async enqueue(call: Call): Promise<void> {
+    if (call.phase === 'ended') return;
+    const now = this.o.timers.now();
+    if (call.firstQueuedAtMs === null) {
+      call.firstQueuedAtMs = now;
+      call.queueTimer = this.o.timers.setTimer(this.o.queueWaitMs, () => {
+        call.queueTimer = null;
+        if (call.phase === 'queued' || call.phase === 'routing') this.o.endCall(call, 'queue-timeout', 480, 'Temporarily Unavailable');
+      });
+    }
+    // Agents that only denied the reservation (busy with another call) may take it later.
+    call.tried.clear();
+    for (const dn of call.offered) call.tried.add(dn);
+    call.attemptCount = 0;
+    moveTo(call, 'queued');
+    const joined = await this.queued.join(call, call.offered);
+    if (joined === 'left' || (call.phase as string) === 'ended') return; // hung up meanwhile
+    if (joined === 'full') return this.o.endCall(call, 'queue-full', 503, 'Service Unavailable');
+    if (joined === 'error') return this.o.endCall(call, 'queue-unavailable', 503, 'Service Unavailable');
+    // After the entry committed: the caller's place in the cluster's arrival order is set.
+    if (!call.sent182 && !call.finalSent) {
+      call.sent182 = true;
+      call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, 182, 'Queued'));
+    }
+  }
+
+  /** The shard removed our entry (this node's lease there ran out, so the cluster counts
+   * the call as gone): end it rather than let it wait where nobody will serve it. */
+  onEntryLost(key: string): void {
+    const call = this.o.calls.get(key);
+    if (call === undefined || (call.phase !== 'queued' && call.phase !== 'routing')) return;
+    this.o.log.warn('queue entry removed by the shard (lease lost); ending call', { callId: call.callId });
+    this.o.endCall(call, 'lease-lost', 503, 'Service Unavailable');
+  }
+
+  /** The queue's shard claimed agent `dn` for our queued call `key`: reserve it. */
+  private onClaimed(key: string, dn: string): boolean {
+    const call = this.o.calls.get(key);
+    if (call === undefined || call.phase !== 'queued' || this.o.closed()) return false;
+    // A webhook that just queued this call is asked again at most every
+    // routingWebhookQueueRetryMs: the claim holds the agent for this (oldest) call meanwhile.
+    const waitMs = this.o.acquisition.webhookRetryInMs(key);
+    if (waitMs > 0) {
+      this.o.timers.setTimer(waitMs, () => {
+        if (call.phase === 'queued' && this.queued.servingOf(key) === dn) this.serveClaim(call, dn);
+      });
+      return true;
+    }
+    this.serveClaim(call, dn);
+    return true;
+  }
+
+  private serveClaim(call: Call, dn: string): void {
+    moveTo(call, 'routing');
+    void (async () => {
+      const next = await this.o.acquisition.acquireClaimed(call, dn);
+      switch (next.type) {
+        case 'stopped':
+          return;
+        case 'give-up':
+          return this.o.endCall(call, 'no-agent', 480, 'Temporarily Unavailable');
+        case 'queue':
+          return this.enqueue(call);
+        case 'grant':
+          if (!(await this.o.inviteAgent(call, next))) return this.enqueue(call);
+      }
+    })();
+  }
+}
