@@ -11,6 +11,9 @@ import * as limits from './limits.js';
 export const sipTlsPortDefault = 5061;
 
 const serviceNumberPattern = new RegExp(`^[0-9*#+]{1,${limits.serviceNumberCharsMax}}$`);
+const skillNamePattern = /^[A-Za-z0-9_-]{1,64}$/;
+/** A media prompt's name (a file the gateway holds); never a path. */
+export const promptNamePattern = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 export type HostPort = Readonly<{ host: string; port: number }>;
 
@@ -50,7 +53,58 @@ export type GatewayConfig = Readonly<{
    * ng (a real rtpengine, or ours run with --ng-auth off), trusted by network position. */
   ngAuth: boolean;
 }>;
-export type ServiceConfig = Readonly<{ number: string; skill: string; minLevel: number }>;
+/** How a service picks among its READY agents. skill-ranked: highest level in the
+ * service's skill first, ties by longest idle. */
+export type ServiceStrategy = 'longest-idle' | 'fewest-calls' | 'round-robin' | 'skill-ranked';
+export const serviceStrategies: readonly ServiceStrategy[] = ['longest-idle', 'fewest-calls', 'round-robin', 'skill-ranked'];
+/** Final answers a service may overflow to instead of another service. */
+export const serviceOverflowStatuses = [480, 486, 503] as const;
+export type ServiceOverflowStatus = (typeof serviceOverflowStatuses)[number];
+/** Where a caller goes when the queue is full or the maximum wait is over: another
+ * service's queue, or a final response. */
+export type ServiceOverflow = Readonly<{ service: string } | { status: ServiceOverflowStatus }>;
+/** What a queued caller hears: `music` (a prompt name played in a loop, null: silence) and
+ * every `everyMs` an announcement of its position and/or estimated wait. */
+export type ServiceAnnouncements = Readonly<{ music: string | null; everyMs: number; position: boolean; estimatedWait: boolean }>;
+/** A service (a dialled number) with every setting resolved. The nullable fields are null
+ * where the SIP node's own flag (or the shard's limit) applies. */
+export type ServiceDefinition = Readonly<{
+  number: string;
+  skill: string;
+  minLevel: number;
+  strategy: ServiceStrategy | null;
+  /** When an agent can take calls of several services, the higher priority is served first. */
+  priority: number;
+  maxWaitMs: number | null;
+  maxQueueLength: number | null;
+  overflow: ServiceOverflow | null;
+  wrapUpMs: number | null;
+  ringTimeoutMs: number | null;
+  /** A call answered within this many ms of arriving counts as within the service level. */
+  serviceLevelMs: number;
+  announcements: ServiceAnnouncements | null;
+}>;
+/** A service as configs built by code may give it: number, skill and minLevel, the rest
+ * defaulted by serviceDefinition(). The cluster file's parser fills every field. */
+export type ServiceConfig = Pick<ServiceDefinition, 'number' | 'skill' | 'minLevel'> & Partial<Omit<ServiceDefinition, 'number' | 'skill' | 'minLevel'>>;
+
+/** Every field of a service, defaults filled in. */
+export function serviceDefinition(s: ServiceConfig): ServiceDefinition {
+  return {
+    number: s.number,
+    skill: s.skill,
+    minLevel: s.minLevel,
+    strategy: s.strategy ?? null,
+    priority: s.priority ?? 0,
+    maxWaitMs: s.maxWaitMs ?? null,
+    maxQueueLength: s.maxQueueLength ?? null,
+    overflow: s.overflow ?? null,
+    wrapUpMs: s.wrapUpMs ?? null,
+    ringTimeoutMs: s.ringTimeoutMs ?? null,
+    serviceLevelMs: s.serviceLevelMs ?? limits.serviceLevelMsDefault,
+    announcements: s.announcements ?? null,
+  };
+}
 /** The SIP nodes' optional HTTP routing webhook (cluster-wide: every node routes alike). */
 export type RoutingWebhookConfig = Readonly<{ url: string; timeoutMs: number }>;
 export type RoutingConfig = Readonly<{ webhook: RoutingWebhookConfig | null }>;
@@ -97,7 +151,9 @@ export const knownKeys = {
   sipTls: ['listen', 'port', 'cert', 'key'],
   digest: ['algorithms'],
   gateway: ['id', 'control', 'ports', 'admin', 'ngAuth'],
-  service: ['number', 'skill', 'minLevel'],
+  service: ['number', 'skill', 'minLevel', 'strategy', 'priority', 'maxWaitMs', 'maxQueueLength', 'overflow', 'wrapUpMs', 'ringTimeoutMs', 'serviceLevelMs', 'announcements'],
+  serviceOverflow: ['service', 'status'],
+  serviceAnnouncements: ['music', 'everyMs', 'position', 'estimatedWait'],
   routing: ['webhook'],
   webhook: ['url', 'timeoutMs'],
 } as const satisfies Record<string, readonly string[]>;
@@ -287,12 +343,14 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
       ngAuth: bool(g, 'ngAuth', p, true),
     };
   });
-  const services = list(doc, 'services', '', false).map((s, i): ServiceConfig => {
-    const p = `services[${i}]`;
-    onlyKnownKeys(s, knownKeys.service, p);
-    const number = str(s, 'number', p);
-    if (!serviceNumberPattern.test(number)) throw new ConfigError(`${p}.number`, 'expected digits');
-    return { number, skill: str(s, 'skill', p), minLevel: num(s, 'minLevel', p, 0, 0, limits.serviceMinLevelMax) };
+  const services = list(doc, 'services', '', false).map((s, i): ServiceDefinition => parseService(s, `services[${i}]`));
+  const numbers = new Set<string>();
+  services.forEach((s, i) => {
+    if (numbers.has(s.number)) throw new ConfigError(`services[${i}].number`, `service ${s.number} is listed twice`);
+    numbers.add(s.number);
+  });
+  services.forEach((s, i) => {
+    if (s.overflow !== null && 'service' in s.overflow && !numbers.has(s.overflow.service)) throw new ConfigError(`services[${i}].overflow.service`, `no service ${s.overflow.service} in services`);
   });
   const raftObj = isObj(doc.raft) ? doc.raft : {};
   const routing = parseRouting(doc.routing);
@@ -312,6 +370,74 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
     },
     routing,
     ...(digest !== null ? { digest } : {}),
+  };
+}
+
+function optionalInt(o: Obj, key: string, path: string, min: number, max: number): number | null {
+  return o[key] === undefined || o[key] === null ? null : num(o, key, path, 0, min, max);
+}
+
+/** One service as written in the cluster file or sent to `PUT /v1/services/:number` (the
+ * same rules, the same field names in errors). */
+export function parseService(value: unknown, p: string): ServiceDefinition {
+  if (!isObj(value)) throw new ConfigError(p, 'expected a mapping with number and skill');
+  const s = value;
+  onlyKnownKeys(s, knownKeys.service, p);
+  const number = str(s, 'number', p);
+  if (!serviceNumberPattern.test(number)) throw new ConfigError(`${p}.number`, `expected 1 to ${limits.serviceNumberCharsMax} of 0-9 * # +`);
+  const skill = str(s, 'skill', p);
+  if (!skillNamePattern.test(skill)) throw new ConfigError(`${p}.skill`, 'expected letters, digits, - or _ (at most 64)');
+  let strategy: ServiceStrategy | null = null;
+  if (s.strategy !== undefined && s.strategy !== null) {
+    strategy = serviceStrategies.find((x) => x === s.strategy) ?? null;
+    if (strategy === null) throw new ConfigError(`${p}.strategy`, `expected one of ${serviceStrategies.join(', ')}, got ${JSON.stringify(s.strategy)}`);
+  }
+  return {
+    number,
+    skill,
+    minLevel: num(s, 'minLevel', p, 0, 0, limits.serviceMinLevelMax),
+    strategy,
+    priority: num(s, 'priority', p, 0, 0, limits.servicePriorityMax),
+    maxWaitMs: optionalInt(s, 'maxWaitMs', p, limits.serviceMaxWaitMsMin, limits.serviceMaxWaitMsMax),
+    maxQueueLength: optionalInt(s, 'maxQueueLength', p, 1, limits.serviceMaxQueueLengthMax),
+    overflow: parseOverflow(s.overflow, `${p}.overflow`, number),
+    wrapUpMs: optionalInt(s, 'wrapUpMs', p, 0, limits.serviceWrapUpMsMax),
+    ringTimeoutMs: optionalInt(s, 'ringTimeoutMs', p, limits.serviceRingTimeoutMsMin, limits.serviceRingTimeoutMsMax),
+    serviceLevelMs: num(s, 'serviceLevelMs', p, limits.serviceLevelMsDefault, limits.serviceLevelMsMin, limits.serviceLevelMsMax),
+    announcements: parseAnnouncements(s.announcements, `${p}.announcements`),
+  };
+}
+
+function parseOverflow(v: unknown, p: string, ownNumber: string): ServiceOverflow | null {
+  if (v === undefined || v === null) return null;
+  if (!isObj(v)) throw new ConfigError(p, 'expected { service: number } or { status: 480 | 486 | 503 }');
+  onlyKnownKeys(v, knownKeys.serviceOverflow, p);
+  if ((v.service === undefined) === (v.status === undefined)) throw new ConfigError(p, 'expected exactly one of service or status');
+  if (v.service !== undefined) {
+    const service = str(v, 'service', p);
+    if (!serviceNumberPattern.test(service)) throw new ConfigError(`${p}.service`, 'expected a service number');
+    if (service === ownNumber) throw new ConfigError(`${p}.service`, 'a service cannot overflow to itself');
+    return { service };
+  }
+  const status = serviceOverflowStatuses.find((x) => x === v.status);
+  if (status === undefined) throw new ConfigError(`${p}.status`, `expected one of ${serviceOverflowStatuses.join(', ')}`);
+  return { status };
+}
+
+function parseAnnouncements(v: unknown, p: string): ServiceAnnouncements | null {
+  if (v === undefined || v === null) return null;
+  if (!isObj(v)) throw new ConfigError(p, 'expected a mapping with music, everyMs, position, estimatedWait');
+  onlyKnownKeys(v, knownKeys.serviceAnnouncements, p);
+  let music: string | null = null;
+  if (v.music !== undefined && v.music !== null) {
+    music = str(v, 'music', p);
+    if (!promptNamePattern.test(music)) throw new ConfigError(`${p}.music`, 'expected a prompt name: lower-case letters, digits and - (at most 32)');
+  }
+  return {
+    music,
+    everyMs: num(v, 'everyMs', p, limits.announcementEveryMsDefault, limits.announcementEveryMsMin, limits.announcementEveryMsMax),
+    position: bool(v, 'position', p, true),
+    estimatedWait: bool(v, 'estimatedWait', p, true),
   };
 }
 

@@ -40,6 +40,26 @@ export const routingWebhookTimeoutMsMax = 10_000;
 export const serviceNumberCharsMax = 32;
 /** `services[].minLevel`: the skill level an agent needs, 0..this. */
 export const serviceMinLevelMax = 100;
+/** `services[].priority`: 0 (default) ..this; higher is served first. */
+export const servicePriorityMax = 100;
+/** `services[].maxWaitMs`: how long a caller may wait in the queue. */
+export const serviceMaxWaitMsMin = 1000;
+export const serviceMaxWaitMsMax = 3_600_000;
+/** `services[].maxQueueLength`: at most this many waiting calls. */
+export const serviceMaxQueueLengthMax = 10_000;
+/** `services[].wrapUpMs`. */
+export const serviceWrapUpMsMax = 3_600_000;
+/** `services[].ringTimeoutMs`. */
+export const serviceRingTimeoutMsMin = 1000;
+export const serviceRingTimeoutMsMax = 300_000;
+/** `services[].serviceLevelMs`: the service-level threshold (answered within). */
+export const serviceLevelMsDefault = 20_000;
+export const serviceLevelMsMin = 1000;
+export const serviceLevelMsMax = 3_600_000;
+/** `services[].announcements.everyMs`. */
+export const announcementEveryMsDefault = 30_000;
+export const announcementEveryMsMin = 5000;
+export const announcementEveryMsMax = 600_000;
 
 /** `gateways[].ports` when it is absent: the RTP/RTCP port range. */
 export const gatewayPortMinDefault = 30000;
