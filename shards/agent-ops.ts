@@ -158,7 +158,8 @@ export function reserve(agent: Agent, c: AgentCommand<'reserve'>, nowMs: number,
   if (status.state !== 'READY') return stateFailure(agent, 'be reserved');
   const base = { reservationId: c.reservationId, callId: c.callId, owner: c.owner, grantedAtMs: nowMs, expiresAtMs: nowMs + c.ttlMs };
   // Only stored when set, so grants without a hold keep their old shape (and snapshot bytes).
-  const reservation: Reservation = c.orphanHoldMs !== undefined && c.orphanHoldMs > 0 ? { ...base, orphanHoldMs: c.orphanHoldMs } : base;
+  const held: Reservation = c.orphanHoldMs !== undefined && c.orphanHoldMs > 0 ? { ...base, orphanHoldMs: c.orphanHoldMs } : base;
+  const reservation: Reservation = c.wrapUpMs !== undefined && c.wrapUpMs !== null ? { ...held, wrapUpMs: c.wrapUpMs } : held;
   const next: Agent = { ...agent, status: { state: 'RESERVED', reservation, readySinceMs: status.readySinceMs }, version: index };
   return { agent: next, result: { ok: true, type: 'reserved', agent: next, reservation }, changed: true };
 }
@@ -200,8 +201,9 @@ function endReservationNow(agent: Agent, outcome: ReleaseOutcome, nowMs: number,
   if (status.state === 'BUSY') {
     const talkTimeMs = counters.talkTimeMs + Math.max(0, nowMs - status.answeredAtMs);
     const after = { callsAnswered: counters.callsAnswered + 1, talkTimeMs, lastCallEndMs: nowMs, consecutiveNoAnswers: 0 };
-    const next: AgentStatus =
-      agent.wrapUpMs > 0 ? { state: 'WRAP_UP', wrapUpEndsMs: nowMs + agent.wrapUpMs } : { state: 'READY', readySinceMs: nowMs };
+    // The call's service may set its own wrap-up (carried on the grant since the reserve).
+    const wrapUpMs = status.reservation.wrapUpMs ?? agent.wrapUpMs;
+    const next: AgentStatus = wrapUpMs > 0 ? { state: 'WRAP_UP', wrapUpEndsMs: nowMs + wrapUpMs } : { state: 'READY', readySinceMs: nowMs };
     return changedAgent(agent, { status: next, counters: { ...counters, ...after } }, index);
   }
   if (status.state !== 'RESERVED') return staleFailure(agent, '(any)');

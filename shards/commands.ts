@@ -7,6 +7,7 @@
 // snapshots) is the same bytes on every replica.
 
 import { shardFailure, type ShardFailure } from './errors.js';
+import { ConfigError, parseService } from '../common/config.js';
 import * as limits from './limits.js';
 import { shardMapVersion } from './shard-map.js';
 import { queueRemoveReasons, releaseOutcomes, type Command, type CommandType, type Proposal, type SessionRef } from './types.js';
@@ -65,6 +66,7 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
     owner: checkText(limits.ownerCharsMax),
     ttlMs: checkInt(1, limits.reservationTtlMsMax),
     orphanHoldMs: checkInt(0, limits.orphanHoldMsMax),
+    wrapUpMs: (v, f) => (v === null ? null : checkInt(0, limits.wrapUpMsMax)(v, f)),
   },
   confirm: reservationFields,
   release: { ...reservationFields, outcome: checkOneOf(releaseOutcomes) },
@@ -82,7 +84,21 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
   dequeue: { service: checkService, callId: checkCallId, owner: checkOwner, reason: checkOneOf(queueRemoveReasons) },
   claim: { service: checkService, dn: checkDn, skills: checkSkills, claimer: checkOwner, ttlMs: checkInt(1, limits.queueClaimTtlMsMax) },
   unclaim: { service: checkService, callId: checkCallId, owner: checkOwner, dn: checkDn, pass: checkBoolean },
+  putService: { definition: checkServiceDefinition, ifAbsent: checkBoolean },
+  deleteService: { number: checkService },
 };
+
+/** A service definition as the cluster file and the admin REST accept it (one parser:
+ * common/config.ts parseService), every field present. */
+function checkServiceDefinition(v: unknown, f: string): string | null {
+  try {
+    parseService(v, f);
+    return null;
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+}
 
 function checkBoolean(v: unknown, f: string): string | null {
   return typeof v === 'boolean' ? null : `${f} must be true or false`;
@@ -120,7 +136,7 @@ const commandTypes = Object.keys(commandSpecs);
 /** Fields added after a command type first shipped: entries written before carry none, and
  * decode as if they carried these values (so replaying an old log gives the old results). */
 const commandDefaults: Readonly<Partial<Record<CommandType, Readonly<Record<string, unknown>>>>> = {
-  reserve: { orphanHoldMs: 0 },
+  reserve: { orphanHoldMs: 0, wrapUpMs: null },
   register: { received: null },
   releaseByOwner: { holdMs: 0 },
 };
@@ -151,6 +167,10 @@ export function validateCommand(value: unknown): { ok: true; command: Command } 
   if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
   const canonical: Record<string, unknown> = { type };
   for (const key of Object.keys(spec)) canonical[key] = canonicalValue(fields[key]);
+  // Only when set: a reserve without a service wrap-up encodes to the bytes it always did.
+  if (type === 'reserve' && canonical['wrapUpMs'] === null) delete canonical['wrapUpMs'];
+  // Defaults filled in, so a definition given with fields left out is stored whole.
+  if (type === 'putService') canonical['definition'] = canonicalValue(parseService(fields['definition'], 'command.definition'));
   if (type === 'setShardMap') {
     const map = canonical as { shardId: string; shardIds: string[]; version: number };
     if (!map.shardIds.includes(map.shardId)) return shardFailure('SHARD_ERR_BAD_COMMAND', `command.shardId ${JSON.stringify(map.shardId)} is not in command.shardIds`);

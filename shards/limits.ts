@@ -46,6 +46,8 @@ export const serviceNumberCharsMax = 64;
 export const queueEntriesPerShardMax = 10_000;
 /** Waiting calls in one service's queue. */
 export const queueEntriesPerServiceMax = 1_000;
+/** Service definitions one shard holds (putService beyond it: SHARD_ERR_LIMIT). */
+export const servicesPerShardMax = 1_000;
 /** Agents remembered per queue entry as already offered its call. */
 export const queuePassedDnsMax = 16;
 /** Longest a claim (an agent offered to a queued call) holds before it lapses. */

@@ -51,7 +51,8 @@ export class ServiceQueues {
     return this.#size;
   }
 
-  enqueue(c: QueueCommand<'enqueue'>, index: number, nowMs: number): QueueOutcome {
+  /** `maxLength`: the service's own maxQueueLength (null: only the shard's limits). */
+  enqueue(c: QueueCommand<'enqueue'>, index: number, nowMs: number, maxLength: number | null = null): QueueOutcome {
     const queue = this.#queues.get(c.service) ?? [];
     const at = queue.findIndex((e) => e.callId === c.callId);
     if (at >= 0) {
@@ -59,6 +60,7 @@ export class ServiceQueues {
       if (existing.owner !== c.owner) return { result: shardFailure('SHARD_ERR_QUEUE_OWNER', `call ${c.callId} is queued by ${existing.owner}, not ${c.owner}`), records: [] };
       return { result: { ok: true, type: 'queued', entry: existing, position: at + 1 }, records: [] };
     }
+    if (maxLength !== null && queue.length >= maxLength) return { result: shardFailure('SHARD_ERR_QUEUE_FULL', `service ${c.service} already has its maxQueueLength of ${maxLength} waiting calls`), records: [] };
     if (queue.length >= this.limits.entriesPerServiceMax) return { result: shardFailure('SHARD_ERR_QUEUE_FULL', `service ${c.service} already has ${this.limits.entriesPerServiceMax} waiting calls`), records: [] };
     if (this.#size >= this.limits.entriesPerShardMax) return { result: shardFailure('SHARD_ERR_QUEUE_FULL', `shard already holds ${this.limits.entriesPerShardMax} waiting calls`), records: [] };
     const entry: QueueEntry = { service: c.service, callId: c.callId, owner: c.owner, skill: c.skill, minLevel: c.minLevel, enqueuedIndex: index, enqueuedAtMs: nowMs, claim: null, passed: [] };

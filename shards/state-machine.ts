@@ -27,8 +27,13 @@
 // Queues (queue.ts): the shard also holds the waiting calls of the services that hash to
 // it (shardOf(service), ownership checked like a DN's). An expireLease or releaseByOwner
 // removes the owner's entries in the same command that frees its grants.
+//
+// Services (services.ts): and the definitions of those same services (putService,
+// deleteService), published on the change feed; a definition's maxQueueLength is enforced
+// here at enqueue.
 
 import assert from 'node:assert';
+import type { ServiceDefinition } from '../common/config.js';
 import type { Entry } from '../raft/types.js';
 import * as ops from './agent-ops.js';
 import { canonicalJson } from './canonical-json.js';
@@ -37,6 +42,7 @@ import { decodeProposal } from './commands.js';
 import { shardFailure, type ShardFailure } from './errors.js';
 import * as limits from './limits.js';
 import { ServiceQueues, type QueueLimits } from './queue.js';
+import { ServiceTable } from './services.js';
 import { shardOf, type ShardMap } from './shard-map.js';
 import { defaultSessionLimits, SessionTable, type SessionLimits, type SessionsData } from './sessions.js';
 import {
@@ -52,13 +58,14 @@ import {
   type QueueChangeRecord,
   type QueueEntry,
   type Reservation,
+  type ServiceChangeRecord,
   type ShardResult,
   type StateMachine,
 } from './types.js';
 
-/** 2 added `leases`; 3 added `shardMap`; 4 added `queues`. Older snapshots restore with
- * none of them. */
-const snapshotVersion = 4;
+/** 2 added `leases`; 3 added `shardMap`; 4 added `queues`; 5 added `services`. Older
+ * snapshots restore with none of them. */
+const snapshotVersion = 5;
 
 export type ShardStateMachineOptions = Readonly<{
   changeFeedMax?: number;
@@ -81,6 +88,7 @@ type SnapshotData = Readonly<{
   leases?: readonly Lease[];
   shardMap?: ShardMap | null;
   queues?: readonly QueueEntry[];
+  services?: readonly ServiceDefinition[];
 }>;
 
 export class ShardStateMachine implements StateMachine {
@@ -92,6 +100,7 @@ export class ShardStateMachine implements StateMachine {
   #leases = new Map<string, Lease>();
   readonly #queueLimits: QueueLimits | undefined;
   #queues: ServiceQueues;
+  #services = new ServiceTable();
   /** The replicated shard map; null until the leader has proposed one (accept every DN). */
   #shardMap: ShardMap | null = null;
   /** Local memo of shardOf(dn, map) under #shardMap: the ownership check runs on every DN
@@ -166,7 +175,11 @@ export class ShardStateMachine implements StateMachine {
         this.#ownerOf.clear();
         return { ok: true, type: 'shardMap', shardMap: this.#shardMap };
       case 'enqueue':
-        return this.#queueChanged(this.#queues.enqueue(command, index, nowMs));
+        return this.#queueChanged(this.#queues.enqueue(command, index, nowMs, this.#services.get(command.service)?.maxQueueLength ?? null));
+      case 'putService':
+        return this.#queueChanged(this.#services.put(command, index));
+      case 'deleteService':
+        return this.#queueChanged(this.#services.delete(command.number, index));
       case 'dequeue':
         return this.#queueChanged(this.#queues.dequeue(command, index));
       case 'claim':
@@ -188,7 +201,7 @@ export class ShardStateMachine implements StateMachine {
     }
   }
 
-  #queueChanged(outcome: Readonly<{ result: ShardResult; records: readonly QueueChangeRecord[] }>): ShardResult {
+  #queueChanged(outcome: Readonly<{ result: ShardResult; records: readonly (QueueChangeRecord | ServiceChangeRecord)[] }>): ShardResult {
     for (const r of outcome.records) this.#feed.push(r);
     return outcome.result;
   }
@@ -198,7 +211,7 @@ export class ShardStateMachine implements StateMachine {
   #ownershipRefusal(command: Command, mapVersion: number | undefined): ShardFailure | null {
     const map = this.#shardMap;
     if (map === null || ownershipExemptCommands.has(command.type)) return null;
-    const key = 'service' in command ? command.service : 'dn' in command ? command.dn : null;
+    const key = command.type === 'putService' ? command.definition.number : command.type === 'deleteService' ? command.number : 'service' in command ? command.service : 'dn' in command ? command.dn : null;
     if (key === null) return null;
     if (mapVersion !== undefined && mapVersion !== map.version) {
       return shardFailure('SHARD_ERR_MAP_VERSION', `routed under shard map version ${mapVersion}; shard ${map.shardId} has version ${map.version} (${map.shardIds.join(', ')})`, map);
@@ -209,12 +222,12 @@ export class ShardStateMachine implements StateMachine {
       if (this.#ownerOf.size >= this.#agentsMax) this.#ownerOf.clear();
       this.#ownerOf.set(key, owner);
     }
-    const what = 'service' in command ? 'service' : 'DN';
+    const what = 'dn' in command ? 'DN' : 'service';
     if (owner !== map.shardId) return shardFailure('SHARD_ERR_WRONG_SHARD', `${what} ${key} belongs to shard ${owner}, not ${map.shardId}`, map);
     return null;
   }
 
-  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'setShardMap' | 'provision' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' }>, nowMs: number, index: number): ops.OpResult {
+  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'setShardMap' | 'provision' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' | 'putService' | 'deleteService' }>, nowMs: number, index: number): ops.OpResult {
     switch (command.type) {
       case 'deprovision':
         return ops.deprovision(agent);
@@ -349,6 +362,7 @@ export class ShardStateMachine implements StateMachine {
       leases: [...this.#leases.keys()].sort().map((owner) => this.#leases.get(owner)!),
       shardMap: this.#shardMap,
       queues: this.#queues.entries(),
+      services: this.#services.list(),
     };
     return new TextEncoder().encode(canonicalJson(data));
   }
@@ -371,14 +385,17 @@ export class ShardStateMachine implements StateMachine {
     const shardMap = parsed.shardMap ?? null;
     assert(shardMap === null || (typeof shardMap.shardId === 'string' && Array.isArray(shardMap.shardIds) && shardMap.shardIds.includes(shardMap.shardId) && Number.isSafeInteger(shardMap.version)), 'snapshot shardMap must name this shard among its ids');
     let queues: ServiceQueues;
+    let services: ServiceTable;
     try {
       queues = ServiceQueues.fromEntries(parsed.queues ?? [], this.#queueLimits);
+      services = ServiceTable.fromList(parsed.services ?? []);
     } catch (err) {
       assert.fail((err as Error).message);
     }
     this.#agents = agents;
     this.#leases = leases;
     this.#queues = queues;
+    this.#services = services;
     this.#shardMap = shardMap;
     this.#ownerOf.clear();
     this.#deadlineHintMs = Number.NEGATIVE_INFINITY;
@@ -433,6 +450,11 @@ export class ShardStateMachine implements StateMachine {
    * holds (services sorted). */
   queueEntries(service?: string): QueueEntry[] {
     return this.#queues.entries(service);
+  }
+
+  /** The service definitions this shard owns, sorted by number. */
+  services(): ServiceDefinition[] {
+    return this.#services.list();
   }
 
   /** Every SIP node's lease on this shard, sorted by owner. */

@@ -3,6 +3,7 @@
 // readonly data (no classes, no closures) so it can be encoded into log entries and
 // snapshots, logged, and compared in tests.
 
+import type { ServiceDefinition } from '../common/config.js';
 import type { Entry } from '../raft/types.js';
 import type { ShardFailure } from './errors.js';
 
@@ -29,6 +30,9 @@ export type Reservation = Readonly<{
    * owner's restart releases it (releaseByOwner) — the agent waits this long in WRAP_UP, as
    * its phone may still hold the dead call. Absent = 0. */
   orphanHoldMs?: number;
+  /** The wrap-up of the call's service, overriding the agent's own wrapUpMs when the call
+   * ends after an answer. Absent = the agent's. */
+  wrapUpMs?: number;
 }>;
 
 /** The agent's state with exactly the data that state needs. RESERVED remembers the
@@ -144,7 +148,8 @@ export type Command = Readonly<
   | { type: 'register'; dn: string; uri: string; expiresMs: number; q: number; callId: string; cseq: number; received?: ContactSource | null }
   /** uri null removes every binding (REGISTER Contact: *). */
   | { type: 'unregister'; dn: string; uri: string | null }
-  | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number; orphanHoldMs?: number }
+  /** `wrapUpMs` (null or absent: the agent's own): the wrap-up of the call's service. */
+  | { type: 'reserve'; dn: string; reservationId: string; callId: string; owner: string; ttlMs: number; orphanHoldMs?: number; wrapUpMs?: number | null }
   | { type: 'confirm'; dn: string; reservationId: string }
   | { type: 'release'; dn: string; reservationId: string; outcome: ReleaseOutcome }
   | { type: 'expire'; dn: string; reservationId: string }
@@ -178,6 +183,14 @@ export type Command = Readonly<
    * unclaimed again, at its original place. No-op unless `dn` holds the claim. `pass`:
    * the agent was offered the call (its phone rang), so it is not claimed for it again. */
   | { type: 'unclaim'; service: string; callId: string; owner: string; dn: string; pass: boolean }
+  /** Creates or replaces the definition of service `definition.number` on the shard that
+   * owns that number (shardOf(number), the shard of its queue). `ifAbsent`: only when the
+   * shard holds none (how SIP nodes seed their cluster file's services, so an edit made
+   * over REST survives their restarts). */
+  | { type: 'putService'; definition: ServiceDefinition; ifAbsent: boolean }
+  /** Removes a service's definition; removing one that is not there changes nothing.
+   * Calls already queued in it stay queued. */
+  | { type: 'deleteService'; number: string }
 >;
 export type CommandType = Command['type'];
 
@@ -188,6 +201,9 @@ export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSessi
 /** Commands keyed by a service number rather than a DN: the shard owning the service's
  * queue is shardOf(service), the same hash as a DN's. */
 export const queueCommands: ReadonlySet<CommandType> = new Set(['enqueue', 'dequeue', 'claim', 'unclaim']);
+
+/** Commands keyed by a service number that change its definition (same owning shard). */
+export const serviceCommands: ReadonlySet<CommandType> = new Set(['putService', 'deleteService']);
 
 /** DN commands a shard still runs for a DN it does not own under its replicated map: they
  * only end a grant or remove an agent, never grant, so a shard can be emptied of what it
@@ -230,6 +246,10 @@ export type ShardSuccess = Readonly<
   /** `entry` null: no entry could take the agent. */
   | { ok: true; type: 'claimed'; service: string; entry: QueueEntry | null }
   | { ok: true; type: 'unclaimed'; service: string; callId: string; changed: boolean }
+  /** The definition now in force (`changed` false: an ifAbsent put found one, or the
+   * same definition was put again). */
+  | { ok: true; type: 'service'; definition: ServiceDefinition; changed: boolean }
+  | { ok: true; type: 'serviceDeleted'; number: string; removed: boolean }
 >;
 
 /** What apply() returns for a 'normal' entry. Failures change no state. */
@@ -239,7 +259,7 @@ export type ShardResult = ShardSuccess | ShardFailure;
 export type DenyReason = 'UNKNOWN_DN' | 'LOGGED_OUT' | 'NOT_READY' | 'RESERVED' | 'BUSY' | 'WRAP_UP';
 
 export type ChangeKind =
-  | Exclude<CommandType, 'openSession' | 'tick' | 'setShardMap' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim'>
+  | Exclude<CommandType, 'openSession' | 'tick' | 'setShardMap' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' | 'putService' | 'deleteService'>
   /** WRAP_UP ran out: the agent became READY at wrapUpEndsMs. */
   | 'wrapUpEnded'
   /** Contact bindings passed their expiry and were dropped. */
@@ -263,11 +283,31 @@ export type QueueChangeRecord = Readonly<{
   reason: 'enqueued' | 'claimed' | 'unclaimed' | QueueRemoveReason;
 }>;
 
-/** What a change feed carries: agent records and queue records, in index order. */
-export type FeedRecord = ChangeRecord | QueueChangeRecord;
+/** A service's definition changed: as it now is, null once deleted. No `dn` nor `agent`,
+ * declared absent like a queue record's. */
+export type ServiceChangeRecord = Readonly<{
+  index: number;
+  kind: 'service';
+  dn?: undefined;
+  agent?: undefined;
+  number: string;
+  definition: ServiceDefinition | null;
+}>;
+
+/** What a change feed carries: agent, queue and service records, in index order. */
+export type FeedRecord = ChangeRecord | QueueChangeRecord | ServiceChangeRecord;
 
 export function isQueueRecord(record: FeedRecord): record is QueueChangeRecord {
   return record.kind === 'queue';
+}
+
+export function isServiceRecord(record: FeedRecord): record is ServiceChangeRecord {
+  return record.kind === 'service';
+}
+
+/** An agent record (neither a queue nor a service record). */
+export function isAgentRecord(record: FeedRecord): record is ChangeRecord {
+  return record.kind !== 'queue' && record.kind !== 'service';
 }
 
 export type ChangesPage = Readonly<{ changes: readonly FeedRecord[]; truncated: boolean }>;

@@ -172,6 +172,8 @@ export class ShardNode implements ShardService {
         return this.stateMachine.reservations();
       case 'queue':
         return { appliedIndex: this.stateMachine.appliedIndex, entries: this.stateMachine.queueEntries() };
+      case 'services':
+        return { appliedIndex: this.stateMachine.appliedIndex, services: this.stateMachine.services() };
       default:
         throw new ShardError('SHARD_ERR_BAD_COMMAND', 'unknown query');
     }

@@ -14,6 +14,8 @@
 // |                | agent's shard still decides). Not expireLease: the leader     |                    |
 // |                | proposes it                                                   |                    |
 // |                | (nor setShardMap: the leader proposes its cluster file's map) |                    |
+// |                | putService only with ifAbsent (seeding its cluster file's     |                    |
+// |                | services); not deleteService                                  |                    |
 // | `admin`        | every command: provisioning, login/logout/ready/not-ready,    | all, HA1s removed  |
 // | `launcher`     | and the grant commands an operator or a test drives by hand   |                    |
 // | `replica:<id>` | none (a replica's own client only reads: cluster view)        | all, HA1s removed  |
@@ -22,7 +24,7 @@
 // the replica has checked the admin bearer token first. A digest HA1 leaves a shard only to
 // a SIP node, the one role that verifies REGISTERs with it; everyone else sees whether an
 // agent has credentials ({user, realm}) but not the hashes.
-import { isQueueRecord, type Agent, type Command, type ShardResult } from '../types.js';
+import { isAgentRecord, type Agent, type Command, type ShardResult } from '../types.js';
 import type { Principal } from './auth.js';
 import type { FeedPage } from './protocol.js';
 
@@ -56,6 +58,9 @@ export function commandRefusal(principal: Principal, command: Command, reservati
     case 'dequeue':
     case 'unclaim':
       return command.owner === self ? null : `sip:${self} may only ${command.type} with owner ${JSON.stringify(self)}, not ${JSON.stringify(command.owner.slice(0, 80))}`;
+    case 'putService':
+      // A SIP node seeds its cluster file's services; only an operator may change one.
+      return command.ifAbsent ? null : 'putService is an administrative command unless ifAbsent (admin or launcher only)';
     case 'claim':
       return command.claimer === self ? null : `sip:${self} may only claim with claimer ${JSON.stringify(self)}, not ${JSON.stringify(command.claimer.slice(0, 80))}`;
     case 'confirm':
@@ -72,6 +77,7 @@ export function commandRefusal(principal: Principal, command: Command, reservati
     case 'tick':
     case 'expireLease':
     case 'setShardMap':
+    case 'deleteService':
       return `${command.type} is an administrative command (admin or launcher only)`;
   }
 }
@@ -107,6 +113,6 @@ export function resultWithoutHa1(result: unknown): unknown {
 }
 
 export function pageWithoutHa1(page: FeedPage): FeedPage {
-  if (!page.changes.some((c) => !isQueueRecord(c) && c.agent !== null && c.agent.credentials !== null)) return page;
-  return { ...page, changes: page.changes.map((c) => (isQueueRecord(c) || c.agent === null ? c : { ...c, agent: withoutHa1(c.agent) })) };
+  if (!page.changes.some((c) => isAgentRecord(c) && c.agent !== null && c.agent.credentials !== null)) return page;
+  return { ...page, changes: page.changes.map((c) => (!isAgentRecord(c) || c.agent === null ? c : { ...c, agent: withoutHa1(c.agent) })) };
 }

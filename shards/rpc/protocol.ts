@@ -4,6 +4,7 @@
 // (a frame the server cannot take as a request gets one with id -1), except `feed`, whose
 // id receives a stream of pages until `unfeed` or disconnect, and `unfeed` (none).
 // JSON keeps the protocol debuggable with a hex dump; the payloads are small.
+import type { ServiceDefinition } from '../../common/config.js';
 import { skillLevelMax, skillNameCharsMax } from '../limits.js';
 import type { AgentFilter } from '../state-machine.js';
 import { agentStateNames, type FeedRecord, type QueueEntry } from '../types.js';
@@ -18,11 +19,16 @@ export type ShardQuery = Readonly<
   | { type: 'status' }
   /** Every waiting call the shard holds (answered as a QueueSnapshot). */
   | { type: 'queue' }
+  /** Every service definition the shard owns (answered as a ServicesSnapshot). */
+  | { type: 'services' }
 >;
 
 /** The answer to a `queue` query: the entries as of `appliedIndex`, so a reader can
  * follow the change feed on from there. */
 export type QueueSnapshot = Readonly<{ appliedIndex: number; entries: readonly QueueEntry[] }>;
+
+/** The answer to a `services` query, as of `appliedIndex`. */
+export type ServicesSnapshot = Readonly<{ appliedIndex: number; services: readonly ServiceDefinition[] }>;
 
 export type RpcRequest = Readonly<
   /** `proposal` is the text of encodeProposal(): validated once here, proposed as is. */
@@ -61,6 +67,7 @@ export function validateQuery(v: unknown): { ok: true; query: ShardQuery } | { o
     case 'status':
     case 'reservations':
     case 'queue':
+    case 'services':
       return keys.length === 1 ? { ok: true, query: { type: v.type } } : bad(`a ${v.type} query has only a type`);
     case 'agent': {
       if (keys.length !== 2 || !Object.hasOwn(v, 'dn')) return bad('an agent query is {type, dn}');
@@ -81,6 +88,6 @@ export function validateQuery(v: unknown): { ok: true; query: ShardQuery } | { o
       return { ok: true, query: { type: 'agents', filter } };
     }
     default:
-      return bad('query.type must be agent, agents, reservations, queue or status');
+      return bad('query.type must be agent, agents, reservations, queue, services or status');
   }
 }
