@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../common/logger.js';
 import { agentRoutes } from '../../shards/client/agent-routes.js';
+import { serviceRoutes } from '../../shards/client/service-routes.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { Agent } from '../../shards/types.js';
 import type { B2bua } from './b2bua.js';
@@ -59,6 +60,7 @@ export async function registerSipAdminRoutes(app: FastifyInstance, deps: SipAdmi
     servedBy: `sip ${deps.nodeId}`,
     ...(deps.log ? { log: deps.log } : {}),
   });
+  await app.register(serviceRoutes, { client: deps.adminShards });
   app.get('/v1/calls', {
     schema: { summary: 'Calls in progress on this node', response: { 200: { type: 'object', properties: { node: { type: 'string' }, calls: { type: 'array', items: callSchema } } } } },
   }, async () => ({ node: deps.nodeId, calls: deps.b2bua.listCalls() }));

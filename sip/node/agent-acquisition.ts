@@ -29,6 +29,7 @@ import * as limits from './limits.js';
 import type { SetupPhase, SipNodeMetrics } from './metrics.js';
 import type { AgentView, RouteRequest, Router } from './router.js';
 import { vetWebhookDn, type RoutingWebhook, type WebhookResult } from './routing-webhook.js';
+import type { ServiceDirectory } from './service-directory.js';
 
 /** What acquisition needs of a call; it updates tried, offered, attemptCount, attempts. */
 export type CallToRoute = Pick<Call, 'key' | 'callId' | 'from' | 'invite' | 'service' | 'phase' | 'tried' | 'offered' | 'attempts' | 'attemptCount'>;
@@ -55,6 +56,8 @@ export type AgentAcquisitionOptions = Readonly<{
   ringTimeoutMs: number;
   /** WRAP_UP hold on an agent whose grant ends because this node died. */
   orphanHoldMs: number;
+  /** The services' definitions: strategy, ring timeout and wrap-up of each call's. */
+  services?: ServiceDirectory;
 }>;
 
 export class AgentAcquisition {
@@ -85,7 +88,7 @@ export class AgentAcquisition {
       const routeStartMs = this.o.timers.now();
       if (call.phase !== 'routing') return { type: 'stopped' };
       if (call.attemptCount >= limits.routeAttemptsMax || call.offered.size >= limits.routeAttemptsMax) return { type: 'give-up' };
-      const req = { skill: call.service.skill, minLevel: call.service.minLevel, exclude: call.tried, nowMs: this.o.now() };
+      const req = { skill: call.service.skill, minLevel: call.service.minLevel, exclude: call.tried, nowMs: this.o.now(), strategy: this.o.services?.get(call.service.number)?.strategy ?? null };
       const dn = await this.pickDn(call, req);
       if (call.phase !== 'routing') return { type: 'stopped' };
       if (dn === null) return { type: 'queue' };
@@ -114,14 +117,16 @@ export class AgentAcquisition {
     call.tried.add(dn);
     call.attemptCount++;
     const reservationId = randomUUID();
-    const ttlMs = Math.min(this.o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax);
+    const definition = this.o.services?.get(call.service.number);
+    const ringTimeoutMs = definition?.ringTimeoutMs ?? this.o.ringTimeoutMs;
+    const ttlMs = Math.min(ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax);
     let res;
     this.observePhase('route', routeStartMs);
     const reserveStartMs = this.o.timers.now();
     try {
       // If this node dies before the answer is confirmed, the grant expires; the agent then
       // waits out the orphan hold too, as its phone may hold the call (see node.ts).
-      res = await this.o.shards.command(dn, { type: 'reserve', dn, reservationId, callId: call.callId, owner: this.o.nodeId, ttlMs, orphanHoldMs: this.o.orphanHoldMs }, { deadlineMs: limits.shardCommandDeadlineMs });
+      res = await this.o.shards.command(dn, { type: 'reserve', dn, reservationId, callId: call.callId, owner: this.o.nodeId, ttlMs, orphanHoldMs: this.o.orphanHoldMs, wrapUpMs: definition?.wrapUpMs ?? null }, { deadlineMs: limits.shardCommandDeadlineMs });
     } catch (err) {
       this.observePhase('reserve', reserveStartMs);
       this.o.metrics.reservations.inc({ result: 'error' });

@@ -4,15 +4,17 @@
 // agent list and queue; versions (and the queue read's applied index) let the re-read and
 // later pages be applied in any order. Listeners hear of each agent that changed, so a
 // queued call can be offered an agent that just became READY, and of each queue entry
-// that changed, so a node learns that one of its waiting calls was claimed.
+// that changed, so a node learns that one of its waiting calls was claimed. Service
+// records keep the ServiceDirectory (the definitions in force) current.
 
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
-import type { QueueSnapshot } from '../../shards/rpc/protocol.js';
-import { isQueueRecord, type Agent, type QueueChangeRecord, type QueueEntry } from '../../shards/types.js';
+import type { QueueSnapshot, ServicesSnapshot } from '../../shards/rpc/protocol.js';
+import { isQueueRecord, isServiceRecord, type Agent, type QueueChangeRecord, type QueueEntry } from '../../shards/types.js';
 import { agentFeedRetryBackoffMsMax, agentFeedRetryBackoffMsMin } from './limits.js';
 import type { QueueView } from './queue.js';
 import type { AgentView } from './router.js';
+import type { ServiceDirectory } from './service-directory.js';
 
 export type AgentChangeListener = (agent: Agent) => void;
 /** `entry` null: the entry left the queue; `record` null: learnt from a re-read. */
@@ -29,6 +31,7 @@ export class AgentFeed {
     readonly view: AgentView,
     private readonly log: Logger,
     readonly queues: QueueView | null = null,
+    readonly services: ServiceDirectory | null = null,
   ) {}
 
   onChange(listener: AgentChangeListener): void {
@@ -48,6 +51,7 @@ export class AgentFeed {
           if (page.truncated) void this.resync(id);
           for (const rec of page.changes) {
             if (isQueueRecord(rec)) this.applyQueue(id, rec);
+            else if (isServiceRecord(rec)) this.services?.apply(id, rec.number, rec.definition, rec.index);
             else this.apply(rec.dn, rec.agent, rec.index);
           }
         }),
@@ -70,6 +74,10 @@ export class AgentFeed {
           const q = (await this.client.read(shardId, { type: 'queue' }, 'stale')) as QueueSnapshot;
           this.queues.resync(shardId, q.entries, q.appliedIndex);
           for (const entry of q.entries) for (const l of this.queueListeners) l(entry, null);
+        }
+        if (this.services !== null) {
+          const s = (await this.client.read(shardId, { type: 'services' }, 'stale')) as ServicesSnapshot;
+          this.services.resync(shardId, s.services, s.appliedIndex);
         }
         return;
       } catch (err) {

@@ -23,7 +23,6 @@
 // retransmissions whatever the caller does. The caller's 200 is retransmitted until it ACKs.
 
 import assert from 'node:assert';
-import type { ServiceConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { Agent, ReleaseOutcome } from '../../shards/types.js';
@@ -51,6 +50,7 @@ import { CallQueueing } from './call-queueing.js';
 import type { QueuedCalls } from './queued-calls.js';
 import type { AgentView, Router } from './router.js';
 import type { RoutingWebhook } from './routing-webhook.js';
+import type { ServiceDirectory } from './service-directory.js';
 
 export type B2buaOptions = Readonly<{
   nodeId: string;
@@ -65,7 +65,9 @@ export type B2buaOptions = Readonly<{
   cdr: CdrWriter;
   metrics: SipNodeMetrics;
   log: Logger;
-  services: readonly ServiceConfig[];
+  /** The service definitions in force (replicated; the cluster file's until seen). */
+  services: ServiceDirectory;
+  /** The node's ring timeout and maximum wait, for services that set none. */
   ringTimeoutMs: number;
   /** WRAP_UP hold on an agent whose grant ends because this node died (reserve orphanHoldMs). */
   orphanHoldMs: number;
@@ -90,7 +92,6 @@ export class B2bua {
   private readonly bySession = new Map<string, Call>();
   private readonly queueing: CallQueueing;
   readonly queued: QueuedCalls;
-  private readonly services: Map<string, ServiceConfig>;
   private readonly timers: TimerService;
   private readonly sender: LegSender;
   private readonly grants: Grants;
@@ -102,13 +103,12 @@ export class B2bua {
   constructor(private readonly o: B2buaOptions) {
     assert(o.transports.length > 0, 'a B2BUA needs a transport');
     this.timers = o.timers;
-    this.services = new Map(o.services.map((s) => [s.number, s]));
     this.dialogs = new DialogTable({ timers: o.timers, endedLegKeepMs: o.endedLegKeepMs ?? limits.endedDialogKeepMs });
     this.sender = new LegSender({ layer: o.layer, transports: o.transports, log: o.log });
     this.grants = new Grants({ shards: o.shards, log: o.log, timers: o.timers, closed: () => this.closed });
     this.acquisition = new AgentAcquisition({
       nodeId: o.nodeId, shards: o.shards, router: o.router, view: o.view, webhook: o.webhook ?? null, grants: this.grants,
-      metrics: o.metrics, log: o.log, timers: o.timers, now: o.now, ringTimeoutMs: o.ringTimeoutMs, orphanHoldMs: o.orphanHoldMs,
+      metrics: o.metrics, log: o.log, timers: o.timers, now: o.now, ringTimeoutMs: o.ringTimeoutMs, orphanHoldMs: o.orphanHoldMs, services: o.services,
     });
     this.relay = new InDialogRelay({
       layer: o.layer, sender: this.sender, media: o.media, metrics: o.metrics, log: o.log, timers: o.timers,
@@ -116,7 +116,7 @@ export class B2bua {
     });
     this.queueing = new CallQueueing({
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
-      queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, calls: this.calls, acquisition: this.acquisition,
+      queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, services: o.services, calls: this.calls, acquisition: this.acquisition,
       closed: () => this.closed,
       endCall: (call, outcome, status, reason) => this.endCall(call, outcome, 'node', status, reason),
       inviteAgent: (call, next) => this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource),
@@ -156,7 +156,7 @@ export class B2bua {
   onInvite(tx: ServerTransaction, req: SipRequest): void {
     if (tagOf(getHeader(req, 'To') ?? '') !== undefined) return this.onInDialog(tx, req);
     const user = parseUri(req.uri)?.user;
-    const service = user === undefined ? undefined : this.services.get(user);
+    const service = user === undefined ? undefined : this.o.services.get(user);
     if (service === undefined) return void tx.respond(buildResponse(req, 404, 'Not Found'));
     if (this.closed || this.calls.size >= limits.callsMax) return void tx.respond(busyResponse(req));
     if (req.body.length === 0) return void tx.respond(buildResponse(req, 488, 'Offer Required In INVITE'));
@@ -306,7 +306,7 @@ export class B2bua {
       moveTo(call, 'routing');
       return false;
     }
-    at.ringTimer = this.timers.setTimer(this.o.ringTimeoutMs, () => {
+    at.ringTimer = this.timers.setTimer(this.o.services.ringTimeoutMsOf(call.service.number, this.o.ringTimeoutMs), () => {
       at.ringTimer = null;
       this.o.metrics.reroutes.inc({ reason: 'no-answer' });
       this.cancelAttempt(call, at, 'no-answer');

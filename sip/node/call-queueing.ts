@@ -1,8 +1,11 @@
 // The B2BUA's half that deals with the cluster queue (queued-calls.ts keeps the seats and
 // talks to the queue's shard): putting a call in its service's queue with its maximum wait
 // and the 182 once the entry committed, serving an agent the shard claimed for one of our
-// calls, and ending a call whose entry the shard removed. Call control itself (INVITE,
-// attempts, media, BYE) stays in b2bua.ts, reached through the two callbacks below.
+// calls, ending a call whose entry the shard removed, and overflowing a call whose
+// service's queue is full or whose maximum wait ran out (service-overflow.ts), each by the
+// definition of the call's service in force now (service-directory.ts). Call control
+// itself (INVITE, attempts, media, BYE) stays in b2bua.ts, reached through the two
+// callbacks below.
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { TimerService } from '../transport/index.js';
@@ -14,6 +17,8 @@ import * as limits from './limits.js';
 import type { QueueView } from './queue.js';
 import { QueuedCalls } from './queued-calls.js';
 import type { AgentView } from './router.js';
+import type { ServiceDirectory } from './service-directory.js';
+import { overflowAction, type OverflowCause } from './service-overflow.js';
 
 type Granted = Extract<Acquisition, { type: 'grant' }>;
 
@@ -25,8 +30,10 @@ export type CallQueueingOptions = Readonly<{
   log: Logger;
   now: WallClock;
   timers: TimerService;
+  /** The node's maximum wait, for services that set none. */
   queueWaitMs: number;
   ringTimeoutMs: number;
+  services: ServiceDirectory;
   /** The B2BUA's calls by key. */
   calls: ReadonlyMap<string, Call>;
   acquisition: AgentAcquisition;
@@ -44,6 +51,7 @@ export class CallQueueing {
     this.queued = new QueuedCalls({
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
       claimTtlMs: Math.min(o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
+      priorityOf: (service) => o.services.priorityOf(service),
       onClaimed: (key, dn) => this.onClaimed(key, dn),
       onEntryLost: (key) => this.onEntryLost(key),
     });
@@ -61,28 +69,46 @@ export class CallQueueing {
 
   async enqueue(call: Call): Promise<void> {
     if (call.phase === 'ended') return;
-    const now = this.o.timers.now();
-    if (call.firstQueuedAtMs === null) {
-      call.firstQueuedAtMs = now;
-      call.queueTimer = this.o.timers.setTimer(this.o.queueWaitMs, () => {
+    if (call.queueWaitOver) return this.overflow(call, 'max-wait');
+    call.firstQueuedAtMs ??= this.o.timers.now();
+    if (call.queueTimer === null) {
+      call.queueTimer = this.o.timers.setTimer(this.o.services.maxWaitMsOf(call.service.number, this.o.queueWaitMs), () => {
         call.queueTimer = null;
-        if (call.phase === 'queued' || call.phase === 'routing') this.o.endCall(call, 'queue-timeout', 480, 'Temporarily Unavailable');
+        if (call.phase === 'queued') this.overflow(call, 'max-wait');
+        // Being offered an agent: decided if that fails and the call comes back here.
+        else if (call.phase !== 'ended') call.queueWaitOver = true;
       });
     }
     // Agents that only denied the reservation (busy with another call) may take it later.
     call.tried.clear();
     for (const dn of call.offered) call.tried.add(dn);
     call.attemptCount = 0;
-    moveTo(call, 'queued');
+    if (call.phase !== 'queued') moveTo(call, 'queued');
     const joined = await this.queued.join(call, call.offered);
     if (joined === 'left' || (call.phase as string) === 'ended') return; // hung up meanwhile
-    if (joined === 'full') return this.o.endCall(call, 'queue-full', 503, 'Service Unavailable');
+    if (joined === 'full') return this.overflow(call, 'queue-full');
     if (joined === 'error') return this.o.endCall(call, 'queue-unavailable', 503, 'Service Unavailable');
     // After the entry committed: the caller's place in the cluster's arrival order is set.
     if (!call.sent182 && !call.finalSent) {
       call.sent182 = true;
       call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, 182, 'Queued'));
     }
+  }
+
+  /** The call's queue is full or its maximum wait is over: its service's overflow
+   * decides — another service's queue (the caller's leg kept, a new maximum wait), or a
+   * final answer. */
+  private overflow(call: Call, cause: OverflowCause): void {
+    const action = overflowAction(this.o.services.get(call.service.number), cause, call.overflowHops, (n) => this.o.services.get(n));
+    if (action.type === 'end') return this.o.endCall(call, action.outcome, action.status, action.reason);
+    this.o.log.info('call overflows to another service', { callId: call.callId, from: call.service.number, to: action.to.number, cause });
+    this.queued.leave(call.key, cause === 'max-wait' ? 'timed-out' : 'failed');
+    if (call.queueTimer !== null) this.o.timers.clearTimer(call.queueTimer);
+    call.queueTimer = null;
+    call.queueWaitOver = false;
+    call.overflowHops++;
+    call.service = action.to;
+    void this.enqueue(call);
   }
 
   /** The shard removed our entry (this node's lease there ran out, so the cluster counts

@@ -71,7 +71,9 @@ export type Call = {
   readonly callId: string;
   readonly inviteTx: ServerTransaction;
   readonly invite: SipRequest;
-  readonly service: ServiceConfig;
+  /** The service the call is routed and queued by: the dialled one, until an overflow
+   * moves the call to another service's queue (service-overflow.ts). */
+  service: ServiceConfig;
   readonly from: string;
   readonly startedAtMs: number;
   readonly startedAt: Date;
@@ -92,6 +94,11 @@ export type Call = {
   firstQueuedAtMs: number | null;
   queuedMs: number;
   queueTimer: TimerHandle | null;
+  /** The service's maximum wait ran out while an agent was being offered the call: if
+   * that fails, the call overflows instead of queueing again. */
+  queueWaitOver: boolean;
+  /** Overflows so far (bounded: two services overflowing to each other end the call). */
+  overflowHops: number;
   sent182: boolean;
   answeredAtMs: number | null;
   answeredAt: Date | null;
@@ -151,6 +158,8 @@ export function newCall(c: NewCall): Call {
     firstQueuedAtMs: null,
     queuedMs: 0,
     queueTimer: null,
+    queueWaitOver: false,
+    overflowHops: 0,
     sent182: false,
     answeredAtMs: null,
     answeredAt: null,

@@ -36,6 +36,8 @@ import { NatKeepAlive } from './nat-keepalive.js';
 import { QueueView } from './queue.js';
 import { AgentView, Router, type RoutingStrategy } from './router.js';
 import { RoutingWebhook } from './routing-webhook.js';
+import { ServiceDirectory } from './service-directory.js';
+import { seedServices } from './service-seed.js';
 import { trustedSources, trustedSourcesDefault } from './source-limits.js';
 
 export type SipNodeOptions = Readonly<{
@@ -143,7 +145,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const webhook = webhookConfig === null ? null : new RoutingWebhook(webhookConfig);
   if (webhook !== null) log.info('routing webhook', { url: webhookConfig!.url, timeoutMs: webhookConfig!.timeoutMs });
   const queues = new QueueView();
-  const feed = new AgentFeed(shards, view, log, queues);
+  const services = new ServiceDirectory(o.config.services);
+  const feed = new AgentFeed(shards, view, log, queues, services);
   const cdr = new CdrWriter(o.cdrPath);
   const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms ?? o.config.digest?.algorithms });
   const throttle = new DigestThrottle(o.digestThrottle);
@@ -185,7 +188,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     cdr,
     metrics,
     log,
-    services: o.config.services,
+    services,
     ringTimeoutMs: o.ringTimeoutMs ?? limits.ringTimeoutMsDefault,
     orphanHoldMs: o.orphanHoldMs ?? limits.orphanHoldMsDefault,
     queueWaitMs: o.queueWaitMs ?? limits.queueWaitMsDefault,
@@ -200,6 +203,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   feed.onChange((agent) => bua.onAgentChanged(agent));
   feed.onQueueChange((entry, rec) => bua.queued.onQueueChange(entry, rec));
   const feedStarted = feed.start();
+  // The cluster file's services become replicated definitions where the cluster has none.
+  const seed = seedServices({ shards, services: services.fileDefinitions(), log, sleep: (ms) => sleep(timers, ms) });
 
   const app = await createAdminApp({ title: `Ringfence SIP node ${o.nodeId}`, tokens: o.config.tokens, registry: metrics.registry });
   // The agent routes act as `admin` once the bearer token is checked, as on a replica:
@@ -211,7 +216,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const adminInfo = app.server.address();
   // Serve once the view and the clean-up are done, but never hang on a shard that is down:
   // routing itself waits for the clean-up.
-  await Promise.race([Promise.all([feedStarted, reconciled]), sleep(timers, limits.startupWaitMsMax)]);
+  await Promise.race([Promise.all([feedStarted, reconciled, seed.done]), sleep(timers, limits.startupWaitMsMax)]);
 
   return {
     id: o.nodeId,
@@ -227,6 +232,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       if (closed) return;
       closed = true;
       reconcile.stop();
+      seed.stop();
       leases.stop();
       keepAlive.close();
       bua.close();

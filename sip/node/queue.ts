@@ -72,17 +72,24 @@ export class QueueView {
   }
 
   /**
-   * The service whose oldest entry the agent could be claimed for waits longest (entries
-   * of different services are compared by their leader-stamped enqueue times), or null.
-   * Within a service the shard's log order decides; across services this is the best a
-   * node can tell, and priority between services is not modelled yet.
+   * The service to claim the agent for: among the services with an entry it could take,
+   * the highest `priorityOf` (the services' definitions), then the one whose oldest such
+   * entry waits longest (entries of different services are compared by their
+   * leader-stamped enqueue times), or null. Within a service the shard's log order
+   * decides; across services this is the best a node can tell.
    */
-  serviceToClaim(agent: Agent, nowMs: number): string | null {
+  serviceToClaim(agent: Agent, nowMs: number, priorityOf: (service: string) => number = () => 0): string | null {
     let best: QueueEntry | null = null;
+    let bestPriority = 0;
     for (const { entry } of this.#held.values()) {
       if (entry.claim !== null && entry.claim.expiresAtMs > nowMs) continue;
       if (!canTake(entry, agent.skills) || entry.passed.includes(agent.dn)) continue;
-      if (best === null || entry.enqueuedAtMs < best.enqueuedAtMs || (entry.enqueuedAtMs === best.enqueuedAtMs && entry.enqueuedIndex < best.enqueuedIndex)) best = entry;
+      const priority = priorityOf(entry.service);
+      const older = best !== null && (entry.enqueuedAtMs < best.enqueuedAtMs || (entry.enqueuedAtMs === best.enqueuedAtMs && entry.enqueuedIndex < best.enqueuedIndex));
+      if (best === null || priority > bestPriority || (priority === bestPriority && older)) {
+        best = entry;
+        bestPriority = priority;
+      }
     }
     return best === null ? null : best.service;
   }

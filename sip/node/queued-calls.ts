@@ -47,6 +47,9 @@ export type QueuedCallsOptions = Readonly<{
   /** Monotonic time and timers (the B2BUA's). */
   timers: TimerService;
   claimTtlMs: number;
+  /** Priority between services (their definitions): a READY agent is claimed for the
+   * higher-priority service's callers first. */
+  priorityOf?: (service: string) => number;
   /** The shard claimed `dn` for the call `key`; false if the call cannot take it now. */
   onClaimed: (key: string, dn: string) => boolean;
   /** The call's entry was removed by the shard (this node's lease ran out there). */
@@ -161,7 +164,8 @@ export class QueuedCalls {
     if (!live) this.scheduleServe();
     if (entry.owner !== this.o.nodeId || !live) return;
     const seat = this.byEntryId.get(entry.callId);
-    if (seat === undefined) {
+    // (A seat of another service: the call overflowed and its old entry is on its way out.)
+    if (seat === undefined || seat.service !== entry.service) {
       // Ours but no call holds it (its removal was lost): an agent is claimed for nobody.
       this.dequeue({ service: entry.service, entryId: entry.callId }, 'failed');
       return;
@@ -184,7 +188,7 @@ export class QueuedCalls {
     if (this.closed || agent.status.state !== 'READY' || this.o.queues.size === 0 || this.claiming.has(agent.dn)) return;
     const now = this.o.now();
     if (!agent.contacts.some((c) => c.expiresAtMs > now) || this.o.queues.claimHeldBy(agent.dn, now)) return;
-    const service = this.o.queues.serviceToClaim(agent, now);
+    const service = this.o.queues.serviceToClaim(agent, now, this.o.priorityOf);
     if (service === null) return;
     this.claiming.add(agent.dn);
     this.o.shards.command(service, { type: 'claim', service, dn: agent.dn, skills: agent.skills, claimer: this.o.nodeId, ttlMs: this.o.claimTtlMs }, { deadlineMs: limits.shardCommandDeadlineMs }).then(

@@ -3,14 +3,19 @@
 // change feeds by agent-feed.ts): the shard's reservation, not the router, guarantees
 // that an agent gets one call at a time, so a stale pick only costs a denied reserve
 // and a re-route. Pure: no sockets, no timers.
+//
+// The strategy is the call's service's (its replicated definition, service-directory.ts)
+// when it names one, else the node's: longest-idle, fewest-calls, round-robin, or
+// skill-ranked (highest level in the service's skill first, ties by longest idle).
 
 import type { Agent } from '../../shards/types.js';
 import { routerClaimTtlMsDefault } from './limits.js';
 
-export type RoutingStrategy = 'longest-idle' | 'fewest-calls' | 'round-robin';
-export const routingStrategies: readonly RoutingStrategy[] = ['longest-idle', 'fewest-calls', 'round-robin'];
+export type RoutingStrategy = 'longest-idle' | 'fewest-calls' | 'round-robin' | 'skill-ranked';
+export const routingStrategies: readonly RoutingStrategy[] = ['longest-idle', 'fewest-calls', 'round-robin', 'skill-ranked'];
 
-export type RouteRequest = Readonly<{ skill: string; minLevel: number; exclude: ReadonlySet<string>; nowMs: number }>;
+/** `strategy`: the call's service's; absent or null: the router's own. */
+export type RouteRequest = Readonly<{ skill: string; minLevel: number; exclude: ReadonlySet<string>; nowMs: number; strategy?: RoutingStrategy | null }>;
 
 /** The agents as last seen. `version` (the log index of the agent's last change) orders
  * updates, so a re-read and feed pages may arrive in any order. */
@@ -68,6 +73,15 @@ export function fewestCallsOrder(a: Agent, b: Agent): number {
   return a.counters.callsAnswered - b.counters.callsAnswered || longestIdleOrder(a, b);
 }
 
+function levelIn(a: Agent, skill: string): number {
+  return Object.hasOwn(a.skills, skill) ? a.skills[skill]! : -1;
+}
+
+/** Highest level in `skill` first, then longest idle. */
+export function skillRankedOrder(skill: string): (a: Agent, b: Agent) => number {
+  return (a, b) => levelIn(b, skill) - levelIn(a, skill) || longestIdleOrder(a, b);
+}
+
 export class Router {
   private cursor = '';
   /** DN → the agent version seen when it was picked, and until when the claim holds. */
@@ -111,7 +125,8 @@ export class Router {
   /** One pass over the view, no copy and no sort: a pick is made for every call and
    * every re-route, and a contact center may have thousands of agents. */
   private choose(req: RouteRequest): string | null {
-    const order = this.strategy === 'fewest-calls' ? fewestCallsOrder : this.strategy === 'longest-idle' ? longestIdleOrder : byDn;
+    const strategy = req.strategy ?? this.strategy;
+    const order = strategy === 'fewest-calls' ? fewestCallsOrder : strategy === 'longest-idle' ? longestIdleOrder : strategy === 'skill-ranked' ? skillRankedOrder(req.skill) : byDn;
     let best: Agent | null = null;
     // Round-robin: the first DN after the last one handed out, else wrap to the first.
     let nextAfterCursor: Agent | null = null;
@@ -121,7 +136,7 @@ export class Router {
       if (a.dn > this.cursor && (nextAfterCursor === null || a.dn < nextAfterCursor.dn)) nextAfterCursor = a;
     }
     if (best === null) return null;
-    if (this.strategy !== 'round-robin') return best.dn;
+    if (strategy !== 'round-robin') return best.dn;
     const next = nextAfterCursor ?? best;
     this.cursor = next.dn;
     return next.dn;
