@@ -15,6 +15,7 @@ import type { ClusterConfig, ShardConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
 import { agentRoutes, toAdminError } from '../client/agent-routes.js';
+import { serviceRoutes } from '../client/service-routes.js';
 import type { ShardClient } from '../client/shard-client.js';
 import { readWithoutHa1 } from '../rpc/policy.js';
 import { adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adminReadTimeoutMs } from '../limits.js';
@@ -71,6 +72,8 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     servedBy: `shard ${shard.id} replica ${node.replicaId}`,
     ...(deps.log ? { log: deps.log } : {}),
   });
+
+  await serviceRoutes(app, { client, readLocal: (shardId, q, consistency) => (shardId === shard.id ? node.read(q, consistency, adminReadTimeoutMs) : null) });
 
   app.get('/v1/reservations', {
     schema: { summary: 'Reservations and calls held on this shard', querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errors } },
