@@ -104,6 +104,8 @@ export type SipNode = Readonly<{
   app: FastifyInstance;
   b2bua: B2bua;
   view: AgentView;
+  /** The service definitions this node routes by (replicated; fed by the change feed). */
+  services: ServiceDirectory;
   /** Resolves when the pre-crash reservations of this node id have been released. */
   reconciled: Promise<void>;
   close(): Promise<void>;
@@ -227,6 +229,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     app,
     b2bua: bua,
     view,
+    services,
     reconciled,
     async close() {
       if (closed) return;
