@@ -56,6 +56,6 @@ t.test('bad values are refused naming the field', async (t) => {
 });
 
 t.test('the file refuses a number twice and an overflow to an unknown service', async (t) => {
-  t.throws(() => validateClusterConfig(doc([{ number: '5000', skill: 'a' }, { number: '5000', skill: 'b' }])), { field: 'services[1].number' });
-  t.throws(() => validateClusterConfig(doc([{ number: '5000', skill: 'a', overflow: { service: '5009' } }])), { field: 'services[0].overflow.service' });
+  t.throws(() => validateClusterConfig(doc([{ number: '5000', skill: 'a' }, { number: '5000', skill: 'b' }])), { field: 'services[1].number' } as Error & { field: string });
+  t.throws(() => validateClusterConfig(doc([{ number: '5000', skill: 'a', overflow: { service: '5009' } }])), { field: 'services[0].overflow.service' } as Error & { field: string });
 });
