@@ -218,7 +218,8 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const adminInfo = app.server.address();
   // Serve once the view and the clean-up are done, but never hang on a shard that is down:
   // routing itself waits for the clean-up.
-  await Promise.race([Promise.all([feedStarted, reconciled, seed.done]), sleep(timers, limits.startupWaitMsMax)]);
+  // Not on the seed: until a number's replicated definition is seen, the file's stands in.
+  await Promise.race([Promise.all([feedStarted, reconciled]), sleep(timers, limits.startupWaitMsMax)]);
 
   return {
     id: o.nodeId,

@@ -111,7 +111,7 @@ t.test('the map survives a snapshot; older snapshots restore without one', async
   t.same(copy.shardMap, { shardId: 's1', shardIds: ids, version });
   t.same(copy.snapshot(), h.sm.snapshot(), 'same bytes');
   const doc = JSON.parse(new TextDecoder().decode(h.sm.snapshot())) as Record<string, unknown>;
-  t.equal(doc['v'], 4, 'version 4 added queues (test/shards/queue.test.ts)');
+  t.equal(doc['v'], 5, 'version 4 added queues (test/shards/queue.test.ts), 5 services (test/shards/services.test.ts)');
   for (const v of [1, 2]) {
     const old: Record<string, unknown> = { ...doc, v };
     delete old['shardMap'];
@@ -122,5 +122,5 @@ t.test('the map survives a snapshot; older snapshots restore without one', async
     t.equal(restored.shardMap, null, `a version-${v} snapshot restores with no map`);
     t.equal(restored.getAgent(mine)!.status.state, 'READY');
   }
-  t.throws(() => new ShardStateMachine().restore(new TextEncoder().encode(JSON.stringify({ ...doc, v: 5 }))), /unsupported shard snapshot version/);
+  t.throws(() => new ShardStateMachine().restore(new TextEncoder().encode(JSON.stringify({ ...doc, v: 6 }))), /unsupported shard snapshot version/);
 });
