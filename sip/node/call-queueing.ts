@@ -50,7 +50,8 @@ export class CallQueueing {
   constructor(private readonly o: CallQueueingOptions) {
     this.queued = new QueuedCalls({
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
-      claimTtlMs: Math.min(o.ringTimeoutMs + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
+      // The service's ring timeout: a claim must not lapse while the agent's phone rings.
+      claimTtlMs: (service) => Math.min(o.services.ringTimeoutMsOf(service, o.ringTimeoutMs) + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
       priorityOf: (service) => o.services.priorityOf(service),
       onClaimed: (key, dn) => this.onClaimed(key, dn),
       onEntryLost: (key) => this.onEntryLost(key),

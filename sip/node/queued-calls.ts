@@ -46,7 +46,8 @@ export type QueuedCallsOptions = Readonly<{
   now: WallClock;
   /** Monotonic time and timers (the B2BUA's). */
   timers: TimerService;
-  claimTtlMs: number;
+  /** How long a claim for an entry of `service` holds: its ring timeout and a margin. */
+  claimTtlMs: (service: string) => number;
   /** Priority between services (their definitions): a READY agent is claimed for the
    * higher-priority service's callers first. */
   priorityOf?: (service: string) => number;
@@ -191,7 +192,7 @@ export class QueuedCalls {
     const service = this.o.queues.serviceToClaim(agent, now, this.o.priorityOf);
     if (service === null) return;
     this.claiming.add(agent.dn);
-    this.o.shards.command(service, { type: 'claim', service, dn: agent.dn, skills: agent.skills, claimer: this.o.nodeId, ttlMs: this.o.claimTtlMs }, { deadlineMs: limits.shardCommandDeadlineMs }).then(
+    this.o.shards.command(service, { type: 'claim', service, dn: agent.dn, skills: agent.skills, claimer: this.o.nodeId, ttlMs: this.o.claimTtlMs(service) }, { deadlineMs: limits.shardCommandDeadlineMs }).then(
       (r) => {
         if (!r.ok) this.o.log.warn('claim refused', { service, dn: agent.dn, code: r.code, reason: r.reason });
       },
