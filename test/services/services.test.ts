@@ -13,7 +13,8 @@
 // 5. REST: GET shows what is in force (file seeds, edits win); 400 naming the field;
 //    401 without a token, 403 with the read token; 404 for an unknown number; DELETE, and
 //    the number then gets SIP 404 on both nodes; a SIGKILL of the shard's leader loses
-//    no PUT (read back from a replica's REST and a SIP node's).
+//    no PUT (read back from a replica's REST and a SIP node's); a PUT on a replica's REST
+//    reaches both SIP nodes.
 // Each scenario has its own skill, so no agent of one takes a call of another.
 
 import t from 'tap';
@@ -214,4 +215,10 @@ t.test('REST: what is in force, bad bodies, tokens, 404, DELETE, and a leader ki
   }, (r) => r.status === 200, 30_000);
   t.match(fromReplica.body, { number: '6010', skill: 'kept', priority: 9 }, 'the PUT survived the leader\'s SIGKILL');
   t.match((await node2.app.inject({ method: 'GET', url: '/v1/services/6010', headers: reader })).json(), { priority: 9 });
+
+  // A replica's REST writes too (after the failover), and every SIP node follows it.
+  const put = await fetch(`http://${survivor.admin.host}:${survivor.admin.port}/v1/services/6010`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ skill: 'kept', priority: 11 }) });
+  t.equal(put.status, 200);
+  for (const n of [node1, node2]) await waitFor(`${n.id} follows the replica's PUT`, () => n.services.priorityOf('6010'), (p) => p === 11);
+  t.pass('both SIP nodes route by the definition PUT on a replica');
 });
