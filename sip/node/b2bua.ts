@@ -116,7 +116,7 @@ export class B2bua {
     });
     this.queueing = new CallQueueing({
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
-      queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, services: o.services, calls: this.calls, acquisition: this.acquisition,
+      queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, services: o.services, strategy: o.router.strategy, calls: this.calls, acquisition: this.acquisition,
       closed: () => this.closed,
       endCall: (call, outcome, status, reason) => this.endCall(call, outcome, 'node', status, reason),
       inviteAgent: (call, next) => this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource),

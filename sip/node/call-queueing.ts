@@ -16,7 +16,7 @@ import { callerAnswer } from './leg-messages.js';
 import * as limits from './limits.js';
 import type { QueueView } from './queue.js';
 import { QueuedCalls } from './queued-calls.js';
-import type { AgentView } from './router.js';
+import { strategyOrder, type AgentView, type RoutingStrategy } from './router.js';
 import type { ServiceDirectory } from './service-directory.js';
 import { overflowAction, type OverflowCause } from './service-overflow.js';
 
@@ -34,6 +34,8 @@ export type CallQueueingOptions = Readonly<{
   queueWaitMs: number;
   ringTimeoutMs: number;
   services: ServiceDirectory;
+  /** The node's strategy, for services that set none. */
+  strategy: RoutingStrategy;
   /** The B2BUA's calls by key. */
   calls: ReadonlyMap<string, Call>;
   acquisition: AgentAcquisition;
@@ -53,6 +55,7 @@ export class CallQueueing {
       // The service's ring timeout: a claim must not lapse while the agent's phone rings.
       claimTtlMs: (service) => Math.min(o.services.ringTimeoutMsOf(service, o.ringTimeoutMs) + limits.reservationTtlMarginMs, limits.reservationTtlMsMax),
       priorityOf: (service) => o.services.priorityOf(service),
+      agentOrder: (service) => strategyOrder(o.services.get(service)?.strategy ?? o.strategy, o.services.get(service)?.skill ?? ''),
       onClaimed: (key, dn) => this.onClaimed(key, dn),
       onEntryLost: (key) => this.onEntryLost(key),
     });

@@ -51,6 +51,9 @@ export type QueuedCallsOptions = Readonly<{
   /** Priority between services (their definitions): a READY agent is claimed for the
    * higher-priority service's callers first. */
   priorityOf?: (service: string) => number;
+  /** The service's strategy as an order of agents: when several are READY at once, the
+   * first ranked is claimed first (the shard gives the oldest entry to the first claim). */
+  agentOrder?: (service: string) => (a: Agent, b: Agent) => number;
   /** The shard claimed `dn` for the call `key`; false if the call cannot take it now. */
   onClaimed: (key: string, dn: string) => boolean;
   /** The call's entry was removed by the shard (this node's lease ran out there). */
@@ -211,8 +214,22 @@ export class QueuedCalls {
   }
 
   serveAll(): void {
-    if (this.o.queues.size === 0 || !this.o.queues.hasUnclaimed(this.o.now())) return;
-    for (const agent of this.o.view.values()) this.onAgent(agent);
+    const now = this.o.now();
+    if (this.o.queues.size === 0 || !this.o.queues.hasUnclaimed(now)) return;
+    const byService = new Map<string, Agent[]>();
+    for (const agent of this.o.view.values()) {
+      if (agent.status.state !== 'READY') continue;
+      const service = this.o.queues.serviceToClaim(agent, now, this.o.priorityOf);
+      if (service === null) continue;
+      const agents = byService.get(service) ?? [];
+      agents.push(agent);
+      byService.set(service, agents);
+    }
+    for (const [service, agents] of byService) {
+      const order = this.o.agentOrder?.(service);
+      if (order !== undefined) agents.sort(order);
+      for (const agent of agents) this.onAgent(agent);
+    }
   }
 
   close(): void {

@@ -82,6 +82,12 @@ export function skillRankedOrder(skill: string): (a: Agent, b: Agent) => number 
   return (a, b) => levelIn(b, skill) - levelIn(a, skill) || longestIdleOrder(a, b);
 }
 
+/** The order a strategy ranks READY agents in for a call needing `skill` (round-robin,
+ * which has no order of its own, by DN). */
+export function strategyOrder(strategy: RoutingStrategy, skill: string): (a: Agent, b: Agent) => number {
+  return strategy === 'fewest-calls' ? fewestCallsOrder : strategy === 'longest-idle' ? longestIdleOrder : strategy === 'skill-ranked' ? skillRankedOrder(skill) : byDn;
+}
+
 export class Router {
   private cursor = '';
   /** DN → the agent version seen when it was picked, and until when the claim holds. */
@@ -126,7 +132,7 @@ export class Router {
    * every re-route, and a contact center may have thousands of agents. */
   private choose(req: RouteRequest): string | null {
     const strategy = req.strategy ?? this.strategy;
-    const order = strategy === 'fewest-calls' ? fewestCallsOrder : strategy === 'longest-idle' ? longestIdleOrder : strategy === 'skill-ranked' ? skillRankedOrder(req.skill) : byDn;
+    const order = strategyOrder(strategy, req.skill);
     let best: Agent | null = null;
     // Round-robin: the first DN after the last one handed out, else wrap to the first.
     let nextAfterCursor: Agent | null = null;

@@ -3,13 +3,17 @@
 // the service directory (service-directory.ts): the file's definitions stand in until the
 // replicated one is seen, a deletion hides the file's, older records and re-reads never
 // undo newer ones; the router's skill-ranked order (highest level, ties by longest idle)
-// chosen per request over the router's own strategy; and the queue view's choice of
-// service by priority, then by the longest wait.
+// chosen per request over the router's own strategy; the queue view's choice of service
+// by priority, then by the longest wait; and a claim pass over several READY agents
+// proposing their claims in the service's strategy order (the shard gives the oldest
+// entry to the first claim it applies).
 import t from 'tap';
 import { serviceDefinition, type ServiceDefinition } from '../../common/config.js';
 import type { Agent, QueueChangeRecord, QueueEntry } from '../../shards/types.js';
+import { silentLogger } from '../../common/logger.js';
 import { QueueView } from '../../sip/node/queue.js';
-import { AgentView, Router } from '../../sip/node/router.js';
+import { QueuedCalls } from '../../sip/node/queued-calls.js';
+import { AgentView, Router, strategyOrder } from '../../sip/node/router.js';
 import { ServiceDirectory } from '../../sip/node/service-directory.js';
 import { overflowAction, overflowHopsMax } from '../../sip/node/service-overflow.js';
 
@@ -73,4 +77,26 @@ t.test('queue view: a READY agent is claimed for the higher priority, then the l
   t.equal(q.serviceToClaim(a, 10), 'low', 'equal priority: the longest waiting');
   const priority = (s: string): number => (s === 'high' ? 10 : 0);
   t.equal(q.serviceToClaim(a, 10, priority), 'high', 'the higher priority though it came later');
+});
+
+t.test('a claim pass proposes claims in the service\'s strategy order', async (t) => {
+  const view = new AgentView();
+  for (const a of [agent('1001', 10, 100), agent('1002', 90, 300), agent('1003', 50, 200)]) view.update(a.dn, a, 1);
+  const queues = new QueueView();
+  const e: QueueEntry = { service: 'svc', callId: 'x', owner: 'sipB', skill: 'sales', minLevel: 0, enqueuedIndex: 1, enqueuedAtMs: 1, claim: null, passed: [] };
+  queues.apply('s1', { index: 1, kind: 'queue', service: 'svc', callId: 'x', entry: e, reason: 'enqueued' });
+  const claimsOf = (strategy: 'skill-ranked' | 'longest-idle'): string[] => {
+    const claims: string[] = [];
+    const q = new QueuedCalls({
+      nodeId: 'sipA', view, queues, log: silentLogger, now: () => 1000, claimTtlMs: () => 5000,
+      timers: { now: () => 0, setTimer: () => ({ timerId: 0 }), clearTimer: () => undefined },
+      shards: { command: async (_key, c) => { if (c.type === 'claim') claims.push(c.dn); return { ok: true, type: 'claimed', service: 'svc', entry: null }; } },
+      onClaimed: () => false, onEntryLost: () => undefined,
+      agentOrder: () => strategyOrder(strategy, 'sales'),
+    });
+    q.serveAll();
+    return claims;
+  };
+  t.same(claimsOf('skill-ranked'), ['1002', '1003', '1001'], 'highest level first');
+  t.same(claimsOf('longest-idle'), ['1001', '1003', '1002'], 'longest idle first');
 });
