@@ -192,6 +192,9 @@ t.test('REST: what is in force, bad bodies, tokens, 404, DELETE, and a leader ki
   t.equal(unknown.statusCode, 404);
   t.match(unknown.json(), { field: 'params.number' });
 
+  const docs = (await node1.app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+  t.ok(docs.paths['/v1/services']?.get && docs.paths['/v1/services/{number}']?.put && docs.paths['/v1/services/{number}']?.delete, 'OpenAPI lists the service routes');
+  t.ok(docs.paths['/v1/services/{number}']!.put!.responses['200'] && docs.paths['/v1/services/{number}']!.put!.responses['400'], 'with the definition and problem schemas');
   const del = await node1.app.inject({ method: 'DELETE', url: '/v1/services/6009', headers: admin });
   t.same(del.json(), { number: '6009', deleted: true });
   t.equal((await node1.app.inject({ method: 'DELETE', url: '/v1/services/6009', headers: admin })).statusCode, 404);
