@@ -75,6 +75,8 @@ export function renderChaosHtml(r: ChaosResult, finalLine: string): string {
 ${chart('Shard operations per second', seconds, (s) => s.ok, (s) => s.failed, r)}
 ${r.sipIncluded ? chart('SIP calls placed per second', seconds, (s) => s.calls, (s) => s.callsFailed, r) : ''}
 <h2>Violations</h2>${violations}
+${r.queue === null ? '' : `<h2>Service queue</h2><p>${r.queue.enqueued} calls queued (${r.queue.pressure.breaks} agent-break phases), ${r.queue.claims} claims, ${r.queue.answered} answered, ${r.queue.abandoned} abandoned, ${r.queue.timedOut} timed out, ${r.queue.failed} failed, ${r.queue.leaseExpired + r.queue.ownerRestarted} removed with their node; ${r.queue.directServes} calls routed without queueing.</p>
+<p class="${r.queue.inversions === 0 ? 'good' : 'bad'}">Queue-order inversions outside killed nodes' callers: ${r.queue.inversions}; involving a killed node's callers: ${r.queue.inversionsKilledNode}; feed gaps: ${r.queue.feedGaps}; entries left at the end: ${r.queue.leftAtEnd.length}.</p>${r.queue.examples.length === 0 ? '' : `<ul>${r.queue.examples.map((e) => `<li>${esc(e)}</li>`).join('')}</ul>`}`}
 ${r.orphaned.length === 0 ? '' : `<h2>Agent calls orphaned by SIP-node kills</h2><p>Calls a killed SIP node could no longer end: the phone kept them and was offered new calls (it refused them with 486 and they were re-routed). Not counted as violations; see the run's notes.</p><ul>${r.orphaned.map((o) => `<li>${esc(o)}</li>`).join('')}</ul>`}
 <h2>Nemesis</h2><label>show <select id="kind"><option value="">all</option><option>kill</option><option>restart</option><option>skip</option><option>restart-failed</option></select></label>
 <table id="events"><tr><th>+s</th><th>event</th><th>detail</th></tr>${rows}</table>
