@@ -30,6 +30,7 @@ export type QueuePressureResult = Readonly<{ breaks: number; agentBreaks: number
 export const breakReason = 'chaos-break';
 const commandDeadlineMs = 3000;
 const backDeadlineMs = 60_000;
+const retryMs = 300;
 
 async function sleepUnless(ms: number, stopped: () => boolean): Promise<void> {
   const until = Date.now() + ms;
@@ -45,22 +46,19 @@ export async function runQueuePressure(spec: QueuePressureSpec): Promise<QueuePr
     const picked: string[] = [];
     while (picked.length < spec.onBreak && pool.length > 0) picked.push(pool.splice(spec.prng.int(0, pool.length - 1), 1)[0]!);
     const away: string[] = [];
-    await Promise.all(picked.map(async (dn) => {
-      try {
-        const agent = await readAgent(spec.client, dn);
-        if (agent?.status.state !== 'READY') return;
-        const r = await spec.client.command(dn, { type: 'notReady', dn, reason: breakReason }, { deadlineMs: commandDeadlineMs });
-        if (r.ok) away.push(dn);
-        else notReadyRefused++;
-      } catch {
-        // Unknown outcome (a kill mid-command): it may be NOT_READY now, so bring it back too.
-        away.push(dn);
-      }
-    }));
+    // Agents in a call are picked up when it ends: the break lasts breakMs from its start.
+    const breakEndMs = Date.now() + spec.breakMs;
+    let pending = picked;
+    while (pending.length > 0 && !spec.stopped() && Date.now() < breakEndMs) {
+      const results = await Promise.all(pending.map(async (dn) => ({ dn, away: await sendOnBreak(spec, dn, () => notReadyRefused++) })));
+      for (const r of results) if (r.away) away.push(r.dn);
+      pending = results.filter((r) => !r.away).map((r) => r.dn);
+      if (pending.length > 0) await sleep(retryMs);
+    }
     breaks++;
     agentBreaks += away.length;
-    spec.log?.(`queue pressure: break ${breaks}, ${away.length} of ${spec.dns.length} agents NOT_READY for ${spec.breakMs / 1000} s`);
-    await sleepUnless(spec.breakMs, spec.stopped);
+    spec.log?.(`queue pressure: break ${breaks}, ${away.length} of ${spec.dns.length} agents NOT_READY during ${spec.breakMs / 1000} s`);
+    await sleepUnless(breakEndMs - Date.now(), spec.stopped);
     for (const dn of away) {
       if (!(await backToReady(spec, dn, () => readyRetries++))) stillOnBreak.push(dn);
       if (!spec.stopped()) await sleep(spec.backGapMs);
@@ -68,6 +66,20 @@ export async function runQueuePressure(spec: QueuePressureSpec): Promise<QueuePr
     await sleepUnless(spec.periodMs - spec.breakMs, spec.stopped);
   }
   return { breaks, agentBreaks, notReadyRefused, readyRetries, stillOnBreak };
+}
+
+/** NOT_READY if READY now (true: it is, or may be, on a break and must be brought back). */
+async function sendOnBreak(spec: QueuePressureSpec, dn: string, onRefused: () => void): Promise<boolean> {
+  try {
+    const agent = await readAgent(spec.client, dn);
+    if (agent?.status.state !== 'READY') return false;
+    const r = await spec.client.command(dn, { type: 'notReady', dn, reason: breakReason }, { deadlineMs: commandDeadlineMs });
+    if (!r.ok) onRefused();
+    return r.ok;
+  } catch {
+    // Unknown outcome (a kill mid-command): it may be NOT_READY now, so bring it back too.
+    return true;
+  }
 }
 
 /** `ready` until the shard says it is applied (an unknown outcome is retried; `ready` on a
@@ -86,7 +98,7 @@ async function backToReady(spec: QueuePressureSpec, dn: string, onRetry: () => v
     }
     if (Date.now() >= until) return false;
     onRetry();
-    await sleep(250);
+    await sleep(retryMs);
   }
 }
 
