@@ -64,7 +64,9 @@ t.test('served in arrival order across two nodes: no inversion, figures counted'
   s.dequeue('sip2/b', 'sip2', 'answered', 2700);
   s.dequeue('sip1/c', 'sip1', 'timed-out', 9000);
   const r = countQueueInversions(s.events, opts());
-  t.match(r, { enqueued: 3, claims: 2, answered: 2, timedOut: 1, stillQueued: 0, directServes: 0, inversions: 0, inversionsKilledNode: 0 });
+  // At the second claim a was gone (answered); nothing earlier than b to judge: 0 pairs.
+  // At the first, nothing was earlier than a either.
+  t.match(r, { enqueued: 3, claims: 2, answered: 2, timedOut: 1, stillQueued: 0, directServes: 0, inversions: 0, inversionsKilledNode: 0, pairsCompared: 0, depthMax: 3 });
 });
 
 t.test('a later entry claimed while an earlier eligible one waits unclaimed IS an inversion', async (t) => {
@@ -88,6 +90,7 @@ t.test('an entry whose claim failed and was unclaimed keeps its place: claimed p
   s.unclaim('sip1/a', 'sip1', '1001', false, 2200);
   t.equal(s.claim('1001', 2300), 'sip1/a');
   t.equal(countQueueInversions(s.events, opts()).inversions, 0, 'the shard served the unclaimed entry first');
+  t.equal(countQueueInversions(s.events, opts()).pairsCompared, 1, 'the claim of 1002 for b judged a (under a live claim)');
   s.enqueue('sip2/c', 'sip2', 2400);
   s.unclaim('sip1/a', 'sip1', '1001', false, 2500);
   s.forgeClaim('sip2/c', '1001', 2600);

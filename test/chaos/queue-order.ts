@@ -74,6 +74,11 @@ export type QueueOrderReport = Readonly<{
   failed: number;
   leaseExpired: number;
   ownerRestarted: number;
+  /** Earlier entries of the service still queued at a claim, each judged (the check is
+   * vacuous when this is 0: nobody ever waited behind anybody). */
+  pairsCompared: number;
+  /** Most entries of the service queued at once. */
+  depthMax: number;
   /** Entries still in the queue when the follower stopped. */
   stillQueued: number;
   /** Reservations by SIP nodes that no claim explains (calls routed without queueing). */
@@ -106,7 +111,7 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
   const windows: { entry: QueueEntry; fromMs: number; toMs: number }[] = [];
   const enqueued = new Set<string>();
   const removed = { answered: 0, abandoned: 0, timedOut: 0, failed: 0, leaseExpired: 0, ownerRestarted: 0 };
-  let claims = 0, unclaims = 0, feedGaps = 0;
+  let claims = 0, unclaims = 0, feedGaps = 0, pairsCompared = 0, depthMax = 0;
   const inversions: QueueInversion[] = [];
   const serves: Extract<QueueOrderEvent, { kind: 'serve' }>[] = [];
 
@@ -148,6 +153,7 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
     if (r.reason === 'enqueued') {
       enqueued.add(entry.callId);
       queued.set(entry.callId, { entry });
+      depthMax = Math.max(depthMax, queued.size);
       unclaimedSince.set(entry.callId, entry.enqueuedAtMs);
       continue;
     }
@@ -159,6 +165,7 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
       const skills = opts.skillsOf(claim.dn);
       for (const { entry: w } of queued.values()) {
         if (w.service !== entry.service || w.callId === entry.callId || w.enqueuedIndex >= entry.enqueuedIndex) continue;
+        pairsCompared++;
         if (w.claim !== null && w.claim.expiresAtMs > nowMs) continue;
         if (!canTake(w, skills) || w.passed.includes(claim.dn)) continue;
         inversions.push({ kind: 'claim', service: entry.service, waiting: w.callId, waitingOwner: w.owner, served: entry.callId, dn: claim.dn, atMs: nowMs, killedNode: killedBetween(w.owner, w.enqueuedAtMs, nowMs) });
@@ -200,6 +207,8 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
     claims,
     unclaims,
     ...removed,
+    pairsCompared,
+    depthMax,
     stillQueued: queued.size,
     directServes,
     inversions: outside.length,

@@ -43,6 +43,7 @@ t.test('chaos smoke: kills under load, nothing double-booked, lost, leaked or hu
     for (const e of q.examples) t.comment(e);
     t.ok(q.pressure.agentBreaks > 0, `agents went on breaks (${q.pressure.agentBreaks})`);
     t.ok(q.enqueued > 0 && q.claims > 0, `callers queued and were served through claims (${q.enqueued} enqueued, ${q.claims} claims)`);
+    t.ok(q.pairsCompared > 0, `callers waited behind others, so the order was judged (${q.pairsCompared} pairs, up to ${q.depthMax} queued)`);
     t.equal(q.inversions, 0, 'no queued caller was passed by a later one outside killed nodes\' callers');
     t.same(q.leftAtEnd, [], 'no queue entry was left once every call ended');
   }
