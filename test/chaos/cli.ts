@@ -64,7 +64,7 @@ async function main(): Promise<number> {
   process.stdout.write(`timeline: ${htmlPath}\n`);
   if (f.json) {
     // The full timeline and per-second series are in the HTML; the JSON line stays readable.
-    const { history: _h, timeline: _t, callsPerSecond: _c, ...rest } = result;
+    const { history: _h, timeline: _t, callsPerSecond: _c, queueDepthPerSecond: _q, ...rest } = result;
     process.stdout.write(`${JSON.stringify({ ...rest, htmlPath })}\n`);
   }
   process.stdout.write(`${line}\n`);

@@ -26,7 +26,7 @@ import { checkPhoneRecord, type PhoneFindings } from './phone-checks.js';
 import { createPrng } from './prng.js';
 import { readySweep, runShardLoad, type ShardLoadCounts, type ShardLoadSpec } from './shard-load.js';
 import { startSipLoad, type SipLoadResult } from './sip-load.js';
-import { countQueueInversions, type QueueOrderReport } from './queue-order.js';
+import { countQueueInversions, queueDepthPerSecond, type QueueOrderReport } from './queue-order.js';
 import { followQueue } from './queue-follow.js';
 import { runQueuePressure, type QueuePressureResult } from './queue-pressure.js';
 import { sipFailureCauses } from './sip-failures.js';
@@ -129,6 +129,8 @@ export type ChaosResult = Readonly<{
   history: readonly HistoryEvent[];
   loadStartMs: number;
   callsPerSecond: SipLoadResult['perSecond'];
+  /** The deepest the service queue was in each second of the load (the HTML's chart). */
+  queueDepthPerSecond: readonly number[];
   dir: string;
 }>;
 
@@ -349,6 +351,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       history: events,
       loadStartMs: timeline.startMs,
       callsPerSecond: perSecond,
+      queueDepthPerSecond: queueDepthPerSecond(queueEvents, timeline.startMs, Math.ceil(loadMs / 1000) + 1),
       dir,
     };
   } finally {

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { ServiceQueues } from '../../shards/queue.js';
 import type { QueueChangeRecord } from '../../shards/types.js';
-import { countQueueInversions, type QueueOrderEvent, type QueueOrderOptions } from './queue-order.js';
+import { countQueueInversions, queueDepthPerSecond, type QueueOrderEvent, type QueueOrderOptions } from './queue-order.js';
 
 const S = '5000';
 const skills: Record<string, Record<string, number>> = { '1001': { support: 50 }, '1002': { support: 50 }, '1003': { billing: 50 }, '1004': { support: 10 } };
@@ -168,4 +168,14 @@ t.test('after a feed gap the judge forgets what it knew rather than judge agains
   s.forgeClaim('sip2/b', '1001', 2000);
   const r = countQueueInversions(s.events, opts());
   t.match(r, { feedGaps: 1, inversions: 0 });
+});
+
+t.test('queue depth per second: the deepest in each second, carried over quiet seconds', async (t) => {
+  const s = script();
+  s.enqueue('sip1/a', 'sip1', 1200);
+  s.enqueue('sip2/b', 'sip2', 1500);
+  s.claim('1001', 1600);
+  s.dequeue('sip1/a', 'sip1', 'answered', 1900);
+  s.dequeue('sip2/b', 'sip2', 'answered', 4100);
+  t.same(queueDepthPerSecond(s.events, 0, 6), [0, 2, 1, 1, 1, 0]);
 });

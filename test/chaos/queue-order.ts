@@ -217,3 +217,23 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
     examples: [...outside, ...inversions.filter((i) => i.killedNode)].slice(0, examplesMax),
   };
 }
+
+/** The deepest the service's queue was in each second since `startMs` (on the follower's
+ * clock; the queue's records all come from one feed, so in time order), for the chart. */
+export function queueDepthPerSecond(events: readonly QueueOrderEvent[], startMs: number, seconds: number): number[] {
+  const depth = new Array<number>(Math.max(0, seconds)).fill(0);
+  const queued = new Set<string>();
+  let second = 0;
+  for (const ev of events) {
+    if (ev.kind === 'serve') continue;
+    const at = Math.floor((ev.seenAtMs - startMs) / 1000);
+    // Each second starts with the depth the last record left (quiet seconds keep it).
+    for (; second < Math.min(at + 1, depth.length); second++) depth[second] = Math.max(depth[second]!, queued.size);
+    if (ev.kind === 'gap') queued.clear();
+    else if (ev.record.entry === null) queued.delete(ev.record.callId);
+    else queued.add(ev.record.callId);
+    if (at >= 0 && at < depth.length) depth[at] = Math.max(depth[at]!, queued.size);
+  }
+  for (; second < depth.length; second++) depth[second] = Math.max(depth[second]!, queued.size);
+  return depth;
+}
