@@ -9,11 +9,12 @@
 // Then: GET /v1/services/7001/stats on either node gives the cluster's figures, the sum of
 // each node's (scope=node) — offered 3, answered 2, abandoned 1 (queued), within SL as the
 // CDRs' setup times say, ASA their mean — and so do the per-node /metrics (service label;
-// promtool-clean). GET /v1/cdrs filters by time, service and agent, limits, and answers
+// promtool-clean), and the dashboard's snapshot. GET /v1/cdrs filters by time, service and agent, limits, and answers
 // 400 naming each bad parameter. With sipB closed, sipA's answer names it in `partial`.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
+import { SnapshotSource } from '../../cluster/dashboard/snapshot-source.js';
 import { freePorts } from '../../cluster/local-cluster.js';
 import type { ClusterConfig } from '../../common/config.js';
 import type { CdrRecord } from '../../sip/node/cdr.js';
@@ -146,6 +147,12 @@ t.test('GET /v1/services/7001/stats: the cluster\'s figures, the sum of each nod
   const bad = await get<Problem>(adminA!, `/v1/services/${SERVICE}/stats?since=soon`);
   t.same([bad.status, bad.body.field], [400, 'querystring.since']);
   t.equal((await get<Problem>(adminA!, '/v1/services/7999/stats')).status, 404, 'an unknown service');
+
+  // The dashboard's snapshot carries the same sum.
+  const source = new SnapshotSource({ config, self: { role: 'launcher', id: 'test' }, shardClient: cluster.client });
+  t.teardown(() => source.close());
+  const row = (await source.collect()).services.find((v) => v.service === SERVICE);
+  t.same(row, { ...r.body.figures, service: SERVICE, serviceLevelMs: 1000, partial: [] }, 'the dashboard shows the cluster\'s figures');
 
   // The same figures in each node's /metrics, labelled by service; their sum is the REST's.
   const scrape = async (port: number): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${config.tokens.read}` } })).text();
