@@ -2,7 +2,10 @@
 // shards, so any node shows every binding), the queue, gateway health (read scope), and
 // the agent routes every node answers (shards/client/agent-routes.ts: routed to the
 // shard that owns the DN; here GET /v1/agents lists every shard's agents).
-// /metrics and /docs come from createAdminApp.
+// Service-level figures (GET /v1/services/:number/stats) and CDRs (GET /v1/cdrs) answer
+// for the whole cluster by default: this node's own, plus every other SIP node's asked
+// with `scope=node` (peer-fanout.ts), the ones that did not answer named in `partial`.
+// /metrics and /docs come from createAdminApp; the event stream is events-stream.ts.
 
 import type { FastifyInstance } from 'fastify';
 import { sendProblem } from '../../common/admin.js';
