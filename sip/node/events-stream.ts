@@ -5,18 +5,19 @@
 // position is of the node's previous life, an `event: gap` (with no id, so the reader's
 // position stays where it was) says which were lost before the rest follows.
 //
-// Replay and subscription happen in one synchronous step, so no event can fall between
-// them. A reader too slow to keep its send buffer under the bound is disconnected rather
-// than skipped: it resumes from its last position, and the ring says if it came too late.
+// Each reader has a cursor (the seq it gets next) and is fed from the ring, replay and
+// live events alike, only while its socket takes them (TCP backpressure: at most one
+// socket buffer per reader, whatever it is behind). A reader that falls behind the ring
+// (the events it was due were overwritten) gets a `gap` for them and goes on from the
+// oldest held: never a silent skip, never unbounded memory.
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { sendProblem } from '../../common/admin.js';
 import { parsePosition, type EventLog, type LoggedEvent } from './events.js';
 
-/** Readers at once per node, the send buffer each may hold, and the keep-alive comment
- * interval (proxies close idle streams). */
+/** Readers at once per node, and the keep-alive comment interval (proxies close idle
+ * streams). */
 export const eventStreamClientsMax = 64;
-export const eventStreamBufferBytesMax = 1 << 20;
 export const eventStreamKeepAliveMs = 15_000;
 
 export function frameOf(ev: LoggedEvent): string {
@@ -54,17 +55,32 @@ export async function eventStreamRoutes(app: FastifyInstance, opts: { events: Ev
       return sendProblem(reply, 'ADMIN_ERR_BAD_REQUEST', `${JSON.stringify(lastId.slice(0, 40))} is not an event position (<epoch>-<seq>, as in an event's id), nor "now"`, fromHeader ? 'headers.last-event-id' : 'querystring.after');
     }
     // `?after=now`: only events from here on.
-    const resume = lastId === 'now' ? { gap: null, events: [] } : log.after(lastId ?? null);
+    const resume = lastId === 'now' ? { gap: null, fromSeq: log.lastSeq + 1 } : log.resumeFrom(lastId ?? null);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
-    if (resume.gap !== null) res.write(`event: gap\ndata: ${JSON.stringify({ ...resume.gap, oldestHeld: `${log.epoch}-${log.oldestSeq}`, position: log.position })}\n\n`);
-    for (const ev of resume.events) res.write(frameOf(ev));
-    const unsubscribe = log.subscribe((ev) => {
-      if (res.writableLength > eventStreamBufferBytesMax) return void res.destroy();
-      res.write(frameOf(ev));
-    });
+    const gap = (g: object): void => void res.write(`event: gap\ndata: ${JSON.stringify({ ...g, oldestHeld: `${log.epoch}-${log.oldestSeq}`, position: log.position })}\n\n`);
+    if (resume.gap !== null) gap(resume.gap);
+    let cursor = resume.fromSeq;
+    let waiting = false;
+    const pump = (): void => {
+      while (!waiting && cursor <= log.lastSeq && !res.destroyed) {
+        if (cursor < log.oldestSeq) {
+          gap({ epoch: log.epoch, fromSeq: cursor, toSeq: log.oldestSeq - 1, reason: 'expired' });
+          cursor = log.oldestSeq;
+        }
+        if (!res.write(frameOf(log.get(cursor++)!))) {
+          waiting = true;
+          res.once('drain', () => {
+            waiting = false;
+            pump();
+          });
+        }
+      }
+    };
+    pump();
+    const unsubscribe = log.subscribe(pump);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), eventStreamKeepAliveMs);
     open.add(res);
     res.once('close', () => {

@@ -120,22 +120,30 @@ export class EventLog implements CallEventSink {
 
   /** The held events after `position` (null: from the oldest held); see Resume. */
   after(position: string | null): Resume {
-    if (position === null) return { gap: null, events: this.#from(this.oldestSeq) };
-    const parsed = parsePosition(position);
-    if (parsed === null) return { gap: { epoch: this.epoch, fromSeq: this.oldestSeq, toSeq: null, reason: 'bad-position' }, events: this.#from(this.oldestSeq) };
-    if (parsed.epoch !== this.epoch || parsed.seq > this.lastSeq) {
-      // A position of an earlier life (or one we never gave): its later events are gone.
-      return { gap: { epoch: parsed.epoch, fromSeq: parsed.seq + 1, toSeq: null, reason: 'other-epoch' }, events: this.#from(this.oldestSeq) };
-    }
-    const first = parsed.seq + 1;
-    if (first < this.oldestSeq) return { gap: { epoch: this.epoch, fromSeq: first, toSeq: this.oldestSeq - 1, reason: 'expired' }, events: this.#from(this.oldestSeq) };
-    return { gap: null, events: this.#from(first) };
+    const { gap, fromSeq } = this.resumeFrom(position);
+    const events: LoggedEvent[] = [];
+    for (let seq = fromSeq; seq <= this.lastSeq; seq++) events.push(this.get(seq)!);
+    return { gap, events };
   }
 
-  #from(seq: number): LoggedEvent[] {
-    const out: LoggedEvent[] = [];
-    for (let s = Math.max(seq, this.oldestSeq); s < this.#nextSeq; s++) out.push(this.#ring[s % this.o.retain]!);
-    return out;
+  /** Where a reader resuming after `position` starts (the seq of its first event, which
+   * may not be logged yet), and the gap before it, if any. */
+  resumeFrom(position: string | null): { gap: Resume['gap']; fromSeq: number } {
+    if (position === null) return { gap: null, fromSeq: this.oldestSeq };
+    const parsed = parsePosition(position);
+    if (parsed === null) return { gap: { epoch: this.epoch, fromSeq: this.oldestSeq, toSeq: null, reason: 'bad-position' }, fromSeq: this.oldestSeq };
+    if (parsed.epoch !== this.epoch || parsed.seq > this.lastSeq) {
+      // A position of an earlier life (or one we never gave): its later events are gone.
+      return { gap: { epoch: parsed.epoch, fromSeq: parsed.seq + 1, toSeq: null, reason: 'other-epoch' }, fromSeq: this.oldestSeq };
+    }
+    const first = parsed.seq + 1;
+    if (first < this.oldestSeq) return { gap: { epoch: this.epoch, fromSeq: first, toSeq: this.oldestSeq - 1, reason: 'expired' }, fromSeq: this.oldestSeq };
+    return { gap: null, fromSeq: first };
+  }
+
+  /** The event `seq` if the ring still holds it. */
+  get(seq: number): LoggedEvent | undefined {
+    return seq >= this.oldestSeq && seq <= this.lastSeq ? this.#ring[seq % this.o.retain] : undefined;
   }
 
   #append(type: EventType, data: CallEvent | AgentStateEvent): void {

@@ -11,7 +11,8 @@
 // in constant time, and refuses a timestamp too far from its clock (replay). A 2xx
 // acknowledges the batch; anything else (or no answer within timeoutMs) is retried, the same
 // batch first, after retryMinMs doubling up to retryMaxMs, for as long as it takes. While a
-// URL fails, events wait in a backlog of at most backlogMax; past it the oldest are dropped
+// URL fails, events wait (besides the batch in flight) in a backlog of at most backlogMax;
+// past it the oldest waiting are dropped
 // and counted (ringfence_sip_event_webhook_dropped_total). The receiver can tell from the
 // events' positions (consecutive seq) that some were dropped, and fetch the rest from
 // GET /v1/events/stream?after= while the ring still holds them. Sending never blocks the
@@ -42,10 +43,11 @@ export function verifySignature(secret: string, header: string | undefined, body
   return expected.length === given.length && timingSafeEqual(expected, given) ? null : 'signature mismatch';
 }
 
-export type WebhookStats = { delivered: number; batches: number; failures: number; dropped: number; backlog: number };
+/** `backlog`: events not yet acknowledged (the batch in flight included). */
+export type WebhookStats = Readonly<{ delivered: number; batches: number; failures: number; dropped: number; backlog: number }>;
 
 export class EventWebhook {
-  readonly stats: WebhookStats = { delivered: 0, batches: 0, failures: 0, dropped: 0, backlog: 0 };
+  readonly #counts = { delivered: 0, batches: 0, failures: 0, dropped: 0 };
   readonly #backlog: LoggedEvent[] = [];
   #head = 0;
   #sending = false;
@@ -61,21 +63,29 @@ export class EventWebhook {
     assert(config.batchMax >= 1 && config.backlogMax >= config.batchMax);
   }
 
+  /** Events waiting, besides the batch in flight. */
   get backlog(): number {
     return this.#backlog.length - this.#head;
+  }
+
+  /** Events not yet acknowledged: the batch in flight and the backlog. */
+  get pending(): number {
+    return this.#inflight.length + this.backlog;
+  }
+
+  get stats(): WebhookStats {
+    return { ...this.#counts, backlog: this.pending };
   }
 
   push(ev: LoggedEvent): void {
     if (this.#closed) return;
     this.#backlog.push(ev);
     if (this.backlog > this.config.backlogMax) {
-      // The oldest waiting event goes (never one of the batch in flight, which is at the
-      // head only while #sending: it stays, the one after it goes).
-      const victim = this.#sending ? Math.min(this.#head + this.#inflight, this.#backlog.length - 1) : this.#head;
-      this.#backlog.splice(victim, 1);
-      this.stats.dropped++;
+      // The oldest waiting event goes (the batch in flight is held apart, in #inflight).
+      this.#head++;
+      this.#compact();
+      this.#counts.dropped++;
     }
-    this.stats.backlog = this.backlog;
     this.#kick();
   }
 
@@ -85,17 +95,30 @@ export class EventWebhook {
     this.#abort.abort();
   }
 
-  #inflight = 0;
+  /** The batch being sent (or waiting to be sent again after a failure). */
+  #inflight: LoggedEvent[] = [];
+
+  #compact(): void {
+    // Now and then rather than shift() per event: amortised O(1).
+    if (this.#head > 1024 && this.#head * 2 > this.#backlog.length) {
+      this.#backlog.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
 
   #kick(): void {
-    if (this.#sending || this.#timer !== null || this.#closed || this.backlog === 0) return;
+    if (this.#sending || this.#timer !== null || this.#closed || (this.#inflight.length === 0 && this.backlog === 0)) return;
     void this.#send();
   }
 
   async #send(): Promise<void> {
     this.#sending = true;
-    const batch = this.#backlog.slice(this.#head, this.#head + this.config.batchMax);
-    this.#inflight = batch.length;
+    if (this.#inflight.length === 0) {
+      this.#inflight = this.#backlog.slice(this.#head, this.#head + this.config.batchMax);
+      this.#head += this.#inflight.length;
+      this.#compact();
+      }
+    const batch = this.#inflight;
     const body = JSON.stringify({ events: batch });
     const tSeconds = Math.floor((this.o.now ?? Date.now)() / 1000);
     let ok = false;
@@ -122,22 +145,15 @@ export class EventWebhook {
       this.#abort.signal.removeEventListener('abort', onClose);
     }
     this.#sending = false;
-    this.#inflight = 0;
     if (this.#closed) return;
     if (ok) {
-      this.#head += batch.length;
-      // Compact now and then rather than shift() per event.
-      if (this.#head > 1024 && this.#head * 2 > this.#backlog.length) {
-        this.#backlog.splice(0, this.#head);
-        this.#head = 0;
-      }
-      this.stats.delivered += batch.length;
-      this.stats.batches++;
+      this.#inflight = [];
+      this.#counts.delivered += batch.length;
+      this.#counts.batches++;
       this.#attempt = 0;
-      this.stats.backlog = this.backlog;
       return this.#kick();
     }
-    this.stats.failures++;
+    this.#counts.failures++;
     const delayMs = Math.min(this.config.retryMaxMs, this.config.retryMinMs * 2 ** this.#attempt);
     if (this.#attempt === 0) this.o.log.warn('event webhook failed; retrying with backoff', { url: this.config.url, error: why });
     this.#attempt = Math.min(this.#attempt + 1, 30);
