@@ -39,7 +39,9 @@ t.test('a paused reader falls behind the ring: a gap for exactly what was lost, 
   t.ok(log.oldestSeq > 500, `the ring holds only the latest 50 (from ${log.oldestSeq})`);
   socket.resume();
   const frames = (): { event: string; data: { seq?: number; fromSeq?: number; toSeq?: number | null; reason?: string } }[] =>
-    Buffer.concat(chunks).toString('utf8').split('\n\n').filter((b) => b.includes('data: ')).map((b) => ({
+    // Whole frames only (the last block may still be arriving); chunked-encoding size lines
+    // fall between frames, each frame being one write.
+    Buffer.concat(chunks).toString('utf8').split('\n\n').slice(0, -1).filter((b) => b.includes('data: ')).map((b) => ({
       event: /^event: (.*)$/m.exec(b)?.[1] ?? 'message',
       data: JSON.parse(/^data: (.*)$/m.exec(b)![1]!) as { seq?: number },
     }));

@@ -67,6 +67,7 @@ t.test('failing at first, then recovering: every event arrives, in order, once, 
   t.ok(rx.posts.every((p) => verifySignature('whsec-wrong-secret-000', p.signature, p.body, Math.floor(Date.now() / 1000)) === 'signature mismatch'), 'a wrong secret fails verification');
   t.ok(rx.posts.every((p) => verifySignature(secret, p.signature, p.body + ' ', Math.floor(Date.now() / 1000)) === 'signature mismatch'), 'so does a changed body');
   t.equal(verifySignature(secret, rx.posts[0]!.signature, rx.posts[0]!.body, Math.floor(Date.now() / 1000) + 3600), 'timestamp outside the tolerance', 'and an old timestamp (replay)');
+  await waitFor('the sender saw the last 200', () => hook.stats.delivered, (n) => n === 10, 10_000);
   t.match(hook.stats, { delivered: 10, failures: 3, dropped: 0, backlog: 0 });
 });
 
@@ -99,6 +100,8 @@ t.test('a backlog past its bound drops the oldest waiting events, counted; the r
   await waitFor('the ten delivered', () => rx.accepted.length, (n) => n >= 10, 10_000);
   await waitFor('the eleven delivered', () => rx.accepted.length, (n) => n >= 11, 10_000);
   t.same(rx.accepted.map((e) => e.seq), [1, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25], 'the one in flight, then the newest ten, in order');
+  // The receiver has them before the sender has read its 200s.
+  await waitFor('the sender saw the last 200', () => hook.stats.delivered, (n) => n === 11, 10_000);
   t.same(hook.stats, { delivered: 11, batches: 11, failures: hook.stats.failures, dropped: 14, backlog: 0 });
 });
 

@@ -61,7 +61,7 @@ async function answeredAndHungUp(call: OutgoingCall, via: SipTarget): Promise<vo
   if (final.status !== 200) throw new Error(`expected 200, got ${final.status}`);
   await caller.ack(call, via);
   await caller.bye(call, via);
-  await waitFor(`${DN} free again`, () => readAgent(cluster, DN), (a) => a.status.state !== 'BUSY' && a.status.state !== 'RESERVED', 20_000);
+  await waitFor(`${DN} READY again`, () => readAgent(cluster, DN), (a) => a.status.state === 'READY', 20_000);
 }
 const queued = (call: OutgoingCall) => waitFor('182 Queued', () => call.provisionals.some((p) => p.status === 182), (x) => x, 20_000);
 
