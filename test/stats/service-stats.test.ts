@@ -10,7 +10,8 @@
 // each node's (scope=node) — offered 3, answered 2, abandoned 1 (queued), within SL as the
 // CDRs' setup times say, ASA their mean — and so do the per-node /metrics (service label;
 // promtool-clean), and the dashboard's snapshot. GET /v1/cdrs filters by time, service and agent, limits, and answers
-// 400 naming each bad parameter. With sipB closed, sipA's answer names it in `partial`.
+// 400 naming each bad parameter. sipB's event stream has the abandoned call queued,
+// abandoned while queued, ended. With sipB closed, sipA's answer names it in `partial`.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
@@ -168,6 +169,29 @@ t.test('GET /v1/services/7001/stats: the cluster\'s figures, the sum of each nod
   if (promtool.error === undefined) t.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);
   else if (process.env.REQUIRE_PROMTOOL === '1') t.fail(`REQUIRE_PROMTOOL=1 but promtool does not run: ${promtool.error.message}`);
   else t.comment('promtool not installed: lint skipped');
+});
+
+t.test('sipB\'s event stream tells the abandoned call\'s story', async (t) => {
+  const res = await fetch(`http://127.0.0.1:${adminB}/v1/events/stream`, { headers: { authorization: `Bearer ${config.tokens.read}` } });
+  const reader = res.body!.getReader();
+  let text = '';
+  const calls = (): { type: string; data: Record<string, unknown> }[] => text.split('\n\n').slice(0, -1).flatMap((b) => {
+    const data = /^data: (.*)$/m.exec(b)?.[1];
+    const ev = data === undefined ? null : (JSON.parse(data) as { type: string; data: Record<string, unknown> });
+    return ev !== null && ev.type.startsWith('call.') ? [ev] : [];
+  });
+  while (!calls().some((e) => e.type === 'call.ended')) {
+    const chunk = await reader.read();
+    if (chunk.done) break; // the assertions below say what was missing
+    text += new TextDecoder().decode(chunk.value);
+  }
+  await reader.cancel();
+  const story = calls();
+  t.same(story.map((e) => e.type), ['call.arrived', 'call.queued', 'call.abandoned', 'call.ended']);
+  t.match(story[1]!.data, { service: SERVICE, requeued: false });
+  t.match(story[2]!.data, { whileQueued: true });
+  t.match(story[3]!.data, { outcome: 'abandoned', endedBy: 'caller' });
+  t.equal(story[2]!.data.waitMs, Math.round(story[2]!.data.waitMs as number), 'with its wait in ms');
 });
 
 t.test('a node that does not answer is named in partial, never silently left out', async (t) => {
