@@ -77,7 +77,9 @@ export async function main(argv: string[]): Promise<void> {
   await Promise.all(config.gateways.map((g) => supervisor.start('gateway', g.id, ['--interface', advertise])));
   const dns = Array.from({ length: agents }, (_, i) => String(1001 + i));
   await provisionDemoAgents(config, [...dns, softphoneDn]);
-  await Promise.all(config.sip.map((n) => supervisor.start('sip', n.id)));
+  // CDRs on by default: each SIP node appends to its own file in the data directory, and
+  // GET /v1/cdrs reads them (README "Call detail records").
+  await Promise.all(config.sip.map((n) => supervisor.start('sip', n.id, ['--cdr', join(dir, `cdr-${n.id}.jsonl`)])));
   if (!f['no-phones']) {
     // A 15 s dialog probe: a demo phone whose SIP node was killed hangs up within seconds
     // of the restart (481) instead of holding a dead call.

@@ -108,6 +108,10 @@ export function serviceDefinition(s: ServiceConfig): ServiceDefinition {
 /** The SIP nodes' optional HTTP routing webhook (cluster-wide: every node routes alike). */
 export type RoutingWebhookConfig = Readonly<{ url: string; timeoutMs: number }>;
 export type RoutingConfig = Readonly<{ webhook: RoutingWebhookConfig | null }>;
+/** One signed event webhook (sip/node/webhooks.ts has the scheme). */
+export type EventWebhookConfig = Readonly<{ url: string; secret: string; batchMax: number; backlogMax: number; timeoutMs: number; retryMinMs: number; retryMaxMs: number }>;
+/** `events:` section: how many events each SIP node keeps for resuming readers, and webhooks. */
+export type EventsConfig = Readonly<{ retain: number; webhooks: readonly EventWebhookConfig[] }>;
 
 export type ClusterConfig = Readonly<{
   /** The cluster's root secret (≥ 32 bytes): the Raft peer and shard RPC handshakes'
@@ -124,6 +128,8 @@ export type ClusterConfig = Readonly<{
   routing?: RoutingConfig;
   /** `digest:` section; absent: the SIP nodes' default policy (sip/node/digest.ts). */
   digest?: DigestConfig;
+  /** `events:` section; absent: eventsDefault (no webhooks). */
+  events?: EventsConfig;
 }>;
 
 export class ConfigError extends Error {
@@ -140,7 +146,7 @@ type Obj = Record<string, unknown>;
  * so a typo never silently falls back to a default. A new field is one more name in its
  * mapping's list here, next to the code in validateClusterConfig that reads it. */
 export const knownKeys = {
-  root: ['secret', 'tokens', 'realm', 'raft', 'shards', 'sip', 'gateways', 'services', 'routing', 'digest'],
+  root: ['secret', 'tokens', 'realm', 'raft', 'shards', 'sip', 'gateways', 'services', 'routing', 'digest', 'events'],
   tokens: ['read', 'admin'],
   raft: ['tickMs', 'electionTimeoutTicks', 'heartbeatTicks', 'snapshotEveryEntries'],
   shard: ['id', 'replicas', 'preferredLeader'],
@@ -156,6 +162,8 @@ export const knownKeys = {
   serviceAnnouncements: ['music', 'everyMs', 'position', 'estimatedWait'],
   routing: ['webhook'],
   webhook: ['url', 'timeoutMs'],
+  events: ['retain', 'webhooks'],
+  eventWebhook: ['url', 'secret', 'batchMax', 'backlogMax', 'timeoutMs', 'retryMinMs', 'retryMaxMs'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Levenshtein distance, for naming the known key a typo was meant to be. */
@@ -355,6 +363,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   const raftObj = isObj(doc.raft) ? doc.raft : {};
   const routing = parseRouting(doc.routing);
   const digest = parseDigest(doc.digest);
+  const events = parseEvents(doc.events);
   return {
     ...secrets(doc),
     realm: str(doc, 'realm', '(root)', 'ringfence'),
@@ -370,6 +379,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
     },
     routing,
     ...(digest !== null ? { digest } : {}),
+    ...(doc.events !== undefined && doc.events !== null ? { events } : {}),
   };
 }
 
@@ -487,6 +497,47 @@ function parseRouting(v: unknown): RoutingConfig {
   }
   if (proto !== 'http:' && proto !== 'https:') throw new ConfigError('routing.webhook.url', `expected an http:// or https:// URL, got ${JSON.stringify(url)}`);
   return { webhook: { url, timeoutMs: num(o, 'timeoutMs', 'routing.webhook', limits.routingWebhookTimeoutMsDefault, limits.routingWebhookTimeoutMsMin, limits.routingWebhookTimeoutMsMax) } };
+}
+
+// The events section's bounds (here rather than in limits.ts: only this parser and the
+// SIP node's event log use them, and the latter takes them from the parsed config).
+export const eventsRetainDefault = 10_000;
+export const eventsRetainMax = 1_000_000;
+export const eventWebhooksMax = 8;
+export const eventWebhookSecretCharsMin = 16;
+export const eventsDefault: EventsConfig = { retain: eventsRetainDefault, webhooks: [] };
+
+/** `events: { retain: 10000, webhooks: [{ url, secret, batchMax, backlogMax, timeoutMs,
+ * retryMinMs, retryMaxMs }] }`; each bad value names its field. */
+function parseEvents(v: unknown): EventsConfig {
+  if (v === undefined || v === null) return eventsDefault;
+  if (!isObj(v)) throw new ConfigError('events', 'expected a mapping');
+  onlyKnownKeys(v, knownKeys.events, 'events');
+  const retain = num(v, 'retain', 'events', eventsRetainDefault, 1, eventsRetainMax);
+  const hooks = list(v, 'webhooks', 'events', false);
+  if (hooks.length > eventWebhooksMax) throw new ConfigError('events.webhooks', `at most ${eventWebhooksMax} webhooks`);
+  const webhooks = hooks.map((h, i): EventWebhookConfig => {
+    const p = `events.webhooks[${i}]`;
+    onlyKnownKeys(h, knownKeys.eventWebhook, p);
+    const url = str(h, 'url', p);
+    let proto = '';
+    try {
+      proto = new URL(url).protocol;
+    } catch {
+      // reported below
+    }
+    if (proto !== 'http:' && proto !== 'https:') throw new ConfigError(`${p}.url`, `expected an http:// or https:// URL, got ${JSON.stringify(url)}`);
+    const secret = str(h, 'secret', p);
+    if (secret.length < eventWebhookSecretCharsMin) throw new ConfigError(`${p}.secret`, `expected at least ${eventWebhookSecretCharsMin} characters (openssl rand -hex 24)`);
+    const batchMax = num(h, 'batchMax', p, 50, 1, 1000);
+    const backlogMax = num(h, 'backlogMax', p, 10_000, 1, 1_000_000);
+    if (backlogMax < batchMax) throw new ConfigError(`${p}.backlogMax`, `must be at least batchMax (${batchMax})`);
+    const retryMinMs = num(h, 'retryMinMs', p, 500, 10, 600_000);
+    const retryMaxMs = num(h, 'retryMaxMs', p, 60_000, 10, 3_600_000);
+    if (retryMaxMs < retryMinMs) throw new ConfigError(`${p}.retryMaxMs`, `must be at least retryMinMs (${retryMinMs})`);
+    return { url, secret, batchMax, backlogMax, timeoutMs: num(h, 'timeoutMs', p, 5_000, 100, 120_000), retryMinMs, retryMaxMs };
+  });
+  return { retain, webhooks };
 }
 
 export function loadClusterConfig(path: string): ClusterConfig {

@@ -51,6 +51,7 @@ export const snapshotSchema = {
     },
     calls: { type: 'array', items: row },
     queue: { type: 'array', items: row },
+    services: { type: 'array', items: row },
     reservations: {
       type: 'object',
       properties: { perSecond: { type: 'number' }, total: { type: 'integer' }, history: { type: 'array', items: { type: 'number' } } },

@@ -17,5 +17,7 @@ export const failoversKeptMax = 50;
 export const rateWindowS = 5;
 /** Points of the reservations/s sparkline kept server-side (one per poll). */
 export const rateHistoryMax = 120;
+/** Services whose service-level figures a snapshot carries (the first, in cluster-file order). */
+export const servicesListedMax = 50;
 /** Each shard's agent read gets this long; on failure the last list is shown as stale. */
 export const agentReadDeadlineMs = 800;

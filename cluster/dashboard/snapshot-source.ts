@@ -5,11 +5,13 @@
 //
 // Agent credentials (digest HA1 hashes) and contacts never leave this file: a snapshot
 // carries only what an operator's screen needs.
-import { ClusterProbe, type ClusterView, type ClusterViewOptions, type SipCall } from '../cluster-view.js';
+import { ClusterProbe, getJson, type ClusterView, type ClusterViewOptions, type SipCall } from '../cluster-view.js';
+import { serviceDefinition } from '../../common/config.js';
+import { addFigures, emptyFigures, type ServiceFigures } from '../../sip/node/service-stats.js';
 import type { Agent, AgentStateName } from '../../shards/types.js';
 import { agentStateNames } from '../../shards/types.js';
 import { FailoverTracker, type Failover } from './failover-tracker.js';
-import { agentReadDeadlineMs, agentsListedMax } from './limits.js';
+import { agentReadDeadlineMs, agentsListedMax, servicesListedMax } from './limits.js';
 import { ReservationMeter } from './reservation-meter.js';
 
 export type AgentRow = Readonly<{
@@ -40,7 +42,12 @@ export type Snapshot = Readonly<{
   queue: readonly SipCall[];
   reservations: Readonly<{ perSecond: number; total: number; history: readonly number[] }>;
   failovers: Readonly<{ count: number; recent: readonly (Failover & { at: string })[] }>;
+  /** Per service, the service-level figures since each SIP node started, summed over the
+   * SIP nodes that answered (sip/node/service-stats.ts); `partial`: those that did not. */
+  services: readonly ServiceRow[];
 }>;
+
+export type ServiceRow = Readonly<ServiceFigures & { service: string; serviceLevelMs: number; partial: readonly string[] }>;
 
 function rowOf(a: Agent, shard: string): AgentRow {
   const s = a.status;
@@ -72,7 +79,7 @@ export class SnapshotSource {
   }
 
   async collect(): Promise<Snapshot> {
-    const [{ view, sipDetails }, staleShards] = await Promise.all([this.#probe.collect(), this.#readAgents()]);
+    const [{ view, sipDetails }, staleShards, services] = await Promise.all([this.#probe.collect(), this.#readAgents(), this.#readServices()]);
     const now = Date.now();
     this.#failovers.observe(view.shards.map((s) => ({ id: s.id, leader: s.leader, term: s.term })), now);
     this.#followFeeds(view);
@@ -89,7 +96,28 @@ export class SnapshotSource {
       queue: sipDetails.flatMap((d) => d.queue.map((q) => ({ node: d.view.id, ...q }))),
       reservations: { perSecond: Math.round(rate.perSecond * 10) / 10, total: rate.total, history: this.#meter.history },
       failovers: { count: this.#failovers.count, recent: this.#failovers.recent.map((f) => ({ ...f, at: new Date(f.atMs).toISOString() })) },
+      services,
     };
+  }
+
+  /** Each service's figures from every SIP node (`scope=node`), summed here. */
+  async #readServices(): Promise<ServiceRow[]> {
+    const { config } = this.#opts;
+    return Promise.all(config.services.slice(0, servicesListedMax).map(async (s) => {
+      let sum = emptyFigures();
+      const partial: string[] = [];
+      await Promise.all(config.sip.map(async (n) => {
+        try {
+          const r = await getJson(n.admin, `/v1/services/${encodeURIComponent(s.number)}/stats?scope=node`, config.tokens.read, agentReadDeadlineMs);
+          const figures = (r.body as { figures?: ServiceFigures } | null)?.figures;
+          if (r.status !== 200 || figures === undefined) throw new Error(`HTTP ${r.status}`);
+          sum = addFigures(sum, figures);
+        } catch {
+          partial.push(n.id);
+        }
+      }));
+      return { ...sum, service: s.number, serviceLevelMs: serviceDefinition(s).serviceLevelMs, partial: partial.sort() };
+    }));
   }
 
   /** Stops the change-feed followers (started lazily by collect) and the gateway clients. */

@@ -23,6 +23,7 @@
 // retransmissions whatever the caller does. The caller's 200 is retransmitted until it ACKs.
 
 import assert from 'node:assert';
+import { serviceDefinition } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { Agent, ReleaseOutcome } from '../../shards/types.js';
@@ -34,6 +35,7 @@ import { AgentAcquisition } from './agent-acquisition.js';
 import type { CdrWriter } from './cdr.js';
 import { cdrOf, moveTo, newCall, summarize, type Attempt, type Call, type CallSummary } from './call.js';
 import { every, type WallClock } from './clock.js';
+import type { CallEvent, CallEventSink } from './events.js';
 import { ackFor2xx, learnFrom2xx, legTarget, tagOf, uriOf } from './dialog.js';
 import { dialogKey, DialogTable, isEnded, legKey, type LegSide } from './dialog-table.js';
 import { Grants, type Grant } from './grants.js';
@@ -82,6 +84,8 @@ export type B2buaOptions = Readonly<{
   timers: TimerService;
   /** Wall-clock epoch ms (Date.now in production): contact expiries, router, CDR times. */
   now: WallClock;
+  /** Hears call arrived/queued/offered/answered/abandoned/ended (events.ts; none: unheard). */
+  events?: CallEventSink;
 }>;
 
 const rejectedStatuses = new Set([486, 480, 603, 600]);
@@ -118,6 +122,7 @@ export class B2bua {
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
       queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, services: o.services, strategy: o.router.strategy, calls: this.calls, acquisition: this.acquisition,
       closed: () => this.closed,
+      events: o.events ?? null,
       endCall: (call, outcome, status, reason) => this.endCall(call, outcome, 'node', status, reason),
       inviteAgent: (call, next) => this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource),
     });
@@ -171,6 +176,7 @@ export class B2bua {
     this.calls.set(call.key, call);
     this.dialogs.add({ call, side: 'caller', leg: callerLeg });
     this.o.metrics.callsOffered.inc();
+    this.emit({ type: 'call.arrived', callId: call.callId, service: service.number, from: call.from });
     tx.respond(buildResponse(req, 100, 'Trying'));
     void this.route(call);
   }
@@ -311,6 +317,7 @@ export class B2bua {
       this.o.metrics.reroutes.inc({ reason: 'no-answer' });
       this.cancelAttempt(call, at, 'no-answer');
     });
+    this.emit({ type: 'call.offered', callId: call.callId, service: call.service.number, dn: grant.dn });
     return true;
   }
 
@@ -407,6 +414,8 @@ export class B2bua {
     call.answeredAt = new Date(this.o.now());
     this.o.metrics.callsAnswered.inc();
     this.o.metrics.setupSeconds.observe((call.answeredAtMs - call.startedAtMs) / 1000);
+    const waitMs = Math.round(call.answeredAtMs - call.startedAtMs);
+    this.emit({ type: 'call.answered', callId: call.callId, service: call.service.number, dn: at.dn, waitMs, withinServiceLevel: waitMs <= serviceDefinition(call.service).serviceLevelMs });
     if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);
     this.queued.leave(call.key, 'answered');
     call.ok = callerOk(call.invite, call.callerLeg, this.sender.contactFor(call.callerLeg), Buffer.from(sdp, 'utf8'));
@@ -503,7 +512,10 @@ export class B2bua {
     if (call.phase === 'ended') return;
     const wasAnswered = call.phase === 'answered';
     moveTo(call, 'ended');
-    if (this.queued.leave(call.key, outcome === 'abandoned' ? 'abandoned' : outcome === 'queue-timeout' ? 'timed-out' : 'failed') && outcome === 'abandoned') this.o.metrics.queueAbandoned.inc();
+    const hadEntry = this.queued.leave(call.key, outcome === 'abandoned' ? 'abandoned' : outcome === 'queue-timeout' ? 'timed-out' : 'failed');
+    if (hadEntry && outcome === 'abandoned') this.o.metrics.queueAbandoned.inc();
+    const endedAtMs = this.timers.now();
+    if (outcome === 'abandoned') this.emit({ type: 'call.abandoned', callId: call.callId, service: call.service.number, waitMs: Math.round(endedAtMs - call.startedAtMs), whileQueued: hadEntry });
     if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);
     if (call.okTimer !== null) this.timers.clearTimer(call.okTimer);
     call.queueTimer = call.okTimer = null;
@@ -512,7 +524,9 @@ export class B2bua {
       call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, status, reason ?? 'Error'));
       if (outcome !== 'abandoned') this.o.metrics.callsFailed.inc({ reason: outcome });
     }
-    this.o.cdr.write(cdrOf(call, { node: this.o.nodeId, outcome, endedBy, wasAnswered, endedAtMs: this.timers.now(), endedAt: new Date(this.o.now()) }));
+    const cdr = cdrOf(call, { node: this.o.nodeId, outcome, endedBy, wasAnswered, endedAtMs, endedAt: new Date(this.o.now()) });
+    this.o.cdr.write(cdr);
+    this.emit({ type: 'call.ended', callId: call.callId, service: call.service.number, ...(cdr.dn !== null ? { dn: cdr.dn } : {}), outcome, endedBy, talkMs: cdr.talkMs });
     this.calls.delete(call.key);
     this.acquisition.forget(call.key);
     this.dialogs.end(legKey(call.callerLeg), 'caller');
@@ -552,6 +566,10 @@ export class B2bua {
     this.sender.sendBye(at.leg);
     this.finishAttempt(call, at, 'completed');
     this.endCall(call, outcome, 'node');
+  }
+
+  private emit(ev: CallEvent): void {
+    this.o.events?.call(ev);
   }
 
   close(): void {

@@ -12,6 +12,7 @@ import type { TimerService } from '../transport/index.js';
 import type { Acquisition, AgentAcquisition } from './agent-acquisition.js';
 import { moveTo, type Call } from './call.js';
 import type { WallClock } from './clock.js';
+import type { CallEventSink } from './events.js';
 import { callerAnswer } from './leg-messages.js';
 import * as limits from './limits.js';
 import type { QueueView } from './queue.js';
@@ -40,6 +41,8 @@ export type CallQueueingOptions = Readonly<{
   calls: ReadonlyMap<string, Call>;
   acquisition: AgentAcquisition;
   closed: () => boolean;
+  /** Hears `call.queued` each time the call's entry is in the queue (null: nobody). */
+  events: CallEventSink | null;
   /** Ends the call from the node's side with a final response to the caller. */
   endCall: (call: Call, outcome: string, status: number, reason: string) => void;
   /** INVITEs the granted agent; false when the attempt failed at once. */
@@ -92,6 +95,7 @@ export class CallQueueing {
     if (joined === 'left' || (call.phase as string) === 'ended') return; // hung up meanwhile
     if (joined === 'full') return this.overflow(call, 'queue-full');
     if (joined === 'error') return this.o.endCall(call, 'queue-unavailable', 503, 'Service Unavailable');
+    this.o.events?.call({ type: 'call.queued', callId: call.callId, service: call.service.number, requeued: call.sent182 });
     // After the entry committed: the caller's place in the cluster's arrival order is set.
     if (!call.sent182 && !call.finalSent) {
       call.sent182 = true;

@@ -28,9 +28,20 @@ export type CdrRecord = Readonly<{
 
 export class CdrWriter {
   private readonly stream: WriteStream | null;
+  /** The file written, or null when CDRs are off. */
+  readonly path: string | null;
 
   constructor(path: string | undefined) {
+    this.path = path ?? null;
     this.stream = path === undefined ? null : createWriteStream(path, { flags: 'a' });
+  }
+
+  /** Resolves once every record written so far is in the file (a query reads the file). */
+  flush(): Promise<void> {
+    const s = this.stream;
+    if (s === null || s.writableLength === 0 || s.writableEnded) return Promise.resolve();
+    // Chunks are written in order: the empty one's callback runs after all before it.
+    return new Promise((resolve) => s.write('', () => resolve()));
   }
 
   write(record: CdrRecord): void {

@@ -6,6 +6,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { collectProcessMetrics } from '../../common/process-metrics.js';
 import type { SipTransport, TransportCounters } from '../transport/index.js';
+import type { ServiceFigures, ServiceStats } from './service-stats.js';
+import type { WebhookStats } from './webhooks.js';
 
 export type SipNodeMetrics = ReturnType<typeof createSipNodeMetrics>;
 
@@ -148,4 +150,44 @@ export function registerNatKeepAliveMetrics(registry: Registry, stats: () => Rea
       this.set(stats().watched);
     },
   });
+}
+
+/** Service-level figures per service since the node started (service-stats.ts), read at
+ * scrape time. Every configured service has a sample, 0 when idle. A cluster's figure is
+ * the sum over its SIP nodes (ASA: sum of the wait totals over sum of answered). */
+export function registerServiceMetrics(registry: Registry, stats: ServiceStats, services: () => readonly string[]): void {
+  const each = (f: (figures: ServiceFigures) => number) => function (this: Counter<'service'> | Gauge<'service'>): void {
+    this.reset();
+    for (const service of new Set([...services(), ...stats.services()])) this.inc({ service }, f(stats.figures(service).figures));
+  };
+  const counter = (name: string, help: string, f: (figures: ServiceFigures) => number): void => void new Counter({ name, help, labelNames: ['service'], registers: [registry], collect: each(f) });
+  counter('ringfence_sip_service_offered_total', 'calls that arrived for the service (INVITEs accepted for routing)', (f) => f.offered);
+  counter('ringfence_sip_service_answered_total', 'calls of the service an agent answered', (f) => f.answered);
+  counter('ringfence_sip_service_abandoned_total', 'calls of the service the caller hung up (CANCEL or early BYE) before an answer, queued or ringing', (f) => f.abandoned);
+  counter('ringfence_sip_service_abandoned_queued_total', 'abandoned calls of the service that were waiting in the queue', (f) => f.abandonedQueued);
+  counter('ringfence_sip_service_answered_within_sl_total', 'calls answered within the service\'s serviceLevelMs of arriving', (f) => f.answeredWithinSl);
+  counter('ringfence_sip_service_answer_wait_seconds_total', 'sum of arrival-to-answer times of the answered calls (ASA = this / answered)', (f) => f.answerWaitSumMs / 1000);
+  const gauge = (name: string, help: string, f: (figures: ServiceFigures) => number): void => void new Gauge({ name, help, labelNames: ['service'], registers: [registry], collect: each(f) });
+  gauge('ringfence_sip_service_asa_seconds', 'average speed of answer since the node started (0 before any answer)', (f) => (f.asaMs ?? 0) / 1000);
+  gauge('ringfence_sip_service_longest_wait_seconds', 'the longest arrival-to-answer or arrival-to-abandon of the service\'s calls since the node started', (f) => f.longestWaitMs / 1000);
+  gauge('ringfence_sip_service_waiting', 'calls of the service unanswered on this node now (queued or ringing)', (f) => f.waitingNow);
+  gauge('ringfence_sip_service_longest_waiting_seconds', 'how long the oldest unanswered call of the service on this node has waited', (f) => f.longestWaitingNowMs / 1000);
+}
+
+/** The live event log and its webhooks, read at scrape time. */
+export function registerEventMetrics(registry: Registry, events: () => number, hooks: () => readonly Readonly<{ stats: WebhookStats }>[]): void {
+  new Counter({ name: 'ringfence_sip_events_total', help: 'events logged for the live stream and webhooks', registers: [registry], collect() { this.reset(); this.inc(events()); } });
+  const perHook = (name: string, help: string, pick: (s: WebhookStats) => number, kind: 'counter' | 'gauge'): void => {
+    // Labelled by the webhook's place in events.webhooks, not its URL (which may carry a token).
+    const collect = function (this: Counter<'webhook'> | Gauge<'webhook'>): void {
+      this.reset();
+      hooks().forEach((h, i) => this.inc({ webhook: String(i) }, pick(h.stats)));
+    };
+    if (kind === 'counter') new Counter({ name, help, labelNames: ['webhook'], registers: [registry], collect });
+    else new Gauge({ name, help, labelNames: ['webhook'], registers: [registry], collect });
+  };
+  perHook('ringfence_sip_event_webhook_delivered_total', 'events a webhook acknowledged (2xx)', (s) => s.delivered, 'counter');
+  perHook('ringfence_sip_event_webhook_failures_total', 'webhook POSTs that failed (non-2xx, error or timeout), each retried with backoff', (s) => s.failures, 'counter');
+  perHook('ringfence_sip_event_webhook_dropped_total', 'events dropped from a webhook\'s backlog, full while its URL failed', (s) => s.dropped, 'counter');
+  perHook('ringfence_sip_event_webhook_backlog', 'events waiting to be sent to a webhook', (s) => s.backlog, 'gauge');
 }

@@ -11,7 +11,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { createAdminApp } from '../../common/admin.js';
-import type { ClusterConfig, HostPort, RoutingWebhookConfig } from '../../common/config.js';
+import { eventsDefault, type ClusterConfig, type HostPort, type RoutingWebhookConfig } from '../../common/config.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { TransactionLayer } from '../transaction/index.js';
@@ -28,7 +28,12 @@ import { SipNodeDispatch } from './dispatch.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
-import { createSipNodeMetrics, registerNatKeepAliveMetrics } from './metrics.js';
+import { createSipNodeMetrics, registerEventMetrics, registerNatKeepAliveMetrics, registerServiceMetrics } from './metrics.js';
+import { EventLog, type CallEventSink } from './events.js';
+import { eventStreamRoutes } from './events-stream.js';
+import { peersOf } from './peer-fanout.js';
+import { ServiceStats } from './service-stats.js';
+import { EventWebhook } from './webhooks.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Reconcile } from './reconcile.js';
 import { Registrar } from './registrar.js';
@@ -150,6 +155,16 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   const services = new ServiceDirectory(o.config.services);
   const feed = new AgentFeed(shards, view, log, queues, services);
   const cdr = new CdrWriter(o.cdrPath);
+  // Call events feed both the service-level figures and the live event log (and through
+  // it the webhooks); agent state changes come from the change feed below.
+  const eventsConfig = o.config.events ?? eventsDefault;
+  const events = new EventLog({ nodeId: o.nodeId, retain: eventsConfig.retain, now: () => Date.now() });
+  const stats = new ServiceStats({ now: () => Date.now(), monotonicNow: () => performance.now() });
+  const callEvents: CallEventSink = { call: (ev) => { stats.call(ev); events.call(ev); } };
+  const eventHooks = eventsConfig.webhooks.map((w) => new EventWebhook(w, { nodeId: o.nodeId, log }));
+  for (const hook of eventHooks) events.subscribe((ev) => hook.push(ev));
+  registerServiceMetrics(metrics.registry, stats, () => services.list().map((s) => s.number));
+  registerEventMetrics(metrics.registry, () => events.lastSeq, () => eventHooks);
   const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms ?? o.config.digest?.algorithms });
   const throttle = new DigestThrottle(o.digestThrottle);
   let natKeepAlive: NatKeepAlive | undefined;
@@ -199,10 +214,14 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     webhook,
     timers,
     now: () => Date.now(),
+    events: callEvents,
   });
   const bua = b2bua;
   dispatch.attach(bua);
-  feed.onChange((agent) => bua.onAgentChanged(agent));
+  feed.onChange((agent) => {
+    events.agent({ dn: agent.dn, state: agent.status.state, ...(agent.status.state === 'NOT_READY' ? { reason: agent.status.reason } : {}), shard: shards.shardFor(agent.dn), index: agent.version });
+    bua.onAgentChanged(agent);
+  });
   feed.onQueueChange((entry, rec) => bua.queued.onQueueChange(entry, rec));
   const feedStarted = feed.start();
   // The cluster file's services become replicated definitions where the cluster has none.
@@ -212,7 +231,14 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   // The agent routes act as `admin` once the bearer token is checked, as on a replica:
   // `sip:<id>` may neither provision nor change an agent's state, and receives HA1s.
   const adminShards = new ShardClient({ shards: o.config.shards, auth: { secret: o.config.secret, principal: 'admin' } });
-  await registerSipAdminRoutes(app, { nodeId: o.nodeId, realm: o.config.realm, b2bua: bua, shards, adminShards, media, log });
+  await registerSipAdminRoutes(app, {
+    nodeId: o.nodeId, realm: o.config.realm, b2bua: bua, shards, adminShards, media, log, stats, cdr,
+    // The definitions in force (a service added or changed over REST included).
+    services: () => new Map(services.list().map((s) => [s.number, s.serviceLevelMs])),
+    peers: () => peersOf(o.config, o.nodeId),
+    readToken: o.config.tokens.read,
+  });
+  await app.register(eventStreamRoutes, { events });
   if (o.adminRoutes !== undefined) await o.adminRoutes(app, shards);
   await app.listen({ host: adminAddr.host, port: adminAddr.port });
   const adminInfo = app.server.address();
@@ -241,6 +267,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
       keepAlive.close();
       bua.close();
       webhook?.close();
+      for (const hook of eventHooks) hook.close();
       feed.close();
       layer.close();
       media.close();

@@ -30,6 +30,12 @@ export class ServiceDirectory {
     return this.#fromFile.get(number);
   }
 
+  /** Every service in force, sorted by number (stats, metrics). */
+  list(): ServiceDefinition[] {
+    const numbers = new Set([...this.#fromFile.keys(), ...this.#held.keys()]);
+    return [...numbers].sort().map((n) => this.get(n)).filter((d): d is ServiceDefinition => d !== undefined);
+  }
+
   /** The cluster file's services (what node.ts seeds). */
   fileDefinitions(): ServiceDefinition[] {
     return [...this.#fromFile.values()];

@@ -2,13 +2,14 @@
 // [--nemesis-sip-gone] [--nemesis-evict-sessions] [--lease-ms MS]`: one chaos run
 // over a local cluster of real processes. Prints progress, a summary, the HTML timeline's
 // path (chaos-report/chaos-<seed>.html), and as its last line the verdict:
-// {"chaos":true,"seed":S,"minutes":M,"kills":K,"calls":N,"violations":V,"leaked":L,"hung":H}
-// Exits 1 when anything was violated, leaked or hung, 2 on bad flags.
+// {"chaos":true,"seed":S,"minutes":M,"kills":K,"calls":N,"violations":V,"leaked":L,"hung":H,"inversions":I}
+// Exits 1 when anything was violated, leaked or hung, or a queued caller was served out of
+// arrival order outside a killed node's callers (I > 0); 2 on bad flags.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFlags, UsageError } from '../../common/args.js';
 import { runChaos } from './engine.js';
-import { finalLine, humanSummary } from './report.js';
+import { finalLine, humanSummary, runFailed } from './report.js';
 import { renderChaosHtml } from './report-html.js';
 
 const flags = {
@@ -63,11 +64,11 @@ async function main(): Promise<number> {
   process.stdout.write(`timeline: ${htmlPath}\n`);
   if (f.json) {
     // The full timeline and per-second series are in the HTML; the JSON line stays readable.
-    const { history: _h, timeline: _t, callsPerSecond: _c, ...rest } = result;
+    const { history: _h, timeline: _t, callsPerSecond: _c, queueDepthPerSecond: _q, ...rest } = result;
     process.stdout.write(`${JSON.stringify({ ...rest, htmlPath })}\n`);
   }
   process.stdout.write(`${line}\n`);
-  return result.violations + result.leaked + result.hung > 0 ? 1 : 0;
+  return runFailed(result) ? 1 : 0;
 }
 
 main().then(

@@ -5,6 +5,7 @@
 // on a plan drawn from the seed; at the end the histories are judged (exclusivity, lost
 // acknowledged changes, leaked reservations, double offers seen by phones, hung calls).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
@@ -25,6 +26,13 @@ import { checkPhoneRecord, type PhoneFindings } from './phone-checks.js';
 import { createPrng } from './prng.js';
 import { readySweep, runShardLoad, type ShardLoadCounts, type ShardLoadSpec } from './shard-load.js';
 import { startSipLoad, type SipLoadResult } from './sip-load.js';
+import { countQueueInversions, queueDepthPerSecond, type QueueOrderReport } from './queue-order.js';
+import { followQueue } from './queue-follow.js';
+import { runQueuePressure, type QueuePressureResult } from './queue-pressure.js';
+import { sipFailureCauses } from './sip-failures.js';
+import { shardOf } from '../../shards/shard-map.js';
+import type { QueueEntry } from '../../shards/types.js';
+import type { QueueSnapshot } from '../../shards/rpc/protocol.js';
 import { Timeline, type TimelineEvent } from './timeline.js';
 
 export const SERVICE_NUMBER = '5000';
@@ -56,6 +64,17 @@ export type ChaosOptions = Readonly<{
   evictIntervalMs?: number;
   /** The SIP nodes' --lease-ms (their default when unset; 3000 with sipGone). */
   leaseMs?: number;
+  /** Agent breaks that make callers queue (default on with the SIP layer). */
+  queuePressure?: boolean;
+}>;
+
+/** The service queue's figures and its order verdict (queue-order.ts says what counts). */
+export type ChaosQueueResult = Omit<QueueOrderReport, 'examples'> & Readonly<{
+  /** Agent-break phases run, agent breaks in them, and agents left on a break at the end. */
+  pressure: QueuePressureResult;
+  /** Entries still in the queue after the load ended and every call was over (hung). */
+  leftAtEnd: readonly string[];
+  examples: readonly string[];
 }>;
 
 export type ChaosResult = Readonly<{
@@ -84,6 +103,11 @@ export type ChaosResult = Readonly<{
   phones: PhoneFindings | null;
   /** Phone calls left up by a SIP-node kill and offered again (not counted as violations). */
   orphaned: readonly string[];
+  /** The service queue under the load: figures, inversions (null without the SIP layer). */
+  queue: ChaosQueueResult | null;
+  /** The SIP nodes' call outcomes (`cdr <outcome>`) and warn lines (`warn <msg>`), counted:
+   * what the callers' final 4xx/5xx responses were for (sip-failures.ts). */
+  sipFailureCauses: Readonly<Record<string, number>>;
   notReadyAtEnd: readonly string[];
   /** SIP nodes killed for good (never restarted). */
   goneNodes: readonly string[];
@@ -105,6 +129,8 @@ export type ChaosResult = Readonly<{
   history: readonly HistoryEvent[];
   loadStartMs: number;
   callsPerSecond: SipLoadResult['perSecond'];
+  /** The deepest the service queue was in each second of the load (the HTML's chart). */
+  queueDepthPerSecond: readonly number[];
   dir: string;
 }>;
 
@@ -113,6 +139,11 @@ const historyDns = Array.from({ length: 16 }, (_, i) => String(2001 + i));
 const registerDns = Array.from({ length: 4 }, (_, i) => String(2101 + i));
 const phoneDns = Array.from({ length: 20 }, (_, i) => String(1001 + i));
 const ttlMs = 4000;
+/** Every provisioned agent's skills (the service's skill, so any agent can take any call). */
+const agentSkills: Readonly<Record<string, number>> = { support: 50 };
+/** The bypass check's margin: a node's queue view trails the feed by milliseconds, by up to
+ * a second or two while its feed reconnects after a shard leader kill. */
+const bypassGraceMs = 2000;
 const clockSkewMsMax = 50;
 /** Generous: on a loaded 2-core host a role's start (tsx compile included) can take long. */
 const roleReadyTimeoutMs = 120_000;
@@ -140,7 +171,7 @@ async function provisionAll(client: ShardClient, config: ClusterConfig, withPhon
   const queue = [...agents];
   const worker = async (): Promise<void> => {
     for (let a = queue.shift(); a !== undefined; a = queue.shift()) {
-      await run(a.dn, { type: 'provision', dn: a.dn, name: `Agent ${a.dn}`, skills: { support: 50 }, wrapUpMs: 0, maxNoAnswer: 0, credentials: a.credentials });
+      await run(a.dn, { type: 'provision', dn: a.dn, name: `Agent ${a.dn}`, skills: agentSkills, wrapUpMs: 0, maxNoAnswer: 0, credentials: a.credentials });
       await run(a.dn, { type: 'login', dn: a.dn });
       await run(a.dn, { type: 'ready', dn: a.dn });
     }
@@ -167,7 +198,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   // held 5 s before it is offered again.
   const orphanHoldMs = 5000;
   const leaseMs = opts.leaseMs ?? (opts.sipGone ? 3000 : null);
-  const sipFlags = ['--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', String(orphanHoldMs), ...(leaseMs === null ? [] : ['--lease-ms', String(leaseMs)])];
+  // Both nodes append their call records to one file (O_APPEND: whole lines).
+  const cdrPath = join(dir, 'cdr.jsonl');
+  const sipFlags = ['--cdr', cdrPath, '--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', String(orphanHoldMs), ...(leaseMs === null ? [] : ['--lease-ms', String(leaseMs)])];
   const recordPath = join(dir, 'phones.jsonl');
   try {
     log(`cluster in ${dir}: 2 shards x 3 replicas in ${shardHosts.length} processes (${layout}${opts.preferredLeaders ? ', preferred leaders' : ''}), 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
@@ -190,6 +223,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const extra = { sipGone: opts.sipGone ?? false, evictSessions: opts.evictSessions ?? false, evictIntervalMs: opts.evictIntervalMs ?? 20_000 };
     const plan = extra.sipGone || extra.evictSessions ? withExtraFaults(randomPlan, prng.fork('nemesis-extra'), planSpec, extra) : randomPlan;
     const expiries = followLeaseExpiries(client);
+    const queueShard = shardOf(SERVICE_NUMBER, config.shards.map((s) => s.id));
+    const queueFeed = sip.on ? followQueue({ client, queueShard, service: SERVICE_NUMBER, sipNodeIds: config.sip.map((n) => n.id), serviceDns: new Set(phoneDns) }) : null;
     const history = new HistoryRecorder(() => Date.now());
     const timeline = new Timeline(Date.now());
     const stopAt = timeline.startMs + loadMs;
@@ -199,7 +234,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const sipLoad = sip.on
       ? await startSipLoad({ dir: join(dir, 'sipp'), targets: sipTargets, service: SERVICE_NUMBER, nodeIds: config.sip.map((n) => n.id), recvTimeoutMs: 45_000, ratePerNode: 3, concurrentPerNodeMax: 12, holdMsMin: 500, holdMsSpread: 1500, safetyTimeoutS: Math.ceil(loadMs / 1000) + 300 })
       : null;
-    const [shardLoad, registerOps, nemesis] = await Promise.all([
+    const pressureSpec = { client, dns: phoneDns, prng: prng.fork('queue-pressure'), stopped, firstAtMs: 6000, periodMs: 20_000, breakMs: 8000, onBreak: 15, backGapMs: 300, log };
+    const [shardLoad, registerOps, nemesis, pressure] = await Promise.all([
       runShardLoad(loadSpec),
       runRegisterWriters({ client, history, prng: prng.fork('registers'), dns: registerDns, deadlineMs: 15_000, stopped }),
       runNemesis({
@@ -207,6 +243,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         restartFlags: (role) => (role === 'sip' ? sipFlags : []),
         sipNodeIds: config.sip.map((n) => n.id), gatewayIds: config.gateways.map((g) => g.id), hostOf,
       }),
+      sip.on && opts.queuePressure !== false ? runQueuePressure(pressureSpec) : Promise.resolve(null),
     ]);
     log(`load stopped: ${shardLoad.grants} grants, ${shardLoad.denials} denials, ${shardLoad.unknown} unknown outcomes; ${nemesis.kills} kills, ${nemesis.skipped} steps skipped`);
     // Callers get time for calls in progress to end: hold + ring + queue wait, with margin.
@@ -228,6 +265,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const allReadyWithinBound = allReadyAfterS !== null && allReadyAfterS * 1000 <= readyBoundMs;
     log(`every agent READY ${allReadyAfterS === null ? 'NOT reached' : `${allReadyAfterS.toFixed(1)} s`} after the end (bound: lease + orphan hold = ${readyBoundMs / 1000} s)`);
     const expiryReport = expiries.stop();
+    const leftAtEnd = sip.on ? await queueLeftAtEnd(client, queueShard, (leaseMs ?? 15_000) + 5000) : [];
+    const queueEvents = queueFeed?.stop() ?? [];
     const events = history.events();
     const report = checkHistory(events, { finalAgents: finalAgents.filter((a) => historyDns.includes(a.dn) || registerDns.includes(a.dn)), clockSkewMsMax });
     const registers: RegisterVerdict[] = [];
@@ -262,6 +301,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         if (c.timeouts > 0 && nodeKillsMs(c.node).length === 0) violationList.push(`sip: ${c.timeouts} calls through ${c.node}, never killed, timed out waiting for a response`);
       }
     }
+    let queue: ChaosQueueResult | null = null;
+    if (sip.on) {
+      const phoneSkills = new Set(phoneDns);
+      const order = countQueueInversions(queueEvents, { skillsOf: (dn) => (phoneSkills.has(dn) ? agentSkills : null), killsOf: nodeKillsMs, graceMs: bypassGraceMs });
+      const at = (ms: number): string => `+${((ms - timeline.startMs) / 1000).toFixed(1)}s`;
+      const examples = order.examples.map((i) => `${i.kind === 'claim' ? 'claim inversion' : 'bypass'} at ${at(i.atMs)}: agent ${i.dn} went to ${i.served} while the earlier ${i.waiting} (${i.waitingOwner}) waited unclaimed${i.killedNode ? ` [${i.waitingOwner} had been killed: not counted]` : ''}`);
+      queue = { ...order, examples, pressure: pressure ?? { breaks: 0, agentBreaks: 0, notReadyRefused: 0, readyRetries: 0, stillOnBreak: [] }, leftAtEnd: leftAtEnd.map((e) => `${e.callId} (${e.owner}, enqueued ${at(e.enqueuedAtMs)}${e.claim ? `, claimed for ${e.claim.dn}` : ''})`) };
+    }
     const killsByFault: Record<string, number> = {};
     for (const e of timeline.events) if (e.kind === 'kill') killsByFault[e.fault] = (killsByFault[e.fault] ?? 0) + 1;
     const { results: _results, perSecond, ...sipSummary } = sipResult ?? { results: [], perSecond: [] };
@@ -281,14 +328,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       calls: sipResult?.created ?? 0,
       violations: violationList.length,
       leaked: leakedList.length + leakedPhones.length + notReadyAtEnd.filter((s) => !/:(RESERVED|BUSY)$/.test(s)).length,
-      hung: (sipResult?.hung ?? 0) + hungAgents.length,
-      violationList: [...violationList, ...leakedList.map(describe), ...leakedPhones.map((a) => `leaked phone agent ${a.dn} still ${a.state}`), ...notReadyAtEnd.map((s) => `not READY at the end: ${s}`), ...hungAgents.map((a) => `hung agent ${a.dn} still ${a.state}, held by ${a.owner}, gone for good`)],
+      hung: (sipResult?.hung ?? 0) + hungAgents.length + (queue?.leftAtEnd.length ?? 0),
+      violationList: [...violationList, ...leakedList.map(describe), ...leakedPhones.map((a) => `leaked phone agent ${a.dn} still ${a.state}`), ...notReadyAtEnd.map((s) => `not READY at the end: ${s}`), ...hungAgents.map((a) => `hung agent ${a.dn} still ${a.state}, held by ${a.owner}, gone for good`), ...(queue?.leftAtEnd ?? []).map((e) => `hung queue entry ${e}: still queued after every call ended`)],
       shardLoad,
       historyCounts: report.counts,
       registers,
       sip: sipResult ? (sipSummary as Omit<SipLoadResult, 'results' | 'perSecond'>) : null,
       phones,
       orphaned,
+      queue,
+      sipFailureCauses: sip.on ? sipFailureCauses(cdrPath, join(dir, 'processes.log')) : {},
       notReadyAtEnd,
       goneNodes: nemesis.gone,
       evictions: nemesis.evictions,
@@ -302,6 +351,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       history: events,
       loadStartMs: timeline.startMs,
       callsPerSecond: perSecond,
+      queueDepthPerSecond: queueDepthPerSecond(queueEvents, timeline.startMs, Math.ceil(loadMs / 1000) + 1),
       dir,
     };
   } finally {
@@ -309,5 +359,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await procs.stopAll(3000);
     process.removeListener('exit', killAll);
     if (!opts.keepData && opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The service queue's entries once the load is over, polled until empty or `boundMs`
+ * passed (a restarted node's entries go at its restart, a dead one's with its lease). */
+async function queueLeftAtEnd(client: ShardClient, queueShard: string, boundMs: number): Promise<QueueEntry[]> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    let entries: readonly QueueEntry[] | null = null;
+    try {
+      entries = ((await client.read(queueShard, { type: 'queue' }, 'linearizable', { deadlineMs: 10_000 })) as QueueSnapshot).entries.filter((e) => e.service === SERVICE_NUMBER);
+    } catch {
+      // a restarted replica may still be catching up; read again
+    }
+    if (entries !== null && (entries.length === 0 || Date.now() >= deadline)) return [...entries];
+    if (entries === null && Date.now() >= deadline) throw new Error(`could not read the queue of ${SERVICE_NUMBER} back from ${queueShard}`);
+    await sleep(500);
   }
 }

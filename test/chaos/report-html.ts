@@ -4,11 +4,11 @@
 // changes, and the run's summary and violations. Pure: a string from the result.
 import type { ChaosResult } from './engine.js';
 
-type Second = { atS: number; ok: number; failed: number; calls: number; callsFailed: number };
+type Second = { atS: number; ok: number; failed: number; calls: number; callsFailed: number; queued: number };
 
 function perSecond(r: ChaosResult): Second[] {
   const seconds = Math.ceil(r.loadMs / 1000) + 1;
-  const out: Second[] = Array.from({ length: seconds }, (_, atS) => ({ atS, ok: 0, failed: 0, calls: 0, callsFailed: 0 }));
+  const out: Second[] = Array.from({ length: seconds }, (_, atS) => ({ atS, ok: 0, failed: 0, calls: 0, callsFailed: 0, queued: r.queueDepthPerSecond[atS] ?? 0 }));
   for (const e of r.history) {
     if (e.type === 'invoke') continue;
     const s = Math.floor((e.timeMs - r.loadStartMs) / 1000);
@@ -74,7 +74,10 @@ export function renderChaosHtml(r: ChaosResult, finalLine: string): string {
 <p class="legend"><span style="color:#4a90d9">■ ok ops/s</span><span style="color:#e8a33d">■ unknown outcome / failed</span><span style="color:#d0021b">| leader kill</span><span style="color:#7b3fa0">| other kill</span><span style="color:#2e7d32">● leader change</span></p>
 ${chart('Shard operations per second', seconds, (s) => s.ok, (s) => s.failed, r)}
 ${r.sipIncluded ? chart('SIP calls placed per second', seconds, (s) => s.calls, (s) => s.callsFailed, r) : ''}
+${r.queue === null ? '' : chart('Calls waiting in the service queue (deepest in each second)', seconds, (s) => s.queued, () => 0, r)}
 <h2>Violations</h2>${violations}
+${r.queue === null ? '' : `<h2>Service queue</h2><p>${r.queue.enqueued} calls queued (${r.queue.pressure.breaks} agent-break phases), ${r.queue.claims} claims, ${r.queue.answered} answered, ${r.queue.abandoned} abandoned, ${r.queue.timedOut} timed out, ${r.queue.failed} failed, ${r.queue.leaseExpired + r.queue.ownerRestarted} removed with their node; ${r.queue.directServes} calls routed without queueing.</p>
+<p class="${r.queue.inversions === 0 ? 'good' : 'bad'}">Queue-order inversions outside killed nodes' callers: ${r.queue.inversions}; involving a killed node's callers: ${r.queue.inversionsKilledNode}; feed gaps: ${r.queue.feedGaps}; entries left at the end: ${r.queue.leftAtEnd.length}.</p>${r.queue.examples.length === 0 ? '' : `<ul>${r.queue.examples.map((e) => `<li>${esc(e)}</li>`).join('')}</ul>`}`}
 ${r.orphaned.length === 0 ? '' : `<h2>Agent calls orphaned by SIP-node kills</h2><p>Calls a killed SIP node could no longer end: the phone kept them and was offered new calls (it refused them with 486 and they were re-routed). Not counted as violations; see the run's notes.</p><ul>${r.orphaned.map((o) => `<li>${esc(o)}</li>`).join('')}</ul>`}
 <h2>Nemesis</h2><label>show <select id="kind"><option value="">all</option><option>kill</option><option>restart</option><option>skip</option><option>restart-failed</option></select></label>
 <table id="events"><tr><th>+s</th><th>event</th><th>detail</th></tr>${rows}</table>

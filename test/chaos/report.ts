@@ -3,7 +3,14 @@
 import type { ChaosResult } from './engine.js';
 
 export function finalLine(r: ChaosResult): string {
-  return JSON.stringify({ chaos: true, seed: r.seed, minutes: r.minutes, kills: r.kills, calls: r.calls, violations: r.violations, leaked: r.leaked, hung: r.hung });
+  // `inversions` (queue order, outside killed nodes' callers) came last, after the
+  // original keys, so scripts matching the older prefix still match.
+  return JSON.stringify({ chaos: true, seed: r.seed, minutes: r.minutes, kills: r.kills, calls: r.calls, violations: r.violations, leaked: r.leaked, hung: r.hung, inversions: r.queue?.inversions ?? 0 });
+}
+
+/** Whether the run failed: anything violated, leaked or hung, or served out of queue order. */
+export function runFailed(r: ChaosResult): boolean {
+  return r.violations + r.leaked + r.hung + (r.queue?.inversions ?? 0) > 0;
 }
 
 export function humanSummary(r: ChaosResult): string[] {
@@ -23,9 +30,18 @@ export function humanSummary(r: ChaosResult): string[] {
     lines.push(`  per caller: ${r.sip.callers.map((c) => `${c.node}: ${c.created} placed, ${c.successful} ok, ${c.failed} failed (${c.timeouts} timeouts, ${c.unexpected} unexpected), ${c.hung} hung`).join('; ')}`);
     if (r.phones) lines.push(`phones: ${r.phones.invites} INVITEs, ${r.phones.answered} answered, ${r.phones.doubleOffersFlagged} flagged double offers, ${r.phones.episodes.length} held calls offered again (${r.orphaned.length} orphaned by SIP-node kills)`);
     for (const o of r.orphaned.slice(0, 20)) lines.push(`  ${o}`);
+    const causes = Object.entries(r.sipFailureCauses).filter(([k]) => k !== 'cdr completed').sort((x, y) => y[1] - x[1]);
+    lines.push(`  why calls ended otherwise (SIP nodes' call records and warn lines): ${causes.length === 0 ? 'nothing' : causes.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (r.queue) {
+      const q = r.queue;
+      lines.push(`queue: ${q.enqueued} enqueued, ${q.claims} claims (${q.unclaims} unclaimed again), left as ${q.answered} answered, ${q.abandoned} abandoned, ${q.timedOut} timed out, ${q.failed} failed, ${q.leaseExpired} lease-expired, ${q.ownerRestarted} owner-restarted; ${q.directServes} calls routed without queueing; agent breaks: ${q.pressure.breaks} phases, ${q.pressure.agentBreaks} agent breaks`);
+      lines.push(`queue order: ${q.pairsCompared} (earlier entry, later claim) pairs judged, up to ${q.depthMax} queued at once; ${q.inversions} inversions outside killed nodes' callers (must be 0), ${q.inversionsKilledNode} involving a killed node's callers; ${q.feedGaps} feed gaps${q.feedGaps > 0 ? ' (counts are a lower bound)' : ''}; ${q.leftAtEnd.length} entries left at the end`);
+      for (const e of q.examples.slice(0, 10)) lines.push(`  ${e}`);
+    }
   } else {
     lines.push(`calls: 0 — the SIP layer is not in this run (${r.sipMissingWhy}); only shard-level load and shard/gateway kills`);
   }
+  if ((r.queue?.inversions ?? 0) > 0) lines.push(`verdict: ${r.queue!.inversions} queue-order inversions (see above)`);
   lines.push(r.violationList.length === 0 ? 'verdict: no violations, nothing leaked, no call hung' : `verdict: ${r.violationList.length} findings:\n  ${r.violationList.slice(0, 50).join('\n  ')}`);
   return lines;
 }

@@ -6,7 +6,9 @@
 // It proves, from the recorded histories: the nemesis really killed processes, the shards
 // kept granting reservations through the kills, no agent was double-booked (the shard
 // history checker, and the phones' INVITE records when SIP is in), no acknowledged change
-// was lost, every agent was READY again once the load stopped, and no SIP call hung.
+// was lost, every agent was READY again once the load stopped, and no SIP call hung; with
+// SIP in, agent breaks made callers queue and the shared queue served them in arrival
+// order (no inversion outside a killed node's callers, no entry left behind).
 import t from 'tap';
 import { runChaos } from './engine.js';
 import type { ProcessSet } from '../../cluster/local-cluster.js';
@@ -34,5 +36,15 @@ t.test('chaos smoke: kills under load, nothing double-booked, lost, leaked or hu
   if (r.sipIncluded) {
     t.ok(r.calls > 0, `SIPp placed calls (${r.calls})`);
     t.ok((r.sip?.successful ?? 0) > 0, `calls completed through the kills (${r.sip?.successful})`);
+    // Agent breaks make callers outnumber READY agents, so calls wait in the shared queue
+    // while the nemesis kills; the queue's feed is then judged for order (queue-order.ts).
+    const q = r.queue!;
+    t.comment(`queue: ${q.enqueued} enqueued, ${q.claims} claims, ${q.answered} answered, ${q.timedOut} timed out, ${q.leaseExpired + q.ownerRestarted} removed with their node, ${q.directServes} routed without queueing, ${q.inversionsKilledNode} inversions of killed nodes' callers, ${q.feedGaps} feed gaps`);
+    for (const e of q.examples) t.comment(e);
+    t.ok(q.pressure.agentBreaks > 0, `agents went on breaks (${q.pressure.agentBreaks})`);
+    t.ok(q.enqueued > 0 && q.claims > 0, `callers queued and were served through claims (${q.enqueued} enqueued, ${q.claims} claims)`);
+    t.ok(q.pairsCompared > 0, `callers waited behind others, so the order was judged (${q.pairsCompared} pairs, up to ${q.depthMax} queued)`);
+    t.equal(q.inversions, 0, 'no queued caller was passed by a later one outside killed nodes\' callers');
+    t.same(q.leftAtEnd, [], 'no queue entry was left once every call ended');
   }
 });

@@ -7,7 +7,8 @@
 // the support line is answered with a Contact and an SDP that carry 127.0.0.2 — the SIP
 // node's and the gateway's advertised address — without leaving loopback. Its printed
 // softphone hint names the server address, agent 1100's credentials and service 5100, and
-// the fingerprint of the certificate its TLS listener presents.
+// the fingerprint of the certificate its TLS listener presents. The call's CDR is in the
+// data directory and on GET /v1/cdrs (CDRs are on by default).
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { parse as parseYaml } from 'yaml';
 import { advertiseAddress, supervise } from '../../cluster/launcher.js';
 import { childEnv, freePorts, ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { needSipp, scenarioPath, sippMessageLog, startSippFor } from '../../cluster/sipp/driver.js';
@@ -120,4 +122,13 @@ t.test('npm start --advertise 127.0.0.2 with RINGFENCE_DATA set', async (t) => {
   t.ok(ok, 'the caller got a 200 to its INVITE');
   t.match(ok?.text ?? '', new RegExp(`^Contact:.*@${addr.replace(/\./g, '\\.')}:${sipPort}`, 'mi'), 'the SIP node\'s Contact carries the advertised address');
   t.match(ok?.text ?? '', new RegExp(`^c=IN IP4 ${addr.replace(/\./g, '\\.')}\\s*$`, 'm'), 'the SDP points the media at the gateway on the advertised address');
+  // CDRs are on by default: the SIP node's file in the data directory, read by GET /v1/cdrs.
+  const readToken = (parseYaml(readFileSync(join(dir, 'cluster.yaml'), 'utf8')) as { tokens: { read: string } }).tokens.read;
+  let cdrs: { service: string; outcome: string }[] = [];
+  for (let i = 0; i < 100 && cdrs.length === 0; i++, await sleep(100)) {
+    const res = await fetch(`http://${addr}:${adminPort}/v1/cdrs?service=5000`, { headers: { authorization: `Bearer ${readToken}` } });
+    cdrs = ((await res.json()) as { cdrs: typeof cdrs }).cdrs;
+  }
+  t.match(cdrs, [{ service: '5000', outcome: 'completed' }], 'GET /v1/cdrs has the call\'s record');
+  t.ok(existsSync(join(dir, 'cdr-sip1.jsonl')), 'written to the data directory');
 });

@@ -1,0 +1,92 @@
+// GET /v1/events/stream: the node's event log (events.ts) as server-sent events, resumable.
+// A reader that reconnects with `Last-Event-ID` (EventSource does it by itself) or
+// `?after=<position>` first gets every held event after that position, then the live
+// ones: none missed, none twice. When the ring no longer holds some of them, or the
+// position is of the node's previous life, an `event: gap` (with no id, so the reader's
+// position stays where it was) says which were lost before the rest follows.
+//
+// Each reader has a cursor (the seq it gets next) and is fed from the ring, replay and
+// live events alike, only while its socket takes them (TCP backpressure: at most one
+// socket buffer per reader, whatever it is behind). A reader that falls behind the ring
+// (the events it was due were overwritten) gets a `gap` for them and goes on from the
+// oldest held: never a silent skip, never unbounded memory.
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { sendProblem } from '../../common/admin.js';
+import { parsePosition, type EventLog, type LoggedEvent } from './events.js';
+
+/** Readers at once per node, and the keep-alive comment interval (proxies close idle
+ * streams). */
+export const eventStreamClientsMax = 64;
+export const eventStreamKeepAliveMs = 15_000;
+
+export function frameOf(ev: LoggedEvent): string {
+  return `id: ${ev.id}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`;
+}
+
+export async function eventStreamRoutes(app: FastifyInstance, opts: { events: EventLog }): Promise<void> {
+  const log = opts.events;
+  const open = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    // A hijacked response would hold server.close() open: end the streams first.
+    for (const res of open) res.end();
+  });
+
+  app.get('/v1/events/stream', {
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Live events (agent state changes; this node\'s calls queued, offered, answered, abandoned, ended) as server-sent events, resumable with Last-Event-ID or ?after=',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { token: { type: 'string' }, after: { type: 'string', maxLength: 40, description: 'resume after this position (an event id); default: from the oldest held' } },
+      },
+      response: { 401: { $ref: 'Problem#' }, 503: { $ref: 'Problem#' } },
+    },
+  }, async (req, reply) => {
+    if (open.size >= eventStreamClientsMax) {
+      reply.header('retry-after', '5');
+      return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `the event stream has its maximum of ${eventStreamClientsMax} readers`);
+    }
+    const header = req.headers['last-event-id'];
+    const fromHeader = typeof header === 'string' && header.trim() !== '';
+    const lastId = fromHeader ? header : (req.query as { after?: string }).after;
+    if (lastId !== undefined && lastId !== 'now' && parsePosition(lastId) === null) {
+      return sendProblem(reply, 'ADMIN_ERR_BAD_REQUEST', `${JSON.stringify(lastId.slice(0, 40))} is not an event position (<epoch>-<seq>, as in an event's id), nor "now"`, fromHeader ? 'headers.last-event-id' : 'querystring.after');
+    }
+    // `?after=now`: only events from here on.
+    const resume = lastId === 'now' ? { gap: null, fromSeq: log.lastSeq + 1 } : log.resumeFrom(lastId ?? null);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    const gap = (g: object): void => void res.write(`event: gap\ndata: ${JSON.stringify({ ...g, oldestHeld: `${log.epoch}-${log.oldestSeq}`, position: log.position })}\n\n`);
+    if (resume.gap !== null) gap(resume.gap);
+    let cursor = resume.fromSeq;
+    let waiting = false;
+    const pump = (): void => {
+      while (!waiting && cursor <= log.lastSeq && !res.destroyed) {
+        if (cursor < log.oldestSeq) {
+          gap({ epoch: log.epoch, fromSeq: cursor, toSeq: log.oldestSeq - 1, reason: 'expired' });
+          cursor = log.oldestSeq;
+        }
+        if (!res.write(frameOf(log.get(cursor++)!))) {
+          waiting = true;
+          res.once('drain', () => {
+            waiting = false;
+            pump();
+          });
+        }
+      }
+    };
+    pump();
+    const unsubscribe = log.subscribe(pump);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), eventStreamKeepAliveMs);
+    open.add(res);
+    res.once('close', () => {
+      open.delete(res);
+      unsubscribe();
+      clearInterval(keepAlive);
+    });
+  });
+}
