@@ -35,6 +35,8 @@ export type CallQueueingOptions = Readonly<{
   endCall: (call: Call, outcome: string, status: number, reason: string) => void;
   /** INVITEs the granted agent; false when the attempt failed at once. */
   inviteAgent: (call: Call, granted: Granted) => Promise<boolean>;
+  /** The call's entry committed (queue-media.ts: early media, music, announcements). */
+  onQueued?: (call: Call) => void;
 }>;
 
 export class CallQueueing {
@@ -83,6 +85,7 @@ export class CallQueueing {
       call.sent182 = true;
       call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, 182, 'Queued'));
     }
+    this.o.onQueued?.(call);
   }
 
   /** The shard removed our entry (this node's lease there ran out, so the cluster counts
