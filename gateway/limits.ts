@@ -79,3 +79,6 @@ export const playRepeatTimesMax = 100_000;
 /** RTP packets of one 20 ms frame the player sends at once to catch up after a stall;
  * behind by more, it skips ahead (a jitter buffer would drop them anyway). */
 export const playCatchUpPacketsMax = 5;
+/** After a playback ends or is stopped, silence frames keep the leg's stream going until
+ * relayed media or another play takes over, for at most this long. */
+export const playFillMsMax = 5_000;

@@ -11,7 +11,7 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { SILENCE_BYTE } from './g711.js';
-import { playCatchUpPacketsMax } from './limits.js';
+import { playCatchUpPacketsMax, playFillMsMax } from './limits.js';
 import { FRAME_MS, FRAME_SAMPLES, type Prompt } from './prompts.js';
 import { MODE_FILL, MODE_PLAY, MODE_RELAY, RtpOutStream } from './rtp-out-stream.js';
 
@@ -28,13 +28,15 @@ type Playback = {
   readonly prompts: readonly Prompt[];
   readonly payloadType: number;
   readonly framesPerRound: number;
-  /** Frames to play in all (rounds × framesPerRound). */
-  readonly framesTotal: number;
+  /** Frames to play in all (rounds × framesPerRound); cut short by stop. */
+  framesTotal: number;
   readonly startMs: number;
   readonly startTs: number;
   /** Next frame of the schedule (frames skipped after a stall count too). */
   next: number;
   played: number;
+  /** When silence filling began (-1: not yet). */
+  fillStartMs: number;
   timer: NodeJS.Timeout | null;
 };
 
@@ -73,7 +75,7 @@ export class MediaPlayer {
     const framesPerRound = prompts.reduce((n, p) => n + p.frames, 0);
     const p: Playback = {
       slot, prompts, payloadType, framesPerRound, framesTotal: framesPerRound * repeatTimes,
-      startMs: now, startTs: stream.playStartTs(now, FRAME_SAMPLES), next: 0, played: 0, timer: null,
+      startMs: now, startTs: stream.playStartTs(now, FRAME_SAMPLES), next: 0, played: 0, fillStartMs: -1, timer: null,
     };
     this.playing.set(slot, p);
     this.playsStarted++;
@@ -81,14 +83,20 @@ export class MediaPlayer {
     return { durationMs: p.framesTotal * FRAME_MS, payloadType };
   }
 
-  /** Stops what plays into `slot` (relayed media passes again); returns the frames
-   * played, or null when nothing played. */
+  /** Stops what plays into `slot`: relayed media passes again, and until its first
+   * packet arrives (at most playFillMsMax) silence frames keep the stream going, so the
+   * switch to the other party leaves no gap. Returns the frames played, or null when
+   * nothing played. */
   stop(slot: number): number | null {
     const p = this.playing.get(slot);
     if (p === undefined) return null;
-    this.cancel(slot);
     const s = this.sink.outStream(slot);
-    if (s !== null) s.mode = MODE_RELAY;
+    if (s === null) {
+      this.cancel(slot);
+      return p.played;
+    }
+    p.framesTotal = Math.min(p.framesTotal, p.next);
+    s.mode = MODE_FILL;
     return p.played;
   }
 
@@ -111,6 +119,11 @@ export class MediaPlayer {
     // Relayed media took over the fill (see RtpOutStream.relayed), or the leg closed.
     if (stream === null || stream.mode === MODE_RELAY) return void this.playing.delete(p.slot);
     const now = this.nowMs();
+    if (p.fillStartMs >= 0 && now - p.fillStartMs > playFillMsMax) {
+      // Nothing took over: stop sending; relayed media still passes whenever it comes.
+      this.playing.delete(p.slot);
+      return;
+    }
     const due = Math.floor((now - p.startMs) / FRAME_MS) + 1; // frames due by now
     if (due - p.next > playCatchUpPacketsMax) p.next = due - playCatchUpPacketsMax;
     for (; p.next < due; p.next++) this.sendFrame(p, stream, now);
@@ -123,6 +136,7 @@ export class MediaPlayer {
       this.copyFrame(p, p.next % p.framesPerRound, packet);
       p.played++;
     } else {
+      if (p.fillStartMs < 0) p.fillStartMs = now;
       stream.mode = stream.mode === MODE_PLAY ? MODE_FILL : stream.mode;
       packet.fill(SILENCE_BYTE[p.payloadType]!, 12);
     }

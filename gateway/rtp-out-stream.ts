@@ -14,7 +14,7 @@ import assert from 'node:assert';
 export const MODE_RELAY = 0;
 /** A prompt plays: relayed packets toward this leg are muted. */
 export const MODE_PLAY = 1;
-/** Playback ended: silence frames keep the stream alive until relayed media or another
+/** Playback ended or was stopped: silence frames keep the stream alive until relayed media or another
  * play takes over (a receiver's jitter buffer sees no gap). */
 export const MODE_FILL = 2;
 
