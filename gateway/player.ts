@@ -23,6 +23,14 @@ export interface PlayerSink {
   sendToLeg(slot: number, packet: Buffer): boolean;
 }
 
+/** The player's timers (real ones in the gateway; a test steps its own). */
+export type PlayerTimers = Readonly<{ set: (fire: () => void, delayMs: number) => unknown; clear: (handle: unknown) => void }>;
+
+const realTimers: PlayerTimers = {
+  set: (fire, delayMs) => setTimeout(fire, delayMs),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 type Playback = {
   readonly slot: number;
   readonly prompts: readonly Prompt[];
@@ -35,9 +43,11 @@ type Playback = {
   /** Next frame of the schedule (frames skipped after a stall count too). */
   next: number;
   played: number;
+  /** stop media was asked: only silence is left to send. */
+  stopped: boolean;
   /** When silence filling began (-1: not yet). */
   fillStartMs: number;
-  timer: NodeJS.Timeout | null;
+  timer: unknown;
 };
 
 export type PlayStarted = Readonly<{ durationMs: number; payloadType: number }>;
@@ -51,6 +61,7 @@ export class MediaPlayer {
   constructor(
     private readonly sink: PlayerSink,
     private readonly nowMs: () => number = () => performance.now(),
+    private readonly timers: PlayerTimers = realTimers,
   ) {}
 
   get activeLegs(): number {
@@ -75,7 +86,7 @@ export class MediaPlayer {
     const framesPerRound = prompts.reduce((n, p) => n + p.frames, 0);
     const p: Playback = {
       slot, prompts, payloadType, framesPerRound, framesTotal: framesPerRound * repeatTimes,
-      startMs: now, startTs: stream.playStartTs(now, FRAME_SAMPLES), next: 0, played: 0, fillStartMs: -1, timer: null,
+      startMs: now, startTs: stream.playStartTs(now, FRAME_SAMPLES), next: 0, played: 0, stopped: false, fillStartMs: -1, timer: null,
     };
     this.playing.set(slot, p);
     this.playsStarted++;
@@ -89,7 +100,8 @@ export class MediaPlayer {
    * nothing played. */
   stop(slot: number): number | null {
     const p = this.playing.get(slot);
-    if (p === undefined) return null;
+    if (p === undefined || p.stopped) return null;
+    p.stopped = true;
     const s = this.sink.outStream(slot);
     if (s === null) {
       this.cancel(slot);
@@ -104,7 +116,7 @@ export class MediaPlayer {
   cancel(slot: number): void {
     const p = this.playing.get(slot);
     if (p === undefined) return;
-    if (p.timer !== null) clearTimeout(p.timer);
+    if (p.timer !== null) this.timers.clear(p.timer);
     this.playing.delete(slot);
   }
 
@@ -127,7 +139,7 @@ export class MediaPlayer {
     const due = Math.floor((now - p.startMs) / FRAME_MS) + 1; // frames due by now
     if (due - p.next > playCatchUpPacketsMax) p.next = due - playCatchUpPacketsMax;
     for (; p.next < due; p.next++) this.sendFrame(p, stream, now);
-    p.timer = setTimeout(() => this.tick(p), Math.max(0, p.startMs + p.next * FRAME_MS - this.nowMs()));
+    p.timer = this.timers.set(() => this.tick(p), Math.max(0, p.startMs + p.next * FRAME_MS - this.nowMs()));
   }
 
   private sendFrame(p: Playback, stream: RtpOutStream, now: number): void {

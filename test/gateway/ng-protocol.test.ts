@@ -54,10 +54,13 @@ const offer = [
 
 t.test('sdp rewrite', async (t) => {
   const r = rewriteSdp(offer, { ip: '203.0.113.5', rtpPort: 30010, replaceOrigin: false });
-  t.same(r.endpoint, { ip: '198.51.100.7', rtpPort: 49170, rtcpPort: 49181, clockRateHz: 8000 }, 'media-level c= wins');
+  t.same(r.endpoint, { ip: '198.51.100.7', rtpPort: 49170, rtcpPort: 49181, clockRateHz: 8000, payloadTypes: [8, 101] }, 'media-level c= wins');
   t.match(r.sdp, /^c=IN IP4 203\.0\.113\.5\r$/m);
   t.match(r.sdp, /^m=audio 30010 RTP\/AVP 8 101\r$/m);
   t.match(r.sdp, /^a=rtcp:30011 IN IP4 203\.0\.113\.5\r$/m);
+  const only = rewriteSdp(offer, { ip: '203.0.113.5', rtpPort: 30010, replaceOrigin: false, onlyPayloadType: 8 });
+  t.match(only.sdp, /^m=audio 30010 RTP\/AVP 8\r$/m, 'onlyPayloadType keeps one codec');
+  t.notMatch(only.sdp, /telephone-event/, 'and drops the others\' rtpmap lines');
   t.match(r.sdp, /^m=video 0 /m, 'un-anchored media disabled');
   t.notMatch(r.sdp, /candidate|ice-ufrag|ice-pwd|198\.51\.100\.7/);
   t.match(r.sdp, /^o=alice .* 192\.0\.2\.10\r$/m, 'origin kept unless asked');
