@@ -140,7 +140,7 @@ function firstVoicedFrame(encoded: Buffer): Buffer {
 
 t.test('a queued caller hears music and its position, then the agent, in one continuous RTP stream', async (t) => {
   const { cluster, config: base } = await startCluster(t, [service], 1);
-  const gw = await startGatewayProcess(t, 'gw-moh', '32700-32799', 30, base.secret);
+  const gw = await startGatewayProcess(t, 'gw-moh', '32600-32699', 30, base.secret);
   const config = { ...base, gateways: [gw.config] };
   const node = await startNode(t, config, { nodeId: 'sip-moh', ringTimeoutMs: 5000 });
   const dn = '4301';
