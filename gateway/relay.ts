@@ -63,6 +63,8 @@ export class MediaRelay implements PlayerSink {
   readonly sendErrors: Float64Array;
   /** Per leg slot: the outgoing stream once media was played into the leg, else null. */
   private readonly outStreams: (RtpOutStream | null)[];
+  /** Per leg slot: packets the player sent into the leg. */
+  readonly playedPackets: Float64Array;
 
   constructor(readonly config: RelayConfig) {
     const legs = config.callsMax * 2;
@@ -77,6 +79,7 @@ export class MediaRelay implements PlayerSink {
     this.sdpPort = new Int32Array(socks);
     this.sendErrors = new Float64Array(socks);
     this.outStreams = new Array<RtpOutStream | null>(legs).fill(null);
+    this.playedPackets = new Float64Array(legs);
   }
 
   /** Binds the RTP socket on `rtpPort` and RTCP on `rtpPort + 1` for leg `slot`. Rejects
@@ -99,6 +102,7 @@ export class MediaRelay implements PlayerSink {
     }
     this.stats.reset(slot, clockRateHz);
     this.outStreams[slot] = null;
+    this.playedPackets[slot] = 0;
     if ((slot & 1) === 0) this.buckets.reset(slot >> 1, performance.now());
   }
 
@@ -149,6 +153,7 @@ export class MediaRelay implements PlayerSink {
     }
     if (sock === null || sock === undefined || port === 0 || ip === '') return false;
     sock.send(packet, port, ip);
+    this.playedPackets[slot]!++;
     return true;
   }
 
@@ -158,13 +163,14 @@ export class MediaRelay implements PlayerSink {
     return this.latchedPort[k] === 0 ? null : { ip: this.latchedIp[k]!, port: this.latchedPort[k]! };
   }
 
-  /** Packets seen on a call's four sockets, accepted or not: the media-timeout activity
-   * measure. */
+  /** Packets seen on a call's four sockets, accepted or not, and packets played into its
+   * legs: the media-timeout activity measure (a queued caller that sends nothing while it
+   * hears music is not a dead call). */
   packetsSeen(callIndex: number): number {
     const s = this.stats;
     let n = 0;
     for (const slot of [callIndex * 2, callIndex * 2 + 1]) {
-      n += s.rtpPackets[slot]! + s.rtcpPackets[slot]! + s.droppedSource[slot]!;
+      n += s.rtpPackets[slot]! + s.rtcpPackets[slot]! + s.droppedSource[slot]! + this.playedPackets[slot]!;
     }
     return n;
   }

@@ -121,6 +121,7 @@ export class B2bua {
       // The one place a queued call's announcement settings are looked up (live services swap it).
       announcementsOf: (call) => serviceDefinition(this.services.get(call.service.number) ?? call.service).announcements,
       contactFor: (call) => this.sender.contactFor(call.callerLeg),
+      endCall: (call, reason) => this.endCall(call, reason, 'node', 503, 'Media Unavailable'),
     });
     this.queueing = new CallQueueing({
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,

@@ -53,16 +53,26 @@ export type QueueMediaOptions = Readonly<{
   announcementsOf: (call: Call) => ServiceAnnouncements | null;
   /** Our Contact toward the caller. */
   contactFor: (call: Call) => string;
+  /** Ends a call whose early-media session the gateway lost while no agent attempt held
+   * it (an attempt's loss is the B2BUA's own onMediaLost). */
+  endCall: (call: Call, reason: string) => void;
 }>;
 
 export class QueueMedia {
   private readonly held = new Map<string, Held>();
-  private readonly bySession = new Set<string>();
+  private readonly bySession = new Map<string, Held>();
   private readonly departures = new DepartureTracker();
   /** Announcements played (for tests and metrics). */
   announcements = 0;
 
-  constructor(private readonly o: QueueMediaOptions) {}
+  constructor(private readonly o: QueueMediaOptions) {
+    o.media.onLost((sessionId, reason) => {
+      const h = this.bySession.get(sessionId);
+      if (h === undefined || h.call.attempt !== null || h.call.phase === 'ended') return;
+      this.o.log.warn('early media session lost; ending queued call', { callId: h.call.callId, reason });
+      this.o.endCall(h.call, reason);
+    });
+  }
 
   /** The call's early-media session, once it has one. */
   sessionOf(call: Call): EarlySession | null {
@@ -121,7 +131,7 @@ export class QueueMedia {
     }
     const h: Held = { sessionId, tag, ...early, call, settings, timer: null, musicTimer: null, done: false };
     this.held.set(call.key, h);
-    this.bySession.add(sessionId);
+    this.bySession.set(sessionId, h);
     call.inviteTx.respond(buildResponse(call.invite, 183, 'Session Progress', {
       toTag: call.callerLeg.localTag,
       headers: [{ name: 'Contact', value: this.o.contactFor(call) }, { name: 'Content-Type', value: SDP }],

@@ -97,6 +97,25 @@ t.test('play media and stop media on a call, over signed ng', async (t) => {
   await ng.delete({ callId: 'moh-1' });
 });
 
+t.test('played media counts as activity: a silent caller hearing music is not timed out', async (t) => {
+  const gw = await spawnGateway(t, ['--ports', portRange(4), '--media-timeout-s', '1']);
+  const ng = new NgClient({ host: '127.0.0.1', port: gw.control, key: gw.key! });
+  t.teardown(() => ng.close());
+  const a = await Endpoint.open(t);
+  const b = await Endpoint.open(t);
+  await ng.offer({ callId: 'hears-music', fromTag: 'q', sdp: sdp(a.port), flags: ['early-media'] });
+  await ng.offer({ callId: 'silent', fromTag: 'q', sdp: sdp(b.port), flags: ['early-media'] });
+  await ng.playMedia({ callId: 'hears-music', fromTag: 'q', files: ['music'], repeatTimes: 10 });
+  let timedOut: string[] = [];
+  const deadline = Date.now() + 10_000;
+  while (!timedOut.includes('silent') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    timedOut = (await ng.list()).timedOut;
+  }
+  t.ok(timedOut.includes('silent'), 'a call with no media at all times out');
+  t.notOk(timedOut.includes('hears-music'), 'one whose caller hears music does not');
+});
+
 t.test('a bad prompt file stops the gateway at start, naming the file', async (t) => {
   const dir = tempDir(t, 'bad-prompts');
   writeFileSync(join(dir, 'fine.wav'), writeWav(new Int16Array(160)));
