@@ -62,6 +62,8 @@ export class QueueMedia {
   private readonly held = new Map<string, Held>();
   private readonly bySession = new Map<string, Held>();
   private readonly departures = new DepartureTracker();
+  /** Calls whose early offer is in flight (a second onQueued meanwhile must not make a second session). */
+  private readonly starting = new Set<string>();
   /** Announcements played (for tests and metrics). */
   announcements = 0;
 
@@ -85,10 +87,11 @@ export class QueueMedia {
 
   /** The call's queue entry committed (first time or again after an attempt failed). */
   onQueued(call: Call): void {
-    if (this.held.has(call.key)) return; // music goes on through attempts
+    if (this.held.has(call.key) || this.starting.has(call.key)) return; // music goes on through attempts
     const settings = this.o.announcementsOf(call);
     if (settings === null) return;
-    void this.start(call, settings);
+    this.starting.add(call.key);
+    void this.start(call, settings).finally(() => this.starting.delete(call.key));
   }
 
   /** The agent answered: the caller hears the agent now. */
