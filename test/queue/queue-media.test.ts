@@ -40,6 +40,15 @@ if (!needSipp(t)) process.exit(0);
 const everyMs = 5000;
 const queuedMs = 10_000;
 const service = { number: '6301', skill: 'moh', minLevel: 0, announcements: { music: 'music', everyMs, position: true, estimatedWait: true } };
+/** No agent has this skill: its callers only wait. */
+const unstaffed = { number: '6302', skill: 'nobody', minLevel: 0, announcements: { music: 'music', everyMs, position: true, estimatedWait: false } };
+
+const { cluster, config: base } = await startCluster(t, [service, unstaffed], 1);
+const gw = await startGatewayProcess(t, 'gw-moh', '32600-32699', 30, base.secret);
+const config = { ...base, gateways: [gw.config] };
+const node = await startNode(t, config, { nodeId: 'sip-moh', ringTimeoutMs: 5000 });
+const ng = new NgClient({ host: '127.0.0.1', port: gw.config.control.port, key: deriveKey(base.secret, 'ng-control') });
+t.teardown(() => ng.close());
 
 export type Received = { seq: number; ts: number; ssrc: number; pt: number; marker: boolean; payload: Buffer; atMs: number };
 
@@ -142,10 +151,6 @@ function firstVoicedFrame(encoded: Buffer): Buffer {
 }
 
 t.test('a queued caller hears music and its position, then the agent, in one continuous RTP stream', async (t) => {
-  const { cluster, config: base } = await startCluster(t, [service], 1);
-  const gw = await startGatewayProcess(t, 'gw-moh', '32600-32699', 30, base.secret);
-  const config = { ...base, gateways: [gw.config] };
-  const node = await startNode(t, config, { nodeId: 'sip-moh', ringTimeoutMs: 5000 });
   const dn = '4301';
   await addAgent(cluster, config, dn, { moh: 50 }, { ready: false });
   const phone = await TestUa.start('answer');
@@ -246,12 +251,32 @@ t.test('a queued caller hears music and its position, then the agent, in one con
   t.ok(packets.slice(announced + 1, firstAgent).some((p) => p.payload.equals(music.subarray(FRAME_SAMPLES, 2 * FRAME_SAMPLES))), 'then the music again');
 
   // The call's one media session is gone from the gateway once the call ended.
-  const ng = new NgClient({ host: '127.0.0.1', port: gw.config.control.port, key: deriveKey(base.secret, 'ng-control') });
-  t.teardown(() => ng.close());
   await waitFor('the gateway to hold no call', async () => (await ng.list()).callsTotal, (n) => n === 0);
   t.pass('the media session was deleted with the call');
 
   let gapMaxMs = 0;
   for (let i = 1; i < packets.length; i++) gapMaxMs = Math.max(gapMaxMs, packets[i]!.atMs - packets[i - 1]!.atMs);
   t.comment(`caller received ${packets.length} packets (${firstAgent} played, ${packets.length - firstAgent} from the agent); largest gap between arrivals ${gapMaxMs.toFixed(1)} ms; ${framesSkipped} frames skipped by the gateway after stalls`);
+});
+
+t.test('a queued caller gets 183 with the early answer; its CANCEL ends the music and the session', async (t) => {
+  const rtp = await recorder();
+  const caller = await TestUa.start();
+  t.teardown(() => caller.close());
+  caller.offerPort = rtp.port;
+  const call = caller.call(sipTarget(node), unstaffed.number);
+  await waitFor('183 with SDP', () => call.provisionals.filter((p) => p.status === 183).length, (n) => n > 0, 15_000);
+  const p183 = call.provisionals.find((p) => p.status === 183)!;
+  t.ok(call.provisionals.findIndex((p) => p.status === 182) < call.provisionals.indexOf(p183), '182 Queued first, then 183');
+  const early = Buffer.from(p183.body).toString();
+  t.match(early, /m=audio \d+ RTP\/AVP 0\r?\n/, '183 carries an SDP answer (PCMU)');
+  t.equal(mediaOf(p183.body).ip, '127.0.0.1');
+  await waitFor('music', () => rtp.packets.length, (n) => n >= 10);
+  t.equal(rtp.packets[0]!.ssrc, rtp.packets[9]!.ssrc);
+  caller.cancel(call, sipTarget(node));
+  t.equal((await call.final).status, 487, 'CANCEL → 487');
+  await waitFor('the session deleted', async () => (await ng.list()).callsTotal, (n) => n === 0);
+  const n = rtp.packets.length;
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(rtp.packets.length, n, 'the music stopped with the call');
 });
