@@ -20,8 +20,8 @@ export type RewriteOptions = Readonly<{
   rtpPort: number;
   /** rtpengine's `replace: [origin]`: put the gateway's address into o= as well. */
   replaceOrigin: boolean;
-  /** Keep only this payload type on the anchored m= line (early media: both sides are
-   * held to the codec the caller's early answer chose). */
+  /** Keep only this payload type (and telephone-event) on the anchored m= line (early
+   * media: both sides are held to the codec the caller's early answer chose). */
   onlyPayloadType?: number;
 }>;
 
@@ -84,10 +84,14 @@ function endpointOf(session: SdpSession, m: SdpMedia): SdpEndpoint {
   return { ip, rtpPort: m.port, rtcpPort, clockRateHz, payloadTypes };
 }
 
+/** Keeps payload type `pt` and the 8 kHz telephone-event (RFC 4733 DTMF shares the audio
+ * stream's SSRC and numbering, so it survives the gateway's rewriting). */
 function keepOnly(m: SdpMedia, pt: number): void {
-  m.payloads = String(pt);
-  if (m.rtp !== undefined) m.rtp = m.rtp.filter((r) => r.payload === pt);
-  if (m.fmtp !== undefined) m.fmtp = m.fmtp.filter((f) => f.payload === pt);
+  const keep = new Set([pt]);
+  for (const r of m.rtp ?? []) if (r.codec.toLowerCase() === 'telephone-event' && (r.rate ?? 8000) === 8000) keep.add(r.payload);
+  m.payloads = String(m.payloads ?? '').split(' ').filter((x) => keep.has(Number(x))).join(' ');
+  if (m.rtp !== undefined) m.rtp = m.rtp.filter((r) => keep.has(r.payload));
+  if (m.fmtp !== undefined) m.fmtp = m.fmtp.filter((f) => keep.has(f.payload));
 }
 
 function stripIce(o: SdpSession | SdpMedia): void {
