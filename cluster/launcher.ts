@@ -36,7 +36,9 @@ export const flags = {
 } as const;
 
 export const demoPassword = (dn: string): string => `agent-${dn}`;
-export const demoService = { number: '5000', skill: 'support' };
+/** While queued, a caller of 5000 hears the gateway's demo music and, every 15 s, its
+ * position and estimated wait (sip/node/queue-media.ts, gateway/prompts). */
+export const demoService = { number: '5000', skill: 'support', announcements: { music: 'music', everyMs: 15_000, position: true, estimatedWait: true } };
 /** An agent with no demo phone, for a softphone of the operator's own... */
 export const softphoneDn = '1100';
 /** ...and the service only it serves, so a call to it rings that softphone every time

@@ -96,7 +96,7 @@ export type LocalClusterSpec = Readonly<{
   replicasPerShard?: number;
   sipNodes?: number;
   gateways?: number;
-  services?: readonly { number: string; skill: string; minLevel?: number }[];
+  services?: readonly { number: string; skill: string; minLevel?: number; announcements?: Readonly<{ music: string | null; everyMs: number; position: boolean; estimatedWait: boolean }> }[];
   raft?: Partial<ClusterConfig['raft']>;
   /** The last N replicas of every shard are marked `join: true` (added later by membership change). */
   joinReplicas?: number;
@@ -160,7 +160,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
       return { id: `sip${i + 1}`, udp: `${host}:${port}`, tcp: `${host}:${port}`, admin: `${host}:${i === 0 && spec.adminPort !== undefined ? spec.adminPort : next()}`, ...tls };
     }),
     gateways: Array.from({ length: gateways }, (_, i) => ({ id: `gw${i + 1}`, control: `127.0.0.1:${next()}`, ports: `${gatewayRtpPortBase + i * gatewayRtpPortsPerGateway}-${gatewayRtpPortBase + (i + 1) * gatewayRtpPortsPerGateway - 1}`, admin: `127.0.0.1:${next()}` })),
-    services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0 })),
+    services: (spec.services ?? []).map((s) => ({ number: s.number, skill: s.skill, minLevel: s.minLevel ?? 0, ...(s.announcements !== undefined ? { announcements: { ...s.announcements } } : {}) })),
     ...(spec.digest !== undefined ? { digest: { algorithms: [...spec.digest.algorithms] } } : {}),
   };
   const config = validateClusterConfig(doc);

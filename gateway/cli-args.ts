@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { parseFlags, UsageError, type FlagSpec, type FlagValues } from '../common/args.js';
 import type { GatewayConfig } from './gateway.js';
+import { defaultPromptsDir } from './prompts.js';
 import { LATCH_MODES, type LatchMode } from './latching.js';
 import {
   mediaSocketBufferBytes,
@@ -31,6 +32,7 @@ export const gatewayFlags = {
   burst: { type: 'string', help: 'token-bucket depth per call', default: String(sessionPacketBurstMaxDefault) },
   'media-timeout-s': { type: 'string', help: 'flag calls without media for this many seconds', default: String(mediaTimeoutMsDefault / 1000) },
   'socket-buffer-bytes': { type: 'string', help: 'kernel buffer per media socket', default: String(mediaSocketBufferBytes) },
+  'prompts-dir': { type: 'string', help: 'directory of <name>.wav prompts (8 kHz mono) that play media can name', default: defaultPromptsDir },
 } as const satisfies FlagSpec;
 
 export type GatewayFlagValues = FlagValues<typeof gatewayFlags>;
@@ -47,6 +49,8 @@ export type ProcessOptions = Readonly<{
   ngAuth: boolean;
   /** null: any source (the key decides). */
   ngAllow: readonly string[] | null;
+  /** Loaded at start; a bad file stops the gateway (gateway-process.ts). */
+  promptsDir: string;
 }>;
 
 /** Parses the standalone process's command line (RINGFENCE_<FLAG> fills what it leaves out). */
@@ -87,6 +91,7 @@ export function gatewayOptions(f: GatewayFlagValues): ProcessOptions {
     ngKeyFile,
     ngAuth,
     ngAllow,
+    promptsDir: f['prompts-dir'] ?? defaultPromptsDir,
     gateway: {
       bindIp,
       advertiseIp,

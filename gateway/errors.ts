@@ -16,6 +16,8 @@ export const GatewayErrorCode = {
   MAX_SESSIONS: 'GW_ERR_MAX_SESSIONS',
   UNKNOWN_CALL: 'GW_ERR_UNKNOWN_CALL',
   UNKNOWN_TAG: 'GW_ERR_UNKNOWN_TAG',
+  UNKNOWN_PROMPT: 'GW_ERR_UNKNOWN_PROMPT',
+  NO_G711: 'GW_ERR_NO_G711',
   CLOSED: 'GW_ERR_CLOSED',
 } as const;
 export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];

@@ -3,7 +3,8 @@
 // Prints one JSON line per event on stdout: {"event":"listening","control":<port>,...}
 // once the control socket is bound, {"event":"timed-out","callId":...} when a call's media
 // times out, {"event":"stopped"} after SIGTERM/SIGINT closed every socket. Bad flags (or a
-// missing, malformed or world-readable --ng-key-file) print usage on stderr and exit 2.
+// missing, malformed or world-readable --ng-key-file, or a --prompts-dir file that is not
+// an 8 kHz mono WAV) print the reason (naming the file) and usage on stderr and exit 2.
 
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,6 +16,7 @@ import { parseArgs, USAGE, type ProcessOptions } from './cli-args.js';
 import { ControlServer } from './control-server.js';
 import { Gateway } from './gateway.js';
 import { GatewayMetrics } from './metrics.js';
+import { PromptLibrary } from './prompts.js';
 
 function emit(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(event) + '\n');
@@ -53,12 +55,14 @@ export type RunGatewayOptions = Readonly<{
 export async function runGateway(argv: string[] | ProcessOptions, o: RunGatewayOptions = {}): Promise<void> {
   let opts: ProcessOptions;
   let key: Buffer | null;
+  let prompts: PromptLibrary;
   try {
     opts = Array.isArray(argv) ? parseArgs(argv) : argv;
     if (!opts.ngAuth) key = null;
     else if (o.ngKey !== undefined) key = o.ngKey;
     else if (opts.ngKeyFile !== null) key = readNgKeyFile(opts.ngKeyFile);
     else throw new Error('--ng-key-file PATH is required (or --ng-auth off, for a gateway behind a firewall)');
+    prompts = PromptLibrary.load(opts.promptsDir);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
     process.exit(2);
@@ -69,7 +73,7 @@ export async function runGateway(argv: string[] | ProcessOptions, o: RunGatewayO
     process.stderr.write(`gateway: uncaught exception, exiting: ${err.stack ?? String(err)}\n`);
     process.exit(70);
   });
-  const gateway = new Gateway(opts.gateway);
+  const gateway = new Gateway(opts.gateway, Date.now, prompts);
   const control = new ControlServer(gateway, { key, allowFrom: opts.ngAllow === null ? null : new Set(opts.ngAllow) });
   // Before the control socket takes commands, so its observer counts the first one.
   const metrics = o.admin === undefined ? null : new GatewayMetrics({ gateway, control, id: o.admin.id });
@@ -99,6 +103,7 @@ export async function runGateway(argv: string[] | ProcessOptions, o: RunGatewayO
     latching: opts.gateway.latchMode,
     ngAuth: key === null ? 'off' : 'on',
     ngAllow: opts.ngAllow,
+    prompts: prompts.size,
     ...(adminPort !== null ? { admin: adminPort } : {}),
   });
   if (Object.keys(ready).length > 0) emit({ event: 'ready', role: 'gateway', pid: process.pid, control: port, ...(adminPort !== null ? { admin: adminPort } : {}), ...ready });

@@ -1,5 +1,6 @@
-// The gateway's command layer: ng commands (ping, offer, answer, delete, query, list) in,
-// bencoded replies out, driving the call table, the port allocator and the media relay.
+// The gateway's command layer: ng commands (ping, offer, answer, delete, query, list,
+// play media, stop media) in, bencoded replies out, driving the call table, the port
+// allocator, the media relay and the prompt player.
 // Commands run one at a time, in arrival order, so two commands for one call never
 // interleave around an await (a socket bind).
 
@@ -7,8 +8,11 @@ import net from 'node:net';
 import { isBList, type BDict, type BValue } from './bencode.js';
 import { GatewayError, GatewayErrorCode, isGatewayError } from './errors.js';
 import type { LatchMode } from './latching.js';
-import { idCharsMax, ngListCallsMax, portBindAttemptsMax } from './limits.js';
+import { PT_PCMA, PT_PCMU } from './g711.js';
+import { idCharsMax, ngListCallsMax, playFilesMax, playRepeatTimesMax, portBindAttemptsMax } from './limits.js';
+import { MediaPlayer } from './player.js';
 import { PortAllocator } from './port-allocator.js';
+import { PromptLibrary, type Prompt } from './prompts.js';
 import { COMPONENT_RTCP, COMPONENT_RTP, MediaRelay } from './relay.js';
 import { rewriteSdp, type SdpEndpoint } from './sdp-rewrite.js';
 import { CallTable, type Call } from './sessions.js';
@@ -45,6 +49,7 @@ export class Gateway {
   readonly calls: CallTable;
   readonly ports: PortAllocator;
   readonly relay: MediaRelay;
+  readonly player: MediaPlayer;
   private chain: Promise<unknown> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastSweepMs = 0;
@@ -54,6 +59,8 @@ export class Gateway {
   constructor(
     readonly config: GatewayConfig,
     private readonly nowMs: Clock = Date.now,
+    /** What `play media` can name (PromptLibrary.load(--prompts-dir) in the process). */
+    readonly prompts: PromptLibrary = new PromptLibrary([]),
   ) {
     this.calls = new CallTable(config.callsMax);
     this.ports = new PortAllocator(config.ports);
@@ -65,6 +72,7 @@ export class Gateway {
       packetBurstMax: config.packetBurstMax,
       socketBufferBytes: config.socketBufferBytes,
     });
+    this.player = new MediaPlayer(this.relay);
   }
 
   /** Starts the media-timeout sweep; `onTimedOut` hears each call as it becomes flagged. */
@@ -90,6 +98,7 @@ export class Gateway {
   close(): void {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.player.close();
     this.relay.closeAll();
   }
 
@@ -123,6 +132,10 @@ export class Gateway {
         return this.query(body);
       case 'list':
         return this.list(body);
+      case 'play media':
+        return this.playMedia(body);
+      case 'stop media':
+        return this.stopMedia(body);
       default:
         throw new GatewayError(GatewayErrorCode.NG_UNKNOWN_COMMAND, `Unrecognized command ${String(command)}`);
     }
@@ -138,8 +151,17 @@ export class Gateway {
     try {
       const offerer = this.calls.legIndexOf(call, fromTag);
       if (offerer === null) throw new GatewayError(GatewayErrorCode.UNKNOWN_TAG, 'from-tag does not belong to this call');
-      const reply = this.rewriteFor(call, offerer, 1 - offerer, sdp, b);
-      return { result: 'ok', sdp: reply };
+      if (!listOf(b, 'flags').includes('early-media')) return { result: 'ok', sdp: this.rewriteFor(call, offerer, 1 - offerer, sdp, b) };
+      // Ringfence's early media: the offerer also gets an answer now (`early-sdp`, pointing
+      // at its own leg's ports) so prompts can be played to it before anyone answers. Both
+      // SDPs keep only the offerer's first G.711 codec, so the later answer cannot pick
+      // another one than the early answer announced.
+      const probe = rewriteSdp(sdp, { ip: this.config.advertiseIp, rtpPort: 0, replaceOrigin: false });
+      const pt = probe.endpoint.payloadTypes.find((p) => p === PT_PCMU || p === PT_PCMA);
+      if (pt === undefined) throw new GatewayError(GatewayErrorCode.NO_G711, 'early media needs PCMU or PCMA in the offer');
+      const reply = this.rewriteFor(call, offerer, 1 - offerer, sdp, b, pt);
+      const early = rewriteSdp(sdp, { ip: this.config.advertiseIp, rtpPort: call.legs[offerer]!.localRtpPort, replaceOrigin: true, onlyPayloadType: pt });
+      return { result: 'ok', sdp: reply, 'early-sdp': early.sdp };
     } catch (e) {
       if (created) this.destroyCall(call);
       throw e;
@@ -165,13 +187,14 @@ export class Gateway {
 
   /** Learns `from`'s endpoint from its SDP and returns the SDP rewritten to point at the
    * gateway's ports of leg `to` (the side that will receive this SDP sends there). */
-  private rewriteFor(call: Call, from: number, to: number, sdp: string, b: BDict): string {
+  private rewriteFor(call: Call, from: number, to: number, sdp: string, b: BDict, onlyPayloadType?: number): string {
     const replace = listOf(b, 'replace');
     const flags = listOf(b, 'flags');
     const out = rewriteSdp(sdp, {
       ip: this.config.advertiseIp,
       rtpPort: call.legs[to]!.localRtpPort,
       replaceOrigin: replace.includes('origin') || flags.includes('replace-origin'),
+      ...(onlyPayloadType !== undefined ? { onlyPayloadType } : {}),
     });
     this.setEndpoint(call, from, out.endpoint);
     call.lastSignalMs = this.nowMs();
@@ -234,6 +257,7 @@ export class Gateway {
   }
 
   private destroyCall(call: Call): void {
+    for (let leg = 0; leg < 2; leg++) this.player.cancel(call.index * 2 + leg);
     this.observer?.callEnded([this.relay.stats.snapshot(call.index * 2), this.relay.stats.snapshot(call.index * 2 + 1)]);
     this.calls.remove(call.callId);
     for (let leg = 0; leg < 2; leg++) {
@@ -251,6 +275,53 @@ export class Gateway {
     const report = this.report(call);
     this.destroyCall(call);
     return report;
+  }
+
+  /** rtpengine's `play media`: prompts into the party named by `from-tag` (the party that
+   * hears them). `file` names one prompt of --prompts-dir (a name, never a path); Ringfence
+   * also takes `files`, a list played back to back. `repeat-times` (default 1) rounds. The
+   * codec is the leg's negotiated G.711 one. After the last round, silence frames keep the
+   * leg's stream going until relayed media, another `play media` or `stop media`. */
+  private playMedia(b: BDict): BDict {
+    const call = this.calls.require(id(b, 'call-id'));
+    const legIndex = this.partyOf(call, b);
+    if (b['blob'] !== undefined || b['db-id'] !== undefined) {
+      throw new GatewayError(GatewayErrorCode.NG_MALFORMED, 'only prompts of the gateway\'s prompts dir can be played: name one with file');
+    }
+    const names = b['files'] !== undefined ? (isBList(b['files']) ? b['files'] : [null]) : [b['file'] ?? null];
+    if (names.length === 0 || names.length > playFilesMax) throw new GatewayError(GatewayErrorCode.NG_MALFORMED, `file, or files with 1 to ${playFilesMax} prompt names, is required`);
+    if (names[0] === null) throw new GatewayError(GatewayErrorCode.NG_MISSING_KEY, 'No file in message');
+    const prompts: Prompt[] = names.map((n) => this.prompts.get(n));
+    const repeatTimes = intOf(b, 'repeat-times', 1, playRepeatTimesMax, 1);
+    const started = this.player.play(call.index * 2 + legIndex, prompts, repeatTimes, this.payloadTypeOf(call, legIndex));
+    call.lastSignalMs = this.nowMs();
+    return { result: 'ok', duration: started.durationMs };
+  }
+
+  private stopMedia(b: BDict): BDict {
+    const call = this.calls.require(id(b, 'call-id'));
+    const played = this.player.stop(call.index * 2 + this.partyOf(call, b));
+    if (played === null) return { result: 'ok', warning: 'no media playing', 'last-frame-pos': 0 };
+    return { result: 'ok', 'last-frame-pos': played };
+  }
+
+  private partyOf(call: Call, b: BDict): 0 | 1 {
+    const leg = this.calls.legIndexOf(call, id(b, 'from-tag'));
+    if (leg === null) throw new GatewayError(GatewayErrorCode.UNKNOWN_TAG, 'from-tag does not belong to this call');
+    return leg;
+  }
+
+  /** The G.711 payload type a leg uses: the answer's first codec when it is one the leg
+   * offered, else the leg's own first PCMU/PCMA. */
+  private payloadTypeOf(call: Call, legIndex: number): number {
+    const own = call.legs[legIndex]!.endpoint;
+    if (own === null) throw new GatewayError(GatewayErrorCode.NO_G711, 'this party has sent no SDP yet');
+    const answered = call.legs[1 - legIndex]!.endpoint?.payloadTypes[0];
+    const isG711 = (p: number | undefined): p is number => p === PT_PCMU || p === PT_PCMA;
+    if (isG711(answered) && own.payloadTypes.includes(answered)) return answered;
+    const pt = own.payloadTypes.find(isG711);
+    if (pt === undefined) throw new GatewayError(GatewayErrorCode.NO_G711, 'this party has no PCMU or PCMA codec to play prompts in');
+    return pt;
   }
 
   private query(b: BDict): BDict {

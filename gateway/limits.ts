@@ -67,3 +67,18 @@ export const mediaSocketBufferBytes = 1 << 20;
 /** The media-timeout sweep runs every quarter of the media timeout, within these bounds. */
 export const sweepIntervalMsMin = 10;
 export const sweepIntervalMsMax = 1000;
+
+/** Largest prompt file loaded (a minute of 16-bit 8 kHz audio is 960 KB). */
+export const promptBytesMax = 4 * 1024 * 1024;
+/** Prompt files loaded from --prompts-dir. */
+export const promptsMax = 256;
+/** Prompt names in one `play media` (`file`, or Ringfence's `files` list). */
+export const playFilesMax = 16;
+/** `repeat-times` ceiling; a queue's music is asked for far fewer loops than this. */
+export const playRepeatTimesMax = 100_000;
+/** RTP packets of one 20 ms frame the player sends at once to catch up after a stall;
+ * behind by more, it skips ahead (a jitter buffer would drop them anyway). */
+export const playCatchUpPacketsMax = 5;
+/** After a playback ends or is stopped, silence frames keep the leg's stream going until
+ * relayed media or another play takes over, for at most this long. */
+export const playFillMsMax = 5_000;

@@ -18,7 +18,7 @@ import type { LegStatsSnapshot } from './stats.js';
 
 /** ng commands the gateway knows; anything else is counted as `unknown` (a peer chooses
  * the name, and a label's values must stay few). */
-const knownCommands = new Set(['ping', 'offer', 'answer', 'delete', 'query', 'list']);
+const knownCommands = new Set(['ping', 'offer', 'answer', 'delete', 'query', 'list', 'play media', 'stop media']);
 const knownResults = new Set(['ok', 'pong', 'error']);
 
 type LegTotals = { rtpPackets: number; rtpBytes: number; rtcpPackets: number; rtcpBytes: number; relayedPackets: number; relayedBytes: number; lostPackets: number; droppedSource: number; droppedRate: number; droppedUnroutable: number };
@@ -85,6 +85,9 @@ export class GatewayMetrics {
       },
     };
 
+    new Counter({ name: 'ringfence_gateway_plays_total', help: 'playbacks started by play media (each replaces what played on its leg)', registers: [r], collect() { this.reset(); this.inc(gw.player.playsStarted); } });
+    new Counter({ name: 'ringfence_gateway_played_packets_total', help: 'RTP packets the gateway sent from prompts (and the silence after them)', registers: [r], collect() { this.reset(); this.inc(gw.player.packetsSent); } });
+    new Gauge({ name: 'ringfence_gateway_playing_legs', help: 'legs a prompt (or the silence after one) is being played into', registers: [r], collect() { this.set(gw.player.activeLegs); } });
     new Gauge({ name: 'ringfence_gateway_calls', help: 'media sessions (calls) in the gateway\'s table', registers: [r], collect() { this.set(gw.calls.size); } });
     new Gauge({ name: 'ringfence_gateway_calls_timed_out', help: 'calls whose media timed out, waiting for their SIP node to delete them', registers: [r], collect() { this.set(gw.calls.timedOutIds().length); } });
     new Gauge({

@@ -101,6 +101,24 @@ export class NgClient {
     return { sdp: sdpOf(r), raw: r };
   }
 
+  /** `play media`: prompts (names of the gateway's --prompts-dir) into the party `fromTag`;
+   * resolves with the playback's length in ms (all rounds). */
+  async playMedia(o: Readonly<{ callId: string; fromTag: string; files: readonly string[]; repeatTimes?: number }>): Promise<{ durationMs: number }> {
+    const r = await this.request({
+      command: 'play media',
+      'call-id': o.callId,
+      'from-tag': o.fromTag,
+      ...(o.files.length === 1 ? { file: o.files[0]! } : { files: [...o.files] }),
+      ...(o.repeatTimes !== undefined ? { 'repeat-times': o.repeatTimes } : {}),
+    });
+    return { durationMs: n(r, 'duration') };
+  }
+
+  /** `stop media`: the frames played, from `last-frame-pos`. */
+  async stopMedia(o: Readonly<{ callId: string; fromTag: string }>): Promise<number> {
+    return n(await this.request({ command: 'stop media', 'call-id': o.callId, 'from-tag': o.fromTag }), 'last-frame-pos');
+  }
+
   delete(o: Readonly<{ callId: string; fromTag?: string }>): Promise<BDict> {
     return this.request({ command: 'delete', 'call-id': o.callId, ...(o.fromTag !== undefined ? { 'from-tag': o.fromTag } : {}) });
   }

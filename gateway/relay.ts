@@ -9,6 +9,10 @@
 // creates no closures or objects of its own (Node's dgram still creates its rinfo and
 // send request; that is below us).
 //
+// Played media (player.ts): a leg that had a prompt played into it gets an RtpOutStream,
+// and RTP relayed toward it is then rewritten (or muted while a prompt plays) so the
+// receiver sees one stream. A leg that never played has none: one array read per packet.
+//
 // Overload: nothing here queues packets. Every datagram is handled to completion in its
 // 'message' callback, so the sockets are always being drained; when the process is short
 // of CPU the kernel drops at the receive queue, and once the burst ends the queues empty
@@ -17,7 +21,9 @@
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { LATCH_DROP, LATCH_LEARN, latchDecision, type LatchMode } from './latching.js';
+import type { PlayerSink } from './player.js';
 import { TokenBuckets } from './rate-limit.js';
+import type { RtpOutStream } from './rtp-out-stream.js';
 import { LegStats } from './stats.js';
 
 export const COMPONENT_RTP = 0;
@@ -44,7 +50,7 @@ function literalLookup(address: string, _family: unknown, cb: (err: null, addres
   cb(null, address, 4);
 }
 
-export class MediaRelay {
+export class MediaRelay implements PlayerSink {
   readonly stats: LegStats;
   readonly buckets: TokenBuckets;
   private readonly strict: boolean;
@@ -55,6 +61,10 @@ export class MediaRelay {
   private readonly sdpPort: Int32Array;
   /** Send errors reported by the kernel (e.g. ENOBUFS), per socket. */
   readonly sendErrors: Float64Array;
+  /** Per leg slot: the outgoing stream once media was played into the leg, else null. */
+  private readonly outStreams: (RtpOutStream | null)[];
+  /** Per leg slot: packets the player sent into the leg. */
+  readonly playedPackets: Float64Array;
 
   constructor(readonly config: RelayConfig) {
     const legs = config.callsMax * 2;
@@ -68,6 +78,8 @@ export class MediaRelay {
     this.sdpIp = new Array<string>(socks).fill('');
     this.sdpPort = new Int32Array(socks);
     this.sendErrors = new Float64Array(socks);
+    this.outStreams = new Array<RtpOutStream | null>(legs).fill(null);
+    this.playedPackets = new Float64Array(legs);
   }
 
   /** Binds the RTP socket on `rtpPort` and RTCP on `rtpPort + 1` for leg `slot`. Rejects
@@ -89,10 +101,13 @@ export class MediaRelay {
       this.sendErrors[i] = 0;
     }
     this.stats.reset(slot, clockRateHz);
+    this.outStreams[slot] = null;
+    this.playedPackets[slot] = 0;
     if ((slot & 1) === 0) this.buckets.reset(slot >> 1, performance.now());
   }
 
   closeLeg(slot: number): void {
+    this.outStreams[slot] = null;
     for (const k of [slot * 2, slot * 2 + 1]) {
       const s = this.sockets[k];
       this.sockets[k] = null;
@@ -116,19 +131,46 @@ export class MediaRelay {
     this.stats.setClockRate(slot, clockRateHz);
   }
 
+  outStream(slot: number): RtpOutStream | null {
+    return this.outStreams[slot] ?? null;
+  }
+
+  setOutStream(slot: number, s: RtpOutStream): void {
+    this.outStreams[slot] = s;
+  }
+
+  /** Sends a packet (made by the player) out of the leg's RTP socket to where the leg's
+   * RTP goes: its latched source, else its SDP address. False when there is neither. */
+  sendToLeg(slot: number, packet: Buffer): boolean {
+    const k = slot * 2;
+    const sock = this.sockets[k];
+    let port = this.latchedPort[k]!;
+    let ip: string;
+    if (port !== 0) ip = this.latchedIp[k]!;
+    else {
+      port = this.sdpPort[k]!;
+      ip = this.sdpIp[k]!;
+    }
+    if (sock === null || sock === undefined || port === 0 || ip === '') return false;
+    sock.send(packet, port, ip);
+    this.playedPackets[slot]!++;
+    return true;
+  }
+
   /** The latched source of a leg's component, or null. */
   latchedSource(slot: number, component: number): { ip: string; port: number } | null {
     const k = slot * 2 + component;
     return this.latchedPort[k] === 0 ? null : { ip: this.latchedIp[k]!, port: this.latchedPort[k]! };
   }
 
-  /** Packets seen on a call's four sockets, accepted or not: the media-timeout activity
-   * measure. */
+  /** Packets seen on a call's four sockets, accepted or not, and packets played into its
+   * legs: the media-timeout activity measure (a queued caller that sends nothing while it
+   * hears music is not a dead call). */
   packetsSeen(callIndex: number): number {
     const s = this.stats;
     let n = 0;
     for (const slot of [callIndex * 2, callIndex * 2 + 1]) {
-      n += s.rtpPackets[slot]! + s.rtcpPackets[slot]! + s.droppedSource[slot]!;
+      n += s.rtpPackets[slot]! + s.rtcpPackets[slot]! + s.droppedSource[slot]! + this.playedPackets[slot]!;
     }
     return n;
   }
@@ -192,6 +234,10 @@ export class MediaRelay {
       return;
     }
     const out = k ^ 2;
+    if ((k & 1) === COMPONENT_RTP) {
+      const os = this.outStreams[out >> 1];
+      if (os && !os.relayed(msg, nowMs)) return; // muted: a prompt plays to that leg
+    }
     const sock = this.sockets[out];
     let port = this.latchedPort[out]!;
     let ip: string;

@@ -11,7 +11,7 @@ import { sdpBytesMax } from './limits.js';
 
 /** Where an endpoint says it receives media. `ip` is null for a hold/unknown address
  * (0.0.0.0 or absent): only latching can then learn it. */
-export type SdpEndpoint = Readonly<{ ip: string | null; rtpPort: number; rtcpPort: number; clockRateHz: number }>;
+export type SdpEndpoint = Readonly<{ ip: string | null; rtpPort: number; rtcpPort: number; clockRateHz: number; payloadTypes: readonly number[] }>;
 
 export type RewriteOptions = Readonly<{
   /** Address advertised for the gateway's ports. */
@@ -20,6 +20,9 @@ export type RewriteOptions = Readonly<{
   rtpPort: number;
   /** rtpengine's `replace: [origin]`: put the gateway's address into o= as well. */
   replaceOrigin: boolean;
+  /** Keep only this payload type (and telephone-event) on the anchored m= line (early
+   * media: both sides are held to the codec the caller's early answer chose). */
+  onlyPayloadType?: number;
 }>;
 
 export type RewriteResult = Readonly<{ sdp: string; endpoint: SdpEndpoint }>;
@@ -54,6 +57,7 @@ export function rewriteSdp(sdp: string, opts: RewriteOptions): RewriteResult {
       continue;
     }
     m.port = opts.rtpPort;
+    if (opts.onlyPayloadType !== undefined) keepOnly(m, opts.onlyPayloadType);
     m.connection = { version: 4, ip: opts.ip };
     m.rtcp = { port: opts.rtpPort + 1, netType: 'IN', ipVer: 4, address: opts.ip };
   }
@@ -73,10 +77,21 @@ function endpointOf(session: SdpSession, m: SdpMedia): SdpEndpoint {
     throw new GatewayError(GatewayErrorCode.SDP_INVALID, `bad media port ${String(m.port)}`);
   }
   const rtcpPort = m.rtcp?.port !== undefined && m.rtcp.port > 0 ? m.rtcp.port : m.port + 1;
+  const payloadTypes = String(m.payloads ?? '').split(' ').filter((x) => /^\d+$/.test(x)).map(Number);
   const first = String(m.payloads ?? '').split(' ')[0];
   const rtp = m.rtp?.find((r) => String(r.payload) === first);
   const clockRateHz = rtp?.rate !== undefined && rtp.rate > 0 ? rtp.rate : DEFAULT_CLOCK_RATE_HZ;
-  return { ip, rtpPort: m.port, rtcpPort, clockRateHz };
+  return { ip, rtpPort: m.port, rtcpPort, clockRateHz, payloadTypes };
+}
+
+/** Keeps payload type `pt` and the 8 kHz telephone-event (RFC 4733 DTMF shares the audio
+ * stream's SSRC and numbering, so it survives the gateway's rewriting). */
+function keepOnly(m: SdpMedia, pt: number): void {
+  const keep = new Set([pt]);
+  for (const r of m.rtp ?? []) if (r.codec.toLowerCase() === 'telephone-event' && (r.rate ?? 8000) === 8000) keep.add(r.payload);
+  m.payloads = String(m.payloads ?? '').split(' ').filter((x) => keep.has(Number(x))).join(' ');
+  if (m.rtp !== undefined) m.rtp = m.rtp.filter((r) => keep.has(r.payload));
+  if (m.fmtp !== undefined) m.fmtp = m.fmtp.filter((f) => keep.has(f.payload));
 }
 
 function stripIce(o: SdpSession | SdpMedia): void {

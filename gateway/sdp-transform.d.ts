@@ -9,6 +9,7 @@ declare module 'sdp-transform' {
     payloads?: string | number;
     connection?: SdpConnection;
     rtp?: { payload: number; codec: string; rate?: number; encoding?: number }[];
+    fmtp?: { payload: number; config: string }[];
     rtcp?: { port: number; netType?: string; ipVer?: number; address?: string };
     candidates?: unknown[];
     iceUfrag?: string;

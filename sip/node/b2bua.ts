@@ -49,6 +49,7 @@ import type { MediaController, MediaLostReason } from './media.js';
 import type { SetupPhase, SipNodeMetrics } from './metrics.js';
 import type { QueueView } from './queue.js';
 import { CallQueueing } from './call-queueing.js';
+import { QueueMedia } from './queue-media.js';
 import type { QueuedCalls } from './queued-calls.js';
 import type { AgentView, Router } from './router.js';
 import type { RoutingWebhook } from './routing-webhook.js';
@@ -96,6 +97,7 @@ export class B2bua {
   private readonly bySession = new Map<string, Call>();
   private readonly queueing: CallQueueing;
   readonly queued: QueuedCalls;
+  readonly queueMedia: QueueMedia;
   private readonly timers: TimerService;
   private readonly sender: LegSender;
   private readonly grants: Grants;
@@ -118,6 +120,13 @@ export class B2bua {
       layer: o.layer, sender: this.sender, media: o.media, metrics: o.metrics, log: o.log, timers: o.timers,
       hangUp: (call, at, outcome) => this.hangUp(call, at, outcome),
     });
+    this.queueMedia = new QueueMedia({
+      nodeId: o.nodeId, media: o.media, queues: o.queues, timers: o.timers, log: o.log,
+      // The one place a queued call's announcement settings are looked up (live services swap it).
+      announcementsOf: (call) => (this.o.services.get(call.service.number) ?? serviceDefinition(call.service)).announcements,
+      contactFor: (call) => this.sender.contactFor(call.callerLeg),
+      endCall: (call, reason) => this.endCall(call, reason, 'node', 503, 'Media Unavailable'),
+    });
     this.queueing = new CallQueueing({
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
       queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, services: o.services, strategy: o.router.strategy, calls: this.calls, acquisition: this.acquisition,
@@ -125,6 +134,7 @@ export class B2bua {
       events: o.events ?? null,
       endCall: (call, outcome, status, reason) => this.endCall(call, outcome, 'node', status, reason),
       inviteAgent: (call, next) => this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource),
+      onQueued: (call) => this.queueMedia.onQueued(call),
     });
     this.queued = this.queueing.queued;
     o.media.onLost((session, reason) => this.onMediaLost(session, reason));
@@ -278,17 +288,19 @@ export class B2bua {
    * routing should go on. */
   private async inviteAgent(call: Call, grant: Grant, contactUri: string, target: SipTarget, viaSource: boolean): Promise<boolean> {
     const agentCallId = generateCallId(this.sender.transportFor(target).sentBy.host);
-    const localTag = generateTag();
+    // A call with early media (queue-media.ts) keeps its one media session across attempts.
+    const early = this.queueMedia.sessionOf(call);
+    const localTag = early?.tag ?? generateTag();
     const leg = agentLegOf({ callerLeg: call.callerLeg, dn: grant.dn, target, contactUri, callId: agentCallId, localTag, viaSource });
     const at: Attempt = {
-      no: call.attemptCount, dn: grant.dn, reservationId: grant.reservationId, leg, target, mediaSession: agentCallId, tx: null,
+      no: call.attemptCount, dn: grant.dn, reservationId: grant.reservationId, leg, target, mediaSession: early?.sessionId ?? agentCallId, tx: null,
       gotProvisional: false, cancel: null, cancelSent: false, answered: false, ack: null, ringTimer: null, cancelGuard: null, confirming: null,
       invitedAtMs: 0, grantExpiresAtMs: grant.expiresAtMs, call,
     };
     call.attempt = at;
     let sdp: string;
     try {
-      sdp = (await this.o.media.offer(at.mediaSession, localTag, Buffer.from(call.invite.body).toString('utf8'))).sdp;
+      sdp = early !== null ? early.agentSdp : (await this.o.media.offer(at.mediaSession, localTag, Buffer.from(call.invite.body).toString('utf8'))).sdp;
     } catch (err) {
       this.o.log.warn('media offer failed', { callId: call.callId, error: (err as Error).message });
       this.finishAttempt(call, at, 'failed');
@@ -350,6 +362,7 @@ export class B2bua {
   }
 
   private async relayProvisional(call: Call, at: Attempt, res: SipResponse): Promise<void> {
+    if (this.queueMedia.sessionOf(call) !== null) return; // the caller hears its music until the answer
     let body = new Uint8Array(0);
     if (res.body.length > 0) {
       try {
@@ -407,6 +420,11 @@ export class B2bua {
       this.sender.sendBye(at.leg);
       this.finishAttempt(call, at, 'abandoned');
       return;
+    }
+    const early = this.queueMedia.sessionOf(call);
+    if (early !== null) {
+      sdp = early.callerSdp; // the 183's answer again (RFC 3264: one answer per offer)
+      this.queueMedia.onBridged(call);
     }
     at.answered = true;
     moveTo(call, 'answered');
@@ -498,7 +516,7 @@ export class B2bua {
     if (at.cancelGuard !== null) this.timers.clearTimer(at.cancelGuard);
     at.ringTimer = at.cancelGuard = null;
     this.bySession.delete(at.mediaSession);
-    void this.o.media.delete(at.mediaSession);
+    if (!this.queueMedia.owns(at.mediaSession)) void this.o.media.delete(at.mediaSession);
     // A release overtaking the confirm would end a RESERVED grant as if never answered
     // (no wrap-up, no call counted) and the confirm would then be refused: wait for it.
     void this.grants.release(at.dn, at.reservationId, outcome, at.confirming);
@@ -527,6 +545,7 @@ export class B2bua {
     const cdr = cdrOf(call, { node: this.o.nodeId, outcome, endedBy, wasAnswered, endedAtMs, endedAt: new Date(this.o.now()) });
     this.o.cdr.write(cdr);
     this.emit({ type: 'call.ended', callId: call.callId, service: call.service.number, ...(cdr.dn !== null ? { dn: cdr.dn } : {}), outcome, endedBy, talkMs: cdr.talkMs });
+    this.queueMedia.onEnded(call);
     this.calls.delete(call.key);
     this.acquisition.forget(call.key);
     this.dialogs.end(legKey(call.callerLeg), 'caller');
@@ -576,6 +595,7 @@ export class B2bua {
     this.closed = true;
     this.stopSweep();
     this.queued.close();
+    this.queueMedia.close();
     this.relay.close();
     for (const call of this.calls.values()) {
       if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);

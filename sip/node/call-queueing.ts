@@ -47,6 +47,8 @@ export type CallQueueingOptions = Readonly<{
   endCall: (call: Call, outcome: string, status: number, reason: string) => void;
   /** INVITEs the granted agent; false when the attempt failed at once. */
   inviteAgent: (call: Call, granted: Granted) => Promise<boolean>;
+  /** The call's entry committed (queue-media.ts: early media, music, announcements). */
+  onQueued?: (call: Call) => void;
 }>;
 
 export class CallQueueing {
@@ -101,6 +103,7 @@ export class CallQueueing {
       call.sent182 = true;
       call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, 182, 'Queued'));
     }
+    this.o.onQueued?.(call);
   }
 
   /** The call's queue is full or its maximum wait is over: its service's overflow

@@ -30,6 +30,15 @@ export interface MediaController {
   reoffer(sessionId: string, fromTag: string, sdp: string): Promise<string>;
   /** Never rejects: a session the gateway lost is already gone. */
   delete(sessionId: string): Promise<void>;
+  /** Anchors the caller's offer as a new session with early media toward the caller (leg
+   * `fromTag`): the SDP for the agent's INVITE later, and the early answer for the
+   * caller's 183 now (the same answer goes in its 200). Null when early media is not
+   * available (no gateway, or one without Ringfence's early-media flag, e.g. rtpengine). */
+  earlyOffer(sessionId: string, fromTag: string, sdp: string): Promise<{ agentSdp: string; callerSdp: string } | null>;
+  /** `play media`: prompts into the session's party `tag`; the playback's length in ms. */
+  play(sessionId: string, tag: string, files: readonly string[], repeatTimes: number): Promise<number>;
+  /** `stop media` on the session's party `tag`; never rejects. */
+  stopPlay(sessionId: string, tag: string): Promise<void>;
   /** Called once per session whose media stopped or whose gateway died. */
   onLost(listener: (sessionId: string, reason: MediaLostReason) => void): void;
   status(): readonly Readonly<{ id: string; alive: boolean; sessions: number }>[];
@@ -47,6 +56,13 @@ export class PassthroughMedia implements MediaController {
     return sdp;
   }
   async delete(): Promise<void> {}
+  async earlyOffer(): Promise<null> {
+    return null;
+  }
+  async play(): Promise<number> {
+    throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, 'no media gateway to play prompts');
+  }
+  async stopPlay(): Promise<void> {}
   onLost(): void {}
   status(): readonly Readonly<{ id: string; alive: boolean; sessions: number }>[] {
     return [];
@@ -101,6 +117,41 @@ export class NgMediaController implements MediaController {
       }
     }
     throw new SipNodeError(SipNodeErrorCode.NO_GATEWAY, 'no media gateway is alive');
+  }
+
+  async earlyOffer(sessionId: string, fromTag: string, sdp: string): Promise<{ agentSdp: string; callerSdp: string } | null> {
+    const order = this.gateways.filter((g) => g.alive).sort((a, b) => a.sessions.size - b.sessions.size);
+    for (const gw of order) {
+      try {
+        const r = await gw.client.offer({ callId: sessionId, fromTag, sdp, replace: ['origin'], flags: ['early-media'] });
+        gw.sessions.add(sessionId);
+        this.bySession.set(sessionId, gw);
+        const early = r.raw['early-sdp'];
+        if (typeof early === 'string') return { agentSdp: r.sdp, callerSdp: early };
+        await this.delete(sessionId); // an rtpengine: it ignored the flag
+        return null;
+      } catch (err) {
+        if ((err as { code?: string }).code === GatewayErrorCode.NG_TIMEOUT) this.markDead(gw);
+        else throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, `${gw.id}: ${(err as Error).message}`);
+      }
+    }
+    throw new SipNodeError(SipNodeErrorCode.NO_GATEWAY, 'no media gateway is alive');
+  }
+
+  async play(sessionId: string, tag: string, files: readonly string[], repeatTimes: number): Promise<number> {
+    const gw = this.bySession.get(sessionId);
+    if (gw === undefined) throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, `no media session ${sessionId}`);
+    try {
+      return (await gw.client.playMedia({ callId: sessionId, fromTag: tag, files, repeatTimes })).durationMs;
+    } catch (err) {
+      throw new SipNodeError(SipNodeErrorCode.MEDIA_FAILED, `${gw.id}: ${(err as Error).message}`);
+    }
+  }
+
+  async stopPlay(sessionId: string, tag: string): Promise<void> {
+    const gw = this.bySession.get(sessionId);
+    if (gw === undefined || !gw.alive) return;
+    await gw.client.stopMedia({ callId: sessionId, fromTag: tag }).then(() => undefined, () => undefined);
   }
 
   async answer(sessionId: string, fromTag: string, toTag: string, sdp: string): Promise<string> {

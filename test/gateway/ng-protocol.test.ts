@@ -54,10 +54,15 @@ const offer = [
 
 t.test('sdp rewrite', async (t) => {
   const r = rewriteSdp(offer, { ip: '203.0.113.5', rtpPort: 30010, replaceOrigin: false });
-  t.same(r.endpoint, { ip: '198.51.100.7', rtpPort: 49170, rtcpPort: 49181, clockRateHz: 8000 }, 'media-level c= wins');
+  t.same(r.endpoint, { ip: '198.51.100.7', rtpPort: 49170, rtcpPort: 49181, clockRateHz: 8000, payloadTypes: [8, 101] }, 'media-level c= wins');
   t.match(r.sdp, /^c=IN IP4 203\.0\.113\.5\r$/m);
   t.match(r.sdp, /^m=audio 30010 RTP\/AVP 8 101\r$/m);
   t.match(r.sdp, /^a=rtcp:30011 IN IP4 203\.0\.113\.5\r$/m);
+  const only = rewriteSdp(offer, { ip: '203.0.113.5', rtpPort: 30010, replaceOrigin: false, onlyPayloadType: 8 });
+  t.match(only.sdp, /^m=audio 30010 RTP\/AVP 8 101\r$/m, 'onlyPayloadType keeps one codec and telephone-event');
+  const noDtmf = rewriteSdp(offer.replace('a=rtpmap:101 telephone-event/8000', 'a=rtpmap:101 opus/48000/2'), { ip: '203.0.113.5', rtpPort: 30010, replaceOrigin: false, onlyPayloadType: 8 });
+  t.match(noDtmf.sdp, /^m=audio 30010 RTP\/AVP 8\r$/m, 'and drops every other codec');
+  t.notMatch(noDtmf.sdp, /opus/, 'with its rtpmap line');
   t.match(r.sdp, /^m=video 0 /m, 'un-anchored media disabled');
   t.notMatch(r.sdp, /candidate|ice-ufrag|ice-pwd|198\.51\.100\.7/);
   t.match(r.sdp, /^o=alice .* 192\.0\.2\.10\r$/m, 'origin kept unless asked');
