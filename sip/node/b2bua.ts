@@ -33,7 +33,7 @@ import type { ClientEvent, ServerTransaction, TransactionLayer } from '../transa
 import type { SipSource, SipTarget, SipTransport, TimerService } from '../transport/index.js';
 import { AgentAcquisition } from './agent-acquisition.js';
 import type { CdrWriter } from './cdr.js';
-import { cdrOf, moveTo, newCall, summarize, type Attempt, type Call, type CallSummary } from './call.js';
+import { cdrOf, clearCallTimers, moveTo, newCall, summarize, type Attempt, type Call, type CallSummary } from './call.js';
 import { every, type WallClock } from './clock.js';
 import type { CallEvent, CallEventSink } from './events.js';
 import { ackFor2xx, learnFrom2xx, legTarget, tagOf, uriOf } from './dialog.js';
@@ -131,7 +131,7 @@ export class B2bua {
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
       queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, services: o.services, strategy: o.router.strategy, calls: this.calls, acquisition: this.acquisition,
       closed: () => this.closed,
-      events: o.events ?? null,
+      events: o.events ?? null, queueAbandoned: o.metrics.queueAbandoned,
       endCall: (call, outcome, status, reason) => this.endCall(call, outcome, 'node', status, reason),
       inviteAgent: (call, next) => this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource),
       onQueued: (call) => this.queueMedia.onQueued(call),
@@ -151,11 +151,6 @@ export class B2bua {
 
   listCalls(): CallSummary[] {
     return [...this.calls.values()].map(summarize);
-  }
-
-  /** This node's calls waiting in the cluster queues. */
-  get queuedCount(): number {
-    return this.queued.size;
   }
 
   listQueue(): { callId: string; skill: string; waitedMs: number }[] {
@@ -530,13 +525,10 @@ export class B2bua {
     if (call.phase === 'ended') return;
     const wasAnswered = call.phase === 'answered';
     moveTo(call, 'ended');
-    const hadEntry = this.queued.leave(call.key, outcome === 'abandoned' ? 'abandoned' : outcome === 'queue-timeout' ? 'timed-out' : 'failed');
-    if (hadEntry && outcome === 'abandoned') this.o.metrics.queueAbandoned.inc();
     const endedAtMs = this.timers.now();
-    if (outcome === 'abandoned') this.emit({ type: 'call.abandoned', callId: call.callId, service: call.service.number, waitMs: Math.round(endedAtMs - call.startedAtMs), whileQueued: hadEntry });
-    if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);
+    this.queueing.onCallEnded(call, outcome, endedAtMs);
     if (call.okTimer !== null) this.timers.clearTimer(call.okTimer);
-    call.queueTimer = call.okTimer = null;
+    call.okTimer = null;
     if (!call.finalSent && status !== undefined) {
       call.finalSent = true;
       call.inviteTx.respond(callerAnswer(call.invite, call.callerLeg, status, reason ?? 'Error'));
@@ -597,13 +589,7 @@ export class B2bua {
     this.queued.close();
     this.queueMedia.close();
     this.relay.close();
-    for (const call of this.calls.values()) {
-      if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);
-      if (call.okTimer !== null) this.timers.clearTimer(call.okTimer);
-      const at = call.attempt;
-      if (at?.ringTimer) this.timers.clearTimer(at.ringTimer);
-      if (at?.cancelGuard) this.timers.clearTimer(at.cancelGuard);
-    }
+    for (const call of this.calls.values()) clearCallTimers(call, this.timers);
   }
 }
 

@@ -6,6 +6,7 @@
 // definition of the call's service in force now (service-directory.ts). Call control
 // itself (INVITE, attempts, media, BYE) stays in b2bua.ts, reached through the two
 // callbacks below.
+import type { Counter } from 'prom-client';
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { TimerService } from '../transport/index.js';
@@ -43,6 +44,8 @@ export type CallQueueingOptions = Readonly<{
   closed: () => boolean;
   /** Hears `call.queued` each time the call's entry is in the queue (null: nobody). */
   events: CallEventSink | null;
+  /** Counts queued calls their caller hung up on. */
+  queueAbandoned: Pick<Counter, 'inc'>;
   /** Ends the call from the node's side with a final response to the caller. */
   endCall: (call: Call, outcome: string, status: number, reason: string) => void;
   /** INVITEs the granted agent; false when the attempt failed at once. */
@@ -120,6 +123,16 @@ export class CallQueueing {
     call.overflowHops++;
     call.service = action.to;
     void this.enqueue(call);
+  }
+
+  /** The call ended (any side, any phase): its entry leaves the queue with the reason, an
+   * abandonment is counted and reported, its maximum-wait timer stops. */
+  onCallEnded(call: Call, outcome: string, endedAtMs: number): void {
+    const hadEntry = this.queued.leave(call.key, outcome === 'abandoned' ? 'abandoned' : outcome === 'queue-timeout' ? 'timed-out' : 'failed');
+    if (hadEntry && outcome === 'abandoned') this.o.queueAbandoned.inc();
+    if (outcome === 'abandoned') this.o.events?.call({ type: 'call.abandoned', callId: call.callId, service: call.service.number, waitMs: Math.round(endedAtMs - call.startedAtMs), whileQueued: hadEntry });
+    if (call.queueTimer !== null) this.o.timers.clearTimer(call.queueTimer);
+    call.queueTimer = null;
   }
 
   /** The shard removed our entry (this node's lease there ran out, so the cluster counts

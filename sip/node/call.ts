@@ -8,7 +8,7 @@ import type { ServiceConfig } from '../../common/config.js';
 import type { ReleaseOutcome } from '../../shards/types.js';
 import type { SipRequest, SipResponse } from '../syntax/index.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/index.js';
-import type { SipTarget, TimerHandle } from '../transport/index.js';
+import type { SipTarget, TimerHandle, TimerService } from '../transport/index.js';
 import type { CdrAttempt, CdrRecord } from './cdr.js';
 import type { DialogLeg } from './dialog.js';
 
@@ -167,6 +167,11 @@ export function newCall(c: NewCall): Call {
     okTimer: null,
     acked: false,
   };
+}
+
+/** Stops every timer a call and its current attempt hold (the node is closing). */
+export function clearCallTimers(call: Call, timers: Pick<TimerService, 'clearTimer'>): void {
+  for (const timer of [call.queueTimer, call.okTimer, call.attempt?.ringTimer ?? null, call.attempt?.cancelGuard ?? null]) if (timer !== null) timers.clearTimer(timer);
 }
 
 export type CallEnd = Readonly<{

@@ -144,7 +144,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   });
   const transports: SipTransport[] = tls === null ? [udp, tcp] : [udp, tcp, tls];
   let b2bua: B2bua | undefined;
-  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queuedCount ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
+  const metrics = createSipNodeMetrics(o.nodeId, () => transports, () => ({ calls: b2bua?.callCount ?? 0, queued: b2bua?.queued.size ?? 0, callsByService: callsByService(b2bua) }), o.config.services.map((s) => s.number));
   const media = o.media ?? (o.config.gateways.length > 0 ? new NgMediaController({ gateways: o.config.gateways, log, pollIntervalMs: o.gatewayPollIntervalMs, rootSecret: o.config.secret }) : new PassthroughMedia());
   const view = new AgentView();
   const router = new Router(view, o.strategy ?? 'longest-idle');
