@@ -215,6 +215,8 @@ function printReady(config: ClusterConfig, dns: readonly string[], fingerprint: 
       `  Call the support line ${demoService.number} with RTP (SIPp, apt-get install sip-tester); a demo agent answers and echoes your audio:`,
       `    sipp -sf ${caller} -s ${demoService.number} -set rtp 1 -set hold_min_ms 5000 -set hold_spread_ms 0 -m 1 -i ${sip.udp.host} ${sip.udp.host}:${sip.udp.port}`,
       '',
+      ...queueDemoHint(config, dns.length, caller),
+      '',
       ...softphoneHint(config, fingerprint, caller),
       '',
       '  Ctrl-C stops the cluster; its data stays in the data directory and the next npm start picks it up.',
@@ -225,6 +227,25 @@ function printReady(config: ClusterConfig, dns: readonly string[], fingerprint: 
 
 /** How to use a softphone with the local cluster: what to type where, what to dial and
  * what to hear. The server is the SIP node's address: the realm is no host name. */
+/** The overload SIPp command: `agents` + queueDemoWaiting calls that each hold longer than
+ * the announcement interval, so every agent is busy and the rest wait in 5000's queue,
+ * hearing music and their position. */
+export const queueDemoWaiting = 10;
+export const queueDemoHoldMs = 40_000;
+
+export function queueDemoHint(config: ClusterConfig, agents: number, callerScenario: string): string[] {
+  const sip = config.sip[0]!;
+  const admin = `http://${sip.admin.host}:${sip.admin.port}`;
+  const calls = agents + queueDemoWaiting;
+  return [
+    `  See the queue work: ${calls} calls of ${queueDemoHoldMs / 1000} s keep all ${agents} agents busy and ${queueDemoWaiting} callers wait in ${demoService.number}'s queue, hearing music and "you are caller number N" every 15 s (a softphone calling ${demoService.number} meanwhile hears it too):`,
+    `    sipp -sf ${callerScenario} -s ${demoService.number} -set rtp 1 -set hold_min_ms ${queueDemoHoldMs} -set hold_spread_ms 0 -r ${calls} -l ${calls} -m ${calls} -i ${sip.udp.host} ${sip.udp.host}:${sip.udp.port}`,
+    `  and watch it: live events, then the service-level figures:`,
+    `    curl -N -H 'Authorization: Bearer ${config.tokens.read}' ${admin}/v1/events/stream`,
+    `    curl -H 'Authorization: Bearer ${config.tokens.read}' ${admin}/v1/services/${demoService.number}/stats`,
+  ];
+}
+
 export function softphoneHint(config: ClusterConfig, fingerprint: string, callerScenario: string): string[] {
   const sip = config.sip[0]!;
   const server = `${sip.udp.host}:${sip.udp.port}`;

@@ -131,4 +131,27 @@ t.test('npm start --advertise 127.0.0.2 with RINGFENCE_DATA set', async (t) => {
   }
   t.match(cdrs, [{ service: '5000', outcome: 'completed' }], 'GET /v1/cdrs has the call\'s record');
   t.ok(existsSync(join(dir, 'cdr-sip1.jsonl')), 'written to the data directory');
+
+  // The printed queue demo: more calls than agents, each held past an announcement.
+  const overload = /sipp .* -s 5000 .*-set hold_min_ms (\d+) .* -r \d+ -l \d+ -m (\d+) /.exec(out);
+  t.ok(overload, 'the queue demo command is printed');
+  t.equal(Number(overload?.[2]), 1 + 10, 'it places ten calls more than there are agents');
+  t.ok(Number(overload?.[1]) > 15_000, 'each call holds longer than the announcement interval');
+  // The same shape, shortened: three callers for the one agent, so two of them queue and
+  // get early media (183 with the gateway's SDP) before the agent takes each in turn.
+  const queueDir = join(dir, 'queue-demo');
+  const queueRun = await startSippFor(t, {
+    scenario: scenarioPath('caller'), dir: queueDir, remote: `${addr}:${sipPort}`, localPort: callerPort!, service: '5000',
+    rate: 3, maxCalls: 3, timeoutS: 90, set: { hold_min_ms: 500, hold_spread_ms: 0 }, extra: ['-trace_msg'],
+  });
+  const queueResult = await queueRun.done;
+  t.equal(queueResult.stats?.successful, 3, `every caller was answered in turn (errors: ${queueResult.errorLog})`);
+  const early = sippMessageLog(queueDir, queueRun.pid).filter((m) => m.direction === 'received' && /^SIP\/2\.0 183/.test(m.text) && /^m=audio /m.test(m.text));
+  t.ok(early.length >= 1, 'a queued caller got 183 with the gateway\'s SDP (music on hold)');
+  let queuedCdrs: { queuedMs: number; outcome: string }[] = [];
+  for (let i = 0; i < 100 && queuedCdrs.length < 2; i++, await sleep(100)) {
+    const res = await fetch(`http://${addr}:${adminPort}/v1/cdrs?service=5000`, { headers: { authorization: `Bearer ${readToken}` } });
+    queuedCdrs = ((await res.json()) as { cdrs: typeof queuedCdrs }).cdrs.filter((c) => c.queuedMs > 0 && c.outcome === 'completed');
+  }
+  t.ok(queuedCdrs.length >= 2, `callers waited in the queue, then talked (${queuedCdrs.map((c) => c.queuedMs).join(', ')} ms queued)`);
 });
