@@ -3,10 +3,12 @@
 // owning the DN and waits for the committed grant; only then does it allocate media and
 // INVITE the agent's phone (new Call-ID, tags, CSeq). Denials, busy/absent/unanswered
 // phones and transport errors release the agent and re-route (excluding agents already
-// tried); with no agent free the call waits in its service's cluster-wide queue (182
-// Queued; queued-calls.ts) until the queue's shard claims an agent for it or the maximum
-// wait runs out (480). A call that has queued is only ever offered agents claimed for it,
-// and a new call joins the queue while others wait, so no call overtakes an older one.
+// tried); with no agent free, or no media gateway alive, the call waits in its service's
+// cluster-wide queue (182 Queued; queued-calls.ts) until the queue's shard claims an agent
+// for it or the maximum wait runs out (480); a failed media offer or answer puts it back
+// at its place there (call-queueing.ts afterMediaFailure). A call that has queued is only
+// ever offered agents claimed for it, and a new call joins the queue while others wait,
+// so no call overtakes an older one.
 //
 // This file is the call control on top; below it: agent acquisition (pick → reserve →
 // re-route, agent-acquisition.ts), the grant's confirm and release (grants.ts), the leg
@@ -30,7 +32,7 @@ import type { Agent, ReleaseOutcome } from '../../shards/types.js';
 import { buildResponse, generateCallId, generateTag, getHeader, getHeaders, parseCSeq, parseUri } from '../syntax/index.js';
 import type { SipRequest, SipResponse } from '../syntax/index.js';
 import type { ClientEvent, ServerTransaction, TransactionLayer } from '../transaction/index.js';
-import type { SipSource, SipTarget, SipTransport, TimerService } from '../transport/index.js';
+import type { SipTarget, SipTransport, TimerService } from '../transport/index.js';
 import { AgentAcquisition } from './agent-acquisition.js';
 import type { CdrWriter } from './cdr.js';
 import { cdrOf, clearCallTimers, moveTo, newCall, summarize, type Attempt, type Call, type CallSummary } from './call.js';
@@ -45,7 +47,7 @@ import {
 } from './leg-messages.js';
 import { LegSender } from './leg-sender.js';
 import * as limits from './limits.js';
-import type { MediaController, MediaLostReason } from './media.js';
+import { mediaAvailable, type MediaController, type MediaLostReason } from './media.js';
 import type { SetupPhase, SipNodeMetrics } from './metrics.js';
 import type { QueueView } from './queue.js';
 import { CallQueueing } from './call-queueing.js';
@@ -131,7 +133,7 @@ export class B2bua {
       nodeId: o.nodeId, shards: o.shards, view: o.view, queues: o.queues, log: o.log, now: o.now, timers: o.timers,
       queueWaitMs: o.queueWaitMs, ringTimeoutMs: o.ringTimeoutMs, services: o.services, strategy: o.router.strategy, calls: this.calls, acquisition: this.acquisition,
       closed: () => this.closed,
-      events: o.events ?? null, queueAbandoned: o.metrics.queueAbandoned,
+      events: o.events ?? null, queueAbandoned: o.metrics.queueAbandoned, mediaRequeued: o.metrics.queueMediaRequeued, mediaAvailable: () => mediaAvailable(o.media),
       endCall: (call, outcome, status, reason) => this.endCall(call, outcome, 'node', status, reason),
       inviteAgent: (call, next) => this.inviteAgent(call, next.grant, next.contactUri, next.target, next.viaSource),
       onQueued: (call) => this.queueMedia.onQueued(call),
@@ -262,8 +264,9 @@ export class B2bua {
   private async route(call: Call): Promise<void> {
     await this.o.reconciled;
     // Once queued, a call takes only agents claimed for it (it goes back to its place);
-    // a new call joins the queue while others wait for its service.
-    if (this.queued.has(call.key) || this.queued.waiting(call.service.number)) return this.queueing.enqueue(call);
+    // a new call joins the queue while others wait for its service, or while no gateway
+    // could anchor its media (it is served when one answers again).
+    if (this.queued.has(call.key) || this.queued.waiting(call.service.number) || !mediaAvailable(this.o.media)) return this.queueing.enqueue(call);
     for (;;) {
       const next = await this.acquisition.acquire(call);
       switch (next.type) {
@@ -299,7 +302,7 @@ export class B2bua {
     } catch (err) {
       this.o.log.warn('media offer failed', { callId: call.callId, error: (err as Error).message });
       this.finishAttempt(call, at, 'failed');
-      this.endCall(call, 'failed', 'node', 503, 'Media Unavailable');
+      this.queueing.afterMediaFailure(call, grant.dn);
       return true;
     }
     if (call.phase !== 'routing' || at.call === null) {
@@ -409,7 +412,7 @@ export class B2bua {
       this.o.log.warn('media answer failed', { callId: call.callId, error: (err as Error).message });
       this.sender.sendBye(at.leg);
       this.finishAttempt(call, at, 'failed');
-      return this.endCall(call, 'failed', 'node', 503, 'Media Unavailable');
+      return this.queueing.afterMediaFailure(call, at.dn);
     }
     if (call.phase !== 'connecting' || at.call === null) {
       this.sender.sendBye(at.leg);
@@ -494,7 +497,7 @@ export class B2bua {
     at.cancelGuard = this.timers.setTimer(limits.cancelFinalWaitMs, () => {
       at.cancelGuard = null;
       if (!this.finishAttempt(call, at, reason)) return;
-      if (reason === 'no-answer' && call.phase === 'ringing') {
+      if ((reason === 'no-answer' || reason === 'failed') && call.phase === 'ringing') {
         moveTo(call, 'routing');
         void this.route(call);
       }
@@ -547,10 +550,13 @@ export class B2bua {
     const call = this.bySession.get(session);
     const at = call?.attempt;
     if (call === undefined || at === null || at === undefined || at.mediaSession !== session) return;
-    this.o.log.warn('media lost; ending call', { callId: call.callId, reason });
+    this.o.log.warn('media lost', { callId: call.callId, reason, phase: call.phase });
     if (call.phase === 'answered') return this.hangUp(call, at, reason);
+    // Unanswered, the call goes back to the queue, unless its early media was on that gateway.
+    const early = this.queueMedia.owns(session);
+    if (!early) this.queueing.noteMediaFailure(call, at.dn);
     this.cancelAttempt(call, at, 'failed');
-    this.endCall(call, reason, 'node', 503, 'Media Unavailable');
+    if (early) this.endCall(call, reason, 'node', 503, 'Media Unavailable');
   }
 
   /** The node's lease on a shard ran out (lease-keeper.ts): the shard frees those agents,
@@ -592,5 +598,3 @@ export class B2bua {
     for (const call of this.calls.values()) clearCallTimers(call, this.timers);
   }
 }
-
-export type { SipSource };

@@ -3,7 +3,9 @@
 // and the 182 once the entry committed, serving an agent the shard claimed for one of our
 // calls, ending a call whose entry the shard removed, and overflowing a call whose
 // service's queue is full or whose maximum wait ran out (service-overflow.ts), each by the
-// definition of the call's service in force now (service-directory.ts). Call control
+// definition of the call's service in force now (service-directory.ts), and putting back
+// at its place a call whose media offer or answer failed (its gateway being restarted),
+// holding the claims made for it until a backoff ends and a gateway answers. Call control
 // itself (INVITE, attempts, media, BYE) stays in b2bua.ts, reached through the two
 // callbacks below.
 import type { Counter } from 'prom-client';
@@ -46,6 +48,10 @@ export type CallQueueingOptions = Readonly<{
   events: CallEventSink | null;
   /** Counts queued calls their caller hung up on. */
   queueAbandoned: Pick<Counter, 'inc'>;
+  /** Counts calls put back in the queue because their media offer or answer failed. */
+  mediaRequeued: Pick<Counter, 'inc'>;
+  /** Whether a media session can be anchored now (media.ts mediaAvailable). */
+  mediaAvailable: () => boolean;
   /** Ends the call from the node's side with a final response to the caller. */
   endCall: (call: Call, outcome: string, status: number, reason: string) => void;
   /** INVITEs the granted agent; false when the attempt failed at once. */
@@ -54,8 +60,12 @@ export type CallQueueingOptions = Readonly<{
   onQueued?: (call: Call) => void;
 }>;
 
+type MediaRetry = { failures: number; untilMs: number };
+
 export class CallQueueing {
   readonly queued: QueuedCalls;
+  /** Calls whose media failed, by key: no agent is offered them before `untilMs`. */
+  private readonly mediaRetries = new Map<string, MediaRetry>();
 
   constructor(private readonly o: CallQueueingOptions) {
     this.queued = new QueuedCalls({
@@ -109,6 +119,45 @@ export class CallQueueing {
     this.o.onQueued?.(call);
   }
 
+  /**
+   * The media offer or answer failed for a call not yet answered (its gateway is being
+   * restarted, or none is alive); its agent was already released. A caller who may have
+   * waited minutes must not lose the call to seconds of gateway restart: the call goes
+   * back to its place in the queue (a call that had not queued joins it, with its 182)
+   * and the claims made for it are held (claims keep its place: the shard would give the
+   * agent to this oldest call again) until a backoff ends and a gateway answers its pings.
+   * Its maximum wait still ends it (overflow, or 480) as for any queued call.
+   */
+  afterMediaFailure(call: Call, dn: string): void {
+    if (call.phase === 'ended') return;
+    this.noteMediaFailure(call, dn);
+    if (call.phase === 'connecting') moveTo(call, 'routing'); // the agent answered; its leg is hung up
+    void this.enqueue(call);
+  }
+
+  /** Records a media failure of the call's attempt on `dn` (its backoff, the counter) for
+   * a call that comes back to the queue by another way (its cancelled agent leg's final
+   * response re-routes it). */
+  noteMediaFailure(call: Call, dn: string): void {
+    const retry = this.mediaRetries.get(call.key) ?? { failures: 0, untilMs: 0 };
+    retry.failures++;
+    retry.untilMs = this.o.timers.now() + Math.min(limits.mediaRetryBackoffMsMin * 2 ** (retry.failures - 1), limits.mediaRetryBackoffMsMax);
+    this.mediaRetries.set(call.key, retry);
+    // The agent did nothing wrong: not passed for this call, and no route attempt spent.
+    call.offered.delete(dn);
+    this.o.mediaRequeued.inc();
+    this.o.log.warn('media failed; the call goes back to its place in the queue', { callId: call.callId, dn, failures: retry.failures });
+  }
+
+  /** How long an agent claimed for the call must wait for media: its backoff, or while no
+   * gateway answers, one more minimum backoff (then asked again). */
+  private mediaWaitMs(key: string): number {
+    const retry = this.mediaRetries.get(key);
+    const backoffMs = retry === undefined ? 0 : retry.untilMs - this.o.timers.now();
+    if (backoffMs > 0) return backoffMs;
+    return this.o.mediaAvailable() ? 0 : limits.mediaRetryBackoffMsMin;
+  }
+
   /** The call's queue is full or its maximum wait is over: its service's overflow
    * decides — another service's queue (the caller's leg kept, a new maximum wait), or a
    * final answer. */
@@ -133,6 +182,7 @@ export class CallQueueing {
     if (outcome === 'abandoned') this.o.events?.call({ type: 'call.abandoned', callId: call.callId, service: call.service.number, waitMs: Math.round(endedAtMs - call.startedAtMs), whileQueued: hadEntry });
     if (call.queueTimer !== null) this.o.timers.clearTimer(call.queueTimer);
     call.queueTimer = null;
+    this.mediaRetries.delete(call.key);
   }
 
   /** The shard removed our entry (this node's lease there ran out, so the cluster counts
@@ -150,15 +200,23 @@ export class CallQueueing {
     if (call === undefined || call.phase !== 'queued' || this.o.closed()) return false;
     // A webhook that just queued this call is asked again at most every
     // routingWebhookQueueRetryMs: the claim holds the agent for this (oldest) call meanwhile.
-    const waitMs = this.o.acquisition.webhookRetryInMs(key);
+    // So is a call waiting for media: the claim keeps its place, the agent is not reserved.
+    const waitMs = Math.max(this.o.acquisition.webhookRetryInMs(key), this.mediaWaitMs(key));
     if (waitMs > 0) {
-      this.o.timers.setTimer(waitMs, () => {
-        if (call.phase === 'queued' && this.queued.servingOf(key) === dn) this.serveClaim(call, dn);
-      });
+      this.holdClaim(call, dn, waitMs);
       return true;
     }
     this.serveClaim(call, dn);
     return true;
+  }
+
+  private holdClaim(call: Call, dn: string, waitMs: number): void {
+    this.o.timers.setTimer(waitMs, () => {
+      if (call.phase !== 'queued' || this.queued.servingOf(call.key) !== dn || this.o.closed()) return;
+      const mediaWaitMs = this.mediaWaitMs(call.key);
+      if (mediaWaitMs > 0) return this.holdClaim(call, dn, mediaWaitMs);
+      this.serveClaim(call, dn);
+    });
   }
 
   private serveClaim(call: Call, dn: string): void {

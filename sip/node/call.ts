@@ -18,12 +18,13 @@ import type { DialogLeg } from './dialog.js';
 export type CallPhase = 'routing' | 'queued' | 'ringing' | 'connecting' | 'answered' | 'ended';
 
 /** The phases each phase may move to. A call is routed again from ringing when its agent
- * leg fails (or is not sent); any phase but ended may end. */
+ * leg fails (or is not sent), and from connecting when the agent's media answer fails
+ * (the call goes back to its queue); any phase but ended may end. */
 const nextPhases: Readonly<Record<CallPhase, readonly CallPhase[]>> = {
   routing: ['queued', 'ringing', 'ended'],
   queued: ['routing', 'ended'],
   ringing: ['routing', 'connecting', 'ended'],
-  connecting: ['answered', 'ended'],
+  connecting: ['answered', 'routing', 'ended'],
   answered: ['ended'],
   ended: [],
 };

@@ -42,6 +42,11 @@ export const dequeueRetryMs = 200;
 /** Queued calls are re-checked this often against the router's view, in case the
  * READY change that should have woken them came while they were busy being routed. */
 export const queueSweepIntervalMs = 500;
+/** A call whose media offer or answer failed (its gateway being restarted) goes back to
+ * its place in the queue and is offered no agent for this long, doubling per failure up to
+ * the max; while no gateway answers its pings, claims for it are held this long again. */
+export const mediaRetryBackoffMsMin = 500;
+export const mediaRetryBackoffMsMax = 4_000;
 
 /** How long an ended leg is still recognised (64×T1, as RFC 3261 keeps a transaction):
  * a late BYE on it gets 200, anything else 481. Swept every queueSweepIntervalMs. */

@@ -45,6 +45,13 @@ export interface MediaController {
   close(): void;
 }
 
+/** Whether a new media session can be anchored now: some gateway answers its pings (or
+ * none is configured, and SDP passes through). */
+export function mediaAvailable(media: Pick<MediaController, 'status'>): boolean {
+  const gateways = media.status();
+  return gateways.length === 0 || gateways.some((g) => g.alive);
+}
+
 export class PassthroughMedia implements MediaController {
   async offer(_sessionId: string, _fromTag: string, sdp: string): Promise<{ sdp: string; gateway: string }> {
     return { sdp, gateway: 'passthrough' };
