@@ -126,7 +126,8 @@ t.test('a queued caller whose media offer fails keeps its place and is answered 
   const answerPort = Number(/m=audio (\d+)/.exec(Buffer.from(answeredA.body).toString())?.[1]);
   t.ok(answerPort >= min! && answerPort <= max!, `A's answer carries the restarted gateway's media port (${answerPort})`);
   await caller.ack(a, server);
-  t.equal((await readAgent(cluster, dn)).status.state, 'BUSY', 'the agent is on A\'s call');
+  // The confirm (RESERVED → BUSY) follows the caller's 200 (DESIGN.md: 200 → ACK → confirm).
+  await waitFor('the agent BUSY on A\'s call', () => readAgent(cluster, dn), (x) => x.status.state === 'BUSY', 15_000);
 
   t.equal((await caller.bye(a, server)).status, 200, 'A hung up');
   const answeredB = await b.final;
