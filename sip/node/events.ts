@@ -85,6 +85,10 @@ export class EventLog implements CallEventSink {
     this.#ring = new Array<LoggedEvent | undefined>(o.retain);
   }
 
+  get nodeId(): string {
+    return this.o.nodeId;
+  }
+
   /** Seq of the oldest event still held (nextSeq when none). */
   get oldestSeq(): number {
     return Math.max(1, this.#nextSeq - this.o.retain);
