@@ -10,6 +10,9 @@
 // socket buffer per reader, whatever it is behind). A reader that falls behind the ring
 // (the events it was due were overwritten) gets a `gap` for them and goes on from the
 // oldest held: never a silent skip, never unbounded memory.
+//
+// `?scope=cluster` hands the reader to events-cluster.ts: every SIP node's events in one
+// stream, with composite positions.
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { sendProblem } from '../../common/admin.js';
