@@ -27,6 +27,8 @@ export const peerRetryMinMs = 250;
 export const peerRetryMaxMs = 5_000;
 /** A peer's frame larger than this ends its connection (it is reconnected): bounded memory. */
 export const peerFrameBytesMax = 1 << 20;
+/** A peer sends a keep-alive comment every 15 s: silence for longer is a dead link. */
+export const peerIdleMsDefault = 40_000;
 
 export type Composite = Map<string, string>;
 
@@ -62,6 +64,7 @@ export type ClusterStreamOptions = Readonly<{
   /** null: every source from its oldest held; 'now': from the next event of each. */
   after: Composite | 'now' | null;
   keepAliveMs: number;
+  peerIdleMs: number;
 }>;
 
 /** Serves one cluster-scope reader on `res` (headers already sent) until it closes. */
@@ -110,7 +113,7 @@ export function serveClusterStream(res: ServerResponse, o: ClusterStreamOptions)
   for (const peer of o.peers) {
     const from = o.after === 'now' ? 'now' : o.after?.get(peer.id) ?? null;
     if (from !== null && from !== 'now') positions.set(peer.id, from);
-    links.push(new PeerLink(peer, o.readToken, from, {
+    links.push(new PeerLink(peer, o.readToken, from, o.peerIdleMs, {
       position: (pos) => positions.set(peer.id, pos),
       event: (ev) => {
         if (ev.type.startsWith('call.')) sendEvent(ev);
@@ -152,7 +155,7 @@ class PeerLink {
   #closed = false;
   #from: string | null;
 
-  constructor(private readonly peer: Peer, private readonly token: string, from: string | null, private readonly sink: LinkSink) {
+  constructor(private readonly peer: Peer, private readonly token: string, from: string | null, private readonly idleMs: number, private readonly sink: LinkSink) {
     this.#from = from;
     this.#connect();
   }
@@ -198,10 +201,9 @@ class PeerLink {
       this.#state = 'up';
       this.sink.up();
       if (this.sink.isPaused()) res.pause();
-      // The peer sends a keep-alive comment every 15 s: silence for longer is a dead link,
-      // unless it is this reader that stopped reading.
-      res.socket.setTimeout(40_000, () => {
-        if (!this.sink.isPaused()) fail('no data within 40 s');
+      // Silence is a dead link, unless it is this reader that stopped reading.
+      res.socket.setTimeout(this.idleMs, () => {
+        if (!this.sink.isPaused()) fail(`no data within ${this.idleMs} ms`);
       });
       let buf = '';
       res.setEncoding('utf8');

@@ -16,7 +16,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { sendProblem } from '../../common/admin.js';
-import { clusterStreamReadersMax, parseComposite, serveClusterStream } from './events-cluster.js';
+import { clusterStreamReadersMax, parseComposite, peerIdleMsDefault, serveClusterStream } from './events-cluster.js';
 import { parsePosition, type EventLog, type LoggedEvent } from './events.js';
 import type { Peer } from './peer-fanout.js';
 
@@ -34,6 +34,8 @@ export type EventStreamOptions = {
   /** For `scope=cluster` (events-cluster.ts): the other SIP nodes, and the token to read them. */
   peers?: () => readonly Peer[];
   readToken?: string;
+  /** A peer stream silent for this long is down (its keep-alive comes every 15 s). */
+  peerIdleMs?: number;
 };
 
 const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' };
@@ -82,7 +84,7 @@ export async function eventStreamRoutes(app: FastifyInstance, opts: EventStreamO
       res.write('retry: 2000\n\n');
       clusterOpen.add(res);
       res.once('close', () => clusterOpen.delete(res));
-      serveClusterStream(res, { log, nodeId: log.nodeId, peers: opts.peers?.() ?? [], readToken: opts.readToken ?? '', after, keepAliveMs: eventStreamKeepAliveMs });
+      serveClusterStream(res, { log, nodeId: log.nodeId, peers: opts.peers?.() ?? [], readToken: opts.readToken ?? '', after, keepAliveMs: eventStreamKeepAliveMs, peerIdleMs: opts.peerIdleMs ?? peerIdleMsDefault });
       return;
     }
     if (open.size >= eventStreamClientsMax) {

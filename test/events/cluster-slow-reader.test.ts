@@ -6,11 +6,15 @@
 //     rest: every seq accounted for, in order, once, and nowhere all of it buffered;
 //   - at most clusterStreamReadersMax cluster readers per node: the next is a 503;
 //   - a peer that refuses the token is `peer-down` with its HTTP status, while the node's
-//     own events keep coming.
+//     own events keep coming;
+//   - a position of an earlier life of this node: its `gap` (with `node`) first;
+//   - a peer whose stream goes silent is `peer-down` after the idle time, and is read again
+//     from the position it last gave (`: position`), then `peer-up`.
 import { randomBytes } from 'node:crypto';
-import { get as httpGet } from 'node:http';
+import { createServer, get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Registry } from 'prom-client';
 import { createAdminApp } from '../../common/admin.js';
 import { clusterStreamReadersMax } from '../../sip/node/events-cluster.js';
@@ -23,9 +27,9 @@ const tokens = { read: randomBytes(24).toString('hex'), admin: randomBytes(24).t
 const logA = new EventLog({ nodeId: 'sipA', retain: 1000, now: () => Date.now(), epoch: 'a' });
 const logB = new EventLog({ nodeId: 'sipB', retain: 50, now: () => Date.now(), epoch: 'b' });
 
-async function start(log: EventLog, peers: Peer[], readToken = tokens.read): Promise<number> {
+async function start(log: EventLog, peers: Peer[], readToken = tokens.read, peerIdleMs?: number): Promise<number> {
   const app = await createAdminApp({ title: 'events', tokens, registry: new Registry() });
-  await app.register(eventStreamRoutes, { events: log, peers: () => peers, readToken });
+  await app.register(eventStreamRoutes, { events: log, peers: () => peers, readToken, ...(peerIdleMs === undefined ? {} : { peerIdleMs }) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());
   return (app.server.address() as { port: number }).port;
@@ -114,4 +118,40 @@ t.test('a peer that refuses the token: peer-down with its status, the node\'s ow
   logC.call({ type: 'call.arrived', callId: 'on-c', service: '7001' });
   const own = await waitFor('sipC\'s own event', () => framesOf(Buffer.concat(chunks).toString('utf8')).filter((f) => f.event === 'call.arrived'), (f) => f.length > 0, 10_000);
   t.match(own[0]!.data, { node: 'sipC', seq: 1 });
+});
+
+/** Reads a cluster stream from a raw socket: its frames so far. */
+async function clusterReader(t: Test, port: number, query: string): Promise<() => Frame[]> {
+  const socket = connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  await new Promise((r) => socket.once('connect', r));
+  socket.write(`GET /v1/events/stream?scope=cluster${query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokens.read}\r\n\r\n`);
+  return () => framesOf(Buffer.concat(chunks).toString('utf8'));
+}
+
+t.test('a position of an earlier life of this node: its gap first, then what it holds', async (t) => {
+  const frames = await clusterReader(t, portA, `&after=${encodeURIComponent('sipA:old-3,sipB:b-600')}`);
+  const got = await waitFor('sipA\'s event', () => frames(), (f) => f.some((x) => x.event === 'call.arrived') && f.some((x) => x.event === 'peer-up'), 10_000);
+  t.match(got[0], { event: 'gap', data: { node: 'sipA', epoch: 'old', fromSeq: 4, toSeq: null, reason: 'other-epoch' } });
+  t.match(got.filter((f) => f.event === 'call.arrived').map((f) => f.data), [{ node: 'sipA', seq: 1 }], 'then sipA\'s held event, and none of sipB\'s (it named sipB\'s last)');
+});
+
+t.test('a silent peer: peer-down after the idle time, then read again from its last position', async (t) => {
+  const urls: string[] = [];
+  const silent = createServer((req, res) => {
+    urls.push(req.url ?? '');
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('retry: 2000\n: position s-7\n\n'); // and then nothing, not even a keep-alive
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { silent.closeAllConnections(); silent.close(() => r()); }));
+  const logD = new EventLog({ nodeId: 'sipD', retain: 10, now: () => Date.now(), epoch: 'd' });
+  const portD = await start(logD, [{ id: 'sipS', baseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` }], tokens.read, 300);
+  const frames = await clusterReader(t, portD, '');
+  const got = await waitFor('peer-up, peer-down, peer-up', () => frames().filter((f) => f.event.startsWith('peer-')), (f) => f.length >= 3, 10_000);
+  t.same(got.slice(0, 3).map((f) => f.event), ['peer-up', 'peer-down', 'peer-up']);
+  t.match(got[1]!.data, { node: 'sipS', error: 'no data within 300 ms' });
+  t.same(urls.slice(0, 2), ['/v1/events/stream', '/v1/events/stream?after=s-7'], 'the second read resumes after the position the first gave');
 });
