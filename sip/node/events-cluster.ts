@@ -91,20 +91,28 @@ export function serveClusterStream(res: ServerResponse, o: ClusterStreamOptions)
     positions.set(ev.node, ev.id);
     send(`id: ${formatComposite(positions)}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
   };
-  // Gaps and peer-down/up carry no id: the reader's position is not moved by them.
+  // peer-down/up carry no id: they do not move the reader's position. A gap carries the
+  // composite position past it (the source's position is already there): a reader that
+  // reconnects is not told the same gap again.
   const notice = (event: string, data: object): void => send(`event: ${event}\ndata: ${JSON.stringify({ ...data, at: new Date().toISOString() })}\n\n`);
+  const gapNotice = (data: object): void => send(`id: ${formatComposite(positions)}\nevent: gap\ndata: ${JSON.stringify({ ...data, at: new Date().toISOString() })}\n\n`);
 
   // This node's log, as the per-node stream reads it.
   const ownAfter = o.after === 'now' ? 'now' : o.after?.get(o.nodeId) ?? null;
   const resume = ownAfter === 'now' ? { gap: null, fromSeq: log.lastSeq + 1 } : log.resumeFrom(ownAfter);
-  if (resume.gap !== null) notice('gap', { node: o.nodeId, ...resume.gap, oldestHeld: `${log.epoch}-${log.oldestSeq}` });
   let cursor = resume.fromSeq;
   positions.set(o.nodeId, `${log.epoch}-${cursor - 1}`);
+  for (const [node, pos] of o.after === 'now' || o.after === null ? [] : o.after) {
+    if (o.peers.some((p) => p.id === node)) positions.set(node, pos);
+  }
+  if (resume.gap !== null) gapNotice({ node: o.nodeId, ...resume.gap, oldestHeld: `${log.epoch}-${log.oldestSeq}` });
   const pump = (): void => {
     while (!paused && !closed && cursor <= log.lastSeq) {
       if (cursor < log.oldestSeq) {
-        notice('gap', { node: o.nodeId, epoch: log.epoch, fromSeq: cursor, toSeq: log.oldestSeq - 1, reason: 'expired' });
+        const lost = { node: o.nodeId, epoch: log.epoch, fromSeq: cursor, toSeq: log.oldestSeq - 1, reason: 'expired' };
         cursor = log.oldestSeq;
+        positions.set(o.nodeId, `${log.epoch}-${cursor - 1}`);
+        gapNotice(lost);
       }
       sendEvent(log.get(cursor++)!);
     }
@@ -112,14 +120,13 @@ export function serveClusterStream(res: ServerResponse, o: ClusterStreamOptions)
 
   for (const peer of o.peers) {
     const from = o.after === 'now' ? 'now' : o.after?.get(peer.id) ?? null;
-    if (from !== null && from !== 'now') positions.set(peer.id, from);
     links.push(new PeerLink(peer, o.readToken, from, o.peerIdleMs, {
       position: (pos) => positions.set(peer.id, pos),
       event: (ev) => {
         if (ev.type.startsWith('call.')) sendEvent(ev);
         else positions.set(peer.id, ev.id);
       },
-      gap: (g) => notice('gap', { ...g, node: peer.id }),
+      gap: (g) => gapNotice({ ...g, node: peer.id }),
       up: () => notice('peer-up', { node: peer.id }),
       down: (error) => notice('peer-down', { node: peer.id, error }),
       isPaused: () => paused,

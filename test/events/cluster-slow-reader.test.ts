@@ -37,12 +37,13 @@ async function start(log: EventLog, peers: Peer[], readToken = tokens.read, peer
 const portB = await start(logB, []);
 const portA = await start(logA, [{ id: 'sipB', baseUrl: `http://127.0.0.1:${portB}` }]);
 
-type Frame = { event: string; data: { seq?: number; node?: string; fromSeq?: number; toSeq?: number | null; reason?: string; error?: string } };
+type Frame = { event: string; id: string | null; data: { seq?: number; node?: string; fromSeq?: number; toSeq?: number | null; reason?: string; error?: string } };
 const framesOf = (text: string): Frame[] =>
   // Whole frames only (the last block may still be arriving); chunked-encoding size lines
   // fall between frames, each frame being one write.
   text.split('\n\n').slice(0, -1).filter((b) => b.includes('data: ')).map((b) => ({
     event: /^event: (.*)$/m.exec(b)?.[1] ?? 'message',
+    id: /^id: (.*)$/m.exec(b)?.[1] ?? null,
     data: JSON.parse(/^data: (.*)$/m.exec(b)![1]!) as Frame['data'],
   }));
 
@@ -135,6 +136,7 @@ t.test('a position of an earlier life of this node: its gap first, then what it 
   const frames = await clusterReader(t, portA, `&after=${encodeURIComponent('sipA:old-3,sipB:b-600')}`);
   const got = await waitFor('sipA\'s event', () => frames(), (f) => f.some((x) => x.event === 'call.arrived') && f.some((x) => x.event === 'peer-up'), 10_000);
   t.match(got[0], { event: 'gap', data: { node: 'sipA', epoch: 'old', fromSeq: 4, toSeq: null, reason: 'other-epoch' } });
+  t.equal(got[0]!.id, 'sipA:a-0,sipB:b-600', 'the gap\'s id is the position past it: a reconnect is not told it again');
   t.match(got.filter((f) => f.event === 'call.arrived').map((f) => f.data), [{ node: 'sipA', seq: 1 }], 'then sipA\'s held event, and none of sipB\'s (it named sipB\'s last)');
 });
 

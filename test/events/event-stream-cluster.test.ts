@@ -184,6 +184,8 @@ t.test('sipB stopped: peer-down, sipA goes on; sipB back (a new life): peer-up, 
   const gaps = notices(r, 'gap');
   t.equal(gaps.length, 1, 'one gap');
   t.match(gaps[0], { node: 'sipB', reason: 'other-epoch' }, 'sipB\'s gap: its earlier life\'s later events are gone');
+  const gapFrame = r.frames.find((f) => f.event === 'gap')!;
+  t.match(gapFrame.id, new RegExp(`^sipA:[0-9a-z]+-\\d+,sipB:${events(refB)[0]!.id.split('-')[0]}-0$`), 'its id is the position past it, in the new sipB\'s life');
   const order = r.frames.map((f) => (f.event === 'peer-up' || f.event === 'gap' || f.event === 'peer-down' ? `${f.event}:${(f.data as { node: string }).node}` : null)).filter((x) => x !== null);
   t.same(order, ['peer-up:sipB', 'peer-down:sipB', 'peer-up:sipB', 'gap:sipB'], 'down, up, then the gap');
   await waitFor('the new sipB\'s stream', () => events(refB), ended('sipB', 1), 10_000);
