@@ -52,7 +52,7 @@ export async function eventStreamRoutes(app: FastifyInstance, opts: EventStreamO
   app.get('/v1/events/stream', {
     config: { scope: 'read' },
     schema: {
-      summary: 'Live events (agent state changes; this node\'s calls queued, offered, answered, abandoned, ended) as server-sent events, resumable with Last-Event-ID or ?after=',
+      summary: 'Live events (agent state changes; this node\'s calls queued, offered, answered, abandoned, ended; with scope=cluster every SIP node\'s calls) as server-sent events, resumable with Last-Event-ID or ?after=',
       querystring: {
         type: 'object',
         additionalProperties: false,
