@@ -240,8 +240,8 @@ export function queueDemoHint(config: ClusterConfig, agents: number, callerScena
   return [
     `  See the queue work: ${calls} calls of ${queueDemoHoldMs / 1000} s keep all ${agents} agents busy and ${queueDemoWaiting} callers wait in ${demoService.number}'s queue, hearing music and "you are caller number N" every 15 s (a softphone calling ${demoService.number} meanwhile hears it too):`,
     `    sipp -sf ${callerScenario} -s ${demoService.number} -set rtp 1 -set hold_min_ms ${queueDemoHoldMs} -set hold_spread_ms 0 -r ${calls} -l ${calls} -m ${calls} -i ${sip.udp.host} ${sip.udp.host}:${sip.udp.port}`,
-    `  and watch it: live events, then the service-level figures:`,
-    `    curl -N -H 'Authorization: Bearer ${config.tokens.read}' ${admin}/v1/events/stream`,
+    `  and watch it: live events (every SIP node's), then the service-level figures:`,
+    `    curl -N -H 'Authorization: Bearer ${config.tokens.read}' '${admin}/v1/events/stream?scope=cluster'`,
     `    curl -H 'Authorization: Bearer ${config.tokens.read}' ${admin}/v1/services/${demoService.number}/stats`,
   ];
 }

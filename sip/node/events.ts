@@ -5,9 +5,9 @@
 // - `agent.state`: the shards' change feeds, which every SIP node follows; so every node
 //   has every agent's changes, in each shard's log order (the shard's log index is in the
 //   event). The first event of a DN after the node starts is the state it found.
-// - `call.*`: this node's B2BUA, for the calls whose legs it holds. The stream is per node:
-//   every event names its node, and a supervisor watching the whole cluster reads every
-//   SIP node's stream (or gets them all by webhook).
+// - `call.*`: this node's B2BUA, for the calls whose legs it holds. The log is per node:
+//   every event names its node; the cluster-scope stream (events-cluster.ts) merges every
+//   SIP node's.
 //
 // A position is `<epoch>-<seq>`: seq counts this node's events from 1, and the epoch (the
 // node's start time, base 36) tells a position of an earlier life of the node, whose events
@@ -83,6 +83,10 @@ export class EventLog implements CallEventSink {
     assert(Number.isInteger(o.retain) && o.retain >= 1, 'retain ≥ 1');
     this.epoch = o.epoch ?? o.now().toString(36);
     this.#ring = new Array<LoggedEvent | undefined>(o.retain);
+  }
+
+  get nodeId(): string {
+    return this.o.nodeId;
   }
 
   /** Seq of the oldest event still held (nextSeq when none). */

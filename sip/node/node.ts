@@ -238,7 +238,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     peers: () => peersOf(o.config, o.nodeId),
     readToken: o.config.tokens.read,
   });
-  await app.register(eventStreamRoutes, { events });
+  await app.register(eventStreamRoutes, { events, peers: () => peersOf(o.config, o.nodeId), readToken: o.config.tokens.read });
   if (o.adminRoutes !== undefined) await o.adminRoutes(app, shards);
   await app.listen({ host: adminAddr.host, port: adminAddr.port });
   const adminInfo = app.server.address();
