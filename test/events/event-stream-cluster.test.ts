@@ -10,7 +10,6 @@
 //   3. sipB stopped: `peer-down`, and sipA's events keep coming; sipB started again (a new
 //      life): `peer-up`, sipB's `gap` (other-epoch), then sipB's new events.
 //   4. A malformed composite is a 400 naming the header or parameter.
-import { get as httpGet, type IncomingMessage } from 'node:http';
 import t from 'tap';
 import { freePorts } from '../../cluster/local-cluster.js';
 import type { ClusterConfig } from '../../common/config.js';
@@ -20,6 +19,7 @@ import type { SipTarget } from '../../sip/transport/index.js';
 import { addAgent, password, readAgent, sipTarget, startNode, waitFor } from '../sip/node/harness.js';
 import { TestUa } from '../sip/node/test-ua.js';
 import { startShardCluster } from '../support/shard-cluster.js';
+import { readSse, type SseReader } from '../support/sse-reader.js';
 
 t.setTimeout(240_000);
 const SERVICE = '7001';
@@ -42,38 +42,15 @@ const phone = await TestUa.start('answer');
 const caller = await TestUa.start();
 t.teardown(() => Promise.all([phone.close(), caller.close()]));
 
-type Frame = { event: string; id: string | null; data: unknown };
-type Reader = { frames: Frame[]; status: number; close(): void };
+type Reader = SseReader;
 const readers: Reader[] = [];
 t.teardown(() => { for (const r of readers) r.close(); });
 
-/** An SSE reader over a real socket: the frames as they come. */
-function read(port: number, path: string, headers: Record<string, string> = {}): Promise<Reader> {
-  return new Promise((resolve, reject) => {
-    const req = httpGet({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${config.tokens.read}`, ...headers } }, (res: IncomingMessage) => {
-      const reader: Reader = { frames: [], status: res.statusCode ?? 0, close: () => req.destroy() };
-      readers.push(reader);
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const f: Frame = { event: 'message', id: null, data: null };
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) f.event = line.slice(7);
-            else if (line.startsWith('id: ')) f.id = line.slice(4);
-            else if (line.startsWith('data: ')) f.data = JSON.parse(line.slice(6));
-          }
-          if (f.data !== null) reader.frames.push(f);
-        }
-      });
-      res.on('error', () => {});
-      resolve(reader);
-    });
-    req.on('error', (err) => (err.message.includes('socket hang up') ? undefined : reject(err)));
-  });
+/** An SSE reader on a node's admin port, closed in teardown. */
+async function read(port: number, path: string, headers: Record<string, string> = {}): Promise<Reader> {
+  const reader = await readSse(port, path, config.tokens.read, headers);
+  readers.push(reader);
+  return reader;
 }
 const eventTypes = new Set(['peer-up', 'peer-down', 'gap']);
 const events = (r: Reader): LoggedEvent[] => r.frames.filter((f) => !eventTypes.has(f.event)).map((f) => f.data as LoggedEvent);

@@ -12,7 +12,7 @@
 //   5. A position of an earlier life of the node begins with an explicit `gap`; a
 //      malformed one is a 400 naming the header.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, get as httpGet, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { ClusterConfig } from '../../common/config.js';
@@ -20,6 +20,7 @@ import type { LoggedEvent } from '../../sip/node/events.js';
 import { addAgent, password, readAgent, sipTarget, startNode, waitFor } from '../sip/node/harness.js';
 import { TestUa } from '../sip/node/test-ua.js';
 import { startShardCluster } from '../support/shard-cluster.js';
+import { readSse, type SseReader } from '../support/sse-reader.js';
 
 t.setTimeout(180_000);
 const SERVICE = '7001';
@@ -58,38 +59,8 @@ const phone = await TestUa.start('answer');
 const caller = await TestUa.start();
 t.teardown(() => Promise.all([phone.close(), caller.close()]));
 
-type Frame = { event: string; id: string | null; data: unknown };
-type Reader = { frames: Frame[]; status: number; close(): void };
-
-/** An SSE reader over a real socket: the frames as they come. */
-function read(path: string, headers: Record<string, string> = {}): Promise<Reader> {
-  return new Promise((resolve, reject) => {
-    const req = httpGet({ host: '127.0.0.1', port: node.adminPort, path, headers: { authorization: `Bearer ${config.tokens.read}`, ...headers } }, (res: IncomingMessage) => {
-      const reader: Reader = { frames: [], status: res.statusCode ?? 0, close: () => req.destroy() };
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const f: Frame = { event: 'message', id: null, data: null };
-          for (const line of block.split('\n')) {
-            const [k, ...rest] = line.split(': ');
-            const v = rest.join(': ');
-            if (k === 'event') f.event = v;
-            else if (k === 'id') f.id = v;
-            else if (k === 'data') f.data = JSON.parse(v);
-          }
-          if (f.data !== null) reader.frames.push(f);
-        }
-      });
-      res.on('error', () => {});
-      resolve(reader);
-    });
-    req.on('error', (err) => (err.message.includes('socket hang up') ? undefined : reject(err)));
-  });
-}
+type Reader = SseReader;
+const read = (path: string, headers: Record<string, string> = {}): Promise<Reader> => readSse(node.adminPort, path, config.tokens.read, headers);
 const events = (r: Reader): LoggedEvent[] => r.frames.filter((f) => f.event !== 'gap').map((f) => f.data as LoggedEvent);
 const agentState = (e: LoggedEvent): string | null => (e.type === 'agent.state' ? (e.data as { state: string }).state : null);
 

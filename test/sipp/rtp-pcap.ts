@@ -6,6 +6,9 @@
 // addresses when it plays the file, so the ones written here only need to be valid.
 // Pure apart from writeRtpPcap.
 import { writeFileSync } from 'node:fs';
+import { linearToUlaw } from '../../gateway/g711.js';
+
+export { linearToUlaw };
 
 export const PCMU_PAYLOAD_TYPE = 0;
 const SAMPLE_RATE_HZ = 8000;
@@ -23,21 +26,6 @@ export type RtpPcapSpec = Readonly<{
 /** Samples per packet at 8 kHz. */
 export function samplesPerPacket(intervalMs: number): number {
   return (SAMPLE_RATE_HZ * intervalMs) / 1000;
-}
-
-/** G.711 µ-law encoding of one 16-bit linear sample (ITU-T G.711, with the usual bias). */
-export function linearToUlaw(sample: number): number {
-  const BIAS = 0x84;
-  const CLIP = 32635;
-  let s = Math.max(-32768, Math.min(32767, Math.round(sample)));
-  const sign = s < 0 ? 0x80 : 0;
-  if (s < 0) s = -s;
-  if (s > CLIP) s = CLIP;
-  s += BIAS;
-  let exponent = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
-  const mantissa = (s >> (exponent + 3)) & 0x0f;
-  return ~(sign | (exponent << 4) | mantissa) & 0xff;
 }
 
 function rtpPacket(spec: RtpPcapSpec, i: number, samples: number): Buffer {
