@@ -142,7 +142,14 @@ export class MediaRelay implements PlayerSink {
   /** Sends a packet (made by the player) out of the leg's RTP socket to where the leg's
    * RTP goes: its latched source, else its SDP address. False when there is neither. */
   sendToLeg(slot: number, packet: Buffer): boolean {
-    const k = slot * 2;
+    if (!this.sendFrom(slot * 2, packet)) return false;
+    this.playedPackets[slot]!++;
+    return true;
+  }
+
+  /** Sends out of socket `k` to where that leg's component goes: its latched source, else
+   * its SDP address. False (nothing sent) when there is neither. */
+  private sendFrom(k: number, packet: Buffer): boolean {
     const sock = this.sockets[k];
     let port = this.latchedPort[k]!;
     let ip: string;
@@ -153,7 +160,6 @@ export class MediaRelay implements PlayerSink {
     }
     if (sock === null || sock === undefined || port === 0 || ip === '') return false;
     sock.send(packet, port, ip);
-    this.playedPackets[slot]!++;
     return true;
   }
 
@@ -238,19 +244,10 @@ export class MediaRelay implements PlayerSink {
       const os = this.outStreams[out >> 1];
       if (os && !os.relayed(msg, nowMs)) return; // muted: a prompt plays to that leg
     }
-    const sock = this.sockets[out];
-    let port = this.latchedPort[out]!;
-    let ip: string;
-    if (port !== 0) ip = this.latchedIp[out]!;
-    else {
-      port = this.sdpPort[out]!;
-      ip = this.sdpIp[out]!;
-    }
-    if (sock === null || port === 0 || ip === '') {
+    if (!this.sendFrom(out, msg)) {
       stats.droppedUnroutable[slot]!++;
       return;
     }
-    sock.send(msg, port, ip);
     stats.relayedPackets[slot]!++;
     stats.relayedBytes[slot]! += len;
   }
