@@ -26,7 +26,14 @@ export type ReplicaConfig = Readonly<{
   /** Added after the shard was created: not a bootstrap voter; it joins through
    * POST /v1/members (as a learner first). */
   join: boolean;
+  /** The store (process) hosting this replica (DESIGN.md, multi-raft stores): absent for a
+   * replica that is a process of its own. A store's replicas share its addresses and its
+   * data directory: `raft`, `client`, `admin` and `data` above are the store's. */
+  store?: string;
 }>;
+/** A process hosting one replica of many shards: one Raft transport (`raft`), one client
+ * RPC listener, one admin REST, one LevelDB under `data` for every group it hosts. */
+export type StoreConfig = Readonly<{ id: string; raft: HostPort; client: HostPort; admin: HostPort; data: string }>;
 export type ShardConfig = Readonly<{
   id: string;
   replicas: readonly ReplicaConfig[];
@@ -120,6 +127,8 @@ export type ClusterConfig = Readonly<{
   tokens: Readonly<{ read: string; admin: string }>;
   realm: string;
   shards: readonly ShardConfig[];
+  /** `stores:` section; absent or empty when every replica is a process of its own. */
+  stores?: readonly StoreConfig[];
   sip: readonly SipNodeConfig[];
   gateways: readonly GatewayConfig[];
   services: readonly ServiceConfig[];
@@ -146,11 +155,14 @@ type Obj = Record<string, unknown>;
  * so a typo never silently falls back to a default. A new field is one more name in its
  * mapping's list here, next to the code in validateClusterConfig that reads it. */
 export const knownKeys = {
-  root: ['secret', 'tokens', 'realm', 'raft', 'shards', 'sip', 'gateways', 'services', 'routing', 'digest', 'events'],
+  root: ['secret', 'tokens', 'realm', 'raft', 'stores', 'shards', 'sip', 'gateways', 'services', 'routing', 'digest', 'events'],
   tokens: ['read', 'admin'],
   raft: ['tickMs', 'electionTimeoutTicks', 'heartbeatTicks', 'snapshotEveryEntries'],
   shard: ['id', 'replicas', 'preferredLeader'],
-  replica: ['id', 'raft', 'client', 'admin', 'data', 'join'],
+  replica: ['id', 'raft', 'client', 'admin', 'data', 'join', 'store'],
+  store: ['id', 'raft', 'client', 'admin', 'data'],
+  // `shards:` as a mapping: `count` shards s1..sN placed round-robin on `stores`.
+  shardSet: ['count', 'stores', 'replicas'],
   // `listen`: the name of `udp` in early cluster files.
   sip: ['id', 'udp', 'tcp', 'admin', 'listen', 'tls'],
   // `port`: a bare port for `listen`.
@@ -304,13 +316,23 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   onlyKnownKeys(doc, knownKeys.root, '');
   if (isObj(doc.tokens)) onlyKnownKeys(doc.tokens, knownKeys.tokens, 'tokens');
   if (isObj(doc.raft)) onlyKnownKeys(doc.raft, knownKeys.raft, 'raft');
-  const shards = list(doc, 'shards', '', true).map((s, i): ShardConfig => {
+  const stores = parseStores(doc);
+  const shards = isObj(doc.shards) && !Array.isArray(doc.shards) ? generatedShards(doc.shards, stores) : list(doc, 'shards', '', true).map((s, i): ShardConfig => {
     const path = `shards[${i}]`;
     onlyKnownKeys(s, knownKeys.shard, path);
     const replicas = list(s, 'replicas', path, true).map((r, j): ReplicaConfig => {
       const rp = `${path}.replicas[${j}]`;
       onlyKnownKeys(r, knownKeys.replica, rp);
       const id = str(r, 'id', rp);
+      if (r.store !== undefined) {
+        const storeId = str(r, 'store', rp);
+        const store = stores.find((st) => st.id === storeId);
+        if (store === undefined) throw new ConfigError(`${rp}.store`, `no store ${JSON.stringify(storeId)} in stores (${stores.map((st) => st.id).join(', ') || 'none'})`);
+        for (const k of ['raft', 'client', 'admin', 'data'] as const) {
+          if (r[k] !== undefined) throw new ConfigError(`${rp}.${k}`, `a replica on store ${storeId} uses the store's ${k}; remove it`);
+        }
+        return storeReplica(id, store, r.join === true);
+      }
       return {
         id,
         raft: parseHostPort(r.raft, `${rp}.raft`),
@@ -321,6 +343,13 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
       };
     });
     const id = str(s, 'id', path);
+    const placedOn = new Map<string, string>();
+    replicas.forEach((r, j) => {
+      if (r.store === undefined) return;
+      const other = placedOn.get(r.store);
+      if (other !== undefined) throw new ConfigError(`${path}.replicas[${j}].store`, `replicas ${other} and ${r.id} of shard ${id} are both on store ${r.store}; one store hosts at most one replica of a shard, or losing it could take the shard's quorum`);
+      placedOn.set(r.store, r.id);
+    });
     if (s.preferredLeader === undefined) return { id, replicas };
     const preferredLeader = str(s, 'preferredLeader', path);
     if (!replicas.some((r) => r.id === preferredLeader)) {
@@ -368,6 +397,7 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
     ...secrets(doc),
     realm: str(doc, 'realm', '(root)', 'ringfence'),
     shards,
+    ...(stores.length > 0 ? { stores } : {}),
     sip,
     gateways,
     services,
@@ -381,6 +411,68 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
     ...(digest !== null ? { digest } : {}),
     ...(doc.events !== undefined && doc.events !== null ? { events } : {}),
   };
+}
+
+function parseStores(doc: Obj): StoreConfig[] {
+  const stores = list(doc, 'stores', '', false).map((st, i): StoreConfig => {
+    const p = `stores[${i}]`;
+    onlyKnownKeys(st, knownKeys.store, p);
+    const id = str(st, 'id', p);
+    return { id, raft: parseHostPort(st.raft, `${p}.raft`), client: parseHostPort(st.client, `${p}.client`), admin: parseHostPort(st.admin, `${p}.admin`), data: str(st, 'data', p, `./data/store-${id}`) };
+  });
+  uniqueIds(stores, 'stores');
+  return stores;
+}
+
+/** A replica hosted by `store`: the store's addresses and data directory. */
+export function storeReplica(id: string, store: StoreConfig, join = false): ReplicaConfig {
+  return { id, raft: store.raft, client: store.client, admin: store.admin, data: store.data, join, store: store.id };
+}
+
+/** `shards: {count: N, stores: [a, b, c], replicas: 3}`: shards s1..sN, shard i's replicas
+ * `s<i>-<store>` on `replicas` consecutive stores starting at store (i-1) mod S, and its
+ * preferred leader the first of them, so leadership spreads evenly over the stores. */
+function generatedShards(o: Obj, stores: readonly StoreConfig[]): ShardConfig[] {
+  onlyKnownKeys(o, knownKeys.shardSet, 'shards');
+  const count = num(o, 'count', 'shards', 0, 1, limits.generatedShardsMax);
+  const names = o.stores === undefined ? stores.map((st) => st.id) : o.stores;
+  if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string')) throw new ConfigError('shards.stores', 'expected a non-empty list of store ids');
+  const placed = names.map((n, i) => {
+    const st = stores.find((x) => x.id === n);
+    if (st === undefined) throw new ConfigError(`shards.stores[${i}]`, `no store ${JSON.stringify(n)} in stores`);
+    return st;
+  });
+  uniqueIds(placed, 'shards.stores');
+  const perShard = num(o, 'replicas', 'shards', Math.min(3, placed.length), 1, placed.length);
+  const shards: ShardConfig[] = [];
+  for (let i = 1; i <= count; i++) {
+    const id = `s${i}`;
+    const replicas = Array.from({ length: perShard }, (_, k) => {
+      const st = placed[(i - 1 + k) % placed.length]!;
+      return storeReplica(`${id}-${st.id}`, st);
+    });
+    shards.push({ id, replicas, preferredLeader: replicas[0]!.id });
+  }
+  return shards;
+}
+
+/** The store hosting each replica id, for replicas that live on a store. */
+export function replicaStores(config: ClusterConfig): Map<string, StoreConfig> {
+  const out = new Map<string, StoreConfig>();
+  const stores = new Map((config.stores ?? []).map((st) => [st.id, st]));
+  for (const sh of config.shards) for (const r of sh.replicas) {
+    const st = r.store === undefined ? undefined : stores.get(r.store);
+    if (st !== undefined) out.set(r.id, st);
+  }
+  return out;
+}
+
+/** The store named `id`, with every replica it hosts (one per shard). */
+export function findStore(config: ClusterConfig, id: string): { store: StoreConfig; hosted: { shard: ShardConfig; replica: ReplicaConfig }[] } {
+  const store = (config.stores ?? []).find((st) => st.id === id);
+  if (store === undefined) throw new UsageError(`--store: no store ${JSON.stringify(id)} in the cluster file`);
+  const hosted = config.shards.flatMap((shard) => shard.replicas.filter((r) => r.store === id).map((replica) => ({ shard, replica })));
+  return { store, hosted };
 }
 
 function optionalInt(o: Obj, key: string, path: string, min: number, max: number): number | null {

@@ -64,3 +64,5 @@ export const announcementEveryMsMax = 600_000;
 /** `gateways[].ports` when it is absent: the RTP/RTCP port range. */
 export const gatewayPortMinDefault = 30000;
 export const gatewayPortMaxDefault = 39999;
+/** `shards: {count: N}` in the cluster file: at most this many generated shards. */
+export const generatedShardsMax = 4096;
