@@ -230,13 +230,17 @@ export class RaftGroup {
   }
 
   /** A leader's notice, stepped as a heartbeat first (it commits and resets the election
-   * timer), then followed only if quiesce.ts's follower rule holds. */
+   * timer), then followed only if quiesce.ts's follower rule holds — for the leader and
+   * term known BEFORE the step too: the core takes any heartbeat of its term as coming
+   * from the leader, so a notice from another member would otherwise vouch for itself. */
   private onQuiesceNotice(m: Extract<Message, { type: 'heartbeat' }>): void {
+    const known = this.core.status();
     this.core.step(m);
     this.schedule();
     if (this.opts.host?.quiesce !== true) return;
     const st = this.core.status();
-    const ok = followerMayQuiesce({ role: st.role, term: st.term, leader: st.leader, lastIndex: st.lastIndex, commit: st.commit }, { from: m.from, term: m.term, commit: m.commit });
+    const leader = known.leader === st.leader && known.term === st.term ? st.leader : null;
+    const ok = followerMayQuiesce({ role: st.role, term: st.term, leader, lastIndex: st.lastIndex, commit: st.commit }, { from: m.from, term: m.term, commit: m.commit });
     if (ok && !this.quiescent) {
       this.quiescent = true;
       this.opts.host.quiesced();

@@ -56,6 +56,8 @@ export type OpenGroupOptions = {
 export type RaftHostStats = {
   groups: number;
   quiesced: number;
+  /** Times a group stopped ticking. */
+  quiescings: number;
   /** Liveness of every peer store the transport pings. */
   peerStoresAlive: Record<string, boolean>;
   /** Times a quiesced group woke, in all and by reason. */
@@ -83,6 +85,7 @@ export class RaftHost {
   private snapshotPumpScheduled = false;
   private snapshotsTaken = 0;
   private tickerFirings = 0;
+  private quiescings = 0;
   private readonly wakes: Record<WakeReason, number>;
   private closed = false;
 
@@ -148,6 +151,7 @@ export class RaftHost {
     return {
       groups: this.byId.size,
       quiesced: this.quiet.size,
+      quiescings: this.quiescings,
       peerStoresAlive: this.opts.transport.peerLiveness(),
       wakes,
       wakesByReason: { ...this.wakes },
@@ -228,6 +232,7 @@ export class RaftHost {
       quiesced: () => {
         const g = holder.group;
         if (g === null || !this.byId.has(g.groupId)) return;
+        this.quiescings++;
         this.awake.delete(g);
         this.quiet.add(g);
       },
