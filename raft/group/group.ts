@@ -256,9 +256,11 @@ export class RaftGroup {
   propose(data: Uint8Array, opts: RequestOptions = {}): Promise<ProposeResult> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    this.wake('proposal');
     const r = this.core.propose(data);
     if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    // Only an accepted request wakes the group: a follower refusing one needs no ticks, and
+    // a woken follower of a quiesced leader would time out and disturb it with a pre-vote.
+    this.wake('proposal');
     return this.track(r.value, opts);
   }
 
@@ -267,7 +269,9 @@ export class RaftGroup {
   read(opts: RequestOptions = {}): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    this.wake('read');
+    // A leader's read needs heartbeat rounds; a follower's goes to the leader as a message,
+    // which wakes the leader.
+    if (this.core.status().role === 'leader') this.wake('read');
     const context = `${this.opts.id}/${++this.readSeq}`;
     const waiter = new Waiter<void>(
       opts.timeoutMs ?? requestTimeoutMsDefault,
@@ -285,9 +289,9 @@ export class RaftGroup {
   transferLeadership(to: NodeId, opts: RequestOptions = {}): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    this.wake('transfer');
     const r = this.core.transferLeadership(to);
     if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    this.wake('transfer');
     if (to === this.opts.id) return Promise.resolve();
     const entry = {
       to,
@@ -318,9 +322,9 @@ export class RaftGroup {
   private async changeConf(change: ConfChange, opts: RequestOptions): Promise<void> {
     const refused = this.refusal();
     if (refused) throw refused;
-    this.wake('confChange');
     const r = this.core.proposeConfChange(change);
     if (!r.ok) throw RaftGroupError.from(r.error);
+    this.wake('confChange');
     await this.track(r.value, opts);
   }
 

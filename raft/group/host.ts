@@ -69,6 +69,12 @@ export type RaftHostStats = {
   snapshotsTaken: number;
   /** Ticker firings that ticked at least one group. */
   tickerFirings: number;
+  /** The shared transport's frames and messages sent (messages / frames is the
+   * coalescing factor), pings sent, and messages dropped as misrouted. */
+  framesSent: number;
+  messagesSent: number;
+  pingsSent: number;
+  misrouted: number;
 };
 
 export class RaftHost {
@@ -148,6 +154,7 @@ export class RaftHost {
 
   stats(): RaftHostStats {
     const wakes = Object.values(this.wakes).reduce((a, b) => a + b, 0);
+    const tr = this.opts.transport.stats();
     return {
       groups: this.byId.size,
       quiesced: this.quiet.size,
@@ -158,6 +165,10 @@ export class RaftHost {
       snapshotsQueued: this.snapshotQueue.length,
       snapshotsTaken: this.snapshotsTaken,
       tickerFirings: this.tickerFirings,
+      framesSent: tr.framesSent,
+      messagesSent: tr.messagesSent,
+      pingsSent: tr.pingsSent,
+      misrouted: tr.misrouted,
     };
   }
 

@@ -39,6 +39,7 @@ type Options = {
   quiesce?: boolean;
   quiesceOn?: (store: string) => boolean;
   raftOn?: (store: string) => Partial<RaftConfig>;
+  snapshotEveryEntries?: number;
 };
 
 export async function tcpStoreCluster(o: Options): Promise<StoreCluster<TcpRaftTransport>> {
@@ -79,7 +80,7 @@ async function openStores<T extends RaftTransport>(o: Options, ids: string[], tr
     for (const g of groupIds) {
       const sm = new KvStateMachine();
       s.sms.set(g, sm);
-      await s.host.openGroup({ groupId: g, id: memberOf(g, s.id), initialConf: { voters: ids.map((x) => memberOf(g, x)), learners: [] }, stateMachine: sm });
+      await s.host.openGroup({ groupId: g, id: memberOf(g, s.id), initialConf: { voters: ids.map((x) => memberOf(g, x)), learners: [] }, stateMachine: sm, ...(o.snapshotEveryEntries ? { snapshotEveryEntries: o.snapshotEveryEntries } : {}) });
     }
   }
   const replica = (g: string, s: string) => stores.find((x) => x.id === s)?.host.groups.get(g);
