@@ -369,7 +369,7 @@ export class RaftGroup {
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
-    this.opts.host?.left();
+    this.opts.host?.left('closed');
     this.opts.transport.unregister(this.opts.groupId);
     await this.loop;
     if (this.failure === null) await this.saveUnsavedHardState();
@@ -566,7 +566,7 @@ export class RaftGroup {
     this.core.fail(reason);
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
-    this.opts.host?.left();
+    this.opts.host?.left('failed');
     this.logger.error('raft storage failed; replica stopped', { reason });
     this.rejectAll(() => ioError('RAFT_ERR_FAILED', `raft storage failed: ${reason}`));
     const err = e instanceof Error ? e : new Error(reason);

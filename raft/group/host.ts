@@ -63,6 +63,9 @@ export type RaftHostStats = {
   /** Times a quiesced group woke, in all and by reason. */
   wakes: number;
   wakesByReason: Record<WakeReason, number>;
+  /** Follower replicas told to campaign soon because their leader's store went silent
+   * (quiesced or not). */
+  campaignsHastened: number;
   /** Groups waiting for their turn to serialize a snapshot. */
   snapshotsQueued: number;
   /** Snapshots taken through the host's queue. */
@@ -92,6 +95,7 @@ export class RaftHost {
   private snapshotsTaken = 0;
   private tickerFirings = 0;
   private quiescings = 0;
+  private campaignsHastened = 0;
   private readonly wakes: Record<WakeReason, number>;
   private closed = false;
 
@@ -159,6 +163,7 @@ export class RaftHost {
       groups: this.byId.size,
       quiesced: this.quiet.size,
       quiescings: this.quiescings,
+      campaignsHastened: this.campaignsHastened,
       peerStoresAlive: this.opts.transport.peerLiveness(),
       wakes,
       wakesByReason: { ...this.wakes },
@@ -213,25 +218,31 @@ export class RaftHost {
 
   // ---------------------------------------------------------------- liveness
 
-  /** Store liveness says `peer` went silent: wake the quiesced groups that depend on it. */
+  /** Store liveness says `peer` went silent: wake the quiesced leaders with a member
+   * there, and make every follower of a leader there campaign soon. Awake followers are
+   * included: one woken a moment ago (by a survivor's pre-vote, which it refused while its
+   * frozen lease still held) would otherwise wait a whole election timeout more. */
   private storeSilent(peer: NodeId): void {
     const route = (n: NodeId): NodeId => this.opts.transport.route(n);
     let followers = 0;
     let leaders = 0;
-    for (const g of [...this.quiet]) {
+    for (const g of [...this.byId.values()]) {
+      if (g.failedReason !== null) continue;
       const st = g.status();
       if (st.role === 'leader') {
+        if (!g.quiesced) continue;
         const members = [...st.conf.voters, ...st.conf.learners].filter((m) => m !== st.id);
         if (members.some((m) => route(m) === peer)) {
           g.wake('peerStoreSilent');
           leaders++;
         }
-      } else if (st.leader !== null && route(st.leader) === peer) {
+      } else if ((st.role === 'follower' || st.role === 'learner') && st.leader !== null && route(st.leader) === peer) {
         g.leaderStoreSilent();
         followers++;
       }
     }
-    this.logger.info('peer store silent; quiesced groups woken', { peer, followers, leaders });
+    this.campaignsHastened += followers;
+    this.logger.info('peer store silent; groups woken', { peer, followers, leaders });
   }
 
   // ---------------------------------------------------------------- what a group gets
@@ -255,12 +266,13 @@ export class RaftHost {
         this.awake.add(g);
         this.ensureTicker();
       },
-      left: () => {
+      left: (why) => {
         const g = holder.group;
         if (g === null) return;
         this.awake.delete(g);
         this.quiet.delete(g);
-        if (this.byId.get(g.groupId) === g) this.byId.delete(g.groupId);
+        // A failed group stays listed (its failedReason is status); a closed one goes.
+        if (why === 'closed' && this.byId.get(g.groupId) === g) this.byId.delete(g.groupId);
       },
     };
   }
