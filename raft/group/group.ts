@@ -197,16 +197,17 @@ export class RaftGroup {
   }
 
   /** @internal The store of this group's leader went silent (store liveness): wake, and
-   * count the election timeout as run out — the silence detection already took about that
-   * long — so the campaign starts within the randomized part of the timeout, in
-   * [0, electionTimeoutTicks): prompt, yet random enough that two survivors do not split
-   * their votes forever. Also lifts the leader lease that would make the other survivor
+   * count one and a half election timeouts as run out — the silence detection already took
+   * longer than that — so the campaign starts within what is left of the randomized
+   * timeout ([1, 2) timeouts), in [0, electionTimeoutTicks / 2): prompt, yet random enough
+   * that two survivors do not split their votes forever (a split retries after a fresh
+   * randomized timeout). Also lifts the leader lease that would make the other survivor
    * ignore the pre-vote. */
   leaderStoreSilent(): void {
     if (this.closed || this.failure !== null) return;
     this.wake('leaderStoreSilent');
     if (this.core.status().role === 'leader') return;
-    this.tickBy(this.electionTimeoutTicks);
+    this.tickBy(this.electionTimeoutTicks + Math.floor(this.electionTimeoutTicks / 2));
   }
 
   private leaderIdle(): boolean {
