@@ -40,13 +40,16 @@ type Options = {
   quiesceOn?: (store: string) => boolean;
   raftOn?: (store: string) => Partial<RaftConfig>;
   snapshotEveryEntries?: number;
+  /** Store liveness timeout (default: the transports' default). */
+  livenessTimeoutMs?: number;
 };
 
 export async function tcpStoreCluster(o: Options): Promise<StoreCluster<TcpRaftTransport>> {
   const secret = 'raft-host-test-secret';
   const ids = Array.from({ length: o.stores }, (_, i) => `s${i + 1}`);
   const transports: TcpRaftTransport[] = [];
-  for (const id of ids) transports.push(await TcpRaftTransport.listen({ id, host: '127.0.0.1', port: 0, secret, peers: {}, route: storeOf }));
+  const liveness = o.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: o.livenessTimeoutMs } : {};
+  for (const id of ids) transports.push(await TcpRaftTransport.listen({ id, host: '127.0.0.1', port: 0, secret, peers: {}, route: storeOf, ...liveness }));
   for (const a of transports) for (const b of transports) if (a !== b) a.setPeer(b.id, { host: '127.0.0.1', port: b.port });
   return openStores(o, ids, transports);
 }
@@ -54,7 +57,8 @@ export async function tcpStoreCluster(o: Options): Promise<StoreCluster<TcpRaftT
 export async function loopStoreCluster(o: Options): Promise<StoreCluster<LoopRaftTransport> & { hub: LoopRaftHub }> {
   const hub = new LoopRaftHub();
   const ids = Array.from({ length: o.stores }, (_, i) => `s${i + 1}`);
-  const transports = ids.map((id) => hub.transport(id, { route: storeOf }));
+  const liveness = o.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: o.livenessTimeoutMs } : {};
+  const transports = ids.map((id) => hub.transport(id, { route: storeOf, ...liveness }));
   for (const a of transports) for (const b of transports) if (a !== b) a.setPeer(b.id);
   return { ...(await openStores(o, ids, transports)), hub };
 }

@@ -11,7 +11,8 @@
 //   groups are quiesced): store liveness wakes its followers, every one of those groups
 //   elects a new leader and commits a proposal, and none of the other groups loses its
 //   leader or changes term.
-// Deadlines below are hang guards, not measurements; the failover time is printed.
+// Deadlines below are hang guards, not measurements; the failover time is printed
+// (with this test's timeouts; the defaults detect a dead store 4x sooner).
 
 import t from 'tap';
 import { put, waitFor } from './helpers.js';
@@ -20,7 +21,11 @@ import { memberOf, storeOf, tcpStoreCluster } from './host-helpers.js';
 const GROUPS = 30;
 
 t.test('three stores, thirty groups, one connection per store pair', async (t) => {
-  const c = await tcpStoreCluster({ stores: 3, groups: GROUPS });
+  // A 300 ms election timeout and a 1 s liveness timeout (not 100 and 250 ms): parallel
+  // test files on 2 cores stall this one process — all three stores at once — long enough
+  // for check-quorum to depose a healthy leader, or for liveness to raise a false alarm
+  // whose pre-votes break the silence the idle phase checks.
+  const c = await tcpStoreCluster({ stores: 3, groups: GROUPS, raftOn: () => ({ electionTimeoutTicks: 30 }), livenessTimeoutMs: 1000 });
   t.teardown(() => c.close());
   const [s1, s2, s3] = c.stores as [typeof c.stores[0], typeof c.stores[0], typeof c.stores[0]];
 
@@ -57,6 +62,10 @@ t.test('three stores, thirty groups, one connection per store pair', async (t) =
   t.pass('proposals committed and applied on every replica of every group');
 
   await waitFor(() => c.stores.every((s) => s.host.stats().quiesced === GROUPS), 'every group quiesced on every store', 60_000);
+  // The followers' answers to the last quiesce notices may still be on their way; a ping
+  // goes out only after a ping interval with nothing else to send.
+  const pings = c.stores.map((s) => s.transport.stats().pingsSent);
+  await waitFor(() => c.stores.every((s, i) => s.transport.stats().pingsSent >= pings[i]! + 2), 'pings only');
   const idleBefore = c.stores.map((s) => ({ tr: s.transport.stats(), host: s.host.stats() }));
   await new Promise((r) => setTimeout(r, 600));
   for (const [i, s] of c.stores.entries()) {
