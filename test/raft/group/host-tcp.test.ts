@@ -37,6 +37,7 @@ t.test('three stores, thirty groups, one connection per store pair', async (t) =
     t.same(Object.keys(links).sort(), c.stores.filter((x) => x !== s).map((x) => x.id), `${s.id}: one outbound link per peer store`);
     t.ok(Object.values(links).every((l) => l.connected && l.connects === 1), `${s.id}: each link connected once`);
     t.equal(s.transport.inbound.authenticated, 2, `${s.id}: exactly one inbound link per peer store`);
+    t.equal(s.transport.inboundSockets, 2, `${s.id}: and no other inbound socket open`);
   }
 
   // Each store leads a third of the groups, so the failover below hits a third of them.
