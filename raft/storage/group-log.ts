@@ -25,7 +25,7 @@ export class GroupLog implements RaftStorage {
   private closed = false;
   protected readonly keys: GroupKeys;
 
-  protected constructor(
+  constructor(
     private readonly db: LogDb,
     private readonly log: LogQueue,
     readonly dir: string,

@@ -52,11 +52,9 @@ export class GroupKeys {
     return { gte: this.key(TAG_ENTRY), lt: this.key(TAG_ENTRY + 1) };
   }
 
-  /** Every key of the group: its prefix up to (not including) the prefix with 0x01 last. */
+  /** Every key of the group. */
   groupRange(): KeyRange {
-    const lt = this.prefix.slice();
-    lt[lt.length - 1] = SEPARATOR + 1;
-    return { gte: this.prefix, lt };
+    return { gte: this.prefix, lt: afterGroup(this.prefix.subarray(0, this.prefix.length - 1)) };
   }
 
   /** The index an entry key holds, -1 for a key of another shape. */
