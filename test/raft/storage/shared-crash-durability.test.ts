@@ -8,57 +8,36 @@
 // the child's own counters: the 40 groups shared their fsyncs (at most one per 10 saves).
 // (SIGKILL keeps the OS page cache; power loss is not simulated here.)
 
-import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
 import { SharedLogDb } from '../../../raft/storage/shared-log.js';
 import { groupPayloadFor } from './fixtures/payload.js';
+import { fixtureArgs, runChild } from './helpers.js';
 
-const writer = fileURLToPath(new URL('./fixtures/shared-sync-writer.ts', import.meta.url));
 const GROUPS = 40;
-const children = new Set<ChildProcess>();
-t.teardown(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
 
 type Round = { reported: Map<number, number>; started: Map<number, number>; saves: number; syncs: number };
 
 /** Runs the writer until it reported `killAfter` saves in all, then SIGKILLs it. */
-function runAndKill(dir: string, killAfter: number): Promise<Round> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', writer, dir, String(GROUPS), '100000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const round: Round = { reported: new Map(), started: new Map(), saves: 0, syncs: 0 };
-    let buffered = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        const [word, g, n, , syncs] = line.split(' ');
-        if (word === 'ready') round.started.set(Number(g), Number(n));
-        if (word === 'saved') {
-          round.reported.set(Number(g), Number(n));
-          round.syncs = Math.max(round.syncs, Number(syncs));
-          if (++round.saves === killAfter) child.kill('SIGKILL');
-        }
-      }
-    });
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      if (signal === 'SIGKILL') resolve(round);
-      else reject(new Error(`writer exited ${code} before the kill: ${stderr}`));
-    });
+async function runAndKill(t: Test, dir: string, killAfter: number): Promise<Round> {
+  const round: Round = { reported: new Map(), started: new Map(), saves: 0, syncs: 0 };
+  const end = await runChild(t, process.execPath, fixtureArgs('shared-sync-writer.ts', dir, String(GROUPS), '100000'), (line, child) => {
+    const [word, g, n, , syncs] = line.split(' ');
+    if (word === 'ready') round.started.set(Number(g), Number(n));
+    if (word === 'saved') {
+      round.reported.set(Number(g), Number(n));
+      round.syncs = Math.max(round.syncs, Number(syncs));
+      if (++round.saves === killAfter) child.kill('SIGKILL');
+    }
   });
+  if (end.signal !== 'SIGKILL') throw new Error(`writer exited ${end.code} before the kill: ${end.stderr}`);
+  return round;
 }
 
 t.test('every reported save of every group survives SIGKILL; the groups share fsyncs', async (t) => {
   const dir = t.testdir();
   let previous = new Map<number, number>();
   for (const killAfter of [1500, 2300]) {
-    const round = await runAndKill(dir, killAfter);
+    const round = await runAndKill(t, dir, killAfter);
     t.equal(round.started.size, GROUPS, `all ${GROUPS} groups started`);
     t.ok([...previous].every(([g, n]) => (round.started.get(g) ?? -1) >= n), 'each group resumed at or after what it reported before');
     t.ok(round.syncs * 10 <= round.saves, `${round.syncs} fsyncs for ${round.saves} acknowledged sync saves`);

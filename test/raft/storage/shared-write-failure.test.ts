@@ -7,45 +7,27 @@
 // without the limit, the database holds every acknowledged round of every group and none
 // of the rounds after the failing one; the failing round is in all groups or in none.
 
-import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
 import { SharedLogDb } from '../../../raft/storage/shared-log.js';
 import { groupPayloadFor } from './fixtures/payload.js';
+import { fixtureArgs, runChild } from './helpers.js';
 
-const writer = fileURLToPath(new URL('./fixtures/shared-failing-writer.ts', import.meta.url));
 const GROUPS = 20;
 /** 512-byte blocks: 1 MiB, well under LevelDB's 4 MiB log rotation, so the log outgrows it. */
 const FILE_BLOCKS_MAX = 2048;
-const children = new Set<ChildProcess>();
-t.teardown(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
 
-function runLimited(dir: string): Promise<{ rounds: string[][]; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const cmd = `ulimit -f ${FILE_BLOCKS_MAX} && exec "$0" --import tsx "$1" "$2" "$3"`;
-    const child = spawn('/bin/sh', ['-c', cmd, process.execPath, writer, dir, String(GROUPS)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      if (code !== 0) return reject(new Error(`writer exited ${code ?? signal}: ${stderr}`));
-      const rounds = stdout
-        .trim()
-        .split('\n')
-        .map((line) => line.split(' ').slice(2));
-      resolve({ rounds, stderr });
-    });
-  });
+async function runLimited(t: Test, dir: string): Promise<{ rounds: string[][]; stderr: string }> {
+  const rounds: string[][] = [];
+  const script = `ulimit -f ${FILE_BLOCKS_MAX} && exec "$0" "$@"`;
+  const argv = ['-c', script, process.execPath, ...fixtureArgs('shared-failing-writer.ts', dir, String(GROUPS))];
+  const end = await runChild(t, '/bin/sh', argv, (line) => rounds.push(line.split(' ').slice(2)));
+  if (end.code !== 0) throw new Error(`writer exited ${end.code ?? end.signal}: ${end.stderr}`);
+  return { rounds, stderr: end.stderr };
 }
 
 t.test('a failed write rejects every group of its batch and everything after it', async (t) => {
   const dir = t.testdir();
-  const { rounds, stderr } = await runLimited(dir);
+  const { rounds, stderr } = await runLimited(t, dir);
   const failedAt = rounds.findIndex((outcomes) => outcomes.some((o) => o !== 'ok'));
   t.ok(failedAt > 0, `rounds 0..${failedAt - 1} were acknowledged before round ${failedAt} failed`);
   t.same(rounds[failedAt], Array(GROUPS).fill('RAFT_ERR_STORAGE'), 'the failing round: every group rejected with RAFT_ERR_STORAGE');
