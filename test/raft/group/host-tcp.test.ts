@@ -1,5 +1,6 @@
 // Proves RaftHost end to end over real TcpRaftTransports on 127.0.0.1 (port 0): three
-// stores, each hosting one replica of the same 30 groups (MemoryRaftStorage per group).
+// stores, each hosting one replica of the same 30 groups, each store with its one shared
+// LevelDB log (SharedLogDb) as in production.
 // - every group elects a leader, and each store holds exactly one authenticated outbound
 //   link per peer store and accepts exactly one inbound per peer store: 6 connections in
 //   all for 30 groups;
@@ -25,7 +26,7 @@ t.test('three stores, thirty groups, one connection per store pair', async (t) =
   // test files on 2 cores stall this one process — all three stores at once — long enough
   // for check-quorum to depose a healthy leader, or for liveness to raise a false alarm
   // whose pre-votes break the silence the idle phase checks.
-  const c = await tcpStoreCluster({ stores: 3, groups: GROUPS, raftOn: () => ({ electionTimeoutTicks: 30 }), livenessTimeoutMs: 1000 });
+  const c = await tcpStoreCluster({ stores: 3, groups: GROUPS, raftOn: () => ({ electionTimeoutTicks: 30 }), livenessTimeoutMs: 1000, logDir: t.testdir() });
   t.teardown(() => c.close());
   const [s1, s2, s3] = c.stores as [typeof c.stores[0], typeof c.stores[0], typeof c.stores[0]];
 
