@@ -215,14 +215,17 @@ export class RaftGroup {
     if (st.role !== 'leader') return false;
     const pendingRequests = this.pending.size + this.reads.size + this.transfers.size;
     const readyPending = this.loop !== null || this.scheduled || this.core.hasReady() || this.unsavedHardState !== null;
-    return leaderMayQuiesce({ self: this.opts.id, role: st.role, conf: st.conf, term: st.term, commit: st.commit, lastIndex: st.lastIndex, applied: st.applied, peers: st.peers, pendingRequests, readyPending });
+    const host = this.opts.host;
+    const silentMembers = host === undefined ? [] : [...st.conf.voters, ...st.conf.learners].filter((m) => m !== this.opts.id && host.storeSilent(m));
+    return leaderMayQuiesce({ self: this.opts.id, role: st.role, conf: st.conf, term: st.term, commit: st.commit, lastIndex: st.lastIndex, applied: st.applied, peers: st.peers, pendingRequests, readyPending, silentMembers });
   }
 
   /** Tells every member to stop ticking with us. The notice is a heartbeat: it needs no
    * durable write, and the core of a member that refuses it handles it as one. */
   private quiesceAsLeader(): void {
     const st = this.core.status();
-    const members = [...st.conf.voters, ...st.conf.learners].filter((id) => id !== this.opts.id);
+    const host = this.opts.host;
+    const members = [...st.conf.voters, ...st.conf.learners].filter((id) => id !== this.opts.id && host?.storeSilent(id) !== true);
     const notices = members.map((to) => ({ type: 'heartbeat' as const, from: this.opts.id, to, term: st.term, commit: st.commit, context: '', quiesce: true }));
     this.opts.transport.send(this.opts.groupId, notices);
     this.quiescent = true;
