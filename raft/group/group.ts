@@ -5,6 +5,8 @@
 // advance. Exactly one Ready is in flight at a time; every step, tick and proposal only
 // schedules the loop (setImmediate), so all proposals made in one event-loop turn — or
 // while the previous Ready was being fsync'd — leave in one Ready: group commit.
+// Opened by a RaftHost (host.ts), a group has no timer of its own: the host's ticker calls
+// hostTick, snapshots wait for the host's turn, and the group may quiesce (quiesce.ts).
 //
 // Outcomes reported to callers (RaftGroupError codes):
 // - RAFT_ERR_NOT_LEADER (+ leaderHint): refused by a non-leader, or the proposal's index
