@@ -26,7 +26,7 @@ export function figure(o: Readonly<Record<string, unknown>>, ...names: string[])
 
 /** Peer stores the host hears from now, by id (empty when it reports none). */
 export function peersAlive(host: Readonly<Record<string, unknown>>): string[] {
-  const v = host.peersAlive ?? host.alivePeers;
+  const v = host.peerStoresAlive ?? host.peersAlive;
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
   if (v !== null && typeof v === 'object') return Object.entries(v).filter(([, alive]) => alive === true).map(([id]) => id);
   return [];
