@@ -10,7 +10,9 @@
 //   equals the leader's commit on every group) and every grant made is still held;
 // - the store's admin REST: /v1/status of the store, /v1/shards/s3/status, a 404 problem
 //   body for a shard it does not host, /metrics with shard-labelled series and the shared
-//   log's sync counter.
+//   log's sync counter (linted by promtool when present; REQUIRE_PROMTOOL=1 fails without
+//   it), /readyz, and the cluster view (/v1/cluster) with the stores in it.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +144,23 @@ t.test('three stores, twenty shards', { timeout: 300_000 }, async (t) => {
   t.match(metrics.body, /^ringfence_raft_commit_index\{shard="s3",replica="s3-a",store="a"\} [1-9]\d*$/m, '/metrics has shard-labelled series');
   t.match(metrics.body, /^ringfence_store_log_syncs_total\{store="a"\} [1-9]\d*$/m, '/metrics has the shared log\'s sync counter');
   t.match(metrics.body, /^ringfence_store_groups\{store="a"\} 20$/m);
+  // Lint the store's exposition as test/metrics/promtool.test.ts lints the other roles'.
+  const promtoolBin = process.env.PROMTOOL ?? 'promtool';
+  const version = spawnSync(promtoolBin, ['--version'], { encoding: 'utf8' });
+  if (version.error === undefined && version.status === 0) {
+    const lint = spawnSync(promtoolBin, ['check', 'metrics'], { input: metrics.body, encoding: 'utf8' });
+    t.equal(lint.status, 0, `promtool check metrics passes the store's /metrics: ${lint.stdout}${lint.stderr}`);
+    t.equal(`${lint.stdout}${lint.stderr}`.trim(), '', 'without a warning');
+  } else if (process.env.REQUIRE_PROMTOOL === '1') {
+    t.fail(`REQUIRE_PROMTOOL=1 but ${promtoolBin} does not run (Debian: apt-get install prometheus)`);
+  }
+  const readyz = await get('/readyz');
+  t.equal(readyz.status, 200, `/readyz: ${readyz.body}`);
+  const view = JSON.parse((await get('/v1/cluster')).body) as { self: { role: string; id: string }; shards: { id: string; hasLeader: boolean; replicas: { id: string; self: boolean; health: string; pid: number | null }[] }[] };
+  t.same(view.self, { role: 'store', id: 'a' });
+  t.equal(view.shards.filter((s) => s.hasLeader && s.replicas.every((r) => r.health === 'up')).length, shardCount, 'the cluster view from a store: every replica of every shard up');
+  t.ok(view.shards.every((s) => s.replicas.filter((r) => r.self).map((r) => r.id).join() === `${s.id}-a`), 'the store\'s own replicas are marked self');
+  t.ok(view.shards.every((s) => s.replicas.every((r) => r.pid === procs.pid(r.id.split('-')[1]!))), 'each replica\'s pid is its store\'s');
 
   // ---- SIGKILL the store leading about a third of the shards
   const leaders = await Promise.all(shardIds.map((s) => leaderOf(s)));
