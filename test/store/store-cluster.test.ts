@@ -11,7 +11,8 @@
 // - the store's admin REST: /v1/status of the store, /v1/shards/s3/status, a 404 problem
 //   body for a shard it does not host, /metrics with shard-labelled series and the shared
 //   log's sync counter (linted by promtool when present; REQUIRE_PROMTOOL=1 fails without
-//   it), /readyz, and the cluster view (/v1/cluster) with the stores in it.
+//   it), /readyz, and the cluster view (/v1/cluster) with the stores in it;
+// - SIGTERM closes a store and it exits 0.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -220,4 +221,13 @@ t.test(`three stores, ${shardCount} shards`, { timeout: 300_000 }, async (t) => 
     if (agent.status.state !== 'RESERVED' || agent.status.reservation?.reservationId !== granted.get(s)) t.fail(`${s}: grant ${granted.get(s)} lost: ${JSON.stringify(agent.status)}`);
   }
   t.pass('every grant is still held after the restart');
+
+  // ---- SIGTERM closes a store cleanly: exit 0
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    procs.onExit = (id, code, signal) => {
+      if (id === 'c') resolve({ code, signal });
+    };
+  });
+  await procs.kill('c', 'SIGTERM');
+  t.same(await exited, { code: 0, signal: null }, 'SIGTERM: store c closed and exited 0');
 });
