@@ -144,6 +144,16 @@ t.test(`three stores, ${shardCount} shards`, { timeout: 300_000 }, async (t) => 
   t.equal(unknown.status, 404, 'unknown shard: 404');
   t.match(unknown.type, /application\/problem\+json/);
   t.match(JSON.parse(unknown.body), { code: 'ADMIN_ERR_NOT_FOUND', detail: /s999/, field: 'params.id' }, 'a problem body naming the shard');
+  // Agent routes on a store, as on a replica: any DN, whichever store leads its shard.
+  const agents = JSON.parse((await get('/v1/agents')).body) as { dn: string }[];
+  t.equal(agents.length, shardCount, `GET /v1/agents on a store lists the agents of the ${shardCount} shards it hosts`);
+  const someDn = dnOf.get(shardIds[shardCount - 1]!)!;
+  const agent = await get(`/v1/agents/${someDn}?consistency=stale`);
+  t.equal(agent.status, 200);
+  t.match(JSON.parse(agent.body), { dn: someDn, status: { state: 'READY' } }, `GET /v1/agents/${someDn} on a store`);
+  const oldRoute = await get('/v1/reservations');
+  t.equal(oldRoute.status, 404, 'a stand-alone replica\'s route on a store: 404');
+  t.match(JSON.parse(oldRoute.body), { code: 'ADMIN_ERR_NOT_FOUND', detail: /\/v1\/shards\/:id\/reservations/ }, 'naming where it lives on a store');
   const metrics = await get('/metrics');
   t.match(metrics.body, /^ringfence_raft_commit_index\{shard="s3",replica="s3-a",store="a"\} [1-9]\d*$/m, '/metrics has shard-labelled series');
   t.match(metrics.body, /^ringfence_store_log_syncs_total\{store="a"\} [1-9]\d*$/m, '/metrics has the shared log\'s sync counter');
