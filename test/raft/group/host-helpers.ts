@@ -8,7 +8,7 @@ import { MemoryRaftStorage } from '../../../raft/storage/memory-storage.js';
 import { LoopRaftHub, type LoopRaftTransport } from '../../../raft/transport/loop-transport.js';
 import { TcpRaftTransport } from '../../../raft/transport/tcp-transport.js';
 import type { RaftTransport } from '../../../raft/transport/transport.js';
-import type { NodeId } from '../../../raft/types.js';
+import type { NodeId, RaftConfig } from '../../../raft/types.js';
 import { KvStateMachine } from './helpers.js';
 
 /** Member `g7-s2` lives on store `s2`. */
@@ -32,7 +32,15 @@ export type StoreCluster<T extends RaftTransport> = {
   close(): Promise<void>;
 };
 
-type Options = { stores: number; groups: number; tickMs?: number; quiesce?: boolean; quiesceOn?: (store: string) => boolean };
+type Options = {
+  stores: number;
+  groups: number;
+  tickMs?: number;
+  quiesce?: boolean;
+  quiesceOn?: (store: string) => boolean;
+  raftOn?: (store: string) => Partial<RaftConfig>;
+  snapshotEveryEntries?: number;
+};
 
 export async function tcpStoreCluster(o: Options): Promise<StoreCluster<TcpRaftTransport>> {
   const secret = 'raft-host-test-secret';
@@ -64,6 +72,7 @@ async function openStores<T extends RaftTransport>(o: Options, ids: string[], tr
       storage: (g) => storages.get(g) ?? storages.set(g, new MemoryRaftStorage()).get(g)!,
       tickMs: o.tickMs ?? 10,
       quiesce: o.quiesceOn ? o.quiesceOn(id) : (o.quiesce ?? true),
+      ...(o.raftOn ? { raft: o.raftOn(id) } : {}),
     });
     stores.push({ id, transport, host, sms: new Map() });
   }
@@ -71,7 +80,7 @@ async function openStores<T extends RaftTransport>(o: Options, ids: string[], tr
     for (const g of groupIds) {
       const sm = new KvStateMachine();
       s.sms.set(g, sm);
-      await s.host.openGroup({ groupId: g, id: memberOf(g, s.id), initialConf: { voters: ids.map((x) => memberOf(g, x)), learners: [] }, stateMachine: sm });
+      await s.host.openGroup({ groupId: g, id: memberOf(g, s.id), initialConf: { voters: ids.map((x) => memberOf(g, x)), learners: [] }, stateMachine: sm, ...(o.snapshotEveryEntries ? { snapshotEveryEntries: o.snapshotEveryEntries } : {}) });
     }
   }
   const replica = (g: string, s: string) => stores.find((x) => x.id === s)?.host.groups.get(g);
