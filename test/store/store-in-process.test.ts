@@ -5,7 +5,9 @@
 // - the store's one leader-duty timer serves every group it leads: a reservation left
 //   unconfirmed expires after its TTL, on each of the three shards;
 // - the store's admin app (inject): /v1/status counts groups and leaders and links each
-//   shard; /v1/shards/:id/status; 404 for a shard it does not host;
+//   shard; /v1/shards/:id/status; 404 for a shard it does not host; 400 for a member
+//   added through the REST (placement is the cluster file's); the old per-replica routes
+//   name where they live on a store;
 // - close() disarms the duty timer and frees the ports.
 import { createServer, type Server } from 'node:net';
 import t from 'tap';
@@ -63,6 +65,12 @@ t.test('one store, three one-replica shards, in process', async (t) => {
   const none = await store.app.inject({ method: 'GET', url: '/v1/shards/s4/reservations', headers: { authorization: `Bearer ${config.tokens.read}` } });
   t.equal(none.statusCode, 404);
   t.match(none.json(), { code: 'ADMIN_ERR_NOT_FOUND', detail: /hosts no replica of shard "s4"/, field: 'params.id' });
+
+  const join = await store.app.inject({ method: 'POST', url: '/v1/shards/s1/members', headers: { authorization: `Bearer ${config.tokens.admin}` }, payload: { id: 's1-z', raft: '127.0.0.1:7999' } });
+  t.equal(join.statusCode, 400, 'no replica joins a store-hosted shard through the REST');
+  t.match(join.json(), { code: 'ADMIN_ERR_BAD_REQUEST', detail: /lives on stores: add a replica by placing it on a store in the cluster file/ });
+  const old = await store.app.inject({ method: 'POST', url: '/v1/leader/transfer', headers: { authorization: `Bearer ${config.tokens.admin}` }, payload: { to: 's1-a' } });
+  t.match({ status: old.statusCode, body: old.json() }, { status: 404, body: { detail: /POST \/v1\/shards\/:id\/leader\/transfer names the shard/ } }, 'a stand-alone replica\'s route names its place on a store');
 
   // One DN per shard, each reserved with a short TTL and never confirmed.
   const shardIds = config.shards.map((s) => s.id);
