@@ -59,7 +59,9 @@ t.test('the store leading every group is cut off while they are quiesced', async
 
   c.hub.isolate('s1', ['s2', 's3']);
   await waitFor(() => s1.host.stats().peerStoresAlive.s2 === false && s1.host.stats().peerStoresAlive.s3 === false, 's1 finds its peer stores silent');
-  t.equal(s1.host.stats().wakesByReason.peerStoreSilent, c.groupIds.length, 'which woke each of its quiesced leaders');
+  const silenceWakes = s1.host.stats().wakesByReason.peerStoreSilent;
+  t.ok(silenceWakes >= c.groupIds.length, `which woke each of its quiesced leaders (${silenceWakes} wakes)`);
+  t.ok(c.groupIds.every((g) => !c.replica(g, 's1')!.quiesced), 'none of them is quiesced');
   const acked: string[] = [];
   const stale = c.groupIds.map((g) => c.replica(g, 's1')!.propose(put('stale', g), { timeoutMs: 3000 }).then(() => acked.push(g), () => {}));
 
