@@ -146,6 +146,9 @@ export const clientReplicaDownMs = 1000;
 
 /** How often the leader looks for expired reservations and due timers. */
 export const leaderDutyIntervalMs = 50;
+/** Groups a store opens at once (node/store.ts): each open is a few reads of the shared
+ * LevelDB; this many overlap their round trips without queueing all of them at once. */
+export const storeOpenConcurrencyMax = 16;
 /** Timeout of the leader's own expire and tick proposals. */
 export const leaderDutyProposalTimeoutMs = 5000;
 /** How long the preferred leader must stay caught up before an elected leader hands over.
