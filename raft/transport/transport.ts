@@ -7,6 +7,12 @@
 // messages to one peer are delivered in the order sent while a connection lasts.
 // Handlers receive only messages addressed to this node, from an authenticated peer,
 // whose `from` is that peer's id. Messages for groups not registered are dropped.
+//
+// Stores: the transport's identity and its peers are STORE ids, while the messages name
+// Raft members (replica ids, `s7-a`). route(member) names the store hosting the member
+// (identity by default); a message travels to route(m.to), and one arriving on peer P's
+// link is dropped unless route(m.from) is P. Every transport watches the liveness of its
+// peer stores (liveness.ts).
 
 import type { Message, NodeId } from '../types.js';
 
@@ -20,5 +26,14 @@ export interface RaftTransport {
   unregister(groupId: string): void;
   send(groupId: string, msgs: readonly Message[]): void;
   setPeer(id: NodeId, addr: PeerAddress): void;
+  /** The store hosting Raft member `nodeId`. */
+  route(nodeId: NodeId): NodeId;
+  /** Called on each liveness edge of a peer store (alive once heard, silent after
+   * livenessTimeoutMs without a frame). */
+  onPeerLiveness(cb: (peer: NodeId, alive: boolean) => void): void;
+  /** Milliseconds since peer store `peer` was last heard (Infinity when never). */
+  peerSilentMs(peer: NodeId): number;
+  /** Whether each watched peer store is alive now. */
+  peerLiveness(): Record<NodeId, boolean>;
   close(): Promise<void>;
 }
