@@ -72,7 +72,8 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   try {
     args.log(`stores: ${f.shards} shards × 3 replicas on ${f.stores} store processes (fsync on) in ${cluster.dir}`);
     report.boot = await boot(cluster);
-    args.log(`  boot: every store ready after ${(report.boot as { readyMs: number }).readyMs} ms, every shard led after ${(report.boot as { bootMs: number }).bootMs} ms`);
+    const pids = cluster.stores.map((st) => `${st.id}=${cluster.pid(st.id)}`).join(' ');
+    args.log(`  boot: every store ready after ${(report.boot as { readyMs: number }).readyMs} ms, every shard led after ${(report.boot as { bootMs: number }).bootMs} ms (store pids ${pids})`);
     report.resources = resources(cluster);
     args.log(`  resources: ${JSON.stringify(report.resources)}`);
     const provisionMs = await provision(cluster.client, f.agents);
@@ -87,7 +88,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     report.failover = failed.summary;
     args.log(`  failover: ${JSON.stringify(failed.summary)}`);
     report.catchUp = await catchUp(cluster, failed.victim, failed.targets);
-    args.log(`  catch-up: ${JSON.stringify(report.catchUp)}`);
+    args.log(`  catch-up: ${JSON.stringify(report.catchUp)} (restarted pid ${cluster.pid(failed.victim)})`);
   } finally {
     await cluster.stop();
   }
