@@ -15,6 +15,7 @@
 // and address, shared by every shard that listener serves; each request names its shard.
 // A client of 100 shards on 3 stores holds 3 connections, not 300. A link that fails marks
 // the listener down for clientReplicaDownMs: on a store, every replica it hosts at once.
+// A NotLeader hint still names a replica, whose link is its store's.
 //
 // A command that runs out of deadline throws ShardClientError with `maybeApplied: true`:
 // the outcome is unknown (it may still commit), which is what a history checker records
@@ -115,12 +116,6 @@ class ShardHandle {
 
   replica(id: string): ShardReplicaAddress | undefined {
     return this.replicas.find((r) => r.id === id);
-  }
-
-  /** The replica a leader hint names: a replica id, or (from a group whose members are
-   * named by their stores) the store hosting one of this shard's replicas. */
-  replicaOfHint(hint: string): string | null {
-    return (this.replica(hint) ?? this.replicas.find((r) => r.store === hint))?.id ?? null;
   }
 
   markDown(id: string, untilMs: number): void {
@@ -427,8 +422,10 @@ export class ShardClient {
         if (e.code === 'SHARD_ERR_UNAVAILABLE') h.markDown(replica, Date.now() + clientReplicaDownMs);
         // Right after a leader dies, followers still name it until an election ends: a hint
         // naming a replica whose link just failed would only bounce off a closed port.
-        const hint = e.code === 'RAFT_ERR_NOT_LEADER' && e.leaderHint ? h.replicaOfHint(e.leaderHint) : null;
-        if (hint !== null && hint !== replica && !h.isDown(hint)) {
+        // A hint is a replica id (a group's members are its replicas, on a store too); the
+        // connection it leads to is its store's.
+        const hint = e.code === 'RAFT_ERR_NOT_LEADER' ? e.leaderHint : null;
+        if (hint && hint !== replica && h.replica(hint) !== undefined && !h.isDown(hint)) {
           replica = hint;
           h.leader = replica;
           continue;
