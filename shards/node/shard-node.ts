@@ -366,7 +366,7 @@ export class ShardNode implements ShardService {
    * the map follows the leader's file, and clients are refused until files agree. */
   #replicateShardMap(): void {
     if (this.#shardMapInFlight) return;
-    const version = shardMapVersion(this.fileShardIds);
+    const version = this.#fileShardMapVersion;
     const current = this.stateMachine.shardMap;
     if (current !== null && current.version === version && current.shardId === this.shardId) return;
     this.#shardMapInFlight = true;
