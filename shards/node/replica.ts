@@ -41,7 +41,7 @@ export type ShardReplicaOptions = Readonly<{
 }>;
 
 /** Every state with its count of this replica's agents (timers settled at the last entry). */
-function agentsByState(node: ShardNode): Record<AgentStateName, number> {
+export function agentsByState(node: ShardNode): Record<AgentStateName, number> {
   const counts = Object.fromEntries(agentStateNames.map((s) => [s, 0])) as Record<AgentStateName, number>;
   for (const a of node.stateMachine.listAgents()) counts[a.status.state]++;
   return counts;

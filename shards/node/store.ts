@@ -20,9 +20,9 @@ import type { RaftTransport } from '../../raft/transport/transport.js';
 import type { ConfState, RaftConfig, RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../client/shard-client.js';
 import { leaderDutyIntervalMs, storeOpenConcurrencyMax } from '../limits.js';
-import { agentStateNames, type AgentStateName } from '../types.js';
 import { storeShardRoutes, type HostedReplica } from './admin-routes.js';
 import { LeaderDutyTimer } from './duty-timer.js';
+import { agentsByState } from './replica.js';
 import { ShardMetricsRegistry } from './metrics.js';
 import type { ShardService } from './rpc-server.js';
 import { ShardNode } from './shard-node.js';
@@ -72,13 +72,6 @@ export type ShardStoreOptions = Readonly<{
   /** See ShardNodeOptions.onStorageFailure (default: exit 74). */
   onStorageFailure?: (err: Error) => void;
 }>;
-
-/** Every state with its count of a replica's agents (timers settled at the last entry). */
-function agentsByState(node: ShardNode): Record<AgentStateName, number> {
-  const counts = Object.fromEntries(agentStateNames.map((s) => [s, 0])) as Record<AgentStateName, number>;
-  for (const a of node.stateMachine.listAgents()) counts[a.status.state]++;
-  return counts;
-}
 
 /** Runs `work` over `items` with at most `width` in flight: opening a group is a few
  * LevelDB reads, and a hundred of them one after the other is a hundred round trips
