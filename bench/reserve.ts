@@ -1,15 +1,24 @@
-// `npm run bench -- reserve [--json] [--seconds S] [--agents N] [--levels 1,16,64,256]`
-// Reservation cycles (reserve → confirm → release) against 2 shards × 3 replicas as real
-// processes with fsync on, at several closed-loop concurrencies; beside it, when etcd is
+// `npm run bench -- reserve [--json] [--seconds S] [--agents N] [--levels 1,16,64,256]
+//   [--shards N] [--stores 3] [--layout stores|replicas] [--warmup-seconds 2]`
+// Reservation cycles (reserve → confirm → release) against N shards × 3 replicas with
+// fsync on, at several closed-loop concurrencies. Layouts: `stores` (the default when
+// --shards is given): N shards on --stores `ringfence store` processes, the client holding
+// one connection per store; `replicas` (the default without --shards, N = 2): every replica
+// a process of its own, today's layout, for the comparison with earlier figures. beside it, when etcd is
 // installed, the same reservation workload against a 3-member etcd as compare-and-swap
 // transactions (ANCHORS.md): reserve, confirm and release are three transactions there as
 // they are three commands here (ANCHORS.md's etcd figures were reserve → release only). The two targets alternate level by level so both see the
-// same machine noise. Reports reservations/s and grant latency (the reserve call).
+// same machine noise. Reports reservations/s and grant latency (the reserve call); the
+// final JSON line names the layout and the shard count it ran (`"shards":N`). A discarded
+// warm-up at concurrency 64 runs first: right after provisioning, the first seconds of
+// load ran at two thirds of the next ones' rate with 100 shards (469 against 700
+// cycles/s in one run), which would have charged the first level with it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ProcessSet, writeLocalClusterConfig } from '../cluster/local-cluster.js';
+import type { ClusterConfig } from '../common/config.js';
 import { ShardClient } from '../shards/client/shard-client.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
@@ -17,6 +26,73 @@ import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
 import { createEtcdClient, runEtcdReservationLoad, seedAgents } from './etcd-workloads.js';
 import { onExitCleanup } from './procs.js';
 import { round, summarizeLatencies } from './stats.js';
+import { StoreCluster } from './store-cluster.js';
+
+type Layout = 'stores' | 'replicas';
+/** Processes beyond this many (3 per shard) make the per-replica layout a bench of the
+ * machine's scheduler rather than of Ringfence. */
+const replicaLayoutShardsMax = 8;
+const storesLeadersMsMax = 120_000;
+
+export type ReserveLayout = Readonly<{ layout: Layout; shards: number; stores: number }>;
+
+/** The layout flags, checked before anything starts. */
+export function reserveLayout(args: BenchArgs): ReserveLayout {
+  const shardsFlag = args.flags.get('shards');
+  const layoutFlag = args.flags.get('layout') ?? (shardsFlag === undefined ? 'replicas' : 'stores');
+  if (layoutFlag !== 'stores' && layoutFlag !== 'replicas') throw new Error(`--layout wants stores or replicas, got ${layoutFlag}`);
+  const shardsMax = layoutFlag === 'replicas' ? replicaLayoutShardsMax : 1000;
+  const shards = shardsFlag === undefined ? 2 : Number(shardsFlag);
+  if (!Number.isInteger(shards) || shards < 1 || shards > shardsMax) throw new Error(`--shards must be an integer from 1 to ${shardsMax} with --layout ${layoutFlag}, got ${JSON.stringify(shardsFlag)}`);
+  const storesFlag = args.flags.get('stores');
+  const stores = storesFlag === undefined ? 3 : Number(storesFlag);
+  if (!Number.isInteger(stores) || stores < 3 || stores > 9) throw new Error(`--stores must be an integer from 3 to 9, got ${JSON.stringify(storesFlag)}`);
+  if (layoutFlag === 'replicas' && storesFlag !== undefined) throw new Error('--stores applies to --layout stores only');
+  return { layout: layoutFlag, shards, stores };
+}
+
+/** The shards under test, running; stop() ends every process. */
+type Target = Readonly<{ config: ClusterConfig; client: ShardClient; describe: string; stop(): Promise<void> }>;
+
+async function startReplicas(shards: number, profileDir: string | undefined): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-reserve-'));
+  const { path, config } = await writeLocalClusterConfig({ dir, shards, raft: { snapshotEveryEntries: 200_000 } });
+  const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log'), ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) });
+  const cleanup = onExitCleanup(() => procs.killAllNow());
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
+  const stop = async (): Promise<void> => {
+    client.close();
+    await procs.stopAll(2000);
+    cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { config, client, describe: `${shards} shards × 3 replicas, one process each (fsync on), in ${dir}`, stop };
+}
+
+async function startStores(shards: number, stores: number, profileDir: string | undefined, log: (line: string) => void): Promise<Target> {
+  const cluster = await StoreCluster.create({ shards, stores, log, ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) });
+  try {
+    await cluster.startAll();
+    // A store is ready once its groups are open; the measured commands should not wait
+    // for elections.
+    for (const deadline = Date.now() + storesLeadersMsMax; ; ) {
+      const leaders = await cluster.leaders();
+      if ([...leaders.values()].every((l) => l !== null)) break;
+      if (Date.now() > deadline) throw new Error(`reserve: ${[...leaders.values()].filter((l) => l === null).length} of ${shards} shards have no leader ${storesLeadersMsMax} ms after the stores were ready`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, stop: () => cluster.stop() };
+}
 
 type Row = { target: 'ringfence' | 'etcd'; concurrency: number; opsPerSec: number; p50Ms: number; p99Ms: number; denied: number; unknown: number };
 
@@ -24,19 +100,20 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   const seconds = args.seconds ?? 10;
   const agents = Number(args.flags.get('agents') ?? 2000);
   const levels = (args.flags.get('levels') ?? '1,16,64,256').split(',').map(Number);
+  const warmupSeconds = Number(args.flags.get('warmup-seconds') ?? 2);
+  if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup-seconds wants a number ≥ 0, got ${args.flags.get('warmup-seconds')}`);
   const withEtcd = etcdBinary() !== null && args.flags.get('etcd') !== 'false';
-  const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-reserve-'));
-  const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, raft: { snapshotEveryEntries: 200_000 } });
-  // --profile DIR: every replica writes a V8 CPU profile there when it stops.
+  const layout = reserveLayout(args);
+  // --profile DIR: every replica (or store) writes a V8 CPU profile there when it stops.
   const profileDir = args.flags.get('profile');
-  const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log'), ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) });
-  const cleanup = onExitCleanup(() => procs.killAllNow());
+  let target: Target | null = null;
   let etcd: EtcdCluster | null = null;
   const rows: Row[] = [];
   try {
-    args.log(`reserve: starting 2 shards × 3 replicas (fsync on) in ${dir}`);
-    await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => procs.start('shard', r.id, [], 120_000))));
-    const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
+    args.log(`reserve: starting ${layout.shards} shards × 3 replicas, layout ${layout.layout}`);
+    target = layout.layout === 'stores' ? await startStores(layout.shards, layout.stores, profileDir, args.log) : await startReplicas(layout.shards, profileDir);
+    args.log(`reserve: ${target.describe}`);
+    const client = target.client;
     await provision(client, agents);
     args.log(`reserve: ${agents} agents provisioned and READY`);
     if (withEtcd) {
@@ -47,6 +124,10 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
       args.log(`reserve: 3-member etcd up, ${agents} agent keys seeded`);
     } else {
       args.log('reserve: etcd not installed (apt-get install -y etcd-server) — measuring Ringfence alone');
+    }
+    if (warmupSeconds > 0) {
+      const w = await ringfenceLevel(client, agents, 64, warmupSeconds);
+      args.log(`reserve: warm-up (not reported): ${line(w).trim()}`);
     }
     for (const c of levels) {
       rows.push(await ringfenceLevel(client, agents, c, seconds));
@@ -60,14 +141,12 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
         args.log(line(rows[rows.length - 1]!));
       }
     }
-    client.close();
   } finally {
     await etcd?.stop();
-    await procs.stopAll(2000);
-    cleanup();
-    rmSync(dir, { recursive: true, force: true });
+    await target?.stop();
   }
-  return { bench: 'reserve', results: rows.map(({ target, concurrency, opsPerSec, p50Ms, p99Ms }) => ({ target, concurrency, opsPerSec, p50Ms, p99Ms })) };
+  const results = rows.map(({ target: t, concurrency, opsPerSec, p50Ms, p99Ms }) => ({ target: t, concurrency, opsPerSec, p50Ms, p99Ms }));
+  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(layout.layout === 'stores' ? { stores: layout.stores } : {}), results };
 }
 
 function line(r: Row): string {

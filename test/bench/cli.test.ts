@@ -49,6 +49,33 @@ t.test('bench calls names a bad flag before starting anything', async (t) => {
   });
 });
 
+t.test('bench reserve and bench stores name a bad layout flag before starting anything', async (t) => {
+  const cases = [
+    [['reserve', '--layout', 'mixed'], /--layout wants stores or replicas, got mixed/],
+    [['reserve', '--shards', '0'], /--shards must be an integer from 1 to 1000 with --layout stores, got "0"/],
+    [['reserve', '--layout', 'replicas', '--shards', '100'], /--shards must be an integer from 1 to 8 with --layout replicas, got "100"/],
+    [['reserve', '--layout', 'replicas', '--stores', '3'], /--stores applies to --layout stores only/],
+    [['reserve', '--shards', '10', '--stores', '2'], /--stores must be an integer from 3 to 9, got "2"/],
+    [['stores', '--shards', 'x'], /--shards must be an integer from 1 to 1000, got "x"/],
+    [['stores', '--agents', '0'], /--agents must be an integer from 1 to 100000, got "0"/],
+  ] as const;
+  const runs = await Promise.all(cases.map(([argv]) => new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/cli.ts', ...argv, '--etcd', 'false', '--json'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
+    c.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
+  })));
+  cases.forEach(([argv, why], i) => {
+    t.equal(runs[i]!.status, 1, argv.join(' '));
+    t.match(runs[i]!.stderr, why);
+    t.notMatch(runs[i]!.stderr, /starting/, 'nothing started (with --json, progress would be on stderr)');
+  });
+});
+
 const missing = BENCH_NAMES.find((n) => !existsSync(`bench/${n}.ts`));
 t.test('a bench not built yet says so', { skip: missing ? false : 'every bench module exists' }, async (t) => {
   const r = runCli([missing!]);

@@ -1,0 +1,111 @@
+// A store cluster for the benches: N shards × 3 replicas on S `ringfence store` processes
+// (DESIGN.md, multi-raft stores), fsync on, with a launcher shard client (one connection
+// per store) and the probes the benches read: every replica's Raft status over the client
+// RPC, each store's /metrics, its pid. Everything started here is killed by stop(), and by
+// the bench's exit handlers if the bench dies first.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProcessSet, writeLocalClusterConfig } from '../cluster/local-cluster.js';
+import type { ClusterConfig, StoreConfig } from '../common/config.js';
+import type { RaftStatus } from '../raft/types.js';
+import { ShardClient } from '../shards/client/shard-client.js';
+import { onExitCleanup } from './procs.js';
+
+/** How long a store may take from spawn to its ready line (100 groups open before it). */
+const storeReadyMsMax = 180_000;
+/** One status probe of one replica. */
+const statusTimeoutMs = 1000;
+
+export type StoreClusterOptions = Readonly<{
+  shards: number;
+  stores: number;
+  raft?: Partial<ClusterConfig['raft']>;
+  /** Extra node flags for the stores (--cpu-prof ...). */
+  nodeArgs?: readonly string[];
+  log: (line: string) => void;
+}>;
+
+export class StoreCluster {
+  readonly #cleanup: () => void;
+
+  private constructor(
+    readonly dir: string,
+    readonly config: ClusterConfig,
+    readonly procs: ProcessSet,
+    readonly client: ShardClient,
+  ) {
+    this.#cleanup = onExitCleanup(() => procs.killAllNow());
+  }
+
+  /** Writes the cluster file; starts no process (see startAll). */
+  static async create(opts: StoreClusterOptions): Promise<StoreCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-stores-'));
+    const { path, config } = await writeLocalClusterConfig({ dir, shards: opts.shards, stores: opts.stores, raft: { snapshotEveryEntries: 200_000, ...opts.raft } });
+    const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log'), ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}) });
+    const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
+    return new StoreCluster(dir, config, procs, client);
+  }
+
+  get stores(): readonly StoreConfig[] {
+    return this.config.stores ?? [];
+  }
+
+  /** Starts one store; resolves on its ready line. */
+  async start(storeId: string): Promise<void> {
+    await this.procs.start('store', storeId, [], storeReadyMsMax);
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all(this.stores.map((s) => this.start(s.id)));
+  }
+
+  pid(storeId: string): number | null {
+    return this.procs.pid(storeId);
+  }
+
+  /** Every replica's own status, by replica id (null: no answer within statusTimeoutMs).
+   * Only the replicas of `storeIds` when given. */
+  async statuses(storeIds?: readonly string[]): Promise<Map<string, RaftStatus | null>> {
+    const asked = this.config.shards.flatMap((s) => s.replicas.filter((r) => storeIds === undefined || storeIds.includes(r.store ?? '')).map((r) => ({ shard: s.id, replica: r.id })));
+    const answers = await Promise.all(asked.map((a) => this.client.replicaStatus(a.shard, a.replica, statusTimeoutMs).then((s) => s as RaftStatus, () => null)));
+    return new Map(asked.map((a, i) => [a.replica, answers[i]!]));
+  }
+
+  /** The replica leading each shard (highest term among those that say they lead), or
+   * null. */
+  async leaders(statuses?: Map<string, RaftStatus | null>): Promise<Map<string, RaftStatus | null>> {
+    const all = statuses ?? (await this.statuses());
+    const out = new Map<string, RaftStatus | null>();
+    for (const s of this.config.shards) {
+      let best: RaftStatus | null = null;
+      for (const r of s.replicas) {
+        const st = all.get(r.id);
+        if (st && st.role === 'leader' && (best === null || st.term > best.term)) best = st;
+      }
+      out.set(s.id, best);
+    }
+    return out;
+  }
+
+  /** The store hosting replica `replicaId`. */
+  storeOf(replicaId: string): string | null {
+    for (const s of this.config.shards) for (const r of s.replicas) if (r.id === replicaId) return r.store ?? null;
+    return null;
+  }
+
+  /** A store's Prometheus exposition (its admin REST, read token). */
+  async metrics(storeId: string): Promise<string> {
+    const st = this.stores.find((s) => s.id === storeId)!;
+    const res = await fetch(`http://${st.admin.host}:${st.admin.port}/metrics`, { headers: { authorization: `Bearer ${this.config.tokens.read}` }, signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`store ${storeId} /metrics: HTTP ${res.status}`);
+    return res.text();
+  }
+
+  async stop(): Promise<void> {
+    this.client.close();
+    await this.procs.stopAll(3000);
+    this.#cleanup();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
