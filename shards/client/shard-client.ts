@@ -396,6 +396,10 @@ export class ShardClient {
 
   async #withRetries(h: ShardHandle, deadline: number, isWrite: boolean, attempt: (c: RpcConnection, timeoutMs: number) => Promise<unknown>): Promise<unknown> {
     let replica = h.leader ?? h.replicas[0]!.id;
+    // A store whose link just failed hosts a replica of many shards: each of them starts
+    // elsewhere instead of paying a connect timeout of its own (behind a partition, one
+    // attempt timeout per shard).
+    if (h.isDown(replica)) replica = h.nextLive(replica);
     let sent = false;
     let lastError = 'no attempt made';
     for (;;) {

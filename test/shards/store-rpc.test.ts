@@ -16,6 +16,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import net from 'node:net';
 import t from 'tap';
 import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { silentLogger } from '../../common/logger.js';
@@ -49,7 +50,8 @@ for (const storeId of storeIds) {
   const hosted = new Map<string, ShardService>(replicas.filter((r) => storeOf(r.node.replicaId) === storeId).map((r) => [r.node.shardId, r.node]));
   stores.set(storeId, await ShardRpcServer.listen({ services: (shardId) => hosted.get(shardId), host: '127.0.0.1', port: 0, log: silentLogger, secret: config.secret, replicaId: storeId }));
 }
-const storePort = (storeId: string): number => stores.get(storeId)!.port;
+const storePorts = new Map([...stores].map(([id, server]) => [id, server.port]));
+const storePort = (storeId: string): number => storePorts.get(storeId)!;
 const topology: ShardTopology = config.shards.map((s) => ({
   id: s.id,
   replicas: s.replicas.map((r) => ({ id: r.id, store: storeOf(r.id), client: { host: '127.0.0.1', port: storePort(storeOf(r.id)) } })),
@@ -180,4 +182,27 @@ t.test('store c dies: both shards keep committing through stores a and b', async
     t.equal(released.ok, true, `${dn}: release committed on ${launcher.shardFor(dn)} without store c`);
   }
   t.equal(launcher.connections, 2, 'the client holds the links to stores a and b, and forgot the dead one');
+});
+
+t.test('a store that hangs is marked down once for every shard it hosts', async (t) => {
+  // Store c's port now accepts and never answers (a partition, as a dialler sees it).
+  const port = storePort('c');
+  let accepted = 0;
+  const hole = net.createServer((s) => {
+    accepted++;
+    s.on('error', () => {});
+    // Read and drop: a socket nobody reads never sees the dialler's FIN, and would hold
+    // hole.close() forever.
+    s.resume();
+  });
+  await new Promise<void>((resolve, reject) => hole.once('error', reject).listen(port, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => hole.close(() => resolve())));
+  // A fresh client that tries store c first on every shard.
+  const cFirst: ShardTopology = topology.map((s) => ({ id: s.id, replicas: [...s.replicas].sort((x, y) => (x.store === 'c' ? -1 : y.store === 'c' ? 1 : 0)) }));
+  const client = clientAs('launcher', cFirst);
+  for (const shard of config.shards) {
+    const agents = (await client.read(shard.id, { type: 'agents', filter: {} }, 'stale')) as unknown[];
+    t.equal(agents.length, dnsOf.get(shard.id)!.length, `${shard.id} read through another store`);
+  }
+  t.equal(accepted, 1, 'store c was dialled once: its failed link marked it down for the other shard too');
 });
