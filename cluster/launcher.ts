@@ -1,5 +1,6 @@
 // `ringfence start` (npm start): a whole local contact center on this machine, supervised.
-// Shards × 3 replicas, a media gateway, a SIP node on 127.0.0.1:5060 (UDP and TCP) and
+// Shards × 3 replicas (a process each, or with --stores N on N store processes), a media
+// gateway, a SIP node on 127.0.0.1:5060 (UDP and TCP) and
 // 127.0.0.1:5061 (TLS, with a self-signed certificate made on first start) whose admin
 // REST and dashboard listen on 127.0.0.1:8080, demo agents provisioned READY, demo agent
 // phones (real SIP user agents) registered for them, and one more agent for the
@@ -25,7 +26,8 @@ import { clusterFileMode, ProcessSet, writeLocalClusterConfig, type ProcRole } f
 import { ensureSelfSignedCertificate, type SelfSignedCertificate } from './self-signed.js';
 
 export const flags = {
-  shards: { type: 'string', help: 'number of DN shards (3 replicas each)', default: '2' },
+  shards: { type: 'string', help: 'number of DN shards (3 replicas each; at most 16, or 1000 with --stores)', default: '2' },
+  stores: { type: 'string', help: 'run the replicas on this many store processes, each hosting one replica of every shard placed on it (README "Stores"), instead of one process per replica' },
   'sip-port': { type: 'string', help: 'SIP port (UDP and TCP) on the --advertise address', default: '5060' },
   'sip-tls-port': { type: 'string', help: 'SIP over TLS port on the --advertise address (self-signed certificate in the data directory)', default: '5061' },
   'admin-port': { type: 'string', help: 'admin REST and dashboard port on the --advertise address', default: '8080' },
@@ -47,7 +49,9 @@ export const softphoneService = { number: '5100', skill: 'softphone' };
 
 export async function main(argv: string[]): Promise<void> {
   const f = parseFlags(argv, flags, 'usage: ringfence start [flags]   (npm start)');
-  const shards = intFlag(f.shards, 'shards', 1, 16, 2);
+  // Without stores every replica is a process (3 per shard): 16 shards are 48 of them.
+  const stores = intFlag(f.stores, 'stores', 3, 26, 0);
+  const shards = intFlag(f.shards, 'shards', 1, stores > 0 ? 1000 : 16, 2);
   const sipPort = intFlag(f['sip-port'], 'sip-port', 1, 65535, 5060);
   const adminPort = intFlag(f['admin-port'], 'admin-port', 1, 65535, 8080);
   const agents = intFlag(f.agents, 'agents', 1, 99, 20);
@@ -57,7 +61,7 @@ export async function main(argv: string[]): Promise<void> {
   mkdirSync(dir, { recursive: true });
 
   const cert = ensureSelfSignedCertificate(dir, [advertise]);
-  const { path, config } = await clusterFile(dir, { shards, sipPort, adminPort, sipTlsPort, advertise, cert });
+  const { path, config } = await clusterFile(dir, { shards, stores, sipPort, adminPort, sipTlsPort, advertise, cert });
   const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log') });
   const supervisor = supervise(procs);
   let stopping = false;
@@ -74,8 +78,9 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stop());
   process.on('exit', () => procs.killAllNow());
 
-  process.stdout.write(`ringfence: starting ${config.shards.length} shards × 3 replicas, a gateway, a SIP node and ${agents} demo agents (logs: ${join(dir, 'cluster.log')})\n`);
-  await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => supervisor.start('shard', r.id))));
+  process.stdout.write(`ringfence: starting ${layoutOf(config)}, a gateway, a SIP node and ${agents} demo agents (logs: ${join(dir, 'cluster.log')})\n`);
+  if (config.stores !== undefined) await Promise.all(config.stores.map((st) => supervisor.start('store', st.id)));
+  else await Promise.all(config.shards.flatMap((s) => s.replicas.map((r) => supervisor.start('shard', r.id))));
   await Promise.all(config.gateways.map((g) => supervisor.start('gateway', g.id, ['--interface', advertise])));
   const dns = Array.from({ length: agents }, (_, i) => String(1001 + i));
   await provisionDemoAgents(config, [...dns, softphoneDn]);
@@ -106,7 +111,13 @@ export function advertiseAddress(text: string, interfaces = networkInterfaces())
   return addr;
 }
 
-async function clusterFile(dir: string, o: { shards: number; sipPort: number; adminPort: number; sipTlsPort: number; advertise: string; cert: SelfSignedCertificate }): Promise<{ path: string; config: ClusterConfig }> {
+/** `6 shards × 3 replicas` (a process each), or `… on 3 stores`. */
+function layoutOf(config: ClusterConfig): string {
+  const stores = config.stores?.length ?? 0;
+  return `${config.shards.length} shards × 3 replicas${stores > 0 ? ` on ${stores} stores` : ''}`;
+}
+
+async function clusterFile(dir: string, o: { shards: number; stores: number; sipPort: number; adminPort: number; sipTlsPort: number; advertise: string; cert: SelfSignedCertificate }): Promise<{ path: string; config: ClusterConfig }> {
   const path = join(dir, 'cluster.yaml');
   if (existsSync(path)) {
     // It holds the root secret: an earlier version wrote it world-readable.
@@ -121,13 +132,15 @@ async function clusterFile(dir: string, o: { shards: number; sipPort: number; ad
       throw err;
     }
     const tls = config.sip[0]?.tls;
-    if (config.shards.length !== o.shards || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort || config.sip[0]?.udp.host !== o.advertise || (tls !== undefined && tls.listen.port !== o.sipTlsPort)) {
-      throw new UsageError(`${path} was written for another layout (--shards, --sip-port, --sip-tls-port, --admin-port or --advertise differ); use those flags, another --data, or delete ${dir}`);
+    if (config.shards.length !== o.shards || (config.stores?.length ?? 0) !== o.stores || config.sip[0]?.udp.port !== o.sipPort || config.sip[0]?.admin.port !== o.adminPort || config.sip[0]?.udp.host !== o.advertise || (tls !== undefined && tls.listen.port !== o.sipTlsPort)) {
+      throw new UsageError(`${path} was written for another layout (--shards, --stores, --sip-port, --sip-tls-port, --admin-port or --advertise differ); use those flags, another --data, or delete ${dir}`);
     }
     return { path, config };
   }
   return writeLocalClusterConfig({
-    dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, sipHost: o.advertise, services: [demoService, softphoneService], preferredLeaders: true,
+    // A stores layout spreads the preferred leaders over the stores itself (common/config.ts).
+    dir, shards: o.shards, sipNodes: 1, gateways: 1, sipPort: o.sipPort, adminPort: o.adminPort, sipHost: o.advertise, services: [demoService, softphoneService],
+    ...(o.stores > 0 ? { stores: o.stores } : { preferredLeaders: true }),
     sipTls: { cert: o.cert.certPath, key: o.cert.keyPath, port: o.sipTlsPort },
   });
 }
@@ -205,7 +218,7 @@ function printReady(config: ClusterConfig, dns: readonly string[], fingerprint: 
   process.stdout.write(
     [
       '',
-      `ringfence: ready — ${config.shards.length} shards × 3 replicas, SIP on ${sip.udp.host}:${sip.udp.port} (UDP and TCP)${sip.tls ? ` and ${sip.tls.listen.host}:${sip.tls.listen.port} (TLS)` : ''}, ${dns.length} demo agents ${dns[0]}–${dns[dns.length - 1]} READY with skill ${demoService.skill}`,
+      `ringfence: ready — ${layoutOf(config)}, SIP on ${sip.udp.host}:${sip.udp.port} (UDP and TCP)${sip.tls ? ` and ${sip.tls.listen.host}:${sip.tls.listen.port} (TLS)` : ''}, ${dns.length} demo agents ${dns[0]}–${dns[dns.length - 1]} READY with skill ${demoService.skill}`,
       '',
       `  Dashboard and admin REST: ${admin}/   (API docs: ${admin}/docs)`,
       `    admin token: ${config.tokens.admin}`,

@@ -9,7 +9,9 @@ import { announce, onShutdown, parseFlags, requireFlag, UsageError } from '../..
 import { clusterFileExposure, findReplica, loadClusterConfig, type ClusterConfig, type ReplicaConfig, type ShardConfig } from '../../common/config.js';
 import { healthRoutes } from '../../common/admin.js';
 import { createLogger } from '../../common/logger.js';
+import { LeaderDutyTimer } from '../../shards/node/duty-timer.js';
 import { startShardReplica, type ShardReplica } from '../../shards/node/replica.js';
+import { leaderDutyIntervalMs } from '../../shards/limits.js';
 import { clusterViewRoutes } from '../cluster-view.js';
 import { coalesced, probeReplica } from '../readiness.js';
 
@@ -29,6 +31,8 @@ export function hostedReplicas(config: ClusterConfig, idFlag: string, dataFlag: 
   const hosted: Hosted[] = [];
   for (const id of ids) {
     const found = findReplica(config, id);
+    // Its data directory is the store's one LevelDB, shared by every group the store hosts.
+    if (found.replica.store !== undefined) throw new UsageError(`--id: replica ${id} lives on store ${found.replica.store}; run \`ringfence store --id ${found.replica.store}\`, which hosts it with the store's other replicas`);
     const sameShard = hosted.find((h) => h.shard.id === found.shard.id);
     if (sameShard) {
       throw new UsageError(sameShard.replica.id === id
@@ -52,6 +56,8 @@ export async function main(argv: string[]): Promise<void> {
   const exposure = clusterFileExposure(configPath);
   if (exposure !== null) createLogger({ role: 'shard' }).warn(exposure);
   const started: ShardReplica[] = [];
+  // One wake-up per duty period for the process, however many of its replicas lead.
+  const duties = new LeaderDutyTimer(leaderDutyIntervalMs);
   const closeAll = async (): Promise<void> => {
     for (const r of started.splice(0).reverse()) await r.close();
   };
@@ -64,7 +70,7 @@ export async function main(argv: string[]): Promise<void> {
       // Set once the replica has started; its admin app (and /readyz) listens just before.
       let replica: ShardReplica | null = null;
       replica = await startShardReplica({
-        config, shard: h.shard, replica: h.replica, log, listenAdmin: true,
+        config, shard: h.shard, replica: h.replica, log, listenAdmin: true, duties,
         adminRoutes: async (app, shardClient) => {
           await app.register(clusterViewRoutes, { config, self, shardClient });
           healthRoutes(app, coalesced(async () => (replica === null

@@ -197,16 +197,17 @@ export class RaftGroup {
   }
 
   /** @internal The store of this group's leader went silent (store liveness): wake, and
-   * count the election timeout as run out — the silence detection already took about that
-   * long — so the campaign starts within the randomized part of the timeout, in
-   * [0, electionTimeoutTicks): prompt, yet random enough that two survivors do not split
-   * their votes forever. Also lifts the leader lease that would make the other survivor
+   * count one and a half election timeouts as run out — the silence detection already took
+   * longer than that — so the campaign starts within what is left of the randomized
+   * timeout ([1, 2) timeouts), in [0, electionTimeoutTicks / 2): prompt, yet random enough
+   * that two survivors do not split their votes forever (a split retries after a fresh
+   * randomized timeout). Also lifts the leader lease that would make the other survivor
    * ignore the pre-vote. */
   leaderStoreSilent(): void {
     if (this.closed || this.failure !== null) return;
     this.wake('leaderStoreSilent');
     if (this.core.status().role === 'leader') return;
-    this.tickBy(this.electionTimeoutTicks);
+    this.tickBy(this.electionTimeoutTicks + Math.floor(this.electionTimeoutTicks / 2));
   }
 
   private leaderIdle(): boolean {
@@ -230,13 +231,17 @@ export class RaftGroup {
   }
 
   /** A leader's notice, stepped as a heartbeat first (it commits and resets the election
-   * timer), then followed only if quiesce.ts's follower rule holds. */
+   * timer), then followed only if quiesce.ts's follower rule holds — for the leader and
+   * term known BEFORE the step too: the core takes any heartbeat of its term as coming
+   * from the leader, so a notice from another member would otherwise vouch for itself. */
   private onQuiesceNotice(m: Extract<Message, { type: 'heartbeat' }>): void {
+    const known = this.core.status();
     this.core.step(m);
     this.schedule();
     if (this.opts.host?.quiesce !== true) return;
     const st = this.core.status();
-    const ok = followerMayQuiesce({ role: st.role, term: st.term, leader: st.leader, lastIndex: st.lastIndex, commit: st.commit }, { from: m.from, term: m.term, commit: m.commit });
+    const leader = known.leader === st.leader && known.term === st.term ? st.leader : null;
+    const ok = followerMayQuiesce({ role: st.role, term: st.term, leader, lastIndex: st.lastIndex, commit: st.commit }, { from: m.from, term: m.term, commit: m.commit });
     if (ok && !this.quiescent) {
       this.quiescent = true;
       this.opts.host.quiesced();
@@ -252,9 +257,11 @@ export class RaftGroup {
   propose(data: Uint8Array, opts: RequestOptions = {}): Promise<ProposeResult> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    this.wake('proposal');
     const r = this.core.propose(data);
     if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    // Only an accepted request wakes the group: a follower refusing one needs no ticks, and
+    // a woken follower of a quiesced leader would time out and disturb it with a pre-vote.
+    this.wake('proposal');
     return this.track(r.value, opts);
   }
 
@@ -263,7 +270,9 @@ export class RaftGroup {
   read(opts: RequestOptions = {}): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    this.wake('read');
+    // A leader's read needs heartbeat rounds; a follower's goes to the leader as a message,
+    // which wakes the leader.
+    if (this.core.status().role === 'leader') this.wake('read');
     const context = `${this.opts.id}/${++this.readSeq}`;
     const waiter = new Waiter<void>(
       opts.timeoutMs ?? requestTimeoutMsDefault,
@@ -281,9 +290,9 @@ export class RaftGroup {
   transferLeadership(to: NodeId, opts: RequestOptions = {}): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    this.wake('transfer');
     const r = this.core.transferLeadership(to);
     if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    this.wake('transfer');
     if (to === this.opts.id) return Promise.resolve();
     const entry = {
       to,
@@ -314,9 +323,9 @@ export class RaftGroup {
   private async changeConf(change: ConfChange, opts: RequestOptions): Promise<void> {
     const refused = this.refusal();
     if (refused) throw refused;
-    this.wake('confChange');
     const r = this.core.proposeConfChange(change);
     if (!r.ok) throw RaftGroupError.from(r.error);
+    this.wake('confChange');
     await this.track(r.value, opts);
   }
 
@@ -361,7 +370,7 @@ export class RaftGroup {
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
-    this.opts.host?.left();
+    this.opts.host?.left('closed');
     this.opts.transport.unregister(this.opts.groupId);
     await this.loop;
     if (this.failure === null) await this.saveUnsavedHardState();
@@ -558,7 +567,7 @@ export class RaftGroup {
     this.core.fail(reason);
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
-    this.opts.host?.left();
+    this.opts.host?.left('failed');
     this.logger.error('raft storage failed; replica stopped', { reason });
     this.rejectAll(() => ioError('RAFT_ERR_FAILED', `raft storage failed: ${reason}`));
     const err = e instanceof Error ? e : new Error(reason);

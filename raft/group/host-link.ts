@@ -13,6 +13,7 @@ export interface GroupHostLink {
   quiesced(): void;
   /** The group ticks again. */
   woke(reason: WakeReason): void;
-  /** The group closed or failed: it leaves the host's ticker for good. */
-  left(): void;
+  /** The group closed or failed: it leaves the host's ticker for good (a closed one
+   * also leaves the host's list of groups). */
+  left(why: 'closed' | 'failed'): void;
 }

@@ -56,17 +56,28 @@ export type OpenGroupOptions = {
 export type RaftHostStats = {
   groups: number;
   quiesced: number;
+  /** Times a group stopped ticking. */
+  quiescings: number;
   /** Liveness of every peer store the transport pings. */
   peerStoresAlive: Record<string, boolean>;
   /** Times a quiesced group woke, in all and by reason. */
   wakes: number;
   wakesByReason: Record<WakeReason, number>;
+  /** Follower replicas told to campaign soon because their leader's store went silent
+   * (quiesced or not). */
+  campaignsHastened: number;
   /** Groups waiting for their turn to serialize a snapshot. */
   snapshotsQueued: number;
   /** Snapshots taken through the host's queue. */
   snapshotsTaken: number;
   /** Ticker firings that ticked at least one group. */
   tickerFirings: number;
+  /** The shared transport's frames and messages sent (messages / frames is the
+   * coalescing factor), pings sent, and messages dropped as misrouted. */
+  framesSent: number;
+  messagesSent: number;
+  pingsSent: number;
+  misrouted: number;
 };
 
 export class RaftHost {
@@ -83,6 +94,8 @@ export class RaftHost {
   private snapshotPumpScheduled = false;
   private snapshotsTaken = 0;
   private tickerFirings = 0;
+  private quiescings = 0;
+  private campaignsHastened = 0;
   private readonly wakes: Record<WakeReason, number>;
   private closed = false;
 
@@ -145,15 +158,22 @@ export class RaftHost {
 
   stats(): RaftHostStats {
     const wakes = Object.values(this.wakes).reduce((a, b) => a + b, 0);
+    const tr = this.opts.transport.stats();
     return {
       groups: this.byId.size,
       quiesced: this.quiet.size,
+      quiescings: this.quiescings,
+      campaignsHastened: this.campaignsHastened,
       peerStoresAlive: this.opts.transport.peerLiveness(),
       wakes,
       wakesByReason: { ...this.wakes },
       snapshotsQueued: this.snapshotQueue.length,
       snapshotsTaken: this.snapshotsTaken,
       tickerFirings: this.tickerFirings,
+      framesSent: tr.framesSent,
+      messagesSent: tr.messagesSent,
+      pingsSent: tr.pingsSent,
+      misrouted: tr.misrouted,
     };
   }
 
@@ -198,25 +218,31 @@ export class RaftHost {
 
   // ---------------------------------------------------------------- liveness
 
-  /** Store liveness says `peer` went silent: wake the quiesced groups that depend on it. */
+  /** Store liveness says `peer` went silent: wake the quiesced leaders with a member
+   * there, and make every follower of a leader there campaign soon. Awake followers are
+   * included: one woken a moment ago (by a survivor's pre-vote, which it refused while its
+   * frozen lease still held) would otherwise wait a whole election timeout more. */
   private storeSilent(peer: NodeId): void {
     const route = (n: NodeId): NodeId => this.opts.transport.route(n);
     let followers = 0;
     let leaders = 0;
-    for (const g of [...this.quiet]) {
+    for (const g of [...this.byId.values()]) {
+      if (g.failedReason !== null) continue;
       const st = g.status();
       if (st.role === 'leader') {
+        if (!g.quiesced) continue;
         const members = [...st.conf.voters, ...st.conf.learners].filter((m) => m !== st.id);
         if (members.some((m) => route(m) === peer)) {
           g.wake('peerStoreSilent');
           leaders++;
         }
-      } else if (st.leader !== null && route(st.leader) === peer) {
+      } else if ((st.role === 'follower' || st.role === 'learner') && st.leader !== null && route(st.leader) === peer) {
         g.leaderStoreSilent();
         followers++;
       }
     }
-    this.logger.info('peer store silent; quiesced groups woken', { peer, followers, leaders });
+    this.campaignsHastened += followers;
+    this.logger.info('peer store silent; groups woken', { peer, followers, leaders });
   }
 
   // ---------------------------------------------------------------- what a group gets
@@ -228,6 +254,7 @@ export class RaftHost {
       quiesced: () => {
         const g = holder.group;
         if (g === null || !this.byId.has(g.groupId)) return;
+        this.quiescings++;
         this.awake.delete(g);
         this.quiet.add(g);
       },
@@ -239,12 +266,13 @@ export class RaftHost {
         this.awake.add(g);
         this.ensureTicker();
       },
-      left: () => {
+      left: (why) => {
         const g = holder.group;
         if (g === null) return;
         this.awake.delete(g);
         this.quiet.delete(g);
-        if (this.byId.get(g.groupId) === g) this.byId.delete(g.groupId);
+        // A failed group stays listed (its failedReason is status); a closed one goes.
+        if (why === 'closed' && this.byId.get(g.groupId) === g) this.byId.delete(g.groupId);
       },
     };
   }

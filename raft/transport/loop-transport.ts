@@ -10,7 +10,7 @@ import { decodeFrame, encodeMessage, encodePingFrame } from '../codec.js';
 import type { Message, NodeId } from '../types.js';
 import { livenessTimeoutMsDefault, pingIntervalMsDefault } from './limits.js';
 import { PeerLiveness } from './liveness.js';
-import type { MessageHandler, PeerAddress, RaftTransport } from './transport.js';
+import type { MessageHandler, PeerAddress, RaftTransport, TransportStats } from './transport.js';
 
 export type LoopTransportOptions = {
   /** The store hosting Raft member `nodeId` (default: the member id is the store id). */
@@ -81,12 +81,13 @@ export class LoopRaftHub {
         this.dropped += count;
         continue;
       }
-      target.heard(from);
+      target.heard(from, frame.kind === 'ping');
       if (frame.kind === 'ping') continue;
       for (const { groupId, message } of frame.messages) {
         if (target.route(message.from) !== from || target.route(message.to) !== to) {
           this.misrouted++;
           this.dropped++;
+          target.countMisrouted();
         } else if (target.dispatch(groupId, message)) this.delivered++;
         else this.dropped++;
       }
@@ -100,6 +101,8 @@ export class LoopRaftTransport implements RaftTransport {
   private readonly liveness: PeerLiveness;
   private readonly routeFn: (nodeId: NodeId) => NodeId;
   private closed = false;
+  /** Each message travels as a frame of its own on the hub (no coalescing here). */
+  private readonly counters: TransportStats = { framesSent: 0, messagesSent: 0, pingsSent: 0, framesReceived: 0, pingsReceived: 0, messagesDelivered: 0, misrouted: 0, unroutable: 0 };
 
   /** Use hub.transport(id). */
   constructor(
@@ -112,7 +115,9 @@ export class LoopRaftTransport implements RaftTransport {
       pingIntervalMs: opts.pingIntervalMs ?? pingIntervalMsDefault,
       livenessTimeoutMs: opts.livenessTimeoutMs ?? livenessTimeoutMsDefault,
       ping: (peer) => {
-        if (!this.closed) this.hub.post(this.id, peer, encodePingFrame());
+        if (this.closed) return;
+        this.counters.pingsSent++;
+        this.hub.post(this.id, peer, encodePingFrame());
       },
     });
   }
@@ -133,6 +138,8 @@ export class LoopRaftTransport implements RaftTransport {
       if (store === this.id) continue;
       this.liveness.watch(store);
       this.liveness.sent(store);
+      this.counters.framesSent++;
+      this.counters.messagesSent++;
       this.hub.post(this.id, store, encodeMessage(groupId, m));
     }
   }
@@ -158,6 +165,10 @@ export class LoopRaftTransport implements RaftTransport {
     return this.liveness.alive();
   }
 
+  stats(): TransportStats {
+    return { ...this.counters };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.liveness.close();
@@ -166,14 +177,27 @@ export class LoopRaftTransport implements RaftTransport {
   }
 
   /** @internal A frame from `from` arrived: a sign of life. */
-  heard(from: NodeId): void {
-    if (!this.closed) this.liveness.heard(from);
+  heard(from: NodeId, ping: boolean): void {
+    if (this.closed) return;
+    this.counters.framesReceived++;
+    if (ping) this.counters.pingsReceived++;
+    this.liveness.heard(from);
+  }
+
+  /** @internal */
+  countMisrouted(): void {
+    this.counters.misrouted++;
   }
 
   /** @internal Hands a message to its group's handler; false when nobody is registered. */
   dispatch(groupId: string, m: Message): boolean {
     const handler = this.handlers.get(groupId);
-    if (this.closed || !handler) return false;
+    if (this.closed) return false;
+    if (!handler) {
+      this.counters.unroutable++;
+      return false;
+    }
+    this.counters.messagesDelivered++;
     handler(m);
     return true;
   }

@@ -15,7 +15,7 @@ import { serveInbound, type InboundStats } from './inbound-conn.js';
 import { handshakeTimeoutMs, inboundConnectionsMax, inboundUnauthenticatedMax, livenessTimeoutMsDefault, pingIntervalMsDefault } from './limits.js';
 import { PeerLiveness } from './liveness.js';
 import { OutboundPeer } from './outbound-peer.js';
-import type { MessageHandler, PeerAddress, RaftTransport } from './transport.js';
+import type { MessageHandler, PeerAddress, RaftTransport, TransportStats } from './transport.js';
 
 export type TcpTransportOptions = {
   id: NodeId;
@@ -40,17 +40,8 @@ export type TcpTransportOptions = {
 
 export type PeerLinkStats = { connected: boolean; dropped: number; connects: number; writes: number; frames: number; messages: number; pings: number };
 
-export type TcpTransportStats = {
-  /** Batch frames and the messages they carried, to every peer store. */
-  framesSent: number;
-  messagesSent: number;
-  pingsSent: number;
-  framesReceived: number;
-  pingsReceived: number;
-  messagesDelivered: number;
-  misrouted: number;
-  unroutable: number;
-};
+/** Batch frames and the messages they carried, to every peer store; ping frames. */
+export type TcpTransportStats = TransportStats;
 
 export class TcpRaftTransport implements RaftTransport {
   private readonly handlers = new Map<string, MessageHandler>();
@@ -94,6 +85,11 @@ export class TcpRaftTransport implements RaftTransport {
 
   get id(): NodeId {
     return this.opts.id;
+  }
+
+  /** Inbound connections open right now, authenticated or not. */
+  get inboundSockets(): number {
+    return this.sockets.size;
   }
 
   /** Inbound connections accepted and not yet authenticated, right now. */

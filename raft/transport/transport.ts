@@ -17,6 +17,20 @@
 import type { Message, NodeId } from '../types.js';
 
 export type PeerAddress = Readonly<{ host: string; port: number }>;
+
+/** Counters for metrics. A frame is one write unit on a link: a batch of messages. */
+export type TransportStats = {
+  framesSent: number;
+  messagesSent: number;
+  pingsSent: number;
+  framesReceived: number;
+  pingsReceived: number;
+  messagesDelivered: number;
+  /** Dropped: sender not on the peer store it came from, or receiver not on this store. */
+  misrouted: number;
+  /** Dropped: no group registered for it here. */
+  unroutable: number;
+};
 export type MessageHandler = (m: Message) => void;
 
 export interface RaftTransport {
@@ -35,5 +49,6 @@ export interface RaftTransport {
   peerSilentMs(peer: NodeId): number;
   /** Whether each watched peer store is alive now. */
   peerLiveness(): Record<NodeId, boolean>;
+  stats(): TransportStats;
   close(): Promise<void>;
 }

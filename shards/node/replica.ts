@@ -12,6 +12,7 @@ import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/con
 import type { Logger } from '../../common/logger.js';
 import { ShardClient } from '../client/shard-client.js';
 import { shardAdminRoutes } from './admin-routes.js';
+import type { LeaderDutyTimer } from './duty-timer.js';
 import { ShardMetrics } from './metrics.js';
 import { ShardRpcServer } from './rpc-server.js';
 import { ShardNode } from './shard-node.js';
@@ -38,10 +39,12 @@ export type ShardReplicaOptions = Readonly<{
   /** Routes of the floor above (the cluster view), added to the admin app before it
    * listens: the replica knows nothing of what watches the whole cluster. */
   adminRoutes?: (app: FastifyInstance, client: ShardClient) => Promise<void>;
+  /** The process's one leader-duty timer when it hosts several replicas. */
+  duties?: LeaderDutyTimer;
 }>;
 
 /** Every state with its count of this replica's agents (timers settled at the last entry). */
-function agentsByState(node: ShardNode): Record<AgentStateName, number> {
+export function agentsByState(node: ShardNode): Record<AgentStateName, number> {
   const counts = Object.fromEntries(agentStateNames.map((s) => [s, 0])) as Record<AgentStateName, number>;
   for (const a of node.stateMachine.listAgents()) counts[a.status.state]++;
   return counts;
@@ -51,7 +54,7 @@ export async function startShardReplica(opts: ShardReplicaOptions): Promise<Shar
   const { config, shard, replica, log } = opts;
   let node: ShardNode | null = null;
   const metrics = new ShardMetrics({ shard: shard.id, replica: replica.id }, () => node?.status() ?? null, () => (node !== null && node.group.isLeader() ? agentsByState(node) : null), () => node?.shardMapSkew() ?? null);
-  node = await ShardNode.start({ config, shard, replica, log, metrics });
+  node = await ShardNode.start({ config, shard, replica, log, metrics, ...(opts.duties ? { duties: opts.duties } : {}) });
   const started = node;
   const rpc = await ShardRpcServer.listen({ service: started, host: replica.client.host, port: replica.client.port, log, secret: config.secret, replicaId: replica.id });
   const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'admin' } });

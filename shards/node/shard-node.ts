@@ -47,6 +47,9 @@ export type ShardNodeOptions = Readonly<{
    * healthy to systemd while serving stale answers. Tests hosting replicas in-process
    * pass their own. */
   onStorageFailure?: (err: Error) => void;
+  /** The process's one leader-duty timer, when it hosts several replicas (default: one of
+   * this replica's own). */
+  duties?: LeaderDutyTimer;
 }>;
 
 /** What a group factory gets from the node: the state machine to drive, the clock the
@@ -55,7 +58,7 @@ export type GroupParts = Readonly<{ stateMachine: StateMachine; nowMs: () => num
 
 /** A replica whose Raft group, transport and duty timer come from its host (a store,
  * shards/node/store.ts) instead of being its own. */
-export type HostedShardNodeOptions = Omit<ShardNodeOptions, 'raftListen'> & Readonly<{
+export type HostedShardNodeOptions = Omit<ShardNodeOptions, 'raftListen' | 'duties'> & Readonly<{
   /** Opens the group of this replica on the host (its storage, ticker and transport). */
   openGroup: (parts: GroupParts) => Promise<RaftGroup>;
   /** The host's transport; the node never closes it. */
@@ -126,7 +129,7 @@ export class ShardNode implements ShardService {
         snapshotEveryEntries: config.raft.snapshotEveryEntries,
         logger: log,
       });
-      return await ShardNode.#open({ ...opts, openGroup, transport, duties: new LeaderDutyTimer(leaderDutyIntervalMs) }, true);
+      return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(leaderDutyIntervalMs) }, true);
     } catch (err) {
       await transport.close();
       throw err;
@@ -366,7 +369,7 @@ export class ShardNode implements ShardService {
    * the map follows the leader's file, and clients are refused until files agree. */
   #replicateShardMap(): void {
     if (this.#shardMapInFlight) return;
-    const version = shardMapVersion(this.fileShardIds);
+    const version = this.#fileShardMapVersion;
     const current = this.stateMachine.shardMap;
     if (current !== null && current.version === version && current.shardId === this.shardId) return;
     this.#shardMapInFlight = true;

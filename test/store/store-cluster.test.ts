@@ -12,6 +12,7 @@
 //   body for a shard it does not host, /metrics with shard-labelled series and the shared
 //   log's sync counter (linted by promtool when present; REQUIRE_PROMTOOL=1 fails without
 //   it), /readyz, and the cluster view (/v1/cluster) with the stores in it;
+// - a leader transfer asked of a third store is forwarded to the leader's store;
 // - SIGTERM closes a store and it exits 0.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, mkdtempSync } from 'node:fs';
@@ -231,6 +232,22 @@ t.test(`three stores, ${shardCount} shards`, { timeout: 300_000 }, async (t) => 
     if (agent.status.state !== 'RESERVED' || agent.status.reservation?.reservationId !== granted.get(s)) t.fail(`${s}: grant ${granted.get(s)} lost: ${JSON.stringify(agent.status)}`);
   }
   t.pass('every grant is still held after the restart');
+
+  // ---- a leader transfer asked of a store that neither leads the shard nor is the
+  // target: forwarded to the leader's store, at the same /v1/shards/:id path
+  const leadersNow = await Promise.all(shardIds.map((s) => leaderOf(s)));
+  const moved = shardIds.find((_, i) => leadersNow[i] !== null && !leadersNow[i]!.id.endsWith(`-${victim}`));
+  if (moved === undefined) t.fail(`every shard is led from store ${victim} again; no transfer to try`);
+  else {
+    const leaderStore = leadersNow[shardIds.indexOf(moved)]!.id.split('-')[1]!;
+    const asked = config.stores!.find((st) => st.id !== leaderStore && st.id !== victim)!;
+    const res = await fetch(`http://${asked.admin.host}:${asked.admin.port}/v1/shards/${moved}/leader/transfer`, {
+      method: 'POST', headers: { authorization: `Bearer ${config.tokens.admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: replicaOn(moved, victim) }),
+    });
+    t.match({ status: res.status, body: await res.json() }, { status: 200, body: { transferredTo: replicaOn(moved, victim) } }, `POST /v1/shards/${moved}/leader/transfer on store ${asked.id} (${leaderStore} leads)`);
+    await until(`${replicaOn(moved, victim)} to lead`, async () => ((await leaderOf(moved))?.id === replicaOn(moved, victim) ? true : null), 15_000);
+    t.pass(`${replicaOn(moved, victim)} leads ${moved}`);
+  }
 
   // ---- SIGTERM closes a store cleanly: exit 0
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
