@@ -9,7 +9,8 @@
 //   type, empty or overlong (SHARD_ERR_INVALID_COMMAND), or naming a shard it does not
 //   host (SHARD_ERR_UNKNOWN_SHARD naming it, `__proto__` included), and keeps serving the
 //   connection; a replica's own listener takes `shard` absent or its own, and refuses
-//   another shard's;
+//   another shard's; 2,000 hostile frames (noise and mutations of shard-tagged requests)
+//   leave it serving, with nothing thrown and no internal error logged;
 // - a `store:<id>` principal reads but proposes nothing;
 // - when store `c` dies (its listener and both its replicas), both shards keep committing
 //   through the other two stores' links.
@@ -19,7 +20,9 @@ import { join } from 'node:path';
 import net from 'node:net';
 import t from 'tap';
 import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
-import { silentLogger } from '../../common/logger.js';
+import { encodeFrame } from '../../common/framing.js';
+import { silentLogger, type Logger } from '../../common/logger.js';
+import fc from 'fast-check';
 import { ShardClient, ShardClientError, type ShardTopology } from '../../shards/client/shard-client.js';
 import { ShardRpcServer, type ShardService } from '../../shards/node/rpc-server.js';
 import { startShardReplica, type ShardReplica } from '../../shards/node/replica.js';
@@ -27,6 +30,19 @@ import type { FeedPage } from '../../shards/rpc/protocol.js';
 import { rpcShardIdCharsMax } from '../../shards/limits.js';
 import type { ShardResult } from '../../shards/types.js';
 import { handshake, rawRpc, responses, type RawRpc } from '../security/rpc-raw.js';
+import { hostileBytes } from '../support/fuzz.js';
+
+/** What the store listeners log as errors: a request handler that threw is one. */
+const storeErrors: string[] = [];
+const storeLog: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (msg, fields) => storeErrors.push(`${msg} ${JSON.stringify(fields ?? {})}`), child: () => storeLog };
+const thrown: string[] = [];
+const onThrown = (err: unknown): void => void thrown.push((err as Error).stack ?? String(err));
+process.on('uncaughtException', onThrown);
+process.on('unhandledRejection', onThrown);
+t.teardown(() => {
+  process.off('uncaughtException', onThrown);
+  process.off('unhandledRejection', onThrown);
+});
 
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-store-rpc-'));
 const { config } = await writeLocalClusterConfig({ dir, shards: 2, replicasPerShard: 3 });
@@ -48,7 +64,7 @@ for (const shard of config.shards) {
 }
 for (const storeId of storeIds) {
   const hosted = new Map<string, ShardService>(replicas.filter((r) => storeOf(r.node.replicaId) === storeId).map((r) => [r.node.shardId, r.node]));
-  stores.set(storeId, await ShardRpcServer.listen({ services: (shardId) => hosted.get(shardId), host: '127.0.0.1', port: 0, log: silentLogger, secret: config.secret, replicaId: storeId }));
+  stores.set(storeId, await ShardRpcServer.listen({ services: (shardId) => hosted.get(shardId), host: '127.0.0.1', port: 0, log: storeLog, secret: config.secret, replicaId: storeId }));
 }
 const storePorts = new Map([...stores].map(([id, server]) => [id, server.port]));
 const storePort = (storeId: string): number => storePorts.get(storeId)!;
@@ -139,6 +155,43 @@ t.test('a store listener refuses a bad, absent, overlong or unknown shard and ke
   const maxLength = await ask(raw, { ...status, shard: 's'.repeat(rpcShardIdCharsMax) });
   t.match(maxLength, { ok: false, error: { code: 'SHARD_ERR_UNKNOWN_SHARD' } }, `a ${rpcShardIdCharsMax}-character shard id is looked up (and not found)`);
   t.match(await ask(raw, { ...status, shard: 's2' }), { ok: true, result: { id: 's2-a' } }, 'the connection still serves: s2 answers as replica s2-a');
+});
+
+t.test('2,000 hostile frames at a store listener: answered or closed, never thrown', async (t) => {
+  const text = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
+  const valid = ['s1', 's2', 's9', ''].flatMap((shard, i) => [
+    text({ id: 10 + i, op: 'read', shard, query: { type: 'agents', filter: { state: 'READY' } }, consistency: 'stale' }),
+    text({ id: 20 + i, op: 'propose', shard, proposal: JSON.stringify({ v: 1, s: null, c: { type: 'openSession' } }), timeoutMs: 500 }),
+    text({ id: 30 + i, op: 'feed', shard, fromIndex: 0 }),
+    text({ id: 40 + i, op: 'unfeed', feedId: 30 + i }),
+  ]);
+  const batches = fc.sample(fc.array(hostileBytes(valid, 512), { minLength: 100, maxLength: 100 }), { numRuns: 20, seed: 20261206 });
+  let raw: RawRpc | null = null;
+  let probes = 0;
+  for (const batch of batches) {
+    if (raw === null || raw.isClosed()) {
+      raw = await rawRpc(storePort('b'));
+      t.teardown(() => raw?.socket.destroy());
+      if (!(await handshake(raw, { secret: config.secret, principal: 'sip:fuzz', replicaId: 'b' }))) throw new Error('no handshake with store b');
+    }
+    const c: RawRpc = raw;
+    c.sendRaw(Buffer.concat(batch.map((f) => encodeFrame(f))));
+    const probeId = 2 ** 50 + probes++;
+    c.send({ id: probeId, op: 'read', shard: 's1', query: { type: 'status' }, consistency: 'stale' });
+    const deadline = Date.now() + 10_000;
+    while (!c.isClosed() && !responses(c.frames.splice(0)).some((r) => r.id === probeId)) {
+      if (Date.now() > deadline) throw new Error('store b stopped answering an authenticated connection');
+      await c.waitFrames(1, 200);
+    }
+  }
+  raw?.socket.destroy();
+  t.equal(probes, 20, 'a liveness probe after every 100 frames');
+  const after = await rawRpc(storePort('b'));
+  t.teardown(() => after.socket.destroy());
+  t.ok(await handshake(after, { secret: config.secret, principal: 'launcher', replicaId: 'b' }));
+  t.match(await ask(after, { op: 'read', shard: 's2', query: { type: 'status' }, consistency: 'stale' }), { ok: true, result: { id: 's2-b' } }, 'store b still serves');
+  t.same(thrown, [], 'nothing threw');
+  t.same(storeErrors, [], 'no internal error in a store listener');
 });
 
 t.test('a replica listener takes shard absent or its own, and refuses another', async (t) => {
