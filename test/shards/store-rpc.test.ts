@@ -72,8 +72,8 @@ const topology: ShardTopology = config.shards.map((s) => ({
   id: s.id,
   replicas: s.replicas.map((r) => ({ id: r.id, store: storeOf(r.id), client: { host: '127.0.0.1', port: storePort(storeOf(r.id)) } })),
 }));
-const clientAs = (principal: string, shards: ShardTopology = topology): ShardClient => {
-  const c = new ShardClient({ shards, auth: { secret: config.secret, principal }, attemptTimeoutMs: 1000, deadlineMs: 15_000 });
+const clientAs = (principal: string, shards: ShardTopology = topology, replicaDownMs?: number): ShardClient => {
+  const c = new ShardClient({ shards, auth: { secret: config.secret, principal }, attemptTimeoutMs: 1000, deadlineMs: 15_000, ...(replicaDownMs === undefined ? {} : { replicaDownMs }) });
   clients.push(c);
   return c;
 };
@@ -250,12 +250,21 @@ t.test('a store that hangs is marked down once for every shard it hosts', async 
   });
   await new Promise<void>((resolve, reject) => hole.once('error', reject).listen(port, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => hole.close(() => resolve())));
-  // A fresh client that tries store c first on every shard.
+  // A fresh client that tries store c first on every shard, and keeps a failed store down
+  // for the whole test (the default second would make the test a race with the clock).
   const cFirst: ShardTopology = topology.map((s) => ({ id: s.id, replicas: [...s.replicas].sort((x, y) => (x.store === 'c' ? -1 : y.store === 'c' ? 1 : 0)) }));
-  const client = clientAs('launcher', cFirst);
+  const client = clientAs('launcher', cFirst, 10 * 60_000);
   for (const shard of config.shards) {
     const agents = (await client.read(shard.id, { type: 'agents', filter: {} }, 'stale')) as unknown[];
     t.equal(agents.length, dnsOf.get(shard.id)!.length, `${shard.id} read through another store`);
   }
   t.equal(accepted, 1, 'store c was dialled once: its failed link marked it down for the other shard too');
+  const pages: FeedPage[] = [];
+  const stop = client.follow('s2', 0, (p) => pages.push(p));
+  t.teardown(stop);
+  for (const deadline = Date.now() + 10_000; pages.length === 0; ) {
+    if (Date.now() > deadline) throw new Error('no feed page of s2');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.equal(accepted, 1, 'and a feed of s2 starts on another store too');
 });
