@@ -14,7 +14,7 @@
 // Connections: one per RPC listener, keyed by its identity (`replica.store ?? replica.id`)
 // and address, shared by every shard that listener serves; each request names its shard.
 // A client of 100 shards on 3 stores holds 3 connections, not 300. A link that fails marks
-// the listener down for clientReplicaDownMs: on a store, every replica it hosts at once.
+// the listener down for replicaDownMs: on a store, every replica it hosts at once.
 // A NotLeader hint still names a replica, whose link is its store's.
 //
 // A command that runs out of deadline throws ShardClientError with `maybeApplied: true`:
@@ -63,6 +63,9 @@ export type ShardClientOptions = Readonly<{
   attemptTimeoutMs?: number;
   /** Default overall deadline of a call, retries included. */
   deadlineMs?: number;
+  /** How long a replica (on a store: every replica of the store) whose link failed is
+   * skipped; default clientReplicaDownMs. */
+  replicaDownMs?: number;
   /** The shard list DNs are hashed over until a shard answers with its replicated map;
    * default: the topology's shard ids. (Tests of configuration skew give a stale one.) */
   shardIds?: readonly string[];
@@ -160,6 +163,7 @@ export class ShardClient {
   readonly #ownerOf = new Map<string, string>();
   readonly #attemptTimeoutMs: number;
   readonly #deadlineMs: number;
+  readonly #replicaDownMs: number;
   readonly #auth: ShardClientAuth;
   #closed = false;
 
@@ -173,6 +177,7 @@ export class ShardClient {
     this.#mapVersion = shardMapVersion(this.#shardIds);
     this.#attemptTimeoutMs = opts.attemptTimeoutMs ?? clientAttemptTimeoutMsDefault;
     this.#deadlineMs = opts.deadlineMs ?? clientDeadlineMsDefault;
+    this.#replicaDownMs = opts.replicaDownMs ?? clientReplicaDownMs;
   }
 
   /** Every shard of the topology (what a lease keeper renews on). */
@@ -303,6 +308,7 @@ export class ShardClient {
     let index = fromIndex;
     let stopCurrent: (() => void) | null = null;
     let replica = h.leader ?? h.replicas[0]!.id;
+    if (h.isDown(replica)) replica = h.nextLive(replica);
     const run = async (): Promise<void> => {
       while (!stopped && !this.#closed) {
         try {
@@ -396,6 +402,10 @@ export class ShardClient {
 
   async #withRetries(h: ShardHandle, deadline: number, isWrite: boolean, attempt: (c: RpcConnection, timeoutMs: number) => Promise<unknown>): Promise<unknown> {
     let replica = h.leader ?? h.replicas[0]!.id;
+    // A store whose link just failed hosts a replica of many shards: each of them starts
+    // elsewhere instead of paying a connect timeout of its own (behind a partition, one
+    // attempt timeout per shard).
+    if (h.isDown(replica)) replica = h.nextLive(replica);
     let sent = false;
     let lastError = 'no attempt made';
     for (;;) {
@@ -419,7 +429,7 @@ export class ShardClient {
           throw new ShardClientError(codeOf(e), e.message, false);
         }
         lastError = `${replica}: ${e.code} ${e.message}`;
-        if (e.code === 'SHARD_ERR_UNAVAILABLE') h.markDown(replica, Date.now() + clientReplicaDownMs);
+        if (e.code === 'SHARD_ERR_UNAVAILABLE') h.markDown(replica, Date.now() + this.#replicaDownMs);
         // Right after a leader dies, followers still name it until an election ends: a hint
         // naming a replica whose link just failed would only bounce off a closed port.
         // A hint is a replica id (a group's members are its replicas, on a store too); the

@@ -9,16 +9,20 @@
 //   type, empty or overlong (SHARD_ERR_INVALID_COMMAND), or naming a shard it does not
 //   host (SHARD_ERR_UNKNOWN_SHARD naming it, `__proto__` included), and keeps serving the
 //   connection; a replica's own listener takes `shard` absent or its own, and refuses
-//   another shard's;
+//   another shard's; 2,000 hostile frames (noise and mutations of shard-tagged requests)
+//   leave it serving, with nothing thrown and no internal error logged;
 // - a `store:<id>` principal reads but proposes nothing;
 // - when store `c` dies (its listener and both its replicas), both shards keep committing
 //   through the other two stores' links.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import net from 'node:net';
 import t from 'tap';
 import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
-import { silentLogger } from '../../common/logger.js';
+import { encodeFrame } from '../../common/framing.js';
+import { silentLogger, type Logger } from '../../common/logger.js';
+import fc from 'fast-check';
 import { ShardClient, ShardClientError, type ShardTopology } from '../../shards/client/shard-client.js';
 import { ShardRpcServer, type ShardService } from '../../shards/node/rpc-server.js';
 import { startShardReplica, type ShardReplica } from '../../shards/node/replica.js';
@@ -26,6 +30,19 @@ import type { FeedPage } from '../../shards/rpc/protocol.js';
 import { rpcShardIdCharsMax } from '../../shards/limits.js';
 import type { ShardResult } from '../../shards/types.js';
 import { handshake, rawRpc, responses, type RawRpc } from '../security/rpc-raw.js';
+import { hostileBytes } from '../support/fuzz.js';
+
+/** What the store listeners log as errors: a request handler that threw is one. */
+const storeErrors: string[] = [];
+const storeLog: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (msg, fields) => storeErrors.push(`${msg} ${JSON.stringify(fields ?? {})}`), child: () => storeLog };
+const thrown: string[] = [];
+const onThrown = (err: unknown): void => void thrown.push((err as Error).stack ?? String(err));
+process.on('uncaughtException', onThrown);
+process.on('unhandledRejection', onThrown);
+t.teardown(() => {
+  process.off('uncaughtException', onThrown);
+  process.off('unhandledRejection', onThrown);
+});
 
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-store-rpc-'));
 const { config } = await writeLocalClusterConfig({ dir, shards: 2, replicasPerShard: 3 });
@@ -47,15 +64,16 @@ for (const shard of config.shards) {
 }
 for (const storeId of storeIds) {
   const hosted = new Map<string, ShardService>(replicas.filter((r) => storeOf(r.node.replicaId) === storeId).map((r) => [r.node.shardId, r.node]));
-  stores.set(storeId, await ShardRpcServer.listen({ services: (shardId) => hosted.get(shardId), host: '127.0.0.1', port: 0, log: silentLogger, secret: config.secret, replicaId: storeId }));
+  stores.set(storeId, await ShardRpcServer.listen({ services: (shardId) => hosted.get(shardId), host: '127.0.0.1', port: 0, log: storeLog, secret: config.secret, replicaId: storeId }));
 }
-const storePort = (storeId: string): number => stores.get(storeId)!.port;
+const storePorts = new Map([...stores].map(([id, server]) => [id, server.port]));
+const storePort = (storeId: string): number => storePorts.get(storeId)!;
 const topology: ShardTopology = config.shards.map((s) => ({
   id: s.id,
   replicas: s.replicas.map((r) => ({ id: r.id, store: storeOf(r.id), client: { host: '127.0.0.1', port: storePort(storeOf(r.id)) } })),
 }));
-const clientAs = (principal: string, shards: ShardTopology = topology): ShardClient => {
-  const c = new ShardClient({ shards, auth: { secret: config.secret, principal }, attemptTimeoutMs: 1000, deadlineMs: 15_000 });
+const clientAs = (principal: string, shards: ShardTopology = topology, replicaDownMs?: number): ShardClient => {
+  const c = new ShardClient({ shards, auth: { secret: config.secret, principal }, attemptTimeoutMs: 1000, deadlineMs: 15_000, ...(replicaDownMs === undefined ? {} : { replicaDownMs }) });
   clients.push(c);
   return c;
 };
@@ -139,6 +157,43 @@ t.test('a store listener refuses a bad, absent, overlong or unknown shard and ke
   t.match(await ask(raw, { ...status, shard: 's2' }), { ok: true, result: { id: 's2-a' } }, 'the connection still serves: s2 answers as replica s2-a');
 });
 
+t.test('2,000 hostile frames at a store listener: answered or closed, never thrown', async (t) => {
+  const text = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
+  const valid = ['s1', 's2', 's9', ''].flatMap((shard, i) => [
+    text({ id: 10 + i, op: 'read', shard, query: { type: 'agents', filter: { state: 'READY' } }, consistency: 'stale' }),
+    text({ id: 20 + i, op: 'propose', shard, proposal: JSON.stringify({ v: 1, s: null, c: { type: 'openSession' } }), timeoutMs: 500 }),
+    text({ id: 30 + i, op: 'feed', shard, fromIndex: 0 }),
+    text({ id: 40 + i, op: 'unfeed', feedId: 30 + i }),
+  ]);
+  const batches = fc.sample(fc.array(hostileBytes(valid, 512), { minLength: 100, maxLength: 100 }), { numRuns: 20, seed: 20261206 });
+  let raw: RawRpc | null = null;
+  let probes = 0;
+  for (const batch of batches) {
+    if (raw === null || raw.isClosed()) {
+      raw = await rawRpc(storePort('b'));
+      t.teardown(() => raw?.socket.destroy());
+      if (!(await handshake(raw, { secret: config.secret, principal: 'sip:fuzz', replicaId: 'b' }))) throw new Error('no handshake with store b');
+    }
+    const c: RawRpc = raw;
+    c.sendRaw(Buffer.concat(batch.map((f) => encodeFrame(f))));
+    const probeId = 2 ** 50 + probes++;
+    c.send({ id: probeId, op: 'read', shard: 's1', query: { type: 'status' }, consistency: 'stale' });
+    const deadline = Date.now() + 10_000;
+    while (!c.isClosed() && !responses(c.frames.splice(0)).some((r) => r.id === probeId)) {
+      if (Date.now() > deadline) throw new Error('store b stopped answering an authenticated connection');
+      await c.waitFrames(1, 200);
+    }
+  }
+  raw?.socket.destroy();
+  t.equal(probes, 20, 'a liveness probe after every 100 frames');
+  const after = await rawRpc(storePort('b'));
+  t.teardown(() => after.socket.destroy());
+  t.ok(await handshake(after, { secret: config.secret, principal: 'launcher', replicaId: 'b' }));
+  t.match(await ask(after, { op: 'read', shard: 's2', query: { type: 'status' }, consistency: 'stale' }), { ok: true, result: { id: 's2-b' } }, 'store b still serves');
+  t.same(thrown, [], 'nothing threw');
+  t.same(storeErrors, [], 'no internal error in a store listener');
+});
+
 t.test('a replica listener takes shard absent or its own, and refuses another', async (t) => {
   const replica = replicas.find((r) => r.node.replicaId === 's1-a')!;
   const raw = await rawRpc(replica.rpc.port);
@@ -180,4 +235,36 @@ t.test('store c dies: both shards keep committing through stores a and b', async
     t.equal(released.ok, true, `${dn}: release committed on ${launcher.shardFor(dn)} without store c`);
   }
   t.equal(launcher.connections, 2, 'the client holds the links to stores a and b, and forgot the dead one');
+});
+
+t.test('a store that hangs is marked down once for every shard it hosts', async (t) => {
+  // Store c's port now accepts and never answers (a partition, as a dialler sees it).
+  const port = storePort('c');
+  let accepted = 0;
+  const hole = net.createServer((s) => {
+    accepted++;
+    s.on('error', () => {});
+    // Read and drop: a socket nobody reads never sees the dialler's FIN, and would hold
+    // hole.close() forever.
+    s.resume();
+  });
+  await new Promise<void>((resolve, reject) => hole.once('error', reject).listen(port, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => hole.close(() => resolve())));
+  // A fresh client that tries store c first on every shard, and keeps a failed store down
+  // for the whole test (the default second would make the test a race with the clock).
+  const cFirst: ShardTopology = topology.map((s) => ({ id: s.id, replicas: [...s.replicas].sort((x, y) => (x.store === 'c' ? -1 : y.store === 'c' ? 1 : 0)) }));
+  const client = clientAs('launcher', cFirst, 10 * 60_000);
+  for (const shard of config.shards) {
+    const agents = (await client.read(shard.id, { type: 'agents', filter: {} }, 'stale')) as unknown[];
+    t.equal(agents.length, dnsOf.get(shard.id)!.length, `${shard.id} read through another store`);
+  }
+  t.equal(accepted, 1, 'store c was dialled once: its failed link marked it down for the other shard too');
+  const pages: FeedPage[] = [];
+  const stop = client.follow('s2', 0, (p) => pages.push(p));
+  t.teardown(stop);
+  for (const deadline = Date.now() + 10_000; pages.length === 0; ) {
+    if (Date.now() > deadline) throw new Error('no feed page of s2');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.equal(accepted, 1, 'and a feed of s2 starts on another store too');
 });
