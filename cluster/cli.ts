@@ -10,6 +10,7 @@ type RoleMain = (argv: string[]) => Promise<void>;
 
 const roles: Record<string, { summary: string; load: () => Promise<RoleMain> }> = {
   shard: { summary: 'one Raft replica of one DN shard', load: async () => (await import('./roles/shard.js')).main },
+  store: { summary: 'a store: one replica of each of many DN shards, one log, one transport', load: async () => (await import('./roles/store.js')).main },
   sip: { summary: 'a SIP server node (registrar, B2BUA, router client)', load: async () => (await import('./roles/sip.js')).main },
   phones: { summary: 'demo agent phones: real SIP user agents that register, answer and echo RTP', load: async () => (await import('./roles/phones.js')).main },
   gateway: { summary: 'the media gateway (RTP/RTCP relay)', load: async () => (await import('./roles/gateway.js')).main },

@@ -5,8 +5,9 @@
 // Sources, and why:
 // - shard replicas: the client RPC `status` read (ShardClient.replicaStatus) gives the
 //   replica's own RaftStatus over the same port the SIP nodes use, so "up" means "serves
-//   the data path"; the replica's admin `GET /v1/status` is asked at the same time for its
-//   pid (the RPC status has none) and as a second opinion. Both answered → up; one → degraded.
+//   the data path"; the replica's admin `GET /v1/status` (on a store, the store's
+//   `GET /v1/shards/:id/status`) is asked at the same time for its pid (the RPC status
+//   has none) and as a second opinion. Both answered → up; one → degraded.
 // - SIP nodes: admin `GET /v1/calls` and `GET /v1/queue` (read token); no answer → down.
 // - gateways: ng `ping` then `list` over the control socket (NgClient), as a SIP node would.
 import type { FastifyInstance } from 'fastify';
@@ -21,7 +22,7 @@ import { peerErrorCharsMax, peerTimeoutMsDefault, sipListItemsMax } from './limi
 export { peerTimeoutMsDefault, sipListItemsMax };
 
 export type Health = 'up' | 'degraded' | 'down';
-export type SelfRef = Readonly<{ role: 'shard' | 'sip' | 'gateway' | 'launcher' | string; id: string }>;
+export type SelfRef = Readonly<{ role: 'shard' | 'store' | 'sip' | 'gateway' | 'launcher' | string; id: string }>;
 
 export type ReplicaView = Readonly<{
   id: string;
@@ -169,7 +170,7 @@ export class ClusterProbe {
     const terms = raw.map((r) => r.status?.term).filter((x): x is number => typeof x === 'number');
     const replicas = raw.map(({ id, status, pid, health, error }): ReplicaView => ({
       id,
-      self: this.#isSelf('shard', id),
+      self: this.#isSelf('shard', id) || this.#isSelf('store', shard.replicas.find((r) => r.id === id)?.store ?? ''),
       health,
       role: status?.role ?? null,
       term: status?.term ?? null,
@@ -188,7 +189,8 @@ export class ClusterProbe {
     const ms = this.#timeoutMs;
     const [rpc, http] = await Promise.allSettled([
       withTimeout(this.#opts.shardClient.replicaStatus(shardId, r.id, ms), ms, `${r.id} rpc`),
-      getJson(r.admin, '/v1/status', this.#opts.config.tokens.read, ms),
+      // A store's /v1/status answers the store; the replica's own is under /v1/shards/:id.
+      getJson(r.admin, r.store === undefined ? '/v1/status' : `/v1/shards/${encodeURIComponent(shardId)}/status`, this.#opts.config.tokens.read, ms),
     ]);
     const fromRpc = rpc.status === 'fulfilled' ? (rpc.value as RaftStatus) : null;
     const httpBody = http.status === 'fulfilled' && http.value.status === 200 ? (http.value.body as Partial<RaftStatus> & { pid?: number }) : null;

@@ -1,7 +1,8 @@
 // A whole Ringfence cluster as child processes on this machine: writes a cluster file with
 // free loopback ports, spawns each role as a real OS process (`ringfence <role>`), waits
-// for its `{"event":"ready"}` line, and can SIGKILL and restart any of them by id. The
-// launcher (`npm start`), the integration and chaos tests and the benchmarks share it.
+// for its `{"event":"ready"}` line, and can SIGKILL and restart any of them by id (a
+// store, `ringfence store`, by its store id). The launcher (`npm start`), the
+// integration and chaos tests and the benchmarks share it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
@@ -93,6 +94,11 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
 export type LocalClusterSpec = Readonly<{
   dir: string;
   shards: number;
+  /** Stores a, b, c, … each hosting one replica of many shards (DESIGN.md "Multi-raft
+   * stores"): the file gets a `stores:` section and `shards: {count: N}`, the shards'
+   * replicas placed round-robin (common/config.ts), `replicasPerShard` of them per shard.
+   * Absent: every replica is a process of its own (the default layout). */
+  stores?: number;
   replicasPerShard?: number;
   sipNodes?: number;
   gateways?: number;
@@ -134,7 +140,11 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
   const replicas = spec.replicasPerShard ?? 3;
   const sipNodes = spec.sipNodes ?? 0;
   const gateways = spec.gateways ?? 0;
-  const ports = await freePorts(spec.shards * replicas * 3 + sipNodes * 2 + gateways * 2 + (spec.sipTls !== undefined ? 1 : 0));
+  const stores = spec.stores ?? 0;
+  if (stores > 0 && (spec.joinReplicas !== undefined || spec.preferredLeaders !== undefined)) throw new Error('a stores layout places replicas and preferred leaders itself; joinReplicas and preferredLeaders are for the per-replica layout');
+  if (stores > 0 && replicas > stores) throw new Error(`${replicas} replicas per shard need at least ${replicas} stores, not ${stores}`);
+  const replicaPorts = stores > 0 ? stores * 3 : spec.shards * replicas * 3;
+  const ports = await freePorts(replicaPorts + sipNodes * 2 + gateways * 2 + (spec.sipTls !== undefined ? 1 : 0));
   const next = (): number => ports.pop()!;
   const voters = replicas - (spec.joinReplicas ?? 0);
   /** s1-a, s1-b, …: shard and replica by index. */
@@ -144,7 +154,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
     tokens: { read: `read-${randomBytes(24).toString('hex')}`, admin: `admin-${randomBytes(24).toString('hex')}` },
     realm: 'ringfence',
     raft: { tickMs: 10, electionTimeoutTicks: 15, heartbeatTicks: 3, snapshotEveryEntries: 10000, ...spec.raft },
-    shards: Array.from({ length: spec.shards }, (_, s) => ({
+    ...(stores > 0 ? storesSection(spec.dir, stores, spec.shards, replicas, next) : { shards: Array.from({ length: spec.shards }, (_, s) => ({
       id: `s${s + 1}`,
       ...(spec.preferredLeaders === true ? { preferredLeader: replicaId(s, s % voters) } : {}),
       replicas: Array.from({ length: replicas }, (_, r) => {
@@ -152,7 +162,7 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
         const joiner = r >= voters;
         return { id, raft: `127.0.0.1:${next()}`, client: `127.0.0.1:${next()}`, admin: `127.0.0.1:${next()}`, data: join(resolve(spec.dir), id), ...(joiner ? { join: true } : {}) };
       }),
-    })),
+    })) }),
     sip: Array.from({ length: sipNodes }, (_, i) => {
       const port = i === 0 && spec.sipPort !== undefined ? spec.sipPort : next();
       const host = spec.sipHost ?? '127.0.0.1';
@@ -169,7 +179,24 @@ export async function writeLocalClusterConfig(spec: LocalClusterSpec): Promise<{
   return { path, config };
 }
 
-export type ProcRole = 'shard' | 'sip' | 'gateway' | 'phones';
+/** The `stores:` section (stores a, b, c, … on free loopback ports, each its data
+ * directory `store-<id>`) and `shards: {count, replicas}` placing the shards on them. */
+function storesSection(dir: string, stores: number, shards: number, replicas: number, next: () => number): { stores: object[]; shards: object } {
+  return {
+    stores: Array.from({ length: stores }, (_, i) => {
+      const id = storeIdOf(i);
+      return { id, raft: `127.0.0.1:${next()}`, client: `127.0.0.1:${next()}`, admin: `127.0.0.1:${next()}`, data: join(resolve(dir), `store-${id}`) };
+    }),
+    shards: { count: shards, replicas },
+  };
+}
+
+/** a, b, …, z, then s26, s27, …: the i-th store's id. */
+export function storeIdOf(i: number): string {
+  return i < 26 ? String.fromCharCode(97 + i) : `s${i}`;
+}
+
+export type ProcRole = 'shard' | 'store' | 'sip' | 'gateway' | 'phones';
 
 /** The variables of the launcher's environment a child role inherits: what Node, tsx and
  * the C library need (search path, home and temporary directory for caches, locale and

@@ -40,6 +40,22 @@ export async function probeReplica(status: () => RaftStatus, shardId: string, cl
   return replicaReadiness(own, leaderStatus !== null && leaderStatus.role === 'leader' ? leaderStatus.commit : null);
 }
 
+/** A store is ready when its groups' storage works and every group it hosts knows a
+ * leader: then every shard it serves can take commands through it (a follower forwards
+ * nothing, but its client can reach the leader it names). No per-group catch-up probe:
+ * a hundred status reads per probe would cost more than the probe is worth; a group's
+ * own lag shows in /v1/shards/:id/status. */
+export function storeReadiness(storeId: string, statuses: readonly RaftStatus[]): ReadyReport {
+  const failed = statuses.filter((s) => s.failed !== null);
+  if (failed.length > 0) return { storage: missing(`${failed.length} of ${statuses.length} groups stopped: ${failed[0]!.failed}`) };
+  const leaderless = statuses.filter((s) => s.leader === null);
+  const storage = ok('writable');
+  if (statuses.length === 0) return { storage, leaders: missing(`store ${storeId} hosts no group`) };
+  if (leaderless.length === 0) return { storage, leaders: ok(`all ${statuses.length} groups know a leader; ${statuses.filter((s) => s.role === 'leader').length} lead here`) };
+  const named = leaderless.slice(0, 5).map((s) => s.id).join(', ');
+  return { storage, leaders: missing(`${leaderless.length} of ${statuses.length} groups know no leader (${named}${leaderless.length > 5 ? ', …' : ''})`) };
+}
+
 /** What a SIP node saw of one shard: each replica's status, null where it did not answer. */
 export type ShardReach = Readonly<{ shard: string; voters: number; statuses: readonly (RaftStatus | null)[] }>;
 

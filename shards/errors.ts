@@ -69,7 +69,9 @@ export const shardTransportErrorCodes = [
   /** The link to a replica failed: connect refused or timed out, socket closed, bad frame,
    * or a replica id not in the topology. */
   'SHARD_ERR_UNAVAILABLE',
-  /** The client was asked about a shard id that is not in its topology. */
+  /** A shard id that is not in the client's topology, or that the RPC listener (a
+   * replica of another shard, a store hosting no replica of it) does not serve; the
+   * message names it. */
   'SHARD_ERR_UNKNOWN_SHARD',
   /** The shard would not open a client session (openSession had no session result). */
   'SHARD_ERR_SESSION',

@@ -94,10 +94,12 @@ export const rpcUnauthenticatedConnectionsMax = 64;
 /** Requests one connection may have in flight (proposed or reading, not yet answered);
  * at the limit the server stops reading that socket until answers go out. A SIP node's
  * client has at most clientSessionsPerShardMax × clientSessionWindowMax (3072) commands
- * in flight to one shard, so this only ever stops a client that ignores its answers. */
+ * in flight to one shard; to a store (one link, many shards) it may have more, and then
+ * waits here for answers, which is backpressure, not a failure. */
 export const rpcPendingRequestsPerConnectionMax = 4096;
-/** Feed subscriptions one connection may hold (a client follows a shard once per link). */
-export const rpcFeedsPerConnectionMax = 16;
+/** Feed subscriptions one connection may hold: a client follows each shard once, and on
+ * a store's listener one link carries every shard the store hosts (hundreds). */
+export const rpcFeedsPerConnectionMax = 1024;
 /** Unsent answer bytes one connection may queue before the server stops reading it
  * (backpressure), and the bound past which the reader is too slow and is dropped (feed
  * pages are pushed whether or not the client reads them). */
@@ -107,6 +109,8 @@ export const rpcSocketPendingBytesHardMax = 64 * 1024 * 1024;
 export const rpcPrincipalKeysCachedMax = 1024;
 /** Characters of the id in a principal name (`sip:<id>`, `replica:<id>`). */
 export const rpcPrincipalIdCharsMax = 128;
+/** Characters of a request's `shard` (config shard ids are short: `s1`, `shard-17`). */
+export const rpcShardIdCharsMax = 128;
 /** Open client connections one replica's RPC server accepts. */
 export const rpcConnectionsMax = 1024;
 /** Longest per-request timeout a client may ask the server for. */
@@ -142,6 +146,9 @@ export const clientReplicaDownMs = 1000;
 
 /** How often the leader looks for expired reservations and due timers. */
 export const leaderDutyIntervalMs = 50;
+/** Groups a store opens at once (node/store.ts): each open is a few reads of the shared
+ * LevelDB; this many overlap their round trips without queueing all of them at once. */
+export const storeOpenConcurrencyMax = 16;
 /** Timeout of the leader's own expire and tick proposals. */
 export const leaderDutyProposalTimeoutMs = 5000;
 /** How long the preferred leader must stay caught up before an elected leader hands over.

@@ -1,6 +1,5 @@
-// The shard client: finds the shard that owns a DN (`shardOf`), keeps a connection and a
-// cached leader per shard, follows NotLeader hints, moves on to other replicas on
-// timeouts, and retries a command with the SAME session and request number until the
+// The shard client: finds the shard that owns a DN (`shardOf`), keeps a cached leader per
+// shard, follows NotLeader hints, moves on to other replicas on timeouts, and retries a command with the SAME session and request number until the
 // caller's deadline — the shard's session table makes the retry exactly-once. A session
 // the shard evicted is dropped and replaced; see #resendAfterSessionLoss for which
 // commands are then sent again.
@@ -11,6 +10,11 @@
 // forgets its cached owners, and sends a new request to the owner it now computes, within
 // the same deadline. A shard the adopted map names but the topology cannot reach gives
 // SHARD_ERR_UNKNOWN_SHARD: a client with a stale file is refused, never granted twice.
+//
+// Connections: one per RPC listener, keyed by its identity (`replica.store ?? replica.id`)
+// and address, shared by every shard that listener serves; each request names its shard.
+// A client of 100 shards on 3 stores holds 3 connections, not 300. A link that fails marks
+// the listener down for clientReplicaDownMs: on a store, every replica it hosts at once.
 //
 // A command that runs out of deadline throws ShardClientError with `maybeApplied: true`:
 // the outcome is unknown (it may still commit), which is what a history checker records
@@ -36,15 +40,18 @@ import { parsePrincipal } from '../rpc/auth.js';
 import { RpcConnection, RpcError } from '../rpc/connection.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
 
-export type ShardTopology = readonly Readonly<{ id: string; replicas: readonly Readonly<{ id: string; client: HostPort }>[] }>[];
+/** One replica as the client reaches it: its client RPC address, and the store hosting it
+ * (absent: a replica that is a process of its own). */
+export type ShardReplicaAddress = Readonly<{ id: string; client: HostPort; store?: string }>;
+export type ShardTopology = readonly Readonly<{ id: string; replicas: readonly ShardReplicaAddress[] }>[];
 
 /** Who a shard client authenticates as on every replica link (rpc/auth.ts). */
 export type ShardClientAuth = Readonly<{
   /** The cluster's root secret (`secret:` of the cluster file). */
   secret: string;
   /** `sip:<node id>` for a SIP node, `admin` for the admin REST, `replica:<id>` for a
-   * replica's own reads, `launcher` for npm start, tests and benches (rpc/policy.ts says
-   * what each may do). */
+   * replica's own reads, `store:<id>` for a store's, `launcher` for npm start, tests and
+   * benches (rpc/policy.ts says what each may do). */
   principal: string;
 }>;
 
@@ -84,15 +91,42 @@ type Session = { clientId: string; nextSeq: number; outstanding: Set<number> };
 /** Commands whose second run leaves the shard as the first did (see the session-loss rule). */
 const idempotentOnShard: ReadonlySet<Command['type']> = new Set(['confirm', 'release', 'expire', 'register', 'unregister', 'renewLease', 'releaseByOwner', 'expireLease']);
 
+/** The key of the connection that reaches `r`: the listener's identity and address. */
+function linkKey(r: ShardReplicaAddress): string {
+  return `${r.store ?? r.id} ${r.client.host}:${r.client.port}`;
+}
+
+/** The client's connections, one per listener (a replica, or a store for all it hosts). */
+class Links {
+  readonly conns = new Map<string, Promise<RpcConnection>>();
+  /** Listeners whose connection failed recently, until when (ms since epoch). */
+  readonly downUntil = new Map<string, number>();
+
+  isDown(key: string): boolean {
+    return (this.downUntil.get(key) ?? 0) > Date.now();
+  }
+}
+
 class ShardHandle {
   leader: string | null = null;
   readonly sessions: Session[] = [];
   opening: Promise<Session> | null = null;
-  readonly conns = new Map<string, Promise<RpcConnection>>();
-  constructor(readonly id: string, readonly replicas: readonly Readonly<{ id: string; client: HostPort }>[]) {}
+  constructor(readonly id: string, readonly replicas: readonly ShardReplicaAddress[], readonly links: Links) {}
 
-  /** Replicas whose connection failed recently, until when (ms since epoch). */
-  readonly downUntil = new Map<string, number>();
+  replica(id: string): ShardReplicaAddress | undefined {
+    return this.replicas.find((r) => r.id === id);
+  }
+
+  /** The replica a leader hint names: a replica id, or (from a group whose members are
+   * named by their stores) the store hosting one of this shard's replicas. */
+  replicaOfHint(hint: string): string | null {
+    return (this.replica(hint) ?? this.replicas.find((r) => r.store === hint))?.id ?? null;
+  }
+
+  markDown(id: string, untilMs: number): void {
+    const r = this.replica(id);
+    if (r !== undefined) this.links.downUntil.set(linkKey(r), untilMs);
+  }
 
   replicaAfter(id: string | null): string {
     const i = this.replicas.findIndex((r) => r.id === id);
@@ -100,7 +134,8 @@ class ShardHandle {
   }
 
   isDown(id: string): boolean {
-    return (this.downUntil.get(id) ?? 0) > Date.now();
+    const r = this.replica(id);
+    return r !== undefined && this.links.isDown(linkKey(r));
   }
 
   /** The next replica after `id` not known to be down (or simply the next if all are). */
@@ -119,6 +154,7 @@ function oldestOutstanding(s: Session): number {
 
 export class ShardClient {
   readonly #shards = new Map<string, ShardHandle>();
+  readonly #links = new Links();
   /** The topology's shard ids: the shards this client can reach. */
   readonly #topologyIds: readonly string[];
   /** The list DNs are hashed over (shardOf), and its version. */
@@ -134,9 +170,9 @@ export class ShardClient {
 
   constructor(opts: ShardClientOptions) {
     if (opts.auth.secret.length === 0) throw new TypeError('ShardClient: an empty cluster secret authenticates nobody');
-    if (parsePrincipal(opts.auth.principal) === null) throw new TypeError(`ShardClient: ${JSON.stringify(opts.auth.principal)} is not a principal (sip:<id>, replica:<id>, admin, launcher)`);
+    if (parsePrincipal(opts.auth.principal) === null) throw new TypeError(`ShardClient: ${JSON.stringify(opts.auth.principal)} is not a principal (sip:<id>, replica:<id>, store:<id>, admin, launcher)`);
     this.#auth = opts.auth;
-    for (const s of opts.shards) this.#shards.set(s.id, new ShardHandle(s.id, s.replicas));
+    for (const s of opts.shards) this.#shards.set(s.id, new ShardHandle(s.id, s.replicas, this.#links));
     this.#topologyIds = opts.shards.map((s) => s.id);
     this.#shardIds = [...(opts.shardIds ?? this.#topologyIds)];
     this.#mapVersion = shardMapVersion(this.#shardIds);
@@ -245,13 +281,13 @@ export class ShardClient {
     const h = this.#handle(shardId);
     const deadline = Date.now() + (opts.deadlineMs ?? this.#deadlineMs);
     // A stale read may go to any replica; a linearizable one is cheapest on the leader.
-    return this.#withRetries(h, deadline, false, async (conn, timeoutMs) => (await conn.request({ op: 'read', query, consistency, timeoutMs }, timeoutMs)).result);
+    return this.#withRetries(h, deadline, false, async (conn, timeoutMs) => (await conn.request({ op: 'read', shard: h.id, query, consistency, timeoutMs }, timeoutMs)).result);
   }
 
   /** Reads a replica's own status (not forwarded to the leader). */
   async replicaStatus(shardId: string, replicaId: string, timeoutMs = clientStatusTimeoutMsDefault): Promise<unknown> {
     const conn = await this.#conn(this.#handle(shardId), replicaId);
-    return (await conn.request({ op: 'read', query: { type: 'status' }, consistency: 'stale', timeoutMs }, timeoutMs)).result;
+    return (await conn.request({ op: 'read', shard: shardId, query: { type: 'status' }, consistency: 'stale', timeoutMs }, timeoutMs)).result;
   }
 
   /** One round of asking replicas (default: all of the shard's) for their own status: the
@@ -276,18 +312,27 @@ export class ShardClient {
       while (!stopped && !this.#closed) {
         try {
           const conn = await this.#conn(h, replica);
+          if (stopped) return;
+          // Ends when the link fails, the listener refuses the feed, or the caller stops:
+          // the link itself may be a store's, shared with other shards, and stays open.
           await new Promise<void>((resolve) => {
-            stopCurrent = conn.feed(index, (page) => {
+            const offClose = conn.onClose(() => resolve());
+            const stopFeed = conn.feed(h.id, index, (page) => {
               index = Math.max(index, page.index);
               onPage(page);
-            });
-            conn.onClose(() => resolve());
+            }, () => resolve());
+            stopCurrent = () => {
+              stopFeed();
+              offClose();
+              resolve();
+            };
           });
         } catch {
           // fall through to the next replica
         }
+        if (stopped) return;
         replica = h.replicaAfter(replica);
-        if (!stopped) await sleep(100);
+        await sleep(100);
       }
     };
     void run();
@@ -297,12 +342,15 @@ export class ShardClient {
     };
   }
 
+  /** Connections open or opening now: one per replica or store this client has talked to. */
+  get connections(): number {
+    return this.#links.conns.size;
+  }
+
   close(): void {
     this.#closed = true;
-    for (const h of this.#shards.values()) {
-      for (const c of h.conns.values()) c.then((conn) => conn.close(), () => {});
-      h.conns.clear();
-    }
+    for (const c of this.#links.conns.values()) c.then((conn) => conn.close(), () => {});
+    this.#links.conns.clear();
   }
 
   #handle(shardId: string): ShardHandle {
@@ -348,7 +396,7 @@ export class ShardClient {
     } catch (err) {
       return Promise.reject(new ShardClientError('SHARD_ERR_BAD_COMMAND', (err as Error).message, false));
     }
-    return this.#withRetries(h, deadline, true, async (conn, timeoutMs) => (await conn.request({ op: 'propose', proposal: text, timeoutMs }, timeoutMs)).result);
+    return this.#withRetries(h, deadline, true, async (conn, timeoutMs) => (await conn.request({ op: 'propose', shard: h.id, proposal: text, timeoutMs }, timeoutMs)).result);
   }
 
   async #withRetries(h: ShardHandle, deadline: number, isWrite: boolean, attempt: (c: RpcConnection, timeoutMs: number) => Promise<unknown>): Promise<unknown> {
@@ -376,11 +424,11 @@ export class ShardClient {
           throw new ShardClientError(codeOf(e), e.message, false);
         }
         lastError = `${replica}: ${e.code} ${e.message}`;
-        if (e.code === 'SHARD_ERR_UNAVAILABLE') h.downUntil.set(replica, Date.now() + clientReplicaDownMs);
+        if (e.code === 'SHARD_ERR_UNAVAILABLE') h.markDown(replica, Date.now() + clientReplicaDownMs);
         // Right after a leader dies, followers still name it until an election ends: a hint
         // naming a replica whose link just failed would only bounce off a closed port.
-        const hint = e.leaderHint;
-        if (e.code === 'RAFT_ERR_NOT_LEADER' && hint && hint !== replica && h.replicas.some((r) => r.id === hint) && !h.isDown(hint)) {
+        const hint = e.code === 'RAFT_ERR_NOT_LEADER' && e.leaderHint ? h.replicaOfHint(e.leaderHint) : null;
+        if (hint !== null && hint !== replica && !h.isDown(hint)) {
           replica = hint;
           h.leader = replica;
           continue;
@@ -393,25 +441,30 @@ export class ShardClient {
     }
   }
 
+  /** The connection to the listener serving `replicaId` (its store's, if it has one). */
   async #conn(h: ShardHandle, replicaId: string): Promise<RpcConnection> {
-    const existing = h.conns.get(replicaId);
-    if (existing) {
+    const r = h.replica(replicaId);
+    if (!r) throw new RpcError('SHARD_ERR_UNAVAILABLE', `unknown replica ${replicaId}`);
+    const key = linkKey(r);
+    const conns = this.#links.conns;
+    for (;;) {
+      const existing = conns.get(key);
+      if (existing === undefined) break;
       try {
         const c = await existing;
         if (!c.closed) return c;
       } catch {
         // reconnect below
       }
-      if (h.conns.get(replicaId) === existing) h.conns.delete(replicaId);
-      return this.#conn(h, replicaId);
+      if (conns.get(key) === existing) conns.delete(key);
     }
-    const r = h.replicas.find((x) => x.id === replicaId);
-    if (!r) throw new RpcError('SHARD_ERR_UNAVAILABLE', `unknown replica ${replicaId}`);
-    const p = RpcConnection.open(r.client.host, r.client.port, { secret: this.#auth.secret, principal: this.#auth.principal, replicaId: r.id });
-    h.conns.set(replicaId, p);
-    p.catch(() => {
-      if (h.conns.get(replicaId) === p) h.conns.delete(replicaId);
-    });
+    if (this.#closed) throw new RpcError('SHARD_ERR_UNAVAILABLE', 'client closed');
+    const p = RpcConnection.open(r.client.host, r.client.port, { secret: this.#auth.secret, principal: this.#auth.principal, replicaId: r.store ?? r.id });
+    conns.set(key, p);
+    const forget = (): void => {
+      if (conns.get(key) === p) conns.delete(key);
+    };
+    p.then((c) => c.onClose(forget), forget);
     return p;
   }
 }

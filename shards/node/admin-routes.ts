@@ -27,10 +27,90 @@ const errors = { 400: problemRef, 401: problemRef, 403: problemRef, 404: problem
 
 export type ShardAdminDeps = Readonly<{ node: ShardNode; client: ShardClient; config: ClusterConfig; shard: ShardConfig; log?: Logger }>;
 
+/** One hosted replica as the per-replica routes see it. */
+export type HostedReplica = Readonly<{ node: ShardNode; shard: ShardConfig }>;
+
+/** A stand-alone replica's routes: its status and Raft operations under /v1, and the
+ * agent and service routes of the whole cluster. */
 export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDeps): Promise<void> {
   const { node, client, shard } = deps;
+  const hosted: HostedReplica = { node, shard };
+  await replicaRoutes(app, { base: '/v1', memberParam: 'id', hosted: () => hosted, client, config: deps.config, ...(deps.log ? { log: deps.log } : {}) });
+  const readLocal: ReadLocal = (shardId, q, consistency) => (shardId === shard.id ? node.read(q, consistency, adminReadTimeoutMs) : null);
+  await agentRoutes(app, {
+    client,
+    realm: deps.config.realm,
+    listShards: [shard.id],
+    // This shard's DNs are read here, after a ReadIndex round (or stale); other shards'
+    // over the shard RPC.
+    readLocal,
+    servedBy: `shard ${shard.id} replica ${node.replicaId}`,
+    ...(deps.log ? { log: deps.log } : {}),
+  });
+  await serviceRoutes(app, { client, readLocal });
+}
 
-  const read = async (q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> => {
+export type StoreShardRoutesDeps = Readonly<{
+  storeId: string;
+  /** Every replica the store hosts, by shard id. */
+  hosted: ReadonlyMap<string, HostedReplica>;
+  client: ShardClient;
+  config: ClusterConfig;
+  log?: Logger;
+}>;
+
+/** A store's per-replica routes under /v1/shards/:id/... (the same bodies as a
+ * stand-alone replica's /v1/...), and the agent and service routes, reading the shards
+ * this store hosts here and the others over the shard RPC. */
+export async function storeShardRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps): Promise<void> {
+  const { hosted, client } = deps;
+  await replicaRoutes(app, {
+    base: '/v1/shards/:id',
+    memberParam: 'member',
+    hosted: (params) => {
+      const id = params.id ?? '';
+      const h = hosted.get(id);
+      if (h === undefined) throw new AdminError('ADMIN_ERR_NOT_FOUND', `store ${deps.storeId} hosts no replica of shard ${JSON.stringify(id)} (it hosts ${hosted.size} shards; see /v1/status)`, 'params.id');
+      return h;
+    },
+    client,
+    config: deps.config,
+    ...(deps.log ? { log: deps.log } : {}),
+  });
+  const readLocal: ReadLocal = (shardId, q, consistency) => hosted.get(shardId)?.node.read(q, consistency, adminReadTimeoutMs) ?? null;
+  await agentRoutes(app, {
+    client,
+    realm: deps.config.realm,
+    listShards: [...hosted.keys()],
+    readLocal,
+    servedBy: `store ${deps.storeId}`,
+    ...(deps.log ? { log: deps.log } : {}),
+  });
+  await serviceRoutes(app, { client, readLocal });
+}
+
+type ReadLocal = (shardId: string, q: Parameters<ShardNode['read']>[0], consistency: Parameters<ShardNode['read']>[1]) => Promise<unknown> | null;
+
+type ReplicaRoutesDeps = Readonly<{
+  /** Path prefix: '/v1' for a stand-alone replica, '/v1/shards/:id' on a store. */
+  base: string;
+  /** The name of the member-id parameter of DELETE <base>/members/:<name>. */
+  memberParam: string;
+  /** The replica a request is about (throws a 404 AdminError for an unknown shard). */
+  hosted: (params: Readonly<Record<string, string | undefined>>) => HostedReplica;
+  client: ShardClient;
+  config: ClusterConfig;
+  log?: Logger;
+}>;
+
+/** The routes about one hosted replica: status, reservations, leader transfer, members. */
+async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Promise<void> {
+  const { base } = deps;
+  const shardParam = base.includes(':id') ? { id: { type: 'string', minLength: 1, maxLength: 64 } } : {};
+  const params = (extra: Record<string, unknown> = {}) => ({ type: 'object', properties: { ...shardParam, ...extra }, required: [...Object.keys(shardParam), ...Object.keys(extra)] });
+  const of = (req: FastifyRequest): HostedReplica => deps.hosted(req.params as Record<string, string | undefined>);
+
+  const read = async (node: ShardNode, q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> => {
     try {
       return readWithoutHa1(await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', adminReadTimeoutMs));
     } catch (err) {
@@ -38,73 +118,47 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     }
   };
 
-  app.get('/v1/status', { schema: { summary: 'This replica: role, term, leader, indexes, peers with lag, replicated shard map', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => {
-    const s = node.status();
-    return {
-      shard: shard.id,
-      replica: node.replicaId,
-      pid: process.pid,
-      role: s.role,
-      term: s.term,
-      leader: s.leader,
-      preferredLeader: shard.preferredLeader ?? null,
-      leadership: s.leadership,
-      commit: s.commit,
-      applied: s.applied,
-      lastIndex: s.lastIndex,
-      snapshotIndex: s.snapshotIndex,
-      conf: s.conf,
-      failed: s.failed,
-      peers: s.peers.map((p) => ({ ...p, lag: Math.max(0, s.lastIndex - p.matchIndex) })),
-      // The map this shard enforces (null until its leader replicated the cluster file's).
-      shardMap: node.stateMachine.shardMap,
-      shardMapFileSkew: node.shardMapSkew(),
-    };
-  });
+  app.get(`${base}/status`, { schema: { summary: 'This replica: role, term, leader, indexes, peers with lag, replicated shard map', params: params(), response: { 200: { type: 'object', additionalProperties: true }, ...errors } } }, async (req) => replicaStatus(of(req)));
 
-  await agentRoutes(app, {
-    client,
-    realm: deps.config.realm,
-    listShards: [shard.id],
-    // This shard's DNs are read here, after a ReadIndex round (or stale); other shards'
-    // over the shard RPC.
-    readLocal: (shardId, q, consistency) => (shardId === shard.id ? node.read(q, consistency, adminReadTimeoutMs) : null),
-    servedBy: `shard ${shard.id} replica ${node.replicaId}`,
-    ...(deps.log ? { log: deps.log } : {}),
-  });
+  app.get(`${base}/reservations`, {
+    schema: { summary: 'Reservations and calls held on this shard', params: params(), querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errors } },
+  }, async (req) => read(of(req).node, { type: 'reservations' }, (req.query as { consistency?: string }).consistency));
 
-  await serviceRoutes(app, { client, readLocal: (shardId, q, consistency) => (shardId === shard.id ? node.read(q, consistency, adminReadTimeoutMs) : null) });
-
-  app.get('/v1/reservations', {
-    schema: { summary: 'Reservations and calls held on this shard', querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errors } },
-  }, async (req) => read({ type: 'reservations' }, (req.query as { consistency?: string }).consistency));
-
-  app.post('/v1/leader/transfer', {
+  app.post(`${base}/leader/transfer`, {
     config: { scope: 'admin' },
     schema: {
       summary: 'Hand leadership to another voter of this shard',
+      params: params(),
       body: { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } },
       response: { 200: { type: 'object', additionalProperties: true }, ...errors },
     },
   }, async (req, reply) => {
+    const { node, shard } = of(req);
     const { to } = req.body as { to: string };
     if (!shard.replicas.some((r) => r.id === to) && !node.status().conf.voters.includes(to)) {
       throw new AdminError('ADMIN_ERR_BAD_REQUEST', `no replica ${JSON.stringify(to)} in shard ${shard.id}`, 'body.to');
     }
-    if (!node.group.isLeader()) return forwardToLeader(req, reply, deps);
+    if (!node.group.isLeader()) return forwardToLeader(req, reply, node, shard);
     await raftOp(() => node.group.transferLeadership(to));
     return { transferredTo: to, leader: node.group.leader() };
   });
 
-  app.post('/v1/members', {
+  app.post(`${base}/members`, {
     config: { scope: 'admin' },
     schema: {
       summary: 'Add a replica: joins as a learner, promoted to voter once caught up',
+      params: params(),
       body: { type: 'object', additionalProperties: false, required: ['id', 'raft'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' }, raft: { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$' }, promote: { type: 'boolean' } } },
       response: { 200: { type: 'object', additionalProperties: true }, ...errors },
     },
   }, async (req, reply) => {
-    if (!node.group.isLeader()) return forwardToLeader(req, reply, deps);
+    const { node, shard } = of(req);
+    if (shard.replicas.some((r) => r.store !== undefined)) {
+      // A store's transport routes by the cluster file's placement (replicaStores); a
+      // replica it does not list has no store to carry its messages.
+      throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} lives on stores: add a replica by placing it on a store in the cluster file, not through this route`, 'params.id');
+    }
+    if (!node.group.isLeader()) return forwardToLeader(req, reply, node, shard);
     const b = req.body as { id: string; raft: string; promote?: boolean };
     if (node.status().conf.voters.includes(b.id)) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${b.id} is already a voter`, 'body.id');
     const [host, port] = splitHostPort(b.raft);
@@ -119,21 +173,47 @@ export async function shardAdminRoutes(app: FastifyInstance, deps: ShardAdminDep
     return { conf: node.status().conf };
   });
 
-  app.delete('/v1/members/:id', {
+  app.delete(`${base}/members/:${deps.memberParam}`, {
     config: { scope: 'admin' },
     schema: {
       summary: 'Remove a replica from this shard',
-      params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } }, required: ['id'] },
+      params: params({ [deps.memberParam]: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } }),
       response: { 200: { type: 'object', additionalProperties: true }, ...errors },
     },
   }, async (req, reply) => {
-    const { id } = req.params as { id: string };
+    const { node, shard } = of(req);
+    const id = (req.params as Record<string, string>)[deps.memberParam]!;
     const conf = node.status().conf;
-    if (!conf.voters.includes(id) && !conf.learners.includes(id)) throw new AdminError('ADMIN_ERR_NOT_FOUND', `${id} is not a member of shard ${shard.id}`, 'params.id');
-    if (!node.group.isLeader()) return forwardToLeader(req, reply, deps);
+    if (!conf.voters.includes(id) && !conf.learners.includes(id)) throw new AdminError('ADMIN_ERR_NOT_FOUND', `${id} is not a member of shard ${shard.id}`, `params.${deps.memberParam}`);
+    if (!node.group.isLeader()) return forwardToLeader(req, reply, node, shard);
     await raftOp(() => node.group.removeMember(id));
     return { conf: node.status().conf };
   });
+}
+
+/** What GET /v1/status answers for a stand-alone replica, and /v1/shards/:id/status on a store. */
+export function replicaStatus({ node, shard }: HostedReplica): Record<string, unknown> {
+  const s = node.status();
+  return {
+    shard: shard.id,
+    replica: node.replicaId,
+    pid: process.pid,
+    role: s.role,
+    term: s.term,
+    leader: s.leader,
+    preferredLeader: shard.preferredLeader ?? null,
+    leadership: s.leadership,
+    commit: s.commit,
+    applied: s.applied,
+    lastIndex: s.lastIndex,
+    snapshotIndex: s.snapshotIndex,
+    conf: s.conf,
+    failed: s.failed,
+    peers: s.peers.map((p) => ({ ...p, lag: Math.max(0, s.lastIndex - p.matchIndex) })),
+    // The map this shard enforces (null until its leader replicated the cluster file's).
+    shardMap: node.stateMachine.shardMap,
+    shardMapFileSkew: node.shardMapSkew(),
+  };
 }
 
 function splitHostPort(v: string): [string, number] {
@@ -166,13 +246,13 @@ async function raftOp(op: () => Promise<void>): Promise<void> {
 }
 
 /** Replays the request against the leader's admin endpoint with the caller's token. */
-async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, deps: ShardAdminDeps): Promise<FastifyReply> {
+async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, node: ShardNode, shard: ShardConfig): Promise<FastifyReply> {
   if (req.headers['x-ringfence-forwarded']) {
     return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', 'leadership moved while forwarding; retry');
   }
-  const leaderId = deps.node.group.leader();
-  const leader = deps.shard.replicas.find((r) => r.id === leaderId);
-  if (!leader) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${deps.shard.id} has no leader right now; retry`);
+  const leaderId = node.group.leader();
+  const leader = shard.replicas.find((r) => r.id === leaderId);
+  if (!leader) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id} has no leader right now; retry`);
   const url = `http://${leader.admin.host}:${leader.admin.port}${req.url}`;
   try {
     const hasBody = req.body !== undefined && req.body !== null;

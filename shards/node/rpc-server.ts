@@ -1,5 +1,7 @@
-// The shard node's client RPC server. Each connection first authenticates (rpc/auth.ts:
-// the dialer proves knowledge of its principal's key, then the replica proves its own),
+// The client RPC server of a shard replica, or of a store (one process hosting one
+// replica of many shards: DESIGN.md, multi-raft stores). Each connection first
+// authenticates (rpc/auth.ts: the dialer proves knowledge of its principal's key, then the
+// replica or store proves its own),
 // within an absolute deadline; until then nothing but the handshake is read, in frames of
 // at most rpcHandshakeFrameBytesMax, and at most rpcUnauthenticatedConnectionsMax such
 // connections are held. Then it decodes request frames, validates each, checks the
@@ -12,6 +14,11 @@
 // connection; nothing a peer sends can throw out of here. Each connection is bounded: its
 // requests in flight and unsent answer bytes (beyond either it is no longer read until
 // answers drain), and its feed subscriptions.
+//
+// Which shard a request is for: its `shard` field (rpc/protocol.ts). A replica's server
+// (`service`) takes it absent or equal to its shard; a store's (`services`) requires it.
+// A shard the listener does not serve is SHARD_ERR_UNKNOWN_SHARD naming it, never a
+// request run on another shard.
 import { createServer, type Server, type Socket } from 'node:net';
 import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
@@ -33,12 +40,14 @@ import {
   type Principal,
 } from '../rpc/auth.js';
 import { commandRefusal, pageWithoutHa1, readWithoutHa1, resultWithoutHa1, seesCredentials } from '../rpc/policy.js';
-import { validateQuery, type Consistency, type FeedPage, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
+import { validateQuery, validateShardField, type Consistency, type FeedPage, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
 import { isPlainObject } from '../validate.js';
 
 /** What the RPC server needs from a shard node. Errors thrown carry `code` (and for
  * RAFT_ERR_NOT_LEADER a `leaderHint`), which travel to the client unchanged. */
 export interface ShardService {
+  /** The shard this replica belongs to. */
+  readonly shardId: string;
   /** `data` is the encoded proposal, already validated into `proposal`. */
   propose(proposal: Proposal, data: Uint8Array, timeoutMs: number): Promise<{ result: unknown; index: number }>;
   read(query: ShardQuery, consistency: Consistency, timeoutMs: number): Promise<unknown>;
@@ -47,14 +56,19 @@ export interface ShardService {
   reservationOwner(dn: string, reservationId: string): string | null;
 }
 
-export type ShardRpcServerOptions = Readonly<{
-  service: ShardService;
+/** What the listener serves: one replica (`service`), or a store's replicas, looked up
+ * per request by the shard it names (`services`: undefined for a shard the store does not
+ * host; it gets hostile ids such as `__proto__`, so a Map lookup, and must not throw). */
+export type ShardRpcServices = Readonly<{ service: ShardService; services?: undefined } | { services: (shardId: string) => ShardService | undefined; service?: undefined }>;
+
+export type ShardRpcServerOptions = ShardRpcServices & Readonly<{
   host: string;
   port: number;
   log: Logger;
   /** The cluster's root secret; each principal's key is derived from it (rpc/auth.ts). */
   secret: string;
-  /** This replica's id, which the handshake binds and the client checks. */
+  /** The listener's RPC identity, which the handshake binds and the client checks: the
+   * replica id, or the store id for a store. */
   replicaId: string;
   /** Absolute handshake deadline (default rpcHandshakeTimeoutMs). */
   handshakeTimeoutMs?: number;
@@ -99,11 +113,17 @@ export class ShardRpcServer {
 
   private constructor(opts: ShardRpcServerOptions) {
     if (opts.secret.length === 0) throw new Error('ShardRpcServer: an empty cluster secret authenticates nobody');
+    if ((opts.service === undefined) === (opts.services === undefined)) throw new Error('ShardRpcServer: give either service (one replica) or services (a store), not both or neither');
     this.#opts = opts;
     this.#handshakeTimeoutMs = opts.handshakeTimeoutMs ?? limits.rpcHandshakeTimeoutMs;
     this.#unauthenticatedMax = opts.unauthenticatedMax ?? limits.rpcUnauthenticatedConnectionsMax;
     this.#server = createServer((s) => this.#accept(s));
     this.#server.maxConnections = limits.rpcConnectionsMax;
+  }
+
+  /** Authenticated connections open now (a client holds one per replica or store). */
+  get connections(): number {
+    return this.#sockets.size - this.#unauthenticated;
   }
 
   static async listen(opts: ShardRpcServerOptions): Promise<ShardRpcServer> {
@@ -287,6 +307,22 @@ export class ShardRpcServer {
     c.socket.write(encodeFrame(encodeRpcAccept(computeRpcMac(key, { ...input, role: 'listener' }))));
   }
 
+  /** The service a request's `shard` field names on this listener, or the error to answer. */
+  #serviceFor(shard: unknown): { service: ShardService } | { code: ShardRpcErrorCode; message: string } {
+    const v = validateShardField(shard);
+    if (!v.ok) return { code: 'SHARD_ERR_INVALID_COMMAND', message: v.reason };
+    const named = v.shard === null ? '' : JSON.stringify(v.shard);
+    const { service, services, replicaId } = this.#opts;
+    if (service !== undefined) {
+      if (v.shard === null || v.shard === service.shardId) return { service };
+      return { code: 'SHARD_ERR_UNKNOWN_SHARD', message: `replica ${replicaId} serves shard ${JSON.stringify(service.shardId)}, not ${named}` };
+    }
+    if (v.shard === null) return { code: 'SHARD_ERR_INVALID_COMMAND', message: `shard is required: ${replicaId} is a store hosting many shards` };
+    const found = services!(v.shard);
+    if (found === undefined) return { code: 'SHARD_ERR_UNKNOWN_SHARD', message: `store ${replicaId} hosts no replica of shard ${named}` };
+    return { service: found };
+  }
+
   #send(c: Conn, r: RpcResponse): void {
     if (c.socket.destroyed) return;
     c.writer.write(Buffer.from(JSON.stringify(r)));
@@ -320,34 +356,46 @@ export class ShardRpcServer {
       c.inflight--;
       this.#resumeIfRoom(c);
     };
+    const target = (): ShardService | null => {
+      const found = this.#serviceFor(req.shard);
+      if ('service' in found) return found.service;
+      fail(found.code, found.message);
+      return null;
+    };
     switch (req.op) {
       case 'propose': {
+        const service = target();
+        if (service === null) return;
         if (typeof req.proposal !== 'string') return fail('SHARD_ERR_BAD_COMMAND', 'proposal must be the encoded proposal text');
         const data = Buffer.from(req.proposal, 'utf8');
         const v = decodeProposal(data);
         if (!v.ok) return fail(v.code, v.reason);
-        const refusal = commandRefusal(principal, v.proposal.command, (dn, rid) => this.#opts.service.reservationOwner(dn, rid));
+        const refusal = commandRefusal(principal, v.proposal.command, (dn, rid) => service.reservationOwner(dn, rid));
         if (refusal !== null) return fail('SHARD_ERR_FORBIDDEN', `${c.principalName}: ${refusal}`);
         c.inflight++;
-        promised(() => this.#opts.service.propose(v.proposal, data, timeoutMs)).then(
+        promised(() => service.propose(v.proposal, data, timeoutMs)).then(
           (r) => this.#send(c, { id, ok: true, result: redact ? resultWithoutHa1(r.result) : r.result, index: r.index }),
           (err) => this.#send(c, { id, ok: false, error: errorBody(err) }),
         ).finally(answered);
         return;
       }
       case 'read': {
+        const service = target();
+        if (service === null) return;
         const q = validateQuery(req.query);
         if (!q.ok) return fail('SHARD_ERR_INVALID_COMMAND', q.reason);
         const consistency = req.consistency ?? 'linearizable';
         if (consistency !== 'linearizable' && consistency !== 'stale') return fail('SHARD_ERR_INVALID_COMMAND', 'consistency must be linearizable or stale');
         c.inflight++;
-        promised(() => this.#opts.service.read(q.query, consistency, timeoutMs)).then(
+        promised(() => service.read(q.query, consistency, timeoutMs)).then(
           (result) => this.#send(c, { id, ok: true, result: redact ? readWithoutHa1(result) : result }),
           (err) => this.#send(c, { id, ok: false, error: errorBody(err) }),
         ).finally(answered);
         return;
       }
       case 'feed': {
+        const service = target();
+        if (service === null) return;
         const fromIndex = req.fromIndex ?? 0;
         if (typeof fromIndex !== 'number' || !Number.isSafeInteger(fromIndex) || fromIndex < 0) return fail('SHARD_ERR_INVALID_COMMAND', 'fromIndex must be a non-negative integer');
         const previous = c.feeds.get(id);
@@ -357,7 +405,7 @@ export class ShardRpcServer {
         previous?.();
         c.feeds.delete(id);
         const onPage = (page: FeedPage): void => this.#send(c, { id, ok: true, feed: redact ? pageWithoutHa1(page) : page });
-        c.feeds.set(id, this.#opts.service.feed(fromIndex, onPage));
+        c.feeds.set(id, service.feed(fromIndex, onPage));
         return;
       }
       case 'unfeed': {

@@ -7,10 +7,11 @@ import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/con
 import { exitCodes, exitFatal } from '../../common/last-resort.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
-import { RaftGroup } from '../../raft/group/group.js';
+import { RaftGroup, type StateMachine } from '../../raft/group/group.js';
 import { LevelRaftStorage } from '../../raft/storage/level-storage.js';
 import { TcpRaftTransport } from '../../raft/transport/tcp-transport.js';
-import type { RaftStatus } from '../../raft/types.js';
+import type { RaftTransport } from '../../raft/transport/transport.js';
+import type { ConfState, RaftStatus } from '../../raft/types.js';
 import { encodeProposal } from '../commands.js';
 import { ShardError } from '../errors.js';
 import {
@@ -25,6 +26,7 @@ import { shardMapVersion, type ShardMap } from '../shard-map.js';
 import { ShardStateMachine } from '../state-machine.js';
 import type { Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
+import { LeaderDutyTimer } from './duty-timer.js';
 import { LeaderClock } from './leader-clock.js';
 import { LeaseWatch } from './lease-watch.js';
 import { ShardMetrics } from './metrics.js';
@@ -47,10 +49,25 @@ export type ShardNodeOptions = Readonly<{
   onStorageFailure?: (err: Error) => void;
 }>;
 
+/** What a group factory gets from the node: the state machine to drive, the clock the
+ * leader stamps entries with (leader-clock.ts), and the bootstrap voters. */
+export type GroupParts = Readonly<{ stateMachine: StateMachine; nowMs: () => number; initialConf: ConfState }>;
+
+/** A replica whose Raft group, transport and duty timer come from its host (a store,
+ * shards/node/store.ts) instead of being its own. */
+export type HostedShardNodeOptions = Omit<ShardNodeOptions, 'raftListen'> & Readonly<{
+  /** Opens the group of this replica on the host (its storage, ticker and transport). */
+  openGroup: (parts: GroupParts) => Promise<RaftGroup>;
+  /** The host's transport; the node never closes it. */
+  transport: RaftTransport;
+  /** The host's one timer for every leading replica's duties. */
+  duties: LeaderDutyTimer;
+}>;
+
 export class ShardNode implements ShardService {
   readonly #feeds = new Set<{ index: number; onPage: (p: FeedPage) => void }>();
   #feedFlushScheduled = false;
-  #dutyTimer: NodeJS.Timeout | null = null;
+  #leading = false;
   #closed = false;
   readonly #expiring = new Set<string>();
   readonly #leaseWatch = new LeaseWatch();
@@ -73,7 +90,10 @@ export class ShardNode implements ShardService {
     readonly replicaId: string,
     readonly group: RaftGroup,
     readonly stateMachine: ShardStateMachine,
-    readonly transport: TcpRaftTransport,
+    readonly transport: RaftTransport,
+    /** Whether close() closes the transport (a stand-alone replica's own). */
+    private readonly ownsTransport: boolean,
+    private readonly duties: LeaderDutyTimer,
     private readonly log: Logger,
     private readonly metrics: ShardMetrics,
     private readonly preferredLeader: string | null,
@@ -85,22 +105,47 @@ export class ShardNode implements ShardService {
     this.#fileShardMapVersion = shardMapVersion(fileShardIds);
   }
 
+  /** A stand-alone replica: its own Raft transport (listening), LevelDB and duty timer. */
   static async start(opts: ShardNodeOptions): Promise<ShardNode> {
     const { config, shard, replica, log } = opts;
     const peers: Record<string, { host: string; port: number }> = {};
     for (const r of shard.replicas) if (r.id !== replica.id) peers[r.id] = r.raft;
     const listen = opts.raftListen ?? replica.raft;
     const transport = await TcpRaftTransport.listen({ id: replica.id, host: listen.host, port: listen.port, secret: config.secret, peers, logger: log });
-    const storage = await LevelRaftStorage.open(replica.data);
+    try {
+      const storage = await LevelRaftStorage.open(replica.data);
+      const openGroup = (parts: GroupParts): Promise<RaftGroup> => RaftGroup.open({
+        groupId: shard.id,
+        id: replica.id,
+        initialConf: parts.initialConf,
+        storage,
+        transport,
+        stateMachine: parts.stateMachine,
+        tickMs: config.raft.tickMs,
+        raft: { electionTimeoutTicks: config.raft.electionTimeoutTicks, heartbeatTicks: config.raft.heartbeatTicks, nowMs: parts.nowMs },
+        snapshotEveryEntries: config.raft.snapshotEveryEntries,
+        logger: log,
+      });
+      return await ShardNode.#open({ ...opts, openGroup, transport, duties: new LeaderDutyTimer(leaderDutyIntervalMs) }, true);
+    } catch (err) {
+      await transport.close();
+      throw err;
+    }
+  }
+
+  /** A replica hosted by a store: group, transport and duty timer are the store's. */
+  static open(opts: HostedShardNodeOptions): Promise<ShardNode> {
+    return ShardNode.#open(opts, false);
+  }
+
+  static async #open(opts: HostedShardNodeOptions, ownsTransport: boolean): Promise<ShardNode> {
+    const { config, shard, replica, log, transport } = opts;
     const stateMachine = new ShardStateMachine();
     const metrics = opts.metrics;
     const clock = new LeaderClock();
-    const group = await RaftGroup.open({
-      groupId: shard.id,
-      id: replica.id,
+    const group = await opts.openGroup({
       initialConf: { voters: shard.replicas.filter((r) => !r.join).map((r) => r.id), learners: [] },
-      storage,
-      transport,
+      nowMs: clock.nowMs,
       stateMachine: {
         apply: (entry) => {
           const started = performance.now();
@@ -111,13 +156,9 @@ export class ShardNode implements ShardService {
         snapshot: () => stateMachine.snapshot(),
         restore: (data) => stateMachine.restore(data),
       },
-      tickMs: config.raft.tickMs,
-      raft: { electionTimeoutTicks: config.raft.electionTimeoutTicks, heartbeatTicks: config.raft.heartbeatTicks, nowMs: clock.nowMs },
-      snapshotEveryEntries: config.raft.snapshotEveryEntries,
-      logger: log,
     });
     const fileShardIds = config.shards.map((s) => s.id).sort();
-    const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, log, metrics, shard.preferredLeader ?? null, clock, fileShardIds);
+    const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, ownsTransport, opts.duties, log, metrics, shard.preferredLeader ?? null, clock, fileShardIds);
     group.on('failed', (err) => node.#storageFailed(err, opts.onStorageFailure ?? ((e) => exitFatal(log, 'storage failed', e, exitCodes.storage))));
     group.on('applied', () => {
       node.#scheduleFeedFlush();
@@ -132,6 +173,9 @@ export class ShardNode implements ShardService {
       log.info('raft role', { role: s.role, leader: s.leader, term: group.status().term });
       node.#leaderDutiesWhile(s.role === 'leader');
     });
+    // A group that led before the listener was attached (a one-voter shard elects itself
+    // on open) would otherwise never start its duties.
+    if (group.isLeader()) node.#leaderDutiesWhile(true);
     return node;
   }
 
@@ -216,7 +260,7 @@ export class ShardNode implements ShardService {
     this.#leaderDutiesWhile(false);
     this.#feeds.clear();
     await this.group.close();
-    await this.transport.close();
+    if (this.ownsTransport) await this.transport.close();
   }
 
   /** Storage failed: stop every duty and feed, refuse every read, then hand over to
@@ -261,16 +305,17 @@ export class ShardNode implements ShardService {
     sub.onPage({ changes: page.changes, truncated: page.truncated, index: applied });
   }
 
-  /** The duty timer runs only while this replica leads: on a follower every firing
-   * would be a wake-up (20 a second) that finds nothing to do. */
+  /** Duties run only while this replica leads: on a follower every firing would be a
+   * wake-up that finds nothing to do. The timer is the host's (duty-timer.ts). */
   #leaderDutiesWhile(leading: boolean): void {
-    if (leading && this.#dutyTimer === null && !this.#closed) {
+    if (leading && !this.#leading && !this.#closed) {
+      this.#leading = true;
       this.#leaseWatch.lead(performance.now());
       this.clock.lead(this.stateMachine.timeMs);
-      this.#dutyTimer = setInterval(() => this.#leaderDuties(), leaderDutyIntervalMs);
-    } else if (!leading && this.#dutyTimer !== null) {
-      clearInterval(this.#dutyTimer);
-      this.#dutyTimer = null;
+      this.duties.start(this, () => this.runLeaderDuties());
+    } else if (!leading && this.#leading) {
+      this.#leading = false;
+      this.duties.stop(this);
       this.#expiring.clear();
       this.#leaseWatch.follow();
       this.clock.follow();
@@ -281,8 +326,9 @@ export class ShardNode implements ShardService {
   }
 
   /** Only the leader turns time into log entries, so every replica sees the same
-   * transitions at the same indexes. Each duty is proposed once at a time. */
-  #leaderDuties(): void {
+   * transitions at the same indexes. Each duty is proposed once at a time. Called by the
+   * duty timer, once per period, while this replica leads. */
+  runLeaderDuties(): void {
     if (!this.group.isLeader()) {
       this.#expiring.clear();
       return;

@@ -24,7 +24,10 @@
 // belongs on a private network, as the Raft and admin ports do (README, Security).
 //
 // Principals: `sip:<id>` (a SIP node; owner id <id>), `replica:<id>` (a shard replica's
-// own client), `admin` (the replicas' admin REST), `launcher` (npm start, tests, benches).
+// own client), `store:<id>` (a store's own client: one process hosting one replica of
+// many shards), `admin` (the replicas' and stores' admin REST), `launcher` (npm start,
+// tests, benches). On a store's listener `listenerId` is the store id: one handshake
+// covers every shard the store hosts.
 // A process holding the root secret can derive any principal's key: principals separate
 // what each role may do (policy.ts) against mistakes and a stranger, not against a
 // compromised process of the cluster.
@@ -36,12 +39,12 @@ export const SHARD_RPC_PROTOCOL = 'ringfence-shard-rpc/1';
 export const RPC_NONCE_BYTES = 32;
 export const RPC_MAC_BYTES = 32;
 
-export type Principal = Readonly<{ kind: 'admin' } | { kind: 'launcher' } | { kind: 'sip'; id: string } | { kind: 'replica'; id: string }>;
+export type Principal = Readonly<{ kind: 'admin' } | { kind: 'launcher' } | { kind: 'sip'; id: string } | { kind: 'replica'; id: string } | { kind: 'store'; id: string }>;
 
 const idPattern = new RegExp(`^[\\x21-\\x7e]{1,${rpcPrincipalIdCharsMax}}$`);
 
-/** `admin`, `launcher`, `sip:<id>` or `replica:<id>` (id: 1..128 printable ASCII, no
- * spaces); null for anything else. */
+/** `admin`, `launcher`, `sip:<id>`, `replica:<id>` or `store:<id>` (id: 1..128
+ * printable ASCII, no spaces); null for anything else. */
 export function parsePrincipal(name: unknown): Principal | null {
   if (typeof name !== 'string') return null;
   if (name === 'admin' || name === 'launcher') return { kind: name };
@@ -50,12 +53,12 @@ export function parsePrincipal(name: unknown): Principal | null {
   const kind = name.slice(0, colon);
   const id = name.slice(colon + 1);
   if (!idPattern.test(id)) return null;
-  if (kind === 'sip' || kind === 'replica') return { kind, id };
+  if (kind === 'sip' || kind === 'replica' || kind === 'store') return { kind, id };
   return null;
 }
 
 export function principalName(p: Principal): string {
-  return p.kind === 'sip' || p.kind === 'replica' ? `${p.kind}:${p.id}` : p.kind;
+  return p.kind === 'admin' || p.kind === 'launcher' ? p.kind : `${p.kind}:${p.id}`;
 }
 
 /** The key one principal authenticates with (the same in every process holding `rootSecret`). */

@@ -1,6 +1,7 @@
-// One client connection to one shard replica: authenticates (auth.ts: this side proves
-// its principal first, then checks the replica's proof), then multiplexes requests by id
-// over the TCP socket, times each out on its own, and fails every pending request at once
+// One client connection to one shard replica or one store (a process hosting one replica
+// of many shards; each request then names its shard): authenticates (auth.ts: this side
+// proves its principal first, then checks the listener's proof), then multiplexes requests
+// by id over the TCP socket, times each out on its own, and fails every pending request at once
 // when the socket dies, so the shard client can move to another replica without waiting.
 import { connect, type Socket } from 'node:net';
 import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
@@ -36,7 +37,8 @@ export type RpcDialOptions = Readonly<{
   secret: string;
   /** `sip:<id>`, `replica:<id>`, `admin` or `launcher` (auth.ts). */
   principal: string;
-  /** The replica id the listener must prove it is. */
+  /** The identity the listener must prove it is: the replica id, or the store id of a
+   * replica hosted on a store (`replica.store ?? replica.id`). */
   replicaId: string;
   /** Connect and handshake together, an absolute deadline (default rpcConnectTimeoutMsDefault). */
   connectTimeoutMs?: number;
@@ -51,7 +53,10 @@ export class RpcConnection {
   readonly #socket: Socket;
   readonly #writer: CoalescingFrameWriter;
   readonly #pending = new Map<number, Pending>();
-  readonly #feeds = new Map<number, (page: FeedPage) => void>();
+  readonly #feeds = new Map<number, Readonly<{ onPage: (page: FeedPage) => void; onError: (err: RpcError) => void }>>();
+  /** Many followers share one link to a store: callbacks of our own, not one socket
+   * listener each (which would pass the emitter's listener limit at 11). */
+  readonly #closeCallbacks = new Set<(err: RpcError) => void>();
   #nextId = 1;
   #closed: RpcError | null = null;
   readonly #ready: Promise<void>;
@@ -145,21 +150,29 @@ export class RpcConnection {
     });
   }
 
-  /** Subscribes to the change feed; `onPage` is called for every page until the returned
-   * function is called or the connection closes (then `onClose` fires once). */
-  feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void {
+  /** Subscribes to shard `shard`'s change feed (null: the listener's only shard); `onPage`
+   * is called for every page until the returned function is called or the connection
+   * closes (then `onClose` fires once). A refused subscription (an unknown shard, the
+   * connection's feed limit) calls `onError` once and ends it. */
+  feed(shard: string | null, fromIndex: number, onPage: (page: FeedPage) => void, onError: (err: RpcError) => void = () => {}): () => void {
     const id = this.#nextId++;
-    this.#feeds.set(id, onPage);
-    this.#writer.write(Buffer.from(JSON.stringify({ id, op: 'feed', fromIndex })));
+    this.#feeds.set(id, { onPage, onError });
+    this.#writer.write(Buffer.from(JSON.stringify(shard === null ? { id, op: 'feed', fromIndex } : { id, op: 'feed', shard, fromIndex })));
     return () => {
       if (!this.#feeds.delete(id) || this.#closed) return;
       this.#writer.write(Buffer.from(JSON.stringify({ id: this.#nextId++, op: 'unfeed', feedId: id })));
     };
   }
 
-  onClose(cb: (err: RpcError) => void): void {
-    if (this.#closed) cb(this.#closed);
-    else this.#socket.once('close', () => cb(this.#closed ?? new RpcError('SHARD_ERR_UNAVAILABLE', 'closed')));
+  /** Calls `cb` once when the connection fails or is closed (at once if it is); the
+   * returned function unsubscribes. */
+  onClose(cb: (err: RpcError) => void): () => void {
+    if (this.#closed) {
+      cb(this.#closed);
+      return () => {};
+    }
+    this.#closeCallbacks.add(cb);
+    return () => void this.#closeCallbacks.delete(cb);
   }
 
   close(): void {
@@ -183,7 +196,13 @@ export class RpcConnection {
 
   #onResponse(msg: RpcResponse): void {
     if ('feed' in msg) {
-      this.#feeds.get(msg.id)?.(msg.feed);
+      this.#feeds.get(msg.id)?.onPage(msg.feed);
+      return;
+    }
+    const feed = this.#feeds.get(msg.id);
+    if (feed !== undefined && !msg.ok) {
+      this.#feeds.delete(msg.id);
+      feed.onError(toRpcError(msg.error));
       return;
     }
     const p = this.#pending.get(msg.id);
@@ -205,6 +224,9 @@ export class RpcConnection {
     this.#pending.clear();
     this.#feeds.clear();
     this.#socket.destroy();
+    const callbacks = [...this.#closeCallbacks];
+    this.#closeCallbacks.clear();
+    for (const cb of callbacks) cb(err);
   }
 }
 

@@ -19,7 +19,12 @@
 // | `admin`        | every command: provisioning, login/logout/ready/not-ready,    | all, HA1s removed  |
 // | `launcher`     | and the grant commands an operator or a test drives by hand   |                    |
 // | `replica:<id>` | none (a replica's own client only reads: cluster view)        | all, HA1s removed  |
+// | `store:<id>`   | none (a store's own client only reads: cluster view, its      | all, HA1s removed  |
+// |                | per-shard status routes)                                      |                    |
 //
+// A store's own client authenticates as `store:<store id>`, not `replica:<store id>`: the
+// rights are the same, but the name says which kind of process holds the key, in logs
+// and in the handshake (a store id and a replica id may coincide in a cluster file).
 // The admin REST's writes (PUT /v1/agents, POST .../state) reach the leader as `admin`:
 // the replica has checked the admin bearer token first. A digest HA1 leaves a shard only to
 // a SIP node, the one role that verifies REGISTERs with it; everyone else sees whether an
@@ -41,6 +46,8 @@ export function commandRefusal(principal: Principal, command: Command, reservati
       return null;
     case 'replica':
       return `${command.type} is not open to a replica's own client`;
+    case 'store':
+      return `${command.type} is not open to a store's own client`;
     case 'sip':
       break;
   }

@@ -3,9 +3,16 @@
 // Requests carry a connection-unique `id`; each gets exactly one response with that id
 // (a frame the server cannot take as a request gets one with id -1), except `feed`, whose
 // id receives a stream of pages until `unfeed` or disconnect, and `unfeed` (none).
+//
+// `shard` names the shard a propose, read or feed is for. A listener of one replica
+// accepts it absent or equal to its own shard; a store's listener (one per process, many
+// shards: DESIGN.md, multi-raft stores) requires it and answers SHARD_ERR_UNKNOWN_SHARD
+// for a shard it hosts no replica of. So a client holds one connection per store, not
+// one per replica. `unfeed` names a feed by the id of its `feed` request, which is unique
+// on the connection whatever shard it follows.
 // JSON keeps the protocol debuggable with a hex dump; the payloads are small.
 import type { ServiceDefinition } from '../../common/config.js';
-import { skillLevelMax, skillNameCharsMax } from '../limits.js';
+import { rpcShardIdCharsMax, skillLevelMax, skillNameCharsMax } from '../limits.js';
 import type { AgentFilter } from '../state-machine.js';
 import { agentStateNames, type FeedRecord, type QueueEntry } from '../types.js';
 import { checkDn, isPlainObject } from '../validate.js';
@@ -32,9 +39,9 @@ export type ServicesSnapshot = Readonly<{ appliedIndex: number; services: readon
 
 export type RpcRequest = Readonly<
   /** `proposal` is the text of encodeProposal(): validated once here, proposed as is. */
-  | { id: number; op: 'propose'; proposal: string; timeoutMs?: number }
-  | { id: number; op: 'read'; query: ShardQuery; consistency: Consistency; timeoutMs?: number }
-  | { id: number; op: 'feed'; fromIndex: number }
+  | { id: number; op: 'propose'; shard?: string; proposal: string; timeoutMs?: number }
+  | { id: number; op: 'read'; shard?: string; query: ShardQuery; consistency: Consistency; timeoutMs?: number }
+  | { id: number; op: 'feed'; shard?: string; fromIndex: number }
   | { id: number; op: 'unfeed'; feedId: number }
 >;
 
@@ -55,6 +62,16 @@ export type RpcResponse = Readonly<
   | { id: number; ok: true; feed: FeedPage }
   | { id: number; ok: false; error: RpcErrorBody }
 >;
+
+/** A request's `shard` field as the server accepts it: absent (null), a shard id, or why
+ * not. Never throws. */
+export function validateShardField(v: unknown): { ok: true; shard: string | null } | { ok: false; reason: string } {
+  if (v === undefined) return { ok: true, shard: null };
+  if (typeof v !== 'string') return { ok: false, reason: `shard must be a shard id (a string), not ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}` };
+  if (v.length === 0) return { ok: false, reason: 'shard must not be empty' };
+  if (v.length > rpcShardIdCharsMax) return { ok: false, reason: `shard must be at most ${rpcShardIdCharsMax} characters (got ${v.length})` };
+  return { ok: true, shard: v };
+}
 
 const skillPattern = new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,${skillNameCharsMax - 1}}$`);
 

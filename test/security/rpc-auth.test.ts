@@ -224,6 +224,7 @@ t.test('HA1s go to SIP nodes only', async (t) => {
 
 t.test('the handshake deadline is absolute and unauthenticated connections are bounded', async (t) => {
   const service: ShardService = {
+    shardId: 's1',
     propose: async () => ({ result: { ok: true }, index: 1 }),
     read: async () => [],
     feed: () => () => {},

@@ -102,6 +102,10 @@ const validRequests: Uint8Array[] = [
   text({ id: 23, op: 'read', query: { type: 'status' }, consistency: 'stale' }),
   text({ id: 24, op: 'feed', fromIndex: 0 }),
   text({ id: 25, op: 'unfeed', feedId: 24 }),
+  // The same with the shard named, as every shard client request is (mutations reach it).
+  text({ id: 26, op: 'read', shard: shard.id, query: { type: 'agent', dn: '7001' }, consistency: 'stale' }),
+  text({ id: 27, op: 'propose', shard: shard.id, proposal: proposal({ type: 'ready', dn: '7001' }, ['fuzz-client', 2, 1]), timeoutMs: 500 }),
+  text({ id: 28, op: 'feed', shard: shard.id, fromIndex: 0 }),
 ];
 const nasties: Uint8Array[] = [
   'null', '0', '-1', '1e400', 'true', '"x"', '[]', '[null]', '{}', '{"id":null}', '{"id":"1","op":"read"}', '{"id":1}', '{"id":1,"op":null}',
@@ -113,6 +117,9 @@ const nasties: Uint8Array[] = [
   '{"id":1,"op":"read","query":{"type":"status"},"timeoutMs":-5}', '{"id":1,"op":"read","query":{"type":"status"},"timeoutMs":1e308}', '{"id":1,"op":"feed","fromIndex":-1}',
   '{"id":1,"op":"feed","fromIndex":"0"}', '{"id":1,"op":"unfeed"}', '{"id":1,"op":"unfeed","feedId":{}}', '{"id":1,"op":"hello"}', '{"__proto__":{"op":"read"},"id":1}',
   '{"id":1.5,"op":"read","query":{"type":"status"}}', '{"id":9007199254740993,"op":"read","query":{"type":"status"}}', `{"id":1,"op":"${'x'.repeat(5000)}"}`,
+  '{"id":1,"op":"read","shard":null,"query":{"type":"status"}}', '{"id":1,"op":"read","shard":"","query":{"type":"status"}}', '{"id":1,"op":"read","shard":7,"query":{"type":"status"}}',
+  '{"id":1,"op":"read","shard":["s1"],"query":{"type":"status"}}', '{"id":1,"op":"read","shard":{"__proto__":1},"query":{"type":"status"}}', '{"id":1,"op":"read","shard":"__proto__","query":{"type":"status"}}',
+  `{"id":1,"op":"propose","shard":"${'s'.repeat(100_000)}","proposal":"{}"}`, '{"id":1,"op":"feed","shard":"nope","fromIndex":0}',
   '\u0000', '\uffff', '{"id":1,"op":"read","query":{"type":"status"}', // unterminated
 ].map((s) => Buffer.from(s, 'utf8'));
 nasties.push(Buffer.from(`${'['.repeat(60_000)}${']'.repeat(60_000)}`), Buffer.from(`{"id":1,"op":${'['.repeat(50_000)}${']'.repeat(50_000)}}`));

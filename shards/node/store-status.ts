@@ -1,0 +1,84 @@
+// What a store says about itself: GET /v1/status (the store, with a link to each shard's
+// own status) and its store-level Prometheus series (labelled `store` by the registry's
+// default label). Read at request and scrape time from the groups' statuses and the
+// host's and log's stats, so they never drift from the truth.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RaftStatus } from '../../raft/types.js';
+import type { HostedReplica } from './admin-routes.js';
+
+export type StoreFigures = Readonly<{
+  storeId: string;
+  statuses: readonly RaftStatus[];
+  /** RaftHost.stats(): groups quiesced, peer stores alive, … */
+  host: Readonly<Record<string, unknown>>;
+  /** SharedLogDb.stats: writes, syncs, saves, … */
+  log: Readonly<Record<string, unknown>>;
+}>;
+
+/** The first finite number among `names` of `o` (the stats objects name them so). */
+export function figure(o: Readonly<Record<string, unknown>>, ...names: string[]): number | null {
+  for (const n of names) {
+    const v = o[n];
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return null;
+}
+
+/** Peer stores the host hears from now, by id (empty when it reports none). */
+export function peersAlive(host: Readonly<Record<string, unknown>>): string[] {
+  const v = host.peerStoresAlive ?? host.peersAlive;
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  if (v !== null && typeof v === 'object') return Object.entries(v).filter(([, alive]) => alive === true).map(([id]) => id);
+  return [];
+}
+
+export function quiescedGroups(host: Readonly<Record<string, unknown>>): number | null {
+  return figure(host, 'quiesced', 'groupsQuiesced', 'quiescedGroups');
+}
+
+export function storeStatus(f: StoreFigures, replicas: readonly HostedReplica[]): Record<string, unknown> {
+  const leading = f.statuses.filter((s) => s.role === 'leader').length;
+  return {
+    store: f.storeId,
+    pid: process.pid,
+    groups: f.statuses.length,
+    leading,
+    withLeader: f.statuses.filter((s) => s.leader !== null).length,
+    quiesced: quiescedGroups(f.host),
+    peersAlive: peersAlive(f.host),
+    host: f.host,
+    log: f.log,
+    shards: replicas.map(({ node, shard }) => {
+      const s = node.status();
+      return { id: shard.id, replica: node.replicaId, role: s.role, leader: s.leader, term: s.term, commit: s.commit, applied: s.applied, status: `/v1/shards/${encodeURIComponent(shard.id)}/status` };
+    }),
+  };
+}
+
+/** Store-level series; a counter here mirrors a running total kept by the log. */
+export function storeMetrics(r: Registry, figures: () => StoreFigures): void {
+  new Gauge({ name: 'ringfence_store_groups', help: 'Raft groups (shard replicas) this store hosts', registers: [r], collect() { this.set(figures().statuses.length); } });
+  new Gauge({ name: 'ringfence_store_groups_leading', help: 'Groups this store leads', registers: [r], collect() { this.set(figures().statuses.filter((s) => s.role === 'leader').length); } });
+  new Gauge({
+    name: 'ringfence_store_groups_quiesced', help: 'Groups of this store that stopped ticking (quiesced)', registers: [r],
+    collect() {
+      this.reset();
+      const q = quiescedGroups(figures().host);
+      if (q !== null) this.set(q);
+    },
+  });
+  new Gauge({ name: 'ringfence_store_peers_alive', help: 'Peer stores whose liveness pings this store hears', registers: [r], collect() { this.set(peersAlive(figures().host).length); } });
+  const mirrored = (name: string, help: string, names: string[]): void => {
+    new Counter({
+      name, help, registers: [r],
+      collect() {
+        const v = figure(figures().log, ...names);
+        this.reset();
+        if (v !== null) this.inc(v);
+      },
+    });
+  };
+  mirrored('ringfence_store_log_writes_total', 'Batches this store wrote to its shared log (one per event-loop turn with anything to write)', ['writes', 'batches']);
+  mirrored('ringfence_store_log_syncs_total', 'fsyncs of this store\'s shared log', ['syncs', 'fsyncs']);
+  mirrored('ringfence_store_log_saves_total', 'Group saves (entries or hard states of one group) gathered into the shared log\'s batches', ['saves']);
+}
