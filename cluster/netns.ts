@@ -64,15 +64,15 @@ export class NetnsError extends Error {
 
 /** Refuses to go on without what the labs need: root (CAP_NET_ADMIN and the right to
  * create namespaces), `ip` (iproute2) and `iptables`. A UsageError, so the CLI exits 2. */
-export function requireNetnsTools(what = 'network namespaces'): void {
+export function requireNetnsTools(what = 'a network namespace lab'): void {
   if (process.getuid?.() !== 0) {
-    throw new UsageError(`${what} need root: creating network namespaces, veth pairs, a bridge and iptables rules takes CAP_NET_ADMIN and CAP_SYS_ADMIN; run it as root (sudo -E npm run cluster -- ...)`);
+    throw new UsageError(`${what}: needs root (it creates network namespaces, veth pairs, a bridge and iptables rules: CAP_NET_ADMIN and CAP_SYS_ADMIN); run it as root, e.g. sudo -E npm run cluster -- --hosts 3`);
   }
   for (const [tool, pkg] of [['ip', 'iproute2'], ['iptables', 'iptables']] as const) {
     try {
       execFileSync(tool, ['-V'], { stdio: 'ignore' });
     } catch {
-      throw new UsageError(`${what} need the ${tool} command (apt-get install -y ${pkg})`);
+      throw new UsageError(`${what}: needs the ${tool} command (apt-get install -y ${pkg})`);
     }
   }
 }
@@ -251,8 +251,8 @@ export function netnsNamesPresent(tag: string): string[] {
 /** Removes what runs whose process is gone left behind (`npm run cluster -- --cleanup`):
  * the runs in the state directory, and any namespace or link named like one whose tag's
  * pid is no longer alive. Returns what it removed. */
-export function cleanupLeftovers(): string[] {
-  requireNetnsTools('--cleanup');
+export function cleanupLeftovers(what = 'cleanup of network namespace labs'): string[] {
+  requireNetnsTools(what);
   const removed: string[] = [];
   let files: string[] = [];
   try {
