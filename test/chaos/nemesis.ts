@@ -202,6 +202,11 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     // step is due (the schedule is absolute, so a late step does not push the others).
     // A node to lose for good waits for the other to be back, however long that takes.
     const nextAtMs = f.kind === 'sip-gone' ? Infinity : timeline.startMs + (spec.plan[i + 1]?.atMs ?? Infinity);
+    // A shard step during a partition waits for the heal (until the next step is due)
+    // rather than turning at once into a SIP or gateway kill: runs keep their mix of kills.
+    if (f.kind === 'shard-leader' || f.kind === 'shard-replica') {
+      while (partitioned !== null && Date.now() < nextAtMs - 250 && !spec.stopped()) await sleep(100);
+    }
     let t = await resolve(f);
     while (t === null && Date.now() < nextAtMs && !spec.stopped()) {
       await sleep(250);
