@@ -5,9 +5,10 @@
 // Sources, and why:
 // - shard replicas: the client RPC `status` read (ShardClient.replicaStatus) gives the
 //   replica's own RaftStatus over the same port the SIP nodes use, so "up" means "serves
-//   the data path"; the replica's admin `GET /v1/status` (on a store, the store's
-//   `GET /v1/shards/:id/status`) is asked at the same time for its pid (the RPC status
-//   has none) and as a second opinion. Both answered → up; one → degraded.
+//   the data path"; the replica's admin `GET /v1/status` (on a store, the store's own
+//   `GET /v1/status`, asked once for all its replicas) is asked at the same time for its
+//   pid (the RPC status has none) and as a second opinion. Both answered → up; one →
+//   degraded.
 // - SIP nodes: admin `GET /v1/calls` and `GET /v1/queue` (read token); no answer → down.
 // - gateways: ng `ping` then `list` over the control socket (NgClient), as a SIP node would.
 import type { FastifyInstance } from 'fastify';
@@ -126,6 +127,17 @@ export async function getJson(addr: HostPort, path: string, token: string, timeo
   return { status, body };
 }
 
+type StoreStatusOf = (store: NonNullable<ClusterConfig['stores']>[number]) => Promise<{ status: number; body: unknown }>;
+
+/** One replica's entry in its store's /v1/status (shards[]), with the store's pid, as a
+ * stand-alone replica's /v1/status would answer (404 when the store does not list it). */
+function replicaOfStoreStatus(res: { status: number; body: unknown }, shardId: string): { status: number; body: unknown } {
+  if (res.status !== 200) return res;
+  const body = res.body as { pid?: unknown; shards?: unknown } | null;
+  const entry = Array.isArray(body?.shards) ? (body.shards as { id?: unknown }[]).find((e) => e.id === shardId) : undefined;
+  return entry === undefined ? { status: 404, body: null } : { status: 200, body: { ...entry, pid: body?.pid } };
+}
+
 /** Asks every process of the cluster for its state. Holds one NgClient per gateway. */
 export class ClusterProbe {
   readonly #opts: ClusterViewOptions;
@@ -145,8 +157,19 @@ export class ClusterProbe {
 
   async collect(): Promise<ClusterProbeResult> {
     const { config } = this.#opts;
+    // A store answers for all its replicas in one /v1/status: asked once per collect, not
+    // once per replica (100 shards were 300 admin requests racing one timeout).
+    const storeStatuses = new Map<string, Promise<{ status: number; body: unknown }>>();
+    const storeStatus = (store: NonNullable<ClusterConfig['stores']>[number]): Promise<{ status: number; body: unknown }> => {
+      let p = storeStatuses.get(store.id);
+      if (p === undefined) {
+        p = getJson(store.admin, '/v1/status', config.tokens.read, this.#timeoutMs);
+        storeStatuses.set(store.id, p);
+      }
+      return p;
+    };
     const [shards, sipDetails, gateways] = await Promise.all([
-      Promise.all(config.shards.map((s) => this.#shard(s))),
+      Promise.all(config.shards.map((s) => this.#shard(s, storeStatus))),
       Promise.all(config.sip.map((n) => this.#sipNode(n))),
       Promise.all(config.gateways.map((g) => this.#gateway(g))),
     ]);
@@ -163,8 +186,8 @@ export class ClusterProbe {
     return this.#opts.self.role === role && this.#opts.self.id === id;
   }
 
-  async #shard(shard: ClusterConfig['shards'][number]): Promise<ShardView> {
-    const raw = await Promise.all(shard.replicas.map((r) => this.#replica(shard.id, r)));
+  async #shard(shard: ClusterConfig['shards'][number], storeStatus: StoreStatusOf): Promise<ShardView> {
+    const raw = await Promise.all(shard.replicas.map((r) => this.#replica(shard.id, r, storeStatus)));
     const leaders = raw.filter((r) => r.status?.role === 'leader').sort((a, b) => b.status!.term - a.status!.term);
     const leader = leaders[0] ?? null;
     const terms = raw.map((r) => r.status?.term).filter((x): x is number => typeof x === 'number');
@@ -185,12 +208,12 @@ export class ClusterProbe {
     return { id: shard.id, leader: leader?.id ?? null, hasLeader: leader !== null, term: terms.length ? Math.max(...terms) : null, replicas };
   }
 
-  async #replica(shardId: string, r: ClusterConfig['shards'][number]['replicas'][number]): Promise<{ id: string; status: RaftStatus | null; pid: number | null; health: Health; error: string | null }> {
+  async #replica(shardId: string, r: ClusterConfig['shards'][number]['replicas'][number], storeStatus: StoreStatusOf): Promise<{ id: string; status: RaftStatus | null; pid: number | null; health: Health; error: string | null }> {
     const ms = this.#timeoutMs;
+    const store = r.store === undefined ? undefined : this.#opts.config.stores?.find((st) => st.id === r.store);
     const [rpc, http] = await Promise.allSettled([
       withTimeout(this.#opts.shardClient.replicaStatus(shardId, r.id, ms), ms, `${r.id} rpc`),
-      // A store's /v1/status answers the store; the replica's own is under /v1/shards/:id.
-      getJson(r.admin, r.store === undefined ? '/v1/status' : `/v1/shards/${encodeURIComponent(shardId)}/status`, this.#opts.config.tokens.read, ms),
+      store === undefined ? getJson(r.admin, '/v1/status', this.#opts.config.tokens.read, ms) : storeStatus(store).then((res) => replicaOfStoreStatus(res, shardId)),
     ]);
     const fromRpc = rpc.status === 'fulfilled' ? (rpc.value as RaftStatus) : null;
     const httpBody = http.status === 'fulfilled' && http.value.status === 200 ? (http.value.body as Partial<RaftStatus> & { pid?: number }) : null;

@@ -29,6 +29,8 @@ export function hostedReplicas(config: ClusterConfig, idFlag: string, dataFlag: 
   const hosted: Hosted[] = [];
   for (const id of ids) {
     const found = findReplica(config, id);
+    // Its data directory is the store's one LevelDB, shared by every group the store hosts.
+    if (found.replica.store !== undefined) throw new UsageError(`--id: replica ${id} lives on store ${found.replica.store}; run \`ringfence store --id ${found.replica.store}\`, which hosts it with the store's other replicas`);
     const sameShard = hosted.find((h) => h.shard.id === found.shard.id);
     if (sameShard) {
       throw new UsageError(sameShard.replica.id === id

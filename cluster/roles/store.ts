@@ -4,9 +4,9 @@
 // many shards. Prints one JSON line `{"event":"ready","role":"store",...}` on stdout once
 // every group is open and every listener serves. SIGTERM closes cleanly; a storage
 // failure exits 74, as a replica's does.
-import { announce, onShutdown, parseFlags, requireFlag } from '../../common/args.js';
+import { announce, onShutdown, parseFlags, requireFlag, UsageError } from '../../common/args.js';
 import { healthRoutes } from '../../common/admin.js';
-import { clusterFileExposure, findStore, loadClusterConfig } from '../../common/config.js';
+import { clusterFileExposure, ConfigError, findStore, loadClusterConfig } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { ShardStore } from '../../shards/node/store.js';
 import { storeParts } from '../../shards/node/store-parts.js';
@@ -23,8 +23,11 @@ export async function main(argv: string[]): Promise<void> {
   const configPath = requireFlag(f.config, 'config');
   const config = loadClusterConfig(configPath);
   const id = requireFlag(f.id, 'id');
-  // Before anything opens: an unknown store id is a usage error (exit 2), not a start-up failure.
-  findStore(config, id);
+  // Before anything opens: an unknown store id is a usage error (exit 2), not a start-up
+  // failure, and a store the file places no replica on is a cluster-file error (78).
+  const known = (config.stores ?? []).map((st) => st.id);
+  if (!known.includes(id)) throw new UsageError(`--id: no store ${JSON.stringify(id)} in the cluster file (${known.length === 0 ? 'it has no stores section' : `it has ${known.join(', ')}`})`);
+  if (findStore(config, id).hosted.length === 0) throw new ConfigError(`stores[${known.indexOf(id)}]`, `store ${id} hosts no replica of any shard`);
   const log = createLogger({ role: 'store', store: id });
   const exposure = clusterFileExposure(configPath);
   if (exposure !== null) log.warn(exposure);

@@ -6,11 +6,19 @@
 
 import { GroupLog } from './group-log.js';
 import { openLogDb, storageFailure } from './log-keys.js';
-import { LogQueue } from './log-queue.js';
+import { LogQueue, type LogStats } from './log-queue.js';
 
 export type LevelStorageOptions = { groupId?: string };
 
 export class LevelRaftStorage extends GroupLog {
+  private writer: LogQueue | null = null;
+
+  /** Counters of completed writes (LogStats), the same as SharedLogDb's, so "log syncs per
+   * commit" compares one database per replica with one per store. */
+  get stats(): Readonly<LogStats> {
+    return this.writer!.stats;
+  }
+
   static async open(dir: string, opts: LevelStorageOptions = {}): Promise<LevelRaftStorage> {
     const db = await openLogDb(dir);
     const release = async (): Promise<void> => {
@@ -20,6 +28,9 @@ export class LevelRaftStorage extends GroupLog {
         throw storageFailure(dir, 'close', e);
       }
     };
-    return new LevelRaftStorage(db, new LogQueue(db, dir, { coalesce: false }), dir, opts.groupId ?? 'default', release);
+    const writer = new LogQueue(db, dir, { coalesce: false });
+    const storage = new LevelRaftStorage(db, writer, dir, opts.groupId ?? 'default', release);
+    storage.writer = writer;
+    return storage;
   }
 }

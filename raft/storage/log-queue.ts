@@ -42,7 +42,7 @@ type BatchUnit = { kind: 'batch'; batch: ChainedBatch; ops: number; saves: numbe
 type TaskUnit = { kind: 'task'; run: () => Promise<void>; what: string; done: Deferred };
 type Unit = BatchUnit | TaskUnit;
 
-export type LogQueueOptions = { coalesce: boolean; logger?: Logger };
+export type LogQueueOptions = { coalesce: boolean; logger?: Logger; batchBytesMax?: number };
 export type WriteKind = 'save' | 'compact';
 
 export class LogQueue {
@@ -114,7 +114,7 @@ export class LogQueue {
   private openBatch(): BatchUnit | null {
     if (!this.opts.coalesce) return null;
     const last = this.units[this.units.length - 1];
-    return last !== undefined && last.kind === 'batch' && last.bytes < logBatchBytesMax ? last : null;
+    return last !== undefined && last.kind === 'batch' && last.bytes < (this.opts.batchBytesMax ?? logBatchBytesMax) ? last : null;
   }
 
   private push(unit: Unit): void {

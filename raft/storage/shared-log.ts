@@ -17,7 +17,11 @@ import { LogQueue, type LogStats } from './log-queue.js';
 import type { RaftStorage } from './storage.js';
 
 export type SharedLogStats = Readonly<LogStats>;
-export type SharedLogOptions = { logger?: Logger };
+export type SharedLogOptions = {
+  logger?: Logger;
+  /** A batch holding this many bytes takes no more saves (default logBatchBytesMax). */
+  batchBytesMax?: number;
+};
 
 export class SharedLogDb {
   private readonly views = new Map<string, GroupLog>();
@@ -31,7 +35,7 @@ export class SharedLogDb {
 
   static async open(dir: string, opts: SharedLogOptions = {}): Promise<SharedLogDb> {
     const db = await openLogDb(dir);
-    return new SharedLogDb(db, new LogQueue(db, dir, { coalesce: true, logger: opts.logger }), dir);
+    return new SharedLogDb(db, new LogQueue(db, dir, { coalesce: true, logger: opts.logger, batchBytesMax: opts.batchBytesMax }), dir);
   }
 
   /** Counters of completed writes (log-queue.ts LogStats); the store exports them. */

@@ -77,6 +77,18 @@ export async function storeShardRoutes(app: FastifyInstance, deps: StoreShardRou
     config: deps.config,
     ...(deps.log ? { log: deps.log } : {}),
   });
+  // A stand-alone replica's routes name no shard; on a store they would be ambiguous, so
+  // they answer where each one lives here instead of a bare "no route".
+  for (const [method, path] of [['GET', 'reservations'], ['POST', 'leader/transfer'], ['POST', 'members'], ['DELETE', 'members/:member']] as const) {
+    app.route({
+      method,
+      url: `/v1/${path}`,
+      schema: { hide: true },
+      handler: async (req) => {
+        throw new AdminError('ADMIN_ERR_NOT_FOUND', `store ${deps.storeId} hosts many shards: ${req.method} /v1/shards/:id/${path} names the shard`);
+      },
+    });
+  }
   const readLocal: ReadLocal = (shardId, q, consistency) => hosted.get(shardId)?.node.read(q, consistency, adminReadTimeoutMs) ?? null;
   await agentRoutes(app, {
     client,

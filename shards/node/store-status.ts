@@ -50,7 +50,7 @@ export function storeStatus(f: StoreFigures, replicas: readonly HostedReplica[])
     log: f.log,
     shards: replicas.map(({ node, shard }) => {
       const s = node.status();
-      return { id: shard.id, replica: node.replicaId, role: s.role, leader: s.leader, term: s.term, commit: s.commit, applied: s.applied, status: `/v1/shards/${encodeURIComponent(shard.id)}/status` };
+      return { id: shard.id, replica: node.replicaId, role: s.role, leader: s.leader, term: s.term, commit: s.commit, applied: s.applied, lastIndex: s.lastIndex, failed: s.failed, status: `/v1/shards/${encodeURIComponent(shard.id)}/status` };
     }),
   };
 }

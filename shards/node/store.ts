@@ -12,8 +12,7 @@ import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAdminApp } from '../../common/admin.js';
-import type { ClusterConfig, ReplicaConfig, ShardConfig, StoreConfig } from '../../common/config.js';
-import { findStore, replicaStores } from '../../common/config.js';
+import { findStore, replicaStores, type ClusterConfig, type ReplicaConfig, type ShardConfig, type StoreConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { RaftGroup, StateMachine } from '../../raft/group/group.js';
 import type { RaftStorage } from '../../raft/storage/storage.js';
@@ -83,18 +82,24 @@ function agentsByState(node: ShardNode): Record<AgentStateName, number> {
 
 /** Runs `work` over `items` with at most `width` in flight: opening a group is a few
  * LevelDB reads, and a hundred of them one after the other is a hundred round trips
- * end to end, while all at once would queue every load behind every other. */
-async function inPool<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+ * end to end, while all at once would queue every load behind every other. After a
+ * failure no new item starts; it rejects with the first error once those in flight
+ * settled, so the caller's clean-up sees everything that opened. */
+async function inPool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { err: unknown } | null = null;
   const lanes = Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]!);
+    while (next < items.length && failure === null) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (err) {
+        failure ??= { err };
+      }
     }
   });
   await Promise.all(lanes);
-  return out;
+  if (failure !== null) throw (failure as { err: unknown }).err;
 }
 
 export class ShardStore {
@@ -170,25 +175,25 @@ export class ShardStore {
     for (const st of config.stores ?? []) if (st.id !== store.id) peers[st.id] = st.raft;
     mkdirSync(store.data, { recursive: true });
     const log = await parts.openLog(store.data);
-    const closers: (() => Promise<void>)[] = [() => log.close()];
-    const undo = async (): Promise<void> => {
-      for (const c of closers.splice(0).reverse()) await c().catch(() => {});
-    };
+    let transport: StoreTransport;
     try {
       const raftAddr = opts.listen?.raft ?? store.raft;
-      const transport = await parts.listenTransport({ id: store.id, host: raftAddr.host, port: raftAddr.port, secret: config.secret, peers, route: (replicaId) => routes.get(replicaId)?.id, log: opts.log });
-      closers.push(() => transport.close());
-      const host = parts.createHost({ id: store.id, transport, storage: (g) => log.group(g), config, log: opts.log });
-      closers.push(() => host.close());
-      const metrics = new ShardMetricsRegistry({ defaultLabels: { store: store.id } });
-      const self = new ShardStore(config, store, hosted, log, transport, host, new LeaderDutyTimer(leaderDutyIntervalMs), metrics);
-      storeMetrics(metrics.registry, () => self.figures());
-      closers.push(() => self.#closeReplicas());
+      transport = await parts.listenTransport({ id: store.id, host: raftAddr.host, port: raftAddr.port, secret: config.secret, peers, route: (replicaId) => routes.get(replicaId)?.id, log: opts.log });
+    } catch (err) {
+      await log.close().catch(() => {});
+      throw err;
+    }
+    const host = parts.createHost({ id: store.id, transport, storage: (g) => log.group(g), config, log: opts.log });
+    const metrics = new ShardMetricsRegistry({ defaultLabels: { store: store.id } });
+    const self = new ShardStore(config, store, hosted, log, transport, host, new LeaderDutyTimer(leaderDutyIntervalMs), metrics);
+    storeMetrics(metrics.registry, () => self.figures());
+    try {
       await self.#openReplicas(opts);
       await self.#serve(opts);
       return self;
     } catch (err) {
-      await undo();
+      // Whatever opened or listens so far (groups, RPC, admin) closes with the rest.
+      await self.close().catch(() => {});
       throw err;
     }
   }
@@ -239,6 +244,8 @@ export class ShardStore {
     else await app.ready();
   }
 
+  /** Closes every hosted replica (and, through the host, its group and log view). A
+   * group still opening when a sibling failed is closed by the host. */
   async #closeReplicas(): Promise<void> {
     const nodes = [...this.#replicas.values()].map((r) => r.node);
     for (const r of this.#replicas.values()) this.metrics.remove(r.shard.id);

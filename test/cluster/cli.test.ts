@@ -34,6 +34,7 @@ function ringfence(args: readonly string[], env: NodeJS.ProcessEnv = {}, via: 'c
 
 const roleFlags = async (): Promise<Record<string, FlagSpec>> => ({
   shard: (await import('../../cluster/roles/shard.js')).flags,
+  store: (await import('../../cluster/roles/store.js')).flags,
   sip: (await import('../../cluster/roles/sip.js')).flags,
   phones: (await import('../../cluster/roles/phones.js')).flags,
   gateway: (await import('../../cluster/roles/gateway.js')).flags,
@@ -56,7 +57,7 @@ t.test('--version on ringfence and on every role, from package.json', async (t) 
   const expected = `ringfence ${version}\n`;
   const runs = await Promise.all([
     ringfence(['--version']),
-    ...['shard', 'sip', 'phones', 'gateway', 'start'].map((role) => ringfence([role, '--version'])),
+    ...['shard', 'store', 'sip', 'phones', 'gateway', 'start'].map((role) => ringfence([role, '--version'])),
     // The installed binary, run from another directory (as systemd or npm exec would).
     ringfence(['--version'], {}, 'bin', '/'),
   ]);
@@ -78,6 +79,15 @@ t.test('usage errors exit 2, naming the flag', async (t) => {
   t.match(gwId, { code: 2, stderr: /--id: no gateway "gw9"/ });
   t.match(sipId, { code: 2, stderr: /--id: no sip node "sip9"/ });
   t.match(shardId, { code: 2, stderr: /--id: no replica "s9-a"/ });
+  const stores = await writeLocalClusterConfig({ dir: join(dir, 'stores'), shards: 2, stores: 3 });
+  const [storeId, noStores, onStore] = await Promise.all([
+    ringfence(['store', '--config', stores.path, '--id', 'zz']),
+    ringfence(['store', '--config', path, '--id', 'a']),
+    ringfence(['shard', '--config', stores.path, '--id', 's1-a']),
+  ]);
+  t.match(storeId, { code: 2, stderr: /--id: no store "zz" in the cluster file \(it has a, b, c\)/ });
+  t.match(noStores, { code: 2, stderr: /--id: no store "a" in the cluster file \(it has no stores section\)/ });
+  t.match(onStore, { code: 2, stderr: /--id: replica s1-a lives on store a; run `ringfence store --id a`/ }, 'a replica placed on a store is not started on its own');
 });
 
 t.test('a bad cluster file exits 78 in every role, naming the field', async (t) => {

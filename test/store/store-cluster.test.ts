@@ -11,7 +11,8 @@
 // - the store's admin REST: /v1/status of the store, /v1/shards/s3/status, a 404 problem
 //   body for a shard it does not host, /metrics with shard-labelled series and the shared
 //   log's sync counter (linted by promtool when present; REQUIRE_PROMTOOL=1 fails without
-//   it), /readyz, and the cluster view (/v1/cluster) with the stores in it.
+//   it), /readyz, and the cluster view (/v1/cluster) with the stores in it;
+// - SIGTERM closes a store and it exits 0.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,10 @@ import { ShardClient } from '../../shards/client/shard-client.js';
 import { shardOf } from '../../shards/shard-map.js';
 import type { ShardResult } from '../../shards/types.js';
 
-const shardCount = 20;
+// RINGFENCE_STORE_TEST_SHARDS=100 runs the same scenario at the issue's scale (#20: 100
+// shards × 3 on 3 stores); CI runs 20.
+const shardCount = Number(process.env.RINGFENCE_STORE_TEST_SHARDS ?? 20);
+if (!Number.isInteger(shardCount) || shardCount < 3 || shardCount > 1000) throw new Error(`RINGFENCE_STORE_TEST_SHARDS must be an integer from 3 to 1000, got ${process.env.RINGFENCE_STORE_TEST_SHARDS}`);
 const storeIds = ['a', 'b', 'c'] as const;
 
 /** TCP sockets of `pid` (by inode), read from /proc: its fds and the kernel's table. */
@@ -67,7 +71,7 @@ async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs:
   }
 }
 
-t.test('three stores, twenty shards', { timeout: 300_000 }, async (t) => {
+t.test(`three stores, ${shardCount} shards`, { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-stores-'));
   const { path, config } = await writeLocalClusterConfig({ dir, shards: shardCount, stores: 3 });
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
@@ -140,10 +144,20 @@ t.test('three stores, twenty shards', { timeout: 300_000 }, async (t) => {
   t.equal(unknown.status, 404, 'unknown shard: 404');
   t.match(unknown.type, /application\/problem\+json/);
   t.match(JSON.parse(unknown.body), { code: 'ADMIN_ERR_NOT_FOUND', detail: /s999/, field: 'params.id' }, 'a problem body naming the shard');
+  // Agent routes on a store, as on a replica: any DN, whichever store leads its shard.
+  const agents = JSON.parse((await get('/v1/agents')).body) as { dn: string }[];
+  t.equal(agents.length, shardCount, `GET /v1/agents on a store lists the agents of the ${shardCount} shards it hosts`);
+  const someDn = dnOf.get(shardIds[shardCount - 1]!)!;
+  const agent = await get(`/v1/agents/${someDn}?consistency=stale`);
+  t.equal(agent.status, 200);
+  t.match(JSON.parse(agent.body), { dn: someDn, status: { state: 'READY' } }, `GET /v1/agents/${someDn} on a store`);
+  const oldRoute = await get('/v1/reservations');
+  t.equal(oldRoute.status, 404, 'a stand-alone replica\'s route on a store: 404');
+  t.match(JSON.parse(oldRoute.body), { code: 'ADMIN_ERR_NOT_FOUND', detail: /\/v1\/shards\/:id\/reservations/ }, 'naming where it lives on a store');
   const metrics = await get('/metrics');
   t.match(metrics.body, /^ringfence_raft_commit_index\{shard="s3",replica="s3-a",store="a"\} [1-9]\d*$/m, '/metrics has shard-labelled series');
   t.match(metrics.body, /^ringfence_store_log_syncs_total\{store="a"\} [1-9]\d*$/m, '/metrics has the shared log\'s sync counter');
-  t.match(metrics.body, /^ringfence_store_groups\{store="a"\} 20$/m);
+  t.match(metrics.body, new RegExp(`^ringfence_store_groups\\{store="a"\\} ${shardCount}$`, 'm'));
   // Lint the store's exposition as test/metrics/promtool.test.ts lints the other roles'.
   const promtoolBin = process.env.PROMTOOL ?? 'promtool';
   const version = spawnSync(promtoolBin, ['--version'], { encoding: 'utf8' });
@@ -154,29 +168,53 @@ t.test('three stores, twenty shards', { timeout: 300_000 }, async (t) => {
   } else if (process.env.REQUIRE_PROMTOOL === '1') {
     t.fail(`REQUIRE_PROMTOOL=1 but ${promtoolBin} does not run (Debian: apt-get install prometheus)`);
   }
-  const readyz = await get('/readyz');
-  t.equal(readyz.status, 200, `/readyz: ${readyz.body}`);
-  const view = JSON.parse((await get('/v1/cluster')).body) as { self: { role: string; id: string }; shards: { id: string; hasLeader: boolean; replicas: { id: string; self: boolean; health: string; pid: number | null }[] }[] };
+  // Polled: a leadership transfer (the preferred-leader handoff) leaves a follower
+  // without a known leader for a moment, and /readyz says so.
+  const readyz = await until('/readyz to answer 200', async () => {
+    const r = await get('/readyz');
+    return r.status === 200 ? r : null;
+  }, 30_000);
+  t.match(JSON.parse(readyz.body), { status: 'ready', checks: { leaders: { ok: true, detail: new RegExp(`all ${shardCount} groups know a leader`) } } }, '/readyz: ready once every hosted group knows a leader');
+  type View = { self: { role: string; id: string }; shards: { id: string; hasLeader: boolean; replicas: { id: string; self: boolean; health: string; pid: number | null; error: string | null }[] }[] };
+  let view: View | null = null;
+  await until('the cluster view to show every replica up', async () => {
+    view = JSON.parse((await get('/v1/cluster')).body) as View;
+    return view.shards.every((s) => s.hasLeader && s.replicas.every((r) => r.health === 'up')) ? true : null;
+  }, 30_000).catch((err: Error) => t.fail(`${err.message}; not up: ${JSON.stringify(view?.shards.flatMap((s) => s.replicas.filter((r) => r.health !== 'up')).slice(0, 3))}`));
+  view = view!;
   t.same(view.self, { role: 'store', id: 'a' });
-  t.equal(view.shards.filter((s) => s.hasLeader && s.replicas.every((r) => r.health === 'up')).length, shardCount, 'the cluster view from a store: every replica of every shard up');
+  t.pass('the cluster view from a store: every replica of every shard up');
   t.ok(view.shards.every((s) => s.replicas.filter((r) => r.self).map((r) => r.id).join() === `${s.id}-a`), 'the store\'s own replicas are marked self');
   t.ok(view.shards.every((s) => s.replicas.every((r) => r.pid === procs.pid(r.id.split('-')[1]!))), 'each replica\'s pid is its store\'s');
 
-  // ---- SIGKILL the store leading about a third of the shards
-  const leaders = await Promise.all(shardIds.map((s) => leaderOf(s)));
+  // ---- SIGKILL the store leading about a third of the shards. Each shard's preferred
+  // leader (config.ts spreads them over the stores) takes over once caught up.
+  const spreadStarted = Date.now();
+  const leaders = await until('the leaders to move to their preferred stores', async () => {
+    const now = await Promise.all(shardIds.map((s) => leaderOf(s)));
+    return now.every((l, i) => l !== null && l.id === config.shards[i]!.preferredLeader) ? now : null;
+  }, 60_000);
+  t.pass(`every shard is led by its preferred replica (${Date.now() - spreadStarted} ms later)`);
   const ledBy = (store: string): string[] => shardIds.filter((_, i) => leaders[i]?.id === replicaOn(shardIds[i]!, store));
-  const victim = [...storeIds].sort((x, y) => ledBy(y).length - ledBy(x).length)[0]!;
-  t.ok(ledBy(victim).length >= 1, `store ${victim} leads ${ledBy(victim).length} of ${shardCount} shards`);
+  const victim = 'a';
+  t.ok(Math.abs(ledBy(victim).length - shardCount / 3) < 1, `store ${victim} leads ${ledBy(victim).length} of ${shardCount} shards`);
   await procs.kill(victim);
+  const killedAt = Date.now();
   const granted = new Map<string, string>();
+  const grantMs = new Map<string, number>();
   await Promise.all(shardIds.map(async (s) => {
     const dn = dnOf.get(s)!;
     const r = await client.command(dn, { type: 'reserve', dn, reservationId: `r2-${dn}`, callId: `c2-${dn}`, owner: 'test', ttlMs: 600_000 }, { deadlineMs: 30_000 });
     if (r.ok) granted.set(s, `r2-${dn}`);
+    grantMs.set(s, Date.now() - killedAt);
   }));
   t.equal(granted.size, shardCount, `every shard committed a reservation with store ${victim} dead`);
+  // Figures, not thresholds: how long after the SIGKILL each shard's grant committed.
+  const affected = ledBy(victim).map((s) => grantMs.get(s)!).sort((x, y) => x - y);
+  t.comment(`first grant after the kill, shards store ${victim} led: median ${affected[Math.floor(affected.length / 2)]} ms, max ${affected[affected.length - 1]} ms (${affected.join(', ')})`);
 
   // ---- restart it: it catches up, and no grant is lost
+  const restartedAt = Date.now();
   await procs.restart(victim);
   await until(`store ${victim} to catch up on every group`, async () => {
     for (const s of shardIds) {
@@ -186,11 +224,20 @@ t.test('three stores, twenty shards', { timeout: 300_000 }, async (t) => {
     }
     return true;
   }, 60_000);
-  t.pass(`store ${victim} applied every group up to its leader's commit`);
+  t.pass(`store ${victim} applied every group up to its leader's commit (${Date.now() - restartedAt} ms after its restart began)`);
   for (const s of shardIds) {
     const dn = dnOf.get(s)!;
     const agent = (await client.read(s, { type: 'agent', dn }, 'linearizable', { deadlineMs: 15_000 })) as { status: { state: string; reservation?: { reservationId: string } } };
     if (agent.status.state !== 'RESERVED' || agent.status.reservation?.reservationId !== granted.get(s)) t.fail(`${s}: grant ${granted.get(s)} lost: ${JSON.stringify(agent.status)}`);
   }
   t.pass('every grant is still held after the restart');
+
+  // ---- SIGTERM closes a store cleanly: exit 0
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    procs.onExit = (id, code, signal) => {
+      if (id === 'c') resolve({ code, signal });
+    };
+  });
+  await procs.kill('c', 'SIGTERM');
+  t.same(await exited, { code: 0, signal: null }, 'SIGTERM: store c closed and exited 0');
 });

@@ -5,9 +5,10 @@
 // is synced only if one of its saves asked; 50 groups' entries, hard states and snapshots
 // survive close and open; groups() lists exactly the groups with state; destroyGroup drops
 // one group and no other (ids that prefix each other: shard-1 and shard-10..19); one view
-// per group at a time.
+// per group at a time; a batch stops taking saves past its byte limit.
 
 import t from 'tap';
+import { logBatchBytesMax } from '../../../raft/storage/limits.js';
 import { SharedLogDb } from '../../../raft/storage/shared-log.js';
 import type { RaftStorage } from '../../../raft/storage/storage.js';
 import { entries, entry } from './helpers.js';
@@ -124,4 +125,19 @@ t.test('one view per group at a time; a closed view refuses writes, the group re
   await db.close();
   await t.rejects(again.save({ hardState: null, entries: [entry(3, 1)], snapshot: null }, true), { code: 'RAFT_ERR_STORAGE' }, 'closing the db closes its views');
   t.throws(() => db.group('h'), { code: 'RAFT_ERR_STORAGE' });
+});
+
+t.test('a batch past its byte limit takes no more saves; the next batch follows it', async (t) => {
+  const batchBytesMax = 64 * 1024;
+  t.ok(logBatchBytesMax >= batchBytesMax, 'the default limit is at least the one tried here');
+  const db = await SharedLogDb.open(t.testdir(), { batchBytesMax });
+  t.teardown(() => db.close());
+  const views = await openGroups(db, 3);
+  const big = (i: number) => ({ index: 1, term: 1, kind: 'normal' as const, timestampMs: 0, data: new Uint8Array(batchBytesMax / 2 + 1).fill(i) });
+  await Promise.all(views.map((v, i) => v.save({ hardState: null, entries: [big(i)], snapshot: null }, true)));
+  t.match(db.stats, { writes: 2, syncs: 2, saves: 3, largestBatchSaves: 2 }, 'two saves filled the first batch, the third went to the next');
+  for (let i = 0; i < 3; i++) {
+    await views[i]!.close();
+    t.same((await db.group(`shard-${i}`).load()).entries, [big(i)], `shard-${i} holds its entry`);
+  }
 });
