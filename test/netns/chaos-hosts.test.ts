@@ -5,7 +5,8 @@
 // from the same histories the loopback smoke judges, that partitions were made and healed
 // among the kills, shards kept granting, nothing was double-booked, lost, leaked or hung,
 // and the queue kept its order; and that afterwards no namespace or link of the run is
-// left. Co-hosted shard processes by default (RINGFENCE_NETNS_LAYOUT=stores: stores).
+// left. A store per host with 10 shards (RINGFENCE_NETNS_LAYOUT=co-hosted: a shard process
+// per host with 6).
 // Needs root: skipped without it unless REQUIRE_ROOT=1, which makes it fail instead.
 import t from 'tap';
 import type { ProcessSet } from '../../cluster/local-cluster.js';
@@ -16,7 +17,7 @@ import { runChaos } from '../chaos/engine.js';
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot || process.env.REQUIRE_ROOT === '1' ? false : 'needs root for network namespaces and iptables (REQUIRE_ROOT=1 makes this a failure)';
 const loadS = Number(process.env.RINGFENCE_NETNS_CHAOS_S ?? 30);
-const layout = (process.env.RINGFENCE_NETNS_LAYOUT ?? 'co-hosted') as HostsLayout;
+const layout = (process.env.RINGFENCE_NETNS_LAYOUT ?? 'stores') as HostsLayout;
 // Its plan: isolate, shard leader, gateway, one-way, isolate, replica, replica, bridge, gateway.
 const seed = 20261126;
 

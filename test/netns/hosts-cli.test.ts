@@ -1,6 +1,6 @@
 // Proves `npm run cluster` (cluster/hosts-cli.ts) end to end: as a non-root user it
 // refuses with exit 2 and a message naming root (so does --cleanup); as root it starts 3
-// hosts in network namespaces, each with a shard process, a SIP node and a gateway, and
+// hosts in network namespaces, each with a store, a SIP node and a gateway, and
 // demo phones in the root namespace, prints the admin REST and a SIPp command; a call
 // placed with that command (SIPp in the root namespace, through a SIP node in h1, to a
 // demo phone, with RTP through a gateway in a namespace) completes; SIGINT stops it with
@@ -32,7 +32,7 @@ t.test('not root: exit 2 and a message naming root', { skip }, async (t) => {
 
 t.test('3 hosts: ready text, a SIPp call through a host, Ctrl-C removes everything', { skip, timeout: 300_000 }, async (t) => {
   if (!isRoot || !needSipp(t)) return;
-  const child = spawn(process.execPath, ['--import', 'tsx', cliPath, '--hosts', '3', '--shards', '4', '--layout', 'co-hosted', '--agents', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', cliPath, '--hosts', '3', '--shards', '10', '--agents', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   let err = '';

@@ -1,8 +1,8 @@
 // Proves the three-host harness (cluster/hosts-cluster.ts) and the isolate nemesis with
-// real shard processes: three hosts in network namespaces, each running one process that
-// hosts a replica of every shard placed on it (stores when RINGFENCE_NETNS_LAYOUT=stores),
-// all shards elect leaders; the host leading the most shards (about a third, as each
-// shard prefers its first replica) is isolated from the other two: every shard it led
+// real processes: three hosts in network namespaces, each running one store (`ringfence
+// store`) hosting a replica of each of 10 shards (RINGFENCE_NETNS_LAYOUT=co-hosted: a
+// `ringfence shard` process hosting 6), all shards elect leaders and settle on their
+// preferred replicas; the host leading the most shards (about a third) is isolated from the other two: every shard it led
 // gets a new leader on the majority side, in a higher term, and commits there; a write
 // sent, in an open session, through the isolated old leader is never acknowledged and is
 // not applied anywhere; healed, the old leader's replicas catch up to the new leaders'
@@ -20,7 +20,7 @@ import { tempDir } from '../support/temp-dir.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot || process.env.REQUIRE_ROOT === '1' ? false : 'needs root for network namespaces and iptables (REQUIRE_ROOT=1 makes this a failure)';
-const layout = (process.env.RINGFENCE_NETNS_LAYOUT ?? 'co-hosted') as HostsLayout;
+const layout = (process.env.RINGFENCE_NETNS_LAYOUT ?? 'stores') as HostsLayout;
 const shardCount = layout === 'stores' ? 10 : 6;
 
 async function until<T>(what: string, boundMs: number, probe: () => Promise<T | null>): Promise<T> {
@@ -52,6 +52,13 @@ t.test(`3 hosts x ${shardCount} shards (${layout}): isolate the host leading a t
   const leaderOf = (shardId: string, among?: readonly string[]): Promise<RaftStatus | null> => client.leaderStatus(shardId, among, 1000);
   const leaders = new Map<string, RaftStatus>();
   for (const s of config.shards) leaders.set(s.id, await until(`${s.id} elects a leader`, 60_000, () => leaderOf(s.id)));
+  // Each shard hands leadership to its preferred (first) replica, spreading the leaders a
+  // third per host; the victim is picked once they have settled (or after a bound).
+  const settled = await until('leaders on their preferred replicas', 30_000, async () => {
+    for (const s of config.shards) leaders.set(s.id, (await leaderOf(s.id)) ?? leaders.get(s.id)!);
+    return config.shards.every((s) => leaders.get(s.id)!.id === s.preferredLeader) ? true : null;
+  }).catch(() => false);
+  t.comment(settled ? 'every shard is led by its preferred replica' : 'not every shard is led by its preferred replica yet; going on');
   t.equal(leaders.size, shardCount, `every shard has a leader (${[...leaders.values()].map((l) => l.id).join(', ')})`);
   const ledBy = new Map<string, string[]>();
   for (const [shard, l] of leaders) ledBy.set(hostOfReplica(file, l.id), [...(ledBy.get(hostOfReplica(file, l.id)) ?? []), shard]);
