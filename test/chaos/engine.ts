@@ -353,9 +353,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     let queue: ChaosQueueResult | null = null;
     if (sip.on) {
       const phoneSkills = new Set(phoneDns);
-      const order = countQueueInversions(queueEvents, { skillsOf: (dn) => (phoneSkills.has(dn) ? agentSkills : null), killsOf: nodeCutsMs, graceMs: bypassGraceMs });
+      const cuts = timeline.events.flatMap((e) => (e.kind === 'partition' ? [{ step: e.step, fromMs: timeline.startMs + e.atMs }] : []));
+      const partitions = cuts.map((c) => ({ fromMs: c.fromMs, toMs: timeline.startMs + (timeline.events.find((e) => e.kind === 'heal' && e.step === c.step)?.atMs ?? loadMs) }));
+      const order = countQueueInversions(queueEvents, { skillsOf: (dn) => (phoneSkills.has(dn) ? agentSkills : null), killsOf: nodeCutsMs, graceMs: bypassGraceMs, partitions });
       const at = (ms: number): string => `+${((ms - timeline.startMs) / 1000).toFixed(1)}s`;
-      const examples = order.examples.map((i) => `${i.kind === 'claim' ? 'claim inversion' : 'bypass'} at ${at(i.atMs)}: agent ${i.dn} went to ${i.served} while the earlier ${i.waiting} (${i.waitingOwner}) waited unclaimed${i.killedNode ? ` [${i.waitingOwner} had been killed: not counted]` : ''}`);
+      const examples = order.examples.map((i) => `${i.kind === 'claim' ? 'claim inversion' : 'bypass'} at ${at(i.atMs)}: agent ${i.dn} went to ${i.served} while the earlier ${i.waiting} (${i.waitingOwner}) waited unclaimed${i.killedNode ? ` [${i.waitingOwner} had been killed: not counted]` : i.duringPartition ? ' [during a partition: counted apart]' : ''}`);
       queue = { ...order, examples, pressure: pressure ?? { breaks: 0, agentBreaks: 0, notReadyRefused: 0, readyRetries: 0, stillOnBreak: [] }, leftAtEnd: leftAtEnd.map((e) => `${e.callId} (${e.owner}, enqueued ${at(e.enqueuedAtMs)}${e.claim ? `, claimed for ${e.claim.dn}` : ''})`) };
     }
     const killsByFault: Record<string, number> = {};

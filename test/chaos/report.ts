@@ -38,7 +38,7 @@ export function humanSummary(r: ChaosResult): string[] {
     if (r.queue) {
       const q = r.queue;
       lines.push(`queue: ${q.enqueued} enqueued, ${q.claims} claims (${q.unclaims} unclaimed again), left as ${q.answered} answered, ${q.abandoned} abandoned, ${q.timedOut} timed out, ${q.failed} failed, ${q.leaseExpired} lease-expired, ${q.ownerRestarted} owner-restarted; ${q.directServes} calls routed without queueing; agent breaks: ${q.pressure.breaks} phases, ${q.pressure.agentBreaks} agent breaks`);
-      lines.push(`queue order: ${q.pairsCompared} (earlier entry, later claim) pairs judged, up to ${q.depthMax} queued at once; ${q.inversions} inversions outside killed nodes' callers (must be 0), ${q.inversionsKilledNode} involving a killed node's callers; ${q.feedGaps} feed gaps${q.feedGaps > 0 ? ' (counts are a lower bound)' : ''}; ${q.leftAtEnd.length} entries left at the end`);
+      lines.push(`queue order: ${q.pairsCompared} (earlier entry, later claim) pairs judged, up to ${q.depthMax} queued at once; ${q.inversions} inversions outside killed nodes' callers (must be 0), ${q.inversionsKilledNode} involving a killed node's callers${q.inversionsPartitioned > 0 ? `, ${q.inversionsPartitioned} bypasses during partitions (a node's queue view frozen by the cut)` : ''}; ${q.feedGaps} feed gaps${q.feedGaps > 0 ? ' (counts are a lower bound)' : ''}; ${q.leftAtEnd.length} entries left at the end`);
       for (const e of q.examples.slice(0, 10)) lines.push(`  ${e}`);
     }
   } else {

@@ -42,7 +42,7 @@ t.test(`chaos on 3 hosts (${layout}): kills and partitions, nothing double-booke
   t.equal(r.hung, 0, 'nothing hung');
   if (r.sipIncluded) {
     const q = r.queue!;
-    t.comment(`queue: ${q.enqueued} enqueued, ${q.claims} claims, ${q.pairsCompared} pairs judged, ${q.inversions} inversions, ${q.inversionsKilledNode} of killed or cut nodes' callers`);
+    t.comment(`queue: ${q.enqueued} enqueued, ${q.claims} claims, ${q.pairsCompared} pairs judged, ${q.inversions} inversions, ${q.inversionsKilledNode} of killed or cut nodes' callers, ${q.inversionsPartitioned} bypasses during partitions (counted apart)`);
     for (const e of q.examples) t.comment(e);
     t.ok((r.sip?.successful ?? 0) > 0, `calls completed across the hosts (${r.sip?.successful})`);
     t.equal(r.queue?.inversions, 0, 'no queue-order inversion');
