@@ -196,5 +196,6 @@ t.test('a bypass during a partition (or within the grace after its heal) is coun
   c.enqueue('sip1/a', 'sip1', 1000);
   c.enqueue('sip2/b', 'sip2', 1100);
   c.forgeClaim('sip2/b', '1001', 5000);
-  t.match(countQueueInversions(c.events, { ...opts(), partitions }), { inversions: 1, inversionsPartitioned: 0 }, 'a claim inversion inside the cut still counts');
+  t.match(countQueueInversions(c.events, { ...opts(), partitions }), { inversions: 1, claimInversions: 1, inversionsPartitioned: 0 }, 'a claim inversion inside the cut still counts');
+  t.match(countQueueInversions(s.events, opts()), { inversions: 1, claimInversions: 0 }, 'a bypass is no claim inversion');
 });

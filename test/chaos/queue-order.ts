@@ -93,6 +93,8 @@ export type QueueOrderReport = Readonly<{
   directServes: number;
   /** Pairs (earlier entry waiting, later served) outside killed nodes' callers: must be 0. */
   inversions: number;
+  /** Of those, claim inversions (judged exactly on the queue shard's log); the rest are bypasses. */
+  claimInversions: number;
   /** The same pairs where the waiting entry's node had been killed: not a fault. */
   inversionsKilledNode: number;
   /** Bypasses granted during a partition or just after its heal, by a node whose queue view
@@ -225,6 +227,7 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
     stillQueued: queued.size,
     directServes,
     inversions: outside.length,
+    claimInversions: outside.filter((i) => i.kind === 'claim').length,
     inversionsKilledNode: inversions.length - outside.length - partitioned.length,
     inversionsPartitioned: partitioned.length,
     feedGaps,
