@@ -149,7 +149,7 @@ export function createNetnsLab(hostCount: number): NetnsLab {
   const net = `${netnsSubnetPrefix}.${octet}`;
   const bridge = `${tag}-br`;
   const hosts: NetnsHost[] = Array.from({ length: hostCount }, (_, i) => ({ name: `h${i + 1}`, ns: `${tag}-h${i + 1}`, ip: `${net}.${hostOctetBase + i + 1}` }));
-  const state: RunState = { pid: process.pid, tag, octet, namespaces: hosts.map((h) => h.ns), links: [bridge, ...hosts.map((h) => `${tag}-h${hosts.indexOf(h) + 1}`)] };
+  const state: RunState = { pid: process.pid, tag, octet, namespaces: hosts.map((h) => h.ns), links: [bridge, ...hosts.map((h) => `${tag}-${h.name}`)] };
   const statePath = join(netnsStateDir, `${tag}.json`);
   writeFileSync(statePath, JSON.stringify(state));
   let tornDown = false;
@@ -164,8 +164,8 @@ export function createNetnsLab(hostCount: number): NetnsLab {
     ipCmd('link', 'add', bridge, 'type', 'bridge');
     ipCmd('addr', 'add', `${net}.1/24`, 'dev', bridge);
     ipCmd('link', 'set', bridge, 'up');
-    for (const [i, h] of hosts.entries()) {
-      const outer = `${tag}-h${i + 1}`;
+    for (const h of hosts) {
+      const outer = `${tag}-${h.name}`;
       ipCmd('netns', 'add', h.ns);
       // The inner end is created inside the namespace, so its name never meets the root's.
       ipCmd('link', 'add', outer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns);
