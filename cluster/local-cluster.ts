@@ -265,6 +265,9 @@ export class ProcessSet {
   onEvent: ((id: string, event: JsonEvent) => void) | null = null;
   /** Called whenever a child exits, however it ended (a supervisor restarts from here). */
   onExit: ((id: string, code: number | null, signal: NodeJS.Signals | null) => void) | null = null;
+  /** An argv that runs the role inside something, e.g. `ip netns exec <ns>` (cluster/netns.ts).
+   * It must exec the role in place, so the pid held, killed and reported is the role's own. */
+  commandPrefix: ((role: ProcRole, id: string) => readonly string[]) | null = null;
 
   constructor(
     readonly configPath: string,
@@ -289,7 +292,8 @@ export class ProcessSet {
     const p = this.procs.get(id) ?? { id, role, child: null, ready: null, starts: 0 };
     this.procs.set(id, p);
     if (p.child && p.child.exitCode === null && p.child.signalCode === null) return Promise.reject(new Error(`${id} is already running`));
-    const child = spawn(process.execPath, [...this.nodeArgs, '--import', 'tsx', cliPath, role, '--config', this.configPath, '--id', id, ...extra], {
+    const argv = [...(this.commandPrefix?.(role, id) ?? []), process.execPath, ...this.nodeArgs, '--import', 'tsx', cliPath, role, '--config', this.configPath, '--id', id, ...extra];
+    const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: this.env,
     });

@@ -77,6 +77,9 @@ export type SippOptions = Readonly<{
   /** host:port to send to (a UAC's target); omitted for a pure UAS. */
   remote?: string;
   localPort: number;
+  /** Address SIPp binds for SIP and media (-i, -mi); 127.0.0.1 unless set (the root
+   * namespace's bridge address when the cluster is in network namespaces). */
+  localIp?: string;
   /** RTP port for -mp (and -rtp_echo); pick it with freeSippMediaPort(). */
   mediaPort?: number;
   rtpEcho?: boolean;
@@ -140,7 +143,7 @@ export type SippProcess = Readonly<{
 }>;
 
 export function sippArgs(o: SippOptions): string[] {
-  const a = ['-sf', o.scenario, '-i', '127.0.0.1', '-p', String(o.localPort), '-mi', '127.0.0.1', '-nostdin'];
+  const a = ['-sf', o.scenario, '-i', o.localIp ?? '127.0.0.1', '-p', String(o.localPort), '-mi', o.localIp ?? '127.0.0.1', '-nostdin'];
   a.push('-buff_size', String(o.buffBytes ?? SIPP_BUFF_BYTES));
   a.push('-trace_stat', '-stf', 'stats.csv', '-fd', '1', '-trace_counts', '-trace_err', '-error_file', 'errors.log');
   a.push('-trace_rtt', '-rtt_freq', '1');

@@ -9,7 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../common/config.js';
-import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
+import { ProcessSet, shardProcessIds, shardProcessOf, writeLocalClusterConfig, type ProcRole } from '../../cluster/local-cluster.js';
+import { hostProcessOf, hostRoleFlags, hostsProcessSet, writeHostsClusterConfig, type HostsClusterFile, type HostsLayout } from '../../cluster/hosts-cluster.js';
+import { createNetnsLab, type NetnsLab } from '../../cluster/netns.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { digestCredentials } from '../../shards/digest-credentials.js';
 import type { Command } from '../../shards/types.js';
@@ -66,6 +68,13 @@ export type ChaosOptions = Readonly<{
   leaseMs?: number;
   /** Agent breaks that make callers queue (default on with the SIP layer). */
   queuePressure?: boolean;
+  /** Hosts in network namespaces (cluster/netns.ts), as root: each runs a store (or a
+   * co-hosted shard process), a SIP node and a gateway, and partitions between them join
+   * the kills. 0 or unset: every process on loopback, as before. */
+  hosts?: number;
+  /** Shards (default 2 on loopback; with hosts, 100). */
+  shards?: number;
+  hostsLayout?: HostsLayout;
 }>;
 
 /** The service queue's figures and its order verdict (queue-order.ts says what counts). */
@@ -79,6 +88,11 @@ export type ChaosQueueResult = Omit<QueueOrderReport, 'examples'> & Readonly<{
 
 export type ChaosResult = Readonly<{
   seed: number;
+  /** Hosts in network namespaces (0: loopback), shards, and partitions made. */
+  hosts: number;
+  shards: number;
+  partitions: number;
+  partitionsByKind: Readonly<Record<string, number>>;
   layout: 'separate' | 'co-hosted';
   preferredLeaders: boolean;
   minutes: number;
@@ -185,12 +199,40 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const loadMs = Math.round(opts.minutes * 60_000);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `ringfence-chaos-${opts.seed}-`));
   mkdirSync(dir, { recursive: true });
-  const { path, config } = await writeLocalClusterConfig({ dir, shards: 2, sipNodes: sip.on ? 2 : 0, gateways: 1, services: [{ number: SERVICE_NUMBER, skill: 'support' }], preferredLeaders: opts.preferredLeaders ?? false });
-  const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
+  const hostCount = opts.hosts ?? 0;
+  const shardCount = opts.shards ?? (hostCount > 0 ? 100 : 2);
+  const services = [{ number: SERVICE_NUMBER, skill: 'support' }];
+  let lab: NetnsLab | null = null;
+  let hostsFile: HostsClusterFile | null = null;
+  let path: string;
+  let config: ClusterConfig;
+  let procs: ProcessSet;
+  if (hostCount > 0) {
+    lab = createNetnsLab(hostCount);
+    try {
+      hostsFile = await writeHostsClusterConfig({ dir, lab, shards: shardCount, layout: opts.hostsLayout ?? 'stores', sip: sip.on, gateways: true, services });
+    } catch (err) {
+      lab.teardown();
+      throw err;
+    }
+    ({ path, config } = hostsFile);
+    procs = hostsProcessSet(lab, hostsFile, { logFile: join(dir, 'processes.log') });
+  } else {
+    ({ path, config } = await writeLocalClusterConfig({ dir, shards: shardCount, sipNodes: sip.on ? 2 : 0, gateways: 1, services, preferredLeaders: opts.preferredLeaders ?? false }));
+    procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
+  }
   opts.onProcs?.(procs);
   const layout = opts.layout ?? 'separate';
-  const shardHosts = shardProcessIds(config, layout === 'co-hosted');
-  const hostOf = (replicaId: string): string => shardProcessOf(shardHosts, replicaId);
+  const shardRole: 'shard' | 'store' = hostsFile?.layout === 'stores' ? 'store' : 'shard';
+  const shardHosts = hostsFile ? hostsFile.placement.filter((p) => p.role === shardRole).map((p) => p.id) : shardProcessIds(config, layout === 'co-hosted');
+  const hostOf = (replicaId: string): string => (hostsFile ? hostProcessOf(hostsFile, replicaId) : shardProcessOf(shardHosts, replicaId));
+  /** Flags a process is (re)started with: a SIP node's timers, a gateway's host address. */
+  const flagsOf = (role: ProcRole, id: string): string[] => {
+    const placed = hostsFile?.placement.find((p) => p.id === id);
+    return [...(role === 'sip' ? sipFlags : []), ...(placed && lab ? hostRoleFlags(lab, placed) : [])];
+  };
+  /** The address of the root namespace's side: where SIPp and the phones bind. */
+  const localIp = lab?.rootIp ?? '127.0.0.1';
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
   const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 10_000 });
@@ -203,22 +245,24 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const sipFlags = ['--cdr', cdrPath, '--ring-timeout-ms', '2000', '--queue-wait-ms', '20000', '--orphan-hold-ms', String(orphanHoldMs), ...(leaseMs === null ? [] : ['--lease-ms', String(leaseMs)])];
   const recordPath = join(dir, 'phones.jsonl');
   try {
-    log(`cluster in ${dir}: 2 shards x 3 replicas in ${shardHosts.length} processes (${layout}${opts.preferredLeaders ? ', preferred leaders' : ''}), 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
+    log(lab
+      ? `cluster in ${dir}: ${hostCount} hosts in network namespaces (${lab.hosts.map((h) => `${h.name} ${h.ip}`).join(', ')}), ${shardCount} shards x 3 replicas on ${shardHosts.length} ${shardRole} processes, a gateway${sip.on ? ' and a SIP node' : ''} per host${sip.on ? ', 20 agent phones' : ''}; partitions join the kills`
+      : `cluster in ${dir}: ${shardCount} shards x 3 replicas in ${shardHosts.length} processes (${layout}${opts.preferredLeaders ? ', preferred leaders' : ''}), 1 gateway${sip.on ? ', 2 SIP nodes, 20 agent phones' : ''}`);
     await Promise.all([
-      ...shardHosts.map((id) => procs.start('shard', id, [], roleReadyTimeoutMs)),
-      ...config.gateways.map((g) => procs.start('gateway', g.id, [], roleReadyTimeoutMs)),
+      ...shardHosts.map((id) => procs.start(shardRole, id, flagsOf(shardRole, id), roleReadyTimeoutMs)),
+      ...config.gateways.map((g) => procs.start('gateway', g.id, flagsOf('gateway', g.id), roleReadyTimeoutMs)),
     ]);
     await provisionAll(client, config, sip.on);
     let sipTargets: string[] = [];
     if (sip.on) {
-      const readies = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags, roleReadyTimeoutMs)));
-      sipTargets = readies.map((r, i) => `127.0.0.1:${Number(r.udp ?? config.sip[i]!.udp.port)}`);
-      await procs.start('phones', 'phones1', ['--dns', `${phoneDns[0]}-${phoneDns[phoneDns.length - 1]}`, '--password-prefix', PASSWORD_PREFIX, '--record', recordPath, '--answer-after-ms', '300', '--expires-s', '600', '--dialog-probe-ms', '3000'], roleReadyTimeoutMs);
+      const readies = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, flagsOf('sip', n.id), roleReadyTimeoutMs)));
+      sipTargets = readies.map((r, i) => `${lab ? config.sip[i]!.udp.host : '127.0.0.1'}:${Number(r.udp ?? config.sip[i]!.udp.port)}`);
+      await procs.start('phones', 'phones1', ['--dns', `${phoneDns[0]}-${phoneDns[phoneDns.length - 1]}`, '--password-prefix', PASSWORD_PREFIX, '--record', recordPath, '--answer-after-ms', '300', '--expires-s', '600', '--dialog-probe-ms', '3000', '--host', localIp], roleReadyTimeoutMs);
     }
     log(`cluster ready; load for ${loadMs / 1000} s with a kill about every ${(opts.killIntervalMs ?? 5000) / 1000} s (seed ${opts.seed})`);
 
     const prng = createPrng(opts.seed);
-    const planSpec = { loadMs, intervalMs: opts.killIntervalMs ?? 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: sip.on };
+    const planSpec = { loadMs, intervalMs: opts.killIntervalMs ?? 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: sip.on, withPartitions: lab !== null };
     const randomPlan = planFaults(prng.fork('nemesis'), planSpec);
     const extra = { sipGone: opts.sipGone ?? false, evictSessions: opts.evictSessions ?? false, evictIntervalMs: opts.evictIntervalMs ?? 20_000 };
     const plan = extra.sipGone || extra.evictSessions ? withExtraFaults(randomPlan, prng.fork('nemesis-extra'), planSpec, extra) : randomPlan;
@@ -232,7 +276,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const loadSpec: ShardLoadSpec = { client, history, prng: prng.fork('load'), dns: historyDns, reserveWorkers: 16, stateWorkers: 3, ttlMs, commandDeadlineMs: 3000, stopped };
     const stopWatch = watchLeaders({ config, procs, client, timeline, pollMs: 1000, hostOf });
     const sipLoad = sip.on
-      ? await startSipLoad({ dir: join(dir, 'sipp'), targets: sipTargets, service: SERVICE_NUMBER, nodeIds: config.sip.map((n) => n.id), recvTimeoutMs: 45_000, ratePerNode: 3, concurrentPerNodeMax: 12, holdMsMin: 500, holdMsSpread: 1500, safetyTimeoutS: Math.ceil(loadMs / 1000) + 300 })
+      // About 6 calls/s in all, whether over 2 SIP nodes or 3.
+      ? await startSipLoad({ dir: join(dir, 'sipp'), targets: sipTargets, service: SERVICE_NUMBER, nodeIds: config.sip.map((n) => n.id), recvTimeoutMs: 45_000, ratePerNode: config.sip.length > 2 ? 2 : 3, concurrentPerNodeMax: 12, holdMsMin: 500, holdMsSpread: 1500, safetyTimeoutS: Math.ceil(loadMs / 1000) + 300, localIp })
       : null;
     const pressureSpec = { client, dns: phoneDns, prng: prng.fork('queue-pressure'), stopped, firstAtMs: 6000, periodMs: 20_000, breakMs: 8000, onBreak: 15, backGapMs: 300, log };
     const [shardLoad, registerOps, nemesis, pressure] = await Promise.all([
@@ -240,7 +285,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       runRegisterWriters({ client, history, prng: prng.fork('registers'), dns: registerDns, deadlineMs: 15_000, stopped }),
       runNemesis({
         config, procs, client, timeline, plan, stopped, onLog: log,
-        restartFlags: (role) => (role === 'sip' ? sipFlags : []),
+        restartFlags: (role, id) => flagsOf(role, id), shardRole, ...(lab ? { lab } : {}),
         sipNodeIds: config.sip.map((n) => n.id), gatewayIds: config.gateways.map((g) => g.id), hostOf,
       }),
       sip.on && opts.queuePressure !== false ? runQueuePressure(pressureSpec) : Promise.resolve(null),
@@ -251,7 +296,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const leaderChanges = await stopWatch();
 
     // Every process back (the nemesis restarted its victims; a failed restart is retried).
-    for (const p of [...procs.procs.values()]) if (!procs.isRunning(p.id) && p.role !== 'phones' && !nemesis.gone.includes(p.id)) await procs.start(p.role, p.id, p.role === 'sip' ? sipFlags : [], roleReadyTimeoutMs);
+    for (const p of [...procs.procs.values()]) if (!procs.isRunning(p.id) && p.role !== 'phones' && !nemesis.gone.includes(p.id)) await procs.start(p.role, p.id, flagsOf(p.role, p.id), roleReadyTimeoutMs);
 
     const watched = new Set([...historyDns, ...(sip.on ? phoneDns : [])]);
     const endMs = Date.now();
@@ -283,6 +328,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const goneAgentsReadyS = goneNodesRecoveryS(nemesis.gone, (n) => nodeKillsMsOf(timeline, n), expiryReport);
     const phones = sip.on ? checkPhoneRecord(recordPath) : null;
     const nodeKillsMs = (node: string): number[] => nodeKillsMsOf(timeline, node);
+    // A SIP node whose host was cut off could not reach its shards' majorities: for call
+    // timeouts and queue order (liveness), as if killed at the cut. Safety is judged as ever.
+    const sipHostOf = (node: string): string | undefined => hostsFile?.placement.find((p) => p.id === node)?.host;
+    const nodeCutsMs = (node: string): number[] => [...nodeKillsMs(node), ...timeline.events.filter((e) => e.kind === 'partition' && sipHostOf(node) !== undefined && e.hosts.includes(sipHostOf(node)!)).map((e) => timeline.startMs + e.atMs)].sort((a, b) => a - b);
     const orphaned: string[] = [];
     if (phones) {
       for (const ep of phones.episodes) {
@@ -298,22 +347,30 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     if (sipResult) {
       if (sipResult.created === 0) violationList.push('sip: SIPp placed no call at all');
       for (const c of sipResult.callers) {
-        if (c.timeouts > 0 && nodeKillsMs(c.node).length === 0) violationList.push(`sip: ${c.timeouts} calls through ${c.node}, never killed, timed out waiting for a response`);
+        if (c.timeouts > 0 && nodeCutsMs(c.node).length === 0) violationList.push(`sip: ${c.timeouts} calls through ${c.node}, never killed${lab ? ' or cut off' : ''}, timed out waiting for a response`);
       }
     }
     let queue: ChaosQueueResult | null = null;
     if (sip.on) {
       const phoneSkills = new Set(phoneDns);
-      const order = countQueueInversions(queueEvents, { skillsOf: (dn) => (phoneSkills.has(dn) ? agentSkills : null), killsOf: nodeKillsMs, graceMs: bypassGraceMs });
+      const cuts = timeline.events.flatMap((e) => (e.kind === 'partition' ? [{ step: e.step, fromMs: timeline.startMs + e.atMs }] : []));
+      const partitions = cuts.map((c) => ({ fromMs: c.fromMs, toMs: timeline.startMs + (timeline.events.find((e) => e.kind === 'heal' && e.step === c.step)?.atMs ?? loadMs) }));
+      const order = countQueueInversions(queueEvents, { skillsOf: (dn) => (phoneSkills.has(dn) ? agentSkills : null), killsOf: nodeCutsMs, graceMs: bypassGraceMs, partitions });
       const at = (ms: number): string => `+${((ms - timeline.startMs) / 1000).toFixed(1)}s`;
-      const examples = order.examples.map((i) => `${i.kind === 'claim' ? 'claim inversion' : 'bypass'} at ${at(i.atMs)}: agent ${i.dn} went to ${i.served} while the earlier ${i.waiting} (${i.waitingOwner}) waited unclaimed${i.killedNode ? ` [${i.waitingOwner} had been killed: not counted]` : ''}`);
+      const examples = order.examples.map((i) => `${i.kind === 'claim' ? 'claim inversion' : 'bypass'} at ${at(i.atMs)}: agent ${i.dn} went to ${i.served} while the earlier ${i.waiting} (${i.waitingOwner}) waited unclaimed${i.killedNode ? ` [${i.waitingOwner} had been killed: not counted]` : i.duringPartition ? ' [during a partition: counted apart]' : ''}`);
       queue = { ...order, examples, pressure: pressure ?? { breaks: 0, agentBreaks: 0, notReadyRefused: 0, readyRetries: 0, stillOnBreak: [] }, leftAtEnd: leftAtEnd.map((e) => `${e.callId} (${e.owner}, enqueued ${at(e.enqueuedAtMs)}${e.claim ? `, claimed for ${e.claim.dn}` : ''})`) };
     }
     const killsByFault: Record<string, number> = {};
     for (const e of timeline.events) if (e.kind === 'kill') killsByFault[e.fault] = (killsByFault[e.fault] ?? 0) + 1;
+    const partitionsByKind: Record<string, number> = {};
+    for (const e of timeline.events) if (e.kind === 'partition') partitionsByKind[e.fault] = (partitionsByKind[e.fault] ?? 0) + 1;
     const { results: _results, perSecond, ...sipSummary } = sipResult ?? { results: [], perSecond: [] };
     return {
       seed: opts.seed,
+      hosts: hostCount,
+      shards: shardCount,
+      partitions: nemesis.partitions,
+      partitionsByKind,
       layout,
       preferredLeaders: opts.preferredLeaders ?? false,
       minutes: opts.minutes,
@@ -357,6 +414,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   } finally {
     client.close();
     await procs.stopAll(3000);
+    lab?.teardown();
     process.removeListener('exit', killAll);
     if (!opts.keepData && opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
   }

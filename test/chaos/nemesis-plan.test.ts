@@ -3,7 +3,7 @@
 // times; another seed, another schedule), steps stay in order inside the load window at
 // about one per interval, and without the SIP layer no step aims at a SIP node.
 import t from 'tap';
-import { planFaults, withExtraFaults } from './nemesis-plan.js';
+import { isPartitionFault, planFaults, withExtraFaults } from './nemesis-plan.js';
 import { createPrng } from './prng.js';
 
 const spec = { loadMs: 600_000, intervalMs: 5000, firstAtMs: 3000, downMsMin: 300, downMsMax: 1500, withSip: true } as const;
@@ -40,4 +40,16 @@ t.test('the opt-in nemeses add their steps without moving the random ones', asyn
   t.ok(plan.filter((f) => f.kind === 'evict-sessions').length >= 19, 'session evictions all through the load');
   for (let i = 1; i < plan.length; i++) t.ok(plan[i]!.atMs >= plan[i - 1]!.atMs, `step at ${i} in time order`);
   t.same(withExtraFaults(base, createPrng(7).fork('nemesis-extra'), { ...spec, withSip: false }, { sipGone: true, evictSessions: false, evictIntervalMs: 30_000 }), base, 'no SIP layer: no SIP node to lose');
+});
+
+t.test('with hosts in namespaces, partitions join the kills; without, none', async (t) => {
+  const plan = planFaults(createPrng(7), { ...spec, withPartitions: true, partitionMsMin: 2000, partitionMsMax: 6000 });
+  const kinds = new Set(plan.map((f) => f.kind));
+  for (const k of ['partition-isolate', 'partition-one-way', 'partition-bridge', 'shard-leader', 'shard-replica', 'sip', 'gateway']) t.ok(kinds.has(k as never), `${k} occurs`);
+  const parts = plan.filter((f) => isPartitionFault(f.kind));
+  t.ok(parts.length > plan.length / 4 && parts.length < plan.length / 2, `partitions are ${parts.length} of ${plan.length} steps`);
+  t.ok(parts.every((f) => f.downMs >= 2000 && f.downMs <= 6000), 'each partition lasts 2-6 s');
+  t.ok(plan.filter((f) => !isPartitionFault(f.kind)).every((f) => f.downMs >= spec.downMsMin && f.downMs <= spec.downMsMax), 'kills keep their down times');
+  t.same(planFaults(createPrng(7), { ...spec, withPartitions: false }), planFaults(createPrng(7), spec), 'withPartitions false: the plan of old');
+  t.notOk(planFaults(createPrng(7), spec).some((f) => isPartitionFault(f.kind)), 'no partition on loopback');
 });

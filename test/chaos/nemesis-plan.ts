@@ -5,18 +5,24 @@
 // moment (a shard already missing a replica); the plan itself never depends on timing.
 import type { Prng } from './prng.js';
 
-export type FaultKind = 'shard-leader' | 'shard-replica' | 'gateway' | 'sip' | 'sip-gone' | 'evict-sessions';
+export type PartitionFault = 'partition-isolate' | 'partition-one-way' | 'partition-bridge';
+export type FaultKind = 'shard-leader' | 'shard-replica' | 'gateway' | 'sip' | 'sip-gone' | 'evict-sessions' | PartitionFault;
+
+export const partitionFaults: readonly PartitionFault[] = ['partition-isolate', 'partition-one-way', 'partition-bridge'];
+export const isPartitionFault = (k: FaultKind): k is PartitionFault => (partitionFaults as readonly string[]).includes(k);
 
 export type PlannedFault = Readonly<{
   step: number;
   /** Offset from the start of the load. */
   atMs: number;
   kind: FaultKind;
-  /** Chooses the shard (shard faults) or node (sip, gateway) modulo how many there are. */
+  /** Chooses the shard (shard faults), node (sip, gateway) or first host (partitions)
+   * modulo how many there are. */
   pick: number;
-  /** Chooses the replica for shard-replica faults, modulo the replicas. */
+  /** Chooses the replica for shard-replica faults, modulo the replicas; for a partition,
+   * the other host among the rest. */
   replicaPick: number;
-  /** How long the victim stays dead before it is started again. */
+  /** How long the victim stays dead before it is started again (a partition: until healed). */
   downMs: number;
 }>;
 
@@ -28,17 +34,29 @@ export type NemesisPlanSpec = Readonly<{
   downMsMin: number;
   downMsMax: number;
   withSip: boolean;
+  /** Hosts in network namespaces: partitions between them join the kills. */
+  withPartitions?: boolean;
+  /** How long a partition lasts (longer than a kill's down time: long enough for leaders
+   * on the cut side to lose their leases and the majority side to elect). Default 2-6 s. */
+  partitionMsMin?: number;
+  partitionMsMax?: number;
 }>;
 
 /** Relative weights of the fault kinds: shards carry the invariants, so they get most. */
-export function faultWeights(withSip: boolean): readonly (readonly [FaultKind, number])[] {
+export function faultWeights(withSip: boolean, withPartitions = false): readonly (readonly [FaultKind, number])[] {
+  if (withPartitions) {
+    // About 60% kills and 40% partitions, an isolated host the likeliest of these.
+    return withSip
+      ? [['shard-leader', 22], ['shard-replica', 18], ['sip', 12], ['gateway', 8], ['partition-isolate', 16], ['partition-one-way', 12], ['partition-bridge', 12]]
+      : [['shard-leader', 27], ['shard-replica', 23], ['gateway', 10], ['partition-isolate', 16], ['partition-one-way', 12], ['partition-bridge', 12]];
+  }
   return withSip
     ? [['shard-leader', 35], ['shard-replica', 30], ['sip', 20], ['gateway', 15]]
     : [['shard-leader', 45], ['shard-replica', 40], ['gateway', 15]];
 }
 
 export function planFaults(prng: Prng, spec: NemesisPlanSpec): PlannedFault[] {
-  const weights = faultWeights(spec.withSip);
+  const weights = faultWeights(spec.withSip, spec.withPartitions ?? false);
   const total = weights.reduce((s, [, w]) => s + w, 0);
   const out: PlannedFault[] = [];
   // A little jitter around the interval, never letting two steps swap order.
@@ -55,7 +73,12 @@ export function planFaults(prng: Prng, spec: NemesisPlanSpec): PlannedFault[] {
       }
       roll -= w;
     }
-    out.push({ step, atMs, kind, pick: prng.int(0, 1 << 20), replicaPick: prng.int(0, 1 << 20), downMs: prng.int(spec.downMsMin, spec.downMsMax) });
+    const pick = prng.int(0, 1 << 20);
+    const replicaPick = prng.int(0, 1 << 20);
+    const downMs = prng.int(spec.downMsMin, spec.downMsMax);
+    // Drawn only for partitions, after the others, so plans without partitions stay as they were.
+    const partitionMs = isPartitionFault(kind) ? prng.int(spec.partitionMsMin ?? 2000, spec.partitionMsMax ?? 6000) : null;
+    out.push({ step, atMs, kind, pick, replicaPick, downMs: partitionMs ?? downMs });
   }
   return out;
 }

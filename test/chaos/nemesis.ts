@@ -13,7 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig } from '../../common/config.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { RaftStatus } from '../../raft/types.js';
-import type { FaultKind, PlannedFault } from './nemesis-plan.js';
+import { isPartitionFault, type FaultKind, type PartitionFault, type PlannedFault } from './nemesis-plan.js';
+import { bridgePartition, dropOneWay, isolateHost, type Partition } from '../../cluster/netns-partitions.js';
+import type { NetnsLab } from '../../cluster/netns.js';
 import type { ProcessSet } from '../../cluster/local-cluster.js';
 import type { Timeline } from './timeline.js';
 import { evictSessions } from './session-evict.js';
@@ -24,8 +26,12 @@ export type NemesisSpec = Readonly<{
   client: ShardClient;
   timeline: Timeline;
   plan: readonly PlannedFault[];
-  /** Extra flags to restart a role with (SIP node timers, phones flags). */
-  restartFlags: (role: 'sip' | 'gateway' | 'shard') => readonly string[];
+  /** Extra flags to restart a process with (SIP node timers, a gateway's address). */
+  restartFlags: (role: 'sip' | 'gateway' | 'shard' | 'store', id: string) => readonly string[];
+  /** The role of the processes hosting replicas: 'shard' (default) or 'store'. */
+  shardRole?: 'shard' | 'store';
+  /** Hosts in network namespaces: partition steps cut them (netns-partitions.ts). */
+  lab?: NetnsLab;
   sipNodeIds: readonly string[];
   gatewayIds: readonly string[];
   /** The ProcessSet id of the process hosting a replica (itself, unless co-hosted). */
@@ -34,7 +40,7 @@ export type NemesisSpec = Readonly<{
   onLog?: (line: string) => void;
 }>;
 
-export type NemesisResult = Readonly<{ kills: number; skipped: number; restartsFailed: number; gone: readonly string[]; evictions: number }>;
+export type NemesisResult = Readonly<{ kills: number; skipped: number; restartsFailed: number; gone: readonly string[]; evictions: number; partitions: number }>;
 
 /** The replica that leads `shardId` now, asking every live replica (highest term wins). */
 export async function findLeader(spec: Pick<NemesisSpec, 'config' | 'procs' | 'client' | 'hostOf'>, shardId: string, timeoutMs = 2000): Promise<RaftStatus | null> {
@@ -49,7 +55,18 @@ export async function findLeader(spec: Pick<NemesisSpec, 'config' | 'procs' | 'c
   return null;
 }
 
-type Target = { id: string; role: 'shard' | 'sip' | 'gateway'; shard: string | null; wasLeader: boolean; fault: FaultKind };
+type Target = { id: string; role: 'shard' | 'store' | 'sip' | 'gateway'; shard: string | null; wasLeader: boolean; fault: FaultKind };
+
+/** The partition a step makes: hosts chosen by its picks among the lab's hosts. */
+export function makePartition(lab: NetnsLab, kind: PartitionFault, pick: number, otherPick: number): Partition {
+  const hosts = lab.hosts.map((h) => h.name);
+  const a = hosts[pick % hosts.length]!;
+  const rest = hosts.filter((h) => h !== a);
+  const b = rest[otherPick % rest.length]!;
+  if (kind === 'partition-isolate') return isolateHost(lab, a);
+  if (kind === 'partition-one-way') return dropOneWay(lab, a, b);
+  return bridgePartition(lab, a, b);
+}
 
 export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
   const { timeline, procs, config } = spec;
@@ -61,9 +78,14 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
   const log = spec.onLog ?? (() => {});
   const hostOf = spec.hostOf ?? ((id: string) => id);
 
+  const shardRole = spec.shardRole ?? 'shard';
+  // While hosts are cut from each other, every shard with a replica on each side has lost
+  // one already (a minority): no replica of any shard is killed until the partition heals.
+  let partitioned: Partition | null = null;
+  let partitions = 0;
   const shardHealthy = (shardId: string): boolean => {
     const shard = config.shards.find((s) => s.id === shardId)!;
-    return shard.replicas.every((r) => !down.has(hostOf(r.id)) && procs.isRunning(hostOf(r.id)));
+    return partitioned === null && shard.replicas.every((r) => !down.has(hostOf(r.id)) && procs.isRunning(hostOf(r.id)));
   };
   /** Killing the process that hosts `replicaId` takes one replica of each shard it hosts:
    * safe only when each of those shards has every replica up. */
@@ -78,11 +100,11 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
       if (!shardHealthy(shard.id)) continue;
       if (kind === 'shard-leader') {
         const leader = await findLeader(spec, shard.id);
-        if (leader !== null && hostSafe(leader.id)) return { id: hostOf(leader.id), role: 'shard', shard: shard.id, wasLeader: true, fault: kind };
+        if (leader !== null && hostSafe(leader.id)) return { id: hostOf(leader.id), role: shardRole, shard: shard.id, wasLeader: true, fault: kind };
       }
       const replica = shard.replicas[f.replicaPick % shard.replicas.length]!;
       const leader = await findLeader(spec, shard.id, 500);
-      if (hostSafe(replica.id)) return { id: hostOf(replica.id), role: 'shard', shard: shard.id, wasLeader: leader?.id === replica.id, fault: kind === 'shard-leader' ? 'shard-replica' : kind };
+      if (hostSafe(replica.id)) return { id: hostOf(replica.id), role: shardRole, shard: shard.id, wasLeader: leader?.id === replica.id, fault: kind === 'shard-leader' ? 'shard-replica' : kind };
     }
     return null;
   };
@@ -122,7 +144,7 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     const began = Date.now();
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
-        await procs.start(t.role, t.id, spec.restartFlags(t.role), 120_000);
+        await procs.start(t.role, t.id, spec.restartFlags(t.role, t.id), 120_000);
         timeline.add({ kind: 'restart', atMs: timeline.sinceStartMs(), target: t.id, role: t.role, tookMs: Date.now() - began });
         log(`restarted ${t.id} in ${Date.now() - began} ms`);
         down.delete(t.id);
@@ -137,10 +159,40 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     down.delete(t.id);
   };
 
+  const heals: Promise<void>[] = [];
+  /** A partition is made only when every shard has all its replicas up and no other
+   * partition holds, so at most one replica of a shard is ever cut off or down. */
+  const partitionSafe = (): boolean => partitioned === null && down.size === 0 && config.shards.every((s) => shardHealthy(s.id));
+  const partitionStep = async (f: PlannedFault & { kind: PartitionFault }, nextAtMs: number): Promise<void> => {
+    while (!partitionSafe() && Date.now() < nextAtMs && !spec.stopped()) await sleep(250);
+    if (spec.stopped()) return;
+    if (!partitionSafe()) {
+      skipped++;
+      timeline.add({ kind: 'skip', atMs: timeline.sinceStartMs(), step: f.step, fault: f.kind, why: 'a process is down or another partition holds' });
+      return;
+    }
+    const p = makePartition(spec.lab!, f.kind, f.pick, f.replicaPick);
+    partitioned = p;
+    partitions++;
+    timeline.add({ kind: 'partition', atMs: timeline.sinceStartMs(), step: f.step, fault: f.kind, description: p.description, hosts: [...new Set(p.drops.flatMap((d) => [d.at, d.from]))], downMs: f.downMs });
+    log(`step ${f.step}: partition: ${p.description}, for ${f.downMs} ms`);
+    heals.push(sleep(f.downMs).then(() => {
+      p.heal();
+      partitioned = null;
+      timeline.add({ kind: 'heal', atMs: timeline.sinceStartMs(), step: f.step, description: p.description });
+      log(`step ${f.step}: healed: ${p.description}`);
+    }));
+  };
+
   for (const [i, f] of spec.plan.entries()) {
     const waitMs = timeline.startMs + f.atMs - Date.now();
     if (waitMs > 0) await sleep(waitMs);
     if (spec.stopped()) break;
+    if (isPartitionFault(f.kind)) {
+      if (spec.lab === undefined) throw new Error(`step ${f.step}: a ${f.kind} needs hosts in network namespaces (--hosts)`);
+      await partitionStep(f as PlannedFault & { kind: PartitionFault }, timeline.startMs + (spec.plan[i + 1]?.atMs ?? Infinity));
+      continue;
+    }
     if (f.kind === 'evict-sessions') {
       evictions.push(evict(f).catch((err: Error) => log(`step ${f.step}: session eviction failed: ${err.message}`)));
       continue;
@@ -150,6 +202,11 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     // step is due (the schedule is absolute, so a late step does not push the others).
     // A node to lose for good waits for the other to be back, however long that takes.
     const nextAtMs = f.kind === 'sip-gone' ? Infinity : timeline.startMs + (spec.plan[i + 1]?.atMs ?? Infinity);
+    // A shard step during a partition waits for the heal (until the next step is due)
+    // rather than turning at once into a SIP or gateway kill: runs keep their mix of kills.
+    if (f.kind === 'shard-leader' || f.kind === 'shard-replica') {
+      while (partitioned !== null && Date.now() < nextAtMs - 250 && !spec.stopped()) await sleep(100);
+    }
     let t = await resolve(f);
     while (t === null && Date.now() < nextAtMs && !spec.stopped()) {
       await sleep(250);
@@ -175,6 +232,6 @@ export async function runNemesis(spec: NemesisSpec): Promise<NemesisResult> {
     log(`step ${f.step}: SIGKILL ${t.id} (pid ${pid}, ${t.fault}${t.wasLeader ? ', leader' : ''}), down ${f.downMs} ms`);
     restarts.push(restart(t, f.downMs));
   }
-  await Promise.all([...restarts, ...evictions]);
-  return { kills, skipped, restartsFailed, gone, evictions: evictions.length };
+  await Promise.all([...restarts, ...evictions, ...heals]);
+  return { kills, skipped, restartsFailed, gone, evictions: evictions.length, partitions };
 }

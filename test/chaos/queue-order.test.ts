@@ -179,3 +179,23 @@ t.test('queue depth per second: the deepest in each second, carried over quiet s
   s.dequeue('sip2/b', 'sip2', 'answered', 4100);
   t.same(queueDepthPerSecond(s.events, 0, 6), [0, 2, 1, 1, 1, 0]);
 });
+
+t.test('a bypass during a partition (or within the grace after its heal) is counted apart; a claim inversion never is', async (t) => {
+  const s = script();
+  s.enqueue('sip1/a', 'sip1', 1000);
+  s.serve('1001', 'sip2', 5000);
+  s.dequeue('sip1/a', 'sip1', 'timed-out', 9000);
+  const partitions = [{ fromMs: 4000, toMs: 6000 }];
+  const during = countQueueInversions(s.events, { ...opts(), partitions });
+  t.match(during, { inversions: 0, inversionsPartitioned: 1, inversionsKilledNode: 0 }, 'granted inside the cut: counted apart');
+  t.match(during.examples[0], { kind: 'bypass', duringPartition: true });
+  t.match(countQueueInversions(s.events, { ...opts(), partitions: [{ fromMs: 3000, toMs: 4600 }] }), { inversions: 0, inversionsPartitioned: 1 }, 'within the grace after the heal: apart');
+  t.match(countQueueInversions(s.events, { ...opts(), partitions: [{ fromMs: 1000, toMs: 4000 }] }), { inversions: 1, inversionsPartitioned: 0 }, 'past the grace after the heal: an inversion');
+  t.match(countQueueInversions(s.events, opts()), { inversions: 1, inversionsPartitioned: 0 }, 'without partitions: an inversion');
+  const c = script();
+  c.enqueue('sip1/a', 'sip1', 1000);
+  c.enqueue('sip2/b', 'sip2', 1100);
+  c.forgeClaim('sip2/b', '1001', 5000);
+  t.match(countQueueInversions(c.events, { ...opts(), partitions }), { inversions: 1, claimInversions: 1, inversionsPartitioned: 0 }, 'a claim inversion inside the cut still counts');
+  t.match(countQueueInversions(s.events, opts()), { inversions: 1, claimInversions: 0 }, 'a bypass is no claim inversion');
+});

@@ -45,6 +45,12 @@ export type QueueOrderOptions = Readonly<{
   killsOf: (node: string) => readonly number[];
   /** The margin of the bypass check, each side of the grant. */
   graceMs: number;
+  /** Partitions between hosts (from the cut to the heal, same clock): a SIP node's queue
+   * feed that follows a replica on the far side of a cut hears nothing until the heal
+   * (the client's feed notices a closed connection, not a silent one), so its view of the
+   * queue is frozen meanwhile. A bypass granted during a partition or within graceMs of
+   * its heal is counted apart (inversionsPartitioned). Claim inversions are always judged. */
+  partitions?: readonly Readonly<{ fromMs: number; toMs: number }>[];
 }>;
 
 export type QueueInversion = Readonly<{
@@ -58,6 +64,8 @@ export type QueueInversion = Readonly<{
   dn: string;
   atMs: number;
   killedNode: boolean;
+  /** A bypass granted while hosts were cut from each other (see QueueOrderOptions.partitions). */
+  duringPartition: boolean;
 }>;
 
 export type QueueOrderReport = Readonly<{
@@ -85,8 +93,13 @@ export type QueueOrderReport = Readonly<{
   directServes: number;
   /** Pairs (earlier entry waiting, later served) outside killed nodes' callers: must be 0. */
   inversions: number;
+  /** Of those, claim inversions (judged exactly on the queue shard's log); the rest are bypasses. */
+  claimInversions: number;
   /** The same pairs where the waiting entry's node had been killed: not a fault. */
   inversionsKilledNode: number;
+  /** Bypasses granted during a partition or just after its heal, by a node whose queue view
+   * may have been frozen by the cut: counted apart, reported. */
+  inversionsPartitioned: number;
   /** Truncated feed pages seen (each may hide inversions: the count is then a lower bound). */
   feedGaps: number;
   /** The first few inversions of either kind, for the report. */
@@ -168,7 +181,7 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
         pairsCompared++;
         if (w.claim !== null && w.claim.expiresAtMs > nowMs) continue;
         if (!canTake(w, skills) || w.passed.includes(claim.dn)) continue;
-        inversions.push({ kind: 'claim', service: entry.service, waiting: w.callId, waitingOwner: w.owner, served: entry.callId, dn: claim.dn, atMs: nowMs, killedNode: killedBetween(w.owner, w.enqueuedAtMs, nowMs) });
+        inversions.push({ kind: 'claim', service: entry.service, waiting: w.callId, waitingOwner: w.owner, served: entry.callId, dn: claim.dn, atMs: nowMs, killedNode: killedBetween(w.owner, w.enqueuedAtMs, nowMs), duringPartition: false });
       }
       closeWindow(entry.callId, nowMs);
       queued.set(entry.callId, { entry });
@@ -198,10 +211,12 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
       if (!(w.fromMs <= s.grantedAtMs - opts.graceMs && w.toMs >= s.grantedAtMs + opts.graceMs)) continue;
       if (!canTake(w.entry, skills) || w.entry.passed.includes(s.dn)) continue;
       seen.add(w.entry.callId);
-      inversions.push({ kind: 'bypass', service: s.service, waiting: w.entry.callId, waitingOwner: w.entry.owner, served: `a call routed by ${s.owner} without queueing`, dn: s.dn, atMs: s.grantedAtMs, killedNode: killedBetween(w.entry.owner, w.entry.enqueuedAtMs, s.grantedAtMs) });
+      const duringPartition = (opts.partitions ?? []).some((p) => s.grantedAtMs >= p.fromMs && s.grantedAtMs <= p.toMs + opts.graceMs);
+      inversions.push({ kind: 'bypass', service: s.service, waiting: w.entry.callId, waitingOwner: w.entry.owner, served: `a call routed by ${s.owner} without queueing`, dn: s.dn, atMs: s.grantedAtMs, killedNode: killedBetween(w.entry.owner, w.entry.enqueuedAtMs, s.grantedAtMs), duringPartition });
     }
   }
-  const outside = inversions.filter((i) => !i.killedNode);
+  const outside = inversions.filter((i) => !i.killedNode && !i.duringPartition);
+  const partitioned = inversions.filter((i) => !i.killedNode && i.duringPartition);
   return {
     enqueued: enqueued.size,
     claims,
@@ -212,9 +227,11 @@ export function countQueueInversions(events: readonly QueueOrderEvent[], opts: Q
     stillQueued: queued.size,
     directServes,
     inversions: outside.length,
-    inversionsKilledNode: inversions.length - outside.length,
+    claimInversions: outside.filter((i) => i.kind === 'claim').length,
+    inversionsKilledNode: inversions.length - outside.length - partitioned.length,
+    inversionsPartitioned: partitioned.length,
     feedGaps,
-    examples: [...outside, ...inversions.filter((i) => i.killedNode)].slice(0, examplesMax),
+    examples: [...outside, ...partitioned, ...inversions.filter((i) => i.killedNode)].slice(0, examplesMax),
   };
 }
 

@@ -59,7 +59,9 @@ export function renderChaosHtml(r: ChaosResult, finalLine: string): string {
     : e.kind === 'restart' ? `${e.target} ready after ${e.tookMs} ms`
     : e.kind === 'restart-failed' ? `${e.target}: ${e.error}`
     : e.kind === 'skip' ? `step ${e.step} (${e.fault}): ${e.why}`
-    : e.kind === 'evict' ? `${e.opened} sessions opened on ${e.shard} in ${e.tookMs} ms (${e.failed} failed)` : '',
+    : e.kind === 'evict' ? `${e.opened} sessions opened on ${e.shard} in ${e.tookMs} ms (${e.failed} failed)`
+    : e.kind === 'partition' ? `${e.description} (${e.fault}), for ${e.downMs} ms`
+    : e.kind === 'heal' ? `healed: ${e.description}` : '',
   )}</td></tr>`).join('');
   const leaders = r.timeline.filter((e) => e.kind === 'leader').map((e) => e.kind === 'leader' ? `<tr><td>${(e.atMs / 1000).toFixed(1)}</td><td>${e.shard}</td><td>${esc(e.leader ?? '')}</td><td>${e.term}</td></tr>` : '').join('');
   const violations = r.violationList.length === 0 ? '<p class="good">No violations.</p>' : `<ul class="bad">${r.violationList.map((v) => `<li>${esc(v)}</li>`).join('')}</ul>`;
@@ -79,7 +81,7 @@ ${r.queue === null ? '' : chart('Calls waiting in the service queue (deepest in 
 ${r.queue === null ? '' : `<h2>Service queue</h2><p>${r.queue.enqueued} calls queued (${r.queue.pressure.breaks} agent-break phases), ${r.queue.claims} claims, ${r.queue.answered} answered, ${r.queue.abandoned} abandoned, ${r.queue.timedOut} timed out, ${r.queue.failed} failed, ${r.queue.leaseExpired + r.queue.ownerRestarted} removed with their node; ${r.queue.directServes} calls routed without queueing.</p>
 <p class="${r.queue.inversions === 0 ? 'good' : 'bad'}">Queue-order inversions outside killed nodes' callers: ${r.queue.inversions}; involving a killed node's callers: ${r.queue.inversionsKilledNode}; feed gaps: ${r.queue.feedGaps}; entries left at the end: ${r.queue.leftAtEnd.length}.</p>${r.queue.examples.length === 0 ? '' : `<ul>${r.queue.examples.map((e) => `<li>${esc(e)}</li>`).join('')}</ul>`}`}
 ${r.orphaned.length === 0 ? '' : `<h2>Agent calls orphaned by SIP-node kills</h2><p>Calls a killed SIP node could no longer end: the phone kept them and was offered new calls (it refused them with 486 and they were re-routed). Not counted as violations; see the run's notes.</p><ul>${r.orphaned.map((o) => `<li>${esc(o)}</li>`).join('')}</ul>`}
-<h2>Nemesis</h2><label>show <select id="kind"><option value="">all</option><option>kill</option><option>restart</option><option>skip</option><option>restart-failed</option></select></label>
+<h2>Nemesis</h2><label>show <select id="kind"><option value="">all</option><option>kill</option><option>restart</option><option>skip</option><option>restart-failed</option><option>partition</option><option>heal</option></select></label>
 <table id="events"><tr><th>+s</th><th>event</th><th>detail</th></tr>${rows}</table>
 <h2>Leaders seen</h2><table><tr><th>+s</th><th>shard</th><th>leader</th><th>term</th></tr>${leaders}</table>
 <script>document.getElementById('kind').addEventListener('change',function(e){var k=e.target.value;document.querySelectorAll('#events tr[data-kind]').forEach(function(tr){tr.style.display=!k||tr.dataset.kind===k?'':'none';});});</script>

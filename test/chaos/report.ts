@@ -5,7 +5,9 @@ import type { ChaosResult } from './engine.js';
 export function finalLine(r: ChaosResult): string {
   // `inversions` (queue order, outside killed nodes' callers) came last, after the
   // original keys, so scripts matching the older prefix still match.
-  return JSON.stringify({ chaos: true, seed: r.seed, minutes: r.minutes, kills: r.kills, calls: r.calls, violations: r.violations, leaked: r.leaked, hung: r.hung, inversions: r.queue?.inversions ?? 0 });
+  // A run on hosts in network namespaces appends its hosts, shards and partitions.
+  const hosts = r.hosts > 0 ? { hosts: r.hosts, shards: r.shards, partitions: r.partitions } : {};
+  return JSON.stringify({ chaos: true, seed: r.seed, minutes: r.minutes, kills: r.kills, calls: r.calls, violations: r.violations, leaked: r.leaked, hung: r.hung, inversions: r.queue?.inversions ?? 0, ...hosts });
 }
 
 /** Whether the run failed: anything violated, leaked or hung, or served out of queue order. */
@@ -15,6 +17,7 @@ export function runFailed(r: ChaosResult): boolean {
 
 export function humanSummary(r: ChaosResult): string[] {
   const lines = [
+    ...(r.hosts > 0 ? [`hosts: ${r.hosts} in network namespaces, ${r.shards} shards; partitions: ${r.partitions} (${Object.entries(r.partitionsByKind).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`] : []),
     `kills: ${r.kills} (${Object.entries(r.killsByFault).map(([k, v]) => `${k} ${v}`).join(', ')}); ${r.skippedSteps} planned steps skipped, ${r.restartsFailed} restarts failed; ${r.leaderChanges} leader changes seen`,
     `shard load: ${r.shardLoad.grants} grants, ${r.shardLoad.confirms} confirmed, ${r.shardLoad.denials} denials, ${r.shardLoad.breaks} breaks, ${r.shardLoad.unknown} unknown outcomes`,
     `history: ${r.historyCounts.operations} operations (${r.historyCounts.ok} ok, ${r.historyCounts.fail} fail, ${r.historyCounts.info} info), ${r.historyCounts.grantsAcknowledged} acknowledged grants, ${r.historyCounts.exclusivityPairsCompared} overlapping pairs compared, ${r.historyCounts.finalStatesChecked} final states checked`,
@@ -35,7 +38,7 @@ export function humanSummary(r: ChaosResult): string[] {
     if (r.queue) {
       const q = r.queue;
       lines.push(`queue: ${q.enqueued} enqueued, ${q.claims} claims (${q.unclaims} unclaimed again), left as ${q.answered} answered, ${q.abandoned} abandoned, ${q.timedOut} timed out, ${q.failed} failed, ${q.leaseExpired} lease-expired, ${q.ownerRestarted} owner-restarted; ${q.directServes} calls routed without queueing; agent breaks: ${q.pressure.breaks} phases, ${q.pressure.agentBreaks} agent breaks`);
-      lines.push(`queue order: ${q.pairsCompared} (earlier entry, later claim) pairs judged, up to ${q.depthMax} queued at once; ${q.inversions} inversions outside killed nodes' callers (must be 0), ${q.inversionsKilledNode} involving a killed node's callers; ${q.feedGaps} feed gaps${q.feedGaps > 0 ? ' (counts are a lower bound)' : ''}; ${q.leftAtEnd.length} entries left at the end`);
+      lines.push(`queue order: ${q.pairsCompared} (earlier entry, later claim) pairs judged, up to ${q.depthMax} queued at once; ${q.inversions} inversions outside killed nodes' callers (must be 0), ${q.inversionsKilledNode} involving a killed node's callers${q.inversionsPartitioned > 0 ? `, ${q.inversionsPartitioned} bypasses during partitions (a node's queue view frozen by the cut)` : ''}; ${q.feedGaps} feed gaps${q.feedGaps > 0 ? ' (counts are a lower bound)' : ''}; ${q.leftAtEnd.length} entries left at the end`);
       for (const e of q.examples.slice(0, 10)) lines.push(`  ${e}`);
     }
   } else {

@@ -21,6 +21,8 @@ export type SipLoadSpec = Readonly<{
   holdMsMin: number;
   holdMsSpread: number;
   safetyTimeoutS: number;
+  /** The callers' own address (default 127.0.0.1). */
+  localIp?: string;
 }>;
 
 export type CallsSecond = Readonly<{ atS: number; placed: number; succeeded: number; failed: number }>;
@@ -57,7 +59,7 @@ export async function startSipLoad(spec: SipLoadSpec): Promise<SipLoad> {
     return {
       dir,
       proc: startSipp({
-        scenario: scenarioPath('caller'), dir, remote: target, localPort: ports[i]!, mediaPort: mediaPorts[i]!,
+        scenario: scenarioPath('caller'), dir, remote: target, localPort: ports[i]!, mediaPort: mediaPorts[i]!, ...(spec.localIp === undefined ? {} : { localIp: spec.localIp }),
         service: spec.service, rate: spec.ratePerNode, limit: spec.concurrentPerNodeMax, timeoutS: spec.safetyTimeoutS,
         set: { hold_min_ms: spec.holdMsMin, hold_spread_ms: spec.holdMsSpread },
         extra: ['-recv_timeout', String(spec.recvTimeoutMs)],

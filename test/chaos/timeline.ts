@@ -8,6 +8,8 @@ export type TimelineEvent = Readonly<
   | { kind: 'skip'; atMs: number; step: number; fault: string; why: string }
   | { kind: 'leader'; atMs: number; shard: string; leader: string | null; term: number }
   | { kind: 'evict'; atMs: number; step: number; shard: string; opened: number; failed: number; tookMs: number }
+  | { kind: 'partition'; atMs: number; step: number; fault: string; description: string; hosts: readonly string[]; downMs: number }
+  | { kind: 'heal'; atMs: number; step: number; description: string }
 >;
 
 export class Timeline {
