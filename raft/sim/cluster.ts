@@ -1,26 +1,35 @@
-// The simulated cluster: nodes driven exactly as the real driver drives a core (persist,
-// then send, then apply, then serve reads, then advance), over the simulated network and
-// disks, with crashes that may strike between any two of those steps. Every Ready is fed
-// to the safety checks. The cluster is also the clients' way in (ClientPort).
+// The simulated cluster: stores, each hosting one replica of several groups, driven as a
+// store drives them. Each store turn takes one Ready from every group that has one,
+// writes them all to the store's shared disk as one batch, fsyncs it once if any of them
+// needs it, and only when that fsync returns sends their messages (one frame per peer
+// store, every group's messages in it), applies and advances. While the fsync runs the
+// cores keep taking messages and ticks; their next Readies wait for the next batch.
+// A store's ticker ticks every awake replica; leaders quiesce idle groups, liveness pings
+// between stores wake quiesced groups whose leader's store went silent (quiesce.ts).
+// Crashes strike whole stores between any two steps. Every Ready is fed to its group's
+// safety checks.
 
 import assert from 'node:assert';
-import type { ConfChange, ConfState, Message, NodeId, RaftBoot, Ready } from '../types.js';
+import type { ConfState, Message, NodeId, RaftBoot, Ready } from '../types.js';
 import { defaultRaftConfig } from '../core.js';
 import type { PlantedBugs } from '../core/planted-bugs.js';
-import type { SafetyChecks } from './checks.js';
+import { SafetyChecks } from './checks.js';
+import type { Violation } from './checks.js';
 import type { ClientPort, ClientReply } from './clients.js';
 import type { RegisterCommand } from './cas-register.js';
-import { CasRegister, decodeCommand, encodeCommand } from './cas-register.js';
-import { compactEveryEntriesMax, compactEveryEntriesMin, readyRoundsMax, tickMsBase } from './limits.js';
+import { CasRegister, encodeCommand } from './cas-register.js';
+import { livenessPingMs, livenessTimeoutMs, quiesceIdleTicks, readyRoundsMax, tickMsBase } from './limits.js';
 import { Network } from './network.js';
-import { type BugName, createRaftCoreWithBugs, plantBugs } from './planted-bugs.js';
+import { type BugName, createRaftCoreWithBugs, type DriverBugs, driverBugs, plantBugs } from './planted-bugs.js';
 import type { Prng } from './prng.js';
 import type { FaultProfile } from './profile.js';
+import { followerShouldQuiesce, leaderShouldQuiesce, noticeCommit } from './quiesce.js';
+import { applyEntry, compactReplica, failReads, installSnapshot, queueReads, resetCompaction, serveReads } from './replica.js';
 import type { Scheduler } from './scheduler.js';
-import { applyConfChange, SimNode } from './sim-node.js';
+import { SimNode } from './sim-node.js';
+import type { Frame } from './store.js';
+import { SimStore } from './store.js';
 import type { Trace } from './trace.js';
-
-const decoder = new TextDecoder();
 
 export type ClusterOptions = Readonly<{
   sched: Scheduler;
@@ -28,64 +37,126 @@ export type ClusterOptions = Readonly<{
   profile: FaultProfile;
   bugs: ReadonlySet<BugName>;
   trace: Trace;
-  checks: SafetyChecks;
+  /** Where every group's safety checks report. */
+  violations: Violation[];
+  groups: number;
   initialVoters: readonly NodeId[];
 }>;
 
-export class Cluster implements ClientPort {
-  readonly nodes = new Map<NodeId, SimNode>();
-  readonly network: Network;
+export type SimGroup = { readonly id: number; readonly replicas: Map<NodeId, SimNode>; readonly checks: SafetyChecks; readonly port: ClientPort };
+
+export type ClusterStats = {
+  crashes: number;
+  restarts: number;
+  /** Shared batches written, and those that needed an fsync. */
+  batches: number;
+  syncedBatches: number;
+  frames: number;
+  /** Groups a leader quiesced, followers that quiesced on a notice, replicas woken. */
+  quiesces: number;
+  followerQuiesces: number;
+  wakes: number;
+  silences: number;
+};
+
+type Pending = { node: SimNode; rd: Ready; pivotal: boolean };
+
+export class Cluster {
+  readonly stores = new Map<NodeId, SimStore>();
+  readonly groups: SimGroup[] = [];
+  readonly network: Network<Frame>;
   readonly initialConf: ConfState;
+  readonly stats: ClusterStats = {
+    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, frames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0,
+  };
   private readonly sched: Scheduler;
   private readonly prng: Prng;
   private readonly profile: FaultProfile;
   private readonly trace: Trace;
-  private readonly checks: SafetyChecks;
-  private readonly bugs: PlantedBugs;
-  restarts = 0;
-  crashes = 0;
+  private readonly coreBugs: PlantedBugs;
+  readonly driverBugs: DriverBugs;
+  /** After the storm no crash strikes inside a turn any more. */
+  private calm = false;
 
   constructor(o: ClusterOptions) {
+    assert(o.groups >= 1, 'a cluster needs a group');
     this.sched = o.sched;
     this.prng = o.prng;
     this.profile = o.profile;
     this.trace = o.trace;
-    this.checks = o.checks;
-    this.bugs = plantBugs(o.bugs);
+    this.coreBugs = plantBugs(o.bugs);
+    this.driverBugs = driverBugs(o.bugs);
     this.initialConf = { voters: [...o.initialVoters], learners: [] };
-    this.network = new Network(o.sched, o.prng.fork('network'), o.profile.network, (m) => this.deliver(m));
-    for (const id of o.initialVoters) this.addNode(id);
+    this.network = new Network<Frame>(o.sched, o.prng.fork('network'), o.profile.network, (f) => this.deliverFrame(f));
+    for (const id of o.initialVoters) this.createStore(id);
+    for (let g = 0; g < o.groups; g++) {
+      const label = o.groups === 1 ? '' : `group ${g}: `;
+      const checks = new SafetyChecks(() => this.sched.nowMs, o.violations, label);
+      this.groups.push({ id: g, replicas: new Map(), checks, port: this.portOf(g) });
+      for (const id of o.initialVoters) this.addReplica(g, id);
+    }
+    for (const s of this.stores.values()) this.bootStore(s);
   }
 
-  /** Creates a node with an empty disk and starts it. */
-  addNode(id: NodeId): SimNode {
-    assert(!this.nodes.has(id), `node ${id} exists`);
+  get crashes(): number {
+    return this.stats.crashes;
+  }
+
+  private createStore(id: NodeId): SimStore {
+    assert(!this.stores.has(id), `store ${id} exists`);
     const p = this.prng;
     const skew = 1 + (p.next() * 2 - 1) * this.profile.tickSkewMax;
     const tickMs = tickMsBase * (skew >= 1 ? skew : 1 / (2 - skew));
     const rate = 1 + (p.next() * 2 - 1) * 0.001;
     const offsetMs = (p.next() * 2 - 1) * this.profile.clockOffsetMsMax;
-    const node = new SimNode(id, p.fork(`node-${id}`), tickMs, rate, offsetMs, this.initialConf);
-    this.nodes.set(id, node);
-    this.boot(node);
+    const s = new SimStore(id, p.fork(`store-${id}`), tickMs, rate, offsetMs);
+    this.stores.set(id, s);
+    return s;
+  }
+
+  /** Places a replica of `group` on store `id` (created and started if new), with an empty
+   * log; started at once if its store is up. */
+  addReplica(group: number, id: NodeId): SimNode {
+    const g = this.groups[group]!;
+    assert(!g.replicas.has(id), `group ${group} has a replica on ${id}`);
+    let s = this.stores.get(id);
+    const fresh = s === undefined;
+    if (s === undefined) s = this.createStore(id);
+    assert(!s.hostedEver.has(group), `store ${id} hosted group ${group} before`);
+    const node = new SimNode(id, group, s.disk.open(), s.prng.fork(`group-${group}`), this.initialConf);
+    s.replicas.set(group, node);
+    s.hostedEver.add(group);
+    g.replicas.set(id, node);
+    if (fresh) this.bootStore(s);
+    else if (s.up) {
+      this.bootReplica(s, node);
+      this.kick(s);
+    }
     return node;
   }
 
-  members(): readonly NodeId[] {
+  /** A store that may take a new replica of `group`: one that never hosted it. */
+  storeForNewReplica(group: number, newId: () => NodeId, storesMax: number): NodeId | null {
+    const candidates = [...this.stores.values()].filter((s) => !s.hostedEver.has(group));
+    if (candidates.length > 0 && (this.stores.size >= storesMax || this.prng.chance(0.5))) return this.prng.pick(candidates).id;
+    return this.stores.size < storesMax ? newId() : null;
+  }
+
+  members(group: number): NodeId[] {
     const ids: NodeId[] = [];
-    for (const n of this.nodes.values()) if (!n.removed) ids.push(n.id);
+    for (const n of this.groups[group]!.replicas.values()) if (!n.removed) ids.push(n.id);
     return ids;
   }
 
-  liveNodes(): SimNode[] {
-    return [...this.nodes.values()].filter((n) => n.up);
+  liveStores(): SimStore[] {
+    return [...this.stores.values()].filter((s) => s.up);
   }
 
-  /** The live node claiming leadership at the highest term, if any. */
-  leader(): SimNode | null {
+  /** The live replica of `group` claiming leadership at the highest term, if any. */
+  leader(group: number): SimNode | null {
     let best: SimNode | null = null;
     let bestTerm = -1;
-    for (const n of this.nodes.values()) {
+    for (const n of this.groups[group]!.replicas.values()) {
       if (n.core === null) continue;
       const st = n.core.status();
       if (st.role === 'leader' && st.term > bestTerm) {
@@ -96,9 +167,49 @@ export class Cluster implements ClientPort {
     return best;
   }
 
+  /** The store leading the most groups (ties: the first made), or null with no leader. */
+  storeLeadingMost(): { store: SimStore; groups: number } | null {
+    const count = new Map<NodeId, number>();
+    for (const g of this.groups) {
+      const l = this.leader(g.id);
+      if (l !== null) count.set(l.id, (count.get(l.id) ?? 0) + 1);
+    }
+    let best: { store: SimStore; groups: number } | null = null;
+    for (const s of this.stores.values()) {
+      const c = count.get(s.id) ?? 0;
+      if (c > 0 && (best === null || c > best.groups)) best = { store: s, groups: c };
+    }
+    return best;
+  }
+
   // ---- life cycle -------------------------------------------------------------------
 
-  private boot(node: SimNode): void {
+  private bootStore(s: SimStore): void {
+    s.up = true;
+    const incarnation = ++s.incarnation;
+    s.bootMs = this.sched.nowMs;
+    s.turnScheduled = false;
+    s.syncing = false;
+    s.outbox.clear();
+    s.lastHeardMs.clear();
+    s.silent.clear();
+    for (const node of s.replicas.values()) if (!node.removed) this.bootReplica(s, node);
+    const tick = (): void => {
+      if (s.incarnation !== incarnation) return;
+      this.tickStore(s);
+      this.sched.after(s.tickMs, tick);
+    };
+    this.sched.after(s.prng.next() * s.tickMs, tick);
+    const ping = (): void => {
+      if (s.incarnation !== incarnation) return;
+      for (const other of this.stores.keys()) if (other !== s.id) this.sendFrame({ from: s.id, to: other, items: [] });
+      this.sched.after(livenessPingMs, ping);
+    };
+    this.sched.after(s.prng.next() * livenessPingMs, ping);
+    this.kick(s);
+  }
+
+  private bootReplica(s: SimStore, node: SimNode): void {
     const d = node.disk.load();
     node.sm = new CasRegister();
     node.appliedConf = this.initialConf;
@@ -110,211 +221,351 @@ export class Cluster implements ClientPort {
     }
     node.commitSeen = Math.max(d.hardState.commit, node.applied);
     node.leaderTerm = 0;
-    node.compactAt = node.applied + this.compactInterval(node);
+    node.inflight = null;
+    node.quiesced = false;
+    node.idleTicks = 0;
+    node.progressKey = '';
+    resetCompaction(node);
     const boot: RaftBoot = { hardState: d.hardState, snapshot: d.snapshot, entries: d.entries, initialConf: this.initialConf, applied: node.applied };
-    const incarnation = ++node.incarnation;
-    const clock = (): number => this.sched.nowMs * node.clockRate + node.clockOffsetMs;
-    const random = node.prng.fork(`core-${incarnation}`);
+    const clock = (): number => this.sched.nowMs * s.clockRate + s.clockOffsetMs;
+    const random = node.prng.fork(`core-${s.incarnation}`);
     const config = { ...defaultRaftConfig(node.id, () => random.next(), clock), ...this.profile.core };
-    node.core = createRaftCoreWithBugs(config, boot, this.bugs);
-    this.trace.record(this.sched.nowMs, `boot ${node.id} term=${d.hardState.term} vote=${d.hardState.vote} commit=${d.hardState.commit} last=${node.disk.lastIndex()}`);
-    const tick = (): void => {
-      if (node.incarnation !== incarnation || node.core === null) return;
-      node.core.tick();
-      if (node.prng.chance(this.profile.flushPerTickP)) node.disk.flush();
-      this.drive(node);
-      this.sched.after(node.tickMs, tick);
-    };
-    this.sched.after(node.prng.next() * node.tickMs, tick);
-    this.drive(node);
+    node.core = createRaftCoreWithBugs(config, boot, this.coreBugs);
+    this.trace.record(this.sched.nowMs, `boot ${node.group}/${node.id} term=${d.hardState.term} vote=${d.hardState.vote} commit=${d.hardState.commit} last=${node.disk.lastIndex()}`);
   }
 
-  crash(node: SimNode, why: string, restart: boolean): void {
-    if (node.core === null) return;
-    this.crashes++;
-    this.trace.record(this.sched.nowMs, `crash ${node.id} (${why})`);
-    node.core = null;
-    node.incarnation++;
-    node.disk.crash();
-    node.abandonClients('crash');
+  /** The store's process dies: every replica at once, and the disk's unsynced tail of
+   * every group's log with it. */
+  crash(s: SimStore, why: string, restart: boolean): void {
+    if (!s.up) return;
+    this.stats.crashes++;
+    this.trace.record(this.sched.nowMs, `crash ${s.id} (${why})`);
+    s.up = false;
+    s.incarnation++;
+    s.outbox.clear();
+    s.disk.crash([...s.replicas.values()].map((n) => n.disk.log));
+    for (const node of s.replicas.values()) {
+      node.core = null;
+      node.inflight = null;
+      node.quiesced = false;
+      node.abandonClients('crash');
+    }
     if (!restart) return;
-    const incarnation = node.incarnation;
+    const incarnation = s.incarnation;
     const p = this.profile;
     this.sched.after(this.prng.range(p.restartDelayMsMin, p.restartDelayMsMax), () => {
-      if (node.incarnation === incarnation && !node.removed) this.restart(node);
+      if (s.incarnation === incarnation) this.restart(s);
     });
   }
 
-  restart(node: SimNode): void {
-    if (node.core !== null || node.removed) return;
-    this.restarts++;
-    this.boot(node);
+  /** The storm is over: crashes inside turns stop (the fault injector stops the rest). */
+  becomeCalm(): void {
+    this.calm = true;
   }
 
-  /** Out of the cluster for good. */
-  decommission(node: SimNode): void {
-    this.trace.record(this.sched.nowMs, `decommission ${node.id}`);
-    this.crash(node, 'decommissioned', false);
+  private strikes(p: number): boolean {
+    return p > 0 && !this.calm && this.prng.chance(p);
+  }
+
+  restart(s: SimStore): void {
+    if (s.up) return;
+    this.stats.restarts++;
+    this.bootStore(s);
+  }
+
+  /** The replica of `group` on `id` leaves for good (its store lives on). */
+  decommission(group: number, id: NodeId): void {
+    const node = this.groups[group]!.replicas.get(id);
+    if (node === undefined || node.removed) return;
+    this.trace.record(this.sched.nowMs, `decommission ${group}/${id}`);
     node.removed = true;
+    node.core = null;
+    node.inflight = null;
+    node.abandonClients('decommissioned');
   }
 
-  private compactInterval(node: SimNode): number {
-    return node.prng.range(compactEveryEntriesMin, compactEveryEntriesMax);
+  storeOf(node: SimNode): SimStore {
+    return this.stores.get(node.id)!;
   }
 
-  // ---- message and ready handling -----------------------------------------------------
+  // ---- ticks, quiescence, liveness ----------------------------------------------------
 
-  private deliver(m: Message): void {
-    const node = this.nodes.get(m.to);
-    if (node === undefined || node.core === null) return;
-    this.trace.record(this.sched.nowMs, `${m.type} ${m.from}>${m.to} t${m.term}`);
-    node.core.step(m);
-    this.drive(node);
-  }
-
-  drive(node: SimNode): void {
-    for (let i = 0; node.core !== null && node.core.hasReady(); i++) {
-      assert(i < readyRoundsMax, `${node.id}: hasReady() stays true`);
-      this.handleReady(node, node.core.ready());
+  private tickStore(s: SimStore): void {
+    for (const node of s.live()) {
+      if (node.quiesced) continue;
+      if (this.maybeQuiesce(s, node)) continue;
+      node.core!.tick();
     }
+    if (s.prng.chance(this.profile.flushPerTickP)) s.disk.flush();
+    this.checkSilence(s);
+    this.flushOutbox(s);
+    this.kick(s);
   }
 
-  private handleReady(node: SimNode, rd: Ready): void {
+  /** Leader only: quiesces the group if quiesce.ts's rule says so, telling followers. */
+  private maybeQuiesce(s: SimStore, node: SimNode): boolean {
     const core = node.core!;
-    const p = this.profile;
-    if (p.crashMidReadyP > 0 && this.prng.chance(p.crashMidReadyP)) return this.crash(node, 'before persisting a ready', true);
-    // 1. persist
-    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
-      node.disk.write({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState }, rd.mustSync);
+    const st = core.status();
+    if (st.role !== 'leader') return false;
+    const key = `${st.term}/${st.lastIndex}/${st.commit}`;
+    if (key !== node.progressKey) {
+      node.progressKey = key;
+      node.idleTicks = 0;
+    } else node.idleTicks++;
+    const pending = node.proposals.size > 0 || node.reads.size > 0 || node.readWaits.length > 0 || node.inflight !== null || core.hasReady();
+    const ok = leaderShouldQuiesce({
+      status: st, idleTicks: node.idleTicks, idleTicksMin: quiesceIdleTicks, pending,
+      silent: (id) => s.silent.has(id),
+      ignoreMatch: this.driverBugs.quiesceWithLaggingFollower,
+    });
+    if (!ok) return false;
+    node.quiesced = true;
+    this.stats.quiesces++;
+    this.trace.record(this.sched.nowMs, `quiesce ${node.group}/${node.id} t${st.term} commit=${st.commit}`);
+    for (const p of st.peers) {
+      if (p.id === node.id) continue;
+      const message: Message = { type: 'heartbeat', from: node.id, to: p.id, term: st.term, commit: noticeCommit(st, p.id), context: '' };
+      s.queue(p.id, { group: node.group, message, quiesce: true });
     }
-    if (rd.entries.length > 0) this.checks.onPersist(node.id, rd.entries, node.disk);
-    // A leader that was just elected or just moved its commit index is at the moments
-    // Raft's subtle cases hinge on (figure 8): those get their own crash chance.
+    return true;
+  }
+
+  private wake(node: SimNode, why: string): void {
+    if (!node.quiesced) return;
+    node.quiesced = false;
+    node.idleTicks = 0;
+    this.stats.wakes++;
+    this.trace.record(this.sched.nowMs, `wake ${node.group}/${node.id} (${why})`);
+  }
+
+  /** A replica is asked to do work (propose, read, transfer, change membership): a
+   * quiesced leader wakes; a follower answers from its state without waking. */
+  wakeForWork(node: SimNode, why: string): void {
+    if (node.core?.status().role === 'leader') this.wake(node, why);
+  }
+
+  private checkSilence(s: SimStore): void {
+    const now = this.sched.nowMs;
+    for (const other of this.stores.keys()) {
+      if (other === s.id || s.silent.has(other)) continue;
+      const heardMs = Math.max(s.lastHeardMs.get(other) ?? 0, s.bootMs);
+      if (now - heardMs <= livenessTimeoutMs) continue;
+      s.silent.add(other);
+      this.stats.silences++;
+      this.trace.record(now, `silent ${s.id} hears nothing from ${other}`);
+      for (const node of s.live()) {
+        if (!node.quiesced) continue;
+        const st = node.core!.status();
+        if (st.role === 'leader') {
+          if (st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);
+        } else if (st.leader === other && !this.driverBugs.noWakeOnLeaderStoreLoss) {
+          this.wake(node, `leader store ${other} silent`);
+        }
+      }
+    }
+  }
+
+  // ---- frames -----------------------------------------------------------------------
+
+  private sendFrame(f: Frame): void {
+    this.stats.frames++;
+    this.network.send(f);
+  }
+
+  private flushOutbox(s: SimStore): void {
+    if (s.outbox.size === 0) return;
+    for (const [to, items] of s.outbox) this.sendFrame({ from: s.id, to, items });
+    s.outbox.clear();
+  }
+
+  private deliverFrame(f: Frame): void {
+    const s = this.stores.get(f.to);
+    if (s === undefined || !s.up) return;
+    s.lastHeardMs.set(f.from, this.sched.nowMs);
+    s.silent.delete(f.from);
+    if (f.items.length === 0) return;
+    for (const item of f.items) {
+      const node = s.replicas.get(item.group);
+      const m = item.message;
+      if (node === undefined || node.core === null) continue;
+      this.trace.record(this.sched.nowMs, `${item.quiesce ? 'notice' : m.type} ${item.group}/${m.from}>${m.to} t${m.term}`);
+      if (item.quiesce) {
+        this.onNotice(node, m as Extract<Message, { type: 'heartbeat' }>);
+        continue;
+      }
+      if (node.quiesced) {
+        // A heartbeat answer to a quiesced leader answers its notice: waking on it would
+        // undo every quiescence.
+        if (m.type === 'heartbeatResp' && m.context === '') continue;
+        this.wake(node, m.type);
+      }
+      node.core.step(m);
+    }
+    this.kick(s);
+  }
+
+  private onNotice(node: SimNode, m: Extract<Message, { type: 'heartbeat' }>): void {
+    node.core!.step(m);
+    const st = node.core!.status();
+    if (!followerShouldQuiesce(st, { from: m.from, term: m.term, commit: m.commit })) {
+      this.wake(node, 'notice does not match');
+      return;
+    }
+    if (node.quiesced) return;
+    node.quiesced = true;
+    this.stats.followerQuiesces++;
+    this.trace.record(this.sched.nowMs, `quiesce ${node.group}/${node.id} follows ${m.from} t${m.term} commit=${m.commit}`);
+  }
+
+  // ---- the store's turn: one batch, one fsync -----------------------------------------
+
+  kick(s: SimStore): void {
+    if (s.turnScheduled || !s.up) return;
+    s.turnScheduled = true;
+    const incarnation = s.incarnation;
+    this.sched.after(0, () => {
+      if (s.incarnation !== incarnation) return;
+      s.turnScheduled = false;
+      this.turn(s);
+      this.flushOutbox(s);
+    });
+  }
+
+  private turn(s: SimStore): void {
+    const p = this.profile;
+    for (let round = 0; s.up && !s.syncing; round++) {
+      assert(round < readyRoundsMax, `${s.id}: Readies keep coming`);
+      const batch: Pending[] = [];
+      let mustSync = false;
+      for (const node of s.live()) {
+        const core = node.core!;
+        if (node.inflight !== null || !core.hasReady()) continue;
+        const rd = core.ready();
+        node.inflight = rd;
+        if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'before persisting a batch', true);
+        batch.push({ node, rd, pivotal: this.persist(node, rd) });
+        if (rd.mustSync) mustSync = true;
+      }
+      if (batch.length === 0) return;
+      this.stats.batches++;
+      if (!mustSync) {
+        this.finish(s, batch);
+        continue;
+      }
+      this.stats.syncedBatches++;
+      const upTo = s.disk.beginSync();
+      const incarnation = s.incarnation;
+      const fsyncMs = 0.05 + this.prng.next() * p.fsyncMsMax;
+      if (this.driverBugs.sharedBatchAckedBeforeSync) {
+        this.sched.after(fsyncMs, () => {
+          if (s.incarnation === incarnation) s.disk.completeSync(upTo);
+        });
+        this.finish(s, batch);
+        continue;
+      }
+      s.syncing = true;
+      this.sched.after(fsyncMs, () => {
+        if (s.incarnation !== incarnation) return;
+        s.syncing = false;
+        s.disk.completeSync(upTo);
+        this.finish(s, batch);
+        this.flushOutbox(s);
+        this.kick(s);
+      });
+      return;
+    }
+  }
+
+  /** Writes one Ready to the page cache and shows it to the checks; returns whether it
+   * finds a leader at a pivotal moment (just elected, or just advanced its commit). */
+  private persist(node: SimNode, rd: Ready): boolean {
+    const checks = this.groups[node.group]!.checks;
+    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+      node.disk.write({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState }, false);
+    }
+    if (rd.entries.length > 0) checks.onPersist(node.id, rd.entries, node.disk);
     let pivotal = false;
     if (rd.hardState !== null && rd.hardState.commit > node.commitSeen) {
-      this.checks.onCommit(node.id, rd.hardState.term, node.commitSeen, rd.hardState.commit, node.disk);
+      checks.onCommit(node.id, rd.hardState.term, node.commitSeen, rd.hardState.commit, node.disk);
       node.commitSeen = rd.hardState.commit;
       pivotal = rd.softState.role === 'leader';
     }
     if (rd.softState.role === 'leader') {
-      const term = core.status().term;
+      const term = node.core!.status().term;
       if (term !== node.leaderTerm) {
         node.leaderTerm = term;
         pivotal = true;
-        this.trace.record(this.sched.nowMs, `leader ${node.id} term ${term}`);
-        this.checks.onLeader(node.id, term, node.disk);
+        this.trace.record(this.sched.nowMs, `leader ${node.group}/${node.id} term ${term}`);
+        checks.onLeader(node.id, term, node.disk);
       }
     }
-    if (p.crashMidReadyP > 0 && this.prng.chance(p.crashMidReadyP)) return this.crash(node, 'between persisting and sending', true);
-    if (pivotal && p.crashPivotalLeaderP > 0 && this.prng.chance(p.crashPivotalLeaderP)) {
-      return this.crash(node, 'leader elected or committing, before sending', true);
+    return pivotal;
+  }
+
+  /** The batch is durable (or taken to be): each Ready's messages go to the outbox, then
+   * apply, reads, advance — unless the store crashes in between. */
+  private finish(s: SimStore, batch: readonly Pending[]): void {
+    const incarnation = s.incarnation;
+    for (const { node, rd, pivotal } of batch) {
+      if (s.incarnation !== incarnation) return;
+      if (node.core === null) continue; // decommissioned meanwhile
+      this.complete(s, node, rd, pivotal);
     }
-    // 2. send
-    for (const m of rd.messages) this.network.send(m);
-    if (p.crashAfterAckP > 0 && rd.messages.some(isAck) && this.prng.chance(p.crashAfterAckP)) {
-      return this.crash(node, 'right after granting a vote', true);
+  }
+
+  private complete(s: SimStore, node: SimNode, rd: Ready, pivotal: boolean): void {
+    const core = node.core!;
+    const p = this.profile;
+    node.inflight = null;
+    if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'between persisting and sending', true);
+    if (pivotal && this.strikes(p.crashPivotalLeaderP)) {
+      return this.crash(s, 'leader elected or committing, before sending', true);
     }
-    // 3. install the snapshot, apply committed entries
-    if (rd.snapshot !== null) this.installSnapshot(node, rd);
-    for (const e of rd.committed) this.apply(node, e);
-    // 4. reads
-    for (const rs of rd.readStates) {
-      const read = node.reads.get(rs.context);
-      if (read === undefined) continue;
-      node.reads.delete(rs.context);
-      node.readWaits.push({ index: rs.index, read });
+    for (const m of rd.messages) s.queue(m.to, { group: node.group, message: m, quiesce: false });
+    if (rd.messages.some(isAck) && this.strikes(p.crashAfterAckP)) {
+      this.flushOutbox(s);
+      return this.crash(s, 'right after granting a vote', true);
     }
-    for (const rf of rd.readFailures) {
-      const read = node.reads.get(rf.context);
-      if (read === undefined) continue;
-      node.reads.delete(rf.context);
-      read.done({ type: 'fail', reason: rf.reason, leaderHint: rd.softState.leader });
-    }
-    this.serveReads(node);
-    // 5. advance
+    if (rd.snapshot !== null) installSnapshot(node, rd.snapshot, this.trace, this.sched.nowMs);
+    const checks = this.groups[node.group]!.checks;
+    for (const e of rd.committed) applyEntry(node, e, checks);
+    queueReads(node, rd.readStates);
+    failReads(node, rd.readFailures, rd.softState.leader);
+    serveReads(node);
     core.advance(rd);
-    if (node.applied >= node.compactAt) this.compact(node);
-  }
-
-  private installSnapshot(node: SimNode, rd: Ready): void {
-    const s = rd.snapshot!;
-    if (s.meta.index <= node.applied) return;
-    this.trace.record(this.sched.nowMs, `install ${node.id} snapshot ${s.meta.index}`);
-    node.sm.restore(s.data);
-    node.applied = s.meta.index;
-    node.appliedConf = s.meta.conf;
-    node.compactAt = node.applied + this.compactInterval(node);
-    for (const [index, prop] of node.proposals) {
-      if (index > s.meta.index) continue;
-      node.proposals.delete(index);
-      prop.done({ type: 'info', reason: 'covered by a snapshot' });
-    }
-  }
-
-  private apply(node: SimNode, e: Ready['committed'][number]): void {
-    if (e.index <= node.applied) return;
-    if (e.index !== node.applied + 1) {
-      this.checks.report('state-machine-safety', `${node.id} applies index ${e.index} after ${node.applied}`);
-      return;
-    }
-    this.checks.onApply(node.id, e);
-    node.applied = e.index;
-    let result: ClientReply | null = null;
-    let command: RegisterCommand | null = null;
-    if (e.kind === 'conf') {
-      node.appliedConf = applyConfChange(node.appliedConf, JSON.parse(decoder.decode(e.data)) as ConfChange);
-    } else if (e.kind === 'normal') {
-      command = decodeCommand(e.data);
-      const r = node.sm.apply(command);
-      result = { type: 'ok', output: command.kind === 'cas' ? { ok: r.ok, current: r.current } : {} };
-    }
-    const prop = node.proposals.get(e.index);
-    if (prop === undefined) return;
-    node.proposals.delete(e.index);
-    const mine = command !== null && command.client === prop.command.client && command.op === prop.command.op;
-    prop.done(mine ? result! : { type: 'fail', reason: 'another entry took the index', leaderHint: null });
-  }
-
-  private serveReads(node: SimNode): void {
-    if (node.readWaits.length === 0) return;
-    const still: typeof node.readWaits = [];
-    for (const w of node.readWaits) {
-      if (w.index <= node.applied) w.read.done({ type: 'ok', output: { value: node.sm.read(w.read.key) } });
-      else still.push(w);
-    }
-    node.readWaits = still;
-  }
-
-  private compact(node: SimNode): void {
-    const term = node.disk.termAt(node.applied);
-    node.compactAt = node.applied + this.compactInterval(node);
-    if (term === null || node.core === null) return;
-    const data = node.sm.snapshot();
-    node.core.compact(node.applied, data);
-    node.disk.compact({ meta: { index: node.applied, term, conf: node.appliedConf }, data });
-    this.trace.record(this.sched.nowMs, `compact ${node.id} ${node.applied}`);
+    compactReplica(node, this.trace, this.sched.nowMs);
   }
 
   // ---- clients ------------------------------------------------------------------------
 
-  submit(id: NodeId, command: RegisterCommand, done: (r: ClientReply) => void): void {
-    const node = this.nodes.get(id);
+  private portOf(group: number): ClientPort {
+    return {
+      members: () => this.members(group),
+      submit: (id, command, done) => this.submit(group, id, command, done),
+      read: (id, key, context, done) => this.read(group, id, key, context, done),
+    };
+  }
+
+  submit(group: number, id: NodeId, command: RegisterCommand, done: (r: ClientReply) => void): void {
+    const node = this.groups[group]!.replicas.get(id);
     if (node === undefined || node.core === null) return done({ type: 'fail', reason: 'unreachable', leaderHint: null });
+    this.wakeForWork(node, 'proposal');
     const r = node.core.propose(encodeCommand(command));
     if (!r.ok) return done({ type: 'fail', reason: r.error.code, leaderHint: r.error.leaderHint });
     // A proposal still waiting at this index lost its entry to a truncation here; it may
     // yet be committed through another node's log, so its outcome is unknown.
     node.proposals.get(r.value)?.done({ type: 'info', reason: 'index reused after truncation' });
     node.proposals.set(r.value, { command, done });
-    this.drive(node);
+    this.kick(this.storeOf(node));
   }
 
-  read(id: NodeId, key: string, context: string, done: (r: ClientReply) => void): void {
-    const node = this.nodes.get(id);
+  read(group: number, id: NodeId, key: string, context: string, done: (r: ClientReply) => void): void {
+    const node = this.groups[group]!.replicas.get(id);
     if (node === undefined || node.core === null) return done({ type: 'fail', reason: 'unreachable', leaderHint: null });
+    this.wakeForWork(node, 'read');
     node.reads.set(context, { key, done });
     node.core.readIndex(context);
-    this.drive(node);
+    this.kick(this.storeOf(node));
   }
 }
 

@@ -34,8 +34,10 @@ export type FaultProfile = Readonly<{
   /** Chance to crash a leader right after it was elected or advanced its commit index,
    * before it sends anything. */
   crashPivotalLeaderP: number;
-  /** Chance, per tick, that the OS writes a node's page cache back (unsynced → durable). */
+  /** Chance, per tick, that the OS writes a store's page cache back (unsynced → durable). */
   flushPerTickP: number;
+  /** An fsync of a store's shared batch takes 0.05 ms plus up to this. */
+  fsyncMsMax: number;
   partitionEveryMs: number | null;
   partitionMsMin: number;
   partitionMsMax: number;
@@ -74,6 +76,7 @@ export function drawProfile(prng: Prng): FaultProfile {
     crashAfterAckP: calm ? 0 : prng.pick([0, 0.05, 0.2]),
     crashPivotalLeaderP: calm ? 0 : prng.pick([0, 0.1, 0.3, 0.5]),
     flushPerTickP: prng.pick([0.01, 0.1, 0.5]),
+    fsyncMsMax: prng.pick([0.2, 1, 4]),
     partitionEveryMs: calm ? null : maybe(prng, 0.7, 300, 3_000),
     partitionMsMin: 50,
     partitionMsMax: prng.pick([300, 1_000, 2_500]),

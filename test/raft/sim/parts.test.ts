@@ -72,11 +72,11 @@ t.test('disk: compaction keeps entries after the snapshot, a foreign snapshot dr
   t.equal(d.lastIndex(), 5);
 });
 
-function net(profile: Partial<NetworkProfile>, seed = 1): { sched: Scheduler; network: Network; got: Message[] } {
+function net(profile: Partial<NetworkProfile>, seed = 1): { sched: Scheduler; network: Network<Message>; got: Message[] } {
   const sched = new Scheduler();
   const got: Message[] = [];
   const p: NetworkProfile = { lossP: 0, duplicateP: 0, delayMsMin: 1, delayMsMax: 10, slowP: 0, ...profile };
-  return { sched, network: new Network(sched, createPrng(seed), p, (m) => got.push(m)), got };
+  return { sched, network: new Network<Message>(sched, createPrng(seed), p, (m) => got.push(m)), got };
 }
 
 const hb = (from: string, to: string, term: number): Message => ({ type: 'heartbeat', from, to, term, commit: 0, context: '' });
