@@ -23,7 +23,7 @@ import { Network } from './network.js';
 import { type BugName, createRaftCoreWithBugs, type DriverBugs, driverBugs, plantBugs } from './planted-bugs.js';
 import type { Prng } from './prng.js';
 import type { FaultProfile } from './profile.js';
-import { followerShouldQuiesce, leaderShouldQuiesce, noticeCommit } from './quiesce.js';
+import { followerShouldQuiesce, leaderShouldQuiesce, noticeCommit, wakesQuiesced } from './quiesce.js';
 import { applyEntry, compactReplica, failReads, installSnapshot, queueReads, resetCompaction, serveReads } from './replica.js';
 import type { Scheduler } from './scheduler.js';
 import { SimNode } from './sim-node.js';
@@ -51,7 +51,12 @@ export type ClusterStats = {
   /** Shared batches written, and those that needed an fsync. */
   batches: number;
   syncedBatches: number;
+  /** Readies that needed an fsync: with several groups per store, more than syncedBatches. */
+  syncedReadies: number;
   frames: number;
+  /** Raft messages sent, and the frames (pings aside) that carried them. */
+  messages: number;
+  messageFrames: number;
   /** Groups a leader quiesced, followers that quiesced on a notice, replicas woken. */
   quiesces: number;
   followerQuiesces: number;
@@ -67,7 +72,7 @@ export class Cluster {
   readonly network: Network<Frame>;
   readonly initialConf: ConfState;
   readonly stats: ClusterStats = {
-    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, frames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0,
+    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0,
   };
   private readonly sched: Scheduler;
   private readonly prng: Prng;
@@ -341,7 +346,7 @@ export class Cluster {
   /** A replica is asked to do work (propose, read, transfer, change membership): a
    * quiesced leader wakes; a follower answers from its state without waking. */
   wakeForWork(node: SimNode, why: string): void {
-    if (node.core?.status().role === 'leader') this.wake(node, why);
+    if (node.quiesced && node.core?.status().role === 'leader') this.wake(node, why);
   }
 
   private checkSilence(s: SimStore): void {
@@ -369,6 +374,10 @@ export class Cluster {
 
   private sendFrame(f: Frame): void {
     this.stats.frames++;
+    if (f.items.length > 0) {
+      this.stats.messageFrames++;
+      this.stats.messages += f.items.length;
+    }
     this.network.send(f);
   }
 
@@ -394,9 +403,7 @@ export class Cluster {
         continue;
       }
       if (node.quiesced) {
-        // A heartbeat answer to a quiesced leader answers its notice: waking on it would
-        // undo every quiescence.
-        if (m.type === 'heartbeatResp' && m.context === '') continue;
+        if (!wakesQuiesced(node.core.status().role, m)) continue;
         this.wake(node, m.type);
       }
       node.core.step(m);
@@ -444,7 +451,10 @@ export class Cluster {
         node.inflight = rd;
         if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'before persisting a batch', true);
         batch.push({ node, rd, pivotal: this.persist(node, rd) });
-        if (rd.mustSync) mustSync = true;
+        if (rd.mustSync) {
+          mustSync = true;
+          this.stats.syncedReadies++;
+        }
       }
       if (batch.length === 0) return;
       this.stats.batches++;

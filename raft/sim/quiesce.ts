@@ -1,5 +1,7 @@
 // The quiescence rules of the simulated store, as pure functions over a replica's status
-// (the rules of DESIGN.md's multi-raft section, after CockroachDB's quiescence):
+// (the rules of DESIGN.md's multi-raft section, after CockroachDB's quiescence; the same
+// as mr-raft's raft/group/quiesce.ts, which had not landed when this was written; the
+// simulator keeps its own copy so its planted bug can switch one condition off):
 //  - a leader quiesces its group once nothing is pending (no proposal or read waiting,
 //    everything committed and applied), the group made no progress for quiesceIdleTicks
 //    ticks, and every follower is caught up (match == last index == commit), answered
@@ -14,7 +16,7 @@
 //    campaign once their election timer runs out), and so do quiesced leaders with a
 //    follower there.
 
-import type { NodeId, RaftStatus } from '../types.js';
+import type { Message, NodeId, RaftStatus, Role } from '../types.js';
 
 export type LeaderQuiesceInput = Readonly<{
   status: RaftStatus;
@@ -30,9 +32,10 @@ export function leaderShouldQuiesce(i: LeaderQuiesceInput): boolean {
   const st = i.status;
   if (st.role !== 'leader' || i.pending || i.idleTicks < i.idleTicksMin) return false;
   if (st.lastIndex !== st.commit || st.applied !== st.commit || st.failed !== null) return false;
-  for (const p of st.peers) {
-    if (p.id === st.id) continue;
-    if (!p.recentActive || i.silent(p.id)) return false;
+  for (const id of [...st.conf.voters, ...st.conf.learners]) {
+    if (id === st.id) continue;
+    const p = st.peers.find((x) => x.id === id);
+    if (p === undefined || !p.recentActive || i.silent(id)) return false;
     if (!i.ignoreMatch && p.matchIndex !== st.lastIndex) return false;
   }
   return true;
@@ -45,6 +48,13 @@ export function noticeCommit(st: RaftStatus, follower: NodeId): number {
 }
 
 export type Notice = Readonly<{ from: NodeId; term: number; commit: number }>;
+
+/** Whether `m` wakes a quiesced replica whose role is `role`: anything but the traffic
+ * quiescing causes (a notice is judged by followerShouldQuiesce; a heartbeat answer to a
+ * quiesced leader answers its notice, and waking on it would undo every quiescence). */
+export function wakesQuiesced(role: Role, m: Message): boolean {
+  return !(role === 'leader' && m.type === 'heartbeatResp' && m.context === '');
+}
 
 /** After the notice's heartbeat was stepped into the follower. */
 export function followerShouldQuiesce(st: RaftStatus, n: Notice): boolean {

@@ -61,6 +61,13 @@ export type RunResult = Readonly<{
   log: readonly string[] | null;
 }>;
 
+function emptyStats(): ClusterStats {
+  return {
+    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0,
+    followerQuiesces: 0, wakes: 0, silences: 0,
+  };
+}
+
 export function drawGroups(seed: number): number {
   return createPrng(seed).fork('groups').range(1, groupsMax);
 }
@@ -149,7 +156,7 @@ export function runSeed(o: RunOptions): RunResult {
     simulatedMs: sched.nowMs,
     traceHash: trace.hash(),
     profile,
-    cluster: cluster?.stats ?? { crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, frames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0 },
+    cluster: cluster?.stats ?? emptyStats(),
     killed: end?.killed ?? null,
     log: trace.lines,
   };
