@@ -3,10 +3,16 @@
 // across a crash (a synced write also makes earlier ones durable), overwrites and
 // truncates the log like Ready asks, and compacts; the network drops everything on a
 // cut link or at loss 1, delivers everything at loss 0, and duplicates when told to.
+// A store's shared disk loses the unsynced tail of every group's log in one crash, and an
+// fsync covers exactly the writes made before it began. The quiescence rules refuse a
+// lagging, silent or unheard follower (and the planted bug ignores the lag), and a
+// follower quiesces only on a notice matching its term, leader and whole log.
 
 import t from 'tap';
 import type { Entry, Message } from '../../../raft/types.js';
-import { SimDisk } from '../../../raft/sim/disk.js';
+import type { RaftStatus } from '../../../raft/types.js';
+import { SharedDisk, SimDisk } from '../../../raft/sim/disk.js';
+import { followerShouldQuiesce, leaderShouldQuiesce, noticeCommit, wakesQuiesced } from '../../../raft/sim/quiesce.js';
 import { Network } from '../../../raft/sim/network.js';
 import type { NetworkProfile } from '../../../raft/sim/network.js';
 import { createPrng } from '../../../raft/sim/prng.js';
@@ -127,4 +133,63 @@ t.test('scheduler: time order, ties in insertion order', async (t) => {
   while (s.runNext(6));
   t.same(seen, ['a', 'b', 'c']);
   t.equal(s.nowMs, 5);
+});
+
+t.test('shared disk: one crash loses the unsynced tail of every group; an fsync covers what came before it', async (t) => {
+  const shared = new SharedDisk();
+  const a = shared.open();
+  const b = shared.open();
+  a.write({ hardState: null, entries: [entry(1, 1, 'a1')], snapshot: null }, false);
+  b.write({ hardState: null, entries: [entry(1, 1, 'b1')], snapshot: null }, false);
+  const upTo = shared.beginSync();
+  a.write({ hardState: null, entries: [entry(2, 1, 'a2')], snapshot: null }, false);
+  b.write({ hardState: { term: 1, vote: 'n1', commit: 0 }, entries: [entry(2, 1, 'b2')], snapshot: null }, false);
+  t.equal(shared.unsyncedWrites, 4);
+  shared.completeSync(upTo);
+  t.equal(shared.unsyncedWrites, 2, 'the fsync made the two writes before it durable, not the two after');
+  t.equal(shared.syncs, 1);
+  shared.crash([a.log, b.log]);
+  t.same(a.load().entries.map((e) => e.index), [1], 'group a keeps its synced entry only');
+  t.same(b.load().entries.map((e) => e.index), [1], 'group b too');
+  t.same(b.load().hardState, { term: 0, vote: null, commit: 0 }, 'an unsynced vote is lost');
+  t.equal(a.lastIndex(), 1, 'the process sees the durable state after the crash');
+  t.equal(shared.lostWrites, 2);
+});
+
+function leaderStatus(peers: { id: string; match: number; active?: boolean }[], over: Partial<RaftStatus> = {}): RaftStatus {
+  const ids = ['n1', ...peers.map((p) => p.id)];
+  return {
+    id: 'n1', role: 'leader', term: 3, vote: 'n1', leader: 'n1', commit: 10, applied: 10, lastIndex: 10, firstIndex: 1, snapshotIndex: 0,
+    conf: { voters: ids, learners: [] }, leadership: 'election', failed: null,
+    peers: [
+      { id: 'n1', voter: true, matchIndex: 10, nextIndex: 11, state: 'replicate', recentActive: true },
+      ...peers.map((p) => ({ id: p.id, voter: true, matchIndex: p.match, nextIndex: p.match + 1, state: 'replicate' as const, recentActive: p.active ?? true })),
+    ],
+    ...over,
+  };
+}
+
+t.test('quiesce: a leader waits for every follower to hold its whole log, answer, and sit on a live store', async (t) => {
+  const base = { idleTicks: 3, idleTicksMin: 3, pending: false, silent: () => false, ignoreMatch: false };
+  t.ok(leaderShouldQuiesce({ ...base, status: leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]) }), 'all caught up: quiesce');
+  const lagging = leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 8 }]);
+  t.notOk(leaderShouldQuiesce({ ...base, status: lagging }), 'a lagging follower keeps it awake');
+  t.ok(leaderShouldQuiesce({ ...base, status: lagging, ignoreMatch: true }), 'the planted bug quiesces anyway');
+  t.equal(noticeCommit(lagging, 'n3'), 8, "the notice carries no more than the follower's match");
+  t.notOk(leaderShouldQuiesce({ ...base, status: leaderStatus([{ id: 'n2', match: 10, active: false }, { id: 'n3', match: 10 }]) }), 'an unheard follower keeps it awake');
+  t.notOk(leaderShouldQuiesce({ ...base, silent: (id) => id === 'n3', status: leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]) }), 'so does a silent store');
+  t.notOk(leaderShouldQuiesce({ ...base, idleTicks: 2, status: leaderStatus([{ id: 'n2', match: 10 }]) }), 'not before idleTicksMin');
+  t.notOk(leaderShouldQuiesce({ ...base, pending: true, status: leaderStatus([{ id: 'n2', match: 10 }]) }), 'not with work pending');
+  t.notOk(leaderShouldQuiesce({ ...base, status: leaderStatus([{ id: 'n2', match: 10 }], { commit: 9 }) }), 'not with an uncommitted tail');
+  const follower = (over: Partial<RaftStatus>): RaftStatus => ({ ...leaderStatus([]), role: 'follower', id: 'n2', leader: 'n1', peers: [], ...over });
+  const notice = { from: 'n1', term: 3, commit: 10 };
+  t.ok(followerShouldQuiesce(follower({}), notice), 'a follower with the whole log quiesces');
+  t.notOk(followerShouldQuiesce(follower({ lastIndex: 11 }), notice), 'not with entries beyond the notice');
+  t.notOk(followerShouldQuiesce(follower({ commit: 9 }), notice), 'not below its commit');
+  t.notOk(followerShouldQuiesce(follower({ term: 4 }), notice), 'not in another term');
+  t.notOk(followerShouldQuiesce(follower({ leader: 'n3' }), notice), 'not from another leader');
+  const hbResp = { type: 'heartbeatResp', from: 'n2', to: 'n1', term: 3, context: '' } as const;
+  t.notOk(wakesQuiesced('leader', hbResp), "a heartbeat answer does not wake a quiesced leader");
+  t.ok(wakesQuiesced('leader', { ...hbResp, context: 'r1' }), 'a read round answer does');
+  t.ok(wakesQuiesced('follower', hb('n1', 'n2', 3)), 'any message wakes a follower');
 });
