@@ -23,7 +23,11 @@ type SeedSummary = Pick<RunResult, 'seed' | 'violation' | 'groups' | 'elections'
   quiesces: number;
   wakes: number;
   syncedBatches: number;
+  syncedReadies: number;
   batches: number;
+  ticks: number;
+  ticksSkipped: number;
+  failoverMs: number | null;
 };
 
 function usage(msg: string): never {
@@ -60,7 +64,8 @@ function summarize(r: RunResult): SeedSummary {
   return {
     seed: r.seed, violation: r.violation, groups: r.groups, elections: r.elections, commits: r.commits,
     linearizabilityInconclusive: r.linearizabilityInconclusive, traceHash: r.traceHash,
-    quiesces: r.cluster.quiesces, wakes: r.cluster.wakes, syncedBatches: r.cluster.syncedBatches, batches: r.cluster.batches,
+    quiesces: r.cluster.quiesces, wakes: r.cluster.wakes, syncedBatches: r.cluster.syncedBatches, syncedReadies: r.cluster.syncedReadies,
+    batches: r.cluster.batches, ticks: r.cluster.ticks, ticksSkipped: r.cluster.ticksSkipped, failoverMs: r.failoverMs,
   };
 }
 
@@ -141,7 +146,11 @@ async function main(): Promise<void> {
   let wakes = 0;
   let batches = 0;
   let syncedBatches = 0;
+  let syncedReadies = 0;
+  let ticks = 0;
+  let ticksSkipped = 0;
   let multiGroupSeeds = 0;
+  const failoversMs: number[] = [];
   const byKind: Record<string, number> = {};
   await runAll(o, (r) => {
     elections += r.elections;
@@ -150,6 +159,10 @@ async function main(): Promise<void> {
     wakes += r.wakes;
     batches += r.batches;
     syncedBatches += r.syncedBatches;
+    syncedReadies += r.syncedReadies;
+    ticks += r.ticks;
+    ticksSkipped += r.ticksSkipped;
+    if (r.failoverMs !== null) failoversMs.push(r.failoverMs);
     if (r.groups > 1) multiGroupSeeds++;
     if (r.linearizabilityInconclusive) inconclusive++;
     if (o.verbose) {
@@ -173,9 +186,11 @@ async function main(): Promise<void> {
   });
   const elapsedMs = Math.round(performance.now() - startedMs);
   const seedsPerSecond = Math.round((o.seeds * 1000 * 10) / Math.max(1, elapsedMs)) / 10;
+  failoversMs.sort((a, b) => a - b);
+  const failoverMs = failoversMs.length === 0 ? null : { median: failoversMs[failoversMs.length >> 1]!, max: failoversMs.at(-1)!, runs: failoversMs.length };
   const summary = {
-    seeds: o.seeds, violations, firstFailingSeed, elections, commits, byKind, inconclusive, multiGroupSeeds, quiesces, wakes, batches, syncedBatches,
-    elapsedMs, seedsPerSecond, bugs: o.bugs,
+    seeds: o.seeds, violations, firstFailingSeed, elections, commits, byKind, inconclusive, multiGroupSeeds, quiesces, wakes,
+    batches, syncedBatches, syncedReadies, ticks, ticksSkipped, failoverMs, elapsedMs, seedsPerSecond, bugs: o.bugs,
   };
   process.stdout.write(JSON.stringify(summary) + '\n');
   process.exitCode = violations > 0 && o.bugs.length === 0 ? 1 : 0;

@@ -62,6 +62,9 @@ export type ClusterStats = {
   followerQuiesces: number;
   wakes: number;
   silences: number;
+  /** Replica ticks made, and those skipped because the replica was quiesced. */
+  ticks: number;
+  ticksSkipped: number;
 };
 
 type Pending = { node: SimNode; rd: Ready; pivotal: boolean };
@@ -72,7 +75,7 @@ export class Cluster {
   readonly network: Network<Frame>;
   readonly initialConf: ConfState;
   readonly stats: ClusterStats = {
-    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0,
+    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0, ticks: 0, ticksSkipped: 0,
   };
   private readonly sched: Scheduler;
   private readonly prng: Prng;
@@ -297,8 +300,11 @@ export class Cluster {
 
   private tickStore(s: SimStore): void {
     for (const node of s.live()) {
-      if (node.quiesced) continue;
-      if (this.maybeQuiesce(s, node)) continue;
+      if (node.quiesced || this.maybeQuiesce(s, node)) {
+        this.stats.ticksSkipped++;
+        continue;
+      }
+      this.stats.ticks++;
       node.core!.tick();
     }
     if (s.prng.chance(this.profile.flushPerTickP)) s.disk.flush();
@@ -365,6 +371,9 @@ export class Cluster {
           if (st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);
         } else if (st.leader === other && !this.driverBugs.noWakeOnLeaderStoreLoss) {
           this.wake(node, `leader store ${other} silent`);
+          // As raft/group does: a whole election timeout passes at once, so the follower is
+          // out of its leader's lease (it grants pre-votes) and campaigns without delay.
+          for (let i = 0; i < this.profile.core.electionTimeoutTicks; i++) node.core!.tick();
         }
       }
     }

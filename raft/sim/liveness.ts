@@ -25,6 +25,7 @@ export class EndCheck {
   done = false;
   /** The store killed for the failover phase, and the groups it led. */
   killed: { store: NodeId; groups: number } | null = null;
+  failoverMs: number | null = null;
   private probes: Probe[] = [];
   private ops = 0;
   private round = 0;
@@ -57,8 +58,12 @@ export class EndCheck {
     this.killed = { store: victim.store.id, groups: victim.groups };
     this.cluster.crash(victim.store, 'final kill', false);
     this.startProbes();
+    const killMs = this.sched.nowMs;
     const why = `${failoverBoundMs} ms after store ${victim.store.id} (leading ${victim.groups} groups) was killed`;
-    this.poll(this.sched.nowMs + failoverBoundMs, why, () => (this.done = true));
+    this.poll(killMs + failoverBoundMs, why, () => {
+      this.failoverMs = this.sched.nowMs - killMs;
+      this.done = true;
+    });
   }
 
   private poll(deadlineMs: number, after: string, next: () => void): void {

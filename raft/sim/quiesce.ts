@@ -12,9 +12,13 @@
 //    notice just wakes it like any message;
 //  - a quiesced replica is not ticked; any message wakes it (but a heartbeat answer does
 //    not wake a quiesced leader: it answers a notice);
-//  - when a peer store goes silent, quiesced followers whose leader is there wake (and so
-//    campaign once their election timer runs out), and so do quiesced leaders with a
-//    follower there.
+//  - when a peer store goes silent, quiesced followers whose leader is there wake and let
+//    a whole election timeout pass at once (so they campaign, and grant pre-votes, without
+//    waiting), and quiesced leaders with a follower there wake (check-quorum runs again).
+// One difference from raft/group: the notice carries min(match, commit), as any heartbeat
+// of the core does, where raft/group sends the commit index. With the leader's rule kept
+// the two are equal; with the planted bug, the follower then quiesces on it while behind
+// (the harm the bug is about) instead of refusing it and campaigning.
 
 import type { Message, NodeId, RaftStatus, Role } from '../types.js';
 

@@ -58,13 +58,16 @@ export type RunResult = Readonly<{
   cluster: ClusterStats;
   /** The store the end check killed, and how many groups it led then. */
   killed: Readonly<{ store: string; groups: number }> | null;
+  /** Simulated ms from that kill until every group had a leader, a committed probe write
+   * and its live replicas caught up; null without a kill. */
+  failoverMs: number | null;
   log: readonly string[] | null;
 }>;
 
 function emptyStats(): ClusterStats {
   return {
     crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0,
-    followerQuiesces: 0, wakes: 0, silences: 0,
+    followerQuiesces: 0, wakes: 0, silences: 0, ticks: 0, ticksSkipped: 0,
   };
 }
 
@@ -158,6 +161,7 @@ export function runSeed(o: RunOptions): RunResult {
     profile,
     cluster: cluster?.stats ?? emptyStats(),
     killed: end?.killed ?? null,
+    failoverMs: end?.failoverMs ?? null,
     log: trace.lines,
   };
 }
