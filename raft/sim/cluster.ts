@@ -1,8 +1,9 @@
 // The simulated cluster: stores, each hosting one replica of several groups, driven as a
 // store drives them. Each store turn takes one Ready from every group that has one,
 // writes them all to the store's shared disk as one batch, fsyncs it once if any of them
-// needs it, and only when that fsync returns sends their messages (one frame per peer
-// store, every group's messages in it), applies and advances. While the fsync runs the
+// needs it, and only when that fsync returns sends the messages that depend on it (a
+// leader's appends leave at once, as raft/group sends them), applies and advances; each
+// turn's messages to a peer store go in one frame. While the fsync runs the
 // cores keep taking messages and ticks; their next Readies wait for the next batch.
 // A store's ticker ticks every awake replica; leaders quiesce idle groups, liveness pings
 // between stores wake quiesced groups whose leader's store went silent (quiesce.ts).
@@ -67,7 +68,8 @@ export type ClusterStats = {
   ticksSkipped: number;
 };
 
-type Pending = { node: SimNode; rd: Ready; pivotal: boolean };
+/** A Ready in the store's batch, with the messages still to send once it is durable. */
+type Pending = { node: SimNode; rd: Ready; pivotal: boolean; late: readonly Message[] };
 
 export class Cluster {
   readonly stores = new Map<NodeId, SimStore>();
@@ -229,6 +231,7 @@ export class Cluster {
     }
     node.commitSeen = Math.max(d.hardState.commit, node.applied);
     node.leaderTerm = 0;
+    node.durableTerm = d.hardState.term;
     node.inflight = null;
     node.quiesced = false;
     node.idleTicks = 0;
@@ -459,7 +462,8 @@ export class Cluster {
         const rd = core.ready();
         node.inflight = rd;
         if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'before persisting a batch', true);
-        batch.push({ node, rd, pivotal: this.persist(node, rd) });
+        const pivotal = this.persist(node, rd);
+        batch.push({ node, rd, pivotal, late: this.sendEarly(s, node, rd) });
         if (rd.mustSync) {
           mustSync = true;
           this.stats.syncedReadies++;
@@ -521,27 +525,45 @@ export class Cluster {
     return pivotal;
   }
 
+  /** As raft/group does (Raft thesis §10.2.1): a leader's appends, heartbeats and snapshot
+   * chunks do not depend on its own log being durable — followers may hold entries the
+   * leader then loses, as if it had crashed just after sending — so they leave with this
+   * turn's frames while the fsync runs; the leader counts itself for commit only after
+   * advance(). Not when this Ready changes the term: that must be durable first. Returns
+   * the messages that wait for the fsync. */
+  private sendEarly(s: SimStore, node: SimNode, rd: Ready): readonly Message[] {
+    if (rd.softState.role !== 'leader' || rd.messages.length === 0) return rd.messages;
+    if (rd.hardState !== null && rd.hardState.term !== node.durableTerm) return rd.messages;
+    const late: Message[] = [];
+    for (const m of rd.messages) {
+      if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') s.queue(m.to, { group: node.group, message: m, quiesce: false });
+      else late.push(m);
+    }
+    return late;
+  }
+
   /** The batch is durable (or taken to be): each Ready's messages go to the outbox, then
    * apply, reads, advance — unless the store crashes in between. */
   private finish(s: SimStore, batch: readonly Pending[]): void {
     const incarnation = s.incarnation;
-    for (const { node, rd, pivotal } of batch) {
+    for (const { node, rd, pivotal, late } of batch) {
       if (s.incarnation !== incarnation) return;
       if (node.core === null) continue; // decommissioned meanwhile
-      this.complete(s, node, rd, pivotal);
+      this.complete(s, node, rd, pivotal, late);
     }
   }
 
-  private complete(s: SimStore, node: SimNode, rd: Ready, pivotal: boolean): void {
+  private complete(s: SimStore, node: SimNode, rd: Ready, pivotal: boolean, late: readonly Message[]): void {
     const core = node.core!;
     const p = this.profile;
     node.inflight = null;
+    if (rd.hardState !== null) node.durableTerm = rd.hardState.term;
     if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'between persisting and sending', true);
     if (pivotal && this.strikes(p.crashPivotalLeaderP)) {
       return this.crash(s, 'leader elected or committing, before sending', true);
     }
-    for (const m of rd.messages) s.queue(m.to, { group: node.group, message: m, quiesce: false });
-    if (rd.messages.some(isAck) && this.strikes(p.crashAfterAckP)) {
+    for (const m of late) s.queue(m.to, { group: node.group, message: m, quiesce: false });
+    if (late.some(isAck) && this.strikes(p.crashAfterAckP)) {
       this.flushOutbox(s);
       return this.crash(s, 'right after granting a vote', true);
     }

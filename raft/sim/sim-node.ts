@@ -22,6 +22,9 @@ export class SimNode {
   removed = false;
   commitSeen = 0;
   leaderTerm = 0;
+  /** The term of the last hard state written and synced (a leader's appends leave before
+   * its fsync only in a term already durable). */
+  durableTerm = 0;
   compactAt = 0;
   /** The Ready handed out and not yet advanced (its store's batch is being synced). */
   inflight: Ready | null = null;

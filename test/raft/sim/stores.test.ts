@@ -41,7 +41,7 @@ t.test('the correct driver passes 8-group seeds, quiescing, waking and failing o
 
 /** Seeds found to catch each bug quickly (npm run sim -- --bug NAME --seeds 2000 --json). */
 const catching: readonly [BugName, number, RegExp][] = [
-  ['quiesce-with-lagging-follower', 12, /liveness/],
+  ['quiesce-with-lagging-follower', 16, /liveness/],
   ['no-wake-on-leader-store-loss', 1, /liveness/],
   ['shared-batch-acked-before-sync', 4, /election-safety|leader-completeness|state-machine-safety|log-matching|linearizability/],
 ];
