@@ -1,7 +1,8 @@
 // Proves the sim command line as a user runs it (node --import tsx raft/sim/cli.ts):
 // it ends with the JSON summary line, forked workers give the same totals as a single
 // process (runs are deterministic wherever they execute), an unknown bug name is a usage
-// error, and exit codes follow the rule (violations fail the run unless --bug is set).
+// error, and exit codes follow the rule (violations fail the run unless --bug is set);
+// --groups fixes the groups per store, and a store-driver bug is caught and replayable.
 // Runs are short (--steps) to keep this quick; every child is killed in teardown.
 
 import t from 'tap';
@@ -58,4 +59,17 @@ t.test('with --bug, violations are reported with a replay hint and exit 0', asyn
   t.ok(s.violations > 0, 'the bug was caught');
   t.ok(r.lines.some((l) => l.includes(`seed ${s.firstFailingSeed}:`)), 'the failing seed is named');
   t.ok(r.lines.some((l) => l.includes(`--seed ${s.firstFailingSeed} --seeds 1 --verbose --bug no-truncate-on-conflict`)), 'with a replay command');
+});
+
+t.test('--groups fixes the groups per store; a store-driver bug is caught and its replay names both', async (t) => {
+  const r = await sim(['--seeds', '2', '--seed', '1', '--groups', '8', '--bug', 'no-wake-on-leader-store-loss', '--workers', '1']);
+  t.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.lines.at(-1)!) as Summary & { multiGroupSeeds: number; quiesces: number };
+  t.ok(s.violations > 0, 'the bug was caught');
+  t.equal(s.multiGroupSeeds, 2, 'both seeds ran 8 groups');
+  t.ok(s.quiesces > 0, 'groups quiesced');
+  t.ok(r.lines.some((l) => l.includes('--bug no-wake-on-leader-store-loss --groups 8')), 'the replay command names the bug and the groups');
+  const bad = await sim(['--seeds', '1', '--groups', '0']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--groups needs an integer/);
 });
