@@ -19,12 +19,12 @@ import type { Violation } from './checks.js';
 import type { ClientPort, ClientReply } from './clients.js';
 import type { RegisterCommand } from './cas-register.js';
 import { CasRegister, encodeCommand } from './cas-register.js';
-import { livenessPingMs, livenessTimeoutMs, quiesceIdleTicks, readyRoundsMax, tickMsBase } from './limits.js';
+import { livenessPingMs, readyRoundsMax, tickMsBase } from './limits.js';
 import { Network } from './network.js';
 import { type BugName, createRaftCoreWithBugs, type DriverBugs, driverBugs, plantBugs } from './planted-bugs.js';
 import type { Prng } from './prng.js';
 import type { FaultProfile } from './profile.js';
-import { followerShouldQuiesce, leaderShouldQuiesce, noticeCommit, wakesQuiesced } from './quiesce.js';
+import { Quiescer } from './quiescer.js';
 import { applyEntry, compactReplica, failReads, installSnapshot, queueReads, resetCompaction, serveReads } from './replica.js';
 import type { Scheduler } from './scheduler.js';
 import { SimNode } from './sim-node.js';
@@ -85,6 +85,7 @@ export class Cluster {
   private readonly trace: Trace;
   private readonly coreBugs: PlantedBugs;
   readonly driverBugs: DriverBugs;
+  private readonly quiescer: Quiescer;
   /** After the storm no crash strikes inside a turn any more. */
   private calm = false;
 
@@ -96,6 +97,9 @@ export class Cluster {
     this.trace = o.trace;
     this.coreBugs = plantBugs(o.bugs);
     this.driverBugs = driverBugs(o.bugs);
+    this.quiescer = new Quiescer({
+      sched: o.sched, trace: o.trace, stats: this.stats, bugs: this.driverBugs, electionTimeoutTicks: o.profile.core.electionTimeoutTicks,
+    });
     this.initialConf = { voters: [...o.initialVoters], learners: [] };
     this.network = new Network<Frame>(o.sched, o.prng.fork('network'), o.profile.network, (f) => this.deliverFrame(f));
     for (const id of o.initialVoters) this.createStore(id);
@@ -303,7 +307,7 @@ export class Cluster {
 
   private tickStore(s: SimStore): void {
     for (const node of s.live()) {
-      if (node.quiesced || this.maybeQuiesce(s, node)) {
+      if (node.quiesced || this.quiescer.maybeQuiesce(s, node)) {
         this.stats.ticksSkipped++;
         continue;
       }
@@ -311,75 +315,14 @@ export class Cluster {
       node.core!.tick();
     }
     if (s.prng.chance(this.profile.flushPerTickP)) s.disk.flush();
-    this.checkSilence(s);
+    this.quiescer.checkSilence(s, this.stores.keys());
     this.flushOutbox(s);
     this.kick(s);
   }
 
-  /** Leader only: quiesces the group if quiesce.ts's rule says so, telling followers. */
-  private maybeQuiesce(s: SimStore, node: SimNode): boolean {
-    const core = node.core!;
-    const st = core.status();
-    if (st.role !== 'leader') return false;
-    const key = `${st.term}/${st.lastIndex}/${st.commit}`;
-    if (key !== node.progressKey) {
-      node.progressKey = key;
-      node.idleTicks = 0;
-    } else node.idleTicks++;
-    const pending = node.proposals.size > 0 || node.reads.size > 0 || node.readWaits.length > 0 || node.inflight !== null || core.hasReady();
-    const ok = leaderShouldQuiesce({
-      status: st, idleTicks: node.idleTicks, idleTicksMin: quiesceIdleTicks, pending,
-      silent: (id) => s.silent.has(id),
-      ignoreMatch: this.driverBugs.quiesceWithLaggingFollower,
-    });
-    if (!ok) return false;
-    node.quiesced = true;
-    this.stats.quiesces++;
-    this.trace.record(this.sched.nowMs, `quiesce ${node.group}/${node.id} t${st.term} commit=${st.commit}`);
-    for (const p of st.peers) {
-      if (p.id === node.id) continue;
-      const message: Message = { type: 'heartbeat', from: node.id, to: p.id, term: st.term, commit: noticeCommit(st, p.id), context: '' };
-      s.queue(p.id, { group: node.group, message, quiesce: true });
-    }
-    return true;
-  }
-
-  private wake(node: SimNode, why: string): void {
-    if (!node.quiesced) return;
-    node.quiesced = false;
-    node.idleTicks = 0;
-    this.stats.wakes++;
-    this.trace.record(this.sched.nowMs, `wake ${node.group}/${node.id} (${why})`);
-  }
-
-  /** A replica is asked to do work (propose, read, transfer, change membership): a
-   * quiesced leader wakes; a follower answers from its state without waking. */
+  /** A replica is asked to do work (propose, read, transfer, change membership). */
   wakeForWork(node: SimNode, why: string): void {
-    if (node.quiesced && node.core?.status().role === 'leader') this.wake(node, why);
-  }
-
-  private checkSilence(s: SimStore): void {
-    const now = this.sched.nowMs;
-    for (const other of this.stores.keys()) {
-      if (other === s.id || s.silent.has(other)) continue;
-      const heardMs = Math.max(s.lastHeardMs.get(other) ?? 0, s.bootMs);
-      if (now - heardMs <= livenessTimeoutMs) continue;
-      s.silent.add(other);
-      this.stats.silences++;
-      this.trace.record(now, `silent ${s.id} hears nothing from ${other}`);
-      for (const node of s.live()) {
-        if (!node.quiesced) continue;
-        const st = node.core!.status();
-        if (st.role === 'leader') {
-          if (st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);
-        } else if (st.leader === other && !this.driverBugs.noWakeOnLeaderStoreLoss) {
-          this.wake(node, `leader store ${other} silent`);
-          // As raft/group does: a whole election timeout passes at once, so the follower is
-          // out of its leader's lease (it grants pre-votes) and campaigns without delay.
-          for (let i = 0; i < this.profile.core.electionTimeoutTicks; i++) node.core!.tick();
-        }
-      }
-    }
+    this.quiescer.wakeForWork(node, why);
   }
 
   // ---- frames -----------------------------------------------------------------------
@@ -410,30 +353,10 @@ export class Cluster {
       const m = item.message;
       if (node === undefined || node.core === null) continue;
       this.trace.record(this.sched.nowMs, `${item.quiesce ? 'notice' : m.type} ${item.group}/${m.from}>${m.to} t${m.term}`);
-      if (item.quiesce) {
-        this.onNotice(node, m as Extract<Message, { type: 'heartbeat' }>);
-        continue;
-      }
-      if (node.quiesced) {
-        if (!wakesQuiesced(node.core.status().role, m)) continue;
-        this.wake(node, m.type);
-      }
-      node.core.step(m);
+      if (item.quiesce) this.quiescer.onNotice(node, m as Extract<Message, { type: 'heartbeat' }>);
+      else if (this.quiescer.onMessage(node, m)) node.core.step(m);
     }
     this.kick(s);
-  }
-
-  private onNotice(node: SimNode, m: Extract<Message, { type: 'heartbeat' }>): void {
-    node.core!.step(m);
-    const st = node.core!.status();
-    if (!followerShouldQuiesce(st, { from: m.from, term: m.term, commit: m.commit })) {
-      this.wake(node, 'notice does not match');
-      return;
-    }
-    if (node.quiesced) return;
-    node.quiesced = true;
-    this.stats.followerQuiesces++;
-    this.trace.record(this.sched.nowMs, `quiesce ${node.group}/${node.id} follows ${m.from} t${m.term} commit=${m.commit}`);
   }
 
   // ---- the store's turn: one batch, one fsync -----------------------------------------
