@@ -3,15 +3,25 @@
 // data, no JSON. Decoding never trusts a length: any malformed input throws a typed
 // RAFT_ERR_CORRUPT error (see codec-bytes.ts), nothing else.
 //
-// Wire layout of a message: version u8 | groupId str | type u8 | from str | to str |
-// term uint | the type's own fields in declaration order.
+// Wire layout of a message: version u8 | item, where an item is groupId str | type u8 |
+// from str | to str | term uint | the type's own fields in declaration order.
+// A peer link carries frames of three kinds, told apart by their first byte:
+//   WIRE_VERSION   one message (encodeMessage)
+//   FRAME_BATCH    count uint | item × count — every message a store sends one peer store
+//                  in one event-loop turn, whatever their groups (coalesced heartbeats)
+//   FRAME_PING     nothing else: store liveness when nothing else went out
 // Stored layout of entries, hard state, snapshots: crc32(body) u32 BE | body.
 
 import { ByteReader, ByteWriter } from './codec-bytes.js';
 import { crc32 } from './crc32.js';
 import type { ConfState, Entry, EntryKind, HardState, Message, MessageType, Snapshot, SnapshotMeta } from './types.js';
 
-const WIRE_VERSION = 1;
+/** 2: heartbeats gained the quiesce flag (1 had none). */
+const WIRE_VERSION = 2;
+const FRAME_BATCH = 3;
+const FRAME_PING = 4;
+/** Smallest encoded item: groupId, type, from, to, term — one byte each at least. */
+const ITEM_BYTES_MIN = 5;
 const STORE_VERSION = 1;
 
 const MESSAGE_TYPES: readonly MessageType[] = [
@@ -28,7 +38,59 @@ export type DecodedMessage = { groupId: string; message: Message };
 
 export function encodeMessage(groupId: string, m: Message): Uint8Array {
   const w = new ByteWriter(sizeHint(m));
-  w.u8(WIRE_VERSION).str(groupId).u8(TYPE_TAG.get(m.type)!).str(m.from).str(m.to).uint(m.term);
+  w.u8(WIRE_VERSION);
+  writeItem(w, groupId, m);
+  return w.finish();
+}
+
+/** One (groupId, message) pair as it sits in a batch frame. */
+export function encodeItem(groupId: string, m: Message): Uint8Array {
+  const w = new ByteWriter(sizeHint(m));
+  writeItem(w, groupId, m);
+  return w.finish();
+}
+
+/** A batch frame of items made by encodeItem. */
+export function encodeBatchFrame(items: readonly Uint8Array[]): Uint8Array {
+  let bytes = 1 + 8;
+  for (const it of items) bytes += it.length;
+  const w = new ByteWriter(bytes).u8(FRAME_BATCH).uint(items.length);
+  for (const it of items) w.raw(it);
+  return w.finish();
+}
+
+/** Overhead of a batch frame on top of its items' bytes, at most. */
+export const batchFrameOverheadBytes = 1 + 8;
+
+export function encodePingFrame(): Uint8Array {
+  return Uint8Array.of(FRAME_PING);
+}
+
+export type DecodedFrame = Readonly<{ kind: 'messages'; messages: readonly DecodedMessage[] }> | Readonly<{ kind: 'ping' }>;
+
+/** Any frame a peer link carries after the handshake; RAFT_ERR_CORRUPT on anything else. */
+export function decodeFrame(bytes: Uint8Array): DecodedFrame {
+  const r = new ByteReader(bytes, 'raft frame');
+  const kind = r.u8();
+  if (kind === FRAME_PING) {
+    r.end();
+    return { kind: 'ping' };
+  }
+  if (kind === WIRE_VERSION) {
+    const one = readItem(r);
+    r.end();
+    return { kind: 'messages', messages: [one] };
+  }
+  if (kind !== FRAME_BATCH) return r.fail(`unknown frame kind ${kind}`);
+  const n = r.count(ITEM_BYTES_MIN);
+  const messages: DecodedMessage[] = [];
+  for (let i = 0; i < n; i++) messages.push(readItem(r));
+  r.end();
+  return { kind: 'messages', messages };
+}
+
+function writeItem(w: ByteWriter, groupId: string, m: Message): void {
+  w.str(groupId).u8(TYPE_TAG.get(m.type)!).str(m.from).str(m.to).uint(m.term);
   switch (m.type) {
     case 'preVote':
     case 'vote':
@@ -46,7 +108,7 @@ export function encodeMessage(groupId: string, m: Message): Uint8Array {
       w.bool(m.reject).uint(m.index).uint(m.hintIndex).uint(m.hintTerm);
       break;
     case 'heartbeat':
-      w.uint(m.commit).str(m.context);
+      w.uint(m.commit).str(m.context).bool(m.quiesce === true);
       break;
     case 'heartbeatResp':
       w.str(m.context);
@@ -67,21 +129,24 @@ export function encodeMessage(groupId: string, m: Message): Uint8Array {
       w.str(m.context).uint(m.index).bool(m.reject);
       break;
   }
-  return w.finish();
 }
 
 export function decodeMessage(bytes: Uint8Array): DecodedMessage {
   const r = new ByteReader(bytes, 'raft message');
   const version = r.u8();
   if (version !== WIRE_VERSION) r.fail(`unknown wire version ${version}`);
+  const decoded = readItem(r);
+  r.end();
+  return decoded;
+}
+
+function readItem(r: ByteReader): DecodedMessage {
   const groupId = r.str();
   const tag = r.u8();
   const type = MESSAGE_TYPES[tag];
   if (type === undefined) return r.fail(`unknown message type ${tag}`);
   const env = { from: r.str(), to: r.str(), term: r.uint() };
-  const message = readBody(r, type, env);
-  r.end();
-  return { groupId, message };
+  return { groupId, message: readBody(r, type, env) };
 }
 
 type Env = { from: string; to: string; term: number };
@@ -105,8 +170,12 @@ function readBody(r: ByteReader, type: MessageType, env: Env): Message {
     }
     case 'appendResp':
       return { type, ...env, reject: r.bool(), index: r.uint(), hintIndex: r.uint(), hintTerm: r.uint() };
-    case 'heartbeat':
-      return { type, ...env, commit: r.uint(), context: r.str() };
+    case 'heartbeat': {
+      const commit = r.uint();
+      const context = r.str();
+      // Absent when false, so a decoded message equals the one encoded.
+      return r.bool() ? { type, ...env, commit, context, quiesce: true } : { type, ...env, commit, context };
+    }
     case 'heartbeatResp':
       return { type, ...env, context: r.str() };
     case 'snapshot':

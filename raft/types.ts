@@ -62,8 +62,10 @@ export type AppendResponse = Readonly<
 >;
 
 /** Heartbeats carry a commit index and, for ReadIndex, the context of the read round they
- * confirm leadership for (empty string when none). */
-export type Heartbeat = Readonly<Envelope & { type: 'heartbeat'; commit: LogIndex; context: string }>;
+ * confirm leadership for (empty string when none). `quiesce` marks a quiescing leader's
+ * notice (raft/group/quiesce.ts): the core treats it as any heartbeat, the driver may stop
+ * ticking after it. Absent means false. */
+export type Heartbeat = Readonly<Envelope & { type: 'heartbeat'; commit: LogIndex; context: string; quiesce?: boolean }>;
 export type HeartbeatResponse = Readonly<Envelope & { type: 'heartbeatResp'; context: string }>;
 
 /** InstallSnapshot in chunks. A follower answers with the byte offset it holds, so a

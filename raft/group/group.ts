@@ -20,7 +20,10 @@ import { silentLogger, type Logger } from '../../common/logger.js';
 import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js';
 import { applyConfChange } from '../core/conf.js';
 import { RaftGroupError } from '../errors.js';
-import { requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
+import { quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
+import type { GroupHostLink } from './host-link.js';
+import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced, type WakeReason } from './quiesce.js';
+import { TickClock } from './tick-clock.js';
 import { Waiter } from './waiter.js';
 import { ioError } from '../io-error.js';
 import type { RaftStorage } from '../storage/storage.js';
@@ -56,6 +59,9 @@ export type RaftGroupOptions = {
   logger?: Logger;
   /** Randomness for election timeouts (default Math.random). */
   random?: () => number;
+  /** Set by RaftHost (host.ts), which then drives the ticks (hostTick), staggers the
+   * snapshots and may quiesce the group. Absent: the group runs its own timer. */
+  host?: GroupHostLink;
 };
 
 export type RequestOptions = { timeoutMs?: number };
@@ -90,6 +96,11 @@ export class RaftGroup {
   private unsavedHardState: HardState | null = null;
   /** Ticks made per firing of the tick timer: one heartbeat interval's worth. */
   private readonly ticksPerFiring: number;
+  private readonly electionTimeoutTicks: number;
+  /** Not ticked (see quiesce.ts); only a host's groups quiesce. */
+  private quiescent = false;
+  /** Consecutive host firings at which the leader found the group idle. */
+  private idleFirings = 0;
   private scheduled = false;
   private loop: Promise<void> | null = null;
   private closed = false;
@@ -113,6 +124,7 @@ export class RaftGroup {
     const config: RaftConfig = { ...defaultRaftConfig(opts.id, random, Date.now), ...opts.raft, id: opts.id };
     this.core = createRaftCore(config, loaded.boot);
     this.ticksPerFiring = Math.max(1, config.heartbeatTicks);
+    this.electionTimeoutTicks = config.electionTimeoutTicks;
     const st = this.core.status();
     this.soft = { leader: st.leader, role: st.role };
   }
@@ -131,32 +143,110 @@ export class RaftGroup {
 
   private start(): void {
     this.opts.transport.register(this.opts.groupId, (m) => this.onMessage(m));
-    const tickMs = this.opts.tickMs ?? tickMsDefault;
-    // The timer fires once per heartbeat interval, not once per tick: the heartbeat is the
-    // finest deadline (election timeouts are several heartbeats), and every firing wakes
-    // an otherwise idle process — at 10 ms ticks that was most of an idle replica's CPU
-    // (measured: 50 → 35 ms of CPU per second for a follower).
-    const per = this.ticksPerFiring;
-    let nextTickAt = performance.now() + per * tickMs;
-    this.tickTimer = setInterval(() => {
-      // A starved process's interval fires late; counting a fixed number of ticks per
-      // firing stretched a 150 ms election timeout past half a second. Make up the ticks
-      // that real time says are due, at most a few firings' worth at once. They are
-      // counted in setImmediate, after this turn's poll phase: libuv runs timers before it
-      // reads sockets, so a process waking from a stall would otherwise count the stall
-      // before reading the heartbeats that arrived during it, and campaign for nothing.
-      const now = performance.now();
-      let due = per + Math.max(0, Math.floor((now - nextTickAt) / tickMs));
-      due = Math.min(due, per * tickCatchUpMax);
-      nextTickAt = Math.max(nextTickAt + due * tickMs, now - tickMs);
-      setImmediate(() => {
-        if (this.closed || this.failure !== null) return;
-        for (let i = 0; i < due; i++) this.core.tick();
-        void this.saveUnsavedHardState();
-        this.schedule();
-      });
-    }, per * tickMs);
+    if (this.opts.host === undefined) {
+      // tick-clock.ts says why one firing per heartbeat interval, and how late firings
+      // catch up.
+      const clock = new TickClock(this.opts.tickMs ?? tickMsDefault, this.ticksPerFiring, tickCatchUpMax, performance.now());
+      this.tickTimer = setInterval(() => {
+        // The ticks are made in setImmediate, after this turn's poll phase: libuv runs
+        // timers before it reads sockets, so a process waking from a stall would otherwise
+        // count the stall before reading the heartbeats that arrived during it, and
+        // campaign for nothing.
+        const due = clock.due(performance.now());
+        setImmediate(() => this.tickBy(due));
+      }, clock.firingMs);
+    }
     this.schedule();
+  }
+
+  private tickBy(due: number): void {
+    if (this.closed || this.failure !== null) return;
+    for (let i = 0; i < due; i++) this.core.tick();
+    void this.saveUnsavedHardState();
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------- driven by a RaftHost
+
+  /** @internal RaftHost's ticker: `due` ticks, or quiesce instead when the leader finds
+   * the group idle for long enough. A quiesced group is not ticked at all. */
+  hostTick(due: number): void {
+    if (this.closed || this.failure !== null || this.quiescent) return;
+    if (this.opts.host?.quiesce === true && this.leaderIdle()) {
+      if (++this.idleFirings >= quiesceIdleFiringsMin) {
+        this.quiesceAsLeader();
+        return;
+      }
+    } else {
+      this.idleFirings = 0;
+    }
+    this.tickBy(due);
+  }
+
+  /** Whether the group is quiesced (not ticking). */
+  get quiesced(): boolean {
+    return this.quiescent;
+  }
+
+  /** @internal Ticks again (the host counts `reason`). */
+  wake(reason: WakeReason): void {
+    if (!this.quiescent) return;
+    this.quiescent = false;
+    this.idleFirings = 0;
+    this.opts.host?.woke(reason);
+  }
+
+  /** @internal The store of this group's leader went silent (store liveness): wake, and
+   * count the election timeout as run out — the silence detection already took about that
+   * long — so the campaign starts within the randomized part of the timeout, in
+   * [0, electionTimeoutTicks): prompt, yet random enough that two survivors do not split
+   * their votes forever. Also lifts the leader lease that would make the other survivor
+   * ignore the pre-vote. */
+  leaderStoreSilent(): void {
+    if (this.closed || this.failure !== null) return;
+    this.wake('leaderStoreSilent');
+    if (this.core.status().role === 'leader') return;
+    this.tickBy(this.electionTimeoutTicks);
+  }
+
+  private leaderIdle(): boolean {
+    const st = this.core.status();
+    if (st.role !== 'leader') return false;
+    const pendingRequests = this.pending.size + this.reads.size + this.transfers.size;
+    const readyPending = this.loop !== null || this.scheduled || this.core.hasReady() || this.unsavedHardState !== null;
+    return leaderMayQuiesce({ self: this.opts.id, role: st.role, conf: st.conf, term: st.term, commit: st.commit, lastIndex: st.lastIndex, applied: st.applied, peers: st.peers, pendingRequests, readyPending });
+  }
+
+  /** Tells every member to stop ticking with us. The notice is a heartbeat: it needs no
+   * durable write, and the core of a member that refuses it handles it as one. */
+  private quiesceAsLeader(): void {
+    const st = this.core.status();
+    const members = [...st.conf.voters, ...st.conf.learners].filter((id) => id !== this.opts.id);
+    const notices = members.map((to) => ({ type: 'heartbeat' as const, from: this.opts.id, to, term: st.term, commit: st.commit, context: '', quiesce: true }));
+    this.opts.transport.send(this.opts.groupId, notices);
+    this.quiescent = true;
+    this.idleFirings = 0;
+    this.opts.host?.quiesced();
+  }
+
+  /** A leader's notice, stepped as a heartbeat first (it commits and resets the election
+   * timer), then followed only if quiesce.ts's follower rule holds — for the leader and
+   * term known BEFORE the step too: the core takes any heartbeat of its term as coming
+   * from the leader, so a notice from another member would otherwise vouch for itself. */
+  private onQuiesceNotice(m: Extract<Message, { type: 'heartbeat' }>): void {
+    const known = this.core.status();
+    this.core.step(m);
+    this.schedule();
+    if (this.opts.host?.quiesce !== true) return;
+    const st = this.core.status();
+    const leader = known.leader === st.leader && known.term === st.term ? st.leader : null;
+    const ok = followerMayQuiesce({ role: st.role, term: st.term, leader, lastIndex: st.lastIndex, commit: st.commit }, { from: m.from, term: m.term, commit: m.commit });
+    if (ok && !this.quiescent) {
+      this.quiescent = true;
+      this.opts.host.quiesced();
+    } else if (!ok) {
+      this.wake('refusedNotice');
+    }
   }
 
   // ---------------------------------------------------------------- client API
@@ -168,6 +258,9 @@ export class RaftGroup {
     if (refused) return Promise.reject(refused);
     const r = this.core.propose(data);
     if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    // Only an accepted request wakes the group: a follower refusing one needs no ticks, and
+    // a woken follower of a quiesced leader would time out and disturb it with a pre-vote.
+    this.wake('proposal');
     return this.track(r.value, opts);
   }
 
@@ -176,6 +269,9 @@ export class RaftGroup {
   read(opts: RequestOptions = {}): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
+    // A leader's read needs heartbeat rounds; a follower's goes to the leader as a message,
+    // which wakes the leader.
+    if (this.core.status().role === 'leader') this.wake('read');
     const context = `${this.opts.id}/${++this.readSeq}`;
     const waiter = new Waiter<void>(
       opts.timeoutMs ?? requestTimeoutMsDefault,
@@ -195,6 +291,7 @@ export class RaftGroup {
     if (refused) return Promise.reject(refused);
     const r = this.core.transferLeadership(to);
     if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
+    this.wake('transfer');
     if (to === this.opts.id) return Promise.resolve();
     const entry = {
       to,
@@ -227,11 +324,16 @@ export class RaftGroup {
     if (refused) throw refused;
     const r = this.core.proposeConfChange(change);
     if (!r.ok) throw RaftGroupError.from(r.error);
+    this.wake('confChange');
     await this.track(r.value, opts);
   }
 
   status(): RaftStatus {
     return this.core.status();
+  }
+
+  get groupId(): string {
+    return this.opts.groupId;
   }
 
   isLeader(): boolean {
@@ -267,6 +369,7 @@ export class RaftGroup {
     this.closed = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
+    this.opts.host?.left('closed');
     this.opts.transport.unregister(this.opts.groupId);
     await this.loop;
     if (this.failure === null) await this.saveUnsavedHardState();
@@ -286,6 +389,8 @@ export class RaftGroup {
 
   private onMessage(m: Message): void {
     if (this.closed || this.failure !== null) return;
+    if (isQuiesceNotice(m)) return this.onQuiesceNotice(m);
+    if (this.quiescent && wakesQuiesced(this.core.status().role, m)) this.wake('message');
     this.core.step(m);
     this.schedule();
   }
@@ -361,7 +466,9 @@ export class RaftGroup {
     // the covered entries.
     if (this.applied - this.snapshotIndex >= this.snapshotEveryEntries && !this.compacting) {
       this.compacting = true;
-      void this.takeSnapshot().finally(() => (this.compacting = false));
+      const take = (): Promise<void> => (this.closed || this.failure !== null ? Promise.resolve() : this.takeSnapshot());
+      const host = this.opts.host;
+      void (host ? host.snapshotTurn(take) : take()).finally(() => (this.compacting = false));
     }
   }
 
@@ -459,6 +566,7 @@ export class RaftGroup {
     this.core.fail(reason);
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
+    this.opts.host?.left('failed');
     this.logger.error('raft storage failed; replica stopped', { reason });
     this.rejectAll(() => ioError('RAFT_ERR_FAILED', `raft storage failed: ${reason}`));
     const err = e instanceof Error ? e : new Error(reason);

@@ -12,3 +12,8 @@ export const snapshotEveryEntriesDefault = 10_000;
 
 /** Firings' worth of ticks made up at once when the tick timer fired late (see start()). */
 export const tickCatchUpMax = 3;
+
+/** Consecutive ticker firings (heartbeat intervals) a host's leader must find its group
+ * idle before it quiesces the group: a short pause between proposals should not cost a
+ * quiesce notice and a wake. */
+export const quiesceIdleFiringsMin = 3;

@@ -21,7 +21,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ByteReader, ByteWriter } from '../codec-bytes.js';
 import { nodeIdBytesMax } from './limits.js';
 
-const PROTOCOL = 'ringfence-raft-peer/2';
+/** /3: batch and ping frames, and the heartbeat's quiesce flag (codec.ts). */
+const PROTOCOL = 'ringfence-raft-peer/3';
 export const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
 const TAG_HELLO = 1;

@@ -2,13 +2,15 @@
 // dialer's proof is checked before this side sends any MAC), then decode Raft frames and
 // hand each message to `deliver`. Anything wrong — a bad or oversized frame, a failed MAC,
 // a stranger that has not finished the handshake by the absolute deadline (however slowly
-// it trickles bytes), a message claiming another sender — closes this connection with a
-// logged reason; the node itself keeps running.
+// it trickles bytes) — closes this connection with a logged reason; the node itself keeps
+// running. A well-formed message whose sender is not hosted by the authenticated peer
+// store (or whose receiver is not hosted here) is dropped and counted: one confused
+// member must not cut every group's link. Every frame is a sign of life (`heard`).
 
 import type net from 'node:net';
 import { FrameDecoder, encodeFrame } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
-import { decodeMessage } from '../codec.js';
+import { decodeFrame, type DecodedMessage } from '../codec.js';
 import type { Message, NodeId } from '../types.js';
 import { computeMac, decodeHello, decodeProof, encodeAccept, encodeChallenge, macMatches, newNonce } from './handshake.js';
 import { handshakeFrameBytesMax, keepaliveDelayMs, raftFrameBytesMax } from './limits.js';
@@ -23,9 +25,23 @@ export type InboundOptions = {
   onHandshakeDone?: () => void;
   logger: Logger;
   deliver: (groupId: string, m: Message) => void;
+  /** The store hosting a Raft member (identity when stores are not used). */
+  route: (nodeId: NodeId) => NodeId;
+  /** The authenticated dialer sent a frame (or finished its handshake). */
+  heard: (peer: NodeId) => void;
 };
 
-export type InboundStats = { authenticated: number; rejected: number; delivered: number };
+export type InboundStats = {
+  authenticated: number;
+  rejected: number;
+  delivered: number;
+  /** Messages dropped because their sender is not on the dialer's store, or their
+   * receiver not on ours. */
+  misrouted: number;
+  /** Frames received after authentication, and the pings among them. */
+  frames: number;
+  pings: number;
+};
 
 export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: InboundStats): void {
   const decoder = new FrameDecoder(handshakeFrameBytesMax);
@@ -77,6 +93,7 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
     stats.authenticated++;
     decoder.frameBytesMax = raftFrameBytesMax;
     finishHandshake();
+    opts.heard(dialerId);
     socket.write(encodeFrame(encodeAccept({ mac: computeMac(opts.key, macInput('listener', dialerId, dialerNonce!)) })));
   }
 
@@ -84,20 +101,28 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
     return { role, dialerId: dialer, listenerId: opts.selfId, dialerNonce: nonce, listenerNonce };
   }
 
-  /** Decodes and checks one Raft frame; throws (closing the link) on anything wrong. */
-  function checkedMessage(frame: Uint8Array): { groupId: string; message: Message } {
-    const decoded = decodeMessage(frame);
-    const { message } = decoded;
-    if (message.from !== dialerId) throw new Error(`message claims sender ${message.from} on ${dialerId}'s link`);
-    if (message.to !== opts.selfId) throw new Error(`message for ${message.to} arrived at ${opts.selfId}`);
-    return decoded;
+  let misrouteLogged = false;
+  /** Whether a decoded message may be delivered: sent by a member on the dialer's store
+   * to a member on ours. */
+  function routed(d: DecodedMessage): boolean {
+    const { message } = d;
+    const fromStore = opts.route(message.from);
+    const toStore = opts.route(message.to);
+    if (fromStore === dialerId && toStore === opts.selfId) return true;
+    stats.misrouted++;
+    if (!misrouteLogged) {
+      misrouteLogged = true; // once per link: a flood of them must not flood the log
+      const why = fromStore !== dialerId ? `message claims sender ${message.from} (store ${fromStore}) on ${dialerId}'s link` : `message for ${message.to} (store ${toStore}) arrived at ${opts.selfId}`;
+      opts.logger.warn('raft message dropped', { peer: dialerId, group: d.groupId, reason: why });
+    }
+    return false;
   }
 
   socket.on('data', (chunk: Buffer) => {
     decoder.feed(chunk);
     for (;;) {
       if (socket.destroyed) return;
-      let decoded: { groupId: string; message: Message };
+      let messages: readonly DecodedMessage[];
       try {
         // one frame at a time: the proof raises the frame limit for the frames after it
         const frame = decoder.next();
@@ -106,13 +131,20 @@ export function serveInbound(socket: net.Socket, opts: InboundOptions, stats: In
           onHandshakeFrame(frame);
           continue;
         }
-        decoded = checkedMessage(frame);
+        const decoded = decodeFrame(frame);
+        stats.frames++;
+        if (decoded.kind === 'ping') stats.pings++;
+        messages = decoded.kind === 'ping' ? [] : decoded.messages;
       } catch (e) {
         return reject((e as Error).message);
       }
       // outside the try: a throwing handler is a bug to surface, not a bad frame
-      stats.delivered++;
-      opts.deliver(decoded.groupId, decoded.message);
+      opts.heard(dialerId!);
+      for (const d of messages) {
+        if (!routed(d)) continue;
+        stats.delivered++;
+        opts.deliver(d.groupId, d.message);
+      }
     }
   });
   socket.on('close', () => {

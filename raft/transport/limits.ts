@@ -39,3 +39,19 @@ export const inboundConnectionsMax = 256;
 
 /** TCP keepalive probe delay, so a silently dead peer is noticed. */
 export const keepaliveDelayMs = 10_000;
+
+/** Store liveness (liveness.ts): a peer store hears from us at least this often (any frame
+ * counts; an explicit ping otherwise). */
+export const pingIntervalMsDefault = 100;
+
+/** A peer store silent this long is reported silent, waking the quiesced groups it led.
+ * Three ping intervals: one lost or late ping (a busy event loop on a 2-core machine) is
+ * no failure. The failover bar is median 500 ms / max 1,500 ms from a SIGKILL to the first
+ * commit on a new leader: detection takes 300–350 ms, a woken follower then campaigns
+ * within one randomized election timeout part (0–100 ms at the defaults), and the
+ * elections, the no-op and the write take a few loopback round trips and fsyncs. */
+export const livenessTimeoutMsDefault = 300;
+
+/** Bytes of items packed into one batch frame before another frame is started, so a
+ * turn's worth of appends to one peer never exceeds raftFrameBytesMax. */
+export const batchFrameBytesMax = 4 * 1024 * 1024;

@@ -1,16 +1,19 @@
-// The single outbound connection from this node to one peer: dials, authenticates as the
-// dialer (handshake.ts: proves itself, then checks the listener's ACCEPT before sending
-// any Raft frame, all within an absolute deadline), then writes queued frames —
-// everything queued during one event-loop turn goes out in one socket write. The queue is bounded (drop oldest), the
-// socket's own buffer too (wait for 'drain'), and a lost connection is redialled with
-// exponential backoff and jitter until the transport closes.
+// The single outbound connection from this store to one peer store: dials,
+// authenticates as the dialer (handshake.ts: proves itself, then checks the listener's
+// ACCEPT before sending any Raft frame, all within an absolute deadline), then writes the
+// queued messages — everything queued during one event-loop turn, whatever its group,
+// goes out as one batch frame (codec.ts; split only past batchFrameBytesMax) in one socket
+// write. The queue is bounded (drop oldest), the socket's own buffer too (wait for
+// 'drain'), and a lost connection is redialled with exponential backoff and jitter until
+// the transport closes. A ping frame goes out only when asked and nothing is queued.
 
 import net from 'node:net';
 import { FrameDecoder, encodeFrame, encodeFrames } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
+import { batchFrameOverheadBytes, encodeBatchFrame, encodePingFrame } from '../codec.js';
 import type { NodeId } from '../types.js';
 import {
-  handshakeFrameBytesMax, keepaliveDelayMs, peerQueueBytesMax, peerQueueMessagesMax,
+  batchFrameBytesMax, handshakeFrameBytesMax, keepaliveDelayMs, peerQueueBytesMax, peerQueueMessagesMax,
   reconnectAttemptsCountedMax, reconnectBackoffMsMax, reconnectBackoffMsMin, socketPendingBytesMax,
 } from './limits.js';
 import { computeMac, decodeAccept, decodeChallenge, encodeHello, encodeProof, macMatches, newNonce } from './handshake.js';
@@ -42,6 +45,11 @@ export class OutboundPeer {
   connects = 0;
   /** Socket writes of Raft frames: one per flush, however many messages it carried. */
   writes = 0;
+  /** Batch frames written, and the messages they carried. */
+  frames = 0;
+  messages = 0;
+  /** Ping frames written (nothing else was going out). */
+  pings = 0;
 
   constructor(
     private readonly opts: OutboundOptions,
@@ -59,7 +67,8 @@ export class OutboundPeer {
     else if (this.state === 'backoff') this.redialNow();
   }
 
-  /** Queues one encoded message; the oldest are dropped beyond the queue limits. */
+  /** Queues one encoded item (codec.ts encodeItem); the oldest are dropped beyond the
+   * queue limits. */
   enqueue(payload: Uint8Array): void {
     if (this.state === 'closed') return;
     this.queue.push(payload);
@@ -70,6 +79,17 @@ export class OutboundPeer {
     }
     if (this.state === 'idle') this.dial();
     else if (this.state === 'ready') this.scheduleFlush();
+  }
+
+  /** A sign of life for the peer: connects if idle; writes a ping frame if the link is
+   * up and nothing is queued (a queued batch is sign enough). */
+  ping(): void {
+    if (this.state === 'idle') this.dial();
+    const socket = this.socket;
+    if (this.state !== 'ready' || socket === null || this.queue.length > 0 || this.flushScheduled) return;
+    if (socket.writableLength > socketPendingBytesMax) return;
+    this.pings++;
+    socket.write(encodeFrame(encodePingFrame()));
   }
 
   close(): void {
@@ -168,10 +188,25 @@ export class OutboundPeer {
     const socket = this.socket;
     if (this.state !== 'ready' || socket === null || this.queue.length === 0) return;
     if (socket.writableLength > socketPendingBytesMax) return; // 'drain' calls us again
-    const frames = this.queue;
+    const items = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
+    const frames: Uint8Array[] = [];
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < items.length; i++) {
+      const n = items[i]!.length;
+      if (i > start && bytes + n + batchFrameOverheadBytes > batchFrameBytesMax) {
+        frames.push(encodeBatchFrame(items.slice(start, i)));
+        start = i;
+        bytes = 0;
+      }
+      bytes += n;
+    }
+    frames.push(encodeBatchFrame(items.slice(start)));
     this.writes++;
+    this.frames += frames.length;
+    this.messages += items.length;
     socket.write(encodeFrames(frames));
   }
 }

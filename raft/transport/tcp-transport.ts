@@ -1,18 +1,21 @@
-// Raft messages between nodes over TCP. One listening socket per node accepts
-// authenticated inbound links (inbound-conn.ts); one outbound link per peer carries this
-// node's messages to it (outbound-peer.ts). Every frame names its Raft group, so one
-// pair of links serves all groups the two processes host. See transport.ts for the
-// delivery contract and handshake.ts for the authentication.
+// Raft messages between stores over TCP. One listening socket per store accepts
+// authenticated inbound links (inbound-conn.ts); one outbound link per peer store carries
+// this store's messages to it (outbound-peer.ts), every message of one event-loop turn in
+// one batch frame whatever its group, so one pair of links serves all groups the two
+// processes host. Members are routed to stores by `route`; each peer store is pinged
+// for liveness (liveness.ts). See transport.ts for the delivery contract and
+// handshake.ts for the authentication.
 
 import net from 'node:net';
 import { deriveKey } from '../../common/keys.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
-import { encodeMessage } from '../codec.js';
+import { encodeItem } from '../codec.js';
 import type { Message, NodeId } from '../types.js';
 import { serveInbound, type InboundStats } from './inbound-conn.js';
-import { handshakeTimeoutMs, inboundConnectionsMax, inboundUnauthenticatedMax } from './limits.js';
+import { handshakeTimeoutMs, inboundConnectionsMax, inboundUnauthenticatedMax, livenessTimeoutMsDefault, pingIntervalMsDefault } from './limits.js';
+import { PeerLiveness } from './liveness.js';
 import { OutboundPeer } from './outbound-peer.js';
-import type { MessageHandler, PeerAddress, RaftTransport } from './transport.js';
+import type { MessageHandler, PeerAddress, RaftTransport, TransportStats } from './transport.js';
 
 export type TcpTransportOptions = {
   id: NodeId;
@@ -28,9 +31,17 @@ export type TcpTransportOptions = {
   logger?: Logger;
   /** Jitter source for reconnect backoff. */
   random?: () => number;
+  /** The store hosting Raft member `nodeId` (default: the member id is the store id). */
+  route?: (nodeId: NodeId) => NodeId;
+  /** Liveness pings (defaults in limits.ts). */
+  pingIntervalMs?: number;
+  livenessTimeoutMs?: number;
 };
 
-export type PeerLinkStats = { connected: boolean; dropped: number; connects: number; writes: number };
+export type PeerLinkStats = { connected: boolean; dropped: number; connects: number; writes: number; frames: number; messages: number; pings: number };
+
+/** Batch frames and the messages they carried, to every peer store; ping frames. */
+export type TcpTransportStats = TransportStats;
 
 export class TcpRaftTransport implements RaftTransport {
   private readonly handlers = new Map<string, MessageHandler>();
@@ -39,7 +50,9 @@ export class TcpRaftTransport implements RaftTransport {
   private readonly sockets = new Set<net.Socket>();
   private readonly logger: Logger;
   private closed = false;
-  readonly inbound: InboundStats = { authenticated: 0, rejected: 0, delivered: 0 };
+  readonly inbound: InboundStats = { authenticated: 0, rejected: 0, delivered: 0, misrouted: 0, frames: 0, pings: 0 };
+  private readonly liveness: PeerLiveness;
+  private readonly routeFn: (nodeId: NodeId) => NodeId;
   /** Inbound connections closed on arrival because too many were mid-handshake. */
   inboundDropped = 0;
   private unauthenticated = 0;
@@ -56,7 +69,18 @@ export class TcpRaftTransport implements RaftTransport {
     this.logger = opts.logger ?? silentLogger;
     this.key = deriveKey(opts.secret, 'raft-peer');
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? handshakeTimeoutMs;
-    for (const [id, addr] of Object.entries(opts.peers)) this.addresses.set(id, addr);
+    this.routeFn = opts.route ?? ((n) => n);
+    this.liveness = new PeerLiveness({
+      pingIntervalMs: opts.pingIntervalMs ?? pingIntervalMsDefault,
+      livenessTimeoutMs: opts.livenessTimeoutMs ?? livenessTimeoutMsDefault,
+      ping: (peer) => {
+        if (!this.closed) this.peer(peer).ping();
+      },
+    });
+    for (const [id, addr] of Object.entries(opts.peers)) {
+      this.addresses.set(id, addr);
+      this.liveness.watch(id);
+    }
   }
 
   get id(): NodeId {
@@ -97,26 +121,60 @@ export class TcpRaftTransport implements RaftTransport {
   send(groupId: string, msgs: readonly Message[]): void {
     if (this.closed) return;
     for (const m of msgs) {
-      if (m.to === this.id) continue; // the core never talks to itself; be safe anyway
-      this.peer(m.to).enqueue(encodeMessage(groupId, m));
+      const store = this.routeFn(m.to);
+      if (store === this.id) continue; // the core never talks to itself; be safe anyway
+      this.peer(store).enqueue(encodeItem(groupId, m));
+      this.liveness.sent(store);
     }
   }
 
+  /** `id` is a peer STORE id; it is pinged from now on. */
   setPeer(id: NodeId, addr: PeerAddress): void {
     this.addresses.set(id, addr);
     this.peers.get(id)?.setAddress(addr);
+    this.liveness.watch(id);
+  }
+
+  route(nodeId: NodeId): NodeId {
+    return this.routeFn(nodeId);
+  }
+
+  onPeerLiveness(cb: (peer: NodeId, alive: boolean) => void): void {
+    this.liveness.onChange(cb);
+  }
+
+  peerSilentMs(peer: NodeId): number {
+    return this.liveness.silentMs(peer);
+  }
+
+  peerLiveness(): Record<NodeId, boolean> {
+    return this.liveness.alive();
   }
 
   /** Outbound link state per peer, for status pages and tests. */
   peerStats(): Record<NodeId, PeerLinkStats> {
     const out: Record<NodeId, PeerLinkStats> = {};
-    for (const [id, p] of this.peers) out[id] = { connected: p.connected, dropped: p.dropped, connects: p.connects, writes: p.writes };
+    for (const [id, p] of this.peers) out[id] = { connected: p.connected, dropped: p.dropped, connects: p.connects, writes: p.writes, frames: p.frames, messages: p.messages, pings: p.pings };
     return out;
+  }
+
+  stats(): TcpTransportStats {
+    let framesSent = 0;
+    let messagesSent = 0;
+    let pingsSent = 0;
+    for (const p of this.peers.values()) {
+      framesSent += p.frames;
+      messagesSent += p.messages;
+      pingsSent += p.pings;
+    }
+    const { frames, pings, delivered, misrouted } = this.inbound;
+    return { framesSent, messagesSent, pingsSent, framesReceived: frames, pingsReceived: pings, messagesDelivered: delivered, misrouted, unroutable: this.unroutable };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.liveness.close();
     for (const p of this.peers.values()) p.close();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -154,6 +212,8 @@ export class TcpRaftTransport implements RaftTransport {
     const onHandshakeDone = (): void => {
       this.unauthenticated--;
     };
-    serveInbound(socket, { selfId: this.id, key: this.key, handshakeTimeoutMs: this.handshakeTimeoutMs, onHandshakeDone, logger: this.logger, deliver }, this.inbound);
+    const heard = (peer: NodeId): void => this.liveness.heard(peer);
+    const options = { selfId: this.id, key: this.key, handshakeTimeoutMs: this.handshakeTimeoutMs, onHandshakeDone, logger: this.logger, deliver, route: this.routeFn, heard };
+    serveInbound(socket, options, this.inbound);
   }
 }

@@ -16,7 +16,7 @@ import net from 'node:net';
 import fc from 'fast-check';
 import t from 'tap';
 import { encodeFrame, encodeFrames } from '../../common/framing.js';
-import { encodeMessage } from '../../raft/codec.js';
+import { encodeBatchFrame, encodeItem, encodeMessage, encodePingFrame } from '../../raft/codec.js';
 import { TcpRaftTransport } from '../../raft/transport/tcp-transport.js';
 import type { Message } from '../../raft/types.js';
 import { fuzzFramesPerListener, hostileBytes, mutated } from '../support/fuzz.js';
@@ -76,7 +76,15 @@ t.test(`a Raft listener takes ${frames} hostile frames before and ${frames} afte
     if (m.type === 'heartbeat') seen.add(m.context);
     if (received.length < 100_000) received.push({ from: m.from, context: m.type === 'heartbeat' ? m.context : null });
   });
-  const valid = [...validMessages('b0', 'a').map((m) => encodeMessage('g', m)), encodeMessage('other-group', validMessages('b0', 'a')[0]!), encodeMessage('g', validMessages('x', 'a')[0]!)];
+  const valid = [
+    ...validMessages('b0', 'a').map((m) => encodeMessage('g', m)),
+    encodeMessage('other-group', validMessages('b0', 'a')[0]!),
+    encodeMessage('g', validMessages('x', 'a')[0]!),
+    // what stores send: every message of a turn in one batch frame, and liveness pings
+    encodeBatchFrame(validMessages('b0', 'a').map((m, i) => encodeItem(i % 2 ? 'g' : 'other-group', m))),
+    encodeBatchFrame([encodeItem('g', { type: 'heartbeat', from: 'b0', to: 'a', term: 2, commit: 3, context: '', quiesce: true })]),
+    encodePingFrame(),
+  ];
 
   // 1. Strangers: raw connections, framesPerConnection hostile frames each.
   let sentBefore = 0;

@@ -1,4 +1,4 @@
-// Proves the Raft peer handshake (raft/transport/handshake.ts, ringfence-raft-peer/2) gives
+// Proves the Raft peer handshake (raft/transport/handshake.ts, ringfence-raft-peer/3) gives
 // a stranger nothing to work with and holds no slot for long, over real sockets:
 // - a dialer without the key learns no listener MAC: the challenge is exactly the
 //   listener's id and a nonce, nothing follows it until a proof checks out, and a forged

@@ -25,6 +25,7 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('append' as const), ...env, prevIndex: nat, prevTerm: nat, entries: fc.array(entryArb, { maxLength: 6 }), commit: nat }),
   fc.record({ type: fc.constant('appendResp' as const), ...env, reject: fc.boolean(), index: nat, hintIndex: nat, hintTerm: nat }),
   fc.record({ type: fc.constant('heartbeat' as const), ...env, commit: nat, context: id }),
+  fc.record({ type: fc.constant('heartbeat' as const), ...env, commit: nat, context: id, quiesce: fc.constant(true) }),
   fc.record({ type: fc.constant('heartbeatResp' as const), ...env, context: id }),
   fc.record({ type: fc.constant('snapshot' as const), ...env, meta: metaArb, totalBytes: nat, offset: nat, chunk: bytes, done: fc.boolean() }),
   fc.record({ type: fc.constant('snapshotResp' as const), ...env, index: nat, offset: nat, reject: fc.boolean(), done: fc.boolean() }),

@@ -1,6 +1,7 @@
 // Proves the binary codec is lossless and safe on hostile input, with fast-check:
 // decode(encode(m)) deep-equals m for every Message variant, entry, hard state and
-// snapshot; random bytes, truncations and single-byte corruptions of valid encodings
+// snapshot; a batch frame of many (group, message) items and a ping frame decode back to
+// what was encoded; random bytes, truncations and single-byte corruptions of valid encodings
 // throw a RaftGroupError with code RAFT_ERR_CORRUPT and never anything else (no
 // RangeError, no TypeError, no silent success with trailing garbage).
 
@@ -8,7 +9,8 @@ import t from 'tap';
 import fc from 'fast-check';
 import { RaftGroupError } from '../../../raft/errors.js';
 import {
-  decodeEntry, decodeHardState, decodeMessage, decodeSnapshot, encodeEntry, encodeHardState, encodeMessage, encodeSnapshot,
+  decodeEntry, decodeFrame, decodeHardState, decodeMessage, decodeSnapshot, encodeBatchFrame, encodeEntry, encodeHardState, encodeItem,
+  encodeMessage, encodePingFrame, encodeSnapshot,
 } from '../../../raft/codec.js';
 import { entryArb, groupIdArb, messageArb } from './arbitraries.js';
 
@@ -121,4 +123,52 @@ t.test('encoding refuses a term or index that is not a non-negative safe integer
     t.throws(() => encodeMessage('g', { ...base, term }), /codec: not a non-negative safe integer/, `term ${term}`);
   }
   t.doesNotThrow(() => encodeMessage('g', { ...base, term: 2 ** 53 - 1 }));
+});
+
+const itemsArb = fc.array(fc.record({ groupId: groupIdArb, message: messageArb }), { minLength: 1, maxLength: 8 });
+const batchOf = (items: { groupId: string; message: Parameters<typeof encodeItem>[1] }[]) => encodeBatchFrame(items.map((i) => encodeItem(i.groupId, i.message)));
+
+t.test('batch frames, single-message frames and pings decode to what was encoded', async (t) => {
+  fc.assert(
+    fc.property(itemsArb, (items) => {
+      const decoded = decodeFrame(batchOf(items));
+      t.same(decoded, { kind: 'messages', messages: items });
+      return decoded.kind === 'messages' && decoded.messages.length === items.length;
+    }),
+    { numRuns: 200 },
+  );
+  t.same(decodeFrame(encodePingFrame()), { kind: 'ping' });
+  const one = { type: 'heartbeat' as const, from: 'a', to: 'b', term: 2, commit: 1, context: '', quiesce: true };
+  t.same(decodeFrame(encodeMessage('g', one)), { kind: 'messages', messages: [{ groupId: 'g', message: one }] }, 'a single-message frame is a frame too');
+  t.ok(throwsCorrupt(() => decodeFrame(Uint8Array.of(1))), 'wire version 1 (no quiesce flag) is refused');
+});
+
+t.test('hostile frames decode or fail typed; truncated or extended batches are refused', async (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => decodesOrCorrupt(() => decodeFrame(bytes))),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.constantFrom(3, 4), fc.uint8Array({ maxLength: 200 }), (kind, rest) => {
+      const bytes = new Uint8Array(rest.length + 1);
+      bytes[0] = kind;
+      bytes.set(rest, 1);
+      return decodesOrCorrupt(() => decodeFrame(bytes));
+    }),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(itemsArb, fc.nat(), fc.nat({ max: 255 }), (items, pos, value) => {
+      const bytes = new Uint8Array(batchOf(items));
+      const at = pos % bytes.length;
+      const extended = new Uint8Array(bytes.length + 1);
+      extended.set(bytes);
+      const truncatedOrExtended = throwsCorrupt(() => decodeFrame(bytes.subarray(0, at))) && throwsCorrupt(() => decodeFrame(extended));
+      bytes[at] = value;
+      return truncatedOrExtended && decodesOrCorrupt(() => decodeFrame(bytes));
+    }),
+    { numRuns: 500 },
+  );
+  t.ok(throwsCorrupt(() => decodeFrame(Uint8Array.of(3, 0xff, 0xff, 0xff, 0x7f))), 'a count beyond the bytes left is refused before allocating');
+  t.pass('no untyped error escaped');
 });

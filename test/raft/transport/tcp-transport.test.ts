@@ -3,9 +3,10 @@
 // - two nodes sharing the secret exchange messages for several groups, in order, and a
 //   burst queued in one turn leaves in one socket write;
 // - a node with the wrong secret can neither deliver to nor receive from the cluster, in
-//   either dialing direction; garbage, oversized frames, a skipped proof and a sender
-//   claiming another node's id each close only that connection, with a logged reason,
-//   while the node keeps serving its real peers;
+//   either dialing direction; garbage, oversized frames and a skipped proof each close
+//   only that connection, with a logged reason, while the node keeps serving its real
+//   peers; a message claiming another node's id is dropped, counted and logged, and the
+//   honest messages after it on the same link still arrive;
 // - a link broken by a peer restart is redialled and delivery resumes;
 // - the per-peer queue is bounded (oldest dropped) when the peer is unreachable.
 
@@ -133,8 +134,11 @@ t.test('an authenticated peer cannot speak for another node', async (t) => {
   await waitFor(() => a.got.length === 1, 'legit message');
   t.same(a.got[0]!.m, big, 'a large frame right after the proof is accepted');
   c.send(encodeMessage('g', heartbeat('c', 'a', 2)));
-  await c.closed;
-  t.same(a.got.map((x) => x.m.from), ['b'], 'only the honest message got through');
+  c.send(encodeMessage('g', heartbeat('b', 'a', 3)));
+  await waitFor(() => a.got.length === 2, 'the honest message after the forged one');
+  t.same(a.got.map((x) => [x.m.from, x.m.term]), [['b', 1], ['b', 3]], 'only the honest messages got through');
+  t.equal(a.transport.inbound.misrouted, 1, 'the forged one was counted');
+  t.equal(a.transport.stats().misrouted, 1);
   t.match(a.logger.warnings.join('\n'), /claims sender c/);
 });
 

@@ -1,0 +1,19 @@
+// What a RaftHost (host.ts) lends a RaftGroup it drives. A group opened without one keeps
+// its own tick timer and takes snapshots when due, exactly as a stand-alone replica.
+
+import type { WakeReason } from './quiesce.js';
+
+export interface GroupHostLink {
+  /** Whether idle groups quiesce (stop ticking) on this host. */
+  readonly quiesce: boolean;
+  /** Runs `take` when it is this group's turn: the host lets one group serialize a
+   * snapshot per event-loop turn. Resolves when `take` has. */
+  snapshotTurn(take: () => Promise<void>): Promise<void>;
+  /** The group stopped ticking. */
+  quiesced(): void;
+  /** The group ticks again. */
+  woke(reason: WakeReason): void;
+  /** The group closed or failed: it leaves the host's ticker for good (a closed one
+   * also leaves the host's list of groups). */
+  left(why: 'closed' | 'failed'): void;
+}

@@ -1,0 +1,301 @@
+// RaftHost: one process (a store) hosting one replica of many Raft groups — TiKV's
+// raftstore, CockroachDB's store, Dragonboat's NodeHost. Everything per-process is shared:
+//
+// - one transport (one connection per peer store; frames tagged by group), given by the
+//   caller, as is the storage (one LevelDB for every group, raft/storage/);
+// - one ticker: a single timer drives the ticks of every awake group, in one event-loop
+//   turn, so all of their heartbeats to a peer store leave in one frame (the transport
+//   coalesces what one turn sends); it stops while every group is quiesced;
+// - quiescence (quiesce.ts): an idle group stops ticking; store liveness from the
+//   transport wakes the quiesced groups whose leader's store went silent (they campaign
+//   at once) and the quiesced leaders whose follower's store went silent (check-quorum
+//   must be able to step an isolated leader down);
+// - staggered snapshots: at most one group serializes its snapshot per event-loop turn.
+//
+// A group keeps its full RaftGroup API; closing it (or its storage failing) takes it off
+// the host. Closing the host closes its groups, not the transport or the storage.
+
+import assert from 'node:assert';
+import { silentLogger, type Logger } from '../../common/logger.js';
+import { heartbeatTicksDefault } from '../limits.js';
+import type { RaftStorage } from '../storage/storage.js';
+import type { RaftTransport } from '../transport/transport.js';
+import type { ConfState, NodeId, RaftConfig } from '../types.js';
+import { RaftGroup, type StateMachine } from './group.js';
+import type { GroupHostLink } from './host-link.js';
+import { tickCatchUpMax } from './limits.js';
+import { wakeReasons, type WakeReason } from './quiesce.js';
+import { TickClock } from './tick-clock.js';
+
+export type RaftHostOptions = {
+  /** The store id (the transport's identity). */
+  id: string;
+  /** Shared by every group (TcpRaftTransport or LoopRaftTransport); owned by the caller. */
+  transport: RaftTransport;
+  /** Each group's durable home (SharedLogDb.group in production); owned by the caller,
+   * except that a group's close() closes its own RaftStorage handle. */
+  storage: (groupId: string) => RaftStorage;
+  tickMs: number;
+  /** Defaults for every group (electionTimeoutTicks, heartbeatTicks, ...). */
+  raft?: Partial<RaftConfig>;
+  /** Whether idle groups stop ticking (default true). */
+  quiesce?: boolean;
+  logger?: Logger;
+};
+
+export type OpenGroupOptions = {
+  groupId: string;
+  id: NodeId;
+  initialConf: ConfState;
+  stateMachine: StateMachine;
+  snapshotEveryEntries?: number;
+  raft?: Partial<RaftConfig>;
+  logger?: Logger;
+};
+
+export type RaftHostStats = {
+  groups: number;
+  quiesced: number;
+  /** Times a group stopped ticking. */
+  quiescings: number;
+  /** Liveness of every peer store the transport pings. */
+  peerStoresAlive: Record<string, boolean>;
+  /** Times a quiesced group woke, in all and by reason. */
+  wakes: number;
+  wakesByReason: Record<WakeReason, number>;
+  /** Follower replicas told to campaign soon because their leader's store went silent
+   * (quiesced or not). */
+  campaignsHastened: number;
+  /** Groups waiting for their turn to serialize a snapshot. */
+  snapshotsQueued: number;
+  /** Snapshots taken through the host's queue. */
+  snapshotsTaken: number;
+  /** Ticker firings that ticked at least one group. */
+  tickerFirings: number;
+  /** The shared transport's frames and messages sent (messages / frames is the
+   * coalescing factor), pings sent, and messages dropped as misrouted. */
+  framesSent: number;
+  messagesSent: number;
+  pingsSent: number;
+  misrouted: number;
+};
+
+export class RaftHost {
+  private readonly byId = new Map<string, RaftGroup>();
+  /** The groups the ticker ticks: open, not failed, not quiesced. */
+  private readonly awake = new Set<RaftGroup>();
+  private readonly quiet = new Set<RaftGroup>();
+  private readonly opening = new Set<string>();
+  private readonly clock: TickClock;
+  private readonly logger: Logger;
+  private readonly quiesce: boolean;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly snapshotQueue: (() => void)[] = [];
+  private snapshotPumpScheduled = false;
+  private snapshotsTaken = 0;
+  private tickerFirings = 0;
+  private quiescings = 0;
+  private campaignsHastened = 0;
+  private readonly wakes: Record<WakeReason, number>;
+  private closed = false;
+
+  constructor(private readonly opts: RaftHostOptions) {
+    assert(opts.id.length > 0, 'RaftHost needs a store id');
+    assert(opts.transport.id === opts.id, `RaftHost ${opts.id} given the transport of ${opts.transport.id}`);
+    this.logger = (opts.logger ?? silentLogger).child({ store: opts.id });
+    this.quiesce = opts.quiesce ?? true;
+    const heartbeatTicks = opts.raft?.heartbeatTicks ?? heartbeatTicksDefault;
+    this.clock = new TickClock(opts.tickMs, heartbeatTicks, tickCatchUpMax, performance.now());
+    this.wakes = Object.fromEntries(wakeReasons.map((r) => [r, 0])) as Record<WakeReason, number>;
+    opts.transport.onPeerLiveness((peer, alive) => {
+      if (!alive) this.storeSilent(peer);
+    });
+  }
+
+  get id(): string {
+    return this.opts.id;
+  }
+
+  /** The open groups by group id. */
+  get groups(): ReadonlyMap<string, RaftGroup> {
+    return this.byId;
+  }
+
+  /** Opens this store's replica of a group (RaftGroup.open with the host's transport,
+   * storage, ticker and defaults). One replica per group per host. */
+  async openGroup(o: OpenGroupOptions): Promise<RaftGroup> {
+    if (this.closed) throw new Error(`raft host ${this.id} is closed`);
+    if (this.byId.has(o.groupId) || this.opening.has(o.groupId)) throw new Error(`raft group ${o.groupId} is already open on store ${this.id}`);
+    this.opening.add(o.groupId);
+    const holder: { group: RaftGroup | null } = { group: null };
+    try {
+      const group = await RaftGroup.open({
+        groupId: o.groupId,
+        id: o.id,
+        initialConf: o.initialConf,
+        storage: this.opts.storage(o.groupId),
+        transport: this.opts.transport,
+        stateMachine: o.stateMachine,
+        tickMs: this.opts.tickMs,
+        raft: { ...this.opts.raft, ...o.raft },
+        ...(o.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: o.snapshotEveryEntries } : {}),
+        logger: o.logger ?? this.logger,
+        host: this.link(holder),
+      });
+      holder.group = group;
+      if (this.closed) {
+        await group.close();
+        throw new Error(`raft host ${this.id} closed while ${o.groupId} was opening`);
+      }
+      this.byId.set(o.groupId, group);
+      this.awake.add(group);
+      this.ensureTicker();
+      return group;
+    } finally {
+      this.opening.delete(o.groupId);
+    }
+  }
+
+  stats(): RaftHostStats {
+    const wakes = Object.values(this.wakes).reduce((a, b) => a + b, 0);
+    const tr = this.opts.transport.stats();
+    return {
+      groups: this.byId.size,
+      quiesced: this.quiet.size,
+      quiescings: this.quiescings,
+      campaignsHastened: this.campaignsHastened,
+      peerStoresAlive: this.opts.transport.peerLiveness(),
+      wakes,
+      wakesByReason: { ...this.wakes },
+      snapshotsQueued: this.snapshotQueue.length,
+      snapshotsTaken: this.snapshotsTaken,
+      tickerFirings: this.tickerFirings,
+      framesSent: tr.framesSent,
+      messagesSent: tr.messagesSent,
+      pingsSent: tr.pingsSent,
+      misrouted: tr.misrouted,
+    };
+  }
+
+  /** Closes every group (each waits for its Ready in flight and closes its storage
+   * handle). The transport stays open: it belongs to the caller. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopTicker();
+    await Promise.all([...this.byId.values()].map((g) => g.close()));
+    // Queued snapshots of closed groups resolve without running (their take() sees closed).
+    for (const run of this.snapshotQueue.splice(0)) run();
+  }
+
+  // ---------------------------------------------------------------- ticker
+
+  private ensureTicker(): void {
+    if (this.timer !== null || this.closed || this.awake.size === 0) return;
+    this.clock.restart(performance.now());
+    this.timer = setInterval(() => {
+      const due = this.clock.due(performance.now());
+      // Ticks in setImmediate, after the poll phase (group.ts says why); all groups in the
+      // same turn, so their heartbeats to one peer store share a frame.
+      setImmediate(() => this.tickAll(due));
+    }, this.clock.firingMs);
+  }
+
+  private stopTicker(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private tickAll(due: number): void {
+    if (this.closed) return;
+    if (this.awake.size === 0) {
+      this.stopTicker(); // nothing to tick: an idle store wakes no more (a wake restarts it)
+      return;
+    }
+    this.tickerFirings++;
+    for (const g of [...this.awake]) g.hostTick(due);
+  }
+
+  // ---------------------------------------------------------------- liveness
+
+  /** Store liveness says `peer` went silent: wake the quiesced leaders with a member
+   * there, and make every follower of a leader there campaign soon. Awake followers are
+   * included: one woken a moment ago (by a survivor's pre-vote, which it refused while its
+   * frozen lease still held) would otherwise wait a whole election timeout more. */
+  private storeSilent(peer: NodeId): void {
+    const route = (n: NodeId): NodeId => this.opts.transport.route(n);
+    let followers = 0;
+    let leaders = 0;
+    for (const g of [...this.byId.values()]) {
+      if (g.failedReason !== null) continue;
+      const st = g.status();
+      if (st.role === 'leader') {
+        if (!g.quiesced) continue;
+        const members = [...st.conf.voters, ...st.conf.learners].filter((m) => m !== st.id);
+        if (members.some((m) => route(m) === peer)) {
+          g.wake('peerStoreSilent');
+          leaders++;
+        }
+      } else if ((st.role === 'follower' || st.role === 'learner') && st.leader !== null && route(st.leader) === peer) {
+        g.leaderStoreSilent();
+        followers++;
+      }
+    }
+    this.campaignsHastened += followers;
+    this.logger.info('peer store silent; groups woken', { peer, followers, leaders });
+  }
+
+  // ---------------------------------------------------------------- what a group gets
+
+  private link(holder: { group: RaftGroup | null }): GroupHostLink {
+    return {
+      quiesce: this.quiesce,
+      snapshotTurn: (take) => this.snapshotTurn(take),
+      quiesced: () => {
+        const g = holder.group;
+        if (g === null || !this.byId.has(g.groupId)) return;
+        this.quiescings++;
+        this.awake.delete(g);
+        this.quiet.add(g);
+      },
+      woke: (reason) => {
+        this.wakes[reason]++;
+        const g = holder.group;
+        if (g === null || !this.byId.has(g.groupId)) return;
+        this.quiet.delete(g);
+        this.awake.add(g);
+        this.ensureTicker();
+      },
+      left: (why) => {
+        const g = holder.group;
+        if (g === null) return;
+        this.awake.delete(g);
+        this.quiet.delete(g);
+        // A failed group stays listed (its failedReason is status); a closed one goes.
+        if (why === 'closed' && this.byId.get(g.groupId) === g) this.byId.delete(g.groupId);
+      },
+    };
+  }
+
+  private snapshotTurn(take: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.snapshotQueue.push(() => {
+        this.snapshotsTaken++;
+        take().then(resolve, resolve);
+      });
+      this.pumpSnapshots();
+    });
+  }
+
+  /** One queued snapshot per event-loop turn: serializing a state machine blocks the loop,
+   * and a hundred groups due at once would otherwise stall every other group's I/O. */
+  private pumpSnapshots(): void {
+    if (this.snapshotPumpScheduled || this.snapshotQueue.length === 0) return;
+    this.snapshotPumpScheduled = true;
+    setImmediate(() => {
+      this.snapshotPumpScheduled = false;
+      this.snapshotQueue.shift()?.();
+      this.pumpSnapshots();
+    });
+  }
+}
