@@ -63,6 +63,8 @@ export type ClusterStats = {
   followerQuiesces: number;
   wakes: number;
   silences: number;
+  /** Followers whose leader's store went silent, their election timeout counted as run out. */
+  campaignsHastened: number;
   /** Replica ticks made, and those skipped because the replica was quiesced. */
   ticks: number;
   ticksSkipped: number;
@@ -77,7 +79,7 @@ export class Cluster {
   readonly network: Network<Frame>;
   readonly initialConf: ConfState;
   readonly stats: ClusterStats = {
-    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0, ticks: 0, ticksSkipped: 0,
+    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0, campaignsHastened: 0, ticks: 0, ticksSkipped: 0,
   };
   private readonly sched: Scheduler;
   private readonly prng: Prng;
@@ -352,9 +354,8 @@ export class Cluster {
       const node = s.replicas.get(item.group);
       const m = item.message;
       if (node === undefined || node.core === null) continue;
-      this.trace.record(this.sched.nowMs, `${item.quiesce ? 'notice' : m.type} ${item.group}/${m.from}>${m.to} t${m.term}`);
-      if (item.quiesce) this.quiescer.onNotice(node, m as Extract<Message, { type: 'heartbeat' }>);
-      else if (this.quiescer.onMessage(node, m)) node.core.step(m);
+      this.trace.record(this.sched.nowMs, `${m.type === 'heartbeat' && m.quiesce === true ? 'notice' : m.type} ${item.group}/${m.from}>${m.to} t${m.term}`);
+      this.quiescer.onMessage(node, m);
     }
     this.kick(s);
   }
@@ -459,7 +460,7 @@ export class Cluster {
     if (rd.hardState !== null && rd.hardState.term !== node.durableTerm) return rd.messages;
     const late: Message[] = [];
     for (const m of rd.messages) {
-      if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') s.queue(m.to, { group: node.group, message: m, quiesce: false });
+      if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') s.queue(m.to, { group: node.group, message: m });
       else late.push(m);
     }
     return late;
@@ -485,7 +486,7 @@ export class Cluster {
     if (pivotal && this.strikes(p.crashPivotalLeaderP)) {
       return this.crash(s, 'leader elected or committing, before sending', true);
     }
-    for (const m of late) s.queue(m.to, { group: node.group, message: m, quiesce: false });
+    for (const m of late) s.queue(m.to, { group: node.group, message: m });
     if (late.some(isAck) && this.strikes(p.crashAfterAckP)) {
       this.flushOutbox(s);
       return this.crash(s, 'right after granting a vote', true);

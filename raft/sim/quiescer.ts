@@ -1,14 +1,26 @@
-// Quiescence as the simulated store applies it: the rules of quiesce.ts put to work on a
-// store's replicas — a leader quiescing its idle group and sending notices, followers
-// quiescing on matching ones, wakes on messages and on work, and store liveness waking
-// the quiesced replicas that depend on a store gone silent. Planted driver bugs switch
-// one condition off each.
+// Quiescence as the simulated store applies it, as raft/group (RaftGroup, RaftHost) does:
+//  - a leader whose group raft/group/quiesce.ts finds idle for quiesceIdleFiringsMin
+//    ticks in a row (nothing pending, all committed and applied, every member holding the
+//    whole log and heard from recently) stops ticking and sends each member a notice (a
+//    heartbeat flagged quiesce, with its commit index);
+//  - a member quiesces on a notice from the leader it knew before stepping it, in its
+//    term, when its log ends at the notice's commit, committed; otherwise the notice wakes
+//    it (refusedNotice);
+//  - a quiesced replica is not ticked; any message wakes it except notices and, on a
+//    leader, the heartbeat answers to its notices; work (a proposal, a read, a transfer, a
+//    membership change) wakes a leader, while a follower refuses it without waking;
+//  - when store liveness finds a peer store silent, quiesced leaders with a member there
+//    wake, and every follower whose leader is there wakes and counts its election timeout
+//    as run out (it campaigns within the randomized part, and grants pre-votes).
+// Planted driver bugs switch one condition off each.
 
 import type { Message, NodeId } from '../types.js';
 import type { ClusterStats } from './cluster.js';
-import { livenessTimeoutMs, quiesceIdleTicks } from './limits.js';
+import { quiesceIdleFiringsMin } from '../group/limits.js';
+import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced } from '../group/quiesce.js';
+import { livenessTimeoutMs } from './limits.js';
 import type { DriverBugs } from './planted-bugs.js';
-import { followerShouldQuiesce, leaderShouldQuiesce, noticeCommit, wakesQuiesced } from './quiesce.js';
+import { leaderView } from './quiesce.js';
 import type { Scheduler } from './scheduler.js';
 import type { SimNode } from './sim-node.js';
 import type { SimStore } from './store.js';
@@ -19,30 +31,29 @@ export type QuiescerHost = Readonly<{ sched: Scheduler; trace: Trace; stats: Clu
 export class Quiescer {
   constructor(private readonly h: QuiescerHost) {}
 
-  /** Leader only: quiesces the group if quiesce.ts's rule says so, telling followers. */
+  /** Leader only: quiesces the group once the rules found it idle quiesceIdleFiringsMin
+   * ticks in a row, telling every member. Returns whether it did (then it is not ticked). */
   maybeQuiesce(s: SimStore, node: SimNode): boolean {
     const core = node.core!;
     const st = core.status();
     if (st.role !== 'leader') return false;
-    const key = `${st.term}/${st.lastIndex}/${st.commit}`;
-    if (key !== node.progressKey) {
-      node.progressKey = key;
+    const work = {
+      pendingRequests: node.proposals.size + node.reads.size + node.readWaits.length,
+      readyPending: node.inflight !== null || core.hasReady(),
+    };
+    if (!leaderMayQuiesce(leaderView(st, work, this.h.bugs.quiesceWithLaggingFollower))) {
       node.idleTicks = 0;
-    } else node.idleTicks++;
-    const pending = node.proposals.size > 0 || node.reads.size > 0 || node.readWaits.length > 0 || node.inflight !== null || core.hasReady();
-    const ok = leaderShouldQuiesce({
-      status: st, idleTicks: node.idleTicks, idleTicksMin: quiesceIdleTicks, pending,
-      silent: (id) => s.silent.has(id),
-      ignoreMatch: this.h.bugs.quiesceWithLaggingFollower,
-    });
-    if (!ok) return false;
+      return false;
+    }
+    if (++node.idleTicks < quiesceIdleFiringsMin) return false;
     node.quiesced = true;
+    node.idleTicks = 0;
     this.h.stats.quiesces++;
     this.h.trace.record(this.h.sched.nowMs, `quiesce ${node.group}/${node.id} t${st.term} commit=${st.commit}`);
-    for (const p of st.peers) {
-      if (p.id === node.id) continue;
-      const message: Message = { type: 'heartbeat', from: node.id, to: p.id, term: st.term, commit: noticeCommit(st, p.id), context: '' };
-      s.queue(p.id, { group: node.group, message, quiesce: true });
+    for (const to of [...st.conf.voters, ...st.conf.learners]) {
+      if (to === node.id) continue;
+      const message: Message = { type: 'heartbeat', from: node.id, to, term: st.term, commit: st.commit, context: '', quiesce: true };
+      s.queue(to, { group: node.group, message });
     }
     return true;
   }
@@ -73,35 +84,37 @@ export class Quiescer {
       this.h.stats.silences++;
       this.h.trace.record(now, `silent ${s.id} hears nothing from ${other}`);
       for (const node of s.live()) {
-        if (!node.quiesced) continue;
         const st = node.core!.status();
         if (st.role === 'leader') {
-          if (st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);
-        } else if (st.leader === other && !this.h.bugs.noWakeOnLeaderStoreLoss) {
+          if (node.quiesced && st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);
+        } else if ((st.role === 'follower' || st.role === 'learner') && st.leader === other) {
+          if (this.h.bugs.noWakeOnLeaderStoreLoss) continue;
           this.wake(node, `leader store ${other} silent`);
-          // As raft/group does: a whole election timeout passes at once, so the follower is
-          // out of its leader's lease (it grants pre-votes) and campaigns without delay.
           for (let i = 0; i < this.h.electionTimeoutTicks; i++) node.core!.tick();
+          this.h.stats.campaignsHastened++;
         }
       }
     }
   }
 
-  /** A message for `node`: wakes it unless it is the answer to a notice. Returns whether
-   * the message is to be stepped. */
-  onMessage(node: SimNode, m: Message): boolean {
-    if (!node.quiesced) return true;
-    if (!wakesQuiesced(node.core!.status().role, m)) return false;
-    this.wake(node, m.type);
-    return true;
+  /** A message for `node`, stepped after this: a notice is judged, anything else wakes a
+   * quiesced replica unless it answers a notice. */
+  onMessage(node: SimNode, m: Message): void {
+    if (isQuiesceNotice(m)) return this.onNotice(node, m);
+    if (node.quiesced && wakesQuiesced(node.core!.status().role, m)) this.wake(node, m.type);
+    node.core!.step(m);
   }
 
-  /** A leader's notice: stepped as the heartbeat it is, then quiesce if it matches. */
-  onNotice(node: SimNode, m: Extract<Message, { type: 'heartbeat' }>): void {
+  /** A leader's notice: stepped as the heartbeat it is (the core takes any heartbeat of its
+   * term as its leader's, so the leader is the one known before), then judged. */
+  private onNotice(node: SimNode, m: Extract<Message, { type: 'heartbeat' }>): void {
+    const known = node.core!.status();
     node.core!.step(m);
     const st = node.core!.status();
-    if (!followerShouldQuiesce(st, { from: m.from, term: m.term, commit: m.commit })) {
-      this.wake(node, 'notice does not match');
+    const leader = known.leader === st.leader && known.term === st.term ? st.leader : null;
+    const ok = followerMayQuiesce({ role: st.role, term: st.term, leader, lastIndex: st.lastIndex, commit: st.commit }, { from: m.from, term: m.term, commit: m.commit });
+    if (!ok) {
+      this.wake(node, 'refused notice');
       return;
     }
     if (node.quiesced) return;

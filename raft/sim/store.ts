@@ -8,9 +8,8 @@ import { SharedDisk } from './disk.js';
 import type { Prng } from './prng.js';
 import type { SimNode } from './sim-node.js';
 
-/** One group's message, or a leader's quiesce notice (a heartbeat the follower quiesces
- * on when it matches its own state). */
-export type FrameItem = Readonly<{ group: number; message: Message; quiesce: boolean }>;
+/** One group's message (a quiesce notice is a heartbeat flagged quiesce). */
+export type FrameItem = Readonly<{ group: number; message: Message }>;
 
 /** What crosses the network between two stores: every group's messages of one turn. A
  * frame with no items is a liveness ping; any frame proves its sender alive. */

@@ -4,15 +4,15 @@
 // truncates the log like Ready asks, and compacts; the network drops everything on a
 // cut link or at loss 1, delivers everything at loss 0, and duplicates when told to.
 // A store's shared disk loses the unsynced tail of every group's log in one crash, and an
-// fsync covers exactly the writes made before it began. The quiescence rules refuse a
-// lagging, silent or unheard follower (and the planted bug ignores the lag), and a
-// follower quiesces only on a notice matching its term, leader and whole log.
+// fsync covers exactly the writes made before it began. The leader's view handed to
+// raft/group's quiescence rules hides a lagging member only with the planted bug on.
 
 import t from 'tap';
 import type { Entry, Message } from '../../../raft/types.js';
 import type { RaftStatus } from '../../../raft/types.js';
 import { SharedDisk, SimDisk } from '../../../raft/sim/disk.js';
-import { followerShouldQuiesce, leaderShouldQuiesce, noticeCommit, wakesQuiesced } from '../../../raft/sim/quiesce.js';
+import { leaderMayQuiesce } from '../../../raft/group/quiesce.js';
+import { leaderView } from '../../../raft/sim/quiesce.js';
 import { Network } from '../../../raft/sim/network.js';
 import type { NetworkProfile } from '../../../raft/sim/network.js';
 import { createPrng } from '../../../raft/sim/prng.js';
@@ -169,27 +169,12 @@ function leaderStatus(peers: { id: string; match: number; active?: boolean }[], 
   };
 }
 
-t.test('quiesce: a leader waits for every follower to hold its whole log, answer, and sit on a live store', async (t) => {
-  const base = { idleTicks: 3, idleTicksMin: 3, pending: false, silent: () => false, ignoreMatch: false };
-  t.ok(leaderShouldQuiesce({ ...base, status: leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]) }), 'all caught up: quiesce');
+t.test("quiesce: the simulator judges leaders by raft/group's rules; the planted bug hides a lagging member", async (t) => {
+  const work = { pendingRequests: 0, readyPending: false };
+  t.ok(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]), work, false)), 'all caught up: quiesce');
   const lagging = leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 8 }]);
-  t.notOk(leaderShouldQuiesce({ ...base, status: lagging }), 'a lagging follower keeps it awake');
-  t.ok(leaderShouldQuiesce({ ...base, status: lagging, ignoreMatch: true }), 'the planted bug quiesces anyway');
-  t.equal(noticeCommit(lagging, 'n3'), 8, "the notice carries no more than the follower's match");
-  t.notOk(leaderShouldQuiesce({ ...base, status: leaderStatus([{ id: 'n2', match: 10, active: false }, { id: 'n3', match: 10 }]) }), 'an unheard follower keeps it awake');
-  t.notOk(leaderShouldQuiesce({ ...base, silent: (id) => id === 'n3', status: leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]) }), 'so does a silent store');
-  t.notOk(leaderShouldQuiesce({ ...base, idleTicks: 2, status: leaderStatus([{ id: 'n2', match: 10 }]) }), 'not before idleTicksMin');
-  t.notOk(leaderShouldQuiesce({ ...base, pending: true, status: leaderStatus([{ id: 'n2', match: 10 }]) }), 'not with work pending');
-  t.notOk(leaderShouldQuiesce({ ...base, status: leaderStatus([{ id: 'n2', match: 10 }], { commit: 9 }) }), 'not with an uncommitted tail');
-  const follower = (over: Partial<RaftStatus>): RaftStatus => ({ ...leaderStatus([]), role: 'follower', id: 'n2', leader: 'n1', peers: [], ...over });
-  const notice = { from: 'n1', term: 3, commit: 10 };
-  t.ok(followerShouldQuiesce(follower({}), notice), 'a follower with the whole log quiesces');
-  t.notOk(followerShouldQuiesce(follower({ lastIndex: 11 }), notice), 'not with entries beyond the notice');
-  t.notOk(followerShouldQuiesce(follower({ commit: 9 }), notice), 'not below its commit');
-  t.notOk(followerShouldQuiesce(follower({ term: 4 }), notice), 'not in another term');
-  t.notOk(followerShouldQuiesce(follower({ leader: 'n3' }), notice), 'not from another leader');
-  const hbResp = { type: 'heartbeatResp', from: 'n2', to: 'n1', term: 3, context: '' } as const;
-  t.notOk(wakesQuiesced('leader', hbResp), "a heartbeat answer does not wake a quiesced leader");
-  t.ok(wakesQuiesced('leader', { ...hbResp, context: 'r1' }), 'a read round answer does');
-  t.ok(wakesQuiesced('follower', hb('n1', 'n2', 3)), 'any message wakes a follower');
+  t.notOk(leaderMayQuiesce(leaderView(lagging, work, false)), 'a lagging follower keeps the group awake');
+  t.ok(leaderMayQuiesce(leaderView(lagging, work, true)), 'with quiesce-with-lagging-follower it quiesces anyway');
+  t.notOk(leaderMayQuiesce(leaderView(lagging, { pendingRequests: 1, readyPending: false }, true)), 'the bug touches nothing else: work pending still keeps it awake');
+  t.notOk(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10, active: false }]), work, true)), 'nor does it quiesce past an unheard member');
 });
