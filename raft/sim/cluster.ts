@@ -308,7 +308,8 @@ export class Cluster {
   // ---- ticks, quiescence, liveness ----------------------------------------------------
 
   private tickStore(s: SimStore): void {
-    for (const node of s.live()) {
+    for (const node of s.replicas.values()) {
+      if (node.core === null) continue;
       if (node.quiesced || this.quiescer.maybeQuiesce(s, node)) {
         this.stats.ticksSkipped++;
         continue;
@@ -380,9 +381,9 @@ export class Cluster {
       assert(round < readyRoundsMax, `${s.id}: Readies keep coming`);
       const batch: Pending[] = [];
       let mustSync = false;
-      for (const node of s.live()) {
-        const core = node.core!;
-        if (node.inflight !== null || !core.hasReady()) continue;
+      for (const node of s.replicas.values()) {
+        const core = node.core;
+        if (core === null || node.inflight !== null || !core.hasReady()) continue;
         const rd = core.ready();
         node.inflight = rd;
         if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'before persisting a batch', true);

@@ -83,7 +83,8 @@ export class Quiescer {
       s.silent.add(other);
       this.h.stats.silences++;
       this.h.trace.record(now, `silent ${s.id} hears nothing from ${other}`);
-      for (const node of s.live()) {
+      for (const node of s.replicas.values()) {
+        if (node.core === null) continue;
         const st = node.core!.status();
         if (st.role === 'leader') {
           if (node.quiesced && st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);

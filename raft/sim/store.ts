@@ -41,11 +41,6 @@ export class SimStore {
     readonly clockOffsetMs: number,
   ) {}
 
-  /** Live replicas, in the order their groups were placed here (deterministic). */
-  *live(): Generator<SimNode> {
-    for (const n of this.replicas.values()) if (n.core !== null) yield n;
-  }
-
   queue(to: NodeId, item: FrameItem): void {
     const q = this.outbox.get(to);
     if (q === undefined) this.outbox.set(to, [item]);
