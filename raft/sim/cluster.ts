@@ -71,10 +71,13 @@ export type ClusterStats = {
 };
 
 /** A Ready in the store's batch, with the messages still to send once it is durable. */
-type Pending = { node: SimNode; rd: Ready; pivotal: boolean; late: readonly Message[] };
+type Pending = { node: SimNode; rd: Ready; late: readonly Message[] };
 
 export class Cluster {
+  /** Every store ever made, retired ones included (their disks outlive them). */
   readonly stores = new Map<NodeId, SimStore>();
+  /** The ids of stores not retired, in the order they were made. */
+  private active: NodeId[] = [];
   readonly groups: SimGroup[] = [];
   readonly network: Network<Frame>;
   readonly initialConf: ConfState;
@@ -127,6 +130,7 @@ export class Cluster {
     const offsetMs = (p.next() * 2 - 1) * this.profile.clockOffsetMsMax;
     const s = new SimStore(id, p.fork(`store-${id}`), tickMs, rate, offsetMs);
     this.stores.set(id, s);
+    this.active.push(id);
     return s;
   }
 
@@ -151,11 +155,17 @@ export class Cluster {
     return node;
   }
 
-  /** A store that may take a new replica of `group`: one that never hosted it. */
+  /** A store that may take a new replica of `group`: an active one that never hosted it,
+   * or a new one while fewer than storesMax are active. */
   storeForNewReplica(group: number, newId: () => NodeId, storesMax: number): NodeId | null {
-    const candidates = [...this.stores.values()].filter((s) => !s.hostedEver.has(group));
-    if (candidates.length > 0 && (this.stores.size >= storesMax || this.prng.chance(0.5))) return this.prng.pick(candidates).id;
-    return this.stores.size < storesMax ? newId() : null;
+    const candidates = this.active.filter((id) => !this.stores.get(id)!.hostedEver.has(group));
+    if (candidates.length > 0 && (this.active.length >= storesMax || this.prng.chance(0.5))) return this.prng.pick(candidates);
+    return this.active.length < storesMax ? newId() : null;
+  }
+
+  /** Stores not retired (a store is retired once it hosts no replica any more). */
+  activeStores(): readonly NodeId[] {
+    return this.active;
   }
 
   members(group: number): NodeId[] {
@@ -165,7 +175,7 @@ export class Cluster {
   }
 
   liveStores(): SimStore[] {
-    return [...this.stores.values()].filter((s) => s.up);
+    return this.active.map((id) => this.stores.get(id)!).filter((s) => s.up);
   }
 
   /** The live replica of `group` claiming leadership at the highest term, if any. */
@@ -218,7 +228,7 @@ export class Cluster {
     this.sched.after(s.prng.next() * s.tickMs, tick);
     const ping = (): void => {
       if (s.incarnation !== incarnation) return;
-      for (const other of this.stores.keys()) if (other !== s.id) this.sendFrame({ from: s.id, to: other, items: [] });
+      for (const other of this.active) if (other !== s.id) this.sendFrame({ from: s.id, to: other, items: [] });
       this.sched.after(livenessPingMs, ping);
     };
     this.sched.after(s.prng.next() * livenessPingMs, ping);
@@ -285,7 +295,7 @@ export class Cluster {
   }
 
   restart(s: SimStore): void {
-    if (s.up) return;
+    if (s.up || s.retired) return;
     this.stats.restarts++;
     this.bootStore(s);
   }
@@ -299,6 +309,16 @@ export class Cluster {
     node.core = null;
     node.inflight = null;
     node.abandonClients('decommissioned');
+    const s = this.stores.get(id)!;
+    for (const n of s.replicas.values()) if (!n.removed) return;
+    // Nothing left to host: the store is shut down for good, as an operator would, so the
+    // fleet of stores (and their liveness pings) stays bounded while membership churns.
+    this.trace.record(this.sched.nowMs, `retire ${s.id}`);
+    s.retired = true;
+    s.up = false;
+    s.incarnation++;
+    s.outbox.clear();
+    this.active = this.active.filter((x) => x !== s.id);
   }
 
   storeOf(node: SimNode): SimStore {
@@ -318,7 +338,7 @@ export class Cluster {
       node.core!.tick();
     }
     if (s.prng.chance(this.profile.flushPerTickP)) s.disk.flush();
-    this.quiescer.checkSilence(s, this.stores.keys());
+    this.quiescer.checkSilence(s, this.active);
     this.flushOutbox(s);
     this.kick(s);
   }
@@ -388,7 +408,15 @@ export class Cluster {
         node.inflight = rd;
         if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'before persisting a batch', true);
         const pivotal = this.persist(node, rd);
-        batch.push({ node, rd, pivotal, late: this.sendEarly(s, node, rd) });
+        // A leader just elected or just committing is at the moments Raft's subtle cases
+        // hinge on (figure 8): its process may be killed right after this write, before
+        // anything of the Ready leaves. A killed process leaves its writes in the OS page
+        // cache, which reaches the disk (unlike a power loss, which crash() models).
+        if (pivotal && this.strikes(p.crashPivotalLeaderP)) {
+          s.disk.flush();
+          return this.crash(s, 'leader elected or committing: killed after writing, before sending', true);
+        }
+        batch.push({ node, rd, late: this.sendEarly(s, node, rd) });
         if (rd.mustSync) {
           mustSync = true;
           this.stats.syncedReadies++;
@@ -471,22 +499,19 @@ export class Cluster {
    * apply, reads, advance — unless the store crashes in between. */
   private finish(s: SimStore, batch: readonly Pending[]): void {
     const incarnation = s.incarnation;
-    for (const { node, rd, pivotal, late } of batch) {
+    for (const { node, rd, late } of batch) {
       if (s.incarnation !== incarnation) return;
       if (node.core === null) continue; // decommissioned meanwhile
-      this.complete(s, node, rd, pivotal, late);
+      this.complete(s, node, rd, late);
     }
   }
 
-  private complete(s: SimStore, node: SimNode, rd: Ready, pivotal: boolean, late: readonly Message[]): void {
+  private complete(s: SimStore, node: SimNode, rd: Ready, late: readonly Message[]): void {
     const core = node.core!;
     const p = this.profile;
     node.inflight = null;
     if (rd.hardState !== null) node.durableTerm = rd.hardState.term;
     if (this.strikes(p.crashMidReadyP)) return this.crash(s, 'between persisting and sending', true);
-    if (pivotal && this.strikes(p.crashPivotalLeaderP)) {
-      return this.crash(s, 'leader elected or committing, before sending', true);
-    }
     for (const m of late) s.queue(m.to, { group: node.group, message: m });
     if (late.some(isAck) && this.strikes(p.crashAfterAckP)) {
       this.flushOutbox(s);

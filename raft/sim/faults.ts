@@ -79,7 +79,7 @@ export class Faults {
     const epoch = ++this.partitionEpoch;
     const net = this.cluster.network;
     net.heal();
-    const all = [...this.cluster.stores.keys()];
+    const all = [...this.cluster.activeStores()];
     if (all.length < 2) return;
     const leader = this.someLeader() ?? this.prng.pick(all);
     const r = this.prng.next();

@@ -24,6 +24,8 @@ export class SimStore {
   /** Bumped at every crash and restart, so timers of a previous life do nothing. */
   incarnation = 0;
   up = false;
+  /** Hosts no replica any more: down for good, out of liveness and partitions. */
+  retired = false;
   bootMs = 0;
   turnScheduled = false;
   /** An fsync of the shared batch is running: the next batch waits for it. */
