@@ -54,9 +54,15 @@ export function encodeItem(groupId: string, m: Message): Uint8Array {
 export function encodeBatchFrame(items: readonly Uint8Array[]): Uint8Array {
   let bytes = 1 + 8;
   for (const it of items) bytes += it.length;
-  const w = new ByteWriter(bytes).u8(FRAME_BATCH).uint(items.length);
+  const w = new ByteWriter(bytes).raw(encodeBatchHeader(items.length));
   for (const it of items) w.raw(it);
   return w.finish();
+}
+
+/** What precedes `count` items in a batch frame (for writers that copy the items once,
+ * straight into their output buffer). */
+export function encodeBatchHeader(count: number): Uint8Array {
+  return new ByteWriter(16).u8(FRAME_BATCH).uint(count).finish();
 }
 
 /** Overhead of a batch frame on top of its items' bytes, at most. */

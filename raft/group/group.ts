@@ -5,6 +5,8 @@
 // advance. Exactly one Ready is in flight at a time; every step, tick and proposal only
 // schedules the loop (setImmediate), so all proposals made in one event-loop turn — or
 // while the previous Ready was being fsync'd — leave in one Ready: group commit.
+// Opened by a RaftHost (host.ts), a group has no timer of its own: the host's ticker calls
+// hostTick, snapshots wait for the host's turn, and the group may quiesce (quiesce.ts).
 //
 // Outcomes reported to callers (RaftGroupError codes):
 // - RAFT_ERR_NOT_LEADER (+ leaderHint): refused by a non-leader, or the proposal's index
@@ -197,16 +199,17 @@ export class RaftGroup {
   }
 
   /** @internal The store of this group's leader went silent (store liveness): wake, and
-   * count the election timeout as run out — the silence detection already took about that
-   * long — so the campaign starts within the randomized part of the timeout, in
-   * [0, electionTimeoutTicks): prompt, yet random enough that two survivors do not split
-   * their votes forever. Also lifts the leader lease that would make the other survivor
+   * count one and a half election timeouts as run out — the silence detection already took
+   * longer than that — so the campaign starts within what is left of the randomized
+   * timeout ([1, 2) timeouts), in [0, electionTimeoutTicks / 2): prompt, yet random enough
+   * that two survivors do not split their votes forever (a split retries after a fresh
+   * randomized timeout). Also lifts the leader lease that would make the other survivor
    * ignore the pre-vote. */
   leaderStoreSilent(): void {
     if (this.closed || this.failure !== null) return;
     this.wake('leaderStoreSilent');
     if (this.core.status().role === 'leader') return;
-    this.tickBy(this.electionTimeoutTicks);
+    this.tickBy(this.electionTimeoutTicks + Math.floor(this.electionTimeoutTicks / 2));
   }
 
   private leaderIdle(): boolean {
@@ -214,14 +217,17 @@ export class RaftGroup {
     if (st.role !== 'leader') return false;
     const pendingRequests = this.pending.size + this.reads.size + this.transfers.size;
     const readyPending = this.loop !== null || this.scheduled || this.core.hasReady() || this.unsavedHardState !== null;
-    return leaderMayQuiesce({ self: this.opts.id, role: st.role, conf: st.conf, term: st.term, commit: st.commit, lastIndex: st.lastIndex, applied: st.applied, peers: st.peers, pendingRequests, readyPending });
+    const host = this.opts.host;
+    const silentMembers = host === undefined ? [] : [...st.conf.voters, ...st.conf.learners].filter((m) => m !== this.opts.id && host.storeSilent(m));
+    return leaderMayQuiesce({ self: this.opts.id, role: st.role, conf: st.conf, term: st.term, commit: st.commit, lastIndex: st.lastIndex, applied: st.applied, peers: st.peers, pendingRequests, readyPending, silentMembers });
   }
 
   /** Tells every member to stop ticking with us. The notice is a heartbeat: it needs no
    * durable write, and the core of a member that refuses it handles it as one. */
   private quiesceAsLeader(): void {
     const st = this.core.status();
-    const members = [...st.conf.voters, ...st.conf.learners].filter((id) => id !== this.opts.id);
+    const host = this.opts.host;
+    const members = [...st.conf.voters, ...st.conf.learners].filter((id) => id !== this.opts.id && host?.storeSilent(id) !== true);
     const notices = members.map((to) => ({ type: 'heartbeat' as const, from: this.opts.id, to, term: st.term, commit: st.commit, context: '', quiesce: true }));
     this.opts.transport.send(this.opts.groupId, notices);
     this.quiescent = true;

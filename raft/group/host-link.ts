@@ -6,6 +6,8 @@ import type { WakeReason } from './quiesce.js';
 export interface GroupHostLink {
   /** Whether idle groups quiesce (stop ticking) on this host. */
   readonly quiesce: boolean;
+  /** Whether store liveness reports the store hosting `member` silent. */
+  storeSilent(member: string): boolean;
   /** Runs `take` when it is this group's turn: the host lets one group serialize a
    * snapshot per event-loop turn. Resolves when `take` has. */
   snapshotTurn(take: () => Promise<void>): Promise<void>;

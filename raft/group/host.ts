@@ -97,6 +97,8 @@ export class RaftHost {
   private quiescings = 0;
   private campaignsHastened = 0;
   private readonly wakes: Record<WakeReason, number>;
+  /** Peer stores liveness reports silent now. */
+  private readonly silentStores = new Set<NodeId>();
   private closed = false;
 
   constructor(private readonly opts: RaftHostOptions) {
@@ -108,7 +110,8 @@ export class RaftHost {
     this.clock = new TickClock(opts.tickMs, heartbeatTicks, tickCatchUpMax, performance.now());
     this.wakes = Object.fromEntries(wakeReasons.map((r) => [r, 0])) as Record<WakeReason, number>;
     opts.transport.onPeerLiveness((peer, alive) => {
-      if (!alive) this.storeSilent(peer);
+      if (alive) this.storeBack(peer);
+      else this.storeSilent(peer);
     });
   }
 
@@ -223,6 +226,7 @@ export class RaftHost {
    * included: one woken a moment ago (by a survivor's pre-vote, which it refused while its
    * frozen lease still held) would otherwise wait a whole election timeout more. */
   private storeSilent(peer: NodeId): void {
+    this.silentStores.add(peer);
     const route = (n: NodeId): NodeId => this.opts.transport.route(n);
     let followers = 0;
     let leaders = 0;
@@ -245,11 +249,28 @@ export class RaftHost {
     this.logger.info('peer store silent; groups woken', { peer, followers, leaders });
   }
 
+  /** `peer` is heard again: the leaders that quiesced without its members wake to catch
+   * them up (and quiesce again once they are). */
+  private storeBack(peer: NodeId): void {
+    if (!this.silentStores.delete(peer)) return; // first heard at boot: nothing quiesced past it
+    let leaders = 0;
+    for (const g of [...this.quiet]) {
+      const st = g.status();
+      if (st.role !== 'leader') continue;
+      if ([...st.conf.voters, ...st.conf.learners].some((m) => m !== st.id && this.opts.transport.route(m) === peer)) {
+        g.wake('peerStoreBack');
+        leaders++;
+      }
+    }
+    this.logger.info('peer store heard again; leaders woken', { peer, leaders });
+  }
+
   // ---------------------------------------------------------------- what a group gets
 
   private link(holder: { group: RaftGroup | null }): GroupHostLink {
     return {
       quiesce: this.quiesce,
+      storeSilent: (member) => this.silentStores.has(this.opts.transport.route(member)),
       snapshotTurn: (take) => this.snapshotTurn(take),
       quiesced: () => {
         const g = holder.group;

@@ -23,6 +23,9 @@ export type LeaderView = Readonly<{
   pendingRequests: number;
   /** A Ready is in flight or waiting: something is still to be persisted, sent or applied. */
   readyPending: boolean;
+  /** Members whose store liveness reports silent (CockroachDB quiesces past a dead
+   * follower too): they are not waited for, as long as the others make a quorum. */
+  silentMembers?: readonly NodeId[];
 }>;
 
 /** The notice a quiescing leader sends each member (a heartbeat flagged `quiesce`). */
@@ -39,19 +42,24 @@ export type FollowerView = Readonly<{
 
 /** A leader may quiesce when it is leader with nothing pending, its log is committed,
  * applied and durable, and EVERY other member (voters and learners) holds the whole log
- * and answered recently. A single lagging or silent member keeps the group awake: it
- * would otherwise never be caught up (no heartbeats), and a dead one must be noticed by
- * check-quorum. */
+ * and answered recently — except members on a store that liveness reports silent, as
+ * long as the rest of the voters make a quorum. A single lagging member keeps the group
+ * awake (nobody would catch it up without heartbeats); a silent store's members are
+ * caught up when it is heard again (the host wakes the group then). */
 export function leaderMayQuiesce(v: LeaderView): boolean {
   if (v.role !== 'leader' || v.pendingRequests > 0 || v.readyPending) return false;
   if (v.commit !== v.lastIndex || v.applied !== v.lastIndex) return false;
+  const silent = new Set(v.silentMembers ?? []);
+  if (silent.has(v.self)) return false;
   const members = [...v.conf.voters, ...v.conf.learners];
   for (const id of members) {
+    if (silent.has(id)) continue;
     const p = v.peers.find((x) => x.id === id);
     if (p === undefined || p.matchIndex !== v.lastIndex) return false;
     if (id !== v.self && !p.recentActive) return false;
   }
-  return true;
+  const heard = v.conf.voters.filter((id) => !silent.has(id)).length;
+  return heard > v.conf.voters.length / 2;
 }
 
 /** A follower quiesces on a notice only from the leader it follows, in its own term, and
@@ -86,8 +94,9 @@ export type WakeReason =
   | 'confChange'
   | 'leaderStoreSilent'
   | 'peerStoreSilent'
+  | 'peerStoreBack'
   | 'refusedNotice';
 
 export const wakeReasons: readonly WakeReason[] = [
-  'message', 'proposal', 'read', 'transfer', 'confChange', 'leaderStoreSilent', 'peerStoreSilent', 'refusedNotice',
+  'message', 'proposal', 'read', 'transfer', 'confChange', 'leaderStoreSilent', 'peerStoreSilent', 'peerStoreBack', 'refusedNotice',
 ];

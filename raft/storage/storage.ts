@@ -1,7 +1,8 @@
 // The durable home of one Raft group's log, hard state and snapshot. The driver is the
 // only caller and never overlaps two calls on one storage (one Ready in flight at a time).
 //
-// Contract (both implementations, checked by test/raft/storage/contract.test.ts):
+// Contract (every implementation — MemoryRaftStorage, LevelRaftStorage and the group views
+// of SharedLogDb — checked by test/raft/storage/contract.test.ts):
 // - load(): what the last resolved save()/compact() left. `entries` are contiguous and
 //   start right after the snapshot (at 1 without one); an empty log gives hardState
 //   {term 0, vote null, commit 0}. Stored bytes that fail their CRC32, do not decode, or

@@ -45,12 +45,14 @@ export const keepaliveDelayMs = 10_000;
 export const pingIntervalMsDefault = 100;
 
 /** A peer store silent this long is reported silent, waking the quiesced groups it led.
- * Three ping intervals: one lost or late ping (a busy event loop on a 2-core machine) is
+ * Two and a half ping intervals: one late ping (a busy event loop on a 2-core machine) is
  * no failure. The failover bar is median 500 ms / max 1,500 ms from a SIGKILL to the first
- * commit on a new leader: detection takes 300–350 ms, a woken follower then campaigns
- * within one randomized election timeout part (0–100 ms at the defaults), and the
- * elections, the no-op and the write take a few loopback round trips and fsyncs. */
-export const livenessTimeoutMsDefault = 300;
+ * commit on a new leader: detection takes 150–275 ms after the kill (the last frame came
+ * up to a ping interval before it; checks run every half interval), a woken follower then
+ * campaigns within half an election timeout (0–50 ms at the defaults, group.ts), and the
+ * elections, the no-op and the write take a few loopback round trips and fsyncs. A false
+ * alarm costs a refused pre-vote: the leader and the other follower still hold its lease. */
+export const livenessTimeoutMsDefault = 250;
 
 /** Bytes of items packed into one batch frame before another frame is started, so a
  * turn's worth of appends to one peer never exceeds raftFrameBytesMax. */

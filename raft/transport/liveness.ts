@@ -84,11 +84,15 @@ export class PeerLiveness {
     if (this.timer !== null) return;
     // Checked at half the ping interval so a ping is never more than half an interval late
     // and silence is detected within livenessTimeoutMs + pingIntervalMs / 2.
-    this.timer = setInterval(() => this.check(), this.opts.pingIntervalMs / 2);
+    // The check runs in setImmediate, after this turn's poll phase: libuv runs timers
+    // before it reads sockets, so a process waking from a stall would otherwise judge its
+    // peers before reading the frames they sent during the stall, and call them silent.
+    this.timer = setInterval(() => setImmediate(() => this.check()), this.opts.pingIntervalMs / 2);
     this.timer.unref();
   }
 
   private check(): void {
+    if (this.timer === null) return; // closed while the check was queued
     const now = this.nowMs();
     for (const [id, p] of this.peers) {
       if (now - p.lastSentMs >= this.opts.pingIntervalMs) {

@@ -8,9 +8,9 @@
 // the transport closes. A ping frame goes out only when asked and nothing is queued.
 
 import net from 'node:net';
-import { FrameDecoder, encodeFrame, encodeFrames } from '../../common/framing.js';
+import { FrameDecoder, FRAME_HEADER_BYTES, encodeFrame } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
-import { batchFrameOverheadBytes, encodeBatchFrame, encodePingFrame } from '../codec.js';
+import { batchFrameOverheadBytes, encodeBatchHeader, encodePingFrame } from '../codec.js';
 import type { NodeId } from '../types.js';
 import {
   batchFrameBytesMax, handshakeFrameBytesMax, keepaliveDelayMs, peerQueueBytesMax, peerQueueMessagesMax,
@@ -191,22 +191,43 @@ export class OutboundPeer {
     const items = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    const frames: Uint8Array[] = [];
-    let start = 0;
-    let bytes = 0;
-    for (let i = 0; i < items.length; i++) {
-      const n = items[i]!.length;
-      if (i > start && bytes + n + batchFrameOverheadBytes > batchFrameBytesMax) {
-        frames.push(encodeBatchFrame(items.slice(start, i)));
-        start = i;
-        bytes = 0;
-      }
-      bytes += n;
-    }
-    frames.push(encodeBatchFrame(items.slice(start)));
+    const out = framedBatches(items);
     this.writes++;
-    this.frames += frames.length;
+    this.frames += out.frames;
     this.messages += items.length;
-    socket.write(encodeFrames(frames));
+    socket.write(out.bytes);
   }
+}
+
+/** `items` as batch frames (each length-prefixed, split past batchFrameBytesMax) in one
+ * buffer: every item is copied once, straight into place. */
+function framedBatches(items: readonly Uint8Array[]): { bytes: Buffer; frames: number } {
+  const cuts: { start: number; end: number; header: Uint8Array; itemBytes: number }[] = [];
+  let start = 0;
+  let itemBytes = 0;
+  for (let i = 0; i < items.length; i++) {
+    const n = items[i]!.length;
+    if (i > start && itemBytes + n + batchFrameOverheadBytes > batchFrameBytesMax) {
+      cuts.push({ start, end: i, header: encodeBatchHeader(i - start), itemBytes });
+      start = i;
+      itemBytes = 0;
+    }
+    itemBytes += n;
+  }
+  cuts.push({ start, end: items.length, header: encodeBatchHeader(items.length - start), itemBytes });
+  let total = 0;
+  for (const c of cuts) total += FRAME_HEADER_BYTES + c.header.length + c.itemBytes;
+  const bytes = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const c of cuts) {
+    bytes.writeUInt32BE(c.header.length + c.itemBytes, at);
+    at += FRAME_HEADER_BYTES;
+    bytes.set(c.header, at);
+    at += c.header.length;
+    for (let i = c.start; i < c.end; i++) {
+      bytes.set(items[i]!, at);
+      at += items[i]!.length;
+    }
+  }
+  return { bytes, frames: cuts.length };
 }

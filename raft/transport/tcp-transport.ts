@@ -87,6 +87,11 @@ export class TcpRaftTransport implements RaftTransport {
     return this.opts.id;
   }
 
+  /** Inbound connections open right now, authenticated or not. */
+  get inboundSockets(): number {
+    return this.sockets.size;
+  }
+
   /** Inbound connections accepted and not yet authenticated, right now. */
   get pendingHandshakes(): number {
     return this.unauthenticated;

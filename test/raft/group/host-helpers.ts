@@ -1,10 +1,13 @@
 // Shared pieces of the RaftHost tests: stores named s1..sN, each hosting one replica
 // (member id `<group>-<store>`) of every group, over real TcpRaftTransports on 127.0.0.1
-// (port 0) or one LoopRaftHub, with MemoryRaftStorage per group.
+// (port 0) or one LoopRaftHub, with MemoryRaftStorage per group or, given `logDir`, one
+// SharedLogDb (LevelDB) per store as in production.
 
+import { join } from 'node:path';
 import { RaftHost } from '../../../raft/group/host.js';
 import type { RaftGroup } from '../../../raft/group/group.js';
 import { MemoryRaftStorage } from '../../../raft/storage/memory-storage.js';
+import { SharedLogDb } from '../../../raft/storage/shared-log.js';
 import { LoopRaftHub, type LoopRaftTransport } from '../../../raft/transport/loop-transport.js';
 import { TcpRaftTransport } from '../../../raft/transport/tcp-transport.js';
 import type { RaftTransport } from '../../../raft/transport/transport.js';
@@ -40,13 +43,18 @@ type Options = {
   quiesceOn?: (store: string) => boolean;
   raftOn?: (store: string) => Partial<RaftConfig>;
   snapshotEveryEntries?: number;
+  /** Store liveness timeout (default: the transports' default). */
+  livenessTimeoutMs?: number;
+  /** One SharedLogDb per store under this directory instead of memory storage. */
+  logDir?: string;
 };
 
 export async function tcpStoreCluster(o: Options): Promise<StoreCluster<TcpRaftTransport>> {
   const secret = 'raft-host-test-secret';
   const ids = Array.from({ length: o.stores }, (_, i) => `s${i + 1}`);
   const transports: TcpRaftTransport[] = [];
-  for (const id of ids) transports.push(await TcpRaftTransport.listen({ id, host: '127.0.0.1', port: 0, secret, peers: {}, route: storeOf }));
+  const liveness = o.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: o.livenessTimeoutMs } : {};
+  for (const id of ids) transports.push(await TcpRaftTransport.listen({ id, host: '127.0.0.1', port: 0, secret, peers: {}, route: storeOf, ...liveness }));
   for (const a of transports) for (const b of transports) if (a !== b) a.setPeer(b.id, { host: '127.0.0.1', port: b.port });
   return openStores(o, ids, transports);
 }
@@ -54,7 +62,8 @@ export async function tcpStoreCluster(o: Options): Promise<StoreCluster<TcpRaftT
 export async function loopStoreCluster(o: Options): Promise<StoreCluster<LoopRaftTransport> & { hub: LoopRaftHub }> {
   const hub = new LoopRaftHub();
   const ids = Array.from({ length: o.stores }, (_, i) => `s${i + 1}`);
-  const transports = ids.map((id) => hub.transport(id, { route: storeOf }));
+  const liveness = o.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: o.livenessTimeoutMs } : {};
+  const transports = ids.map((id) => hub.transport(id, { route: storeOf, ...liveness }));
   for (const a of transports) for (const b of transports) if (a !== b) a.setPeer(b.id);
   return { ...(await openStores(o, ids, transports)), hub };
 }
@@ -63,13 +72,16 @@ async function openStores<T extends RaftTransport>(o: Options, ids: string[], tr
   const groupIds = Array.from({ length: o.groups }, (_, i) => `g${i}`);
   const stores: Store<T>[] = [];
   const closed = new Set<Store<T>>();
+  const logs = new Map<string, SharedLogDb>();
   for (const [i, id] of ids.entries()) {
     const transport = transports[i]!;
     const storages = new Map<string, MemoryRaftStorage>();
+    const log = o.logDir !== undefined ? await SharedLogDb.open(join(o.logDir, id)) : null;
+    if (log !== null) logs.set(id, log);
     const host = new RaftHost({
       id,
       transport,
-      storage: (g) => storages.get(g) ?? storages.set(g, new MemoryRaftStorage()).get(g)!,
+      storage: (g) => (log !== null ? log.group(g) : (storages.get(g) ?? storages.set(g, new MemoryRaftStorage()).get(g)!)),
       tickMs: o.tickMs ?? 10,
       quiesce: o.quiesceOn ? o.quiesceOn(id) : (o.quiesce ?? true),
       ...(o.raftOn ? { raft: o.raftOn(id) } : {}),
@@ -101,6 +113,7 @@ async function openStores<T extends RaftTransport>(o: Options, ids: string[], tr
         closed.add(s);
         await s.host.close();
         await s.transport.close();
+        await logs.get(s.id)?.close();
       }
     },
   };

@@ -6,7 +6,10 @@
 // - partition with quiesced groups: the store leading every group is cut off while all are
 //   quiesced; the survivors' liveness wakes their followers, which elect new leaders and
 //   commit; the isolated store's liveness wakes its quiesced leaders, check-quorum steps
-//   each down, and nothing proposed there after the cut is acknowledged.
+//   each down, and nothing proposed there after the cut is acknowledged;
+// - a follower store cut off: the leaders quiesce again without it (the other two stores
+//   go idle), and wake to catch it up once it is heard again, after which every replica
+//   quiesces.
 
 import t from 'tap';
 import { put, waitFor } from './helpers.js';
@@ -59,7 +62,9 @@ t.test('the store leading every group is cut off while they are quiesced', async
 
   c.hub.isolate('s1', ['s2', 's3']);
   await waitFor(() => s1.host.stats().peerStoresAlive.s2 === false && s1.host.stats().peerStoresAlive.s3 === false, 's1 finds its peer stores silent');
-  t.equal(s1.host.stats().wakesByReason.peerStoreSilent, c.groupIds.length, 'which woke each of its quiesced leaders');
+  const silenceWakes = s1.host.stats().wakesByReason.peerStoreSilent;
+  t.ok(silenceWakes >= c.groupIds.length, `which woke each of its quiesced leaders (${silenceWakes} wakes)`);
+  t.ok(c.groupIds.every((g) => !c.replica(g, 's1')!.quiesced), 'none of them is quiesced');
   const acked: string[] = [];
   const stale = c.groupIds.map((g) => c.replica(g, 's1')!.propose(put('stale', g), { timeoutMs: 3000 }).then(() => acked.push(g), () => {}));
 
@@ -86,4 +91,36 @@ t.test('the store leading every group is cut off while they are quiesced', async
   await waitFor(() => c.groupIds.every((g) => c.stores.every((s) => s.sms.get(g)!.map.get('fresh') === g)), 's1 caught up after the heal');
   t.ok(c.groupIds.every((g) => storeOf(c.replica(g, 's1')!.leader() ?? 's1') !== 's1'), 's1 follows the new leaders');
   t.ok(c.groupIds.every((g) => c.stores.every((s) => !s.sms.get(g)!.map.has('stale'))), 'no replica applied a stale proposal');
+});
+
+t.test('groups quiesce past a silent follower store and catch it up when it is back', async (t) => {
+  const c = await loopStoreCluster({ stores: 3, groups: 4 });
+  t.teardown(() => c.close());
+  await waitFor(() => c.groupIds.every((g) => c.leaderStore(g) !== null), 'leaders');
+  await waitFor(() => {
+    for (const g of c.groupIds) {
+      const at = c.leaderStore(g);
+      if (at === 's3') c.replica(g, at)!.transferLeadership(memberOf(g, 's1'), { timeoutMs: 2000 }).catch(() => {});
+    }
+    return c.groupIds.every((g) => c.leaderStore(g) !== null && c.leaderStore(g) !== 's3');
+  }, 'no group led from s3');
+  const [s1, s2, s3] = c.stores as [typeof c.stores[0], typeof c.stores[0], typeof c.stores[0]];
+  await waitFor(() => c.stores.every((s) => s.host.stats().quiesced === c.groupIds.length), 'all quiesced');
+
+  c.hub.isolate('s3', ['s1', 's2']);
+  await waitFor(() => s1.host.stats().peerStoresAlive.s3 === false && s2.host.stats().peerStoresAlive.s3 === false, 's3 silent');
+  for (const g of c.groupIds) {
+    await waitFor(() => [s1, s2].some((s) => s.host.groups.get(g)!.isLeader()), `${g} led from s1 or s2`);
+    await [s1, s2].map((s) => s.host.groups.get(g)!).find((r) => r.isLeader())!.propose(put('while', 's3 away'));
+  }
+  await waitFor(() => [s1, s2].every((s) => s.host.stats().quiesced === c.groupIds.length), 's1 and s2 quiesce without s3');
+  t.ok(c.groupIds.every((g) => !s3.sms.get(g)!.map.has('while')), 's3 missed the writes');
+
+  const back = [s1, s2].map((s) => s.host.stats().wakesByReason.peerStoreBack);
+  c.hub.heal();
+  await waitFor(() => c.groupIds.every((g) => s3.sms.get(g)!.map.get('while') === 's3 away'), 's3 caught up');
+  const woke = [s1, s2].reduce((n, s, i) => n + s.host.stats().wakesByReason.peerStoreBack - back[i]!, 0);
+  t.ok(woke >= 1, `leaders woke when s3 was heard again (${woke})`);
+  await waitFor(() => c.stores.every((s) => s.host.stats().quiesced === c.groupIds.length), 'every replica quiesced again', 30_000);
+  t.pass('every replica of every group quiesced with s3 back');
 });

@@ -1,5 +1,6 @@
 // Proves RaftHost end to end over real TcpRaftTransports on 127.0.0.1 (port 0): three
-// stores, each hosting one replica of the same 30 groups (MemoryRaftStorage per group).
+// stores, each hosting one replica of the same 30 groups, each store with its one shared
+// LevelDB log (SharedLogDb) as in production.
 // - every group elects a leader, and each store holds exactly one authenticated outbound
 //   link per peer store and accepts exactly one inbound per peer store: 6 connections in
 //   all for 30 groups;
@@ -11,7 +12,8 @@
 //   groups are quiesced): store liveness wakes its followers, every one of those groups
 //   elects a new leader and commits a proposal, and none of the other groups loses its
 //   leader or changes term.
-// Deadlines below are hang guards, not measurements; the failover time is printed.
+// Deadlines below are hang guards, not measurements; the failover time is printed
+// (with this test's timeouts; the defaults detect a dead store 4x sooner).
 
 import t from 'tap';
 import { put, waitFor } from './helpers.js';
@@ -20,7 +22,11 @@ import { memberOf, storeOf, tcpStoreCluster } from './host-helpers.js';
 const GROUPS = 30;
 
 t.test('three stores, thirty groups, one connection per store pair', async (t) => {
-  const c = await tcpStoreCluster({ stores: 3, groups: GROUPS });
+  // A 300 ms election timeout and a 1 s liveness timeout (not 100 and 250 ms): parallel
+  // test files on 2 cores stall this one process — all three stores at once — long enough
+  // for check-quorum to depose a healthy leader, or for liveness to raise a false alarm
+  // whose pre-votes break the silence the idle phase checks.
+  const c = await tcpStoreCluster({ stores: 3, groups: GROUPS, raftOn: () => ({ electionTimeoutTicks: 30 }), livenessTimeoutMs: 1000, logDir: t.testdir() });
   t.teardown(() => c.close());
   const [s1, s2, s3] = c.stores as [typeof c.stores[0], typeof c.stores[0], typeof c.stores[0]];
 
@@ -32,6 +38,7 @@ t.test('three stores, thirty groups, one connection per store pair', async (t) =
     t.same(Object.keys(links).sort(), c.stores.filter((x) => x !== s).map((x) => x.id), `${s.id}: one outbound link per peer store`);
     t.ok(Object.values(links).every((l) => l.connected && l.connects === 1), `${s.id}: each link connected once`);
     t.equal(s.transport.inbound.authenticated, 2, `${s.id}: exactly one inbound link per peer store`);
+    t.equal(s.transport.inboundSockets, 2, `${s.id}: and no other inbound socket open`);
   }
 
   // Each store leads a third of the groups, so the failover below hits a third of them.
@@ -57,6 +64,10 @@ t.test('three stores, thirty groups, one connection per store pair', async (t) =
   t.pass('proposals committed and applied on every replica of every group');
 
   await waitFor(() => c.stores.every((s) => s.host.stats().quiesced === GROUPS), 'every group quiesced on every store', 60_000);
+  // The followers' answers to the last quiesce notices may still be on their way; a ping
+  // goes out only after a ping interval with nothing else to send.
+  const pings = c.stores.map((s) => s.transport.stats().pingsSent);
+  await waitFor(() => c.stores.every((s, i) => s.transport.stats().pingsSent >= pings[i]! + 2), 'pings only');
   const idleBefore = c.stores.map((s) => ({ tr: s.transport.stats(), host: s.host.stats() }));
   await new Promise((r) => setTimeout(r, 600));
   for (const [i, s] of c.stores.entries()) {

@@ -1,11 +1,16 @@
-// Proves both RaftStorage implementations keep the contract written in
+// Proves every RaftStorage implementation keeps the contract written in
 // raft/storage/storage.ts: what is saved comes back after a re-open, entries overwrite and
 // truncate, compaction and snapshots replace the log prefix, gaps are refused. Each case
-// runs against MemoryRaftStorage and against LevelRaftStorage in a temp directory.
+// runs against MemoryRaftStorage, LevelRaftStorage in a temp directory, and a SharedLogDb
+// group view — re-opened both as a restart (view and database closed, database opened
+// again) and as a replica re-created on a live store (view closed, group opened again on
+// the same database). The shared kinds keep a neighbour group writing beside g1, so a key
+// of one group leaking into another's log shows up as a gap or a wrong entry.
 
 import t from 'tap';
 import { LevelRaftStorage } from '../../../raft/storage/level-storage.js';
 import { MemoryRaftStorage } from '../../../raft/storage/memory-storage.js';
+import { SharedLogDb } from '../../../raft/storage/shared-log.js';
 import type { RaftStorage } from '../../../raft/storage/storage.js';
 import { entries, entry } from './helpers.js';
 
@@ -28,7 +33,46 @@ const kinds: Kind[] = [
       return LevelRaftStorage.open(dir, { groupId: 'g1' });
     },
   },
+  sharedKind('shared (restart)', true),
+  sharedKind('shared (view re-opened)', false),
 ];
+
+/** Databases behind the shared views, closed after all tests (a view's close releases
+ * only the view). */
+const sharedDbs = new Map<RaftStorage, SharedLogDb>();
+t.teardown(async () => {
+  for (const db of new Set(sharedDbs.values())) await db.close();
+});
+
+function sharedKind(name: string, restart: boolean): Kind {
+  return {
+    name,
+    open: async (dir) => {
+      const db = await SharedLogDb.open(dir);
+      // 'g' sorts just before 'g1' and 'g10' just after: neighbours on both sides.
+      for (const id of ['g', 'g10']) {
+        const other = db.group(id);
+        await other.load();
+        void other.save({ hardState: { term: 7, vote: 'z', commit: 0 }, entries: entries(1, 9, 7), snapshot: null }, true);
+      }
+      const s = db.group('g1');
+      sharedDbs.set(s, db);
+      return s;
+    },
+    reopen: async (s, dir) => {
+      let db = sharedDbs.get(s)!;
+      await s.close();
+      sharedDbs.delete(s);
+      if (restart) {
+        await db.close();
+        db = await SharedLogDb.open(dir);
+      }
+      const again = db.group('g1');
+      sharedDbs.set(again, db);
+      return again;
+    },
+  };
+}
 
 const conf = { voters: ['a', 'b', 'c'], learners: ['d'] };
 
@@ -65,6 +109,23 @@ for (const kind of kinds) {
         s = await kind.reopen(s, dir);
         t.same((await s.load()).hardState, { term: term + 1, vote: 'b', commit: 0 }, `round ${term}`);
       }
+      await s.close();
+    });
+
+    // Regression: LevelRaftStorage read the stored entry at a snapshot's index from the
+    // database, which does not hold entries still queued, so an installed snapshot matching
+    // them dropped the suffix it should keep.
+    t.test('a snapshot matching entries still in flight keeps the suffix after it', async (t) => {
+      const dir = t.testdir();
+      let s = await kind.open(dir);
+      await s.load();
+      const first = s.save({ hardState: null, entries: entries(1, 6, 2), snapshot: null }, true);
+      const second = s.save({ hardState: null, entries: [], snapshot: { meta: { index: 4, term: 2, conf }, data: new Uint8Array([4]) } }, true);
+      await Promise.all([first, second]);
+      s = await kind.reopen(s, dir);
+      const got = await s.load();
+      t.equal(got.snapshot?.meta.index, 4);
+      t.same(got.entries, entries(5, 6, 2), 'entries 5..6 kept: the stored entry 4 has the snapshot term');
       await s.close();
     });
 

@@ -15,7 +15,7 @@ import { encodeFrames } from '../../../common/framing.js';
 import { deriveKey } from '../../../common/keys.js';
 import { encodeMessage } from '../../../raft/codec.js';
 import { computeMac, decodeChallenge, encodeHello, encodeProof, newNonce } from '../../../raft/transport/handshake.js';
-import { peerQueueMessagesMax } from '../../../raft/transport/limits.js';
+import { batchFrameBytesMax, peerQueueMessagesMax } from '../../../raft/transport/limits.js';
 import { TcpRaftTransport } from '../../../raft/transport/tcp-transport.js';
 import type { Message } from '../../../raft/types.js';
 import { heartbeat, rawClient, recordingLogger, waitFor } from './helpers.js';
@@ -58,6 +58,24 @@ t.test('a burst queued in one turn leaves in one socket write', async (t) => {
   for (let i = 0; i < 300; i++) a.transport.send('g', [heartbeat('a', 'b', i)]);
   await waitFor(() => b.got.length === 301, 'burst');
   t.equal(a.transport.peerStats().b!.writes - before, 1, '300 messages, one write');
+});
+
+t.test('a turn sending more than batchFrameBytesMax to one peer leaves in several frames, in order', async (t) => {
+  const a = await node(t, 'a');
+  const b = await node(t, 'b');
+  a.transport.setPeer('b', { host: '127.0.0.1', port: b.transport.port });
+  b.listen('g');
+  a.transport.send('g', [heartbeat('a', 'b')]);
+  await waitFor(() => b.got.length === 1, 'link up');
+  const before = a.transport.peerStats().b!;
+  const data = new Uint8Array(1024 * 1024);
+  const appends: Message[] = Array.from({ length: 6 }, (_, i) => ({ type: 'append', from: 'a', to: 'b', term: 2 + i, prevIndex: i, prevTerm: 1, commit: 0, entries: [{ term: 2, index: i + 1, kind: 'normal', timestampMs: 1, data }] }));
+  for (const m of appends) a.transport.send('g', [m]);
+  await waitFor(() => b.got.length === 7, 'six 1 MiB appends');
+  const after = a.transport.peerStats().b!;
+  t.equal(after.writes - before.writes, 1, 'one socket write');
+  t.equal(after.frames - before.frames, Math.ceil((6 * (data.length + 64)) / batchFrameBytesMax), 'split into frames of at most batchFrameBytesMax');
+  t.same(b.got.slice(1).map((x) => x.m.term), [2, 3, 4, 5, 6, 7], 'in order');
 });
 
 t.test('a node with the wrong secret can neither send in nor be sent to', async (t) => {
