@@ -369,7 +369,7 @@ export class Cluster {
     const s = this.stores.get(f.to);
     if (s === undefined || !s.up) return;
     s.lastHeardMs.set(f.from, this.sched.nowMs);
-    s.silent.delete(f.from);
+    if (s.silent.delete(f.from)) this.quiescer.storeBack(s, f.from);
     if (f.items.length === 0) return;
     for (const item of f.items) {
       const node = s.replicas.get(item.group);

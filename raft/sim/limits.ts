@@ -1,6 +1,8 @@
 // Named maxima of the simulator, in one place (STYLE.md §8). Per-run op counts are kept
 // small enough that the linearizability check is exact and fast.
 
+import { livenessTimeoutMsDefault, pingIntervalMsDefault } from '../transport/limits.js';
+
 /** Simulated milliseconds per base tick (each node's tick interval is this times its skew). */
 export const tickMsBase = 10;
 /** Default run length in base ticks (--steps). */
@@ -57,12 +59,9 @@ export const clientOpsPerColdGroupMax = 40;
 export const coldThinkFactor = 6;
 
 /** Store liveness: every store pings every other one this often; one not heard from for
- * livenessTimeoutMs is silent (DESIGN.md multi-raft: about every 100 ms). */
-export const livenessPingMs = 100;
-export const livenessTimeoutMs = 400;
-/** A leader quiesces its group after this many ticks with no progress (term, last index,
- * commit unchanged) and nothing pending. */
-export const quiesceIdleTicks = 3;
+ * livenessTimeoutMs is silent — the real store's defaults (raft/transport/limits.ts). */
+export const livenessPingMs = pingIntervalMsDefault;
+export const livenessTimeoutMs = livenessTimeoutMsDefault;
 
 /** The end of a run, after the storm: every group must have a leader, commit a probe write
  * and have every live replica caught up within livenessBoundMs; then the store leading the

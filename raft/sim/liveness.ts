@@ -130,15 +130,19 @@ export class EndCheck {
 }
 
 /** The standing invariant: a quiesced follower of a quiesced leader (same term, in the
- * leader's membership) is at the leader's commit index. Returns what is wrong, or null. */
+ * leader's membership, on a store the leader's store hears) is at the leader's commit
+ * index. Returns what is wrong, or null. */
 export function quiescedBehind(cluster: Cluster): string | null {
   for (const g of cluster.groups) {
     const leader = cluster.leader(g.id);
     if (leader === null || !leader.quiesced) continue;
     const st = leader.core!.status();
+    const leaderStore = cluster.storeOf(leader);
     for (const id of [...st.conf.voters, ...st.conf.learners]) {
       const n = g.replicas.get(id);
-      if (n === undefined || n === leader || !n.quiesced || n.core === null) continue;
+      // A member on a store the leader's store finds silent may be left behind: the leader
+      // wakes to catch it up once that store is heard again.
+      if (n === undefined || n === leader || !n.quiesced || n.core === null || leaderStore.silent.has(id)) continue;
       const f = n.core.status();
       if (f.term !== st.term || f.leader !== leader.id) continue;
       if (f.commit < st.commit) {

@@ -5,14 +5,14 @@
 // group awake.
 
 import type { LeaderView } from '../group/quiesce.js';
-import type { RaftStatus } from '../types.js';
+import type { NodeId, RaftStatus } from '../types.js';
 
-export type LeaderWork = Readonly<{ pendingRequests: number; readyPending: boolean }>;
+export type LeaderWork = Readonly<{ pendingRequests: number; readyPending: boolean; silentMembers: readonly NodeId[] }>;
 
 export function leaderView(st: RaftStatus, work: LeaderWork, ignoreMatch: boolean): LeaderView {
   const peers = ignoreMatch ? st.peers.map((p) => ({ ...p, matchIndex: st.lastIndex })) : st.peers;
   return {
     self: st.id, role: st.role, conf: st.conf, term: st.term, commit: st.commit, lastIndex: st.lastIndex, applied: st.applied,
-    peers, pendingRequests: work.pendingRequests, readyPending: work.readyPending,
+    peers, pendingRequests: work.pendingRequests, readyPending: work.readyPending, silentMembers: work.silentMembers,
   };
 }

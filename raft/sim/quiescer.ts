@@ -1,8 +1,10 @@
 // Quiescence as the simulated store applies it, as raft/group (RaftGroup, RaftHost) does:
 //  - a leader whose group raft/group/quiesce.ts finds idle for quiesceIdleFiringsMin
 //    ticks in a row (nothing pending, all committed and applied, every member holding the
-//    whole log and heard from recently) stops ticking and sends each member a notice (a
-//    heartbeat flagged quiesce, with its commit index);
+//    whole log and heard from recently — members on a silent store aside while the others
+//    make a quorum) stops ticking and sends each member not silent a notice (a heartbeat
+//    flagged quiesce, with its commit index); when a silent store is heard again, the
+//    quiesced leaders with a member there wake to catch it up;
 //  - a member quiesces on a notice from the leader it knew before stepping it, in its
 //    term, when its log ends at the notice's commit, committed; otherwise the notice wakes
 //    it (refusedNotice);
@@ -10,8 +12,8 @@
 //    leader, the heartbeat answers to its notices; work (a proposal, a read, a transfer, a
 //    membership change) wakes a leader, while a follower refuses it without waking;
 //  - when store liveness finds a peer store silent, quiesced leaders with a member there
-//    wake, and every follower whose leader is there wakes and counts its election timeout
-//    as run out (it campaigns within the randomized part, and grants pre-votes).
+//    wake, and every follower whose leader is there wakes and counts one and a half
+//    election timeouts as run out (it campaigns within half a timeout, grants pre-votes).
 // Planted driver bugs switch one condition off each.
 
 import type { Message, NodeId } from '../types.js';
@@ -37,9 +39,11 @@ export class Quiescer {
     const core = node.core!;
     const st = core.status();
     if (st.role !== 'leader') return false;
+    const members = [...st.conf.voters, ...st.conf.learners];
     const work = {
       pendingRequests: node.proposals.size + node.reads.size + node.readWaits.length,
       readyPending: node.inflight !== null || core.hasReady(),
+      silentMembers: members.filter((id) => id !== node.id && s.silent.has(id)),
     };
     if (!leaderMayQuiesce(leaderView(st, work, this.h.bugs.quiesceWithLaggingFollower))) {
       node.idleTicks = 0;
@@ -50,8 +54,8 @@ export class Quiescer {
     node.idleTicks = 0;
     this.h.stats.quiesces++;
     this.h.trace.record(this.h.sched.nowMs, `quiesce ${node.group}/${node.id} t${st.term} commit=${st.commit}`);
-    for (const to of [...st.conf.voters, ...st.conf.learners]) {
-      if (to === node.id) continue;
+    for (const to of members) {
+      if (to === node.id || s.silent.has(to)) continue;
       const message: Message = { type: 'heartbeat', from: node.id, to, term: st.term, commit: st.commit, context: '', quiesce: true };
       s.queue(to, { group: node.group, message });
     }
@@ -91,10 +95,23 @@ export class Quiescer {
         } else if ((st.role === 'follower' || st.role === 'learner') && st.leader === other) {
           if (this.h.bugs.noWakeOnLeaderStoreLoss) continue;
           this.wake(node, `leader store ${other} silent`);
-          for (let i = 0; i < this.h.electionTimeoutTicks; i++) node.core!.tick();
+          const ticks = this.h.electionTimeoutTicks + Math.floor(this.h.electionTimeoutTicks / 2);
+          for (let i = 0; i < ticks; i++) node.core!.tick();
           this.h.stats.campaignsHastened++;
         }
       }
+    }
+  }
+
+  /** `peer` is heard again after being silent: quiesced leaders with a member there (they
+   * may have quiesced past it) wake to catch it up. */
+  storeBack(s: SimStore, peer: NodeId): void {
+    this.h.trace.record(this.h.sched.nowMs, `heard ${s.id} hears ${peer} again`);
+    for (const node of s.replicas.values()) {
+      if (node.core === null || !node.quiesced) continue;
+      const st = node.core.status();
+      if (st.role !== 'leader') continue;
+      if ([...st.conf.voters, ...st.conf.learners].some((m) => m !== node.id && m === peer)) this.wake(node, `member store ${peer} back`);
     }
   }
 

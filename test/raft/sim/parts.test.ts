@@ -170,11 +170,14 @@ function leaderStatus(peers: { id: string; match: number; active?: boolean }[], 
 }
 
 t.test("quiesce: the simulator judges leaders by raft/group's rules; the planted bug hides a lagging member", async (t) => {
-  const work = { pendingRequests: 0, readyPending: false };
+  const work = { pendingRequests: 0, readyPending: false, silentMembers: [] };
   t.ok(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]), work, false)), 'all caught up: quiesce');
   const lagging = leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 8 }]);
   t.notOk(leaderMayQuiesce(leaderView(lagging, work, false)), 'a lagging follower keeps the group awake');
   t.ok(leaderMayQuiesce(leaderView(lagging, work, true)), 'with quiesce-with-lagging-follower it quiesces anyway');
-  t.notOk(leaderMayQuiesce(leaderView(lagging, { pendingRequests: 1, readyPending: false }, true)), 'the bug touches nothing else: work pending still keeps it awake');
+  t.notOk(leaderMayQuiesce(leaderView(lagging, { ...work, pendingRequests: 1 }, true)), 'the bug touches nothing else: work pending still keeps it awake');
   t.notOk(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10, active: false }]), work, true)), 'nor does it quiesce past an unheard member');
+  const behindSilent = leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 4, active: false }]);
+  t.ok(leaderMayQuiesce(leaderView(behindSilent, { ...work, silentMembers: ['n3'] }, false)), 'a member on a silent store is not waited for while the rest make a quorum');
+  t.notOk(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]), { ...work, silentMembers: ['n2', 'n3'] }, false)), 'but a minority does not quiesce');
 });
