@@ -35,8 +35,8 @@ function sim(args: string[]): Promise<{ code: number | null; lines: string[]; st
 type Summary = { seeds: number; violations: number; firstFailingSeed: number | null; elections: number; commits: number };
 
 t.test('summary line, and workers agree with one process', async (t) => {
-  const one = await sim(['--seeds', '24', '--steps', '150', '--workers', '1']);
-  const two = await sim(['--seeds', '24', '--steps', '150', '--workers', '2']);
+  const one = await sim(['--seeds', '24', '--steps', '150', '--groups', '2', '--workers', '1']);
+  const two = await sim(['--seeds', '24', '--steps', '150', '--groups', '2', '--workers', '2']);
   t.equal(one.code, 0, one.stderr);
   t.equal(two.code, 0, two.stderr);
   const a = JSON.parse(one.lines.at(-1)!) as Summary;
@@ -53,7 +53,7 @@ t.test('an unknown bug is a usage error', async (t) => {
 });
 
 t.test('with --bug, violations are reported with a replay hint and exit 0', async (t) => {
-  const r = await sim(['--seeds', '12', '--seed', '1', '--bug', 'no-truncate-on-conflict', '--workers', '1']);
+  const r = await sim(['--seeds', '12', '--seed', '1', '--groups', '1', '--bug', 'no-truncate-on-conflict', '--workers', '1']);
   t.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.lines.at(-1)!) as Summary;
   t.ok(s.violations > 0, 'the bug was caught');
