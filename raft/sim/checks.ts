@@ -7,7 +7,9 @@
 //    a term > T (the commit term recorded is the term of the node that reported the
 //    commit, an upper bound on the term the entry was committed in);
 //  - state machine safety: no two nodes apply different entries at one index.
-// The first violation is kept with the simulated time and a short reason.
+// The first violation is kept with the simulated time and a short reason. A store hosts
+// several groups: each group has checks of its own (indexes and terms are per group),
+// writing to one list of violations for the run, their reasons naming the group.
 
 import type { Entry, NodeId, Term } from '../types.js';
 import type { SimDisk } from './disk.js';
@@ -32,7 +34,6 @@ function identity(e: Entry): string {
 type Recorded = { id: string; prevTerm: Term | null };
 
 export class SafetyChecks {
-  readonly violations: Violation[] = [];
   private readonly leaderOfTerm = new Map<Term, NodeId>();
   private readonly byIndexTerm = new Map<string, Recorded>();
   private readonly applied = new Map<number, { id: string; node: NodeId }>();
@@ -40,10 +41,15 @@ export class SafetyChecks {
   elections = 0;
   committedMax = 0;
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    readonly violations: Violation[] = [],
+    /** Prefixed to reasons ('group 3: '), empty for a run of one group. */
+    private readonly label = '',
+  ) {}
 
   private fail(kind: ViolationKind, reason: string): void {
-    this.violations.push({ kind, timeMs: this.now(), reason });
+    this.violations.push({ kind, timeMs: this.now(), reason: this.label + reason });
   }
 
   /** A node reports itself leader of `term`; its log is what its disk view holds. */

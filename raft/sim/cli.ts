@@ -1,6 +1,8 @@
 // The simulator's command line (npm run sim -- ...):
 //   --seeds N     how many seeds to run (default 100), starting at --seed S (default 1)
-//   --bug NAME    switch a deliberate core bug on (repeatable); violations then exit 0
+//   --bug NAME    switch a deliberate core or store-driver bug on (repeatable); violations
+//                 then exit 0
+//   --groups G    groups per simulated store (default: each seed draws 1..8)
 //   --steps K     base ticks of storm per seed (default limits.stepsDefault)
 //   --json        failing seeds as JSON lines instead of prose
 //   --verbose     a line per seed; with --seeds 1, the whole event trace
@@ -10,22 +12,31 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type BugName, bugNames } from './planted-bugs.js';
-import { stepsDefault, stepsMax, workersDefault } from './limits.js';
+import { groupsMax, stepsDefault, stepsMax, workersDefault } from './limits.js';
 import { runSeed } from './run.js';
 import type { RunResult } from './run.js';
 
-type Options = { seeds: number; seed: number; bugs: BugName[]; steps: number; json: boolean; verbose: boolean; workers: number };
+type Options = { seeds: number; seed: number; bugs: BugName[]; steps: number; json: boolean; verbose: boolean; workers: number; groups: number | undefined };
 
 /** What a worker sends back per seed: small, so IPC stays cheap. */
-type SeedSummary = Pick<RunResult, 'seed' | 'violation' | 'elections' | 'commits' | 'linearizabilityInconclusive' | 'traceHash'>;
+type SeedSummary = Pick<RunResult, 'seed' | 'violation' | 'groups' | 'elections' | 'commits' | 'linearizabilityInconclusive' | 'traceHash'> & {
+  quiesces: number;
+  wakes: number;
+  syncedBatches: number;
+  syncedReadies: number;
+  batches: number;
+  ticks: number;
+  ticksSkipped: number;
+  failoverMs: number | null;
+};
 
 function usage(msg: string): never {
-  process.stderr.write(`${msg}\nusage: sim --seeds N [--seed S] [--bug NAME] [--steps K] [--json] [--verbose] [--workers W]\n`);
+  process.stderr.write(`${msg}\nusage: sim --seeds N [--seed S] [--bug NAME] [--groups G] [--steps K] [--json] [--verbose] [--workers W]\n`);
   process.exit(2);
 }
 
 function parse(argv: readonly string[]): Options {
-  const o: Options = { seeds: 100, seed: 1, bugs: [], steps: stepsDefault, json: false, verbose: false, workers: workersDefault };
+  const o: Options = { seeds: 100, seed: 1, bugs: [], steps: stepsDefault, json: false, verbose: false, workers: workersDefault, groups: undefined };
   const int = (v: string | undefined, name: string, min: number, max: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min || n > max) usage(`${name} needs an integer in [${min}, ${max}]`);
@@ -37,6 +48,7 @@ function parse(argv: readonly string[]): Options {
     else if (a === '--seed') o.seed = int(argv[++i], a, 0, 2 ** 31 - 1);
     else if (a === '--steps') o.steps = int(argv[++i], a, 1, stepsMax);
     else if (a === '--workers') o.workers = int(argv[++i], a, 1, 16);
+    else if (a === '--groups') o.groups = int(argv[++i], a, 1, groupsMax * 4);
     else if (a === '--json') o.json = true;
     else if (a === '--verbose') o.verbose = true;
     else if (a === '--bug') {
@@ -49,11 +61,16 @@ function parse(argv: readonly string[]): Options {
 }
 
 function summarize(r: RunResult): SeedSummary {
-  return { seed: r.seed, violation: r.violation, elections: r.elections, commits: r.commits, linearizabilityInconclusive: r.linearizabilityInconclusive, traceHash: r.traceHash };
+  return {
+    seed: r.seed, violation: r.violation, groups: r.groups, elections: r.elections, commits: r.commits,
+    linearizabilityInconclusive: r.linearizabilityInconclusive, traceHash: r.traceHash,
+    quiesces: r.cluster.quiesces, wakes: r.cluster.wakes, syncedBatches: r.cluster.syncedBatches, syncedReadies: r.cluster.syncedReadies,
+    batches: r.cluster.batches, ticks: r.cluster.ticks, ticksSkipped: r.cluster.ticksSkipped, failoverMs: r.failoverMs,
+  };
 }
 
 function runOne(o: Options, seed: number): RunResult {
-  return runSeed({ seed, bugs: new Set(o.bugs), steps: o.steps, verbose: o.verbose && o.seeds === 1 });
+  return runSeed({ seed, bugs: new Set(o.bugs), steps: o.steps, verbose: o.verbose && o.seeds === 1, ...(o.groups === undefined ? {} : { groups: o.groups }) });
 }
 
 // ---- worker side --------------------------------------------------------------------------
@@ -125,12 +142,34 @@ async function main(): Promise<void> {
   let elections = 0;
   let commits = 0;
   let inconclusive = 0;
+  let quiesces = 0;
+  let wakes = 0;
+  let batches = 0;
+  let syncedBatches = 0;
+  let syncedReadies = 0;
+  let ticks = 0;
+  let ticksSkipped = 0;
+  let multiGroupSeeds = 0;
+  const failoversMs: number[] = [];
   const byKind: Record<string, number> = {};
   await runAll(o, (r) => {
     elections += r.elections;
     commits += r.commits;
+    quiesces += r.quiesces;
+    wakes += r.wakes;
+    batches += r.batches;
+    syncedBatches += r.syncedBatches;
+    syncedReadies += r.syncedReadies;
+    ticks += r.ticks;
+    ticksSkipped += r.ticksSkipped;
+    if (r.failoverMs !== null) failoversMs.push(r.failoverMs);
+    if (r.groups > 1) multiGroupSeeds++;
     if (r.linearizabilityInconclusive) inconclusive++;
-    if (o.verbose) process.stdout.write(`seed ${r.seed}: ${r.violation === null ? 'ok' : 'VIOLATION'} elections=${r.elections} commits=${r.commits} trace=${r.traceHash}\n`);
+    if (o.verbose) {
+      process.stdout.write(
+        `seed ${r.seed}: ${r.violation === null ? 'ok' : 'VIOLATION'} groups=${r.groups} elections=${r.elections} commits=${r.commits} quiesces=${r.quiesces} wakes=${r.wakes} trace=${r.traceHash}\n`,
+      );
+    }
     if (r.violation === null) return;
     violations++;
     byKind[r.violation.kind] = (byKind[r.violation.kind] ?? 0) + 1;
@@ -142,11 +181,17 @@ async function main(): Promise<void> {
     const v = r.violation;
     process.stdout.write(
       `seed ${r.seed}: ${v.kind} at ${v.timeMs.toFixed(0)} ms: ${v.reason}\n` +
-        `  replay: npm run sim -- --seed ${r.seed} --seeds 1 --verbose${bugFlags}${o.steps === stepsDefault ? '' : ` --steps ${o.steps}`}\n`,
+        `  replay: npm run sim -- --seed ${r.seed} --seeds 1 --verbose${bugFlags}${o.groups === undefined ? '' : ` --groups ${o.groups}`}${o.steps === stepsDefault ? '' : ` --steps ${o.steps}`}\n`,
     );
   });
   const elapsedMs = Math.round(performance.now() - startedMs);
-  const summary = { seeds: o.seeds, violations, firstFailingSeed, elections, commits, byKind, inconclusive, elapsedMs, bugs: o.bugs };
+  const seedsPerSecond = Math.round((o.seeds * 1000 * 10) / Math.max(1, elapsedMs)) / 10;
+  failoversMs.sort((a, b) => a - b);
+  const failoverMs = failoversMs.length === 0 ? null : { median: failoversMs[failoversMs.length >> 1]!, max: failoversMs.at(-1)!, runs: failoversMs.length };
+  const summary = {
+    seeds: o.seeds, violations, firstFailingSeed, elections, commits, byKind, inconclusive, multiGroupSeeds, quiesces, wakes,
+    batches, syncedBatches, syncedReadies, ticks, ticksSkipped, failoverMs, elapsedMs, seedsPerSecond, bugs: o.bugs,
+  };
   process.stdout.write(JSON.stringify(summary) + '\n');
   process.exitCode = violations > 0 && o.bugs.length === 0 ? 1 : 0;
 }

@@ -27,6 +27,9 @@ export interface ClientPort {
 
 export type ClientProfile = Readonly<{ readP: number; casP: number; thinkMsMax: number; stickyP: number }>;
 
+/** Bounds on one group's clients: ops that count for the checker, and ops issued at all. */
+export type ClientLimits = Readonly<{ opsPerRunMax: number; opsIssuedMax: number }>;
+
 type ClientState = { id: number; leaderGuess: NodeId | null; outstanding: number | null; lastSeen: Map<string, RegisterValue> };
 
 export const registerKeys: readonly string[] = Array.from({ length: keysCount }, (_, i) => String.fromCharCode(97 + i));
@@ -46,6 +49,9 @@ export class Clients {
     private readonly profile: ClientProfile,
     private readonly trace: Trace,
     count: number,
+    private readonly limits: ClientLimits = { opsPerRunMax: clientOpsPerRunMax, opsIssuedMax: clientOpsIssuedMax },
+    /** Names the group in the trace, empty for a run of one group. */
+    private readonly label = '',
   ) {
     for (let id = 1; id <= count; id++) this.clients.push({ id, leaderGuess: null, outstanding: null, lastSeen: new Map() });
   }
@@ -65,7 +71,7 @@ export class Clients {
 
   private record(ev: HistoryEvent): void {
     this.history.push(ev);
-    this.trace.record(this.sched.nowMs, `client ${JSON.stringify(ev)}`);
+    this.trace.record(this.sched.nowMs, `client${this.label} ${JSON.stringify(ev)}`);
   }
 
   private nextInput(c: ClientState): OpInput {
@@ -84,7 +90,7 @@ export class Clients {
 
   private issue(c: ClientState): void {
     // Failed ops cost the checker nothing (they are left out), so only the others count.
-    if (this.stopped || this.issued - this.failed >= clientOpsPerRunMax || this.issued >= clientOpsIssuedMax) return;
+    if (this.stopped || this.issued - this.failed >= this.limits.opsPerRunMax || this.issued >= this.limits.opsIssuedMax) return;
     const op = ++this.issued;
     const input = this.nextInput(c);
     const node = this.target(c);

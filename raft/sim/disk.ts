@@ -1,7 +1,10 @@
-// One node's simulated disk, modelled as a write-ahead log: every write lands at once in
-// the page cache (what the running process reads back) and becomes durable only when a
-// synced write completes, which also makes every earlier write durable (one WAL, written
-// in order). A crash keeps the durable state and loses everything else.
+// A store's simulated disk, modelled as one write-ahead log shared by every group the
+// store hosts (as one LevelDB holds every group's keys): every write lands at once in the
+// page cache (what the running process reads back) and becomes durable only when a sync
+// covering it completes, which also makes every earlier write durable, whatever its group
+// (one WAL, written in order). A crash keeps the durable state and loses the unsynced tail
+// of every group at once. SimDisk is one group's view of it; a SimDisk made on its own has
+// a shared disk of its own (one group per store).
 
 import assert from 'node:assert';
 import type { Entry, HardState, Snapshot } from '../types.js';
@@ -41,17 +44,79 @@ function applyWrite(s: DiskState, w: DiskWrite): void {
   if (w.hardState !== null) s.hardState = w.hardState;
 }
 
-export class SimDisk {
-  private durable: DiskState = emptyState();
-  private cached: DiskState = emptyState();
-  private pending: DiskWrite[] = [];
+type GroupLog = { durable: DiskState; cached: DiskState };
+type Pending = { seq: number; log: GroupLog; w: DiskWrite };
+
+export class SharedDisk {
+  private pending: Pending[] = [];
+  private seq = 0;
+  /** Completed syncs (fsyncs of a batch, or OS write-backs of the page cache). */
   syncs = 0;
   lostWrites = 0;
 
+  /** A fresh log for one group; its writes share this disk's WAL. */
+  open(): SimDisk {
+    return new SimDisk(this);
+  }
+
+  /** @internal used by SimDisk */
+  append(log: GroupLog, w: DiskWrite): void {
+    applyWrite(log.cached, w);
+    this.pending.push({ seq: ++this.seq, log, w });
+  }
+
+  /** An fsync starts: it covers every write made so far. Returns what completeSync takes. */
+  beginSync(): number {
+    return this.seq;
+  }
+
+  /** The fsync begun at `upTo` returned: the writes it covered are durable. */
+  completeSync(upTo: number): void {
+    let n = 0;
+    while (n < this.pending.length && this.pending[n]!.seq <= upTo) {
+      const p = this.pending[n]!;
+      applyWrite(p.log.durable, p.w);
+      n++;
+    }
+    if (n === 0) return;
+    this.pending = this.pending.slice(n);
+    this.syncs++;
+  }
+
+  /** The OS writes the page cache back (all pending writes become durable). */
+  flush(): void {
+    this.completeSync(this.seq);
+  }
+
+  get unsyncedWrites(): number {
+    return this.pending.length;
+  }
+
+  /** Power loss: every write not yet durable is gone, in every group's log. */
+  crash(logs: Iterable<GroupLog>): void {
+    this.lostWrites += this.pending.length;
+    this.pending = [];
+    for (const l of logs) l.cached = { ...l.durable, entries: l.durable.entries.slice() };
+  }
+}
+
+export class SimDisk {
+  /** @internal the shared disk sees it */
+  readonly log: GroupLog = { durable: emptyState(), cached: emptyState() };
+  readonly shared: SharedDisk;
+
+  constructor(shared?: SharedDisk) {
+    this.shared = shared ?? new SharedDisk();
+  }
+
+  get syncs(): number {
+    return this.shared.syncs;
+  }
+
+  /** A write to the page cache; `sync` makes it (and all before it) durable at once. */
   write(w: DiskWrite, sync: boolean): void {
-    applyWrite(this.cached, w);
-    this.pending.push(w);
-    if (sync) this.flush();
+    this.shared.append(this.log, w);
+    if (sync) this.shared.flush();
   }
 
   /** A synced snapshot write that drops the log up to the snapshot (log compaction). */
@@ -61,31 +126,27 @@ export class SimDisk {
 
   /** The OS writes the page cache back (all pending writes become durable). */
   flush(): void {
-    if (this.pending.length === 0) return;
-    for (const w of this.pending) applyWrite(this.durable, w);
-    this.pending = [];
-    this.syncs++;
+    this.shared.flush();
   }
 
-  /** Power loss: every write not yet durable is gone. */
+  /** Power loss of a store holding this log alone (a store crash calls SharedDisk.crash). */
   crash(): void {
-    this.lostWrites += this.pending.length;
-    this.pending = [];
-    this.cached = { ...this.durable, entries: this.durable.entries.slice() };
+    this.shared.crash([this.log]);
   }
 
   /** What the process currently reads back (durable plus cached writes). */
   view(): Readonly<DiskState> {
-    return this.cached;
+    return this.log.cached;
   }
 
   /** What a restarting process loads. */
   load(): DiskState {
-    return { ...this.durable, entries: this.durable.entries.slice() };
+    const d = this.log.durable;
+    return { ...d, entries: d.entries.slice() };
   }
 
   termAt(index: number): number | null {
-    const s = this.cached;
+    const s = this.log.cached;
     const base = snapshotIndex(s);
     if (index === base) return s.snapshot === null ? 0 : s.snapshot.meta.term;
     const e = s.entries[index - base - 1];
@@ -93,15 +154,15 @@ export class SimDisk {
   }
 
   entryAt(index: number): Entry | null {
-    const s = this.cached;
+    const s = this.log.cached;
     return s.entries[index - snapshotIndex(s) - 1] ?? null;
   }
 
   lastIndex(): number {
-    return snapshotIndex(this.cached) + this.cached.entries.length;
+    return snapshotIndex(this.log.cached) + this.log.cached.entries.length;
   }
 
   snapshotIndex(): number {
-    return snapshotIndex(this.cached);
+    return snapshotIndex(this.log.cached);
   }
 }

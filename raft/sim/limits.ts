@@ -1,6 +1,8 @@
 // Named maxima of the simulator, in one place (STYLE.md §8). Per-run op counts are kept
 // small enough that the linearizability check is exact and fast.
 
+import { livenessTimeoutMsDefault, pingIntervalMsDefault } from '../transport/limits.js';
+
 /** Simulated milliseconds per base tick (each node's tick interval is this times its skew). */
 export const tickMsBase = 10;
 /** Default run length in base ticks (--steps). */
@@ -44,3 +46,30 @@ export const readyRoundsMax = 1_000;
  * index; a node whose addition never got applied is given up after this many rounds. */
 export const promoteLagEntriesMax = 5;
 export const joinRoundsMax = 6;
+
+/** Groups per simulated store: each seed draws its count in [1, groupsMax] unless --groups. */
+export const groupsMax = 8;
+/** Stores a run may create (membership changes place new replicas on new stores). */
+export const storesMax = 6;
+/** Clients of each group after the first (the first has clientsCount), and their share of
+ * the per-run op budget: the other groups see light traffic, so they quiesce and wake. */
+export const clientsPerColdGroup = 2;
+export const clientOpsPerColdGroupMax = 40;
+/** A cold group's clients think this many times longer between operations. */
+export const coldThinkFactor = 6;
+
+/** Store liveness: every store pings every other one this often; one not heard from for
+ * livenessTimeoutMs is silent — the real store's defaults (raft/transport/limits.ts). */
+export const livenessPingMs = pingIntervalMsDefault;
+export const livenessTimeoutMs = livenessTimeoutMsDefault;
+
+/** The end of a run, after the storm: every group must have a leader, commit a probe write
+ * and have every live replica caught up within livenessBoundMs; then the store leading the
+ * most groups is killed for good, and the same must hold again within failoverBoundMs. */
+export const livenessBoundMs = 5_000;
+export const failoverBoundMs = 3_000;
+/** Message delays after the storm (no loss then either). */
+export const calmDelayMsMax = 10;
+/** How long the end waits for groups to quiesce before the kill, and the poll interval. */
+export const quiesceWaitMsMax = 1_000;
+export const livenessPollMs = 20;

@@ -1,8 +1,10 @@
-// The simulated Raft network between nodes: each message is lost, delayed, duplicated
-// (and so reordered) according to the run's profile, and links can be cut one way or
-// both ways. A cut link drops what is sent on it and what was in flight when it was cut.
+// The simulated network between stores (or nodes): each packet — a store's coalesced
+// frame, or a single message in the parts tests — is lost, delayed, duplicated (and so
+// reordered) according to the run's profile, and links can be cut one way or both ways.
+// A cut link drops what is sent on it and what was in flight when it was cut. A lost or
+// delayed frame loses or delays every group's messages in it together.
 
-import type { Message, NodeId } from '../types.js';
+import type { NodeId } from '../types.js';
 import type { Prng } from './prng.js';
 import type { Scheduler } from './scheduler.js';
 import { messagesInFlightMax } from './limits.js';
@@ -18,7 +20,10 @@ export type NetworkProfile = Readonly<{
 
 export type NetworkStats = { sent: number; delivered: number; dropped: number; duplicated: number };
 
-export class Network {
+/** Anything addressed from one endpoint to another. */
+export type Packet = Readonly<{ from: NodeId; to: NodeId }>;
+
+export class Network<P extends Packet = Packet> {
   private readonly cut = new Set<string>();
   private inFlight = 0;
   readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 };
@@ -26,11 +31,11 @@ export class Network {
   constructor(
     private readonly sched: Scheduler,
     private readonly prng: Prng,
-    readonly profile: NetworkProfile,
-    private readonly deliver: (m: Message) => void,
+    public profile: NetworkProfile,
+    private readonly deliver: (m: P) => void,
   ) {}
 
-  send(m: Message): void {
+  send(m: P): void {
     this.stats.sent++;
     if (this.isCut(m.from, m.to) || this.prng.chance(this.profile.lossP) || this.inFlight >= messagesInFlightMax) {
       this.stats.dropped++;
@@ -43,7 +48,7 @@ export class Network {
     }
   }
 
-  private schedule(m: Message): void {
+  private schedule(m: P): void {
     const p = this.profile;
     let delayMs = p.delayMsMin + this.prng.next() * (p.delayMsMax - p.delayMsMin);
     if (this.prng.chance(p.slowP)) delayMs += this.prng.next() * 3 * p.delayMsMax;
@@ -80,6 +85,13 @@ export class Network {
 
   heal(): void {
     this.cut.clear();
+  }
+
+  /** The storm is over: no loss, no duplicates, no detours, delays of a quiet LAN.
+   * Liveness is judged under these; safety was judged under the storm's. */
+  calm(delayMsMax: number): void {
+    const max = Math.min(this.profile.delayMsMax, delayMsMax);
+    this.profile = { lossP: 0, duplicateP: 0, slowP: 0, delayMsMin: Math.min(this.profile.delayMsMin, max), delayMsMax: max };
   }
 
   describeCuts(): string {

@@ -34,8 +34,10 @@ export type FaultProfile = Readonly<{
   /** Chance to crash a leader right after it was elected or advanced its commit index,
    * before it sends anything. */
   crashPivotalLeaderP: number;
-  /** Chance, per tick, that the OS writes a node's page cache back (unsynced → durable). */
+  /** Chance, per tick, that the OS writes a store's page cache back (unsynced → durable). */
   flushPerTickP: number;
+  /** An fsync of a store's shared batch takes 0.05 ms plus up to this. */
+  fsyncMsMax: number;
   partitionEveryMs: number | null;
   partitionMsMin: number;
   partitionMsMax: number;
@@ -85,5 +87,7 @@ export function drawProfile(prng: Prng): FaultProfile {
       thinkMsMax: prng.pick([5, 30, 100]),
       stickyP: prng.pick([0.7, 0.95]),
     },
+    // Drawn last, so adding it moved no other draw of a seed's profile.
+    fsyncMsMax: prng.pick([0.2, 1, 4]),
   };
 }

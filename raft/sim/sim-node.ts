@@ -1,12 +1,13 @@
-// One simulated server: a Raft core (null while the node is down), its disk, its
-// register state machine and the bookkeeping a driver keeps (applied index, the
-// membership as of the applied index, proposals and reads waiting for an answer).
+// One replica of one group on one simulated store: a Raft core (null while its store is
+// down), its log on the store's shared disk, its register state machine and the
+// bookkeeping a driver keeps (applied index, the membership as of the applied index,
+// proposals and reads waiting for an answer, the Ready its store is syncing, quiescence).
 
-import type { ConfChange, ConfState, NodeId, RaftCore } from '../types.js';
+import type { ConfChange, ConfState, NodeId, RaftCore, Ready } from '../types.js';
 import type { ClientReply } from './clients.js';
 import type { RegisterCommand } from './cas-register.js';
 import { CasRegister } from './cas-register.js';
-import { SimDisk } from './disk.js';
+import type { SimDisk } from './disk.js';
 import type { Prng } from './prng.js';
 
 export type PendingProposal = { command: RegisterCommand; done: (r: ClientReply) => void };
@@ -14,28 +15,34 @@ export type PendingRead = { key: string; done: (r: ClientReply) => void };
 
 export class SimNode {
   core: RaftCore | null = null;
-  readonly disk = new SimDisk();
   sm = new CasRegister();
   applied = 0;
   appliedConf: ConfState;
-  /** Bumped at every crash and restart, so timers of a previous life do nothing. */
-  incarnation = 0;
-  /** Decommissioned after removal from the cluster: never restarted. */
+  /** Decommissioned after removal from its group: never restarted. */
   removed = false;
   commitSeen = 0;
   leaderTerm = 0;
+  /** The term of the last hard state written and synced (a leader's appends leave before
+   * its fsync only in a term already durable). */
+  durableTerm = 0;
   compactAt = 0;
+  /** The Ready handed out and not yet advanced (its store's batch is being synced). */
+  inflight: Ready | null = null;
+  /** Not ticked until a message, a proposal or store liveness wakes it. */
+  quiesced = false;
+  /** Leader: ticks since the group last made progress, and that progress. */
+  idleTicks = 0;
+  progressKey = '';
   readonly proposals = new Map<number, PendingProposal>();
   readonly reads = new Map<string, PendingRead>();
   readWaits: { index: number; read: PendingRead }[] = [];
 
   constructor(
+    /** The replica's id in its group: the id of the store it lives on. */
     readonly id: NodeId,
+    readonly group: number,
+    readonly disk: SimDisk,
     readonly prng: Prng,
-    readonly tickMs: number,
-    /** This node's wall clock: simulated time × rate + offset. */
-    readonly clockRate: number,
-    readonly clockOffsetMs: number,
     initialConf: ConfState,
   ) {
     this.appliedConf = initialConf;

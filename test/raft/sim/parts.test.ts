@@ -3,10 +3,16 @@
 // across a crash (a synced write also makes earlier ones durable), overwrites and
 // truncates the log like Ready asks, and compacts; the network drops everything on a
 // cut link or at loss 1, delivers everything at loss 0, and duplicates when told to.
+// A store's shared disk loses the unsynced tail of every group's log in one crash, and an
+// fsync covers exactly the writes made before it began. The leader's view handed to
+// raft/group's quiescence rules hides a lagging member only with the planted bug on.
 
 import t from 'tap';
 import type { Entry, Message } from '../../../raft/types.js';
-import { SimDisk } from '../../../raft/sim/disk.js';
+import type { RaftStatus } from '../../../raft/types.js';
+import { SharedDisk, SimDisk } from '../../../raft/sim/disk.js';
+import { leaderMayQuiesce } from '../../../raft/group/quiesce.js';
+import { leaderView } from '../../../raft/sim/quiesce.js';
 import { Network } from '../../../raft/sim/network.js';
 import type { NetworkProfile } from '../../../raft/sim/network.js';
 import { createPrng } from '../../../raft/sim/prng.js';
@@ -72,11 +78,11 @@ t.test('disk: compaction keeps entries after the snapshot, a foreign snapshot dr
   t.equal(d.lastIndex(), 5);
 });
 
-function net(profile: Partial<NetworkProfile>, seed = 1): { sched: Scheduler; network: Network; got: Message[] } {
+function net(profile: Partial<NetworkProfile>, seed = 1): { sched: Scheduler; network: Network<Message>; got: Message[] } {
   const sched = new Scheduler();
   const got: Message[] = [];
   const p: NetworkProfile = { lossP: 0, duplicateP: 0, delayMsMin: 1, delayMsMax: 10, slowP: 0, ...profile };
-  return { sched, network: new Network(sched, createPrng(seed), p, (m) => got.push(m)), got };
+  return { sched, network: new Network<Message>(sched, createPrng(seed), p, (m) => got.push(m)), got };
 }
 
 const hb = (from: string, to: string, term: number): Message => ({ type: 'heartbeat', from, to, term, commit: 0, context: '' });
@@ -127,4 +133,51 @@ t.test('scheduler: time order, ties in insertion order', async (t) => {
   while (s.runNext(6));
   t.same(seen, ['a', 'b', 'c']);
   t.equal(s.nowMs, 5);
+});
+
+t.test('shared disk: one crash loses the unsynced tail of every group; an fsync covers what came before it', async (t) => {
+  const shared = new SharedDisk();
+  const a = shared.open();
+  const b = shared.open();
+  a.write({ hardState: null, entries: [entry(1, 1, 'a1')], snapshot: null }, false);
+  b.write({ hardState: null, entries: [entry(1, 1, 'b1')], snapshot: null }, false);
+  const upTo = shared.beginSync();
+  a.write({ hardState: null, entries: [entry(2, 1, 'a2')], snapshot: null }, false);
+  b.write({ hardState: { term: 1, vote: 'n1', commit: 0 }, entries: [entry(2, 1, 'b2')], snapshot: null }, false);
+  t.equal(shared.unsyncedWrites, 4);
+  shared.completeSync(upTo);
+  t.equal(shared.unsyncedWrites, 2, 'the fsync made the two writes before it durable, not the two after');
+  t.equal(shared.syncs, 1);
+  shared.crash([a.log, b.log]);
+  t.same(a.load().entries.map((e) => e.index), [1], 'group a keeps its synced entry only');
+  t.same(b.load().entries.map((e) => e.index), [1], 'group b too');
+  t.same(b.load().hardState, { term: 0, vote: null, commit: 0 }, 'an unsynced vote is lost');
+  t.equal(a.lastIndex(), 1, 'the process sees the durable state after the crash');
+  t.equal(shared.lostWrites, 2);
+});
+
+function leaderStatus(peers: { id: string; match: number; active?: boolean }[], over: Partial<RaftStatus> = {}): RaftStatus {
+  const ids = ['n1', ...peers.map((p) => p.id)];
+  return {
+    id: 'n1', role: 'leader', term: 3, vote: 'n1', leader: 'n1', commit: 10, applied: 10, lastIndex: 10, firstIndex: 1, snapshotIndex: 0,
+    conf: { voters: ids, learners: [] }, leadership: 'election', failed: null,
+    peers: [
+      { id: 'n1', voter: true, matchIndex: 10, nextIndex: 11, state: 'replicate', recentActive: true },
+      ...peers.map((p) => ({ id: p.id, voter: true, matchIndex: p.match, nextIndex: p.match + 1, state: 'replicate' as const, recentActive: p.active ?? true })),
+    ],
+    ...over,
+  };
+}
+
+t.test("quiesce: the simulator judges leaders by raft/group's rules; the planted bug hides a lagging member", async (t) => {
+  const work = { pendingRequests: 0, readyPending: false, silentMembers: [] };
+  t.ok(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]), work, false)), 'all caught up: quiesce');
+  const lagging = leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 8 }]);
+  t.notOk(leaderMayQuiesce(leaderView(lagging, work, false)), 'a lagging follower keeps the group awake');
+  t.ok(leaderMayQuiesce(leaderView(lagging, work, true)), 'with quiesce-with-lagging-follower it quiesces anyway');
+  t.notOk(leaderMayQuiesce(leaderView(lagging, { ...work, pendingRequests: 1 }, true)), 'the bug touches nothing else: work pending still keeps it awake');
+  t.notOk(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10, active: false }]), work, true)), 'nor does it quiesce past an unheard member');
+  const behindSilent = leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 4, active: false }]);
+  t.ok(leaderMayQuiesce(leaderView(behindSilent, { ...work, silentMembers: ['n3'] }, false)), 'a member on a silent store is not waited for while the rest make a quorum');
+  t.notOk(leaderMayQuiesce(leaderView(leaderStatus([{ id: 'n2', match: 10 }, { id: 'n3', match: 10 }]), { ...work, silentMembers: ['n2', 'n3'] }, false)), 'but a minority does not quiesce');
 });
