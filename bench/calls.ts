@@ -1,9 +1,12 @@
 // `bench calls`: the highest call rate with zero failed calls, and the caller-side setup
 // latency (INVITE→200) at that rate, for
 //   ringfence: SIPp caller → SIP node (reserve on the DN's shard, committed grant, INVITE to
-//              the agent) → agent phones, 2 shards × 3 replicas (--shards N) in 3 processes,
-//              each hosting one replica of every shard (--layout separate: a process per
-//              replica, 6 for 2 shards; co-hosted replicas used ~12% less CPU per call at
+//              the agent) → agent phones, 2 shards × 3 replicas (--shards N) on 3
+//              `ringfence store` processes (DESIGN.md, multi-raft stores; --layout stores,
+//              the default); --layout replicas runs the layout before stores for the
+//              comparison: 3 shard processes, each hosting one replica of every shard
+//              (`ringfence shard --id s1-a,s2-a`), and --layout separate a process per
+//              replica, 6 for 2 shards (co-hosted replicas used ~12% less CPU per call at
 //              300 calls/s and ~30% less at 100 on this VM). The phones are one SIPp
 //              answering (agent-answer.xml) for every agent, each DN registered to it
 //              through the SIP node with digest auth (register.xml); `--phones ringfence`
@@ -30,7 +33,7 @@
 // neighbours' load, and a median of runs is the figure that repeats. Each step records the
 // machine's busy and stolen CPU shares over the step (/proc/stat), which say whether a slow
 // step met a saturated machine or a busy neighbour, and the CPU time per call of the
-// machine and of each group of processes (replicas, SIP node, phones), which says where
+// machine and of each group of processes (stores or replicas, SIP node, phones), which says where
 // the CPU budget goes; the report's cpuMsPerCallAtBest gives their medians at the best rate.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -54,9 +57,14 @@ import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../cluster/sipp/ca
  * this machine, against SIPp's fraction of that). */
 export type PhonesKind = 'sipp' | 'ringfence';
 
-/** How shard replicas map to processes: 'co-hosted' (one process per replica index, each
- * hosting a replica of every shard) or 'separate' (one process per replica). */
-export type ReplicaLayout = 'co-hosted' | 'separate';
+/** How shard replicas map to processes: 'stores' (3 `ringfence store` processes, each a
+ * replica of every shard on one transport, one log, one ticker), 'replicas' (3 shard
+ * processes, one per replica index, each hosting a replica of every shard: the layout
+ * before stores) or 'separate' (one shard process per replica). */
+export type ReplicaLayout = 'stores' | 'replicas' | 'separate';
+const REPLICA_LAYOUTS: readonly ReplicaLayout[] = ['stores', 'replicas', 'separate'];
+/** Stores of the 'stores' layout: one per replica of a shard, as the issue's three hosts. */
+const STORES = 3;
 
 /** 'elected' (default): whoever wins the first election leads. 'preferred': each shard has
  * a preferredLeader, spread over the replica processes, and the bench waits for them to
@@ -77,7 +85,8 @@ export type CallsStep = {
   hostCpu?: { busyPct: number; stealPct: number };
   /** CPU time per call placed, in ms: `host` is the whole machine's busy time (SIPp, the
    * bench and the kernel included); the others are process groups from /proc/<pid>/stat
-   * (all threads): `replicas`, `sipNode` and the agents' `phones`; and the `caller`
+   * (all threads): `stores` (layout stores) or `replicas` (the shard processes of the
+   * other layouts), `sipNode` and the agents' `phones`; and the `caller`
    * SIPp's, read when the bench reaps it at the step's end. It says where a rate's CPU
    * budget goes, e.g. why a 2-core machine saturates at some rate. */
   cpuMsPerCall?: Record<string, number>;
@@ -203,15 +212,17 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
 
 /** Steps the ringfence target up, noting the SIP node's nice value as the kernel has it
  * (what the bench measured under). */
-async function stepUpRingfence(cluster: { procs: ProcessSet; shardProcs: readonly string[]; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan, phonePids: readonly number[]): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
+async function stepUpRingfence(cluster: { procs: ProcessSet; shardProcs: readonly string[]; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan & { layout: ReplicaLayout }, phonePids: readonly number[]): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
   const leaders = await shardLeaders(cluster.config, LEADER_PLACEMENT_WAIT_MS);
   o.log(`[bench calls] shard leaders: ${Object.entries(leaders).map(([s, l]) => `${s} ${l ?? 'none'}`).join(', ')}`);
   const pid = cluster.procs.pid('sip1');
   const sipNice = pid === null ? null : getPriority(pid);
   o.log(`[bench calls] the SIP node runs at nice ${sipNice ?? 'unknown'}`);
   const pids = (ids: readonly string[]): number[] => ids.map((id) => cluster.procs.pid(id)).filter((p): p is number => p !== null);
+  const shardPids = pids(cluster.shardProcs);
+  if (shardPids.length !== cluster.shardProcs.length) throw new Error(`only ${shardPids.length} of ${cluster.shardProcs.length} shard-hosting processes are running (${cluster.shardProcs.join(' ')})`);
   const cpuGroups = {
-    replicas: pids(cluster.shardProcs),
+    [o.layout === 'stores' ? 'stores' : 'replicas']: shardPids,
     sipNode: pid === null ? [] : [pid],
     phones: phonePids,
   };
@@ -245,9 +256,10 @@ async function shardLeaders(config: ClusterConfig, waitMs: number): Promise<Reco
 
 async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind; sipNice: number | undefined; layout: ReplicaLayout; leaders: LeaderPlacement }): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
   const agents = Array.from({ length: o.agents }, (_, i) => ({ dn: String(4001 + i), behaviour: 'answer' as const }));
-  const processes = o.layout === 'co-hosted' ? '3 processes' : `${o.shards * 3} processes`;
-  o.log(`[bench calls] starting ${o.shards} shard${o.shards === 1 ? '' : 's'} x 3 replicas in ${processes} (${o.layout}), 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
-  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0, coHostReplicas: o.layout === 'co-hosted', preferredLeaders: o.leaders === 'preferred', ...(o.sipNice !== undefined ? { sipNice: o.sipNice } : {}) };
+  const processes = o.layout === 'stores' ? `${STORES} store processes` : o.layout === 'replicas' ? '3 shard processes' : `${o.shards * 3} shard processes`;
+  o.log(`[bench calls] starting ${o.shards} shard${o.shards === 1 ? '' : 's'} x 3 replicas in ${processes} (layout ${o.layout}), 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
+  const placement = o.layout === 'stores' ? { stores: STORES } : { coHostReplicas: o.layout === 'replicas', preferredLeaders: o.leaders === 'preferred' };
+  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0, ...placement, ...(o.sipNice !== undefined ? { sipNice: o.sipNice } : {}) };
   if (o.phones === 'ringfence') {
     const cluster = await startCallCluster(spec);
     try {
@@ -324,17 +336,18 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-calls-'));
   try {
     const repeat = opts.repeat ?? DEFAULT_REPEAT;
-    const layout = opts.layout ?? 'co-hosted';
+    const layout = opts.layout ?? 'stores';
     const leaders = opts.leaders ?? 'elected';
+    if (layout === 'stores' && leaders === 'preferred') throw new Error('--leaders preferred applies to --layout replicas or separate: a stores layout places its leaders itself');
     const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, leaders, dir, log });
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, repeat, seconds, dir, log });
     log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ringfence ${ringfence.cpsUnderBar} calls/s, direct ${direct.cpsUnderBar} calls/s`);
     return {
       bench: 'calls',
-      results: [ringfence.best, direct.best],
+      results: [{ ...ringfence.best, layout }, direct.best],
       cpsWithP99UnderBar: { barMs: P99_BAR_MS, ringfence: ringfence.cpsUnderBar, direct: direct.cpsUnderBar },
       sipNice: ringfence.sipNice,
-      replicaLayout: layout,
+      layout,
       leaderPlacement: leaders,
       leaders: ringfence.leaders,
       cpuMsPerCallAtBest: { ringfence: ringfence.bestCpuMsPerCall, direct: direct.bestCpuMsPerCall },
@@ -347,6 +360,10 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   }
 }
 
+function isLayout(v: string): v is ReplicaLayout {
+  return (REPLICA_LAYOUTS as readonly string[]).includes(v);
+}
+
 function rateList(v: string | undefined): number[] | undefined {
   if (v === undefined) return undefined;
   const rates = v.split(',').map(Number);
@@ -354,16 +371,17 @@ function rateList(v: string | undefined): number[] | undefined {
   return rates;
 }
 
-/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout co-hosted|separate --leaders preferred|elected. */
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout stores|replicas|separate --leaders preferred|elected. */
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
   const phones = args.flags.get('phones');
   if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones wants sipp or ringfence, got ${phones}`);
   const layout = args.flags.get('layout');
-  if (layout !== undefined && layout !== 'co-hosted' && layout !== 'separate') throw new Error(`--layout wants co-hosted or separate, got ${layout}`);
+  if (layout !== undefined && !isLayout(layout)) throw new Error(`--layout wants stores, replicas or separate, got ${layout}`);
   const leaders = args.flags.get('leaders');
   if (leaders !== undefined && leaders !== 'preferred' && leaders !== 'elected') throw new Error(`--leaders wants preferred or elected, got ${leaders}`);
+  if (leaders === 'preferred' && (layout ?? 'stores') === 'stores') throw new Error('--leaders preferred applies to --layout replicas or separate: a stores layout places its leaders itself');
   return runCallsBench({
     json: args.json,
     log: args.log,
