@@ -7,7 +7,8 @@
 //              comparison: 3 shard processes, each hosting one replica of every shard
 //              (`ringfence shard --id s1-a,s2-a`), and --layout separate a process per
 //              replica, 6 for 2 shards (co-hosted replicas used ~12% less CPU per call at
-//              300 calls/s and ~30% less at 100 on this VM). The phones are one SIPp
+//              300 calls/s and ~30% less at 100 on this VM); `--layout stores,replicas`
+//              runs both, one after the other, each with a result of its own. The phones are one SIPp
 //              answering (agent-answer.xml) for every agent, each DN registered to it
 //              through the SIP node with digest auth (register.xml); `--phones ringfence`
 //              uses `ringfence phones` instead;
@@ -71,13 +72,13 @@ const STORES = 3;
  * lead. */
 export type LeaderPlacement = 'preferred' | 'elected';
 
-export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layout?: ReplicaLayout; leaders?: LeaderPlacement; log?: (line: string) => void };
+export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layouts?: readonly ReplicaLayout[]; leaders?: LeaderPlacement; log?: (line: string) => void };
 
 /** SIPp's failure counters for a step with failed calls, and its last logged error. */
 export type FailureDetail = { timeouts: number; unexpected: number; maxRetrans: number; lastError: string | null };
 
 export type CallsStep = {
-  target: 'ringfence' | 'direct'; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
+  target: 'ringfence' | 'direct'; layout?: ReplicaLayout; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
   failureDetail?: FailureDetail;
   /** ringfence only: the SIP node's setup phases over the step (see bench/phases.ts). */
   phases?: Record<string, PhaseSummary>;
@@ -336,22 +337,32 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-calls-'));
   try {
     const repeat = opts.repeat ?? DEFAULT_REPEAT;
-    const layout = opts.layout ?? 'stores';
+    const layouts = opts.layouts ?? ['stores'];
     const leaders = opts.leaders ?? 'elected';
-    if (layout === 'stores' && leaders === 'preferred') throw new Error('--leaders preferred applies to --layout replicas or separate: a stores layout places its leaders itself');
-    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, leaders, dir, log });
+    if (layouts.includes('stores') && leaders === 'preferred') throw new Error(preferredWithStores);
+    // One layout after the other on the same machine, each on a cluster of its own, so
+    // their figures compare within one run.
+    const byLayout: (SteppedUp & { layout: ReplicaLayout; sipNice: number | null; leaders: Record<string, string | null> })[] = [];
+    for (const layout of layouts) {
+      const r = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, leaders, dir, log });
+      byLayout.push({ ...r, layout, steps: r.steps.map((st) => ({ ...st, layout })) });
+    }
+    const ringfence = byLayout[0]!;
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, repeat, seconds, dir, log });
-    log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ringfence ${ringfence.cpsUnderBar} calls/s, direct ${direct.cpsUnderBar} calls/s`);
+    log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ${byLayout.map((r) => `ringfence (${r.layout}) ${r.cpsUnderBar} calls/s`).join(', ')}, direct ${direct.cpsUnderBar} calls/s`);
     return {
       bench: 'calls',
-      results: [{ ...ringfence.best, layout }, direct.best],
+      // One ringfence result per layout, in the order run, each with its CPU per call at
+      // its best rate; the first layout's figures are also the top-level ringfence ones.
+      results: [...byLayout.map((r) => ({ ...r.best, layout: r.layout, cpsWithP99UnderBar: r.cpsUnderBar, cpuMsPerCall: r.bestCpuMsPerCall })), direct.best],
       cpsWithP99UnderBar: { barMs: P99_BAR_MS, ringfence: ringfence.cpsUnderBar, direct: direct.cpsUnderBar },
       sipNice: ringfence.sipNice,
-      layout,
+      layout: ringfence.layout,
+      layouts,
       leaderPlacement: leaders,
-      leaders: ringfence.leaders,
+      leaders: Object.fromEntries(byLayout.map((r) => [r.layout, r.leaders])),
       cpuMsPerCallAtBest: { ringfence: ringfence.bestCpuMsPerCall, direct: direct.bestCpuMsPerCall },
-      steps: [...ringfence.steps, ...direct.steps],
+      steps: [...byLayout.flatMap((r) => r.steps), ...direct.steps],
       secondsPerStep: seconds,
       runsPerRate: repeat,
     };
@@ -359,6 +370,8 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
     if (!process.env.RINGFENCE_KEEP_BENCH_DATA) rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const preferredWithStores = '--leaders preferred applies to --layout replicas or separate: a stores layout places its leaders itself';
 
 function isLayout(v: string): v is ReplicaLayout {
   return (REPLICA_LAYOUTS as readonly string[]).includes(v);
@@ -371,17 +384,19 @@ function rateList(v: string | undefined): number[] | undefined {
   return rates;
 }
 
-/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout stores|replicas|separate --leaders preferred|elected. */
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout stores|replicas|separate (or a list, run one after the other: stores,replicas) --leaders preferred|elected. */
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
   const phones = args.flags.get('phones');
   if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones wants sipp or ringfence, got ${phones}`);
-  const layout = args.flags.get('layout');
-  if (layout !== undefined && !isLayout(layout)) throw new Error(`--layout wants stores, replicas or separate, got ${layout}`);
+  const layoutFlag = args.flags.get('layout');
+  const layouts = layoutFlag?.split(',');
+  const bad = layouts?.find((l) => !isLayout(l));
+  if (layouts !== undefined && (bad !== undefined || new Set(layouts).size !== layouts.length)) throw new Error(`--layout wants stores, replicas or separate, or several of them once each (stores,replicas), got ${layoutFlag}`);
   const leaders = args.flags.get('leaders');
   if (leaders !== undefined && leaders !== 'preferred' && leaders !== 'elected') throw new Error(`--leaders wants preferred or elected, got ${leaders}`);
-  if (leaders === 'preferred' && (layout ?? 'stores') === 'stores') throw new Error('--leaders preferred applies to --layout replicas or separate: a stores layout places its leaders itself');
+  if (leaders === 'preferred' && (layouts ?? ['stores']).includes('stores')) throw new Error(preferredWithStores);
   return runCallsBench({
     json: args.json,
     log: args.log,
@@ -392,7 +407,7 @@ export function runBench(args: BenchArgs): Promise<BenchReport> {
     agents: intFlag(args.flags.get('agents'), 'agents', 1, 10_000, 100),
     shards: intFlag(args.flags.get('shards'), 'shards', 1, 64, 2),
     ...(phones !== undefined ? { phones } : {}),
-    ...(layout !== undefined ? { layout } : {}),
+    ...(layouts !== undefined ? { layouts: layouts as ReplicaLayout[] } : {}),
     ...(leaders !== undefined ? { leaders } : {}),
     ...(args.flags.has('sip-nice') ? { sipNice: intFlag(args.flags.get('sip-nice'), 'sip-nice', -20, 19, 0) } : {}),
   });
