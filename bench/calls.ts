@@ -80,6 +80,10 @@ export type FailureDetail = { timeouts: number; unexpected: number; maxRetrans: 
 export type CallsStep = {
   target: 'ringfence' | 'direct'; layout?: ReplicaLayout; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
   failureDetail?: FailureDetail;
+  /** ringfence only: how far the shards' Raft terms moved over the step, summed over the
+   * shards (each election started moves its shard's term by one). On a saturated machine
+   * elections under load, not CPU per call, are what fails calls (their 503s). */
+  termsAdvanced?: number;
   /** ringfence only: the SIP node's setup phases over the step (see bench/phases.ts). */
   phases?: Record<string, PhaseSummary>;
   /** The whole machine over the step (bench and SIPp included), from /proc/stat. */
@@ -113,10 +117,27 @@ function failuresOf(r: SippResult, calls: number): number {
 /** Process groups whose CPU a step accounts for, by name (see CallsStep.cpuMsPerCall). */
 type CpuGroups = Readonly<Record<string, readonly number[]>>;
 
+/** The sum over the shards of the highest Raft term any of its replicas reports (null
+ * when a shard has no replica answering). */
+async function termSum(config: ClusterConfig): Promise<number | null> {
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' } });
+  try {
+    const perShard = await Promise.all(config.shards.map(async (shard) => {
+      const statuses = await Promise.all(shard.replicas.map((r) => client.replicaStatus(shard.id, r.id, 2000).then((st) => (st as { term?: number }).term ?? null, () => null)));
+      const terms = statuses.filter((x): x is number => x !== null);
+      return terms.length === 0 ? null : Math.max(...terms);
+    }));
+    return perShard.some((x) => x === null) ? null : perShard.reduce<number>((a, b) => a + b!, 0);
+  } finally {
+    client.close();
+  }
+}
+
 async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; run: number; seconds: number; dir: string; config: ClusterConfig | null; cpuGroups: CpuGroups }): Promise<CallsStep> {
   const calls = Math.max(1, Math.round(o.rate * o.seconds));
   const [port] = await freePorts(1);
   const media = await freeSippMediaPort();
+  const termsBefore = o.config === null ? null : await termSum(o.config);
   const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
   const started = Date.now();
   const cpuBefore = hostCpuTicks();
@@ -139,11 +160,13 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   // Released calls still confirm for a moment after SIPp is done.
   if (o.config !== null) await new Promise((res) => setTimeout(res, 500));
   const phases = o.config === null || phasesBefore === null ? undefined : summarizePhases(phasesBefore, await scrapePhases(o.config));
+  const termsAfter = o.config === null ? null : await termSum(o.config);
+  const termsAdvanced = termsBefore === null || termsAfter === null ? undefined : termsAfter - termsBefore;
   const failed = failuresOf(r, calls);
   return {
     target: o.target, rate: o.rate, run: o.run, calls, answered: r.rttMs.length, failed, finalFailures: { ...r.finalFailures },
     ...(failed > 0 ? { failureDetail: failureDetailOf(r) } : {}),
-    p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(phases === undefined ? {} : { phases }),
+    p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(termsAdvanced === undefined ? {} : { termsAdvanced }), ...(phases === undefined ? {} : { phases }),
     ...(hostCpu === null ? {} : { hostCpu }),
     ...(Object.keys(cpuMsPerCall).length === 0 ? {} : { cpuMsPerCall }),
   };
@@ -198,7 +221,7 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
       const which = plan.repeat > 1 ? ` run ${run}/${plan.repeat}` : '';
       plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s${which}: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms${s.hostCpu === undefined ? '' : `; host CPU ${s.hostCpu.busyPct}% busy, ${s.hostCpu.stealPct}% stolen`}`);
       if (s.failureDetail !== undefined) plan.log(`[bench calls]                  SIPp: ${s.failureDetail.timeouts} timeouts, ${s.failureDetail.unexpected} unexpected, ${s.failureDetail.maxRetrans} out of retransmissions; last error: ${s.failureDetail.lastError ?? 'none logged'}`);
-      if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}`);
+      if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}${s.termsAdvanced === undefined ? '' : `; Raft terms advanced ${s.termsAdvanced}`}`);
       if (s.phases !== undefined) plan.log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
       if (s.failed > 0) break;
     }

@@ -3,14 +3,15 @@
 // run of both layouts, `--layout stores,replicas`, at a low rate. The final JSON line
 // names each layout's result in the order run, each step carries its layout, and the CPU
 // per call counts the shard-hosting processes under the layout's bucket: `stores` for
-// the 3 `ringfence store` processes, `replicas` for the 3 shard processes. The rate is
+// the 3 `ringfence store` processes, `replicas` for the 3 shard processes; each ringfence
+// step says how far the shards' Raft terms moved over it. The rate is
 // far below what the machine carries, so every call is answered; no latency is judged.
 import t from 'tap';
 import { needSipp } from '../../cluster/sipp/driver.js';
 import { benchSmokeSkip, runBenchCli } from './bench-process.js';
 
 type Result = { target: string; layout?: string; cps: number; failed: number; cpuMsPerCall?: Record<string, number> };
-type Step = { target: string; layout?: string; answered: number; calls: number; cpuMsPerCall?: Record<string, number> };
+type Step = { target: string; layout?: string; answered: number; calls: number; cpuMsPerCall?: Record<string, number>; termsAdvanced?: number };
 
 t.test('bench calls --layout stores,replicas reports each layout', { skip: benchSmokeSkip }, async (t) => {
   if (!needSipp(t)) return;
@@ -32,5 +33,9 @@ t.test('bench calls --layout stores,replicas reports each layout', { skip: bench
   }
   const ringSteps = r.steps.filter((s) => s.target === 'ringfence');
   t.same(ringSteps.map((s) => s.layout), ['stores', 'replicas'], 'each step names its layout');
-  for (const s of ringSteps) t.equal(s.answered, s.calls, `${s.layout}: every call answered`);
+  for (const s of ringSteps) {
+    t.equal(s.answered, s.calls, `${s.layout}: every call answered`);
+    t.ok(Number.isInteger(s.termsAdvanced) && s.termsAdvanced! >= 0, `${s.layout}: the step says how far the shards' terms moved (${s.termsAdvanced})`);
+  }
+  t.notOk(r.steps.some((s) => s.target === 'direct' && 'termsAdvanced' in s), 'direct steps have no shards');
 });
