@@ -47,7 +47,7 @@ import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reapedChildrenCpuMs } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
-import { getJson } from '../cluster/cluster-view.js';
+import { adminGet, getJson } from '../cluster/cluster-view.js';
 import { ShardClient } from '../shards/client/shard-client.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../cluster/sipp/driver.js';
 import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../cluster/sipp/call-cluster.js';
@@ -84,6 +84,10 @@ export type CallsStep = {
    * shards (each election started moves its shard's term by one). On a saturated machine
    * elections under load, not CPU per call, are what fails calls (their 503s). */
   termsAdvanced?: number;
+  /** ringfence only, on a step with failed calls: the SIP nodes' calls ended without an
+   * answer over the step, by their reason (ringfence_sip_calls_failed_total), which says
+   * what a final 503 stood for (lease lost, queue unavailable, ...). */
+  failedByReason?: Record<string, number>;
   /** ringfence only: the SIP node's setup phases over the step (see bench/phases.ts). */
   phases?: Record<string, PhaseSummary>;
   /** The whole machine over the step (bench and SIPp included), from /proc/stat. */
@@ -133,11 +137,28 @@ async function termSum(config: ClusterConfig): Promise<number | null> {
   }
 }
 
+const FAILED_LINE = /^ringfence_sip_calls_failed_total\{[^}]*reason="([^"]*)"[^}]*\} (\d+(?:\.\d+)?)$/;
+
+/** Every SIP node's ringfence_sip_calls_failed_total, by reason, summed over the nodes. */
+async function failedCallsByReason(config: ClusterConfig): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const n of config.sip) {
+    const res = await adminGet(n.admin, '/metrics', config.tokens.read, 10_000);
+    if (res.status !== 200) throw new Error(`GET /metrics on ${n.id}: HTTP ${res.status}`);
+    for (const line of res.text.split('\n')) {
+      const m = FAILED_LINE.exec(line);
+      if (m !== null) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+    }
+  }
+  return out;
+}
+
 async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; run: number; seconds: number; dir: string; config: ClusterConfig | null; cpuGroups: CpuGroups }): Promise<CallsStep> {
   const calls = Math.max(1, Math.round(o.rate * o.seconds));
   const [port] = await freePorts(1);
   const media = await freeSippMediaPort();
   const termsBefore = o.config === null ? null : await termSum(o.config);
+  const failedBefore = o.config === null ? null : await failedCallsByReason(o.config);
   const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
   const started = Date.now();
   const cpuBefore = hostCpuTicks();
@@ -162,10 +183,14 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   const phases = o.config === null || phasesBefore === null ? undefined : summarizePhases(phasesBefore, await scrapePhases(o.config));
   const termsAfter = o.config === null ? null : await termSum(o.config);
   const termsAdvanced = termsBefore === null || termsAfter === null ? undefined : termsAfter - termsBefore;
+  const failedAfter = o.config === null ? null : await failedCallsByReason(o.config);
+  const failedByReason: Record<string, number> = {};
+  for (const [reason, n] of failedAfter ?? []) if (n > (failedBefore?.get(reason) ?? 0)) failedByReason[reason] = n - (failedBefore?.get(reason) ?? 0);
   const failed = failuresOf(r, calls);
   return {
     target: o.target, rate: o.rate, run: o.run, calls, answered: r.rttMs.length, failed, finalFailures: { ...r.finalFailures },
     ...(failed > 0 ? { failureDetail: failureDetailOf(r) } : {}),
+    ...(failed > 0 && o.config !== null ? { failedByReason } : {}),
     p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(termsAdvanced === undefined ? {} : { termsAdvanced }), ...(phases === undefined ? {} : { phases }),
     ...(hostCpu === null ? {} : { hostCpu }),
     ...(Object.keys(cpuMsPerCall).length === 0 ? {} : { cpuMsPerCall }),
@@ -221,6 +246,7 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
       const which = plan.repeat > 1 ? ` run ${run}/${plan.repeat}` : '';
       plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s${which}: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms${s.hostCpu === undefined ? '' : `; host CPU ${s.hostCpu.busyPct}% busy, ${s.hostCpu.stealPct}% stolen`}`);
       if (s.failureDetail !== undefined) plan.log(`[bench calls]                  SIPp: ${s.failureDetail.timeouts} timeouts, ${s.failureDetail.unexpected} unexpected, ${s.failureDetail.maxRetrans} out of retransmissions; last error: ${s.failureDetail.lastError ?? 'none logged'}`);
+      if (s.failedByReason !== undefined) plan.log(`[bench calls]                  calls the SIP node failed, by reason: ${JSON.stringify(s.failedByReason)}`);
       if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}${s.termsAdvanced === undefined ? '' : `; Raft terms advanced ${s.termsAdvanced}`}`);
       if (s.phases !== undefined) plan.log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
       if (s.failed > 0) break;
