@@ -1,10 +1,14 @@
 // `bench calls`: the highest call rate with zero failed calls, and the caller-side setup
 // latency (INVITE→200) at that rate, for
 //   ringfence: SIPp caller → SIP node (reserve on the DN's shard, committed grant, INVITE to
-//              the agent) → agent phones, 2 shards × 3 replicas (--shards N) in 3 processes,
-//              each hosting one replica of every shard (--layout separate: a process per
-//              replica, 6 for 2 shards; co-hosted replicas used ~12% less CPU per call at
-//              300 calls/s and ~30% less at 100 on this VM). The phones are one SIPp
+//              the agent) → agent phones, 2 shards × 3 replicas (--shards N) on 3
+//              `ringfence store` processes (DESIGN.md, multi-raft stores; --layout stores,
+//              the default); --layout replicas runs the layout before stores for the
+//              comparison: 3 shard processes, each hosting one replica of every shard
+//              (`ringfence shard --id s1-a,s2-a`), and --layout separate a process per
+//              replica, 6 for 2 shards (co-hosted replicas used ~12% less CPU per call at
+//              300 calls/s and ~30% less at 100 on this VM); `--layout stores,replicas`
+//              runs both, one after the other, each with a result of its own. The phones are one SIPp
 //              answering (agent-answer.xml) for every agent, each DN registered to it
 //              through the SIP node with digest auth (register.xml); `--phones ringfence`
 //              uses `ringfence phones` instead;
@@ -30,7 +34,7 @@
 // neighbours' load, and a median of runs is the figure that repeats. Each step records the
 // machine's busy and stolen CPU shares over the step (/proc/stat), which say whether a slow
 // step met a saturated machine or a busy neighbour, and the CPU time per call of the
-// machine and of each group of processes (replicas, SIP node, phones), which says where
+// machine and of each group of processes (stores or replicas, SIP node, phones), which says where
 // the CPU budget goes; the report's cpuMsPerCallAtBest gives their medians at the best rate.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -43,7 +47,7 @@ import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
 import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reapedChildrenCpuMs } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
-import { getJson } from '../cluster/cluster-view.js';
+import { adminGet, getJson } from '../cluster/cluster-view.js';
 import { ShardClient } from '../shards/client/shard-client.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../cluster/sipp/driver.js';
 import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../cluster/sipp/call-cluster.js';
@@ -54,30 +58,44 @@ import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../cluster/sipp/ca
  * this machine, against SIPp's fraction of that). */
 export type PhonesKind = 'sipp' | 'ringfence';
 
-/** How shard replicas map to processes: 'co-hosted' (one process per replica index, each
- * hosting a replica of every shard) or 'separate' (one process per replica). */
-export type ReplicaLayout = 'co-hosted' | 'separate';
+/** How shard replicas map to processes: 'stores' (3 `ringfence store` processes, each a
+ * replica of every shard on one transport, one log, one ticker), 'replicas' (3 shard
+ * processes, one per replica index, each hosting a replica of every shard: the layout
+ * before stores) or 'separate' (one shard process per replica). */
+export type ReplicaLayout = 'stores' | 'replicas' | 'separate';
+const REPLICA_LAYOUTS: readonly ReplicaLayout[] = ['stores', 'replicas', 'separate'];
+/** Stores of the 'stores' layout: one per replica of a shard, as the issue's three hosts. */
+const STORES = 3;
 
 /** 'elected' (default): whoever wins the first election leads. 'preferred': each shard has
  * a preferredLeader, spread over the replica processes, and the bench waits for them to
  * lead. */
 export type LeaderPlacement = 'preferred' | 'elected';
 
-export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layout?: ReplicaLayout; leaders?: LeaderPlacement; log?: (line: string) => void };
+export type CallsBenchOptions = { json: boolean; seconds?: number; rates?: readonly number[]; directRates?: readonly number[]; repeat?: number; agents?: number; shards?: number; phones?: PhonesKind; sipNice?: number; layouts?: readonly ReplicaLayout[]; leaders?: LeaderPlacement; log?: (line: string) => void };
 
 /** SIPp's failure counters for a step with failed calls, and its last logged error. */
 export type FailureDetail = { timeouts: number; unexpected: number; maxRetrans: number; lastError: string | null };
 
 export type CallsStep = {
-  target: 'ringfence' | 'direct'; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
+  target: 'ringfence' | 'direct'; layout?: ReplicaLayout; rate: number; run: number; calls: number; answered: number; failed: number; finalFailures: Record<number, number>; p50Ms: number; p99Ms: number; durationMs: number;
   failureDetail?: FailureDetail;
+  /** ringfence only: how far the shards' Raft terms moved over the step, summed over the
+   * shards (each election started moves its shard's term by one). On a saturated machine
+   * elections under load, not CPU per call, are what fails calls (their 503s). */
+  termsAdvanced?: number;
+  /** ringfence only, on a step with failed calls: the SIP nodes' calls ended without an
+   * answer over the step, by their reason (ringfence_sip_calls_failed_total), which says
+   * what a final 503 stood for (lease lost, queue unavailable, ...). */
+  failedByReason?: Record<string, number>;
   /** ringfence only: the SIP node's setup phases over the step (see bench/phases.ts). */
   phases?: Record<string, PhaseSummary>;
   /** The whole machine over the step (bench and SIPp included), from /proc/stat. */
   hostCpu?: { busyPct: number; stealPct: number };
   /** CPU time per call placed, in ms: `host` is the whole machine's busy time (SIPp, the
    * bench and the kernel included); the others are process groups from /proc/<pid>/stat
-   * (all threads): `replicas`, `sipNode` and the agents' `phones`; and the `caller`
+   * (all threads): `stores` (layout stores) or `replicas` (the shard processes of the
+   * other layouts), `sipNode` and the agents' `phones`; and the `caller`
    * SIPp's, read when the bench reaps it at the step's end. It says where a rate's CPU
    * budget goes, e.g. why a 2-core machine saturates at some rate. */
   cpuMsPerCall?: Record<string, number>;
@@ -103,10 +121,44 @@ function failuresOf(r: SippResult, calls: number): number {
 /** Process groups whose CPU a step accounts for, by name (see CallsStep.cpuMsPerCall). */
 type CpuGroups = Readonly<Record<string, readonly number[]>>;
 
+/** The sum over the shards of the highest Raft term any of its replicas reports (null
+ * when a shard has no replica answering). */
+async function termSum(config: ClusterConfig): Promise<number | null> {
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' } });
+  try {
+    const perShard = await Promise.all(config.shards.map(async (shard) => {
+      const statuses = await Promise.all(shard.replicas.map((r) => client.replicaStatus(shard.id, r.id, 2000).then((st) => (st as { term?: number }).term ?? null, () => null)));
+      const terms = statuses.filter((x): x is number => x !== null);
+      return terms.length === 0 ? null : Math.max(...terms);
+    }));
+    return perShard.some((x) => x === null) ? null : perShard.reduce<number>((a, b) => a + b!, 0);
+  } finally {
+    client.close();
+  }
+}
+
+const FAILED_LINE = /^ringfence_sip_calls_failed_total\{[^}]*reason="([^"]*)"[^}]*\} (\d+(?:\.\d+)?)$/;
+
+/** Every SIP node's ringfence_sip_calls_failed_total, by reason, summed over the nodes. */
+async function failedCallsByReason(config: ClusterConfig): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const n of config.sip) {
+    const res = await adminGet(n.admin, '/metrics', config.tokens.read, 10_000);
+    if (res.status !== 200) throw new Error(`GET /metrics on ${n.id}: HTTP ${res.status}`);
+    for (const line of res.text.split('\n')) {
+      const m = FAILED_LINE.exec(line);
+      if (m !== null) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+    }
+  }
+  return out;
+}
+
 async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate: number; run: number; seconds: number; dir: string; config: ClusterConfig | null; cpuGroups: CpuGroups }): Promise<CallsStep> {
   const calls = Math.max(1, Math.round(o.rate * o.seconds));
   const [port] = await freePorts(1);
   const media = await freeSippMediaPort();
+  const termsBefore = o.config === null ? null : await termSum(o.config);
+  const failedBefore = o.config === null ? null : await failedCallsByReason(o.config);
   const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
   const started = Date.now();
   const cpuBefore = hostCpuTicks();
@@ -129,11 +181,17 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   // Released calls still confirm for a moment after SIPp is done.
   if (o.config !== null) await new Promise((res) => setTimeout(res, 500));
   const phases = o.config === null || phasesBefore === null ? undefined : summarizePhases(phasesBefore, await scrapePhases(o.config));
+  const termsAfter = o.config === null ? null : await termSum(o.config);
+  const termsAdvanced = termsBefore === null || termsAfter === null ? undefined : termsAfter - termsBefore;
+  const failedAfter = o.config === null ? null : await failedCallsByReason(o.config);
+  const failedByReason: Record<string, number> = {};
+  for (const [reason, n] of failedAfter ?? []) if (n > (failedBefore?.get(reason) ?? 0)) failedByReason[reason] = n - (failedBefore?.get(reason) ?? 0);
   const failed = failuresOf(r, calls);
   return {
     target: o.target, rate: o.rate, run: o.run, calls, answered: r.rttMs.length, failed, finalFailures: { ...r.finalFailures },
     ...(failed > 0 ? { failureDetail: failureDetailOf(r) } : {}),
-    p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(phases === undefined ? {} : { phases }),
+    ...(failed > 0 && o.config !== null ? { failedByReason } : {}),
+    p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(termsAdvanced === undefined ? {} : { termsAdvanced }), ...(phases === undefined ? {} : { phases }),
     ...(hostCpu === null ? {} : { hostCpu }),
     ...(Object.keys(cpuMsPerCall).length === 0 ? {} : { cpuMsPerCall }),
   };
@@ -188,7 +246,8 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
       const which = plan.repeat > 1 ? ` run ${run}/${plan.repeat}` : '';
       plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s${which}: ${s.answered}/${s.calls} answered, ${s.failed} failed ${JSON.stringify(s.finalFailures)}, INVITE→200 p50 ${s.p50Ms} ms p99 ${s.p99Ms} ms${s.hostCpu === undefined ? '' : `; host CPU ${s.hostCpu.busyPct}% busy, ${s.hostCpu.stealPct}% stolen`}`);
       if (s.failureDetail !== undefined) plan.log(`[bench calls]                  SIPp: ${s.failureDetail.timeouts} timeouts, ${s.failureDetail.unexpected} unexpected, ${s.failureDetail.maxRetrans} out of retransmissions; last error: ${s.failureDetail.lastError ?? 'none logged'}`);
-      if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}`);
+      if (s.failedByReason !== undefined) plan.log(`[bench calls]                  calls the SIP node failed, by reason: ${JSON.stringify(s.failedByReason)}`);
+      if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}${s.termsAdvanced === undefined ? '' : `; Raft terms advanced ${s.termsAdvanced}`}`);
       if (s.phases !== undefined) plan.log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
       if (s.failed > 0) break;
     }
@@ -203,15 +262,17 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
 
 /** Steps the ringfence target up, noting the SIP node's nice value as the kernel has it
  * (what the bench measured under). */
-async function stepUpRingfence(cluster: { procs: ProcessSet; shardProcs: readonly string[]; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan, phonePids: readonly number[]): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
+async function stepUpRingfence(cluster: { procs: ProcessSet; shardProcs: readonly string[]; sipTargets: readonly string[]; config: ClusterConfig }, o: StepPlan & { layout: ReplicaLayout }, phonePids: readonly number[]): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
   const leaders = await shardLeaders(cluster.config, LEADER_PLACEMENT_WAIT_MS);
   o.log(`[bench calls] shard leaders: ${Object.entries(leaders).map(([s, l]) => `${s} ${l ?? 'none'}`).join(', ')}`);
   const pid = cluster.procs.pid('sip1');
   const sipNice = pid === null ? null : getPriority(pid);
   o.log(`[bench calls] the SIP node runs at nice ${sipNice ?? 'unknown'}`);
   const pids = (ids: readonly string[]): number[] => ids.map((id) => cluster.procs.pid(id)).filter((p): p is number => p !== null);
+  const shardPids = pids(cluster.shardProcs);
+  if (shardPids.length !== cluster.shardProcs.length) throw new Error(`only ${shardPids.length} of ${cluster.shardProcs.length} shard-hosting processes are running (${cluster.shardProcs.join(' ')})`);
   const cpuGroups = {
-    replicas: pids(cluster.shardProcs),
+    [o.layout === 'stores' ? 'stores' : 'replicas']: shardPids,
     sipNode: pid === null ? [] : [pid],
     phones: phonePids,
   };
@@ -245,9 +306,10 @@ async function shardLeaders(config: ClusterConfig, waitMs: number): Promise<Reco
 
 async function benchRingfence(o: StepPlan & { agents: number; shards: number; phones: PhonesKind; sipNice: number | undefined; layout: ReplicaLayout; leaders: LeaderPlacement }): Promise<SteppedUp & { sipNice: number | null; leaders: Record<string, string | null> }> {
   const agents = Array.from({ length: o.agents }, (_, i) => ({ dn: String(4001 + i), behaviour: 'answer' as const }));
-  const processes = o.layout === 'co-hosted' ? '3 processes' : `${o.shards * 3} processes`;
-  o.log(`[bench calls] starting ${o.shards} shard${o.shards === 1 ? '' : 's'} x 3 replicas in ${processes} (${o.layout}), 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
-  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0, coHostReplicas: o.layout === 'co-hosted', preferredLeaders: o.leaders === 'preferred', ...(o.sipNice !== undefined ? { sipNice: o.sipNice } : {}) };
+  const processes = o.layout === 'stores' ? `${STORES} store processes` : o.layout === 'replicas' ? '3 shard processes' : `${o.shards * 3} shard processes`;
+  o.log(`[bench calls] starting ${o.shards} shard${o.shards === 1 ? '' : 's'} x 3 replicas in ${processes} (layout ${o.layout}), 1 SIP node, ${o.agents} agents on ${o.phones === 'sipp' ? 'one answering SIPp' : '`ringfence phones`'}`);
+  const placement = o.layout === 'stores' ? { stores: STORES } : { coHostReplicas: o.layout === 'replicas', preferredLeaders: o.leaders === 'preferred' };
+  const spec = { dir: join(o.dir, 'cluster'), shards: o.shards, sipNodes: 1, agents, answerAfterMs: 0, ringTimeoutMs: 5000, queueWaitMs: 20_000, wrapUpMs: 0, ...placement, ...(o.sipNice !== undefined ? { sipNice: o.sipNice } : {}) };
   if (o.phones === 'ringfence') {
     const cluster = await startCallCluster(spec);
     try {
@@ -324,27 +386,44 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-calls-'));
   try {
     const repeat = opts.repeat ?? DEFAULT_REPEAT;
-    const layout = opts.layout ?? 'co-hosted';
+    const layouts = opts.layouts ?? ['stores'];
     const leaders = opts.leaders ?? 'elected';
-    const ringfence = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, leaders, dir, log });
+    if (layouts.includes('stores') && leaders === 'preferred') throw new Error(preferredWithStores);
+    // One layout after the other on the same machine, each on a cluster of its own, so
+    // their figures compare within one run.
+    const byLayout: (SteppedUp & { layout: ReplicaLayout; sipNice: number | null; leaders: Record<string, string | null> })[] = [];
+    for (const layout of layouts) {
+      const r = await benchRingfence({ rates: opts.rates ?? DEFAULT_RATES, repeat, seconds, agents: opts.agents ?? 100, shards: opts.shards ?? 2, phones: opts.phones ?? 'sipp', sipNice: opts.sipNice, layout, leaders, dir, log });
+      byLayout.push({ ...r, layout, steps: r.steps.map((st) => ({ ...st, layout })) });
+    }
+    const ringfence = byLayout[0]!;
     const direct = await benchDirect({ rates: opts.directRates ?? DEFAULT_DIRECT_RATES, repeat, seconds, dir, log });
-    log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ringfence ${ringfence.cpsUnderBar} calls/s, direct ${direct.cpsUnderBar} calls/s`);
+    log(`[bench calls] highest rate with zero failures and median p99 under ${P99_BAR_MS} ms: ${byLayout.map((r) => `ringfence (${r.layout}) ${r.cpsUnderBar} calls/s`).join(', ')}, direct ${direct.cpsUnderBar} calls/s`);
     return {
       bench: 'calls',
-      results: [ringfence.best, direct.best],
+      // One ringfence result per layout, in the order run, each with its CPU per call at
+      // its best rate; the first layout's figures are also the top-level ringfence ones.
+      results: [...byLayout.map((r) => ({ ...r.best, layout: r.layout, cpsWithP99UnderBar: r.cpsUnderBar, cpuMsPerCall: r.bestCpuMsPerCall })), direct.best],
       cpsWithP99UnderBar: { barMs: P99_BAR_MS, ringfence: ringfence.cpsUnderBar, direct: direct.cpsUnderBar },
       sipNice: ringfence.sipNice,
-      replicaLayout: layout,
+      layout: ringfence.layout,
+      layouts,
       leaderPlacement: leaders,
-      leaders: ringfence.leaders,
+      leaders: Object.fromEntries(byLayout.map((r) => [r.layout, r.leaders])),
       cpuMsPerCallAtBest: { ringfence: ringfence.bestCpuMsPerCall, direct: direct.bestCpuMsPerCall },
-      steps: [...ringfence.steps, ...direct.steps],
+      steps: [...byLayout.flatMap((r) => r.steps), ...direct.steps],
       secondsPerStep: seconds,
       runsPerRate: repeat,
     };
   } finally {
     if (!process.env.RINGFENCE_KEEP_BENCH_DATA) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const preferredWithStores = '--leaders preferred applies to --layout replicas or separate: a stores layout places its leaders itself';
+
+function isLayout(v: string): v is ReplicaLayout {
+  return (REPLICA_LAYOUTS as readonly string[]).includes(v);
 }
 
 function rateList(v: string | undefined): number[] | undefined {
@@ -354,16 +433,19 @@ function rateList(v: string | undefined): number[] | undefined {
   return rates;
 }
 
-/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout co-hosted|separate --leaders preferred|elected. */
+/** bench/cli.ts entry: --rates 100,200 --direct-rates 500,1000 --repeat 3 --agents 100 --shards 2 --phones sipp|ringfence --sip-nice -5 --layout stores|replicas|separate (or a list, run one after the other: stores,replicas) --leaders preferred|elected. */
 export function runBench(args: BenchArgs): Promise<BenchReport> {
   const rates = rateList(args.flags.get('rates'));
   const directRates = rateList(args.flags.get('direct-rates'));
   const phones = args.flags.get('phones');
   if (phones !== undefined && phones !== 'sipp' && phones !== 'ringfence') throw new Error(`--phones wants sipp or ringfence, got ${phones}`);
-  const layout = args.flags.get('layout');
-  if (layout !== undefined && layout !== 'co-hosted' && layout !== 'separate') throw new Error(`--layout wants co-hosted or separate, got ${layout}`);
+  const layoutFlag = args.flags.get('layout');
+  const layouts = layoutFlag?.split(',');
+  const bad = layouts?.find((l) => !isLayout(l));
+  if (layouts !== undefined && (bad !== undefined || new Set(layouts).size !== layouts.length)) throw new Error(`--layout wants stores, replicas or separate, or several of them once each (stores,replicas), got ${layoutFlag}`);
   const leaders = args.flags.get('leaders');
   if (leaders !== undefined && leaders !== 'preferred' && leaders !== 'elected') throw new Error(`--leaders wants preferred or elected, got ${leaders}`);
+  if (leaders === 'preferred' && (layouts ?? ['stores']).includes('stores')) throw new Error(preferredWithStores);
   return runCallsBench({
     json: args.json,
     log: args.log,
@@ -374,7 +456,7 @@ export function runBench(args: BenchArgs): Promise<BenchReport> {
     agents: intFlag(args.flags.get('agents'), 'agents', 1, 10_000, 100),
     shards: intFlag(args.flags.get('shards'), 'shards', 1, 64, 2),
     ...(phones !== undefined ? { phones } : {}),
-    ...(layout !== undefined ? { layout } : {}),
+    ...(layouts !== undefined ? { layouts: layouts as ReplicaLayout[] } : {}),
     ...(leaders !== undefined ? { leaders } : {}),
     ...(args.flags.has('sip-nice') ? { sipNice: intFlag(args.flags.get('sip-nice'), 'sip-nice', -20, 19, 0) } : {}),
   });

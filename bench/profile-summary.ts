@@ -6,6 +6,7 @@
 //   node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top 25]
 
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 type CallFrame = { functionName: string; url: string; lineNumber: number };
 type ProfileNode = { id: number; callFrame: CallFrame; children?: number[] };
@@ -20,6 +21,19 @@ export type ProfileSummary = Readonly<{
 }>;
 
 /** The code area a frame belongs to (the folder that explains the cost). */
+/** The checkout this file is in: a git worktree is as good as /work/main. */
+const repoRoot = fileURLToPath(new URL('../', import.meta.url));
+
+/** A frame's file relative to the checkout (`node_modules/...` for a package wherever it
+ * resolves, since a worktree's node_modules may be a symlink to another checkout's), or
+ * null for a file outside it. */
+export function repoPathOf(url: string, root = repoRoot): string | null {
+  const file = url.replace(/^file:\/\//, '').replace(/\?.*$/, '');
+  const nm = file.lastIndexOf('/node_modules/');
+  if (nm >= 0) return file.slice(nm + 1);
+  return file.startsWith(root) ? file.slice(root.length) : null;
+}
+
 export function areaOf(frame: CallFrame): string {
   const { url, functionName } = frame;
   if (url === '') {
@@ -28,9 +42,8 @@ export function areaOf(frame: CallFrame): string {
     if (functionName === '(program)') return 'program (native, unattributed)';
     return 'native';
   }
-  const m = /\/work\/main\/([^?]+)$/.exec(url.replace(/^file:\/\//, ''));
-  if (m) {
-    const path = m[1]!;
+  const path = repoPathOf(url);
+  if (path !== null) {
     if (path.startsWith('node_modules/')) {
       const pkg = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
       return `npm:${pkg?.[1] ?? '?'}`;
@@ -65,7 +78,7 @@ export function summarizeProfile(profile: CpuProfile, top = 25): ProfileSummary 
   for (const [id, us] of selfUs) {
     const node = byId.get(id)!;
     const cf = node.callFrame;
-    const where = cf.url ? `${cf.url.replace(/^file:\/\/\/work\/main\//, '')}:${cf.lineNumber + 1}` : '';
+    const where = cf.url ? `${repoPathOf(cf.url) ?? cf.url}:${cf.lineNumber + 1}` : '';
     const key = `${cf.functionName}@${where}`;
     const e = fn.get(key) ?? { name: cf.functionName || '(anonymous)', where, us: 0 };
     e.us += us;

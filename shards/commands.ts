@@ -141,11 +141,17 @@ const commandDefaults: Readonly<Partial<Record<CommandType, Readonly<Record<stri
   releaseByOwner: { holdMs: 0 },
 };
 // Built once: validation runs for every proposal on the leader and for every entry on
-// every replica, so the hot path creates no closures or spec objects per call.
+// every replica (about 15 times per call placed), so the hot path creates no closures,
+// spec objects, merged copies or field names per call; only the canonical command.
 const noCheck: Check = () => null;
-const commandSpecsWithType = Object.fromEntries(
-  Object.entries(commandSpecs).map(([type, spec]): [string, Readonly<Record<string, Check>>] => [type, { type: noCheck, ...spec }]),
-) as Readonly<Record<CommandType, Readonly<Record<string, Check>>>>;
+/** A command type's fields in canonical order, their checks and their error names. */
+type CompiledCommandSpec = Readonly<{ keys: readonly string[]; checks: readonly Check[]; names: readonly string[]; known: ReadonlySet<string>; defaults: Readonly<Record<string, unknown>> | undefined }>;
+const compiledCommandSpecs = new Map<string, CompiledCommandSpec>(
+  Object.entries(commandSpecs).map(([type, spec]): [string, CompiledCommandSpec] => {
+    const keys = Object.keys(spec);
+    return [type, { keys, checks: keys.map((k) => spec[k]!), names: keys.map((k) => `command.${k}`), known: new Set(['type', ...keys]), defaults: commandDefaults[type as CommandType] }];
+  }),
+);
 const proposalSpec: Readonly<Record<string, Check>> = { v: noCheck, s: noCheck, c: noCheck };
 const proposalWithMapSpec: Readonly<Record<string, Check>> = { ...proposalSpec, m: checkInt(0, Number.MAX_SAFE_INTEGER) };
 const checkClientId = checkText(limits.clientIdCharsMax);
@@ -157,20 +163,34 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 export function validateCommand(value: unknown): { ok: true; command: Command } | ShardFailure {
   if (!isPlainObject(value)) return shardFailure('SHARD_ERR_BAD_COMMAND', 'command must be an object');
   const type = value['type'];
-  if (typeof type !== 'string' || !commandTypes.includes(type)) {
+  const spec = typeof type === 'string' && Object.hasOwn(commandSpecs, type) ? compiledCommandSpecs.get(type) : undefined;
+  if (spec === undefined) {
     return shardFailure('SHARD_ERR_BAD_COMMAND', `command.type must be one of ${commandTypes.join(', ')}`);
   }
-  const spec = commandSpecs[type as CommandType];
-  const defaults = commandDefaults[type as CommandType];
-  const fields: Record<string, unknown> = defaults === undefined ? value : { ...defaults, ...value };
-  const error = checkFields(fields, 'command', commandSpecsWithType[type as CommandType]);
-  if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
+  // checkFields's contract (no unknown field, none missing, each valid, in that order) with
+  // the defaults read in place of a merged copy.
+  for (const key of Object.keys(value)) {
+    if (!spec.known.has(key)) return shardFailure('SHARD_ERR_BAD_COMMAND', `command has an unknown field ${JSON.stringify(key.slice(0, 80))}`);
+  }
+  const { keys, checks, names, defaults } = spec;
+  const fields: unknown[] = new Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (Object.hasOwn(value, key)) fields[i] = value[key];
+    else if (defaults !== undefined && Object.hasOwn(defaults, key)) fields[i] = defaults[key];
+    else return shardFailure('SHARD_ERR_BAD_COMMAND', `${names[i]!} is missing`);
+    const error = checks[i]!(fields[i], names[i]!);
+    if (error) return shardFailure('SHARD_ERR_BAD_COMMAND', error);
+  }
   const canonical: Record<string, unknown> = { type };
-  for (const key of Object.keys(spec)) canonical[key] = canonicalValue(fields[key]);
+  for (let i = 0; i < keys.length; i++) {
+    const v = fields[i];
+    canonical[keys[i]!] = typeof v === 'object' && v !== null ? canonicalValue(v) : v;
+  }
   // Only when set: a reserve without a service wrap-up encodes to the bytes it always did.
   if (type === 'reserve' && canonical['wrapUpMs'] === null) delete canonical['wrapUpMs'];
   // Defaults filled in, so a definition given with fields left out is stored whole.
-  if (type === 'putService') canonical['definition'] = canonicalValue(parseService(fields['definition'], 'command.definition'));
+  if (type === 'putService') canonical['definition'] = canonicalValue(parseService(fields[keys.indexOf('definition')], 'command.definition'));
   if (type === 'setShardMap') {
     const map = canonical as { shardId: string; shardIds: string[]; version: number };
     if (!map.shardIds.includes(map.shardId)) return shardFailure('SHARD_ERR_BAD_COMMAND', `command.shardId ${JSON.stringify(map.shardId)} is not in command.shardIds`);

@@ -56,6 +56,7 @@ import {
   type DueTimer,
   type Lease,
   type QueueChangeRecord,
+  type Proposal,
   type QueueEntry,
   type Reservation,
   type ServiceChangeRecord,
@@ -126,15 +127,20 @@ export class ShardStateMachine implements StateMachine {
   }
 
   /** Applies one committed entry; returns the ShardResult for the proposer (undefined for
-   * 'noop' and 'conf' entries, which only advance the applied index). */
-  apply(entry: Entry): ShardResult | undefined {
+   * 'noop' and 'conf' entries, which only advance the applied index). `decoded`, when
+   * given, is decodeProposal(entry.data)'s proposal, already at hand (the proposer's). */
+  apply(entry: Entry, decoded?: Proposal): ShardResult | undefined {
     if (!(entry.index > this.#appliedIndex)) assert.fail(`entry ${entry.index} applied after ${this.#appliedIndex}`);
     assert(Number.isFinite(entry.timestampMs), 'entry without a finite timestamp');
     this.#appliedIndex = entry.index;
     if (entry.kind !== 'normal') return undefined;
-    const decoded = decodeProposal(entry.data);
-    if (!decoded.ok) return decoded;
-    const { session, command, mapVersion } = decoded.proposal;
+    let proposal = decoded;
+    if (proposal === undefined) {
+      const fromLog = decodeProposal(entry.data);
+      if (!fromLog.ok) return fromLog;
+      proposal = fromLog.proposal;
+    }
+    const { session, command, mapVersion } = proposal;
     this.#timeMs = Math.max(this.#timeMs, entry.timestampMs);
     if (command.type === 'openSession') {
       if (session !== null) return shardFailure('SHARD_ERR_BAD_COMMAND', 'openSession carries no session');

@@ -73,10 +73,19 @@ export function checkFields(obj: Record<string, unknown>, where: string, spec: R
   for (const key of Object.keys(obj)) {
     if (!Object.hasOwn(spec, key)) return `${where} has an unknown field ${JSON.stringify(key.slice(0, 80))}`;
   }
-  for (const [key, check] of Object.entries(spec)) {
+  for (const [key, check] of entriesOf(spec)) {
     if (!Object.hasOwn(obj, key)) return `${where}.${key} is missing`;
     const error = check(obj[key], `${where}.${key}`);
     if (error) return error;
   }
   return null;
+}
+
+/** A spec's entries, listed once per spec object (specs are module constants, or built
+ * per call where a spec is rare), not on every proposal and entry checked. */
+const specEntries = new WeakMap<object, readonly (readonly [string, Check])[]>();
+function entriesOf(spec: Readonly<Record<string, Check>>): readonly (readonly [string, Check])[] {
+  let entries = specEntries.get(spec);
+  if (entries === undefined) specEntries.set(spec, (entries = Object.entries(spec)));
+  return entries;
 }

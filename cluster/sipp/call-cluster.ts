@@ -37,6 +37,9 @@ export type CallClusterSpec = Readonly<{
   coHostReplicas?: boolean;
   /** Shard i prefers replica i mod 3 as its leader (shards[].preferredLeader). */
   preferredLeaders?: boolean;
+  /** The shards' replicas on this many `ringfence store` processes (DESIGN.md, multi-raft
+   * stores) instead of shard processes; coHostReplicas and preferredLeaders do not apply. */
+  stores?: number;
 }>;
 
 export type CallCluster = Readonly<{
@@ -46,7 +49,8 @@ export type CallCluster = Readonly<{
   sipTargets: readonly string[];
   recordPath: string;
   procs: ProcessSet;
-  /** The ProcessSet ids of the processes running shard replicas. */
+  /** The ProcessSet ids of the processes running shard replicas (the store ids with
+   * `stores`). */
   shardProcs: readonly string[];
   /** Sends SIGUSR2 to the phones and resolves with their status line. */
   phonesStatus: () => Promise<Record<string, unknown>>;
@@ -78,9 +82,12 @@ export type BareCallCluster = Omit<CallCluster, 'recordPath' | 'phonesStatus'>;
 export function startCallCluster(spec: CallClusterSpec & { phones: 'none' }): Promise<BareCallCluster>;
 export function startCallCluster(spec: CallClusterSpec): Promise<CallCluster>;
 export async function startCallCluster(spec: CallClusterSpec): Promise<CallCluster | BareCallCluster> {
-  const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }], preferredLeaders: spec.preferredLeaders ?? false });
+  const stores = spec.stores ?? 0;
+  if (stores > 0 && (spec.coHostReplicas === true || spec.preferredLeaders === true)) throw new Error('a stores layout places replicas and leaders itself: coHostReplicas and preferredLeaders are for shard processes');
+  const layout = stores > 0 ? { stores } : { preferredLeaders: spec.preferredLeaders ?? false };
+  const { path, config } = await writeLocalClusterConfig({ dir: spec.dir, shards: spec.shards, sipNodes: spec.sipNodes, services: [{ number: SERVICE_NUMBER, skill: 'support' }], ...layout });
   const logPath = join(spec.dir, 'processes.log');
-  const shardProcs = shardProcessIds(config, spec.coHostReplicas ?? false);
+  const shardProcs = stores > 0 ? (config.stores ?? []).map((s) => s.id) : shardProcessIds(config, spec.coHostReplicas ?? false);
   const procs = new ProcessSet(path, { logFile: logPath, ...(spec.sipNice !== undefined ? { nice: { ...LOCAL_ROLE_NICE, sip: spec.sipNice } } : {}) });
   const killAll = (): void => procs.killAllNow();
   process.once('exit', killAll);
@@ -91,7 +98,7 @@ export async function startCallCluster(spec: CallClusterSpec): Promise<CallClust
     process.removeListener('exit', killAll);
   };
   try {
-    await Promise.all(shardProcs.map((id) => procs.start('shard', id, [], 120_000)));
+    await Promise.all(shardProcs.map((id) => procs.start(stores > 0 ? 'store' : 'shard', id, [], 120_000)));
     await provision(client, config, spec);
     const sipFlags = ['--ring-timeout-ms', String(spec.ringTimeoutMs), '--queue-wait-ms', String(spec.queueWaitMs), ...(spec.sipFlags ?? [])];
     const sipReady = await Promise.all(config.sip.map((n) => procs.start('sip', n.id, sipFlags, 120_000)));

@@ -31,7 +31,7 @@ t.test('unknown bench name exits 2 and lists the valid ones', async (t) => {
 });
 
 t.test('bench calls names a bad flag before starting anything', async (t) => {
-  const cases = [['phones', 'bogus', /--phones wants sipp or ringfence, got bogus/], ['shards', '0', /--shards must be an integer from 1 to 64, got "0"/], ['agents', 'x', /--agents must be an integer from 1 to 10000, got "x"/], ['repeat', '0', /--repeat must be an integer from 1 to 20, got "0"/], ['layout', 'mixed', /--layout wants co-hosted or separate, got mixed/]] as const;
+  const cases = [['phones', 'bogus', /--phones wants sipp or ringfence, got bogus/], ['shards', '0', /--shards must be an integer from 1 to 64, got "0"/], ['agents', 'x', /--agents must be an integer from 1 to 10000, got "x"/], ['repeat', '0', /--repeat must be an integer from 1 to 20, got "0"/], ['layout', 'mixed', /--layout wants stores, replicas or separate, or several of them once each \(stores,replicas\), got mixed/], ['layout', 'stores,stores', /--layout wants .* got stores,stores/], ['leaders', 'preferred', /--leaders preferred applies to --layout replicas or separate/]] as const;
   // Side by side: each is a whole tsx start-up (~5 s here).
   const runs = await Promise.all(cases.map(([flag, value]) => new Promise<{ status: number | null; stderr: string }>((resolve) => {
     const c = spawn(process.execPath, ['--import', 'tsx', 'bench/cli.ts', 'calls', `--${flag}`, value], { stdio: ['ignore', 'ignore', 'pipe'] });

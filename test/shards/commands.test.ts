@@ -110,3 +110,20 @@ t.test('digest credentials match the RFC 2617 and RFC 7616 examples', async (t) 
   t.equal(response('md5', creds.ha1Md5), '8ca523f5e9506fed4657c9700eebdbec');
   t.notOk(JSON.stringify(creds).includes('Circle'), 'the password is not kept');
 });
+
+// validateCommand checks from precompiled specs (field names built once, defaults read in
+// place of a merged copy): the same verdicts, in checkFields's order, as before.
+t.test('precompiled checks: defaults, order of errors, prototype names', async (t) => {
+  const old = validateCommand({ type: 'reserve', dn: '1', reservationId: 'r', callId: 'c', owner: 'o', ttlMs: 1 });
+  t.same(old, { ok: true, command: { type: 'reserve', dn: '1', reservationId: 'r', callId: 'c', owner: 'o', ttlMs: 1, orphanHoldMs: 0 } }, 'an entry written before orphanHoldMs/wrapUpMs decodes with their defaults, wrapUpMs left out');
+  const given = validateCommand({ type: 'reserve', dn: '1', reservationId: 'r', callId: 'c', owner: 'o', ttlMs: 1, orphanHoldMs: 5, wrapUpMs: 7 });
+  t.same(given, { ok: true, command: { type: 'reserve', dn: '1', reservationId: 'r', callId: 'c', owner: 'o', ttlMs: 1, orphanHoldMs: 5, wrapUpMs: 7 } }, 'given values win over defaults');
+  t.match(validateCommand({ type: 'reserve', dn: '1', reservationId: 'r', callId: 'c', owner: 'o', ttlMs: 1, orphanHoldMs: -1 }), { ok: false, reason: /command\.orphanHoldMs must be an integer/ });
+  t.match(validateCommand({ type: 'release', dn: 'x', extra: 1 }), { ok: false, reason: /unknown field "extra"/ }, 'an unknown field is named before a bad or missing one');
+  t.match(validateCommand({ type: 'release', dn: 'x' }), { ok: false, reason: /command\.dn must be/ }, 'fields are checked in canonical order: dn before the missing reservationId');
+  t.match(validateCommand({ type: 'release', dn: '1' }), { ok: false, reason: /command\.reservationId is missing/ });
+  for (const type of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    t.match(validateCommand({ type }), { ok: false, reason: /command\.type must be one of/ }, `type ${type}`);
+  }
+  t.match(validateCommand({ type: 'tick', __proto__: { dn: '1' } }), { ok: true, command: { type: 'tick' } }, 'inherited fields are not fields');
+});
