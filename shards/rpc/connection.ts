@@ -3,10 +3,13 @@
 // proves its principal first, then checks the listener's proof), then multiplexes requests
 // by id over the TCP socket, times each out on its own, and fails every pending request at once
 // when the socket dies, so the shard client can move to another replica without waiting.
+// A socket can also die silently (a partition closes nothing): once open, a connection
+// that hears no frame for keepaliveIdleMs sends a `ping`, and one still silent
+// keepaliveTimeoutMs later is destroyed as if it had closed.
 import { connect, type Socket } from 'node:net';
 import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
-import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax, rpcHandshakeFrameBytesMax } from '../limits.js';
+import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax, rpcHandshakeFrameBytesMax, rpcKeepaliveIdleMs, rpcKeepaliveTimeoutMs } from '../limits.js';
 import {
   computeRpcMac,
   decodeRpcAcceptOrRefused,
@@ -42,6 +45,10 @@ export type RpcDialOptions = Readonly<{
   replicaId: string;
   /** Connect and handshake together, an absolute deadline (default rpcConnectTimeoutMsDefault). */
   connectTimeoutMs?: number;
+  /** Silence after which a ping is sent (default rpcKeepaliveIdleMs). */
+  keepaliveIdleMs?: number;
+  /** Further silence after which the connection is destroyed (default rpcKeepaliveTimeoutMs). */
+  keepaliveTimeoutMs?: number;
 }>;
 
 type Pending = { resolve: (r: { result: unknown; index?: number }) => void; reject: (e: RpcError) => void; timer: NodeJS.Timeout };
@@ -61,9 +68,18 @@ export class RpcConnection {
   #closed: RpcError | null = null;
   readonly #ready: Promise<void>;
   #onFail: ((err: RpcError) => void) | null = null;
+  /** When the last bytes arrived (ms since epoch); read by the keepalive timer only, so a
+   * busy link costs one assignment per chunk, not a timer reset per frame. */
+  #heardAtMs = 0;
+  #pingedAtMs: number | null = null;
+  #keepalive: NodeJS.Timeout | null = null;
+  readonly #keepaliveIdleMs: number;
+  readonly #keepaliveTimeoutMs: number;
 
   private constructor(readonly host: string, readonly port: number, dial: RpcDialOptions) {
     const connectTimeoutMs = dial.connectTimeoutMs ?? rpcConnectTimeoutMsDefault;
+    this.#keepaliveIdleMs = dial.keepaliveIdleMs ?? rpcKeepaliveIdleMs;
+    this.#keepaliveTimeoutMs = dial.keepaliveTimeoutMs ?? rpcKeepaliveTimeoutMs;
     this.#socket = connect({ host, port, noDelay: true });
     this.#writer = new CoalescingFrameWriter(this.#socket);
     const decoder = new FrameDecoder(rpcHandshakeFrameBytesMax);
@@ -96,9 +112,12 @@ export class RpcConnection {
       open = true;
       clearTimeout(timer);
       decoder.frameBytesMax = rpcFrameBytesMax;
+      this.#heardAtMs = Date.now();
+      this.#armKeepalive(this.#keepaliveIdleMs);
       settle!.resolve();
     };
     this.#socket.on('data', (chunk) => {
+      this.#heardAtMs = Date.now();
       decoder.feed(chunk);
       for (;;) {
         if (this.#closed) return;
@@ -213,9 +232,40 @@ export class RpcConnection {
     else p.reject(toRpcError(msg.error));
   }
 
+  #armKeepalive(delayMs: number): void {
+    this.#keepalive = setTimeout(() => this.#checkKeepalive(), Math.max(1, delayMs));
+    // A client's idle link must not keep its process alive.
+    this.#keepalive.unref();
+  }
+
+  /** Pings a link silent for keepaliveIdleMs; destroys one silent keepaliveTimeoutMs after
+   * its ping. */
+  #checkKeepalive(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    if (this.#pingedAtMs !== null && this.#heardAtMs >= this.#pingedAtMs) this.#pingedAtMs = null;
+    if (this.#pingedAtMs === null) {
+      const dueMs = this.#heardAtMs + this.#keepaliveIdleMs;
+      if (now < dueMs) return this.#armKeepalive(dueMs - now);
+      this.#pingedAtMs = now;
+      this.#writer.write(Buffer.from(JSON.stringify({ id: this.#nextId++, op: 'ping' })));
+      return this.#armKeepalive(this.#keepaliveTimeoutMs);
+    }
+    const deadlineMs = this.#pingedAtMs + this.#keepaliveTimeoutMs;
+    if (now < deadlineMs) return this.#armKeepalive(deadlineMs - now);
+    // Timers run before the poll phase: after a stall of our own event loop, bytes that
+    // did arrive are still unread. Judge only once the loop has polled the socket.
+    setImmediate(() => {
+      if (this.#closed) return;
+      if (this.#heardAtMs >= this.#pingedAtMs!) return this.#checkKeepalive();
+      this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${this.host}:${this.port}: no frame within ${this.#keepaliveTimeoutMs} ms of a keepalive ping (a silent link: partition or hung peer)`));
+    });
+  }
+
   #fail(err: RpcError): void {
     if (this.#closed) return;
     this.#closed = err;
+    if (this.#keepalive !== null) clearTimeout(this.#keepalive);
     this.#onFail?.(err);
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
