@@ -175,6 +175,7 @@ t.test('RPC link blackholed: the feed resumes elsewhere, a pending propose fails
   t.equal(rpcProxy.accepted, 2, 'the proposer holds a link to a');
 
   rpcProxy.blackholed = true;
+  t.teardown(() => void (rpcProxy.blackholed = false));
   const cutAt = nodeB.stateMachine.appliedIndex;
   await provision(proposer, '5003');
   t.pass('a propose pending on the blackholed link committed through another replica');
@@ -183,7 +184,6 @@ t.test('RPC link blackholed: the feed resumes elsewhere, a pending propose fails
   const last = fedIndexes(pages).at(-1)!;
   t.same(fedIndexes(pages), shardIndexes(0, last), 'the feed carried every change record once, in order');
   t.ok(last > cutAt, 'including those committed after the cut');
-  rpcProxy.blackholed = false;
 });
 
 t.test('replica a cut off from its quorum: heartbeats say leader: false and the feed moves on', async (t) => {
@@ -203,6 +203,7 @@ t.test('replica a cut off from its quorum: heartbeats say leader: false and the 
   raw.send({ id: 9, op: 'feed', fromIndex: nodeA.stateMachine.appliedIndex });
 
   raftProxy.blackholed = true;
+  t.teardown(() => void (raftProxy.blackholed = false));
   await until('replica a to lose its leader', () => nodeA.status().leader === null);
   await until('a heartbeat of a saying leader: false', () => responses(raw.frames).some((r) => r.id === 9 && (r.feed as FeedPage | undefined)?.leader === false));
   t.pass('a heartbeats leader: false while it hears no leader');
@@ -212,5 +213,4 @@ t.test('replica a cut off from its quorum: heartbeats say leader: false and the 
   t.ok(nodeA.status().leader === null && !nodeA.stateMachine.getAgent('5008'), 'a is still cut off and never applied 5008: the feed moved on');
   const last = fedIndexes(pages).at(-1)!;
   t.same(fedIndexes(pages), shardIndexes(from, last), 'the feed carried every change record after its start once, in order');
-  raftProxy.blackholed = false;
 });
