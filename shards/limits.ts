@@ -119,7 +119,7 @@ export const rpcTimeoutMsMax = 60_000;
 export const rpcTimeoutMsDefault = 5000;
 /** A connect to a replica that takes longer fails with SHARD_ERR_UNAVAILABLE. */
 export const rpcConnectTimeoutMsDefault = 1000;
-/** Client keepalive (rpc/connection.ts): a connection that has heard no frame for this
+/** Client keepalive (rpc/connection.ts): a connection that has had no answer for this
  * long sends a `ping`. A network partition closes no socket, and TCP retransmits for
  * minutes before it gives up: without this, requests and feeds on a link behind a cut
  * would wait on it until the heal. */

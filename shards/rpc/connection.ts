@@ -4,8 +4,10 @@
 // by id over the TCP socket, times each out on its own, and fails every pending request at once
 // when the socket dies, so the shard client can move to another replica without waiting.
 // A socket can also die silently (a partition closes nothing): once open, a connection
-// that hears no frame for keepaliveIdleMs sends a `ping`, and one still silent
-// keepaliveTimeoutMs later is destroyed as if it had closed.
+// that has had no answer for keepaliveIdleMs sends a `ping`, and one that has still had
+// none keepaliveTimeoutMs later is destroyed as if it had closed. Only answers count, not
+// the feed pages the server pushes unasked: a page proves the server-to-client way only,
+// and a cut of the other way (one-way loss) would strand every request sent meanwhile.
 import { connect, type Socket } from 'node:net';
 import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
@@ -68,8 +70,9 @@ export class RpcConnection {
   #closed: RpcError | null = null;
   readonly #ready: Promise<void>;
   #onFail: ((err: RpcError) => void) | null = null;
-  /** When the last bytes arrived (ms since epoch); read by the keepalive timer only, so a
-   * busy link costs one assignment per chunk, not a timer reset per frame. */
+  /** When the last answer (a response to a request or ping, not a feed page) arrived, ms
+   * since epoch; read by the keepalive timer only, so a busy link costs one clock read per
+   * answer, not a timer reset. */
   #heardAtMs = 0;
   #pingedAtMs: number | null = null;
   #keepalive: NodeJS.Timeout | null = null;
@@ -117,7 +120,6 @@ export class RpcConnection {
       settle!.resolve();
     };
     this.#socket.on('data', (chunk) => {
-      this.#heardAtMs = Date.now();
       decoder.feed(chunk);
       for (;;) {
         if (this.#closed) return;
@@ -218,6 +220,7 @@ export class RpcConnection {
       this.#feeds.get(msg.id)?.onPage(msg.feed);
       return;
     }
+    this.#heardAtMs = Date.now();
     const feed = this.#feeds.get(msg.id);
     if (feed !== undefined && !msg.ok) {
       this.#feeds.delete(msg.id);
@@ -238,8 +241,8 @@ export class RpcConnection {
     this.#keepalive.unref();
   }
 
-  /** Pings a link silent for keepaliveIdleMs; destroys one silent keepaliveTimeoutMs after
-   * its ping. */
+  /** Pings a link without an answer for keepaliveIdleMs; destroys one still without an
+   * answer keepaliveTimeoutMs after its ping. */
   #checkKeepalive(): void {
     if (this.#closed) return;
     const now = Date.now();
@@ -258,7 +261,7 @@ export class RpcConnection {
     setImmediate(() => {
       if (this.#closed) return;
       if (this.#heardAtMs >= this.#pingedAtMs!) return this.#checkKeepalive();
-      this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${this.host}:${this.port}: no frame within ${this.#keepaliveTimeoutMs} ms of a keepalive ping (a silent link: partition or hung peer)`));
+      this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${this.host}:${this.port}: no answer within ${this.#keepaliveTimeoutMs} ms of a keepalive ping (a silent link: partition or hung peer)`));
     });
   }
 

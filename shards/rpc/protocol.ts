@@ -12,8 +12,8 @@
 // on the connection whatever shard it follows.
 //
 // Liveness: `ping` is answered at once with `{id, ok: true, result: null}`; a client sends
-// it on a connection idle for rpcKeepaliveIdleMs and drops the link when nothing at all
-// comes back in time (a partition closes no socket). A feed that has had no page for
+// it on a connection with no answer for rpcKeepaliveIdleMs and drops the link when no
+// answer comes back in time (a partition closes no socket; feed pages do not count). A feed that has had no page for
 // rpcFeedHeartbeatMs gets a heartbeat page: no changes, the feed's last index, and
 // `leader`, whether the replica hears its shard's leader (a follower cut off from its
 // quorum says false, and its subscriber moves to another replica).

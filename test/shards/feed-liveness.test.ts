@@ -8,7 +8,9 @@
 //   handshake are refused cleanly; an idle feed gets heartbeat pages with `leader: true`;
 // - RPC cut: a follow() on replica a resumes on another replica after a's link is
 //   blackholed (keepalive), and a propose pending on the blackholed link fails over and
-//   commits within a deadline shorter than its attempt timeout;
+//   commits within a deadline shorter than its attempt timeout; the same when only the
+//   client-to-replica way is cut and the link still brings a's feed pages (only answers
+//   count for the keepalive);
 // - quorum cut: replica a, its RPC link healthy but deaf to its peers, heartbeats
 //   `leader: false`, and a follow() on it moves on;
 // - in both, the feed's records are exactly the shard's change records, in order: none
@@ -29,9 +31,11 @@ import type { FeedPage } from '../../shards/rpc/protocol.js';
 import type { ShardResult } from '../../shards/types.js';
 import { handshake, rawRpc, responses } from '../security/rpc-raw.js';
 
-/** A TCP proxy to `target` that can swallow all traffic without closing anything. */
+/** A TCP proxy to `target` that can swallow traffic without closing anything: both ways
+ * (`blackholed`), or only what the dialler sends (`upDropped`, a one-way loss). */
 class BlackholeProxy {
   blackholed = false;
+  upDropped = false;
   /** Connections it has accepted. */
   accepted = 0;
   readonly #sockets = new Set<net.Socket>();
@@ -50,16 +54,16 @@ class BlackholeProxy {
   #accept(inbound: net.Socket, target: number): void {
     this.accepted++;
     const outbound = net.connect({ host: '127.0.0.1', port: target });
-    for (const [from, to] of [[inbound, outbound], [outbound, inbound]] as const) {
+    for (const [from, to, up] of [[inbound, outbound, true], [outbound, inbound, false]] as const) {
       this.#sockets.add(from);
       from.on('error', () => {});
       from.on('data', (chunk) => {
-        if (!this.blackholed) to.write(chunk);
+        if (!this.blackholed && !(up && this.upDropped)) to.write(chunk);
       });
       from.on('close', () => {
         this.#sockets.delete(from);
         // While blackholed, a close is swallowed too: the other side must hear nothing.
-        if (!this.blackholed) to.destroy();
+        if (!this.blackholed && !this.upDropped) to.destroy();
       });
     }
   }
@@ -184,6 +188,29 @@ t.test('RPC link blackholed: the feed resumes elsewhere, a pending propose fails
   const last = fedIndexes(pages).at(-1)!;
   t.same(fedIndexes(pages), shardIndexes(0, last), 'the feed carried every change record once, in order');
   t.ok(last > cutAt, 'including those committed after the cut');
+});
+
+t.test('one-way loss (client to replica a): a propose pending on a link that still brings feed pages fails over', async (t) => {
+  // One client both follows a and proposes through the same link: a's pages keep coming
+  // (the way back is intact), so only a keepalive that counts answers, not pages, moves
+  // the propose (its attempt timeout outlasts its deadline).
+  const cl = clientOf(viaProxy, { attemptTimeoutMs: 60_000, deadlineMs: 30_000 });
+  const pages: FeedPage[] = [];
+  const from = nodeB.stateMachine.appliedIndex;
+  const stop = cl.follow(shard.id, from, (p) => pages.push(p));
+  t.teardown(stop);
+  await provision(writer, '5101');
+  await until('5101 on the feed', () => fedDns(pages).has('5101'));
+  const accepted = rpcProxy.accepted;
+  rpcProxy.upDropped = true;
+  t.teardown(() => void (rpcProxy.upDropped = false));
+  await provision(cl, '5102');
+  t.pass('a propose sent into the lost direction committed through another replica');
+  await provision(writer, '5103');
+  await until('5102 and 5103 on the feed', () => fedDns(pages).has('5102') && fedDns(pages).has('5103'));
+  t.equal(rpcProxy.accepted, accepted, 'the link to a was opened before the loss (nothing redialled through it)');
+  const last = fedIndexes(pages).at(-1)!;
+  t.same(fedIndexes(pages), shardIndexes(from, last), 'the feed carried every change record after its start once, in order');
 });
 
 t.test('replica a cut off from its quorum: heartbeats say leader: false and the feed moves on', async (t) => {
