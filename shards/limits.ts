@@ -119,6 +119,20 @@ export const rpcTimeoutMsMax = 60_000;
 export const rpcTimeoutMsDefault = 5000;
 /** A connect to a replica that takes longer fails with SHARD_ERR_UNAVAILABLE. */
 export const rpcConnectTimeoutMsDefault = 1000;
+/** Client keepalive (rpc/connection.ts): a connection that has had no answer for this
+ * long sends a `ping`. A network partition closes no socket, and TCP retransmits for
+ * minutes before it gives up: without this, requests and feeds on a link behind a cut
+ * would wait on it until the heal. */
+export const rpcKeepaliveIdleMs = 1000;
+/** After the ping, how much longer a silent connection is kept before it is destroyed
+ * (its requests then fail with SHARD_ERR_UNAVAILABLE and are retried elsewhere): a link
+ * behind a cut is left within rpcKeepaliveIdleMs + this (2.5 s). Longer than a loaded
+ * store's event-loop stalls, so a busy peer is not mistaken for a dead one. */
+export const rpcKeepaliveTimeoutMs = 1500;
+/** The server sends an idle feed (no page since the last beat) a heartbeat page this
+ * often: empty, at the feed's index, saying whether the replica hears its shard's leader,
+ * so a follower can leave a replica that is connected but cut off from its quorum. */
+export const rpcFeedHeartbeatMs = 1000;
 
 // ---- Shard client (client/shard-client.ts) ----
 
@@ -141,6 +155,15 @@ export const clientSessionWindowMax = 48;
 export const clientSessionsPerShardMax = 64;
 /** How long a replica whose link failed is skipped when choosing where to go next. */
 export const clientReplicaDownMs = 1000;
+/** A followed replica whose heartbeats say it hears no leader over this long is left for
+ * another (ShardClient.follow). Just under one rpcFeedHeartbeatMs: the second leaderless
+ * heartbeat in a row leaves, about a second after the first; an election (150 ms at the
+ * default timing) seldom spans two beats, and leaving during one costs only a resubscribe. */
+export const clientFeedLeaderlessMsMax = 900;
+/** A feed that gets no page at all (not even a heartbeat) this long is left for another
+ * replica: three missed beats, while the link itself may stay open (a store's link is
+ * shared by every shard it hosts, and its keepalive answers for the store, not the feed). */
+export const clientFeedSilenceMsMax = 3000;
 
 // ---- Replica shell (node/shard-node.ts, node/admin-routes.ts) ----
 

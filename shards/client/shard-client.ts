@@ -27,6 +27,8 @@ import { encodeProposal } from '../commands.js';
 import {
   clientAttemptTimeoutMsDefault,
   clientDeadlineMsDefault,
+  clientFeedLeaderlessMsMax,
+  clientFeedSilenceMsMax,
   clientMapRedirectsMax,
   clientOwnerCacheEntriesMax,
   clientReplicaDownMs,
@@ -300,8 +302,13 @@ export class ShardClient {
     return leaders.length === 0 ? null : leaders.reduce((a, b) => (b.term > a.term ? b : a));
   }
 
-  /** Follows a shard's change feed from `fromIndex`; reconnects to another replica when a
-   * link dies and resumes from the last index seen. Returns a function that stops it. */
+  /** Follows a shard's change feed from `fromIndex`; moves to another replica and resumes
+   * from the last index seen when the followed one fails: its link dies (closed, or
+   * silent past its keepalive), it refuses the feed, its heartbeats say it has heard no
+   * leader for clientFeedLeaderlessMsMax (connected, but cut off from its quorum: it
+   * would send nothing new), or no page at all comes for clientFeedSilenceMsMax.
+   * Heartbeat pages (`leader` set, no changes) are not passed to `onPage`. Returns a
+   * function that stops it. */
   follow(shardId: string, fromIndex: number, onPage: (page: FeedPage) => void): () => void {
     const h = this.#handle(shardId);
     let stopped = false;
@@ -311,28 +318,22 @@ export class ShardClient {
     if (h.isDown(replica)) replica = h.nextLive(replica);
     const run = async (): Promise<void> => {
       while (!stopped && !this.#closed) {
+        let linkFailed = false;
         try {
           const conn = await this.#conn(h, replica);
           if (stopped) return;
-          // Ends when the link fails, the listener refuses the feed, or the caller stops:
-          // the link itself may be a store's, shared with other shards, and stays open.
-          await new Promise<void>((resolve) => {
-            const offClose = conn.onClose(() => resolve());
-            const stopFeed = conn.feed(h.id, index, (page) => {
-              index = Math.max(index, page.index);
-              onPage(page);
-            }, () => resolve());
-            stopCurrent = () => {
-              stopFeed();
-              offClose();
-              resolve();
-            };
-          });
+          linkFailed = await this.#followOn(conn, h.id, () => index, (page) => {
+            index = Math.max(index, page.index);
+            onPage(page);
+          }, (stop) => (stopCurrent = stop));
         } catch {
-          // fall through to the next replica
+          linkFailed = true;
         }
         if (stopped) return;
-        replica = h.replicaAfter(replica);
+        // A link that failed is its store's: the replicas it hosts are skipped for a while
+        // (as a failed request marks them), so the feed does not dial back into a cut.
+        if (linkFailed) h.markDown(replica, Date.now() + this.#replicaDownMs);
+        replica = h.nextLive(replica);
         await sleep(100);
       }
     };
@@ -341,6 +342,37 @@ export class ShardClient {
       stopped = true;
       stopCurrent?.();
     };
+  }
+
+  /** One subscription of follow() on `conn`, until the link fails (resolves true), or
+   * the feed is refused, its replica hears no leader too long, it goes silent, or the
+   * caller stops (false). */
+  #followOn(conn: RpcConnection, shardId: string, from: () => number, onPage: (page: FeedPage) => void, setStop: (stop: () => void) => void): Promise<boolean> {
+    if (conn.closed) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      let pagedAtMs = Date.now();
+      let leaderlessSinceMs: number | null = null;
+      const end = (linkFailed: boolean): void => {
+        clearInterval(watch);
+        stopFeed();
+        offClose();
+        resolve(linkFailed);
+      };
+      const offClose = conn.onClose(() => end(true));
+      const stopFeed = conn.feed(shardId, from(), (page) => {
+        pagedAtMs = Date.now();
+        if (page.leader === undefined) return onPage(page);
+        if (page.leader) leaderlessSinceMs = null;
+        else if (leaderlessSinceMs === null) leaderlessSinceMs = pagedAtMs;
+        else if (pagedAtMs - leaderlessSinceMs >= clientFeedLeaderlessMsMax) end(false);
+      }, () => end(false));
+      // Ticks the silence check only; a busy feed pays one clock read per page.
+      const watch = setInterval(() => {
+        if (Date.now() - pagedAtMs >= clientFeedSilenceMsMax) end(false);
+      }, clientFeedSilenceMsMax / 3);
+      watch.unref();
+      setStop(() => end(false));
+    });
   }
 
   /** Connections open or opening now: one per replica or store this client has talked to. */

@@ -19,9 +19,15 @@
 // (`service`) takes it absent or equal to its shard; a store's (`services`) requires it.
 // A shard the listener does not serve is SHARD_ERR_UNKNOWN_SHARD naming it, never a
 // request run on another shard.
+//
+// Liveness (rpc/protocol.ts): `ping` is answered at once, so a client can tell a silent
+// link from an idle one; and each connection with feeds has one timer that sends every
+// feed which had no page since the last beat a heartbeat page, saying whether its replica
+// hears the shard's leader (the service's Raft status).
 import { createServer, type Server, type Socket } from 'node:net';
 import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import type { Logger } from '../../common/logger.js';
+import type { RaftStatus } from '../../raft/types.js';
 import { decodeProposal } from '../commands.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import type { Proposal } from '../types.js';
@@ -54,6 +60,10 @@ export interface ShardService {
   feed(fromIndex: number, onPage: (page: FeedPage) => void): () => void;
   /** The owner of reservation `reservationId` if this replica's state holds it on `dn`. */
   reservationOwner(dn: string, reservationId: string): string | null;
+  /** The replica's Raft status, for the feed heartbeat's `leader` (leader known, not
+   * failed). A service without it (a test double with no Raft group) reports `leader:
+   * true`: nothing says it is cut off. */
+  status?(): RaftStatus;
 }
 
 /** What the listener serves: one replica (`service`), or a store's replicas, looked up
@@ -94,7 +104,19 @@ type Conn = {
   countedUnauthenticated: boolean;
   inflight: number;
   paused: boolean;
-  readonly feeds: Map<number, () => void>;
+  readonly feeds: Map<number, Feed>;
+  /** Sends heartbeat pages while the connection has feeds (rpcFeedHeartbeatMs). */
+  heartbeat: NodeJS.Timeout | null;
+};
+
+/** One feed subscription of a connection. */
+type Feed = {
+  readonly stop: () => void;
+  readonly service: ShardService;
+  /** The index of the last page sent (the subscription's start before any). */
+  index: number;
+  /** Whether a page went out since the last heartbeat round. */
+  paged: boolean;
 };
 
 type Reply = (r: RpcResponse) => void;
@@ -206,6 +228,7 @@ export class ShardRpcServer {
       inflight: 0,
       paused: false,
       feeds: new Map(),
+      heartbeat: null,
     };
     // Absolute: counted from the accept, whatever trickles in meanwhile.
     c.deadline = setTimeout(() => this.#handshakeFailed(c, `no handshake within ${this.#handshakeTimeoutMs} ms`), this.#handshakeTimeoutMs);
@@ -219,8 +242,9 @@ export class ShardRpcServer {
       if (c.deadline !== null) clearTimeout(c.deadline);
       c.deadline = null;
       this.#uncountUnauthenticated(c);
-      for (const stop of c.feeds.values()) stop();
+      for (const f of c.feeds.values()) f.stop();
       c.feeds.clear();
+      this.#heartbeatWhileFeeds(c);
     });
   }
 
@@ -332,6 +356,37 @@ export class ShardRpcServer {
     }
   }
 
+  /** Runs the connection's heartbeat timer while it has feeds and is open, and only then. */
+  #heartbeatWhileFeeds(c: Conn): void {
+    const wanted = c.feeds.size > 0 && !c.socket.destroyed;
+    if (wanted && c.heartbeat === null) {
+      c.heartbeat = setInterval(() => this.#beat(c), limits.rpcFeedHeartbeatMs);
+      c.heartbeat.unref();
+    } else if (!wanted && c.heartbeat !== null) {
+      clearInterval(c.heartbeat);
+      c.heartbeat = null;
+    }
+  }
+
+  /** One heartbeat round: a heartbeat page to each feed that had no page since the last. */
+  #beat(c: Conn): void {
+    if (c.socket.destroyed) return this.#heartbeatWhileFeeds(c);
+    // One status per service per round: a store's link may carry hundreds of feeds.
+    const leaderOf = new Map<ShardService, boolean>();
+    for (const [id, f] of c.feeds) {
+      if (f.paged) {
+        f.paged = false;
+        continue;
+      }
+      let leader = leaderOf.get(f.service);
+      if (leader === undefined) {
+        leader = hearsLeader(f.service);
+        leaderOf.set(f.service, leader);
+      }
+      this.#send(c, { id, ok: true, feed: { changes: [], truncated: false, index: f.index, leader } });
+    }
+  }
+
   #request(c: Conn, frame: Buffer): void {
     const principal = c.principal!;
     let req: unknown;
@@ -402,22 +457,47 @@ export class ShardRpcServer {
         if (previous === undefined && c.feeds.size >= limits.rpcFeedsPerConnectionMax) {
           return fail('SHARD_ERR_RPC_LIMIT', `a connection follows at most ${limits.rpcFeedsPerConnectionMax} feeds`);
         }
-        previous?.();
+        previous?.stop();
         c.feeds.delete(id);
-        const onPage = (page: FeedPage): void => this.#send(c, { id, ok: true, feed: redact ? pageWithoutHa1(page) : page });
-        c.feeds.set(id, service.feed(fromIndex, onPage));
+        // The service may page synchronously inside feed(), before `stop` exists.
+        const sub: Omit<Feed, 'stop'> & { stop?: () => void } = { service, index: fromIndex, paged: false };
+        const onPage = (page: FeedPage): void => {
+          sub.index = page.index;
+          sub.paged = true;
+          this.#send(c, { id, ok: true, feed: redact ? pageWithoutHa1(page) : page });
+        };
+        sub.stop = service.feed(fromIndex, onPage);
+        c.feeds.set(id, sub as Feed);
+        this.#heartbeatWhileFeeds(c);
         return;
       }
       case 'unfeed': {
         const feedId = req.feedId;
         if (typeof feedId !== 'number') return fail('SHARD_ERR_INVALID_COMMAND', 'feedId must be a number');
-        c.feeds.get(feedId)?.();
+        c.feeds.get(feedId)?.stop();
         c.feeds.delete(feedId);
+        this.#heartbeatWhileFeeds(c);
         return;
       }
+      case 'ping':
+        // Total like every op: only {id, op}; anything more is refused, not ignored.
+        if (Object.keys(req).length !== 2) return fail('SHARD_ERR_INVALID_COMMAND', 'a ping is {id, op} and nothing else');
+        return this.#send(c, { id, ok: true, result: null });
       default:
         return fail('SHARD_ERR_INVALID_COMMAND', `unknown op ${typeof req.op === 'string' ? JSON.stringify(req.op.slice(0, 64)) : `of type ${req.op === null ? 'null' : typeof req.op}`}`);
     }
+  }
+}
+
+/** Whether the replica behind `service` hears its shard's leader (see ShardService.status). */
+function hearsLeader(service: ShardService): boolean {
+  if (service.status === undefined) return true;
+  try {
+    const s = service.status();
+    return s.leader !== null && s.failed === null;
+  } catch {
+    // A closed group: nothing to follow there.
+    return false;
   }
 }
 

@@ -3,10 +3,15 @@
 // proves its principal first, then checks the listener's proof), then multiplexes requests
 // by id over the TCP socket, times each out on its own, and fails every pending request at once
 // when the socket dies, so the shard client can move to another replica without waiting.
+// A socket can also die silently (a partition closes nothing): once open, a connection
+// that has had no answer for keepaliveIdleMs sends a `ping`, and one that has still had
+// none keepaliveTimeoutMs later is destroyed as if it had closed. Only answers count, not
+// the feed pages the server pushes unasked: a page proves the server-to-client way only,
+// and a cut of the other way (one-way loss) would strand every request sent meanwhile.
 import { connect, type Socket } from 'node:net';
 import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
-import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax, rpcHandshakeFrameBytesMax } from '../limits.js';
+import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax, rpcHandshakeFrameBytesMax, rpcKeepaliveIdleMs, rpcKeepaliveTimeoutMs } from '../limits.js';
 import {
   computeRpcMac,
   decodeRpcAcceptOrRefused,
@@ -42,6 +47,10 @@ export type RpcDialOptions = Readonly<{
   replicaId: string;
   /** Connect and handshake together, an absolute deadline (default rpcConnectTimeoutMsDefault). */
   connectTimeoutMs?: number;
+  /** Silence after which a ping is sent (default rpcKeepaliveIdleMs). */
+  keepaliveIdleMs?: number;
+  /** Further silence after which the connection is destroyed (default rpcKeepaliveTimeoutMs). */
+  keepaliveTimeoutMs?: number;
 }>;
 
 type Pending = { resolve: (r: { result: unknown; index?: number }) => void; reject: (e: RpcError) => void; timer: NodeJS.Timeout };
@@ -61,9 +70,19 @@ export class RpcConnection {
   #closed: RpcError | null = null;
   readonly #ready: Promise<void>;
   #onFail: ((err: RpcError) => void) | null = null;
+  /** When the last answer (a response to a request or ping, not a feed page) arrived, ms
+   * since epoch; read by the keepalive timer only, so a busy link costs one clock read per
+   * answer, not a timer reset. */
+  #heardAtMs = 0;
+  #pingedAtMs: number | null = null;
+  #keepalive: NodeJS.Timeout | null = null;
+  readonly #keepaliveIdleMs: number;
+  readonly #keepaliveTimeoutMs: number;
 
   private constructor(readonly host: string, readonly port: number, dial: RpcDialOptions) {
     const connectTimeoutMs = dial.connectTimeoutMs ?? rpcConnectTimeoutMsDefault;
+    this.#keepaliveIdleMs = dial.keepaliveIdleMs ?? rpcKeepaliveIdleMs;
+    this.#keepaliveTimeoutMs = dial.keepaliveTimeoutMs ?? rpcKeepaliveTimeoutMs;
     this.#socket = connect({ host, port, noDelay: true });
     this.#writer = new CoalescingFrameWriter(this.#socket);
     const decoder = new FrameDecoder(rpcHandshakeFrameBytesMax);
@@ -96,6 +115,8 @@ export class RpcConnection {
       open = true;
       clearTimeout(timer);
       decoder.frameBytesMax = rpcFrameBytesMax;
+      this.#heardAtMs = Date.now();
+      this.#armKeepalive(this.#keepaliveIdleMs);
       settle!.resolve();
     };
     this.#socket.on('data', (chunk) => {
@@ -199,6 +220,7 @@ export class RpcConnection {
       this.#feeds.get(msg.id)?.onPage(msg.feed);
       return;
     }
+    this.#heardAtMs = Date.now();
     const feed = this.#feeds.get(msg.id);
     if (feed !== undefined && !msg.ok) {
       this.#feeds.delete(msg.id);
@@ -213,9 +235,40 @@ export class RpcConnection {
     else p.reject(toRpcError(msg.error));
   }
 
+  #armKeepalive(delayMs: number): void {
+    this.#keepalive = setTimeout(() => this.#checkKeepalive(), Math.max(1, delayMs));
+    // A client's idle link must not keep its process alive.
+    this.#keepalive.unref();
+  }
+
+  /** Pings a link without an answer for keepaliveIdleMs; destroys one still without an
+   * answer keepaliveTimeoutMs after its ping. */
+  #checkKeepalive(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    if (this.#pingedAtMs !== null && this.#heardAtMs >= this.#pingedAtMs) this.#pingedAtMs = null;
+    if (this.#pingedAtMs === null) {
+      const dueMs = this.#heardAtMs + this.#keepaliveIdleMs;
+      if (now < dueMs) return this.#armKeepalive(dueMs - now);
+      this.#pingedAtMs = now;
+      this.#writer.write(Buffer.from(JSON.stringify({ id: this.#nextId++, op: 'ping' })));
+      return this.#armKeepalive(this.#keepaliveTimeoutMs);
+    }
+    const deadlineMs = this.#pingedAtMs + this.#keepaliveTimeoutMs;
+    if (now < deadlineMs) return this.#armKeepalive(deadlineMs - now);
+    // Timers run before the poll phase: after a stall of our own event loop, bytes that
+    // did arrive are still unread. Judge only once the loop has polled the socket.
+    setImmediate(() => {
+      if (this.#closed) return;
+      if (this.#heardAtMs >= this.#pingedAtMs!) return this.#checkKeepalive();
+      this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${this.host}:${this.port}: no answer within ${this.#keepaliveTimeoutMs} ms of a keepalive ping (a silent link: partition or hung peer)`));
+    });
+  }
+
   #fail(err: RpcError): void {
     if (this.#closed) return;
     this.#closed = err;
+    if (this.#keepalive !== null) clearTimeout(this.#keepalive);
     this.#onFail?.(err);
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);

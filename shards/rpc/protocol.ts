@@ -10,6 +10,13 @@
 // for a shard it hosts no replica of. So a client holds one connection per store, not
 // one per replica. `unfeed` names a feed by the id of its `feed` request, which is unique
 // on the connection whatever shard it follows.
+//
+// Liveness: `ping` is answered at once with `{id, ok: true, result: null}`; a client sends
+// it on a connection with no answer for rpcKeepaliveIdleMs and drops the link when no
+// answer comes back in time (a partition closes no socket; feed pages do not count). A feed that has had no page for
+// rpcFeedHeartbeatMs gets a heartbeat page: no changes, the feed's last index, and
+// `leader`, whether the replica hears its shard's leader (a follower cut off from its
+// quorum says false, and its subscriber moves to another replica).
 // JSON keeps the protocol debuggable with a hex dump; the payloads are small.
 import type { ServiceDefinition } from '../../common/config.js';
 import { rpcShardIdCharsMax, skillLevelMax, skillNameCharsMax } from '../limits.js';
@@ -43,6 +50,8 @@ export type RpcRequest = Readonly<
   | { id: number; op: 'read'; shard?: string; query: ShardQuery; consistency: Consistency; timeoutMs?: number }
   | { id: number; op: 'feed'; shard?: string; fromIndex: number }
   | { id: number; op: 'unfeed'; feedId: number }
+  /** Nothing but `id` and `op`. */
+  | { id: number; op: 'ping' }
 >;
 
 /** `code` is a shards/errors.ts or Raft code, or a foreign code the node passed on as is;
@@ -55,6 +64,10 @@ export type FeedPage = Readonly<{
   truncated: boolean;
   /** Applied index this page brings the subscriber up to. */
   index: number;
+  /** Present on heartbeat pages only (no changes, the index of the feed's last page):
+   * whether the replica hears its shard's leader (it knows one, or is it, and has not
+   * failed). Absent on every page that carries changes. */
+  leader?: boolean;
 }>;
 
 export type RpcResponse = Readonly<

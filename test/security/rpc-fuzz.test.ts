@@ -106,10 +106,12 @@ const validRequests: Uint8Array[] = [
   text({ id: 26, op: 'read', shard: shard.id, query: { type: 'agent', dn: '7001' }, consistency: 'stale' }),
   text({ id: 27, op: 'propose', shard: shard.id, proposal: proposal({ type: 'ready', dn: '7001' }, ['fuzz-client', 2, 1]), timeoutMs: 500 }),
   text({ id: 28, op: 'feed', shard: shard.id, fromIndex: 0 }),
+  // The keepalive probe: only {id, op}; its mutations (extra fields, odd ids) are refused.
+  text({ id: 29, op: 'ping' }),
 ];
 const nasties: Uint8Array[] = [
   'null', '0', '-1', '1e400', 'true', '"x"', '[]', '[null]', '{}', '{"id":null}', '{"id":"1","op":"read"}', '{"id":1}', '{"id":1,"op":null}',
-  '{"id":1,"op":{"a":1}}', '{"id":1,"op":["propose"]}', '{"id":1,"op":"propose"}', '{"id":1,"op":"propose","proposal":null}', '{"id":1,"op":"propose","proposal":{}}',
+  '{"id":1,"op":{"a":1}}', '{"id":1,"op":"ping","shard":null}', '{"id":1.5,"op":"ping"}', '{"id":1,"op":["propose"]}', '{"id":1,"op":"propose"}', '{"id":1,"op":"propose","proposal":null}', '{"id":1,"op":"propose","proposal":{}}',
   '{"id":1,"op":"propose","proposal":"null"}', '{"id":1,"op":"propose","proposal":"[]"}', '{"id":1,"op":"read"}', '{"id":1,"op":"read","query":null}',
   '{"id":1,"op":"read","query":"agents"}', '{"id":1,"op":"read","query":{"type":"agents"}}', '{"id":1,"op":"read","query":{"type":"agents","filter":null}}',
   '{"id":1,"op":"read","query":{"type":"agents","filter":{"state":{"x":1}}}}', '{"id":1,"op":"read","query":{"type":"agent","dn":["7001"]}}',
