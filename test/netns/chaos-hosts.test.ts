@@ -46,11 +46,11 @@ t.test(`chaos on 3 hosts (${layout}): kills and partitions, nothing double-booke
     for (const e of q.examples) t.comment(e);
     t.ok((r.sip?.successful ?? 0) > 0, `calls completed across the hosts (${r.sip?.successful})`);
     t.equal(q.claimInversions, 0, 'no claim inversion: the queue shard served its entries in order');
-    // Known weakness, not this harness's: a SIP node's queue feed (shards/client follow())
-    // stays on a replica behind a cut until its connection closes, which a cut never does;
-    // after the heal, TCP's backed-off retransmissions can keep the view stale past the
-    // grace. Its bypasses are reported here, and fail `npm run chaos -- --hosts`.
-    t.equal(q.inversions - q.claimInversions, 0, `no bypass outside partitions (${q.inversions - q.claimInversions})`, { todo: 'the shard client\'s queue feed needs an idle heartbeat to leave a replica behind a cut (README, chaos --hosts)' });
+    // A SIP node's queue feed leaves a replica behind a cut by the RPC keepalive and the
+    // feed heartbeats (shards/client follow(), test/shards/feed-liveness.test.ts); before
+    // them it stayed on the replica until its connection closed, which a cut never does,
+    // and newcomers bypassed earlier callers after the heal.
+    t.equal(q.inversions - q.claimInversions, 0, `no bypass outside partitions (${q.inversions - q.claimInversions})`);
   }
   t.same(netnsNamesPresent(`${netnsNamePrefix}${process.pid.toString(36)}_`), [], 'no namespace or link of the run is left');
 });
