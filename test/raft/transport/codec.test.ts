@@ -12,6 +12,7 @@ import {
   decodeEntry, decodeFrame, decodeHardState, decodeMessage, decodeSnapshot, encodeBatchFrame, encodeEntry, encodeHardState, encodeItem,
   encodeMessage, encodePingFrame, encodeSnapshot,
 } from '../../../raft/codec.js';
+import { ByteWriter } from '../../../raft/codec-bytes.js';
 import { entryArb, groupIdArb, messageArb } from './arbitraries.js';
 
 function throwsCorrupt(fn: () => unknown): boolean {
@@ -171,4 +172,22 @@ t.test('hostile frames decode or fail typed; truncated or extended batches are r
   );
   t.ok(throwsCorrupt(() => decodeFrame(Uint8Array.of(3, 0xff, 0xff, 0xff, 0x7f))), 'a count beyond the bytes left is refused before allocating');
   t.pass('no untyped error escaped');
+});
+
+t.test('a string is written as its UTF-8 length and bytes, on the ASCII fast path and off it', async (t) => {
+  const encoder = new TextEncoder();
+  const expected = (s: string): Uint8Array => {
+    const utf8 = encoder.encode(s);
+    return new ByteWriter().uint(utf8.length).raw(utf8).finish();
+  };
+  // The boundaries: empty, the longest one-byte length prefix (127), the first two-byte
+  // one (128), non-ASCII at the start, the end and past the fast path's length.
+  for (const s of ['', 'shard-7', 'a'.repeat(127), 'a'.repeat(128), 'a'.repeat(300), 'é', `${'a'.repeat(126)}é`, `ü${'a'.repeat(200)}`, '日本', '\u007f\u0080']) {
+    t.same(new ByteWriter(1).str(s).finish(), expected(s), `str(${JSON.stringify(s.slice(0, 12))}…, ${s.length} chars)`);
+  }
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), fc.string({ maxLength: 40 }), (a, b) => {
+    const got = new ByteWriter(2).str(a).str(b).finish();
+    const want = new ByteWriter().raw(expected(a)).raw(expected(b)).finish();
+    return Buffer.from(got).equals(Buffer.from(want));
+  }));
 });
