@@ -151,7 +151,8 @@ export class RaftHost {
         transport: this.opts.transport,
         stateMachine: o.stateMachine,
         tickMs: this.opts.tickMs,
-        raft: { ...this.opts.raft, ...o.raft },
+        // Busy groups' heartbeats are redundant with their appends (types.ts says when).
+        raft: { heartbeatsSkipBusy: true, ...this.opts.raft, ...o.raft },
         ...(o.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: o.snapshotEveryEntries } : {}),
         logger: o.logger ?? this.logger,
         host: this.link(holder),
