@@ -170,7 +170,8 @@ export type RaftConfig = Readonly<{
   /** Skip a periodic heartbeat (one carrying no read round) to a follower that was sent an
    * append since the last one and acknowledged within the interval: the append already
    * reset its election timer and carried the commit index. With a hundred busy groups on a
-   * store the heartbeats were most of the Raft messages. Off when absent (the core's own
+   * store (30 ms heartbeats) they are thousands of messages a second, as many as the
+   * workload's own (an estimate). Off when absent (the core's own
    * tests and the simulator's traces stay as they were); RaftHost turns it on. */
   heartbeatsSkipBusy?: boolean;
   /** Seeded source of randomness for election timeouts (the core never calls Math.random). */
