@@ -8,6 +8,11 @@ import { varintBytesMax } from './limits.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
+/** Short ASCII strings a reader decodes are interned in a fixed table (ByteReader.str):
+ * bounded whatever a peer sends, and a collision only costs a fresh decode. */
+const internBytesMax = 48;
+const internSlots = 1024;
+const internTable: (string | undefined)[] = new Array<string | undefined>(internSlots);
 
 export class ByteWriter {
   private buf: Uint8Array;
@@ -77,7 +82,24 @@ export class ByteWriter {
     return this;
   }
 
+  /** Ids, group ids and read contexts are short ASCII: copied straight in, they skip the
+   * TextEncoder's fresh array per string (the encoder was most of encoding a message at
+   * 100 groups a store). The bytes are the same either way. */
   str(v: string): this {
+    const n = v.length;
+    if (n < 0x80) {
+      this.reserve(1 + n);
+      const buf = this.buf;
+      let pos = this.length + 1;
+      for (let i = 0; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) return this.bytes(encoder.encode(v));
+        buf[pos++] = c;
+      }
+      buf[this.length] = n;
+      this.length = pos;
+      return this;
+    }
     return this.bytes(encoder.encode(v));
   }
 
@@ -167,6 +189,10 @@ export class ByteReader {
   str(): string {
     const n = this.uint();
     this.need(n);
+    if (n <= internBytesMax) {
+      const interned = this.internedAscii(n);
+      if (interned !== null) return interned;
+    }
     const view = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     try {
@@ -174,6 +200,38 @@ export class ByteReader {
     } catch {
       return this.fail('invalid UTF-8');
     }
+  }
+
+  /** The short ASCII string at the read position, `n` bytes, from the intern table when
+   * it was read before (null when a byte is not ASCII). Store, group and replica ids come
+   * in every message: one string each instead of a fresh decode per message, and a string
+   * that already knows its hash when it keys the routing maps. */
+  private internedAscii(n: number): string | null {
+    const buf = this.buf;
+    const start = this.pos;
+    let h = 0x811c9dc5;
+    for (let i = start; i < start + n; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return null;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    const slot = (h >>> 0) & (internSlots - 1);
+    const hit = internTable[slot];
+    this.pos += n;
+    if (hit !== undefined && hit.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (hit.charCodeAt(i) !== buf[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return hit;
+    }
+    let s = '';
+    for (let i = start; i < start + n; i++) s += String.fromCharCode(buf[i]!);
+    internTable[slot] = s;
+    return s;
   }
 
   /** A count of items each at least `itemBytesMin` long: bounded by what is left. */

@@ -167,6 +167,13 @@ export type RaftConfig = Readonly<{
   /** Proposed but not yet committed bytes; beyond this propose() fails with RAFT_ERR_OVERLOADED. */
   uncommittedBytesMax: number;
   snapshotChunkBytes: number;
+  /** Skip a periodic heartbeat (one carrying no read round) to a follower that was sent an
+   * append since the last one and acknowledged within the interval: the append already
+   * reset its election timer and carried the commit index. With a hundred busy groups on a
+   * store (30 ms heartbeats) they are thousands of messages a second, as many as the
+   * workload's own (an estimate). Off when absent (the core's own
+   * tests and the simulator's traces stay as they were); RaftHost turns it on. */
+  heartbeatsSkipBusy?: boolean;
   /** Seeded source of randomness for election timeouts (the core never calls Math.random). */
   random: () => number;
   /** Leader's wall clock for entry timestamps, injected so the simulator controls it. */

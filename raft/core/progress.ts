@@ -18,6 +18,9 @@ export class Progress {
   recentActive = false;
   /** Commit index last sent to this follower, so a commit advance triggers an append. */
   sentCommit = 0;
+  /** An append went to this follower since the last heartbeat round
+   * (RaftConfig.heartbeatsSkipBusy). */
+  appendedSinceHeartbeat = false;
   /** Leader ticks since the last append acknowledgement (stall detection in replicate). */
   ticksSinceAck = 0;
   /** In snapshot: index of the snapshot being sent, bytes the follower acknowledged. */

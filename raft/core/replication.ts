@@ -75,6 +75,7 @@ export class Replication {
     const commit = log.committed;
     this.host.send({ type: 'append', to, prevIndex, prevTerm, entries, commit });
     pr.sentCommit = commit;
+    pr.appendedSinceHeartbeat = true;
     let bytes = 0;
     for (const e of entries) bytes += entryBytes(e);
     pr.sentEntries(entries.length, prevIndex + entries.length, bytes);
@@ -103,7 +104,12 @@ export class Replication {
 
   broadcastHeartbeat(context: string): void {
     const committed = this.host.log.committed;
+    const skipBusy = context === '' && this.host.cfg.heartbeatsSkipBusy === true;
     for (const [to, pr] of this.followers()) {
+      const busy = pr.appendedSinceHeartbeat;
+      pr.appendedSinceHeartbeat = false;
+      // A read round's heartbeat always goes: its acks confirm the leadership.
+      if (skipBusy && busy && pr.state === 'replicate' && pr.ticksSinceAck <= this.host.cfg.heartbeatTicks && pr.sentCommit >= committed) continue;
       // Never more than the follower is known to hold: its log may differ beyond match.
       this.host.send({ type: 'heartbeat', to, commit: Math.min(pr.match, committed), context });
     }

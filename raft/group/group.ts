@@ -3,8 +3,9 @@
 // and the state machine, and runs the Ready loop in the order raft/types.ts prescribes:
 // persist (fsync when mustSync) → send → install snapshot / apply → serve reads →
 // advance. Exactly one Ready is in flight at a time; every step, tick and proposal only
-// schedules the loop (setImmediate), so all proposals made in one event-loop turn — or
-// while the previous Ready was being fsync'd — leave in one Ready: group commit.
+// schedules the loop (setImmediate; on a host, the host's one Ready pass per turn), so all
+// proposals made in one event-loop turn — or while the previous Ready was being fsync'd —
+// leave in one Ready: group commit.
 // Opened by a RaftHost (host.ts), a group has no timer of its own: the host's ticker calls
 // hostTick, snapshots wait for the host's turn, and the group may quiesce (quiesce.ts).
 //
@@ -404,11 +405,19 @@ export class RaftGroup {
   private schedule(): void {
     if (this.scheduled || this.closed || this.failure !== null) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.loop === null) this.loop = this.drain().finally(() => (this.loop = null));
-    });
+    const host = this.opts.host;
+    if (host?.runSoon !== undefined) host.runSoon(this.runScheduled);
+    else setImmediate(this.runScheduled);
   }
+
+  private readonly runScheduled = (): void => {
+    this.scheduled = false;
+    if (this.loop === null) this.loop = this.drain().finally(this.loopDone);
+  };
+
+  private readonly loopDone = (): void => {
+    this.loop = null;
+  };
 
   /** Handles Readies one at a time until the core has nothing more to say. */
   private async drain(): Promise<void> {

@@ -11,6 +11,10 @@ export interface GroupHostLink {
   /** Runs `take` when it is this group's turn: the host lets one group serialize a
    * snapshot per event-loop turn. Resolves when `take` has. */
   snapshotTurn(take: () => Promise<void>): Promise<void>;
+  /** Runs `run` in the host's next Ready pass: one setImmediate per host turn drives every
+   * group with work (TiKV's batch system), not one per group. Absent: the group schedules
+   * its own setImmediate. */
+  runSoon?(run: () => void): void;
   /** The group stopped ticking. */
   quiesced(): void;
   /** The group ticks again. */

@@ -10,7 +10,11 @@
 //   transport wakes the quiesced groups whose leader's store went silent (they campaign
 //   at once) and the quiesced leaders whose follower's store went silent (check-quorum
 //   must be able to step an isolated leader down);
-// - staggered snapshots: at most one group serializes its snapshot per event-loop turn.
+// - staggered snapshots: at most one group serializes its snapshot per event-loop turn;
+// - one Ready pass per turn: a group with work queues itself, and one setImmediate starts
+//   the Ready of every queued group in turn, instead of one immediate (and its
+//   bookkeeping) per group; their writes still share the shared log's batch and their
+//   messages the transport's frame, as both gather what one turn produces.
 //
 // A group keeps its full RaftGroup API; closing it (or its storage failing) takes it off
 // the host. Closing the host closes its groups, not the transport or the storage.
@@ -70,6 +74,8 @@ export type RaftHostStats = {
   snapshotsQueued: number;
   /** Snapshots taken through the host's queue. */
   snapshotsTaken: number;
+  /** Ready passes run: one setImmediate each, however many groups it drove. */
+  readyPasses: number;
   /** Ticker firings that ticked at least one group. */
   tickerFirings: number;
   /** The shared transport's frames and messages sent (messages / frames is the
@@ -91,6 +97,11 @@ export class RaftHost {
   private readonly quiesce: boolean;
   private timer: NodeJS.Timeout | null = null;
   private readonly snapshotQueue: (() => void)[] = [];
+  /** Groups' Ready runs queued for the next pass; swapped out as a pass starts, so a group
+   * queued during a pass runs in the next one (as its own setImmediate would). */
+  private readyRuns: (() => void)[] = [];
+  private readyPassScheduled = false;
+  private readyPasses = 0;
   private snapshotPumpScheduled = false;
   private snapshotsTaken = 0;
   private tickerFirings = 0;
@@ -140,7 +151,8 @@ export class RaftHost {
         transport: this.opts.transport,
         stateMachine: o.stateMachine,
         tickMs: this.opts.tickMs,
-        raft: { ...this.opts.raft, ...o.raft },
+        // Busy groups' heartbeats are redundant with their appends (types.ts says when).
+        raft: { heartbeatsSkipBusy: true, ...this.opts.raft, ...o.raft },
         ...(o.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: o.snapshotEveryEntries } : {}),
         logger: o.logger ?? this.logger,
         host: this.link(holder),
@@ -173,6 +185,7 @@ export class RaftHost {
       snapshotsQueued: this.snapshotQueue.length,
       snapshotsTaken: this.snapshotsTaken,
       tickerFirings: this.tickerFirings,
+      readyPasses: this.readyPasses,
       framesSent: tr.framesSent,
       messagesSent: tr.messagesSent,
       pingsSent: tr.pingsSent,
@@ -218,6 +231,23 @@ export class RaftHost {
     this.tickerFirings++;
     for (const g of [...this.awake]) g.hostTick(due);
   }
+
+  // ---------------------------------------------------------------- Ready pass
+
+  private runSoon(run: () => void): void {
+    this.readyRuns.push(run);
+    if (this.readyPassScheduled) return;
+    this.readyPassScheduled = true;
+    setImmediate(this.readyPass);
+  }
+
+  private readonly readyPass = (): void => {
+    this.readyPassScheduled = false;
+    const runs = this.readyRuns;
+    this.readyRuns = [];
+    this.readyPasses++;
+    for (const run of runs) run();
+  };
 
   // ---------------------------------------------------------------- liveness
 
@@ -270,6 +300,7 @@ export class RaftHost {
   private link(holder: { group: RaftGroup | null }): GroupHostLink {
     return {
       quiesce: this.quiesce,
+      runSoon: (run) => this.runSoon(run),
       storeSilent: (member) => this.silentStores.has(this.opts.transport.route(member)),
       snapshotTurn: (take) => this.snapshotTurn(take),
       quiesced: () => {

@@ -1,5 +1,7 @@
-// Proves two RaftHost duties over LoopRaftTransports (real core, real codec, routing,
+// Proves RaftHost duties over LoopRaftTransports (real core, real codec, routing,
 // liveness pings through the hub):
+// - one Ready pass per turn: proposals to twenty groups in one turn start their Readies
+//   in a single setImmediate of the host's;
 // - staggered snapshots: twenty groups come due for a snapshot in the same turn; the host
 //   lets them serialize one per event-loop turn (the others wait in its queue), and every
 //   group still takes its snapshot;
@@ -44,6 +46,21 @@ t.test('snapshots due together are taken one per turn', async (t) => {
   t.equal(host.stats().snapshotsTaken, taken, 'all through the host queue');
   await waitFor(() => c.groupIds.every((g) => c.replica(g, 's1')!.status().snapshotIndex >= 5), 'logs compacted');
   t.pass('every group compacted its log');
+});
+
+t.test('one Ready pass per turn drives every group with work', async (t) => {
+  const c = await loopStoreCluster({ stores: 1, groups: 20 });
+  t.teardown(() => c.close());
+  const host = c.stores[0]!.host;
+  await waitFor(() => c.groupIds.every((g) => c.leaderStore(g) === 's1'), 'single-voter groups lead themselves');
+  const before = host.stats().readyPasses;
+  const proposals = c.groupIds.map((g) => c.replica(g, 's1')!.propose(put('k', g)));
+  // A setImmediate queued now runs after the pass the proposals queued, and before any
+  // pass queued during it.
+  await new Promise((r) => setImmediate(r));
+  t.equal(host.stats().readyPasses - before, 1, 'the Readies of all twenty groups started in one pass');
+  const results = await Promise.all(proposals);
+  t.equal(results.length, 20, 'and every proposal was applied');
 });
 
 t.test('the store leading every group is cut off while they are quiesced', async (t) => {

@@ -12,6 +12,7 @@ import {
   decodeEntry, decodeFrame, decodeHardState, decodeMessage, decodeSnapshot, encodeBatchFrame, encodeEntry, encodeHardState, encodeItem,
   encodeMessage, encodePingFrame, encodeSnapshot,
 } from '../../../raft/codec.js';
+import { ByteReader, ByteWriter } from '../../../raft/codec-bytes.js';
 import { entryArb, groupIdArb, messageArb } from './arbitraries.js';
 
 function throwsCorrupt(fn: () => unknown): boolean {
@@ -171,4 +172,40 @@ t.test('hostile frames decode or fail typed; truncated or extended batches are r
   );
   t.ok(throwsCorrupt(() => decodeFrame(Uint8Array.of(3, 0xff, 0xff, 0xff, 0x7f))), 'a count beyond the bytes left is refused before allocating');
   t.pass('no untyped error escaped');
+});
+
+t.test('a string is written as its UTF-8 length and bytes, on the ASCII fast path and off it', async (t) => {
+  const encoder = new TextEncoder();
+  const expected = (s: string): Uint8Array => {
+    const utf8 = encoder.encode(s);
+    return new ByteWriter().uint(utf8.length).raw(utf8).finish();
+  };
+  // The boundaries: empty, the longest one-byte length prefix (127), the first two-byte
+  // one (128), non-ASCII at the start, the end and past the fast path's length.
+  for (const s of ['', 'shard-7', 'a'.repeat(127), 'a'.repeat(128), 'a'.repeat(300), 'é', `${'a'.repeat(126)}é`, `ü${'a'.repeat(200)}`, '日本', '\u007f\u0080']) {
+    t.same(new ByteWriter(1).str(s).finish(), expected(s), `str(${JSON.stringify(s.slice(0, 12))}…, ${s.length} chars)`);
+  }
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), fc.string({ maxLength: 40 }), (a, b) => {
+    const got = new ByteWriter(2).str(a).str(b).finish();
+    const want = new ByteWriter().raw(expected(a)).raw(expected(b)).finish();
+    return Buffer.from(got).equals(Buffer.from(want));
+  }));
+});
+
+t.test('a reader returns the same strings through its intern table, and still refuses bad UTF-8', async (t) => {
+  const read = (bytes: Uint8Array): string => new ByteReader(bytes, 'test').str();
+  for (const s of ['', 's1', 's12-st3', 'a'.repeat(48), 'a'.repeat(49), 'é', 'ab\u007f']) {
+    const bytes = new ByteWriter().str(s).finish();
+    t.equal(read(bytes), s, `${JSON.stringify(s.slice(0, 12))} read once`);
+    t.equal(read(bytes), s, `${JSON.stringify(s.slice(0, 12))} read again (interned when short ASCII)`);
+  }
+  // Many distinct ids of one length collide in the 1024-slot table: each read still
+  // gives its own string, never a neighbour's.
+  const ids = Array.from({ length: 5000 }, (_, i) => `g${String(i).padStart(6, '0')}`);
+  for (let round = 0; round < 2; round++) {
+    const wrong = ids.filter((id) => read(new ByteWriter().str(id).finish()) !== id);
+    t.same(wrong, [], `round ${round}: every id read back as itself`);
+  }
+  t.ok(throwsCorrupt(() => read(Uint8Array.of(2, 0xc3, 0x28))), 'invalid UTF-8 is RAFT_ERR_CORRUPT');
+  t.ok(throwsCorrupt(() => read(Uint8Array.of(5, 0x61, 0x62))), 'a length past the end is RAFT_ERR_CORRUPT');
 });
