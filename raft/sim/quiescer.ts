@@ -54,9 +54,11 @@ export class Quiescer {
     node.idleTicks = 0;
     this.h.stats.quiesces++;
     this.h.trace.record(this.h.sched.nowMs, `quiesce ${node.group}/${node.id} t${st.term} commit=${st.commit}`);
+    const match = new Map(st.peers.map((p) => [p.id, p.matchIndex]));
     for (const to of members) {
       if (to === node.id || s.silent.has(to)) continue;
-      const message: Message = { type: 'heartbeat', from: node.id, to, term: st.term, commit: st.commit, context: '', quiesce: true };
+      // min(match, commit), as raft/group/group.ts quiesceAsLeader sends it.
+      const message: Message = { type: 'heartbeat', from: node.id, to, term: st.term, commit: Math.min(match.get(to) ?? 0, st.commit), context: '', quiesce: true };
       s.queue(to, { group: node.group, message });
     }
     return true;

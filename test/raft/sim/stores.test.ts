@@ -44,7 +44,7 @@ const catching: readonly [BugName, number, RegExp][] = [
   // With raft/group's notice (the leader's commit index, not min(match, commit) as a
   // heartbeat carries) a lagging follower with a stale suffix even commits it: either a
   // liveness or a safety violation shows the bug.
-  ['quiesce-with-lagging-follower', 6, /liveness|state-machine-safety|leader-completeness|log-matching|linearizability/],
+  ['quiesce-with-lagging-follower', 21, /liveness|state-machine-safety|leader-completeness|log-matching|linearizability/],
   ['no-wake-on-leader-store-loss', 1, /liveness/],
   ['shared-batch-acked-before-sync', 3, /election-safety|leader-completeness|state-machine-safety|log-matching|linearizability/],
 ];

@@ -46,7 +46,23 @@ t.test('12 groups on 3 nodes, one shared log per node', async (t) => {
   await waitFor(() => groupIds.every((g) => leaderOf(g) !== undefined), 'a leader in every group');
   const before = ids.map((id) => ({ ...dbs.get(id)!.stats }));
 
-  await Promise.all(groupIds.flatMap((g) => Array.from({ length: ENTRIES }, (_, i) => leaderOf(g)!.group.propose(put(`${g}-k${i}`, `${i}`)))));
+  // A loaded machine may change a group's leader during the burst (a proposal then lost to
+  // a newer term's entry); a put of the same key and value is idempotent, so it is retried
+  // on whoever leads then.
+  const proposeUntilApplied = async (g: string, i: number): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      const leader = leaderOf(g);
+      try {
+        if (leader === undefined) throw new Error(`no leader in ${g}`);
+        await leader.group.propose(put(`${g}-k${i}`, `${i}`));
+        return;
+      } catch (err) {
+        if (attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+  await Promise.all(groupIds.flatMap((g) => Array.from({ length: ENTRIES }, (_, i) => proposeUntilApplied(g, i))));
   await waitFor(() => [...replicas.values()].every((r) => r.sm.map.size === ENTRIES), 'every replica applied the burst');
   t.pass(`all ${groupIds.length * ids.length} replicas applied ${ENTRIES} entries`);
   const delta = ids.map((id, i) => {
