@@ -174,13 +174,6 @@ export type RaftConfig = Readonly<{
    * workload's own (an estimate). Off when absent (the core's own
    * tests and the simulator's traces stay as they were); RaftHost turns it on. */
   heartbeatsSkipBusy?: boolean;
-  /** Send no append just to carry a new commit index: followers learn it from the next
-   * append or the next heartbeat (within heartbeatTicks). With a hundred groups each
-   * committing about one command per Ready, the commit-only append and its answer were
-   * half of every command's messages. Followers apply up to a heartbeat interval later;
-   * nothing waits on that (the leader answers proposals and reads). Off when absent;
-   * RaftHost turns it on. */
-  commitOnNextMessage?: boolean;
   /** Seeded source of randomness for election timeouts (the core never calls Math.random). */
   random: () => number;
   /** Leader's wall clock for entry timestamps, injected so the simulator controls it. */

@@ -46,9 +46,9 @@ export class Replication {
   /** Sends whatever each follower is missing, and the new commit index where it changed.
    * Called from ready(), so all proposals since the last Ready go out in one message per
    * follower (batching). */
-  broadcastAppends(carryCommit = this.host.cfg.commitOnNextMessage !== true): void {
+  broadcastAppends(): void {
     for (const [id, pr] of this.followers()) {
-      let sendIfEmpty = carryCommit && pr.sentCommit < this.host.log.committed;
+      let sendIfEmpty = pr.sentCommit < this.host.log.committed;
       while (this.maybeSendAppend(id, sendIfEmpty)) sendIfEmpty = false;
     }
   }
@@ -111,10 +111,7 @@ export class Replication {
       // A read round's heartbeat always goes: its acks confirm the leadership.
       if (skipBusy && busy && pr.state === 'replicate' && pr.ticksSinceAck <= this.host.cfg.heartbeatTicks && pr.sentCommit >= committed) continue;
       // Never more than the follower is known to hold: its log may differ beyond match.
-      const commit = Math.min(pr.match, committed);
-      this.host.send({ type: 'heartbeat', to, commit, context });
-      // The heartbeat is how the commit reaches an idle follower when no append carries it.
-      if (this.host.cfg.commitOnNextMessage === true && commit > pr.sentCommit) pr.sentCommit = commit;
+      this.host.send({ type: 'heartbeat', to, commit: Math.min(pr.match, committed), context });
     }
   }
 

@@ -256,7 +256,7 @@ export class Cluster {
     const boot: RaftBoot = { hardState: d.hardState, snapshot: d.snapshot, entries: d.entries, initialConf: this.initialConf, applied: node.applied };
     const clock = (): number => this.sched.nowMs * s.clockRate + s.clockOffsetMs;
     const random = node.prng.fork(`core-${s.incarnation}`);
-    const config = { ...defaultRaftConfig(node.id, () => random.next(), clock), ...this.profile.core, heartbeatsSkipBusy: true, commitOnNextMessage: true };
+    const config = { ...defaultRaftConfig(node.id, () => random.next(), clock), ...this.profile.core };
     node.core = createRaftCoreWithBugs(config, boot, this.coreBugs);
     this.trace.record(this.sched.nowMs, `boot ${node.group}/${node.id} term=${d.hardState.term} vote=${d.hardState.vote} commit=${d.hardState.commit} last=${node.disk.lastIndex()}`);
   }
