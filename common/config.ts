@@ -6,6 +6,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from './args.js';
 import * as limits from './limits.js';
+import { bool, checkPort, ConfigError, isObj, list, num, onlyKnownKeys, parseHostPort, str, uniqueIds, type HostPort, type Obj } from './config-fields.js';
+
+export { ConfigError, nearestKey, parseHostPort, type HostPort } from './config-fields.js';
 
 /** RFC 3261 §19.1.2: the default port of sips: and SIP over TLS. */
 export const sipTlsPortDefault = 5061;
@@ -15,7 +18,6 @@ const skillNamePattern = /^[A-Za-z0-9_-]{1,64}$/;
 /** A media prompt's name (a file the gateway holds); never a path. */
 export const promptNamePattern = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
-export type HostPort = Readonly<{ host: string; port: number }>;
 
 export type ReplicaConfig = Readonly<{
   id: string;
@@ -141,14 +143,6 @@ export type ClusterConfig = Readonly<{
   events?: EventsConfig;
 }>;
 
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_ERR_INVALID';
-  constructor(readonly field: string, detail: string) {
-    super(`${field}: ${detail}`);
-  }
-}
-
-type Obj = Record<string, unknown>;
 
 /** Every key the cluster file may hold, per mapping. A key not listed is refused with the
  * nearest known one (`shards[0].preferedLeader: unknown key; did you mean preferredLeader?`),
@@ -178,104 +172,6 @@ export const knownKeys = {
   eventWebhook: ['url', 'secret', 'batchMax', 'backlogMax', 'timeoutMs', 'retryMinMs', 'retryMaxMs'],
 } as const satisfies Record<string, readonly string[]>;
 
-/** Levenshtein distance, for naming the known key a typo was meant to be. */
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The known key nearest to `key` (case-insensitively), or null when none is close enough
- * to be the one meant (more than a third of the key's letters differ). */
-export function nearestKey(key: string, known: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.ceil(key.length / 3)) ? best : null;
-}
-
-/** Refuses a key of `o` (the mapping at `path`) that `known` does not list. */
-function onlyKnownKeys(o: Obj, known: readonly string[], path: string): void {
-  for (const key of Object.keys(o)) {
-    if (known.includes(key)) continue;
-    const near = nearestKey(key, known);
-    const field = path === '' ? key : `${path}.${key}`;
-    throw new ConfigError(field, `unknown key${near === null ? '' : `; did you mean ${near}?`} (known here: ${known.join(', ')})`);
-  }
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(o: Obj, key: string, path: string, fallback?: string): string {
-  const v = o[key];
-  if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v === 'number') return String(v);
-  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${path}.${key}`, 'expected a non-empty string');
-  return v;
-}
-
-function bool(o: Obj, key: string, path: string, fallback: boolean): boolean {
-  const v = o[key];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new ConfigError(`${path}.${key}`, 'expected true or false');
-  return v;
-}
-
-function num(o: Obj, key: string, path: string, fallback: number, min: number, max: number): number {
-  const v = o[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(`${path}.${key}`, `expected an integer from ${min} to ${max}`);
-  }
-  return v;
-}
-
-export function parseHostPort(value: unknown, field: string): HostPort {
-  if (typeof value === 'number') return { host: '127.0.0.1', port: checkPort(value, field) };
-  if (typeof value !== 'string') throw new ConfigError(field, 'expected host:port');
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value.trim());
-  if (!m) throw new ConfigError(field, `expected host:port, got ${JSON.stringify(value)}`);
-  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
-  return { host, port: checkPort(Number(m[2]), field) };
-}
-
-function checkPort(port: number, field: string): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(field, 'port must be 0–65535');
-  return port;
-}
-
-function list(o: Obj, key: string, path: string, required: boolean): Obj[] {
-  const v = o[key];
-  if (v === undefined && !required) return [];
-  if (!Array.isArray(v) || (required && v.length === 0)) throw new ConfigError(`${path}.${key}`, 'expected a non-empty list');
-  return v.map((item, i) => {
-    if (!isObj(item)) throw new ConfigError(`${path}.${key}[${i}]`, 'expected a mapping');
-    return item;
-  });
-}
-
-function uniqueIds(items: readonly { id: string }[], field: string): void {
-  const seen = new Set<string>();
-  for (const it of items) {
-    if (seen.has(it.id)) throw new ConfigError(field, `duplicate id ${JSON.stringify(it.id)}`);
-    seen.add(it.id);
-  }
-}
 
 /** What stands in for a secret in examples and templates: a `secret` or token containing
  * one of these (case-insensitively) is refused, so a copied example never guards a real

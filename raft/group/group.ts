@@ -229,11 +229,8 @@ export class RaftGroup {
     const st = this.core.status();
     const host = this.opts.host;
     const members = [...st.conf.voters, ...st.conf.learners].filter((id) => id !== this.opts.id && host?.storeSilent(id) !== true);
-    // Each notice carries min(the member's match, commit), as every heartbeat of the core
-    // does: leaderMayQuiesce already requires every member caught up, but if that rule were
-    // ever wrong a follower stepping the notice would otherwise commit entries of an older
-    // term it still holds (mr-sim found 67 safety violations in 2,000 seeds with the rule
-    // broken on purpose; with min() only liveness ones).
+    // min(match, commit) as in every core heartbeat: were leaderMayQuiesce ever wrong, a
+    // follower would otherwise commit older-term entries it holds (the simulator showed it).
     const match = new Map(st.peers.map((p) => [p.id, p.matchIndex]));
     const notices = members.map((to) => ({ type: 'heartbeat' as const, from: this.opts.id, to, term: st.term, commit: Math.min(match.get(to) ?? 0, st.commit), context: '', quiesce: true }));
     this.opts.transport.send(this.opts.groupId, notices);
