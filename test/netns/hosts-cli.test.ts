@@ -20,7 +20,11 @@ t.test('not root: exit 2 and a message naming root', { skip }, async (t) => {
   t.ok(isRoot, 'running as root (to switch to an unprivileged user)');
   if (!isRoot) return;
   for (const args of [['--hosts', '3', '--shards', '4'], ['--cleanup']]) {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', cliPath, ...args], // Not tap's NODE_OPTIONS: its hooks write under .tap/, which this user may not.
+    // A new user namespace without a uid mapping: the CLI sees uid 65534 and none of root's
+    // capabilities over the host's network, while the files it loads stay readable (a
+    // setpriv'd uid 65534 cannot read a checkout under a mode-0700 directory, as CI's
+    // mktemp -d clone is). Not tap's NODE_OPTIONS: its hooks write under .tap/.
+    const r = spawnSync('unshare', ['--user', process.execPath, '--import', 'tsx', cliPath, ...args],
       { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/tmp' }, timeout: 60_000 });
     t.equal(r.status, 2, `${args.join(' ')} as uid 65534: exit 2`);
     t.match(r.stderr, /needs root/, `it says root is needed: ${r.stderr.trim().split('\n')[0]}`);
