@@ -51,8 +51,16 @@ t.test('add a replica, transfer leadership, remove the old leader', { timeout: 3
 
   const again = await client.command('4004', { type: 'provision', dn: '4004', name: '4004', skills: {}, wrapUpMs: 0, maxNoAnswer: 0, credentials: null });
   t.ok(again.ok, 'the shard still commits with the new membership');
-  const fromNew = (await client.replicaStatus(shard.id, d!.id)) as { applied: number; conf: { voters: string[] } };
-  t.ok(fromNew.conf.voters.includes(d!.id) && !fromNew.conf.voters.includes(leader), 'the joined replica sees the new membership');
+  // A follower applies what the leader committed one round later (it learns the commit
+  // index from the next append or heartbeat), so the joined replica is asked until it has.
+  type ReplicaView = { applied: number; conf: { voters: string[] } };
+  const seesNewMembership = (v: ReplicaView): boolean => v.conf.voters.includes(d!.id) && !v.conf.voters.includes(leader);
+  let fromNew = (await client.replicaStatus(shard.id, d!.id)) as ReplicaView;
+  for (const deadline = Date.now() + 30_000; !seesNewMembership(fromNew) && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 100));
+    fromNew = (await client.replicaStatus(shard.id, d!.id)) as ReplicaView;
+  }
+  t.ok(seesNewMembership(fromNew), `the joined replica sees the new membership (voters ${fromNew.conf.voters.join(', ')})`);
   const agents = (await client.read(shard.id, { type: 'agents', filter: {} })) as Agent[];
   t.same(agents.map((x) => x.dn).sort(), [...dns, '4004'], 'no acknowledged agent was lost');
 });
