@@ -217,6 +217,14 @@ export class ShardStore {
       });
       this.#replicas.set(shard.id, { node, shard });
     });
+    // Groups open several at a time and finish in any order; listings (/v1/status) follow
+    // the cluster file's order, the same on every start.
+    const opened = new Map(this.#replicas);
+    this.#replicas.clear();
+    for (const { shard } of this.hosted) {
+      const r = opened.get(shard.id);
+      if (r !== undefined) this.#replicas.set(shard.id, r);
+    }
   }
 
   async #serve(opts: ShardStoreOptions): Promise<void> {
