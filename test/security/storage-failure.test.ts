@@ -7,8 +7,7 @@
 // the other two keep quorum; every write the client saw acknowledged — before, during and
 // after — is in the shard afterwards; no other process exited. Freed, the disk takes the
 // replica back. Needs root (mount); skipped otherwise, failed when REQUIRE_ROOT=1.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
@@ -16,32 +15,17 @@ import { exitCodes } from '../../common/last-resort.js';
 import { ShardClient, ShardClientError } from '../../shards/client/shard-client.js';
 import type { Agent } from '../../shards/types.js';
 import { tempDir } from '../support/temp-dir.js';
+import { fillUp, mountTmpfs, unmountTmpfs } from '../support/tmpfs.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : process.env.REQUIRE_ROOT === '1' ? false : 'needs root to mount a tmpfs (REQUIRE_ROOT=1 makes this a failure)';
-
-/** Writes 64 KiB blocks into `path` until the file system is full; returns bytes written. */
-function fillUp(path: string): number {
-  const fd = openSync(path, 'w');
-  const block = Buffer.alloc(64 * 1024, 0xa5);
-  let written = 0;
-  try {
-    for (;;) written += writeSync(fd, block);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-  } finally {
-    closeSync(fd);
-  }
-  return written;
-}
 
 t.test('a replica that cannot write exits 74 and loses no acknowledged write', { skip, timeout: 300_000 }, async (t) => {
   t.ok(isRoot, 'running as root (REQUIRE_ROOT=1)');
   if (!isRoot) return;
   const dir = tempDir(t, 'storage-failure');
   const mnt = join(dir, 'tmpfs');
-  mkdirSync(mnt);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  mountTmpfs(mnt);
   const victim = 's1-a';
   const victimData = join(mnt, victim);
   // s1-a is the preferred leader, so the failing disk is the leader's: the case where an
@@ -61,11 +45,7 @@ t.test('a replica that cannot write exits 74 and loses no acknowledged write', {
     client.close();
     await procs.stopAll(2000);
     process.removeListener('exit', killAll);
-    try {
-      execFileSync('umount', [mnt]);
-    } catch {
-      execFileSync('umount', ['-l', mnt]);
-    }
+    unmountTmpfs(mnt);
   });
 
   await Promise.all(config.shards[0]!.replicas.map((r) => procs.start('shard', r.id, r.id === victim ? ['--data', victimData] : [], 120_000)));

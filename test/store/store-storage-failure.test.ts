@@ -6,8 +6,7 @@
 // Store a exits 74 with one `storage failed` line; b and c keep every shard writable; no
 // acknowledged write is lost; freed, the disk takes store a back. Needs root (mount);
 // skipped otherwise, failed when REQUIRE_ROOT=1.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
@@ -15,24 +14,10 @@ import { exitCodes } from '../../common/last-resort.js';
 import { ShardClient, ShardClientError } from '../../shards/client/shard-client.js';
 import type { Agent } from '../../shards/types.js';
 import { tempDir } from '../support/temp-dir.js';
+import { fillUp, mountTmpfs, unmountTmpfs } from '../support/tmpfs.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : process.env.REQUIRE_ROOT === '1' ? false : 'needs root to mount a tmpfs (REQUIRE_ROOT=1 makes this a failure)';
-
-/** Writes 64 KiB blocks into `path` until the file system is full; returns bytes written. */
-function fillUp(path: string): number {
-  const fd = openSync(path, 'w');
-  const block = Buffer.alloc(64 * 1024, 0xa5);
-  let written = 0;
-  try {
-    for (;;) written += writeSync(fd, block);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-  } finally {
-    closeSync(fd);
-  }
-  return written;
-}
 
 t.test('a store that cannot write exits 74 and loses no acknowledged write', { skip, timeout: 300_000 }, async (t) => {
   t.ok(isRoot, 'running as root (REQUIRE_ROOT=1)');
@@ -40,8 +25,7 @@ t.test('a store that cannot write exits 74 and loses no acknowledged write', { s
   const dir = tempDir(t, 'store-storage-failure');
   // writeLocalClusterConfig puts store a's data at <dir>/store-a: mount the tmpfs there.
   const mnt = join(resolve(dir), 'store-a');
-  mkdirSync(mnt);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  mountTmpfs(mnt);
   const { path, config } = await writeLocalClusterConfig({ dir, shards: 6, stores: 3 });
   t.equal(config.stores![0]!.data, mnt, 'store a\'s data directory is the tmpfs');
   const procs = new ProcessSet(path, { logFile: join(dir, 'processes.log') });
@@ -58,11 +42,7 @@ t.test('a store that cannot write exits 74 and loses no acknowledged write', { s
     client.close();
     await procs.stopAll(2000);
     process.removeListener('exit', killAll);
-    try {
-      execFileSync('umount', [mnt]);
-    } catch {
-      execFileSync('umount', ['-l', mnt]);
-    }
+    unmountTmpfs(mnt);
   });
   await Promise.all(['a', 'b', 'c'].map((id) => procs.start('store', id, [], 120_000)));
 
