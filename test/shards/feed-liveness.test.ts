@@ -102,6 +102,13 @@ for (const replica of shard.replicas) {
 }
 for (const node of nodes) servers.push(await ShardRpcServer.listen({ service: node, host: '127.0.0.1', port: 0, log: silentLogger, secret: config.secret, replicaId: node.replicaId }));
 const [nodeA, nodeB] = nodes as [ShardNode, ShardNode, ShardNode];
+// Replica b leads. A follower does not forward proposals, so with a leading, a client cut
+// off from a (but not a from its peers) has nowhere to commit: the cuts below would test
+// nothing but the deadline. Which replica wins the first election is chance (a won about
+// one run in three on Node 24, and both cut subtests failed).
+await until('a leader', () => nodeB.status().leader !== null);
+if (nodeB.status().leader !== b.id) await nodes.find((n) => n.replicaId === nodeB.status().leader)!.group.transferLeadership(b.id);
+await until('replica b to lead on every replica', () => nodes.every((n) => n.status().leader === b.id));
 const rpcProxy = await BlackholeProxy.start(servers[0]!.port);
 proxies.push(rpcProxy);
 
