@@ -129,6 +129,19 @@ export const rpcKeepaliveIdleMs = 1000;
  * behind a cut is left within rpcKeepaliveIdleMs + this (2.5 s). Longer than a loaded
  * store's event-loop stalls, so a busy peer is not mistaken for a dead one. */
 export const rpcKeepaliveTimeoutMs = 1500;
+/** While requests wait on a link, silence is judged on a shorter scale: a link that has
+ * had no answer for this long since its oldest waiting request was sent (or since its last
+ * answer, if later) sends a `ping`. A leader behind a partition would otherwise hold every
+ * write proposed to it for the attempt timeout (1 s) before the client tried the side that
+ * elected a new leader, which takes about 300 ms. A loaded link carries answers far more
+ * often than this, so it is never pinged. */
+export const rpcBusyKeepaliveIdleMs = 100;
+/** How long a ping sent while requests wait may go unanswered before the link is
+ * destroyed and its requests retried elsewhere (300 ms of silence in all, like the stores'
+ * own liveness: raft/transport/liveness.ts calls a peer store silent after 250 ms). A
+ * ping is answered by the listener's event loop, not by Raft: a slow commit does not delay
+ * it, a stall of the listener's whole loop for this long does. */
+export const rpcBusyKeepaliveTimeoutMs = 200;
 /** The server sends an idle feed (no page since the last beat) a heartbeat page this
  * often: empty, at the feed's index, saying whether the replica hears its shard's leader,
  * so a follower can leave a replica that is connected but cut off from its quorum. */

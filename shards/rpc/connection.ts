@@ -5,13 +5,16 @@
 // when the socket dies, so the shard client can move to another replica without waiting.
 // A socket can also die silently (a partition closes nothing): once open, a connection
 // that has had no answer for keepaliveIdleMs sends a `ping`, and one that has still had
-// none keepaliveTimeoutMs later is destroyed as if it had closed. Only answers count, not
-// the feed pages the server pushes unasked: a page proves the server-to-client way only,
-// and a cut of the other way (one-way loss) would strand every request sent meanwhile.
+// none keepaliveTimeoutMs later is destroyed as if it had closed. While requests wait on
+// it, the same is judged on a shorter scale (busyKeepaliveIdleMs, busyKeepaliveTimeoutMs),
+// so writes proposed to a leader behind a partition move to the side that elected a new
+// one in about the time that election takes. Only answers count, not the feed pages the
+// server pushes unasked: a page proves the server-to-client way only, and a cut of the
+// other way (one-way loss) would strand every request sent meanwhile.
 import { connect, type Socket } from 'node:net';
 import { CoalescingFrameWriter, encodeFrame, FrameDecoder } from '../../common/framing.js';
 import { carriedCode, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
-import { rpcConnectTimeoutMsDefault, rpcFrameBytesMax, rpcHandshakeFrameBytesMax, rpcKeepaliveIdleMs, rpcKeepaliveTimeoutMs } from '../limits.js';
+import { rpcBusyKeepaliveIdleMs, rpcBusyKeepaliveTimeoutMs, rpcConnectTimeoutMsDefault, rpcFrameBytesMax, rpcHandshakeFrameBytesMax, rpcKeepaliveIdleMs, rpcKeepaliveTimeoutMs } from '../limits.js';
 import {
   computeRpcMac,
   decodeRpcAcceptOrRefused,
@@ -51,6 +54,9 @@ export type RpcDialOptions = Readonly<{
   keepaliveIdleMs?: number;
   /** Further silence after which the connection is destroyed (default rpcKeepaliveTimeoutMs). */
   keepaliveTimeoutMs?: number;
+  /** The same two while requests wait (defaults rpcBusyKeepaliveIdleMs, rpcBusyKeepaliveTimeoutMs). */
+  busyKeepaliveIdleMs?: number;
+  busyKeepaliveTimeoutMs?: number;
 }>;
 
 type Pending = { resolve: (r: { result: unknown; index?: number }) => void; reject: (e: RpcError) => void; timer: NodeJS.Timeout };
@@ -75,14 +81,22 @@ export class RpcConnection {
    * answer, not a timer reset. */
   #heardAtMs = 0;
   #pingedAtMs: number | null = null;
+  /** When the oldest request still waiting was sent: silence counts from then, not from an
+   * answer heard before it (an idle link has been silent for as long as it was idle). */
+  #busySinceMs = 0;
   #keepalive: NodeJS.Timeout | null = null;
+  #keepaliveDueMs = 0;
   readonly #keepaliveIdleMs: number;
   readonly #keepaliveTimeoutMs: number;
+  readonly #busyKeepaliveIdleMs: number;
+  readonly #busyKeepaliveTimeoutMs: number;
 
   private constructor(readonly host: string, readonly port: number, dial: RpcDialOptions) {
     const connectTimeoutMs = dial.connectTimeoutMs ?? rpcConnectTimeoutMsDefault;
     this.#keepaliveIdleMs = dial.keepaliveIdleMs ?? rpcKeepaliveIdleMs;
     this.#keepaliveTimeoutMs = dial.keepaliveTimeoutMs ?? rpcKeepaliveTimeoutMs;
+    this.#busyKeepaliveIdleMs = dial.busyKeepaliveIdleMs ?? rpcBusyKeepaliveIdleMs;
+    this.#busyKeepaliveTimeoutMs = dial.busyKeepaliveTimeoutMs ?? rpcBusyKeepaliveTimeoutMs;
     this.#socket = connect({ host, port, noDelay: true });
     this.#writer = new CoalescingFrameWriter(this.#socket);
     const decoder = new FrameDecoder(rpcHandshakeFrameBytesMax);
@@ -166,6 +180,7 @@ export class RpcConnection {
         this.#pending.delete(id);
         reject(new RpcError('SHARD_ERR_TIMEOUT', `no answer from ${this.host}:${this.port} within ${timeoutMs} ms`));
       }, timeoutMs);
+      if (this.#pending.size === 0) this.#becomeBusy();
       this.#pending.set(id, { resolve, reject, timer });
       this.#writer.write(Buffer.from(JSON.stringify({ ...body, id })));
     });
@@ -235,33 +250,52 @@ export class RpcConnection {
     else p.reject(toRpcError(msg.error));
   }
 
+  /** The first request after none waited: silence is judged on the busy scale from now,
+   * and a timer armed for the idle scale is brought forward (once per idle spell: while
+   * busy, the timer never sleeps longer than the busy scale). */
+  #becomeBusy(): void {
+    if (this.#keepalive === null) return; // still in the handshake: armed when it ends
+    const now = Date.now();
+    this.#busySinceMs = now;
+    if (this.#keepaliveDueMs > now + this.#busyKeepaliveIdleMs) {
+      clearTimeout(this.#keepalive);
+      this.#armKeepalive(this.#busyKeepaliveIdleMs);
+    }
+  }
+
   #armKeepalive(delayMs: number): void {
-    this.#keepalive = setTimeout(() => this.#checkKeepalive(), Math.max(1, delayMs));
+    const ms = Math.max(1, delayMs);
+    this.#keepaliveDueMs = Date.now() + ms;
+    this.#keepalive = setTimeout(() => this.#checkKeepalive(), ms);
     // A client's idle link must not keep its process alive.
     this.#keepalive.unref();
   }
 
-  /** Pings a link without an answer for keepaliveIdleMs; destroys one still without an
-   * answer keepaliveTimeoutMs after its ping. */
+  /** Pings a link without an answer for keepaliveIdleMs (busyKeepaliveIdleMs since its
+   * oldest waiting request, while requests wait); destroys one still without an answer
+   * keepaliveTimeoutMs (busyKeepaliveTimeoutMs) after its ping. */
   #checkKeepalive(): void {
     if (this.#closed) return;
     const now = Date.now();
+    const busy = this.#pending.size > 0;
     if (this.#pingedAtMs !== null && this.#heardAtMs >= this.#pingedAtMs) this.#pingedAtMs = null;
     if (this.#pingedAtMs === null) {
-      const dueMs = this.#heardAtMs + this.#keepaliveIdleMs;
+      const dueMs = busy ? Math.max(this.#heardAtMs, this.#busySinceMs) + this.#busyKeepaliveIdleMs : this.#heardAtMs + this.#keepaliveIdleMs;
       if (now < dueMs) return this.#armKeepalive(dueMs - now);
       this.#pingedAtMs = now;
       this.#writer.write(Buffer.from(JSON.stringify({ id: this.#nextId++, op: 'ping' })));
-      return this.#armKeepalive(this.#keepaliveTimeoutMs);
+      return this.#armKeepalive(busy ? this.#busyKeepaliveTimeoutMs : this.#keepaliveTimeoutMs);
     }
-    const deadlineMs = this.#pingedAtMs + this.#keepaliveTimeoutMs;
+    const timeoutMs = busy ? this.#busyKeepaliveTimeoutMs : this.#keepaliveTimeoutMs;
+    const deadlineMs = this.#pingedAtMs + timeoutMs;
     if (now < deadlineMs) return this.#armKeepalive(deadlineMs - now);
     // Timers run before the poll phase: after a stall of our own event loop, bytes that
     // did arrive are still unread. Judge only once the loop has polled the socket.
     setImmediate(() => {
       if (this.#closed) return;
       if (this.#heardAtMs >= this.#pingedAtMs!) return this.#checkKeepalive();
-      this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${this.host}:${this.port}: no answer within ${this.#keepaliveTimeoutMs} ms of a keepalive ping (a silent link: partition or hung peer)`));
+      const waiting = this.#pending.size > 0 ? `, ${this.#pending.size} request(s) waiting` : '';
+      this.#fail(new RpcError('SHARD_ERR_UNAVAILABLE', `${this.host}:${this.port}: no answer within ${timeoutMs} ms of a keepalive ping${waiting} (a silent link: partition or hung peer)`));
     });
   }
 

@@ -19,7 +19,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import t from 'tap';
 import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { silentLogger } from '../../common/logger.js';
@@ -30,49 +29,7 @@ import { ShardNode } from '../../shards/node/shard-node.js';
 import type { FeedPage } from '../../shards/rpc/protocol.js';
 import type { ShardResult } from '../../shards/types.js';
 import { handshake, rawRpc, responses } from '../security/rpc-raw.js';
-
-/** A TCP proxy to `target` that can swallow traffic without closing anything: both ways
- * (`blackholed`), or only what the dialler sends (`upDropped`, a one-way loss). */
-class BlackholeProxy {
-  blackholed = false;
-  upDropped = false;
-  /** Connections it has accepted. */
-  accepted = 0;
-  readonly #sockets = new Set<net.Socket>();
-  private constructor(readonly server: net.Server) {}
-
-  static async start(target: number): Promise<BlackholeProxy> {
-    const proxy: BlackholeProxy = new BlackholeProxy(net.createServer((inbound) => proxy.#accept(inbound, target)));
-    await new Promise<void>((resolve, reject) => proxy.server.once('error', reject).listen(0, '127.0.0.1', resolve));
-    return proxy;
-  }
-
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  #accept(inbound: net.Socket, target: number): void {
-    this.accepted++;
-    const outbound = net.connect({ host: '127.0.0.1', port: target });
-    for (const [from, to, up] of [[inbound, outbound, true], [outbound, inbound, false]] as const) {
-      this.#sockets.add(from);
-      from.on('error', () => {});
-      from.on('data', (chunk) => {
-        if (!this.blackholed && !(up && this.upDropped)) to.write(chunk);
-      });
-      from.on('close', () => {
-        this.#sockets.delete(from);
-        // While blackholed, a close is swallowed too: the other side must hear nothing.
-        if (!this.blackholed && !this.upDropped) to.destroy();
-      });
-    }
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+import { BlackholeProxy } from '../support/blackhole-proxy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-feed-liveness-'));
 const { config: written } = await writeLocalClusterConfig({ dir, shards: 1, replicasPerShard: 3 });
