@@ -195,6 +195,10 @@ export interface RaftCore {
   compact(index: LogIndex, data: Uint8Array): void;
   /** Storage failed: stop acknowledging (step down, refuse proposals) until restarted. */
   fail(reason: string): void;
+  /** A leader leaves leadership now, in its term (no-op otherwise): its host's store
+   * liveness says a majority of its voters' stores went silent, which check-quorum would
+   * find only at the end of an election timeout. Always safe: stepping down decides nothing. */
+  stepDown(): void;
   hasReady(): boolean;
   ready(): Ready;
   advance(ready: Ready): void;

@@ -211,6 +211,10 @@ export class Raft implements RaftCore {
     this.snapshot = { meta: { index, term, conf }, data };
   }
 
+  stepDown(): void {
+    if (this.state === 'leader') this.becomeFollower(this.term, null);
+  }
+
   fail(reason: string): void {
     if (this.failed !== null) return;
     if (this.state !== 'follower') this.becomeFollower(this.term, null);

@@ -13,7 +13,8 @@
 // - RAFT_ERR_NOT_LEADER (+ leaderHint): refused by a non-leader, or the proposal's index
 //   was committed with another term (so it was certainly not applied).
 // - RAFT_ERR_TIMEOUT: outcome unknown — no answer in time, the index was reused after a
-//   truncation, or a snapshot covered it. Retry idempotently.
+//   truncation, a snapshot covered it, or the leader stepped down on store liveness with
+//   it uncommitted. Retry idempotently.
 // - RAFT_ERR_FAILED: storage failed; this replica stopped acknowledging anything.
 // - RAFT_ERR_CLOSED: close() was called first.
 // - others from the core as is (RAFT_ERR_OVERLOADED, RAFT_ERR_CONF_CHANGE_PENDING, …).
@@ -24,51 +25,16 @@ import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js'
 import { applyConfChange } from '../core/conf.js';
 import { RaftGroupError } from '../errors.js';
 import { quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
-import type { GroupHostLink } from './host-link.js';
 import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced, type WakeReason } from './quiesce.js';
 import { TickClock } from './tick-clock.js';
 import { Waiter } from './waiter.js';
 import { ioError } from '../io-error.js';
-import type { RaftStorage } from '../storage/storage.js';
-import type { RaftTransport } from '../transport/transport.js';
 import type {
   ConfChange, ConfState, Entry, HardState, LogIndex, Message, NodeId, RaftConfig, RaftCore, RaftStatus, Ready, Snapshot, SoftState, Term,
 } from '../types.js';
+import type { ProposeResult, RaftGroupOptions, RequestOptions, StateMachine } from './group-options.js';
 
-/** The replicated application. Called only by the driver, in log order, on every replica. */
-export interface StateMachine {
-  /** Applies one committed entry of kind 'normal'; the result goes to the proposer (on
-   * the replica where it was proposed). Must be deterministic: no local clock, no
-   * randomness — use entry.timestampMs. Throwing is a bug and crashes the driver. */
-  apply(entry: Entry): unknown;
-  /** Serializes everything applied so far. */
-  snapshot(): Uint8Array;
-  /** Replaces the state with a snapshot's `data`. */
-  restore(data: Uint8Array): void;
-}
-
-export type RaftGroupOptions = {
-  groupId: string;
-  id: NodeId;
-  /** Membership before any snapshot or conf entry exists (the bootstrap voters). */
-  initialConf: ConfState;
-  storage: RaftStorage;
-  /** Shared by all groups of this process; the group registers and unregisters itself. */
-  transport: RaftTransport;
-  stateMachine: StateMachine;
-  tickMs?: number;
-  raft?: Partial<RaftConfig>;
-  snapshotEveryEntries?: number;
-  logger?: Logger;
-  /** Randomness for election timeouts (default Math.random). */
-  random?: () => number;
-  /** Set by RaftHost (host.ts), which then drives the ticks (hostTick), staggers the
-   * snapshots and may quiesce the group. Absent: the group runs its own timer. */
-  host?: GroupHostLink;
-};
-
-export type RequestOptions = { timeoutMs?: number };
-export type ProposeResult = { index: LogIndex; result: unknown };
+export type { ProposeResult, RaftGroupOptions, RequestOptions, StateMachine };
 
 type Pending = { term: Term; waiter: Waiter<ProposeResult> };
 type ReadWait = { index: LogIndex | null; waiter: Waiter<void> };
@@ -211,6 +177,21 @@ export class RaftGroup {
     this.wake('leaderStoreSilent');
     if (this.core.status().role === 'leader') return;
     this.tickBy(this.electionTimeoutTicks + Math.floor(this.electionTimeoutTicks / 2));
+  }
+
+  /** @internal Store liveness says a majority of this group's voters' stores went silent:
+   * a leader steps down now, not an election timeout later (check-quorum). Its waiting
+   * entries may yet commit under the next leader or be cut once it hears one, which behind
+   * a partition may be long from now: "outcome unknown" at once lets clients retry on the
+   * other side (a session's retry of a command that did commit gets its first outcome). */
+  quorumStoresSilent(): void {
+    if (this.closed || this.failure !== null || this.core.status().role !== 'leader') return;
+    this.logger.warn('a majority of the voters\' stores is silent; stepping down');
+    this.core.stepDown();
+    for (const [index, p] of [...this.pending]) {
+      p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: leadership lost with index ${index} uncommitted, a majority of the voters' stores silent (it may yet commit under the next leader)`, null));
+    }
+    this.schedule();
   }
 
   private leaderIdle(): boolean {

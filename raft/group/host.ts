@@ -9,7 +9,9 @@
 // - quiescence (quiesce.ts): an idle group stops ticking; store liveness from the
 //   transport wakes the quiesced groups whose leader's store went silent (they campaign
 //   at once) and the quiesced leaders whose follower's store went silent (check-quorum
-//   must be able to step an isolated leader down);
+//   must be able to step an isolated leader down); a leader that hears a majority of its
+//   voters' stores silent steps down at once, and its waiting proposals are answered
+//   "outcome unknown", so their clients retry on the side that can elect a new leader;
 // - staggered snapshots: at most one group serializes its snapshot per event-loop turn;
 // - one Ready pass per turn: a group with work queues itself, and one setImmediate starts
 //   the Ready of every queued group in turn, instead of one immediate (and its
@@ -25,6 +27,7 @@ import { heartbeatTicksDefault } from '../limits.js';
 import type { RaftStorage } from '../storage/storage.js';
 import type { RaftTransport } from '../transport/transport.js';
 import type { ConfState, NodeId, RaftConfig } from '../types.js';
+import { hasQuorum } from '../core/quorum.js';
 import { RaftGroup, type StateMachine } from './group.js';
 import type { GroupHostLink } from './host-link.js';
 import { tickCatchUpMax } from './limits.js';
@@ -70,6 +73,8 @@ export type RaftHostStats = {
   /** Follower replicas told to campaign soon because their leader's store went silent
    * (quiesced or not). */
   campaignsHastened: number;
+  /** Leaders that stepped down because a majority of their voters' stores went silent. */
+  leadersSteppedDown: number;
   /** Groups waiting for their turn to serialize a snapshot. */
   snapshotsQueued: number;
   /** Snapshots taken through the host's queue. */
@@ -107,6 +112,7 @@ export class RaftHost {
   private tickerFirings = 0;
   private quiescings = 0;
   private campaignsHastened = 0;
+  private leadersSteppedDown = 0;
   private readonly wakes: Record<WakeReason, number>;
   /** Peer stores liveness reports silent now. */
   private readonly silentStores = new Set<NodeId>();
@@ -179,6 +185,7 @@ export class RaftHost {
       quiesced: this.quiet.size,
       quiescings: this.quiescings,
       campaignsHastened: this.campaignsHastened,
+      leadersSteppedDown: this.leadersSteppedDown,
       peerStoresAlive: this.opts.transport.peerLiveness(),
       wakes,
       wakesByReason: { ...this.wakes },
@@ -260,10 +267,16 @@ export class RaftHost {
     const route = (n: NodeId): NodeId => this.opts.transport.route(n);
     let followers = 0;
     let leaders = 0;
+    let steppedDown = 0;
     for (const g of [...this.byId.values()]) {
       if (g.failedReason !== null) continue;
       const st = g.status();
       if (st.role === 'leader') {
+        if (!hasQuorum(st.conf.voters, (m) => m === st.id || !this.silentStores.has(route(m)))) {
+          g.quorumStoresSilent();
+          steppedDown++;
+          continue;
+        }
         if (!g.quiesced) continue;
         const members = [...st.conf.voters, ...st.conf.learners].filter((m) => m !== st.id);
         if (members.some((m) => route(m) === peer)) {
@@ -276,7 +289,8 @@ export class RaftHost {
       }
     }
     this.campaignsHastened += followers;
-    this.logger.info('peer store silent; groups woken', { peer, followers, leaders });
+    this.leadersSteppedDown += steppedDown;
+    this.logger.info('peer store silent; groups woken', { peer, followers, leaders, steppedDown });
   }
 
   /** `peer` is heard again: the leaders that quiesced without its members wake to catch

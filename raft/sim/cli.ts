@@ -22,6 +22,7 @@ type Options = { seeds: number; seed: number; bugs: BugName[]; steps: number; js
 type SeedSummary = Pick<RunResult, 'seed' | 'violation' | 'groups' | 'elections' | 'commits' | 'linearizabilityInconclusive' | 'traceHash'> & {
   quiesces: number;
   wakes: number;
+  leadersSteppedDown: number;
   syncedBatches: number;
   syncedReadies: number;
   batches: number;
@@ -64,7 +65,7 @@ function summarize(r: RunResult): SeedSummary {
   return {
     seed: r.seed, violation: r.violation, groups: r.groups, elections: r.elections, commits: r.commits,
     linearizabilityInconclusive: r.linearizabilityInconclusive, traceHash: r.traceHash,
-    quiesces: r.cluster.quiesces, wakes: r.cluster.wakes, syncedBatches: r.cluster.syncedBatches, syncedReadies: r.cluster.syncedReadies,
+    quiesces: r.cluster.quiesces, wakes: r.cluster.wakes, leadersSteppedDown: r.cluster.leadersSteppedDown, syncedBatches: r.cluster.syncedBatches, syncedReadies: r.cluster.syncedReadies,
     batches: r.cluster.batches, ticks: r.cluster.ticks, ticksSkipped: r.cluster.ticksSkipped, failoverMs: r.failoverMs,
   };
 }
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
   let inconclusive = 0;
   let quiesces = 0;
   let wakes = 0;
+  let leadersSteppedDown = 0;
   let batches = 0;
   let syncedBatches = 0;
   let syncedReadies = 0;
@@ -157,6 +159,7 @@ async function main(): Promise<void> {
     commits += r.commits;
     quiesces += r.quiesces;
     wakes += r.wakes;
+    leadersSteppedDown += r.leadersSteppedDown;
     batches += r.batches;
     syncedBatches += r.syncedBatches;
     syncedReadies += r.syncedReadies;
@@ -189,7 +192,7 @@ async function main(): Promise<void> {
   failoversMs.sort((a, b) => a - b);
   const failoverMs = failoversMs.length === 0 ? null : { median: failoversMs[failoversMs.length >> 1]!, max: failoversMs.at(-1)!, runs: failoversMs.length };
   const summary = {
-    seeds: o.seeds, violations, firstFailingSeed, elections, commits, byKind, inconclusive, multiGroupSeeds, quiesces, wakes,
+    seeds: o.seeds, violations, firstFailingSeed, elections, commits, byKind, inconclusive, multiGroupSeeds, quiesces, wakes, leadersSteppedDown,
     batches, syncedBatches, syncedReadies, ticks, ticksSkipped, failoverMs, elapsedMs, seedsPerSecond, bugs: o.bugs,
   };
   process.stdout.write(JSON.stringify(summary) + '\n');

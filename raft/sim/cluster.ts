@@ -65,6 +65,8 @@ export type ClusterStats = {
   silences: number;
   /** Followers whose leader's store went silent, their election timeout counted as run out. */
   campaignsHastened: number;
+  /** Leaders that stepped down because a majority of their voters' stores went silent. */
+  leadersSteppedDown: number;
   /** Replica ticks made, and those skipped because the replica was quiesced. */
   ticks: number;
   ticksSkipped: number;
@@ -82,7 +84,7 @@ export class Cluster {
   readonly network: Network<Frame>;
   readonly initialConf: ConfState;
   readonly stats: ClusterStats = {
-    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0, campaignsHastened: 0, ticks: 0, ticksSkipped: 0,
+    crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0, followerQuiesces: 0, wakes: 0, silences: 0, campaignsHastened: 0, leadersSteppedDown: 0, ticks: 0, ticksSkipped: 0,
   };
   private readonly sched: Scheduler;
   private readonly prng: Prng;

@@ -16,6 +16,7 @@
 //    election timeouts as run out (it campaigns within half a timeout, grants pre-votes).
 // Planted driver bugs switch one condition off each.
 
+import { hasQuorum } from '../core/quorum.js';
 import type { Message, NodeId } from '../types.js';
 import type { ClusterStats } from './cluster.js';
 import { quiesceIdleFiringsMin } from '../group/limits.js';
@@ -93,7 +94,13 @@ export class Quiescer {
         if (node.core === null) continue;
         const st = node.core!.status();
         if (st.role === 'leader') {
-          if (node.quiesced && st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);
+          // As RaftHost does: a majority of the voters' stores silent steps the leader down.
+          if (!hasQuorum(st.conf.voters, (m) => m === node.id || !s.silent.has(m))) {
+            this.wake(node, `voters' stores silent`);
+            node.core!.stepDown();
+            this.h.stats.leadersSteppedDown++;
+            this.h.trace.record(now, `stepdown ${node.id} leaves leadership of term ${st.term}: a majority of its voters' stores is silent`);
+          } else if (node.quiesced && st.peers.some((p) => p.id === other)) this.wake(node, `follower store ${other} silent`);
         } else if ((st.role === 'follower' || st.role === 'learner') && st.leader === other) {
           if (this.h.bugs.noWakeOnLeaderStoreLoss) continue;
           this.wake(node, `leader store ${other} silent`);

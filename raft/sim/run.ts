@@ -67,7 +67,7 @@ export type RunResult = Readonly<{
 function emptyStats(): ClusterStats {
   return {
     crashes: 0, restarts: 0, batches: 0, syncedBatches: 0, syncedReadies: 0, frames: 0, messages: 0, messageFrames: 0, quiesces: 0,
-    followerQuiesces: 0, wakes: 0, silences: 0, campaignsHastened: 0, ticks: 0, ticksSkipped: 0,
+    followerQuiesces: 0, wakes: 0, silences: 0, campaignsHastened: 0, leadersSteppedDown: 0, ticks: 0, ticksSkipped: 0,
   };
 }
 

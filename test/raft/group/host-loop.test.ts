@@ -9,6 +9,9 @@
 //   quiesced; the survivors' liveness wakes their followers, which elect new leaders and
 //   commit; the isolated store's liveness wakes its quiesced leaders, check-quorum steps
 //   each down, and nothing proposed there after the cut is acknowledged;
+// - busy leaders cut off: the isolated store steps every leader down as soon as its
+//   liveness calls its peers silent, and answers the proposals waiting there "outcome
+//   unknown: leadership lost" at once (long before their own timeouts), none applied;
 // - a follower store cut off: the leaders quiesce again without it (the other two stores
 //   go idle), and wake to catch it up once it is heard again, after which every replica
 //   quiesces.
@@ -108,6 +111,46 @@ t.test('the store leading every group is cut off while they are quiesced', async
   await waitFor(() => c.groupIds.every((g) => c.stores.every((s) => s.sms.get(g)!.map.get('fresh') === g)), 's1 caught up after the heal');
   t.ok(c.groupIds.every((g) => storeOf(c.replica(g, 's1')!.leader() ?? 's1') !== 's1'), 's1 follows the new leaders');
   t.ok(c.groupIds.every((g) => c.stores.every((s) => !s.sms.get(g)!.map.has('stale'))), 'no replica applied a stale proposal');
+});
+
+t.test('busy leaders cut off step down at once and answer their waiting proposals', async (t) => {
+  // Ticks as in production (100 ms, election timeout 1 s), so check-quorum would take a
+  // second: the step-down seen here is store liveness's (250 ms).
+  const c = await loopStoreCluster({ stores: 3, groups: 6, quiesce: false, tickMs: 100 });
+  t.teardown(() => c.close());
+  await waitFor(() => c.groupIds.every((g) => c.leaderStore(g) !== null), 'leaders');
+  await waitFor(() => {
+    for (const g of c.groupIds) {
+      const at = c.leaderStore(g);
+      if (at !== null && at !== 's1') c.replica(g, at)!.transferLeadership(memberOf(g, 's1'), { timeoutMs: 2000 }).catch(() => {});
+    }
+    return c.groupIds.every((g) => c.leaderStore(g) === 's1');
+  }, 's1 leads every group');
+  const s1 = c.stores[0]!;
+  const before = s1.host.stats().leadersSteppedDown;
+
+  c.hub.isolate('s1', ['s2', 's3']);
+  // Proposed before s1 knows: each waits for a commit it cannot reach.
+  const waiting = c.groupIds.map((g) => c.replica(g, 's1')!.propose(put('cut', g), { timeoutMs: 60_000 }).then(() => null, (e: Error & { code?: string }) => e));
+  const errors = await Promise.all(waiting);
+  t.ok(errors.every((e) => e !== null), 'no proposal on the isolated store was acknowledged');
+  t.ok(errors.every((e) => e!.code === 'RAFT_ERR_TIMEOUT' && /outcome unknown: leadership lost/.test(e!.message)), `each was answered "outcome unknown: leadership lost", not by its 60 s timeout (${errors[0]?.message})`);
+  t.equal(s1.host.stats().leadersSteppedDown - before, c.groupIds.length, `every leader on s1 stepped down on store liveness (${s1.host.stats().leadersSteppedDown - before})`);
+  t.ok(c.groupIds.every((g) => !c.replica(g, 's1')!.isLeader()), 'none leads any more');
+  for (const g of c.groupIds) {
+    await waitFor(() => ['s2', 's3'].some((s) => c.replica(g, s)!.isLeader()), `${g} elects a leader on s2 or s3`);
+  }
+  c.hub.heal();
+  await waitFor(() => c.groupIds.every((g) => c.leaderStore(g) !== null && c.leaderStore(g) !== 's1'), 's1 follows the new leaders');
+  await Promise.all(c.groupIds.map(async (g) => {
+    for (;;) {
+      const leader = c.stores.map((s) => c.replica(g, s.id)!).find((r) => r.isLeader());
+      if (leader !== undefined && (await leader.propose(put('after', g), { timeoutMs: 2000 }).then(() => true, () => false))) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }));
+  await waitFor(() => c.groupIds.every((g) => c.stores.every((s) => s.sms.get(g)!.map.get('after') === g)), 'every replica applied the write after the heal');
+  t.ok(c.groupIds.every((g) => c.stores.every((s) => !s.sms.get(g)!.map.has('cut'))), 'no replica applied a proposal of the cut-off leaders');
 });
 
 t.test('groups quiesce past a silent follower store and catch it up when it is back', async (t) => {
