@@ -13,8 +13,8 @@
 // - RAFT_ERR_NOT_LEADER (+ leaderHint): refused by a non-leader, or the proposal's index
 //   was committed with another term (so it was certainly not applied).
 // - RAFT_ERR_TIMEOUT: outcome unknown — no answer in time, the index was reused after a
-//   truncation, a snapshot covered it, or the leader stepped down on store liveness with
-//   it uncommitted. Retry idempotently.
+//   truncation, a snapshot covered it, or the leader stepped down with it uncommitted and
+//   no successor known (check-quorum, store liveness). Retry idempotently.
 // - RAFT_ERR_FAILED: storage failed; this replica stopped acknowledging anything.
 // - RAFT_ERR_CLOSED: close() was called first.
 // - others from the core as is (RAFT_ERR_OVERLOADED, RAFT_ERR_CONF_CHANGE_PENDING, …).
@@ -180,17 +180,12 @@ export class RaftGroup {
   }
 
   /** @internal Store liveness says a majority of this group's voters' stores went silent:
-   * a leader steps down now, not an election timeout later (check-quorum). Its waiting
-   * entries may yet commit under the next leader or be cut once it hears one, which behind
-   * a partition may be long from now: "outcome unknown" at once lets clients retry on the
-   * other side (a session's retry of a command that did commit gets its first outcome). */
+   * a leader steps down now, not an election timeout later (check-quorum), and its waiting
+   * proposals are answered (noteSoftState). */
   quorumStoresSilent(): void {
     if (this.closed || this.failure !== null || this.core.status().role !== 'leader') return;
     this.logger.warn('a majority of the voters\' stores is silent; stepping down');
     this.core.stepDown();
-    for (const [index, p] of [...this.pending]) {
-      p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: leadership lost with index ${index} uncommitted, a majority of the voters' stores silent (it may yet commit under the next leader)`, null));
-    }
     this.schedule();
   }
 
@@ -526,7 +521,19 @@ export class RaftGroup {
 
   private noteSoftState(s: SoftState): void {
     if (s.leader === this.soft.leader && s.role === this.soft.role) return;
+    const steppedDownBlind = this.soft.role === 'leader' && s.role !== 'leader' && s.leader === null;
     this.soft = s;
+    // A leader that steps down knowing no successor (check-quorum, store liveness) is cut
+    // off: its waiting entries may yet commit under the next leader or be overwritten when
+    // it hears one, which behind a partition may be long from now. "Outcome unknown" at
+    // once lets clients retry on the other side (a session's retry of a command that did
+    // commit gets its first outcome). Told of a successor, it waits: that leader's log
+    // settles each entry soon, either way for certain.
+    if (steppedDownBlind) {
+      for (const [index, p] of [...this.pending]) {
+        p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: leadership lost with index ${index} uncommitted and no new leader known (it may yet commit under the next one)`, null));
+      }
+    }
     this.logger.info('raft role', { role: s.role, leader: s.leader });
     for (const t of this.transfers) if (s.leader === t.to) t.waiter.resolve();
     for (const cb of this.roleListeners) cb(s);

@@ -90,7 +90,9 @@ t.test('a single-voter group commits on its own', async (t) => {
 });
 
 t.test('a proposal whose index is committed with another term rejects as not applied', async (t) => {
-  const c = new LoopCluster(['a', 'b', 'c']);
+  // Without check-quorum the isolated leader leads on until it hears its successor, and
+  // then learns for certain that its entry lost.
+  const c = new LoopCluster(['a', 'b', 'c'], { raft: { checkQuorum: false } });
   t.teardown(() => c.closeAll());
   for (const id of c.voters) await c.open(id);
   const old = await c.leader();
@@ -109,6 +111,25 @@ t.test('a proposal whose index is committed with another term rejects as not app
   t.equal(await outcome, 'RAFT_ERR_NOT_LEADER', 'the orphan was certainly not applied');
   await waitFor(() => old.sm.map.get('winner') === '1', 'old leader converged');
   t.notOk(old.sm.map.has('orphan'), 'and never applied the orphan');
+});
+
+t.test('a leader stepping down with no successor known answers its waiting proposal "outcome unknown" at once', async (t) => {
+  const c = new LoopCluster(['a', 'b', 'c']);
+  t.teardown(() => c.closeAll());
+  for (const id of c.voters) await c.open(id);
+  const old = await c.leader();
+  await old.group.propose(put('base', '1'));
+  c.hub.isolate(old.id, c.voters);
+  const orphan = await old.group.propose(put('orphan', '1'), { timeoutMs: 60_000 }).then(() => null, (e: Error & { code?: string }) => e);
+  t.equal(orphan?.code, 'RAFT_ERR_TIMEOUT', 'not acknowledged: outcome unknown');
+  t.match(orphan?.message, /leadership lost with index \d+ uncommitted and no new leader known/, 'said when check-quorum stepped the leader down, not at its 60 s timeout');
+  t.notOk(old.group.isLeader(), 'the old leader no longer leads');
+  const others = [...c.members.values()].filter((m) => m !== old);
+  await waitFor(() => others.some((m) => m.group.isLeader()), 'a new leader on the majority side');
+  await others.find((m) => m.group.isLeader())!.group.propose(put('winner', '1'));
+  c.hub.heal();
+  await waitFor(() => old.sm.map.get('winner') === '1', 'old leader converged');
+  t.notOk(old.sm.map.has('orphan'), 'the orphan was never applied');
 });
 
 t.test('a commit-only hard state rides with the next write; close() still makes it durable', async (t) => {
