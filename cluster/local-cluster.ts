@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { validateClusterConfig, type ClusterConfig } from '../common/config.js';
 import { onJsonLines, type JsonEvent } from '../common/json-lines.js';
+import { nodeEntryArgs } from '../common/node-entry.js';
 import { gatewayRtpPortBase, gatewayRtpPortsPerGateway, listenPortMin, portClaimTtlMs, roleReadyMsDefault, stderrTailCharsMax, stopGraceMsDefault } from './limits.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
@@ -292,7 +293,7 @@ export class ProcessSet {
     const p = this.procs.get(id) ?? { id, role, child: null, ready: null, starts: 0 };
     this.procs.set(id, p);
     if (p.child && p.child.exitCode === null && p.child.signalCode === null) return Promise.reject(new Error(`${id} is already running`));
-    const argv = [...(this.commandPrefix?.(role, id) ?? []), process.execPath, ...this.nodeArgs, '--import', 'tsx', cliPath, role, '--config', this.configPath, '--id', id, ...extra];
+    const argv = [...(this.commandPrefix?.(role, id) ?? []), process.execPath, ...this.nodeArgs, ...nodeEntryArgs(cliPath), role, '--config', this.configPath, '--id', id, ...extra];
     const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: this.env,

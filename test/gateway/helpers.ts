@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onJsonLines } from '../../common/json-lines.js';
+import { nodeEntryArgs } from '../../common/node-entry.js';
 import type { BDict } from '../../gateway/bencode.js';
 import { signNg } from '../../gateway/ng-auth.js';
 import { formatNgMessage } from '../../gateway/ng-protocol.js';
@@ -90,7 +91,7 @@ export async function spawnGateway(t: Teardown, args: readonly string[]): Promis
     key = k.key;
     keyArgs.push('--ng-key-file', k.file);
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway/gateway-process.ts'), '--control', '127.0.0.1:0', ...keyArgs, ...args], {
+  const child = spawn(process.execPath, [...nodeEntryArgs(path.join(root, 'gateway/gateway-process.ts')), '--control', '127.0.0.1:0', ...keyArgs, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -53,7 +53,9 @@ t.test('one store, three one-replica shards, in process', async (t) => {
     if (!closed) await store.close();
   });
   t.pass('the next start on the same data directory and ports succeeds');
-  await until('every group to lead', () => [...store.replicas.values()].every((r) => r.node.group.isLeader()));
+  // isLeader() is the core's word at once; the duty timer hears of it with the role change
+  // the group reports after its Ready, a moment later.
+  await until('every group to lead, as its role listeners heard', () => [...store.replicas.values()].every((r) => r.node.group.isLeader()) && store.duties.leading === 3);
   t.equal(store.duties.leading, 3, 'the one duty timer runs the duties of the 3 groups it leads');
   t.ok(store.duties.armed);
 

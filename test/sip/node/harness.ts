@@ -6,9 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
 import { deriveKey } from '../../../common/keys.js';
+import { nodeEntryArgs } from '../../../common/node-entry.js';
 import { silentLogger } from '../../../common/logger.js';
 import type { ClusterConfig, GatewayConfig, ServiceConfig } from '../../../common/config.js';
 import { digestCredentials } from '../../../shards/digest-credentials.js';
@@ -78,7 +80,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T> | T, chec
 export async function startGatewayProcess(t: Test, id: string, ports: string, mediaTimeoutS: number, secret: string): Promise<{ proc: ChildProcess; config: GatewayConfig }> {
   const keyFile = join(tempDir(t, `ngkey-${id}`), 'ng.key');
   writeFileSync(keyFile, deriveKey(secret, 'ng-control').toString('hex'), { mode: 0o600 });
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/gateway-process.ts', '--control', '127.0.0.1:0', '--ports', ports, '--media-timeout-s', String(mediaTimeoutS), '--ng-key-file', keyFile], {
+  const proc = spawn(process.execPath, [...nodeEntryArgs(fileURLToPath(new URL('../../../gateway/gateway-process.ts', import.meta.url))), '--control', '127.0.0.1:0', '--ports', ports, '--media-timeout-s', String(mediaTimeoutS), '--ng-key-file', keyFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
