@@ -523,15 +523,17 @@ export class RaftGroup {
     if (s.leader === this.soft.leader && s.role === this.soft.role) return;
     const steppedDownBlind = this.soft.role === 'leader' && s.role !== 'leader' && s.leader === null;
     this.soft = s;
-    // A leader that steps down knowing no successor (check-quorum, store liveness) is cut
-    // off: its waiting entries may yet commit under the next leader or be overwritten when
-    // it hears one, which behind a partition may be long from now. "Outcome unknown" at
-    // once lets clients retry on the other side (a session's retry of a command that did
-    // commit gets its first outcome). Told of a successor, it waits: that leader's log
-    // settles each entry soon, either way for certain.
+    // A leader that steps down in its own term knowing no successor (check-quorum, store
+    // liveness) is cut off: its waiting entries may yet commit under the next leader or be
+    // overwritten when it hears one, which behind a partition may be long from now.
+    // "Outcome unknown" at once lets clients retry on the other side (a session's retry of
+    // a command that did commit gets its first outcome). Told of a successor or of a newer
+    // term, it is in touch with the others and waits: their log settles each entry soon,
+    // either way for certain.
     if (steppedDownBlind) {
+      const term = this.core.status().term;
       for (const [index, p] of [...this.pending]) {
-        p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: leadership lost with index ${index} uncommitted and no new leader known (it may yet commit under the next one)`, null));
+        if (p.term === term) p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: leadership lost with index ${index} uncommitted and no new leader known (it may yet commit under the next one)`, null));
       }
     }
     this.logger.info('raft role', { role: s.role, leader: s.leader });
