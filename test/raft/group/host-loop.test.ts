@@ -20,6 +20,18 @@ import t from 'tap';
 import { put, waitFor } from './helpers.js';
 import { loopStoreCluster, memberOf, storeOf } from './host-helpers.js';
 
+/** Waits for every group to elect, then hands each one's leadership to its replica on `store`. */
+async function leadEveryGroupFrom(c: Awaited<ReturnType<typeof loopStoreCluster>>, store: string): Promise<void> {
+  await waitFor(() => c.groupIds.every((g) => c.leaderStore(g) !== null), 'leaders');
+  await waitFor(() => {
+    for (const g of c.groupIds) {
+      const at = c.leaderStore(g);
+      if (at !== null && at !== store) c.replica(g, at)!.transferLeadership(memberOf(g, store), { timeoutMs: 2000 }).catch(() => {});
+    }
+    return c.groupIds.every((g) => c.leaderStore(g) === store);
+  }, `${store} leads every group`);
+}
+
 t.test('snapshots due together are taken one per turn', async (t) => {
   const groups = 20;
   const c = await loopStoreCluster({ stores: 1, groups, snapshotEveryEntries: 5 });
@@ -69,14 +81,7 @@ t.test('one Ready pass per turn drives every group with work', async (t) => {
 t.test('the store leading every group is cut off while they are quiesced', async (t) => {
   const c = await loopStoreCluster({ stores: 3, groups: 6 });
   t.teardown(() => c.close());
-  await waitFor(() => c.groupIds.every((g) => c.leaderStore(g) !== null), 'leaders');
-  await waitFor(() => {
-    for (const g of c.groupIds) {
-      const at = c.leaderStore(g);
-      if (at !== null && at !== 's1') c.replica(g, at)!.transferLeadership(memberOf(g, 's1'), { timeoutMs: 2000 }).catch(() => {});
-    }
-    return c.groupIds.every((g) => c.leaderStore(g) === 's1');
-  }, 's1 leads every group');
+  await leadEveryGroupFrom(c, 's1');
   await waitFor(() => c.stores.every((s) => s.host.stats().quiesced === c.groupIds.length), 'all quiesced');
   const s1 = c.stores[0]!;
 
@@ -118,14 +123,7 @@ t.test('busy leaders cut off step down at once and answer their waiting proposal
   // second: the step-down seen here is store liveness's (250 ms).
   const c = await loopStoreCluster({ stores: 3, groups: 6, quiesce: false, tickMs: 100 });
   t.teardown(() => c.close());
-  await waitFor(() => c.groupIds.every((g) => c.leaderStore(g) !== null), 'leaders');
-  await waitFor(() => {
-    for (const g of c.groupIds) {
-      const at = c.leaderStore(g);
-      if (at !== null && at !== 's1') c.replica(g, at)!.transferLeadership(memberOf(g, 's1'), { timeoutMs: 2000 }).catch(() => {});
-    }
-    return c.groupIds.every((g) => c.leaderStore(g) === 's1');
-  }, 's1 leads every group');
+  await leadEveryGroupFrom(c, 's1');
   const s1 = c.stores[0]!;
   const before = s1.host.stats().leadersSteppedDown;
 
