@@ -12,6 +12,7 @@ import t from 'tap';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import type { FlagSpec } from '../../common/args.js';
+import { nodeEntryArgs } from '../../common/node-entry.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -24,7 +25,7 @@ type Run = { code: number | null; stdout: string; stderr: string };
 /** Runs `ringfence <args>`; the environment has no RINGFENCE_* but what `env` adds. */
 function ringfence(args: readonly string[], env: NodeJS.ProcessEnv = {}, via: 'cli' | 'bin' = 'cli', cwd = root): Promise<Run> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RINGFENCE_')));
-  const argv = via === 'bin' ? [binPath, ...args] : ['--import', 'tsx', cliPath, ...args];
+  const argv = via === 'bin' ? [binPath, ...args] : [...nodeEntryArgs(cliPath), ...args];
   return new Promise((resolve) => {
     execFile(process.execPath, argv, { cwd, env: { ...base, ...env }, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });

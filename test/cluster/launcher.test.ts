@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { advertiseAddress, supervise } from '../../cluster/launcher.js';
 import { childEnv, freePorts, ProcessSet, writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { needSipp, scenarioPath, sippMessageLog, startSippFor } from '../../cluster/sipp/driver.js';
+import { nodeEntryArgs } from '../../common/node-entry.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -58,7 +59,7 @@ t.test('npm start --advertise 127.0.0.2 with RINGFENCE_DATA set', async (t) => {
   const dir = tempDir(t, 'launcher');
   const addr = '127.0.0.2';
   const [sipPort, adminPort, callerPort, tlsPort] = await freePorts(4, addr);
-  const launcher = spawn(process.execPath, ['--import', 'tsx', join(root, 'cluster/cli.ts'), 'start', '--shards', '1', '--agents', '1', '--advertise', addr, '--sip-port', String(sipPort), '--admin-port', String(adminPort), '--sip-tls-port', String(tlsPort)], {
+  const launcher = spawn(process.execPath, [...nodeEntryArgs(join(root, 'cluster/cli.ts')), 'start', '--shards', '1', '--agents', '1', '--advertise', addr, '--sip-port', String(sipPort), '--admin-port', String(adminPort), '--sip-tls-port', String(tlsPort)], {
     cwd: root, env: { ...process.env, RINGFENCE_DATA: dir }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   // Its own process group: the teardown ends the launcher and every child it started,

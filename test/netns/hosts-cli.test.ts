@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { needSipp } from '../../cluster/sipp/driver.js';
 import { netnsNamesPresent } from '../../cluster/netns.js';
+import { nodeEntryArgs } from '../../common/node-entry.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot || process.env.REQUIRE_ROOT === '1' ? false : 'needs root for network namespaces (REQUIRE_ROOT=1 makes this a failure)';
@@ -36,7 +37,7 @@ t.test('not root: exit 2 and a message naming root', { skip }, async (t) => {
 
 t.test('3 hosts: ready text, a SIPp call through a host, Ctrl-C removes everything', { skip, timeout: 300_000 }, async (t) => {
   if (!isRoot || !needSipp(t)) return;
-  const child = spawn(process.execPath, ['--import', 'tsx', cliPath, '--hosts', '3', '--shards', '10', '--agents', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeEntryArgs(cliPath), '--hosts', '3', '--shards', '10', '--agents', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   let err = '';

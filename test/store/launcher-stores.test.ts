@@ -14,6 +14,7 @@ import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { freePorts } from '../../cluster/local-cluster.js';
 import { needSipp, scenarioPath, startSippFor } from '../../cluster/sipp/driver.js';
+import { nodeEntryArgs } from '../../common/node-entry.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -22,7 +23,7 @@ t.test('npm start --stores 3 --shards 6', { timeout: 240_000 }, async (t) => {
   if (!needSipp(t)) return;
   const dir = tempDir(t, 'launcher-stores');
   const [sipPort, adminPort, callerPort, tlsPort] = await freePorts(4);
-  const launcher = spawn(process.execPath, ['--import', 'tsx', join(root, 'cluster/cli.ts'), 'start', '--stores', '3', '--shards', '6', '--agents', '1', '--data', dir, '--sip-port', String(sipPort), '--admin-port', String(adminPort), '--sip-tls-port', String(tlsPort)], {
+  const launcher = spawn(process.execPath, [...nodeEntryArgs(join(root, 'cluster/cli.ts')), 'start', '--stores', '3', '--shards', '6', '--agents', '1', '--data', dir, '--sip-port', String(sipPort), '--admin-port', String(adminPort), '--sip-tls-port', String(tlsPort)], {
     cwd: root, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RINGFENCE_'))), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   // Its own process group: the teardown ends the launcher and every child it started.
