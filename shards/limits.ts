@@ -130,7 +130,7 @@ export const rpcKeepaliveIdleMs = 1000;
  * store's event-loop stalls, so a busy peer is not mistaken for a dead one. */
 export const rpcKeepaliveTimeoutMs = 1500;
 /** While requests wait on a link, silence is judged on a shorter scale: a link that has
- * had no answer for this long since its oldest waiting request was sent (or since its last
+ * had no answer for this long since requests began to wait on it (or since its last
  * answer, if later) sends a `ping`. A leader behind a partition would otherwise hold every
  * write proposed to it for the attempt timeout (1 s) before the client tried the side that
  * elected a new leader, which takes about 300 ms. A loaded link carries answers far more

@@ -81,8 +81,9 @@ export class RpcConnection {
    * answer, not a timer reset. */
   #heardAtMs = 0;
   #pingedAtMs: number | null = null;
-  /** When the oldest request still waiting was sent: silence counts from then, not from an
-   * answer heard before it (an idle link has been silent for as long as it was idle). */
+  /** When the link last went from no request waiting to one: busy silence counts from then
+   * or from the last answer, whichever is later (an idle link has been silent for as long
+   * as it was idle, which says nothing about the request just sent). */
   #busySinceMs = 0;
   #keepalive: NodeJS.Timeout | null = null;
   #keepaliveDueMs = 0;
@@ -271,9 +272,9 @@ export class RpcConnection {
     this.#keepalive.unref();
   }
 
-  /** Pings a link without an answer for keepaliveIdleMs (busyKeepaliveIdleMs since its
-   * oldest waiting request, while requests wait); destroys one still without an answer
-   * keepaliveTimeoutMs (busyKeepaliveTimeoutMs) after its ping. */
+  /** Pings a link without an answer for keepaliveIdleMs (while requests wait:
+   * busyKeepaliveIdleMs since they began to wait or since its last answer); destroys one
+   * still without an answer keepaliveTimeoutMs (busyKeepaliveTimeoutMs) after its ping. */
   #checkKeepalive(): void {
     if (this.#closed) return;
     const now = Date.now();
