@@ -52,11 +52,11 @@ export type ShardNodeOptions = Readonly<{
   duties?: LeaderDutyTimer;
 }>;
 
-/** What a group factory gets from the node: the state machine to drive, the clock the
- * leader stamps entries with (leader-clock.ts), and the bootstrap voters. */
 /** Proposals this replica made, keyed by the bytes proposed (see ShardNode.propose). */
 type ProposedHere = WeakMap<Uint8Array, Proposal>;
 
+/** What a group factory gets from the node: the state machine to drive, the clock the
+ * leader stamps entries with (leader-clock.ts), and the bootstrap voters. */
 export type GroupParts = Readonly<{ stateMachine: StateMachine; nowMs: () => number; initialConf: ConfState }>;
 
 /** A replica whose Raft group, transport and duty timer come from its host (a store,

@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { silentLogger } from '../../common/logger.js';
 import { ShardClient, type ShardTopology } from '../../shards/client/shard-client.js';
@@ -93,6 +93,15 @@ async function until(what: string, cond: () => boolean, ms = 20_000): Promise<vo
 /** The indexes of the records `pages` carried, in order of arrival. */
 const fedIndexes = (pages: readonly FeedPage[]): number[] => pages.flatMap((p) => p.changes.map((r) => r.index));
 const fedDns = (pages: readonly FeedPage[]): Set<string> => new Set(pages.flatMap((p) => p.changes.map((r) => (r as { dn?: string }).dn ?? '')));
+/** Starts `cl` following the shard after `fromIndex` (stopped in teardown), and returns
+ * its pages once `dns`, provisioned through the writer, have all arrived on them. */
+async function followUntil(t: Pick<Test, 'teardown'>, cl: ShardClient, fromIndex: number, dns: readonly string[]): Promise<FeedPage[]> {
+  const pages: FeedPage[] = [];
+  t.teardown(cl.follow(shard.id, fromIndex, (p) => pages.push(p)));
+  for (const dn of dns) await provision(writer, dn);
+  await until(`${dns.join(', ')} on the feed`, () => dns.every((dn) => fedDns(pages).has(dn)));
+  return pages;
+}
 /** Replica b's own change records after `fromIndex` up to `toIndex`: what a feed must carry. */
 const shardIndexes = (fromIndex: number, toIndex: number): number[] => nodeB.stateMachine.changesSince(fromIndex).changes.map((r) => r.index).filter((i) => i <= toIndex);
 
@@ -129,12 +138,7 @@ t.test('ping is answered, hostile pings are refused, an idle feed heartbeats lea
 });
 
 t.test('RPC link blackholed: the feed resumes elsewhere, a pending propose fails over', async (t) => {
-  const follower = clientOf(viaProxy);
-  const pages: FeedPage[] = [];
-  const stop = follower.follow(shard.id, 0, (p) => pages.push(p));
-  t.teardown(stop);
-  for (const dn of ['5001', '5002']) await provision(writer, dn);
-  await until('the first DNs on the feed', () => fedDns(pages).has('5002'));
+  const pages = await followUntil(t, clientOf(viaProxy), 0, ['5001', '5002']);
   t.equal(rpcProxy.accepted, 1, 'the feed started on replica a, through the proxy');
   // A client whose link to a is open before the cut, and whose one attempt would outlast
   // the whole deadline: only a keepalive can move its propose to another replica.
@@ -159,12 +163,8 @@ t.test('one-way loss (client to replica a): a propose pending on a link that sti
   // (the way back is intact), so only a keepalive that counts answers, not pages, moves
   // the propose (its attempt timeout outlasts its deadline).
   const cl = clientOf(viaProxy, { attemptTimeoutMs: 60_000, deadlineMs: 30_000 });
-  const pages: FeedPage[] = [];
   const from = nodeB.stateMachine.appliedIndex;
-  const stop = cl.follow(shard.id, from, (p) => pages.push(p));
-  t.teardown(stop);
-  await provision(writer, '5101');
-  await until('5101 on the feed', () => fedDns(pages).has('5101'));
+  const pages = await followUntil(t, cl, from, ['5101']);
   const accepted = rpcProxy.accepted;
   rpcProxy.upDropped = true;
   t.teardown(() => void (rpcProxy.upDropped = false));
@@ -178,13 +178,8 @@ t.test('one-way loss (client to replica a): a propose pending on a link that sti
 });
 
 t.test('replica a cut off from its quorum: heartbeats say leader: false and the feed moves on', async (t) => {
-  const follower = clientOf(viaProxy);
-  const pages: FeedPage[] = [];
   const from = nodeA.stateMachine.appliedIndex;
-  const stop = follower.follow(shard.id, from, (p) => pages.push(p));
-  t.teardown(stop);
-  await provision(writer, '5006');
-  await until('5006 on the feed', () => fedDns(pages).has('5006'));
+  const pages = await followUntil(t, clientOf(viaProxy), from, ['5006']);
   const accepted = rpcProxy.accepted;
 
   // Watch a's heartbeats directly too, on a link of its own.

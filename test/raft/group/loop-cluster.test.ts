@@ -10,8 +10,19 @@
 // proposal made by a cut-off leader, whose index the majority fills with another term,
 // rejects with RAFT_ERR_NOT_LEADER (certainly not applied) once the partition heals.
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { LoopCluster, put, waitFor } from './helpers.js';
+
+/** Three members; the leader, once it committed a write, is cut off from the other two. */
+async function isolatedLeader(t: Pick<Test, 'teardown'>, opts?: ConstructorParameters<typeof LoopCluster>[1]) {
+  const c = new LoopCluster(['a', 'b', 'c'], opts);
+  t.teardown(() => c.closeAll());
+  for (const id of c.voters) await c.open(id);
+  const old = await c.leader();
+  await old.group.propose(put('base', '1'));
+  c.hub.isolate(old.id, c.voters);
+  return { c, old };
+}
 
 t.test('elect, replicate, redirect, read, fail over, recover', async (t) => {
   const c = new LoopCluster(['a', 'b', 'c']);
@@ -92,12 +103,7 @@ t.test('a single-voter group commits on its own', async (t) => {
 t.test('a proposal whose index is committed with another term rejects as not applied', async (t) => {
   // Without check-quorum the isolated leader leads on until it hears its successor, and
   // then learns for certain that its entry lost.
-  const c = new LoopCluster(['a', 'b', 'c'], { raft: { checkQuorum: false } });
-  t.teardown(() => c.closeAll());
-  for (const id of c.voters) await c.open(id);
-  const old = await c.leader();
-  await old.group.propose(put('base', '1'));
-  c.hub.isolate(old.id, c.voters);
+  const { c, old } = await isolatedLeader(t, { raft: { checkQuorum: false } });
   const orphan = old.group.propose(put('orphan', '1'), { timeoutMs: 60_000 });
   const outcome = orphan.then(
     () => 'applied',
@@ -114,12 +120,7 @@ t.test('a proposal whose index is committed with another term rejects as not app
 });
 
 t.test('a leader stepping down with no successor known answers its waiting proposal "outcome unknown" at once', async (t) => {
-  const c = new LoopCluster(['a', 'b', 'c']);
-  t.teardown(() => c.closeAll());
-  for (const id of c.voters) await c.open(id);
-  const old = await c.leader();
-  await old.group.propose(put('base', '1'));
-  c.hub.isolate(old.id, c.voters);
+  const { c, old } = await isolatedLeader(t);
   const orphan = await old.group.propose(put('orphan', '1'), { timeoutMs: 60_000 }).then(() => null, (e: Error & { code?: string }) => e);
   t.equal(orphan?.code, 'RAFT_ERR_TIMEOUT', 'not acknowledged: outcome unknown');
   t.match(orphan?.message, /leadership lost with index \d+ uncommitted and no new leader known/, 'said when check-quorum stepped the leader down, not at its 60 s timeout');
