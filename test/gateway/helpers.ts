@@ -35,8 +35,11 @@ export function portRange(pairs: number): string {
 }
 
 /** Like portRange, but every port of the range is first checked free on UDP at the
- * gateway's default interface: a test that needs EVERY pair of a small range (to fill it)
- * cannot afford one port taken by a parallel test file. */
+ * gateway's default interface. Every gateway a test starts takes its range from here: the
+ * ranges lie in the span local clusters pick their ports from (cluster/local-cluster.ts)
+ * and parallel test files start at random offsets, so a range can be taken whole (a
+ * 4-pair range once was: GW_ERR_PORTS_EXHAUSTED), and a test that fills a small range
+ * cannot afford even one port of it taken. */
 export async function freePortRange(pairs: number, host = '127.0.0.1'): Promise<string> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const range = portRange(pairs);

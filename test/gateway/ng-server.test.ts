@@ -16,7 +16,7 @@ import t from 'tap';
 import { GatewayErrorCode } from '../../gateway/errors.js';
 import { parseNgMessage } from '../../gateway/ng-protocol.js';
 import { NgClient } from '../../gateway/ng-client.js';
-import { type GatewayHandle, mediaPort, ngDatagram, portRange, sdp, spawnGateway } from './helpers.js';
+import { freePortRange, mediaPort, ngDatagram, sdp, spawnGateway, type GatewayHandle } from './helpers.js';
 
 function client(t: { teardown(fn: () => void): void }, gw: GatewayHandle): NgClient {
   const c = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 2, ...(gw.key !== null ? { key: gw.key } : {}) });
@@ -42,7 +42,7 @@ async function rawExchange(port: number, datagram: Buffer, copies: number): Prom
 }
 
 t.test('offer, answer, query, delete, ping, list', async (t) => {
-  const range = portRange(20);
+  const range = await freePortRange(20);
   const min = Number(range.split('-')[0]);
   const gw = await spawnGateway(t, ['--ports', range]);
   const ng = client(t, gw);
@@ -76,14 +76,14 @@ t.test('offer, answer, query, delete, ping, list', async (t) => {
 
   // Without authentication (rtpengine-style) a malformed body earns an error reply; with it,
   // silence (test/security/ng-auth.test.ts).
-  const open = await spawnGateway(t, ['--ports', portRange(2), '--ng-auth', 'off']);
+  const open = await spawnGateway(t, ['--ports', await freePortRange(2), '--ng-auth', 'off']);
   t.match(open.events[0], { event: 'listening', ngAuth: 'off' });
   const [malformed] = await rawExchange(open.control, Buffer.from('ck1 d7:command4:pi'), 1);
   t.match(parseNgMessage(malformed!).body, { result: 'error' }, 'a malformed body is answered with an error');
 });
 
 t.test('list is paged so every reply fits one datagram', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(10)]);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(10)]);
   const ng = client(t, gw);
   for (const id of ['a', 'b', 'c']) await ng.offer({ callId: id, fromTag: 'f', sdp: sdp(7000) });
   const first = await ng.list({ limit: 2 });
@@ -93,7 +93,7 @@ t.test('list is paged so every reply fits one datagram', async (t) => {
 });
 
 t.test('a retransmitted command is answered from the cache', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(20)]);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(20)]);
   const datagram = ngDatagram(gw.key, 'retx-1', { command: 'offer', 'call-id': 'r1', 'from-tag': 'f', sdp: sdp(7000) });
   const replies = await rawExchange(gw.control, datagram, 3);
   t.equal(replies.length, 3);
@@ -105,7 +105,7 @@ t.test('a retransmitted command is answered from the cache', async (t) => {
 });
 
 t.test('port exhaustion and the session ceiling', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(4)]); // 4 pairs = 2 calls
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(4)]); // 4 pairs = 2 calls
   const ng = client(t, gw);
   await ng.offer({ callId: 'a', fromTag: 'f', sdp: sdp(7000) });
   await ng.offer({ callId: 'b', fromTag: 'f', sdp: sdp(7000) });
@@ -118,7 +118,7 @@ t.test('port exhaustion and the session ceiling', async (t) => {
   await ng.offer({ callId: 'c', fromTag: 'f', sdp: sdp(7000) });
   t.pass('deleting a call frees its ports');
 
-  const capped = await spawnGateway(t, ['--ports', portRange(10), '--max-sessions', '1']);
+  const capped = await spawnGateway(t, ['--ports', await freePortRange(10), '--max-sessions', '1']);
   const ng2 = client(t, capped);
   await ng2.offer({ callId: 'a', fromTag: 'f', sdp: sdp(7000) });
   await t.rejects(ng2.offer({ callId: 'b', fromTag: 'f', sdp: sdp(7000) }), { code: GatewayErrorCode.MAX_SESSIONS });
@@ -137,7 +137,7 @@ t.test('a client times out against a silent server', async (t) => {
 });
 
 t.test('process lifecycle', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(4)]);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(4)]);
   const exited = new Promise<number | null>((r) => gw.child.once('exit', (code) => r(code)));
   gw.child.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM exits 0');

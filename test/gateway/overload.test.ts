@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { NgClient } from '../../gateway/ng-client.js';
-import { Endpoint, eventually, mediaPort, portRange, rtpPacket, sdp, sleep, spawnGateway } from './helpers.js';
+import { Endpoint, eventually, freePortRange, mediaPort, rtpPacket, sdp, sleep, spawnGateway } from './helpers.js';
 
 // The acceptance case: a 5-second overload, then zero loss within 1 second.
 const FLOOD_MS = 5000;
@@ -31,7 +31,7 @@ function flood(t: { teardown(fn: () => void): void }, port: number): Promise<num
 t.test('loss returns to zero within a second after a flood', async (t) => {
   // latch-any: the flooders send from ports no SDP names, and this test is about CPU
   // overload (their packets must reach the relay and be counted), not about latching.
-  const gw = await spawnGateway(t, ['--ports', portRange(10), '--max-pps', '0', '--latching', 'latch-any']);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(10), '--max-pps', '0', '--latching', 'latch-any']);
   const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 3, key: gw.key! });
   t.teardown(() => ng.close());
   const void1 = await Endpoint.open(t);

@@ -9,12 +9,12 @@ import t from 'tap';
 import { ConfigError, validateClusterConfig, type GatewayConfig } from '../../common/config.js';
 import { silentLogger } from '../../common/logger.js';
 import { NgMediaController } from '../../sip/node/media.js';
-import { portRange, sdp, spawnGateway } from './helpers.js';
+import { freePortRange, sdp, spawnGateway } from './helpers.js';
 
 const rootSecret = randomBytes(32).toString('hex');
 
 t.test('ngAuth: false talks plain ng; the signed default does not trust a plain gateway', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(4), '--ng-auth', 'off']);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(4), '--ng-auth', 'off']);
   const config = (ngAuth: boolean): GatewayConfig => ({ id: 'gw-plain', control: { host: '127.0.0.1', port: gw.control }, portMin: 0, portMax: 0, admin: null, ngAuth });
 
   const plain = new NgMediaController({ gateways: [config(false)], log: silentLogger, rootSecret, ngTimeoutMs: 300 });

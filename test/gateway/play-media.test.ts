@@ -18,7 +18,7 @@ import { NgClient } from '../../gateway/ng-client.js';
 import { defaultPromptsDir, FRAME_SAMPLES, PromptLibrary } from '../../gateway/prompts.js';
 import { writeWav } from '../../gateway/wav.js';
 import { tempDir } from '../support/temp-dir.js';
-import { Endpoint, portRange, rtpPacket, sdp, spawnGateway } from './helpers.js';
+import { Endpoint, freePortRange, rtpPacket, sdp, spawnGateway } from './helpers.js';
 
 async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -31,7 +31,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 5000): Prom
 const portOf = (s: string): number => Number(/m=audio (\d+)/.exec(s)?.[1]);
 
 t.test('play media and stop media on a call, over signed ng', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(4)]);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(4)]);
   const ng = new NgClient({ host: '127.0.0.1', port: gw.control, key: gw.key! });
   t.teardown(() => ng.close());
   const caller = await Endpoint.open(t);
@@ -97,7 +97,7 @@ t.test('play media and stop media on a call, over signed ng', async (t) => {
 });
 
 t.test('played media counts as activity: a silent caller hearing music is not timed out', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(4), '--media-timeout-s', '1']);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(4), '--media-timeout-s', '1']);
   const ng = new NgClient({ host: '127.0.0.1', port: gw.control, key: gw.key! });
   t.teardown(() => ng.close());
   const a = await Endpoint.open(t);

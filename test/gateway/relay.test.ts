@@ -11,12 +11,12 @@
 
 import t from 'tap';
 import { NgClient } from '../../gateway/ng-client.js';
-import { Endpoint, eventually, mediaPort, portRange, rtcpPacket, rtpPacket, sdp, sendAll, sleep, spawnGateway } from './helpers.js';
+import { Endpoint, eventually, freePortRange, mediaPort, rtcpPacket, rtpPacket, sdp, sendAll, sleep, spawnGateway } from './helpers.js';
 
 type Tap = { teardown(fn: () => void | Promise<void>): void };
 
 async function setUpCall(t: Tap, args: string[], callId = 'c1') {
-  const gw = await spawnGateway(t, ['--ports', portRange(10), ...args]);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(10), ...args]);
   const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 2, key: gw.key! });
   t.teardown(() => ng.close());
   const caller = await Endpoint.open(t);

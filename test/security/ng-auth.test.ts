@@ -18,7 +18,7 @@ import t from 'tap';
 import type { BDict } from '../../gateway/bencode.js';
 import { NgClient } from '../../gateway/ng-client.js';
 import { parseNgMessage } from '../../gateway/ng-protocol.js';
-import { Endpoint, eventually, mediaPort, ngDatagram, portRange, rtpPacket, sdp, sleep, spawnGateway, writeNgKeyFile, type GatewayHandle } from '../gateway/helpers.js';
+import { Endpoint, eventually, freePortRange, mediaPort, ngDatagram, portRange, rtpPacket, sdp, sleep, spawnGateway, type GatewayHandle, writeNgKeyFile } from '../gateway/helpers.js';
 
 type Tap = { teardown(fn: () => void | Promise<void>): void };
 
@@ -37,7 +37,7 @@ async function statistics(ng: NgClient): Promise<Record<string, number>> {
 
 /** A gateway with one call c1 whose two legs relay RTP between caller and agent. */
 async function callUp(t: Tap, extra: string[] = []) {
-  const gw = await spawnGateway(t, ['--ports', portRange(6), ...extra]);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(6), ...extra]);
   const ng = signedClient(t, gw);
   const caller = await Endpoint.open(t);
   const agent = await Endpoint.open(t);
@@ -125,7 +125,7 @@ t.test('signed commands work; delete of an unknown call answers ok with a warnin
 });
 
 t.test('the allow-list drops signed commands from other addresses', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(2), '--ng-allow', '127.0.0.2']);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(2), '--ng-allow', '127.0.0.2']);
   const outsider = await Endpoint.open(t, '127.0.0.1');
   const insider = await Endpoint.open(t, '127.0.0.2');
   await outsider.send(ngDatagram(gw.key, 'p1', { command: 'ping' }), gw.control);

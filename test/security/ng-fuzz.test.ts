@@ -15,7 +15,7 @@ import type { BDict, BValue } from '../../gateway/bencode.js';
 import { verifyNg } from '../../gateway/ng-auth.js';
 import { NgClient } from '../../gateway/ng-client.js';
 import { parseNgMessage } from '../../gateway/ng-protocol.js';
-import { Endpoint, eventually, mediaPort, ngDatagram, portRange, rtpPacket, sdp, spawnGateway } from '../gateway/helpers.js';
+import { Endpoint, eventually, freePortRange, mediaPort, ngDatagram, rtpPacket, sdp, spawnGateway } from '../gateway/helpers.js';
 import { fuzzFramesPerListener, hostileBytes, samples } from '../support/fuzz.js';
 
 const SOCKETS = 4;
@@ -40,7 +40,7 @@ const hostileBody: fc.Arbitrary<BDict> = fc
 const BATCH = 64;
 
 t.test('random and mutated ng datagrams neither stop nor confuse the gateway', async (t) => {
-  const gw = await spawnGateway(t, ['--ports', portRange(64), '--max-sessions', '32']);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(64), '--max-sessions', '32']);
   const key = gw.key!;
   const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 4, key });
   t.teardown(() => ng.close());

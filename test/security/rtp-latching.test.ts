@@ -10,14 +10,14 @@
 
 import t from 'tap';
 import { NgClient } from '../../gateway/ng-client.js';
-import { Endpoint, eventually, mediaPort, portRange, rtpPacket, sdp, sleep, spawnGateway } from '../gateway/helpers.js';
+import { Endpoint, eventually, freePortRange, mediaPort, rtpPacket, sdp, sleep, spawnGateway } from '../gateway/helpers.js';
 
 type Tap = { teardown(fn: () => void | Promise<void>): void };
 
 const CALLER = 0xca11, STRANGER = 0x5eed, NEIGHBOUR = 0x0bad, AGENT = 0xa6e7;
 
 async function setUpCall(t: Tap, args: string[]) {
-  const gw = await spawnGateway(t, ['--ports', portRange(4), ...args]);
+  const gw = await spawnGateway(t, ['--ports', await freePortRange(4), ...args]);
   const ng = new NgClient({ host: '127.0.0.1', port: gw.control, timeoutMs: 1000, retries: 2, key: gw.key! });
   t.teardown(() => ng.close());
   const caller = await Endpoint.open(t);
