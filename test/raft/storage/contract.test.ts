@@ -44,6 +44,17 @@ t.teardown(async () => {
   for (const db of new Set(sharedDbs.values())) await db.close();
 });
 
+/** Closes a storage a test is done with, and the database behind a shared view with it:
+ * tap removes the test's directory as the test ends, and an open LevelDB may still be
+ * writing there (once: ENOTEMPTY on the removal, in a clean-clone CI run). */
+async function closeStorage(s: RaftStorage): Promise<void> {
+  await s.close();
+  const db = sharedDbs.get(s);
+  if (db === undefined) return;
+  sharedDbs.delete(s);
+  await db.close();
+}
+
 function sharedKind(name: string, restart: boolean): Kind {
   return {
     name,
@@ -93,7 +104,7 @@ for (const kind of kinds) {
       const loaded = await reopened.load();
       t.same(loaded.entries.map((e) => e.index), [1, 2, 3, 4, 5, 6], 'every entry is there, no gap refused');
       t.equal(loaded.hardState.commit, 2);
-      await reopened.close();
+      await closeStorage(reopened);
     });
 
     // Regression: LevelDB runs batches on pool threads, so an unawaited commit-only write
@@ -109,7 +120,7 @@ for (const kind of kinds) {
         s = await kind.reopen(s, dir);
         t.same((await s.load()).hardState, { term: term + 1, vote: 'b', commit: 0 }, `round ${term}`);
       }
-      await s.close();
+      await closeStorage(s);
     });
 
     // Regression: LevelRaftStorage read the stored entry at a snapshot's index from the
@@ -126,13 +137,13 @@ for (const kind of kinds) {
       const got = await s.load();
       t.equal(got.snapshot?.meta.index, 4);
       t.same(got.entries, entries(5, 6, 2), 'entries 5..6 kept: the stored entry 4 has the snapshot term');
-      await s.close();
+      await closeStorage(s);
     });
 
     t.test('empty storage loads an empty log', async (t) => {
       const s = await kind.open(t.testdir());
       t.same(await s.load(), { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
-      await s.close();
+      await closeStorage(s);
     });
 
     t.test('saved entries and hard state survive a re-open', async (t) => {
@@ -146,7 +157,7 @@ for (const kind of kinds) {
       t.same(got.hardState, { term: 1, vote: 'a', commit: 3 });
       t.same(got.entries, entries(1, 5, 1));
       t.equal(got.snapshot, null);
-      await s.close();
+      await closeStorage(s);
     });
 
     t.test('entries overwrite from their first index and truncate what follows', async (t) => {
@@ -162,7 +173,7 @@ for (const kind of kinds) {
       await s.save({ hardState: null, entries: [entry(5, 2)], snapshot: null }, true);
       s = await kind.reopen(s, dir);
       t.same((await s.load()).entries.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 2], [4, 2], [5, 2]]);
-      await s.close();
+      await closeStorage(s);
     });
 
     t.test('a batch leaving a gap is refused and writes nothing', async (t) => {
@@ -175,7 +186,7 @@ for (const kind of kinds) {
       const got = await s.load();
       t.same(got.entries, entries(1, 2, 1));
       t.equal(got.hardState.term, 0);
-      await s.close();
+      await closeStorage(s);
     });
 
     t.test('compact stores the snapshot and drops entries up to its index', async (t) => {
@@ -195,13 +206,13 @@ for (const kind of kinds) {
       await t.rejects(s.save({ hardState: null, entries: [entry(9, 1)], snapshot: null }, true), { code: 'RAFT_ERR_STORAGE' });
       s = await kind.reopen(s, dir);
       t.same((await s.load()).entries, entries(5, 7, 1));
-      await s.close();
+      await closeStorage(s);
     });
 
     t.test('writes after close reject with RAFT_ERR_STORAGE', async (t) => {
       const s = await kind.open(t.testdir());
       await s.load();
-      await s.close();
+      await closeStorage(s);
       await t.rejects(s.save({ hardState: { term: 1, vote: null, commit: 0 }, entries: [entry(1, 1)], snapshot: null }, true), { code: 'RAFT_ERR_STORAGE' });
       await t.rejects(s.compact({ meta: { index: 1, term: 1, conf }, data: new Uint8Array() }), { code: 'RAFT_ERR_STORAGE' });
     });
@@ -218,7 +229,7 @@ for (const kind of kinds) {
       t.same(got.snapshot, snap);
       t.same(got.entries, [entry(11, 3)]);
       t.same(got.hardState, { term: 3, vote: null, commit: 10 });
-      await s.close();
+      await closeStorage(s);
     });
 
     t.test('a snapshot matching a stored entry keeps the suffix; a conflicting one drops it', async (t) => {
@@ -240,7 +251,7 @@ for (const kind of kinds) {
       const again = await s.load();
       t.equal(again.snapshot?.meta.index, 4);
       t.same(again.entries, [entry(5, 3)]);
-      await s.close();
+      await closeStorage(s);
     });
   });
 }
