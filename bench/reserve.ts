@@ -24,7 +24,7 @@ import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
 import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
 import { createEtcdClient, runEtcdReservationLoad, seedAgents } from './etcd-workloads.js';
-import { onExitCleanup } from './procs.js';
+import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuTicks, onExitCleanup, selfCpuTimeMs } from './procs.js';
 import { round, summarizeLatencies } from './stats.js';
 import { StoreCluster } from './store-cluster.js';
 
@@ -52,7 +52,21 @@ export function reserveLayout(args: BenchArgs): ReserveLayout {
 }
 
 /** The shards under test, running; stop() ends every process. */
-type Target = Readonly<{ config: ClusterConfig; client: ShardClient; describe: string; stop(): Promise<void> }>;
+type Target = Readonly<{
+  config: ClusterConfig;
+  client: ShardClient;
+  describe: string;
+  serverPids(): number[];
+  /** Running totals of what the stores did, summed over them (stores layout only). */
+  storeCounts?: () => Promise<StoreCounts>;
+  stop(): Promise<void>;
+}>;
+
+/** What the stores did, as running totals summed over them: Raft messages and frames
+ * sent, Ready passes, Raft-group saves, LevelDB batch writes and fsyncs. Per cycle, they
+ * show what a reservation costs the stores as the shard count grows. */
+type StoreCounts = Record<'messages' | 'frames' | 'readyPasses' | 'saves' | 'writes' | 'syncs', number>;
+const storeCountNames: readonly (keyof StoreCounts)[] = ['messages', 'frames', 'readyPasses', 'saves', 'writes', 'syncs'];
 
 async function startReplicas(shards: number, profileDir: string | undefined): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-reserve-'));
@@ -72,7 +86,8 @@ async function startReplicas(shards: number, profileDir: string | undefined): Pr
     await stop();
     throw err;
   }
-  return { config, client, describe: `${shards} shards × 3 replicas, one process each (fsync on), in ${dir}`, stop };
+  const serverPids = (): number[] => config.shards.flatMap((s) => s.replicas.map((r) => procs.pid(r.id))).filter((p): p is number => p !== null);
+  return { config, client, describe: `${shards} shards × 3 replicas, one process each (fsync on), in ${dir}`, serverPids, stop };
 }
 
 async function startStores(shards: number, stores: number, profileDir: string | undefined, log: (line: string) => void): Promise<Target> {
@@ -91,10 +106,30 @@ async function startStores(shards: number, stores: number, profileDir: string | 
     await cluster.stop();
     throw err;
   }
-  return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, stop: () => cluster.stop() };
+  const storeIds = (cluster.config.stores ?? []).map((s) => s.id);
+  const serverPids = (): number[] => storeIds.map((id) => cluster.pid(id)).filter((p): p is number => p !== null);
+  const storeCounts = async (): Promise<StoreCounts> => {
+    const sum: StoreCounts = { messages: 0, frames: 0, readyPasses: 0, saves: 0, writes: 0, syncs: 0 };
+    for (const st of await Promise.all(storeIds.map((id) => cluster.status(id)))) {
+      const host = st.host as Record<string, number>;
+      const log = st.log as Record<string, number>;
+      sum.messages += host.messagesSent ?? 0;
+      sum.frames += host.framesSent ?? 0;
+      sum.readyPasses += host.readyPasses ?? 0;
+      sum.saves += log.saves ?? 0;
+      sum.writes += log.writes ?? 0;
+      sum.syncs += log.syncs ?? 0;
+    }
+    return sum;
+  };
+  return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, serverPids, storeCounts, stop: () => cluster.stop() };
 }
 
-type Row = { target: 'ringfence' | 'etcd'; concurrency: number; opsPerSec: number; p50Ms: number; p99Ms: number; denied: number; unknown: number };
+/** CPU per reservation cycle (ms): the whole machine's busy time, and the Ringfence
+ * servers' and this bench client's own, so a change in throughput can be told apart from
+ * a change in cost (the machine is saturated at c=64, so throughput follows the cost). */
+type CycleCpu = { host?: number; servers?: number; client?: number };
+type Row = { target: 'ringfence' | 'etcd'; concurrency: number; opsPerSec: number; p50Ms: number; p99Ms: number; denied: number; unknown: number; cpuMsPerCycle?: CycleCpu; storesPerCycle?: StoreCounts };
 
 export async function runBench(args: BenchArgs): Promise<BenchReport> {
   const seconds = args.seconds ?? 10;
@@ -123,14 +158,14 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
       seedClient.close();
       args.log(`reserve: 3-member etcd up, ${agents} agent keys seeded`);
     } else {
-      args.log('reserve: etcd not installed (apt-get install -y etcd-server) — measuring Ringfence alone');
+      args.log(etcdBinary() === null ? 'reserve: etcd not installed (apt-get install -y etcd-server) — measuring Ringfence alone' : 'reserve: --etcd false — measuring Ringfence alone');
     }
     if (warmupSeconds > 0) {
-      const w = await ringfenceLevel(client, agents, 64, warmupSeconds);
+      const w = await ringfenceLevel(target, agents, 64, warmupSeconds);
       args.log(`reserve: warm-up (not reported): ${line(w).trim()}`);
     }
     for (const c of levels) {
-      rows.push(await ringfenceLevel(client, agents, c, seconds));
+      rows.push(await ringfenceLevel(target, agents, c, seconds));
       args.log(line(rows[rows.length - 1]!));
       if (etcd) {
         const ec = createEtcdClient(etcd.clientHosts);
@@ -145,12 +180,14 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     await etcd?.stop();
     await target?.stop();
   }
-  const results = rows.map(({ target: t, concurrency, opsPerSec, p50Ms, p99Ms }) => ({ target: t, concurrency, opsPerSec, p50Ms, p99Ms }));
+  const results = rows.map(({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, cpuMsPerCycle, storesPerCycle }) => ({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, ...(cpuMsPerCycle ? { cpuMsPerCycle } : {}), ...(storesPerCycle ? { storesPerCycle } : {}) }));
   return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(layout.layout === 'stores' ? { stores: layout.stores } : {}), results };
 }
 
 function line(r: Row): string {
-  return `  ${r.target.padEnd(9)} c=${String(r.concurrency).padStart(3)}  ${String(r.opsPerSec).padStart(8)} reservations/s  grant p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  (denied ${r.denied}, unknown ${r.unknown})`;
+  const cpu = r.cpuMsPerCycle ? `; CPU ms/cycle host ${r.cpuMsPerCycle.host ?? '?'}, servers ${r.cpuMsPerCycle.servers ?? '?'}, client ${r.cpuMsPerCycle.client ?? '?'}` : '';
+  const counts = r.storesPerCycle ? `\n            per cycle in the stores: ${storeCountNames.map((k) => `${k} ${r.storesPerCycle![k]}`).join(', ')}` : '';
+  return `  ${r.target.padEnd(9)} c=${String(r.concurrency).padStart(3)}  ${String(r.opsPerSec).padStart(8)} reservations/s  grant p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  (denied ${r.denied}, unknown ${r.unknown})${cpu}${counts}`;
 }
 
 async function provision(client: ShardClient, agents: number): Promise<void> {
@@ -173,7 +210,12 @@ async function provision(client: ShardClient, agents: number): Promise<void> {
 
 /** One closed-loop level: each worker reserves a random agent; on a grant it confirms and
  * releases it (the call "ends" at once), then starts over. */
-async function ringfenceLevel(client: ShardClient, agents: number, concurrency: number, seconds: number): Promise<Row> {
+async function ringfenceLevel(target: Target, agents: number, concurrency: number, seconds: number): Promise<Row> {
+  const client = target.client;
+  const pids = target.serverPids();
+  const hostBefore = hostCpuTicks();
+  const countsBefore = await target.storeCounts?.();
+  const cpuBefore = { ...groupCpuMs({ servers: pids }), client: selfCpuTimeMs() };
   let denied = 0;
   let seq = 0;
   const grantLatencies: number[] = [];
@@ -198,6 +240,19 @@ async function ringfenceLevel(client: ShardClient, agents: number, concurrency: 
       return 'ok';
     },
   });
+  const cpuAfter = { ...groupCpuMs({ servers: pids }), client: selfCpuTimeMs() };
+  const hostMs = hostBusyMs(hostBefore, hostCpuTicks());
+  const countsAfter = await target.storeCounts?.();
+  const storesPerCycle = countsBefore && countsAfter && res.okCount + denied > 0 ? perCycle(countsBefore, countsAfter, res.okCount + denied) : undefined;
+  // Every started cycle cost CPU, granted or denied.
+  const cycles = res.okCount + denied;
+  const cpuMsPerCycle: CycleCpu = { ...(hostMs === null || cycles === 0 ? {} : { host: round(hostMs / cycles, 3) }), ...cpuDeltaPerUnit(cpuBefore, cpuAfter, cycles) };
   const lat = summarizeLatencies(grantLatencies);
-  return { target: 'ringfence', concurrency, opsPerSec: round(res.okCount / (res.elapsedMs / 1000), 1), p50Ms: round(lat.p50Ms), p99Ms: round(lat.p99Ms), denied, unknown: res.errorCount };
+  return { target: 'ringfence', concurrency, opsPerSec: round(res.okCount / (res.elapsedMs / 1000), 1), p50Ms: round(lat.p50Ms), p99Ms: round(lat.p99Ms), denied, unknown: res.errorCount, cpuMsPerCycle, ...(storesPerCycle ? { storesPerCycle } : {}) };
+}
+
+function perCycle(before: StoreCounts, after: StoreCounts, cycles: number): StoreCounts {
+  const out = { ...after };
+  for (const k of storeCountNames) out[k] = round((after[k] - before[k]) / cycles, 2);
+  return out;
 }

@@ -102,6 +102,14 @@ export class StoreCluster {
     return res.text();
   }
 
+  /** A store's GET /v1/status (its admin REST, read token): host and log stats among it. */
+  async status(storeId: string): Promise<Record<string, unknown>> {
+    const st = this.stores.find((s) => s.id === storeId)!;
+    const res = await fetch(`http://${st.admin.host}:${st.admin.port}/v1/status`, { headers: { authorization: `Bearer ${this.config.tokens.read}` }, signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`store ${storeId} /v1/status: HTTP ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
   async stop(): Promise<void> {
     this.client.close();
     await this.procs.stopAll(3000);
