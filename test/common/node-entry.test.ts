@@ -1,7 +1,8 @@
 // The node arguments that start one of our processes (common/node-entry.ts): tsx from the
 // sources unless a compiled tree is named and holds the module; the JavaScript itself in a
-// compiled tree. Under `npm test` (RINGFENCE_BUILD_DIR set to the tree it just built) the
-// built CLI must run as the sources' does.
+// compiled tree. Under `npm test` (RINGFENCE_BUILD_DIR set to the tree it just built, tap
+// run inside it: cluster/build-tree.ts) the test files run from JavaScript without tsx,
+// and the built CLI must run as the sources' does.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +33,8 @@ t.test('in a compiled tree (no .ts beside the .js): the JavaScript', async (t) =
 
 const built = process.env.RINGFENCE_BUILD_DIR;
 t.test('the tree npm test built runs the CLI', { skip: built ? false : 'RINGFENCE_BUILD_DIR is not set (npm test sets it)' }, async (t) => {
+  t.match(fileURLToPath(import.meta.url), /\/test\/common\/node-entry\.test\.js$/, 'this test file runs from its JavaScript');
+  t.notOk(process.execArgv.some((a) => a.includes('tsx')), `and without tsx (${process.execArgv.join(' ')})`);
   const args = nodeEntryArgs(cli);
   t.notSame(args.slice(0, 2), ['--import', 'tsx'], `the CLI runs from the build (${args.join(' ')})`);
   const fromBuild = spawnSync(process.execPath, [...args, '--version'], { encoding: 'utf8', timeout: 60_000 });
