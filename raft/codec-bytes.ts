@@ -19,19 +19,28 @@ export class ByteWriter {
   private view: DataView;
   private length = 0;
 
+  /** Small writers take their bytes from Node's shared buffer pool (Buffer.allocUnsafe):
+   * a fresh zero-filled ArrayBuffer per message was the largest self time in encoding at
+   * 100 groups a store. Every byte handed out by finish() was written first. */
   constructor(sizeHint = 256) {
-    this.buf = new Uint8Array(Math.max(16, sizeHint));
-    this.view = new DataView(this.buf.buffer);
+    this.buf = Buffer.allocUnsafe(Math.max(16, sizeHint));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
   private reserve(n: number): void {
     if (this.length + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.length + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = Buffer.allocUnsafe(size);
     next.set(this.buf.subarray(0, this.length));
     this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+
+  /** Overwrites 4 bytes already written at `at` (a length or checksum known only later). */
+  u32At(at: number, v: number): void {
+    assert(at >= 0 && at + 4 <= this.length, `codec: u32At(${at}) outside the ${this.length} bytes written`);
+    this.view.setUint32(at, v >>> 0);
   }
 
   u8(v: number): this {

@@ -242,12 +242,16 @@ function readMeta(r: ByteReader): SnapshotMeta {
 
 // ---- stored records: crc32 | version | body ----
 
+/** A stored record: its CRC32, then its body. The writer starts with 4 bytes kept for the
+ * checksum (sealedWriter), filled in here once the body is written: no second copy. */
 function sealed(w: ByteWriter): Uint8Array {
-  const body = w.finish();
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, crc32(body));
-  out.set(body, 4);
+  const out = w.finish();
+  w.u32At(0, crc32(out.subarray(4)));
   return out;
+}
+
+function sealedWriter(bodySizeHint: number): ByteWriter {
+  return new ByteWriter(4 + bodySizeHint).u32(0);
 }
 
 function opened(bytes: Uint8Array, what: string): ByteReader {
@@ -263,7 +267,7 @@ function opened(bytes: Uint8Array, what: string): ByteReader {
 
 /** An entry as stored on disk, with its CRC32. */
 export function encodeEntry(e: Entry): Uint8Array {
-  const w = new ByteWriter(24 + e.data.length).u8(STORE_VERSION);
+  const w = sealedWriter(24 + e.data.length).u8(STORE_VERSION);
   writeEntryBody(w, e);
   return sealed(w);
 }
@@ -276,7 +280,7 @@ export function decodeEntry(bytes: Uint8Array, what = 'raft entry'): Entry {
 }
 
 export function encodeHardState(h: HardState): Uint8Array {
-  const w = new ByteWriter(64).u8(STORE_VERSION).uint(h.term).uint(h.commit).bool(h.vote !== null);
+  const w = sealedWriter(64).u8(STORE_VERSION).uint(h.term).uint(h.commit).bool(h.vote !== null);
   if (h.vote !== null) w.str(h.vote);
   return sealed(w);
 }
@@ -291,7 +295,7 @@ export function decodeHardState(bytes: Uint8Array, what = 'raft hard state'): Ha
 }
 
 export function encodeSnapshot(s: Snapshot): Uint8Array {
-  const w = new ByteWriter(128 + s.data.length).u8(STORE_VERSION);
+  const w = sealedWriter(128 + s.data.length).u8(STORE_VERSION);
   writeMeta(w, s.meta);
   w.bytes(s.data);
   return sealed(w);
