@@ -77,18 +77,7 @@ export async function storeShardRoutes(app: FastifyInstance, deps: StoreShardRou
     config: deps.config,
     ...(deps.log ? { log: deps.log } : {}),
   });
-  // A stand-alone replica's routes name no shard; on a store they would be ambiguous, so
-  // they answer where each one lives here instead of a bare "no route".
-  for (const [method, path] of [['GET', 'reservations'], ['POST', 'leader/transfer'], ['POST', 'members'], ['DELETE', 'members/:member']] as const) {
-    app.route({
-      method,
-      url: `/v1/${path}`,
-      schema: { hide: true },
-      handler: async (req) => {
-        throw new AdminError('ADMIN_ERR_NOT_FOUND', `store ${deps.storeId} hosts many shards: ${req.method} /v1/shards/:id/${path} names the shard`);
-      },
-    });
-  }
+  await oldReplicaRoutes(app, deps);
   const readLocal: ReadLocal = (shardId, q, consistency) => hosted.get(shardId)?.node.read(q, consistency, adminReadTimeoutMs) ?? null;
   await agentRoutes(app, {
     client,
@@ -99,6 +88,73 @@ export async function storeShardRoutes(app: FastifyInstance, deps: StoreShardRou
     ...(deps.log ? { log: deps.log } : {}),
   });
   await serviceRoutes(app, { client, readLocal });
+}
+
+/** A stand-alone replica's routes name no shard. On a store they keep working: a member
+ * id names its shard (replica ids are the cluster file's, one shard each), so the Raft
+ * operations answer 307 to the shard's own route, method and body kept; the reservations
+ * are every hosted shard's, each item naming its shard. Adding a member is refused as on
+ * the shard's route: placement is the cluster file's. */
+async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps): Promise<void> {
+  const { hosted } = deps;
+  const shardOfMember = (member: string): HostedReplica | null => {
+    for (const h of hosted.values()) {
+      const conf = h.node.status().conf;
+      if (h.shard.replicas.some((r) => r.id === member) || conf.voters.includes(member) || conf.learners.includes(member)) return h;
+    }
+    return null;
+  };
+  const shardPath = (h: HostedReplica, rest: string): string => `/v1/shards/${encodeURIComponent(h.shard.id)}/${rest}`;
+
+  app.get('/v1/reservations', {
+    schema: { summary: 'Reservations and calls held on every shard this store hosts (each item names its shard)', querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errors } },
+  }, async (req) => {
+    const consistency = (req.query as { consistency?: string }).consistency === 'stale' ? 'stale' : 'linearizable';
+    const perShard = await Promise.all([...hosted.values()].map(async (h) => {
+      try {
+        const items = readWithoutHa1(await h.node.read({ type: 'reservations' }, consistency, adminReadTimeoutMs)) as Record<string, unknown>[];
+        return items.map((r) => ({ shard: h.shard.id, ...r }));
+      } catch (err) {
+        throw toAdminError(err);
+      }
+    }));
+    return perShard.flat();
+  });
+
+  app.post('/v1/leader/transfer', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Hand leadership of the shard whose replica `to` is to that replica (307 to /v1/shards/:id/leader/transfer)',
+      body: { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } },
+      response: { ...errors },
+    },
+  }, async (req, reply) => {
+    const { to } = req.body as { to: string };
+    const h = shardOfMember(to);
+    if (h === null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `no shard store ${deps.storeId} hosts has a replica ${JSON.stringify(to)}`, 'body.to');
+    return reply.redirect(shardPath(h, 'leader/transfer'), 307);
+  });
+
+  app.delete('/v1/members/:id', {
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'Remove a replica from its shard (307 to /v1/shards/:id/members/:member)',
+      params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } }, required: ['id'] },
+      response: { ...errors },
+    },
+  }, async (req, reply) => {
+    const member = (req.params as { id: string }).id;
+    const h = shardOfMember(member);
+    if (h === null) throw new AdminError('ADMIN_ERR_NOT_FOUND', `${member} is not a member of any shard store ${deps.storeId} hosts`, 'params.id');
+    return reply.redirect(shardPath(h, `members/${encodeURIComponent(member)}`), 307);
+  });
+
+  app.post('/v1/members', {
+    config: { scope: 'admin' },
+    schema: { hide: true },
+  }, async () => {
+    throw new AdminError('ADMIN_ERR_BAD_REQUEST', `store ${deps.storeId} hosts shards placed by the cluster file: add a replica by placing it on a store there, not through this route`);
+  });
 }
 
 type ReadLocal = (shardId: string, q: Parameters<ShardNode['read']>[0], consistency: Parameters<ShardNode['read']>[1]) => Promise<unknown> | null;

@@ -7,7 +7,8 @@
 // - the store's admin app (inject): /v1/status counts groups and leaders and links each
 //   shard; /v1/shards/:id/status; 404 for a shard it does not host; 400 for a member
 //   added through the REST (placement is the cluster file's); the old per-replica routes
-//   name where they live on a store;
+//   keep working: a Raft operation naming a member answers 307 to its shard's route, and
+//   GET /v1/reservations lists every hosted shard's, each naming its shard;
 // - close() disarms the duty timer and frees the ports.
 import { createServer, type Server } from 'node:net';
 import t from 'tap';
@@ -71,8 +72,17 @@ t.test('one store, three one-replica shards, in process', async (t) => {
   const join = await store.app.inject({ method: 'POST', url: '/v1/shards/s1/members', headers: { authorization: `Bearer ${config.tokens.admin}` }, payload: { id: 's1-z', raft: '127.0.0.1:7999' } });
   t.equal(join.statusCode, 400, 'no replica joins a store-hosted shard through the REST');
   t.match(join.json(), { code: 'ADMIN_ERR_BAD_REQUEST', detail: /lives on stores: add a replica by placing it on a store in the cluster file/ });
-  const old = await store.app.inject({ method: 'POST', url: '/v1/leader/transfer', headers: { authorization: `Bearer ${config.tokens.admin}` }, payload: { to: 's1-a' } });
-  t.match({ status: old.statusCode, body: old.json() }, { status: 404, body: { detail: /POST \/v1\/shards\/:id\/leader\/transfer names the shard/ } }, 'a stand-alone replica\'s route names its place on a store');
+  const admin = { authorization: `Bearer ${config.tokens.admin}` };
+  const old = await store.app.inject({ method: 'POST', url: '/v1/leader/transfer', headers: admin, payload: { to: 's2-a' } });
+  t.match({ status: old.statusCode, location: old.headers.location }, { status: 307, location: '/v1/shards/s2/leader/transfer' }, 'a stand-alone replica\'s transfer: 307 to the shard of the replica it names');
+  const oldUnknown = await store.app.inject({ method: 'POST', url: '/v1/leader/transfer', headers: admin, payload: { to: 's9-a' } });
+  t.match({ status: oldUnknown.statusCode, body: oldUnknown.json() }, { status: 400, body: { code: 'ADMIN_ERR_BAD_REQUEST', field: 'body.to', detail: /no shard store a hosts has a replica "s9-a"/ } });
+  const oldRemove = await store.app.inject({ method: 'DELETE', url: '/v1/members/s3-a', headers: admin });
+  t.match({ status: oldRemove.statusCode, location: oldRemove.headers.location }, { status: 307, location: '/v1/shards/s3/members/s3-a' }, 'a member removal: 307 to its shard\'s route');
+  const oldRemoveUnknown = await store.app.inject({ method: 'DELETE', url: '/v1/members/nobody', headers: admin });
+  t.match({ status: oldRemoveUnknown.statusCode, body: oldRemoveUnknown.json() }, { status: 404, body: { field: 'params.id' } });
+  const oldJoin = await store.app.inject({ method: 'POST', url: '/v1/members', headers: admin, payload: { id: 's1-z', raft: '127.0.0.1:7999' } });
+  t.match({ status: oldJoin.statusCode, body: oldJoin.json() }, { status: 400, body: { detail: /placed by the cluster file/ } }, 'a member added: refused as on the shard\'s route');
 
   // One DN per shard, each reserved with a short TTL and never confirmed.
   const shardIds = config.shards.map((s) => s.id);
@@ -91,6 +101,12 @@ t.test('one store, three one-replica shards, in process', async (t) => {
     await until(`${dn}'s reservation to expire`, async () => ((await client.read(shard, { type: 'agent', dn })) as Agent).status.state === 'READY');
   }
   t.pass('each shard\'s unconfirmed reservation expired after its TTL');
+  const [heldShard, heldDn] = [...dns][1]!;
+  ok(await client.command(heldDn, { type: 'reserve', dn: heldDn, reservationId: `held-${heldDn}`, callId: `held-${heldDn}`, owner: 'test', ttlMs: 60_000 }), 'reserve');
+  const held = await store.app.inject({ method: 'GET', url: '/v1/reservations', headers: { authorization: `Bearer ${config.tokens.read}` } });
+  t.equal(held.statusCode, 200);
+  t.match(held.json(), [{ shard: heldShard, dn: heldDn, state: 'RESERVED', reservation: { reservationId: `held-${heldDn}` } }], 'GET /v1/reservations: every hosted shard\'s, naming its shard');
+  t.equal((held.json() as unknown[]).length, 1);
   const metrics = await store.registry.metrics();
   for (const s of shardIds) t.match(metrics, new RegExp(`^ringfence_reservations_expired_total\\{shard="${s}",replica="${s}-a",store="a"\\} 1$`, 'm'), `${s}: the expiry is counted under its shard`);
 
