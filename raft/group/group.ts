@@ -132,7 +132,10 @@ export class RaftGroup {
     if (this.closed || this.failure !== null) return;
     for (let i = 0; i < due; i++) this.core.tick();
     void this.saveUnsavedHardState();
-    this.schedule();
+    // Most firings of a busy store's ticker change nothing in most groups (no heartbeat
+    // due, no election): a Ready pass for each would find nothing to do, 5,000 times a
+    // second on a store of 100 groups.
+    if (this.core.hasReady()) this.schedule();
   }
 
   // ---------------------------------------------------------------- driven by a RaftHost
@@ -190,10 +193,14 @@ export class RaftGroup {
   }
 
   private leaderIdle(): boolean {
+    const pendingRequests = this.pending.size + this.reads.size + this.transfers.size;
+    // A follower, or a busy leader, is not an idle leader: known without building its
+    // status, at every firing. (The soft state lags the core by a Ready at most, and a
+    // Ready not yet handled is itself a reason not to be idle.)
+    if (this.soft.role !== 'leader' || pendingRequests > 0 || this.loop !== null || this.scheduled || this.unsavedHardState !== null) return false;
     const st = this.core.status();
     if (st.role !== 'leader') return false;
-    const pendingRequests = this.pending.size + this.reads.size + this.transfers.size;
-    const readyPending = this.loop !== null || this.scheduled || this.core.hasReady() || this.unsavedHardState !== null;
+    const readyPending = this.core.hasReady();
     const host = this.opts.host;
     const silentMembers = host === undefined ? [] : [...st.conf.voters, ...st.conf.learners].filter((m) => m !== this.opts.id && host.storeSilent(m));
     return leaderMayQuiesce({ self: this.opts.id, role: st.role, conf: st.conf, term: st.term, commit: st.commit, lastIndex: st.lastIndex, applied: st.applied, peers: st.peers, pendingRequests, readyPending, silentMembers });
