@@ -243,9 +243,9 @@ async function ringfenceLevel(target: Target, agents: number, concurrency: numbe
   const cpuAfter = { ...groupCpuMs({ servers: pids }), client: selfCpuTimeMs() };
   const hostMs = hostBusyMs(hostBefore, hostCpuTicks());
   const countsAfter = await target.storeCounts?.();
-  const storesPerCycle = countsBefore && countsAfter && res.okCount + denied > 0 ? perCycle(countsBefore, countsAfter, res.okCount + denied) : undefined;
   // Every started cycle cost CPU, granted or denied.
   const cycles = res.okCount + denied;
+  const storesPerCycle = countsBefore && countsAfter && cycles > 0 ? perCycle(countsBefore, countsAfter, cycles) : undefined;
   const cpuMsPerCycle: CycleCpu = { ...(hostMs === null || cycles === 0 ? {} : { host: round(hostMs / cycles, 3) }), ...cpuDeltaPerUnit(cpuBefore, cpuAfter, cycles) };
   const lat = summarizeLatencies(grantLatencies);
   return { target: 'ringfence', concurrency, opsPerSec: round(res.okCount / (res.elapsedMs / 1000), 1), p50Ms: round(lat.p50Ms), p99Ms: round(lat.p99Ms), denied, unknown: res.errorCount, cpuMsPerCycle, ...(storesPerCycle ? { storesPerCycle } : {}) };
