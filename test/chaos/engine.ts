@@ -93,7 +93,10 @@ export type ChaosResult = Readonly<{
   shards: number;
   partitions: number;
   partitionsByKind: Readonly<Record<string, number>>;
+  /** The loopback cluster's replica layout; with hosts, `hostsLayout` says how they sit. */
   layout: 'separate' | 'co-hosted';
+  /** With hosts: a store per host, or a shard process per host (null on loopback). */
+  hostsLayout: HostsLayout | null;
   preferredLeaders: boolean;
   minutes: number;
   loadMs: number;
@@ -372,6 +375,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       partitions: nemesis.partitions,
       partitionsByKind,
       layout,
+      hostsLayout: hostsFile?.layout ?? null,
       preferredLeaders: opts.preferredLeaders ?? false,
       minutes: opts.minutes,
       loadMs,

@@ -29,6 +29,7 @@ t.test(`chaos on 3 hosts (${layout}): kills and partitions, nothing double-booke
   const r = await runChaos({ minutes: loadS / 60, seed, sip: 'auto', killIntervalMs: 3000, hosts: 3, shards: layout === 'stores' ? 10 : 6, hostsLayout: layout, log: (line) => t.comment(line), onProcs: (p) => { procs = p; } });
   t.comment(`seed ${r.seed}: ${r.kills} kills ${JSON.stringify(r.killsByFault)}, ${r.partitions} partitions ${JSON.stringify(r.partitionsByKind)}, ${r.calls} calls, ${r.shardLoad.grants} grants, ${r.leaderChanges} leader changes`);
   // A step waits while a restarted process is not back, and may be skipped: at least one is made.
+  t.equal(r.hostsLayout, layout, `the report names the hosts' layout (${layout})`);
   t.ok(r.partitions >= 1, `partitions were made and healed (${r.partitions})`);
   const heals = r.timeline.filter((e) => e.kind === 'heal').length;
   t.equal(heals, r.partitions, 'each partition was healed');
