@@ -45,7 +45,7 @@ import { intFlag } from '../common/args.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { formatPhases, scrapePhases, summarizePhases, type PhaseSummary } from './phases.js';
-import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reapedChildrenCpuMs } from './procs.js';
+import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reapedChildrenCpuMs } from './procs.js';
 import { median, round, summarizeLatencies } from './stats.js';
 import { adminGet, getJson } from '../cluster/cluster-view.js';
 import { ShardClient } from '../shards/client/shard-client.js';
@@ -175,7 +175,7 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   const groupsAfter = { ...groupCpuMs(o.cpuGroups), caller: reapedChildrenCpuMs() };
   const hostCpu = hostCpuShare(cpuBefore, cpuAfter);
   const hostMs = hostBusyMs(cpuBefore, cpuAfter);
-  const cpuMsPerCall = { ...(hostMs === null ? {} : { host: round(hostMs / calls, 2) }), ...cpuDeltaPerUnit(groupsBefore, groupsAfter, calls) };
+  const cpuMsPerCall = { ...(hostMs === null ? {} : { host: round(hostMs / calls, 2) }), ...deltaPerUnit(groupsBefore, groupsAfter, calls) };
   const durationMs = Date.now() - started;
   const lat = summarizeLatencies(r.rttMs);
   // Released calls still confirm for a moment after SIPp is done.

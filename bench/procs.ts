@@ -333,9 +333,10 @@ export function groupCpuMs(groups: Readonly<Record<string, readonly number[]>>):
   return out;
 }
 
-/** Per-unit CPU of each group between two groupCpuMs samples (e.g. ms per call), rounded
- * to 0.01; a group missing from either sample, or whose processes died, is left out. */
-export function cpuDeltaPerUnit(before: Record<string, number | null>, after: Record<string, number | null>, units: number): Record<string, number> {
+/** The change per unit of each named running total between two samples (the CPU ms of
+ * groupCpuMs per call, a store's messages per cycle), rounded to 0.01; a total missing
+ * from either sample (a group whose processes died), or that went back, is left out. */
+export function deltaPerUnit(before: Record<string, number | null>, after: Record<string, number | null>, units: number): Record<string, number> {
   const out: Record<string, number> = {};
   if (!(units > 0)) return out;
   for (const [name, a] of Object.entries(after)) {

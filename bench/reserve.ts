@@ -24,7 +24,7 @@ import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
 import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
 import { createEtcdClient, runEtcdReservationLoad, seedAgents } from './etcd-workloads.js';
-import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuTicks, onExitCleanup, selfCpuTimeMs } from './procs.js';
+import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuTicks, onExitCleanup, selfCpuTimeMs } from './procs.js';
 import { round, summarizeLatencies } from './stats.js';
 import { StoreCluster } from './store-cluster.js';
 
@@ -245,14 +245,9 @@ async function ringfenceLevel(target: Target, agents: number, concurrency: numbe
   const countsAfter = await target.storeCounts?.();
   // Every started cycle cost CPU, granted or denied.
   const cycles = res.okCount + denied;
-  const storesPerCycle = countsBefore && countsAfter && cycles > 0 ? perCycle(countsBefore, countsAfter, cycles) : undefined;
-  const cpuMsPerCycle: CycleCpu = { ...(hostMs === null || cycles === 0 ? {} : { host: round(hostMs / cycles, 3) }), ...cpuDeltaPerUnit(cpuBefore, cpuAfter, cycles) };
+  const storesPerCycle = countsBefore && countsAfter && cycles > 0 ? (deltaPerUnit(countsBefore, countsAfter, cycles) as StoreCounts) : undefined;
+  const cpuMsPerCycle: CycleCpu = { ...(hostMs === null || cycles === 0 ? {} : { host: round(hostMs / cycles, 3) }), ...deltaPerUnit(cpuBefore, cpuAfter, cycles) };
   const lat = summarizeLatencies(grantLatencies);
   return { target: 'ringfence', concurrency, opsPerSec: round(res.okCount / (res.elapsedMs / 1000), 1), p50Ms: round(lat.p50Ms), p99Ms: round(lat.p99Ms), denied, unknown: res.errorCount, cpuMsPerCycle, ...(storesPerCycle ? { storesPerCycle } : {}) };
 }
 
-function perCycle(before: StoreCounts, after: StoreCounts, cycles: number): StoreCounts {
-  const out = { ...after };
-  for (const k of storeCountNames) out[k] = round((after[k] - before[k]) / cycles, 2);
-  return out;
-}

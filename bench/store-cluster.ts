@@ -96,18 +96,19 @@ export class StoreCluster {
 
   /** A store's Prometheus exposition (its admin REST, read token). */
   async metrics(storeId: string): Promise<string> {
-    const st = this.stores.find((s) => s.id === storeId)!;
-    const res = await fetch(`http://${st.admin.host}:${st.admin.port}/metrics`, { headers: { authorization: `Bearer ${this.config.tokens.read}` }, signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`store ${storeId} /metrics: HTTP ${res.status}`);
-    return res.text();
+    return (await this.#admin(storeId, '/metrics')).text();
   }
 
   /** A store's GET /v1/status (its admin REST, read token): host and log stats among it. */
   async status(storeId: string): Promise<Record<string, unknown>> {
+    return (await (await this.#admin(storeId, '/v1/status')).json()) as Record<string, unknown>;
+  }
+
+  async #admin(storeId: string, path: string): Promise<Response> {
     const st = this.stores.find((s) => s.id === storeId)!;
-    const res = await fetch(`http://${st.admin.host}:${st.admin.port}/v1/status`, { headers: { authorization: `Bearer ${this.config.tokens.read}` }, signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`store ${storeId} /v1/status: HTTP ${res.status}`);
-    return (await res.json()) as Record<string, unknown>;
+    const res = await fetch(`http://${st.admin.host}:${st.admin.port}${path}`, { headers: { authorization: `Bearer ${this.config.tokens.read}` }, signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`store ${storeId} ${path}: HTTP ${res.status}`);
+    return res;
   }
 
   async stop(): Promise<void> {

@@ -22,6 +22,20 @@ import { adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adm
 import type { ShardNode } from './shard-node.js';
 
 const consistencyQuery = { consistency: { type: 'string', enum: ['linearizable', 'stale'] } } as const;
+const reservationsQuery = { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } } as const;
+const reservationsBody = { type: 'array', items: { type: 'object', additionalProperties: true } } as const;
+const memberId = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
+const transferBody = { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
+
+/** A read of a hosted replica as the admin routes answer it: the ?consistency asked for
+ * (linearizable unless 'stale'), HA1 hashes left out, Raft errors as problem bodies. */
+async function readReplica(node: ShardNode, q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> {
+  try {
+    return readWithoutHa1(await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', adminReadTimeoutMs));
+  } catch (err) {
+    throw toAdminError(err);
+  }
+}
 const problemRef = { $ref: 'Problem#' } as const;
 const errors = { 400: problemRef, 401: problemRef, 403: problemRef, 404: problemRef, 409: problemRef, 503: problemRef, 504: problemRef } as const;
 
@@ -97,26 +111,25 @@ export async function storeShardRoutes(app: FastifyInstance, deps: StoreShardRou
  * the shard's route: placement is the cluster file's. */
 async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps): Promise<void> {
   const { hosted } = deps;
+  /** The hosted shard `member` belongs to: by the cluster file's placement, else by a
+   * group's live membership (building each group's status only when the file names none). */
   const shardOfMember = (member: string): HostedReplica | null => {
+    for (const h of hosted.values()) if (h.shard.replicas.some((r) => r.id === member)) return h;
     for (const h of hosted.values()) {
       const conf = h.node.status().conf;
-      if (h.shard.replicas.some((r) => r.id === member) || conf.voters.includes(member) || conf.learners.includes(member)) return h;
+      if (conf.voters.includes(member) || conf.learners.includes(member)) return h;
     }
     return null;
   };
   const shardPath = (h: HostedReplica, rest: string): string => `/v1/shards/${encodeURIComponent(h.shard.id)}/${rest}`;
 
   app.get('/v1/reservations', {
-    schema: { summary: 'Reservations and calls held on every shard this store hosts (each item names its shard)', querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errors } },
+    schema: { summary: 'Reservations and calls held on every shard this store hosts (each item names its shard)', querystring: reservationsQuery, response: { 200: reservationsBody, ...errors } },
   }, async (req) => {
-    const consistency = (req.query as { consistency?: string }).consistency === 'stale' ? 'stale' : 'linearizable';
+    const consistency = (req.query as { consistency?: string }).consistency;
     const perShard = await Promise.all([...hosted.values()].map(async (h) => {
-      try {
-        const items = readWithoutHa1(await h.node.read({ type: 'reservations' }, consistency, adminReadTimeoutMs)) as Record<string, unknown>[];
-        return items.map((r) => ({ shard: h.shard.id, ...r }));
-      } catch (err) {
-        throw toAdminError(err);
-      }
+      const items = (await readReplica(h.node, { type: 'reservations' }, consistency)) as Record<string, unknown>[];
+      return items.map((r) => ({ shard: h.shard.id, ...r }));
     }));
     return perShard.flat();
   });
@@ -125,7 +138,7 @@ async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps
     config: { scope: 'admin' },
     schema: {
       summary: 'Hand leadership of the shard whose replica `to` is to that replica (307 to /v1/shards/:id/leader/transfer)',
-      body: { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } },
+      body: transferBody,
       response: { ...errors },
     },
   }, async (req, reply) => {
@@ -139,7 +152,7 @@ async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps
     config: { scope: 'admin' },
     schema: {
       summary: 'Remove a replica from its shard (307 to /v1/shards/:id/members/:member)',
-      params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } }, required: ['id'] },
+      params: { type: 'object', properties: { id: memberId }, required: ['id'] },
       response: { ...errors },
     },
   }, async (req, reply) => {
@@ -178,26 +191,18 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
   const params = (extra: Record<string, unknown> = {}) => ({ type: 'object', properties: { ...shardParam, ...extra }, required: [...Object.keys(shardParam), ...Object.keys(extra)] });
   const of = (req: FastifyRequest): HostedReplica => deps.hosted(req.params as Record<string, string | undefined>);
 
-  const read = async (node: ShardNode, q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> => {
-    try {
-      return readWithoutHa1(await node.read(q, consistency === 'stale' ? 'stale' : 'linearizable', adminReadTimeoutMs));
-    } catch (err) {
-      throw toAdminError(err);
-    }
-  };
-
   app.get(`${base}/status`, { schema: { summary: 'This replica: role, term, leader, indexes, peers with lag, replicated shard map', params: params(), response: { 200: { type: 'object', additionalProperties: true }, ...errors } } }, async (req) => replicaStatus(of(req)));
 
   app.get(`${base}/reservations`, {
-    schema: { summary: 'Reservations and calls held on this shard', params: params(), querystring: { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } }, response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errors } },
-  }, async (req) => read(of(req).node, { type: 'reservations' }, (req.query as { consistency?: string }).consistency));
+    schema: { summary: 'Reservations and calls held on this shard', params: params(), querystring: reservationsQuery, response: { 200: reservationsBody, ...errors } },
+  }, async (req) => readReplica(of(req).node, { type: 'reservations' }, (req.query as { consistency?: string }).consistency));
 
   app.post(`${base}/leader/transfer`, {
     config: { scope: 'admin' },
     schema: {
       summary: 'Hand leadership to another voter of this shard',
       params: params(),
-      body: { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } },
+      body: transferBody,
       response: { 200: { type: 'object', additionalProperties: true }, ...errors },
     },
   }, async (req, reply) => {
@@ -216,7 +221,7 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     schema: {
       summary: 'Add a replica: joins as a learner, promoted to voter once caught up',
       params: params(),
-      body: { type: 'object', additionalProperties: false, required: ['id', 'raft'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' }, raft: { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$' }, promote: { type: 'boolean' } } },
+      body: { type: 'object', additionalProperties: false, required: ['id', 'raft'], properties: { id: memberId, raft: { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$' }, promote: { type: 'boolean' } } },
       response: { 200: { type: 'object', additionalProperties: true }, ...errors },
     },
   }, async (req, reply) => {
@@ -245,7 +250,7 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     config: { scope: 'admin' },
     schema: {
       summary: 'Remove a replica from this shard',
-      params: params({ [deps.memberParam]: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } }),
+      params: params({ [deps.memberParam]: memberId }),
       response: { 200: { type: 'object', additionalProperties: true }, ...errors },
     },
   }, async (req, reply) => {

@@ -2,7 +2,7 @@
 // hypervisor stole: the figures that tell a slow window of a shared VM from a slow build.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { cpuDeltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, parseHostCpu, reapedChildrenCpuMs, type HostCpuSample } from '../../bench/procs.js';
+import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, parseHostCpu, reapedChildrenCpuMs, type HostCpuSample } from '../../bench/procs.js';
 
 const stat = (user: number, idle: number, steal: number): string =>
   `cpu  ${user} 10 ${user / 2} ${idle} 5 0 ${user / 10} ${steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 1 2 3 4 5 6 7 8 9 10\nintr 1 2 3\n`;
@@ -64,9 +64,9 @@ t.test('on this machine, the host is at least as busy as a process spinning on i
 });
 
 t.test('CPU per call of process groups', async (t) => {
-  t.same(cpuDeltaPerUnit({ replicas: 1000, sipNode: 200, phones: 50 }, { replicas: 4000, sipNode: 2100, phones: 50 }, 1500), { replicas: 2, sipNode: 1.27, phones: 0 });
-  t.same(cpuDeltaPerUnit({ replicas: 1000, sipNode: null }, { replicas: null, sipNode: 300, phones: 10 }, 100), {}, 'a group unread at either end, or new, is left out');
-  t.same(cpuDeltaPerUnit({ a: 10 }, { a: 20 }, 0), {}, 'no calls: nothing per call');
+  t.same(deltaPerUnit({ replicas: 1000, sipNode: 200, phones: 50 }, { replicas: 4000, sipNode: 2100, phones: 50 }, 1500), { replicas: 2, sipNode: 1.27, phones: 0 });
+  t.same(deltaPerUnit({ replicas: 1000, sipNode: null }, { replicas: null, sipNode: 300, phones: 10 }, 100), {}, 'a group unread at either end, or new, is left out');
+  t.same(deltaPerUnit({ a: 10 }, { a: 20 }, 0), {}, 'no calls: nothing per call');
 
   // A real process: this one, whose CPU only grows, and a pid that has exited.
   const gone = spawnSync(process.execPath, ['-e', '0']).pid!;

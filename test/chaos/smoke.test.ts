@@ -1,9 +1,10 @@
 // Chaos smoke for `npm test`: the same engine as `npm run chaos`, shortened — a whole local
 // cluster of real processes (2 shards × 3 replicas, a gateway, and the SIP nodes, phones
 // and SIPp callers when they are in the tree) under load for RINGFENCE_CHAOS_SMOKE_S
-// seconds (default 30: seed 20261126 then kills 6 processes, a shard leader among them, and
-// keeps npm test inside its 10 minutes on 2 cores; 45 s added 20 s) while the nemesis SIGKILLs a shard replica, a shard leader, a SIP
-// node or the gateway every few seconds, never more than one replica of a shard at once.
+// seconds (default 30: seed 20261126 then kills 6 processes, a shard leader among them;
+// 45 s added 20 s to npm test on 2 cores) while the nemesis SIGKILLs a shard replica, a
+// shard leader, a SIP node or the gateway every few seconds, never more than one replica
+// of a shard at once.
 // It proves, from the recorded histories: the nemesis really killed processes, the shards
 // kept granting reservations through the kills, no agent was double-booked (the shard
 // history checker, and the phones' INVITE records when SIP is in), no acknowledged change

@@ -153,10 +153,17 @@ t.test(`three stores, ${shardCount} shards`, { timeout: 300_000 }, async (t) => 
   const agent = await get(`/v1/agents/${someDn}?consistency=stale`);
   t.equal(agent.status, 200);
   t.match(JSON.parse(agent.body), { dn: someDn, status: { state: 'READY' } }, `GET /v1/agents/${someDn} on a store`);
+  // One reservation held on one shard, the rest released: the store's list names it alone.
+  const heldShard = shardIds[6]!;
+  const heldDn = dnOf.get(heldShard)!;
+  ok(await client.command(heldDn, { type: 'reserve', dn: heldDn, reservationId: `held-${heldDn}`, callId: `held-${heldDn}`, owner: 'test', ttlMs: 60_000 }), 'reserve');
   const oldRoute = await get('/v1/reservations');
   t.equal(oldRoute.status, 200, 'a stand-alone replica\'s route keeps working on a store');
   const held = JSON.parse(oldRoute.body) as { shard?: unknown }[];
   t.ok(Array.isArray(held) && held.every((r) => typeof r.shard === 'string'), `every hosted shard's reservations, each naming its shard (${held.length})`);
+  t.match(held, [{ shard: heldShard, dn: heldDn, reservation: { reservationId: `held-${heldDn}` } }], 'the one held, on its shard');
+  t.equal(held.length, 1);
+  ok(await client.command(heldDn, { type: 'release', dn: heldDn, reservationId: `held-${heldDn}`, outcome: 'completed' }), 'release');
   const metrics = await get('/metrics');
   t.match(metrics.body, /^ringfence_raft_commit_index\{shard="s3",replica="s3-a",store="a"\} [1-9]\d*$/m, '/metrics has shard-labelled series');
   t.match(metrics.body, /^ringfence_store_log_syncs_total\{store="a"\} [1-9]\d*$/m, '/metrics has the shared log\'s sync counter');
