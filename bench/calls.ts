@@ -36,6 +36,9 @@
 // step met a saturated machine or a busy neighbour, and the CPU time per call of the
 // machine and of each group of processes (stores or replicas, SIP node, phones), which says where
 // the CPU budget goes; the report's cpuMsPerCallAtBest gives their medians at the best rate.
+// On the stores layout a step also counts what the calls cost the stores (storesPerCall:
+// Raft entries, messages, frames, Ready passes, saves, LevelDB writes and fsyncs per call,
+// from their /v1/status), which says why a call costs less CPU at a higher rate.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
@@ -49,6 +52,7 @@ import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuShare, hostCpuTicks, reape
 import { median, round, summarizeLatencies } from './stats.js';
 import { adminGet, getJson } from '../cluster/cluster-view.js';
 import { ShardClient } from '../shards/client/shard-client.js';
+import { storeCounts } from './store-cluster.js';
 import { freeSippMediaPort, needSipp, scenarioPath, startSipp, type SippProcess, type SippResult } from '../cluster/sipp/driver.js';
 import { passwordOf, SERVICE_NUMBER, startCallCluster } from '../cluster/sipp/call-cluster.js';
 
@@ -99,6 +103,10 @@ export type CallsStep = {
    * SIPp's, read when the bench reaps it at the step's end. It says where a rate's CPU
    * budget goes, e.g. why a 2-core machine saturates at some rate. */
   cpuMsPerCall?: Record<string, number>;
+  /** Layout stores only: what the stores did per call placed (StoreCounts: Raft entries
+   * committed, messages and frames sent, Ready passes, group saves, LevelDB writes and
+   * fsyncs), which says what a call costs them beside its CPU. */
+  storesPerCall?: Record<string, number>;
 };
 /** `p50Ms`/`p99Ms`: the medians over the runs at `cps` of each run's p50 and p99. */
 export type CallsResult = { target: 'ringfence' | 'direct'; cps: number; failed: 0; p50Ms: number | null; p99Ms: number | null };
@@ -160,6 +168,8 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   const termsBefore = o.config === null ? null : await termSum(o.config);
   const failedBefore = o.config === null ? null : await failedCallsByReason(o.config);
   const phasesBefore = o.config === null ? null : await scrapePhases(o.config);
+  const withStores = o.config !== null && (o.config.stores ?? []).length > 0;
+  const countsBefore = withStores ? await storeCounts(o.config!) : null;
   const started = Date.now();
   const cpuBefore = hostCpuTicks();
   const groupsBefore = { ...groupCpuMs(o.cpuGroups), caller: reapedChildrenCpuMs() };
@@ -181,6 +191,7 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
   // Released calls still confirm for a moment after SIPp is done.
   if (o.config !== null) await new Promise((res) => setTimeout(res, 500));
   const phases = o.config === null || phasesBefore === null ? undefined : summarizePhases(phasesBefore, await scrapePhases(o.config));
+  const storesPerCall = countsBefore === null ? undefined : deltaPerUnit(countsBefore, await storeCounts(o.config!), calls);
   const termsAfter = o.config === null ? null : await termSum(o.config);
   const termsAdvanced = termsBefore === null || termsAfter === null ? undefined : termsAfter - termsBefore;
   const failedAfter = o.config === null ? null : await failedCallsByReason(o.config);
@@ -194,6 +205,7 @@ async function runStep(o: { target: 'ringfence' | 'direct'; remote: string; rate
     p50Ms: round(lat.p50Ms, 2), p99Ms: round(lat.p99Ms, 2), durationMs, ...(termsAdvanced === undefined ? {} : { termsAdvanced }), ...(phases === undefined ? {} : { phases }),
     ...(hostCpu === null ? {} : { hostCpu }),
     ...(Object.keys(cpuMsPerCall).length === 0 ? {} : { cpuMsPerCall }),
+    ...(storesPerCall === undefined ? {} : { storesPerCall }),
   };
 }
 
@@ -218,15 +230,16 @@ type StepPlan = { rates: readonly number[]; repeat: number; seconds: number; dir
 
 /** `cpsUnderBar`: the highest rate stepped through with zero failures whose median p99
  * was under P99_BAR_MS (0 if none). */
-type SteppedUp = { best: CallsResult; cpsUnderBar: number; steps: CallsStep[]; bestCpuMsPerCall: Record<string, number> };
+type SteppedUp = { best: CallsResult; cpsUnderBar: number; steps: CallsStep[]; bestCpuMsPerCall: Record<string, number>; bestStoresPerCall: Record<string, number> };
 
-/** Per group, the median over the runs of their CPU per call (groups every run measured). */
-function medianCpu(runs: readonly CallsStep[]): Record<string, number> {
+/** Per name, the median over the runs of one per-call figure (CPU per group, the stores'
+ * counts), for the names every run measured. */
+function medianPerCall(runs: readonly CallsStep[], field: 'cpuMsPerCall' | 'storesPerCall'): Record<string, number> {
   const out: Record<string, number> = {};
-  const first = runs[0]?.cpuMsPerCall;
+  const first = runs[0]?.[field];
   if (first === undefined) return out;
   for (const k of Object.keys(first)) {
-    const xs = runs.map((r) => r.cpuMsPerCall?.[k]);
+    const xs = runs.map((r) => r[field]?.[k]);
     if (xs.every((x): x is number => x !== undefined)) out[k] = round(median(xs), 2);
   }
   return out;
@@ -237,6 +250,7 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
   let best: CallsResult = { target, cps: 0, failed: 0, p50Ms: null, p99Ms: null };
   let cpsUnderBar = 0;
   let bestCpuMsPerCall: Record<string, number> = {};
+  let bestStoresPerCall: Record<string, number> = {};
   for (const rate of plan.rates) {
     const runs: CallsStep[] = [];
     for (let run = 1; run <= plan.repeat; run++) {
@@ -248,16 +262,18 @@ async function stepUp(target: 'ringfence' | 'direct', remote: string, plan: Step
       if (s.failureDetail !== undefined) plan.log(`[bench calls]                  SIPp: ${s.failureDetail.timeouts} timeouts, ${s.failureDetail.unexpected} unexpected, ${s.failureDetail.maxRetrans} out of retransmissions; last error: ${s.failureDetail.lastError ?? 'none logged'}`);
       if (s.failedByReason !== undefined) plan.log(`[bench calls]                  calls the SIP node failed, by reason: ${JSON.stringify(s.failedByReason)}`);
       if (s.cpuMsPerCall !== undefined) plan.log(`[bench calls]                  ${formatCpu(s.cpuMsPerCall)}${s.termsAdvanced === undefined ? '' : `; Raft terms advanced ${s.termsAdvanced}`}`);
+      if (s.storesPerCall !== undefined) plan.log(`[bench calls]                  per call in the stores: ${Object.entries(s.storesPerCall).map(([k, v]) => `${k} ${v}`).join(', ')}`);
       if (s.phases !== undefined) plan.log(`[bench calls]                  phases p50/p99 (histogram bucket bounds, ms): ${formatPhases(s.phases)}`);
       if (s.failed > 0) break;
     }
     if (runs.some((s) => s.failed > 0)) break;
     best = { target, cps: rate, failed: 0, p50Ms: median(runs.map((s) => s.p50Ms)), p99Ms: median(runs.map((s) => s.p99Ms)) };
-    bestCpuMsPerCall = medianCpu(runs);
+    bestCpuMsPerCall = medianPerCall(runs, 'cpuMsPerCall');
+    bestStoresPerCall = medianPerCall(runs, 'storesPerCall');
     if (best.p99Ms !== null && best.p99Ms < P99_BAR_MS) cpsUnderBar = rate;
     if (plan.repeat > 1) plan.log(`[bench calls] ${target.padEnd(9)} ${String(rate).padStart(5)} calls/s median of ${runs.length} runs: p50 ${best.p50Ms} ms p99 ${best.p99Ms} ms${Object.keys(bestCpuMsPerCall).length > 0 ? `; ${formatCpu(bestCpuMsPerCall)}` : ''}`);
   }
-  return { best, cpsUnderBar, steps, bestCpuMsPerCall };
+  return { best, cpsUnderBar, steps, bestCpuMsPerCall, bestStoresPerCall };
 }
 
 /** Steps the ringfence target up, noting the SIP node's nice value as the kernel has it
@@ -403,7 +419,7 @@ export async function runCallsBench(opts: CallsBenchOptions): Promise<BenchRepor
       bench: 'calls',
       // One ringfence result per layout, in the order run, each with its CPU per call at
       // its best rate; the first layout's figures are also the top-level ringfence ones.
-      results: [...byLayout.map((r) => ({ ...r.best, layout: r.layout, cpsWithP99UnderBar: r.cpsUnderBar, cpuMsPerCall: r.bestCpuMsPerCall })), direct.best],
+      results: [...byLayout.map((r) => ({ ...r.best, layout: r.layout, cpsWithP99UnderBar: r.cpsUnderBar, cpuMsPerCall: r.bestCpuMsPerCall, ...(Object.keys(r.bestStoresPerCall).length > 0 ? { storesPerCall: r.bestStoresPerCall } : {}) })), direct.best],
       cpsWithP99UnderBar: { barMs: P99_BAR_MS, ringfence: ringfence.cpsUnderBar, direct: direct.cpsUnderBar },
       sipNice: ringfence.sipNice,
       layout: ringfence.layout,

@@ -26,7 +26,7 @@ import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
 import { createEtcdClient, runEtcdReservationLoad, seedAgents } from './etcd-workloads.js';
 import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuTicks, onExitCleanup, selfCpuTimeMs } from './procs.js';
 import { round, summarizeLatencies } from './stats.js';
-import { StoreCluster } from './store-cluster.js';
+import { StoreCluster, storeCountNames, storeCounts, type StoreCounts } from './store-cluster.js';
 
 type Layout = 'stores' | 'replicas';
 /** Processes beyond this many (3 per shard) make the per-replica layout a bench of the
@@ -62,11 +62,6 @@ type Target = Readonly<{
   stop(): Promise<void>;
 }>;
 
-/** What the stores did, as running totals summed over them: Raft messages and frames
- * sent, Ready passes, Raft-group saves, LevelDB batch writes and fsyncs. Per cycle, they
- * show what a reservation costs the stores as the shard count grows. */
-type StoreCounts = Record<'messages' | 'frames' | 'readyPasses' | 'saves' | 'writes' | 'syncs', number>;
-const storeCountNames: readonly (keyof StoreCounts)[] = ['messages', 'frames', 'readyPasses', 'saves', 'writes', 'syncs'];
 
 async function startReplicas(shards: number, profileDir: string | undefined): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-reserve-'));
@@ -108,21 +103,8 @@ async function startStores(shards: number, stores: number, profileDir: string | 
   }
   const storeIds = (cluster.config.stores ?? []).map((s) => s.id);
   const serverPids = (): number[] => storeIds.map((id) => cluster.pid(id)).filter((p): p is number => p !== null);
-  const storeCounts = async (): Promise<StoreCounts> => {
-    const sum: StoreCounts = { messages: 0, frames: 0, readyPasses: 0, saves: 0, writes: 0, syncs: 0 };
-    for (const st of await Promise.all(storeIds.map((id) => cluster.status(id)))) {
-      const host = st.host as Record<string, number>;
-      const log = st.log as Record<string, number>;
-      sum.messages += host.messagesSent ?? 0;
-      sum.frames += host.framesSent ?? 0;
-      sum.readyPasses += host.readyPasses ?? 0;
-      sum.saves += log.saves ?? 0;
-      sum.writes += log.writes ?? 0;
-      sum.syncs += log.syncs ?? 0;
-    }
-    return sum;
-  };
-  return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, serverPids, storeCounts, stop: () => cluster.stop() };
+  const counts = (): Promise<StoreCounts> => storeCounts(cluster.config);
+  return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, serverPids, storeCounts: counts, stop: () => cluster.stop() };
 }
 
 /** CPU per reservation cycle (ms): the whole machine's busy time, and the Ringfence

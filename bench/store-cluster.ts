@@ -100,15 +100,12 @@ export class StoreCluster {
   }
 
   /** A store's GET /v1/status (its admin REST, read token): host and log stats among it. */
-  async status(storeId: string): Promise<Record<string, unknown>> {
-    return (await (await this.#admin(storeId, '/v1/status')).json()) as Record<string, unknown>;
+  status(storeId: string): Promise<Record<string, unknown>> {
+    return storeStatus(this.config, this.stores.find((s) => s.id === storeId)!);
   }
 
-  async #admin(storeId: string, path: string): Promise<Response> {
-    const st = this.stores.find((s) => s.id === storeId)!;
-    const res = await fetch(`http://${st.admin.host}:${st.admin.port}${path}`, { headers: { authorization: `Bearer ${this.config.tokens.read}` }, signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`store ${storeId} ${path}: HTTP ${res.status}`);
-    return res;
+  #admin(storeId: string, path: string): Promise<Response> {
+    return storeAdmin(this.config, this.stores.find((s) => s.id === storeId)!, path);
   }
 
   async stop(): Promise<void> {
@@ -117,4 +114,40 @@ export class StoreCluster {
     this.#cleanup();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+async function storeAdmin(config: ClusterConfig, store: StoreConfig, path: string): Promise<Response> {
+  const res = await fetch(`http://${store.admin.host}:${store.admin.port}${path}`, { headers: { authorization: `Bearer ${config.tokens.read}` }, signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`store ${store.id} ${path}: HTTP ${res.status}`);
+  return res;
+}
+
+async function storeStatus(config: ClusterConfig, store: StoreConfig): Promise<Record<string, unknown>> {
+  return (await (await storeAdmin(config, store, '/v1/status')).json()) as Record<string, unknown>;
+}
+
+/** What the stores did, as running totals summed over them: Raft entries committed (each
+ * shard's highest commit index among its replicas), Raft messages and frames sent, Ready
+ * passes, Raft-group saves, LevelDB batch writes and fsyncs. Per unit of work (a reserve
+ * cycle, a call) they show what that work costs the stores. */
+export type StoreCounts = Record<'entries' | 'messages' | 'frames' | 'readyPasses' | 'saves' | 'writes' | 'syncs', number>;
+export const storeCountNames: readonly (keyof StoreCounts)[] = ['entries', 'messages', 'frames', 'readyPasses', 'saves', 'writes', 'syncs'];
+
+/** StoreCounts now, from every store's GET /v1/status. */
+export async function storeCounts(config: ClusterConfig): Promise<StoreCounts> {
+  const sum: StoreCounts = { entries: 0, messages: 0, frames: 0, readyPasses: 0, saves: 0, writes: 0, syncs: 0 };
+  const commitOf = new Map<string, number>();
+  for (const st of await Promise.all((config.stores ?? []).map((s) => storeStatus(config, s)))) {
+    const host = st.host as Record<string, number>;
+    const log = st.log as Record<string, number>;
+    sum.messages += host.messagesSent ?? 0;
+    sum.frames += host.framesSent ?? 0;
+    sum.readyPasses += host.readyPasses ?? 0;
+    sum.saves += log.saves ?? 0;
+    sum.writes += log.writes ?? 0;
+    sum.syncs += log.syncs ?? 0;
+    for (const r of (st.shards ?? []) as { id: string; commit: number }[]) commitOf.set(r.id, Math.max(commitOf.get(r.id) ?? 0, r.commit));
+  }
+  for (const c of commitOf.values()) sum.entries += c;
+  return sum;
 }

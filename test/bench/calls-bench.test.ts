@@ -4,14 +4,16 @@
 // names each layout's result in the order run, each step carries its layout, and the CPU
 // per call counts the shard-hosting processes under the layout's bucket: `stores` for
 // the 3 `ringfence store` processes, `replicas` for the 3 shard processes; each ringfence
-// step says how far the shards' Raft terms moved over it. The rate is
+// step says how far the shards' Raft terms moved over it, and a stores step what the calls
+// cost the stores (at least the 3 entries of reserve, confirm and release per call, each
+// made durable). The rate is
 // far below what the machine carries, so every call is answered; no latency is judged.
 import t from 'tap';
 import { needSipp } from '../../cluster/sipp/driver.js';
 import { benchSmokeSkip, runBenchCli } from './bench-process.js';
 
 type Result = { target: string; layout?: string; cps: number; failed: number; cpuMsPerCall?: Record<string, number> };
-type Step = { target: string; layout?: string; answered: number; calls: number; cpuMsPerCall?: Record<string, number>; termsAdvanced?: number };
+type Step = { target: string; layout?: string; answered: number; calls: number; cpuMsPerCall?: Record<string, number>; termsAdvanced?: number; storesPerCall?: Record<string, number> };
 
 t.test('bench calls --layout stores,replicas reports each layout', { skip: benchSmokeSkip }, async (t) => {
   if (!needSipp(t)) return;
@@ -37,5 +39,9 @@ t.test('bench calls --layout stores,replicas reports each layout', { skip: bench
     t.equal(s.answered, s.calls, `${s.layout}: every call answered`);
     t.ok(Number.isInteger(s.termsAdvanced) && s.termsAdvanced! >= 0, `${s.layout}: the step says how far the shards' terms moved (${s.termsAdvanced})`);
   }
+  const perCall = ringSteps[0]!.storesPerCall;
+  t.ok((perCall?.['entries'] ?? 0) >= 3, `stores: each call committed its reserve, confirm and release (${JSON.stringify(perCall)})`);
+  t.ok((perCall?.['syncs'] ?? 0) > 0 && (perCall?.['messages'] ?? 0) > 0, 'stores: and the stores synced their log and sent Raft messages for it');
+  t.notOk('storesPerCall' in ringSteps[1]!, 'replicas: no store counts without stores');
   t.notOk(r.steps.some((s) => s.target === 'direct' && 'termsAdvanced' in s), 'direct steps have no shards');
 });
