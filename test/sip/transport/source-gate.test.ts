@@ -29,6 +29,11 @@ t.test('trusted sources and bounds', async (t) => {
   g.admit('10.2.0.2');
   g.admit('10.2.0.3');
   t.equal(g.trackedCount, 2, 'bounded: the least recently seen was forgotten');
+  // The answers are remembered per source, in a table as bounded as the buckets: asked
+  // again after more sources than it holds, each is still right.
+  for (const [ip, yes] of [['127.0.0.1', true], ['10.2.0.1', false], ['::ffff:10.1.2.3', true], ['10.1.2.3', true], ['2001:db8::6', false], ['2001:db8::5', true], ['not-an-ip', false]] as const) {
+    t.equal(g.trusted(ip), yes, `${ip} ${yes ? 'trusted' : 'not trusted'}, asked again`);
+  }
   t.throws(() => parseTrustedSources(['10.0.0.0/33']), /10\.0\.0\.0\/33/);
   t.throws(() => parseTrustedSources(['example.com']), /example\.com/);
 });
