@@ -24,6 +24,7 @@ import { silentLogger, type Logger } from '../../common/logger.js';
 import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js';
 import { applyConfChange } from '../core/conf.js';
 import { RaftGroupError } from '../errors.js';
+import { snapshotDue } from './snapshot-phase.js';
 import { quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
 import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced, type WakeReason } from './quiesce.js';
 import { TickClock } from './tick-clock.js';
@@ -465,7 +466,7 @@ export class RaftGroup {
     if (this.applied !== appliedBefore) for (const cb of this.appliedListeners) cb(this.applied);
     // Compaction runs beside the loop, not in it: the log keeps moving while LevelDB drops
     // the covered entries.
-    if (this.applied - this.snapshotIndex >= this.snapshotEveryEntries && !this.compacting) {
+    if (!this.compacting && snapshotDue(this.applied, this.snapshotIndex, this.snapshotEveryEntries, this.opts.id, this.appliedConf.voters)) {
       this.compacting = true;
       const take = (): Promise<void> => (this.closed || this.failure !== null ? Promise.resolve() : this.takeSnapshot());
       const host = this.opts.host;

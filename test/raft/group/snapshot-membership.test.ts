@@ -28,7 +28,8 @@ t.test('snapshots compact the log and a lagging replica catches up by InstallSna
 
   for (let i = 0; i < 70; i++) await leader.group.propose(put(`k${i % 30}`, `${i}`));
   const st = leader.group.status();
-  t.ok(st.snapshotIndex >= 60, `leader snapshotted at ${st.snapshotIndex}`);
+  // Replicas take turns (snapshot-phase.ts): a snapshot at most one interval behind the log.
+  t.ok(st.snapshotIndex >= st.lastIndex - 20, `leader snapshotted at ${st.snapshotIndex} of ${st.lastIndex}`);
   t.ok(st.firstIndex > st.snapshotIndex, 'leader log compacted');
   t.ok(leader.storage.compactions >= 3, 'storage compacted');
   const stored = await leader.storage.inner.load();
@@ -39,7 +40,7 @@ t.test('snapshots compact the log and a lagging replica catches up by InstallSna
   await waitFor(() => back.sm.map.get('k9') === '69', 'lagger caught up');
   t.ok(back.sm.restores >= 1, 'state machine restored from a snapshot');
   t.same([...back.sm.map].sort(), [...leader.sm.map].sort(), 'same state as the leader');
-  t.ok(back.group.status().snapshotIndex >= 60, 'lagger holds the snapshot');
+  t.ok(back.group.status().snapshotIndex >= 40, 'lagger holds a snapshot from after it went down');
 
   // restart the leader: state = its snapshot + replayed entries
   const leaderId = leader.id;
