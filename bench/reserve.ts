@@ -1,5 +1,6 @@
 // `npm run bench -- reserve [--json] [--seconds S] [--agents N] [--levels 1,16,64,256]
-//   [--shards N] [--stores 3] [--layout stores|replicas] [--warmup-seconds 2]`
+//   [--shards N] [--stores 3] [--layout stores|replicas] [--warmup-seconds 2]
+//   [--snapshot-every N]`
 // Reservation cycles (reserve → confirm → release) against N shards × 3 replicas with
 // fsync on, at several closed-loop concurrencies. Layouts: `stores` (the default when
 // --shards is given): N shards on --stores `ringfence store` processes, the client holding
@@ -12,13 +13,18 @@
 // final JSON line names the layout and the shard count it ran (`"shards":N`). A discarded
 // warm-up at concurrency 64 runs first: right after provisioning, the first seconds of
 // load ran at two thirds of the next ones' rate with 100 shards (469 against 700
-// cycles/s in one run), which would have charged the first level with it.
+// cycles/s in one run), which would have charged the first level with it. Replicas
+// snapshot every 200,000 entries unless --snapshot-every says otherwise (a cluster's
+// default is 10,000): a level then measures the log path alone, or, with a small interval
+// and many --agents, what snapshots cost the commands beside them.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ProcessSet, writeLocalClusterConfig } from '../cluster/local-cluster.js';
+import { intFlag } from '../common/args.js';
 import type { ClusterConfig } from '../common/config.js';
+import { raftSnapshotEveryEntriesMax, raftSnapshotEveryEntriesMin } from '../common/limits.js';
 import { ShardClient } from '../shards/client/shard-client.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
@@ -63,9 +69,12 @@ type Target = Readonly<{
 }>;
 
 
-async function startReplicas(shards: number, profileDir: string | undefined): Promise<Target> {
+/** Replicas' snapshot interval without --snapshot-every: the log path alone is measured. */
+const SNAPSHOT_EVERY_DEFAULT = 200_000;
+
+async function startReplicas(shards: number, snapshotEveryEntries: number, profileDir: string | undefined): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-reserve-'));
-  const { path, config } = await writeLocalClusterConfig({ dir, shards, raft: { snapshotEveryEntries: 200_000 } });
+  const { path, config } = await writeLocalClusterConfig({ dir, shards, raft: { snapshotEveryEntries } });
   const procs = new ProcessSet(path, { logFile: join(dir, 'cluster.log'), ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) });
   const cleanup = onExitCleanup(() => procs.killAllNow());
   const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
@@ -85,8 +94,8 @@ async function startReplicas(shards: number, profileDir: string | undefined): Pr
   return { config, client, describe: `${shards} shards × 3 replicas, one process each (fsync on), in ${dir}`, serverPids, stop };
 }
 
-async function startStores(shards: number, stores: number, profileDir: string | undefined, log: (line: string) => void): Promise<Target> {
-  const cluster = await StoreCluster.create({ shards, stores, log, ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) });
+async function startStores(shards: number, stores: number, snapshotEveryEntries: number, profileDir: string | undefined, log: (line: string) => void): Promise<Target> {
+  const cluster = await StoreCluster.create({ shards, stores, log, raft: { snapshotEveryEntries }, ...(profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) });
   try {
     await cluster.startAll();
     // A store is ready once its groups are open; the measured commands should not wait
@@ -115,7 +124,8 @@ type Row = { target: 'ringfence' | 'etcd'; concurrency: number; opsPerSec: numbe
 
 export async function runBench(args: BenchArgs): Promise<BenchReport> {
   const seconds = args.seconds ?? 10;
-  const agents = Number(args.flags.get('agents') ?? 2000);
+  const agents = intFlag(args.flags.get('agents'), 'agents', 1, 100_000, 2000);
+  const snapshotEvery = intFlag(args.flags.get('snapshot-every'), 'snapshot-every', raftSnapshotEveryEntriesMin, raftSnapshotEveryEntriesMax, SNAPSHOT_EVERY_DEFAULT);
   const levels = (args.flags.get('levels') ?? '1,16,64,256').split(',').map(Number);
   const warmupSeconds = Number(args.flags.get('warmup-seconds') ?? 2);
   if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup-seconds wants a number ≥ 0, got ${args.flags.get('warmup-seconds')}`);
@@ -128,7 +138,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   const rows: Row[] = [];
   try {
     args.log(`reserve: starting ${layout.shards} shards × 3 replicas, layout ${layout.layout}`);
-    target = layout.layout === 'stores' ? await startStores(layout.shards, layout.stores, profileDir, args.log) : await startReplicas(layout.shards, profileDir);
+    target = layout.layout === 'stores' ? await startStores(layout.shards, layout.stores, snapshotEvery, profileDir, args.log) : await startReplicas(layout.shards, snapshotEvery, profileDir);
     args.log(`reserve: ${target.describe}`);
     const client = target.client;
     await provision(client, agents);
@@ -163,7 +173,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     await target?.stop();
   }
   const results = rows.map(({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, cpuMsPerCycle, storesPerCycle }) => ({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, ...(cpuMsPerCycle ? { cpuMsPerCycle } : {}), ...(storesPerCycle ? { storesPerCycle } : {}) }));
-  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(layout.layout === 'stores' ? { stores: layout.stores } : {}), results };
+  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(layout.layout === 'stores' ? { stores: layout.stores } : {}), snapshotEveryEntries: snapshotEvery, results };
 }
 
 function line(r: Row): string {
