@@ -4,11 +4,12 @@
 // Native JSON.stringify writes the bytes; a replacer hands it each object with its keys
 // in order (most of ours already are: restored state comes from sorted JSON). Building
 // the string in JS instead held every replica's event loop for 7-28 ms per shard snapshot
-// of 50 agents under load, all three at once as they snapshot at the same index: about 3×
-// as long as this (on a real 88 KB snapshot, 7.5-12.4 ms cold and 3.4-3.9 ms warm, against
-// 2.2-4.5 and 0.8-1.5 ms). V8 always lists integer-like keys ("7", "42") first and in
-// numeric order, whatever order they were added in, so an object with such a key is
-// written by hand for the whole value (rare: skill names and ids are not numbers).
+// of 50 agents under load (all three at once, then; a group's replicas now take turns,
+// raft/group/snapshot-phase.ts): about 3× as long as this (on a real 88 KB snapshot,
+// 7.5-12.4 ms cold and 3.4-3.9 ms warm, against 2.2-4.5 and 0.8-1.5 ms). V8 always lists
+// integer-like keys ("7", "42") first and in numeric order, whatever order they were added
+// in, so an object with such a key is written by hand for the whole value (rare: skill
+// names and ids are not numbers).
 
 import assert from 'node:assert';
 
