@@ -9,9 +9,9 @@
 //   1 group × 30 entries, synced  a Ready of thirty commands (a busy group)
 //   100 groups × 1 entry, synced  one turn of 100 groups: one shared batch, one fsync
 // Each case writes up to --writes batches (default 2000; 500 for 100 groups) one after the
-// other (after 50 unmeasured), within --seconds (default 10) each, and reports the latency of a batch (p50, p99)
-// and the CPU the process spent per batch and per entry: user and system time of all its
-// threads, so the fsync's kernel time on LevelDB's thread is in it. `fsyncCpuUs` is the
+// other (after 50 unmeasured), within --seconds (default 10) each, and reports the latency
+// of a batch (p50, p99) and the CPU the process spent per batch and per entry: user and
+// system time of all its threads, so the fsync's kernel time on LevelDB's thread is in it. `fsyncCpuUs` is the
 // synced case's CPU per batch less the unsynced one's. --dir puts the log where the store's
 // data would go (default: a fresh directory under the system's temp dir), removed after.
 

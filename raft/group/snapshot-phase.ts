@@ -9,10 +9,16 @@
 
 import type { LogIndex, NodeId } from '../types.js';
 
-/** Where in each run of `every` entries `self` snapshots: its place among the voters. */
+/** Where in each run of `every` entries `self` snapshots: its place among the voters
+ * (counted, not sorted: this runs after every Ready of the interval's second half). */
 export function snapshotPhase(self: NodeId, voters: readonly NodeId[], every: number): number {
-  const place = [...voters].sort().indexOf(self);
-  return place <= 0 ? 0 : Math.floor((place * every) / voters.length);
+  let place = 0;
+  let voter = false;
+  for (const v of voters) {
+    if (v < self) place++;
+    else if (v === self) voter = true;
+  }
+  return voter ? Math.floor((place * every) / voters.length) : 0;
 }
 
 /** Whether a replica that applied through `applied`, and last snapshotted at

@@ -27,6 +27,13 @@ const reservationsBody = { type: 'array', items: { type: 'object', additionalPro
 const memberId = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
 const transferBody = { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 
+/** Why no replica joins a store-hosted shard through the REST, on its own route and on a
+ * store's old per-replica one: a store's transport routes by the cluster file's placement
+ * (replicaStores), so a replica the file does not place has no store to carry its messages. */
+function placedByClusterFile(why: string, field?: string): AdminError {
+  return new AdminError('ADMIN_ERR_BAD_REQUEST', `${why}: add a replica by placing it on a store in the cluster file, not through this route`, field);
+}
+
 /** A read of a hosted replica as the admin routes answer it: the ?consistency asked for
  * (linearizable unless 'stale'), HA1 hashes left out, Raft errors as problem bodies. */
 async function readReplica(node: ShardNode, q: Parameters<ShardNode['read']>[0], consistency: unknown): Promise<unknown> {
@@ -166,7 +173,7 @@ async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps
     config: { scope: 'admin' },
     schema: { hide: true },
   }, async () => {
-    throw new AdminError('ADMIN_ERR_BAD_REQUEST', `store ${deps.storeId} hosts shards placed by the cluster file: add a replica by placing it on a store there, not through this route`);
+    throw placedByClusterFile(`store ${deps.storeId} hosts shards placed by the cluster file`);
   });
 }
 
@@ -226,11 +233,7 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     },
   }, async (req, reply) => {
     const { node, shard } = of(req);
-    if (shard.replicas.some((r) => r.store !== undefined)) {
-      // A store's transport routes by the cluster file's placement (replicaStores); a
-      // replica it does not list has no store to carry its messages.
-      throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} lives on stores: add a replica by placing it on a store in the cluster file, not through this route`, 'params.id');
-    }
+    if (shard.replicas.some((r) => r.store !== undefined)) throw placedByClusterFile(`shard ${shard.id} lives on stores`, 'params.id');
     if (!node.group.isLeader()) return forwardToLeader(req, reply, node, shard);
     const b = req.body as { id: string; raft: string; promote?: boolean };
     if (node.status().conf.voters.includes(b.id)) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${b.id} is already a voter`, 'body.id');
