@@ -138,7 +138,7 @@ function afterLeaderCommit(r: Raft, before: LogIndex): void {
   if (!isVoter(r.conf, r.id) && r.confIndex <= log.committed) {
     // Our removal is committed: tell the others the commit index, hand leadership to
     // an up-to-date voter (so nobody waits for an election timeout), then step down.
-    r.repl.broadcastAppends();
+    r.repl.broadcastAppends(true);
     handOffBeforeLeaving(r);
     r.becomeFollower(r.term, null);
   }

@@ -16,7 +16,8 @@ export class Progress {
   probeSent = false;
   /** Heard from since the leader's last check-quorum round. */
   recentActive = false;
-  /** Commit index last sent to this follower, so a commit advance triggers an append. */
+  /** Commit index last sent to this follower (by append, or by heartbeat under
+   * RaftConfig.commitRidesAlong), so a commit advance triggers an append. */
   sentCommit = 0;
   /** An append went to this follower since the last heartbeat round
    * (RaftConfig.heartbeatsSkipBusy). */

@@ -45,10 +45,12 @@ export class Replication {
 
   /** Sends whatever each follower is missing, and the new commit index where it changed.
    * Called from ready(), so all proposals since the last Ready go out in one message per
-   * follower (batching). */
-  broadcastAppends(): void {
+   * follower (batching). An append without entries goes only to tell a follower a commit
+   * index it was not sent, and under RaftConfig.commitRidesAlong only when
+   * `announceCommit` says so. */
+  broadcastAppends(announceCommit = this.host.cfg.commitRidesAlong !== true): void {
     for (const [id, pr] of this.followers()) {
-      let sendIfEmpty = pr.sentCommit < this.host.log.committed;
+      let sendIfEmpty = announceCommit && pr.sentCommit < this.host.log.committed;
       while (this.maybeSendAppend(id, sendIfEmpty)) sendIfEmpty = false;
     }
   }
@@ -105,13 +107,19 @@ export class Replication {
   broadcastHeartbeat(context: string): void {
     const committed = this.host.log.committed;
     const skipBusy = context === '' && this.host.cfg.heartbeatsSkipBusy === true;
+    const commitRides = this.host.cfg.commitRidesAlong === true;
     for (const [to, pr] of this.followers()) {
       const busy = pr.appendedSinceHeartbeat;
       pr.appendedSinceHeartbeat = false;
-      // A read round's heartbeat always goes: its acks confirm the leadership.
-      if (skipBusy && busy && pr.state === 'replicate' && pr.ticksSinceAck <= this.host.cfg.heartbeatTicks && pr.sentCommit >= committed) continue;
+      // A read round's heartbeat always goes: its acks confirm the leadership. When the
+      // commit rides along, a busy follower's next append brings it, or, if none comes,
+      // the next round's heartbeat (it is not busy then).
+      if (skipBusy && busy && pr.state === 'replicate' && pr.ticksSinceAck <= this.host.cfg.heartbeatTicks && (commitRides || pr.sentCommit >= committed)) continue;
       // Never more than the follower is known to hold: its log may differ beyond match.
-      this.host.send({ type: 'heartbeat', to, commit: Math.min(pr.match, committed), context });
+      const commit = Math.min(pr.match, committed);
+      this.host.send({ type: 'heartbeat', to, commit, context });
+      // Told now: its answer sets off no append just for the commit (onHeartbeatResp).
+      if (commitRides && commit > pr.sentCommit) pr.sentCommit = commit;
     }
   }
 

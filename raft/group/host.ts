@@ -158,7 +158,7 @@ export class RaftHost {
         stateMachine: o.stateMachine,
         tickMs: this.opts.tickMs,
         // Busy groups' heartbeats are redundant with their appends (types.ts says when).
-        raft: { heartbeatsSkipBusy: true, ...this.opts.raft, ...o.raft },
+        raft: { heartbeatsSkipBusy: true, commitRidesAlong: true, ...this.opts.raft, ...o.raft },
         ...(o.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: o.snapshotEveryEntries } : {}),
         logger: o.logger ?? this.logger,
         host: this.link(holder),

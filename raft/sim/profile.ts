@@ -15,6 +15,10 @@ export type CoreTuning = Readonly<{
   heartbeatTicks: number;
   appendEntriesMax: number;
   inflightAppendsMax: number;
+  /** The store driver's settings (RaftHost turns both on), drawn per seed so the batch
+   * covers the core with and without them. */
+  heartbeatsSkipBusy: boolean;
+  commitRidesAlong: boolean;
 }>;
 
 export type FaultProfile = Readonly<{
@@ -53,7 +57,7 @@ function maybe(prng: Prng, p: number, lo: number, hi: number): number | null {
 export function drawProfile(prng: Prng): FaultProfile {
   const calm = prng.chance(0.15);
   const delayMsMax = prng.range(2, calm ? 10 : messageDelayMsMax);
-  return {
+  const drawn = {
     network: {
       lossP: calm ? 0 : prng.pick([0, 0.01, 0.05, 0.1, 0.2]),
       duplicateP: prng.pick([0, 0, 0.02, 0.1]),
@@ -66,6 +70,8 @@ export function drawProfile(prng: Prng): FaultProfile {
       heartbeatTicks: prng.pick([1, 2, 3]),
       appendEntriesMax: prng.pick([1, 1, 2, 64]),
       inflightAppendsMax: prng.pick([1, 4, 64]),
+      heartbeatsSkipBusy: false,
+      commitRidesAlong: false,
     },
     tickSkewMax: prng.pick([0, 0.1, 0.3, 0.6]),
     clockOffsetMsMax: prng.pick([0, 50, 5_000]),
@@ -90,4 +96,7 @@ export function drawProfile(prng: Prng): FaultProfile {
     // Drawn last, so adding it moved no other draw of a seed's profile.
     fsyncMsMax: prng.pick([0.2, 1, 4]),
   };
+  // After every other draw, for the same reason.
+  const storeDriver = prng.chance(0.5);
+  return { ...drawn, core: { ...drawn.core, heartbeatsSkipBusy: storeDriver, commitRidesAlong: storeDriver && prng.chance(0.8) } };
 }
