@@ -4,20 +4,13 @@
 // still get theirs; and without the option every round heartbeats every follower.
 import t from 'tap';
 import type { Message, RaftConfig } from '../../../raft/types.js';
-import { SimCluster } from '../interaction/cluster.js';
+import { electedThree, type SimCluster } from '../interaction/cluster.js';
 
 const enc = new TextEncoder();
 const heartbeatTicks = 3;
 
 function elected(overrides: Partial<RaftConfig>): SimCluster {
-  const c = new SimCluster({ preVote: true, checkQuorum: true, overrides: { heartbeatTicks, electionTimeoutTicks: 15, ...overrides }, bugs: [] });
-  c.initialConf = { voters: ['1', '2', '3'], learners: [] };
-  for (const id of c.initialConf.voters) c.addNode(id, c.initialConf);
-  const leader = c.node('1').live();
-  for (let i = 0; i < 60 && leader.status().role !== 'leader'; i++) leader.tick();
-  c.stabilize(c.liveIds());
-  if (leader.status().role !== 'leader') throw new Error('1 did not become leader');
-  return c;
+  return electedThree({ heartbeatTicks, electionTimeoutTicks: 15, ...overrides });
 }
 
 /** One heartbeat interval of leader ticks; the heartbeats it sent, by recipient. */

@@ -253,6 +253,19 @@ export class SimCluster {
   }
 }
 
+/** Three voters '1', '2', '3' with pre-vote and check-quorum, '1' ticked until it leads
+ * and the election's messages delivered (for tests of a leader's steady state). */
+export function electedThree(overrides: Partial<RaftConfig>): SimCluster {
+  const c = new SimCluster({ preVote: true, checkQuorum: true, overrides, bugs: [] });
+  c.initialConf = { voters: ['1', '2', '3'], learners: [] };
+  for (const id of c.initialConf.voters) c.addNode(id, c.initialConf);
+  const leader = c.node('1').live();
+  for (let i = 0; i < 60 && leader.status().role !== 'leader'; i++) leader.tick();
+  c.stabilize(c.liveIds());
+  if (leader.status().role !== 'leader') throw new Error('1 did not become leader');
+  return c;
+}
+
 export function describe(m: Message): string {
   const base = `${m.from}->${m.to} ${m.type} t${m.term}`;
   switch (m.type) {
