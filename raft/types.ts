@@ -171,8 +171,8 @@ export type RaftConfig = Readonly<{
    * append since the last one and acknowledged within the interval: the append already
    * reset its election timer and carried the commit index. With a hundred busy groups on a
    * store (30 ms heartbeats) they are thousands of messages a second, as many as the
-   * workload's own (an estimate). Off when absent (the core's own
-   * tests and the simulator's traces stay as they were); RaftHost turns it on. */
+   * workload's own (an estimate). Off when absent (the core's own tests stay as they
+   * were; the simulator draws it per seed); RaftHost turns it on. */
   heartbeatsSkipBusy?: boolean;
   /** Send no append only to tell followers a new commit index: it rides on the next append
    * that carries entries, or on a heartbeat (hashicorp/raft's CommitTimeout does the
@@ -181,9 +181,9 @@ export type RaftConfig = Readonly<{
    * answered by the leader, a new leader commits an entry of its own before it serves
    * anything, and a quiesce notice carries the commit. With a hundred groups on a store,
    * each seeing an entry every few milliseconds, the commit-only appends and their answers
-   * were a third of the store's Raft messages (`bench reserve --shards 100`), and with two
-   * busy groups as many as the appends with entries. Off when absent (the core's tests and
-   * seeds of the simulator that do not draw it); RaftHost turns it on. */
+   * were nearly half of the stores' Raft messages (`bench reserve --shards 100`), and with
+   * two busy groups 40% of the appends. Off when absent (the core's own tests stay as they
+   * were; the simulator draws it per seed); RaftHost turns it on. */
   commitRidesAlong?: boolean;
   /** Seeded source of randomness for election timeouts (the core never calls Math.random). */
   random: () => number;
