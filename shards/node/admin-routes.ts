@@ -28,10 +28,12 @@ const memberId = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
 const transferBody = { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 
 /** Why no replica joins a store-hosted shard through the REST, on its own route and on a
- * store's old per-replica one: a store's transport routes by the cluster file's placement
- * (replicaStores), so a replica the file does not place has no store to carry its messages. */
+ * store's old per-replica one: a store's transport routes by the placement the stores read
+ * from the cluster file when they started (replicaStores), and nothing yet tells running
+ * stores of a replica added later, so it would have no store to carry its messages. The
+ * answer says so plainly rather than suggest an edit of the file, which adds no member. */
 function placedByClusterFile(why: string, field?: string): AdminError {
-  return new AdminError('ADMIN_ERR_BAD_REQUEST', `${why}: add a replica by placing it on a store in the cluster file, not through this route`, field);
+  return new AdminError('ADMIN_ERR_BAD_REQUEST', `${why}: a store-hosted shard keeps the replicas the cluster file placed when it was created; adding one to a running shard is not supported on stores`, field);
 }
 
 /** A read of a hosted replica as the admin routes answer it: the ?consistency asked for

@@ -71,7 +71,7 @@ t.test('one store, three one-replica shards, in process', async (t) => {
 
   const join = await store.app.inject({ method: 'POST', url: '/v1/shards/s1/members', headers: { authorization: `Bearer ${config.tokens.admin}` }, payload: { id: 's1-z', raft: '127.0.0.1:7999' } });
   t.equal(join.statusCode, 400, 'no replica joins a store-hosted shard through the REST');
-  t.match(join.json(), { code: 'ADMIN_ERR_BAD_REQUEST', detail: /lives on stores: add a replica by placing it on a store in the cluster file/ });
+  t.match(join.json(), { code: 'ADMIN_ERR_BAD_REQUEST', detail: /lives on stores: a store-hosted shard keeps the replicas the cluster file placed when it was created; adding one to a running shard is not supported on stores/ });
   const admin = { authorization: `Bearer ${config.tokens.admin}` };
   const old = await store.app.inject({ method: 'POST', url: '/v1/leader/transfer', headers: admin, payload: { to: 's2-a' } });
   t.match({ status: old.statusCode, location: old.headers.location }, { status: 307, location: '/v1/shards/s2/leader/transfer' }, 'a stand-alone replica\'s transfer: 307 to the shard of the replica it names');
