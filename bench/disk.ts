@@ -45,11 +45,14 @@ export type DiskRow = {
   cpuUsPerEntry: number;
 };
 
+const SYNCED_ALONE: DiskCase = { name: '1 group x 1 entry, synced', groups: 1, entriesPerGroup: 1, sync: true };
+const UNSYNCED_ALONE: DiskCase = { name: '1 group x 1 entry, unsynced', groups: 1, entriesPerGroup: 1, sync: false };
+const SHARED_BATCH: DiskCase = { name: '100 groups x 1 entry, synced', groups: 100, entriesPerGroup: 1, sync: true };
 const CASES: readonly DiskCase[] = [
-  { name: '1 group x 1 entry, synced', groups: 1, entriesPerGroup: 1, sync: true },
-  { name: '1 group x 1 entry, unsynced', groups: 1, entriesPerGroup: 1, sync: false },
+  SYNCED_ALONE,
+  UNSYNCED_ALONE,
   { name: '1 group x 30 entries, synced', groups: 1, entriesPerGroup: 30, sync: true },
-  { name: '100 groups x 1 entry, synced', groups: 100, entriesPerGroup: 1, sync: true },
+  SHARED_BATCH,
 ];
 
 function cpuUs(): number {
@@ -114,8 +117,9 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
       rows.push(row);
       args.log(`disk: ${c.name.padEnd(30)} ${row.batches} batches in ${row.writes} writes, ${row.syncs} fsyncs; p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms; CPU ${row.cpuUsPerBatch} µs per batch, ${row.cpuUsPerEntry} µs per entry`);
     }
-    const fsyncCpuUs = round(rows[0]!.cpuUsPerBatch - rows[1]!.cpuUsPerBatch, 1);
-    args.log(`disk: one fsync cost the process ${fsyncCpuUs} µs of CPU beyond the write itself; 100 groups' saves in one batch cost ${rows[3]!.cpuUsPerEntry} µs each against ${rows[0]!.cpuUsPerEntry} µs for a group's save alone`);
+    const row = (c: DiskCase): DiskRow => rows[CASES.indexOf(c)]!;
+    const fsyncCpuUs = round(row(SYNCED_ALONE).cpuUsPerBatch - row(UNSYNCED_ALONE).cpuUsPerBatch, 1);
+    args.log(`disk: one fsync cost the process ${fsyncCpuUs} µs of CPU beyond the write itself; 100 groups' saves in one batch cost ${row(SHARED_BATCH).cpuUsPerEntry} µs each against ${row(SYNCED_ALONE).cpuUsPerEntry} µs for a group's save alone`);
     return { bench: 'disk', dir: parent, entryBytes: ENTRY_DATA_BYTES, fsyncCpuUs, results: rows };
   } finally {
     await db.close();

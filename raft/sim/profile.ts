@@ -70,8 +70,6 @@ export function drawProfile(prng: Prng): FaultProfile {
       heartbeatTicks: prng.pick([1, 2, 3]),
       appendEntriesMax: prng.pick([1, 1, 2, 64]),
       inflightAppendsMax: prng.pick([1, 4, 64]),
-      heartbeatsSkipBusy: false,
-      commitRidesAlong: false,
     },
     tickSkewMax: prng.pick([0, 0.1, 0.3, 0.6]),
     clockOffsetMsMax: prng.pick([0, 50, 5_000]),

@@ -32,7 +32,7 @@ const transferBody = { type: 'object', additionalProperties: false, required: ['
  * from the cluster file when they started (replicaStores), and nothing yet tells running
  * stores of a replica added later, so it would have no store to carry its messages. The
  * answer says so plainly rather than suggest an edit of the file, which adds no member. */
-function placedByClusterFile(why: string, field?: string): AdminError {
+function replicaAddRefusedOnStores(why: string, field?: string): AdminError {
   return new AdminError('ADMIN_ERR_BAD_REQUEST', `${why}: a store-hosted shard keeps the replicas the cluster file placed when it was created; adding one to a running shard is not supported on stores`, field);
 }
 
@@ -175,7 +175,7 @@ async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps
     config: { scope: 'admin' },
     schema: { hide: true },
   }, async () => {
-    throw placedByClusterFile(`store ${deps.storeId} hosts shards placed by the cluster file`);
+    throw replicaAddRefusedOnStores(`store ${deps.storeId} hosts shards placed by the cluster file`);
   });
 }
 
@@ -235,7 +235,7 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     },
   }, async (req, reply) => {
     const { node, shard } = of(req);
-    if (shard.replicas.some((r) => r.store !== undefined)) throw placedByClusterFile(`shard ${shard.id} lives on stores`, 'params.id');
+    if (shard.replicas.some((r) => r.store !== undefined)) throw replicaAddRefusedOnStores(`shard ${shard.id} lives on stores`, 'params.id');
     if (!node.group.isLeader()) return forwardToLeader(req, reply, node, shard);
     const b = req.body as { id: string; raft: string; promote?: boolean };
     if (node.status().conf.voters.includes(b.id)) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${b.id} is already a voter`, 'body.id');

@@ -57,7 +57,9 @@ t.test('the commit rides on the next append, never on an empty one', async (t) =
   t.ok(commitOf(c, '2') < a && commitOf(c, '3') < a, 'so the followers do not know it yet');
   const b = propose(c, 'b');
   const next = stabilize(c);
-  t.ok(next.filter((m) => m.type === 'append' && m.entries.length > 0).every((m) => m.type === 'append' && m.commit >= a), 'the next append carries it');
+  const withEntries = next.filter((m) => m.type === 'append' && m.entries.length > 0);
+  t.equal(withEntries.length, 2, 'one append with the entry to each follower');
+  t.ok(withEntries.every((m) => m.type === 'append' && m.commit >= a), 'the next append carries it');
   t.equal(commitOf(c, '2'), a, 'follower 2 learned the first entry committed');
   t.equal(commitOf(c, '3'), a, 'follower 3 too');
   t.equal(commitOf(c, '1'), b);
