@@ -40,7 +40,14 @@ export function validateConfChange(r: Raft, change: ConfChange): ReturnType<type
     if (!r.conf.learners.includes(node)) return raftError('RAFT_ERR_UNKNOWN_NODE', `${node} is not a learner`, r.id);
     const pr = r.repl.get(node);
     const lag = r.log.lastIndex() - (pr?.match ?? 0);
-    if (pr === undefined || lag > promoteLagEntriesMax) {
+    // Near the log's end is not enough on a young log: a learner that never answered has
+    // match 0 and may still be within the lag. Promoted, it would count towards the
+    // quorum without being able to vote, and with one voter already down the shard would
+    // stall. It must have accepted an append (replicate state) first.
+    if (pr === undefined || pr.state !== 'replicate') {
+      return raftError('RAFT_ERR_CONF_CHANGE_PENDING', `learner ${node} has not caught up yet (${pr?.state ?? 'unknown'}, ${lag} entries behind)`, r.id);
+    }
+    if (lag > promoteLagEntriesMax) {
       // Retryable: the learner is still catching up.
       return raftError('RAFT_ERR_CONF_CHANGE_PENDING', `learner ${node} is ${lag} entries behind`, r.id);
     }

@@ -143,6 +143,11 @@ t.test('typed errors: not leader, overloaded, pending conf change, failed', asyn
   c.stabilize(c.liveIds());
   t.match(leader.proposeConfChange({ type: 'remove', node: '9' }), { ok: false, error: { code: 'RAFT_ERR_UNKNOWN_NODE' } });
   t.match(leader.proposeConfChange({ type: 'promote', node: '2' }), { ok: false, error: { code: 'RAFT_ERR_UNKNOWN_NODE' } });
+  // Learner 4 never answered (no such node here), yet its lag is a few entries on this
+  // young log: promoting it would make a voter of a silent node (regression: a store
+  // that could not reach its new replica promoted it, and the shard lost its quorum).
+  t.ok(leader.status().lastIndex <= 64, 'the log is shorter than the promotion lag bound');
+  t.match(leader.proposeConfChange({ type: 'promote', node: '4' }), { ok: false, error: { code: 'RAFT_ERR_CONF_CHANGE_PENDING', message: /has not caught up yet \(probe/ } });
   t.same(leader.status().conf, { voters: ['1', '2', '3'], learners: ['4'] });
   leader.fail('disk full');
   t.equal(leader.status().role, 'follower', 'a failed leader steps down');
