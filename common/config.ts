@@ -34,8 +34,11 @@ export type ReplicaConfig = Readonly<{
   store?: string;
 }>;
 /** A process hosting one replica of many shards: one Raft transport (`raft`), one client
- * RPC listener, one admin REST, one LevelDB under `data` for every group it hosts. */
-export type StoreConfig = Readonly<{ id: string; raft: HostPort; client: HostPort; admin: HostPort; data: string }>;
+ * RPC listener, one admin REST, one LevelDB under `data` for every group it hosts.
+ * `replaces`: the store this one takes over from (a dead store whose data is lost): under
+ * `shards: {count}` it hosts a joining replica (`join`) of every shard the other hosts,
+ * added to each shard over the admin REST. */
+export type StoreConfig = Readonly<{ id: string; raft: HostPort; client: HostPort; admin: HostPort; data: string; replaces?: string }>;
 export type ShardConfig = Readonly<{
   id: string;
   replicas: readonly ReplicaConfig[];
@@ -154,7 +157,7 @@ export const knownKeys = {
   raft: ['tickMs', 'electionTimeoutTicks', 'heartbeatTicks', 'snapshotEveryEntries'],
   shard: ['id', 'replicas', 'preferredLeader'],
   replica: ['id', 'raft', 'client', 'admin', 'data', 'join', 'store'],
-  store: ['id', 'raft', 'client', 'admin', 'data'],
+  store: ['id', 'raft', 'client', 'admin', 'data', 'replaces'],
   // `shards:` as a mapping: `count` shards s1..sN placed round-robin on `stores`.
   shardSet: ['count', 'stores', 'replicas'],
   // `listen`: the name of `udp` in early cluster files.
@@ -213,7 +216,10 @@ export function validateClusterConfig(doc: unknown): ClusterConfig {
   if (isObj(doc.tokens)) onlyKnownKeys(doc.tokens, knownKeys.tokens, 'tokens');
   if (isObj(doc.raft)) onlyKnownKeys(doc.raft, knownKeys.raft, 'raft');
   const stores = parseStores(doc);
-  const shards = isObj(doc.shards) && !Array.isArray(doc.shards) ? generatedShards(doc.shards, stores) : list(doc, 'shards', '', true).map((s, i): ShardConfig => {
+  const generated = isObj(doc.shards) && !Array.isArray(doc.shards);
+  const replacing = stores.findIndex((st) => st.replaces !== undefined);
+  if (!generated && replacing >= 0) throw new ConfigError(`stores[${replacing}].replaces`, 'only with shards: {count}; in a list of shards, add each new replica with join: true');
+  const shards = generated ? generatedShards(doc.shards as Obj, stores) : list(doc, 'shards', '', true).map((s, i): ShardConfig => {
     const path = `shards[${i}]`;
     onlyKnownKeys(s, knownKeys.shard, path);
     const replicas = list(s, 'replicas', path, true).map((r, j): ReplicaConfig => {
@@ -314,9 +320,22 @@ function parseStores(doc: Obj): StoreConfig[] {
     const p = `stores[${i}]`;
     onlyKnownKeys(st, knownKeys.store, p);
     const id = str(st, 'id', p);
-    return { id, raft: parseHostPort(st.raft, `${p}.raft`), client: parseHostPort(st.client, `${p}.client`), admin: parseHostPort(st.admin, `${p}.admin`), data: str(st, 'data', p, `./data/store-${id}`) };
+    const store = { id, raft: parseHostPort(st.raft, `${p}.raft`), client: parseHostPort(st.client, `${p}.client`), admin: parseHostPort(st.admin, `${p}.admin`), data: str(st, 'data', p, `./data/store-${id}`) };
+    return st.replaces === undefined ? store : { ...store, replaces: str(st, 'replaces', p) };
   });
   uniqueIds(stores, 'stores');
+  const replacedBy = new Map<string, string>();
+  stores.forEach((st, i) => {
+    if (st.replaces === undefined) return;
+    const p = `stores[${i}].replaces`;
+    const old = stores.find((o) => o.id === st.replaces);
+    if (old === undefined) throw new ConfigError(p, `no store ${JSON.stringify(st.replaces)} in stores (${stores.map((o) => o.id).join(', ')})`);
+    if (old.id === st.id) throw new ConfigError(p, 'a store cannot replace itself');
+    if (old.replaces !== undefined) throw new ConfigError(p, `store ${old.id} itself replaces ${old.replaces}: let ${st.id} replace ${old.replaces} instead`);
+    const other = replacedBy.get(old.id);
+    if (other !== undefined) throw new ConfigError(p, `store ${old.id} is already replaced by ${other}`);
+    replacedBy.set(old.id, st.id);
+  });
   return stores;
 }
 
@@ -331,11 +350,13 @@ export function storeReplica(id: string, store: StoreConfig, join = false): Repl
 function generatedShards(o: Obj, stores: readonly StoreConfig[]): ShardConfig[] {
   onlyKnownKeys(o, knownKeys.shardSet, 'shards');
   const count = num(o, 'count', 'shards', 0, 1, limits.generatedShardsMax);
-  const names = o.stores === undefined ? stores.map((st) => st.id) : o.stores;
+  // A replacing store takes its place in no ring: it joins the shards of the one it replaces.
+  const names = o.stores === undefined ? stores.filter((st) => st.replaces === undefined).map((st) => st.id) : o.stores;
   if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string')) throw new ConfigError('shards.stores', 'expected a non-empty list of store ids');
   const placed = names.map((n, i) => {
     const st = stores.find((x) => x.id === n);
     if (st === undefined) throw new ConfigError(`shards.stores[${i}]`, `no store ${JSON.stringify(n)} in stores`);
+    if (st.replaces !== undefined) throw new ConfigError(`shards.stores[${i}]`, `store ${st.id} replaces ${st.replaces}: list ${st.replaces} here, and ${st.id} joins its shards`);
     return st;
   });
   uniqueIds(placed, 'shards.stores');
@@ -347,7 +368,15 @@ function generatedShards(o: Obj, stores: readonly StoreConfig[]): ShardConfig[] 
       const st = placed[(i - 1 + k) % placed.length]!;
       return storeReplica(`${id}-${st.id}`, st);
     });
-    shards.push({ id, replicas, preferredLeader: replicas[0]!.id });
+    let preferredLeader = replicas[0]!.id;
+    for (const r of [...replicas]) {
+      const successor = stores.find((st) => st.replaces === r.store);
+      if (successor === undefined) continue;
+      const joiner = storeReplica(`${id}-${successor.id}`, successor, true);
+      replicas.push(joiner);
+      if (preferredLeader === r.id) preferredLeader = joiner.id;
+    }
+    shards.push({ id, replicas, preferredLeader });
   }
   return shards;
 }

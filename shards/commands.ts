@@ -80,6 +80,7 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
     shardIds: checkShardIds,
     version: checkInt(0, Number.MAX_SAFE_INTEGER),
   },
+  placeMember: { replica: checkMemberId, store: checkStoreId, raft: checkRaftAddress },
   enqueue: { service: checkService, callId: checkCallId, owner: checkOwner, skill: checkSkillName, minLevel: checkInt(0, limits.skillLevelMax) },
   dequeue: { service: checkService, callId: checkCallId, owner: checkOwner, reason: checkOneOf(queueRemoveReasons) },
   claim: { service: checkService, dn: checkDn, skills: checkSkills, claimer: checkOwner, ttlMs: checkInt(1, limits.queueClaimTtlMsMax) },
@@ -118,6 +119,25 @@ function checkContactSource(v: unknown, f: string): string | null {
   if (v === null) return null;
   if (!isPlainObject(v)) return `${f} must be null or an object`;
   return checkFields(v, f, contactSourceSpec);
+}
+
+/** A replica or store id as the cluster file and the admin REST spell them. */
+const memberIdPattern = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function checkMemberId(v: unknown, f: string): string | null {
+  return typeof v === 'string' && memberIdPattern.test(v) ? null : `${f} must be 1..64 letters, digits, '_', '.' or '-'`;
+}
+
+function checkStoreId(v: unknown, f: string): string | null {
+  return v === null ? null : checkMemberId(v, f);
+}
+
+/** "host:port" (an IPv6 host in brackets), the port 1..65535: a Raft peer's address.
+ * The admin REST checks a new member's address with it before proposing it. */
+export function checkRaftAddress(v: unknown, f: string): string | null {
+  const m = typeof v === 'string' && v.length <= limits.raftAddressCharsMax ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v) : null;
+  const port = m === null ? 0 : Number(m[2]);
+  return m !== null && port >= 1 && port <= 65535 ? null : `${f} must be host:port with a port from 1 to 65535`;
 }
 
 /** A shard list: 1..shardMapShardsMax distinct ids, sorted (one canonical form). */

@@ -53,6 +53,13 @@ export const queuePassedDnsMax = 16;
 /** Longest a claim (an agent offered to a queued call) holds before it lapses. */
 export const queueClaimTtlMsMax = 600_000;
 export const shardIdCharsMax = 64;
+/** A placed member's Raft address (placeMember), "host:port": a DNS name and a port. */
+export const raftAddressCharsMax = 262;
+/** Members a shard keeps a placement for (placeMember). A shard has 3 to 5 replicas and a
+ * removed one's placement stays (the shard does not know whether the id comes back), so
+ * this is the number of replicas a shard can gain over its life; past it a placement is
+ * refused rather than an old one dropped, which could be a member's. */
+export const memberPlacementsMax = 64;
 
 export const credentialUserCharsMax = 128;
 export const credentialRealmCharsMax = 128;

@@ -55,6 +55,7 @@ import {
   type Command,
   type DueTimer,
   type Lease,
+  type MemberPlacement,
   type QueueChangeRecord,
   type Proposal,
   type QueueEntry,
@@ -64,9 +65,9 @@ import {
   type StateMachine,
 } from './types.js';
 
-/** 2 added `leases`; 3 added `shardMap`; 4 added `queues`; 5 added `services`. Older
- * snapshots restore with none of them. */
-const snapshotVersion = 5;
+/** 2 added `leases`; 3 added `shardMap`; 4 added `queues`; 5 added `services`; 6 added
+ * `placements`. Older snapshots restore with none of them. */
+const snapshotVersion = 6;
 
 export type ShardStateMachineOptions = Readonly<{
   changeFeedMax?: number;
@@ -90,6 +91,7 @@ type SnapshotData = Readonly<{
   shardMap?: ShardMap | null;
   queues?: readonly QueueEntry[];
   services?: readonly ServiceDefinition[];
+  placements?: readonly MemberPlacement[];
 }>;
 
 export class ShardStateMachine implements StateMachine {
@@ -104,6 +106,9 @@ export class ShardStateMachine implements StateMachine {
   #services = new ServiceTable();
   /** The replicated shard map; null until the leader has proposed one (accept every DN). */
   #shardMap: ShardMap | null = null;
+  /** Members placed by placeMember, by replica id; replaced as a whole on every change,
+   * so a reader holding the old map (shard-node.ts) can tell that it changed. */
+  #placements: ReadonlyMap<string, MemberPlacement> = new Map();
   /** Local memo of shardOf(dn, map) under #shardMap: the ownership check runs on every DN
    * command on every replica, and shardOf hashes the DN once per shard id (SHA-256), which
    * grows with the shard count. Cleared when the map changes; bounded like the agents. */
@@ -180,6 +185,8 @@ export class ShardStateMachine implements StateMachine {
         this.#shardMap = { shardId: command.shardId, shardIds: [...command.shardIds], version: command.version };
         this.#ownerOf.clear();
         return { ok: true, type: 'shardMap', shardMap: this.#shardMap };
+      case 'placeMember':
+        return this.#placeMember({ replica: command.replica, store: command.store, raft: command.raft });
       case 'enqueue':
         return this.#queueChanged(this.#queues.enqueue(command, index, nowMs, this.#services.get(command.service)?.maxQueueLength ?? null));
       case 'putService':
@@ -205,6 +212,16 @@ export class ShardStateMachine implements StateMachine {
         return this.#commit(command.dn, command.type, this.#runAgentOp(agent, command, nowMs, index), index);
       }
     }
+  }
+
+  #placeMember(placement: MemberPlacement): ShardResult {
+    if (!this.#placements.has(placement.replica) && this.#placements.size >= limits.memberPlacementsMax) {
+      return shardFailure('SHARD_ERR_LIMIT', `shard already records ${limits.memberPlacementsMax} member placements`);
+    }
+    const next = new Map(this.#placements);
+    next.set(placement.replica, placement);
+    this.#placements = next;
+    return { ok: true, type: 'memberPlaced', placement };
   }
 
   #queueChanged(outcome: Readonly<{ result: ShardResult; records: readonly (QueueChangeRecord | ServiceChangeRecord)[] }>): ShardResult {
@@ -233,7 +250,7 @@ export class ShardStateMachine implements StateMachine {
     return null;
   }
 
-  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'setShardMap' | 'provision' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' | 'putService' | 'deleteService' }>, nowMs: number, index: number): ops.OpResult {
+  #runAgentOp(agent: Agent, command: Exclude<Command, { type: 'openSession' | 'tick' | 'releaseByOwner' | 'renewLease' | 'expireLease' | 'setShardMap' | 'placeMember' | 'provision' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' | 'putService' | 'deleteService' }>, nowMs: number, index: number): ops.OpResult {
     switch (command.type) {
       case 'deprovision':
         return ops.deprovision(agent);
@@ -369,6 +386,7 @@ export class ShardStateMachine implements StateMachine {
       shardMap: this.#shardMap,
       queues: this.#queues.entries(),
       services: this.#services.list(),
+      placements: [...this.#placements.keys()].sort().map((id) => this.#placements.get(id)!),
     };
     return new TextEncoder().encode(canonicalJson(data));
   }
@@ -390,6 +408,11 @@ export class ShardStateMachine implements StateMachine {
     }
     const shardMap = parsed.shardMap ?? null;
     assert(shardMap === null || (typeof shardMap.shardId === 'string' && Array.isArray(shardMap.shardIds) && shardMap.shardIds.includes(shardMap.shardId) && Number.isSafeInteger(shardMap.version)), 'snapshot shardMap must name this shard among its ids');
+    const placements = new Map<string, MemberPlacement>();
+    for (const p of parsed.placements ?? []) {
+      assert(typeof p.replica === 'string' && (p.store === null || typeof p.store === 'string') && typeof p.raft === 'string' && !placements.has(p.replica), 'snapshot placements must name distinct replicas, each with a store (or null) and a Raft address');
+      placements.set(p.replica, { replica: p.replica, store: p.store, raft: p.raft });
+    }
     let queues: ServiceQueues;
     let services: ServiceTable;
     try {
@@ -403,6 +426,7 @@ export class ShardStateMachine implements StateMachine {
     this.#queues = queues;
     this.#services = services;
     this.#shardMap = shardMap;
+    this.#placements = placements;
     this.#ownerOf.clear();
     this.#deadlineHintMs = Number.NEGATIVE_INFINITY;
     this.#sessions = SessionTable.fromData(parsed.sessions, this.#sessionLimits);
@@ -450,6 +474,11 @@ export class ShardStateMachine implements StateMachine {
   /** The replicated shard map (null: none set yet, every DN accepted). */
   get shardMap(): ShardMap | null {
     return this.#shardMap;
+  }
+
+  /** Members placed by placeMember, by replica id (the same map until one changes). */
+  get placements(): ReadonlyMap<string, MemberPlacement> {
+    return this.#placements;
   }
 
   /** The waiting calls of `service` in arrival order, or of every service this shard

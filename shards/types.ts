@@ -170,6 +170,13 @@ export type Command = Readonly<
    * to another shard, and commands made under another map version. `shardId` is this
    * shard's own id, `version` is shardMapVersion(shardIds). */
   | { type: 'setShardMap'; shardId: string; shardIds: readonly string[]; version: number }
+  /** Proposed by the admin REST before replica `replica` joins the shard: where its Raft
+   * messages go. `store` is the store hosting it (null: a stand-alone replica), `raft` the
+   * Raft address ("host:port") of that store, or of the replica itself. Every replica of
+   * the shard routes to it once this applies, and so does a replica restarted with a
+   * cluster file that does not name it (the placement is in its log and snapshots): the
+   * running processes learn a new member's address without a restart. */
+  | { type: 'placeMember'; replica: string; store: string | null; raft: string }
   /** A call starts waiting in `service`'s queue (owned by shardOf(service)); a repeat for
    * a callId already queued changes nothing and keeps its place. */
   | { type: 'enqueue'; service: string; callId: string; owner: string; skill: string; minLevel: number }
@@ -196,7 +203,10 @@ export type CommandType = Command['type'];
 
 /** Commands that need no session: naturally idempotent (a repeated tick or expire changes
  * nothing more) or the command that creates sessions. Everything else must carry one. */
-export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire', 'renewLease', 'expireLease', 'setShardMap']);
+export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire', 'renewLease', 'expireLease', 'setShardMap', 'placeMember']);
+
+/** Where a member's Raft messages go, as placeMember replicated it. */
+export type MemberPlacement = Readonly<{ replica: string; store: string | null; raft: string }>;
 
 /** Commands keyed by a service number rather than a DN: the shard owning the service's
  * queue is shardOf(service), the same hash as a DN's. */
@@ -240,6 +250,7 @@ export type ShardSuccess = Readonly<
   | { ok: true; type: 'leaseExpired'; owner: string; released: readonly Readonly<{ dn: string; reservationId: string }>[]; dequeued?: readonly Readonly<{ service: string; callId: string }>[] }
   | { ok: true; type: 'tick'; changedDns: readonly string[] }
   | { ok: true; type: 'shardMap'; shardMap: Readonly<{ shardId: string; shardIds: readonly string[]; version: number }> }
+  | { ok: true; type: 'memberPlaced'; placement: MemberPlacement }
   /** `position`: 1 for the head of the service's queue. */
   | { ok: true; type: 'queued'; entry: QueueEntry; position: number }
   | { ok: true; type: 'dequeued'; service: string; callId: string; removed: boolean }
@@ -259,7 +270,7 @@ export type ShardResult = ShardSuccess | ShardFailure;
 export type DenyReason = 'UNKNOWN_DN' | 'LOGGED_OUT' | 'NOT_READY' | 'RESERVED' | 'BUSY' | 'WRAP_UP';
 
 export type ChangeKind =
-  | Exclude<CommandType, 'openSession' | 'tick' | 'setShardMap' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' | 'putService' | 'deleteService'>
+  | Exclude<CommandType, 'openSession' | 'tick' | 'setShardMap' | 'placeMember' | 'enqueue' | 'dequeue' | 'claim' | 'unclaim' | 'putService' | 'deleteService'>
   /** WRAP_UP ran out: the agent became READY at wrapUpEndsMs. */
   | 'wrapUpEnded'
   /** Contact bindings passed their expiry and were dropped. */

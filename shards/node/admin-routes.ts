@@ -18,23 +18,22 @@ import { agentRoutes, toAdminError } from '../client/agent-routes.js';
 import { serviceRoutes } from '../client/service-routes.js';
 import type { ShardClient } from '../client/shard-client.js';
 import { readWithoutHa1 } from '../rpc/policy.js';
-import { adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adminReadTimeoutMs } from '../limits.js';
+import { adminCommandDeadlineMs, adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adminReadTimeoutMs } from '../limits.js';
+import type { MemberPlacement, ShardResult } from '../types.js';
+import { checkRaftAddress } from '../commands.js';
 import type { ShardNode } from './shard-node.js';
 
 const consistencyQuery = { consistency: { type: 'string', enum: ['linearizable', 'stale'] } } as const;
 const reservationsQuery = { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } } as const;
 const reservationsBody = { type: 'array', items: { type: 'object', additionalProperties: true } } as const;
 const memberId = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
+const memberBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: memberId, store: memberId, raft: { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$', maxLength: 262 }, promote: { type: 'boolean' } },
+} as const;
 const transferBody = { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
-
-/** Why no replica joins a store-hosted shard through the REST, on its own route and on a
- * store's old per-replica one: a store's transport routes by the placement the stores read
- * from the cluster file when they started (replicaStores), and nothing yet tells running
- * stores of a replica added later, so it would have no store to carry its messages. The
- * answer says so plainly rather than suggest an edit of the file, which adds no member. */
-function replicaAddRefusedOnStores(why: string, field?: string): AdminError {
-  return new AdminError('ADMIN_ERR_BAD_REQUEST', `${why}: a store-hosted shard keeps the replicas the cluster file placed when it was created; adding one to a running shard is not supported on stores`, field);
-}
 
 /** A read of a hosted replica as the admin routes answer it: the ?consistency asked for
  * (linearizable unless 'stale'), HA1 hashes left out, Raft errors as problem bodies. */
@@ -130,6 +129,13 @@ async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps
     }
     return null;
   };
+  /** The hosted shard a new replica id `<shard>-<store>` names (the cluster file's scheme). */
+  const shardOfNewMember = (member: string): HostedReplica | null => {
+    const known = shardOfMember(member);
+    if (known !== null) return known;
+    const cut = member.lastIndexOf('-');
+    return cut > 0 ? hosted.get(member.slice(0, cut)) ?? null : null;
+  };
   const shardPath = (h: HostedReplica, rest: string): string => `/v1/shards/${encodeURIComponent(h.shard.id)}/${rest}`;
 
   app.get('/v1/reservations', {
@@ -173,9 +179,16 @@ async function oldReplicaRoutes(app: FastifyInstance, deps: StoreShardRoutesDeps
 
   app.post('/v1/members', {
     config: { scope: 'admin' },
-    schema: { hide: true },
-  }, async () => {
-    throw replicaAddRefusedOnStores(`store ${deps.storeId} hosts shards placed by the cluster file`);
+    schema: {
+      summary: 'Add a replica to the shard its id names (307 to /v1/shards/:id/members)',
+      body: memberBody,
+      response: { ...errors },
+    },
+  }, async (req, reply) => {
+    const { id } = req.body as { id: string };
+    const h = shardOfNewMember(id);
+    if (h === null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${JSON.stringify(id)} names no shard store ${deps.storeId} hosts: a new replica's id is <shard>-<store> (s3-d for shard s3 on store d), or use POST /v1/shards/:id/members`, 'body.id');
+    return reply.redirect(shardPath(h, 'members'), 307);
   });
 }
 
@@ -228,27 +241,41 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
   app.post(`${base}/members`, {
     config: { scope: 'admin' },
     schema: {
-      summary: 'Add a replica: joins as a learner, promoted to voter once caught up',
+      summary: 'Add a replica: its placement is replicated, then it joins as a learner and is promoted to voter once caught up',
       params: params(),
-      body: { type: 'object', additionalProperties: false, required: ['id', 'raft'], properties: { id: memberId, raft: { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$' }, promote: { type: 'boolean' } } },
+      body: memberBody,
       response: { 200: { type: 'object', additionalProperties: true }, ...errors },
     },
   }, async (req, reply) => {
     const { node, shard } = of(req);
-    if (shard.replicas.some((r) => r.store !== undefined)) throw replicaAddRefusedOnStores(`shard ${shard.id} lives on stores`, 'params.id');
-    if (!node.group.isLeader()) return forwardToLeader(req, reply, node, shard);
-    const b = req.body as { id: string; raft: string; promote?: boolean };
-    if (node.status().conf.voters.includes(b.id)) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${b.id} is already a voter`, 'body.id');
-    const [host, port] = splitHostPort(b.raft);
-    // The schema allows 1-5 digits; a port past 65535 reached net.connect on the next
-    // Raft send and ended the process (found by test/security/admin-fuzz.test.ts).
-    if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new AdminError('ADMIN_ERR_BAD_REQUEST', `raft address ${JSON.stringify(b.raft)} needs a host and a port from 1 to 65535`, 'body.raft');
+    const b = req.body as { id: string; store?: string; raft?: string; promote?: boolean };
+    const placement = newMemberPlacement(deps.config, shard, b);
+    if (!node.group.isLeader()) {
+      // The address as this process's file gave it: the leader's file may not list the store.
+      (req.body as { raft?: string }).raft = placement.raft;
+      return forwardToLeader(req, reply, node, shard);
     }
-    node.transport.setPeer(b.id, { host, port });
+    const conf = node.status().conf;
+    if (conf.voters.includes(b.id)) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${b.id} is already a voter`, 'body.id');
+    if (placement.store !== null) {
+      // A store hosts at most one replica of a shard (as the cluster file's placement rule),
+      // or losing that store could take the shard's quorum.
+      const sibling = [...conf.voters, ...conf.learners].find((m) => m !== b.id && node.transport.route(m) === placement.store);
+      if (sibling !== undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} already has replica ${sibling} on store ${placement.store}; a store hosts at most one replica of a shard`, 'body.store');
+    }
+    // Every replica learns where the member is before it is one: the placement is in the
+    // log (and snapshots), so a follower that leads later, or restarts with a cluster file
+    // that does not name the member, still reaches it.
+    let placed: ShardResult;
+    try {
+      placed = await node.placeMember(placement, adminCommandDeadlineMs);
+    } catch (err) {
+      throw toAdminError(err);
+    }
+    if (!placed.ok) throw new AdminError(placed.code, `shard ${shard.id} refused to place ${b.id}: ${placed.reason}`, 'body.id');
     await raftOp(() => node.group.addLearner(b.id));
     if (b.promote !== false) await promoteWhenCaughtUp(node, b.id, adminPromoteDeadlineMs);
-    return { conf: node.status().conf };
+    return { conf: node.status().conf, placement };
   });
 
   app.delete(`${base}/members/:${deps.memberParam}`, {
@@ -294,9 +321,25 @@ export function replicaStatus({ node, shard }: HostedReplica): Record<string, un
   };
 }
 
-function splitHostPort(v: string): [string, number] {
-  const i = v.lastIndexOf(':');
-  return [v.slice(0, i).replace(/^\[|\]$/g, ''), Number(v.slice(i + 1))];
+/** Where a replica asked for by POST .../members receives its Raft messages, from the
+ * body and the cluster file: on a store-hosted shard its store (`store`, required) at
+ * `raft` or, when the file lists that store, the file's address; on a stand-alone shard
+ * the replica's own `raft` address (required). */
+function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readonly<{ id: string; store?: string; raft?: string }>): MemberPlacement {
+  const onStores = shard.replicas.some((r) => r.store !== undefined);
+  if (onStores && b.store === undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} lives on stores: name the store that hosts ${b.id} ("store": "<id>")`, 'body.store');
+  if (!onStores && b.store !== undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} has stand-alone replicas: give the replica's own raft address, not a store`, 'body.store');
+  const fileStore = b.store === undefined ? undefined : config.stores?.find((st) => st.id === b.store);
+  const raft = b.raft ?? (fileStore === undefined ? undefined : `${fileStore.raft.host.includes(':') ? `[${fileStore.raft.host}]` : fileStore.raft.host}:${fileStore.raft.port}`);
+  if (raft === undefined) {
+    const why = onStores ? `store ${b.store} is not in this process's cluster file: give its Raft address` : `give the replica's Raft address`;
+    throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${why} ("raft": "host:port")`, 'body.raft');
+  }
+  // The schema allows 1-5 digits; a port past 65535 reached net.connect on the next
+  // Raft send and ended the process (found by test/security/admin-fuzz.test.ts).
+  const problem = checkRaftAddress(raft, 'raft address');
+  if (problem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${problem}, not ${JSON.stringify(raft)}`, 'body.raft');
+  return { replica: b.id, store: b.store ?? null, raft };
 }
 
 /** The core refuses to promote a learner that is still far behind (the group would lose
@@ -323,26 +366,36 @@ async function raftOp(op: () => Promise<void>): Promise<void> {
   }
 }
 
-/** Replays the request against the leader's admin endpoint with the caller's token. */
+/** Replays the request against the leader's admin endpoint with the caller's token. A
+ * replica that knows no leader (an election, or a replica about to join that no leader
+ * talks to yet) asks the shard's other replicas in turn: each answers for its leader, or
+ * with a 503 when it is not the leader, and the first other answer is the caller's. */
 async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, node: ShardNode, shard: ShardConfig): Promise<FastifyReply> {
   if (req.headers['x-ringfence-forwarded']) {
     return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', 'leadership moved while forwarding; retry');
   }
   const leaderId = node.group.leader();
   const leader = shard.replicas.find((r) => r.id === leaderId);
-  if (!leader) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id} has no leader right now; retry`);
-  const url = `http://${leader.admin.host}:${leader.admin.port}${req.url}`;
-  try {
-    const hasBody = req.body !== undefined && req.body !== null;
-    const res = await fetch(url, {
-      method: req.method,
-      headers: { ...(hasBody ? { 'content-type': 'application/json' } : {}), authorization: req.headers.authorization ?? '', 'x-ringfence-forwarded': '1' },
-      body: hasBody ? JSON.stringify(req.body) : undefined,
-      signal: AbortSignal.timeout(adminForwardTimeoutMs),
-    });
-    const text = await res.text();
-    return reply.code(res.status).type(res.headers.get('content-type') ?? 'application/json').send(text);
-  } catch (err) {
-    return sendProblem(reply, 'ADMIN_ERR_PEER_FAILED', `forwarding to leader ${leaderId} failed: ${(err as Error).message}`);
+  const targets = leader !== undefined ? [leader] : shard.replicas.filter((r) => r.id !== node.replicaId);
+  if (targets.length === 0) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id} has no leader right now; retry`);
+  const hasBody = req.body !== undefined && req.body !== null;
+  let last: { status: number; type: string; text: string } | null = null;
+  let failure = '';
+  for (const target of targets) {
+    try {
+      const res = await fetch(`http://${target.admin.host}:${target.admin.port}${req.url}`, {
+        method: req.method,
+        headers: { ...(hasBody ? { 'content-type': 'application/json' } : {}), authorization: req.headers.authorization ?? '', 'x-ringfence-forwarded': '1' },
+        body: hasBody ? JSON.stringify(req.body) : undefined,
+        signal: AbortSignal.timeout(adminForwardTimeoutMs),
+      });
+      last = { status: res.status, type: res.headers.get('content-type') ?? 'application/json', text: await res.text() };
+      if (res.status !== 503) break;
+    } catch (err) {
+      failure = `forwarding to ${target.id} failed: ${(err as Error).message}`;
+    }
   }
+  if (last !== null) return reply.code(last.status).type(last.type).send(last.text);
+  if (leader === undefined) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id} has no leader right now (${failure}); retry`);
+  return sendProblem(reply, 'ADMIN_ERR_PEER_FAILED', `forwarding to leader ${leaderId} failed: ${failure.replace(/^forwarding to \S+ failed: /, '')}`);
 }

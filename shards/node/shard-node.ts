@@ -12,7 +12,7 @@ import { LevelRaftStorage } from '../../raft/storage/level-storage.js';
 import { TcpRaftTransport } from '../../raft/transport/tcp-transport.js';
 import type { RaftTransport } from '../../raft/transport/transport.js';
 import type { ConfState, RaftStatus } from '../../raft/types.js';
-import { encodeProposal } from '../commands.js';
+import { decodeProposal, encodeProposal } from '../commands.js';
 import { ShardError } from '../errors.js';
 import {
   leaderDutyIntervalMs,
@@ -24,7 +24,7 @@ import {
 } from '../limits.js';
 import { shardMapVersion, type ShardMap } from '../shard-map.js';
 import { ShardStateMachine } from '../state-machine.js';
-import type { Proposal, ShardResult } from '../types.js';
+import type { MemberPlacement, Proposal, ShardResult } from '../types.js';
 import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
 import { LeaderDutyTimer } from './duty-timer.js';
 import { LeaderClock } from './leader-clock.js';
@@ -52,6 +52,11 @@ export type ShardNodeOptions = Readonly<{
   duties?: LeaderDutyTimer;
 }>;
 
+/** Called with the shard's member placements (placeMember) once the group opened, if it
+ * has any, and again whenever they change: the transport then routes to the members the
+ * cluster file this process started with does not name. */
+export type PlacementsListener = (placements: ReadonlyMap<string, MemberPlacement>) => void;
+
 /** Proposals this replica made, keyed by the bytes proposed (see ShardNode.propose). */
 type ProposedHere = WeakMap<Uint8Array, Proposal>;
 
@@ -68,6 +73,8 @@ export type HostedShardNodeOptions = Omit<ShardNodeOptions, 'raftListen' | 'duti
   transport: RaftTransport;
   /** The host's one timer for every leading replica's duties. */
   duties: LeaderDutyTimer;
+  /** The host's routes to placed members (a stand-alone replica sets its own peers). */
+  onPlacements?: PlacementsListener;
 }>;
 
 export class ShardNode implements ShardService {
@@ -134,7 +141,18 @@ export class ShardNode implements ShardService {
         snapshotEveryEntries: config.raft.snapshotEveryEntries,
         logger: log,
       });
-      return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(leaderDutyIntervalMs) }, true);
+      // A member added over the REST is one of this shard's replicas, by its own address.
+      const onPlacements: PlacementsListener = (placements) => {
+        for (const p of placements.values()) {
+          if (p.replica === replica.id) continue;
+          if (p.store !== null) {
+            log.warn('member placed on a store, but this shard\'s replicas are stand-alone: not routed', { member: p.replica, store: p.store });
+            continue;
+          }
+          transport.setPeer(p.replica, splitRaftAddress(p.raft));
+        }
+      };
+      return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(leaderDutyIntervalMs), onPlacements }, true);
     } catch (err) {
       await transport.close();
       throw err;
@@ -173,8 +191,14 @@ export class ShardNode implements ShardService {
     const fileShardIds = config.shards.map((s) => s.id).sort();
     const node = new ShardNode(shard.id, replica.id, group, stateMachine, transport, ownsTransport, opts.duties, log, metrics, shard.preferredLeader ?? null, clock, fileShardIds, proposed);
     group.on('failed', (err) => node.#storageFailed(err, opts.onStorageFailure ?? ((e) => exitFatal(log, 'storage failed', e, exitCodes.storage))));
+    let placementsSeen = stateMachine.placements;
+    if (placementsSeen.size > 0) opts.onPlacements?.(placementsSeen);
     group.on('applied', () => {
       node.#scheduleFeedFlush();
+      if (stateMachine.placements !== placementsSeen) {
+        placementsSeen = stateMachine.placements;
+        opts.onPlacements?.(placementsSeen);
+      }
       // A new map (or a first one) comes through the log: notice skew when it applies.
       if (node.stateMachine.shardMap !== node.#shardMapSeen) {
         node.#shardMapSeen = node.stateMachine.shardMap;
@@ -208,6 +232,17 @@ export class ShardNode implements ShardService {
     } catch (err) {
       throw this.#withHint(err);
     }
+  }
+
+  /** Replicates where member `placement.replica` receives its Raft messages (see the
+   * placeMember command); resolves once it applied here, so this replica routes to it. */
+  async placeMember(placement: MemberPlacement, timeoutMs: number): Promise<ShardResult> {
+    const data = encodeProposal({ session: null, command: { type: 'placeMember', ...placement } });
+    // Validated as every replica will decode it: the leader applies its own proposal
+    // from the object, and a command its followers refuse would part their states.
+    const decoded = decodeProposal(data);
+    if (!decoded.ok) return decoded;
+    return (await this.propose(decoded.proposal, data, timeoutMs)).result as ShardResult;
   }
 
   async read(query: ShardQuery, consistency: Consistency, timeoutMs: number): Promise<unknown> {
@@ -451,4 +486,10 @@ export class ShardNode implements ShardService {
       this.#preferredReadySinceMs = null;
     });
   }
+}
+
+/** "host:port" (the host of an IPv6 address in brackets) as a transport address. */
+export function splitRaftAddress(v: string): { host: string; port: number } {
+  const i = v.lastIndexOf(':');
+  return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(v.slice(i + 1)) };
 }

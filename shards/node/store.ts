@@ -20,12 +20,13 @@ import type { RaftTransport } from '../../raft/transport/transport.js';
 import type { ConfState, RaftConfig, RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../client/shard-client.js';
 import { leaderDutyIntervalMs, storeOpenConcurrencyMax } from '../limits.js';
+import type { MemberPlacement } from '../types.js';
 import { storeShardRoutes, type HostedReplica } from './admin-routes.js';
 import { LeaderDutyTimer } from './duty-timer.js';
 import { agentsByState } from './replica.js';
 import { ShardMetricsRegistry } from './metrics.js';
 import type { ShardService } from './rpc-server.js';
-import { ShardNode } from './shard-node.js';
+import { ShardNode, splitRaftAddress } from './shard-node.js';
 import { storeMetrics, storeStatus, type StoreFigures } from './store-status.js';
 
 /** The store's shared log (raft/storage/shared-log.ts SharedLogDb). */
@@ -98,6 +99,13 @@ async function inPool<T>(items: readonly T[], width: number, work: (item: T) => 
 export class ShardStore {
   readonly #replicas = new Map<string, HostedReplica>();
   #closing: Promise<void> | null = null;
+  /** Replicas added over the REST (placeMember), by id: their store. The cluster file this
+   * store started with may not name them; the shard that placed them does. */
+  readonly #placed = new Map<string, string>();
+  /** The Raft address each placed store was last routed to. */
+  readonly #placedStoreAddrs = new Map<string, string>();
+  /** The cluster file's placement, to notice a shard placing a member elsewhere. */
+  #fileRoutes: ReadonlyMap<string, StoreConfig> | null = null;
   #rpc: StoreRpc | null = null;
   #app: FastifyInstance | null = null;
   #client: ShardClient | null = null;
@@ -164,6 +172,8 @@ export class ShardStore {
     const { store, hosted } = findStore(config, opts.storeId);
     if (hosted.length === 0) throw new Error(`store ${store.id} hosts no replica in the cluster file`);
     const routes = replicaStores(config);
+    // Filled once the ShardStore exists: placements apply while the groups open.
+    let placed: ReadonlyMap<string, string> = new Map();
     const peers: Record<string, { host: string; port: number }> = {};
     for (const st of config.stores ?? []) if (st.id !== store.id) peers[st.id] = st.raft;
     mkdirSync(store.data, { recursive: true });
@@ -171,7 +181,7 @@ export class ShardStore {
     let transport: StoreTransport;
     try {
       const raftAddr = opts.listen?.raft ?? store.raft;
-      transport = await parts.listenTransport({ id: store.id, host: raftAddr.host, port: raftAddr.port, secret: config.secret, peers, route: (replicaId) => routes.get(replicaId)?.id, log: opts.log });
+      transport = await parts.listenTransport({ id: store.id, host: raftAddr.host, port: raftAddr.port, secret: config.secret, peers, route: (replicaId) => placed.get(replicaId) ?? routes.get(replicaId)?.id, log: opts.log });
     } catch (err) {
       await log.close().catch(() => {});
       throw err;
@@ -179,6 +189,7 @@ export class ShardStore {
     const host = parts.createHost({ id: store.id, transport, storage: (g) => log.group(g), config, log: opts.log });
     const metrics = new ShardMetricsRegistry({ defaultLabels: { store: store.id } });
     const self = new ShardStore(config, store, hosted, log, transport, host, new LeaderDutyTimer(leaderDutyIntervalMs), metrics);
+    placed = self.#placed;
     storeMetrics(metrics.registry, () => self.figures());
     try {
       await self.#openReplicas(opts);
@@ -213,6 +224,7 @@ export class ShardStore {
           logger: log,
           raft: { nowMs: p.nowMs },
         }),
+        onPlacements: (placements) => this.#routePlaced(placements, log),
         ...(opts.onStorageFailure ? { onStorageFailure: opts.onStorageFailure } : {}),
       });
       this.#replicas.set(shard.id, { node, shard });
@@ -224,6 +236,30 @@ export class ShardStore {
     for (const { shard } of this.hosted) {
       const r = opened.get(shard.id);
       if (r !== undefined) this.#replicas.set(shard.id, r);
+    }
+  }
+
+  /** Routes the members a shard placed (placeMember) to their stores: a placement is the
+   * shard's committed word, made by the operator who added the member, so it wins over
+   * this store's cluster file, which may predate it. Replica ids are unique in the
+   * cluster, so one table serves every group. */
+  #routePlaced(placements: ReadonlyMap<string, MemberPlacement>, log: Logger): void {
+    for (const p of placements.values()) {
+      if (p.store === null) {
+        log.warn('member placed as a stand-alone replica on a store-hosted shard: not routed', { member: p.replica });
+        continue;
+      }
+      if (this.#placed.get(p.replica) !== p.store) {
+        this.#fileRoutes ??= replicaStores(this.config);
+        const fromFile = this.#fileRoutes.get(p.replica)?.id;
+        if (fromFile !== undefined && fromFile !== p.store) log.warn('the shard placed a member on another store than the cluster file does; routing by the shard', { member: p.replica, store: p.store, file: fromFile });
+        this.#placed.set(p.replica, p.store);
+      }
+      if (p.store === this.id || this.#placedStoreAddrs.get(p.store) === p.raft) continue;
+      const before = this.#placedStoreAddrs.get(p.store);
+      if (before !== undefined) log.warn('a store placed at another Raft address than before; routing to the latest', { store: p.store, raft: p.raft, was: before });
+      this.#placedStoreAddrs.set(p.store, p.raft);
+      this.transport.setPeer(p.store, splitRaftAddress(p.raft));
     }
   }
 

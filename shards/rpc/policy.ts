@@ -13,7 +13,8 @@
 // |                | claimer <id> (any agent for any entry: the reservation on the |                    |
 // |                | agent's shard still decides). Not expireLease: the leader     |                    |
 // |                | proposes it                                                   |                    |
-// |                | (nor setShardMap: the leader proposes its cluster file's map) |                    |
+// |                | (nor setShardMap: the leader proposes its cluster file's map; |                    |
+// |                | nor placeMember: only an operator adds a replica)             |                    |
 // |                | putService only with ifAbsent (seeding its cluster file's     |                    |
 // |                | services); not deleteService                                  |                    |
 // | `admin`        | every command: provisioning, login/logout/ready/not-ready,    | all, HA1s removed  |
@@ -84,6 +85,7 @@ export function commandRefusal(principal: Principal, command: Command, reservati
     case 'tick':
     case 'expireLease':
     case 'setShardMap':
+    case 'placeMember':
     case 'deleteService':
       return `${command.type} is an administrative command (admin or launcher only)`;
   }

@@ -65,3 +65,30 @@ t.test('bad placements are refused, naming the field', async (t) => {
   t.match(refusal(base({ count: 3, cuont: 1 })), { field: 'shards.cuont', message: /did you mean count/ });
   t.match(refusal({ ...base({ count: 1 }), stores: [...stores, stores[0]] }), { field: 'stores' });
 });
+
+t.test('a store that replaces another joins every shard of it, and takes its preferred leaders', async (t) => {
+  const d = { id: 'd', raft: '127.0.0.1:7104', client: '127.0.0.1:7204', admin: '127.0.0.1:7304', replaces: 'c' };
+  const c = validateClusterConfig({ ...base({ count: 6 }), stores: [...stores, d] });
+  t.equal(c.stores?.find((st) => st.id === 'd')?.replaces, 'c');
+  for (const s of c.shards) {
+    const onC = s.replicas.find((r) => r.store === 'c')!;
+    const joiner = s.replicas.find((r) => r.store === 'd');
+    t.match(joiner, { id: `${s.id}-d`, join: true, raft: { port: 7104 } }, `${s.id}: a joining replica on d beside ${onC.id}`);
+    t.equal(s.replicas.filter((r) => !r.join).length, 3, `${s.id}: the bootstrap voters are unchanged`);
+  }
+  t.same(c.shards.map((s) => s.preferredLeader), ['s1-a', 's2-b', 's3-d', 's4-a', 's5-b', 's6-d'], 'the shards c was to lead prefer d');
+  // The placement on a, b, c is the one without d: the replacing store is in no ring.
+  const without = validateClusterConfig(base({ count: 6 }));
+  t.same(c.shards.map((s) => s.replicas.filter((r) => r.store !== 'd').map((r) => r.id)), without.shards.map((s) => s.replicas.map((r) => r.id)));
+  t.equal(findStore(c, 'd').hosted.length, 6);
+});
+
+t.test('bad replacements are refused, naming the field', async (t) => {
+  const d = (extra: Record<string, unknown>): Record<string, unknown> => ({ id: 'd', raft: '127.0.0.1:7104', client: '127.0.0.1:7204', admin: '127.0.0.1:7304', ...extra });
+  t.match(refusal({ ...base({ count: 2 }), stores: [...stores, d({ replaces: 'q' })] }), { field: 'stores[3].replaces', message: /no store "q"/ });
+  t.match(refusal({ ...base({ count: 2 }), stores: [...stores, d({ replaces: 'd' })] }), { field: 'stores[3].replaces', message: /cannot replace itself/ });
+  t.match(refusal({ ...base({ count: 2 }), stores: [...stores, d({ replaces: 'c' }), { ...d({ replaces: 'c' }), id: 'e' }] }), { field: 'stores[4].replaces', message: /already replaced by d/ });
+  t.match(refusal({ ...base({ count: 2 }), stores: [...stores, d({ replaces: 'c' }), { ...d({ replaces: 'd' }), id: 'e' }] }), { field: 'stores[4].replaces', message: /d itself replaces c: let e replace c instead/ });
+  t.match(refusal({ ...base({ count: 2, stores: ['a', 'b', 'd'] }), stores: [...stores, d({ replaces: 'c' })] }), { field: 'shards.stores[2]', message: /store d replaces c: list c here/ });
+  t.match(refusal({ ...base([{ id: 's1', replicas: [{ id: 'x', store: 'a' }] }]), stores: [...stores, d({ replaces: 'c' })] }), { field: 'stores[3].replaces', message: /only with shards: \{count\}/ });
+});

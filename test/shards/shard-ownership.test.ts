@@ -111,16 +111,17 @@ t.test('the map survives a snapshot; older snapshots restore without one', async
   t.same(copy.shardMap, { shardId: 's1', shardIds: ids, version });
   t.same(copy.snapshot(), h.sm.snapshot(), 'same bytes');
   const doc = JSON.parse(new TextDecoder().decode(h.sm.snapshot())) as Record<string, unknown>;
-  t.equal(doc['v'], 5, 'version 4 added queues (test/shards/queue.test.ts), 5 services (test/shards/services.test.ts)');
+  t.equal(doc['v'], 6, 'version 4 added queues (test/shards/queue.test.ts), 5 services (test/shards/services.test.ts), 6 placements (test/shards/member-placement.test.ts)');
   for (const v of [1, 2]) {
     const old: Record<string, unknown> = { ...doc, v };
     delete old['shardMap'];
     delete old['queues'];
+    delete old['placements'];
     if (v === 1) delete old['leases'];
     const restored = new ShardStateMachine();
     restored.restore(new TextEncoder().encode(JSON.stringify(old)));
     t.equal(restored.shardMap, null, `a version-${v} snapshot restores with no map`);
     t.equal(restored.getAgent(mine)!.status.state, 'READY');
   }
-  t.throws(() => new ShardStateMachine().restore(new TextEncoder().encode(JSON.stringify({ ...doc, v: 6 }))), /unsupported shard snapshot version/);
+  t.throws(() => new ShardStateMachine().restore(new TextEncoder().encode(JSON.stringify({ ...doc, v: 7 }))), /unsupported shard snapshot version/);
 });

@@ -70,8 +70,8 @@ t.test('one store, three one-replica shards, in process', async (t) => {
   t.match(none.json(), { code: 'ADMIN_ERR_NOT_FOUND', detail: /hosts no replica of shard "s4"/, field: 'params.id' });
 
   const join = await store.app.inject({ method: 'POST', url: '/v1/shards/s1/members', headers: { authorization: `Bearer ${config.tokens.admin}` }, payload: { id: 's1-z', raft: '127.0.0.1:7999' } });
-  t.equal(join.statusCode, 400, 'no replica joins a store-hosted shard through the REST');
-  t.match(join.json(), { code: 'ADMIN_ERR_BAD_REQUEST', detail: /lives on stores: a store-hosted shard keeps the replicas the cluster file placed when it was created; adding one to a running shard is not supported on stores/ });
+  t.equal(join.statusCode, 400, 'a replica joining a store-hosted shard names its store');
+  t.match(join.json(), { code: 'ADMIN_ERR_BAD_REQUEST', field: 'body.store', detail: /shard s1 lives on stores: name the store that hosts s1-z/ });
   const admin = { authorization: `Bearer ${config.tokens.admin}` };
   const old = await store.app.inject({ method: 'POST', url: '/v1/leader/transfer', headers: admin, payload: { to: 's2-a' } });
   t.match({ status: old.statusCode, location: old.headers.location }, { status: 307, location: '/v1/shards/s2/leader/transfer' }, 'a stand-alone replica\'s transfer: 307 to the shard of the replica it names');
@@ -81,8 +81,10 @@ t.test('one store, three one-replica shards, in process', async (t) => {
   t.match({ status: oldRemove.statusCode, location: oldRemove.headers.location }, { status: 307, location: '/v1/shards/s3/members/s3-a' }, 'a member removal: 307 to its shard\'s route');
   const oldRemoveUnknown = await store.app.inject({ method: 'DELETE', url: '/v1/members/nobody', headers: admin });
   t.match({ status: oldRemoveUnknown.statusCode, body: oldRemoveUnknown.json() }, { status: 404, body: { field: 'params.id' } });
-  const oldJoin = await store.app.inject({ method: 'POST', url: '/v1/members', headers: admin, payload: { id: 's1-z', raft: '127.0.0.1:7999' } });
-  t.match({ status: oldJoin.statusCode, body: oldJoin.json() }, { status: 400, body: { detail: /placed by the cluster file/ } }, 'a member added: refused as on the shard\'s route');
+  const oldJoin = await store.app.inject({ method: 'POST', url: '/v1/members', headers: admin, payload: { id: 's1-z', store: 'z', raft: '127.0.0.1:7999' } });
+  t.match({ status: oldJoin.statusCode, location: oldJoin.headers.location }, { status: 307, location: '/v1/shards/s1/members' }, 'a member added: 307 to the route of the shard its id names');
+  const oldJoinUnknown = await store.app.inject({ method: 'POST', url: '/v1/members', headers: admin, payload: { id: 'nobody', store: 'z' } });
+  t.match({ status: oldJoinUnknown.statusCode, body: oldJoinUnknown.json() }, { status: 400, body: { field: 'body.id', detail: /names no shard store a hosts/ } });
 
   // One DN per shard, each reserved with a short TTL and never confirmed.
   const shardIds = config.shards.map((s) => s.id);
