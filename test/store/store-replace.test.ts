@@ -22,7 +22,9 @@ import { ShardClient } from '../../shards/client/shard-client.js';
 import { shardOf } from '../../shards/shard-map.js';
 import type { Agent, ShardResult } from '../../shards/types.js';
 
-const shardCount = 6;
+// RINGFENCE_STORE_TEST_SHARDS=100 replaces a store of 100 shards (#20's scale); CI runs 6.
+const shardCount = Number(process.env.RINGFENCE_STORE_TEST_SHARDS ?? 6);
+if (!Number.isInteger(shardCount) || shardCount < 3 || shardCount > 1000) throw new Error(`RINGFENCE_STORE_TEST_SHARDS must be an integer from 3 to 1000, got ${process.env.RINGFENCE_STORE_TEST_SHARDS}`);
 
 async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -110,19 +112,26 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
   const sameStore = await retrying503(() => fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s1/members`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ id: 's1-x', store: 'b' }) }));
   t.match({ status: sameStore.status, body: await sameStore.json() }, { status: 400, body: { field: 'body.store', detail: /already has replica s1-b on store b/ } }, 'never two replicas of a shard on one store');
 
+  const replacingStarted = Date.now();
+  const addMs: number[] = [];
   for (const [i, s] of shardIds.entries()) {
     // One through a stand-alone replica's route: 307 to the shard's, which fetch follows
     // with the method and body. One through store d, whose file lists d: no address
     // needed, and d (a learner-to-be, not the leader) forwards it with the address filled in.
     const body = JSON.stringify(i === 1 ? { id: `${s}-d`, store: 'd' } : { id: `${s}-d`, store: 'd', raft: dRaft });
     const url = i === 0 ? `http://${storeA.host}:${storeA.port}/v1/members` : i === 1 ? `http://127.0.0.1:${adminPort}/v1/shards/${s}/members` : `http://${storeA.host}:${storeA.port}/v1/shards/${s}/members`;
+    const addStarted = Date.now();
     const add = await retrying503(() => fetch(url, { method: 'POST', headers: adminHeaders, body }));
+    addMs.push(Date.now() - addStarted);
     const added = (await add.json()) as { conf?: { voters: string[] } };
     t.equal(add.status, 200, `${s}: ${s}-d added (${JSON.stringify(added).slice(0, 200)})`);
     t.ok(added.conf?.voters.includes(`${s}-d`), `${s}: ${s}-d is a voter`);
     const remove = await retrying503(() => fetch(`http://${storeA.host}:${storeA.port}/v1/shards/${s}/members/${s}-c`, { method: 'DELETE', headers: { authorization: adminHeaders.authorization } }));
     t.equal(remove.status, 200, `${s}: ${s}-c removed (${(await remove.text()).slice(0, 200)})`);
   }
+
+  addMs.sort((x, y) => x - y);
+  t.pass(`${shardCount} shards moved from c to d in ${Date.now() - replacingStarted} ms (each add: median ${addMs[addMs.length >> 1]} ms, max ${addMs[addMs.length - 1]} ms)`);
 
   // ---- a goes: b and d are a majority of every shard
   await procs.kill('a', 'SIGKILL');
