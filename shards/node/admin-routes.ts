@@ -376,6 +376,10 @@ async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, node: S
   }
   const leaderId = node.group.leader();
   const leader = shard.replicas.find((r) => r.id === leaderId);
+  if (leaderId !== null && leader === undefined) {
+    // A member added over the REST after this process read its cluster file.
+    return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id}'s leader is ${leaderId}, which this process's cluster file does not list: send the request to the admin REST of its store, or restart this process on a file that lists it`);
+  }
   const targets = leader !== undefined ? [leader] : shard.replicas.filter((r) => r.id !== node.replicaId);
   if (targets.length === 0) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id} has no leader right now; retry`);
   const hasBody = req.body !== undefined && req.body !== null;

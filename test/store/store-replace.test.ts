@@ -8,8 +8,9 @@
 //   they learn where d is from the shard (the placement is in its log);
 // - SIGKILL store a: every shard commits on b and d, and d holds every agent and the
 //   reservation made before c died;
-// - a restarted on its old file still reaches d (it replays the placement from its log):
-//   SIGKILL b, and every shard commits on a and d.
+// - a restarted on its old file still reaches d (it replays the placement from its log);
+//   leadership of a shard moves to d, and a transfer asked of a (whose file does not list
+//   the leader) answers 503 naming it; SIGKILL b, and every shard commits on a and d.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +169,12 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
     }
     return true;
   }, 60_000);
+  // Leadership moves to a placed member (asked of store d, whose file lists it), and a
+  // store whose file does not list it says where to go instead of bouncing the request.
+  const toD = await retrying503(() => fetch(`http://127.0.0.1:${adminPort}/v1/shards/s1/leader/transfer`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ to: 's1-d' }) }));
+  t.equal(toD.status, 200, `leadership of s1 handed to s1-d (${(await toD.text()).slice(0, 200)})`);
+  const viaA = await fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s1/leader/transfer`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ to: 's1-a' }) });
+  t.match({ status: viaA.status, body: await viaA.json() }, { status: 503, body: { detail: /leader is s1-d, which this process's cluster file does not list: send the request to the admin REST of its store/ } }, 'a store whose file does not list the leader names it');
   await procs.kill('b', 'SIGKILL');
   for (const [s, dn] of dnOf) {
     const command = dn === heldDn ? { type: 'release' as const, dn, reservationId: 'held', outcome: 'completed' as const } : { type: 'ready' as const, dn };
