@@ -25,6 +25,7 @@ import type { RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { shardOf } from '../../shards/shard-map.js';
 import type { ShardResult } from '../../shards/types.js';
+import { until } from '../support/until.js';
 
 // RINGFENCE_STORE_TEST_SHARDS=100 runs the same scenario at the issue's scale (#20: 100
 // shards × 3 on 3 stores); CI runs 20.
@@ -61,16 +62,6 @@ function tcpSocketsOf(pid: number): { listening: number; established: { local: n
     }
   }
   return { listening, established };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 t.test(`three stores, ${shardCount} shards`, { timeout: 300_000 }, async (t) => {

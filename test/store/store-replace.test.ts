@@ -22,20 +22,11 @@ import type { RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { shardOf } from '../../shards/shard-map.js';
 import type { Agent, ShardResult } from '../../shards/types.js';
+import { until } from '../support/until.js';
 
 // RINGFENCE_STORE_TEST_SHARDS=100 replaces a store of 100 shards (#20's scale); CI runs 6.
 const shardCount = Number(process.env.RINGFENCE_STORE_TEST_SHARDS ?? 6);
 if (!Number.isInteger(shardCount) || shardCount < 3 || shardCount > 1000) throw new Error(`RINGFENCE_STORE_TEST_SHARDS must be an integer from 3 to 1000, got ${process.env.RINGFENCE_STORE_TEST_SHARDS}`);
-
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 t.test('a store whose data is lost is replaced by a new one, without restarting the others', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-replace-'));
