@@ -38,7 +38,7 @@ import type { Entry } from '../raft/types.js';
 import * as ops from './agent-ops.js';
 import { canonicalJson } from './canonical-json.js';
 import { ChangeFeed } from './change-feed.js';
-import { decodeProposal } from './commands.js';
+import { checkRaftAddress, decodeProposal } from './commands.js';
 import { shardFailure, type ShardFailure } from './errors.js';
 import * as limits from './limits.js';
 import { ServiceQueues, type QueueLimits } from './queue.js';
@@ -410,7 +410,8 @@ export class ShardStateMachine implements StateMachine {
     assert(shardMap === null || (typeof shardMap.shardId === 'string' && Array.isArray(shardMap.shardIds) && shardMap.shardIds.includes(shardMap.shardId) && Number.isSafeInteger(shardMap.version)), 'snapshot shardMap must name this shard among its ids');
     const placements = new Map<string, MemberPlacement>();
     for (const p of parsed.placements ?? []) {
-      assert(typeof p.replica === 'string' && (p.store === null || typeof p.store === 'string') && typeof p.raft === 'string' && !placements.has(p.replica), 'snapshot placements must name distinct replicas, each with a store (or null) and a Raft address');
+      // The address reaches net.connect on this replica: checked as placeMember checks it.
+      assert(typeof p.replica === 'string' && (p.store === null || typeof p.store === 'string') && checkRaftAddress(p.raft, 'raft') === null && !placements.has(p.replica), 'snapshot placements must name distinct replicas, each with a store (or null) and a Raft address');
       placements.set(p.replica, { replica: p.replica, store: p.store, raft: p.raft });
     }
     let queues: ServiceQueues;

@@ -55,6 +55,9 @@ t.test('a placement applies on every replica, replaces an earlier one of the sam
   const fromOld = new ShardStateMachine();
   fromOld.restore(new TextEncoder().encode(JSON.stringify(old)));
   t.equal(fromOld.placements.size, 0);
+  const bad = JSON.parse(new TextDecoder().decode(h.sm.snapshot())) as { placements: { raft: string }[] };
+  bad.placements[0]!.raft = '10.0.0.1:99999';
+  t.throws(() => new ShardStateMachine().restore(new TextEncoder().encode(JSON.stringify(bad))), /snapshot placements must name distinct replicas/, 'a snapshot with an address no placeMember would take is refused');
 });
 
 t.test('placements are bounded: past the bound a new id is refused, a placed one may move', async (t) => {
