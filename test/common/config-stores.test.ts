@@ -81,6 +81,12 @@ t.test('a store that replaces another joins every shard of it, and takes its pre
   const without = validateClusterConfig(base({ count: 6 }));
   t.same(c.shards.map((s) => s.replicas.filter((r) => r.store !== 'd').map((r) => r.id)), without.shards.map((s) => s.replicas.map((r) => r.id)));
   t.equal(findStore(c, 'd').hosted.length, 6);
+  // Once every shard moved, d in c's line (no `replaces`) places the same replicas, the
+  // same preferred leaders: the README's last step.
+  const after = validateClusterConfig({ ...base({ count: 6 }), stores: [stores[0], stores[1], { ...d, replaces: undefined }] });
+  const members = (x: typeof c): string[][] => x.shards.map((s) => s.replicas.filter((r) => r.store !== 'c').map((r) => r.id).sort());
+  t.same(members(after), members(c));
+  t.same(after.shards.map((s) => s.preferredLeader), c.shards.map((s) => s.preferredLeader));
 });
 
 t.test('bad replacements are refused, naming the field', async (t) => {
