@@ -80,7 +80,7 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
     shardIds: checkShardIds,
     version: checkInt(0, Number.MAX_SAFE_INTEGER),
   },
-  placeMember: { replica: checkMemberId, store: checkStoreId, raft: checkRaftAddress },
+  placeMember: { replica: checkMemberId, store: checkStoreId, raft: checkRaftAddress, client: checkClientAddress },
   enqueue: { service: checkService, callId: checkCallId, owner: checkOwner, skill: checkSkillName, minLevel: checkInt(0, limits.skillLevelMax) },
   dequeue: { service: checkService, callId: checkCallId, owner: checkOwner, reason: checkOneOf(queueRemoveReasons) },
   claim: { service: checkService, dn: checkDn, skills: checkSkills, claimer: checkOwner, ttlMs: checkInt(1, limits.queueClaimTtlMsMax) },
@@ -138,6 +138,10 @@ export function checkRaftAddress(v: unknown, f: string): string | null {
   const m = typeof v === 'string' && v.length <= limits.raftAddressCharsMax ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v) : null;
   const port = m === null ? 0 : Number(m[2]);
   return m !== null && port >= 1 && port <= 65535 ? null : `${f} must be host:port with a port from 1 to 65535`;
+}
+
+function checkClientAddress(v: unknown, f: string): string | null {
+  return v === null ? null : checkRaftAddress(v, f);
 }
 
 /** A shard list: 1..shardMapShardsMax distinct ids, sorted (one canonical form). */

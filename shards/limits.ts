@@ -60,6 +60,9 @@ export const raftAddressCharsMax = 262;
  * this is the number of replicas a shard can gain over its life; past it a placement is
  * refused rather than an old one dropped, which could be a member's. */
 export const memberPlacementsMax = 64;
+/** Replicas a shard client knows per shard, its topology's and those it learned from a
+ * leader hint (a member placed after its cluster file was written) together. */
+export const shardClientReplicasMax = 16;
 
 export const credentialUserCharsMax = 128;
 export const credentialRealmCharsMax = 128;

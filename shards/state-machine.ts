@@ -186,7 +186,7 @@ export class ShardStateMachine implements StateMachine {
         this.#ownerOf.clear();
         return { ok: true, type: 'shardMap', shardMap: this.#shardMap };
       case 'placeMember':
-        return this.#placeMember({ replica: command.replica, store: command.store, raft: command.raft });
+        return this.#placeMember({ replica: command.replica, store: command.store, raft: command.raft, client: command.client });
       case 'enqueue':
         return this.#queueChanged(this.#queues.enqueue(command, index, nowMs, this.#services.get(command.service)?.maxQueueLength ?? null));
       case 'putService':
@@ -411,8 +411,9 @@ export class ShardStateMachine implements StateMachine {
     const placements = new Map<string, MemberPlacement>();
     for (const p of parsed.placements ?? []) {
       // The address reaches net.connect on this replica: checked as placeMember checks it.
-      assert(typeof p.replica === 'string' && (p.store === null || typeof p.store === 'string') && checkRaftAddress(p.raft, 'raft') === null && !placements.has(p.replica), 'snapshot placements must name distinct replicas, each with a store (or null) and a Raft address');
-      placements.set(p.replica, { replica: p.replica, store: p.store, raft: p.raft });
+      const client = p.client ?? null;
+      assert(typeof p.replica === 'string' && (p.store === null || typeof p.store === 'string') && checkRaftAddress(p.raft, 'raft') === null && (client === null || checkRaftAddress(client, 'client') === null) && !placements.has(p.replica), 'snapshot placements must name distinct replicas, each with a store (or null) and a Raft address');
+      placements.set(p.replica, { replica: p.replica, store: p.store, raft: p.raft, client });
     }
     let queues: ServiceQueues;
     let services: ServiceTable;

@@ -35,13 +35,14 @@ import {
   clientSessionsPerShardMax,
   clientSessionWindowMax,
   clientStatusTimeoutMsDefault,
+  shardClientReplicasMax,
 } from '../limits.js';
 import { carriedCode, isRetryable, type ForeignErrorCode, type ShardRpcErrorCode } from '../errors.js';
 import { shardMapVersion, shardOf } from '../shard-map.js';
 import type { Command, Proposal, ShardResult } from '../types.js';
 import { parsePrincipal } from '../rpc/auth.js';
 import { RpcConnection, RpcError } from '../rpc/connection.js';
-import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
+import type { Consistency, FeedPage, LeaderAddress, ShardQuery } from '../rpc/protocol.js';
 
 /** One replica as the client reaches it: its client RPC address, and the store hosting it
  * (absent: a replica that is a process of its own). */
@@ -117,10 +118,25 @@ class ShardHandle {
   leader: string | null = null;
   readonly sessions: Session[] = [];
   opening: Promise<Session> | null = null;
-  constructor(readonly id: string, readonly replicas: readonly ShardReplicaAddress[], readonly links: Links) {}
+  readonly replicas: ShardReplicaAddress[];
+  constructor(readonly id: string, replicas: readonly ShardReplicaAddress[], readonly links: Links) {
+    this.replicas = [...replicas];
+  }
 
   replica(id: string): ShardReplicaAddress | undefined {
     return this.replicas.find((r) => r.id === id);
+  }
+
+  /** A member the shard placed after this client's topology was written, as a replica
+   * named it leader (RpcError.leaderAt): reachable from now on. Bounded, since each
+   * entry is one more replica to cycle through. */
+  learn(id: string, at: LeaderAddress): boolean {
+    if (this.replica(id) !== undefined || this.replicas.length >= shardClientReplicasMax) return false;
+    const m = /^\[?([^\]]*)\]?:(\d{1,5})$/.exec(at.client);
+    const port = m === null ? 0 : Number(m[2]);
+    if (m === null || m[1] === '' || port < 1 || port > 65535) return false;
+    this.replicas.push({ id, client: { host: m[1]!, port }, ...(at.store !== null ? { store: at.store } : {}) });
+    return true;
   }
 
   markDown(id: string, untilMs: number): void {
@@ -467,6 +483,7 @@ export class ShardClient {
         // A hint is a replica id (a group's members are its replicas, on a store too); the
         // connection it leads to is its store's.
         const hint = e.code === 'RAFT_ERR_NOT_LEADER' ? e.leaderHint : null;
+        if (hint && e.leaderAt !== null) h.learn(hint, e.leaderAt);
         if (hint && hint !== replica && h.replica(hint) !== undefined && !h.isDown(hint)) {
           replica = hint;
           h.leader = replica;

@@ -27,11 +27,12 @@ const consistencyQuery = { consistency: { type: 'string', enum: ['linearizable',
 const reservationsQuery = { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } } as const;
 const reservationsBody = { type: 'array', items: { type: 'object', additionalProperties: true } } as const;
 const memberId = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
+const hostPort = { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$', maxLength: 262 } as const;
 const memberBody = {
   type: 'object',
   additionalProperties: false,
   required: ['id'],
-  properties: { id: memberId, store: memberId, raft: { type: 'string', pattern: '^[A-Za-z0-9.\\-\\[\\]:]+:[0-9]{1,5}$', maxLength: 262 }, promote: { type: 'boolean' } },
+  properties: { id: memberId, store: memberId, raft: hostPort, client: hostPort, promote: { type: 'boolean' } },
 } as const;
 const transferBody = { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 
@@ -248,11 +249,11 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     },
   }, async (req, reply) => {
     const { node, shard } = of(req);
-    const b = req.body as { id: string; store?: string; raft?: string; promote?: boolean };
+    const b = req.body as { id: string; store?: string; raft?: string; client?: string; promote?: boolean };
     const placement = newMemberPlacement(deps.config, shard, b);
     if (!node.group.isLeader()) {
-      // The address as this process's file gave it: the leader's file may not list the store.
-      (req.body as { raft?: string }).raft = placement.raft;
+      // The addresses as this process's file gave them: the leader's may not list the store.
+      Object.assign(req.body as object, { raft: placement.raft }, placement.client === null ? {} : { client: placement.client });
       return forwardToLeader(req, reply, node, shard);
     }
     const conf = node.status().conf;
@@ -321,16 +322,18 @@ export function replicaStatus({ node, shard }: HostedReplica): Record<string, un
   };
 }
 
-/** Where a replica asked for by POST .../members receives its Raft messages, from the
- * body and the cluster file: on a store-hosted shard its store (`store`, required) at
- * `raft` or, when the file lists that store, the file's address; on a stand-alone shard
- * the replica's own `raft` address (required). */
-function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readonly<{ id: string; store?: string; raft?: string }>): MemberPlacement {
+/** Where a replica asked for by POST .../members receives its Raft messages and client
+ * RPCs, from the body and the cluster file: on a store-hosted shard its store (`store`,
+ * required) at `raft` and `client` or, when the file lists that store, the file's
+ * addresses; on a stand-alone shard the replica's own `raft` address (required) and
+ * `client` (optional: without it, only clients whose file lists the replica reach it). */
+function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readonly<{ id: string; store?: string; raft?: string; client?: string }>): MemberPlacement {
   const onStores = shard.replicas.some((r) => r.store !== undefined);
   if (onStores && b.store === undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} lives on stores: name the store that hosts ${b.id} ("store": "<id>")`, 'body.store');
   if (!onStores && b.store !== undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} has stand-alone replicas: give the replica's own raft address, not a store`, 'body.store');
   const fileStore = b.store === undefined ? undefined : config.stores?.find((st) => st.id === b.store);
-  const raft = b.raft ?? (fileStore === undefined ? undefined : `${fileStore.raft.host.includes(':') ? `[${fileStore.raft.host}]` : fileStore.raft.host}:${fileStore.raft.port}`);
+  const spelled = (a: { host: string; port: number }): string => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  const raft = b.raft ?? (fileStore === undefined ? undefined : spelled(fileStore.raft));
   if (raft === undefined) {
     const why = onStores ? `store ${b.store} is not in this process's cluster file: give its Raft address` : `give the replica's Raft address`;
     throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${why} ("raft": "host:port")`, 'body.raft');
@@ -339,7 +342,10 @@ function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readon
   // Raft send and ended the process (found by test/security/admin-fuzz.test.ts).
   const problem = checkRaftAddress(raft, 'raft address');
   if (problem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${problem}, not ${JSON.stringify(raft)}`, 'body.raft');
-  return { replica: b.id, store: b.store ?? null, raft };
+  const client = b.client ?? (fileStore === undefined ? null : spelled(fileStore.client));
+  const clientProblem = client === null ? null : checkRaftAddress(client, 'client address');
+  if (clientProblem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${clientProblem}, not ${JSON.stringify(client)}`, 'body.client');
+  return { replica: b.id, store: b.store ?? null, raft, client };
 }
 
 /** The core refuses to promote a learner that is still far behind (the group would lose

@@ -46,7 +46,7 @@ import {
   type Principal,
 } from '../rpc/auth.js';
 import { commandRefusal, pageWithoutHa1, readWithoutHa1, resultWithoutHa1, seesCredentials } from '../rpc/policy.js';
-import { validateQuery, validateShardField, type Consistency, type FeedPage, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
+import { validateQuery, validateShardField, type Consistency, type FeedPage, type LeaderAddress, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
 import { isPlainObject } from '../validate.js';
 
 /** What the RPC server needs from a shard node. Errors thrown carry `code` (and for
@@ -517,10 +517,11 @@ function failure(id: number, code: ShardRpcErrorCode, message: string): RpcRespo
 /** The wire form of an error thrown by the service: its code passed on verbatim (a code of
  * neither catalogue included, as a ForeignErrorCode), SHARD_ERR_INTERNAL when it has none. */
 export function errorBody(err: unknown): RpcErrorBody & { code: ShardRpcErrorCode | ForeignErrorCode } {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown; leaderHint?: unknown };
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown; leaderHint?: unknown; leaderAt?: LeaderAddress };
   return {
     code: typeof e.code === 'string' ? carriedCode(e.code) : 'SHARD_ERR_INTERNAL',
     message: typeof e.message === 'string' ? e.message : String(err),
     leaderHint: typeof e.leaderHint === 'string' ? e.leaderHint : null,
+    ...(e.leaderAt !== undefined ? { leaderAt: e.leaderAt } : {}),
   };
 }

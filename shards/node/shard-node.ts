@@ -25,7 +25,7 @@ import {
 import { shardMapVersion, type ShardMap } from '../shard-map.js';
 import { ShardStateMachine } from '../state-machine.js';
 import type { MemberPlacement, Proposal, ShardResult } from '../types.js';
-import type { Consistency, FeedPage, ShardQuery } from '../rpc/protocol.js';
+import type { Consistency, FeedPage, LeaderAddress, ShardQuery } from '../rpc/protocol.js';
 import { LeaderDutyTimer } from './duty-timer.js';
 import { LeaderClock } from './leader-clock.js';
 import { LeaseWatch } from './lease-watch.js';
@@ -332,11 +332,17 @@ export class ShardNode implements ShardService {
 
   /** A follower's NotLeader error names the leader by replica id; the client maps it. */
   #withHint(err: unknown): unknown {
-    if (err instanceof RaftGroupError && err.code === 'RAFT_ERR_NOT_LEADER' && !err.leaderHint) {
-      const leader = this.group.leader();
-      if (leader && leader !== this.replicaId) return new RaftGroupError(err.code, err.message, leader);
-    }
-    return err;
+    if (!(err instanceof RaftGroupError) || err.code !== 'RAFT_ERR_NOT_LEADER') return err;
+    const leader = this.group.leader();
+    const hint = err.leaderHint || (leader && leader !== this.replicaId ? leader : null);
+    if (!hint) return err;
+    // A leader the shard placed after the cluster files were written: its address goes
+    // with the hint, so a client whose file does not list it can still follow.
+    const placed = this.stateMachine.placements.get(hint);
+    const leaderAt: LeaderAddress | null = placed?.client ? { client: placed.client, store: placed.store } : null;
+    if (hint === err.leaderHint && leaderAt === null) return err;
+    const withHint = new RaftGroupError(err.code, err.message, hint);
+    return leaderAt === null ? withHint : Object.assign(withHint, { leaderAt });
   }
 
   #scheduleFeedFlush(): void {

@@ -25,7 +25,7 @@ import {
   principalKey,
   rpcMacMatches,
 } from './auth.js';
-import type { FeedPage, RpcErrorBody, RpcRequest, RpcResponse } from './protocol.js';
+import type { FeedPage, LeaderAddress, RpcErrorBody, RpcRequest, RpcResponse } from './protocol.js';
 
 /** A failed RPC: the replica's own typed error (a shard or Raft code, see shards/errors.ts),
  * or SHARD_ERR_TIMEOUT / SHARD_ERR_UNAVAILABLE / SHARD_ERR_UNAUTHENTICATED raised here. */
@@ -34,6 +34,8 @@ export class RpcError extends Error {
     readonly code: ShardRpcErrorCode | ForeignErrorCode,
     message: string,
     readonly leaderHint: string | null = null,
+    /** Where the hinted leader listens, when the cluster files may not say (protocol.ts). */
+    readonly leaderAt: LeaderAddress | null = null,
   ) {
     super(message);
   }
@@ -329,5 +331,8 @@ function isResponse(v: unknown): v is RpcResponse {
 }
 
 function toRpcError(e: RpcErrorBody): RpcError {
-  return new RpcError(carriedCode(e.code), e.message, e.leaderHint);
+  // A malformed address is dropped, not the answer: the hint alone is still useful.
+  const at = e.leaderAt as { client?: unknown; store?: unknown } | undefined;
+  const leaderAt = typeof at === 'object' && at !== null && typeof at.client === 'string' && at.client.length <= 262 && (at.store === null || typeof at.store === 'string') ? { client: at.client, store: at.store as string | null } : null;
+  return new RpcError(carriedCode(e.code), e.message, e.leaderHint, leaderAt);
 }

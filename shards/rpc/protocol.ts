@@ -56,7 +56,18 @@ export type RpcRequest = Readonly<
 
 /** `code` is a shards/errors.ts or Raft code, or a foreign code the node passed on as is;
  * the receiver re-types it with `carriedCode`. */
-export type RpcErrorBody = Readonly<{ code: string; message: string; leaderHint: string | null }>;
+export type RpcErrorBody = Readonly<{
+  code: string;
+  message: string;
+  leaderHint: string | null;
+  /** Where the hinted leader answers client RPCs, when it is a member the shard placed
+   * (placeMember) after the cluster files were written: `client` "host:port", `store` the
+   * id its listener proves in the handshake (null: the replica's own id). Absent
+   * otherwise. */
+  leaderAt?: LeaderAddress;
+}>;
+
+export type LeaderAddress = Readonly<{ client: string; store: string | null }>;
 
 export type FeedPage = Readonly<{
   changes: readonly FeedRecord[];

@@ -1,8 +1,10 @@
 // Operating a shard over its admin REST with real processes: a fourth replica started
 // with an empty disk joins through POST /v1/members (learner, caught up, promoted), the
 // old leader is removed with DELETE /v1/members/:id after a leader transfer, and the
-// shard keeps every acknowledged agent and keeps serving throughout.
+// shard keeps every acknowledged agent and keeps serving throughout. Once the joined
+// replica leads, a client whose topology predates it follows the leader hint to it.
 import t from 'tap';
+import { ShardClient } from '../../shards/client/shard-client.js';
 import type { Agent } from '../../shards/types.js';
 import { startShardCluster } from '../support/shard-cluster.js';
 
@@ -33,7 +35,7 @@ t.test('add a replica, transfer leadership, remove the old leader', { timeout: 3
   const leader = await cluster.leaderOf(shard.id);
   const follower = [a, b, c].find((r) => r!.id !== leader)!;
   // Sent to a follower on purpose: the write must be forwarded to the leader.
-  const add = await retrying503(() => fetch(url(follower, '/v1/members'), { method: 'POST', headers: admin, body: JSON.stringify({ id: d!.id, raft: `${d!.raft.host}:${d!.raft.port}` }) }));
+  const add = await retrying503(() => fetch(url(follower, '/v1/members'), { method: 'POST', headers: admin, body: JSON.stringify({ id: d!.id, raft: `${d!.raft.host}:${d!.raft.port}`, client: `${d!.client.host}:${d!.client.port}` }) }));
   t.equal(add.status, 200, await add.clone().text());
   t.ok(((await add.json()) as { conf: { voters: string[] } }).conf.voters.includes(d!.id), 'the new replica is a voter');
 
@@ -63,4 +65,14 @@ t.test('add a replica, transfer leadership, remove the old leader', { timeout: 3
   t.ok(seesNewMembership(fromNew), `the joined replica sees the new membership (voters ${fromNew.conf.voters.join(', ')})`);
   const agents = (await client.read(shard.id, { type: 'agents', filter: {} })) as Agent[];
   t.same(agents.map((x) => x.dn).sort(), [...dns, '4004'], 'no acknowledged agent was lost');
+
+  // Leadership on the joined replica: a client whose topology predates it (the cluster
+  // file before the join) follows the hint, which carries the address POST /v1/members
+  // replicated.
+  const toNew = await retrying503(() => fetch(url(d, '/v1/leader/transfer'), { method: 'POST', headers: admin, body: JSON.stringify({ to: d!.id }) }));
+  t.equal(toNew.status, 200, `leadership handed to ${d!.id}`);
+  const before = new ShardClient({ shards: [{ id: shard.id, replicas: [a!, b!, c!] }], auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
+  t.teardown(() => before.close());
+  const viaHint = await before.command('4005', { type: 'provision', dn: '4005', name: '4005', skills: {}, wrapUpMs: 0, maxNoAnswer: 0, credentials: null });
+  t.ok(viaHint.ok, `a client whose topology does not list ${d!.id} commits through it`);
 });

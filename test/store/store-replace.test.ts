@@ -95,6 +95,7 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
     }
   };
   const dRaft = `127.0.0.1:${raftPort}`;
+  const dClient = `127.0.0.1:${clientPort}`;
 
   // Refusals first: no store named, a store that already hosts a replica of the shard.
   const noStore = await fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s1/members`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ id: 's1-d', raft: dRaft }) });
@@ -110,7 +111,7 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
     // One through a stand-alone replica's route: 307 to the shard's, which fetch follows
     // with the method and body. One through store d, whose file lists d: no address
     // needed, and d (a learner-to-be, not the leader) forwards it with the address filled in.
-    const body = JSON.stringify(i === 1 ? { id: `${s}-d`, store: 'd' } : { id: `${s}-d`, store: 'd', raft: dRaft });
+    const body = JSON.stringify(i === 1 ? { id: `${s}-d`, store: 'd' } : { id: `${s}-d`, store: 'd', raft: dRaft, client: dClient });
     const url = i === 0 ? `http://${storeA.host}:${storeA.port}/v1/members` : i === 1 ? `http://127.0.0.1:${adminPort}/v1/shards/${s}/members` : `http://${storeA.host}:${storeA.port}/v1/shards/${s}/members`;
     const addStarted = Date.now();
     const add = await retrying503(() => fetch(url, { method: 'POST', headers: adminHeaders, body }));
@@ -164,8 +165,17 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
   // store whose file does not list it says where to go instead of bouncing the request.
   const toD = await retrying503(() => fetch(`http://127.0.0.1:${adminPort}/v1/shards/s1/leader/transfer`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ to: 's1-d' }) }));
   t.equal(toD.status, 200, `leadership of s1 handed to s1-d (${(await toD.text()).slice(0, 200)})`);
+  await until('s1-a to hear from its new leader', async () => ((await client.replicaStatus('s1', 's1-a', 1000).catch(() => null)) as RaftStatus | null)?.leader === 's1-d' ? true : null, 10_000);
   const viaA = await fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s1/leader/transfer`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ to: 's1-a' }) });
   t.match({ status: viaA.status, body: await viaA.json() }, { status: 503, body: { detail: /leader is s1-d, which this process's cluster file does not list: send the request to the admin REST of its store/ } }, 'a store whose file does not list the leader names it');
+  // A client whose topology is the old file's (as a SIP node not yet restarted on the new
+  // one) follows the hint to s1-d: the hint carries the placed leader's client address.
+  const oldClient = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
+  t.teardown(() => oldClient.close());
+  let newDn = 6000;
+  while (shardOf(String(newDn), shardIds) !== 's1' || [...dnOf.values()].includes(String(newDn))) newDn++;
+  const provisioned = await oldClient.command(String(newDn), { type: 'provision', dn: String(newDn), name: 'Via the old file', skills: {}, wrapUpMs: 0, maxNoAnswer: 0, credentials: null });
+  t.match(provisioned, { ok: true }, 'a client on the old file commits on shard s1, led by s1-d, which its file does not list');
   await procs.kill('b', 'SIGKILL');
   for (const [s, dn] of dnOf) {
     const command = dn === heldDn ? { type: 'release' as const, dn, reservationId: 'held', outcome: 'completed' as const } : { type: 'ready' as const, dn };
