@@ -123,6 +123,8 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
     t.equal(remove.status, 200, `${s}: ${s}-c removed (${(await remove.text()).slice(0, 200)})`);
   }
 
+  const again = await retrying503(() => fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s1/members`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ id: 's1-d', store: 'd', raft: dRaft }) }));
+  t.match({ status: again.status, body: await again.json() }, { status: 400, body: { field: 'body.id', detail: /s1-d is already a voter/ } }, 'adding a voter again: 400 (the README\'s loop says to check the status first)');
   addMs.sort((x, y) => x - y);
   t.pass(`${shardCount} shards moved from c to d in ${Date.now() - replacingStarted} ms (each add: median ${addMs[addMs.length >> 1]} ms, max ${addMs[addMs.length - 1]} ms)`);
 
