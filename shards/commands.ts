@@ -80,7 +80,7 @@ const commandSpecs: Readonly<Record<CommandType, Readonly<Record<string, Check>>
     shardIds: checkShardIds,
     version: checkInt(0, Number.MAX_SAFE_INTEGER),
   },
-  placeMember: { replica: checkMemberId, store: checkStoreId, raft: checkRaftAddress, client: checkClientAddress },
+  placeMember: { replica: checkMemberId, store: checkStoreId, raft: checkRaftAddress, client: checkOptionalAddress, admin: checkOptionalAddress },
   enqueue: { service: checkService, callId: checkCallId, owner: checkOwner, skill: checkSkillName, minLevel: checkInt(0, limits.skillLevelMax) },
   dequeue: { service: checkService, callId: checkCallId, owner: checkOwner, reason: checkOneOf(queueRemoveReasons) },
   claim: { service: checkService, dn: checkDn, skills: checkSkills, claimer: checkOwner, ttlMs: checkInt(1, limits.queueClaimTtlMsMax) },
@@ -140,7 +140,7 @@ export function checkRaftAddress(v: unknown, f: string): string | null {
   return m !== null && port >= 1 && port <= 65535 ? null : `${f} must be host:port with a port from 1 to 65535`;
 }
 
-function checkClientAddress(v: unknown, f: string): string | null {
+function checkOptionalAddress(v: unknown, f: string): string | null {
   return v === null ? null : checkRaftAddress(v, f);
 }
 

@@ -186,7 +186,7 @@ export class ShardStateMachine implements StateMachine {
         this.#ownerOf.clear();
         return { ok: true, type: 'shardMap', shardMap: this.#shardMap };
       case 'placeMember':
-        return this.#placeMember({ replica: command.replica, store: command.store, raft: command.raft, client: command.client });
+        return this.#placeMember({ replica: command.replica, store: command.store, raft: command.raft, client: command.client, admin: command.admin });
       case 'enqueue':
         return this.#queueChanged(this.#queues.enqueue(command, index, nowMs, this.#services.get(command.service)?.maxQueueLength ?? null));
       case 'putService':
@@ -412,8 +412,10 @@ export class ShardStateMachine implements StateMachine {
     for (const p of parsed.placements ?? []) {
       // The address reaches net.connect on this replica: checked as placeMember checks it.
       const client = p.client ?? null;
-      assert(typeof p.replica === 'string' && (p.store === null || typeof p.store === 'string') && checkRaftAddress(p.raft, 'raft') === null && (client === null || checkRaftAddress(client, 'client') === null) && !placements.has(p.replica), 'snapshot placements must name distinct replicas, each with a store (or null) and a Raft address');
-      placements.set(p.replica, { replica: p.replica, store: p.store, raft: p.raft, client });
+      const admin = p.admin ?? null;
+      const addressOk = (a: string | null): boolean => a === null || checkRaftAddress(a, 'address') === null;
+      assert(typeof p.replica === 'string' && (p.store === null || typeof p.store === 'string') && checkRaftAddress(p.raft, 'raft') === null && addressOk(client) && addressOk(admin) && !placements.has(p.replica), 'snapshot placements must name distinct replicas, each with a store (or null) and a Raft address');
+      placements.set(p.replica, { replica: p.replica, store: p.store, raft: p.raft, client, admin });
     }
     let queues: ServiceQueues;
     let services: ServiceTable;

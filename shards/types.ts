@@ -172,12 +172,12 @@ export type Command = Readonly<
   | { type: 'setShardMap'; shardId: string; shardIds: readonly string[]; version: number }
   /** Proposed by the admin REST before replica `replica` joins the shard: where its Raft
    * messages go. `store` is the store hosting it (null: a stand-alone replica), `raft` the
-   * Raft address ("host:port") of that store, or of the replica itself, and `client` its
-   * client RPC address (null: not known). Every replica of the shard routes to it once
+   * Raft address ("host:port") of that store, or of the replica itself, `client` its
+   * client RPC address and `admin` its admin REST address (null: not known). Every replica of the shard routes to it once
    * this applies, and so does a replica restarted with a cluster file that does not name
    * it (the placement is in its log and snapshots): the running processes learn a new
    * member's address without a restart, and a client told that it leads can follow. */
-  | { type: 'placeMember'; replica: string; store: string | null; raft: string; client: string | null }
+  | { type: 'placeMember'; replica: string; store: string | null; raft: string; client: string | null; admin: string | null }
   /** A call starts waiting in `service`'s queue (owned by shardOf(service)); a repeat for
    * a callId already queued changes nothing and keeps its place. */
   | { type: 'enqueue'; service: string; callId: string; owner: string; skill: string; minLevel: number }
@@ -207,7 +207,7 @@ export type CommandType = Command['type'];
 export const sessionlessCommands: ReadonlySet<CommandType> = new Set(['openSession', 'tick', 'expire', 'renewLease', 'expireLease', 'setShardMap', 'placeMember']);
 
 /** Where a member's Raft messages go, as placeMember replicated it. */
-export type MemberPlacement = Readonly<{ replica: string; store: string | null; raft: string; client: string | null }>;
+export type MemberPlacement = Readonly<{ replica: string; store: string | null; raft: string; client: string | null; admin: string | null }>;
 
 /** Commands keyed by a service number rather than a DN: the shard owning the service's
  * queue is shardOf(service), the same hash as a DN's. */

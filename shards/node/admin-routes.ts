@@ -21,7 +21,7 @@ import { readWithoutHa1 } from '../rpc/policy.js';
 import { adminCommandDeadlineMs, adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adminReadTimeoutMs } from '../limits.js';
 import type { MemberPlacement, ShardResult } from '../types.js';
 import { checkRaftAddress } from '../commands.js';
-import type { ShardNode } from './shard-node.js';
+import { splitRaftAddress, type ShardNode } from './shard-node.js';
 
 const consistencyQuery = { consistency: { type: 'string', enum: ['linearizable', 'stale'] } } as const;
 const reservationsQuery = { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } } as const;
@@ -32,7 +32,7 @@ const memberBody = {
   type: 'object',
   additionalProperties: false,
   required: ['id'],
-  properties: { id: memberId, store: memberId, raft: hostPort, client: hostPort, promote: { type: 'boolean' } },
+  properties: { id: memberId, store: memberId, raft: hostPort, client: hostPort, admin: hostPort, promote: { type: 'boolean' } },
 } as const;
 const transferBody = { type: 'object', additionalProperties: false, required: ['to'], properties: { to: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 
@@ -249,11 +249,11 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     },
   }, async (req, reply) => {
     const { node, shard } = of(req);
-    const b = req.body as { id: string; store?: string; raft?: string; client?: string; promote?: boolean };
+    const b = req.body as { id: string; store?: string; raft?: string; client?: string; admin?: string; promote?: boolean };
     const placement = newMemberPlacement(deps.config, shard, b);
     if (!node.group.isLeader()) {
       // The addresses as this process's file gave them: the leader's may not list the store.
-      Object.assign(req.body as object, { raft: placement.raft }, placement.client === null ? {} : { client: placement.client });
+      Object.assign(req.body as object, { raft: placement.raft }, placement.client === null ? {} : { client: placement.client }, placement.admin === null ? {} : { admin: placement.admin });
       return forwardToLeader(req, reply, node, shard);
     }
     const conf = node.status().conf;
@@ -322,12 +322,13 @@ export function replicaStatus({ node, shard }: HostedReplica): Record<string, un
   };
 }
 
-/** Where a replica asked for by POST .../members receives its Raft messages and client
- * RPCs, from the body and the cluster file: on a store-hosted shard its store (`store`,
- * required) at `raft` and `client` or, when the file lists that store, the file's
- * addresses; on a stand-alone shard the replica's own `raft` address (required) and
- * `client` (optional: without it, only clients whose file lists the replica reach it). */
-function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readonly<{ id: string; store?: string; raft?: string; client?: string }>): MemberPlacement {
+/** Where a replica asked for by POST .../members receives its Raft messages, client RPCs
+ * and admin requests, from the body and the cluster file: on a store-hosted shard its
+ * store (`store`, required) at `raft`, `client` and `admin` or, when the file lists that
+ * store, the file's addresses; on a stand-alone shard the replica's own `raft` address
+ * (required), `client` and `admin` (optional: without them, only clients and admin
+ * endpoints whose file lists the replica reach it when it leads). */
+function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readonly<{ id: string; store?: string; raft?: string; client?: string; admin?: string }>): MemberPlacement {
   const onStores = shard.replicas.some((r) => r.store !== undefined);
   if (onStores && b.store === undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} lives on stores: name the store that hosts ${b.id} ("store": "<id>")`, 'body.store');
   if (!onStores && b.store !== undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} has stand-alone replicas: give the replica's own raft address, not a store`, 'body.store');
@@ -342,10 +343,13 @@ function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readon
   // Raft send and ended the process (found by test/security/admin-fuzz.test.ts).
   const problem = checkRaftAddress(raft, 'raft address');
   if (problem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${problem}, not ${JSON.stringify(raft)}`, 'body.raft');
-  const client = b.client ?? (fileStore === undefined ? null : spelled(fileStore.client));
-  const clientProblem = client === null ? null : checkRaftAddress(client, 'client address');
-  if (clientProblem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${clientProblem}, not ${JSON.stringify(client)}`, 'body.client');
-  return { replica: b.id, store: b.store ?? null, raft, client };
+  const optional = (field: 'client' | 'admin'): string | null => {
+    const a = b[field] ?? (fileStore === undefined ? null : spelled(fileStore[field]));
+    const problem = a === null ? null : checkRaftAddress(a, `${field} address`);
+    if (problem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${problem}, not ${JSON.stringify(a)}`, `body.${field}`);
+    return a;
+  };
+  return { replica: b.id, store: b.store ?? null, raft, client: optional('client'), admin: optional('admin') };
 }
 
 /** The core refuses to promote a learner that is still far behind (the group would lose
@@ -372,6 +376,12 @@ async function raftOp(op: () => Promise<void>): Promise<void> {
   }
 }
 
+/** The admin address the shard placed `replicaId` at (placeMember), if any. */
+function placedAdmin(node: ShardNode, replicaId: string): { host: string; port: number } | undefined {
+  const admin = node.stateMachine.placements.get(replicaId)?.admin;
+  return admin === null || admin === undefined ? undefined : splitRaftAddress(admin);
+}
+
 /** Replays the request against the leader's admin endpoint with the caller's token. A
  * replica that knows no leader (an election, or a replica about to join that no leader
  * talks to yet) asks the shard's other replicas in turn: each answers for its leader, or
@@ -381,12 +391,13 @@ async function forwardToLeader(req: FastifyRequest, reply: FastifyReply, node: S
     return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', 'leadership moved while forwarding; retry');
   }
   const leaderId = node.group.leader();
-  const leader = shard.replicas.find((r) => r.id === leaderId);
+  const leader = leaderId === null ? undefined : (shard.replicas.find((r) => r.id === leaderId)?.admin ?? placedAdmin(node, leaderId));
   if (leaderId !== null && leader === undefined) {
-    // A member added over the REST after this process read its cluster file.
+    // A member added over the REST, without an admin address, after this process read
+    // its cluster file.
     return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id}'s leader is ${leaderId}, which this process's cluster file does not list: send the request to the admin REST of its store, or restart this process on a file that lists it`);
   }
-  const targets = leader !== undefined ? [leader] : shard.replicas.filter((r) => r.id !== node.replicaId);
+  const targets = leader !== undefined ? [{ id: leaderId!, admin: leader }] : shard.replicas.filter((r) => r.id !== node.replicaId);
   if (targets.length === 0) return sendProblem(reply, 'ADMIN_ERR_UNAVAILABLE', `shard ${shard.id} has no leader right now; retry`);
   const hasBody = req.body !== undefined && req.body !== null;
   let last: { status: number; type: string; text: string } | null = null;

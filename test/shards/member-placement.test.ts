@@ -13,7 +13,7 @@ import { ShardStateMachine } from '../../shards/state-machine.js';
 import type { Command } from '../../shards/types.js';
 import { ShardHarness } from './shard-harness.js';
 
-const place = (replica: string, store: string | null = 'd', raft = '10.0.0.4:7100', client: string | null = null): Command => ({ type: 'placeMember', replica, store, raft, client });
+const place = (replica: string, store: string | null = 'd', raft = '10.0.0.4:7100', client: string | null = null, admin: string | null = null): Command => ({ type: 'placeMember', replica, store, raft, client, admin });
 
 t.test('placeMember is validated: a member id, a store id or null, host:port with a port of 1..65535', async (t) => {
   const reason = (c: unknown): string => {
@@ -29,26 +29,28 @@ t.test('placeMember is validated: a member id, a store id or null, host:port wit
   t.match(reason(place('s1-d', 'd', '10.0.0.4:70000')), /port from 1 to 65535/);
   t.match(reason(place('s1-d', 'd', '10.0.0.4:0')), /port from 1 to 65535/);
   t.match(reason(place('s1-d', 'd', `${'h'.repeat(300)}:1`)), /command.raft must be host:port/);
-  t.match(reason({ type: 'placeMember', replica: 's1-d', raft: '10.0.0.4:7100', client: null }), /store/, 'store must be given, null for none');
+  t.match(reason({ type: 'placeMember', replica: 's1-d', raft: '10.0.0.4:7100', client: null, admin: null }), /store/, 'store must be given, null for none');
   t.equal(reason(place('s1-d', 'd', '10.0.0.4:7100', '10.0.0.4:7200')), 'ok', 'a client address');
   t.match(reason(place('s1-d', 'd', '10.0.0.4:7100', '10.0.0.4')), /command.client must be host:port/);
-  t.match(reason({ type: 'placeMember', replica: 's1-d', store: 'd', raft: '10.0.0.4:7100' }), /client/, 'client must be given, null for none');
+  t.match(reason({ type: 'placeMember', replica: 's1-d', store: 'd', raft: '10.0.0.4:7100', admin: null }), /client/, 'client must be given, null for none');
+  t.match(reason(place('s1-d', 'd', '10.0.0.4:7100', null, '10.0.0.4:8100:1')), /command.admin must be host:port/);
+  t.match(reason({ type: 'placeMember', replica: 's1-d', store: 'd', raft: '10.0.0.4:7100', client: null }), /admin/, 'admin must be given, null for none');
 });
 
 t.test('a placement applies on every replica, replaces an earlier one of the same id, and survives a snapshot', async (t) => {
   const h = new ShardHarness();
   t.equal(h.sm.placements.size, 0);
-  t.match(h.propose(place('s1-d')), { ok: true, type: 'memberPlaced', placement: { replica: 's1-d', store: 'd', raft: '10.0.0.4:7100', client: null } });
+  t.match(h.propose(place('s1-d')), { ok: true, type: 'memberPlaced', placement: { replica: 's1-d', store: 'd', raft: '10.0.0.4:7100', client: null, admin: null } });
   const first = h.sm.placements;
   t.match(h.propose(place('s1-d', 'e', '10.0.0.5:7100')), { ok: true, placement: { store: 'e' } });
   t.not(h.sm.placements, first, 'a change gives a new map, so a reader holding the old one sees it changed');
-  t.same([...h.sm.placements.values()], [{ replica: 's1-d', store: 'e', raft: '10.0.0.5:7100', client: null }]);
+  t.same([...h.sm.placements.values()], [{ replica: 's1-d', store: 'e', raft: '10.0.0.5:7100', client: null, admin: null }]);
   h.propose(place('s1-a', 'a', '10.0.0.1:7100', '10.0.0.1:7200'));
   const restored = new ShardStateMachine();
   restored.restore(h.sm.snapshot());
   t.same([...restored.placements.values()].sort((x, y) => x.replica.localeCompare(y.replica)), [
-    { replica: 's1-a', store: 'a', raft: '10.0.0.1:7100', client: '10.0.0.1:7200' },
-    { replica: 's1-d', store: 'e', raft: '10.0.0.5:7100', client: null },
+    { replica: 's1-a', store: 'a', raft: '10.0.0.1:7100', client: '10.0.0.1:7200', admin: null },
+    { replica: 's1-d', store: 'e', raft: '10.0.0.5:7100', client: null, admin: null },
   ]);
   t.same(restored.snapshot(), h.sm.snapshot(), 'the same state gives the same bytes');
   // A snapshot from before placements (version 5) restores with none.

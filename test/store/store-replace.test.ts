@@ -96,6 +96,7 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
   };
   const dRaft = `127.0.0.1:${raftPort}`;
   const dClient = `127.0.0.1:${clientPort}`;
+  const dAdmin = `127.0.0.1:${adminPort}`;
 
   // Refusals first: no store named, a store that already hosts a replica of the shard.
   const noStore = await fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s1/members`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ id: 's1-d', raft: dRaft }) });
@@ -111,7 +112,8 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
     // One through a stand-alone replica's route: 307 to the shard's, which fetch follows
     // with the method and body. One through store d, whose file lists d: no address
     // needed, and d (a learner-to-be, not the leader) forwards it with the address filled in.
-    const body = JSON.stringify(i === 1 ? { id: `${s}-d`, store: 'd' } : { id: `${s}-d`, store: 'd', raft: dRaft, client: dClient });
+    // s1 gets no admin address, so a store whose file predates d cannot forward to it.
+    const body = JSON.stringify(i === 1 ? { id: `${s}-d`, store: 'd' } : i === 0 ? { id: `${s}-d`, store: 'd', raft: dRaft, client: dClient } : { id: `${s}-d`, store: 'd', raft: dRaft, client: dClient, admin: dAdmin });
     const url = i === 0 ? `http://${storeA.host}:${storeA.port}/v1/members` : i === 1 ? `http://127.0.0.1:${adminPort}/v1/shards/${s}/members` : `http://${storeA.host}:${storeA.port}/v1/shards/${s}/members`;
     const addStarted = Date.now();
     const add = await retrying503(() => fetch(url, { method: 'POST', headers: adminHeaders, body }));
@@ -170,6 +172,12 @@ t.test('a store whose data is lost is replaced by a new one, without restarting 
   await until('s1-a to hear from its new leader', async () => ((await client.replicaStatus('s1', 's1-a', 1000).catch(() => null)) as RaftStatus | null)?.leader === 's1-d' ? true : null, 10_000);
   const viaA = await fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s1/leader/transfer`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ to: 's1-a' }) });
   t.match({ status: viaA.status, body: await viaA.json() }, { status: 503, body: { detail: /leader is s1-d, which this process's cluster file does not list: send the request to the admin REST of its store/ } }, 'a store whose file does not list the leader names it');
+  // s3's placement has d's admin address: a transfer asked of a is forwarded to d.
+  const s3ToD = await retrying503(() => fetch(`http://${dAdmin}/v1/shards/s3/leader/transfer`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ to: 's3-d' }) }));
+  t.equal(s3ToD.status, 200, 'leadership of s3 handed to s3-d');
+  await until('s3-a to hear from its new leader', async () => ((await client.replicaStatus('s3', 's3-a', 1000).catch(() => null)) as RaftStatus | null)?.leader === 's3-d' ? true : null, 10_000);
+  const forwarded = await retrying503(() => fetch(`http://${storeA.host}:${storeA.port}/v1/shards/s3/leader/transfer`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ to: 's3-a' }) }));
+  t.match({ status: forwarded.status, body: await forwarded.json() }, { status: 200, body: { transferredTo: 's3-a' } }, 'a store whose file does not list the leader forwards to the admin address the shard placed it at');
   // A client whose topology is the old file's (as a SIP node not yet restarted on the new
   // one) follows the hint to s1-d: the hint carries the placed leader's client address.
   const oldClient = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 1000, deadlineMs: 20_000 });
