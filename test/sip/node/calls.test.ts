@@ -9,7 +9,7 @@
 // REST lists registrations and counts calls. Each scenario uses its own skill, so the
 // agents of one never take the calls of another.
 
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -21,7 +21,10 @@ const services = ['answer', 'reroute', 'noanswer', 'cancel', 'queue', 'nobody', 
 const numberOf = (skill: string): string => services.find((s) => s.skill === skill)!.number;
 
 const { cluster, config } = await startCluster(t, services, 2);
-const cdrPath = join(mkdtempSync(join(tmpdir(), 'ringfence-cdr-')), 'cdr.jsonl');
+const cdrDir = mkdtempSync(join(tmpdir(), 'ringfence-cdr-'));
+const cdrPath = join(cdrDir, 'cdr.jsonl');
+// Registered first, so it runs last: after the node that writes the file has closed.
+t.teardown(() => rmSync(cdrDir, { recursive: true, force: true }));
 const node = await startNode(t, config, { ringTimeoutMs: 1500, queueWaitMs: 3000, cdrPath });
 const server = sipTarget(node);
 const caller = await TestUa.start();
