@@ -16,7 +16,7 @@ import { deriveKey } from '../common/keys.js';
 import { NgClient } from '../gateway/ng-client.js';
 import type { RaftStatus } from '../raft/types.js';
 import type { ShardClient } from '../shards/client/shard-client.js';
-import type { ClusterConfig, HostPort } from '../common/config.js';
+import { formatHostPort as hp, type ClusterConfig, type HostPort } from '../common/config.js';
 
 import { peerErrorCharsMax, peerTimeoutMsDefault, sipListItemsMax } from './limits.js';
 
@@ -93,7 +93,6 @@ export type ClusterViewOptions = Readonly<{
   peerTimeoutMs?: number;
 }>;
 
-const hp = (a: HostPort): string => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

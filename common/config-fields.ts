@@ -80,13 +80,26 @@ export function num(o: Obj, key: string, path: string, fallback: number, min: nu
   return v;
 }
 
+/** "host:port", an IPv6 host in brackets, as an address; null when it is not one (the
+ * port is not range-checked: callers say which range they take). One spelling for the
+ * cluster file, the admin REST and the addresses the shards replicate. */
+export function hostPortOf(value: string): HostPort | null {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (!m) return null;
+  return { host: m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!, port: Number(m[2]) };
+}
+
+/** The inverse of hostPortOf. */
+export function formatHostPort(a: HostPort): string {
+  return `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+}
+
 export function parseHostPort(value: unknown, field: string): HostPort {
   if (typeof value === 'number') return { host: '127.0.0.1', port: checkPort(value, field) };
   if (typeof value !== 'string') throw new ConfigError(field, 'expected host:port');
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value.trim());
-  if (!m) throw new ConfigError(field, `expected host:port, got ${JSON.stringify(value)}`);
-  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
-  return { host, port: checkPort(Number(m[2]), field) };
+  const a = hostPortOf(value.trim());
+  if (a === null) throw new ConfigError(field, `expected host:port, got ${JSON.stringify(value)}`);
+  return { host: a.host, port: checkPort(a.port, field) };
 }
 
 export function checkPort(port: number, field: string): number {

@@ -8,7 +8,7 @@ import { UsageError } from './args.js';
 import * as limits from './limits.js';
 import { bool, checkPort, ConfigError, isObj, list, num, onlyKnownKeys, parseHostPort, str, uniqueIds, type HostPort, type Obj } from './config-fields.js';
 
-export { ConfigError, nearestKey, parseHostPort, type HostPort } from './config-fields.js';
+export { ConfigError, formatHostPort, hostPortOf, nearestKey, parseHostPort, type HostPort } from './config-fields.js';
 
 /** RFC 3261 §19.1.2: the default port of sips: and SIP over TLS. */
 export const sipTlsPortDefault = 5061;

@@ -7,7 +7,7 @@
 // snapshots) is the same bytes on every replica.
 
 import { shardFailure, type ShardFailure } from './errors.js';
-import { ConfigError, parseService } from '../common/config.js';
+import { ConfigError, hostPortOf, parseService } from '../common/config.js';
 import * as limits from './limits.js';
 import { shardMapVersion } from './shard-map.js';
 import { queueRemoveReasons, releaseOutcomes, type Command, type CommandType, type Proposal, type SessionRef } from './types.js';
@@ -135,9 +135,8 @@ function checkStoreId(v: unknown, f: string): string | null {
 /** "host:port" (an IPv6 host in brackets), the port 1..65535: a Raft peer's address.
  * The admin REST checks a new member's address with it before proposing it. */
 export function checkRaftAddress(v: unknown, f: string): string | null {
-  const m = typeof v === 'string' && v.length <= limits.raftAddressCharsMax ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v) : null;
-  const port = m === null ? 0 : Number(m[2]);
-  return m !== null && port >= 1 && port <= 65535 ? null : `${f} must be host:port with a port from 1 to 65535`;
+  const a = typeof v === 'string' && v.length <= limits.raftAddressCharsMax ? hostPortOf(v) : null;
+  return a !== null && a.port >= 1 && a.port <= 65535 ? null : `${f} must be host:port with a port from 1 to 65535`;
 }
 
 function checkOptionalAddress(v: unknown, f: string): string | null {

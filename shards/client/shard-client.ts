@@ -21,9 +21,9 @@
 // the outcome is unknown (it may still commit), which is what a history checker records
 // as `info`. Denials (`{ok: false}` results) are definite answers and are returned.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HostPort } from '../../common/config.js';
+import { hostPortOf, type HostPort } from '../../common/config.js';
 import type { RaftStatus } from '../../raft/types.js';
-import { encodeProposal } from '../commands.js';
+import { checkRaftAddress, encodeProposal } from '../commands.js';
 import {
   clientAttemptTimeoutMsDefault,
   clientDeadlineMsDefault,
@@ -132,10 +132,8 @@ class ShardHandle {
    * entry is one more replica to cycle through. */
   learn(id: string, at: LeaderAddress): boolean {
     if (this.replica(id) !== undefined || this.replicas.length >= shardClientReplicasMax) return false;
-    const m = /^\[?([^\]]*)\]?:(\d{1,5})$/.exec(at.client);
-    const port = m === null ? 0 : Number(m[2]);
-    if (m === null || m[1] === '' || port < 1 || port > 65535) return false;
-    this.replicas.push({ id, client: { host: m[1]!, port }, ...(at.store !== null ? { store: at.store } : {}) });
+    if (checkRaftAddress(at.client, 'leaderAt.client') !== null) return false;
+    this.replicas.push({ id, client: hostPortOf(at.client)!, ...(at.store !== null ? { store: at.store } : {}) });
     return true;
   }
 

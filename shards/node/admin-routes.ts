@@ -11,7 +11,7 @@
 // and only the SIP nodes need them, over the authenticated shard RPC (rpc/policy.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AdminError, sendProblem } from '../../common/admin.js';
-import type { ClusterConfig, ShardConfig } from '../../common/config.js';
+import { formatHostPort, hostPortOf, type ClusterConfig, type ShardConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
 import { agentRoutes, toAdminError } from '../client/agent-routes.js';
@@ -21,7 +21,7 @@ import { readWithoutHa1 } from '../rpc/policy.js';
 import { adminCommandDeadlineMs, adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adminReadTimeoutMs } from '../limits.js';
 import type { MemberPlacement, ShardResult } from '../types.js';
 import { checkRaftAddress } from '../commands.js';
-import { splitRaftAddress, type ShardNode } from './shard-node.js';
+import type { ShardNode } from './shard-node.js';
 
 const consistencyQuery = { consistency: { type: 'string', enum: ['linearizable', 'stale'] } } as const;
 const reservationsQuery = { type: 'object', additionalProperties: false, properties: { ...consistencyQuery, token: { type: 'string' } } } as const;
@@ -333,8 +333,7 @@ function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readon
   if (onStores && b.store === undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} lives on stores: name the store that hosts ${b.id} ("store": "<id>")`, 'body.store');
   if (!onStores && b.store !== undefined) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `shard ${shard.id} has stand-alone replicas: give the replica's own raft address, not a store`, 'body.store');
   const fileStore = b.store === undefined ? undefined : config.stores?.find((st) => st.id === b.store);
-  const spelled = (a: { host: string; port: number }): string => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
-  const raft = b.raft ?? (fileStore === undefined ? undefined : spelled(fileStore.raft));
+  const raft = b.raft ?? (fileStore === undefined ? undefined : formatHostPort(fileStore.raft));
   if (raft === undefined) {
     const why = onStores ? `store ${b.store} is not in this process's cluster file: give its Raft address` : `give the replica's Raft address`;
     throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${why} ("raft": "host:port")`, 'body.raft');
@@ -344,7 +343,7 @@ function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readon
   const problem = checkRaftAddress(raft, 'raft address');
   if (problem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${problem}, not ${JSON.stringify(raft)}`, 'body.raft');
   const optional = (field: 'client' | 'admin'): string | null => {
-    const a = b[field] ?? (fileStore === undefined ? null : spelled(fileStore[field]));
+    const a = b[field] ?? (fileStore === undefined ? null : formatHostPort(fileStore[field]));
     const problem = a === null ? null : checkRaftAddress(a, `${field} address`);
     if (problem !== null) throw new AdminError('ADMIN_ERR_BAD_REQUEST', `${problem}, not ${JSON.stringify(a)}`, `body.${field}`);
     return a;
@@ -379,7 +378,7 @@ async function raftOp(op: () => Promise<void>): Promise<void> {
 /** The admin address the shard placed `replicaId` at (placeMember), if any. */
 function placedAdmin(node: ShardNode, replicaId: string): { host: string; port: number } | undefined {
   const admin = node.stateMachine.placements.get(replicaId)?.admin;
-  return admin === null || admin === undefined ? undefined : splitRaftAddress(admin);
+  return admin === null || admin === undefined ? undefined : hostPortOf(admin) ?? undefined;
 }
 
 /** Replays the request against the leader's admin endpoint with the caller's token. A

@@ -3,7 +3,7 @@
 // reservations that outlived their TTL, expire the leases of SIP nodes that stopped
 // renewing, tick wrap-ups due, replicate the cluster file's shard map), and the change feed.
 import { performance } from 'node:perf_hooks';
-import type { ClusterConfig, ReplicaConfig, ShardConfig } from '../../common/config.js';
+import { hostPortOf, type ClusterConfig, type ReplicaConfig, type ShardConfig } from '../../common/config.js';
 import { exitCodes, exitFatal } from '../../common/last-resort.js';
 import type { Logger } from '../../common/logger.js';
 import { RaftGroupError } from '../../raft/errors.js';
@@ -149,7 +149,9 @@ export class ShardNode implements ShardService {
             log.warn('member placed on a store, but this shard\'s replicas are stand-alone: not routed', { member: p.replica, store: p.store });
             continue;
           }
-          transport.setPeer(p.replica, splitRaftAddress(p.raft));
+          // Checked when the placement was decoded (or restored from a snapshot).
+          const addr = hostPortOf(p.raft);
+          if (addr !== null) transport.setPeer(p.replica, addr);
         }
       };
       return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(leaderDutyIntervalMs), onPlacements }, true);
@@ -494,8 +496,3 @@ export class ShardNode implements ShardService {
   }
 }
 
-/** "host:port" (the host of an IPv6 address in brackets) as a transport address. */
-export function splitRaftAddress(v: string): { host: string; port: number } {
-  const i = v.lastIndexOf(':');
-  return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(v.slice(i + 1)) };
-}

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { createAdminApp } from '../../common/admin.js';
-import { findStore, replicaStores, type ClusterConfig, type ReplicaConfig, type ShardConfig, type StoreConfig } from '../../common/config.js';
+import { findStore, hostPortOf, replicaStores, type ClusterConfig, type ReplicaConfig, type ShardConfig, type StoreConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { RaftGroup, StateMachine } from '../../raft/group/group.js';
 import type { RaftStorage } from '../../raft/storage/storage.js';
@@ -26,7 +26,7 @@ import { LeaderDutyTimer } from './duty-timer.js';
 import { agentsByState } from './replica.js';
 import { ShardMetricsRegistry } from './metrics.js';
 import type { ShardService } from './rpc-server.js';
-import { ShardNode, splitRaftAddress } from './shard-node.js';
+import { ShardNode } from './shard-node.js';
 import { storeMetrics, storeStatus, type StoreFigures } from './store-status.js';
 
 /** The store's shared log (raft/storage/shared-log.ts SharedLogDb). */
@@ -99,13 +99,13 @@ async function inPool<T>(items: readonly T[], width: number, work: (item: T) => 
 export class ShardStore {
   readonly #replicas = new Map<string, HostedReplica>();
   #closing: Promise<void> | null = null;
-  /** Replicas added over the REST (placeMember), by id: their store. The cluster file this
-   * store started with may not name them; the shard that placed them does. */
-  readonly #placed = new Map<string, string>();
+  /** The store of every replica id: the cluster file's placement, then what the shards
+   * placed over the REST (placeMember), which the file this store started with may not
+   * name. Replica ids are unique in the cluster, so one table serves every group; the
+   * transport reads it for every message. */
+  readonly #routes = new Map<string, string>();
   /** The Raft address each placed store was last routed to. */
   readonly #placedStoreAddrs = new Map<string, string>();
-  /** The cluster file's placement, to notice a shard placing a member elsewhere. */
-  #fileRoutes: ReadonlyMap<string, StoreConfig> | null = null;
   #rpc: StoreRpc | null = null;
   #app: FastifyInstance | null = null;
   #client: ShardClient | null = null;
@@ -171,9 +171,8 @@ export class ShardStore {
     const { config, parts } = opts;
     const { store, hosted } = findStore(config, opts.storeId);
     if (hosted.length === 0) throw new Error(`store ${store.id} hosts no replica in the cluster file`);
-    const routes = replicaStores(config);
-    // Filled once the ShardStore exists: placements apply while the groups open.
-    let placed: ReadonlyMap<string, string> = new Map();
+    // Filled from the file once the ShardStore exists; placements apply as groups open.
+    let routes: ReadonlyMap<string, string> = new Map();
     const peers: Record<string, { host: string; port: number }> = {};
     for (const st of config.stores ?? []) if (st.id !== store.id) peers[st.id] = st.raft;
     mkdirSync(store.data, { recursive: true });
@@ -181,7 +180,7 @@ export class ShardStore {
     let transport: StoreTransport;
     try {
       const raftAddr = opts.listen?.raft ?? store.raft;
-      transport = await parts.listenTransport({ id: store.id, host: raftAddr.host, port: raftAddr.port, secret: config.secret, peers, route: (replicaId) => placed.get(replicaId) ?? routes.get(replicaId)?.id, log: opts.log });
+      transport = await parts.listenTransport({ id: store.id, host: raftAddr.host, port: raftAddr.port, secret: config.secret, peers, route: (replicaId) => routes.get(replicaId), log: opts.log });
     } catch (err) {
       await log.close().catch(() => {});
       throw err;
@@ -189,7 +188,8 @@ export class ShardStore {
     const host = parts.createHost({ id: store.id, transport, storage: (g) => log.group(g), config, log: opts.log });
     const metrics = new ShardMetricsRegistry({ defaultLabels: { store: store.id } });
     const self = new ShardStore(config, store, hosted, log, transport, host, new LeaderDutyTimer(leaderDutyIntervalMs), metrics);
-    placed = self.#placed;
+    for (const [replicaId, st] of replicaStores(config)) self.#routes.set(replicaId, st.id);
+    routes = self.#routes;
     storeMetrics(metrics.registry, () => self.figures());
     try {
       await self.#openReplicas(opts);
@@ -249,17 +249,19 @@ export class ShardStore {
         log.warn('member placed as a stand-alone replica on a store-hosted shard: not routed', { member: p.replica });
         continue;
       }
-      if (this.#placed.get(p.replica) !== p.store) {
-        this.#fileRoutes ??= replicaStores(this.config);
-        const fromFile = this.#fileRoutes.get(p.replica)?.id;
-        if (fromFile !== undefined && fromFile !== p.store) log.warn('the shard placed a member on another store than the cluster file does; routing by the shard', { member: p.replica, store: p.store, file: fromFile });
-        this.#placed.set(p.replica, p.store);
+      const was = this.#routes.get(p.replica);
+      if (was !== p.store) {
+        if (was !== undefined) log.warn('the shard placed a member on another store than this store routed it to; routing by the shard', { member: p.replica, store: p.store, was });
+        this.#routes.set(p.replica, p.store);
       }
       if (p.store === this.id || this.#placedStoreAddrs.get(p.store) === p.raft) continue;
+      // Checked when the placement was decoded (or restored from a snapshot).
+      const addr = hostPortOf(p.raft);
+      if (addr === null) continue;
       const before = this.#placedStoreAddrs.get(p.store);
       if (before !== undefined) log.warn('a store placed at another Raft address than before; routing to the latest', { store: p.store, raft: p.raft, was: before });
       this.#placedStoreAddrs.set(p.store, p.raft);
-      this.transport.setPeer(p.store, splitRaftAddress(p.raft));
+      this.transport.setPeer(p.store, addr);
     }
   }
 

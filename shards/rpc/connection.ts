@@ -331,8 +331,9 @@ function isResponse(v: unknown): v is RpcResponse {
 }
 
 function toRpcError(e: RpcErrorBody): RpcError {
-  // A malformed address is dropped, not the answer: the hint alone is still useful.
+  // A malformed address is dropped, not the answer: the hint alone is still useful. The
+  // address itself is checked where it is used (ShardHandle.learn).
   const at = e.leaderAt as { client?: unknown; store?: unknown } | undefined;
-  const leaderAt = typeof at === 'object' && at !== null && typeof at.client === 'string' && at.client.length <= 262 && (at.store === null || typeof at.store === 'string') ? { client: at.client, store: at.store as string | null } : null;
+  const leaderAt = typeof at === 'object' && at !== null && typeof at.client === 'string' && (at.store === null || typeof at.store === 'string') ? { client: at.client, store: at.store as string | null } : null;
   return new RpcError(carriedCode(e.code), e.message, e.leaderHint, leaderAt);
 }
