@@ -321,9 +321,12 @@ export class ShardClient {
    * silent past its keepalive), it refuses the feed, its heartbeats say it has heard no
    * leader for clientFeedLeaderlessMsMax (connected, but cut off from its quorum: it
    * would send nothing new), or no page at all comes for clientFeedSilenceMsMax.
-   * Heartbeat pages (`leader` set, no changes) are not passed to `onPage`. Returns a
-   * function that stops it. */
-  follow(shardId: string, fromIndex: number, onPage: (page: FeedPage) => void): () => void {
+   * Heartbeat pages (`leader` set, no changes) are not passed to `onPage`. `onLive` is
+   * called on every page that shows the followed replica current: one with changes, or a
+   * heartbeat saying it hears its leader (a reader that has had none for a while knows its
+   * view may be behind, though the feed has not moved on yet). Returns a function that
+   * stops it. */
+  follow(shardId: string, fromIndex: number, onPage: (page: FeedPage) => void, onLive?: () => void): () => void {
     const h = this.#handle(shardId);
     let stopped = false;
     let index = fromIndex;
@@ -339,7 +342,7 @@ export class ShardClient {
           linkFailed = await this.#followOn(conn, h.id, () => index, (page) => {
             index = Math.max(index, page.index);
             onPage(page);
-          }, (stop) => (stopCurrent = stop));
+          }, (stop) => (stopCurrent = stop), onLive);
         } catch {
           linkFailed = true;
         }
@@ -361,7 +364,7 @@ export class ShardClient {
   /** One subscription of follow() on `conn`, until the link fails (resolves true), or
    * the feed is refused, its replica hears no leader too long, it goes silent, or the
    * caller stops (false). */
-  #followOn(conn: RpcConnection, shardId: string, from: () => number, onPage: (page: FeedPage) => void, setStop: (stop: () => void) => void): Promise<boolean> {
+  #followOn(conn: RpcConnection, shardId: string, from: () => number, onPage: (page: FeedPage) => void, setStop: (stop: () => void) => void, onLive: (() => void) | undefined): Promise<boolean> {
     if (conn.closed) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       let pagedAtMs = Date.now();
@@ -375,9 +378,14 @@ export class ShardClient {
       const offClose = conn.onClose(() => end(true));
       const stopFeed = conn.feed(shardId, from(), (page) => {
         pagedAtMs = Date.now();
-        if (page.leader === undefined) return onPage(page);
-        if (page.leader) leaderlessSinceMs = null;
-        else if (leaderlessSinceMs === null) leaderlessSinceMs = pagedAtMs;
+        if (page.leader === undefined) {
+          onPage(page);
+          return onLive?.();
+        }
+        if (page.leader) {
+          leaderlessSinceMs = null;
+          onLive?.();
+        } else if (leaderlessSinceMs === null) leaderlessSinceMs = pagedAtMs;
         else if (pagedAtMs - leaderlessSinceMs >= clientFeedLeaderlessMsMax) end(false);
       }, () => end(false));
       // Ticks the silence check only; a busy feed pays one clock read per page.

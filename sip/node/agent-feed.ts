@@ -7,6 +7,7 @@
 // that changed, so a node learns that one of its waiting calls was claimed. Service
 // records keep the ServiceDirectory (the definitions in force) current.
 
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
 import type { QueueSnapshot, ServicesSnapshot } from '../../shards/rpc/protocol.js';
@@ -24,6 +25,8 @@ export class AgentFeed {
   private readonly stops: (() => void)[] = [];
   private readonly listeners: AgentChangeListener[] = [];
   private readonly queueListeners: QueueChangeListener[] = [];
+  /** performance.now() of each shard's last page that showed its replica current. */
+  private readonly liveAtMs = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -54,9 +57,16 @@ export class AgentFeed {
             else if (isServiceRecord(rec)) this.services?.apply(id, rec.number, rec.definition, rec.index);
             else this.apply(rec.dn, rec.agent, rec.index);
           }
-        }),
+        }, () => this.liveAtMs.set(id, performance.now())),
       );
     }
+  }
+
+  /** How long ago `shardId`'s feed last showed its replica current (Infinity: never).
+   * Feed pages, not the start-up read: that read may come from a lagging replica. */
+  liveAgoMs(shardId: string): number {
+    const at = this.liveAtMs.get(shardId);
+    return at === undefined ? Number.POSITIVE_INFINITY : performance.now() - at;
   }
 
   close(): void {

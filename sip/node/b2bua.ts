@@ -51,6 +51,7 @@ import { mediaAvailable, type MediaController, type MediaLostReason } from './me
 import type { SetupPhase, SipNodeMetrics } from './metrics.js';
 import type { QueueView } from './queue.js';
 import { CallQueueing } from './call-queueing.js';
+import { QueueCheck } from './queue-check.js';
 import { QueueMedia } from './queue-media.js';
 import type { QueuedCalls } from './queued-calls.js';
 import type { AgentView, Router } from './router.js';
@@ -89,6 +90,11 @@ export type B2buaOptions = Readonly<{
   now: WallClock;
   /** Hears call arrived/queued/offered/answered/abandoned/ended (events.ts; none: unheard). */
   events?: CallEventSink;
+  /** How long ago a shard's change feed last showed its replica current
+   * (AgentFeed.liveAgoMs): past limits.queueViewStaleMs a new call asks its queue's shard
+   * whether calls wait before it takes an agent (queue-check.ts). None: the view is
+   * trusted as it is. */
+  feedLiveAgoMs?: (shardId: string) => number;
 }>;
 
 const rejectedStatuses = new Set([486, 480, 603, 600]);
@@ -105,6 +111,7 @@ export class B2bua {
   private readonly grants: Grants;
   private readonly acquisition: AgentAcquisition;
   private readonly relay: InDialogRelay;
+  private readonly queueCheck: QueueCheck | null;
   private closed = false;
   private readonly stopSweep: () => void;
 
@@ -117,6 +124,9 @@ export class B2bua {
     this.acquisition = new AgentAcquisition({
       nodeId: o.nodeId, shards: o.shards, router: o.router, view: o.view, webhook: o.webhook ?? null, grants: this.grants,
       metrics: o.metrics, log: o.log, timers: o.timers, now: o.now, ringTimeoutMs: o.ringTimeoutMs, orphanHoldMs: o.orphanHoldMs, services: o.services,
+    });
+    this.queueCheck = o.feedLiveAgoMs === undefined ? null : new QueueCheck({
+      shards: o.shards, liveAgoMs: o.feedLiveAgoMs, log: o.log, onCheck: (outcome) => o.metrics.queueChecks.inc({ outcome }),
     });
     this.relay = new InDialogRelay({
       layer: o.layer, sender: this.sender, media: o.media, metrics: o.metrics, log: o.log, timers: o.timers,
@@ -267,6 +277,8 @@ export class B2bua {
     // a new call joins the queue while others wait for its service, or while no gateway
     // could anchor its media (it is served when one answers again).
     if (this.queued.has(call.key) || this.queued.waiting(call.service.number) || !mediaAvailable(this.o.media)) return this.queueing.enqueue(call);
+    const staleShard = this.queueCheck?.staleShard(call.service.number) ?? null;
+    if (staleShard !== null && (await this.queueCheck!.waitingOnShard(staleShard, call.service.number))) return this.queueing.enqueue(call);
     for (;;) {
       const next = await this.acquisition.acquire(call);
       switch (next.type) {

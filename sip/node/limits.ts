@@ -34,6 +34,16 @@ export const queueLengthMax = 10_000;
 /** Removed cluster-queue entries the node's queue view remembers (to ignore repeated feed
  * records about them). */
 export const queueViewTombstonesMax = 10_000;
+/** A queue shard's feed that has shown its replica current (a page with changes, or a
+ * heartbeat hearing the leader) less than this long ago is trusted to say no call waits;
+ * past it, a new call asks the shard itself before it takes an agent ahead of the queue
+ * (queue-check.ts). An idle feed's replica beats every second and skips a beat after a
+ * page, so a live feed goes up to 2 s between pages; a feed stuck behind a cut or in TCP
+ * retransmission after a heal goes silent for longer. */
+export const queueViewStaleMs = 2_500;
+/** How long that ask may take before the call is routed on the view as it is (the queue
+ * shard unreachable: a partition, where bypasses cannot be told from ordinary races). */
+export const queueCheckDeadlineMs = 1_000;
 /** Attempts to remove a queue entry (dequeue) when the shard cannot be reached: a left-over
  * entry would keep an agent claimed for a call that is gone until the claim lapses. */
 export const dequeueAttemptsMax = 5;

@@ -60,6 +60,12 @@ export function createSipNodeMetrics(nodeId: string, transports: () => readonly 
     queueAbandoned: new Counter({ name: 'ringfence_sip_queue_abandoned_total', help: 'queued calls the caller hung up on (CANCEL or BYE), their queue entry removed at once', registers: [registry] }),
     queueMediaRequeued: new Counter({ name: 'ringfence_sip_queue_media_requeued_total', help: 'calls put back at their queue place because the media offer or answer failed (gateway down), instead of ending them 503', registers: [registry] }),
     callsFailed: new Counter({ name: 'ringfence_sip_calls_failed_total', help: 'calls ended without an answer by the node', labelNames: ['reason'], registers: [registry] }),
+    queueChecks: new Counter({
+      name: 'ringfence_sip_queue_checks_total',
+      help: 'reads of a queue shard made because its change feed had shown nothing current for a while (queue-check.ts), by what they found: waiting (the shard holds queued calls), empty, failed (unreachable in time: the call was routed on the view)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     reroutes: new Counter({ name: 'ringfence_sip_reroutes_total', help: 'times a call moved on to another agent', labelNames: ['reason'], registers: [registry] }),
     reservations: new Counter({ name: 'ringfence_sip_reservations_total', help: 'reserve commands by result', labelNames: ['result'], registers: [registry] }),
     routingWebhook: new Counter({

@@ -215,6 +215,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     timers,
     now: () => Date.now(),
     events: callEvents,
+    feedLiveAgoMs: (shardId) => feed.liveAgoMs(shardId),
   });
   const bua = b2bua;
   dispatch.attach(bua);
