@@ -210,6 +210,8 @@ export interface RaftCore {
    * liveness says a majority of its voters' stores went silent, which check-quorum would
    * find only at the end of an election timeout. Always safe: stepping down decides nothing. */
   stepDown(): void;
+  /** The current term (status().term, without building the status: read per proposal). */
+  readonly term: Term;
   hasReady(): boolean;
   ready(): Ready;
   advance(ready: Ready): void;

@@ -38,18 +38,18 @@ export class Replication {
     for (const id of [...this.progress.keys()]) if (!ids.has(id)) this.progress.delete(id);
   }
 
-  /** The followers (every member but us). */
-  private *followers(): Generator<[NodeId, Progress]> {
-    for (const entry of this.progress) if (entry[0] !== this.host.id) yield entry;
-  }
-
   /** Sends whatever each follower is missing, and the new commit index where it changed.
    * Called from ready(), so all proposals since the last Ready go out in one message per
    * follower (batching). An append without entries goes only to tell a follower a commit
    * index it was not sent, and under RaftConfig.commitRidesAlong only when
    * `announceCommit` says so. */
   broadcastAppends(announceCommit = this.host.cfg.commitRidesAlong !== true): void {
-    for (const [id, pr] of this.followers()) {
+    // Every loop over the followers is a plain loop skipping ourselves: a generator cost
+    // an iterator and a result object per follower, per leader Ready and per tick of
+    // every group a store hosts.
+    const self = this.host.id;
+    for (const [id, pr] of this.progress) {
+      if (id === self) continue;
       let sendIfEmpty = announceCommit && pr.sentCommit < this.host.log.committed;
       while (this.maybeSendAppend(id, sendIfEmpty)) sendIfEmpty = false;
     }
@@ -108,7 +108,9 @@ export class Replication {
     const committed = this.host.log.committed;
     const skipBusy = context === '' && this.host.cfg.heartbeatsSkipBusy === true;
     const commitRides = this.host.cfg.commitRidesAlong === true;
-    for (const [to, pr] of this.followers()) {
+    const self = this.host.id;
+    for (const [to, pr] of this.progress) {
+      if (to === self) continue;
       const busy = pr.appendedSinceHeartbeat;
       pr.appendedSinceHeartbeat = false;
       // A read round's heartbeat always goes: its acks confirm the leadership. When the
@@ -125,14 +127,17 @@ export class Replication {
 
   /** Every leader tick: counts ticks without acks (for stall detection). */
   tick(): void {
-    for (const [, pr] of this.followers()) pr.ticksSinceAck += 1;
+    const self = this.host.id;
+    for (const [id, pr] of this.progress) if (id !== self) pr.ticksSinceAck += 1;
   }
 
   /** Each heartbeat round: resend a possibly lost snapshot chunk, and put followers whose
    * pipeline stalled (its tail was lost) back into probe. */
   heartbeatRound(): void {
     const stallTicks = replicateStallHeartbeats * this.host.cfg.heartbeatTicks;
-    for (const [id, pr] of this.followers()) {
+    const self = this.host.id;
+    for (const [id, pr] of this.progress) {
+      if (id === self) continue;
       if (pr.state === 'snapshot') this.sendSnapshotChunk(id, pr);
       else if (pr.state === 'replicate' && pr.inflights.count > 0 && pr.ticksSinceAck >= stallTicks) {
         pr.becomeProbe();

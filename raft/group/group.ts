@@ -562,7 +562,7 @@ export class RaftGroup {
         if (this.pending.get(index)?.waiter === waiter) this.pending.delete(index);
       },
     );
-    this.pending.set(index, { term: this.core.status().term, waiter });
+    this.pending.set(index, { term: this.core.term, waiter });
     this.schedule();
     return waiter.promise;
   }
