@@ -6,7 +6,10 @@
 // 2. fixed resources: Raft connections between the stores in all (sockets of the stores'
 //    pids whose remote port is a store's Raft port, from /proc/net/tcp by inode), listening
 //    ports per store, the client's connections;
-// 3. memory: resident set per store with `--agents` provisioned READY;
+// 3. memory: resident set per store with `--agents` provisioned READY, and again after the
+//    write path (5), when each shard's change-feed ring has filled to its share of the
+//    store's budget and each group's log runs between snapshots at its share of the
+//    store's (`rssMbAfterLoad`, `feedRecords`, `logInMemory`);
 // 4. idle: CPU ms per second per store over `--idle-seconds`, once the groups quiesced;
 // 5. write path: log syncs per committed entry with every shard busy (closed-loop
 //    reserve → confirm → release at `--concurrency` for `--seconds`), from each store's
@@ -84,6 +87,22 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     args.log(`  idle: ${JSON.stringify(report.idle)}`);
     report.writePath = await writePath(cluster, f);
     args.log(`  write path: ${JSON.stringify(report.writePath)}`);
+    // The change-feed rings filled during the write path: memory as it stays under load.
+    report.rssMbAfterLoad = perStore(cluster, (pid) => round((rssBytes(pid) ?? Number.NaN) / 2 ** 20, 1));
+    const held = await Promise.all(cluster.stores.map(async (s) => [s.id, await cluster.status(s.id)] as const));
+    // What the resident set is made of: V8's heap (used, and what it holds from the OS)
+    // and memory outside it (LevelDB's buffers and caches, sockets).
+    report.heapMbAfterLoad = Object.fromEntries(await Promise.all(cluster.stores.map(async (s) => {
+      const text = await cluster.metrics(s.id);
+      const mb = (name: string): number | null => {
+        const v = metricValue(text, name);
+        return v === null ? null : round(v / 2 ** 20, 1);
+      };
+      return [s.id, { used: mb('nodejs_heap_size_used_bytes'), total: mb('nodejs_heap_size_total_bytes'), external: mb('nodejs_external_memory_bytes') }] as const;
+    })));
+    report.feedRecords = Object.fromEntries(held.map(([id, st]) => [id, st.changeFeed ?? null]));
+    report.logInMemory = Object.fromEntries(held.map(([id, st]) => [id, st.logInMemory ?? null]));
+    args.log(`  after the write path: RSS MB per store ${JSON.stringify(report.rssMbAfterLoad)}; change records held (per store, and each shard's share) ${JSON.stringify(report.feedRecords)}; Raft log entries in memory (and each group's snapshot interval) ${JSON.stringify(report.logInMemory)}; V8 heap MB ${JSON.stringify(report.heapMbAfterLoad)}`);
     const failed = await failover(cluster, f, args.log);
     report.failover = failed.summary;
     args.log(`  failover: ${JSON.stringify(failed.summary)}`);

@@ -79,6 +79,23 @@ export const clientIdCharsMax = 128;
 
 /** Change records kept for `changesSince`; older ones are dropped (readers resync). */
 export const changeFeedMax = 4_096;
+/** Change records a store keeps for all the shards it hosts together (each shard's ring
+ * gets an equal share, within [changeFeedPerShardMin, changeFeedMax]). A record holds a
+ * copy of the agent it changed, about 340 bytes of heap: 100 shards × 4,096 would be
+ * 140 MB a store once every ring filled, more than the rest of a store of 10,000 agents. */
+export const storeChangeFeedRecordsMax = 65_536;
+/** The least a shard's ring holds on a store hosting many: a reader behind by more
+ * re-reads the shard's agents (a hundred or so at 100 shards for 10,000 agents). */
+export const changeFeedPerShardMin = 256;
+/** Raft log entries a store holds in memory for all its groups together: a group keeps
+ * every entry since its last snapshot (about 500 bytes of heap each), so 100 groups at
+ * the default raft.snapshotEveryEntries (10,000) would come to a million entries, several
+ * hundred MB, once the log had run long enough. A store's group snapshots after its share
+ * of this when that is below the file's interval (store.ts snapshotEveryEntriesFor); its
+ * snapshots are small then (a shard of 100 agents: 30 KB, 0.45 ms to serialize). */
+export const storeLogEntriesInMemoryMax = 100_000;
+/** The shortest snapshot interval that share may give a group. */
+export const storeSnapshotEveryEntriesMin = 100;
 
 /** Largest encoded command accepted by decodeProposal. */
 export const commandBytesMax = 16_384;

@@ -441,6 +441,11 @@ export class ShardStateMachine implements StateMachine {
 
   // ---- queries (local reads; linearizable when served after a ReadIndex) ----
 
+  /** Change records held for feeds now (at most the ring's capacity). */
+  get feedRecords(): number {
+    return this.#feed.size;
+  }
+
   get appliedIndex(): number {
     return this.#appliedIndex;
   }

@@ -50,6 +50,9 @@ export type ShardNodeOptions = Readonly<{
   /** The process's one leader-duty timer, when it hosts several replicas (default: one of
    * this replica's own). */
   duties?: LeaderDutyTimer;
+  /** Change records this replica keeps for feeds (default limits.changeFeedMax; a store
+   * shares its budget among its shards: change-feed.ts changeFeedCapacityFor). */
+  changeFeedMax?: number;
 }>;
 
 /** Called with the shard's member placements (placeMember) once the group opened, if it
@@ -168,7 +171,7 @@ export class ShardNode implements ShardService {
 
   static async #open(opts: HostedShardNodeOptions, ownsTransport: boolean): Promise<ShardNode> {
     const { config, shard, replica, log, transport } = opts;
-    const stateMachine = new ShardStateMachine();
+    const stateMachine = new ShardStateMachine(opts.changeFeedMax === undefined ? {} : { changeFeedMax: opts.changeFeedMax });
     const metrics = opts.metrics;
     const clock = new LeaderClock();
     const proposed: ProposedHere = new WeakMap();

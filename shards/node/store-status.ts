@@ -13,6 +13,12 @@ export type StoreFigures = Readonly<{
   host: Readonly<Record<string, unknown>>;
   /** SharedLogDb.stats: writes, syncs, saves, … */
   log: Readonly<Record<string, unknown>>;
+  /** Change records held for feeds by every hosted replica together, and what each
+   * replica's ring may hold (the store's budget shared among its shards). */
+  changeFeed: Readonly<{ records: number; perShardMax: number }>;
+  /** Raft log entries every hosted group holds in memory (those since its last snapshot),
+   * and the snapshot interval each group runs with on this store. */
+  logInMemory: Readonly<{ entries: number; snapshotEveryEntries: number }>;
 }>;
 
 /** The first finite number among `names` of `o` (the stats objects name them so). */
@@ -48,6 +54,8 @@ export function storeStatus(f: StoreFigures, replicas: readonly HostedReplica[])
     peersAlive: peersAlive(f.host),
     host: f.host,
     log: f.log,
+    changeFeed: f.changeFeed,
+    logInMemory: f.logInMemory,
     shards: replicas.map(({ node, shard }) => {
       const s = node.status();
       return { id: shard.id, replica: node.replicaId, role: s.role, leader: s.leader, term: s.term, commit: s.commit, applied: s.applied, lastIndex: s.lastIndex, failed: s.failed, status: `/v1/shards/${encodeURIComponent(shard.id)}/status` };
@@ -67,6 +75,8 @@ export function storeMetrics(r: Registry, figures: () => StoreFigures): void {
       if (q !== null) this.set(q);
     },
   });
+  new Gauge({ name: 'ringfence_store_log_entries_in_memory', help: 'Raft log entries this store\'s groups hold in memory together (those since each group\'s last snapshot)', registers: [r], collect() { this.set(figures().logInMemory.entries); } });
+  new Gauge({ name: 'ringfence_store_feed_records', help: 'Change records this store holds for feeds, all shards together (at most ringfence_store_groups × its per-shard share)', registers: [r], collect() { this.set(figures().changeFeed.records); } });
   new Gauge({ name: 'ringfence_store_peers_alive', help: 'Peer stores whose liveness pings this store hears', registers: [r], collect() { this.set(peersAlive(figures().host).length); } });
   const mirrored = (name: string, help: string, names: string[]): void => {
     new Counter({

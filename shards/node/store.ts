@@ -8,6 +8,7 @@
 // The parts come in through `StoreParts` (store-parts.ts wires the real ones: the shared
 // log, the TCP transport routing by store, the Raft host, the shard RPC server), so this
 // file holds the composition and its order, and a test can see each part alone.
+import assert from 'node:assert';
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -19,7 +20,8 @@ import type { RaftStorage } from '../../raft/storage/storage.js';
 import type { RaftTransport } from '../../raft/transport/transport.js';
 import type { ConfState, RaftConfig, RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../client/shard-client.js';
-import { leaderDutyIntervalMs, storeOpenConcurrencyMax } from '../limits.js';
+import { changeFeedCapacityFor } from '../change-feed.js';
+import { leaderDutyIntervalMs, storeLogEntriesInMemoryMax, storeOpenConcurrencyMax, storeSnapshotEveryEntriesMin } from '../limits.js';
 import type { MemberPlacement } from '../types.js';
 import { storeShardRoutes, type HostedReplica } from './admin-routes.js';
 import { LeaderDutyTimer } from './duty-timer.js';
@@ -96,6 +98,14 @@ async function inPool<T>(items: readonly T[], width: number, work: (item: T) => 
   if (failure !== null) throw (failure as { err: unknown }).err;
 }
 
+/** The snapshot interval of each group on a store hosting `groups`: the file's
+ * `configured` interval, or the group's share of storeLogEntriesInMemoryMax when that is
+ * less (limits.ts says why), never below storeSnapshotEveryEntriesMin. */
+export function snapshotEveryEntriesFor(groups: number, configured: number): number {
+  assert(Number.isSafeInteger(groups) && groups >= 1, `a store hosts at least one group, got ${groups}`);
+  return Math.min(configured, Math.max(storeSnapshotEveryEntriesMin, Math.floor(storeLogEntriesInMemoryMax / groups)));
+}
+
 export class ShardStore {
   readonly #replicas = new Map<string, HostedReplica>();
   #closing: Promise<void> | null = null;
@@ -110,6 +120,10 @@ export class ShardStore {
   #app: FastifyInstance | null = null;
   #client: ShardClient | null = null;
   #viewClient: ShardClient | null = null;
+  /** Each hosted replica's change-feed ring: the store's budget shared among its shards. */
+  readonly #feedCapacity: number;
+  /** Each hosted group's snapshot interval: the file's, or less on a store hosting many. */
+  readonly #snapshotEvery: number;
 
   private constructor(
     readonly config: ClusterConfig,
@@ -120,7 +134,10 @@ export class ShardStore {
     readonly host: StoreHost,
     readonly duties: LeaderDutyTimer,
     readonly metrics: ShardMetricsRegistry,
-  ) {}
+  ) {
+    this.#feedCapacity = changeFeedCapacityFor(Math.max(1, hosted.length));
+    this.#snapshotEvery = snapshotEveryEntriesFor(Math.max(1, hosted.length), config.raft.snapshotEveryEntries);
+  }
 
   get id(): string {
     return this.store.id;
@@ -163,8 +180,19 @@ export class ShardStore {
   /** Counts and stats for /v1/status, /metrics and /readyz. */
   figures(): StoreFigures {
     const statuses: RaftStatus[] = [];
-    for (const r of this.#replicas.values()) statuses.push(r.node.status());
-    return { storeId: this.id, statuses, host: this.host.stats(), log: this.log.stats };
+    let records = 0;
+    let entries = 0;
+    for (const r of this.#replicas.values()) {
+      const st = r.node.status();
+      statuses.push(st);
+      records += r.node.stateMachine.feedRecords;
+      entries += st.lastIndex - st.snapshotIndex;
+    }
+    return {
+      storeId: this.id, statuses, host: this.host.stats(), log: this.log.stats,
+      changeFeed: { records, perShardMax: this.#feedCapacity },
+      logInMemory: { entries, snapshotEveryEntries: this.#snapshotEvery },
+    };
   }
 
   static async start(opts: ShardStoreOptions): Promise<ShardStore> {
@@ -203,6 +231,7 @@ export class ShardStore {
   }
 
   async #openReplicas(opts: ShardStoreOptions): Promise<void> {
+    const feedCapacity = this.#feedCapacity;
     await inPool(this.hosted, storeOpenConcurrencyMax, async ({ shard, replica }) => {
       const log = opts.log.child({ shard: shard.id, replica: replica.id });
       let node: ShardNode | null = null;
@@ -213,6 +242,7 @@ export class ShardStore {
         replica,
         log,
         metrics,
+        changeFeedMax: feedCapacity,
         transport: this.transport,
         duties: this.duties,
         openGroup: (p) => this.host.openGroup({
@@ -220,7 +250,7 @@ export class ShardStore {
           id: replica.id,
           initialConf: p.initialConf,
           stateMachine: p.stateMachine,
-          snapshotEveryEntries: this.config.raft.snapshotEveryEntries,
+          snapshotEveryEntries: this.#snapshotEvery,
           logger: log,
           raft: { nowMs: p.nowMs },
         }),

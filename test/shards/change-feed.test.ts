@@ -5,7 +5,8 @@
 
 import fc from 'fast-check';
 import t from 'tap';
-import { ChangeFeed } from '../../shards/change-feed.js';
+import { ChangeFeed, changeFeedCapacityFor } from '../../shards/change-feed.js';
+import { changeFeedMax, changeFeedPerShardMin, storeChangeFeedRecordsMax } from '../../shards/limits.js';
 import type { ChangeRecord } from '../../shards/types.js';
 
 t.test('since returns exactly the held records past the index, oldest first', async (t) => {
@@ -38,4 +39,17 @@ t.test('since returns exactly the held records past the index, oldest first', as
     { numRuns: 2000 },
   );
   t.pass('2000 random feeds agree with a linear scan');
+});
+
+t.test('a store shares one change-record budget among the shards it hosts', async (t) => {
+  t.equal(changeFeedCapacityFor(1), changeFeedMax, 'a stand-alone replica keeps the full ring');
+  t.equal(changeFeedCapacityFor(16), changeFeedMax, '16 shards: the budget covers full rings');
+  t.equal(changeFeedCapacityFor(100), Math.floor(storeChangeFeedRecordsMax / 100), '100 shards: an equal share');
+  t.ok(100 * changeFeedCapacityFor(100) <= storeChangeFeedRecordsMax, 'whose sum stays within the budget');
+  t.equal(changeFeedCapacityFor(1000), changeFeedPerShardMin, '1000 shards: the floor');
+  t.throws(() => changeFeedCapacityFor(0), /at least one shard/);
+  const feed = new ChangeFeed(changeFeedCapacityFor(100));
+  for (let i = 1; i <= 1000; i++) feed.push({ index: i, dn: 'd', kind: 'wrapUpEnded', agent: null });
+  t.equal(feed.size, changeFeedCapacityFor(100), 'a ring holds its share, however many changes came');
+  t.equal(feed.since(0).truncated, true, 'a reader from before it re-reads');
 });

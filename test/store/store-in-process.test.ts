@@ -14,6 +14,7 @@ import { createServer, type Server } from 'node:net';
 import t from 'tap';
 import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
 import { silentLogger } from '../../common/logger.js';
+import { changeFeedCapacityFor } from '../../shards/change-feed.js';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { ShardStore } from '../../shards/node/store.js';
 import { storeParts } from '../../shards/node/store-parts.js';
@@ -63,6 +64,9 @@ t.test('one store, three one-replica shards, in process', async (t) => {
   const status = await store.app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: `Bearer ${config.tokens.read}` } });
   t.equal(status.statusCode, 200);
   t.match(status.json(), { store: 'a', groups: 3, leading: 3, withLeader: 3, peersAlive: [], shards: [{ id: 's1', replica: 's1-a', role: 'leader', status: '/v1/shards/s1/status' }, { id: 's2' }, { id: 's3' }] });
+  const feedCounts = (status.json() as { changeFeed: { records: number; perShardMax: number } }).changeFeed;
+  t.equal(feedCounts.perShardMax, changeFeedCapacityFor(3), 'each shard\'s change-feed ring: its share of the store\'s budget');
+  t.equal(feedCounts.records, [...store.replicas.values()].reduce((n, r) => n + r.node.stateMachine.changesSince(0).changes.length, 0), 'the records the store holds, all shards together');
   const s2 = await store.app.inject({ method: 'GET', url: '/v1/shards/s2/status', headers: { authorization: `Bearer ${config.tokens.read}` } });
   t.match(s2.json(), { shard: 's2', replica: 's2-a', role: 'leader', leader: 's2-a' });
   const none = await store.app.inject({ method: 'GET', url: '/v1/shards/s4/reservations', headers: { authorization: `Bearer ${config.tokens.read}` } });

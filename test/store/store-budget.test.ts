@@ -1,0 +1,77 @@
+// A store's memory does not grow with its shard count times per-shard limits (issue #20's
+// memory bar at steady state): the Raft log entries its groups hold in memory and the
+// change records they keep for feeds are budgets of the store, shared among its shards.
+// One in-process store hosting 200 one-replica shards (real Raft over the store's shared
+// LevelDB); one shard is driven past both shares. Proves:
+// - each group snapshots after its share of storeLogEntriesInMemoryMax (not the file's
+//   raft.snapshotEveryEntries), so the busy shard's log in memory stays within about
+//   1.5 shares (snapshots are staggered by replica) and its snapshot index moves;
+// - each shard's change-feed ring holds its share of storeChangeFeedRecordsMax: a reader
+//   from the start finds the page truncated (it re-reads the agents), one from a recent
+//   index gets every record after it;
+// - GET /v1/status and /metrics report both, as the store holds them.
+import t from 'tap';
+import { writeLocalClusterConfig } from '../../cluster/local-cluster.js';
+import { silentLogger } from '../../common/logger.js';
+import { changeFeedCapacityFor } from '../../shards/change-feed.js';
+import { ShardClient } from '../../shards/client/shard-client.js';
+import { ShardStore, snapshotEveryEntriesFor } from '../../shards/node/store.js';
+import { storeParts } from '../../shards/node/store-parts.js';
+import { shardOf } from '../../shards/shard-map.js';
+import type { ShardResult } from '../../shards/types.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const shards = 200;
+
+t.test('shares of a store of 200 shards', async (t) => {
+  t.equal(snapshotEveryEntriesFor(1, 10_000), 10_000, 'a store of one group keeps the file\'s interval');
+  t.equal(snapshotEveryEntriesFor(100, 10_000), 1_000, '100 groups: 1,000 each');
+  t.equal(snapshotEveryEntriesFor(100, 500), 500, 'never more than the file says');
+  t.equal(snapshotEveryEntriesFor(5_000, 10_000), 100, 'never below the floor');
+  t.throws(() => snapshotEveryEntriesFor(0, 10_000), /at least one group/);
+
+  const dir = tempDir(t, 'store-budget');
+  const { config } = await writeLocalClusterConfig({ dir, shards, stores: 1, replicasPerShard: 1 });
+  const store = await ShardStore.start({ config, storeId: 'a', parts: storeParts, log: silentLogger, listenAdmin: false, onStorageFailure: (e) => t.fail(`storage failed: ${e.message}`) });
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, attemptTimeoutMs: 2000, deadlineMs: 30_000 });
+  t.teardown(async () => {
+    client.close();
+    await store.close();
+  });
+  const every = snapshotEveryEntriesFor(shards, config.raft.snapshotEveryEntries);
+  const ring = changeFeedCapacityFor(shards);
+  t.ok(every < config.raft.snapshotEveryEntries, `each group snapshots every ${every} entries, less than the file's ${config.raft.snapshotEveryEntries}`);
+
+  const shardIds = config.shards.map((s) => s.id);
+  const dn = '3001';
+  const busy = shardOf(dn, shardIds);
+  const ok = (r: ShardResult, what: string): void => {
+    if (!r.ok) throw new Error(`${what}: ${JSON.stringify(r)}`);
+  };
+  ok(await client.command(dn, { type: 'provision', dn, name: 'Agent', skills: {}, wrapUpMs: 0, maxNoAnswer: 0, credentials: null }), 'provision');
+  ok(await client.command(dn, { type: 'login', dn }), 'login');
+  // Each notReady changes the agent: one entry and one change record.
+  const writes = 2 * every + ring;
+  for (let i = 0; i < writes; i++) ok(await client.command(dn, { type: 'notReady', dn, reason: `r${i % 7}` }), 'notReady');
+
+  const node = store.replicas.get(busy)!.node;
+  const st = node.status();
+  t.ok(st.snapshotIndex > 0, `the busy group took snapshots (index ${st.snapshotIndex} of ${st.lastIndex})`);
+  t.ok(st.lastIndex - st.snapshotIndex <= Math.ceil(1.5 * every) + 1, `its log in memory holds ${st.lastIndex - st.snapshotIndex} entries, within 1.5 shares (${every})`);
+  const all = node.stateMachine.changesSince(0);
+  t.equal(all.truncated, true, 'a feed reader from the start re-reads the agents');
+  t.equal(all.changes.length, ring, `the ring holds its share: ${ring} records`);
+  const recent = node.stateMachine.changesSince(node.stateMachine.appliedIndex - 10);
+  t.same(recent.changes.map((r) => r.index), Array.from({ length: 10 }, (_, i) => node.stateMachine.appliedIndex - 9 + i), 'a recent reader gets every record after its index');
+  t.equal(recent.truncated, false, 'and no truncation');
+
+  const status = (await store.app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: `Bearer ${config.tokens.read}` } })).json() as {
+    changeFeed: { records: number; perShardMax: number }; logInMemory: { entries: number; snapshotEveryEntries: number };
+  };
+  const held = [...store.replicas.values()].map((r) => r.node.status());
+  t.same(status.logInMemory, { entries: held.reduce((n, s) => n + s.lastIndex - s.snapshotIndex, 0), snapshotEveryEntries: every }, 'GET /v1/status: the log entries in memory and the interval');
+  t.same(status.changeFeed, { records: [...store.replicas.values()].reduce((n, r) => n + r.node.stateMachine.feedRecords, 0), perShardMax: ring }, 'and the change records held');
+  const metrics = await store.registry.metrics();
+  t.match(metrics, new RegExp(`^ringfence_store_log_entries_in_memory(\\{[^}]*\\})? ${status.logInMemory.entries}$`, 'm'), '/metrics: log entries in memory');
+  t.match(metrics, new RegExp(`^ringfence_store_feed_records(\\{[^}]*\\})? ${status.changeFeed.records}$`, 'm'), '/metrics: change records');
+});
