@@ -1,5 +1,5 @@
 // `npm run bench -- stores [--shards 100] [--stores 3] [--agents 10000] [--seconds 10]
-//   [--idle-seconds 10] [--concurrency 256] [--json]`
+//   [--idle-seconds 10] [--light-rate 100] [--concurrency 256] [--json]`
 // What a store costs (issue #20): N shards × 3 replicas on S `ringfence store` processes
 // (fsync on), measured in phases on one cluster:
 // 1. boot: spawn of every store → every shard has a leader (and → every ready line);
@@ -11,6 +11,10 @@
 //    store's budget and each group's log runs between snapshots at its share of the
 //    store's (`rssMbAfterLoad`, `feedRecords`, `logInMemory`);
 // 4. idle: CPU ms per second per store over `--idle-seconds`, once the groups quiesced;
+//    then light load for as long: `--light-rate` reservations a second (reserve, release)
+//    on random agents, each shard's group quiescing between its few commands; the stores'
+//    CPU above idle per command, and their Raft messages, frames, saves and syncs per
+//    command;
 // 5. write path: log syncs per committed entry with every shard busy (closed-loop
 //    reserve → confirm → release at `--concurrency` for `--seconds`), from each store's
 //    ringfence_store_log_syncs_total against the commit indexes of its groups;
@@ -33,7 +37,7 @@ import { benchDn, didNotRun } from './failover-load.js';
 import { cpuTimeMs } from './procs.js';
 import { connectionsTo, metricValue, rssBytes, tcpRows, tcpSocketsOf } from './sockets.js';
 import { median, round } from './stats.js';
-import { StoreCluster } from './store-cluster.js';
+import { StoreCluster, storeCountNames, storeCounts } from './store-cluster.js';
 
 const BOOT_MS_MAX = 120_000;
 const QUIESCE_WAIT_MS_MAX = 15_000;
@@ -46,8 +50,10 @@ const FAILOVER_ATTEMPT_TIMEOUT_MS = 250;
 const FAILOVER_CALL_DEADLINE_MS = 2000;
 const RESERVATION_TTL_MS = 30_000;
 const POLL_MS = 100;
+/** Reservations the light-load phase lets wait at once before it skips a beat. */
+const LIGHT_IN_FLIGHT_MAX = 256;
 
-type Flags = { shards: number; stores: number; agents: number; seconds: number; idleSeconds: number; concurrency: number };
+type Flags = { shards: number; stores: number; agents: number; seconds: number; idleSeconds: number; concurrency: number; lightRate: number };
 
 function intFlag(args: BenchArgs, name: string, fallback: number, min: number, max: number): number {
   const raw = args.flags.get(name);
@@ -65,6 +71,7 @@ export function storesFlags(args: BenchArgs): Flags {
     seconds: args.seconds ?? 10,
     idleSeconds: intFlag(args, 'idle-seconds', args.seconds ?? 10, 1, 600),
     concurrency: intFlag(args, 'concurrency', 256, 1, 4096),
+    lightRate: intFlag(args, 'light-rate', 100, 1, 2000),
   };
 }
 
@@ -85,6 +92,8 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     args.log(`  ${f.agents} agents provisioned in ${provisionMs} ms; RSS MB per store ${JSON.stringify(report.rssMb)}`);
     report.idle = await idle(cluster, f.idleSeconds);
     args.log(`  idle: ${JSON.stringify(report.idle)}`);
+    report.light = await light(cluster, f, (report.idle as { totalCpuMsPerS: number }).totalCpuMsPerS);
+    args.log(`  light load: ${JSON.stringify(report.light)}`);
     report.writePath = await writePath(cluster, f);
     args.log(`  write path: ${JSON.stringify(report.writePath)}`);
     // The change-feed rings filled during the write path: memory as it stays under load.
@@ -203,6 +212,55 @@ async function idle(cluster: StoreCluster, seconds: number): Promise<Record<stri
   }
   const quiescedAtEnd = Object.fromEntries(await Promise.all(cluster.stores.map(async (s) => [s.id, await quiesced(cluster, s.id)] as const)));
   return { cpuMsPerS, totalCpuMsPerS: round(Object.values(cpuMsPerS).reduce<number>((x, y) => x + (y ?? Number.NaN), 0), 1), quiescedAll, quiesceWaitMs: waitedMs, quiescedAtEnd };
+}
+
+/** Light load, as a contact center's shards mostly see it: `lightRate` reservations a
+ * second (each reserve then release, two commands) on random agents, so each of the
+ * shards gets one every few seconds and its group has quiesced in between. Open loop
+ * (a late answer does not slow the next), at most LIGHT_IN_FLIGHT_MAX in flight. The
+ * stores' CPU above their idle figure, per committed command, and what the stores did per
+ * command (storeCounts). */
+async function light(cluster: StoreCluster, f: Flags, idleCpuMsPerS: number): Promise<Record<string, unknown>> {
+  const before = perStore(cluster, (pid) => cpuTimeMs(pid));
+  const countsBefore = await storeCounts(cluster.config);
+  let inFlight = 0;
+  let skipped = 0;
+  let failed = 0;
+  let commands = 0;
+  const cycle = async (i: number): Promise<void> => {
+    const dn = benchDn(Math.floor(Math.random() * f.agents));
+    const reservationId = `l${process.pid}-${i}`;
+    const r = await cluster.client.command(dn, { type: 'reserve', dn, reservationId, callId: reservationId, owner: 'bench', ttlMs: RESERVATION_TTL_MS });
+    commands++;
+    if (!r.ok) return void failed++;
+    await cluster.client.command(dn, { type: 'release', dn, reservationId, outcome: 'failed' });
+    commands++;
+  };
+  const t0 = performance.now();
+  const endMs = t0 + f.idleSeconds * 1000;
+  for (let i = 0; performance.now() < endMs; i++) {
+    if (inFlight >= LIGHT_IN_FLIGHT_MAX) skipped++;
+    else {
+      inFlight++;
+      void cycle(i).catch(() => void failed++).finally(() => inFlight--);
+    }
+    const dueMs = t0 + ((i + 1) * 1000) / f.lightRate;
+    await sleep(Math.max(0, dueMs - performance.now()));
+  }
+  const elapsedS = (performance.now() - t0) / 1000;
+  const after = perStore(cluster, (pid) => cpuTimeMs(pid));
+  const countsAfter = await storeCounts(cluster.config);
+  await waitFor('the light load to drain', 10_000, async () => inFlight === 0).catch(() => {});
+  let cpuMs = 0;
+  for (const s of cluster.stores) cpuMs += (after[s.id] ?? Number.NaN) - (before[s.id] ?? Number.NaN);
+  const totalCpuMsPerS = cpuMs / elapsedS;
+  const perCommand = Object.fromEntries(storeCountNames.map((k) => [k, commands === 0 ? null : round((countsAfter[k] - countsBefore[k]) / commands, 2)]));
+  return {
+    reservationsPerSec: f.lightRate, seconds: round(elapsedS, 1), commands, failed, skipped,
+    totalCpuMsPerS: round(totalCpuMsPerS, 1),
+    cpuMsPerCommand: commands === 0 ? null : round(((totalCpuMsPerS - idleCpuMsPerS) * elapsedS) / commands, 3),
+    perCommand,
+  };
 }
 
 /** Commit index of every shard's leader (0 for a shard without one). */
