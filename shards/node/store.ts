@@ -231,7 +231,6 @@ export class ShardStore {
   }
 
   async #openReplicas(opts: ShardStoreOptions): Promise<void> {
-    const feedCapacity = this.#feedCapacity;
     await inPool(this.hosted, storeOpenConcurrencyMax, async ({ shard, replica }) => {
       const log = opts.log.child({ shard: shard.id, replica: replica.id });
       let node: ShardNode | null = null;
@@ -242,7 +241,7 @@ export class ShardStore {
         replica,
         log,
         metrics,
-        changeFeedMax: feedCapacity,
+        changeFeedMax: this.#feedCapacity,
         transport: this.transport,
         duties: this.duties,
         openGroup: (p) => this.host.openGroup({
