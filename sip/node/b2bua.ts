@@ -11,7 +11,8 @@
 // so no call overtakes an older one.
 //
 // This file is the call control on top; below it: agent acquisition (pick → reserve →
-// re-route, agent-acquisition.ts), the grant's confirm and release (grants.ts), the leg
+// re-route, agent-acquisition.ts), connecting an answering agent to the caller
+// (call-answer.ts), the grant's confirm and release (grants.ts), the leg
 // messages (leg-messages.ts, pure) and their sending (leg-sender.ts), the dialog table
 // (dialog-table.ts) and the in-dialog relay (in-dialog-relay.ts). Time and timers are
 // injected (a TimerService and a wall clock), as in the transaction layer.
@@ -34,6 +35,7 @@ import type { SipRequest, SipResponse } from '../syntax/index.js';
 import type { ClientEvent, ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import type { SipTarget, SipTransport, TimerService } from '../transport/index.js';
 import { AgentAcquisition } from './agent-acquisition.js';
+import { CallAnswer } from './call-answer.js';
 import type { CdrWriter } from './cdr.js';
 import { cdrOf, clearCallTimers, moveTo, newCall, summarize, type Attempt, type Call, type CallSummary } from './call.js';
 import { every, type WallClock } from './clock.js';
@@ -43,12 +45,12 @@ import { dialogKey, DialogTable, isEnded, legKey, type LegSide } from './dialog-
 import { Grants, type Grant } from './grants.js';
 import { InDialogRelay } from './in-dialog-relay.js';
 import {
-  agentInvite, agentLegOf, busyResponse, callerAnswer, callerLegOf, callerOk, callerProvisional, inDialogOptionsHeaders, syntheticResponse,
+  agentInvite, agentLegOf, busyResponse, callerAnswer, callerLegOf, callerProvisional, inDialogOptionsHeaders, syntheticResponse,
 } from './leg-messages.js';
 import { LegSender } from './leg-sender.js';
 import * as limits from './limits.js';
 import { mediaAvailable, type MediaController, type MediaLostReason } from './media.js';
-import type { SetupPhase, SipNodeMetrics } from './metrics.js';
+import type { SipNodeMetrics } from './metrics.js';
 import type { QueueView } from './queue.js';
 import { CallQueueing } from './call-queueing.js';
 import { QueueCheck } from './queue-check.js';
@@ -112,6 +114,7 @@ export class B2bua {
   private readonly acquisition: AgentAcquisition;
   private readonly relay: InDialogRelay;
   private readonly queueCheck: QueueCheck | null;
+  private readonly answer: CallAnswer;
   private closed = false;
   private readonly stopSweep: () => void;
 
@@ -149,6 +152,13 @@ export class B2bua {
       onQueued: (call) => this.queueMedia.onQueued(call),
     });
     this.queued = this.queueing.queued;
+    this.answer = new CallAnswer({
+      media: o.media, queueMedia: this.queueMedia, queued: this.queued, sender: this.sender, grants: this.grants, metrics: o.metrics, log: o.log,
+      timers: o.timers, now: o.now, closed: () => this.closed, emit: (ev) => this.emit(ev),
+      finishAttempt: (call, at, outcome) => this.finishAttempt(call, at, outcome),
+      endCall: (call, outcome, endedBy) => this.endCall(call, outcome, endedBy),
+      afterMediaFailure: (call, dn) => this.queueing.afterMediaFailure(call, dn),
+    });
     o.media.onLost((session, reason) => this.onMediaLost(session, reason));
     // Forgets the ended legs kept long enough, then proposes claims the queue may still owe.
     this.stopSweep = every(o.timers, limits.queueSweepIntervalMs, () => {
@@ -408,92 +418,8 @@ export class B2bua {
       return;
     }
     moveTo(call, 'connecting');
-    this.observePhase('agent', at.invitedAtMs);
-    void this.connect(call, at, res, this.timers.now());
-  }
-
-  /** The agent answered: rewrite its SDP, answer the caller, and confirm on the shard.
-   * The committed grant already makes the agent ours (DESIGN.md: 200 relayed → ACK →
-   * confirm), so the confirm commit stays off the caller's setup path; until it lands the
-   * grant's TTL still runs, and a release waits for it (see finishAttempt). */
-  private async connect(call: Call, at: Attempt, res: SipResponse, agentOkAtMs: number): Promise<void> {
-    let sdp: string;
-    try {
-      sdp = await this.o.media.answer(at.mediaSession, at.leg.localTag, tagOf(at.leg.remoteHeader) ?? '', Buffer.from(res.body).toString('utf8'));
-    } catch (err) {
-      this.o.log.warn('media answer failed', { callId: call.callId, error: (err as Error).message });
-      this.sender.sendBye(at.leg);
-      this.finishAttempt(call, at, 'failed');
-      return this.queueing.afterMediaFailure(call, at.dn);
-    }
-    if (call.phase !== 'connecting' || at.call === null) {
-      this.sender.sendBye(at.leg);
-      this.finishAttempt(call, at, 'abandoned');
-      return;
-    }
-    const early = this.queueMedia.sessionOf(call);
-    if (early !== null) {
-      sdp = early.callerSdp; // the 183's answer again (RFC 3264: one answer per offer)
-      this.queueMedia.onBridged(call);
-    }
-    at.answered = true;
-    moveTo(call, 'answered');
-    call.answeredAtMs = this.timers.now();
-    call.answeredAt = new Date(this.o.now());
-    this.o.metrics.callsAnswered.inc();
-    this.o.metrics.setupSeconds.observe((call.answeredAtMs - call.startedAtMs) / 1000);
-    const waitMs = Math.round(call.answeredAtMs - call.startedAtMs);
-    this.emit({ type: 'call.answered', callId: call.callId, service: call.service.number, dn: at.dn, waitMs, withinServiceLevel: waitMs <= serviceDefinition(call.service).serviceLevelMs });
-    if (call.queueTimer !== null) this.timers.clearTimer(call.queueTimer);
-    this.queued.leave(call.key, 'answered');
-    call.ok = callerOk(call.invite, call.callerLeg, this.sender.contactFor(call.callerLeg), Buffer.from(sdp, 'utf8'));
-    call.finalSent = true;
-    call.inviteTx.respond(call.ok);
-    this.observePhase('answer', agentOkAtMs);
-    this.retransmitOk(call, limits.t1Ms, 0);
-    at.confirming = this.confirm(call, at);
-  }
-
-  /** Turns the grant into a call on the shard (RESERVED → BUSY), retried while its
-   * outcome is unknown (grants.ts). If the shard refuses it, or the grant's TTL passes
-   * first, the grant is gone — expired, or released by reconciliation — and the agent may
-   * be offered another call, so this call must not go on: both legs are hung up. */
-  private async confirm(call: Call, at: Attempt): Promise<void> {
-    const startMs = this.timers.now();
-    const grant: Grant = { dn: at.dn, reservationId: at.reservationId, expiresAtMs: at.grantExpiresAtMs };
-    const confirmed = await this.grants.confirm(grant, call.callId, () => at.call !== null && call.phase === 'answered');
-    this.observePhase('confirm', startMs);
-    if (this.closed) return;
-    if (confirmed || at.call === null || call.attempt !== at || call.phase !== 'answered') return;
-    this.o.metrics.callsFailed.inc({ reason: 'confirm-failed' });
-    this.sender.sendBye(call.callerLeg);
-    this.sender.sendBye(at.leg);
-    this.finishAttempt(call, at, 'failed');
-    this.endCall(call, 'confirm-failed', 'node');
-  }
-
-  private observePhase(phase: SetupPhase, sinceMs: number): void {
-    this.o.metrics.setupPhaseSeconds[phase].observe((this.timers.now() - sinceMs) / 1000);
-  }
-
-  /** Resends our 200 to the caller, T1 doubling to T2, until its ACK (onAck); with no ACK
-   * by 64*T1 the caller is gone (RFC 3261 §13.3.1.4) and the call is ended. */
-  private retransmitOk(call: Call, intervalMs: number, elapsedMs: number): void {
-    call.okTimer = this.timers.setTimer(intervalMs, () => {
-      call.okTimer = null;
-      if (call.acked || call.phase !== 'answered' || call.ok === null) return;
-      if (elapsedMs + intervalMs >= 64 * limits.t1Ms) {
-        const at = call.attempt;
-        this.sender.sendBye(call.callerLeg);
-        if (at !== null) {
-          this.sender.sendBye(at.leg);
-          this.finishAttempt(call, at, 'completed');
-        }
-        return this.endCall(call, 'no-ack', 'node');
-      }
-      call.inviteTx.respond(call.ok);
-      this.retransmitOk(call, Math.min(intervalMs * 2, limits.t2Ms), elapsedMs + intervalMs);
-    });
+    this.answer.observePhase('agent', at.invitedAtMs);
+    void this.answer.connect(call, at, res, this.timers.now());
   }
 
   // ---- ending things ----
