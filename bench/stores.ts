@@ -88,7 +88,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     args.log(`  resources: ${JSON.stringify(report.resources)}`);
     const provisionMs = await provision(cluster.client, f.agents);
     report.provisionMs = provisionMs;
-    report.rssMb = perStore(cluster, (pid) => round((rssBytes(pid) ?? Number.NaN) / 2 ** 20, 1));
+    report.rssMb = rssMbPerStore(cluster);
     args.log(`  ${f.agents} agents provisioned in ${provisionMs} ms; RSS MB per store ${JSON.stringify(report.rssMb)}`);
     report.idle = await idle(cluster, f.idleSeconds);
     args.log(`  idle: ${JSON.stringify(report.idle)}`);
@@ -97,7 +97,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     report.writePath = await writePath(cluster, f);
     args.log(`  write path: ${JSON.stringify(report.writePath)}`);
     // The change-feed rings filled during the write path: memory as it stays under load.
-    report.rssMbAfterLoad = perStore(cluster, (pid) => round((rssBytes(pid) ?? Number.NaN) / 2 ** 20, 1));
+    report.rssMbAfterLoad = rssMbPerStore(cluster);
     const held = await Promise.all(cluster.stores.map(async (s) => [s.id, await cluster.status(s.id)] as const));
     // What the resident set is made of: V8's heap (used, and what it holds from the OS)
     // and memory outside it (LevelDB's buffers and caches, sockets).
@@ -212,6 +212,11 @@ async function idle(cluster: StoreCluster, seconds: number): Promise<Record<stri
   }
   const quiescedAtEnd = Object.fromEntries(await Promise.all(cluster.stores.map(async (s) => [s.id, await quiesced(cluster, s.id)] as const)));
   return { cpuMsPerS, totalCpuMsPerS: round(Object.values(cpuMsPerS).reduce<number>((x, y) => x + (y ?? Number.NaN), 0), 1), quiescedAll, quiesceWaitMs: waitedMs, quiescedAtEnd };
+}
+
+/** Each store's resident set now, in MB. */
+function rssMbPerStore(cluster: StoreCluster): Record<string, number | null> {
+  return perStore(cluster, (pid) => round((rssBytes(pid) ?? Number.NaN) / 2 ** 20, 1));
 }
 
 /** Light load, as a contact center's shards mostly see it: `lightRate` reservations a

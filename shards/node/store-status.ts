@@ -64,7 +64,17 @@ export function storeStatus(f: StoreFigures, replicas: readonly HostedReplica[])
 }
 
 /** Store-level series; a counter here mirrors a running total kept by the log. */
-export function storeMetrics(r: Registry, figures: () => StoreFigures): void {
+export function storeMetrics(r: Registry, walk: () => StoreFigures): void {
+  // Every series below reads the same figures, and a scrape collects them all in one
+  // event-loop turn: the hosted replicas are walked once per scrape, not once per series.
+  let current: StoreFigures | null = null;
+  const figures = (): StoreFigures => {
+    if (current === null) {
+      current = walk();
+      setImmediate(() => (current = null));
+    }
+    return current;
+  };
   new Gauge({ name: 'ringfence_store_groups', help: 'Raft groups (shard replicas) this store hosts', registers: [r], collect() { this.set(figures().statuses.length); } });
   new Gauge({ name: 'ringfence_store_groups_leading', help: 'Groups this store leads', registers: [r], collect() { this.set(figures().statuses.filter((s) => s.role === 'leader').length); } });
   new Gauge({

@@ -135,8 +135,9 @@ export class ShardStore {
     readonly duties: LeaderDutyTimer,
     readonly metrics: ShardMetricsRegistry,
   ) {
-    this.#feedCapacity = changeFeedCapacityFor(Math.max(1, hosted.length));
-    this.#snapshotEvery = snapshotEveryEntriesFor(Math.max(1, hosted.length), config.raft.snapshotEveryEntries);
+    // start() refuses a store that hosts nothing, so each share divides by at least one.
+    this.#feedCapacity = changeFeedCapacityFor(hosted.length);
+    this.#snapshotEvery = snapshotEveryEntriesFor(hosted.length, config.raft.snapshotEveryEntries);
   }
 
   get id(): string {
