@@ -83,7 +83,7 @@ export const changeFeedMax = 4_096;
  * gets an equal share, within [changeFeedPerShardMin, changeFeedMax]). A record holds a
  * copy of the agent it changed, about 340 bytes of heap: 100 shards × 4,096 would be
  * 140 MB a store once every ring filled, more than the rest of a store of 10,000 agents. */
-export const storeChangeFeedRecordsMax = 65_536;
+export const storeChangeFeedRecordsMax = 32_768;
 /** The least a shard's ring holds on a store hosting many: a reader behind by more
  * re-reads the shard's agents (a hundred or so at 100 shards for 10,000 agents). */
 export const changeFeedPerShardMin = 256;
@@ -92,8 +92,12 @@ export const changeFeedPerShardMin = 256;
  * the default raft.snapshotEveryEntries (10,000) would come to a million entries, several
  * hundred MB, once the log had run long enough. A store's group snapshots after its share
  * of this when that is below the file's interval (store.ts snapshotEveryEntriesFor); its
- * snapshots are small then (a shard of 100 agents: 30 KB, 0.45 ms to serialize). */
-export const storeLogEntriesInMemoryMax = 100_000;
+ * snapshots are small then (a shard of 100 agents: 30 KB, 0.45 ms to serialize). Under
+ * load V8 lets its heap grow to a few times what is live, so this and the feed budget set a
+ * busy store's resident size several times over: at 100,000 entries and 65,536 records a
+ * store of 100 shards reached 450 MB after a minute of saturating load, at 30,000 and 32,768
+ * 350 MB, and spent 5-13% less CPU per command (README, multi-raft stores). */
+export const storeLogEntriesInMemoryMax = 30_000;
 /** The shortest snapshot interval that share may give a group. */
 export const storeSnapshotEveryEntriesMin = 100;
 

@@ -25,8 +25,8 @@ const shards = 200;
 
 t.test('shares of a store of 200 shards', async (t) => {
   t.equal(snapshotEveryEntriesFor(1, 10_000), 10_000, 'a store of one group keeps the file\'s interval');
-  t.equal(snapshotEveryEntriesFor(100, 10_000), 1_000, '100 groups: 1,000 each');
-  t.equal(snapshotEveryEntriesFor(100, 500), 500, 'never more than the file says');
+  t.equal(snapshotEveryEntriesFor(100, 10_000), 300, '100 groups: 300 each');
+  t.equal(snapshotEveryEntriesFor(100, 200), 200, 'never more than the file says');
   t.equal(snapshotEveryEntriesFor(5_000, 10_000), 100, 'never below the floor');
   t.throws(() => snapshotEveryEntriesFor(0, 10_000), /at least one group/);
 
