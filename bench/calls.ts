@@ -111,7 +111,7 @@ export type CallsStep = {
 /** `p50Ms`/`p99Ms`: the medians over the runs at `cps` of each run's p50 and p99. */
 export type CallsResult = { target: 'ringfence' | 'direct'; cps: number; failed: 0; p50Ms: number | null; p99Ms: number | null };
 
-const DEFAULT_RATES = [10, 25, 50, 100, 200, 300, 400, 600];
+const DEFAULT_RATES = [10, 25, 50, 100, 200, 300, 400, 600, 800, 1000];
 const DEFAULT_DIRECT_RATES = [100, 200, 300, 400, 600, 1000, 2000];
 const DEFAULT_REPEAT = 3;
 /** The issue's latency bar: p99 setup latency under this at 300 calls/s or more. */
