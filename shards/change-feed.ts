@@ -6,12 +6,12 @@
 
 import assert from 'node:assert';
 import { changeFeedMax, changeFeedPerShardMin, storeChangeFeedRecordsMax } from './limits.js';
+import { storeBudgetShare } from './store-budget.js';
 import type { FeedRecord, ChangesPage } from './types.js';
 
 /** Each shard's ring on a process hosting `shardsHosted` of them (limits.ts says why). */
 export function changeFeedCapacityFor(shardsHosted: number): number {
-  assert(Number.isSafeInteger(shardsHosted) && shardsHosted >= 1, `a store hosts at least one shard, got ${shardsHosted}`);
-  return Math.min(changeFeedMax, Math.max(changeFeedPerShardMin, Math.floor(storeChangeFeedRecordsMax / shardsHosted)));
+  return storeBudgetShare(storeChangeFeedRecordsMax, shardsHosted, changeFeedPerShardMin, changeFeedMax, 'shard');
 }
 
 export class ChangeFeed {

@@ -8,6 +8,7 @@ import type { HostedReplica } from './admin-routes.js';
 
 export type StoreFigures = Readonly<{
   storeId: string;
+  /** One per hosted replica, in the store's order of them (storeStatus pairs them up). */
   statuses: readonly RaftStatus[];
   /** RaftHost.stats(): groups quiesced, peer stores alive, … */
   host: Readonly<Record<string, unknown>>;
@@ -56,8 +57,9 @@ export function storeStatus(f: StoreFigures, replicas: readonly HostedReplica[])
     log: f.log,
     changeFeed: f.changeFeed,
     logInMemory: f.logInMemory,
-    shards: replicas.map(({ node, shard }) => {
-      const s = node.status();
+    // `replicas` in the order figures() walked them: each status is built once.
+    shards: replicas.map(({ node, shard }, i) => {
+      const s = f.statuses[i]!;
       return { id: shard.id, replica: node.replicaId, role: s.role, leader: s.leader, term: s.term, commit: s.commit, applied: s.applied, lastIndex: s.lastIndex, failed: s.failed, status: `/v1/shards/${encodeURIComponent(shard.id)}/status` };
     }),
   };

@@ -8,7 +8,6 @@
 // The parts come in through `StoreParts` (store-parts.ts wires the real ones: the shared
 // log, the TCP transport routing by store, the Raft host, the shard RPC server), so this
 // file holds the composition and its order, and a test can see each part alone.
-import assert from 'node:assert';
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -21,6 +20,7 @@ import type { RaftTransport } from '../../raft/transport/transport.js';
 import type { ConfState, RaftConfig, RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../client/shard-client.js';
 import { changeFeedCapacityFor } from '../change-feed.js';
+import { storeBudgetShare } from '../store-budget.js';
 import { leaderDutyIntervalMs, storeLogEntriesInMemoryMax, storeOpenConcurrencyMax, storeSnapshotEveryEntriesMin } from '../limits.js';
 import type { MemberPlacement } from '../types.js';
 import { storeShardRoutes, type HostedReplica } from './admin-routes.js';
@@ -102,8 +102,7 @@ async function inPool<T>(items: readonly T[], width: number, work: (item: T) => 
  * `configured` interval, or the group's share of storeLogEntriesInMemoryMax when that is
  * less (limits.ts says why), never below storeSnapshotEveryEntriesMin. */
 export function snapshotEveryEntriesFor(groups: number, configured: number): number {
-  assert(Number.isSafeInteger(groups) && groups >= 1, `a store hosts at least one group, got ${groups}`);
-  return Math.min(configured, Math.max(storeSnapshotEveryEntriesMin, Math.floor(storeLogEntriesInMemoryMax / groups)));
+  return storeBudgetShare(storeLogEntriesInMemoryMax, groups, storeSnapshotEveryEntriesMin, configured, 'group');
 }
 
 export class ShardStore {

@@ -48,7 +48,7 @@ export type CallAnswerOptions = Readonly<{
 export class CallAnswer {
   constructor(private readonly o: CallAnswerOptions) {}
 
-  /** The agent's 2xx was ACKed at `agentOkAtMs`: connect it to the caller. */
+  /** The agent's 200 arrived at `agentOkAtMs`: connect the agent to the caller. */
   async connect(call: Call, at: Attempt, res: SipResponse, agentOkAtMs: number): Promise<void> {
     const { o } = this;
     let sdp: string;
