@@ -97,6 +97,8 @@ export type B2buaOptions = Readonly<{
    * whether calls wait before it takes an agent (queue-check.ts). None: the view is
    * trusted as it is. */
   feedLiveAgoMs?: (shardId: string) => number;
+  /** Past this feed age a new call asks the queue's shard (default limits.queueViewStaleMs). */
+  queueViewStaleMs?: number;
 }>;
 
 const rejectedStatuses = new Set([486, 480, 603, 600]);
@@ -130,6 +132,7 @@ export class B2bua {
     });
     this.queueCheck = o.feedLiveAgoMs === undefined ? null : new QueueCheck({
       shards: o.shards, liveAgoMs: o.feedLiveAgoMs, log: o.log, onCheck: (outcome) => o.metrics.queueChecks.inc({ outcome }),
+      ...(o.queueViewStaleMs !== undefined ? { staleMs: o.queueViewStaleMs } : {}),
     });
     this.relay = new InDialogRelay({
       layer: o.layer, sender: this.sender, media: o.media, metrics: o.metrics, log: o.log, timers: o.timers,

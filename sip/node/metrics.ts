@@ -181,6 +181,23 @@ export function registerServiceMetrics(registry: Registry, stats: ServiceStats, 
   gauge('ringfence_sip_service_longest_waiting_seconds', 'how long the oldest unanswered call of the service on this node has waited', (f) => f.longestWaitingNowMs / 1000);
 }
 
+/** How far behind this node's view of each shard may be, read at scrape time: seconds
+ * since the shard's change feed last showed its replica current (AgentFeed.liveAgoMs;
+ * +Inf before its first page). Past limits.queueViewStaleMs a new call asks the queue's
+ * shard before it takes an agent; a value that keeps growing is a feed that cannot reach
+ * a current replica (a partition between this node and the shard). */
+export function registerFeedMetrics(registry: Registry, shardIds: readonly string[], liveAgoMs: (shardId: string) => number): void {
+  new Gauge({
+    name: 'ringfence_sip_shard_feed_age_seconds',
+    help: 'seconds since each shard\'s change feed last showed its replica current (+Inf: never)',
+    labelNames: ['shard'],
+    registers: [registry],
+    collect() {
+      for (const shard of shardIds) this.set({ shard }, liveAgoMs(shard) / 1000);
+    },
+  });
+}
+
 /** The live event log and its webhooks, read at scrape time. */
 export function registerEventMetrics(registry: Registry, events: () => number, hooks: () => readonly Readonly<{ stats: WebhookStats }>[]): void {
   new Counter({ name: 'ringfence_sip_events_total', help: 'events logged for the live stream and webhooks', registers: [registry], collect() { this.reset(); this.inc(events()); } });

@@ -28,7 +28,7 @@ import { SipNodeDispatch } from './dispatch.js';
 import { SipNodeError, SipNodeErrorCode } from './errors.js';
 import * as limits from './limits.js';
 import { NgMediaController, PassthroughMedia, type MediaController } from './media.js';
-import { createSipNodeMetrics, registerEventMetrics, registerNatKeepAliveMetrics, registerServiceMetrics } from './metrics.js';
+import { createSipNodeMetrics, registerEventMetrics, registerFeedMetrics, registerNatKeepAliveMetrics, registerServiceMetrics } from './metrics.js';
 import { EventLog, type CallEventSink } from './events.js';
 import { eventStreamRoutes } from './events-stream.js';
 import { peersOf } from './peer-fanout.js';
@@ -54,6 +54,9 @@ export type SipNodeOptions = Readonly<{
    * applied at the grant's TTL expiry or by releaseByOwner when the node restarts). */
   orphanHoldMs?: number;
   queueWaitMs?: number;
+  /** How old a queue shard's feed may be before a new call asks the shard itself whether
+   * calls wait (default limits.queueViewStaleMs, 2.5 s; queue-check.ts). */
+  queueViewStaleMs?: number;
   /** The node's lease on each shard (default 15 s): when the node stops renewing, the
    * shards free its grants after this long. */
   leaseTtlMs?: number;
@@ -165,6 +168,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
   for (const hook of eventHooks) events.subscribe((ev) => hook.push(ev));
   registerServiceMetrics(metrics.registry, stats, () => services.list().map((s) => s.number));
   registerEventMetrics(metrics.registry, () => events.lastSeq, () => eventHooks);
+  registerFeedMetrics(metrics.registry, o.config.shards.map((s) => s.id), (shardId) => feed.liveAgoMs(shardId));
   const digest = new DigestAuthenticator({ key: deriveKey(o.config.secret, 'digest-nonce'), nodeId: o.nodeId, realm: o.config.realm, now: () => Date.now(), lifetimeMs: o.nonceLifetimeMs, algorithms: o.digestAlgorithms ?? o.config.digest?.algorithms });
   const throttle = new DigestThrottle(o.digestThrottle);
   let natKeepAlive: NatKeepAlive | undefined;
@@ -216,6 +220,7 @@ export async function startSipNode(o: SipNodeOptions): Promise<SipNode> {
     now: () => Date.now(),
     events: callEvents,
     feedLiveAgoMs: (shardId) => feed.liveAgoMs(shardId),
+    ...(o.queueViewStaleMs !== undefined ? { queueViewStaleMs: o.queueViewStaleMs } : {}),
   });
   const bua = b2bua;
   dispatch.attach(bua);
