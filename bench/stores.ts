@@ -1,5 +1,5 @@
 // `npm run bench -- stores [--shards 100] [--stores 3] [--agents 10000] [--seconds 10]
-//   [--idle-seconds 10] [--light-rate 100] [--concurrency 256] [--json]`
+//   [--idle-seconds 10] [--light-rate 100] [--concurrency 256] [--settle-seconds 30] [--json]`
 // What a store costs (issue #20): N shards × 3 replicas on S `ringfence store` processes
 // (fsync on), measured in phases on one cluster:
 // 1. boot: spawn of every store → every shard has a leader (and → every ready line);
@@ -9,7 +9,8 @@
 // 3. memory: resident set per store with `--agents` provisioned READY, and again after the
 //    write path (5), when each shard's change-feed ring has filled to its share of the
 //    store's budget and each group's log runs between snapshots at its share of the
-//    store's (`rssMbAfterLoad`, `feedRecords`, `logInMemory`);
+//    store's (`rssMbAfterLoad`, `feedRecords`, `logInMemory`), and once more after
+//    `--settle-seconds` without load (`rssMbSettled`: what a burst leaves behind);
 // 4. idle: CPU ms per second per store over `--idle-seconds`, once the groups quiesced;
 //    then light load for as long: `--light-rate` reservations a second (reserve, release)
 //    on random agents, each shard's group quiescing between its few commands; the stores'
@@ -53,7 +54,7 @@ const POLL_MS = 100;
 /** Reservations the light-load phase lets wait at once before it skips a beat. */
 const LIGHT_IN_FLIGHT_MAX = 256;
 
-type Flags = { shards: number; stores: number; agents: number; seconds: number; idleSeconds: number; concurrency: number; lightRate: number };
+type Flags = { shards: number; stores: number; agents: number; seconds: number; idleSeconds: number; concurrency: number; lightRate: number; settleSeconds: number };
 
 function intFlag(args: BenchArgs, name: string, fallback: number, min: number, max: number): number {
   const raw = args.flags.get(name);
@@ -72,6 +73,7 @@ export function storesFlags(args: BenchArgs): Flags {
     idleSeconds: intFlag(args, 'idle-seconds', args.seconds ?? 10, 1, 600),
     concurrency: intFlag(args, 'concurrency', 256, 1, 4096),
     lightRate: intFlag(args, 'light-rate', 100, 1, 2000),
+    settleSeconds: intFlag(args, 'settle-seconds', 30, 0, 600),
   };
 }
 
@@ -112,6 +114,13 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     report.feedRecords = Object.fromEntries(held.map(([id, st]) => [id, st.changeFeed ?? null]));
     report.logInMemory = Object.fromEntries(held.map(([id, st]) => [id, st.logInMemory ?? null]));
     args.log(`  after the write path: RSS MB per store ${JSON.stringify(report.rssMbAfterLoad)}; change records held (per store, and each shard's share) ${JSON.stringify(report.feedRecords)}; Raft log entries in memory (and each group's snapshot interval) ${JSON.stringify(report.logInMemory)}; V8 heap MB ${JSON.stringify(report.heapMbAfterLoad)}`);
+    if (f.settleSeconds > 0) {
+      // Nothing runs meanwhile: the groups quiesce, and V8 gives back heap it no longer
+      // needs once its isolate has been idle a while; malloc's arenas keep what they hold.
+      await sleep(f.settleSeconds * 1000);
+      report.rssMbSettled = rssMbPerStore(cluster);
+      args.log(`  after ${f.settleSeconds} s without load: RSS MB per store ${JSON.stringify(report.rssMbSettled)}`);
+    }
     const failed = await failover(cluster, f, args.log);
     report.failover = failed.summary;
     args.log(`  failover: ${JSON.stringify(failed.summary)}`);

@@ -9,7 +9,7 @@ import t from 'tap';
 import { benchSmokeSkip, isAlive, runBenchCli } from './bench-process.js';
 
 t.test('bench stores --json reports every phase', { skip: benchSmokeSkip }, async (t) => {
-  const { code, stdout, stderr } = await runBenchCli(t, ['stores', '--json', '--shards', '6', '--agents', '60', '--seconds', '1', '--idle-seconds', '1', '--concurrency', '16']);
+  const { code, stdout, stderr } = await runBenchCli(t, ['stores', '--json', '--shards', '6', '--agents', '60', '--seconds', '1', '--idle-seconds', '1', '--concurrency', '16', '--settle-seconds', '1']);
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`);
   const lines = stdout.trim().split('\n');
   t.equal(lines.length, 1, 'with --json stdout holds only the JSON line');
@@ -18,6 +18,7 @@ t.test('bench stores --json reports every phase', { skip: benchSmokeSkip }, asyn
     shards: number;
     resources: { raftConnections: number; listenersPerStore: Record<string, number>; clientConnections: number };
     rssMb: Record<string, number>;
+    rssMbSettled: Record<string, number>;
     idle: { cpuMsPerS: Record<string, number> };
     writePath: { busyShards: number; committedEntries: number; syncsPerCommit: Record<string, number | null> };
     failover: { affectedShards: number; recovered: number; doubleGrants: number };
@@ -29,6 +30,8 @@ t.test('bench stores --json reports every phase', { skip: benchSmokeSkip }, asyn
   t.same(r.resources.listenersPerStore, { a: 3, b: 3, c: 3 }, 'Raft, client and admin listeners per store');
   t.equal(r.resources.clientConnections, 3, 'the client holds one connection per store');
   t.ok(Object.values(r.rssMb).every((mb) => mb > 0), 'RSS measured for every store');
+  t.same(Object.keys(r.rssMbSettled), ['a', 'b', 'c'], 'and again after the load settled');
+  t.ok(Object.values(r.rssMbSettled).every((mb) => mb > 0), 'a figure for each');
   t.equal(Object.keys(r.idle.cpuMsPerS).length, 3, 'idle CPU measured for every store');
   t.equal(r.writePath.busyShards, 6, 'every shard committed in the write path');
   t.ok(Object.values(r.writePath.syncsPerCommit).every((x) => x !== null && x > 0), 'log syncs counted per commit on every store');
