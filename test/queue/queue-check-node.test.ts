@@ -33,7 +33,9 @@ t.setTimeout(240_000);
 const SERVICE = '7001';
 const DN = '9001';
 const staleMs = 300;
-const cluster = await startShardCluster(t, { shards: 1, replicasPerShard: 3 });
+// Elections after 1 s of silence (default 150 ms): a loaded machine's stall must not move
+// leadership away from the replica the feed is meant to start on.
+const cluster = await startShardCluster(t, { shards: 1, replicasPerShard: 3, raft: { tickMs: 10, electionTimeoutTicks: 100, heartbeatTicks: 3 } });
 const shard = cluster.config.shards[0]!;
 const feedReplica = await cluster.leaderOf(shard.id);
 const others = shard.replicas.filter((r) => r.id !== feedReplica);
@@ -84,6 +86,7 @@ t.test('a stale view: the shard is asked, and the new call queues behind the one
   await waitFor('the node to see the agent READY', () => node.view.get(DN)?.status.state, (s) => s === 'READY', 20_000);
   const liveAge = await waitFor('the feed to be live', feedAgeS, (s) => s !== null && s < 2, 20_000);
   t.ok(liveAge !== null && liveAge < 2, `the feed-age gauge shows a live feed (${liveAge} s)`);
+  t.equal(await cluster.leaderOf(shard.id), feedReplica, 'the replica the feed started on still leads');
 
   // Leadership to the replica the node reaches directly; the feed stays where it was.
   const res = await fetch(`http://${byId.get(feedReplica)!.admin.host}:${byId.get(feedReplica)!.admin.port}/v1/leader/transfer`, {
