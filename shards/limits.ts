@@ -211,8 +211,12 @@ export const clientFeedSilenceMsMax = 3000;
 
 // ---- Replica shell (node/shard-node.ts, node/admin-routes.ts) ----
 
-/** How often the leader looks for expired reservations and due timers. */
+/** How often the leader looks for expired reservations and due timers while any may be
+ * due (the resolution of every deadline), and while its duties have work under way. */
 export const leaderDutyIntervalMs = 50;
+/** The longest a leader's duties sleep when nothing is due sooner (node/duty-timer.ts):
+ * a guard only, for every deadline they know of wakes them on time. */
+export const leaderDutyIdleMaxMs = 1000;
 /** Groups a store opens at once (node/store.ts): each open is a few reads of the shared
  * LevelDB; this many overlap their round trips without queueing all of them at once. */
 export const storeOpenConcurrencyMax = 16;

@@ -12,7 +12,7 @@
 import assert from 'node:assert';
 import type { Lease } from '../types.js';
 
-type Seen = { renewedIndex: number; sinceMs: number };
+type Seen = { renewedIndex: number; sinceMs: number; ttlMs: number };
 
 export class LeaseWatch {
   readonly #seen = new Map<string, Seen>();
@@ -44,7 +44,7 @@ export class LeaseWatch {
       owners.add(lease.owner);
       let seen = this.#seen.get(lease.owner);
       if (seen === undefined || seen.renewedIndex !== lease.renewedIndex) {
-        seen = { renewedIndex: lease.renewedIndex, sinceMs: nowMs };
+        seen = { renewedIndex: lease.renewedIndex, sinceMs: nowMs, ttlMs: lease.ttlMs };
         this.#seen.set(lease.owner, seen);
       }
       if (nowMs - seen.sinceMs >= lease.ttlMs) out.push(lease);
@@ -52,5 +52,14 @@ export class LeaseWatch {
     // Leases that left the state (expired or never existed here) are forgotten.
     for (const owner of this.#seen.keys()) if (!owners.has(owner)) this.#seen.delete(owner);
     return out;
+  }
+
+  /** Ms from `nowMs` until the next lease seen by the last expired() runs out (0: one
+   * has; Infinity: none is watched). */
+  msUntilNextExpiry(nowMs: number): number {
+    if (this.#leadingSinceMs === null) return Number.POSITIVE_INFINITY;
+    let next = Number.POSITIVE_INFINITY;
+    for (const seen of this.#seen.values()) next = Math.min(next, seen.sinceMs + seen.ttlMs - nowMs);
+    return Math.max(0, next);
   }
 }

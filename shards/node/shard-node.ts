@@ -15,6 +15,7 @@ import type { ConfState, RaftStatus } from '../../raft/types.js';
 import { decodeProposal, encodeProposal } from '../commands.js';
 import { ShardError } from '../errors.js';
 import {
+  leaderDutyIdleMaxMs,
   leaderDutyIntervalMs,
   leaderDutyProposalTimeoutMs,
   preferredHandoffTimeoutMs,
@@ -157,7 +158,7 @@ export class ShardNode implements ShardService {
           if (addr !== null) transport.setPeer(p.replica, addr);
         }
       };
-      return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(leaderDutyIntervalMs), onPlacements }, true);
+      return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(leaderDutyIntervalMs, leaderDutyIdleMaxMs), onPlacements }, true);
     } catch (err) {
       await transport.close();
       throw err;
@@ -200,6 +201,9 @@ export class ShardNode implements ShardService {
     if (placementsSeen.size > 0) opts.onPlacements?.(placementsSeen);
     group.on('applied', () => {
       node.#scheduleFeedFlush();
+      // What applied may have set a deadline (a TTL, a wrap-up, a lease): the duties look
+      // within one period, as they did when they ran every period.
+      if (node.#leading) node.duties.nudge(node);
       if (stateMachine.placements !== placementsSeen) {
         placementsSeen = stateMachine.placements;
         opts.onPlacements?.(placementsSeen);
@@ -389,16 +393,28 @@ export class ShardNode implements ShardService {
 
   /** Only the leader turns time into log entries, so every replica sees the same
    * transitions at the same indexes. Each duty is proposed once at a time. Called by the
-   * duty timer, once per period, while this replica leads. */
-  runLeaderDuties(): void {
+   * duty timer while this replica leads; returns the ms until it is due again: the
+   * nearest deadline it knows (a reservation's TTL, a wrap-up's end, a contact's expiry,
+   * a lease's), or the next period while a proposal of its own is under way or a handoff
+   * is being watched for. */
+  runLeaderDuties(): number {
     if (!this.group.isLeader()) {
       this.#expiring.clear();
-      return;
+      return Number.POSITIVE_INFINITY;
     }
     const now = this.clock.nowMs();
-    this.#handOffToPreferred(now);
+    const watchingHandoff = this.#handOffToPreferred(now);
     this.#replicateShardMap();
     this.#expireLeases();
+    this.#expireAndTick(now);
+    const underWay = watchingHandoff || this.#shardMapInFlight || this.#expiring.size > 0 || this.#tickInFlight || this.#expiringLeases.size > 0;
+    if (underWay) return this.duties.periodMs;
+    // Both clocks run at the monotonic rate (leader-clock.ts), so a difference of one is a
+    // wait on the other.
+    return Math.min(this.stateMachine.quietUntilMs(this.clock.nowMs()) - this.clock.nowMs(), this.#leaseWatch.msUntilNextExpiry(performance.now()));
+  }
+
+  #expireAndTick(now: number): void {
     if (now < this.stateMachine.quietUntilMs(now)) return;
     for (const r of this.stateMachine.expiredReservations(now)) {
       if (this.#expiring.has(r.reservationId)) continue;
@@ -470,9 +486,10 @@ export class ShardNode implements ShardService {
    * hands leadership to the preferred replica once that one has been caught up for a
    * while. A leader that got its leadership by a transfer keeps it: that was an operator's
    * choice (POST /v1/leader/transfer, e.g. to drain a host) or this handoff. */
-  #handOffToPreferred(now: number): void {
+  #handOffToPreferred(now: number): boolean {
     const preferred = this.preferredLeader;
-    if (preferred === null || preferred === this.replicaId || this.#handingOff) return;
+    if (preferred === null || preferred === this.replicaId) return false;
+    if (this.#handingOff) return true;
     const st = this.group.status();
     const peer = st.peers.find((p) => p.id === preferred);
     if (peer?.recentActive === true) this.#preferredHeardAtMs = now;
@@ -480,10 +497,10 @@ export class ShardNode implements ShardService {
     const caughtUp = peer !== undefined && peer.voter && reachable && peer.state === 'replicate' && st.lastIndex - peer.matchIndex <= preferredLagEntriesMax;
     if (st.leadership !== 'election' || !caughtUp) {
       this.#preferredReadySinceMs = null;
-      return;
+      return st.leadership === 'election';
     }
     this.#preferredReadySinceMs ??= now;
-    if (now - this.#preferredReadySinceMs < preferredLeaderSettleMs || !peer.recentActive) return;
+    if (now - this.#preferredReadySinceMs < preferredLeaderSettleMs || !peer.recentActive) return true;
     this.#handingOff = true;
     this.log.info('handing leadership to the preferred leader', { to: preferred, term: st.term });
     this.group.transferLeadership(preferred, { timeoutMs: preferredHandoffTimeoutMs }).then(
@@ -496,6 +513,7 @@ export class ShardNode implements ShardService {
       this.#handingOff = false;
       this.#preferredReadySinceMs = null;
     });
+    return true;
   }
 }
 

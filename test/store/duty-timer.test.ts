@@ -1,6 +1,7 @@
 // The one leader-duty timer of a store (shards/node/duty-timer.ts): armed only while some
-// replica leads, runs every leading replica's duties each period, disarmed when the last
-// one stops leading.
+// replica leads, runs every leading replica's duties when they are due (each run says
+// when that is, within [period, idleMax]), runs a nudged replica's within a period, and
+// is disarmed when the last one stops leading.
 import t from 'tap';
 import { LeaderDutyTimer } from '../../shards/node/duty-timer.js';
 
@@ -14,8 +15,8 @@ t.test('one interval for every leading replica', async (t) => {
   const b = {};
   const runs = { a: 0, b: 0 };
   t.notOk(timer.armed, 'not armed before anything leads');
-  timer.start(a, () => runs.a++);
-  timer.start(b, () => runs.b++);
+  timer.start(a, () => (runs.a++, 0));
+  timer.start(b, () => (runs.b++, 0));
   t.equal(timer.leading, 2);
   await new Promise<void>((resolve) => {
     const check = setInterval(() => {
@@ -34,4 +35,49 @@ t.test('one interval for every leading replica', async (t) => {
   timer.stop(b);
   t.notOk(timer.armed, 'disarmed when nothing leads');
   t.throws(() => new LeaderDutyTimer(0), /positive/);
+});
+
+/** Waits (bounded) until `cond` holds. */
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+t.test('a replica with nothing due is not woken each period; a nudge wakes it within one', async (t) => {
+  const timer = new LeaderDutyTimer(5, 60_000);
+  const quiet = {};
+  t.teardown(() => timer.stop(quiet));
+  let runs = 0;
+  timer.start(quiet, () => {
+    runs++;
+    return Number.POSITIVE_INFINITY;
+  });
+  await until('the first run, at start', () => runs === 1);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(runs, 1, 'nothing due: no run in 20 periods');
+  t.ok(timer.armed, 'still armed, for its longest sleep');
+  timer.nudge(quiet);
+  await until('the nudged run', () => runs === 2);
+  t.pass('a nudge ran it');
+  timer.nudge({});
+  t.equal(timer.leading, 1, 'a nudge for a replica that does not lead changes nothing');
+});
+
+t.test('a run\'s wish is clamped: never sooner than a period, never later than idleMaxMs', async (t) => {
+  const timer = new LeaderDutyTimer(5, 20);
+  const eager = {};
+  const sleepy = {};
+  t.teardown(() => {
+    timer.stop(eager);
+    timer.stop(sleepy);
+  });
+  const runs = { eager: 0, sleepy: 0 };
+  timer.start(eager, () => (runs.eager++, -1));
+  timer.start(sleepy, () => (runs.sleepy++, Number.POSITIVE_INFINITY));
+  await until('the sleepy replica to run three times (its longest sleep is 20 ms)', () => runs.sleepy >= 3);
+  t.ok(runs.eager >= runs.sleepy, `the eager one ran at least as often (${runs.eager} against ${runs.sleepy})`);
+  t.throws(() => new LeaderDutyTimer(10, 5), /no shorter than the period/);
 });
