@@ -2,7 +2,8 @@
 // full TTL after this replica first saw its latest renewal, on the monotonic time it is
 // given — the leader-stamped wall time in the lease (renewedAtMs) plays no part, so a
 // wall clock stepped back or forward by hours neither freezes nor mass-expires leases; a
-// new leader gives every lease a full TTL; a follower judges nothing.
+// new leader gives every lease a full TTL; a follower judges nothing; the time until the
+// next watched lease runs out tells the leader's duties when to look.
 import t from 'tap';
 import { LeaseWatch } from '../../shards/node/lease-watch.js';
 import type { Lease } from '../../shards/types.js';
@@ -37,4 +38,19 @@ t.test('a new leader gives every lease a full TTL', async (t) => {
   t.same(w.expired(leases, 5999), [], 'the old leader\'s waiting does not count');
   t.same(w.expired(leases, 6000).map((l) => l.owner), ['sip1']);
   t.throws(() => w.lead(Number.NaN), { code: 'ERR_ASSERTION' });
+});
+
+t.test('how long until the next watched lease runs out (when the leader\'s duties must look)', async (t) => {
+  const w = new LeaseWatch();
+  t.equal(w.msUntilNextExpiry(0), Number.POSITIVE_INFINITY, 'a follower watches nothing');
+  w.lead(100);
+  t.equal(w.msUntilNextExpiry(100), Number.POSITIVE_INFINITY, 'no lease seen yet');
+  w.expired([lease('sip1', 5, 0, 3000), lease('sip2', 6, 0, 1000)], 100);
+  t.equal(w.msUntilNextExpiry(100), 1000, 'the shorter TTL');
+  t.equal(w.msUntilNextExpiry(600), 500);
+  w.expired([lease('sip1', 5, 0, 3000), lease('sip2', 7, 0, 1000)], 600);
+  t.equal(w.msUntilNextExpiry(600), 1000, 'a renewal seen pushes it back');
+  t.equal(w.msUntilNextExpiry(5000), 0, 'past it: at once');
+  w.expired([], 5000);
+  t.equal(w.msUntilNextExpiry(5000), Number.POSITIVE_INFINITY, 'leases gone from the state are no longer watched');
 });
