@@ -81,3 +81,32 @@ t.test('a run\'s wish is clamped: never sooner than a period, never later than i
   t.ok(runs.eager >= runs.sleepy, `the eager one ran at least as often (${runs.eager} against ${runs.sleepy})`);
   t.throws(() => new LeaderDutyTimer(10, 5), /no shorter than the period/);
 });
+
+t.test('replicas with nothing due wake together, whenever each began', async (t) => {
+  const timer = new LeaderDutyTimer(5, 40);
+  const a = {};
+  const b = {};
+  t.teardown(() => {
+    timer.stop(a);
+    timer.stop(b);
+  });
+  // Runs made in one synchronous firing share a firing number.
+  let firing = 0;
+  let inFiring = false;
+  const ranIn: Record<'a' | 'b', number[]> = { a: [], b: [] };
+  const run = (who: 'a' | 'b') => (): number => {
+    if (!inFiring) {
+      inFiring = true;
+      firing++;
+      setImmediate(() => (inFiring = false));
+    }
+    ranIn[who].push(firing);
+    return Number.POSITIVE_INFINITY;
+  };
+  timer.start(a, run('a'));
+  await new Promise((r) => setTimeout(r, 13));
+  timer.start(b, run('b'));
+  await until('each to run five times', () => ranIn.a.length >= 5 && ranIn.b.length >= 5);
+  const apart = [...ranIn.a.slice(1), ...ranIn.b.slice(1)].filter((f) => !(ranIn.a.includes(f) && ranIn.b.includes(f)));
+  t.ok(apart.length <= 2, `after their first runs they shared firings (runs apart: ${apart.length}; a ${ranIn.a.join(',')}; b ${ranIn.b.join(',')})`);
+});
