@@ -11,7 +11,6 @@ import { healthRoutes } from '../../common/admin.js';
 import { createLogger } from '../../common/logger.js';
 import { LeaderDutyTimer } from '../../shards/node/duty-timer.js';
 import { startShardReplica, type ShardReplica } from '../../shards/node/replica.js';
-import { leaderDutyIdleMaxMs, leaderDutyIntervalMs } from '../../shards/limits.js';
 import { clusterViewRoutes } from '../cluster-view.js';
 import { coalesced, probeReplica } from '../readiness.js';
 
@@ -56,8 +55,8 @@ export async function main(argv: string[]): Promise<void> {
   const exposure = clusterFileExposure(configPath);
   if (exposure !== null) createLogger({ role: 'shard' }).warn(exposure);
   const started: ShardReplica[] = [];
-  // One wake-up per duty period for the process, however many of its replicas lead.
-  const duties = new LeaderDutyTimer(leaderDutyIntervalMs, leaderDutyIdleMaxMs);
+  // One duty timer for the process, however many of its replicas lead (duty-timer.ts).
+  const duties = new LeaderDutyTimer();
   const closeAll = async (): Promise<void> => {
     for (const r of started.splice(0).reverse()) await r.close();
   };

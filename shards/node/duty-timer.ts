@@ -15,6 +15,7 @@
 // of one period.
 import assert from 'node:assert';
 import { performance } from 'node:perf_hooks';
+import { leaderDutyIdleMaxMs, leaderDutyIntervalMs } from '../limits.js';
 
 type Duty = { run: () => number; dueAtMs: number };
 
@@ -26,8 +27,8 @@ export class LeaderDutyTimer {
   #firing = false;
 
   constructor(
-    readonly periodMs: number,
-    readonly idleMaxMs: number = periodMs,
+    readonly periodMs: number = leaderDutyIntervalMs,
+    readonly idleMaxMs: number = Math.max(periodMs, leaderDutyIdleMaxMs),
     private readonly nowMs: () => number = () => performance.now(),
   ) {
     assert(Number.isFinite(periodMs) && periodMs > 0, 'the duty period must be a positive number of ms');

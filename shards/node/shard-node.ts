@@ -15,8 +15,6 @@ import type { ConfState, RaftStatus } from '../../raft/types.js';
 import { decodeProposal, encodeProposal } from '../commands.js';
 import { ShardError } from '../errors.js';
 import {
-  leaderDutyIdleMaxMs,
-  leaderDutyIntervalMs,
   leaderDutyProposalTimeoutMs,
   preferredHandoffTimeoutMs,
   preferredLagEntriesMax,
@@ -158,7 +156,7 @@ export class ShardNode implements ShardService {
           if (addr !== null) transport.setPeer(p.replica, addr);
         }
       };
-      return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(leaderDutyIntervalMs, leaderDutyIdleMaxMs), onPlacements }, true);
+      return await ShardNode.#open({ ...opts, openGroup, transport, duties: opts.duties ?? new LeaderDutyTimer(), onPlacements }, true);
     } catch (err) {
       await transport.close();
       throw err;
@@ -411,7 +409,7 @@ export class ShardNode implements ShardService {
     if (underWay) return this.duties.periodMs;
     // Both clocks run at the monotonic rate (leader-clock.ts), so a difference of one is a
     // wait on the other.
-    return Math.min(this.stateMachine.quietUntilMs(this.clock.nowMs()) - this.clock.nowMs(), this.#leaseWatch.msUntilNextExpiry(performance.now()));
+    return Math.min(this.stateMachine.quietUntilMs(now) - now, this.#leaseWatch.msUntilNextExpiry(performance.now()));
   }
 
   #expireAndTick(now: number): void {

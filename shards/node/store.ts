@@ -21,7 +21,7 @@ import type { ConfState, RaftConfig, RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../client/shard-client.js';
 import { changeFeedCapacityFor } from '../change-feed.js';
 import { storeBudgetShare } from '../store-budget.js';
-import { leaderDutyIdleMaxMs, leaderDutyIntervalMs, storeLogEntriesInMemoryMax, storeOpenConcurrencyMax, storeSnapshotEveryEntriesMin } from '../limits.js';
+import { storeLogEntriesInMemoryMax, storeOpenConcurrencyMax, storeSnapshotEveryEntriesMin } from '../limits.js';
 import type { MemberPlacement } from '../types.js';
 import { storeShardRoutes, type HostedReplica } from './admin-routes.js';
 import { LeaderDutyTimer } from './duty-timer.js';
@@ -215,7 +215,7 @@ export class ShardStore {
     }
     const host = parts.createHost({ id: store.id, transport, storage: (g) => log.group(g), config, log: opts.log });
     const metrics = new ShardMetricsRegistry({ defaultLabels: { store: store.id } });
-    const self = new ShardStore(config, store, hosted, log, transport, host, new LeaderDutyTimer(leaderDutyIntervalMs, leaderDutyIdleMaxMs), metrics);
+    const self = new ShardStore(config, store, hosted, log, transport, host, new LeaderDutyTimer(), metrics);
     for (const [replicaId, st] of replicaStores(config)) self.#routes.set(replicaId, st.id);
     routes = self.#routes;
     storeMetrics(metrics.registry, () => self.figures());

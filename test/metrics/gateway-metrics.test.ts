@@ -18,6 +18,7 @@ import { parseArgs } from '../../gateway/cli-args.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { GatewayMetrics } from '../../gateway/metrics.js';
 import { NgClient } from '../../gateway/ng-client.js';
+import { metricSample as sample } from '../support/metric-sample.js';
 import { Endpoint, eventually, freePortRange, mediaPort, portRange, rtcpPacket, rtpPacket, sdp, sendAll } from '../gateway/helpers.js';
 
 t.setTimeout(120_000);
@@ -42,13 +43,6 @@ async function metrics(): Promise<string> {
   const res = await fetch(`${adminUrl}/metrics`, { headers: reader });
   if (res.status !== 200) throw new Error(`/metrics → ${res.status}`);
   return res.text();
-}
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | null {
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))) {
-    const have = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[2]);
-  }
-  return null;
 }
 
 t.test('the admin REST listens where the cluster file says, with the usual token rules', async (t) => {

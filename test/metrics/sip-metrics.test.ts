@@ -9,6 +9,7 @@
 import t from 'tap';
 import { createSipNodeMetrics } from '../../sip/node/metrics.js';
 import { startNode } from '../sip/node/harness.js';
+import { metricSample } from '../support/metric-sample.js';
 import { listenersOnlyConfig, rawRequest, sendUdp, tcpConnect, tcpStatus, udpPeer } from '../sip/node/raw-sip.js';
 
 const base = await listenersOnlyConfig(t);
@@ -27,13 +28,7 @@ async function metrics(): Promise<string> {
   return res.body;
 }
 /** The value of one sample, by its labels in any order (0 when absent). */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
-    const have = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[2]);
-  }
-  return 0;
-}
+const sample = (text: string, name: string, labels: Record<string, string>): number => metricSample(text, name, labels) ?? 0;
 
 t.test('types: counters are counters, calls by service a gauge with every service', async (t) => {
   const text = await metrics();

@@ -25,6 +25,7 @@ import t from 'tap';
 import type { ClusterConfig } from '../../common/config.js';
 import type { SipTarget } from '../../sip/transport/index.js';
 import { BlackholeProxy } from '../support/blackhole-proxy.js';
+import { metricSample } from '../support/metric-sample.js';
 import { startShardCluster } from '../support/shard-cluster.js';
 import { addAgent, password, sipTarget, startNode, waitFor } from '../sip/node/harness.js';
 import { TestUa } from '../sip/node/test-ua.js';
@@ -72,13 +73,8 @@ async function metrics(): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${node.adminPort}/metrics`, { headers: { authorization: `Bearer ${config.tokens.read}` } });
   return res.text();
 }
-/** The value of `name`'s sample carrying `labels` (the node adds its own), null: none. */
-function sample(text: string, name: string, labels: Readonly<Record<string, string>>): number | null {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
-  return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-const feedAgeS = async (): Promise<number | null> => sample(await metrics(), 'ringfence_sip_shard_feed_age_seconds', { shard: shard.id });
-const checks = async (outcome: string): Promise<number> => sample(await metrics(), 'ringfence_sip_queue_checks_total', { outcome }) ?? 0;
+const feedAgeS = async (): Promise<number | null> => metricSample(await metrics(), 'ringfence_sip_shard_feed_age_seconds', { shard: shard.id });
+const checks = async (outcome: string): Promise<number> => metricSample(await metrics(), 'ringfence_sip_queue_checks_total', { outcome }) ?? 0;
 
 t.test('a stale view: the shard is asked, and the new call queues behind the one it missed', async (t) => {
   await addAgent(cluster, config, DN, { sales: 50 });
