@@ -128,14 +128,15 @@ async function storeStatus(config: ClusterConfig, store: StoreConfig): Promise<R
 
 /** What the stores did, as running totals summed over them: Raft entries committed (each
  * shard's highest commit index among its replicas), Raft messages and frames sent, Ready
- * passes, Raft-group saves, LevelDB batch writes and fsyncs. Per unit of work (a reserve
- * cycle, a call) they show what that work costs the stores. */
-export type StoreCounts = Record<'entries' | 'messages' | 'frames' | 'readyPasses' | 'saves' | 'writes' | 'syncs', number>;
-export const storeCountNames: readonly (keyof StoreCounts)[] = ['entries', 'messages', 'frames', 'readyPasses', 'saves', 'writes', 'syncs'];
+ * passes, Raft-group saves, the key puts and deletes they wrote, LevelDB batch writes and
+ * fsyncs. Per unit of work (a reserve cycle, a call) they show what that work costs the
+ * stores. */
+export type StoreCounts = Record<'entries' | 'messages' | 'frames' | 'readyPasses' | 'saves' | 'logOps' | 'writes' | 'syncs', number>;
+export const storeCountNames: readonly (keyof StoreCounts)[] = ['entries', 'messages', 'frames', 'readyPasses', 'saves', 'logOps', 'writes', 'syncs'];
 
 /** StoreCounts now, from every store's GET /v1/status. */
 export async function storeCounts(config: ClusterConfig): Promise<StoreCounts> {
-  const sum: StoreCounts = { entries: 0, messages: 0, frames: 0, readyPasses: 0, saves: 0, writes: 0, syncs: 0 };
+  const sum: StoreCounts = { entries: 0, messages: 0, frames: 0, readyPasses: 0, saves: 0, logOps: 0, writes: 0, syncs: 0 };
   const commitOf = new Map<string, number>();
   for (const st of await Promise.all((config.stores ?? []).map((s) => storeStatus(config, s)))) {
     const host = st.host as Record<string, number>;
@@ -144,6 +145,7 @@ export async function storeCounts(config: ClusterConfig): Promise<StoreCounts> {
     sum.frames += host.framesSent ?? 0;
     sum.readyPasses += host.readyPasses ?? 0;
     sum.saves += log.saves ?? 0;
+    sum.logOps += log.ops ?? 0;
     sum.writes += log.writes ?? 0;
     sum.syncs += log.syncs ?? 0;
     for (const r of (st.shards ?? []) as { id: string; commit: number }[]) commitOf.set(r.id, Math.max(commitOf.get(r.id) ?? 0, r.commit));

@@ -25,7 +25,7 @@ import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js'
 import { applyConfChange } from '../core/conf.js';
 import { RaftGroupError } from '../errors.js';
 import { snapshotDue } from './snapshot-phase.js';
-import { quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
+import { commitSaveFiringsMax, quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
 import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced, type WakeReason } from './quiesce.js';
 import { TickClock } from './tick-clock.js';
 import { Waiter } from './waiter.js';
@@ -59,6 +59,8 @@ export class RaftGroup {
   private snapshotIndex: LogIndex;
   /** The term last made durable; a leader sends early only within it. */
   private durableTerm: Term;
+  /** The vote last made durable: with durableTerm, what tells a commit-only hard state. */
+  private durableVote: NodeId | null;
   private compacting = false;
   private readSeq = 0;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -71,6 +73,9 @@ export class RaftGroup {
   private quiescent = false;
   /** Consecutive host firings at which the leader found the group idle. */
   private idleFirings = 0;
+  /** For the commit-only hard state's cadence (tickBy). */
+  private firingsSinceCommitSave = 0;
+  private savedEntriesSinceFiring = false;
   private scheduled = false;
   private loop: Promise<void> | null = null;
   private closed = false;
@@ -90,6 +95,7 @@ export class RaftGroup {
     this.appliedConf = s?.meta.conf ?? opts.initialConf;
     this.snapshotIndex = this.applied;
     this.durableTerm = loaded.boot.hardState.term;
+    this.durableVote = loaded.boot.hardState.vote;
     const random = opts.random ?? Math.random;
     const config: RaftConfig = { ...defaultRaftConfig(opts.id, random, Date.now), ...opts.raft, id: opts.id };
     this.core = createRaftCore(config, loaded.boot);
@@ -132,7 +138,15 @@ export class RaftGroup {
   private tickBy(due: number): void {
     if (this.closed || this.failure !== null) return;
     for (let i = 0; i < due; i++) this.core.tick();
-    void this.saveUnsavedHardState();
+    // A group still writing entries keeps its commit-only hard state back for up to
+    // commitSaveFiringsMax firings; one that went quiet writes it now (it cannot quiesce
+    // with one unwritten, and close() must not be the first to write it).
+    this.firingsSinceCommitSave++;
+    if (!this.savedEntriesSinceFiring || this.firingsSinceCommitSave >= commitSaveFiringsMax) {
+      this.firingsSinceCommitSave = 0;
+      void this.saveUnsavedHardState();
+    }
+    this.savedEntriesSinceFiring = false;
     // Most firings of a busy store's ticker change nothing in most groups (no heartbeat
     // due, no election): a Ready pass for each would find nothing to do, 5,000 times a
     // second on a store of 100 groups.
@@ -428,21 +442,30 @@ export class RaftGroup {
         this.opts.transport.send(this.opts.groupId, early);
       }
     }
-    // 1. persist, fsync'd when anything sent below may depend on it
-    if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
-      // Only the commit index moved: it need not be durable (a restart relearns it from the
-      // leader), so it is written with the next batch of entries or at the next tick
-      // firing — not as a LevelDB write of its own after every commit.
-      this.unsavedHardState = rd.hardState;
-    } else if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
-      const hardState = rd.hardState ?? this.unsavedHardState;
-      this.unsavedHardState = null;
+    // 1. persist, fsync'd when anything sent below may depend on it.
+    // A hard state whose only change is the commit index need not be durable (a restart
+    // relearns the commit from the leader; the log and the snapshot bound it), so it is
+    // held back and written at a tick firing (tickBy says which), whatever else this Ready
+    // writes: a busy follower's commit moves with nearly every append, and with a hundred
+    // groups on a store one such put per group per Ready was a third of the log's keys.
+    let hardState = rd.hardState;
+    if (hardState !== null && hardState.term === this.durableTerm && hardState.vote === this.durableVote) {
+      this.unsavedHardState = hardState;
+      hardState = null;
+    } else if (hardState !== null) {
+      this.unsavedHardState = null; // superseded: this one carries the newer commit too
+    }
+    if (rd.snapshot !== null || rd.entries.length > 0 || hardState !== null) {
+      if (rd.entries.length > 0) this.savedEntriesSinceFiring = true;
       try {
         await this.opts.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
       } catch (e) {
         return this.failStorage(e);
       }
-      if (hardState !== null) this.durableTerm = hardState.term;
+      if (hardState !== null) {
+        this.durableTerm = hardState.term;
+        this.durableVote = hardState.vote;
+      }
       if (this.closed) return; // nothing leaves after close(); the next open replays the log
     }
     // 2. send

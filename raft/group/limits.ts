@@ -17,3 +17,9 @@ export const tickCatchUpMax = 3;
  * idle before it quiesces the group: a short pause between proposals should not cost a
  * quiesce notice and a wake. */
 export const quiesceIdleFiringsMin = 3;
+
+/** Ticker firings a busy group's commit-only hard state may wait before it is written
+ * (about 1 s at 30 ms firings). The commit index need not be durable — a restart relearns
+ * it from the leader — so writing it with every Ready only costs puts; a group that went
+ * quiet writes it at its next firing. */
+export const commitSaveFiringsMax = 32;

@@ -30,6 +30,8 @@ export type LogStats = {
   saves: number;
   /** Of those, the ones that asked for sync. */
   syncedSaves: number;
+  /** Key puts and deletes in completed batches (a compaction's range delete not counted). */
+  ops: number;
   /** Key and value bytes in completed batches. */
   bytes: number;
   /** The most saves one completed batch held. */
@@ -46,7 +48,7 @@ export type LogQueueOptions = { coalesce: boolean; logger?: Logger; batchBytesMa
 export type WriteKind = 'save' | 'compact';
 
 export class LogQueue {
-  readonly stats: LogStats = { writes: 0, syncs: 0, saves: 0, syncedSaves: 0, bytes: 0, largestBatchSaves: 0 };
+  readonly stats: LogStats = { writes: 0, syncs: 0, saves: 0, syncedSaves: 0, ops: 0, bytes: 0, largestBatchSaves: 0 };
   /** Units waiting to start; the last may be a batch still taking writes. */
   private readonly units: Unit[] = [];
   private running = false;
@@ -167,6 +169,7 @@ export class LogQueue {
     if (unit.sync) s.syncs++;
     s.saves += unit.saves;
     s.syncedSaves += unit.syncedSaves;
+    s.ops += unit.ops;
     s.bytes += unit.bytes;
     s.largestBatchSaves = Math.max(s.largestBatchSaves, unit.saves);
   }

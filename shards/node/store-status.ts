@@ -103,4 +103,5 @@ export function storeMetrics(r: Registry, walk: () => StoreFigures): void {
   mirrored('ringfence_store_log_writes_total', 'Batches this store wrote to its shared log (one per event-loop turn with anything to write)', ['writes', 'batches']);
   mirrored('ringfence_store_log_syncs_total', 'fsyncs of this store\'s shared log', ['syncs', 'fsyncs']);
   mirrored('ringfence_store_log_saves_total', 'Group saves (entries or hard states of one group) gathered into the shared log\'s batches', ['saves']);
+  mirrored('ringfence_store_log_ops_total', 'Key puts and deletes in the shared log\'s batches (log compaction\'s range deletes not counted)', ['ops']);
 }

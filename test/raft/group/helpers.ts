@@ -38,14 +38,15 @@ export const put = (k: string, v: string): Uint8Array => enc.encode(`${k}=${v}`)
 
 /** A real MemoryRaftStorage that also records each save() batch, to observe group commit. */
 export class RecordingStorage implements RaftStorage {
-  readonly saves: { entries: number; sync: boolean }[] = [];
+  /** hardState: whether the save wrote one. */
+  readonly saves: { entries: number; sync: boolean; hardState: boolean }[] = [];
   compactions = 0;
   constructor(readonly inner: RaftStorage = new MemoryRaftStorage()) {}
   load() {
     return this.inner.load();
   }
   save(batch: StorageBatch, sync: boolean) {
-    this.saves.push({ entries: batch.entries.length, sync });
+    this.saves.push({ entries: batch.entries.length, sync, hardState: batch.hardState !== null });
     return this.inner.save(batch, sync);
   }
   compact(s: Snapshot) {
