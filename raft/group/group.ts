@@ -24,8 +24,9 @@ import { silentLogger, type Logger } from '../../common/logger.js';
 import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js';
 import { applyConfChange } from '../core/conf.js';
 import { RaftGroupError } from '../errors.js';
+import { HardStateWrites } from './hard-state-writes.js';
 import { snapshotDue } from './snapshot-phase.js';
-import { commitSaveFiringsMax, quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
+import { quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
 import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced, type WakeReason } from './quiesce.js';
 import { TickClock } from './tick-clock.js';
 import { Waiter } from './waiter.js';
@@ -57,15 +58,10 @@ export class RaftGroup {
   private appliedTerm: Term;
   private appliedConf: ConfState;
   private snapshotIndex: LogIndex;
-  /** The term last made durable; a leader sends early only within it. */
-  private durableTerm: Term;
-  /** The vote last made durable: with durableTerm, what tells a commit-only hard state. */
-  private durableVote: NodeId | null;
+  private readonly hardStates: HardStateWrites;
   private compacting = false;
   private readSeq = 0;
   private tickTimer: NodeJS.Timeout | null = null;
-  /** The newest hard state whose only change was the commit index, not yet written. */
-  private unsavedHardState: HardState | null = null;
   /** Ticks made per firing of the tick timer: one heartbeat interval's worth. */
   private readonly ticksPerFiring: number;
   private readonly electionTimeoutTicks: number;
@@ -73,9 +69,6 @@ export class RaftGroup {
   private quiescent = false;
   /** Consecutive host firings at which the leader found the group idle. */
   private idleFirings = 0;
-  /** For the commit-only hard state's cadence (tickBy). */
-  private firingsSinceCommitSave = 0;
-  private savedEntriesSinceFiring = false;
   private scheduled = false;
   private loop: Promise<void> | null = null;
   private closed = false;
@@ -94,8 +87,7 @@ export class RaftGroup {
     this.appliedTerm = s?.meta.term ?? 0;
     this.appliedConf = s?.meta.conf ?? opts.initialConf;
     this.snapshotIndex = this.applied;
-    this.durableTerm = loaded.boot.hardState.term;
-    this.durableVote = loaded.boot.hardState.vote;
+    this.hardStates = new HardStateWrites(loaded.boot.hardState);
     const random = opts.random ?? Math.random;
     const config: RaftConfig = { ...defaultRaftConfig(opts.id, random, Date.now), ...opts.raft, id: opts.id };
     this.core = createRaftCore(config, loaded.boot);
@@ -138,15 +130,7 @@ export class RaftGroup {
   private tickBy(due: number): void {
     if (this.closed || this.failure !== null) return;
     for (let i = 0; i < due; i++) this.core.tick();
-    // A group still writing entries keeps its commit-only hard state back for up to
-    // commitSaveFiringsMax firings; one that went quiet writes it now (it cannot quiesce
-    // with one unwritten, and close() must not be the first to write it).
-    this.firingsSinceCommitSave++;
-    if (!this.savedEntriesSinceFiring || this.firingsSinceCommitSave >= commitSaveFiringsMax) {
-      this.firingsSinceCommitSave = 0;
-      void this.saveUnsavedHardState();
-    }
-    this.savedEntriesSinceFiring = false;
+    void this.saveHeldHardState(this.hardStates.atFiring());
     // Most firings of a busy store's ticker change nothing in most groups (no heartbeat
     // due, no election): a Ready pass for each would find nothing to do, 5,000 times a
     // second on a store of 100 groups.
@@ -212,7 +196,7 @@ export class RaftGroup {
     // A follower, or a busy leader, is not an idle leader: known without building its
     // status, at every firing. (The soft state lags the core by a Ready at most, and a
     // Ready not yet handled is itself a reason not to be idle.)
-    if (this.soft.role !== 'leader' || pendingRequests > 0 || this.loop !== null || this.scheduled || this.unsavedHardState !== null) return false;
+    if (this.soft.role !== 'leader' || pendingRequests > 0 || this.loop !== null || this.scheduled || this.hardStates.holding) return false;
     const st = this.core.status();
     if (st.role !== 'leader') return false;
     const readyPending = this.core.hasReady();
@@ -380,18 +364,16 @@ export class RaftGroup {
     this.opts.host?.left('closed');
     this.opts.transport.unregister(this.opts.groupId);
     await this.loop;
-    if (this.failure === null) await this.saveUnsavedHardState();
+    if (this.failure === null) await this.saveHeldHardState(this.hardStates.take());
     this.rejectAll(() => ioError('RAFT_ERR_CLOSED', `raft group ${this.opts.groupId} on ${this.opts.id} closed`));
     await this.opts.storage.close();
   }
 
   // ---------------------------------------------------------------- the Ready loop
 
-  /** Writes a commit-only hard state still held back (see handleReady), unsynced. */
-  private saveUnsavedHardState(): Promise<void> {
-    const hardState = this.unsavedHardState;
+  /** Writes a commit-only hard state that was held back (hard-state-writes.ts), unsynced. */
+  private saveHeldHardState(hardState: HardState | null): Promise<void> {
     if (hardState === null) return Promise.resolve();
-    this.unsavedHardState = null;
     return this.opts.storage.save({ hardState, entries: [], snapshot: null }, false).catch((e) => this.failStorage(e));
   }
 
@@ -435,37 +417,23 @@ export class RaftGroup {
     // parallel; the leader counts itself for commit only after advance(). Everything else
     // (votes, acks) waits for the fsync. A term change in this Ready must be durable first.
     let late = rd.messages;
-    if (rd.softState.role === 'leader' && (rd.hardState === null || rd.hardState.term === this.durableTerm) && rd.messages.length > 0) {
+    if (rd.softState.role === 'leader' && (rd.hardState === null || rd.hardState.term === this.hardStates.durableTerm) && rd.messages.length > 0) {
       const early = rd.messages.filter((m) => m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot');
       if (early.length > 0) {
         late = rd.messages.filter((m) => m.type !== 'append' && m.type !== 'heartbeat' && m.type !== 'snapshot');
         this.opts.transport.send(this.opts.groupId, early);
       }
     }
-    // 1. persist, fsync'd when anything sent below may depend on it.
-    // A hard state whose only change is the commit index need not be durable (a restart
-    // relearns the commit from the leader; the log and the snapshot bound it), so it is
-    // held back and written at a tick firing (tickBy says which), whatever else this Ready
-    // writes: a busy follower's commit moves with nearly every append, and with a hundred
-    // groups on a store one such put per group per Ready was a third of the log's keys.
-    let hardState = rd.hardState;
-    if (hardState !== null && hardState.term === this.durableTerm && hardState.vote === this.durableVote) {
-      this.unsavedHardState = hardState;
-      hardState = null;
-    } else if (hardState !== null) {
-      this.unsavedHardState = null; // superseded: this one carries the newer commit too
-    }
+    // 1. persist, fsync'd when anything sent below may depend on it (a commit-only hard
+    // state waits for a ticker firing: hard-state-writes.ts)
+    const hardState = this.hardStates.forSave(rd.hardState, rd.entries.length);
     if (rd.snapshot !== null || rd.entries.length > 0 || hardState !== null) {
-      if (rd.entries.length > 0) this.savedEntriesSinceFiring = true;
       try {
         await this.opts.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
       } catch (e) {
         return this.failStorage(e);
       }
-      if (hardState !== null) {
-        this.durableTerm = hardState.term;
-        this.durableVote = hardState.vote;
-      }
+      if (hardState !== null) this.hardStates.written(hardState);
       if (this.closed) return; // nothing leaves after close(); the next open replays the log
     }
     // 2. send

@@ -19,7 +19,5 @@ export const tickCatchUpMax = 3;
 export const quiesceIdleFiringsMin = 3;
 
 /** Ticker firings a busy group's commit-only hard state may wait before it is written
- * (about 1 s at 30 ms firings). The commit index need not be durable — a restart relearns
- * it from the leader — so writing it with every Ready only costs puts; a group that went
- * quiet writes it at its next firing. */
+ * (about 1 s at 30 ms firings; hard-state-writes.ts says why it waits). */
 export const commitSaveFiringsMax = 32;
