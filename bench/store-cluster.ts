@@ -128,15 +128,15 @@ async function storeStatus(config: ClusterConfig, store: StoreConfig): Promise<R
 
 /** What the stores did, as running totals summed over them: Raft entries committed (each
  * shard's highest commit index among its replicas), Raft messages and frames sent, Ready
- * passes, Raft-group saves, the key puts and deletes they wrote, LevelDB batch writes and
- * fsyncs. Per unit of work (a reserve cycle, a call) they show what that work costs the
- * stores. */
-export type StoreCounts = Record<'entries' | 'messages' | 'frames' | 'readyPasses' | 'saves' | 'logOps' | 'writes' | 'syncs', number>;
-export const storeCountNames: readonly (keyof StoreCounts)[] = ['entries', 'messages', 'frames', 'readyPasses', 'saves', 'logOps', 'writes', 'syncs'];
+ * passes and the groups' Readies in them, Raft-group saves, the key puts and deletes they
+ * wrote, LevelDB batch writes and fsyncs. Per unit of work (a reserve cycle, a call) they
+ * show what that work costs the stores. */
+export type StoreCounts = Record<'entries' | 'messages' | 'frames' | 'readyPasses' | 'readies' | 'saves' | 'logOps' | 'writes' | 'syncs', number>;
+export const storeCountNames: readonly (keyof StoreCounts)[] = ['entries', 'messages', 'frames', 'readyPasses', 'readies', 'saves', 'logOps', 'writes', 'syncs'];
 
 /** StoreCounts now, from every store's GET /v1/status. */
 export async function storeCounts(config: ClusterConfig): Promise<StoreCounts> {
-  const sum: StoreCounts = { entries: 0, messages: 0, frames: 0, readyPasses: 0, saves: 0, logOps: 0, writes: 0, syncs: 0 };
+  const sum: StoreCounts = { entries: 0, messages: 0, frames: 0, readyPasses: 0, readies: 0, saves: 0, logOps: 0, writes: 0, syncs: 0 };
   const commitOf = new Map<string, number>();
   for (const st of await Promise.all((config.stores ?? []).map((s) => storeStatus(config, s)))) {
     const host = st.host as Record<string, number>;
@@ -144,6 +144,7 @@ export async function storeCounts(config: ClusterConfig): Promise<StoreCounts> {
     sum.messages += host.messagesSent ?? 0;
     sum.frames += host.framesSent ?? 0;
     sum.readyPasses += host.readyPasses ?? 0;
+    sum.readies += host.readies ?? 0;
     sum.saves += log.saves ?? 0;
     sum.logOps += log.ops ?? 0;
     sum.writes += log.writes ?? 0;

@@ -70,6 +70,8 @@ export class RaftGroup {
   /** Consecutive host firings at which the leader found the group idle. */
   private idleFirings = 0;
   private scheduled = false;
+  /** Readies handled since open (for the host's stats). */
+  readiesHandled = 0;
   private loop: Promise<void> | null = null;
   private closed = false;
   private failure: string | null = null;
@@ -405,6 +407,7 @@ export class RaftGroup {
   /** Handles Readies one at a time until the core has nothing more to say. */
   private async drain(): Promise<void> {
     while (!this.closed && this.failure === null && this.core.hasReady()) {
+      this.readiesHandled++;
       await this.handleReady(this.core.ready());
     }
   }

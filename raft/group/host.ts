@@ -81,6 +81,8 @@ export type RaftHostStats = {
   snapshotsTaken: number;
   /** Ready passes run: one setImmediate each, however many groups it drove. */
   readyPasses: number;
+  /** Readies the open groups handled (each group's persist, send, apply round). */
+  readies: number;
   /** Ticker firings that ticked at least one group. */
   tickerFirings: number;
   /** The shared transport's frames and messages sent (messages / frames is the
@@ -193,6 +195,7 @@ export class RaftHost {
       snapshotsTaken: this.snapshotsTaken,
       tickerFirings: this.tickerFirings,
       readyPasses: this.readyPasses,
+      readies: [...this.byId.values()].reduce((n, g) => n + g.readiesHandled, 0),
       framesSent: tr.framesSent,
       messagesSent: tr.messagesSent,
       pingsSent: tr.pingsSent,
