@@ -133,7 +133,8 @@ export class GroupLog implements RaftStorage {
     // The snapshot is made durable first; the entries it covers are then dropped with one
     // range delete. A crash in between leaves entries at or below the snapshot, which load
     // skips, so this needs no fsync and no per-entry delete ops (thousands of those held
-    // the Ready loop for most of a second).
+    // the Ready loop for most of a second). The delete runs beside the write queue: no
+    // later save writes at or below the snapshot (plan() keeps only entries above it).
     await this.log.write([{ type: 'put', key: this.keys.key(TAG_SNAP), value: encodeSnapshot(snapshot) }], true, 'compact');
     // A newer snapshot installed by a save meanwhile already replaced the log prefix.
     if (index <= this.snapIndex) return;
@@ -146,7 +147,7 @@ export class GroupLog implements RaftStorage {
     } else this.runs.dropThrough(index);
     if (deleteTo >= from) {
       const range = { gte: this.keys.entryKey(from), lte: this.keys.entryKey(deleteTo) };
-      await this.log.task(() => this.db.clear(range), 'compact');
+      await this.log.beside(() => this.db.clear(range), 'compact');
     }
   }
 

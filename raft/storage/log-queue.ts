@@ -56,6 +56,8 @@ export class LogQueue {
   private failure: string | null = null;
   /** Settles (never rejects) when the last unit enqueued so far settles. */
   private tail: Promise<void> = Promise.resolve();
+  /** Runs started by beside() and not yet settled (each settles, never rejects). */
+  private readonly besides = new Set<Promise<void>>();
 
   constructor(
     private readonly db: LogDb,
@@ -104,9 +106,33 @@ export class LogQueue {
     return unit.done.promise;
   }
 
-  /** Resolves once every write and task enqueued so far has settled. */
+  /** Runs `run` (a range clear) now, beside the queue rather than in it. The caller
+   * promises that its keys are disjoint from every write enqueued from now on and that
+   * every earlier write touching them has completed. A log compaction's clear meets both
+   * (it follows the synced write of its snapshot, and later saves write only above the
+   * snapshot); queued, each one held every group's next batch until it was done, 26 times
+   * a second on a busy store of 100 groups. A failure fails the queue as a write's does. */
+  beside(run: () => Promise<void>, what: string): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.refused(what));
+    const p = run().catch((e: unknown) => {
+      const err = this.fail(hasCode(e, 'RAFT_ERR_STORAGE') ? (e as Error) : storageFailure(this.dir, what, e));
+      if (!this.running) this.rejectQueued();
+      throw err;
+    });
+    const settled = p.then(
+      () => {},
+      () => {},
+    );
+    this.besides.add(settled);
+    void settled.then(() => this.besides.delete(settled));
+    return p;
+  }
+
+  /** Resolves once every write and task enqueued so far, and every run beside the queue
+   * started so far, has settled. */
   idle(): Promise<void> {
-    return this.tail;
+    if (this.besides.size === 0) return this.tail;
+    return Promise.all([this.tail, ...this.besides]).then(() => {});
   }
 
   get failed(): string | null {
@@ -142,6 +168,7 @@ export class LogQueue {
 
   private startNext(): void {
     if (this.running) return;
+    if (this.failure !== null) return this.rejectQueued(); // a run beside the queue failed
     const unit = this.units.shift();
     if (unit === undefined) return;
     this.running = true;

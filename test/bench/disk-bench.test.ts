@@ -20,6 +20,10 @@ t.test('bench disk --json counts the shared log\'s writes and fsyncs per case', 
     t.ok(row.cpuUsPerBatch > 0, `${row.case}: its CPU is measured`);
   }
   t.equal(typeof r.fsyncCpuUs, 'number', 'the CPU of one fsync is reported');
+  const c = (r as unknown as { compacting: { saves: number; writes: number; syncs: number } }).compacting;
+  t.equal(c.saves, 400, 'the compacting case: 20 saves per --writes');
+  t.ok(c.writes > 0 && c.writes < c.saves, `concurrent writers' saves share writes (${c.writes} for ${c.saves})`);
+  t.equal(c.syncs, c.writes, 'every write synced');
 });
 
 t.test('bench disk names a --dir that is not a directory', async (t) => {
