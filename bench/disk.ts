@@ -65,13 +65,19 @@ function cpuUs(): number {
   return u.user + u.system;
 }
 
-async function runCase(db: SharedLogDb, c: DiskCase, caseNo: number, writesMax: number, secondsMax: number): Promise<DiskRow> {
+/** `count` groups' storages on the shared log, loaded, named `prefix`0, `prefix`1, ... */
+async function openGroups(db: SharedLogDb, prefix: string, count: number): Promise<RaftStorage[]> {
   const groups: RaftStorage[] = [];
-  for (let g = 0; g < c.groups; g++) {
-    const storage = db.group(`c${caseNo}g${g}`);
+  for (let g = 0; g < count; g++) {
+    const storage = db.group(`${prefix}${g}`);
     await storage.load();
     groups.push(storage);
   }
+  return groups;
+}
+
+async function runCase(db: SharedLogDb, c: DiskCase, caseNo: number, writesMax: number, secondsMax: number): Promise<DiskRow> {
+  const groups = await openGroups(db, `c${caseNo}g`, c.groups);
   const data = new Uint8Array(ENTRY_DATA_BYTES).fill(7);
   let next = 1;
   /** One batch: every group saves in the same turn, as a store's groups do. */
@@ -124,12 +130,7 @@ export type CompactingRow = {
 const COMPACTING = { name: '64 writers, 100 groups, compacting', groups: 100, writers: 64, compactEvery: 300 };
 
 async function runCompacting(db: SharedLogDb, savesMax: number, secondsMax: number): Promise<CompactingRow> {
-  const groups: RaftStorage[] = [];
-  for (let g = 0; g < COMPACTING.groups; g++) {
-    const storage = db.group(`compacting-g${g}`);
-    await storage.load();
-    groups.push(storage);
-  }
+  const groups = await openGroups(db, 'compacting-g', COMPACTING.groups);
   const data = new Uint8Array(ENTRY_DATA_BYTES).fill(7);
   const lastIndex = new Array<number>(groups.length).fill(0);
   const snapIndex = new Array<number>(groups.length).fill(0);

@@ -70,8 +70,7 @@ export class RaftGroup {
   /** Consecutive host firings at which the leader found the group idle. */
   private idleFirings = 0;
   private scheduled = false;
-  /** Readies handled since open (for the host's stats). */
-  readiesHandled = 0;
+  #readies = 0;
   private loop: Promise<void> | null = null;
   private closed = false;
   private failure: string | null = null;
@@ -154,6 +153,11 @@ export class RaftGroup {
       this.idleFirings = 0;
     }
     this.tickBy(due);
+  }
+
+  /** Readies handled since open (the host sums them in its stats). */
+  get readiesHandled(): number {
+    return this.#readies;
   }
 
   /** Whether the group is quiesced (not ticking). */
@@ -407,7 +411,7 @@ export class RaftGroup {
   /** Handles Readies one at a time until the core has nothing more to say. */
   private async drain(): Promise<void> {
     while (!this.closed && this.failure === null && this.core.hasReady()) {
-      this.readiesHandled++;
+      this.#readies++;
       await this.handleReady(this.core.ready());
     }
   }

@@ -14,6 +14,7 @@ import { commitSaveFiringsMax } from './limits.js';
 export class HardStateWrites {
   /** The newest commit-only hard state not yet written. */
   private held: HardState | null = null;
+  #durableTerm: Term;
   private durableVote: NodeId | null;
   private firingsSinceWrite = 0;
   private entriesSinceFiring = false;
@@ -22,12 +23,14 @@ export class HardStateWrites {
     boot: HardState,
     private readonly firingsMax: number = commitSaveFiringsMax,
   ) {
-    this.durableTerm = boot.term;
+    this.#durableTerm = boot.term;
     this.durableVote = boot.vote;
   }
 
   /** The term last made durable; a leader sends early only within it. */
-  durableTerm: Term;
+  get durableTerm(): Term {
+    return this.#durableTerm;
+  }
 
   /** Whether a commit-only hard state waits to be written. */
   get holding(): boolean {
@@ -39,7 +42,7 @@ export class HardStateWrites {
   forSave(hs: HardState | null, entries: number): HardState | null {
     if (entries > 0) this.entriesSinceFiring = true;
     if (hs === null) return null;
-    if (hs.term === this.durableTerm && hs.vote === this.durableVote) {
+    if (hs.term === this.#durableTerm && hs.vote === this.durableVote) {
       this.held = hs;
       return null;
     }
@@ -49,7 +52,7 @@ export class HardStateWrites {
 
   /** The save of `hs` (from forSave) completed. */
   written(hs: HardState): void {
-    this.durableTerm = hs.term;
+    this.#durableTerm = hs.term;
     this.durableVote = hs.vote;
   }
 

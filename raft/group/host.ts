@@ -109,6 +109,8 @@ export class RaftHost {
   private readyRuns: (() => void)[] = [];
   private readyPassScheduled = false;
   private readyPasses = 0;
+  /** Readies of the groups closed since the host opened: the count stays a running total. */
+  private readiesOfClosed = 0;
   private snapshotPumpScheduled = false;
   private snapshotsTaken = 0;
   private tickerFirings = 0;
@@ -195,7 +197,7 @@ export class RaftHost {
       snapshotsTaken: this.snapshotsTaken,
       tickerFirings: this.tickerFirings,
       readyPasses: this.readyPasses,
-      readies: [...this.byId.values()].reduce((n, g) => n + g.readiesHandled, 0),
+      readies: [...this.byId.values()].reduce((n, g) => n + g.readiesHandled, this.readiesOfClosed),
       framesSent: tr.framesSent,
       messagesSent: tr.messagesSent,
       pingsSent: tr.pingsSent,
@@ -341,7 +343,10 @@ export class RaftHost {
         this.awake.delete(g);
         this.quiet.delete(g);
         // A failed group stays listed (its failedReason is status); a closed one goes.
-        if (why === 'closed' && this.byId.get(g.groupId) === g) this.byId.delete(g.groupId);
+        if (why === 'closed' && this.byId.get(g.groupId) === g) {
+          this.byId.delete(g.groupId);
+          this.readiesOfClosed += g.readiesHandled;
+        }
       },
     };
   }

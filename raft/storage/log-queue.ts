@@ -116,7 +116,7 @@ export class LogQueue {
     if (this.failure !== null) return Promise.reject(this.refused(what));
     const p = run().catch((e: unknown) => {
       const err = this.fail(hasCode(e, 'RAFT_ERR_STORAGE') ? (e as Error) : storageFailure(this.dir, what, e));
-      if (!this.running) this.rejectQueued();
+      this.startNext(); // refuses what is queued now, or after the unit under way
       throw err;
     });
     const settled = p.then(

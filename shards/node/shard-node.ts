@@ -404,16 +404,17 @@ export class ShardNode implements ShardService {
     const watchingHandoff = this.#handOffToPreferred(now);
     this.#replicateShardMap();
     this.#expireLeases();
-    this.#expireAndTick(now);
+    const quietUntilMs = this.stateMachine.quietUntilMs(now);
+    if (now >= quietUntilMs) this.#expireAndTick(now);
     const underWay = watchingHandoff || this.#shardMapInFlight || this.#expiring.size > 0 || this.#tickInFlight || this.#expiringLeases.size > 0;
     if (underWay) return this.duties.periodMs;
     // Both clocks run at the monotonic rate (leader-clock.ts), so a difference of one is a
     // wait on the other.
-    return Math.min(this.stateMachine.quietUntilMs(now) - now, this.#leaseWatch.msUntilNextExpiry(performance.now()));
+    return Math.min(quietUntilMs - now, this.#leaseWatch.msUntilNextExpiry(performance.now()));
   }
 
+  /** Proposes the expiry of every reservation past its TTL and a tick for due timers. */
   #expireAndTick(now: number): void {
-    if (now < this.stateMachine.quietUntilMs(now)) return;
     for (const r of this.stateMachine.expiredReservations(now)) {
       if (this.#expiring.has(r.reservationId)) continue;
       this.#expiring.add(r.reservationId);

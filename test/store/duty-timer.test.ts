@@ -2,30 +2,33 @@
 // replica leads, runs every leading replica's duties when they are due (each run says
 // when that is, within [period, idleMax]), runs a nudged replica's within a period, and
 // is disarmed when the last one stops leading.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { LeaderDutyTimer } from '../../shards/node/duty-timer.js';
+import { until as untilProbe } from '../support/until.js';
+
+/** A timer whose every replica key stops leading when the test ends, pass or fail. */
+function dutyTimer(t: Test, ...args: ConstructorParameters<typeof LeaderDutyTimer>): { timer: LeaderDutyTimer; key: () => object } {
+  const timer = new LeaderDutyTimer(...args);
+  const keys: object[] = [];
+  t.teardown(() => {
+    for (const k of keys) timer.stop(k);
+  });
+  return { timer, key: () => (keys.push({}), keys[keys.length - 1]!) };
+}
+
+/** Waits (bounded) until `cond` holds, looking every 5 ms. */
+const until = (what: string, cond: () => boolean, timeoutMs = 10_000): Promise<true> => untilProbe(what, async () => (cond() ? true : null), timeoutMs, 5);
 
 t.test('one interval for every leading replica', async (t) => {
-  const timer = new LeaderDutyTimer(5);
-  t.teardown(() => {
-    timer.stop(a);
-    timer.stop(b);
-  });
-  const a = {};
-  const b = {};
+  const { timer, key } = dutyTimer(t, 5);
+  const a = key();
+  const b = key();
   const runs = { a: 0, b: 0 };
   t.notOk(timer.armed, 'not armed before anything leads');
   timer.start(a, () => (runs.a++, 0));
   timer.start(b, () => (runs.b++, 0));
   t.equal(timer.leading, 2);
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (runs.a >= 3 && runs.b >= 3) {
-        clearInterval(check);
-        resolve();
-      }
-    }, 5);
-  });
+  await until('both replicas to run three times', () => runs.a >= 3 && runs.b >= 3);
   t.ok(Math.abs(runs.a - runs.b) <= 1, 'both replicas run on the same firings');
   timer.stop(a);
   t.ok(timer.armed, 'still armed while b leads');
@@ -37,19 +40,9 @@ t.test('one interval for every leading replica', async (t) => {
   t.throws(() => new LeaderDutyTimer(0), /positive/);
 });
 
-/** Waits (bounded) until `cond` holds. */
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 t.test('a replica with nothing due is not woken each period; a nudge wakes it within one', async (t) => {
-  const timer = new LeaderDutyTimer(5, 60_000);
-  const quiet = {};
-  t.teardown(() => timer.stop(quiet));
+  const { timer, key } = dutyTimer(t, 5, 60_000);
+  const quiet = key();
   let runs = 0;
   timer.start(quiet, () => {
     runs++;
@@ -67,13 +60,9 @@ t.test('a replica with nothing due is not woken each period; a nudge wakes it wi
 });
 
 t.test('a run\'s wish is clamped: never sooner than a period, never later than idleMaxMs', async (t) => {
-  const timer = new LeaderDutyTimer(5, 20);
-  const eager = {};
-  const sleepy = {};
-  t.teardown(() => {
-    timer.stop(eager);
-    timer.stop(sleepy);
-  });
+  const { timer, key } = dutyTimer(t, 5, 20);
+  const eager = key();
+  const sleepy = key();
   const runs = { eager: 0, sleepy: 0 };
   timer.start(eager, () => (runs.eager++, -1));
   timer.start(sleepy, () => (runs.sleepy++, Number.POSITIVE_INFINITY));
@@ -83,13 +72,9 @@ t.test('a run\'s wish is clamped: never sooner than a period, never later than i
 });
 
 t.test('replicas with nothing due wake together, whenever each began', async (t) => {
-  const timer = new LeaderDutyTimer(5, 40);
-  const a = {};
-  const b = {};
-  t.teardown(() => {
-    timer.stop(a);
-    timer.stop(b);
-  });
+  const { timer, key } = dutyTimer(t, 5, 40);
+  const a = key();
+  const b = key();
   // Runs made in one synchronous firing share a firing number.
   let firing = 0;
   let inFiring = false;

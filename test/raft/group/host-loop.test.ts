@@ -80,6 +80,10 @@ t.test('one Ready pass per turn drives every group with work', async (t) => {
   t.equal(after.readies - before.readies, 40, 'two Readies each, counted in the host\'s stats');
   const results = await Promise.all(proposals);
   t.equal(results.length, 20, 'and every proposal was applied');
+  const total = host.stats().readies;
+  await c.replica(c.groupIds[0]!, 's1')!.close();
+  t.equal(host.stats().groups, 19, 'one group closed');
+  t.ok(host.stats().readies >= total, 'the count of Readies is a running total: a closed group\'s stay in it');
 });
 
 t.test('the store leading every group is cut off while they are quiesced', async (t) => {
