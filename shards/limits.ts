@@ -82,11 +82,15 @@ export const changeFeedMax = 4_096;
 /** Change records a store keeps for all the shards it hosts together (each shard's ring
  * gets an equal share, within [changeFeedPerShardMin, changeFeedMax]). A record holds a
  * copy of the agent it changed, about 340 bytes of heap: 100 shards × 4,096 would be
- * 140 MB a store once every ring filled, more than the rest of a store of 10,000 agents. */
-export const storeChangeFeedRecordsMax = 32_768;
+ * 140 MB a store once every ring filled, more than the rest of a store of 10,000 agents.
+ * At 32,768 the records were a fifth of a busy store's live heap (11 of 57 MB), and every
+ * one of them is promoted to the old space before it is dropped; at 8,192 a store of 100
+ * shards under saturating load stayed at 300-307 MB resident instead of 342-354. */
+export const storeChangeFeedRecordsMax = 8_192;
 /** The least a shard's ring holds on a store hosting many: a reader behind by more
- * re-reads the shard's agents (a hundred or so at 100 shards for 10,000 agents). */
-export const changeFeedPerShardMin = 256;
+ * re-reads the shard's agents (a hundred or so at 100 shards for 10,000 agents), which is
+ * cheaper than holding more records than the shard has agents. */
+export const changeFeedPerShardMin = 64;
 /** Raft log entries a store holds in memory for all its groups together: a group keeps
  * every entry since its last snapshot (about 500 bytes of heap each), so 100 groups at
  * the default raft.snapshotEveryEntries (10,000) would come to a million entries, several
@@ -96,7 +100,8 @@ export const changeFeedPerShardMin = 256;
  * load V8 lets its heap grow to a few times what is live, so this and the feed budget set a
  * busy store's resident size several times over: at 100,000 entries and 65,536 records a
  * store of 100 shards reached 450 MB after a minute of saturating load, at 30,000 and 32,768
- * 350 MB, and spent 5-13% less CPU per command (README, multi-raft stores). */
+ * 350 MB, and spent 5-13% less CPU per command (README, multi-raft stores); V8's heap
+ * limit (cluster/limits.ts storeOldSpaceMbMax) sets the rest. */
 export const storeLogEntriesInMemoryMax = 30_000;
 /** The shortest snapshot interval that share may give a group. */
 export const storeSnapshotEveryEntriesMin = 100;

@@ -43,7 +43,8 @@ t.test('since returns exactly the held records past the index, oldest first', as
 
 t.test('a store shares one change-record budget among the shards it hosts', async (t) => {
   t.equal(changeFeedCapacityFor(1), changeFeedMax, 'a stand-alone replica keeps the full ring');
-  t.equal(changeFeedCapacityFor(8), changeFeedMax, '8 shards: the budget covers full rings');
+  t.equal(changeFeedCapacityFor(2), changeFeedMax, '2 shards: the budget covers full rings');
+  t.ok(changeFeedCapacityFor(3) < changeFeedMax, '3 shards: each gets a share');
   t.equal(changeFeedCapacityFor(100), Math.floor(storeChangeFeedRecordsMax / 100), '100 shards: an equal share');
   t.ok(100 * changeFeedCapacityFor(100) <= storeChangeFeedRecordsMax, 'whose sum stays within the budget');
   t.equal(changeFeedCapacityFor(1000), changeFeedPerShardMin, '1000 shards: the floor');
