@@ -15,7 +15,7 @@ import { stringify as toYaml } from 'yaml';
 import { validateClusterConfig, type ClusterConfig } from '../common/config.js';
 import { onJsonLines, type JsonEvent } from '../common/json-lines.js';
 import { nodeEntryArgs } from '../common/node-entry.js';
-import { gatewayRtpPortBase, gatewayRtpPortsPerGateway, listenPortMin, portClaimTtlMs, roleReadyMsDefault, stderrTailCharsMax, stopGraceMsDefault } from './limits.js';
+import { gatewayRtpPortBase, gatewayRtpPortsPerGateway, listenPortMin, portClaimTtlMs, roleReadyMsDefault, stderrTailCharsMax, stopGraceMsDefault, storeOldSpaceMbMax } from './limits.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
@@ -231,6 +231,13 @@ export function childEnv(parent: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {
  * without it the role runs at the inherited priority (logged). */
 export const LOCAL_ROLE_NICE: Readonly<Partial<Record<ProcRole, number>>> = { sip: -5 };
 
+/** The node options a role runs with, before any the ProcessSet was given: a store's
+ * old-space limit sets how far V8 lets its heap grow under load (limits.ts says why); the
+ * README's systemd unit for stores passes the same. */
+export const ROLE_NODE_ARGS: Readonly<Partial<Record<ProcRole, readonly string[]>>> = {
+  store: [`--max-old-space-size=${storeOldSpaceMbMax}`],
+};
+
 /** The shard processes that run a cluster's replicas, as `ProcessSet` ids (each is the
  * process's `--id`). Separate: one process per replica. Co-hosted: the i-th process hosts
  * the i-th replica of every shard (the README's one-replica-of-every-shard-per-host
@@ -293,7 +300,7 @@ export class ProcessSet {
     const p = this.procs.get(id) ?? { id, role, child: null, ready: null, starts: 0 };
     this.procs.set(id, p);
     if (p.child && p.child.exitCode === null && p.child.signalCode === null) return Promise.reject(new Error(`${id} is already running`));
-    const argv = [...(this.commandPrefix?.(role, id) ?? []), process.execPath, ...this.nodeArgs, ...nodeEntryArgs(cliPath), role, '--config', this.configPath, '--id', id, ...extra];
+    const argv = [...(this.commandPrefix?.(role, id) ?? []), process.execPath, ...(ROLE_NODE_ARGS[role] ?? []), ...this.nodeArgs, ...nodeEntryArgs(cliPath), role, '--config', this.configPath, '--id', id, ...extra];
     const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: this.env,

@@ -2,6 +2,7 @@
 // own status) and its store-level Prometheus series (labelled `store` by the registry's
 // default label). Read at request and scrape time from the groups' statuses and the
 // host's and log's stats, so they never drift from the truth.
+import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RaftStatus } from '../../raft/types.js';
 import type { HostedReplica } from './admin-routes.js';
@@ -48,6 +49,9 @@ export function storeStatus(f: StoreFigures, replicas: readonly HostedReplica[])
   return {
     store: f.storeId,
     pid: process.pid,
+    // V8's heap limit, which sets how far the heap grows under load (cluster/limits.ts
+    // storeOldSpaceMbMax): a store started without the limit shows it here.
+    heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
     groups: f.statuses.length,
     leading,
     withLeader: f.statuses.filter((s) => s.leader !== null).length,
