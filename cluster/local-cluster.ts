@@ -15,7 +15,7 @@ import { stringify as toYaml } from 'yaml';
 import { validateClusterConfig, type ClusterConfig } from '../common/config.js';
 import { onJsonLines, type JsonEvent } from '../common/json-lines.js';
 import { nodeEntryArgs } from '../common/node-entry.js';
-import { gatewayRtpPortBase, gatewayRtpPortsPerGateway, listenPortMin, portClaimTtlMs, roleReadyMsDefault, stderrTailCharsMax, stopGraceMsDefault, storeOldSpaceMbMax } from './limits.js';
+import { gatewayRtpPortBase, gatewayRtpPortsPerGateway, listenPortMin, portClaimTtlMs, roleReadyMsDefault, stderrTailCharsMax, stopGraceMsDefault, storeOldSpaceMbMax, storeSemiSpaceMbMax } from './limits.js';
 
 const cliPath = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
@@ -232,10 +232,10 @@ export function childEnv(parent: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {
 export const LOCAL_ROLE_NICE: Readonly<Partial<Record<ProcRole, number>>> = { sip: -5 };
 
 /** The node options a role runs with, before any the ProcessSet was given: a store's
- * old-space limit sets how far V8 lets its heap grow under load (limits.ts says why); the
- * README's systemd unit for stores passes the same. */
+ * heap limits set how far V8 lets its heap grow under load (limits.ts says why); the
+ * README's store command line passes the same. */
 export const ROLE_NODE_ARGS: Readonly<Partial<Record<ProcRole, readonly string[]>>> = {
-  store: [`--max-old-space-size=${storeOldSpaceMbMax}`],
+  store: [`--max-old-space-size=${storeOldSpaceMbMax}`, `--max-semi-space-size=${storeSemiSpaceMbMax}`],
 };
 
 /** The shard processes that run a cluster's replicas, as `ProcessSet` ids (each is the
