@@ -31,6 +31,7 @@ import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced, t
 import { TickClock } from './tick-clock.js';
 import { Waiter } from './waiter.js';
 import { ioError } from '../io-error.js';
+import { ownBytes } from '../codec-bytes.js';
 import type {
   ConfChange, ConfState, Entry, HardState, LogIndex, Message, NodeId, RaftConfig, RaftCore, RaftStatus, Ready, Snapshot, SoftState, Term,
 } from '../types.js';
@@ -254,7 +255,7 @@ export class RaftGroup {
   propose(data: Uint8Array, opts: RequestOptions = {}): Promise<ProposeResult> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    const r = this.core.propose(data);
+    const r = this.core.propose(ownBytes(data));
     if (!r.ok) return Promise.reject(RaftGroupError.from(r.error));
     // Only an accepted request wakes the group: a follower refusing one needs no ticks, and
     // a woken follower of a quiesced leader would time out and disturb it with a pre-vote.

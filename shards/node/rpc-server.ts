@@ -49,6 +49,8 @@ import { commandRefusal, pageWithoutHa1, readWithoutHa1, resultWithoutHa1, seesC
 import { validateQuery, validateShardField, type Consistency, type FeedPage, type LeaderAddress, type RpcErrorBody, type RpcResponse, type ShardQuery } from '../rpc/protocol.js';
 import { isPlainObject } from '../validate.js';
 
+const utf8Encoder = new TextEncoder();
+
 /** What the RPC server needs from a shard node. Errors thrown carry `code` (and for
  * RAFT_ERR_NOT_LEADER a `leaderHint`), which travel to the client unchanged. */
 export interface ShardService {
@@ -422,7 +424,9 @@ export class ShardRpcServer {
         const service = target();
         if (service === null) return;
         if (typeof req.proposal !== 'string') return fail('SHARD_ERR_BAD_COMMAND', 'proposal must be the encoded proposal text');
-        const data = Buffer.from(req.proposal, 'utf8');
+        // Its own exact-size bytes, not a slice of Node's buffer pool: the entry keeps them
+        // in memory until a snapshot (RaftGroup.propose would copy a slice).
+        const data = utf8Encoder.encode(req.proposal);
         const v = decodeProposal(data);
         if (!v.ok) return fail(v.code, v.reason);
         const refusal = commandRefusal(principal, v.proposal.command, (dn, rid) => service.reservationOwner(dn, rid));
