@@ -46,12 +46,12 @@ export const readinessProbeTimeoutMs = 500;
 export const readinessAppliedLagEntriesMax = 100;
 
 /** V8's old-space limit for a store process (`--max-old-space-size`, MB). A store's live
- * heap is small (about 45 MB at 100 shards and 10,000 agents: a heap snapshot), but V8
+ * heap is small (45-57 MB at 100 shards and 10,000 agents under load), but V8
  * sizes its heap growth by the limit: with Node's default on this 24 GiB machine (4 GB) it
  * lets the old space grow to 2-4 times what is live before collecting, and a busy store
  * sat at 300-350 MB resident. With the limit at 1 GB the factor is at most 1.6 (V8's
  * heap controller scales it with the limit), and the same load left the stores at
- * 204-212 MB (README, multi-raft stores). A store reaching it would need twenty times
+ * 205-214 MB (README, multi-raft stores). A store reaching it would need twenty times
  * the live heap measured, far past the store's log and change-record budgets. */
 export const storeOldSpaceMbMax = 1024;
 /** V8's young-generation semi-space limit for a store process (`--max-semi-space-size`,
