@@ -93,13 +93,19 @@ export function rssBytes(pid: number): number | null {
 }
 
 /** The value of a Prometheus sample line `name{...} value` (or `name value`) in an
- * exposition text, summed over its label sets; null when absent. */
-export function metricValue(exposition: string, name: string): number | null {
+ * exposition text, summed over its label sets (those with every one of `labels`, when
+ * given); null when absent. */
+export function metricValue(exposition: string, name: string, labels: Readonly<Record<string, string>> = {}): number | null {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   let sum: number | null = null;
   for (const line of exposition.split('\n')) {
     if (!line.startsWith(name)) continue;
     const rest = line.slice(name.length);
     if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    if (wanted.length > 0) {
+      const set = rest[0] === '{' ? rest.slice(1, rest.indexOf('}')).split(',') : [];
+      if (!wanted.every((w) => set.includes(w))) continue;
+    }
     const value = Number(rest.slice(rest.lastIndexOf(' ') + 1));
     if (Number.isFinite(value)) sum = (sum ?? 0) + value;
   }

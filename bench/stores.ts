@@ -105,18 +105,13 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     // and memory outside it (LevelDB's buffers and caches, sockets).
     report.heapMbAfterLoad = Object.fromEntries(await Promise.all(cluster.stores.map(async (s) => {
       const text = await cluster.metrics(s.id);
-      const mb = (name: string): number | null => {
-        const v = metricValue(text, name);
+      const mb = (name: string, labels: Record<string, string> = {}): number | null => {
+        const v = metricValue(text, name, labels);
         return v === null ? null : round(v / 2 ** 20, 1);
       };
       // V8's heap by space: the young generation's size is fixed by flags, the old one's
       // by V8's growing policy against what the last full collection left live.
-      const spaceLines = text.split('\n').filter((l) => l.startsWith('nodejs_heap_space_size_total_bytes{'));
-      const spaceMb = (sp: string): number | null => {
-        const line = spaceLines.find((l) => l.includes(`space="${sp}"`));
-        return line === undefined ? null : round(Number(line.slice(line.lastIndexOf(' ') + 1)) / 2 ** 20, 1);
-      };
-      const spaces = Object.fromEntries(['new', 'old', 'code', 'large_object'].map((sp) => [sp, spaceMb(sp)]));
+      const spaces = Object.fromEntries(['new', 'old', 'code', 'large_object'].map((space) => [space, mb('nodejs_heap_space_size_total_bytes', { space })]));
       return [s.id, { used: mb('nodejs_heap_size_used_bytes'), total: mb('nodejs_heap_size_total_bytes'), external: mb('nodejs_external_memory_bytes'), spaces }] as const;
     })));
     report.feedRecords = Object.fromEntries(held.map(([id, st]) => [id, st.changeFeed ?? null]));

@@ -49,4 +49,8 @@ t.test('resident memory and a metric', async (t) => {
   const text = '# HELP x\nringfence_store_log_syncs_total{store="a"} 12\nringfence_store_log_syncs_total_other 99\nringfence_store_log_syncs_total{store="b"} 3\n';
   t.equal(metricValue(text, 'ringfence_store_log_syncs_total'), 15, 'summed over label sets, not a longer name');
   t.equal(metricValue(text, 'nothing'), null);
+  t.equal(metricValue(text, 'ringfence_store_log_syncs_total', { store: 'b' }), 3, 'only the label sets with every label asked for');
+  const spaces = 'nodejs_heap_space_size_total_bytes{space="new",store="a"} 4\nnodejs_heap_space_size_total_bytes{space="new_large_object",store="a"} 7\n';
+  t.equal(metricValue(spaces, 'nodejs_heap_space_size_total_bytes', { space: 'new' }), 4, 'a label\'s value matched whole, not as a prefix');
+  t.equal(metricValue(spaces, 'nodejs_heap_space_size_total_bytes', { space: 'old' }), null, 'no such label set: null');
 });
