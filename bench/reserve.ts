@@ -1,6 +1,6 @@
 // `npm run bench -- reserve [--json] [--seconds S] [--agents N] [--levels 1,16,64,256]
 //   [--shards N] [--stores 3] [--layout stores|replicas] [--warmup-seconds 2]
-//   [--snapshot-every N]`
+//   [--snapshot-every N] [--busy-shards N]`
 // Reservation cycles (reserve → confirm → release) against N shards × 3 replicas with
 // fsync on, at several closed-loop concurrencies. Layouts: `stores` (the default when
 // --shards is given): N shards on --stores `ringfence store` processes, the client holding
@@ -26,6 +26,7 @@ import { intFlag } from '../common/args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { raftSnapshotEveryEntriesMax, raftSnapshotEveryEntriesMin } from '../common/limits.js';
 import { ShardClient } from '../shards/client/shard-client.js';
+import { shardOf } from '../shards/shard-map.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
 import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
@@ -131,6 +132,9 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup-seconds wants a number ≥ 0, got ${args.flags.get('warmup-seconds')}`);
   const withEtcd = etcdBinary() !== null && args.flags.get('etcd') !== 'false';
   const layout = reserveLayout(args);
+  // --busy-shards N: every agent lives on one of the first N shards (by id), the others
+  // stay idle: what idle groups cost a store, told apart from what spreading the load does.
+  const busyShards = intFlag(args.flags.get('busy-shards'), 'busy-shards', 1, layout.shards, layout.shards);
   // --profile DIR: every replica (or store) writes a V8 CPU profile there when it stops.
   const profileDir = args.flags.get('profile');
   let target: Target | null = null;
@@ -141,7 +145,8 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     target = layout.layout === 'stores' ? await startStores(layout.shards, layout.stores, snapshotEvery, profileDir, args.log) : await startReplicas(layout.shards, snapshotEvery, profileDir);
     args.log(`reserve: ${target.describe}`);
     const client = target.client;
-    await provision(client, agents);
+    const dns = agentDns(target.config.shards.map((sh) => sh.id), agents, busyShards);
+    await provision(client, dns);
     args.log(`reserve: ${agents} agents provisioned and READY`);
     if (withEtcd) {
       etcd = await EtcdCluster.start({ timing: 'default' });
@@ -153,11 +158,11 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
       args.log(etcdBinary() === null ? 'reserve: etcd not installed (apt-get install -y etcd-server) — measuring Ringfence alone' : 'reserve: --etcd false — measuring Ringfence alone');
     }
     if (warmupSeconds > 0) {
-      const w = await ringfenceLevel(target, agents, 64, warmupSeconds);
+      const w = await ringfenceLevel(target, dns, 64, warmupSeconds);
       args.log(`reserve: warm-up (not reported): ${line(w).trim()}`);
     }
     for (const c of levels) {
-      rows.push(await ringfenceLevel(target, agents, c, seconds));
+      rows.push(await ringfenceLevel(target, dns, c, seconds));
       args.log(line(rows[rows.length - 1]!));
       if (etcd) {
         const ec = createEtcdClient(etcd.clientHosts);
@@ -173,7 +178,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     await target?.stop();
   }
   const results = rows.map(({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, cpuMsPerCycle, storesPerCycle }) => ({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, ...(cpuMsPerCycle ? { cpuMsPerCycle } : {}), ...(storesPerCycle ? { storesPerCycle } : {}) }));
-  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(layout.layout === 'stores' ? { stores: layout.stores } : {}), snapshotEveryEntries: snapshotEvery, results };
+  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(busyShards < layout.shards ? { busyShards } : {}), ...(layout.layout === 'stores' ? { stores: layout.stores } : {}), snapshotEveryEntries: snapshotEvery, results };
 }
 
 function line(r: Row): string {
@@ -182,8 +187,19 @@ function line(r: Row): string {
   return `  ${r.target.padEnd(9)} c=${String(r.concurrency).padStart(3)}  ${String(r.opsPerSec).padStart(8)} reservations/s  grant p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms  (denied ${r.denied}, unknown ${r.unknown})${cpu}${counts}`;
 }
 
-async function provision(client: ShardClient, agents: number): Promise<void> {
-  const dns = Array.from({ length: agents }, (_, i) => String(100000 + i));
+/** `agents` DNs from 100000 up, skipping those not owned by one of the first `busyShards`
+ * shards (by id). */
+export function agentDns(shardIds: readonly string[], agents: number, busyShards: number): string[] {
+  const busy = new Set([...shardIds].sort().slice(0, busyShards));
+  const dns: string[] = [];
+  for (let n = 100000; dns.length < agents; n++) {
+    const dn = String(n);
+    if (busy.size === shardIds.length || busy.has(shardOf(dn, shardIds))) dns.push(dn);
+  }
+  return dns;
+}
+
+async function provision(client: ShardClient, dns: readonly string[]): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (next < dns.length) {
@@ -202,7 +218,7 @@ async function provision(client: ShardClient, agents: number): Promise<void> {
 
 /** One closed-loop level: each worker reserves a random agent; on a grant it confirms and
  * releases it (the call "ends" at once), then starts over. */
-async function ringfenceLevel(target: Target, agents: number, concurrency: number, seconds: number): Promise<Row> {
+async function ringfenceLevel(target: Target, dns: readonly string[], concurrency: number, seconds: number): Promise<Row> {
   const client = target.client;
   const pids = target.serverPids();
   const hostBefore = hostCpuTicks();
@@ -216,7 +232,7 @@ async function ringfenceLevel(target: Target, agents: number, concurrency: numbe
     durationMs: seconds * 1000,
     errorPauseMs: 10,
     op: async (w): Promise<OpOutcome> => {
-      const dn = String(100000 + Math.floor(Math.random() * agents));
+      const dn = dns[Math.floor(Math.random() * dns.length)]!;
       const reservationId = `b${process.pid}-${w}-${seq++}`;
       const t0 = performance.now();
       const r = await client.command(dn, { type: 'reserve', dn, reservationId, callId: reservationId, owner: 'bench', ttlMs: 30_000 });

@@ -116,7 +116,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     })));
     report.feedRecords = Object.fromEntries(held.map(([id, st]) => [id, st.changeFeed ?? null]));
     report.logInMemory = Object.fromEntries(held.map(([id, st]) => [id, st.logInMemory ?? null]));
-    args.log(`  after the write path: RSS MB per store ${JSON.stringify(report.rssMbAfterLoad)}; change records held (per store, and each shard's share) ${JSON.stringify(report.feedRecords)}; Raft log entries in memory (and each group's snapshot interval) ${JSON.stringify(report.logInMemory)}; V8 heap MB ${JSON.stringify(report.heapMbAfterLoad)}`);
+    args.log(`  after the write path: RSS MB per store ${JSON.stringify(report.rssMbAfterLoad)}; change records held (per store, and each shard's share) ${JSON.stringify(report.feedRecords)}; Raft log entries in memory (the budget, and the least and most a group may hold now) ${JSON.stringify(report.logInMemory)}; V8 heap MB ${JSON.stringify(report.heapMbAfterLoad)}`);
     if (f.settleSeconds > 0) {
       // Nothing runs meanwhile: the groups quiesce, and V8 gives back heap it no longer
       // needs once its isolate has been idle a while; malloc's arenas keep what they hold.

@@ -94,9 +94,10 @@ export const changeFeedPerShardMin = 64;
 /** Raft log entries a store holds in memory for all its groups together: a group keeps
  * every entry since its last snapshot (about 500 bytes of heap each), so 100 groups at
  * the default raft.snapshotEveryEntries (10,000) would come to a million entries, several
- * hundred MB, once the log had run long enough. A store's group snapshots after its share
- * of this when that is below the file's interval (store.ts snapshotEveryEntriesFor); its
- * snapshots are small then (a shard of 100 agents: 30 KB, 0.45 ms to serialize). Under
+ * hundred MB, once the log had run long enough. A store's groups share this by how busy
+ * each is (raft/group/log-budget.ts, store.ts storeLogBudget), each snapshotting after its
+ * share when that is below the file's interval; with every group equally busy, each
+ * group's snapshots are small (a shard of 100 agents: 30 KB, 0.45 ms to serialize). Under
  * load V8 lets its heap grow to a few times what is live, so this and the feed budget set a
  * busy store's resident size several times over: at 100,000 entries and 65,536 records a
  * store of 100 shards reached 450 MB after a minute of saturating load, at 30,000 and 32,768

@@ -2,12 +2,11 @@
 // It owns the clock (a tick interval), the storage, the group's transport registration
 // and the state machine, and runs the Ready loop in the order raft/types.ts prescribes:
 // persist (fsync when mustSync) → send → install snapshot / apply → serve reads →
-// advance. Exactly one Ready is in flight at a time; every step, tick and proposal only
-// schedules the loop (setImmediate; on a host, the host's one Ready pass per turn), so all
-// proposals made in one event-loop turn — or while the previous Ready was being fsync'd —
-// leave in one Ready: group commit.
-// Opened by a RaftHost (host.ts), a group has no timer of its own: the host's ticker calls
-// hostTick, snapshots wait for the host's turn, and the group may quiesce (quiesce.ts).
+// advance. One Ready is in flight at a time; steps, ticks and proposals only schedule the
+// loop (setImmediate, or the host's one Ready pass per turn), so what one turn — or one
+// fsync — gathers leaves in one Ready: group commit. Opened by a RaftHost (host.ts), a
+// group has no timer of its own: the host's ticker calls hostTick, snapshots wait for the
+// host's turn and its log share, and the group may quiesce (quiesce.ts).
 //
 // Outcomes reported to callers (RaftGroupError codes):
 // - RAFT_ERR_NOT_LEADER (+ leaderHint): refused by a non-leader, or the proposal's index
@@ -175,12 +174,10 @@ export class RaftGroup {
   }
 
   /** @internal The store of this group's leader went silent (store liveness): wake, and
-   * count one and a half election timeouts as run out — the silence detection already took
-   * longer than that — so the campaign starts within what is left of the randomized
-   * timeout ([1, 2) timeouts), in [0, electionTimeoutTicks / 2): prompt, yet random enough
-   * that two survivors do not split their votes forever (a split retries after a fresh
-   * randomized timeout). Also lifts the leader lease that would make the other survivor
-   * ignore the pre-vote. */
+   * count 1.5 election timeouts as run out (detecting the silence took longer), so the
+   * campaign starts within the rest of the randomized [1, 2) timeouts: prompt, yet random
+   * enough that two survivors do not split their votes forever. Also lifts the leader
+   * lease that would make the other survivor ignore the pre-vote. */
   leaderStoreSilent(): void {
     if (this.closed || this.failure !== null) return;
     this.wake('leaderStoreSilent');
@@ -188,9 +185,8 @@ export class RaftGroup {
     this.tickBy(this.electionTimeoutTicks + Math.floor(this.electionTimeoutTicks / 2));
   }
 
-  /** @internal Store liveness says a majority of this group's voters' stores went silent:
-   * a leader steps down now, not an election timeout later (check-quorum), and its waiting
-   * proposals are answered (noteSoftState). */
+  /** @internal A majority of the voters' stores went silent: a leader steps down now, not
+   * at check-quorum, and its waiting proposals are answered (noteSoftState). */
   quorumStoresSilent(): void {
     if (this.closed || this.failure !== null || this.core.status().role !== 'leader') return;
     this.logger.warn('a majority of the voters\' stores is silent; stepping down');
@@ -463,14 +459,23 @@ export class RaftGroup {
     // 5. advance, then maybe snapshot what was applied
     this.core.advance(rd);
     if (this.applied !== appliedBefore) for (const cb of this.appliedListeners) cb(this.applied);
-    // Compaction runs beside the loop, not in it: the log keeps moving while LevelDB drops
-    // the covered entries.
-    if (!this.compacting && snapshotDue(this.applied, this.snapshotIndex, this.snapshotEveryEntries, this.opts.id, this.appliedConf.voters)) {
-      this.compacting = true;
-      const take = (): Promise<void> => (this.closed || this.failure !== null ? Promise.resolve() : this.takeSnapshot());
-      const host = this.opts.host;
-      void (host ? host.snapshotTurn(take) : take()).finally(() => (this.compacting = false));
-    }
+    this.snapshotIfDue();
+  }
+
+  /** Snapshots if the interval (or the host's smaller log share) ran out, compacting beside
+   * the loop; a host also asks a quiet group holding more than its share. */
+  snapshotIfDue(): void {
+    if (this.closed || this.failure !== null || this.compacting) return;
+    const every = Math.min(this.snapshotEveryEntries, this.opts.host?.logShare?.() ?? Infinity);
+    if (!snapshotDue(this.applied, this.snapshotIndex, every, this.opts.id, this.appliedConf.voters)) return;
+    this.compacting = true;
+    const host = this.opts.host;
+    void (host ? host.snapshotTurn(this.takeSnapshot) : this.takeSnapshot()).finally(() => (this.compacting = false));
+  }
+
+  /** The index applied here (the host's log budget weighs groups by its progress). */
+  get appliedIndex(): LogIndex {
+    return this.applied;
   }
 
   private apply(e: Entry): void {
@@ -509,7 +514,8 @@ export class RaftGroup {
     }
   }
 
-  private async takeSnapshot(): Promise<void> {
+  private readonly takeSnapshot = async (): Promise<void> => {
+    if (this.closed || this.failure !== null) return; // closed while waiting for its turn
     const startedMs = performance.now();
     const index = this.applied;
     const data = this.sm.snapshot();
@@ -524,19 +530,17 @@ export class RaftGroup {
       return;
     }
     this.logger.info('snapshot taken, log compacted', { index, bytes: data.length, serializeMs: Math.round(serializedMs * 10) / 10, totalMs: Math.round((performance.now() - startedMs) * 10) / 10 });
-  }
+  };
 
   private noteSoftState(s: SoftState): void {
     if (s.leader === this.soft.leader && s.role === this.soft.role) return;
     const steppedDownBlind = this.soft.role === 'leader' && s.role !== 'leader' && s.leader === null;
     this.soft = s;
-    // A leader that steps down in its own term knowing no successor (check-quorum, store
-    // liveness) is cut off: its waiting entries may yet commit under the next leader or be
-    // overwritten when it hears one, which behind a partition may be long from now.
-    // "Outcome unknown" at once lets clients retry on the other side (a session's retry of
-    // a command that did commit gets its first outcome). Told of a successor or of a newer
-    // term, it is in touch with the others and waits: their log settles each entry soon,
-    // either way for certain.
+    // A leader stepping down in its own term with no successor known (check-quorum, store
+    // liveness) is cut off: its waiting entries may commit under the next leader or be
+    // overwritten, perhaps long from now behind a partition. "Outcome unknown" at once lets
+    // clients retry on the other side (a session's retry gets the first outcome). Told of
+    // a successor or a newer term, it waits: the others' log settles each entry soon.
     if (steppedDownBlind) {
       const term = this.core.status().term;
       for (const [index, p] of [...this.pending]) {

@@ -15,6 +15,9 @@ export interface GroupHostLink {
    * group with work (TiKV's batch system), not one per group. Absent: the group schedules
    * its own setImmediate. */
   runSoon?(run: () => void): void;
+  /** The group's share of the host's log budget (log-budget.ts): it snapshots after this
+   * many entries when that is less than its own interval. Absent: its own interval. */
+  logShare?(): number;
   /** The group stopped ticking. */
   quiesced(): void;
   /** The group ticks again. */

@@ -13,6 +13,8 @@
 //   voters' stores silent steps down at once, and its waiting proposals are answered
 //   "outcome unknown", so their clients retry on the side that can elect a new leader;
 // - staggered snapshots: at most one group serializes its snapshot per event-loop turn;
+// - a log budget (log-budget.ts): the entries the groups hold in memory are capped
+//   together and shared by how busy each group is, resharing once a second;
 // - one Ready pass per turn: a group with work queues itself, and one setImmediate starts
 //   the Ready of every queued group in turn, instead of one immediate (and its
 //   bookkeeping) per group; their writes still share the shared log's batch and their
@@ -28,9 +30,10 @@ import type { RaftStorage } from '../storage/storage.js';
 import type { RaftTransport } from '../transport/transport.js';
 import type { ConfState, NodeId, RaftConfig } from '../types.js';
 import { hasQuorum } from '../core/quorum.js';
+import { LogBudgetShares, type LogBudget } from './log-budget.js';
 import { RaftGroup, type StateMachine } from './group.js';
 import type { GroupHostLink } from './host-link.js';
-import { tickCatchUpMax } from './limits.js';
+import { logBudgetSweepMsDefault, tickCatchUpMax } from './limits.js';
 import { wakeReasons, type WakeReason } from './quiesce.js';
 import { TickClock } from './tick-clock.js';
 
@@ -47,6 +50,12 @@ export type RaftHostOptions = {
   raft?: Partial<RaftConfig>;
   /** Whether idle groups stop ticking (default true). */
   quiesce?: boolean;
+  /** The log entries the groups may hold in memory together, shared by activity; each
+   * group snapshots after its share when that is less than its own interval. Absent:
+   * each group keeps its own interval. */
+  logBudget?: LogBudget;
+  /** How often the log budget is reshared (default logBudgetSweepMsDefault). */
+  logBudgetSweepMs?: number;
   logger?: Logger;
 };
 
@@ -103,6 +112,8 @@ export class RaftHost {
   private readonly logger: Logger;
   private readonly quiesce: boolean;
   private timer: NodeJS.Timeout | null = null;
+  private readonly logShares: LogBudgetShares<RaftGroup> | null;
+  private readonly logSweepTimer: NodeJS.Timeout | null = null;
   private readonly snapshotQueue: (() => void)[] = [];
   /** Groups' Ready runs queued for the next pass; swapped out as a pass starts, so a group
    * queued during a pass runs in the next one (as its own setImmediate would). */
@@ -130,6 +141,11 @@ export class RaftHost {
     const heartbeatTicks = opts.raft?.heartbeatTicks ?? heartbeatTicksDefault;
     this.clock = new TickClock(opts.tickMs, heartbeatTicks, tickCatchUpMax, performance.now());
     this.wakes = Object.fromEntries(wakeReasons.map((r) => [r, 0])) as Record<WakeReason, number>;
+    this.logShares = opts.logBudget === undefined ? null : new LogBudgetShares(opts.logBudget);
+    if (this.logShares !== null) {
+      // unref: the sweep alone keeps no process alive; one wake a second on an idle store.
+      this.logSweepTimer = setInterval(() => this.sweepLogBudget(), opts.logBudgetSweepMs ?? logBudgetSweepMsDefault).unref();
+    }
     opts.transport.onPeerLiveness((peer, alive) => {
       if (alive) this.storeBack(peer);
       else this.storeSilent(peer);
@@ -173,6 +189,7 @@ export class RaftHost {
         throw new Error(`raft host ${this.id} closed while ${o.groupId} was opening`);
       }
       this.byId.set(o.groupId, group);
+      this.logShares?.add(group, group.appliedIndex);
       this.awake.add(group);
       this.ensureTicker();
       return group;
@@ -211,6 +228,7 @@ export class RaftHost {
     if (this.closed) return;
     this.closed = true;
     this.stopTicker();
+    if (this.logSweepTimer !== null) clearInterval(this.logSweepTimer);
     await Promise.all([...this.byId.values()].map((g) => g.close()));
     // Queued snapshots of closed groups resolve without running (their take() sees closed).
     for (const run of this.snapshotQueue.splice(0)) run();
@@ -322,6 +340,7 @@ export class RaftHost {
       runSoon: (run) => this.runSoon(run),
       storeSilent: (member) => this.silentStores.has(this.opts.transport.route(member)),
       snapshotTurn: (take) => this.snapshotTurn(take),
+      ...(this.logShares === null ? {} : { logShare: () => (holder.group === null ? Infinity : this.logShares!.every(holder.group)) }),
       quiesced: () => {
         const g = holder.group;
         if (g === null || !this.byId.has(g.groupId)) return;
@@ -342,6 +361,7 @@ export class RaftHost {
         if (g === null) return;
         this.awake.delete(g);
         this.quiet.delete(g);
+        this.logShares?.delete(g);
         // A failed group stays listed (its failedReason is status); a closed one goes.
         if (why === 'closed' && this.byId.get(g.groupId) === g) {
           this.byId.delete(g.groupId);
@@ -349,6 +369,29 @@ export class RaftHost {
         }
       },
     };
+  }
+
+  /** The least and the most entries a group may now hold in memory, or null without a
+   * log budget. */
+  logShareRange(): { min: number; max: number } | null {
+    if (this.logShares === null) return null;
+    let min = Infinity;
+    let max = 0;
+    for (const g of this.byId.values()) {
+      const every = this.logShares.every(g);
+      min = Math.min(min, every);
+      max = Math.max(max, every);
+    }
+    return this.byId.size === 0 ? null : { min, max };
+  }
+
+  /** Reshares the log budget by what each group applied since the last sweep, then has
+   * every group over its new share (one gone quiet) snapshot: its entries go to the
+   * others. The snapshots take their turns (snapshotTurn). */
+  private sweepLogBudget(): void {
+    if (this.closed || this.logShares === null) return;
+    this.logShares.sweep((g) => g.appliedIndex);
+    for (const g of this.byId.values()) g.snapshotIfDue();
   }
 
   private snapshotTurn(take: () => Promise<void>): Promise<void> {

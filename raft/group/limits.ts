@@ -21,3 +21,6 @@ export const quiesceIdleFiringsMin = 3;
 /** Ticker firings a busy group's commit-only hard state may wait before it is written
  * (about 1 s at 30 ms firings; hard-state-writes.ts says why it waits). */
 export const commitSaveFiringsMax = 32;
+
+/** How often a host reshares its log budget among its groups (log-budget.ts). */
+export const logBudgetSweepMsDefault = 1000;

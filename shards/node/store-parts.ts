@@ -18,6 +18,7 @@ export const storeParts: StoreParts = {
     transport: o.transport,
     storage: o.storage,
     tickMs: o.config.raft.tickMs,
+    logBudget: o.logBudget,
     raft: { electionTimeoutTicks: o.config.raft.electionTimeoutTicks, heartbeatTicks: o.config.raft.heartbeatTicks },
     logger: o.log,
   }),

@@ -19,8 +19,9 @@ export type StoreFigures = Readonly<{
    * replica's ring may hold (the store's budget shared among its shards). */
   changeFeed: Readonly<{ records: number; perShardMax: number }>;
   /** Raft log entries every hosted group holds in memory (those since its last snapshot),
-   * and the snapshot interval each group runs with on this store. */
-  logInMemory: Readonly<{ entries: number; snapshotEveryEntries: number }>;
+   * what they may hold together (the store's log budget), and the least and the most
+   * entries a group snapshots after now (its share of the budget, by how busy it is). */
+  logInMemory: Readonly<{ entries: number; entriesMax: number; snapshotEveryEntries: Readonly<{ min: number; max: number }> }>;
 }>;
 
 /** The first finite number among `names` of `o` (the stats objects name them so). */

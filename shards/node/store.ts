@@ -15,6 +15,7 @@ import { createAdminApp } from '../../common/admin.js';
 import { findStore, hostPortOf, replicaStores, type ClusterConfig, type ReplicaConfig, type ShardConfig, type StoreConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { RaftGroup, StateMachine } from '../../raft/group/group.js';
+import type { LogBudget } from '../../raft/group/log-budget.js';
 import type { RaftStorage } from '../../raft/storage/storage.js';
 import type { RaftTransport } from '../../raft/transport/transport.js';
 import type { ConfState, RaftConfig, RaftStatus } from '../../raft/types.js';
@@ -44,6 +45,8 @@ export interface StoreHost {
   openGroup(opts: Readonly<{ groupId: string; id: string; initialConf: ConfState; stateMachine: StateMachine; snapshotEveryEntries: number; logger: Logger; raft?: Partial<RaftConfig> }>): Promise<RaftGroup>;
   /** Groups quiesced, peer stores alive and the like, for /v1/status and /metrics. */
   stats(): Readonly<Record<string, unknown>>;
+  /** The least and the most log entries a group may hold now (RaftHost.logShareRange). */
+  logShareRange(): Readonly<{ min: number; max: number }> | null;
   close(): Promise<void>;
 }
 
@@ -57,7 +60,7 @@ export type StoreParts = Readonly<{
   /** The transport listening on the store's Raft address, `id` the store's, its peers the
    * other stores, `route` naming the store of any replica id. */
   listenTransport(o: Readonly<{ id: string; host: string; port: number; secret: string; peers: Record<string, { host: string; port: number }>; route: (replicaId: string) => string | undefined; log: Logger }>): Promise<StoreTransport>;
-  createHost(o: Readonly<{ id: string; transport: StoreTransport; storage: (groupId: string) => RaftStorage; config: ClusterConfig; log: Logger }>): StoreHost;
+  createHost(o: Readonly<{ id: string; transport: StoreTransport; storage: (groupId: string) => RaftStorage; config: ClusterConfig; logBudget: LogBudget; log: Logger }>): StoreHost;
   listenRpc(o: Readonly<{ services: (shardId: string) => ShardService | undefined; storeId: string; host: string; port: number; secret: string; log: Logger }>): Promise<StoreRpc>;
 }>;
 
@@ -98,9 +101,13 @@ async function inPool<T>(items: readonly T[], width: number, work: (item: T) => 
   if (failure !== null) throw (failure as { err: unknown }).err;
 }
 
-/** The snapshot interval of each group on a store hosting `groups`: the file's
- * `configured` interval, or the group's share of storeLogEntriesInMemoryMax when that is
- * less (limits.ts says why), never below storeSnapshotEveryEntriesMin. */
+/** The store's log budget (limits.ts says why): its groups share it by how busy each is
+ * (raft/group/log-budget.ts). */
+export const storeLogBudget: LogBudget = { entriesMax: storeLogEntriesInMemoryMax, groupEntriesMin: storeSnapshotEveryEntriesMin };
+
+/** The snapshot interval of each group on a store hosting `groups` when all are equally
+ * busy: the file's `configured` interval, or an equal share of the store's log budget
+ * when that is less, never below storeSnapshotEveryEntriesMin. */
 export function snapshotEveryEntriesFor(groups: number, configured: number): number {
   return storeBudgetShare(storeLogEntriesInMemoryMax, groups, storeSnapshotEveryEntriesMin, configured, 'group');
 }
@@ -121,8 +128,6 @@ export class ShardStore {
   #viewClient: ShardClient | null = null;
   /** Each hosted replica's change-feed ring: the store's budget shared among its shards. */
   readonly #feedCapacity: number;
-  /** Each hosted group's snapshot interval: the file's, or less on a store hosting many. */
-  readonly #snapshotEvery: number;
 
   private constructor(
     readonly config: ClusterConfig,
@@ -136,7 +141,6 @@ export class ShardStore {
   ) {
     // start() refuses a store that hosts nothing, so each share divides by at least one.
     this.#feedCapacity = changeFeedCapacityFor(hosted.length);
-    this.#snapshotEvery = snapshotEveryEntriesFor(hosted.length, config.raft.snapshotEveryEntries);
   }
 
   get id(): string {
@@ -191,8 +195,16 @@ export class ShardStore {
     return {
       storeId: this.id, statuses, host: this.host.stats(), log: this.log.stats,
       changeFeed: { records, perShardMax: this.#feedCapacity },
-      logInMemory: { entries, snapshotEveryEntries: this.#snapshotEvery },
+      logInMemory: { entries, entriesMax: storeLogBudget.entriesMax, snapshotEveryEntries: this.#snapshotEveryRange() },
     };
+  }
+
+  /** The least and the most entries a group snapshots after now: its share of the log
+   * budget, or the file's interval when that is less. */
+  #snapshotEveryRange(): { min: number; max: number } {
+    const file = this.config.raft.snapshotEveryEntries;
+    const range = this.host.logShareRange();
+    return range === null ? { min: file, max: file } : { min: Math.min(file, range.min), max: Math.min(file, range.max) };
   }
 
   static async start(opts: ShardStoreOptions): Promise<ShardStore> {
@@ -213,7 +225,7 @@ export class ShardStore {
       await log.close().catch(() => {});
       throw err;
     }
-    const host = parts.createHost({ id: store.id, transport, storage: (g) => log.group(g), config, log: opts.log });
+    const host = parts.createHost({ id: store.id, transport, storage: (g) => log.group(g), config, logBudget: storeLogBudget, log: opts.log });
     const metrics = new ShardMetricsRegistry({ defaultLabels: { store: store.id } });
     const self = new ShardStore(config, store, hosted, log, transport, host, new LeaderDutyTimer(), metrics);
     for (const [replicaId, st] of replicaStores(config)) self.#routes.set(replicaId, st.id);
@@ -249,7 +261,8 @@ export class ShardStore {
           id: replica.id,
           initialConf: p.initialConf,
           stateMachine: p.stateMachine,
-          snapshotEveryEntries: this.#snapshotEvery,
+          // The file's interval: the host's log budget may make it shorter (store.ts top).
+          snapshotEveryEntries: this.config.raft.snapshotEveryEntries,
           logger: log,
           raft: { nowMs: p.nowMs },
         }),

@@ -56,6 +56,7 @@ t.test('bench reserve and bench stores name a bad layout flag before starting an
     [['reserve', '--layout', 'replicas', '--shards', '100'], /--shards must be an integer from 1 to 8 with --layout replicas, got "100"/],
     [['reserve', '--layout', 'replicas', '--stores', '3'], /--stores applies to --layout stores only/],
     [['reserve', '--shards', '10', '--stores', '2'], /--stores must be an integer from 3 to 9, got "2"/],
+    [['reserve', '--shards', '10', '--busy-shards', '11'], /--busy-shards must be an integer from 1 to 10, got "11"/],
     [['stores', '--shards', 'x'], /--shards must be an integer from 1 to 1000, got "x"/],
     [['stores', '--agents', '0'], /--agents must be an integer from 1 to 100000, got "0"/],
   ] as const;

@@ -14,7 +14,7 @@ t.test('one walk per scrape, a fresh one for the next', async (t) => {
     walks++;
     return {
       storeId: 'a', statuses: [], host: { quiesced: 0, peerStoresAlive: { b: true } }, log: { writes: 3, syncs: 2, saves: 5, ops: 9 },
-      changeFeed: { records: 7, perShardMax: 655 }, logInMemory: { entries, snapshotEveryEntries: 1000 },
+      changeFeed: { records: 7, perShardMax: 655 }, logInMemory: { entries, entriesMax: 30_000, snapshotEveryEntries: { min: 100, max: 1000 } },
     };
   });
   const first = await registry.metrics();

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { RaftHost } from '../../../raft/group/host.js';
 import type { RaftGroup } from '../../../raft/group/group.js';
+import type { LogBudget } from '../../../raft/group/log-budget.js';
 import { MemoryRaftStorage } from '../../../raft/storage/memory-storage.js';
 import { SharedLogDb } from '../../../raft/storage/shared-log.js';
 import { LoopRaftHub, type LoopRaftTransport } from '../../../raft/transport/loop-transport.js';
@@ -47,6 +48,8 @@ type Options = {
   livenessTimeoutMs?: number;
   /** One SharedLogDb per store under this directory instead of memory storage. */
   logDir?: string;
+  logBudget?: LogBudget;
+  logBudgetSweepMs?: number;
 };
 
 export async function tcpStoreCluster(o: Options): Promise<StoreCluster<TcpRaftTransport>> {
@@ -85,6 +88,8 @@ async function openStores<T extends RaftTransport>(o: Options, ids: string[], tr
       tickMs: o.tickMs ?? 10,
       quiesce: o.quiesceOn ? o.quiesceOn(id) : (o.quiesce ?? true),
       ...(o.raftOn ? { raft: o.raftOn(id) } : {}),
+      ...(o.logBudget ? { logBudget: o.logBudget } : {}),
+      ...(o.logBudgetSweepMs ? { logBudgetSweepMs: o.logBudgetSweepMs } : {}),
     });
     stores.push({ id, transport, host, sms: new Map() });
   }
