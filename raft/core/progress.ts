@@ -19,9 +19,9 @@ export class Progress {
   /** Commit index last sent to this follower (by append, or by heartbeat under
    * RaftConfig.commitRidesAlong), so a commit advance triggers an append. */
   sentCommit = 0;
-  /** An append went to this follower since the last heartbeat round
-   * (RaftConfig.heartbeatsSkipBusy). */
-  appendedSinceHeartbeat = false;
+  /** Heartbeat rounds since an append went to this follower: 0 when one went since the
+   * last round (RaftConfig.heartbeatsSkipBusy). */
+  roundsSinceAppend = Number.POSITIVE_INFINITY;
   /** Leader ticks since the last append acknowledgement (stall detection in replicate). */
   ticksSinceAck = 0;
   /** In snapshot: index of the snapshot being sent, bytes the follower acknowledged. */

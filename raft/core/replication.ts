@@ -5,7 +5,7 @@
 // transfer and reads stays with the caller (raft.ts).
 import assert from 'node:assert';
 import type { ConfState, Message, NodeId, PeerStatus, RaftConfig, Snapshot } from '../types.js';
-import { replicateStallHeartbeats } from '../limits.js';
+import { heartbeatSkipRounds, replicateStallHeartbeats } from '../limits.js';
 import { type RaftLog, entryBytes } from './log.js';
 import { Progress } from './progress.js';
 import { isVoter, members } from './conf.js';
@@ -77,7 +77,7 @@ export class Replication {
     const commit = log.committed;
     this.host.send({ type: 'append', to, prevIndex, prevTerm, entries, commit });
     pr.sentCommit = commit;
-    pr.appendedSinceHeartbeat = true;
+    pr.roundsSinceAppend = 0;
     let bytes = 0;
     for (const e of entries) bytes += entryBytes(e);
     pr.sentEntries(entries.length, prevIndex + entries.length, bytes);
@@ -111,12 +111,12 @@ export class Replication {
     const self = this.host.id;
     for (const [to, pr] of this.progress) {
       if (to === self) continue;
-      const busy = pr.appendedSinceHeartbeat;
-      pr.appendedSinceHeartbeat = false;
+      const busy = pr.roundsSinceAppend < heartbeatSkipRounds;
+      if (context === '') pr.roundsSinceAppend++; // a read round is not a periodic one
       // A read round's heartbeat always goes: its acks confirm the leadership. When the
-      // commit rides along, a busy follower's next append brings it, or, if none comes,
-      // the next round's heartbeat (it is not busy then).
-      if (skipBusy && busy && pr.state === 'replicate' && pr.ticksSinceAck <= this.host.cfg.heartbeatTicks && (commitRides || pr.sentCommit >= committed)) continue;
+      // commit rides along, a busy follower's next append brings it, or, if none comes
+      // within heartbeatSkipRounds rounds, a heartbeat does.
+      if (skipBusy && busy && pr.state === 'replicate' && pr.ticksSinceAck <= heartbeatSkipRounds * this.host.cfg.heartbeatTicks && (commitRides || pr.sentCommit >= committed)) continue;
       // Never more than the follower is known to hold: its log may differ beyond match.
       const commit = Math.min(pr.match, committed);
       this.host.send({ type: 'heartbeat', to, commit, context });
