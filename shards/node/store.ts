@@ -8,6 +8,7 @@
 // The parts come in through `StoreParts` (store-parts.ts wires the real ones: the shared
 // log, the TCP transport routing by store, the Raft host, the shard RPC server), so this
 // file holds the composition and its order, and a test can see each part alone.
+import assert from 'node:assert';
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -15,13 +16,12 @@ import { createAdminApp } from '../../common/admin.js';
 import { findStore, hostPortOf, replicaStores, type ClusterConfig, type ReplicaConfig, type ShardConfig, type StoreConfig } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { RaftGroup, StateMachine } from '../../raft/group/group.js';
-import type { LogBudget } from '../../raft/group/log-budget.js';
+import { logShares, type LogBudget } from '../../raft/group/log-budget.js';
 import type { RaftStorage } from '../../raft/storage/storage.js';
 import type { RaftTransport } from '../../raft/transport/transport.js';
 import type { ConfState, RaftConfig, RaftStatus } from '../../raft/types.js';
 import { ShardClient } from '../client/shard-client.js';
 import { changeFeedCapacityFor } from '../change-feed.js';
-import { storeBudgetShare } from '../store-budget.js';
 import { storeLogEntriesInMemoryMax, storeOpenConcurrencyMax, storeSnapshotEveryEntriesMin } from '../limits.js';
 import type { MemberPlacement } from '../types.js';
 import { storeShardRoutes, type HostedReplica } from './admin-routes.js';
@@ -105,11 +105,12 @@ async function inPool<T>(items: readonly T[], width: number, work: (item: T) => 
  * (raft/group/log-budget.ts). */
 export const storeLogBudget: LogBudget = { entriesMax: storeLogEntriesInMemoryMax, groupEntriesMin: storeSnapshotEveryEntriesMin };
 
-/** The snapshot interval of each group on a store hosting `groups` when all are equally
- * busy: the file's `configured` interval, or an equal share of the store's log budget
- * when that is less, never below storeSnapshotEveryEntriesMin. */
+/** The snapshot interval of each group on a store hosting `groups` when none is busier
+ * than another: the file's `configured` interval, or the share the host's log budget
+ * gives each (logShares with equal rates) when that is less. */
 export function snapshotEveryEntriesFor(groups: number, configured: number): number {
-  return storeBudgetShare(storeLogEntriesInMemoryMax, groups, storeSnapshotEveryEntriesMin, configured, 'group');
+  assert(Number.isSafeInteger(groups) && groups >= 1, `a store hosts at least one group, got ${groups}`);
+  return Math.min(configured, logShares(storeLogBudget, new Array<number>(groups).fill(0))[0]!);
 }
 
 export class ShardStore {

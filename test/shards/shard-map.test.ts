@@ -1,7 +1,10 @@
-// Proves shardOf: pure and independent of the order of the shard list; spreads DNs evenly
+// Proves shardOf: the same placement as every earlier release (a cluster being upgraded
+// one process at a time must agree on who owns a DN); pure and independent of the order
+// of the shard list; spreads DNs evenly
 // (each of 8 shards within ±10% of the mean over 10,000 DNs); adding a shard moves only
 // DNs onto the new shard, about 1/(n+1) of them; removing one moves only its own DNs.
 
+import { createHash } from 'node:crypto';
 import t from 'tap';
 import { ShardClient } from '../../shards/client/shard-client.js';
 import { shardOf } from '../../shards/shard-map.js';
@@ -9,6 +12,23 @@ import { shardOf } from '../../shards/shard-map.js';
 const dns = Array.from({ length: 10_000 }, (_, i) => String(100_000 + i * 7));
 const shards = Array.from({ length: 8 }, (_, i) => `shard-${i}`);
 const owners = dns.map((dn) => shardOf(dn, shards));
+
+t.test('the placement every release has used: highest 48 bits of SHA-256(shard NUL dn)', async (t) => {
+  // The formula as first written, with a Hash object per score.
+  const reference = (dn: string, ids: readonly string[]): string => {
+    let best = '';
+    let bestScore = -1;
+    for (const id of ids) {
+      const s = createHash('sha256').update(id).update('\u0000').update(dn).digest().readUIntBE(0, 6);
+      if (s > bestScore || (s === bestScore && id < best)) [best, bestScore] = [id, s];
+    }
+    return best;
+  };
+  const differ = dns.slice(0, 2000).filter((dn, i) => owners[i] !== reference(dn, shards));
+  t.same(differ, [], 'shardOf agrees with the reference on 2,000 DNs over 8 shards');
+  const hundred = Array.from({ length: 100 }, (_, i) => `s${i + 1}`);
+  t.same(['100000', '100001', '3001'].map((dn) => shardOf(dn, hundred)), ['100000', '100001', '3001'].map((dn) => reference(dn, hundred)), 'and over 100 shards');
+});
 
 t.test('pure and order-independent', async (t) => {
   const reversed = [...shards].reverse();
