@@ -226,12 +226,17 @@ export class Raft implements RaftCore {
 
   // ---------------------------------------------------------------- public API: outputs
 
+  /** Asked after every step of every group, so it compares fields rather than building
+   * the soft and hard states it would compare. */
   hasReady(): boolean {
-    if (!sameSoft(this.softState(), this.prevSoft) || this.readFailures.length > 0) return true;
+    if (this.lead !== this.prevSoft.leader || this.role() !== this.prevSoft.role || this.readFailures.length > 0) return true;
     if (this.failed !== null) return false;
     if (this.state === 'leader' && this.needBroadcast) return true;
+    const hard = this.prevHard;
     return (
-      !sameHard(this.hardState(), this.prevHard) ||
+      this.term !== hard.term ||
+      (this.bugs.voteNotPersisted ? null : this.vote) !== hard.vote ||
+      this.log.committed !== hard.commit ||
       this.log.unstableFrom <= this.log.lastIndex() ||
       (this.pendingSnapshot !== null && !this.pendingSnapshotEmitted) ||
       this.log.committed > this.committedEmitted ||
@@ -513,10 +518,6 @@ export class Raft implements RaftCore {
   send(m: Outgoing): void {
     this.msgs.push({ term: this.term, ...m, from: this.id } as Message);
   }
-}
-
-function sameSoft(a: SoftState, b: SoftState): boolean {
-  return a.leader === b.leader && a.role === b.role;
 }
 
 function sameHard(a: HardState, b: HardState): boolean {

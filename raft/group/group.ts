@@ -23,6 +23,7 @@ import { silentLogger, type Logger } from '../../common/logger.js';
 import { createRaftCore, decodeConfChange, defaultRaftConfig } from '../core.js';
 import { applyConfChange } from '../core/conf.js';
 import { RaftGroupError } from '../errors.js';
+import { splitEarlyMessages } from './early-messages.js';
 import { HardStateWrites } from './hard-state-writes.js';
 import { snapshotDue } from './snapshot-phase.js';
 import { quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
@@ -405,48 +406,45 @@ export class RaftGroup {
     this.loop = null;
   };
 
-  /** Handles Readies one at a time until the core has nothing more to say. */
+  /** Handles Readies one at a time until the core has nothing more to say; one with
+   * nothing to persist (a commit, an apply) is handled at once, without a promise. */
   private async drain(): Promise<void> {
     while (!this.closed && this.failure === null && this.core.hasReady()) {
       this.#readies++;
-      await this.handleReady(this.core.ready());
+      const saving = this.handleReady(this.core.ready());
+      if (saving !== null) await saving;
     }
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
+  private handleReady(rd: Ready): Promise<void> | null {
     this.noteSoftState(rd.softState);
-    // A leader's replication messages do not depend on its own log being durable (Raft
-    // thesis §10.2.1): followers may hold entries the leader loses in a crash, as if it had
-    // crashed just after sending. So they leave before the fsync and the two disks work in
-    // parallel; the leader counts itself for commit only after advance(). Everything else
-    // (votes, acks) waits for the fsync. A term change in this Ready must be durable first.
-    let late = rd.messages;
-    if (rd.softState.role === 'leader' && (rd.hardState === null || rd.hardState.term === this.hardStates.durableTerm) && rd.messages.length > 0) {
-      const early = rd.messages.filter((m) => m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot');
-      if (early.length > 0) {
-        late = rd.messages.filter((m) => m.type !== 'append' && m.type !== 'heartbeat' && m.type !== 'snapshot');
-        this.opts.transport.send(this.opts.groupId, early);
-      }
-    }
+    const { early, late } = splitEarlyMessages(rd, this.hardStates.durableTerm);
+    if (early.length > 0) this.opts.transport.send(this.opts.groupId, early);
     // 1. persist, fsync'd when anything sent below may depend on it (a commit-only hard
     // state waits for a ticker firing: hard-state-writes.ts)
     const hardState = this.hardStates.forSave(rd.hardState, rd.entries.length);
-    if (rd.snapshot !== null || rd.entries.length > 0 || hardState !== null) {
-      try {
-        await this.opts.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
-      } catch (e) {
-        return this.failStorage(e);
-      }
-      if (hardState !== null) this.hardStates.written(hardState);
-      if (this.closed) return; // nothing leaves after close(); the next open replays the log
+    if (rd.snapshot === null && rd.entries.length === 0 && hardState === null) {
+      this.afterPersist(rd, late);
+      return null;
     }
-    // 2. send
+    let saving: Promise<void>;
+    try {
+      saving = this.opts.storage.save({ hardState, entries: rd.entries, snapshot: rd.snapshot }, rd.mustSync);
+    } catch (e) {
+      saving = Promise.reject(e);
+    }
+    return saving.then(() => {
+      if (hardState !== null) this.hardStates.written(hardState);
+      if (!this.closed) this.afterPersist(rd, late); // nothing leaves after close(); the next open replays the log
+    }, this.failStorage);
+  }
+
+  /** 2. send, 3. install and apply, 4. reads, 5. advance. */
+  private afterPersist(rd: Ready, late: readonly Message[]): void {
     if (late.length > 0) this.opts.transport.send(this.opts.groupId, late);
-    // 3. install, apply
     if (rd.snapshot !== null) this.installSnapshot(rd.snapshot);
     const appliedBefore = this.applied;
     for (const e of rd.committed) this.apply(e);
-    // 4. reads
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.context);
       if (r) r.index = rs.index;
@@ -456,7 +454,7 @@ export class RaftGroup {
       this.reads.get(rf.context)?.waiter.reject(ioError('RAFT_ERR_NOT_LEADER', why, rd.softState.leader));
     }
     this.serveReads();
-    // 5. advance, then maybe snapshot what was applied
+    // advance, then maybe snapshot what was applied
     this.core.advance(rd);
     if (this.applied !== appliedBefore) for (const cb of this.appliedListeners) cb(this.applied);
     this.snapshotIfDue();
@@ -578,7 +576,7 @@ export class RaftGroup {
 
   /** Storage failed: from now on this replica acknowledges nothing (it may have lost
    * what it would be acknowledging). Restarting the process is the way back. */
-  private failStorage(e: unknown): void {
+  private readonly failStorage = (e: unknown): void => {
     if (this.failure !== null) return; // a second failing write reports nothing new
     const reason = e instanceof Error ? e.message : String(e);
     this.failure = reason;
@@ -590,7 +588,7 @@ export class RaftGroup {
     this.rejectAll(() => ioError('RAFT_ERR_FAILED', `raft storage failed: ${reason}`));
     const err = e instanceof Error ? e : new Error(reason);
     for (const cb of this.failedListeners) cb(err);
-  }
+  };
 
   private rejectAll(error: () => RaftGroupError): void {
     for (const p of [...this.pending.values()]) p.waiter.reject(error());

@@ -12,7 +12,7 @@
 import { decodeEntry, decodeHardState, decodeSnapshot, encodeEntry, encodeHardState, encodeSnapshot } from '../codec.js';
 import { hasCode, ioError } from '../io-error.js';
 import type { Entry, HardState, Snapshot } from '../types.js';
-import { GroupKeys, storageFailure, TAG_HARD, TAG_SNAP, type LogDb, type LogOp } from './log-keys.js';
+import { GroupKeys, storageFailure, TAG_SNAP, type LogDb, type LogOp } from './log-keys.js';
 import type { LogQueue } from './log-queue.js';
 import { EMPTY_HARD_STATE, type LoadedState, type RaftStorage, type StorageBatch } from './storage.js';
 import { TermRuns } from './term-runs.js';
@@ -45,7 +45,7 @@ export class GroupLog implements RaftStorage {
     await this.log.idle();
     const where = `LevelDB ${this.dir}: group ${this.keys.groupId}`;
     try {
-      const hardBytes = await this.db.get(this.keys.key(TAG_HARD));
+      const hardBytes = await this.db.get(this.keys.hardKey);
       const snapBytes = await this.db.get(this.keys.key(TAG_SNAP));
       const hardState: HardState = hardBytes ? decodeHardState(hardBytes, `LevelDB ${this.dir}: hard state`) : EMPTY_HARD_STATE;
       const snapshot = snapBytes ? decodeSnapshot(snapBytes, `LevelDB ${this.dir}: snapshot`) : null;
@@ -114,7 +114,7 @@ export class GroupLog implements RaftStorage {
       for (let i = newLast + 1; i <= lastIndex; i++) ops.push({ type: 'del', key: this.keys.entryKey(i) });
       lastIndex = newLast;
     }
-    if (batch.hardState) ops.push({ type: 'put', key: this.keys.key(TAG_HARD), value: encodeHardState(batch.hardState) });
+    if (batch.hardState) ops.push({ type: 'put', key: this.keys.hardKey, value: encodeHardState(batch.hardState) });
     if (snapshotKeeps === true) this.runs.dropThrough(snapIndex);
     if (snapshotKeeps === false) this.runs.clear();
     if (fresh.length > 0) {

@@ -30,7 +30,12 @@ export class GroupKeys {
     this.prefix = new Uint8Array(id.length + 1);
     this.prefix.set(id);
     this.prefix[id.length] = SEPARATOR;
+    this.hardKey = this.key(TAG_HARD);
   }
+
+  /** The hard state's key, written by most saves: made once (LevelDB copies a key into
+   * its batch, and nothing writes into this one). */
+  readonly hardKey: Uint8Array;
 
   key(tag: number): Uint8Array {
     const k = new Uint8Array(this.prefix.length + 1);
@@ -40,10 +45,22 @@ export class GroupKeys {
   }
 
   entryKey(index: number): Uint8Array {
-    const k = new Uint8Array(this.prefix.length + 9);
+    const at = this.prefix.length + 1;
+    const k = new Uint8Array(at + 8);
     k.set(this.prefix);
-    k[this.prefix.length] = TAG_ENTRY;
-    new DataView(k.buffer).setBigUint64(this.prefix.length + 1, BigInt(index));
+    k[at - 1] = TAG_ENTRY;
+    // Big-endian in two 32-bit halves: a BigInt and a DataView per key cost more than the
+    // rest of the key (an entry is saved on every replica, and deleted again later).
+    const high = Math.floor(index / 0x1_0000_0000);
+    const low = index >>> 0;
+    k[at] = high >>> 24;
+    k[at + 1] = (high >>> 16) & 0xff;
+    k[at + 2] = (high >>> 8) & 0xff;
+    k[at + 3] = high & 0xff;
+    k[at + 4] = low >>> 24;
+    k[at + 5] = (low >>> 16) & 0xff;
+    k[at + 6] = (low >>> 8) & 0xff;
+    k[at + 7] = low & 0xff;
     return k;
   }
 
