@@ -26,7 +26,7 @@ import { intFlag } from '../common/args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { raftSnapshotEveryEntriesMax, raftSnapshotEveryEntriesMin } from '../common/limits.js';
 import { ShardClient } from '../shards/client/shard-client.js';
-import { shardOf } from '../shards/shard-map.js';
+import { ownedByAny } from '../shards/shard-map.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
 import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
@@ -194,7 +194,7 @@ export function agentDns(shardIds: readonly string[], agents: number, busyShards
   const dns: string[] = [];
   for (let n = 100000; dns.length < agents; n++) {
     const dn = String(n);
-    if (busy.size === shardIds.length || busy.has(shardOf(dn, shardIds))) dns.push(dn);
+    if (busy.size === shardIds.length || ownedByAny(dn, shardIds, busy)) dns.push(dn);
   }
   return dns;
 }
