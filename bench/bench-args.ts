@@ -3,7 +3,7 @@
 // prints human progress through `args.log`, and returns the report the CLI prints as the
 // final JSON line.
 
-export const BENCH_NAMES = ['raft', 'reserve', 'failover', 'calls', 'media', 'sip-stack', 'queue-media', 'stores', 'disk'] as const;
+export const BENCH_NAMES = ['raft', 'reserve', 'failover', 'calls', 'media', 'sip-stack', 'queue-media', 'stores', 'disk', 'hosts'] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 export type BenchArgs = Readonly<{
