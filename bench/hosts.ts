@@ -1,8 +1,8 @@
 // `npm run bench -- hosts [--json] [--groups 2,100] [--seconds 6] [--repeat 3]
-//                         [--concurrency 64] [--storage level|memory]`
+//                         [--concurrency 64] [--storage level|memory] [--transport loop|tcp]`
 // What the Raft layer costs per group count, without processes, sockets or shards: three
 // RaftHosts in this one process (three stores), wired by a LoopRaftHub (every message
-// still goes through the binary codec), each with one shared LevelDB log fsync'd as a
+// still goes through the binary codec) or by TcpRaftTransports over loopback, each with one shared LevelDB log fsync'd as a
 // store's is (or memory storage), N groups with one replica per store, the stores' Raft
 // timing, leaders spread evenly over the stores. A closed loop of `concurrency` workers proposes small entries to the leaders of
 // random groups. Each group count runs `repeat` times, alternating with the others so
@@ -22,6 +22,8 @@ import type { RaftGroup } from '../raft/group/group.js';
 import { MemoryRaftStorage } from '../raft/storage/memory-storage.js';
 import { SharedLogDb } from '../raft/storage/shared-log.js';
 import { LoopRaftHub } from '../raft/transport/loop-transport.js';
+import { TcpRaftTransport } from '../raft/transport/tcp-transport.js';
+import type { RaftTransport } from '../raft/transport/transport.js';
 import type { Entry } from '../raft/types.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { intFlag } from '../common/args.js';
@@ -47,14 +49,28 @@ class CountingMachine implements StateMachine {
 
 type Run = { groups: number; opsPerSec: number; cpuUsPerOp: number; readiesPerOp: number; messagesPerOp: number };
 
-async function runOnce(groups: number, storage: 'level' | 'memory', concurrency: number, seconds: number): Promise<Run> {
+type Options = { storage: 'level' | 'memory'; transport: 'loop' | 'tcp'; concurrency: number; seconds: number };
+
+/** Three stores' transports, each knowing the other two. */
+async function connect(kind: Options['transport']): Promise<RaftTransport[]> {
+  if (kind === 'loop') {
+    const hub = new LoopRaftHub();
+    const loops = STORES.map((id) => hub.transport(id, { route: storeOf }));
+    for (const a of loops) for (const b of loops) if (a !== b) a.setPeer(b.id);
+    return loops;
+  }
+  const tcps: TcpRaftTransport[] = [];
+  for (const id of STORES) tcps.push(await TcpRaftTransport.listen({ id, host: '127.0.0.1', port: 0, secret: 'bench-hosts-secret', peers: {}, route: storeOf }));
+  for (const a of tcps) for (const b of tcps) if (a !== b) a.setPeer(b.id, { host: '127.0.0.1', port: b.port });
+  return tcps;
+}
+
+async function runOnce(groups: number, { storage, transport, concurrency, seconds }: Options): Promise<Run> {
   const dir = await mkdtemp(join(tmpdir(), 'ringfence-bench-hosts-'));
-  const hub = new LoopRaftHub();
   const logs: SharedLogDb[] = [];
   const hosts: RaftHost[] = [];
-  const transports = STORES.map((id) => hub.transport(id, { route: storeOf }));
+  const transports = await connect(transport);
   try {
-    for (const a of transports) for (const b of transports) if (a !== b) a.setPeer(b.id);
     for (const [i, id] of STORES.entries()) {
       const log = storage === 'level' ? await SharedLogDb.open(join(dir, id)) : null;
       if (log !== null) logs.push(log);
@@ -148,11 +164,13 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   const seconds = args.seconds ?? 6;
   const repeat = intFlag(args.flags.get('repeat'), 'repeat', 1, 20, 3);
   const concurrency = intFlag(args.flags.get('concurrency'), 'concurrency', 1, 1024, 64);
+  const transport = args.flags.get('transport') ?? 'loop';
+  if (transport !== 'loop' && transport !== 'tcp') throw new Error(`--transport must be loop or tcp, got ${transport}`);
   const runs: Run[] = [];
   for (let r = 0; r < repeat; r++) {
     // Alternate the order each round, so neither count always runs on a warmer process.
     for (const n of r % 2 === 0 ? groups : [...groups].reverse()) {
-      const run = await runOnce(n, storage, concurrency, seconds);
+      const run = await runOnce(n, { storage, transport, concurrency, seconds });
       runs.push(run);
       args.log(`[bench hosts] ${String(n).padStart(4)} groups, round ${r + 1}/${repeat}: ${run.opsPerSec} proposals/s, ${run.cpuUsPerOp} us CPU each, ${run.readiesPerOp} Readies and ${run.messagesPerOp} messages each`);
     }
@@ -164,5 +182,5 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   });
   const base = results[0]!;
   for (const r of results.slice(1)) args.log(`[bench hosts] ${r.groups} groups against ${base.groups}: ${round(r.cpuUsPerOp / base.cpuUsPerOp, 2)}x the CPU per proposal (medians of ${repeat})`);
-  return { bench: 'hosts', storage, concurrency, seconds, repeat, results };
+  return { bench: 'hosts', storage, transport, concurrency, seconds, repeat, results };
 }
