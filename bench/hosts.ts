@@ -1,16 +1,17 @@
 // `npm run bench -- hosts [--json] [--groups 2,100] [--seconds 6] [--repeat 3]
 //                         [--concurrency 64] [--storage level|memory] [--transport loop|tcp]`
-// What the Raft layer costs per group count, without processes, sockets or shards: three
-// RaftHosts in this one process (three stores), wired by a LoopRaftHub (every message
-// still goes through the binary codec) or by TcpRaftTransports over loopback, each with one shared LevelDB log fsync'd as a
-// store's is (or memory storage), N groups with one replica per store, the stores' Raft
-// timing, leaders spread evenly over the stores. A closed loop of `concurrency` workers proposes small entries to the leaders of
-// random groups. Each group count runs `repeat` times, alternating with the others so
-// they see the same machine; the report gives the median CPU per committed proposal (all
-// of this process's threads: the LevelDB writes are in it), and per proposal the Readies
-// and Raft messages it took. Spreading the same load over more groups turns batched
-// Readies into one Ready (and ~one message) per entry, so the ratio between group counts
-// is the per-group price of the store's Ready path (issue #20's throughput bar).
+// What the Raft layer costs per group count, without processes or shards: three RaftHosts
+// in this one process (three stores), wired by a LoopRaftHub (every message still goes
+// through the binary codec) or by TcpRaftTransports over loopback, each with one shared
+// LevelDB log fsync'd as a store's is (or memory storage), N groups with one replica per
+// store, the stores' Raft timing, leaders spread evenly over the stores. A closed loop of
+// `concurrency` workers proposes small entries to the leaders of random groups. Each
+// group count runs `repeat` times, alternating with the others so they see the same
+// machine; the report gives the median CPU per committed proposal (all of this process's
+// threads: the LevelDB writes are in it), and per proposal the Readies and Raft messages
+// it took. Spreading the same load over more groups turns batched Readies into one Ready
+// (and ~one message) per entry, so the ratio between group counts is the per-group price
+// of the store's Ready path (issue #20's throughput bar).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

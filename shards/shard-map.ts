@@ -15,6 +15,10 @@ const sha256: (text: string) => Buffer =
 
 /** 48 bits of SHA-256 of `shardId NUL dn`: exact in a JS number, and collisions between
  * shards for one DN are rare enough that the id tie-break keeps the choice stable. */
+/** Whether shard `id` scoring `s` wins over the best so far: the higher score, on a tie
+ * the smaller id (shardOf and ownedByAny must order shards alike). */
+const beats = (s: number, id: string, bestScore: number, best: string): boolean => s > bestScore || (s === bestScore && id < best);
+
 function score(shardId: string, dn: string): number {
   return sha256(`${shardId}\u0000${dn}`).readUIntBE(0, 6);
 }
@@ -26,7 +30,7 @@ export function shardOf(dn: string, shardIds: readonly string[]): string {
   let bestScore = -1;
   for (const id of shardIds) {
     const s = score(id, dn);
-    if (s > bestScore || (s === bestScore && id < best)) {
+    if (beats(s, id, bestScore, best)) {
       best = id;
       bestScore = s;
     }
@@ -43,7 +47,7 @@ export function ownedByAny(dn: string, shardIds: readonly string[], subset: Read
   for (const id of shardIds) {
     if (!subset.has(id)) continue;
     const s = score(id, dn);
-    if (s > bestScore || (s === bestScore && id < best)) {
+    if (beats(s, id, bestScore, best)) {
       best = id;
       bestScore = s;
     }
@@ -52,7 +56,7 @@ export function ownedByAny(dn: string, shardIds: readonly string[], subset: Read
   for (const id of shardIds) {
     if (subset.has(id)) continue;
     const s = score(id, dn);
-    if (s > bestScore || (s === bestScore && id < best)) return false;
+    if (beats(s, id, bestScore, best)) return false;
   }
   return true;
 }

@@ -235,7 +235,7 @@ export class Raft implements RaftCore {
     const hard = this.prevHard;
     return (
       this.term !== hard.term ||
-      (this.bugs.voteNotPersisted ? null : this.vote) !== hard.vote ||
+      this.hardVote() !== hard.vote ||
       this.log.committed !== hard.commit ||
       this.log.unstableFrom <= this.log.lastIndex() ||
       (this.pendingSnapshot !== null && !this.pendingSnapshotEmitted) ||
@@ -352,8 +352,12 @@ export class Raft implements RaftCore {
   }
 
   private hardState(): HardState {
-    const vote = this.bugs.voteNotPersisted ? null : this.vote;
-    return { term: this.term, vote, commit: this.log.committed };
+    return { term: this.term, vote: this.hardVote(), commit: this.log.committed };
+  }
+
+  /** The vote the hard state carries (none under the planted voteNotPersisted bug). */
+  private hardVote(): NodeId | null {
+    return this.bugs.voteNotPersisted ? null : this.vote;
   }
 
   promotable(): boolean {
