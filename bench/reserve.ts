@@ -1,11 +1,16 @@
 // `npm run bench -- reserve [--json] [--seconds S] [--agents N] [--levels 1,16,64,256]
-//   [--shards N] [--stores 3] [--layout stores|replicas] [--warmup-seconds 2]
+//   [--shards N] [--stores 3] [--layout stores|replicas|in-process] [--warmup-seconds 2]
 //   [--snapshot-every N] [--busy-shards N]`
 // Reservation cycles (reserve → confirm → release) against N shards × 3 replicas with
 // fsync on, at several closed-loop concurrencies. Layouts: `stores` (the default when
 // --shards is given): N shards on --stores `ringfence store` processes, the client holding
 // one connection per store; `replicas` (the default without --shards, N = 2): every replica
-// a process of its own, today's layout, for the comparison with earlier figures. beside it, when etcd is
+// a process of its own, today's layout, for the comparison with earlier figures;
+// `in-process`: the stores of the `stores` layout (real LevelDB, real loopback sockets)
+// opened in the bench's own process beside its client, one event loop for all, so what a
+// shard count costs can be told apart from what scheduling several processes on a small
+// machine costs (its cpuMsPerCycle.client is then the stores' and the client's CPU
+// together; one core at most). Beside it, when etcd is
 // installed, the same reservation workload against a 3-member etcd as compare-and-swap
 // transactions (ANCHORS.md): reserve, confirm and release are three transactions there as
 // they are three commands here (ANCHORS.md's etcd figures were reserve → release only). The two targets alternate level by level so both see the
@@ -25,7 +30,10 @@ import { ProcessSet, writeLocalClusterConfig } from '../cluster/local-cluster.js
 import { intFlag } from '../common/args.js';
 import type { ClusterConfig } from '../common/config.js';
 import { raftSnapshotEveryEntriesMax, raftSnapshotEveryEntriesMin } from '../common/limits.js';
+import { silentLogger } from '../common/logger.js';
 import { ShardClient } from '../shards/client/shard-client.js';
+import { ShardStore } from '../shards/node/store.js';
+import { storeParts } from '../shards/node/store-parts.js';
 import { ownedByAny } from '../shards/shard-map.js';
 import type { BenchArgs, BenchReport } from './bench-args.js';
 import { runClosedLoop, type OpOutcome } from './closed-loop.js';
@@ -35,7 +43,7 @@ import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuTicks, onExitCleanup, self
 import { round, summarizeLatencies } from './stats.js';
 import { StoreCluster, storeCountNames, storeCounts, type StoreCounts } from './store-cluster.js';
 
-type Layout = 'stores' | 'replicas';
+type Layout = 'stores' | 'replicas' | 'in-process';
 /** Processes beyond this many (3 per shard) make the per-replica layout a bench of the
  * machine's scheduler rather than of Ringfence. */
 const replicaLayoutShardsMax = 8;
@@ -47,7 +55,7 @@ export type ReserveLayout = Readonly<{ layout: Layout; shards: number; stores: n
 export function reserveLayout(args: BenchArgs): ReserveLayout {
   const shardsFlag = args.flags.get('shards');
   const layoutFlag = args.flags.get('layout') ?? (shardsFlag === undefined ? 'replicas' : 'stores');
-  if (layoutFlag !== 'stores' && layoutFlag !== 'replicas') throw new Error(`--layout wants stores or replicas, got ${layoutFlag}`);
+  if (layoutFlag !== 'stores' && layoutFlag !== 'replicas' && layoutFlag !== 'in-process') throw new Error(`--layout wants stores, replicas or in-process, got ${layoutFlag}`);
   const shardsMax = layoutFlag === 'replicas' ? replicaLayoutShardsMax : 1000;
   const shards = shardsFlag === undefined ? 2 : Number(shardsFlag);
   if (!Number.isInteger(shards) || shards < 1 || shards > shardsMax) throw new Error(`--shards must be an integer from 1 to ${shardsMax} with --layout ${layoutFlag}, got ${JSON.stringify(shardsFlag)}`);
@@ -117,6 +125,34 @@ async function startStores(shards: number, stores: number, snapshotEveryEntries:
   return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, serverPids, storeCounts: counts, stop: () => cluster.stop() };
 }
 
+/** The stores layout's stores opened in this process (ShardStore.start, as `ringfence
+ * store` does), each with its admin app listening so storeCounts reads them as it reads
+ * store processes. */
+async function startStoresInProcess(shards: number, stores: number, snapshotEveryEntries: number): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-in-process-'));
+  const { config } = await writeLocalClusterConfig({ dir, shards, stores, raft: { snapshotEveryEntries } });
+  const opened: ShardStore[] = [];
+  const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
+  const stop = async (): Promise<void> => {
+    client.close();
+    await Promise.all(opened.map((st) => st.close()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const st of config.stores ?? []) opened.push(await ShardStore.start({ config, storeId: st.id, parts: storeParts, log: silentLogger, listenAdmin: true }));
+    for (const deadline = Date.now() + storesLeadersMsMax; ; ) {
+      const led = new Set(opened.flatMap((st) => [...st.replicas].filter(([, r]) => r.node.group.isLeader()).map(([id]) => id)));
+      if (led.size === shards) break;
+      if (Date.now() > deadline) throw new Error(`reserve: ${shards - led.size} of ${shards} shards have no leader ${storesLeadersMsMax} ms after the stores opened`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { config, client, describe: `${shards} shards × 3 replicas on ${stores} stores in this process (fsync on), in ${dir}`, serverPids: () => [], storeCounts: () => storeCounts(config), stop };
+}
+
 /** CPU per reservation cycle (ms): the whole machine's busy time, and the Ringfence
  * servers' and this bench client's own, so a change in throughput can be told apart from
  * a change in cost (the machine is saturated at c=64, so throughput follows the cost). */
@@ -142,7 +178,10 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   const rows: Row[] = [];
   try {
     args.log(`reserve: starting ${layout.shards} shards × 3 replicas, layout ${layout.layout}`);
-    target = layout.layout === 'stores' ? await startStores(layout.shards, layout.stores, snapshotEvery, profileDir, args.log) : await startReplicas(layout.shards, snapshotEvery, profileDir);
+    target =
+      layout.layout === 'stores' ? await startStores(layout.shards, layout.stores, snapshotEvery, profileDir, args.log)
+      : layout.layout === 'in-process' ? await startStoresInProcess(layout.shards, layout.stores, snapshotEvery)
+      : await startReplicas(layout.shards, snapshotEvery, profileDir);
     args.log(`reserve: ${target.describe}`);
     const client = target.client;
     const dns = agentDns(target.config.shards.map((sh) => sh.id), agents, busyShards);
@@ -178,7 +217,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     await target?.stop();
   }
   const results = rows.map(({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, cpuMsPerCycle, storesPerCycle }) => ({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, ...(cpuMsPerCycle ? { cpuMsPerCycle } : {}), ...(storesPerCycle ? { storesPerCycle } : {}) }));
-  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(busyShards < layout.shards ? { busyShards } : {}), ...(layout.layout === 'stores' ? { stores: layout.stores } : {}), snapshotEveryEntries: snapshotEvery, results };
+  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(busyShards < layout.shards ? { busyShards } : {}), ...(layout.layout !== 'replicas' ? { stores: layout.stores } : {}), snapshotEveryEntries: snapshotEvery, results };
 }
 
 function line(r: Row): string {
@@ -223,7 +262,9 @@ async function ringfenceLevel(target: Target, dns: readonly string[], concurrenc
   const pids = target.serverPids();
   const hostBefore = hostCpuTicks();
   const countsBefore = await target.storeCounts?.();
-  const cpuBefore = { ...groupCpuMs({ servers: pids }), client: selfCpuTimeMs() };
+  // In process (no server pids) the client's CPU is the stores' too: no servers figure.
+  const serverCpu = (): Record<string, number | null> => (pids.length > 0 ? groupCpuMs({ servers: pids }) : {});
+  const cpuBefore = { ...serverCpu(), client: selfCpuTimeMs() };
   let denied = 0;
   let seq = 0;
   const grantLatencies: number[] = [];
@@ -248,7 +289,7 @@ async function ringfenceLevel(target: Target, dns: readonly string[], concurrenc
       return 'ok';
     },
   });
-  const cpuAfter = { ...groupCpuMs({ servers: pids }), client: selfCpuTimeMs() };
+  const cpuAfter = { ...serverCpu(), client: selfCpuTimeMs() };
   const hostMs = hostBusyMs(hostBefore, hostCpuTicks());
   const countsAfter = await target.storeCounts?.();
   // Every started cycle cost CPU, granted or denied.

@@ -51,7 +51,7 @@ t.test('bench calls names a bad flag before starting anything', async (t) => {
 
 t.test('bench reserve and bench stores name a bad layout flag before starting anything', async (t) => {
   const cases = [
-    [['reserve', '--layout', 'mixed'], /--layout wants stores or replicas, got mixed/],
+    [['reserve', '--layout', 'mixed'], /--layout wants stores, replicas or in-process, got mixed/],
     [['reserve', '--shards', '0'], /--shards must be an integer from 1 to 1000 with --layout stores, got "0"/],
     [['reserve', '--layout', 'replicas', '--shards', '100'], /--shards must be an integer from 1 to 8 with --layout replicas, got "100"/],
     [['reserve', '--layout', 'replicas', '--stores', '3'], /--stores applies to --layout stores only/],

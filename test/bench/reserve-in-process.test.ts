@@ -1,0 +1,28 @@
+// `bench reserve --layout in-process`: the stores layout's three stores opened in the
+// bench's own process (real LevelDB with fsync, real loopback sockets), quick enough for
+// every `npm test`. Its JSON line names the layout and the shard count, reports cycles
+// that committed reserve, confirm and release on the stores (counted through their admin
+// apps, as for store processes), and charges all the CPU to the one process: there is no
+// servers figure, since no server runs elsewhere. No figure is judged against a bound.
+import t from 'tap';
+import { runBenchCli } from './bench-process.js';
+
+t.test('bench reserve --layout in-process runs the stores beside the client', async (t) => {
+  const { code, stdout, stderr } = await runBenchCli(t, ['reserve', '--layout', 'in-process', '--shards', '4', '--agents', '40', '--levels', '8', '--seconds', '1', '--warmup-seconds', '0', '--etcd', 'false', '--json']);
+  t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`);
+  const lines = stdout.trim().split('\n');
+  t.equal(lines.length, 1, 'with --json stdout holds only the JSON line');
+  const r = JSON.parse(lines[0]!) as {
+    bench: string; layout: string; shards: number; stores: number;
+    results: { target: string; concurrency: number; opsPerSec: number; cpuMsPerCycle: Record<string, number>; storesPerCycle: Record<string, number> }[];
+  };
+  t.match(r, { bench: 'reserve', layout: 'in-process', shards: 4, stores: 3 });
+  t.equal(r.results.length, 1, 'one level, no etcd');
+  const row = r.results[0]!;
+  t.match(row, { target: 'ringfence', concurrency: 8 });
+  t.ok(row.opsPerSec > 0, `cycles completed (${row.opsPerSec}/s)`);
+  t.ok(row.storesPerCycle.entries! >= 2, `each cycle committed its commands on the stores (${row.storesPerCycle.entries} entries per cycle)`);
+  t.ok(row.storesPerCycle.syncs! > 0, 'the shared logs synced');
+  t.notOk('servers' in row.cpuMsPerCycle, 'no servers figure: every store ran in the bench process');
+  t.ok(row.cpuMsPerCycle.client! > 0, 'the process\'s own CPU per cycle (stores and client)');
+});
