@@ -8,10 +8,28 @@ export function quorumSize(voterCount: number): number {
 
 /** The highest index that a majority of `voters` hold, by their match indexes (0 when the
  * voter set is empty, so nothing is committed by an empty configuration). */
+/** Scratch for quorumMatchIndex's matches, reused: it never yields before it is done. */
+const matchesScratch: number[] = [];
+
 export function quorumMatchIndex(voters: readonly NodeId[], matchOf: (id: NodeId) => number): number {
-  if (voters.length === 0) return 0;
-  const matches = voters.map(matchOf).sort((a, b) => b - a);
-  return matches[quorumSize(voters.length) - 1]!;
+  const n = voters.length;
+  if (n === 0) return 0;
+  // The quorum index is the q-th highest match: the highest m that at least q voters
+  // reach. Counted in a reused array rather than a mapped and sorted copy: the leader
+  // asks after every append response of every group a store leads, and voter sets are
+  // a handful (O(n²) compares).
+  const q = quorumSize(n);
+  const matches = matchesScratch;
+  for (let i = 0; i < n; i++) matches[i] = matchOf(voters[i]!);
+  let best = 0;
+  for (let i = 0; i < n; i++) {
+    const m = matches[i]!;
+    if (m <= best) continue;
+    let reaching = 0;
+    for (let j = 0; j < n; j++) if (matches[j]! >= m) reaching++;
+    if (reaching >= q) best = m;
+  }
+  return best;
 }
 
 export type VoteOutcome = 'won' | 'lost' | 'pending';

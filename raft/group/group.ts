@@ -132,7 +132,8 @@ export class RaftGroup {
   private tickBy(due: number): void {
     if (this.closed || this.failure !== null) return;
     for (let i = 0; i < due; i++) this.core.tick();
-    void this.saveHeldHardState(this.hardStates.atFiring());
+    const held = this.hardStates.atFiring();
+    if (held !== null) void this.saveHeldHardState(held);
     // Most firings of a busy store's ticker change nothing in most groups (no heartbeat
     // due, no election): a Ready pass for each would find nothing to do, 5,000 times a
     // second on a store of 100 groups.

@@ -1,6 +1,7 @@
 // Proves the majority rules the leader relies on: commit index = the highest index held
 // by a majority of voters (learners excluded by the caller), and election outcomes that
 // are decided as soon as they cannot change.
+import fc from 'fast-check';
 import t from 'tap';
 import { hasQuorum, quorumMatchIndex, quorumSize, voteOutcome } from '../../../raft/core/quorum.js';
 
@@ -15,6 +16,16 @@ t.test('the index a majority holds', async (t) => {
   t.equal(quorumMatchIndex(['a', 'b', 'c', 'd'], m({ a: 9, b: 5, c: 4, d: 1 })), 4, 'even: 3 of 4 needed');
   t.equal(quorumMatchIndex(['a', 'b', 'c', 'd', 'e'], m({ a: 9, b: 9, c: 2 })), 2, 'missing voters count as 0');
   t.equal(quorumMatchIndex([], m({})), 0, 'empty configuration commits nothing');
+});
+
+t.test('the index a majority holds is the quorum-th highest match, whatever the set', async (t) => {
+  // The reference is the definition: sort the matches, highest first, take the q-th.
+  fc.assert(fc.property(fc.array(fc.nat({ max: 20 }), { minLength: 1, maxLength: 9 }), (matches) => {
+    const voters = matches.map((_, i) => `v${i}`);
+    const expected = [...matches].sort((a, b) => b - a)[quorumSize(matches.length) - 1]!;
+    return quorumMatchIndex(voters, (id) => matches[Number(id.slice(1))]!) === expected;
+  }), { numRuns: 2000 });
+  t.pass('2,000 voter sets of 1 to 9 members, ties included');
 });
 
 t.test('vote outcomes', async (t) => {
