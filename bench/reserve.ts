@@ -22,7 +22,8 @@
 // snapshot every 200,000 entries unless --snapshot-every says otherwise (a cluster's
 // default is 10,000): a level then measures the log path alone, or, with a small interval
 // and many --agents, what snapshots cost the commands beside them.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -128,7 +129,8 @@ async function startStores(shards: number, stores: number, snapshotEveryEntries:
 /** The stores layout's stores opened in this process (ShardStore.start, as `ringfence
  * store` does), each with its admin app listening so storeCounts reads them as it reads
  * store processes. */
-async function startStoresInProcess(shards: number, stores: number, snapshotEveryEntries: number): Promise<Target> {
+async function startStoresInProcess(shards: number, stores: number, snapshotEveryEntries: number, profileDir: string | undefined): Promise<Target> {
+  const profiler = profileDir === undefined ? null : await startCpuProfile();
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-in-process-'));
   const { config } = await writeLocalClusterConfig({ dir, shards, stores, raft: { snapshotEveryEntries } });
   const opened: ShardStore[] = [];
@@ -137,6 +139,7 @@ async function startStoresInProcess(shards: number, stores: number, snapshotEver
     client.close();
     await Promise.all(opened.map((st) => st.close()));
     rmSync(dir, { recursive: true, force: true });
+    if (profiler !== null) await profiler.stopInto(profileDir!);
   };
   try {
     for (const st of config.stores ?? []) opened.push(await ShardStore.start({ config, storeId: st.id, parts: storeParts, log: silentLogger, listenAdmin: true }));
@@ -151,6 +154,23 @@ async function startStoresInProcess(shards: number, stores: number, snapshotEver
     throw err;
   }
   return { config, client, describe: `${shards} shards × 3 replicas on ${stores} stores in this process (fsync on), in ${dir}`, serverPids: () => [], storeCounts: () => storeCounts(config), stop };
+}
+
+/** A V8 CPU profile of this process from now until stopInto(dir) writes it there, named as
+ * `node --cpu-prof` names its own, so the same tools read both (profile-summary.ts). */
+async function startCpuProfile(): Promise<{ stopInto(dir: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stopInto(dir) {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `CPU.in-process.${process.pid}.cpuprofile`), JSON.stringify(profile));
+    },
+  };
 }
 
 /** CPU per reservation cycle (ms): the whole machine's busy time, and the Ringfence
@@ -171,7 +191,8 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
   // --busy-shards N: every agent lives on one of the first N shards (by id), the others
   // stay idle: what idle groups cost a store, told apart from what spreading the load does.
   const busyShards = intFlag(args.flags.get('busy-shards'), 'busy-shards', 1, layout.shards, layout.shards);
-  // --profile DIR: every replica (or store) writes a V8 CPU profile there when it stops.
+  // --profile DIR: every replica (or store) writes a V8 CPU profile there when it stops;
+  // in process, the bench's own process does (stores and client together).
   const profileDir = args.flags.get('profile');
   let target: Target | null = null;
   let etcd: EtcdCluster | null = null;
@@ -180,7 +201,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     args.log(`reserve: starting ${layout.shards} shards × 3 replicas, layout ${layout.layout}`);
     target =
       layout.layout === 'stores' ? await startStores(layout.shards, layout.stores, snapshotEvery, profileDir, args.log)
-      : layout.layout === 'in-process' ? await startStoresInProcess(layout.shards, layout.stores, snapshotEvery)
+      : layout.layout === 'in-process' ? await startStoresInProcess(layout.shards, layout.stores, snapshotEvery, profileDir)
       : await startReplicas(layout.shards, snapshotEvery, profileDir);
     args.log(`reserve: ${target.describe}`);
     const client = target.client;

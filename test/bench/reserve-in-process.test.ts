@@ -3,12 +3,16 @@
 // every `npm test`. Its JSON line names the layout and the shard count, reports cycles
 // that committed reserve, confirm and release on the stores (counted through their admin
 // apps, as for store processes), and charges all the CPU to the one process: there is no
-// servers figure, since no server runs elsewhere. No figure is judged against a bound.
+// servers figure, since no server runs elsewhere; with --profile DIR the process writes
+// its V8 CPU profile there, as store processes do. No figure is judged against a bound.
+import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
+import { tempDir } from '../support/temp-dir.js';
 import { runBenchCli } from './bench-process.js';
 
 t.test('bench reserve --layout in-process runs the stores beside the client', async (t) => {
-  const { code, stdout, stderr } = await runBenchCli(t, ['reserve', '--layout', 'in-process', '--shards', '4', '--agents', '40', '--levels', '8', '--seconds', '1', '--warmup-seconds', '0', '--etcd', 'false', '--json']);
+  const profiles = tempDir(t, 'reserve-in-process-profile');
+  const { code, stdout, stderr } = await runBenchCli(t, ['reserve', '--layout', 'in-process', '--shards', '4', '--agents', '40', '--levels', '8', '--seconds', '1', '--warmup-seconds', '0', '--etcd', 'false', '--json', '--profile', profiles]);
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-2000)})`);
   const lines = stdout.trim().split('\n');
   t.equal(lines.length, 1, 'with --json stdout holds only the JSON line');
@@ -25,4 +29,9 @@ t.test('bench reserve --layout in-process runs the stores beside the client', as
   t.ok(row.storesPerCycle.syncs! > 0, 'the shared logs synced');
   t.notOk('servers' in row.cpuMsPerCycle, 'no servers figure: every store ran in the bench process');
   t.ok(row.cpuMsPerCycle.client! > 0, 'the process\'s own CPU per cycle (stores and client)');
+  const written = readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'));
+  t.equal(written.length, 1, 'one CPU profile, the bench process\'s');
+  const profile = JSON.parse(readFileSync(`${profiles}/${written[0]!}`, 'utf8')) as { nodes: { callFrame: { url: string } }[]; samples: number[] };
+  t.ok(profile.samples.length > 0, 'with samples');
+  t.ok(profile.nodes.some((n) => n.callFrame.url.includes('raft/group/')), 'of the stores\' Raft groups, which ran in this process');
 });
