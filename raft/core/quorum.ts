@@ -6,11 +6,11 @@ export function quorumSize(voterCount: number): number {
   return Math.floor(voterCount / 2) + 1;
 }
 
-/** The highest index that a majority of `voters` hold, by their match indexes (0 when the
- * voter set is empty, so nothing is committed by an empty configuration). */
 /** Scratch for quorumMatchIndex's matches, reused: it never yields before it is done. */
 const matchesScratch: number[] = [];
 
+/** The highest index that a majority of `voters` hold, by their match indexes (0 when the
+ * voter set is empty, so nothing is committed by an empty configuration). */
 export function quorumMatchIndex(voters: readonly NodeId[], matchOf: (id: NodeId) => number): number {
   const n = voters.length;
   if (n === 0) return 0;
