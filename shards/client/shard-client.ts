@@ -324,9 +324,12 @@ export class ShardClient {
    * Heartbeat pages (`leader` set, no changes) are not passed to `onPage`. `onLive` is
    * called on every page that shows the followed replica current: one with changes, or a
    * heartbeat saying it hears its leader (a reader that has had none for a while knows its
-   * view may be behind, though the feed has not moved on yet). Returns a function that
-   * stops it. */
-  follow(shardId: string, fromIndex: number, onPage: (page: FeedPage) => void, onLive?: () => void): () => void {
+   * view may be behind, though the feed has not moved on yet). `onLost` is called each
+   * time the followed replica is given up (for any of the reasons above, not when the
+   * caller stops): until the next replica shows itself current, the reader's view may
+   * miss what was committed meanwhile, and unlike a quiet feed it knows so at once.
+   * Returns a function that stops it. */
+  follow(shardId: string, fromIndex: number, onPage: (page: FeedPage) => void, onLive?: () => void, onLost?: () => void): () => void {
     const h = this.#handle(shardId);
     let stopped = false;
     let index = fromIndex;
@@ -347,6 +350,7 @@ export class ShardClient {
           linkFailed = true;
         }
         if (stopped) return;
+        onLost?.();
         // A link that failed is its store's: the replicas it hosts are skipped for a while
         // (as a failed request marks them), so the feed does not dial back into a cut.
         if (linkFailed) h.markDown(replica, Date.now() + this.#replicaDownMs);

@@ -57,13 +57,16 @@ export class AgentFeed {
             else if (isServiceRecord(rec)) this.services?.apply(id, rec.number, rec.definition, rec.index);
             else this.apply(rec.dn, rec.agent, rec.index);
           }
-        }, () => this.liveAtMs.set(id, performance.now())),
+        }, () => this.liveAtMs.set(id, performance.now()), () => this.liveAtMs.delete(id)),
       );
     }
   }
 
-  /** How long ago `shardId`'s feed last showed its replica current (Infinity: never).
-   * Feed pages, not the start-up read: that read may come from a lagging replica. */
+  /** How long ago `shardId`'s feed last showed its replica current (Infinity: never, or
+   * not since the feed gave its replica up: a killed store's link closes at once, and the
+   * calls queued on the new leader meanwhile reach the view only once the next replica
+   * pages them). Feed pages, not the start-up read: that read may come from a lagging
+   * replica. */
   liveAgoMs(shardId: string): number {
     const at = this.liveAtMs.get(shardId);
     return at === undefined ? Number.POSITIVE_INFINITY : performance.now() - at;

@@ -189,7 +189,7 @@ export function registerServiceMetrics(registry: Registry, stats: ServiceStats, 
 export function registerFeedMetrics(registry: Registry, shardIds: readonly string[], liveAgoMs: (shardId: string) => number): void {
   new Gauge({
     name: 'ringfence_sip_shard_feed_age_seconds',
-    help: 'seconds since each shard\'s change feed last showed its replica current (+Inf: never)',
+    help: 'seconds since each shard\'s change feed last showed its replica current (+Inf: never, or not since it gave its replica up)',
     labelNames: ['shard'],
     registers: [registry],
     collect() {

@@ -11,7 +11,11 @@
 //   during one read shares it;
 // - a check whose shard cannot be reached in time answers false (the view decides) and
 //   counts `failed`;
-// - after the heal the feed brings the queued call and is live again.
+// - after the heal the feed brings the queued call and is live again;
+// - a feed whose replica's link closes (its store killed: nothing answers any more) is
+//   stale at once, not a stale bar later: a call queued meanwhile on the shard is found by
+//   the check (chaos seed 1289004234 had a bypass 2.5 s after a store kill, the stale bar
+//   after the link closed).
 // No wall-clock asserts: every wait has a generous deadline.
 import t from 'tap';
 import { silentLogger } from '../../common/logger.js';
@@ -95,4 +99,29 @@ t.test('a live feed is trusted; a cut one goes stale and the shard is asked', as
   await until('the feed to bring the queued call', () => queues.waiting('7001').length === 1, 30_000);
   await until('the feed to be live again', () => feed.liveAgoMs(shard.id) < queueViewStaleMs, 30_000);
   t.equal(direct.check.staleShard('7001'), null, 'live again: the view decides');
+});
+
+t.test('a feed that loses its replica is stale at once, and the shard is asked', async (t) => {
+  await until('the feed live', () => feed.liveAgoMs(shard.id) < queueViewStaleMs, 30_000);
+  const direct = checkOn(cluster.client);
+  t.equal(direct.check.staleShard('7003'), null, 'live: the view decides');
+  // Every replica's link closes and nothing answers a redial, as after kills: the feed
+  // gives its replica up and cannot reach the next one.
+  for (const p of proxies) {
+    p.refusing = true;
+    p.reset();
+  }
+  t.teardown(() => {
+    for (const p of proxies) p.refusing = false;
+  });
+  await until('the feed to give its replica up', () => feed.liveAgoMs(shard.id) === Number.POSITIVE_INFINITY, 20_000);
+  t.equal(direct.check.staleShard('7003'), shard.id, 'stale at once: the queue shard is named');
+  await enqueue('7003', 'sip-other/c3');
+  t.same(queues.waiting('7003'), [], 'the view misses the call queued meanwhile');
+  t.equal(await direct.check.waitingOnShard(shard.id, '7003'), true, 'the shard says it waits');
+
+  for (const p of proxies) p.refusing = false;
+  await until('the feed to bring the queued call', () => queues.waiting('7003').length === 1, 30_000);
+  await until('the feed to be live again', () => feed.liveAgoMs(shard.id) < queueViewStaleMs, 30_000);
+  t.equal(direct.check.staleShard('7003'), null, 'live again: the view decides');
 });

@@ -7,6 +7,9 @@ import net from 'node:net';
 export class BlackholeProxy {
   blackholed = false;
   upDropped = false;
+  /** Closes every connection it accepts at once: the target's process is gone (a store
+   * killed: the kernel refuses or resets whatever dials it). */
+  refusing = false;
   /** Connections it has accepted. */
   accepted = 0;
   readonly #sockets = new Set<net.Socket>();
@@ -24,6 +27,11 @@ export class BlackholeProxy {
 
   #accept(inbound: net.Socket, target: number): void {
     this.accepted++;
+    if (this.refusing) {
+      inbound.on('error', () => {});
+      inbound.destroy();
+      return;
+    }
     const outbound = net.connect({ host: '127.0.0.1', port: target });
     for (const [from, to, up] of [[inbound, outbound, true], [outbound, inbound, false]] as const) {
       this.#sockets.add(from);
@@ -37,6 +45,11 @@ export class BlackholeProxy {
         if (!this.blackholed && !this.upDropped) to.destroy();
       });
     }
+  }
+
+  /** Closes every connection through it, both sides, as a killed target's would be. */
+  reset(): void {
+    for (const s of this.#sockets) s.destroy();
   }
 
   async close(): Promise<void> {
