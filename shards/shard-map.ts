@@ -13,12 +13,12 @@ import * as crypto from 'node:crypto';
 const sha256: (text: string) => Buffer =
   typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'buffer') : (text) => crypto.createHash('sha256').update(text).digest();
 
-/** 48 bits of SHA-256 of `shardId NUL dn`: exact in a JS number, and collisions between
- * shards for one DN are rare enough that the id tie-break keeps the choice stable. */
 /** Whether shard `id` scoring `s` wins over the best so far: the higher score, on a tie
  * the smaller id (shardOf and ownedByAny must order shards alike). */
 const beats = (s: number, id: string, bestScore: number, best: string): boolean => s > bestScore || (s === bestScore && id < best);
 
+/** 48 bits of SHA-256 of `shardId NUL dn`: exact in a JS number, and collisions between
+ * shards for one DN are rare enough that the id tie-break keeps the choice stable. */
 function score(shardId: string, dn: string): number {
   return sha256(`${shardId}\u0000${dn}`).readUIntBE(0, 6);
 }

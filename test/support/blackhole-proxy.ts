@@ -53,7 +53,7 @@ export class BlackholeProxy {
   }
 
   async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
+    this.reset();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

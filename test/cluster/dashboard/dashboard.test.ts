@@ -89,25 +89,21 @@ async function run(t: Test): Promise<void> {
   // The page is a live view: an election on the loaded machine between its last snapshot
   // and our query is not a fault (one failed CI that way), so the two must agree within a
   // few snapshots rather than at one instant.
-  const leaderAgreement = async (shardId: string): Promise<{ shown: string | null; real: string }> => {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const real = await cluster.leaderOf(shardId);
-      const shown = await page.getAttribute(`[data-shard="${shardId}"]`, 'data-leader');
-      if (shown === real || Date.now() > deadline) return { shown, real };
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
   // Likewise a replica's health: one status probe slower than the view's timeout on the
-  // loaded machine shows it degraded for one snapshot (one failed CI that way).
-  const replicasUp = async (shardId: string): Promise<number> => {
+  // loaded machine shows it degraded for one snapshot (one failed CI that way). Asked
+  // again for up to 15 s; the last answer is what the test judges.
+  const settled = async <T>(probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> => {
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const up = await page.locator(`[data-shard="${shardId}"] .replica[data-health="up"]`).count();
-      if (up === 3 || Date.now() > deadline) return up;
+      const v = await probe();
+      if (done(v) || Date.now() > deadline) return v;
       await new Promise((r) => setTimeout(r, 200));
     }
   };
+  const leaderAgreement = (shardId: string): Promise<{ shown: string | null; real: string }> =>
+    settled(async () => ({ real: await cluster.leaderOf(shardId), shown: await page.getAttribute(`[data-shard="${shardId}"]`, 'data-leader') }), (x) => x.shown === x.real);
+  const replicasUp = (shardId: string): Promise<number> =>
+    settled(() => page.locator(`[data-shard="${shardId}"] .replica[data-health="up"]`).count(), (up) => up === 3);
   for (const s of config.shards) {
     const { shown, real } = await leaderAgreement(s.id);
     t.equal(shown, real, `shard ${s.id}: the leader shown is the real leader`);
