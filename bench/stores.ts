@@ -11,7 +11,9 @@
 //    store's budget and each group's log runs between snapshots at its share of the
 //    store's (`rssMbAfterLoad`, `feedRecords`, `logInMemory`), and once more after
 //    `--settle-seconds` without load (`rssMbSettled`: what a burst leaves behind);
-// 4. idle: CPU ms per second per store over `--idle-seconds`, once the groups quiesced;
+// 4. idle: CPU ms per second per store over `--idle-seconds`, once the groups quiesced
+//    (right after provisioning: with the work a burst leaves behind), and again over the
+//    second half of the settle period (`idleSettled`: a store that stays quiet);
 //    then light load for as long: `--light-rate` reservations a second (reserve, release)
 //    on random agents, each shard's group quiescing between its few commands; the stores'
 //    CPU above idle per command, and their Raft messages, frames, saves and syncs per
@@ -120,9 +122,15 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     if (f.settleSeconds > 0) {
       // Nothing runs meanwhile: the groups quiesce, and V8 gives back heap it no longer
       // needs once its isolate has been idle a while; malloc's arenas keep what they hold.
-      await sleep(f.settleSeconds * 1000);
+      // The idle figure (4) is taken right after a burst, with what the burst left to do
+      // (snapshots as the groups' log shares move, collections, LevelDB compactions);
+      // the settle period's last half says what a store that stays quiet costs.
+      const windowS = f.settleSeconds / 2;
+      await sleep((f.settleSeconds - windowS) * 1000);
+      const cpuMsPerS = await cpuMsPerSecond(cluster, windowS);
+      report.idleSettled = { cpuMsPerS, totalCpuMsPerS: totalOf(cpuMsPerS), afterQuietS: f.settleSeconds - windowS, seconds: windowS };
       report.rssMbSettled = rssMbPerStore(cluster);
-      args.log(`  after ${f.settleSeconds} s without load: RSS MB per store ${JSON.stringify(report.rssMbSettled)}`);
+      args.log(`  after ${f.settleSeconds} s without load: RSS MB per store ${JSON.stringify(report.rssMbSettled)}; CPU ms per second over its last ${windowS} s ${JSON.stringify(report.idleSettled)}`);
     }
     const failed = await failover(cluster, f, args.log);
     report.failover = failed.summary;
@@ -211,6 +219,13 @@ async function idle(cluster: StoreCluster, seconds: number): Promise<Record<stri
     quiescedAll = false;
     return QUIESCE_WAIT_MS_MAX;
   });
+  const cpuMsPerS = await cpuMsPerSecond(cluster, seconds);
+  const quiescedAtEnd = Object.fromEntries(await Promise.all(cluster.stores.map(async (s) => [s.id, await quiesced(cluster, s.id)] as const)));
+  return { cpuMsPerS, totalCpuMsPerS: totalOf(cpuMsPerS), quiescedAll, quiesceWaitMs: waitedMs, quiescedAtEnd };
+}
+
+/** Each store's CPU ms per second over the next `seconds` (null for a store not running). */
+async function cpuMsPerSecond(cluster: StoreCluster, seconds: number): Promise<Record<string, number | null>> {
   const before = perStore(cluster, (pid) => cpuTimeMs(pid));
   const t0 = performance.now();
   await sleep(seconds * 1000);
@@ -222,8 +237,12 @@ async function idle(cluster: StoreCluster, seconds: number): Promise<Record<stri
     const b = before[s.id];
     cpuMsPerS[s.id] = a == null || b == null ? null : round((a - b) / elapsedS, 1);
   }
-  const quiescedAtEnd = Object.fromEntries(await Promise.all(cluster.stores.map(async (s) => [s.id, await quiesced(cluster, s.id)] as const)));
-  return { cpuMsPerS, totalCpuMsPerS: round(Object.values(cpuMsPerS).reduce<number>((x, y) => x + (y ?? Number.NaN), 0), 1), quiescedAll, quiesceWaitMs: waitedMs, quiescedAtEnd };
+  return cpuMsPerS;
+}
+
+/** The stores' figures summed (NaN if one is missing). */
+function totalOf(perStoreFigures: Record<string, number | null>): number {
+  return round(Object.values(perStoreFigures).reduce<number>((x, y) => x + (y ?? Number.NaN), 0), 1);
 }
 
 /** Each store's resident set now, in MB. */

@@ -20,6 +20,7 @@ t.test('bench stores --json reports every phase', { skip: benchSmokeSkip }, asyn
     rssMb: Record<string, number>;
     rssMbSettled: Record<string, number>;
     idle: { cpuMsPerS: Record<string, number> };
+    idleSettled: { cpuMsPerS: Record<string, number>; totalCpuMsPerS: number; seconds: number };
     writePath: { busyShards: number; committedEntries: number; syncsPerCommit: Record<string, number | null> };
     failover: { affectedShards: number; recovered: number; doubleGrants: number };
     catchUp: { groups: number; caughtUpMs: number };
@@ -33,6 +34,8 @@ t.test('bench stores --json reports every phase', { skip: benchSmokeSkip }, asyn
   t.same(Object.keys(r.rssMbSettled), ['a', 'b', 'c'], 'and again after the load settled');
   t.ok(Object.values(r.rssMbSettled).every((mb) => mb > 0), 'a figure for each');
   t.equal(Object.keys(r.idle.cpuMsPerS).length, 3, 'idle CPU measured for every store');
+  t.same(Object.keys(r.idleSettled.cpuMsPerS), ['a', 'b', 'c'], 'and again in the settle period');
+  t.ok(Object.values(r.idleSettled.cpuMsPerS).every((ms) => ms >= 0) && r.idleSettled.totalCpuMsPerS >= 0 && r.idleSettled.seconds === 0.5, 'over its second half');
   t.equal(r.writePath.busyShards, 6, 'every shard committed in the write path');
   t.ok(Object.values(r.writePath.syncsPerCommit).every((x) => x !== null && x > 0), 'log syncs counted per commit on every store');
   t.ok(r.failover.affectedShards > 0, 'the killed store led some shards');
