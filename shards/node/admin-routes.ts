@@ -267,15 +267,10 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     // Every replica learns where the member is before it is one: the placement is in the
     // log (and snapshots), so a follower that leads later, or restarts with a cluster file
     // that does not name the member, still reaches it.
-    let placed: ShardResult;
-    try {
-      placed = await node.placeMember(placement, adminCommandDeadlineMs);
-    } catch (err) {
-      throw toAdminError(err);
-    }
+    const placed: ShardResult = await whileLeadershipSettles(() => node.placeMember(placement, adminCommandDeadlineMs), adminCommandDeadlineMs);
     if (!placed.ok) throw new AdminError(placed.code, `shard ${shard.id} refused to place ${b.id}: ${placed.reason}`, 'body.id');
-    await raftOp(() => node.group.addLearner(b.id));
-    if (b.promote !== false) await promoteWhenCaughtUp(node, b.id, adminPromoteDeadlineMs);
+    await whileLeadershipSettles(() => node.group.addLearner(b.id), adminCommandDeadlineMs);
+    if (b.promote !== false) await whileLeadershipSettles(() => node.group.promote(b.id), adminPromoteDeadlineMs, { untilCaughtUp: true });
     return { conf: node.status().conf, placement };
   });
 
@@ -292,7 +287,7 @@ async function replicaRoutes(app: FastifyInstance, deps: ReplicaRoutesDeps): Pro
     const conf = node.status().conf;
     if (!conf.voters.includes(id) && !conf.learners.includes(id)) throw new AdminError('ADMIN_ERR_NOT_FOUND', `${id} is not a member of shard ${shard.id}`, `params.${deps.memberParam}`);
     if (!node.group.isLeader()) return forwardToLeader(req, reply, node, shard);
-    await raftOp(() => node.group.removeMember(id));
+    await whileLeadershipSettles(() => node.group.removeMember(id), adminCommandDeadlineMs);
     return { conf: node.status().conf };
   });
 }
@@ -351,18 +346,27 @@ function newMemberPlacement(config: ClusterConfig, shard: ShardConfig, b: Readon
   return { replica: b.id, store: b.store ?? null, raft, client: optional('client'), admin: optional('admin') };
 }
 
-/** The core refuses to promote a learner that is still far behind (the group would lose
- * availability waiting for it); retry until it has caught up or the deadline passes. */
-async function promoteWhenCaughtUp(node: ShardNode, id: string, deadlineMs: number): Promise<void> {
+/**
+ * Runs a membership step on the leader, retrying for up to `deadlineMs` while leadership
+ * is being handed over: the leader refuses changes then (RAFT_ERR_TRANSFER_IN_PROGRESS),
+ * and a transfer ends within an election timeout — aborted, the next try goes through;
+ * completed, it is refused with RAFT_ERR_NOT_LEADER, a 503 the caller retries at the new
+ * leader, where a repeated POST finds the learner already added (adding it is
+ * idempotent). A 409 here had half-added members: the store-replace test's POST placed
+ * and added s2-d, then found a preferred-leader transfer under way and answered 409 with
+ * s2-d left a learner. With `untilCaughtUp` (a promotion) it also waits while the learner
+ * is not yet caught up (RAFT_ERR_CONF_CHANGE_PENDING).
+ */
+export async function whileLeadershipSettles<T>(op: () => Promise<T>, deadlineMs: number, o: { untilCaughtUp?: boolean; retryMs?: number } = {}): Promise<T> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     try {
-      await node.group.promote(id);
-      return;
+      return await op();
     } catch (err) {
-      const pending = err instanceof RaftGroupError && err.code === 'RAFT_ERR_CONF_CHANGE_PENDING';
-      if (!pending || Date.now() > deadline) throw toAdminError(err);
-      await new Promise((r) => setTimeout(r, adminPromoteRetryMs));
+      const code = err instanceof RaftGroupError ? err.code : null;
+      const transient = code === 'RAFT_ERR_TRANSFER_IN_PROGRESS' || (o.untilCaughtUp === true && code === 'RAFT_ERR_CONF_CHANGE_PENDING');
+      if (!transient || Date.now() > deadline) throw toAdminError(err);
+      await new Promise((r) => setTimeout(r, o.retryMs ?? adminPromoteRetryMs));
     }
   }
 }
