@@ -249,8 +249,9 @@ export const adminReadTimeoutMs = 3000;
 /** Admin REST: deadline of a write sent through the shard client. */
 export const adminCommandDeadlineMs = 5000;
 /** Admin REST: how long POST /v1/members waits for a new learner to catch up before
- * promoting it, and the pause between promotion attempts. */
+ * promoting it, and the pause between attempts of a membership step (a promotion before
+ * its learner caught up, any step while leadership is being handed over). */
 export const adminPromoteDeadlineMs = 60_000;
-export const adminPromoteRetryMs = 200;
+export const adminMembershipRetryMs = 200;
 /** Admin REST: a request forwarded to the leader's admin endpoint. */
 export const adminForwardTimeoutMs = 10_000;

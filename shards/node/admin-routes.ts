@@ -18,7 +18,7 @@ import { agentRoutes, toAdminError } from '../client/agent-routes.js';
 import { serviceRoutes } from '../client/service-routes.js';
 import type { ShardClient } from '../client/shard-client.js';
 import { readWithoutHa1 } from '../rpc/policy.js';
-import { adminCommandDeadlineMs, adminForwardTimeoutMs, adminPromoteDeadlineMs, adminPromoteRetryMs, adminReadTimeoutMs } from '../limits.js';
+import { adminCommandDeadlineMs, adminForwardTimeoutMs, adminPromoteDeadlineMs, adminMembershipRetryMs, adminReadTimeoutMs } from '../limits.js';
 import type { MemberPlacement, ShardResult } from '../types.js';
 import { checkRaftAddress } from '../commands.js';
 import type { ShardNode } from './shard-node.js';
@@ -366,7 +366,7 @@ export async function whileLeadershipSettles<T>(op: () => Promise<T>, deadlineMs
       const code = err instanceof RaftGroupError ? err.code : null;
       const transient = code === 'RAFT_ERR_TRANSFER_IN_PROGRESS' || (o.untilCaughtUp === true && code === 'RAFT_ERR_CONF_CHANGE_PENDING');
       if (!transient || Date.now() > deadline) throw toAdminError(err);
-      await new Promise((r) => setTimeout(r, o.retryMs ?? adminPromoteRetryMs));
+      await new Promise((r) => setTimeout(r, o.retryMs ?? adminMembershipRetryMs));
     }
   }
 }

@@ -5,9 +5,10 @@
 // or that gave its replica up and has not heard the next one yet (a killed store: its link
 // closed at once), may be missing calls other nodes queued meanwhile, and routing on it
 // would put a newcomer ahead of them. Then the shard is asked: one linearizable read of
-// its queue, shared by every call that arrives while it runs. A read that fails (the shard unreachable from
-// here: a partition) leaves the view to decide, as before: refusing the call instead would
-// trade the queue order of a partition, which no node can keep, for failed calls.
+// its queue, shared by every call that arrives while it runs. A read that fails (the
+// shard unreachable from here: a partition) leaves the view to decide, as before: refusing
+// the call instead would trade the queue order of a partition, which no node can keep,
+// for failed calls.
 
 import type { Logger } from '../../common/logger.js';
 import type { ShardClient } from '../../shards/client/shard-client.js';
