@@ -10,7 +10,11 @@
 // opened in the bench's own process beside its client, one event loop for all, so what a
 // shard count costs can be told apart from what scheduling several processes on a small
 // machine costs (its cpuMsPerCycle.client is then the stores' and the client's CPU
-// together; one core at most). Beside it, when etcd is
+// together; one core at most). With stores, the bench waits for every shard to be led by
+// its preferred replica before it provisions (the JSON's `leaders`): the first elections
+// can leave one store leading none of 100 shards, and a handover waits until its
+// preferred replica has been caught up for 3 s, which a load defers, so the handovers
+// could land in the warm-up or a measured level. Beside it, when etcd is
 // installed, the same reservation workload against a 3-member etcd as compare-and-swap
 // transactions (ANCHORS.md): reserve, confirm and release are three transactions there as
 // they are three commands here (ANCHORS.md's etcd figures were reserve → release only). The two targets alternate level by level so both see the
@@ -42,7 +46,7 @@ import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
 import { createEtcdClient, runEtcdReservationLoad, seedAgents } from './etcd-workloads.js';
 import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuTicks, onExitCleanup, selfCpuTimeMs } from './procs.js';
 import { round, summarizeLatencies } from './stats.js';
-import { StoreCluster, storeCountNames, storeCounts, type StoreCounts } from './store-cluster.js';
+import { describeLeaders, leaderPlacement, preferredLeadersWaitMs, StoreCluster, storeCountNames, storeCounts, type PreferredLeaders, type StoreCounts } from './store-cluster.js';
 
 type Layout = 'stores' | 'replicas' | 'in-process';
 /** Processes beyond this many (3 per shard) make the per-replica layout a bench of the
@@ -75,6 +79,9 @@ type Target = Readonly<{
   serverPids(): number[];
   /** Running totals of what the stores did, summed over them (stores layout only). */
   storeCounts?: () => Promise<StoreCounts>;
+  /** Where the leaders were when the bench began (stores layouts: at their preferred
+   * replicas, spread over the stores, unless the wait for them ran out). */
+  leaders?: PreferredLeaders;
   stop(): Promise<void>;
 }>;
 
@@ -120,10 +127,11 @@ async function startStores(shards: number, stores: number, snapshotEveryEntries:
     await cluster.stop();
     throw err;
   }
+  const leaders = await cluster.preferredLeaders(preferredLeadersWaitMs);
   const storeIds = (cluster.config.stores ?? []).map((s) => s.id);
   const serverPids = (): number[] => storeIds.map((id) => cluster.pid(id)).filter((p): p is number => p !== null);
   const counts = (): Promise<StoreCounts> => storeCounts(cluster.config);
-  return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, serverPids, storeCounts: counts, stop: () => cluster.stop() };
+  return { config: cluster.config, client: cluster.client, describe: `${shards} shards × 3 replicas on ${stores} store processes (fsync on), in ${cluster.dir}`, serverPids, storeCounts: counts, leaders, stop: () => cluster.stop() };
 }
 
 /** The stores layout's stores opened in this process (ShardStore.start, as `ringfence
@@ -134,6 +142,7 @@ async function startStoresInProcess(shards: number, stores: number, snapshotEver
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-bench-in-process-'));
   const { config } = await writeLocalClusterConfig({ dir, shards, stores, raft: { snapshotEveryEntries } });
   const opened: ShardStore[] = [];
+  let leaders: PreferredLeaders | undefined;
   const client = new ShardClient({ shards: config.shards, auth: { secret: config.secret, principal: 'launcher' }, deadlineMs: 10_000, attemptTimeoutMs: 2000 });
   const stop = async (): Promise<void> => {
     client.close();
@@ -143,17 +152,25 @@ async function startStoresInProcess(shards: number, stores: number, snapshotEver
   };
   try {
     for (const st of config.stores ?? []) opened.push(await ShardStore.start({ config, storeId: st.id, parts: storeParts, log: silentLogger, listenAdmin: true }));
+    const leaderOf = (): Map<string, string> => new Map(opened.flatMap((st) => [...st.replicas].filter(([, r]) => r.node.group.isLeader()).map(([, r]) => [r.shard.id, r.node.replicaId] as const)));
     for (const deadline = Date.now() + storesLeadersMsMax; ; ) {
-      const led = new Set(opened.flatMap((st) => [...st.replicas].filter(([, r]) => r.node.group.isLeader()).map(([id]) => id)));
+      const led = leaderOf();
       if (led.size === shards) break;
       if (Date.now() > deadline) throw new Error(`reserve: ${shards - led.size} of ${shards} shards have no leader ${storesLeadersMsMax} ms after the stores opened`);
       await new Promise((r) => setTimeout(r, 100));
+    }
+    // As StoreCluster.preferredLeaders does for store processes.
+    const t0 = performance.now();
+    for (;;) {
+      leaders = leaderPlacement(config, (shardId) => leaderOf().get(shardId) ?? null, Math.round(performance.now() - t0));
+      if (leaders.atPreferred === shards || leaders.waitedMs >= preferredLeadersWaitMs) break;
+      await new Promise((r) => setTimeout(r, 200));
     }
   } catch (err) {
     await stop();
     throw err;
   }
-  return { config, client, describe: `${shards} shards × 3 replicas on ${stores} stores in this process (fsync on), in ${dir}`, serverPids: () => [], storeCounts: () => storeCounts(config), stop };
+  return { config, client, describe: `${shards} shards × 3 replicas on ${stores} stores in this process (fsync on), in ${dir}`, serverPids: () => [], storeCounts: () => storeCounts(config), leaders, stop };
 }
 
 /** A V8 CPU profile of this process from now until stopInto(dir) writes it there, named as
@@ -204,6 +221,7 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
       : layout.layout === 'in-process' ? await startStoresInProcess(layout.shards, layout.stores, snapshotEvery, profileDir)
       : await startReplicas(layout.shards, snapshotEvery, profileDir);
     args.log(`reserve: ${target.describe}`);
+    if (target.leaders !== undefined) args.log(`reserve: ${describeLeaders(target.leaders)}`);
     const client = target.client;
     const dns = agentDns(target.config.shards.map((sh) => sh.id), agents, busyShards);
     await provision(client, dns);
@@ -238,7 +256,8 @@ export async function runBench(args: BenchArgs): Promise<BenchReport> {
     await target?.stop();
   }
   const results = rows.map(({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, cpuMsPerCycle, storesPerCycle }) => ({ target: t, concurrency, opsPerSec, p50Ms, p99Ms, ...(cpuMsPerCycle ? { cpuMsPerCycle } : {}), ...(storesPerCycle ? { storesPerCycle } : {}) }));
-  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(busyShards < layout.shards ? { busyShards } : {}), ...(layout.layout !== 'replicas' ? { stores: layout.stores } : {}), snapshotEveryEntries: snapshotEvery, results };
+  const leaders = target?.leaders;
+  return { bench: 'reserve', layout: layout.layout, shards: layout.shards, ...(busyShards < layout.shards ? { busyShards } : {}), ...(layout.layout !== 'replicas' ? { stores: layout.stores } : {}), ...(leaders !== undefined ? { leaders: { atPreferred: leaders.atPreferred, perStore: leaders.perStore } } : {}), snapshotEveryEntries: snapshotEvery, results };
 }
 
 function line(r: Row): string {

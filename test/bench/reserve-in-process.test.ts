@@ -1,6 +1,7 @@
 // `bench reserve --layout in-process`: the stores layout's three stores opened in the
 // bench's own process (real LevelDB with fsync, real loopback sockets), quick enough for
-// every `npm test`. Its JSON line names the layout and the shard count, reports cycles
+// every `npm test`. Its JSON line names the layout and the shard count, where the leaders
+// were (each shard's preferred replica, which the bench waits for), reports cycles
 // that committed reserve, confirm and release on the stores (counted through their admin
 // apps, as for store processes), and charges all the CPU to the one process: there is no
 // servers figure, since no server runs elsewhere; with --profile DIR the process writes
@@ -18,9 +19,11 @@ t.test('bench reserve --layout in-process runs the stores beside the client', as
   t.equal(lines.length, 1, 'with --json stdout holds only the JSON line');
   const r = JSON.parse(lines[0]!) as {
     bench: string; layout: string; shards: number; stores: number;
+    leaders: { atPreferred: number; perStore: Record<string, number> };
     results: { target: string; concurrency: number; opsPerSec: number; cpuMsPerCycle: Record<string, number>; storesPerCycle: Record<string, number> }[];
   };
   t.match(r, { bench: 'reserve', layout: 'in-process', shards: 4, stores: 3 });
+  t.same(r.leaders, { atPreferred: 4, perStore: { a: 2, b: 1, c: 1 } }, 'measured with every shard led at its preferred replica, spread over the stores');
   t.equal(r.results.length, 1, 'one level, no etcd');
   const row = r.results[0]!;
   t.match(row, { target: 'ringfence', concurrency: 8 });

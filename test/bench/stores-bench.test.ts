@@ -1,6 +1,7 @@
 // Smoke test of `bench stores` end to end (with RINGFENCE_BENCH_SMOKE=1, like the other
 // whole-bench runs): the CLI starts 3 real store processes hosting 6 shards, and its final
-// JSON line reports each phase: 6 Raft connections in all and 3 listeners per store
+// JSON line reports each phase: the leaders at their preferred replicas before any load
+// (two per store), 6 Raft connections in all and 3 listeners per store
 // (whatever the shard count), 3 client connections, every shard busy in the write path,
 // a failover in which every affected shard granted again with 0 double grants, and the
 // restarted store caught up; no store survives the bench. No figure is judged against a
@@ -16,6 +17,7 @@ t.test('bench stores --json reports every phase', { skip: benchSmokeSkip }, asyn
   const r = JSON.parse(lines[0]!) as {
     bench: string;
     shards: number;
+    boot: { bootMs: number; leaders: { atPreferred: number; shards: number; perStore: Record<string, number> } };
     resources: { raftConnections: number; listenersPerStore: Record<string, number>; clientConnections: number };
     rssMb: Record<string, number>;
     rssMbSettled: Record<string, number>;
@@ -27,6 +29,8 @@ t.test('bench stores --json reports every phase', { skip: benchSmokeSkip }, asyn
   };
   t.equal(r.bench, 'stores');
   t.equal(r.shards, 6, 'the JSON names the shard count');
+  t.ok(r.boot.bootMs > 0, 'boot timed to a leader for every shard');
+  t.match(r.boot.leaders, { atPreferred: 6, shards: 6, perStore: { a: 2, b: 2, c: 2 } }, 'then every shard led at its preferred replica, two per store, before any load');
   t.equal(r.resources.raftConnections, 6, 'one Raft connection per ordered pair of stores');
   t.same(r.resources.listenersPerStore, { a: 3, b: 3, c: 3 }, 'Raft, client and admin listeners per store');
   t.equal(r.resources.clientConnections, 3, 'the client holds one connection per store');
