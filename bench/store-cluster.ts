@@ -121,9 +121,9 @@ export class StoreCluster {
    * generated shards spread them evenly), and says how many are and where the leaders
    * are. The first elections put them wherever they fall (at 100 shards, often none on one
    * store), and a leader hands over only once the preferred replica has been caught up for
-   * 3 s: started right after the first elections, a load keeps the preferred replicas
-   * behind, and about 60 handovers wait for it to stop, then run together, in whatever the
-   * bench measures next (idle CPU, a concurrency level).
+   * 3 s, which a load started right after the first elections defers: under bench stores'
+   * provisioning (256 commands in flight) 63 of 68 handovers waited for it to end and ran
+   * together in its idle measurement; at 64 in flight they spread over about 10 s.
    */
   async preferredLeaders(waitMs: number): Promise<PreferredLeaders> {
     const t0 = performance.now();
