@@ -36,7 +36,7 @@ export function failoverPhases(logText: string, killWallMs: number, killed: stri
     } catch {
       continue; // a line torn by interleaved writes: diagnostics only
     }
-    // The Raft group and the shard node both log each change; the shard node's line has the term.
+    // The Raft group logs each change once, under its shard's logger (replica, term).
     if (ev.msg !== 'raft role' || !ev.replica || ev.replica === killed || typeof ev.term !== 'number') continue;
     const at = Date.parse(ev.t) - killWallMs;
     if (!(at >= 0)) continue;

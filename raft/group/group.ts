@@ -547,7 +547,8 @@ export class RaftGroup {
         if (p.term === term) p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: leadership lost with index ${index} uncommitted and no new leader known (it may yet commit under the next one)`, null));
       }
     }
-    this.logger.info('raft role', { role: s.role, leader: s.leader });
+    // The one line per role or leader change (bench/failover-timeline.ts reads it).
+    this.logger.info('raft role', { role: s.role, leader: s.leader, term: this.core.status().term });
     for (const t of this.transfers) if (s.leader === t.to) t.waiter.resolve();
     for (const cb of this.roleListeners) cb(s);
   }

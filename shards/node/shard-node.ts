@@ -214,7 +214,6 @@ export class ShardNode implements ShardService {
     });
     group.on('role', (s) => {
       metrics.role(s.role, s.leader);
-      log.info('raft role', { role: s.role, leader: s.leader, term: group.status().term });
       node.#leaderDutiesWhile(s.role === 'leader');
     });
     // A group that led before the listener was attached (a one-voter shard elects itself
