@@ -1,6 +1,6 @@
 // A replica logs each Raft role or leader change once, with its term: the Raft group and
-// the shard node both used to log it, so a store of 100 shards wrote 1,620 `raft role`
-// lines in the second of its first elections where 810 said everything. The failover
+// the shard node both used to log it, so three stores of 100 shards wrote 1,620 `raft
+// role` lines in the second of their first elections where 810 said everything. The failover
 // timeline (bench/failover-timeline.ts) reads these lines: each must name the replica (its
 // shard's logger) and the term.
 import { mkdtempSync, rmSync } from 'node:fs';
