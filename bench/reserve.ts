@@ -46,7 +46,7 @@ import { EtcdCluster, etcdBinary } from './etcd-cluster.js';
 import { createEtcdClient, runEtcdReservationLoad, seedAgents } from './etcd-workloads.js';
 import { deltaPerUnit, groupCpuMs, hostBusyMs, hostCpuTicks, onExitCleanup, selfCpuTimeMs } from './procs.js';
 import { round, summarizeLatencies } from './stats.js';
-import { describeLeaders, leaderPlacement, preferredLeadersWaitMs, StoreCluster, storeCountNames, storeCounts, type PreferredLeaders, type StoreCounts } from './store-cluster.js';
+import { describeLeaders, preferredLeadersWaitMs, StoreCluster, storeCountNames, storeCounts, waitForPreferredLeaders, type PreferredLeaders, type StoreCounts } from './store-cluster.js';
 
 type Layout = 'stores' | 'replicas' | 'in-process';
 /** Processes beyond this many (3 per shard) make the per-replica layout a bench of the
@@ -159,13 +159,7 @@ async function startStoresInProcess(shards: number, stores: number, snapshotEver
       if (Date.now() > deadline) throw new Error(`reserve: ${shards - led.size} of ${shards} shards have no leader ${storesLeadersMsMax} ms after the stores opened`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    // As StoreCluster.preferredLeaders does for store processes.
-    const t0 = performance.now();
-    for (;;) {
-      leaders = leaderPlacement(config, (shardId) => leaderOf().get(shardId) ?? null, Math.round(performance.now() - t0));
-      if (leaders.atPreferred === shards || leaders.waitedMs >= preferredLeadersWaitMs) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    leaders = await waitForPreferredLeaders(config, async () => leaderOf(), preferredLeadersWaitMs);
   } catch (err) {
     await stop();
     throw err;

@@ -21,7 +21,7 @@ const statusTimeoutMs = 1000;
  * each store holds, and how long the wait for them took. */
 export type PreferredLeaders = Readonly<{ atPreferred: number; shards: number; perStore: Record<string, number>; waitedMs: number }>;
 /** Where `leaderOf` says each shard's leader is, against the config's preferred leaders. */
-export function leaderPlacement(config: ClusterConfig, leaderOf: (shardId: string) => string | null, waitedMs: number): PreferredLeaders {
+function leaderPlacement(config: ClusterConfig, leaderOf: (shardId: string) => string | null, waitedMs: number): PreferredLeaders {
   const storeOf = replicaStores(config);
   const perStore: Record<string, number> = {};
   let atPreferred = 0;
@@ -33,6 +33,18 @@ export function leaderPlacement(config: ClusterConfig, leaderOf: (shardId: strin
     if (leader === s.preferredLeader) atPreferred++;
   }
   return { atPreferred, shards: config.shards.length, perStore, waitedMs };
+}
+
+/** Polls `leaders` (each shard's leader now, by shard id) until every shard is led at
+ * its preferred replica or `waitMs` has passed; says where the leaders were at the end. */
+export async function waitForPreferredLeaders(config: ClusterConfig, leaders: () => Promise<ReadonlyMap<string, string | null>>, waitMs: number): Promise<PreferredLeaders> {
+  const t0 = performance.now();
+  for (;;) {
+    const now = await leaders();
+    const placed = leaderPlacement(config, (shardId) => now.get(shardId) ?? null, Math.round(performance.now() - t0));
+    if (placed.atPreferred === placed.shards || placed.waitedMs >= waitMs) return placed;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** `98 of 100 shards led at their preferred replica after 3412 ms (a 34, b 33, c 33)`. */
@@ -125,14 +137,11 @@ export class StoreCluster {
    * provisioning (256 commands in flight) 63 of 68 handovers waited for it to end and ran
    * together in its idle measurement; at 64 in flight they spread over about 10 s.
    */
-  async preferredLeaders(waitMs: number): Promise<PreferredLeaders> {
-    const t0 = performance.now();
-    for (;;) {
+  preferredLeaders(waitMs: number): Promise<PreferredLeaders> {
+    return waitForPreferredLeaders(this.config, async () => {
       const leaders = await this.leaders();
-      const placed = leaderPlacement(this.config, (shardId) => leaders.get(shardId)?.id ?? null, Math.round(performance.now() - t0));
-      if (placed.atPreferred === placed.shards || placed.waitedMs >= waitMs) return placed;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return new Map([...leaders].map(([shardId, st]) => [shardId, st?.id ?? null]));
+    }, waitMs);
   }
 
   /** The store hosting replica `replicaId`. */

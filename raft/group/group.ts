@@ -548,7 +548,7 @@ export class RaftGroup {
       }
     }
     // The one line per role or leader change (bench/failover-timeline.ts reads it).
-    this.logger.info('raft role', { role: s.role, leader: s.leader, term: this.core.status().term });
+    this.logger.info('raft role', { role: s.role, leader: s.leader, term: this.core.term });
     for (const t of this.transfers) if (s.leader === t.to) t.waiter.resolve();
     for (const cb of this.roleListeners) cb(s);
   }
