@@ -29,6 +29,7 @@ import { snapshotDue } from './snapshot-phase.js';
 import { quiesceIdleFiringsMin, requestTimeoutMsDefault, snapshotEveryEntriesDefault, tickCatchUpMax, tickMsDefault } from './limits.js';
 import { followerMayQuiesce, isQuiesceNotice, leaderMayQuiesce, wakesQuiesced, type WakeReason } from './quiesce.js';
 import { TickClock } from './tick-clock.js';
+import { ProposalWaiters } from './proposal-waiters.js';
 import { Waiter } from './waiter.js';
 import { ioError } from '../io-error.js';
 import { ownBytes } from '../codec-bytes.js';
@@ -39,7 +40,6 @@ import type { ProposeResult, RaftGroupOptions, RequestOptions, StateMachine } fr
 
 export type { ProposeResult, RaftGroupOptions, RequestOptions, StateMachine };
 
-type Pending = { term: Term; waiter: Waiter<ProposeResult> };
 type ReadWait = { index: LogIndex | null; waiter: Waiter<void> };
 type Listener<T> = (v: T) => void;
 /** What saving no held hard state returns, shared: most ticks of a busy group hold none. */
@@ -50,7 +50,7 @@ export class RaftGroup {
   private readonly logger: Logger;
   private readonly sm: StateMachine;
   private readonly snapshotEveryEntries: number;
-  private readonly pending = new Map<LogIndex, Pending>();
+  private readonly pending = new ProposalWaiters(() => this.soft.leader);
   private readonly reads = new Map<string, ReadWait>();
   private readonly transfers = new Set<{ to: NodeId; waiter: Waiter<void> }>();
   private readonly roleListeners: Listener<SoftState>[] = [];
@@ -486,13 +486,7 @@ export class RaftGroup {
     else if (e.kind === 'conf') this.appliedConf = applyConfChange(this.appliedConf, decodeConfChange(e.data));
     this.applied = e.index;
     this.appliedTerm = e.term;
-    const p = this.pending.get(e.index);
-    if (!p) return;
-    if (p.term === e.term) p.waiter.resolve({ index: e.index, result });
-    else {
-      const msg = `proposal at index ${e.index} (term ${p.term}) lost to an entry of term ${e.term}; not applied`;
-      p.waiter.reject(ioError('RAFT_ERR_NOT_LEADER', msg, this.soft.leader));
-    }
+    this.pending.applied(e.index, e.term, result);
   }
 
   private installSnapshot(s: Snapshot): void {
@@ -502,10 +496,7 @@ export class RaftGroup {
     this.appliedTerm = s.meta.term;
     this.appliedConf = s.meta.conf;
     this.snapshotIndex = s.meta.index;
-    for (const [index, p] of this.pending) {
-      if (index > s.meta.index) continue;
-      p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: index ${index} was covered by a snapshot`, this.soft.leader));
-    }
+    this.pending.coveredBySnapshot(s.meta.index);
   }
 
   private serveReads(): void {
@@ -541,12 +532,7 @@ export class RaftGroup {
     // overwritten, perhaps long from now behind a partition. "Outcome unknown" at once lets
     // clients retry on the other side (a session's retry gets the first outcome). Told of
     // a successor or a newer term, it waits: the others' log settles each entry soon.
-    if (steppedDownBlind) {
-      const term = this.core.status().term;
-      for (const [index, p] of [...this.pending]) {
-        if (p.term === term) p.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: leadership lost with index ${index} uncommitted and no new leader known (it may yet commit under the next one)`, null));
-      }
-    }
+    if (steppedDownBlind) this.pending.leadershipLostBlind(this.core.term);
     // The one line per role or leader change (bench/failover-timeline.ts reads it).
     this.logger.info('raft role', { role: s.role, leader: s.leader, term: this.core.term });
     for (const t of this.transfers) if (s.leader === t.to) t.waiter.resolve();
@@ -556,19 +542,9 @@ export class RaftGroup {
   // ---------------------------------------------------------------- bookkeeping
 
   private track(index: LogIndex, opts: RequestOptions): Promise<ProposeResult> {
-    // An older proposal still waiting here lost its entry to a truncation; it may yet be
-    // committed through another replica's log, so its outcome is unknown.
-    this.pending.get(index)?.waiter.reject(ioError('RAFT_ERR_TIMEOUT', `outcome unknown: index ${index} was reused`, this.soft.leader));
-    const waiter: Waiter<ProposeResult> = new Waiter<ProposeResult>(
-      opts.timeoutMs ?? requestTimeoutMsDefault,
-      () => ioError('RAFT_ERR_TIMEOUT', `proposal at index ${index} not applied in time`, this.soft.leader),
-      () => {
-        if (this.pending.get(index)?.waiter === waiter) this.pending.delete(index);
-      },
-    );
-    this.pending.set(index, { term: this.core.term, waiter });
+    const applied = this.pending.track(index, this.core.term, opts.timeoutMs ?? requestTimeoutMsDefault);
     this.schedule();
-    return waiter.promise;
+    return applied;
   }
 
   private refusal(): RaftGroupError | null {
@@ -594,7 +570,7 @@ export class RaftGroup {
   };
 
   private rejectAll(error: () => RaftGroupError): void {
-    for (const p of [...this.pending.values()]) p.waiter.reject(error());
+    this.pending.rejectAll(error);
     for (const r of [...this.reads.values()]) r.waiter.reject(error());
     for (const t of [...this.transfers]) t.waiter.reject(error());
   }
